@@ -1,0 +1,291 @@
+"""The one rounding function: exact value -> (rounding mode, overflow mode, format) -> bits.
+
+Everything here is exact (Python ints and Fractions).  Semantics:
+
+* The value is first rounded to the format's precision with an *unbounded*
+  exponent range above (so E4M3's 464 ties to 448, the even neighbour of the
+  virtual 480) and the format's subnormal spacing below.
+* Ties to even are decided on the *code*: of the two neighbours, the one whose
+  encoding has a 0 in its least significant bit.  For formats with mantissa bits
+  this is the even significand of IEEE 754; for E8M0 (no mantissa) it is the even
+  exponent field, so 1.5 * 2^k rounds to whichever of 2^k, 2^(k+1) has the even
+  biased exponent.  Round to odd (``rto``) picks the odd code when inexact.
+* ``sr`` (stochastic rounding with ``rand_bits`` = k random bits ``rand`` = r):
+  let t = floor(frac * 2^k), frac the fraction of an ulp below the value; the
+  magnitude rounds up iff t + r >= 2^k.  This is the hardware definition (add r
+  to the k bits below the kept ones, truncate); it is exactly unbiased when frac
+  has at most k bits.
+* Overflow (the rounded magnitude exceeds the largest finite value):
+  ``saturate`` gives ±max; ``inf`` and ``nan`` follow IEEE 754 7.4: the infinite
+  result (inf, or the NaN code for ``nan``) only when the mode rounds away from
+  zero for that sign (rne, rna, sr, rup for +, rdn for -); rtz, rto and the
+  opposite directed mode give ±max.  Infinite inputs: ``saturate`` -> ±max,
+  ``inf`` -> ±inf, ``nan`` -> NaN.  The default is the format's natural
+  non-saturating behaviour: ``inf`` if it has inf, else ``nan`` if it has NaN,
+  else ``saturate`` (OCP OFP8 "non-saturating" mode).
+* NaN into a format without NaN: ``nan_policy`` ``error`` (default) raises
+  SpecialValueError; ``zero`` gives +0; ``max`` gives ±max with the NaN's sign.
+* Zero, or a value below the smallest positive value, into a format without
+  zero (E8M0) rounds to the smallest value in every mode (it is the only
+  candidate) with the underflow flag.  A negative non-zero value into an unsigned
+  format raises SpecialValueError unless ``negative="clamp"`` (then the smallest
+  value, flagged ``invalid``).  -0 into a format without -0 gives +0.
+* Flags: ``inexact``; ``overflow``; ``underflow`` = inexact and tiny, tininess
+  detected before rounding (|x| < min normal); ``invalid`` for a NaN or clamped
+  input mapped to a number.
+* Integer targets: round to an integer with the same modes; overflow
+  ``saturate`` (default; to [min, max], which excludes -2^(n-1) for symmetric
+  formats) or ``wrap`` (two's complement modulo 2^n); NaN per ``nan_policy``;
+  ±inf saturates (an error under ``wrap``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from refarith.errors import SpecialValueError, UnknownModeError
+from refarith.exact.value import Value
+from refarith.formats import FloatFormat, IntFormat, get_format
+
+ROUNDING_MODES = ("rne", "rna", "rtz", "rup", "rdn", "rto", "sr")
+DETERMINISTIC_MODES = ("rne", "rna", "rtz", "rup", "rdn", "rto")
+OVERFLOW_MODES = ("saturate", "inf", "nan", "wrap")
+NAN_POLICIES = ("error", "zero", "max")
+NEGATIVE_POLICIES = ("error", "clamp")
+
+
+@dataclass(frozen=True)
+class Rounded:
+    """The code a value rounds to, with the IEEE-style flags raised on the way."""
+
+    code: int
+    flags: frozenset[str] = frozenset()
+
+
+def default_overflow(fmt: FloatFormat | IntFormat) -> str:
+    """The format's natural overflow mode: inf if it has inf, else nan if it has NaN, else saturate."""
+    if isinstance(fmt, IntFormat):
+        return "saturate"
+    if fmt.has_inf:
+        return "inf"
+    if fmt.has_nan:
+        return "nan"
+    return "saturate"
+
+
+def check_modes(fmt: FloatFormat | IntFormat, rounding: str, overflow: str, nan_policy: str = "error",
+                negative: str = "error") -> None:
+    """Raise UnknownModeError for a mode that does not exist or does not apply to ``fmt``."""
+    if rounding not in ROUNDING_MODES:
+        raise UnknownModeError(f"unknown rounding mode {rounding!r}; expected one of {', '.join(ROUNDING_MODES)}")
+    if overflow not in OVERFLOW_MODES:
+        raise UnknownModeError(f"unknown overflow mode {overflow!r}; expected one of {', '.join(OVERFLOW_MODES)}")
+    if nan_policy not in NAN_POLICIES:
+        raise UnknownModeError(f"unknown NaN policy {nan_policy!r}; expected one of {', '.join(NAN_POLICIES)}")
+    if negative not in NEGATIVE_POLICIES:
+        raise UnknownModeError(f"unknown negative policy {negative!r}; expected one of {', '.join(NEGATIVE_POLICIES)}")
+    if isinstance(fmt, IntFormat):
+        if overflow not in ("saturate", "wrap"):
+            raise UnknownModeError(f"overflow mode {overflow!r} does not apply to integer format {fmt.name}; "
+                                   "use saturate or wrap")
+        return
+    if overflow == "wrap":
+        raise UnknownModeError(f"overflow mode 'wrap' applies to integer formats only, not {fmt.name}")
+    if overflow == "inf" and not fmt.has_inf:
+        raise UnknownModeError(f"overflow mode 'inf' impossible: {fmt.name} has no infinity")
+    if overflow == "nan" and not fmt.has_nan:
+        raise UnknownModeError(f"overflow mode 'nan' impossible: {fmt.name} has no NaN")
+
+
+def floor_log2(x: Fraction) -> int:
+    """floor(log2 x) for x > 0, exactly (from bit lengths, never a floating log)."""
+    e = x.numerator.bit_length() - x.denominator.bit_length()
+    if x < pow2(e):
+        e -= 1
+    return e
+
+
+def pow2(e: int) -> Fraction:
+    return Fraction(1 << e) if e >= 0 else Fraction(1, 1 << -e)
+
+
+def _round_int(sign: int, n: int, frac: Fraction, rounding: str, parity_of, rand: int | None,
+               rand_bits: int | None) -> int:
+    """Round the magnitude n + frac (0 <= frac < 1) to n or n + 1."""
+    if frac == 0:
+        return n
+    if rounding == "rtz":
+        return n
+    if rounding == "rup":
+        return n + 1 if sign == 0 else n
+    if rounding == "rdn":
+        return n + 1 if sign == 1 else n
+    if rounding == "rna":
+        return n + 1 if frac >= Fraction(1, 2) else n
+    if rounding == "rne":
+        if frac != Fraction(1, 2):
+            return n + 1 if frac > Fraction(1, 2) else n
+        return n if parity_of(n) == 0 else n + 1
+    if rounding == "rto":
+        return n if parity_of(n) == 1 else n + 1
+    if rounding == "sr":
+        k = rand_bits
+        t = (frac.numerator << k) // frac.denominator
+        return n + 1 if t + rand >= (1 << k) else n
+    raise UnknownModeError(f"unknown rounding mode {rounding!r}")
+
+
+def _check_rand(rounding: str, rand: int | None, rand_bits: int | None) -> None:
+    if rounding != "sr":
+        return
+    if rand_bits is None or rand is None:
+        raise UnknownModeError("stochastic rounding needs rand (an integer) and rand_bits (its width k)")
+    if not isinstance(rand_bits, int) or rand_bits < 1:
+        raise UnknownModeError(f"rand_bits must be a positive integer, got {rand_bits!r}")
+    if not isinstance(rand, int) or not 0 <= rand < (1 << rand_bits):
+        raise UnknownModeError(f"rand={rand!r} does not fit in rand_bits={rand_bits}")
+
+
+def round_value(v: Value, fmt: FloatFormat | IntFormat | str, rounding: str = "rne", overflow: str | None = None,
+                nan_policy: str = "error", negative: str = "error", rand: int | None = None,
+                rand_bits: int | None = None) -> Rounded:
+    """Round the exact value ``v`` into ``fmt`` (see the module docstring for every rule)."""
+    fmt = get_format(fmt)
+    if overflow is None:
+        overflow = default_overflow(fmt)
+    check_modes(fmt, rounding, overflow, nan_policy, negative)
+    _check_rand(rounding, rand, rand_bits)
+    if isinstance(fmt, IntFormat):
+        return _round_to_int(v, fmt, rounding, overflow, nan_policy, negative, rand, rand_bits)
+    return _round_to_float(v, fmt, rounding, overflow, nan_policy, negative, rand, rand_bits)
+
+
+# ------------------------------------------------------------------ floats
+def _max_code(fmt: FloatFormat, sign: int) -> int:
+    return (fmt.sign_mask if sign else 0) | fmt.max_code
+
+
+def _smallest_code(fmt: FloatFormat) -> int:
+    """+0, or the smallest positive value for formats without zero."""
+    return 0
+
+
+def _away(rounding: str, sign: int) -> bool:
+    return rounding in ("rne", "rna", "sr") or (rounding == "rup" and sign == 0) or (rounding == "rdn" and sign == 1)
+
+
+def _overflow_code(fmt: FloatFormat, sign: int, rounding: str, overflow: str) -> int:
+    if overflow == "saturate" or not _away(rounding, sign):
+        return _max_code(fmt, sign)
+    if overflow == "inf":
+        pos, neg = fmt.inf_codes
+        return neg if sign else pos
+    return fmt.nan_code_with_sign(sign)
+
+
+def encode_exact_magnitude(fmt: FloatFormat, sign: int, r: Fraction) -> int:
+    """Code of a representable magnitude r (already on the format's grid, r <= max)."""
+    s = fmt.sign_mask if (sign and fmt.signed) else 0
+    if r == 0:
+        return s if fmt.has_negative_zero else 0
+    e = floor_log2(r)
+    if e < fmt.emin:
+        if not fmt.subnormals:
+            raise AssertionError("below range of a format without subnormals")
+        m = r / pow2(fmt.emin - fmt.mbits)
+        assert m.denominator == 1
+        return s | int(m)
+    big_e = e + fmt.bias
+    m = (r / pow2(e) - 1) * (1 << fmt.mbits)
+    assert m.denominator == 1 and 0 <= big_e <= fmt.emask, (fmt.name, r)
+    return s | (big_e << fmt.mbits) | int(m)
+
+
+def _round_to_float(v: Value, fmt: FloatFormat, rounding: str, overflow: str, nan_policy: str, negative: str,
+                    rand: int | None, rand_bits: int | None) -> Rounded:
+    sign = v.sign
+    flags: set[str] = set()
+    if v.is_nan:
+        if fmt.has_nan:
+            return Rounded(fmt.nan_code_with_sign(sign))
+        if nan_policy == "error":
+            raise SpecialValueError(f"NaN cannot be encoded in {fmt.name}, which has no NaN (nan_policy='error')")
+        if nan_policy == "zero":
+            return Rounded(0 if fmt.has_zero else 0, frozenset({"invalid"}))
+        if sign and not fmt.signed:
+            sign = 0
+        return Rounded(_max_code(fmt, sign), frozenset({"invalid"}))
+    if sign and not fmt.signed and not v.is_zero:
+        if negative == "error":
+            raise SpecialValueError(f"negative value {v} cannot be encoded in unsigned format {fmt.name} "
+                                    "(negative='error')")
+        return Rounded(0, frozenset({"invalid"}))
+    if not fmt.signed:
+        sign = 0
+    if v.is_inf:
+        return Rounded(_overflow_code(fmt, sign, "rne", overflow))
+    x = v.mag
+    if x == 0:
+        if fmt.has_zero:
+            return Rounded(encode_exact_magnitude(fmt, sign, Fraction(0)))
+        return Rounded(0, frozenset({"inexact", "underflow"}))
+    e = floor_log2(x)
+    if e < fmt.emin and not fmt.subnormals:
+        return Rounded((fmt.sign_mask if sign else 0), frozenset({"inexact", "underflow"}))
+    e_eff = max(e, fmt.emin)
+    ulp = pow2(e_eff - fmt.mbits)
+    q = x / ulp
+    n = q.numerator // q.denominator
+    frac = q - n
+
+    def parity(c: int) -> int:
+        if fmt.mbits:
+            return c & 1
+        if c == 0:
+            return 0
+        return (e_eff + (c - 1) + fmt.bias) & 1
+
+    nr = _round_int(sign, n, frac, rounding, parity, rand, rand_bits)
+    r = nr * ulp
+    if frac != 0:
+        flags.add("inexact")
+        if x < fmt.min_normal:
+            flags.add("underflow")
+    if r > fmt.max:
+        flags.update(("overflow", "inexact"))
+        return Rounded(_overflow_code(fmt, sign, rounding, overflow), frozenset(flags))
+    if r == 0 and not fmt.has_zero:
+        return Rounded(0, frozenset(flags | {"underflow"}))
+    return Rounded(encode_exact_magnitude(fmt, sign, r), frozenset(flags))
+
+
+# ------------------------------------------------------------------ integers
+def _round_to_int(v: Value, fmt: IntFormat, rounding: str, overflow: str, nan_policy: str, negative: str,
+                  rand: int | None, rand_bits: int | None) -> Rounded:
+    if v.is_nan:
+        if nan_policy == "error":
+            raise SpecialValueError(f"NaN cannot be encoded in integer format {fmt.name} (nan_policy='error')")
+        if nan_policy == "zero":
+            return Rounded(0, frozenset({"invalid"}))
+        return Rounded(fmt.code(fmt.min if v.sign else fmt.max), frozenset({"invalid"}))
+    if v.is_inf:
+        if overflow == "wrap":
+            raise SpecialValueError(f"infinity cannot wrap into integer format {fmt.name}")
+        return Rounded(fmt.code(fmt.min if v.sign else fmt.max), frozenset({"overflow", "invalid"}))
+    flags: set[str] = set()
+    n = v.mag.numerator // v.mag.denominator
+    frac = v.mag - n
+    nr = _round_int(v.sign, n, frac, rounding, lambda c: c & 1, rand, rand_bits)
+    if frac:
+        flags.add("inexact")
+    val = -nr if v.sign else nr
+    if val < 0 and not fmt.signed and negative == "error" and overflow == "saturate" and val != 0:
+        raise SpecialValueError(f"negative value {v} cannot be encoded in unsigned format {fmt.name} "
+                                "(negative='error')")
+    if val > fmt.max or val < fmt.min:
+        flags.add("overflow")
+        if overflow == "wrap":
+            return Rounded(val & ((1 << fmt.bits) - 1), frozenset(flags))
+        val = fmt.max if val > fmt.max else fmt.min
+    return Rounded(fmt.code(val), frozenset(flags))

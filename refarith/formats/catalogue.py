@@ -1,0 +1,131 @@
+"""The catalogue of named formats and the name resolver (with peer-library aliases)."""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+from refarith.errors import UnknownFormatError
+from refarith.formats.float_format import FloatFormat
+from refarith.formats.int_format import IntFormat
+
+Format = FloatFormat | IntFormat
+
+_F = FloatFormat
+_CATALOGUE: dict[str, Format] = {}
+
+
+def _add(fmt: Format) -> Format:
+    _CATALOGUE[fmt.name] = fmt
+    return fmt
+
+
+binary64 = _add(_F("binary64", 11, 52, 1023, doc="IEEE 754 binary64 (double)"))
+binary32 = _add(_F("binary32", 8, 23, 127, doc="IEEE 754 binary32 (single)"))
+binary16 = _add(_F("binary16", 5, 10, 15, doc="IEEE 754 binary16 (half)"))
+bfloat16 = _add(_F("bfloat16", 8, 7, 127, doc="brain float: binary32 with 7 mantissa bits"))
+tf32 = _add(_F("tf32", 8, 10, 127, doc="NVIDIA TensorFloat-32, a 19-bit storage layout"))
+ocp_e5m2 = _add(_F("ocp_e5m2", 5, 2, 15, doc="OCP OFP8 E5M2: IEEE-like, inf and NaN, max 57344"))
+ocp_e4m3 = _add(_F("ocp_e4m3", 4, 3, 7, specials="fn", doc="OCP OFP8 E4M3 ('fn'): no inf, NaN S.1111.111, max 448"))
+e4m3fnuz = _add(_F("e4m3fnuz", 4, 3, 8, specials="fnuz", doc="E4M3 bias 8, no inf, no -0, NaN 0x80, max 240"))
+e5m2fnuz = _add(_F("e5m2fnuz", 5, 2, 16, specials="fnuz", doc="E5M2 bias 16, no inf, no -0, NaN 0x80, max 57344"))
+e4m3b11fnuz = _add(_F("e4m3b11fnuz", 4, 3, 11, specials="fnuz", doc="E4M3 bias 11, fnuz specials (ml_dtypes)"))
+ieee_e4m3 = _add(_F("ieee_e4m3", 4, 3, 7, doc="IEEE-like E4M3 with inf/NaN, max 240 (ml_dtypes float8_e4m3)"))
+ieee_e3m4 = _add(_F("ieee_e3m4", 3, 4, 3, doc="IEEE-like E3M4 with inf/NaN, max 15.5 (ml_dtypes float8_e3m4)"))
+ocp_e3m2 = _add(_F("ocp_e3m2", 3, 2, 3, specials="none", doc="OCP MX FP6 E3M2: no inf/NaN, max 28"))
+ocp_e2m3 = _add(_F("ocp_e2m3", 2, 3, 1, specials="none", doc="OCP MX FP6 E2M3: no inf/NaN, max 7.5"))
+ocp_e2m1 = _add(_F("ocp_e2m1", 2, 1, 1, specials="none", doc="OCP MX FP4 E2M1: no inf/NaN, max 6"))
+e8m0 = _add(
+    _F("e8m0", 8, 0, 127, signed=False, subnormals=False, specials="fn",
+       doc="OCP MX scale E8M0: 2^(E-127), no zero/inf/sign, 0xFF NaN, range 2^-127..2^127")
+)
+ue4m3 = _add(_F("ue4m3", 4, 3, 7, signed=False, specials="fn", doc="NVFP4 block scale: unsigned E4M3, 0x7F NaN, max 448"))
+ue5m3 = _add(
+    _F("ue5m3", 5, 3, 15, signed=False, specials="fn",
+       doc="unsigned E5M3 scale; layout assumed: IEEE bias 15, subnormals, all-ones NaN, no inf")
+)
+
+# IEEE P3109 8-bit family: K=8 bits, precision P (1..7); signed bias 2^(K-P-1), unsigned 2^(K-P).
+for _p in range(1, 8):
+    for _signed in (True, False):
+        for _dom in ("e", "f"):
+            _ebits = 8 - _p + (0 if _signed else 1)
+            _bias = (1 << (8 - _p - 1)) if _signed else (1 << (8 - _p))
+            _name = f"binary8p{_p}{'s' if _signed else 'u'}{_dom}"
+            _add(_F(_name, _ebits, _p - 1, _bias, signed=_signed, specials="p3109" + _dom,
+                    doc=f"IEEE P3109 binary8p{_p}, {'signed' if _signed else 'unsigned'}, "
+                        f"{'extended (with inf)' if _dom == 'e' else 'finite'} domain"))
+
+for _n in range(2, 33):
+    _add(IntFormat(f"int{_n}", _n, doc=f"{_n}-bit two's complement"))
+    _add(IntFormat(f"int{_n}_sym", _n, symmetric=True, doc=f"{_n}-bit, symmetric range ±(2^{_n - 1}-1)"))
+for _n in range(1, 33):
+    _add(IntFormat(f"uint{_n}", _n, signed=False, doc=f"{_n}-bit unsigned"))
+_add(IntFormat("int64", 64, doc="64-bit two's complement"))
+_add(IntFormat("uint64", 64, signed=False, doc="64-bit unsigned"))
+
+ALIASES: dict[str, str] = {
+    "float64": "binary64", "double": "binary64", "fp64": "binary64", "f64": "binary64",
+    "float32": "binary32", "single": "binary32", "fp32": "binary32", "f32": "binary32",
+    "float16": "binary16", "half": "binary16", "fp16": "binary16", "f16": "binary16",
+    "bf16": "bfloat16", "float8_e5m2": "ocp_e5m2", "e5m2": "ocp_e5m2", "fp8_e5m2": "ocp_e5m2",
+    "float8_e4m3fn": "ocp_e4m3", "e4m3": "ocp_e4m3", "e4m3fn": "ocp_e4m3", "fp8_e4m3": "ocp_e4m3",
+    "float8_e4m3fnuz": "e4m3fnuz", "float8_e5m2fnuz": "e5m2fnuz",
+    "float8_e4m3b11fnuz": "e4m3b11fnuz", "float8_e4m3": "ieee_e4m3", "float8_e3m4": "ieee_e3m4",
+    "float6_e3m2fn": "ocp_e3m2", "e3m2": "ocp_e3m2", "fp6_e3m2": "ocp_e3m2",
+    "float6_e2m3fn": "ocp_e2m3", "e2m3": "ocp_e2m3", "fp6_e2m3": "ocp_e2m3",
+    "float4_e2m1fn": "ocp_e2m1", "e2m1": "ocp_e2m1", "fp4": "ocp_e2m1", "fp4_e2m1": "ocp_e2m1",
+    "float8_e8m0fnu": "e8m0", "e8m0fnu": "e8m0", "ocp_e8m0": "e8m0",
+    "tensorfloat32": "tf32",
+}
+for _n in (8, 16, 32, 64):
+    ALIASES[f"i{_n}"] = f"int{_n}"
+    ALIASES[f"u{_n}"] = f"uint{_n}"
+for _p in range(1, 8):
+    for _su in "su":
+        for _ef in "ef":
+            ALIASES[f"p3109_k8p{_p}{_su}{_ef}"] = f"binary8p{_p}{_su}{_ef}"
+
+_PARAMETRIC = re.compile(r"^(u?)e(\d+)m(\d+)(?:b(-?\d+))?(?:_(ieee|fn|fnuz|p3109e|p3109f|none))?(_nosub)?$")
+
+
+def _normalise(name: str) -> str:
+    n = name.strip()
+    for prefix in ("torch.", "ml_dtypes.", "np.", "numpy.", "jnp.", "jax.numpy."):
+        if n.startswith(prefix):
+            n = n[len(prefix):]
+    return n.lower()
+
+
+def get_format(name: str | Format) -> Format:
+    """Resolve a catalogue name, a peer alias, or a parametric ``[u]eXmY[bB][_specials][_nosub]`` name."""
+    if isinstance(name, (FloatFormat, IntFormat)):
+        return name
+    if not isinstance(name, str):
+        raise UnknownFormatError(f"format must be a name or a format record, got {type(name).__name__}")
+    n = _normalise(name)
+    if n in _CATALOGUE:
+        return _CATALOGUE[n]
+    if n in ALIASES:
+        return _CATALOGUE[ALIASES[n]]
+    m = _PARAMETRIC.match(n)
+    if m:
+        unsigned, e, mb, b, sp, nosub = m.groups()
+        e, mb = int(e), int(mb)
+        bias = int(b) if b is not None else (1 << (e - 1)) - 1
+        total = e + mb + (0 if unsigned else 1)
+        if not 3 <= total <= 16 and not (unsigned and 2 <= total <= 16):
+            raise UnknownFormatError(f"parametric format {name!r}: width {total} bits outside 3..16")
+        return FloatFormat(n, e, mb, bias, signed=not unsigned, subnormals=not nosub, specials=sp or "ieee")
+    close = difflib.get_close_matches(n, list(_CATALOGUE) + list(ALIASES), n=5, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; `refarith formats` lists them"
+    raise UnknownFormatError(f"unknown format {name!r}{hint}")
+
+
+def catalogue() -> dict[str, Format]:
+    """All named formats, in catalogue order."""
+    return dict(_CATALOGUE)
+
+
+def float_formats(max_bits: int | None = None) -> list[FloatFormat]:
+    return [f for f in _CATALOGUE.values() if isinstance(f, FloatFormat) and (max_bits is None or f.nbits <= max_bits)]

@@ -1,0 +1,1 @@
+"""Theorem modules; each one registers its theorems with refarith.smt.registry on import."""

@@ -1,0 +1,210 @@
+"""Spec ids: the canonical names of operations.
+
+A spec id has exactly the shape ``op(F1->F2,key=value,...)``: the operation, its
+formats joined by ``->`` (or none), then ``key=value`` parameters in the op's
+declared order, no spaces.  Omitted parameters take the op's documented
+defaults; :func:`parse_spec` fills them in, so ``str(parse_spec(s))`` is the
+canonical id.  Operations register a schema with :func:`register_op`; later
+layers (block quantization, integer operators) add theirs the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from refarith.errors import SpecError, UnknownFormatError
+
+# A default is a constant or a function of the resolved formats.
+Default = str | Callable[[tuple], str | None]
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Default
+    choices: tuple[str, ...] | None = None  # None: any token ([A-Za-z0-9_.+-]+)
+    doc: str = ""
+    applies: Callable[[tuple], bool] | None = None  # parameter exists only for some formats
+
+
+@dataclass(frozen=True)
+class OpSchema:
+    name: str
+    nformats: int | tuple[int, ...]
+    params: tuple[Param, ...]
+    doc: str = ""
+    validate: Callable[[Spec], None] | None = None
+
+
+_OPS: dict[str, OpSchema] = {}
+
+
+def register_op(schema: OpSchema) -> OpSchema:
+    """Declare an operation's spec schema (idempotent for the same name)."""
+    _OPS[schema.name] = schema
+    return schema
+
+
+def ops() -> dict[str, OpSchema]:
+    return dict(_OPS)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A fully determined operation: op name, canonical format names, parameters in schema order."""
+
+    op: str
+    formats: tuple[str, ...] = ()
+    params: tuple[tuple[str, str], ...] = field(default=())
+
+    def __str__(self) -> str:
+        inner = "->".join(self.formats)
+        ps = ",".join(f"{k}={v}" for k, v in self.params)
+        if inner and ps:
+            inner += "," + ps
+        elif ps:
+            inner = ps
+        return f"{self.op}({inner})"
+
+    @property
+    def id(self) -> str:
+        return str(self)
+
+    @property
+    def param(self) -> dict[str, str]:
+        return dict(self.params)
+
+    def fmt(self, i: int):
+        from refarith.formats import get_format
+
+        return get_format(self.formats[i])
+
+    def filename(self) -> str:
+        """Filesystem-safe transliteration: '->' becomes '_to_', '(' '__', ',' '__', '=' '-', ')' dropped."""
+        s = str(self).replace("->", "_to_").replace("(", "__").replace(")", "").replace(",", "__").replace("=", "-")
+        return re.sub(r"[^A-Za-z0-9_.+-]", "_", s)
+
+
+_SPEC_RE = re.compile(r"^([a-z][a-z0-9_]*)\((.*)\)$")
+_TOKEN = re.compile(r"^[A-Za-z0-9_.+\-/]+$")
+
+
+def make_spec(op: str, formats: tuple[str, ...] | list[str] = (), **params: object) -> Spec:
+    """Build a canonical spec from Python values (format records or names, parameters as str/int)."""
+    fmts = ",".join("->".join(_fmt_name(f) for f in formats).split(",")) if formats else ""
+    ps = ",".join(f"{k}={v}" for k, v in params.items() if v is not None)
+    inner = ",".join(x for x in (fmts, ps) if x)
+    return parse_spec(f"{op}({inner})")
+
+
+def _fmt_name(f: object) -> str:
+    return f if isinstance(f, str) else f.name
+
+
+def parse_spec(text: str | Spec) -> Spec:
+    """Parse (and canonicalise) a spec id; raises SpecError naming the problem."""
+    if isinstance(text, Spec):
+        return text
+    from refarith.formats import get_format
+
+    t = text.strip().replace(" ", "")
+    m = _SPEC_RE.match(t)
+    if not m:
+        raise SpecError(f"malformed spec id {text!r}: expected op(FORMAT->FORMAT,key=value,...)")
+    op, inner = m.groups()
+    if op not in _OPS:
+        import difflib
+
+        close = difflib.get_close_matches(op, list(_OPS), n=3)
+        raise SpecError(f"unknown operation {op!r} in spec {text!r}" + (f"; did you mean {', '.join(close)}?" if close
+                                                                          else f"; known: {', '.join(sorted(_OPS))}"))
+    schema = _OPS[op]
+    parts = [p for p in inner.split(",") if p] if inner else []
+    fmt_parts: list[str] = []
+    kv: dict[str, str] = {}
+    for p in parts:
+        if "=" in p:
+            k, _, v = p.partition("=")
+            if k in kv:
+                raise SpecError(f"parameter {k!r} given twice in {text!r}")
+            if not v or not _TOKEN.match(v):
+                raise SpecError(f"malformed value for {k!r} in {text!r}")
+            kv[k] = v
+        else:
+            if kv:
+                raise SpecError(f"formats must come before parameters in {text!r}")
+            fmt_parts.extend(p.split("->"))
+    allowed = (schema.nformats,) if isinstance(schema.nformats, int) else schema.nformats
+    if len(fmt_parts) not in allowed:
+        raise SpecError(f"{op} takes {' or '.join(map(str, allowed))} format(s), got {len(fmt_parts)} in {text!r}")
+    try:
+        fmts = tuple(get_format(f) for f in fmt_parts)
+    except UnknownFormatError as e:
+        raise SpecError(f"in spec {text!r}: {e}") from None
+    names = tuple(f.name for f in fmts)
+    known = {p.name for p in schema.params}
+    for k in kv:
+        if k not in known:
+            raise SpecError(f"unknown parameter {k!r} for {op}; known: {', '.join(p.name for p in schema.params)}")
+    out = []
+    for p in schema.params:
+        if p.applies is not None and not p.applies(fmts):
+            if p.name in kv:
+                raise SpecError(f"parameter {p.name!r} does not apply to {op}({'->'.join(names)})")
+            continue
+        v = kv.get(p.name)
+        if v is None:
+            v = p.default(fmts) if callable(p.default) else p.default
+            if v is None:
+                continue
+        if p.choices is not None and v not in p.choices:
+            raise SpecError(f"{op}: {p.name}={v!r} is not one of {', '.join(p.choices)}")
+        out.append((p.name, str(v)))
+    spec = Spec(op, names, tuple(out))
+    if schema.validate is not None:
+        schema.validate(spec)
+    return spec
+
+
+# ------------------------------------------------------------------ the cast op
+def _cast_validate(spec: Spec) -> None:
+    from refarith.errors import RefarithError
+    from refarith.exact.rounding import check_modes
+
+    p = spec.param
+    try:
+        check_modes(spec.fmt(1), p["rounding"], p["overflow"], p.get("nan", "error"), p.get("negative", "error"))
+    except RefarithError as e:
+        raise SpecError(f"{spec}: {e}") from None
+
+
+def _default_overflow(fmts: tuple) -> str:
+    from refarith.exact.rounding import default_overflow
+
+    return default_overflow(fmts[1])
+
+
+def _lacks_nan(fmts: tuple) -> bool:
+    f = fmts[1]
+    return f.kind == "int" or not f.has_nan
+
+
+def _unsigned_dst(fmts: tuple) -> bool:
+    return not fmts[1].signed
+
+
+register_op(OpSchema(
+    "cast", 2,
+    (
+        Param("rounding", "rne", ("rne", "rna", "rtz", "rup", "rdn", "rto", "sr"), "rounding mode"),
+        Param("overflow", _default_overflow, ("saturate", "inf", "nan", "wrap"),
+              "overflow mode; default: inf if the target has inf, else nan if it has NaN, else saturate"),
+        Param("nan", "error", ("error", "zero", "max"), "NaN into a target without NaN", _lacks_nan),
+        Param("negative", "error", ("error", "clamp"), "negative values into an unsigned target", _unsigned_dst),
+        Param("k", lambda f: None, None, "random bits for rounding=sr"),
+    ),
+    "convert bit patterns of the first format into the second with a single rounding",
+    _cast_validate,
+))
