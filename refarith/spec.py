@@ -174,6 +174,12 @@ def _cast_validate(spec: Spec) -> None:
     from refarith.exact.rounding import check_modes
 
     p = spec.param
+    if p["rounding"] == "sr" and "k" not in p:
+        raise SpecError(f"{spec}: rounding=sr needs k=<random bits>")
+    if p["rounding"] != "sr" and "k" in p:
+        raise SpecError(f"{spec}: k applies to rounding=sr only")
+    if "k" in p and (not p["k"].isdigit() or int(p["k"]) < 1):
+        raise SpecError(f"{spec}: k must be a positive integer")
     try:
         check_modes(spec.fmt(1), p["rounding"], p["overflow"], p.get("nan", "error"), p.get("negative", "error"))
     except RefarithError as e:

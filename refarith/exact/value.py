@@ -165,4 +165,5 @@ def _parse_string(s: str) -> Value:
             raise BadValueError(f"zero denominator in {s!r}")
         f = Fraction(int(num), int(den))
         return Value("finite", 1 if t.startswith("-") else 0, abs(f))
-    raise BadValueError(f"cannot parse {s!r} as a number (expected a decimal, p/q, a hex float like 0x1.8p3, inf or nan)")
+    raise BadValueError(f"cannot parse {s!r} as a number "
+                        "(expected a decimal, p/q, a hex float like 0x1.8p3, inf or nan)")

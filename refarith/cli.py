@@ -1,0 +1,222 @@
+"""The `refarith` command line.
+
+Built-in commands: ``formats`` and ``cast``.  Further commands live in
+``refarith/cli_commands/<name>.py`` modules, each defining
+``add_parser(subparsers)``.  Bad input gives a one-line message and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import pkgutil
+import re
+import sys
+from collections.abc import Sequence
+
+from refarith.errors import BadValueError, RefarithError
+from refarith.exact import ops as exact
+from refarith.exact.rounding import NAN_POLICIES, OVERFLOW_MODES, ROUNDING_MODES
+from refarith.exact.value import Value, parse_value
+from refarith.formats import FloatFormat, IntFormat, catalogue, get_format
+from refarith.spec import make_spec
+
+_BITS = re.compile(r"^0x[0-9a-fA-F]+$")
+
+
+def _fmt_value(v: Value) -> str:
+    return str(v)
+
+
+def _approx(v: Value) -> str:
+    if not v.is_finite or v.is_zero:
+        return ""
+    return f"{v.to_float():.8g}"
+
+
+def _code_str(code: int, fmt) -> str:
+    return f"0x{code:0{max(1, (fmt.nbits + 3) // 4)}x}"
+
+
+# ------------------------------------------------------------------ formats
+def cmd_formats(args: argparse.Namespace) -> int:
+    if args.name:
+        fmt = get_format(args.name)
+        if args.values:
+            table = exact.value_table(fmt)
+            if args.json:
+                print(json.dumps([{"bits": _code_str(c, fmt), "value": _fmt_value(v)} for c, v in table]))
+            else:
+                print(f"# {fmt.name}: {fmt.ncodes} codes")
+                for c, v in table:
+                    ap = _approx(v)
+                    print(f"{_code_str(c, fmt)}  {_fmt_value(v):>24}  {ap}")
+            return 0
+        rows = [_format_row(fmt)]
+    else:
+        rows = [_format_row(f) for f in catalogue().values() if isinstance(f, FloatFormat) or args.ints]
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    cols = ["name", "layout", "bias", "specials", "max", "min normal", "min subnormal"]
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
+    print("  ".join(c.ljust(widths[c]) for c in cols))
+    for r in rows:
+        print("  ".join(str(r[c]).ljust(widths[c]) for c in cols))
+    if not args.name and not args.ints:
+        print("(integer formats int2..int64, intN_sym, uint1..uint64: --ints; "
+              "every value of one format: NAME --values)")
+    return 0
+
+
+def _num(x) -> str:
+    """Exact value, with a short float rendering for long fractions."""
+    s = str(x)
+    if len(s) > 14:
+        return f"{float(x):.6g}"
+    return s
+
+
+def _format_row(f) -> dict:
+    if isinstance(f, IntFormat):
+        return {"name": f.name, "layout": f.layout(), "bias": "-", "specials": "none", "max": str(f.max),
+                "min normal": "-", "min subnormal": "-", "min": str(f.min)}
+    return {"name": f.name, "layout": f.layout(), "bias": f.bias, "specials": f.describe_specials(),
+            "max": _num(f.max), "min normal": _num(f.min_normal), "min subnormal": _num(f.min_subnormal),
+            "bits": f.nbits}
+
+
+# ------------------------------------------------------------------ cast
+def _input_value(token: str, src) -> tuple[Value, int | None, set[str]]:
+    """Interpret a VALUE token: a 0x bit pattern of ``src`` or a number (rounded into ``src`` first if given)."""
+    if _BITS.match(token.strip()):
+        if src is None:
+            raise BadValueError(f"{token} looks like a bit pattern: give --from FORMAT (or write a hex float like "
+                                "0x1p3)")
+        code = int(token, 16)
+        return exact.decode(code, src), code, set()
+    v = parse_value(token)
+    if src is None:
+        return v, None, set()
+    r = _round(v, src, {})
+    flags = {"input_inexact"} if "inexact" in r.flags else set()
+    return exact.decode(r.code, src), r.code, flags
+
+
+def cmd_cast(args: argparse.Namespace) -> int:
+    dst = get_format(args.to)
+    src = get_format(args.src) if args.src else None
+    if not args.values:
+        raise BadValueError("cast needs at least one VALUE")
+    kw = dict(rounding=args.rounding, overflow=args.overflow, nan_policy=args.nan_policy, negative=args.negative)
+    if args.rounding == "sr":
+        if args.rand is None or args.rand_bits is None:
+            raise BadValueError("rounding sr needs --rand R and --rand-bits K")
+        kw.update(rand=args.rand, rand_bits=args.rand_bits)
+    # without --from the input is exact; binary64 stands in only to canonicalise the parameters
+    spec = make_spec("cast", (src or get_format("binary64"), dst), rounding=args.rounding, overflow=args.overflow,
+                     nan=args.nan_policy if (isinstance(dst, IntFormat) or not dst.has_nan) else None,
+                     negative=args.negative if not getattr(dst, "signed", True) else None,
+                     k=args.rand_bits if args.rounding == "sr" else None)
+    out = []
+    for tok in args.values:
+        v, in_code, in_flags = _input_value(tok, src)
+        r = _round(v, dst, kw)
+        res = exact.decode(r.code, dst)
+        out.append({"input": tok, "input_bits": None if in_code is None else _code_str(in_code, src),
+                    "input_value": str(v), "bits": _code_str(r.code, dst), "value": str(res),
+                    "flags": sorted(r.flags | in_flags)})
+    header = str(spec) if src else "exact input, " + str(spec).split(",", 1)[0].split("->")[1] + " " + \
+        ",".join(str(spec).rstrip(")").split(",")[1:])
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print(f"# {header}")
+    w = max(len(o["input"]) for o in out)
+    for o in out:
+        flags = ",".join(o["flags"]) or "exact"
+        src_part = f" ({o['input_bits']} = {o['input_value']})" if o["input_bits"] else ""
+        print(f"{o['input'].ljust(w)}{src_part} -> {o['bits']}  {o['value']}  [{flags}]")
+    return 0
+
+
+def _round(v: Value, dst, kw: dict):
+    from refarith.exact.rounding import round_value
+
+    return round_value(v, dst, **kw)
+
+
+# ------------------------------------------------------------------ main
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="refarith", description="Reference arithmetic for low-precision ML formats.")
+    from refarith import __version__
+
+    p.add_argument("--version", action="version", version=f"refarith {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    f = sub.add_parser("formats", help="list formats, or every value of one format",
+                       description="Table of formats (name, layout, bias, specials, max, min normal, min subnormal).")
+    f.add_argument("name", nargs="?", help="one format (catalogue name, peer alias, or eXmY[bB][_specials])")
+    f.add_argument("--values", action="store_true", help="every code and its exact value (formats <= 16 bits)")
+    f.add_argument("--ints", action="store_true", help="include the integer formats")
+    f.add_argument("--json", action="store_true")
+    f.set_defaults(func=cmd_formats)
+
+    c = sub.add_parser("cast", help="round values into a format, exactly",
+                       description="Cast VALUEs into --to with a single rounding. VALUE: a decimal (exact), p/q, a "
+                                   "hex float (0x1.8p3), inf/-inf/nan, or a 0x bit pattern of --from. A number given "
+                                   "with --from is first rounded (rne) into --from, as a value of that format. Use "
+                                   "'--' before negative values such as -inf.")
+    c.add_argument("--from", dest="src", help="source format (needed for 0x bit patterns)")
+    c.add_argument("--to", required=True, help="target format")
+    c.add_argument("--rounding", default="rne", choices=ROUNDING_MODES)
+    c.add_argument("--overflow", default=None, choices=OVERFLOW_MODES,
+                   help="default: inf if the target has inf, else nan if it has NaN, else saturate")
+    c.add_argument("--nan-policy", default="error", choices=NAN_POLICIES, help="NaN into a target without NaN")
+    c.add_argument("--negative", default="error", choices=("error", "clamp"), help="negatives into unsigned targets")
+    c.add_argument("--rand", type=int, help="random integer for --rounding sr")
+    c.add_argument("--rand-bits", type=int, help="its width k")
+    c.add_argument("--json", action="store_true", help="a JSON list of {input, bits, value, flags, ...}")
+    c.add_argument("values", nargs="*", metavar="VALUE")
+    c.set_defaults(func=cmd_cast)
+
+    from refarith import cli_commands
+
+    for mod in sorted(pkgutil.iter_modules(cli_commands.__path__), key=lambda m: m.name):
+        try:
+            m = importlib.import_module(f"refarith.cli_commands.{mod.name}")
+        except Exception as e:  # a broken plugin module must not hide the other commands
+            print(f"refarith: warning: command module {mod.name} failed to load: {e}", file=sys.stderr)
+            continue
+        m.add_parser(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            if getattr(args, "command", None) == "cast":
+                for tok in extra:
+                    if tok == "--":
+                        continue
+                    parse_value(tok) if not _BITS.match(tok) else None
+                    args.values.append(tok)
+            else:
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        if not getattr(args, "command", None):
+            parser.print_help()
+            return 2
+        return int(args.func(args) or 0)
+    except RefarithError as e:
+        print(f"refarith: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
