@@ -32,3 +32,11 @@ class SpecialValueError(RefarithError, ValueError):
 
 class SpecError(RefarithError, ValueError):
     """A malformed or unknown spec id."""
+
+
+class GoldenFileError(RefarithError, ValueError):
+    """A golden vector file or manifest that is malformed, truncated or names an unknown spec."""
+
+
+class KernelError(RefarithError, RuntimeError):
+    """A kernel under certification that cannot be loaded, raises, or returns the wrong shape or dtype."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 
-from refarith.errors import UnknownFormatError
+from refarith.errors import UnknownFormatError, UnknownModeError
 from refarith.formats.float_format import FloatFormat
 from refarith.formats.int_format import IntFormat
 
@@ -39,7 +39,8 @@ e8m0 = _add(
     _F("e8m0", 8, 0, 127, signed=False, subnormals=False, specials="fn",
        doc="OCP MX scale E8M0: 2^(E-127), no zero/inf/sign, 0xFF NaN, range 2^-127..2^127")
 )
-ue4m3 = _add(_F("ue4m3", 4, 3, 7, signed=False, specials="fn", doc="NVFP4 block scale: unsigned E4M3, 0x7F NaN, max 448"))
+ue4m3 = _add(_F("ue4m3", 4, 3, 7, signed=False, specials="fn",
+                doc="NVFP4 block scale: unsigned E4M3, 0x7F NaN, max 448"))
 ue5m3 = _add(
     _F("ue5m3", 5, 3, 15, signed=False, specials="fn",
        doc="unsigned E5M3 scale; layout assumed: IEEE bias 15, subnormals, all-ones NaN, no inf")
@@ -116,7 +117,10 @@ def get_format(name: str | Format) -> Format:
         total = e + mb + (0 if unsigned else 1)
         if not 3 <= total <= 16 and not (unsigned and 2 <= total <= 16):
             raise UnknownFormatError(f"parametric format {name!r}: width {total} bits outside 3..16")
-        return FloatFormat(n, e, mb, bias, signed=not unsigned, subnormals=not nosub, specials=sp or "ieee")
+        try:
+            return FloatFormat(n, e, mb, bias, signed=not unsigned, subnormals=not nosub, specials=sp or "ieee")
+        except UnknownModeError as err:  # e.g. IEEE specials with 1 exponent bit: not a format name
+            raise UnknownFormatError(f"parametric format {name!r}: {err}") from None
     close = difflib.get_close_matches(n, list(_CATALOGUE) + list(ALIASES), n=5, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else "; `refarith formats` lists them"
     raise UnknownFormatError(f"unknown format {name!r}{hint}")

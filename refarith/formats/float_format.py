@@ -198,6 +198,8 @@ class FloatFormat:
         """Code of the largest finite positive value."""
         top = (1 << (self.ebits + self.mbits)) - 1  # all exponent and mantissa bits set, sign 0
         c = top
+        if self.specials == "ieee":  # skip the 2^mbits inf/NaN codes of the top binade in one step
+            c = ((self.emask - 1) << self.mbits) | self.mmask
         while not self.is_finite_code(c):
             c -= 1
         return c

@@ -1,0 +1,229 @@
+"""Casts of the exact model against an independent bracketing search over the target's value table.
+
+Sources: all 2^16 codes of binary16 and bfloat16, and binary32 boundary cases plus seeded random inputs.
+Targets: every catalogue float format of 8 bits or fewer.  The reference (tests/independent.py) works in
+float64, which is exact for all these inputs, target values and midpoints (argued in its docstring).
+
+Split (the exact model costs ~12 us per rounding):
+* default run: binary16 (all 2^16) into every target under rne + the target's default overflow;
+  bfloat16 into the OCP / fnuz / E8M0 targets under every rounding and overflow mode, restricted to
+  the codes near the bottom, around 1 and near the top of the target's range plus every 97th code;
+  binary32 boundary cases into every target (every mode for the OCP / fnuz / E8M0 targets, rne and rup
+  for the others); 10^5 random binary32 into ocp_e4m3.
+* ``slow``: both 16-bit sources, all 2^16 codes, every target, every mode and overflow (and both NaN
+  policies for targets without NaN); binary32 boundaries and 10^5 random binary32 into every target under
+  every mode and overflow.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import pytest
+from independent import grid, matches, ref_round, ref_special, source_floats
+
+from refarith.errors import SpecialValueError
+from refarith.exact import DETERMINISTIC_MODES, cast, decode, round_value
+from refarith.formats import float_formats, get_format
+
+TARGETS = [f.name for f in float_formats(8)]
+OCPISH = ["ocp_e4m3", "ocp_e5m2", "e4m3fnuz", "e5m2fnuz", "ocp_e2m1", "ocp_e3m2", "ocp_e2m3", "e8m0"]
+
+
+def overflows(fmt) -> list[str]:
+    out = ["saturate"]
+    if fmt.has_inf:
+        out.append("inf")
+    if fmt.has_nan:
+        out.append("nan")
+    return out
+
+
+@functools.cache
+def source_values(src: str):
+    f = get_format(src)
+    return [decode(c, f) for c in range(f.ncodes)]
+
+
+def model_codes(values, fmt, mode: str, overflow: str, nan_policy: str = "max") -> np.ndarray:
+    return np.array([round_value(v, fmt, mode, overflow, nan_policy, "clamp").code for v in values], dtype=np.int64)
+
+
+def reference_codes(xs: np.ndarray, fmt, mode: str, overflow: str, nan_policy: str = "max") -> np.ndarray:
+    finite = np.isfinite(xs)
+    out = np.empty(len(xs), dtype=np.int64)
+    out[finite] = ref_round(xs[finite], fmt, mode, overflow)
+    for i in np.flatnonzero(~finite):
+        kind = "nan" if math.isnan(xs[i]) else "inf"
+        out[i] = ref_special(kind, bool(np.signbit(xs[i])), fmt, overflow, nan_policy)
+    return out
+
+
+def check(values, xs, fmt, mode, overflow, label, nan_policy="max", model_overflow="same") -> None:
+    """Compare; ``model_overflow=None`` lets the exact model pick its default overflow mode."""
+    got = model_codes(values, fmt, mode, overflow if model_overflow == "same" else model_overflow, nan_policy)
+    want = reference_codes(xs, fmt, mode, overflow, nan_policy)
+    ok = matches(got, want, fmt)
+    if not ok.all():
+        bad = np.flatnonzero(~ok)[:5]
+        lines = [f"x={xs[i]!r} model={got[i]:#x} reference={want[i]:#x}" for i in bad]
+        raise AssertionError(f"{label} -> {fmt.name} {mode}/{overflow}: {int((~ok).sum())} mismatches; "
+                             + "; ".join(lines))
+
+
+def window(xs: np.ndarray, fmt) -> np.ndarray:
+    """Indices of inputs near the bottom, around 1 and near the top of fmt's range, specials, every 97th."""
+    g = grid(fmt)
+    a = np.abs(xs)
+    lo = g.pos_vals[g.pos_vals > 0][0]
+    sel = ~np.isfinite(xs) | (a == 0) | (np.arange(len(xs)) % 97 == 0)
+    for b, t in ((lo / 16, lo * 16), (1 / 16, 16), (g.pos_vals[-1] / 16, g.virt_val * 16)):
+        sel |= (a >= b) & (a <= t)
+    return np.flatnonzero(sel)
+
+
+# ------------------------------------------------------------------ 16-bit sources
+@pytest.mark.parametrize("target", TARGETS)
+def test_binary16_all_codes_rne_default_overflow(target):
+    fmt = get_format(target)
+    check(source_values("binary16"), source_floats("binary16"), fmt, "rne", _default(fmt), "binary16",
+          model_overflow=None)
+
+
+def _default(fmt) -> str:
+    """Natural overflow per the rounding docstring: inf if present, else NaN if present, else saturate."""
+    return "inf" if grid(fmt).pos_inf is not None else ("nan" if grid(fmt).nan_codes else "saturate")
+
+
+@pytest.mark.parametrize("mode", DETERMINISTIC_MODES)
+@pytest.mark.parametrize("target", OCPISH)
+def test_bfloat16_window_all_modes(target, mode):
+    fmt = get_format(target)
+    xs = source_floats("bfloat16")
+    idx = window(xs, fmt)
+    vals = source_values("bfloat16")
+    for ov in overflows(fmt):
+        check([vals[i] for i in idx], xs[idx], fmt, mode, ov, "bfloat16")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", DETERMINISTIC_MODES)
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("src", ["binary16", "bfloat16"])
+def test_16bit_all_codes_all_modes(src, target, mode):
+    fmt = get_format(target)
+    for ov in overflows(fmt):
+        for pol in (("max", "zero") if not fmt.has_nan else ("max",)):
+            check(source_values(src), source_floats(src), fmt, mode, ov, src, pol)
+
+
+# ------------------------------------------------------------------ binary32
+def binary32_boundaries(fmt) -> np.ndarray:
+    """Every target value, every midpoint (and the virtual one above max), their binary32 neighbours, both
+    signs, zeros, binary32 extremes, infinities and NaN."""
+    g = grid(fmt)
+    ext = np.append(g.pos_vals, g.virt_val)
+    pts = np.concatenate([ext, (ext[:-1] + ext[1:]) / 2, [ext[-1] * 4, 2.0 ** -149, 3.4028234663852886e38]])
+    pts = pts[pts <= 3.4028234663852886e38]  # E8M0's virtual 2^128 and its midpoint are beyond binary32
+    f = pts.astype(np.float32)
+    assert np.all(f.astype(np.float64) == pts), "boundaries must be binary32 values"
+    with np.errstate(over="ignore"):
+        near = np.concatenate([f, np.nextafter(f, np.float32(np.inf)), np.nextafter(f, np.float32(0))])
+    allv = np.concatenate([near, -near, np.array([np.inf, -np.inf, np.nan, -np.nan], dtype=np.float32)])
+    return np.unique(allv.view(np.uint32)).view(np.float32)
+
+
+def values_of_f32(x: np.ndarray):
+    return [decode(int(b), get_format("binary32")) for b in x.view(np.uint32)]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_binary32_boundaries(target):
+    """All modes for the OCP / fnuz / E8M0 targets, rne and rup for the others (all modes under ``slow``)."""
+    _binary32_boundaries(target, DETERMINISTIC_MODES if target in OCPISH else ("rne", "rup"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", [t for t in TARGETS if t not in OCPISH])
+def test_binary32_boundaries_all_modes(target):
+    _binary32_boundaries(target, DETERMINISTIC_MODES)
+
+
+def _binary32_boundaries(target, modes):
+    fmt = get_format(target)
+    x = binary32_boundaries(fmt)
+    vals = values_of_f32(x)
+    for mode in modes:
+        for ov in overflows(fmt):
+            check(vals, x.astype(np.float64), fmt, mode, ov, "binary32")
+
+
+def random_binary32(n: int, seed: int) -> np.ndarray:
+    """Half uniformly random bit patterns, half random values with exponents in [-140, 20]."""
+    rng = np.random.default_rng(seed)
+    bits = rng.integers(0, 1 << 32, n // 2, dtype=np.uint64).astype(np.uint32)
+    mant = rng.integers(0, 1 << 23, n - n // 2, dtype=np.uint64).astype(np.uint32)
+    exp = rng.integers(-14, 148, n - n // 2).astype(np.uint32)
+    sign = rng.integers(0, 2, n - n // 2).astype(np.uint32)
+    bits2 = (sign << 31) | (np.minimum(exp, 254) << 23) | mant
+    return np.concatenate([bits, bits2]).view(np.float32)
+
+
+def test_binary32_random_1e5_into_e4m3_rne():
+    fmt = get_format("ocp_e4m3")
+    x = random_binary32(100_000, 20261123)
+    with np.errstate(invalid="ignore"):
+        check(values_of_f32(x), x.astype(np.float64), fmt, "rne", "nan", "binary32")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", TARGETS)
+def test_binary32_random_1e5_all_modes(target):
+    fmt = get_format(target)
+    x = random_binary32(100_000, 7 + len(target))
+    vals = values_of_f32(x)
+    for mode in DETERMINISTIC_MODES:
+        for ov in overflows(fmt):
+            with np.errstate(invalid="ignore"):
+                check(vals, x.astype(np.float64), fmt, mode, ov, "binary32")
+
+
+# ------------------------------------------------------------------ NaN policies, negative into unsigned
+NO_NAN = [f.name for f in float_formats(8) if not f.has_nan]
+UNSIGNED = [f.name for f in float_formats(8) if not f.signed]
+
+
+@pytest.mark.parametrize("target", NO_NAN)
+def test_nan_policies_into_formats_without_nan(target):
+    fmt = get_format(target)
+    g = grid(fmt)
+    for src, nan_code in (("binary16", 0x7E00), ("bfloat16", 0x7FC0)):
+        for sign in (0, 0x8000):
+            c = nan_code | sign
+            with pytest.raises(SpecialValueError):
+                cast(c, src, fmt)
+            assert cast(c, src, fmt, nan_policy="zero").code == int(g.pos_codes[0]) == 0
+            want = g.max_code | (g.sign_bit if sign else 0)
+            r = cast(c, src, fmt, nan_policy="max")
+            assert r.code == want and "invalid" in r.flags
+
+
+@pytest.mark.parametrize("target", UNSIGNED)
+def test_negative_into_unsigned(target):
+    fmt = get_format(target)
+    g = grid(fmt)
+    for c in (0xBC00, 0x8001, 0xFBFF, 0xFC00):  # -1, -min subnormal, -65504, -inf in binary16
+        with pytest.raises(SpecialValueError):
+            cast(c, "binary16", fmt)
+        r = cast(c, "binary16", fmt, negative="clamp")
+        assert r.code == int(g.pos_codes[0]) and "invalid" in r.flags
+    assert cast(0x8000, "binary16", fmt).code == int(g.pos_codes[0])  # -0 -> +0 (or the smallest value)
+
+
+def test_e8m0_zero_and_tiny_give_smallest_value():
+    for mode in DETERMINISTIC_MODES:
+        assert cast(0, "binary32", "e8m0", mode).code == 0
+        assert cast(1, "binary32", "e8m0", mode).code == 0  # 2^-149 < 2^-127
+
