@@ -1,0 +1,596 @@
+"""Vectorized encode (cast into a float format of at most 16 bits) and decode, numpy and torch backends.
+
+Every result equals :func:`refarith.exact.rounding.round_value` applied to the
+exact input value (floats at their exact binary value, integers exactly), with
+a single rounding.  Paths (numpy):
+
+* 16-bit (or narrower) float sources, deterministic modes: a 2^16-entry table
+  built by running :func:`refarith.fast.castkernel.cast_bits` on every code.
+* binary32 into targets where :func:`refarith.fast.castkernel.sticky_key_suffices`
+  holds (every catalogue format with at most 6 mantissa bits), deterministic
+  modes: a 2^17-entry table indexed by the sticky key
+  ``(bits >> 16) << 1 | (bits & 0xFFFF != 0)``, built by ``cast_bits`` on one
+  representative per key.
+* everything else (binary64, integers, ``sr``, bfloat16/binary16 from binary32):
+  ``cast_bits`` itself on chunks.
+
+Tables live in memory only (functools.lru_cache).  torch uses the same two
+tables (gathered on the input's device) and otherwise runs ``cast_bits``
+through :class:`refarith.fast.bitops.TorchBitOps`.  Where the exact model
+raises, table entries hold a sentinel above every code, so the error check is
+a running maximum instead of a second gather.
+Decoding gathers from a per-format value table built from
+:func:`refarith.exact.decode`: float32 when every value of the format is exact
+in float32 (checked per format), else float64.
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from refarith.errors import BadValueError, BitPatternError, SpecialValueError, UnknownModeError
+from refarith.exact.rounding import check_modes, default_overflow
+from refarith.fast.bitops import NumpyBitOps, TorchBitOps
+from refarith.fast.castkernel import (
+    MAX_DST_BITS,
+    cast_bits,
+    key_representative,
+    required_width,
+    sticky_key_suffices,
+)
+from refarith.formats import FloatFormat, IntFormat, get_format
+
+BACKENDS = ("numpy", "torch")
+_CHUNK = 1 << 16
+
+_NP_FLOAT_SRC = {"float64": "binary64", "float32": "binary32", "float16": "binary16"}
+
+
+def code_dtype(fmt: FloatFormat | IntFormat) -> type:
+    """Smallest unsigned numpy dtype holding the codes of ``fmt``."""
+    for dt in (np.uint8, np.uint16, np.uint32, np.uint64):
+        if fmt.nbits <= np.dtype(dt).itemsize * 8:
+            return dt
+    raise BadValueError(f"{fmt.nbits}-bit codes do not fit a numpy integer")
+
+
+def _dst(fmt: Any) -> FloatFormat:
+    fmt = get_format(fmt)
+    if not isinstance(fmt, FloatFormat) or fmt.nbits > MAX_DST_BITS:
+        raise BadValueError(f"fast encode targets float formats of at most {MAX_DST_BITS} bits, not {fmt.name}")
+    return fmt
+
+
+def _modes(dst: FloatFormat, rounding: str, overflow: str | None, nan_policy: str, negative: str,
+           rand_bits: int | None) -> tuple[str, int | None]:
+    if overflow is None:
+        overflow = default_overflow(dst)
+    check_modes(dst, rounding, overflow, nan_policy, negative)
+    if rounding == "sr":
+        if not isinstance(rand_bits, int) or isinstance(rand_bits, bool) or rand_bits < 1:
+            raise UnknownModeError(f"stochastic rounding needs rand_bits, a positive integer; got {rand_bits!r}")
+    else:
+        rand_bits = None
+    return overflow, rand_bits
+
+
+# ------------------------------------------------------------------ tables
+@lru_cache(maxsize=256)
+def code_table(src: FloatFormat, dst: FloatFormat, rounding: str, overflow: str, nan_policy: str,
+               negative: str) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(codes, error flags, any error) of every code of a float source of at most 16 bits."""
+    ops = NumpyBitOps(required_width(src, dst))
+    x = np.arange(src.ncodes, dtype=ops.dtype)
+    codes, err = cast_bits(ops, x, src, dst, rounding, overflow, nan_policy, negative)
+    err = np.broadcast_to(err, codes.shape).copy()
+    return _freeze(codes.astype(code_dtype(dst))), _freeze(err), bool(err.any())
+
+
+@lru_cache(maxsize=256)
+def key_table(dst: FloatFormat, rounding: str, overflow: str, nan_policy: str,
+              negative: str) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(codes, error flags, any error) indexed by the binary32 sticky key (2^17 entries)."""
+    if not sticky_key_suffices(dst):
+        raise BadValueError(f"binary32 -> {dst.name} is not a function of the 17-bit sticky key")
+    ops = NumpyBitOps(32)
+    reps = key_representative(ops, np.arange(1 << 17, dtype=np.uint32))
+    codes, err = cast_bits(ops, reps, "binary32", dst, rounding, overflow, nan_policy, negative)
+    err = np.broadcast_to(err, codes.shape).copy()
+    return _freeze(codes.astype(code_dtype(dst))), _freeze(err), bool(err.any())
+
+
+def _freeze(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a)
+    a.setflags(write=False)
+    return a
+
+
+# ------------------------------------------------------------------ numpy encode
+def _numpy_source(x: Any, src: Any) -> tuple[np.ndarray, FloatFormat | IntFormat]:
+    """(bit patterns as an unsigned array, source format) of a numpy input."""
+    arr = np.asarray(x)
+    if src is not None:
+        sf = get_format(src)
+        if arr.dtype.kind not in "iu":
+            raise BadValueError(f"with src={sf.name}, x must hold integer bit patterns, got dtype {arr.dtype}")
+        if sf.nbits > 64:
+            raise BadValueError(f"source {sf.name} is wider than 64 bits")
+        if arr.dtype.kind == "i" or arr.dtype.itemsize * 8 > sf.nbits:
+            if arr.size and (int(arr.min()) < 0 or int(arr.max()) >= sf.ncodes):
+                raise BitPatternError(f"{sf.name}: bit patterns must lie in [0, {sf.ncodes - 1:#x}]")
+        return arr.astype(np.uint64 if sf.nbits > 32 else np.uint32, copy=False), sf
+    kind, name = arr.dtype.kind, arr.dtype.name
+    if name in _NP_FLOAT_SRC:
+        sf = get_format(_NP_FLOAT_SRC[name])
+        return arr.view(np.dtype(f"u{arr.dtype.itemsize}")), sf
+    if kind in "iu" and arr.dtype != np.bool_:
+        nb = arr.dtype.itemsize * 8
+        sf = IntFormat(f"{'int' if kind == 'i' else 'uint'}{nb}", nb, signed=kind == "i")
+        return arr.view(np.dtype(f"u{arr.dtype.itemsize}")), sf
+    if kind == "V" or name in ("bfloat16",) or name.startswith("float8") or name.startswith("float6") \
+            or name.startswith("float4"):
+        try:
+            sf = get_format(name)
+        except Exception:
+            sf = None
+        if isinstance(sf, FloatFormat) and arr.dtype.itemsize in (1, 2):
+            return arr.view(np.dtype(f"u{arr.dtype.itemsize}")), sf
+    raise BadValueError(f"cannot encode numpy dtype {arr.dtype}; use float64/float32/float16, bfloat16 "
+                        "(ml_dtypes), an integer dtype, or integer bit patterns with src=")
+
+
+def _rand_array(rand: Any, shape: tuple, k: int) -> np.ndarray:
+    if rand is None:
+        raise UnknownModeError("stochastic rounding needs rand (integers of rand_bits bits)")
+    r = np.asarray(rand)
+    if r.dtype.kind not in "iu":
+        raise UnknownModeError(f"rand must hold integers, got dtype {r.dtype}")
+    if r.size and (int(r.min()) < 0 or int(r.max()) >= (1 << k)):
+        raise UnknownModeError(f"rand values must lie in [0, 2^{k}) for rand_bits={k}")
+    return np.broadcast_to(r, shape)
+
+
+def _raise_first(err: np.ndarray, flat_src: np.ndarray, sf: Any, dst: FloatFormat, nan_policy: str,
+                 negative: str) -> None:
+    i = int(np.flatnonzero(err)[0])
+    raise SpecialValueError(f"element {i} (bit pattern {int(flat_src[i]):#x} of {sf.name}) cannot be encoded in "
+                            f"{dst.name} (nan_policy={nan_policy!r}, negative={negative!r})")
+
+
+def _encode_numpy(x: Any, dst: FloatFormat, rounding: str, overflow: str, nan_policy: str, negative: str,
+                  rand: Any, rand_bits: int | None, src: Any) -> np.ndarray:
+    bits, sf = _numpy_source(x, src)
+    shape = bits.shape
+    flat = bits.reshape(-1)
+    out_dt = code_dtype(dst)
+    det = rounding != "sr"
+    if det and isinstance(sf, FloatFormat) and sf.nbits <= 16:
+        tab, limit = _sentinel(code_table(sf, dst, rounding, overflow, nan_policy, negative), dst)
+        out = _gather(flat, tab, limit, out_dt, keyed=False)
+    elif det and sf.name == "binary32" and isinstance(sf, FloatFormat) and sticky_key_suffices(dst):
+        tab, limit = _sentinel(key_table(dst, rounding, overflow, nan_policy, negative), dst)
+        out = _gather(flat.view(np.uint32), tab, limit, out_dt, keyed=True)
+    else:
+        out = None
+    if out is not None:
+        if isinstance(out, int):
+            err = np.zeros(flat.size, dtype=bool)
+            err[out] = True
+            _raise_first(err, flat, sf, dst, nan_policy, negative)
+        return out.reshape(shape)
+    ops = NumpyBitOps(required_width(sf, dst, rand_bits))
+    rflat = _rand_array(rand, shape, rand_bits).reshape(-1) if rounding == "sr" else None
+    out = np.empty(flat.shape, dtype=out_dt)
+    for lo in range(0, flat.size, _CHUNK):
+        hi = min(lo + _CHUNK, flat.size)
+        xw = flat[lo:hi].astype(ops.dtype)
+        rw = rflat[lo:hi].astype(ops.dtype) if rflat is not None else None
+        codes, err = cast_bits(ops, xw, sf, dst, rounding, overflow, nan_policy, negative, rw, rand_bits)
+        err = np.broadcast_to(err, codes.shape)
+        if err.any():
+            j = int(np.flatnonzero(err)[0])
+            _raise_first(np.arange(flat.size) == lo + j, flat, sf, dst, nan_policy, negative)
+        out[lo:hi] = codes
+    return out.reshape(shape)
+
+
+def sticky_keys(bits32: np.ndarray) -> np.ndarray:
+    """:func:`refarith.fast.castkernel.sticky_key` of a uint32 array, in four integer operations.
+
+    (x | ((x & 0x7FFF) + 0x7FFF)) >> 15: the sum is below 2^16 and has bit 15 set exactly when the low 15
+    bits are nonzero, so bit 15 of the OR is (low 16 bits != 0) and the bits above are untouched.
+    """
+    x = np.asarray(bits32, dtype=np.uint32)
+    c15 = np.uint32(0x7FFF)
+    k = x & c15
+    k += c15
+    k |= x
+    k >>= np.uint32(15)
+    return k
+
+
+_SENT: dict[int, tuple[np.ndarray, int, np.ndarray]] = {}
+
+
+def _sentinel(tables: tuple[np.ndarray, np.ndarray, bool], dst: FloatFormat) -> tuple[np.ndarray, int | None]:
+    """(table, limit): with errors possible, error entries hold a value above every code (limit = max code value),
+    in the code dtype when a spare value exists, else in the next wider dtype; limit None when no error."""
+    tab, etab, has_err = tables
+    if not has_err:
+        return tab, None
+    key = id(tab)
+    hit = _SENT.get(key)
+    if hit is not None and hit[2] is tab:
+        return hit[0], hit[1]
+    limit = dst.ncodes - 1
+    wide = tab.dtype if limit < np.iinfo(tab.dtype).max else np.dtype(np.uint16 if tab.itemsize == 1 else np.uint32)
+    t = tab.astype(wide)
+    t[etab] = np.iinfo(wide).max
+    t = _freeze(t)
+    _SENT[key] = (t, limit, tab)
+    return t, limit
+
+
+_BLOCK = 1 << 14
+
+
+def _gather(x: np.ndarray, tab: np.ndarray, limit: int | None, out_dt: type, keyed: bool) -> np.ndarray | int:
+    """tab[index] in cache-sized blocks, index = the sticky key of binary32 patterns (keyed) or x itself.
+
+    Returns the codes, or the flat position of the first element whose entry exceeds ``limit`` (an error)."""
+    n = x.size
+    out = np.empty(n, dtype=out_dt)
+    blk = _BLOCK
+    if keyed:
+        k = np.empty(blk, dtype=np.uint32)
+        c15 = np.uint32(0x7FFF)
+    tmp = np.empty(blk, dtype=tab.dtype) if limit is not None else None
+    for a in range(0, n, blk):
+        b = min(a + blk, n)
+        m = b - a
+        if keyed:  # the sticky key, as in sticky_keys()
+            xb = x[a:b]
+            idx = k[:m]
+            np.bitwise_and(xb, c15, out=idx)
+            np.add(idx, c15, out=idx)
+            np.bitwise_or(idx, xb, out=idx)
+            np.right_shift(idx, 15, out=idx)
+        else:
+            idx = x[a:b]
+        if limit is None:
+            np.take(tab, idx, out=out[a:b])
+        else:
+            t = tmp[:m]
+            np.take(tab, idx, out=t)
+            if int(t.max()) > limit:
+                return a + int(np.flatnonzero(t > limit)[0])
+            out[a:b] = t
+    return out
+
+
+# ------------------------------------------------------------------ torch encode
+def _torch_source(x: Any, src: Any):
+    import torch
+
+    t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+    if src is not None:
+        sf = get_format(src)
+        if t.is_floating_point() or t.is_complex():
+            raise BadValueError(f"with src={sf.name}, x must hold integer bit patterns, got {t.dtype}")
+        w = t.to(torch.int64)
+        if w.numel() and (int(w.min()) < 0 or int(w.max()) >= sf.ncodes):
+            raise BitPatternError(f"{sf.name}: bit patterns must lie in [0, {sf.ncodes:#x}]")
+        return w, sf
+    views = {torch.float32: (torch.int32, "binary32", 0xFFFFFFFF), torch.float16: (torch.int16, "binary16", 0xFFFF),
+             torch.bfloat16: (torch.int16, "bfloat16", 0xFFFF), torch.float64: (torch.int64, "binary64", -1)}
+    if t.dtype in views:
+        vdt, name, m = views[t.dtype]
+        w = t.contiguous().view(vdt).to(torch.int64)
+        if m != -1:
+            w = w & m
+        return w, get_format(name)
+    ints = {torch.int8: 8, torch.int16: 16, torch.int32: 32, torch.int64: 64, torch.uint8: 8}
+    if t.dtype in ints:
+        nb = ints[t.dtype]
+        signed = t.dtype != torch.uint8
+        w = t.to(torch.int64)
+        if nb < 64:
+            w = w & ((1 << nb) - 1)
+        return w, IntFormat(f"{'int' if signed else 'uint'}{nb}", nb, signed=signed)
+    raise BadValueError(f"cannot encode torch dtype {t.dtype}; use float32/float16/bfloat16/float64 or an integer")
+
+
+def _torch_code_dtype(dst: FloatFormat):
+    import torch
+
+    return torch.uint8 if dst.nbits <= 8 else torch.int32
+
+
+def _encode_torch(x: Any, dst: FloatFormat, rounding: str, overflow: str, nan_policy: str, negative: str,
+                  rand: Any, rand_bits: int | None, src: Any):
+    import torch
+
+    det = rounding != "sr"
+    tables = None
+    t = x if isinstance(x, torch.Tensor) else None
+    if det and src is None and t is not None and t.dtype == torch.float32 and sticky_key_suffices(dst):
+        # the sticky key in int32 arithmetic (see sticky_keys; the mask undoes the sign extension)
+        w32 = t.contiguous().view(torch.int32)
+        idx = _torch_keys
+        tables, w, sf = key_table(dst, rounding, overflow, nan_policy, negative), w32, get_format("binary32")
+    elif det and src is None and t is not None and t.dtype in (torch.float16, torch.bfloat16):
+        w = t.contiguous().view(torch.int16)
+        idx = w.to(torch.int32) & 0xFFFF
+        sf = get_format("binary16" if t.dtype == torch.float16 else "bfloat16")
+        tables = code_table(sf, dst, rounding, overflow, nan_policy, negative)
+    else:
+        w, sf = _torch_source(x, src)
+        if det and isinstance(sf, FloatFormat) and sf.nbits <= 16:
+            tables, idx = code_table(sf, dst, rounding, overflow, nan_policy, negative), w
+    if tables is not None:
+        tab, limit = _sentinel(tables, dst)
+        tt = _torch_code_table(tab, str(w.device))
+        out = _torch_gather(tt, w, idx)
+        if limit is not None:
+            bad = out > limit
+            if bool(bad.any()):
+                i = int(torch.nonzero(bad.reshape(-1))[0, 0])
+                _raise_torch(i, w, sf, dst, nan_policy, negative)
+        return out.to(_torch_code_dtype(dst))
+    width = required_width(sf, dst, rand_bits)
+    ops = TorchBitOps(width, device=w.device)
+    if width == 32 and isinstance(sf, IntFormat):
+        raise BadValueError("integer sources need 64-bit words")
+    r = None
+    if rounding == "sr":
+        if rand is None:
+            raise UnknownModeError("stochastic rounding needs rand (integers of rand_bits bits)")
+        r = rand if isinstance(rand, torch.Tensor) else torch.as_tensor(np.asarray(rand))
+        if r.is_floating_point():
+            raise UnknownModeError(f"rand must hold integers, got {r.dtype}")
+        r = r.to(device=w.device, dtype=torch.int64)
+        if r.numel() and (int(r.min()) < 0 or int(r.max()) >= (1 << rand_bits)):
+            raise UnknownModeError(f"rand values must lie in [0, 2^{rand_bits}) for rand_bits={rand_bits}")
+        r = torch.broadcast_to(r, w.shape)
+    codes, err = cast_bits(ops, w, sf, dst, rounding, overflow, nan_policy, negative, r, rand_bits)
+    err = torch.broadcast_to(torch.as_tensor(err, device=w.device), w.shape)
+    if bool(err.any()):
+        _raise_torch(int(torch.nonzero(err.reshape(-1))[0, 0]), w, sf, dst, nan_policy, negative)
+    codes = torch.broadcast_to(codes, w.shape)
+    return codes.to(_torch_code_dtype(dst))
+
+
+def _torch_keys(xb: Any, buf: Any) -> Any:
+    """Sticky keys of a block of binary32 patterns held as int32, computed in ``buf`` (see sticky_keys)."""
+    import torch
+
+    torch.bitwise_and(xb, 0x7FFF, out=buf)
+    buf.add_(0x7FFF)
+    buf.bitwise_or_(xb)
+    buf.bitwise_right_shift_(15)
+    buf.bitwise_and_(0x1FFFF)  # clears the copies of the sign bit an arithmetic shift brings in
+    return buf
+
+
+def _torch_gather(tt: Any, w: Any, idx: Any) -> Any:
+    """tt[index] in blocks with int32 indices; index = idx(block, buffer) when idx is callable, else idx."""
+    import torch
+
+    flat_w = w.reshape(-1)
+    n = flat_w.numel()
+    out = torch.empty(n, dtype=tt.dtype, device=w.device)
+    blk = 1 << 16
+    buf = torch.empty(min(blk, max(n, 1)), dtype=torch.int32, device=w.device)
+    flat_i = None if callable(idx) else idx.reshape(-1).to(torch.int32)
+    for a in range(0, n, blk):
+        b = min(a + blk, n)
+        k = idx(flat_w[a:b], buf[: b - a]) if flat_i is None else flat_i[a:b]
+        torch.index_select(tt, 0, k, out=out[a:b])
+    return out.reshape(w.shape)
+
+
+def _raise_torch(i: int, w: Any, sf: Any, dst: FloatFormat, nan_policy: str, negative: str) -> None:
+    bad = int(w.reshape(-1)[i]) & ((1 << sf.nbits) - 1)
+    raise SpecialValueError(f"element {i} (bit pattern {bad:#x} of {sf.name}) cannot be encoded in {dst.name} "
+                            f"(nan_policy={nan_policy!r}, negative={negative!r})")
+
+
+_TORCH_TABLES: dict[tuple[int, str], Any] = {}
+
+
+def _torch_code_table(tab: np.ndarray, device: str):
+    """The numpy code table as a torch tensor on ``device`` (uint8, else int32), cached."""
+    import torch
+
+    key = (id(tab), device)
+    hit = _TORCH_TABLES.get(key)
+    if hit is None or hit[1] is not tab:
+        t = torch.from_numpy(tab.copy()) if tab.dtype == np.uint8 else torch.from_numpy(tab.astype(np.int32))
+        hit = _TORCH_TABLES[key] = (t.to(device), tab)
+    return hit[0]
+
+
+# ------------------------------------------------------------------ public
+def encode(x: Any, fmt: FloatFormat | str, rounding: str = "rne", overflow: str | None = None,
+           nan_policy: str = "error", negative: str = "error", rand: Any = None, rand_bits: int | None = None,
+           backend: str = "numpy", src: Any = None) -> Any:
+    """Round every element of ``x`` into ``fmt`` once; return the codes.
+
+    numpy: ``x`` a float64/float32/float16/bfloat16 (ml_dtypes) or integer array
+    (or ``src=`` and an array of that format's bit patterns); returns an array of
+    the smallest unsigned dtype (a Python int for a scalar input).  torch: a
+    float32/float16/bfloat16/float64 or integer tensor; returns a tensor on the
+    same device (uint8 for formats of 8 bits or fewer, else int32).  Raises
+    SpecialValueError where the exact model raises (NaN under nan_policy='error'
+    into a format without NaN, a negative under negative='error' into an
+    unsigned format).
+    """
+    dst = _dst(fmt)
+    if backend not in BACKENDS:
+        raise UnknownModeError(f"unknown fast backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    overflow, rand_bits = _modes(dst, rounding, overflow, nan_policy, negative, rand_bits)
+    if backend == "torch":
+        return _encode_torch(x, dst, rounding, overflow, nan_policy, negative, rand, rand_bits, src)
+    scalar = np.ndim(x) == 0 and not isinstance(x, np.ndarray)
+    out = _encode_numpy(x, dst, rounding, overflow, nan_policy, negative, rand, rand_bits, src)
+    return int(out) if scalar else out
+
+
+@lru_cache(maxsize=512)
+def value_table(fmt: FloatFormat | IntFormat, dtype: str) -> np.ndarray:
+    """Values of every code of ``fmt`` (at most 16 bits) as ``dtype`` ('float32' or 'float64'), NaN sign kept.
+
+    Raises BadValueError when a value is not exact in that dtype.
+    """
+    from refarith.exact import ops as exact_ops
+
+    if fmt.nbits > 16:
+        raise BadValueError(f"{fmt.name} has {fmt.nbits} bits; decode tables are for formats of 16 bits or fewer")
+    from fractions import Fraction
+
+    vals = []
+    for c in range(fmt.ncodes):
+        v = exact_ops.decode(c, fmt)
+        try:
+            f = v.to_float()
+        except OverflowError:
+            raise BadValueError(f"{fmt.name} value of code {c:#x} is beyond the float64 range") from None
+        if v.is_nan and v.sign:
+            f = -f
+        if v.is_finite and abs(Fraction(f)) != v.mag:
+            raise BadValueError(f"{fmt.name} value of code {c:#x} is not exact in float64")
+        vals.append(f)
+    t64 = np.array(vals, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        t = t64.astype(dtype)
+    finite = np.isfinite(t64)
+    if not np.array_equal(t[finite].astype(np.float64), t64[finite]) or np.any(np.isinf(t[finite])):
+        raise BadValueError(f"{fmt.name} has values that are not exact in {dtype}")
+    return _freeze(t)
+
+
+def exact_in_float32(fmt: FloatFormat | IntFormat | str) -> bool:
+    """Whether every value of ``fmt`` is exactly representable in float32."""
+    try:
+        value_table(get_format(fmt), "float32")
+    except BadValueError:
+        return False
+    return True
+
+
+def decode(codes: Any, fmt: FloatFormat | IntFormat | str, backend: str = "numpy", dtype: Any = None) -> Any:
+    """Values of ``codes`` of ``fmt`` (at most 16 bits) by table lookup.
+
+    Default dtype float32 (exact for the format, checked; float64 where float32
+    is not exact); ``dtype='float64'`` on request.  numpy returns an array,
+    torch a tensor on the codes' device.
+    """
+    fmt = get_format(fmt)
+    if backend not in BACKENDS:
+        raise UnknownModeError(f"unknown fast backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    if fmt.nbits > 16:
+        raise BadValueError(f"{fmt.name} has {fmt.nbits} bits; fast decode handles formats of 16 bits or fewer")
+    name = _dtype_name(dtype)
+    if name is None:
+        name = "float32" if exact_in_float32(fmt) else "float64"
+    table = value_table(fmt, name)
+    if backend == "torch":
+        import torch
+
+        c = codes if isinstance(codes, torch.Tensor) else torch.as_tensor(np.asarray(codes))
+        if c.is_floating_point():
+            raise BadValueError(f"codes must be integers, got {c.dtype}")
+        ci = c.to(torch.int64)
+        if ci.numel() and (int(ci.min()) < 0 or int(ci.max()) >= fmt.ncodes):
+            raise BitPatternError(f"{fmt.name}: codes must lie in [0, {fmt.ncodes:#x}]")
+        tt = _torch_table(fmt, name, str(c.device))
+        return _torch_gather(tt, c, c)
+    scalar = np.ndim(codes) == 0 and not isinstance(codes, np.ndarray)
+    arr = np.asarray(codes)
+    if arr.dtype.kind not in "iu":
+        raise BadValueError(f"codes must be integers, got dtype {arr.dtype}")
+    if arr.dtype.itemsize * 8 > fmt.nbits or arr.dtype.kind == "i":
+        if arr.size and (int(arr.min()) < 0 or int(arr.max()) >= fmt.ncodes):
+            raise BitPatternError(f"{fmt.name}: codes must lie in [0, {fmt.ncodes:#x}]")
+    if arr.dtype.kind == "i":
+        arr = arr.view(np.dtype(f"u{arr.dtype.itemsize}"))
+    if arr.dtype == np.uint8 and table.dtype == np.float32 and _is_e8m0(fmt):
+        return _decode_e8m0(arr)
+    if (arr.dtype == np.uint8 and table.dtype == np.float32 and arr.size >= 2 and arr.flags.c_contiguous
+            and sys.byteorder == "little"):
+        return _decode_pairs(arr, fmt, table)
+    out = np.take(table, arr)
+    return out[()] if scalar else out
+
+
+def _is_e8m0(fmt: FloatFormat | IntFormat) -> bool:
+    return (isinstance(fmt, FloatFormat) and (fmt.ebits, fmt.mbits, fmt.bias, fmt.signed, fmt.subnormals,
+                                               fmt.specials) == (8, 0, 127, False, False, "fn"))
+
+
+def _decode_e8m0(arr: np.ndarray) -> np.ndarray:
+    """E8M0 code E is 2^(E-127): the binary32 pattern E << 23 for 1 <= E <= 254; code 0 is 2^-127 (a binary32
+    subnormal, pattern 0x00400000) and 0xFF is NaN, patched in the blocks that contain them."""
+    flat = arr.reshape(-1)
+    out = np.empty(flat.size, dtype=np.uint32)
+    for a in range(0, flat.size, _BLOCK):
+        cb = flat[a:a + _BLOCK]
+        ob = out[a:a + _BLOCK]
+        np.left_shift(cb, 23, out=ob, dtype=np.uint32)
+        if cb.min() == 0 or cb.max() == 0xFF:
+            ob[cb == 0] = 0x00400000
+            ob[cb == 0xFF] = 0x7FC00000
+    return out.view(np.float32).reshape(arr.shape)
+
+
+@lru_cache(maxsize=64)
+def _pair_table(fmt: FloatFormat | IntFormat) -> np.ndarray:
+    """uint64 entry i = the float32 bits of code (i & 0xFF) | those of code (i >> 8) << 32 (little-endian pairs)."""
+    single = np.full(256, np.nan, dtype=np.float32)
+    t = value_table(fmt, "float32")
+    single[: t.size] = t
+    bits = single.view(np.uint32).astype(np.uint64)
+    i = np.arange(1 << 16)
+    return _freeze(bits[i & 0xFF] | (bits[i >> 8] << np.uint64(32)))
+
+
+def _decode_pairs(arr: np.ndarray, fmt: FloatFormat | IntFormat, table: np.ndarray) -> np.ndarray:
+    """Decode uint8 codes two at a time: one 8-byte gather from a 2^16-entry table per pair of codes."""
+    pair = _pair_table(fmt)
+    flat = arr.reshape(-1)
+    n2 = flat.size // 2
+    out = np.empty(flat.size, dtype=np.float32)
+    op = out[: 2 * n2].view(np.uint64)
+    c16 = flat[: 2 * n2].view(np.uint16)
+    for a in range(0, n2, _BLOCK):
+        b = min(a + _BLOCK, n2)
+        np.take(pair, c16[a:b], out=op[a:b])
+    if flat.size & 1:
+        out[-1] = table[flat[-1]]
+    return out.reshape(arr.shape)
+
+
+@lru_cache(maxsize=64)
+def _torch_table(fmt: FloatFormat | IntFormat, name: str, device: str):
+    import torch
+
+    return torch.from_numpy(value_table(fmt, name).copy()).to(device)
+
+
+def _dtype_name(dtype: Any) -> str | None:
+    if dtype is None:
+        return None
+    s = str(dtype).replace("torch.", "").replace("numpy.", "")
+    s = {"float": "float64", "double": "float64", "<class 'float'>": "float64",
+         "<class 'numpy.float32'>": "float32", "<class 'numpy.float64'>": "float64"}.get(s, s)
+    if s not in ("float32", "float64"):
+        raise BadValueError(f"decode dtype must be float32 or float64, got {dtype!r}")
+    return s
+
+
+__all__ = ["code_dtype", "code_table", "decode", "encode", "exact_in_float32", "key_table", "sticky_keys",
+           "value_table"]

@@ -1,0 +1,335 @@
+"""The cast kernel: source bit patterns -> destination codes, written once over :mod:`refarith.fast.bitops`.
+
+Status: complete for every rounding mode (rne rna rtz rup rdn rto sr), overflow
+mode, NaN policy and negative policy of :mod:`refarith.exact.rounding`, from any
+FloatFormat source whose normalized significand fits the word (binary64 in
+64-bit words; binary32, tf32 and every format of 16 bits or fewer in 32-bit
+words) and from IntFormat sources (two's complement / unsigned, 64-bit words),
+into any FloatFormat destination of 16 bits or fewer.  Tested equal to the exact
+model exhaustively for 16-bit sources and on boundary + random binary32 inputs
+(tests/test_fast_cast.py); the Z3 equivalence proof runs the same code on
+bit-vectors.
+
+Semantics are those of :func:`refarith.exact.rounding.round_value` (its
+docstring is the specification).  Algorithm, in words: decode the source into
+(sign, class, significand, exponent); normalize the significand so its leading
+1 sits at bit ``TOP``; with e = floor(log2 |x|) and e_eff = max(e, emin) of the
+destination, shift right by d = TOP - mbits + (e_eff - e), keeping the removed
+bits ``rem``; the truncated code is ((e_eff - emin) << mbits) + n (minus the
+implicit bit for formats without subnormals), which is the destination's code
+ordering extended with an unbounded exponent, so "+1" rounds up across binades
+and "code > max_code" is exactly "rounded value > max".  Ties-to-even and
+round-to-odd look at the truncated code's LSB (this is E8M0's even exponent).
+Shift counts are clamped to width-1, which is exact because the normalized
+significand is below 2^(width-2) (every removed value then stays below half).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from refarith.errors import BadValueError, UnknownModeError
+from refarith.exact.rounding import check_modes, default_overflow
+from refarith.fast.bitops import BitOps
+from refarith.formats import FloatFormat, IntFormat, get_format
+
+MAX_DST_BITS = 16
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Static constants of one (src, dst, k) kernel instance."""
+
+    top: int  # bit position of the normalized significand's leading 1
+    off: int  # exponent offset: eb = e + a
+    a: int
+    emin_b: int  # destination emin in the eb scale
+    eb_max: int  # largest eb of any finite nonzero source value
+
+
+def _plan(src: FloatFormat | IntFormat, dst: FloatFormat, width: int) -> _Plan:
+    md = dst.mbits
+    if isinstance(src, IntFormat):
+        top = width - 3
+        off = max(0, -dst.emin)
+        a = off
+        eb_max = src.bits - 1 + off + 1
+        return _Plan(top, off, a, dst.emin + a, eb_max)
+    ms = src.mbits
+    g = max(0, md - ms)
+    off = max(0, -(dst.emin + ms + src.bias))
+    a = ms + off + src.bias
+    eb_max = src.emask + ms + off
+    return _Plan(ms + g, off, a, dst.emin + a, eb_max)
+
+
+def required_width(src: FloatFormat | IntFormat | str, dst: FloatFormat | str, rand_bits: int | None = None) -> int:
+    """Smallest word width (32 or 64) for which :func:`cast_bits` is exact for this pair."""
+    src, dst = get_format(src), get_format(dst)
+    for w in (32, 64):
+        if _fits(src, dst, w, rand_bits):
+            return w
+    raise BadValueError(f"cast {src.name}->{dst.name} (rand_bits={rand_bits}) does not fit 64-bit words")
+
+
+def _fits(src: FloatFormat | IntFormat, dst: FloatFormat, width: int, rand_bits: int | None) -> bool:
+    if isinstance(src, IntFormat):
+        if width != 64:
+            return False
+    elif src.mbits + max(0, dst.mbits - src.mbits) > width - 3:
+        return False
+    p = _plan(src, dst, width)
+    hi = (max(0, p.eb_max - p.emin_b) << dst.mbits) + (1 << (dst.mbits + 1))
+    if hi >= 1 << (width - 1):
+        return False
+    if rand_bits is not None:
+        if rand_bits > width - 2:
+            return False
+        if isinstance(src, IntFormat) and rand_bits > p.top - dst.mbits - 2:
+            return False
+    return True
+
+
+def _check(src, dst, rounding, overflow, nan_policy, negative, rand_bits, width):
+    src, dst = get_format(src), get_format(dst)
+    if not isinstance(dst, FloatFormat) or dst.nbits > MAX_DST_BITS:
+        raise BadValueError(f"cast kernel targets float formats of at most {MAX_DST_BITS} bits, not {dst.name}")
+    if overflow is None:
+        overflow = default_overflow(dst)
+    check_modes(dst, rounding, overflow, nan_policy, negative)
+    if rounding == "sr":
+        if not isinstance(rand_bits, int) or rand_bits < 1:
+            raise UnknownModeError(f"stochastic rounding needs rand_bits >= 1, got {rand_bits!r}")
+    else:
+        rand_bits = None
+    if not _fits(src, dst, width, rand_bits):
+        raise BadValueError(f"cast {src.name}->{dst.name} (rand_bits={rand_bits}) needs wider than {width}-bit words")
+    return src, dst, overflow, rand_bits
+
+
+def _decode_float(ops: BitOps, x, src: FloatFormat, p: _Plan):
+    """(sign, nan, inf, zero, sig normalized to bit p.top, eb) of source codes."""
+    c = lambda v: ops.const(v, x)  # noqa: E731
+    ms = src.mbits
+    if src.signed:
+        sign = ops.and_(ops.shr(x, src.ebits + ms), c(1))
+    else:
+        sign = c(0)
+    e_f = ops.and_(ops.shr(x, ms), c(src.emask))
+    m_f = ops.and_(x, c(src.mmask))
+    if src.specials == "ieee":
+        e_all = ops.eq(e_f, c(src.emask))
+        nan = ops.band(e_all, ops.ne(m_f, c(0)))
+        inf = ops.band(e_all, ops.eq(m_f, c(0)))
+    else:
+        nan = ops.mfalse(x)
+        for code in sorted(src.nan_codes):
+            nan = ops.bor(nan, ops.eq(x, c(code)))
+        inf = ops.mfalse(x)
+        for code in src.inf_codes:
+            if code is not None:
+                inf = ops.bor(inf, ops.eq(x, c(code)))
+    implicit = c(1 << ms)
+    if src.subnormals:
+        sub = ops.eq(e_f, c(0))
+        sig = ops.where(sub, m_f, ops.or_(m_f, implicit))
+        es = ops.where(sub, c(1), e_f)
+        zero = ops.band(sub, ops.eq(m_f, c(0)))
+    else:
+        sig = ops.or_(m_f, implicit)
+        es = e_f
+        zero = ops.mfalse(x)
+    # leading zeros inside the (ms+1)-bit significand field; ms+1 for a zero significand
+    lz = ops.sub(ops.clz(sig), c(ops.width - ms - 1))
+    lz = ops.umin(lz, c(ms + 1))
+    sig_n = ops.shl(sig, ops.umin(lz, c(ops.width - 1)))
+    sig_w = ops.shl(sig_n, p.top - ms) if p.top > ms else sig_n
+    eb = ops.sub(ops.add(es, c(ms + p.off)), lz)
+    return sign, nan, inf, zero, sig_w, eb
+
+
+def _decode_int(ops: BitOps, x, src: IntFormat, p: _Plan):
+    """Integer source codes: sign and magnitude, normalized to bit p.top with a sticky bit."""
+    c = lambda v: ops.const(v, x)  # noqa: E731
+    n = src.bits
+    nmask = (1 << n) - 1
+    x = ops.and_(x, c(nmask))
+    if src.signed:
+        sign = ops.and_(ops.shr(x, n - 1), c(1))
+        neg_mag = ops.and_(ops.sub(c(0), x), c(nmask))
+        mag = ops.where(ops.eq(sign, c(1)), neg_mag, x)
+    else:
+        sign = c(0)
+        mag = x
+    zero = ops.eq(mag, c(0))
+    lz = ops.clz(mag)
+    sig_n = ops.shl(mag, ops.umin(lz, c(ops.width - 1)))  # leading 1 at bit width-1
+    drop = ops.width - 1 - p.top
+    sticky = ops.ne(ops.and_(sig_n, c((1 << drop) - 1)), c(0))
+    sig_w = ops.or_(ops.shr(sig_n, drop), ops.where(sticky, c(1), c(0)))
+    eb = ops.sub(c(ops.width - 1 + p.off), lz)
+    f = ops.mfalse(x)
+    return sign, f, f, zero, sig_w, eb
+
+
+def cast_bits(ops: BitOps, x, src: FloatFormat | IntFormat | str, dst: FloatFormat | str, rounding: str = "rne",
+              overflow: str | None = None, nan_policy: str = "error", negative: str = "error", r=None,
+              rand_bits: int | None = None):
+    """Cast source bit patterns ``x`` (words of ``ops``) into ``dst``; return ``(codes, error_mask)``.
+
+    ``codes`` are destination codes (words); ``error_mask`` marks the elements
+    for which :func:`refarith.exact.rounding.round_value` raises
+    SpecialValueError (NaN under ``nan_policy='error'`` into a format without
+    NaN, a negative non-zero value under ``negative='error'`` into an unsigned
+    format); their code is 0.  For ``rounding='sr'``, ``r`` holds the k-bit
+    random integers (words, k = ``rand_bits``; the caller guarantees r < 2^k).
+    """
+    src, dst, overflow, k = _check(src, dst, rounding, overflow, nan_policy, negative, rand_bits, ops.width)
+    if rounding == "sr" and r is None:
+        raise UnknownModeError("stochastic rounding needs r (the random integers)")
+    w = ops.width
+    p = _plan(src, dst, w)
+    c = lambda v: ops.const(v, x)  # noqa: E731
+    if isinstance(src, IntFormat):
+        sign, nan, inf, zero, sig_w, eb = _decode_int(ops, x, src, p)
+    else:
+        sign, nan, inf, zero, sig_w, eb = _decode_float(ops, x, src, p)
+
+    md = dst.mbits
+    one = c(1)
+    negative_in = None
+    if not dst.signed:
+        if src.signed:
+            negative_in = ops.band(ops.eq(sign, one), ops.bnot(ops.bor(zero, nan)))
+        s_nan = sign
+        sign = c(0)
+    else:
+        s_nan = sign
+    is_neg = ops.eq(sign, one)
+    sbits = ops.shl(sign, dst.ebits + md) if dst.signed else c(0)
+
+    # ---- rounding with an unbounded exponent above
+    emin_b = c(p.emin_b)
+    tiny = ops.ult(eb, emin_b)
+    e_eff = ops.umax(eb, emin_b)
+    d = ops.add(c(p.top - md), ops.sub(e_eff, eb))
+    d_c = ops.umin(d, c(w - 1))
+    n = ops.shr(sig_w, d_c)
+    rem = ops.sub(sig_w, ops.shl(n, d_c))
+    c_lo = ops.add(ops.shl(ops.sub(e_eff, emin_b), md), n)
+    if not dst.subnormals:
+        c_lo = ops.sub(c_lo, c(1 << md))
+    inexact = ops.ne(rem, c(0))
+    half = ops.shl(one, ops.sub(ops.umax(d_c, one), one))
+    odd = ops.eq(ops.and_(c_lo, one), one)
+    if rounding == "rne":
+        up = ops.bor(ops.ugt(rem, half), ops.band(ops.eq(rem, half), odd))
+    elif rounding == "rna":
+        up = ops.uge(rem, half)
+    elif rounding == "rtz":
+        up = ops.mfalse(x)
+    elif rounding == "rup":
+        up = ops.band(inexact, ops.bnot(is_neg))
+    elif rounding == "rdn":
+        up = ops.band(inexact, is_neg)
+    elif rounding == "rto":
+        up = ops.band(inexact, ops.bnot(odd))
+    else:  # sr: t = floor(frac * 2^k); up iff t + r >= 2^k
+        kk = c(k)
+        # the unclamped d: rem (= sig_w when d >= width) is below 2^(width-2), so a shift clamped to
+        # width-1 gives 0 exactly when the true quotient is 0
+        ge = ops.uge(d, kk)
+        t_right = ops.shr(rem, ops.umin(ops.sub(d, kk), c(w - 1)))
+        t_left = ops.shl(rem, ops.umin(ops.sub(kk, d), c(w - 1)))
+        t = ops.where(ge, t_right, t_left)
+        up = ops.band(inexact, ops.uge(ops.add(t, r), c(1 << k)))
+    c_r = ops.where(up, ops.add(c_lo, one), c_lo)
+
+    zero_code = sbits if dst.has_negative_zero else c(0)
+    res = ops.or_(sbits, c_r)
+    if dst.has_zero:  # a rounded zero; without subnormals code 0 is the smallest normal instead
+        res = ops.where(ops.eq(c_r, c(0)), zero_code, res)
+
+    # ---- overflow (IEEE 754 7.4 direction rule)
+    max_signed = ops.or_(sbits, c(dst.max_code))
+    if overflow == "inf":
+        pos, neg = dst.inf_codes
+        big = ops.where(is_neg, c(neg if neg is not None else pos), c(pos))
+    elif overflow == "nan":
+        big = ops.where(is_neg, c(dst.nan_code_with_sign(1)), c(dst.nan_code_with_sign(0)))
+    else:
+        big = max_signed
+    if overflow == "saturate" or rounding in ("rtz", "rto"):
+        ovf_code = max_signed
+    elif rounding in ("rne", "rna", "sr"):
+        ovf_code = big
+    elif rounding == "rup":
+        ovf_code = ops.where(is_neg, max_signed, big)
+    else:  # rdn
+        ovf_code = ops.where(is_neg, big, max_signed)
+    res = ops.where(ops.ugt(c_r, c(dst.max_code)), ovf_code, res)
+
+    # ---- below the range of a format without subnormals (no zero): the smallest magnitude
+    if not dst.subnormals:
+        res = ops.where(tiny, sbits, res)
+    # ---- zero input
+    if dst.has_zero:
+        res = ops.where(zero, zero_code, res)
+    else:
+        res = ops.where(zero, c(0), res)
+    # ---- infinite input
+    res = ops.where(inf, big, res)
+    # ---- negative into unsigned
+    err = ops.mfalse(x)
+    if negative_in is not None:
+        res = ops.where(negative_in, c(0), res)
+        if negative == "error":
+            err = negative_in
+    # ---- NaN
+    if dst.has_nan:
+        if dst.signed:
+            nan_code = ops.where(ops.eq(s_nan, one), c(dst.nan_code_with_sign(1)), c(dst.nan_code_with_sign(0)))
+        else:
+            nan_code = c(dst.nan_code)
+    elif nan_policy == "max":
+        nan_code = ops.or_(ops.shl(s_nan, dst.ebits + md), c(dst.max_code)) if dst.signed else c(dst.max_code)
+    else:
+        nan_code = c(0)
+        if nan_policy == "error":
+            err = ops.bor(err, nan)
+    res = ops.where(nan, nan_code, res)
+    return res, err
+
+
+def sticky_key(ops: BitOps, bits):
+    """binary32 table key: (bits >> 16) << 1 | (low 16 bits != 0), a 17-bit word."""
+    c = lambda v: ops.const(v, bits)  # noqa: E731
+    low = ops.ne(ops.and_(bits, c(0xFFFF)), c(0))
+    return ops.or_(ops.shl(ops.shr(bits, 16), 1), ops.where(low, c(1), c(0)))
+
+
+def key_representative(ops: BitOps, key):
+    """A binary32 pattern with the given sticky key: top 16 bits from the key, low 16 bits 0 or 1."""
+    c = lambda v: ops.const(v, key)  # noqa: E731
+    return ops.or_(ops.shl(ops.shr(key, 1), 16), ops.and_(key, c(1)))
+
+
+def sticky_key_suffices(dst: FloatFormat | str) -> bool:
+    """True when a binary32 -> ``dst`` cast (deterministic modes) depends only on :func:`sticky_key`.
+
+    Sufficient condition, checked for every source binade: the destination's
+    rounding bit sits at bit 16 or above of the binary32 pattern, so the low 16
+    bits act only as a sticky bit.
+    """
+    dst = get_format(dst)
+    if not isinstance(dst, FloatFormat) or dst.nbits > MAX_DST_BITS:
+        return False
+    for e in range(-149, 128):
+        lsb = max(e - 23, -149)  # weight of the source's last bit
+        round_bit = max(e, dst.emin) - dst.mbits - 1
+        if round_bit - lsb < 16:
+            return False
+    return True
+
+
+__all__ = ["cast_bits", "key_representative", "required_width", "sticky_key", "sticky_key_suffices"]
