@@ -119,14 +119,29 @@ def run_one(th: Theorem) -> Result:
                   out.detail, out.method)
 
 
-def _child(name: str, q) -> None:
-    th = load_all()[name]
-    q.put(run_one(th))
+def _worker(conn) -> None:
+    """A long-lived worker: receive theorem names, send back Results, stop on None."""
+    reg = load_all()
+    while True:
+        try:
+            name = conn.recv()
+        except EOFError:
+            return
+        if name is None:
+            return
+        conn.send(run_one(reg[name]))
 
 
 def run(theorems: list[Theorem], jobs: int = 1, timeout: float | None = None,
         progress: Callable[[Result], None] | None = None) -> list[Result]:
-    """Run theorems in ``jobs`` parallel processes; each is killed after min(budget, timeout) seconds."""
+    """Run theorems in ``jobs`` parallel processes; each is killed after min(budget, timeout) seconds.
+
+    ``jobs > 1``: a pool of forked, long-lived worker processes takes the theorems one at a time (no fork per
+    theorem); a worker that exceeds a theorem's limit is killed (verdict ``timeout``) and replaced, one that dies
+    gives the verdict ``error``.  ``progress`` is called with each Result as it completes.
+    """
+    from multiprocessing.connection import wait
+
     results: dict[str, Result] = {}
     if jobs <= 1:
         for th in theorems:
@@ -137,37 +152,69 @@ def run(theorems: list[Theorem], jobs: int = 1, timeout: float | None = None,
         return [results[t.name] for t in theorems]
     ctx = mp.get_context("fork")
     pending = list(theorems)
-    running: dict[str, tuple] = {}
-    while pending or running:
-        while pending and len(running) < jobs:
-            th = pending.pop(0)
-            q = ctx.Queue()
-            p = ctx.Process(target=_child, args=(th.name, q), daemon=True)
-            p.start()
-            running[th.name] = (th, p, q, time.perf_counter())
-        time.sleep(0.01)
-        for name, (th, p, q, t0) in list(running.items()):
-            limit = th.budget if timeout is None else min(th.budget, timeout)
-            r = None
-            if not q.empty():
-                r = q.get()
-                p.join()
-            elif not p.is_alive():
-                if not q.empty():
-                    r = q.get()
-                else:
-                    r = Result(name, th.statement, th.expect, "error", time.perf_counter() - t0, False,
-                               detail=f"worker exited with status {p.exitcode}")
-            elif time.perf_counter() - t0 > limit:
-                p.kill()
-                p.join()
-                r = Result(name, th.statement, th.expect, "timeout", time.perf_counter() - t0, False,
-                           detail=f"exceeded {limit:.0f} s")
-            if r is not None:
-                del running[name]
-                results[name] = r
-                if progress:
-                    progress(r)
+
+    def spawn():
+        parent, child = ctx.Pipe()
+        p = ctx.Process(target=_worker, args=(child,), daemon=True)
+        p.start()
+        child.close()
+        return {"proc": p, "conn": parent, "job": None, "t0": 0.0}
+
+    workers = [spawn() for _ in range(min(jobs, len(theorems)))]
+
+    def finish(r: Result) -> None:
+        results[r.name] = r
+        if progress:
+            progress(r)
+
+    try:
+        while pending or any(w["job"] is not None for w in workers):
+            for w in workers:
+                if w["job"] is None and pending:
+                    th = pending.pop(0)
+                    w["job"], w["t0"] = th, time.perf_counter()
+                    w["conn"].send(th.name)
+            busy = [w for w in workers if w["job"] is not None]
+            ready = wait([w["conn"] for w in busy], timeout=0.05)
+            for k, w in enumerate(workers):
+                th = w["job"]
+                if th is None:
+                    continue
+                elapsed = time.perf_counter() - w["t0"]
+                limit = th.budget if timeout is None else min(th.budget, timeout)
+                if w["conn"] in ready:
+                    try:
+                        r = w["conn"].recv()
+                    except (EOFError, OSError):
+                        r = Result(th.name, th.statement, th.expect, "error", elapsed, False,
+                                   detail=f"worker exited with status {w['proc'].exitcode}")
+                        w["proc"].join(1)
+                        workers[k] = spawn()
+                    else:
+                        w["job"] = None
+                    finish(r)
+                elif not w["proc"].is_alive() or elapsed > limit:
+                    timed_out = w["proc"].is_alive()
+                    w["proc"].kill()
+                    w["proc"].join()
+                    r = (Result(th.name, th.statement, th.expect, "timeout", elapsed, False,
+                                detail=f"exceeded {limit:.0f} s") if timed_out else
+                         Result(th.name, th.statement, th.expect, "error", elapsed, False,
+                                detail=f"worker exited with status {w['proc'].exitcode}"))
+                    finish(r)
+                    workers[k] = spawn() if (pending or any(x["job"] for x in workers if x is not w)) else \
+                        {"proc": w["proc"], "conn": w["conn"], "job": None, "t0": 0.0}
+    finally:
+        for w in workers:
+            try:
+                w["conn"].send(None)
+            except (OSError, ValueError):
+                pass
+        for w in workers:
+            w["proc"].join(2)
+            if w["proc"].is_alive():
+                w["proc"].kill()
+                w["proc"].join()
     return [results[t.name] for t in theorems]
 
 
@@ -179,11 +226,14 @@ class Z3Claim:
 
 
 def prove(claim, variables: dict, timeout_s: float = 60.0,
-          confirm: Callable[[dict[str, int]], tuple[dict, bool]] | None = None) -> Outcome:
+          confirm: Callable[[dict[str, int]], tuple[dict, bool]] | None = None,
+          observe: dict | None = None) -> Outcome:
     """Prove ``claim`` (a z3 BoolRef over bit-vector ``variables``) or return one concrete counterexample.
 
     ``confirm`` maps the counterexample's integer assignment to (a human-readable
     dict of bits and values, whether the exact model confirms the claim fails).
+    ``observe`` names further terms (e.g. the kernel's output) whose values in the
+    counterexample are added to the assignment passed to ``confirm``.
     """
     import z3
 
@@ -197,8 +247,11 @@ def prove(claim, variables: dict, timeout_s: float = 60.0,
         return Outcome("unknown", detail=str(s.reason_unknown()))
     m = s.model()
     assignment = {}
-    for name, v in variables.items():
+    for name, v in {**variables, **(observe or {})}.items():
         val = m.eval(v, model_completion=True)
+        if z3.is_bool(val):
+            assignment[name] = int(z3.is_true(val))
+            continue
         assignment[name] = val.as_long() if hasattr(val, "as_long") else int(str(val))
     if confirm is None:
         return Outcome(COUNTEREXAMPLE, {k: hex(v) for k, v in assignment.items()}, None)

@@ -1,0 +1,157 @@
+"""The cast theorem family.
+
+* ``cast.SRC->DST.MODE``: the fast kernel ``refarith.fast.castkernel.cast_bits``
+  traced on Z3 bit-vectors equals the bit-level spec (refarith.smt.encode) for
+  every source pattern: binary32, binary16 and bfloat16 into every catalogue
+  float format of at most 8 bits, and binary32 into bfloat16 and binary16, every
+  deterministic rounding mode (one theorem each) and every overflow mode the
+  target admits (together in that theorem), with the ``error`` NaN and negative
+  policies (the error flag must match too).
+* ``cast.SRC->DST.policies``: nan=zero / nan=max (targets without NaN) and
+  negative=clamp (unsigned targets), rounding rne, the default overflow mode.
+* ``cast.SRC->DST.sr``: the kernel with stochastic rounding equals the spec for
+  every input and every random integer (k = 8 random bits from binary32, k = 4
+  from binary16/bfloat16, so both "more" and "fewer" dropped bits than k occur).
+* ``cast.fp.SRC->DST.MODE``: for IEEE-like targets, the spec equals Z3's own
+  FloatingPoint conversion (fpToFP), an independent check of the spec encoding.
+* ``cast.monotone.*``, ``cast.symmetric.*``: properties of the spec.
+* ``cast.lut16.binary32->DST``: the lookup-table kernel's key lemma.
+* ``cast.sr_unbiased.DST``: stochastic rounding is exactly unbiased (enumeration).
+"""
+
+from __future__ import annotations
+
+from refarith.exact.rounding import DETERMINISTIC_MODES
+from refarith.formats import float_formats, get_format
+from refarith.smt import castproofs as cp
+from refarith.smt.registry import COUNTEREXAMPLE, PROVED, theorem
+
+SOURCES = ("binary32", "binary16", "bfloat16")
+IEEE_LIKE = ("ocp_e5m2", "ieee_e4m3", "ieee_e3m4")
+FP_MODES = ("rne", "rna", "rtz", "rup", "rdn")
+
+
+def _kernel():
+    from refarith.fast.castkernel import cast_bits
+
+    return cast_bits
+
+
+def targets(src: str) -> list[str]:
+    out = [f.name for f in float_formats(8)]
+    if src == "binary32":
+        out += ["bfloat16", "binary16"]
+    return out
+
+
+def _kernel_theorem(src: str, dst: str, name: str, settings: list[tuple[str, str, str, str]]) -> None:
+    desc = "; ".join(f"rounding={r},overflow={o},nan={n},negative={g}" for r, o, n, g in settings)
+    stmt = f"for all {src} bit patterns x: cast_bits(x) == spec of cast({src}->{dst}) (code and error flag) for {desc}"
+
+    @theorem(name, stmt, budget=60, tags=("cast", "kernel", src, dst))
+    def check():
+        return cp.prove_kernel(_kernel(), src, dst, settings, timeout_s=55)
+
+
+for _src in SOURCES:
+    for _dst in targets(_src):
+        _f = get_format(_dst)
+        _ovs = cp.valid_overflows(_f)
+        for _rnd in DETERMINISTIC_MODES:
+            _kernel_theorem(_src, _dst, f"cast.{_src}->{_dst}.{_rnd}", [(_rnd, _o, "error", "error") for _o in _ovs])
+        _pol = []
+        if not _f.has_nan:
+            _pol += [("rne", _ovs[0], "zero", "error"), ("rne", _ovs[0], "max", "error")]
+        if not _f.signed:
+            _pol += [("rne", _ovs[0], "error", "clamp")]
+        if _pol:
+            _kernel_theorem(_src, _dst, f"cast.{_src}->{_dst}.policies", _pol)
+
+
+def _sr_kernel_theorem(src: str, dst: str, k: int) -> None:
+    @theorem(f"cast.{src}->{dst}.sr",
+             f"for all {src} bit patterns x and all {k}-bit random integers r: cast_bits(x, rounding=sr, r) == spec "
+             f"of cast({src}->{dst},rounding=sr,k={k}) for every overflow mode (code and error flag)",
+             budget=60, tags=("cast", "kernel", "sr", src, dst))
+    def check():
+        return cp.prove_kernel_sr(_kernel(), src, dst, k, timeout_s=55)
+
+
+for _src in SOURCES:
+    for _dst in targets(_src):
+        _sr_kernel_theorem(_src, _dst, 8 if _src == "binary32" else 4)
+
+
+def _fp_theorem(src: str, dst: str, rnd: str) -> None:
+    @theorem(f"cast.fp.{src}->{dst}.{rnd}",
+             f"for all non-NaN {src} x: spec cast({src}->{dst},rounding={rnd},overflow=inf)(x) == "
+             f"Z3 fpToFP({rnd}) of x (Z3's IEEE 754 conversion), bit for bit",
+             budget=60, tags=("cast", "spec", "fp"))
+    def check():
+        return cp.prove_fp_agrees(src, dst, rnd, timeout_s=55)
+
+
+for _src in SOURCES:
+    for _dst in IEEE_LIKE + (("bfloat16", "binary16") if _src == "binary32" else ()):
+        for _rnd in FP_MODES:
+            _fp_theorem(_src, _dst, _rnd)
+
+
+def _settings(dst: str, monotone: bool) -> list[tuple[str, str]]:
+    f = get_format(dst)
+    ovs = [o for o in cp.valid_overflows(f) if not (monotone and o == "nan")]
+    return [(r, o) for r in DETERMINISTIC_MODES for o in ovs]
+
+
+def _monotone_theorem(dst: str) -> None:
+    st = _settings(dst, True)
+
+    @theorem(f"cast.monotone.binary32->{dst}",
+             f"for all binary32 x <= y (not NaN{', x >= +0' if not get_format(dst).signed else ''}), every "
+             f"deterministic mode and overflow saturate/inf: value(cast(x)) <= value(cast(y)) (spec)",
+             budget=120, tags=("cast", "spec", "monotone"))
+    def check():
+        return cp.prove_monotone("binary32", dst, st, timeout_s=110)
+
+
+def _symmetric_theorem(dst: str) -> None:
+    st = _settings(dst, False)
+
+    @theorem(f"cast.symmetric.binary32->{dst}",
+             "for all non-NaN binary32 x, every overflow mode: cast_m(-x) == -cast_m'(x) with m' = m for "
+             "rne/rna/rtz/rto and rup<->rdn swapped (spec; -0 is +0 where the target has no -0)",
+             budget=120, tags=("cast", "spec", "symmetric"))
+    def check():
+        return cp.prove_symmetric("binary32", dst, st, timeout_s=110)
+
+
+def _lut_theorem(dst: str) -> None:
+    f = get_format(dst)
+    expect = PROVED if f.mbits <= 6 else COUNTEREXAMPLE
+    verb = "depends only on" if expect == PROVED else "does NOT depend only on"
+    theorem_name = f"cast.lut16.binary32->{dst}"
+
+    @theorem(theorem_name,
+             f"the spec of cast(binary32->{dst}) (every deterministic mode and overflow mode, code and error) {verb} "
+             f"(bits >> 16, (bits & 0xFFFF) != 0) ({dst} has {f.mbits} mantissa bits)",
+             expect=expect, budget=120, tags=("cast", "spec", "lut"))
+    def check():
+        return cp.prove_lut_key(dst, timeout_s=110)
+
+
+def _sr_theorem(dst: str) -> None:
+    @theorem(f"cast.sr_unbiased.{dst}",
+             f"stochastic rounding into {dst} is exactly unbiased: for k = 1, 2, 3 and every x = ±(n + j/2^k) ulp "
+             "within range, sum over r < 2^k of round(x, sr, r) == 2^k x (exhaustive enumeration, exact model)",
+             budget=120, tags=("cast", "spec", "sr"))
+    def check():
+        return cp.sr_unbiased(dst)
+
+
+for _dst in targets("binary32"):
+    _monotone_theorem(_dst)
+    if get_format(_dst).signed:
+        _symmetric_theorem(_dst)
+    _lut_theorem(_dst)
+for _dst in targets("bfloat16"):
+    _sr_theorem(_dst)
