@@ -15,3 +15,6 @@ from refarith.exact.value import Value, parse_value
 __all__ = ["DETERMINISTIC_MODES", "NAN_POLICIES", "OVERFLOW_MODES", "ROUNDING_MODES", "Rounded", "Value", "add",
            "cast", "decode", "default_overflow", "div", "encode", "fma", "mul", "parse_value", "round_value", "sqrt",
            "sub", "value_table"]
+from refarith.exact import fixedpoint, intdot, requant  # noqa: E402,F401,I001  (registers requantize and int_dot)
+from refarith.exact import ibert, ivit  # noqa: E402,F401  (registers the integer-operator spec ops)
+from refarith.exact import fdot as _fdot, lmul as _lmul  # noqa: E402,F401,I001  (registers the lmul and fdot spec ops)

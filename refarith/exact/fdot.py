@@ -1,0 +1,156 @@
+"""Floating-point dot products with a stated accumulator format and summation order, exactly.
+
+``fdot(F->A,order=...,product=...,mul=...,rounding=...,overflow=...)`` of code vectors x, y of the
+input format F:
+
+* Products: ``mul=exact`` takes the exact product x_i * y_i (IEEE rules: 0 * inf is NaN);
+  ``mul=lmul_formula`` / ``mul=lmul_bitwise`` take the exact, unbounded, unrounded L-Mul value of
+  :func:`refarith.exact.lmul.exact_value`.  ``product=exact`` (default) keeps the product exact;
+  ``product=P`` (a format name, ``mul=exact`` only) rounds it once into P (``rounding``, P's natural
+  overflow) and the decoded value is used.
+* Accumulation, every addition rounded once into A with round_value(``rounding``, ``overflow``;
+  default overflow: A's natural mode) after the exact IEEE sum (exact_add: x - x = +0, -0 under rdn):
+  ``order=sequential``: acc = +0; acc = round(acc + p_i) for i = 0, 1, ... (with exact products
+  this is a chain of fused multiply-adds).  ``order=pairwise``: sum(p[lo:hi]) = round(sum(p[lo:mid])
+  + sum(p[mid:hi])) with mid = lo + (hi - lo) // 2; a single element is round(+0 + p); an empty
+  vector is +0.  Leaves enter their first addition unrounded (no double rounding of products).
+* A NaN result of an addition is A's canonical NaN (sign 0); an infinite sum into A follows
+  round_value (``overflow=saturate`` makes it +-max).
+
+Sources: IEEE 754-2019 (5.4.1 addition, 6.3 zero signs); the orders are the textbook recursive
+and pairwise summations (Higham, Accuracy and Stability of Numerical Algorithms, ch. 4).
+"""
+
+from __future__ import annotations
+
+from refarith.errors import BadValueError, SpecError, UnknownFormatError
+from refarith.exact.ops import decode, exact_add, exact_mul
+from refarith.exact.rounding import Rounded, default_overflow, round_value
+from refarith.exact.value import Value
+from refarith.formats import FloatFormat, get_format
+from refarith.spec import OpSchema, Param, Spec, parse_spec, register_op
+
+ORDERS = ("sequential", "pairwise")
+MULS = ("exact", "lmul_formula", "lmul_bitwise")
+
+
+def products(xs: list[int], ys: list[int], fmt: FloatFormat | str, product: str = "exact", mul: str = "exact",
+             rounding: str = "rne") -> list[Value]:
+    """The exact (or product-format-rounded) products that enter the accumulation."""
+    fmt = get_format(fmt)
+    if len(xs) != len(ys):
+        raise BadValueError(f"dot product operands differ in length: {len(xs)} vs {len(ys)}")
+    if mul not in MULS:
+        raise BadValueError(f"unknown product kind mul={mul!r}; expected one of {', '.join(MULS)}")
+    out = []
+    if mul != "exact":
+        from refarith.exact.lmul import exact_value
+
+        if product != "exact":
+            raise BadValueError("L-Mul products are exact values; use product=exact")
+        return [exact_value(x, y, fmt, mul.removeprefix("lmul_")) for x, y in zip(xs, ys)]
+    pfmt = None if product == "exact" else get_format(product)
+    for x, y in zip(xs, ys):
+        p = exact_mul(decode(x, fmt), decode(y, fmt))
+        if pfmt is not None:
+            p = decode(round_value(p, pfmt, rounding).code, pfmt)
+        out.append(p)
+    return out
+
+
+def _add(a: Value, b: Value, acc: FloatFormat, rounding: str, overflow: str) -> Value:
+    s = exact_add(a, b, rounding)
+    if s.is_nan:
+        s = Value.nan(0)
+    return decode(round_value(s, acc, rounding, overflow).code, acc)
+
+
+def accumulate(ps: list[Value], acc: FloatFormat | str, order: str = "sequential", rounding: str = "rne",
+               overflow: str | None = None) -> Rounded:
+    """Sum exact values into ``acc`` in the stated order, one rounding per addition."""
+    acc = get_format(acc)
+    overflow = overflow or default_overflow(acc)
+    if order not in ORDERS:
+        raise BadValueError(f"unknown summation order {order!r}; expected one of {', '.join(ORDERS)}")
+    zero = Value.zero(0)
+    if not ps:
+        return round_value(zero, acc, rounding, overflow)
+    if order == "sequential":
+        a = zero
+        for p in ps:
+            a = _add(a, p, acc, rounding, overflow)
+    else:
+        def tree(lo: int, hi: int) -> Value:
+            if hi - lo == 1:
+                return ps[lo]
+            mid = lo + (hi - lo) // 2
+            return _add(tree(lo, mid), tree(mid, hi), acc, rounding, overflow)
+
+        a = _add(zero, ps[0], acc, rounding, overflow) if len(ps) == 1 else tree(0, len(ps))
+    return round_value(a, acc, rounding, overflow)
+
+
+def fdot(xs: list[int], ys: list[int], fmt: FloatFormat | str, acc: FloatFormat | str = "binary32",
+         order: str = "sequential", product: str = "exact", mul: str = "exact", rounding: str = "rne",
+         overflow: str | None = None) -> Rounded:
+    """Dot product of two code vectors of ``fmt`` accumulated in ``acc`` (module docstring: every rule)."""
+    ps = products(xs, ys, fmt, product, mul, rounding)
+    return accumulate(ps, acc, order, rounding, overflow)
+
+
+def fdot_spec(spec: Spec | str, xs: list[int], ys: list[int]) -> Rounded:
+    """Evaluate an ``fdot(F->A,...)`` spec on two code vectors."""
+    spec = parse_spec(spec)
+    if spec.op != "fdot":
+        raise BadValueError(f"expected an fdot spec, got {spec}")
+    p = spec.param
+    return fdot(xs, ys, spec.fmt(0), spec.fmt(1), p["order"], p["product"], p["mul"], p["rounding"], p["overflow"])
+
+
+# ------------------------------------------------------------------ spec registration
+def _validate(spec: Spec) -> None:
+    from refarith.errors import RefarithError
+    from refarith.exact.rounding import check_modes
+
+    p = spec.param
+    try:
+        for i in (0, 1):
+            if not isinstance(spec.fmt(i), FloatFormat):
+                raise BadValueError(f"fdot formats must be float formats, got {spec.formats[i]}")
+        check_modes(spec.fmt(1), p["rounding"], p["overflow"])
+        if p["product"] != "exact":
+            pf = get_format(p["product"])
+            if not isinstance(pf, FloatFormat) or pf.name != p["product"]:
+                raise BadValueError(f"product={p['product']!r} must be 'exact' or a canonical float format name"
+                                    + (f" (use {pf.name})" if isinstance(pf, FloatFormat) else ""))
+            if p["mul"] != "exact":
+                raise BadValueError("L-Mul products are exact values; use product=exact")
+        if p["mul"] != "exact":
+            from refarith.exact.lmul import check_operand_format
+
+            check_operand_format(spec.fmt(0))
+    except UnknownFormatError as e:
+        raise SpecError(f"{spec}: {e}") from None
+    except RefarithError as e:
+        raise SpecError(f"{spec}: {e}") from None
+
+
+def _acc_overflow(fmts: tuple) -> str:
+    return default_overflow(fmts[1])
+
+
+register_op(OpSchema(
+    "fdot", 2,
+    (
+        Param("order", "sequential", ORDERS, "summation order"),
+        Param("product", "exact", None, "exact, or the float format each product is rounded into"),
+        Param("mul", "exact", MULS, "exact multiplication or an L-Mul variant"),
+        Param("rounding", "rne", ("rne", "rna", "rtz", "rup", "rdn"), "rounding of products and of each addition"),
+        Param("overflow", _acc_overflow, ("saturate", "inf", "nan"),
+              "accumulator overflow; default: inf if it has inf, else nan if it has NaN, else saturate"),
+    ),
+    "dot product of two code vectors of the first format, accumulated in the second",
+    _validate,
+))
+
+__all__ = ["MULS", "ORDERS", "accumulate", "fdot", "fdot_spec", "products"]
