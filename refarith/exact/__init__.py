@@ -18,3 +18,4 @@ __all__ = ["DETERMINISTIC_MODES", "NAN_POLICIES", "OVERFLOW_MODES", "ROUNDING_MO
 from refarith.exact import fixedpoint, intdot, requant  # noqa: E402,F401,I001  (registers requantize and int_dot)
 from refarith.exact import ibert, ivit  # noqa: E402,F401  (registers the integer-operator spec ops)
 from refarith.exact import fdot as _fdot, lmul as _lmul  # noqa: E402,F401,I001  (registers the lmul and fdot spec ops)
+from refarith.exact import bfp, intquant, llmint8, mx, nvfp4  # noqa: E402,F401,I001  (registers the block and integer quantization spec ops)

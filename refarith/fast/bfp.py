@@ -1,0 +1,61 @@
+"""Block floating point with numpy (and torch for quantization); same integers as :mod:`refarith.exact.bfp`.
+
+The shared exponent comes from the binary32 exponent bits (:func:`refarith.fast.mx.floor_log2_f32`), the
+mantissas from the exact shift-and-round encoder :func:`refarith.fast.mx.encode_scaled`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from refarith.errors import BadValueError, SpecialValueError, UnknownModeError
+from refarith.exact.bfp import ALIGN, ROUNDINGS, _check_p
+from refarith.fast.mx import _from_blocks, _normalize_axis, _scales_shape, _to_blocks, encode_scaled, ops, split_f32
+from refarith.formats import get_format
+
+
+def quantize(x, p: int, block: int = 32, rounding: str = "rne", axis: int = -1, backend: str = "numpy"):
+    """(shared exponents int32 per block, mantissas int32 shaped like x)."""
+    _check_p(p)
+    if rounding not in ROUNDINGS:
+        raise UnknownModeError(f"unknown rounding {rounding!r}; expected one of {', '.join(ROUNDINGS)}")
+    if not isinstance(block, int) or block < 1:
+        raise BadValueError(f"block size must be a positive integer, got {block!r}")
+    xp = ops(backend)
+    axis = _normalize_axis(axis, len(x.shape))
+    blocks, shape = _to_blocks(x, axis, block, xp)
+    bits = xp.i32(blocks)
+    mag = bits & 0x7FFFFFFF
+    if xp.anyof(mag >= 0x7F800000):
+        raise SpecialValueError("BFP quantization: NaN and infinity have no fixed-point code")
+    amax = xp.amax(mag, -1)
+    _, ef, n = split_f32(amax, xp)
+    e = xp.where(n == 0, 0, ef - 127) - (p - 2)
+    sign, efe, ne = split_f32(bits, xp)
+    fmt = get_format(f"int{p}_sym")
+    c = encode_scaled(sign, efe, ne, e[..., None], fmt, rounding, xp)
+    m = xp.where(c >= (1 << (p - 1)), c - (1 << p), c)
+    return _scales_shape(e, shape, axis, xp), _from_blocks(m, shape, axis, xp)
+
+
+def mul(ma, ea, mb, eb):
+    """Elementwise products of two quantized blocks (mantissas int64, exponents add)."""
+    return np.asarray(ma, np.int64) * np.asarray(mb, np.int64), np.asarray(ea) + np.asarray(eb)
+
+
+def add(ma, ea, mb, eb, align: str = "floor"):
+    """Elementwise sums of two quantized blocks with per-element exponents (broadcast): align by shifts."""
+    if align not in ALIGN:
+        raise UnknownModeError(f"unknown alignment {align!r}; expected one of {', '.join(ALIGN)}")
+    ma, mb = np.asarray(ma, np.int64), np.asarray(mb, np.int64)
+    ea, eb = np.broadcast_arrays(np.asarray(ea, np.int64), np.asarray(eb, np.int64))
+    swap = ea < eb
+    hi_m, lo_m = np.where(swap, mb, ma), np.where(swap, ma, mb)
+    e = np.maximum(ea, eb)
+    d = np.minimum(np.abs(ea - eb), 62)
+    q = lo_m >> d
+    if align == "rne":
+        r = lo_m - (q << d)
+        half = np.where(d > 0, np.int64(1) << np.maximum(d - 1, 0), 0)
+        q = q + ((d > 0) & ((r > half) | ((r == half) & ((q & 1) == 1))))
+    return hi_m + q, e

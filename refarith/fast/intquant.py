@@ -1,0 +1,100 @@
+"""Integer quantization, vectorized with numpy; same codes as :mod:`refarith.exact.intquant`.
+
+Scales: single binary32 operations (numpy rounds them to nearest even, as the
+exact model's ``fl``).  Codes: the quotient x / s is formed in binary64 and
+rounded to an integer there.  That decides the rounding of the EXACT quotient:
+with x = X 2^a and s = S 2^b (X, S < 2^24), a non-zero distance from x / s to a
+half-integer k + 1/2 is at least 2^(min(a, b-1) - b - 24) >= 2^-25 when
+|x / s| >= 1/2 (then a >= b - 25), far above the binary64 error |q| 2^-53 for
+|q| < 2^20, and an exact half-integer quotient (|q| < 2^20) is a binary64
+number, so the division returns it exactly; quotients beyond 2^20 saturate for
+every width here.  For |x / s| < 1/2 no rounding boundary is near.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from refarith.errors import BadValueError, SpecialValueError
+from refarith.exact.intquant import GRANULARITIES, check_params
+
+
+def _round(q: np.ndarray, rounding: str) -> np.ndarray:
+    q = np.clip(q, -(2.0 ** 20), 2.0 ** 20)
+    if rounding == "rne":
+        return np.rint(q)
+    return np.sign(q) * np.floor(np.abs(q) + 0.5)
+
+
+def groups(x: np.ndarray, granularity: str, axis: int, group: int):
+    """(G, n) float32 groups (zero padded) and the information to undo it."""
+    if granularity not in GRANULARITIES:
+        raise BadValueError(f"unknown granularity {granularity!r}; expected one of {', '.join(GRANULARITIES)}")
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 0:
+        raise BadValueError("integer quantization needs an array with at least one dimension")
+    if not -x.ndim <= axis < x.ndim:
+        raise BadValueError(f"axis {axis} out of range for an array of {x.ndim} dimensions")
+    axis %= x.ndim
+    if granularity == "tensor":
+        return x.reshape(1, -1), (x.shape, axis)
+    a = np.moveaxis(x, axis, -1 if granularity == "group" else 0)
+    if granularity == "channel":
+        return a.reshape(a.shape[0], -1), (a.shape, axis)
+    if not isinstance(group, int) or group < 1:
+        raise BadValueError(f"group size must be a positive integer, got {group!r}")
+    n = a.shape[-1]
+    ng = -(-n // group)
+    a2 = a.reshape(-1, n)
+    if ng * group != n:
+        a2 = np.concatenate([a2, np.zeros((a2.shape[0], ng * group - n), np.float32)], axis=1)
+    return a2.reshape(-1, group), (a.shape, axis)
+
+
+def ungroup(q: np.ndarray, info, granularity: str, group: int) -> np.ndarray:
+    shape, axis = info
+    if granularity == "tensor":
+        return q.reshape(shape)
+    if granularity == "channel":
+        return np.moveaxis(q.reshape(shape), 0, axis)
+    n = shape[-1]
+    return np.moveaxis(q.reshape(-1, q.size // int(np.prod(shape[:-1], dtype=np.int64)))[:, :n].reshape(shape),
+                       -1, axis)
+
+
+def quantize(x, bits: int, scheme: str = "symmetric", granularity: str = "tensor", group: int = 128,
+             clip: str = "symmetric", rounding: str = "rne", axis: int = -1):
+    """(scales float32 per group, zero points int32 per group, codes int8/int16 shaped like x)."""
+    check_params(bits, scheme, clip, rounding)
+    g, info = groups(x, granularity, axis, group)
+    if not np.isfinite(g).all():
+        raise SpecialValueError("integer quantization: NaN and infinity have no integer code")
+    qmin, qmax = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    if scheme == "symmetric":
+        amax = np.abs(g).max(axis=1)
+        den = np.float32(qmax) if clip == "symmetric" else np.float32(qmax + 0.5)
+        s = amax / den
+        s = np.where(s == 0, np.float32(1), s).astype(np.float32)
+        q = _round(g.astype(np.float64) / s.astype(np.float64)[:, None], rounding)
+        lo = -qmax if clip == "symmetric" else qmin
+        q = np.clip(q, lo, qmax)
+        z = np.zeros(s.shape, np.int32)
+    else:
+        lo_v = np.minimum(g.min(axis=1), np.float32(0))
+        hi_v = np.maximum(g.max(axis=1), np.float32(0))
+        s = (hi_v - lo_v) / np.float32(qmax - qmin)
+        s = np.where(s == 0, np.float32(1), s).astype(np.float32)
+        s64 = s.astype(np.float64)
+        z = np.clip(qmin - _round(lo_v.astype(np.float64) / s64, rounding), qmin, qmax).astype(np.int32)
+        q = np.clip(_round(g.astype(np.float64) / s64[:, None], rounding) + z[:, None], qmin, qmax)
+    dt = np.int16 if bits == 16 else np.int8
+    return s, z, ungroup(q.astype(dt), info, granularity, group)
+
+
+def dequantize(scales, zero_points, codes, granularity: str = "tensor", group: int = 128, axis: int = -1):
+    """float32 fl((q - z) * s): the product is exact in binary64, then rounded once."""
+    c = np.asarray(codes)
+    g, info = groups(c.astype(np.float32), granularity, axis, group)
+    v = (g.astype(np.float64) - np.asarray(zero_points, np.float64)[:, None]) * \
+        np.asarray(scales, np.float64)[:, None]
+    return ungroup(v.astype(np.float32), info, granularity, group)

@@ -1,0 +1,64 @@
+"""LLM.int8() matmul with numpy: vectorized int8 quantization and int32 GEMM; same results as
+:mod:`refarith.exact.llmint8`.
+
+Codes: 127 * x is exact in binary64 (11 + 7 bits) and the binary64 quotient by
+the absmax decides the RNE rounding of the exact quotient (|q| <= 127; the
+argument of :mod:`refarith.fast.intquant`).  The int8 GEMM runs in int64 and is
+then wrapped to int32 (``accumulate=int32``).  The final combination
+C * a * b / 127^2 + outlier part is rounded to binary16 exactly: it is formed
+with Python integers (object arrays; the outlier part touches only the few
+outlier dimensions) and rounded by the exact model, one output at a time.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+
+from refarith.errors import BadValueError, UnknownModeError
+from refarith.exact.llmint8 import ACCUMULATE
+from refarith.exact.rounding import round_value
+from refarith.exact.value import Value
+
+
+def quantize_rows(a: np.ndarray):
+    """(absmax per row as float16, int8 codes RNE(127 x / absmax)) of a binary16 matrix."""
+    a64 = a.astype(np.float64)
+    am = np.abs(a64).max(axis=1)
+    safe = np.where(am == 0, 1.0, am)
+    q = np.rint(127.0 * a64 / safe[:, None])
+    return am.astype(np.float16), q.astype(np.int8)
+
+
+def matmul(x, w, threshold: float = 6.0, accumulate: str = "int32"):
+    """(outlier dims, row absmax, col absmax, int32 accumulators, binary16 output) of X (m x k) @ W (k x n)."""
+    if accumulate not in ACCUMULATE:
+        raise UnknownModeError(f"unknown accumulation {accumulate!r}; expected one of {', '.join(ACCUMULATE)}")
+    x = np.asarray(x)
+    w = np.asarray(w)
+    if x.dtype != np.float16 or w.dtype != np.float16:
+        raise BadValueError("LLM.int8() operands must be float16 arrays")
+    if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[0]:
+        raise BadValueError(f"shapes {x.shape} and {w.shape} do not multiply")
+    if not (np.isfinite(x).all() and np.isfinite(w).all()):
+        raise BadValueError("LLM.int8() operands must be finite")
+    outl = np.nonzero((np.abs(x.astype(np.float32)) >= np.float32(threshold)).any(axis=0))[0]
+    keep = np.setdiff1d(np.arange(x.shape[1]), outl)
+    ax, qx = quantize_rows(x[:, keep])
+    aw, qw = quantize_rows(w[keep, :].T)
+    acc = qx.astype(np.int64) @ qw.T.astype(np.int64)
+    if accumulate == "int32":
+        acc = acc.astype(np.uint64).astype(np.uint32).view(np.int32).astype(np.int64)
+    # exact combination: binary16 values are integers times 2^-24
+    xi = (x[:, outl].astype(np.float64) * 2.0 ** 24).astype(np.int64).astype(object)
+    wi = (w[outl, :].astype(np.float64) * 2.0 ** 24).astype(np.int64).astype(object)
+    outp = xi @ wi if outl.size else np.zeros((x.shape[0], w.shape[1]), dtype=object)
+    axi = (ax.astype(np.float64) * 2.0 ** 24).astype(np.int64).astype(object)
+    awi = (aw.astype(np.float64) * 2.0 ** 24).astype(np.int64).astype(object)
+    num = acc.astype(object) * axi[:, None] * awi[None, :] + 16129 * outp
+    den = 16129 << 48
+    out = np.empty(num.shape, np.uint16)
+    for idx, v in np.ndenumerate(num):
+        out[idx] = round_value(Value.of(Fraction(int(v), den)), "binary16", "rne").code
+    return outl, ax, aw, acc.astype(np.int32) if accumulate == "int32" else acc, out.view(np.float16)

@@ -1,0 +1,449 @@
+"""OCP MX block quantization, vectorized with integer bit manipulation (numpy and torch).
+
+Same bits as :mod:`refarith.exact.mx` (its docstring states the semantics and the
+sources).  The scale exponent comes from the binary32 exponent field of the
+block's largest magnitude (an integer max over the magnitude bits, which also
+finds NaN and infinity: their bit patterns are the largest); a subnormal amax
+is normalized through the exact integer-to-binary32 conversion of its
+mantissa.  Elements are never divided in floating point: each binary32
+significand N (24 bits) is shifted right by the exact number of bits the
+element keeps below its quantum, and the dropped bits decide the rounding
+(round bit and sticky), so V/X is rounded exactly once even when it is a
+binary32 subnormal.  The only floating operation is ``rceil``'s
+fl32(amax / max_elem), an IEEE binary32 division, which numpy and torch round
+to nearest even (the exact model rounds it with round_value(..., "binary32")).
+
+The element encoder :func:`encode_scaled` is shared with NVFP4 and the integer
+quantizers: it rounds V * 2^-e into any element format of at most 8 bits.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+
+from refarith.errors import BadValueError, UnknownModeError
+from refarith.exact import mx as _mx
+from refarith.formats import FloatFormat, IntFormat, get_format
+
+CHUNK = 1 << 16  # numpy elements per pass: keeps the intermediates of a chunk in cache
+TORCH_CHUNK = 1 << 22  # torch: fewer, larger passes (per-call overhead dominates small chunks)
+
+
+# ------------------------------------------------------------------ backend shim
+class _NumpyOps:
+    name = "numpy"
+
+    @staticmethod
+    def i32(x):
+        return x.view(np.int32) if x.dtype == np.float32 else x.astype(np.int32)
+
+    @staticmethod
+    def float_bits(x):
+        return np.ascontiguousarray(x, dtype=np.float32).view(np.int32)
+
+    @staticmethod
+    def to_f32(i):
+        return i.astype(np.float32)
+
+    @staticmethod
+    def f32_from_bits(i):
+        return i.astype(np.int32).view(np.float32)
+
+    where = staticmethod(np.where)
+    maximum = staticmethod(np.maximum)
+    minimum = staticmethod(np.minimum)
+
+    @staticmethod
+    def amax(x, axis):
+        return x.max(axis=axis)
+
+    @staticmethod
+    def u8(x):
+        return x.astype(np.uint8)
+
+    @staticmethod
+    def anyof(m) -> bool:
+        return bool(m.any())
+
+
+class _TorchOps:
+    name = "torch"
+
+    def __init__(self) -> None:
+        import torch
+
+        self.t = torch
+
+    def i32(self, x):
+        return x.view(self.t.int32) if x.dtype == self.t.float32 else x.to(self.t.int32)
+
+    def float_bits(self, x):
+        return x.to(self.t.float32).contiguous().view(self.t.int32)
+
+    def to_f32(self, i):
+        return i.to(self.t.float32)
+
+    def f32_from_bits(self, i):
+        return i.to(self.t.int32).view(self.t.float32)
+
+    def where(self, c, a, b):
+        t = self.t
+        if not isinstance(a, t.Tensor):
+            a = t.tensor(a, dtype=t.int32, device=c.device)
+        if not isinstance(b, t.Tensor):
+            b = t.tensor(b, dtype=t.int32, device=c.device)
+        return t.where(c, a, b)
+
+    def maximum(self, a, b):
+        t = self.t
+        return t.maximum(a, b if isinstance(b, t.Tensor) else t.tensor(b, dtype=a.dtype, device=a.device))
+
+    def minimum(self, a, b):
+        t = self.t
+        return t.minimum(a, b if isinstance(b, t.Tensor) else t.tensor(b, dtype=a.dtype, device=a.device))
+
+    def amax(self, x, axis):
+        return self.t.amax(x, dim=axis)
+
+    def u8(self, x):
+        return x.to(self.t.uint8)
+
+    def anyof(self, m) -> bool:
+        return bool(m.any())
+
+
+_OPS: dict[str, object] = {"numpy": _NumpyOps()}
+
+
+def ops(backend: str):
+    """The bit-operation shim of a backend (``numpy`` or ``torch``)."""
+    if backend not in ("numpy", "torch"):
+        raise UnknownModeError(f"unknown fast backend {backend!r}; expected numpy or torch")
+    if backend not in _OPS:
+        _OPS[backend] = _TorchOps()
+    return _OPS[backend]
+
+
+# ------------------------------------------------------------------ binary32 fields
+def split_f32(bits, xp):
+    """(sign, exponent field E', significand N) of binary32 bit patterns (int32), value = N * 2^(E' - 150).
+
+    Normals: N = 2^23 | f.  Subnormals are normalized exactly (N in [2^23, 2^24),
+    E' <= 0) using the exact conversion of the 23-bit mantissa to binary32.
+    Zeros give N = 0, E' = 0.
+    """
+    sign = (bits >> 31) & 1
+    mag = bits & 0x7FFFFFFF
+    ef = mag >> 23
+    f = mag & 0x7FFFFF
+    n = f | 0x800000
+    sub = (ef == 0) & (f != 0)
+    if xp.anyof(sub):
+        fl = (xp.i32(xp.to_f32(f)) >> 23) - 127  # floor(log2 f), exact: f < 2^24 converts exactly
+        fl = xp.maximum(fl, 0)
+        n = xp.where(sub, f << (23 - fl), n)
+        ef = xp.where(sub, fl - 22, ef)
+    n = xp.where((ef == 0) & (f == 0), 0, n)
+    return sign, ef, n
+
+
+def floor_log2_f32(mag_bits, xp):
+    """floor(log2 |x|) of non-negative finite binary32 magnitudes (int32 bits); -1000 for zero."""
+    _, ef, n = split_f32(mag_bits, xp)
+    return xp.where(n == 0, -1000, ef - 127)
+
+
+# ------------------------------------------------------------------ the element encoder
+def _round_up(n, rem, half, sign, rounding: str, xp):
+    if rounding == "rne":
+        return (rem > half) | ((rem == half) & (half > 0) & ((n & 1) == 1))
+    if rounding == "rna":
+        return (rem >= half) & (half > 0)
+    if rounding == "rtz":
+        return rem < 0
+    if rounding == "rup":
+        return (rem > 0) & (sign == 0)
+    if rounding == "rdn":
+        return (rem > 0) & (sign == 1)
+    if rounding == "rto":
+        return (rem > 0) & ((n & 1) == 0)
+    raise UnknownModeError(f"unknown element rounding {rounding!r}")
+
+
+def encode_scaled(sign, ef, n_sig, shift, fmt: FloatFormat | IntFormat, rounding: str, xp, neg_limit=None):
+    """Codes of round(V * 2^-shift) in ``fmt`` (saturating), V = (-1)^sign * N * 2^(E' - 150).
+
+    ``fmt`` is a float format of at most 8 bits without special handling of
+    inf/NaN inputs (the callers route those), or an integer format (the
+    integer counts units of 1).  ``shift`` broadcasts against the elements.
+    """
+    if isinstance(fmt, IntFormat):
+        qe = 0
+        d = qe - ef + 150 + shift
+    else:
+        emin, mb = fmt.emin, fmt.mbits
+        fl = ef - 127 - shift
+        qe = xp.maximum(fl, emin) - mb
+        d = qe - ef + 150 + shift
+    d = xp.minimum(xp.maximum(d, 0), 26)
+    n = n_sig >> d
+    rem = n_sig & ((1 << d) - 1)
+    half = xp.where(d > 0, 1 << xp.maximum(d - 1, 0), 0)
+    up = _round_up(n, rem, half, sign, rounding, xp)
+    n = n + up
+    if isinstance(fmt, IntFormat):
+        pos_lim = fmt.max
+        neg_lim = -fmt.min if neg_limit is None else neg_limit
+        lim = xp.where(sign == 1, neg_lim, pos_lim)
+        mag = xp.minimum(n, lim)
+        return xp.where(sign == 1, (-mag) & ((1 << fmt.bits) - 1), mag)
+    code = ((qe + mb - emin) << mb) + n
+    code = xp.where(n == 0, 0, code)
+    code = xp.minimum(code, fmt.max_code)
+    if fmt.signed:
+        code = code | (sign << (fmt.nbits - 1))
+    return code
+
+
+# ------------------------------------------------------------------ block scale
+def scale_exponent(mag_bits, fmt, rule: str, xp):
+    """Clamped E8M0 exponents from per-block amax magnitude bits (finite blocks)."""
+    em = _mx.emax_elem(fmt)
+    _, ef, n = split_f32(mag_bits, xp)
+    zero = n == 0
+    fl = ef - 127
+    if rule == "floor":
+        e = fl - em
+    elif rule == "ceil":
+        e = fl + (n != 0x800000) - em
+    elif rule == "even":
+        p = 7 if isinstance(fmt, IntFormat) else fmt.mbits + 1
+        e = fl + (n >= (1 << 24) - (1 << (23 - p))) - em
+    elif rule == "rceil":
+        mx = _mx.elem_max(fmt)
+        amax = xp.f32_from_bits(mag_bits)
+        d = amax / _f32_const(mx, xp, amax)
+        _, efd, nd = split_f32(xp.i32(d), xp)
+        e = (efd - 127) + (nd != 0x800000)
+        zero = zero | (nd == 0)
+    else:
+        raise UnknownModeError(f"unknown MX scale rule {rule!r}; expected one of {', '.join(_mx.SCALE_RULES)}")
+    e = xp.minimum(xp.maximum(e, _mx.E8M0_MIN), _mx.E8M0_MAX)
+    return xp.where(zero, _mx.E8M0_MIN, e)
+
+
+def _f32_const(v: Fraction, xp, like):
+    f = np.float32(float(v))
+    assert Fraction(float(f)) == v
+    if xp.name == "numpy":
+        return f
+    return xp.t.tensor(float(f), dtype=xp.t.float32, device=like.device)
+
+
+# ------------------------------------------------------------------ array front end
+def _to_blocks(x, axis: int, block: int, xp):
+    """Move ``axis`` last, pad it with zeros to a multiple of ``block``: (rows, nblocks, block) view."""
+    if xp.name == "numpy":
+        a = np.moveaxis(np.asarray(x, dtype=np.float32), axis, -1)
+        shape = a.shape
+        n = shape[-1]
+        nb = -(-n // block)
+        a2 = a.reshape(-1, n)
+        if nb * block != n:
+            a2 = np.concatenate([a2, np.zeros((a2.shape[0], nb * block - n), np.float32)], axis=1)
+        return np.ascontiguousarray(a2).reshape(-1, nb, block), shape
+    t = xp.t
+    a = t.movedim(x.to(t.float32), axis, -1)
+    shape = tuple(a.shape)
+    n = shape[-1]
+    nb = -(-n // block)
+    a2 = a.reshape(-1, n)
+    if nb * block != n:
+        a2 = t.cat([a2, t.zeros((a2.shape[0], nb * block - n), dtype=t.float32, device=a2.device)], dim=1)
+    return a2.contiguous().reshape(-1, nb, block), shape
+
+
+def _from_blocks(c, shape, axis: int, xp):
+    n = shape[-1]
+    if xp.name == "numpy":
+        c = c.reshape(c.shape[0], -1)[:, :n].reshape(shape)
+        return np.moveaxis(c, -1, axis)
+    c = c.reshape(c.shape[0], -1)[:, :n].reshape(shape)
+    return xp.t.movedim(c, -1, axis)
+
+
+def _scales_shape(s, shape, axis: int, xp):
+    s = s.reshape(*shape[:-1], s.shape[-1])
+    if xp.name == "numpy":
+        return np.moveaxis(s, -1, axis)
+    return xp.t.movedim(s, -1, axis)
+
+
+def _normalize_axis(axis: int, ndim: int) -> int:
+    if not -ndim <= axis < ndim:
+        raise BadValueError(f"axis {axis} out of range for an array of {ndim} dimensions")
+    return axis % ndim
+
+
+def quantize_blocks(blocks_bits, fmt, scale: str, rounding: str, xp):
+    """(scale codes (rows, nb), element codes (rows, nb, block)) from int32 bits (rows, nb, block)."""
+    mag = blocks_bits & 0x7FFFFFFF
+    amax = xp.amax(mag, -1)
+    special = amax >= 0x7F800000
+    e = scale_exponent(xp.where(special, 0, amax), fmt, scale, xp)
+    if xp.name == "numpy" and isinstance(fmt, FloatFormat) and rounding in _LUT_MODES:
+        codes = _lut_codes(blocks_bits, e, fmt, rounding)
+        if codes is not None:
+            codes = np.where(special[..., None], 0, codes)
+            scodes = np.where(special, _mx.E8M0_NAN, e + _mx.E8M0_BIAS)
+            return scodes.astype(np.uint8), codes
+    sign, ef, n = split_f32(blocks_bits, xp)
+    shift = e[..., None]
+    if isinstance(fmt, IntFormat):
+        shift = shift - _mx.MXINT_FRAC_BITS
+    codes = encode_scaled(sign, ef, n, shift, fmt, rounding, xp)
+    codes = xp.where(special[..., None], 0, codes)
+    scodes = xp.where(special, _mx.E8M0_NAN, e + _mx.E8M0_BIAS)
+    return xp.u8(scodes), xp.u8(codes)
+
+
+# ------------------------------------------------------------------ numpy table path
+_LUT_MODES = ("rne", "rna", "rtz")
+_LUT_CACHE: dict = {}
+
+
+def _lut_levels(fmt: FloatFormat) -> tuple[int, int]:
+    """Scaled-exponent range of the table: below lo every magnitude rounds to ±0 in rne/rna/rtz (it is under a
+    quarter of the smallest subnormal); above hi every magnitude saturates."""
+    return fmt.emin - fmt.mbits - 2, fmt.emax + 1
+
+
+def lut_table(fmt: FloatFormat, rounding: str) -> np.ndarray:
+    """Element code for key = sign * 32L' + 2 * (16 * level + top 4 mantissa bits) + sticky, from the exact model.
+
+    A magnitude 2^k (1 + m/16 + t), 0 <= t < 1/16, with k in [lo, hi], rounds (rne/rna/rtz, saturating) to a
+    code that depends only on (k, m, t != 0): at most 3 mantissa bits are kept, the 4th is the round bit and
+    the rest only acts as a sticky bit.  Each entry is computed by round_value on a representative.
+    """
+    key = (fmt.name, rounding)
+    if key in _LUT_CACHE:
+        return _LUT_CACHE[key]
+    from refarith.exact.rounding import round_value
+    from refarith.exact.value import Value
+
+    lo, hi = _lut_levels(fmt)
+    nl = hi - lo + 1
+    out = np.zeros(2 * nl * 32, np.uint8)
+    for sign in (0, 1):
+        for lev in range(nl):
+            for m in range(16):
+                for st in (0, 1):
+                    mag = (1 + Fraction(m, 16) + (Fraction(1, 1 << 20) if st else 0)) * \
+                        (Fraction(2) ** (lev + lo))
+                    c = round_value(Value("finite", sign, mag), fmt, rounding, "saturate").code
+                    out[sign * nl * 32 + (lev * 16 + m) * 2 + st] = c
+    _LUT_CACHE[key] = out
+    return out
+
+
+def _lut_codes(bits, e, fmt: FloatFormat, rounding: str):
+    """Element codes by table lookup (numpy); None when the chunk holds binary32 subnormals (arithmetic path)."""
+    u = bits.view(np.uint32)
+    mag = u & np.uint32(0x7FFFFFFF)
+    small = mag < 0x00800000
+    if (small & (mag != 0)).any():
+        return None
+    lo, hi = _lut_levels(fmt)
+    nl = hi - lo + 1
+    t = (mag >> np.uint32(19)).view(np.int32) - ((e.astype(np.int32) + (127 + lo)) << 4)[..., None]
+    t[small] = 0  # zeros: level lo, mantissa 0, no sticky -> ±0
+    np.clip(t, 0, nl * 16 - 1, out=t)
+    t <<= 1
+    t |= ((mag & np.uint32(0x7FFFF)) != 0)
+    t += (u >> np.uint32(31)).view(np.int32) * (nl * 32)
+    return lut_table(fmt, rounding)[t]
+
+
+def mx_quantize(x, element: str, axis: int = -1, block: int = 32, scale: str = "floor", rounding: str = "rne",
+                backend: str = "numpy"):
+    """(scales uint8 E8M0 codes, element codes uint8) of a float32 array quantized along ``axis``.
+
+    ``scales`` has the shape of ``x`` with ``axis`` replaced by the number of
+    blocks ceil(n / block); ``codes`` has the shape of ``x``.
+    """
+    fmt = _mx.mx_element(element)
+    if not isinstance(block, int) or block < 1:
+        raise BadValueError(f"block size must be a positive integer, got {block!r}")
+    if scale not in _mx.SCALE_RULES:
+        raise UnknownModeError(f"unknown MX scale rule {scale!r}; expected one of {', '.join(_mx.SCALE_RULES)}")
+    if rounding not in _mx.ELEMENT_ROUNDING:
+        raise UnknownModeError(f"unknown element rounding {rounding!r}; expected one of "
+                               f"{', '.join(_mx.ELEMENT_ROUNDING)}")
+    xp = ops(backend)
+    ndim = len(x.shape)
+    if ndim == 0:
+        raise BadValueError("mx_quantize needs an array with at least one dimension")
+    axis = _normalize_axis(axis, ndim)
+    blocks, shape = _to_blocks(x, axis, block, xp)
+    bits = xp.i32(blocks)
+    rows = bits.shape[0]
+    chunk = CHUNK if xp.name == "numpy" else TORCH_CHUNK
+    step = max(1, chunk // max(1, bits.shape[1] * block))
+    if rows <= step:
+        s, c = quantize_blocks(bits, fmt, scale, rounding, xp)
+    else:
+        parts = [quantize_blocks(bits[i:i + step], fmt, scale, rounding, xp) for i in range(0, rows, step)]
+        if xp.name == "numpy":
+            s = np.concatenate([p[0] for p in parts])
+            c = np.concatenate([p[1] for p in parts])
+        else:
+            s = xp.t.cat([p[0] for p in parts])
+            c = xp.t.cat([p[1] for p in parts])
+    return _scales_shape(s, shape, axis, xp), _from_blocks(c, shape, axis, xp)
+
+
+def element_lut(fmt) -> np.ndarray:
+    """float32 value of every element code (MXINT8: integer / 64); exact."""
+    from refarith.exact.ops import decode
+
+    if isinstance(fmt, IntFormat):
+        return np.array([fmt.value(c) / 64.0 for c in range(256)], dtype=np.float32)
+    return np.array([decode(c, fmt).to_float() for c in range(fmt.ncodes)], dtype=np.float32)
+
+
+def scale_values_f32(scodes, xp):
+    """binary32 value 2^(s-127) of E8M0 codes (s = 0 gives the subnormal 2^-127; 0xFF gives NaN)."""
+    s = xp.i32(scodes)
+    bits = xp.where(s == 0, 0x00400000, s << 23)
+    bits = xp.where(s == 0xFF, 0x7FC00000, bits)
+    return xp.f32_from_bits(bits)
+
+
+def mx_dequantize(scales, codes, element: str, axis: int = -1, block: int = 32, backend: str = "numpy"):
+    """float32 values X * P_i (exact: every such product is a binary32 number)."""
+    fmt = _mx.mx_element(element)
+    xp = ops(backend)
+    ndim = len(codes.shape)
+    axis = _normalize_axis(axis, ndim)
+    lut = element_lut(fmt)
+    if xp.name == "numpy":
+        vals = lut[np.asarray(codes)]
+        v = np.moveaxis(vals, axis, -1)
+        s = np.moveaxis(np.asarray(scales), axis, -1)
+        sv = np.repeat(scale_values_f32(s, xp), block, axis=-1)[..., :v.shape[-1]]
+        return np.moveaxis(v * sv, -1, axis)
+    t = xp.t
+    vals = t.as_tensor(lut, device=codes.device)[codes.to(t.int64)]
+    v = t.movedim(vals, axis, -1)
+    s = t.movedim(scales, axis, -1)
+    sv = t.repeat_interleave(scale_values_f32(s, xp), block, dim=-1)[..., :v.shape[-1]]
+    return t.movedim(v * sv, -1, axis)
+
+
+def element_format(element: str) -> FloatFormat | IntFormat:
+    return _mx.mx_element(element)
+
+
+__all__ = ["encode_scaled", "get_format", "mx_dequantize", "mx_quantize", "ops", "scale_exponent", "split_f32"]

@@ -1,0 +1,247 @@
+"""Public block / integer quantization API: ``quantize(x, "mxfp4", ...)`` and ``dequantize(q)``.
+
+Formats: the OCP MX formats (``mxfp8_e4m3``/``mxfp8``, ``mxfp8_e5m2``,
+``mxfp6_e3m2``/``mxfp6``, ``mxfp6_e2m3``, ``mxfp4``, ``mxint8``, ``mxint8_sym``;
+:mod:`refarith.exact.mx`), ``nvfp4`` (:mod:`refarith.exact.nvfp4`) and the
+integer formats ``int2`` .. ``int8``, ``int16`` (:mod:`refarith.exact.intquant`).
+Backends: ``numpy`` and ``torch`` (bit-exact kernels of :mod:`refarith.fast`)
+and ``exact`` (the exact model, block by block; slow).  The result carries its
+canonical spec id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from refarith.errors import BadValueError, UnknownModeError
+from refarith.exact import intquant as _eint
+from refarith.exact import mx as _emx
+from refarith.exact import nvfp4 as _env
+
+BACKENDS = ("numpy", "torch", "exact")
+NVFP4_VARIANTS = ("division", "levels", "zero_scale", "tile")
+INT_VARIANTS = ("scheme", "granularity", "group", "clip")
+
+
+@dataclass
+class Quantized:
+    """A quantized array: element ``codes`` (shaped like the input), per-block ``scales`` (E8M0 / UE4M3 codes
+    as uint8, or binary32 scales for integers), integer ``zero_points``, the NVFP4 per-tensor ``tensor_scale``."""
+
+    spec: str
+    format: str
+    codes: np.ndarray
+    scales: np.ndarray
+    axis: int = -1
+    block: int | None = None
+    zero_points: np.ndarray | None = None
+    tensor_scale: float | None = None
+    params: dict = field(default_factory=dict)
+
+
+def _kind(fmt: str) -> str:
+    f = fmt.lower()
+    if f in _emx.MX_FORMATS or f in _emx.MX_ALIASES:
+        return "mx"
+    if f == "nvfp4":
+        return "nvfp4"
+    if f.startswith("int") and f[3:].isdigit():
+        return "int"
+    raise BadValueError(f"unknown quantization format {fmt!r}; expected an MX format "
+                        f"({', '.join(_emx.MX_FORMATS)}), nvfp4, or int2..int8/int16")
+
+
+def _as_numpy_f32(x) -> np.ndarray:
+    if type(x).__module__.startswith("torch"):
+        x = x.detach().cpu().numpy()
+    a = np.asarray(x)
+    if a.dtype.kind not in "fiu":
+        raise BadValueError(f"cannot quantize an array of dtype {a.dtype}")
+    if a.dtype != np.float32:
+        with np.errstate(over="ignore"):
+            b = a.astype(np.float32)
+        if a.dtype.kind == "f" and a.dtype.itemsize > 4:
+            ok = (b.astype(a.dtype) == a) | np.isnan(a)
+            if not ok.all():
+                raise BadValueError("input holds values that are not binary32 numbers; round them to float32 first")
+        a = b
+    return a
+
+
+def _run(fn, x: np.ndarray, backend: str, *args, **kw):
+    if backend == "torch":
+        import torch
+
+        out = fn(torch.from_numpy(np.ascontiguousarray(x)), *args, backend="torch", **kw)
+        return tuple(o.numpy() if isinstance(o, torch.Tensor) else o for o in out)
+    return fn(x, *args, backend="numpy", **kw)
+
+
+def quantize(x, format: str, axis: int = -1, block: int | None = None, scale: str = "floor",
+             rounding: str = "rne", backend: str = "numpy", **variant) -> Quantized:
+    """Quantize a binary32 array (numpy, torch, or array-like) along ``axis``.
+
+    MX: ``block`` (32), ``scale`` (floor/ceil/even/rceil), ``rounding``.  NVFP4:
+    variants ``division``, ``levels``, ``zero_scale``, ``tile`` (``block`` must
+    be 16 or None; ``axis`` must be the last).  Integers: variants ``scheme``,
+    ``granularity``, ``group``, ``clip``; ``rounding`` rne/rna; ``block`` is
+    taken as the group size.
+    """
+    if backend not in BACKENDS:
+        raise UnknownModeError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    kind = _kind(format)
+    a = _as_numpy_f32(x)
+    if kind == "mx":
+        if variant:
+            raise BadValueError(f"unknown MX parameter(s) {', '.join(variant)}")
+        blk = 32 if block is None else block
+        el = _emx.mx_element(format)
+        spec = str(_emx.mx_spec(el.name, blk, scale, rounding))
+        if backend == "exact":
+            s, c = _mx_exact(a, el.name, axis, blk, scale, rounding)
+        else:
+            from refarith.fast.mx import mx_quantize
+
+            s, c = _run(mx_quantize, a, backend, el.name, axis, blk, scale, rounding)
+        return Quantized(spec, format.lower(), c, s, axis, blk, params={"scale": scale, "rounding": rounding})
+    if kind == "nvfp4":
+        bad = set(variant) - set(NVFP4_VARIANTS)
+        if bad:
+            raise BadValueError(f"unknown NVFP4 parameter(s) {', '.join(sorted(bad))}")
+        if block not in (None, 16):
+            raise BadValueError("NVFP4 blocks are 16 elements (use tile=16x16 for 2-D tiles)")
+        if axis not in (-1, a.ndim - 1):
+            a = np.moveaxis(a, axis, -1)
+        kw = {"division": "reciprocal", "levels": 2, "zero_scale": "eps", "tile": "1x16"}
+        kw.update(variant)
+        kw["levels"] = int(kw["levels"])
+        spec = str(_env.nvfp4_spec(kw["division"], kw["levels"], kw["zero_scale"], kw["tile"], rounding))
+        if backend == "exact":
+            st, s, c = _nv_exact(a, rounding=rounding, **kw)
+        else:
+            from refarith.fast.nvfp4 import nvfp4_quantize
+
+            st, s, c = _run(nvfp4_quantize, a, backend, kw["division"], kw["levels"], kw["zero_scale"], kw["tile"],
+                            rounding)
+        if axis not in (-1, a.ndim - 1):
+            c = np.moveaxis(c, -1, axis)
+            s = np.moveaxis(s, -1, axis)
+        return Quantized(spec, "nvfp4", c, s, axis, 16, tensor_scale=None if st is None else float(st),
+                         params=dict(kw, rounding=rounding))
+    bits = int(format[3:])
+    bad = set(variant) - set(INT_VARIANTS)
+    if bad:
+        raise BadValueError(f"unknown integer quantization parameter(s) {', '.join(sorted(bad))}")
+    kw = {"scheme": "symmetric", "granularity": "tensor", "group": 128, "clip": "symmetric"}
+    kw.update(variant)
+    if block is not None:
+        kw["group"], kw["granularity"] = block, "group"
+    kw["group"] = int(kw["group"])
+    spec = str(_eint.intquant_spec(bits, kw["scheme"], kw["granularity"], kw["group"], kw["clip"], rounding))
+    if backend == "torch":
+        raise UnknownModeError("integer quantization has numpy and exact backends only")
+    from refarith.fast import intquant as _fint
+
+    if backend == "exact":
+        s, z, c = _int_exact(a, bits, rounding=rounding, axis=axis, **kw)
+    else:
+        s, z, c = _fint.quantize(a, bits, kw["scheme"], kw["granularity"], kw["group"], kw["clip"], rounding, axis)
+    return Quantized(spec, f"int{bits}", c, s, axis, kw["group"], zero_points=z, params=dict(kw, rounding=rounding))
+
+
+def dequantize(q: Quantized, backend: str = "numpy") -> np.ndarray:
+    """float32 values of a :class:`Quantized` (exact: X * P for MX; fl(P * S * s_t) for NVFP4;
+    fl((q - z) * s) for integers)."""
+    if backend not in ("numpy", "torch"):
+        raise UnknownModeError("dequantize runs on the numpy or torch backend")
+    kind = _kind(q.format)
+    if kind == "mx":
+        from refarith.fast.mx import mx_dequantize
+
+        if backend == "torch":
+            import torch
+
+            return mx_dequantize(torch.from_numpy(q.scales), torch.from_numpy(q.codes), q.format, q.axis, q.block,
+                                 backend="torch").numpy()
+        return mx_dequantize(q.scales, q.codes, q.format, q.axis, q.block)
+    if kind == "nvfp4":
+        from refarith.fast.nvfp4 import nvfp4_dequantize
+
+        c, s = q.codes, q.scales
+        moved = q.axis not in (-1, c.ndim - 1)
+        if moved:
+            c, s = np.moveaxis(c, q.axis, -1), np.moveaxis(s, q.axis, -1)
+        ts = None if q.tensor_scale is None else np.float32(q.tensor_scale)
+        out = nvfp4_dequantize(ts, s, c, q.params.get("tile", "1x16"))
+        return np.moveaxis(out, -1, q.axis) if moved else out
+    from refarith.fast import intquant as _fint
+
+    return _fint.dequantize(q.scales, q.zero_points, q.codes, q.params["granularity"], q.params["group"], q.axis)
+
+
+# ------------------------------------------------------------------ exact backend (block by block)
+def _mx_exact(a, element, axis, block, scale, rounding):
+    from refarith.fast.mx import _from_blocks, _normalize_axis, _scales_shape, _to_blocks, ops
+
+    xp = ops("numpy")
+    ax = _normalize_axis(axis, a.ndim)
+    blocks, shape = _to_blocks(a, ax, block, xp)
+    n = shape[-1]
+    s = np.zeros(blocks.shape[:2], np.uint8)
+    c = np.zeros(blocks.shape, np.uint8)
+    for r in range(blocks.shape[0]):
+        for b in range(blocks.shape[1]):
+            m = min(block, n - b * block)
+            blk = _emx.quantize_block([float(v) for v in blocks[r, b, :m]], element, scale, rounding)
+            s[r, b] = blk.scale
+            c[r, b, :m] = blk.codes
+    return _scales_shape(s, shape, ax, xp), _from_blocks(c, shape, ax, xp)
+
+
+def _nv_exact(a, division, levels, zero_scale, tile, rounding):
+    from refarith.fast.nvfp4 import _blocks, _scale_shape, _unblocks, ops
+
+    xp = ops("numpy")
+    blocks, shape = _blocks(a, tile, xp)
+    bl = blocks.reshape(-1, blocks.shape[-1]).view(np.uint32).astype(np.int64).tolist()
+    q = _env.quantize_blocks(bl, division, levels, zero_scale, rounding)
+    s = np.array(q.scales, np.uint8).reshape(blocks.shape[:2])
+    c = np.array(q.codes, np.uint8).reshape(blocks.shape)
+    st = None if q.tensor_scale is None else np.array([q.tensor_scale], np.uint32).view(np.float32)[0]
+    return st, _scale_shape(s, shape, tile), _unblocks(c, shape, tile, xp)
+
+
+def _int_exact(a, bits, scheme, granularity, group, clip, rounding, axis):
+    from refarith.fast.intquant import groups, ungroup
+
+    g, info = groups(a, granularity, axis, group)
+    n = info[0][-1] if granularity == "group" else g.shape[1]
+    s = np.zeros(g.shape[0], np.float32)
+    z = np.zeros(g.shape[0], np.int32)
+    qs = np.zeros(g.shape, np.int64)
+    for i in range(g.shape[0]):
+        m = g.shape[1]
+        if granularity == "group":
+            m = min(group, n - (i % (-(-n // group))) * group)
+        eg = _eint.quantize_group([float(v) for v in g[i, :m]], bits, scheme, clip, rounding)
+        s[i], z[i] = float(eg.scale), eg.zero_point
+        qs[i, :m] = eg.q
+    return s, z, ungroup(qs.astype(np.int16 if bits == 16 else np.int8), info, granularity, group)
+
+
+def error_stats(x, y) -> dict:
+    """max abs error, max relative error (over non-zero x), SQNR in dB of y approximating x (finite entries)."""
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.float64)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if not ok.any():
+        return {"max_abs": float("nan"), "max_rel": float("nan"), "sqnr_db": float("nan")}
+    e = np.abs(x[ok] - y[ok])
+    nz = x[ok] != 0
+    rel = float((e[nz] / np.abs(x[ok][nz])).max()) if nz.any() else 0.0
+    sig = float(np.sum(x[ok] ** 2))
+    noise = float(np.sum(e ** 2))
+    sqnr = float("inf") if noise == 0 else (10 * np.log10(sig / noise) if sig > 0 else float("-inf"))
+    return {"max_abs": float(e.max()), "max_rel": rel, "sqnr_db": sqnr}
