@@ -1,0 +1,48 @@
+"""`refarith certify TARGET --spec SPEC`: run a kernel against golden vectors, a 2^32 sweep and fuzzing."""
+
+from __future__ import annotations
+
+import sys
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("certify", help="certify a kernel (LIBRARY:NAME or package.module:function) "
+                                              "against a spec; exit 0 pass, 1 fail, 2 bad input")
+    p.add_argument("target", help="ml_dtypes:<dtype>, torch:<dtype>, gfloat:<format>[+sat], refarith:exact|numpy|"
+                                  "torch, torchao:mx|nvfp4, or package.module:function")
+    p.add_argument("--spec", required=True, help="spec id, e.g. 'cast(binary32->ocp_e4m3,overflow=nan)'")
+    p.add_argument("--exhaustive", action="store_true", help="also sweep all 2^32 binary32 inputs (casts)")
+    p.add_argument("--fuzz", type=int, default=0, metavar="N", help="also N hypothesis-drawn vectors")
+    p.add_argument("--seed", type=int, default=0, help="fuzzing seed (recorded in the certificate)")
+    p.add_argument("--nan-payload-ok", action="store_true", help="accept results that differ only in the NaN code")
+    p.add_argument("--report", default=None, metavar="DIR", help="write JSON, Markdown and HTML reports here")
+    p.add_argument("--golden", default=None, metavar="DIR", help="golden vector directory (default: committed set)")
+    p.add_argument("--jobs", type=int, default=None, help="processes for the exhaustive sweep (default: all cores)")
+    p.set_defaults(func=handler)
+
+
+def handler(args) -> int:
+    from refarith.certify.report import write_reports
+    from refarith.certify.runner import certify
+    from refarith.golden.drivers import CLASSES
+
+    c = certify(args.target, args.spec, exhaustive=args.exhaustive, fuzz=args.fuzz, seed=args.seed,
+                nan_payload_ok=args.nan_payload_ok, golden_dir=args.golden, jobs=args.jobs)
+    print(f"{c.verdict.upper()}: {c.target} against {c.spec}")
+    for s in c.stages:
+        n = sum(s.mismatches.values())
+        print(f"  {s.name}: {s.vectors} vectors, {s.outside_domain} outside the spec's domain, {n} mismatches "
+              f"({s.seconds:.1f} s) [{s.source}]")
+    tot = c.totals()
+    if sum(tot.values()):
+        print("  mismatches by class: " + ", ".join(f"{k} {tot[k]}" for k in CLASSES if tot[k]))
+        for s in c.stages:
+            for k in CLASSES:
+                if k in s.examples:
+                    e = s.examples[k]
+                    print(f"  first {k}: input {' '.join(e.inputs)} ({', '.join(e.input_values)}) expected "
+                          f"{e.expected} ({e.expected_value}) got {e.got} ({e.got_value})")
+    if args.report:
+        for p in write_reports(c, args.report):
+            print(f"  wrote {p}", file=sys.stderr)
+    return 0 if c.passed else 1

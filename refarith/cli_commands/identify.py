@@ -1,0 +1,31 @@
+"""`refarith identify TARGET --op OP --to FORMAT [--from FORMAT]`: which named variants a kernel implements."""
+
+from __future__ import annotations
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("identify", help="run a kernel against every named variant of an op and report "
+                                               "the ones it matches exactly (or the closest)")
+    p.add_argument("target")
+    p.add_argument("--op", default="cast", help="operation (default cast)")
+    p.add_argument("--to", dest="to", default=None, help="destination format (casts) or the format of the op")
+    p.add_argument("--from", dest="src", default="binary32", help="source format of a cast (default binary32)")
+    p.add_argument("--spec", default=None, help="a full spec id instead of --op/--to/--from")
+    p.add_argument("--nan-payload-ok", action="store_true", help="do not count NaN-code-only differences")
+    p.set_defaults(func=handler)
+
+
+def handler(args) -> int:
+    from refarith.certify.identify import format_scores, identify
+    from refarith.errors import SpecError
+    from refarith.spec import parse_spec
+
+    if args.spec:
+        spec = parse_spec(args.spec)
+    else:
+        if not args.to:
+            raise SpecError("identify needs --to FORMAT (or --spec)")
+        spec = parse_spec(f"{args.op}({args.src}->{args.to})" if args.op == "cast" else f"{args.op}({args.to})")
+    scores = identify(args.target, spec, nan_payload_ok=args.nan_payload_ok)
+    print(format_scores(args.target, scores))
+    return 0 if scores and scores[0].matches else 1

@@ -1,0 +1,458 @@
+"""Per-operation drivers: what the golden vectors, the certifier and identify need to know about an op.
+
+A driver tells, for a spec of its op: the input formats (one code per operand),
+the output format, the exact reference for one vector (``None`` where the spec
+raises, i.e. the input lies outside its domain), the boundary inputs, seeded
+random inputs, the mismatch class of a vector, and the variant parameters that
+``identify`` enumerates.  Op authors extend the registry with
+:func:`register_driver`; everything above this module is driven by spec ids.
+
+This module also declares the element-wise arithmetic ops ``add``, ``sub``,
+``mul`` and ``div`` of one format (IEEE 754 correctly rounded, via
+:mod:`refarith.exact.ops`) when no other layer has declared them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from refarith.errors import RefarithError, SpecError
+from refarith.exact import ops as _ops
+from refarith.exact.rounding import DETERMINISTIC_MODES, default_overflow
+from refarith.exact.value import Value
+from refarith.formats import FloatFormat, IntFormat
+from refarith.spec import OpSchema, Param, Spec, ops, parse_spec, register_op
+
+CLASSES = ("in_range", "overflow", "nan_inf", "subnormal", "signed_zero", "nan_payload")
+"""Mismatch classes, in report order.  ``nan_payload``: both results NaN, different codes."""
+
+
+@dataclass(frozen=True)
+class Driver:
+    """How to enumerate, compute and classify the vectors of one op (see the module docstring)."""
+
+    op: str
+    input_formats: Callable[[Spec], tuple]
+    output_format: Callable[[Spec], object]
+    exact: Callable[[Spec, tuple[int, ...]], int | None]
+    boundary: Callable[[Spec], list[tuple[int, ...]]]
+    classify: Callable[[Spec, tuple[int, ...], int | None], str]
+    variant_params: Callable[[Spec], dict[str, tuple[str, ...]]] = field(default=lambda s: {})
+    exhaustive_limit: int = 1 << 16
+    within_bound: Callable[[Spec, tuple[int, ...], int, int], bool] | None = None
+    """For approximate ops: (spec, inputs, expected, got) -> True when got is within the op's declared bound."""
+
+    def domain_size(self, spec: Spec) -> int:
+        n = 1
+        for f in self.input_formats(spec):
+            n *= f.ncodes
+        return n
+
+    def exhaustive_ok(self, spec: Spec) -> bool:
+        return self.domain_size(spec) <= self.exhaustive_limit
+
+    def all_inputs(self, spec: Spec) -> list[tuple[int, ...]]:
+        """Every input vector, in lexicographic code order."""
+        return list(itertools.product(*(range(f.ncodes) for f in self.input_formats(spec))))
+
+    def random_inputs(self, spec: Spec, n: int, seed: int) -> list[tuple[int, ...]]:
+        """``n`` uniformly random input vectors from ``random.Random(seed)`` (reproducible)."""
+        rng = random.Random(seed)
+        fmts = self.input_formats(spec)
+        return [tuple(rng.randrange(f.ncodes) for f in fmts) for _ in range(n)]
+
+    def variants(self, spec: Spec) -> list[Spec]:
+        """Every spec that differs from ``spec`` only in the driver's variant parameters."""
+        vp = self.variant_params(spec)
+        if not vp:
+            return [spec]
+        keys = list(vp)
+        out = []
+        base = dict(spec.params)
+        for combo in itertools.product(*(vp[k] for k in keys)):
+            p = dict(base)
+            p.update(zip(keys, combo))
+            try:
+                out.append(parse_spec(_spec_text(spec.op, spec.formats, p)))
+            except RefarithError:
+                continue
+        return list(dict.fromkeys(out))
+
+
+def _spec_text(op: str, formats: tuple[str, ...], params: dict[str, str]) -> str:
+    inner = ",".join(x for x in ("->".join(formats), ",".join(f"{k}={v}" for k, v in params.items())) if x)
+    return f"{op}({inner})"
+
+
+_DRIVERS: dict[str, Driver] = {}
+
+
+def register_driver(driver: Driver) -> Driver:
+    """Declare (or replace) the driver of an op."""
+    _DRIVERS[driver.op] = driver
+    return driver
+
+
+def get_driver(spec: Spec | str) -> Driver:
+    """The driver of a spec's op; SpecError when the op has none."""
+    op = parse_spec(spec).op if not isinstance(spec, Spec) else spec.op
+    if op not in _DRIVERS:
+        raise SpecError(f"no vector driver for operation {op!r}; drivers exist for {', '.join(sorted(_DRIVERS))}")
+    return _DRIVERS[op]
+
+
+def drivers() -> dict[str, Driver]:
+    return dict(_DRIVERS)
+
+
+# ------------------------------------------------------------------ helpers on codes
+def value_of(fmt, code: int) -> Value:
+    return _ops.decode(code, fmt)
+
+
+def is_nan_code(fmt, code: int) -> bool:
+    return isinstance(fmt, FloatFormat) and fmt.is_nan_code(code)
+
+
+def is_inf_code(fmt, code: int) -> bool:
+    return isinstance(fmt, FloatFormat) and code in fmt.inf_codes
+
+
+def is_zero_code(fmt, code: int) -> bool:
+    if isinstance(fmt, IntFormat):
+        return fmt.value(code) == 0
+    return fmt.is_finite_code(code) and fmt.has_zero and fmt.finite_value(code) == 0
+
+
+def magnitude_key(fmt, code: int) -> tuple[int, Fraction]:
+    """Sort key ordering inputs by magnitude: finite by |value|, then inf, then NaN."""
+    v = value_of(fmt, code)
+    if v.is_nan:
+        return (2, Fraction(code))
+    if v.is_inf:
+        return (1, Fraction(0))
+    return (0, v.mag)
+
+
+def _rounding_kw(spec: Spec) -> dict:
+    p = spec.param
+    if p.get("rounding") == "sr":
+        raise SpecError(f"{spec}: stochastic rounding needs random bits per vector; golden vectors and the "
+                        "certifier cover deterministic rounding modes only")
+    kw = dict(rounding=p.get("rounding", "rne"), overflow=p.get("overflow"))
+    if "nan" in p:
+        kw["nan_policy"] = p["nan"]
+    if "negative" in p:
+        kw["negative"] = p["negative"]
+    return kw
+
+
+def _neighbours(fmt: FloatFormat, code: int, k: int = 1) -> list[int]:
+    return [c for c in range(code - k, code + k + 1) if 0 <= c < fmt.ncodes]
+
+
+def _code_of(fmt: FloatFormat, x: Fraction, sign: int = 0) -> int | None:
+    """Code of the value nearest to x (rne, saturating) in ``fmt``, or None if it is out of range."""
+    if isinstance(fmt, IntFormat):
+        return None
+    if x > fmt.max:
+        return None
+    v = Value("finite", sign, x)
+    try:
+        return _ops.encode(v, fmt, "rne", "saturate", nan_policy="zero", negative="clamp").code
+    except RefarithError:
+        return None
+
+
+def float_boundaries(src: FloatFormat, dst_values: list[Fraction], dst_max: Fraction | None,
+                     dst_min_normal: Fraction | None) -> list[int]:
+    """Boundary codes of ``src`` for an op whose result lands on ``dst_values``.
+
+    Signed zeros, smallest/largest subnormal and smallest normal of ``src`` and
+    their neighbours, ±inf, NaNs (quiet, signalling, both signs, payload
+    extremes), every destination value and its two neighbours, every midpoint of
+    consecutive destination values and its neighbours, the overflow threshold
+    (max + half the last step) and its neighbours, every power of two of ``src``
+    with its neighbours, and the just-below-power-of-two values 2^k - ulp.
+    """
+    out: set[int] = set()
+    sm = src.sign_mask
+
+    def add(c: int | None, k: int = 1) -> None:
+        if c is None:
+            return
+        for n in _neighbours(src, c, k):
+            out.add(n)
+            if src.signed:
+                out.add(n ^ sm)
+
+    add(0)
+    if src.subnormals and src.mbits:
+        add(1)
+        add((1 << src.mbits) - 1)
+        add(1 << src.mbits)
+    add(src.max_code)
+    for c in src.inf_codes:
+        add(c)
+    if src.specials == "ieee":
+        e = src.emask << src.mbits
+        for m in (1, 2, src.mmask, 1 << (src.mbits - 1), (1 << (src.mbits - 1)) + 1):
+            if 0 < m <= src.mmask:
+                out.add(e | m)
+                out.add(sm | e | m)
+    else:
+        out.update(src.nan_codes)
+    vals = sorted(set(dst_values))
+    for v in vals:
+        add(_code_of(src, v))
+    for a, b in zip(vals, vals[1:]):
+        add(_code_of(src, (a + b) / 2))
+    if dst_max is not None and len(vals) >= 2:
+        step = vals[-1] - vals[-2]
+        add(_code_of(src, dst_max + step / 2))
+        add(_code_of(src, dst_max + step))
+    if dst_min_normal is not None:
+        add(_code_of(src, dst_min_normal))
+    for e in range(src.emin - src.mbits, src.emax + 1):
+        add(_code_of(src, Fraction(2) ** e))
+    return sorted(out)
+
+
+# ------------------------------------------------------------------ cast
+def _cast_exact(spec: Spec, codes: tuple[int, ...]) -> int | None:
+    src, dst = spec.fmt(0), spec.fmt(1)
+    try:
+        return _ops.cast(codes[0], src, dst, **_rounding_kw(spec)).code
+    except SpecError:
+        raise
+    except RefarithError:
+        return None
+
+
+def _dst_values(dst) -> tuple[list[Fraction], Fraction | None, Fraction | None]:
+    if isinstance(dst, IntFormat):
+        lo, hi = dst.min, dst.max
+        if hi - lo > 1 << 12:
+            vals = [Fraction(v) for v in range(-64, 65) if lo <= v <= hi] + [Fraction(lo), Fraction(hi)]
+        else:
+            vals = [Fraction(v) for v in range(lo, hi + 1)]
+        return [abs(v) for v in vals], Fraction(max(hi, -lo)), None
+    if dst.nbits <= 16:
+        vals = [dst.finite_value(c) for c in range(dst.ncodes) if dst.is_finite_code(c)]
+    else:
+        vals = [Fraction(2) ** e for e in range(dst.emin - dst.mbits, dst.emax + 1)] + [dst.max]
+    return sorted({abs(v) for v in vals}), dst.max, dst.min_normal
+
+
+def _cast_boundary(spec: Spec) -> list[tuple[int, ...]]:
+    src, dst = spec.fmt(0), spec.fmt(1)
+    if isinstance(src, IntFormat):
+        n = src.ncodes
+        cs = set(range(min(n, 1024))) | set(range(max(0, n - 1024), n))
+        return [(c,) for c in sorted(cs)]
+    vals, mx, mn = _dst_values(dst)
+    return [(c,) for c in float_boundaries(src, vals, mx, mn)]
+
+
+def _classify_result(dst, expected: int | None, got: int | None) -> str | None:
+    if expected is None or got is None:
+        return None
+    if is_nan_code(dst, expected) and is_nan_code(dst, got):
+        return "nan_payload"
+    if is_zero_code(dst, expected) and is_zero_code(dst, got):
+        return "signed_zero"
+    return None
+
+
+def _cast_classify(spec: Spec, codes: tuple[int, ...], got: int | None) -> str:
+    """Class of a mismatching vector: by the results first (NaN payload, signed zero), then by the input."""
+    src, dst = spec.fmt(0), spec.fmt(1)
+    expected = _cast_exact(spec, codes)
+    c = _classify_result(dst, expected, got)
+    if c:
+        return c
+    v = value_of(src, codes[0])
+    if not v.is_finite or (expected is not None and (is_nan_code(dst, expected) or is_inf_code(dst, expected))):
+        return "overflow" if v.is_finite else "nan_inf"
+    if isinstance(dst, IntFormat):
+        return "overflow" if v.mag > max(dst.max, -dst.min) else "in_range"
+    if v.mag > dst.max:
+        return "overflow"
+    if v.mag < dst.min_normal:
+        return "subnormal"
+    return "in_range"
+
+
+def _cast_variants(spec: Spec) -> dict[str, tuple[str, ...]]:
+    dst = spec.fmt(1)
+    out: dict[str, tuple[str, ...]] = {"rounding": DETERMINISTIC_MODES}
+    if isinstance(dst, IntFormat):
+        out["overflow"] = ("saturate", "wrap")
+    else:
+        ov = ["saturate"]
+        if dst.has_inf:
+            ov.append("inf")
+        if dst.has_nan:
+            ov.append("nan")
+        out["overflow"] = tuple(ov)
+    if "nan" in spec.param:
+        out["nan"] = ("error", "zero", "max")
+    if "negative" in spec.param:
+        out["negative"] = ("error", "clamp")
+    return out
+
+
+register_driver(Driver(
+    "cast",
+    input_formats=lambda s: (s.fmt(0),),
+    output_format=lambda s: s.fmt(1),
+    exact=_cast_exact,
+    boundary=_cast_boundary,
+    classify=_cast_classify,
+    variant_params=_cast_variants,
+))
+
+
+# ------------------------------------------------------------------ element-wise arithmetic of one format
+def _arith_default_overflow(fmts: tuple) -> str:
+    return default_overflow(fmts[0])
+
+
+def _arith_lacks_nan(fmts: tuple) -> bool:
+    return not fmts[0].has_nan
+
+
+_ARITH = {"add": _ops.add, "sub": _ops.sub, "mul": _ops.mul, "div": _ops.div}
+
+for _name in _ARITH:
+    if _name not in ops():
+        register_op(OpSchema(
+            _name, 1,
+            (
+                Param("rounding", "rne", DETERMINISTIC_MODES, "rounding mode"),
+                Param("overflow", _arith_default_overflow, ("saturate", "inf", "nan"),
+                      "overflow mode; default: the format's natural non-saturating behaviour"),
+                Param("nan", "error", ("error", "zero", "max"), "invalid result into a format without NaN",
+                      _arith_lacks_nan),
+            ),
+            f"IEEE 754 correctly rounded {_name} of two codes of one format (refarith.exact.ops.{_name})",
+        ))
+
+
+def _arith_exact(spec: Spec, codes: tuple[int, ...]) -> int | None:
+    f = spec.fmt(0)
+    try:
+        return _ARITH[spec.op](codes[0], codes[1], f, **_rounding_kw(spec)).code
+    except SpecError:
+        raise
+    except RefarithError:
+        return None
+
+
+def _arith_boundary(spec: Spec) -> list[tuple[int, ...]]:
+    f = spec.fmt(0)
+    if f.ncodes <= 256:
+        return [(a, b) for a in range(f.ncodes) for b in range(f.ncodes)]
+    vals, mx, mn = _dst_values(f) if f.nbits <= 16 else ([], None, None)
+    cs = float_boundaries(f, vals[:64] + vals[-64:], mx, mn)[:160]
+    return [(a, b) for a in cs for b in cs]
+
+
+def _arith_classify(spec: Spec, codes: tuple[int, ...], got: int | None) -> str:
+    f = spec.fmt(0)
+    expected = _arith_exact(spec, codes)
+    c = _classify_result(f, expected, got)
+    if c:
+        return c
+    vs = [value_of(f, x) for x in codes]
+    if any(not v.is_finite for v in vs):
+        return "nan_inf"
+    r = {"add": _ops.exact_add(vs[0], vs[1]), "sub": _ops.exact_add(vs[0], -vs[1]),
+         "mul": _ops.exact_mul(vs[0], vs[1]), "div": _ops.exact_div(vs[0], vs[1])}[spec.op]
+    if not r.is_finite:
+        return "nan_inf"
+    if r.mag > f.max:
+        return "overflow"
+    if r.mag < f.min_normal:
+        return "subnormal"
+    return "in_range"
+
+
+def _arith_variants(spec: Spec) -> dict[str, tuple[str, ...]]:
+    f = spec.fmt(0)
+    ov = ["saturate"] + (["inf"] if f.has_inf else []) + (["nan"] if f.has_nan else [])
+    out: dict[str, tuple[str, ...]] = {"rounding": DETERMINISTIC_MODES, "overflow": tuple(ov)}
+    if "nan" in spec.param:
+        out["nan"] = ("error", "zero", "max")
+    return out
+
+
+for _name in _ARITH:
+    register_driver(Driver(
+        _name,
+        input_formats=lambda s: (s.fmt(0), s.fmt(0)),
+        output_format=lambda s: s.fmt(0),
+        exact=_arith_exact,
+        boundary=_arith_boundary,
+        classify=_arith_classify,
+        variant_params=_arith_variants,
+    ))
+
+
+# ------------------------------------------------------------------ schema-declared variants (any op)
+def schema_variants(spec: Spec, exclude: tuple[str, ...] = ()) -> dict[str, tuple[str, ...]]:
+    """Every parameter of the spec's op that declares a finite set of choices, with those choices."""
+    out: dict[str, tuple[str, ...]] = {}
+    schema = ops()[spec.op]
+    present = dict(spec.params)
+    for p in schema.params:
+        if p.choices is not None and p.name in present and p.name not in exclude:
+            out[p.name] = tuple(p.choices)
+    return out
+
+
+# ------------------------------------------------------------------ L-Mul (refarith.exact.lmul)
+def _register_lmul() -> None:
+    try:
+        from refarith.exact import lmul as _lmul
+    except ImportError:  # the op is not part of this installation
+        return
+
+    def exact(spec: Spec, codes: tuple[int, ...]) -> int | None:
+        try:
+            return _lmul.lmul_spec(spec, codes[0], codes[1]).code
+        except SpecError:
+            raise
+        except RefarithError:
+            return None
+
+    def classify(spec: Spec, codes: tuple[int, ...], got: int | None) -> str:
+        f = spec.fmt(0)
+        c = _classify_result(f, exact(spec, codes), got)
+        if c:
+            return c
+        v = _lmul.exact_value(codes[0], codes[1], f, spec.param["variant"])
+        if not v.is_finite:
+            return "nan_inf"
+        if v.mag > f.max:
+            return "overflow"
+        if v.mag < f.min_normal:
+            return "subnormal"
+        return "in_range"
+
+    register_driver(Driver(
+        "lmul",
+        input_formats=lambda s: (s.fmt(0), s.fmt(0)),
+        output_format=lambda s: s.fmt(0),
+        exact=exact,
+        boundary=_arith_boundary,
+        classify=classify,
+        variant_params=schema_variants,
+    ))
+
+
+_register_lmul()

@@ -1,0 +1,263 @@
+"""Generating, verifying and locating golden vector files; the committed set and its MANIFEST.
+
+Every file is computed from the exact model (:mod:`refarith.exact`) through the
+op's driver, so it is the reference by construction.  Rules:
+
+* ``exhaustive``: every input vector in code order, for domains of at most 2^16
+  inputs (casts from 16-bit formats, binary ops of 8-bit formats).
+* ``boundary+random``: the driver's boundary inputs in code order, then
+  ``RANDOM_COUNT`` inputs from ``random.Random(seed)`` with the seed derived from
+  the spec id (first 8 hex digits of its SHA-256), so regeneration is exact.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import multiprocessing as mp
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from refarith.errors import GoldenFileError
+from refarith.formats import float_formats
+from refarith.golden import fileformat as ff
+from refarith.golden.drivers import get_driver
+from refarith.golden.progress import Progress
+from refarith.spec import Spec, ops, parse_spec
+
+RANDOM_COUNT = 4096
+MANIFEST = "MANIFEST.json"
+
+
+def default_dir() -> Path:
+    """The committed golden_vectors/ directory next to the package."""
+    return Path(__file__).resolve().parent.parent.parent / "golden_vectors"
+
+
+def file_name(spec: Spec) -> str:
+    return parse_spec(spec).filename() + ".txt.gz"
+
+
+def spec_seed(spec: Spec) -> int:
+    return int(hashlib.sha256(str(spec).encode()).hexdigest()[:8], 16)
+
+
+def committed_specs() -> list[Spec]:
+    """The committed set (see golden_vectors/README in the report): about 20 MB budget, a few minutes to build."""
+    small = [f.name for f in float_formats(8)] + ["int8", "uint8", "int4"]
+    # 16-bit sources: every non-P3109 target plus four representative P3109 formats (keeps the set small);
+    # binary32 sources (boundary + random) cover every <= 8-bit target.
+    p3109_kept = {"binary8p3se", "binary8p4se", "binary8p3sf", "binary8p4ue"}
+    ids: list[str] = []
+    for src in ("binary16", "bfloat16", "binary32"):
+        for dst in small:
+            if src != "binary32" and dst.startswith("binary8p") and dst not in p3109_kept:
+                continue
+            ids.append(f"cast({src}->{dst})")
+        for dst in ("ocp_e4m3", "ocp_e5m2"):
+            ids.append(f"cast({src}->{dst},overflow=saturate)")
+        for dst in ("ocp_e2m1", "ocp_e3m2", "ocp_e2m3"):
+            ids.append(f"cast({src}->{dst},nan=max)")
+    for dst in ("ocp_e4m3", "ocp_e2m1", "e8m0"):
+        for r in ("rna", "rtz", "rup", "rdn", "rto"):
+            ids.append(f"cast(binary32->{dst},rounding={r})")
+    for f in ("ocp_e4m3", "ocp_e5m2"):
+        for op in ("add", "sub", "mul", "div"):
+            ids.append(f"{op}({f})")
+    for f in ("ocp_e2m1", "ocp_e3m2", "ocp_e2m3"):
+        for op in ("add", "mul"):
+            ids.append(f"{op}({f})")
+    if "lmul" in ops():
+        for v in ("bitwise", "formula"):
+            ids.append(f"lmul(ocp_e4m3,variant={v})")
+    out = []
+    for s in ids:
+        sp = parse_spec(s)
+        if sp not in out:
+            out.append(sp)
+    return out
+
+
+@dataclass
+class Built:
+    spec: Spec
+    name: str
+    rule: str
+    count: int
+    data: bytes
+
+
+def vectors(spec: Spec | str) -> tuple[str, list[tuple[int, ...]], list[int | None]]:
+    """(rule, inputs, exact outputs) of a spec's golden file; ``None`` output = the spec raises."""
+    spec = parse_spec(spec)
+    d = get_driver(spec)
+    if d.exhaustive_ok(spec):
+        rule = "exhaustive"
+        ins = d.all_inputs(spec)
+    else:
+        seed = spec_seed(spec)
+        rule = f"boundary+random(n={RANDOM_COUNT},seed={seed})"
+        ins = d.boundary(spec) + d.random_inputs(spec, RANDOM_COUNT, seed)
+    outs = [d.exact(spec, v) for v in ins]
+    return rule, ins, outs
+
+
+def build(spec: Spec | str) -> Built:
+    """The compressed bytes of one spec's golden file (deterministic)."""
+    spec = parse_spec(spec)
+    d = get_driver(spec)
+    rule, ins, outs = vectors(spec)
+    text = ff.render(spec, rule, d.input_formats(spec), d.output_format(spec), ins, outs)
+    return Built(spec, file_name(spec), rule, len(ins), ff.compress(text))
+
+
+def _build_id(s: str) -> Built:
+    return build(s)
+
+
+def _select(specs: list[Spec], only: str | None) -> list[Spec]:
+    if not only:
+        return specs
+    return [s for s in specs if fnmatch.fnmatchcase(str(s), only) or fnmatch.fnmatchcase(file_name(s), only)
+            or only in str(s)]
+
+
+def _map(specs: list[Spec], jobs: int | None, label: str, progress: bool | None):
+    jobs = jobs or os.cpu_count() or 1
+    with Progress(len(specs), label, enabled=progress) as bar:
+        if jobs <= 1 or len(specs) <= 1:
+            for s in specs:
+                b = build(s)
+                bar.update()
+                yield b
+            return
+        ctx = mp.get_context("fork")
+        with ctx.Pool(min(jobs, len(specs))) as pool:
+            for b in pool.imap(_build_id, [str(s) for s in specs]):
+                bar.update()
+                yield b
+
+
+def read_manifest(directory: str | Path) -> dict:
+    p = Path(directory) / MANIFEST
+    try:
+        m = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise GoldenFileError(f"{p}: no MANIFEST in this directory") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise GoldenFileError(f"{p}: malformed MANIFEST ({e})") from None
+    if not isinstance(m, dict) or not isinstance(m.get("files"), dict):
+        raise GoldenFileError(f"{p}: malformed MANIFEST (no 'files' object)")
+    for name, e in m["files"].items():
+        if not isinstance(e, dict) or not {"spec", "sha256", "count"} <= set(e):
+            raise GoldenFileError(f"{p}: malformed MANIFEST entry for {name!r}")
+    return m
+
+
+def _manifest_bytes(files: dict) -> bytes:
+    m = {"generator": ff.GENERATOR_VERSION, "format": "refarith golden vectors, gzip text, see refarith.golden",
+         "files": {k: files[k] for k in sorted(files)}}
+    return (json.dumps(m, indent=1, sort_keys=True) + "\n").encode()
+
+
+def generate(out: str | Path | None = None, only: str | None = None, jobs: int | None = None,
+             progress: bool | None = None, specs: list[Spec] | None = None) -> dict:
+    """Write the golden files (atomically) and update the MANIFEST; returns the manifest's ``files``."""
+    out = Path(out) if out else default_dir()
+    chosen = _select(specs if specs is not None else committed_specs(), only)
+    files: dict = {}
+    if (out / MANIFEST).exists():
+        files = dict(read_manifest(out)["files"])
+    for b in _map(chosen, jobs, "golden generate", progress):
+        ff.write_atomic(out / b.name, b.data)
+        files[b.name] = {"spec": str(b.spec), "rule": b.rule, "count": b.count, "sha256": ff.sha256(b.data),
+                         "bytes": len(b.data)}
+    ff.write_atomic(out / MANIFEST, _manifest_bytes(files))
+    return files
+
+
+@dataclass
+class Problem:
+    """One verification finding: ``kind`` 'mismatch' (exit 1) or 'malformed' (exit 2)."""
+
+    kind: str
+    message: str
+
+
+def verify(directory: str | Path | None = None, only: str | None = None, regenerate: bool = True,
+           jobs: int | None = None, progress: bool | None = None) -> list[Problem]:
+    """Check MANIFEST, hashes, headers, every line, and (``regenerate``) byte-identical regeneration."""
+    directory = Path(directory) if directory else default_dir()
+    problems: list[Problem] = []
+    try:
+        man = read_manifest(directory)
+    except GoldenFileError as e:
+        return [Problem("malformed", str(e))]
+    entries = man["files"]
+    names = [n for n in sorted(entries) if not only or fnmatch.fnmatchcase(n, only)
+             or fnmatch.fnmatchcase(entries[n]["spec"], only) or only in entries[n]["spec"]]
+    if not only:
+        for p in sorted(directory.glob("*.txt.gz")):
+            if p.name not in entries:
+                problems.append(Problem("mismatch", f"{p}: file not listed in {MANIFEST}"))
+    to_regen: list[tuple[str, Spec, bytes]] = []
+    for name in names:
+        e = entries[name]
+        path = directory / name
+        if not path.exists():
+            problems.append(Problem("mismatch", f"{path}: listed in {MANIFEST} but missing"))
+            continue
+        data = path.read_bytes()
+        hash_ok = ff.sha256(data) == e["sha256"]
+        if not hash_ok:
+            problems.append(Problem("mismatch", f"{path}: SHA-256 differs from {MANIFEST}"))
+        try:
+            text = ff.decompress(path, data)
+            g = ff.parse(path, text)
+        except GoldenFileError as err:
+            problems.append(Problem("malformed", str(err)))
+            continue
+        if str(g.spec) != e["spec"] or g.count != e["count"] or name != file_name(g.spec):
+            problems.append(Problem("mismatch", f"{path}: header (spec {g.spec}, count {g.count}) does not match "
+                                                f"{MANIFEST} (spec {e['spec']}, count {e['count']})"))
+            continue
+        if regenerate or not hash_ok:
+            to_regen.append((name, g.spec, data))
+    if to_regen:
+        built = {b.name: b for b in _map([s for _, s, _ in to_regen], jobs, "golden verify", progress)}
+        for name, _spec, data in to_regen:
+            b = built[name]
+            if b.data != data:
+                problems.append(Problem("mismatch", _first_difference(directory / name, data, b.data)))
+    return problems
+
+
+def _first_difference(path: Path, have: bytes, want: bytes) -> str:
+    a = ff.decompress(path, have).split("\n")
+    b = ff.decompress(path, want).split("\n")
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return f"{path}:{i + 1}: regeneration differs: file has {x!r}, the exact model gives {y!r}"
+    if len(a) != len(b):
+        return f"{path}:{min(len(a), len(b)) + 1}: regeneration differs in length ({len(a)} vs {len(b)} lines)"
+    return f"{path}: regeneration differs only in gzip framing (same text)"
+
+
+def find_file(spec: Spec | str, directory: str | Path | None = None) -> tuple[Path, str] | None:
+    """(path, manifest SHA-256) of the golden file of ``spec`` in ``directory``, or None when there is none."""
+    spec = parse_spec(spec)
+    directory = Path(directory) if directory else default_dir()
+    if not (directory / MANIFEST).exists():
+        return None
+    man = read_manifest(directory)
+    name = file_name(spec)
+    e = man["files"].get(name)
+    if e is None:
+        return None
+    return directory / name, e["sha256"]
+
+
+__all__ = ["MANIFEST", "RANDOM_COUNT", "Problem", "build", "committed_specs", "default_dir", "file_name", "find_file",
+           "generate", "read_manifest", "verify", "vectors"]
