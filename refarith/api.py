@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import numpy as np
 
-from refarith.errors import BadValueError, UnknownModeError
+from refarith.errors import BadValueError, BitPatternError, UnknownModeError
 from refarith.exact import ops as _exact
 from refarith.exact.value import Value
 from refarith.formats import FloatFormat, IntFormat, get_format
@@ -41,24 +42,66 @@ def encode(x, fmt: FloatFormat | IntFormat | str, rounding: str = "rne", overflo
 
         return fast.encode(x, fmt, rand=rand, backend=backend, **kw)
     if _is_scalar(x):
-        return _exact.encode(x, fmt, rand=rand, **kw).code
-    arr = np.asarray(x)
+        return _exact.encode(x, fmt, rand=_rand_scalar(rand), **kw).code
+    arr = as_exact_array(x)
     if arr.dtype == object:
         flat = list(arr.ravel())
     else:
         flat = arr.ravel().tolist() if arr.dtype.kind in "iu" else [v for v in arr.ravel()]
     rands = None
     if rand is not None:
-        rands = np.broadcast_to(np.asarray(rand), arr.shape).ravel().tolist()
+        rands = _rand_list(rand, arr.shape)
     out = np.empty(len(flat), dtype=_code_dtype(fmt.nbits))
     for i, v in enumerate(flat):
-        out[i] = _exact.encode(v, fmt, rand=None if rands is None else int(rands[i]), **kw).code
+        out[i] = _exact.encode(v, fmt, rand=None if rands is None else rands[i], **kw).code
     return out.reshape(arr.shape)
+
+
+def as_exact_array(x) -> np.ndarray:
+    """``x`` as a numpy array without changing any element's value.
+
+    A numpy array is taken as it is.  A list or tuple becomes an object array, so
+    every element keeps its own exact value: ``np.asarray`` would turn
+    ``[0.5, 2**60 + 2**52 + 1]`` into float64 and round the integer.
+    """
+    if isinstance(x, np.ndarray):
+        return x
+    if isinstance(x, (list, tuple)):
+        try:
+            return np.array(x, dtype=object)
+        except ValueError as e:
+            raise BadValueError(f"malformed nested sequence: {e}") from None
+    return np.asarray(x)
+
+
+def _rand_scalar(rand):
+    """numpy integer scalars are integers; anything else goes to the exact model's check unchanged."""
+    if isinstance(rand, np.integer):
+        return int(rand)
+    return rand
+
+
+def _rand_list(rand, shape: tuple) -> list:
+    """The random integers of stochastic rounding, broadcast to ``shape``, as Python ints (never truncated)."""
+    r = as_exact_array(rand)
+    if r.dtype == object:
+        for v in r.ravel():
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+                raise UnknownModeError(f"rand must hold integers, got {v!r}")
+    elif r.dtype.kind not in "iu":
+        raise UnknownModeError(f"rand must hold integers, got dtype {r.dtype}")
+    try:
+        b = np.broadcast_to(r, shape)
+    except ValueError:
+        raise BadValueError(f"rand of shape {r.shape} does not broadcast to the input shape {shape}") from None
+    return [int(v) for v in b.ravel().tolist()]
 
 
 def decode(codes, fmt: FloatFormat | IntFormat | str, *, backend: str = "exact"):
     """Exact value of codes: a :class:`Value` for a scalar; for arrays a float64 array (exact for
-    every format whose values binary64 holds, which :func:`decode` checks) or int64 for integer formats."""
+    every format whose values binary64 holds, which :func:`decode` checks; a NaN keeps its sign) or int64
+    for integer formats (uint64 for uint64).  Codes must be integers: a bool, float or string code raises
+    BitPatternError (a float array BadValueError), never a truncated code."""
     fmt = get_format(fmt)
     if backend not in BACKENDS:
         raise UnknownModeError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
@@ -67,17 +110,39 @@ def decode(codes, fmt: FloatFormat | IntFormat | str, *, backend: str = "exact")
 
         return fast.decode(codes, fmt, backend=backend)
     if _is_scalar(codes):
-        return _exact.decode(int(codes), fmt)
-    arr = np.asarray(codes)
-    if arr.dtype.kind not in "iu":
+        return _exact.decode(_code_int(codes, fmt), fmt)
+    arr = as_exact_array(codes)
+    if arr.dtype == object:
+        flat = [_code_int(c, fmt) for c in arr.ravel()]
+    elif arr.dtype.kind in "iu":
+        flat = arr.ravel().tolist()
+    else:
         raise BadValueError(f"codes must be integers, got dtype {arr.dtype}")
     if isinstance(fmt, IntFormat):
-        return np.array([fmt.value(int(c)) for c in arr.ravel()], dtype=np.int64).reshape(arr.shape)
+        dt = np.int64 if fmt.signed or fmt.bits < 64 else np.uint64
+        return np.array([fmt.value(c) for c in flat], dtype=dt).reshape(arr.shape)
     if fmt.ebits > 11 or fmt.mbits > 52 or fmt.emin - fmt.mbits < -1074:
         raise BadValueError(f"{fmt.name} values are not all exact in float64; use refarith.exact.decode")
-    vals = [_exact.decode(int(c), fmt).to_float() for c in arr.ravel()]
+    vals = []
+    for c in flat:
+        v = _exact.decode(c, fmt)
+        f = v.to_float()
+        vals.append(math.copysign(f, -1.0) if v.is_nan and v.sign else f)  # keep the sign of a NaN
     return np.array(vals, dtype=np.float64).reshape(arr.shape)
 
 
+def _code_int(c, fmt) -> int:
+    """A bit pattern as a Python int: ints and numpy integers only (no bool, no float, no string)."""
+    if isinstance(c, np.integer):
+        return int(c)
+    if isinstance(c, int) and not isinstance(c, bool):
+        return c
+    raise BitPatternError(f"{fmt.name}: a bit pattern must be an integer, got {c!r} ({type(c).__name__})")
+
+
 def _is_scalar(x) -> bool:
-    return isinstance(x, (int, float, str, Fraction, Value)) or np.ndim(x) == 0 and not isinstance(x, np.ndarray)
+    if isinstance(x, (int, float, str, Fraction, Value)):
+        return True
+    if isinstance(x, (list, tuple, np.ndarray)):
+        return False
+    return np.ndim(x) == 0

@@ -26,7 +26,15 @@ _BITS = re.compile(r"^0x[0-9a-fA-F]+$")
 
 
 def _fmt_value(v: Value) -> str:
-    return str(v)
+    """The exact value as text ("p/q", "-0", "inf", "nan"), however many digits it has (Python refuses to
+    print integers of more than 4300 digits unless asked, and an input like 1e-5000 has a 5001-digit
+    denominator)."""
+    old = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        return str(v)
+    finally:
+        sys.set_int_max_str_digits(old)
 
 
 def _approx(v: Value) -> str:
@@ -100,7 +108,7 @@ def _input_value(token: str, src) -> tuple[Value, int | None, set[str]]:
     if src is None:
         return v, None, set()
     r = _round(v, src, {})
-    flags = {"input_inexact"} if "inexact" in r.flags else set()
+    flags = {f"input_{f}" for f in r.flags}  # e.g. input_inexact, input_overflow: the value of src differs
     return exact.decode(r.code, src), r.code, flags
 
 
@@ -114,6 +122,8 @@ def cmd_cast(args: argparse.Namespace) -> int:
         if args.rand is None or args.rand_bits is None:
             raise BadValueError("rounding sr needs --rand R and --rand-bits K")
         kw.update(rand=args.rand, rand_bits=args.rand_bits)
+    elif args.rand is not None or args.rand_bits is not None:
+        raise BadValueError(f"--rand and --rand-bits apply to --rounding sr only, not {args.rounding}")
     # without --from the input is exact; binary64 stands in only to canonicalise the parameters
     spec = make_spec("cast", (src or get_format("binary64"), dst), rounding=args.rounding, overflow=args.overflow,
                      nan=args.nan_policy if (isinstance(dst, IntFormat) or not dst.has_nan) else None,
@@ -125,7 +135,7 @@ def cmd_cast(args: argparse.Namespace) -> int:
         r = _round(v, dst, kw)
         res = exact.decode(r.code, dst)
         out.append({"input": tok, "input_bits": None if in_code is None else _code_str(in_code, src),
-                    "input_value": str(v), "bits": _code_str(r.code, dst), "value": str(res),
+                    "input_value": _fmt_value(v), "bits": _code_str(r.code, dst), "value": _fmt_value(res),
                     "flags": sorted(r.flags | in_flags)})
     header = str(spec) if src else "exact input, " + str(spec).split(",", 1)[0].split("->")[1] + " " + \
         ",".join(str(spec).rstrip(")").split(",")[1:])
@@ -148,8 +158,15 @@ def _round(v: Value, dst, kw: dict):
 
 
 # ------------------------------------------------------------------ main
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line usage error (``prog: error: message``, exit 2) instead of the usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="refarith", description="Reference arithmetic for low-precision ML formats.")
+    p = _Parser(prog="refarith", description="Reference arithmetic for low-precision ML formats.")
     from refarith import __version__
 
     p.add_argument("--version", action="version", version=f"refarith {__version__}")
@@ -166,8 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("cast", help="round values into a format, exactly",
                        description="Cast VALUEs into --to with a single rounding. VALUE: a decimal (exact), p/q, a "
                                    "hex float (0x1.8p3), inf/-inf/nan, or a 0x bit pattern of --from. A number given "
-                                   "with --from is first rounded (rne) into --from, as a value of that format. Use "
-                                   "'--' before negative values such as -inf.")
+                                   "with --from is first rounded (rne) into --from, as a value of that format (flags "
+                                   "input_inexact, input_overflow, ... when that changes it). Use '--' before "
+                                   "negative values such as -inf.")
     c.add_argument("--from", dest="src", help="source format (needed for 0x bit patterns)")
     c.add_argument("--to", required=True, help="target format")
     c.add_argument("--rounding", default="rne", choices=ROUNDING_MODES)
@@ -180,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="a JSON list of {input, bits, value, flags, ...}")
     c.add_argument("values", nargs="*", metavar="VALUE")
     c.set_defaults(func=cmd_cast)
+    p.set_defaults(cast_parser=c)
 
     from refarith import cli_commands
 
@@ -193,20 +212,40 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _cast_values_in_order(tokens: list[str], cast_parser: argparse.ArgumentParser) -> list[str]:
+    """The VALUE tokens of a ``cast`` command line, in order: every token that is not an option of ``cast`` (or
+    an unambiguous ``--`` prefix of one) or that option's argument; everything after ``--``."""
+    opts = cast_parser._option_string_actions
+    values: list[str] = []
+    i = 0
+    while i < len(tokens):
+        t = tokens[i]
+        if t == "--":
+            values.extend(tokens[i + 1:])
+            break
+        name = t.split("=", 1)[0]
+        match = [name] if name in opts else [o for o in opts if name.startswith("--") and o.startswith(name)]
+        if t.startswith("-") and len(match) == 1:
+            if opts[match[0]].nargs != 0 and "=" not in t:
+                i += 1  # the option's argument
+            i += 1
+            continue
+        values.append(t)
+        i += 1
+    return values
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
-        if extra:
-            if getattr(args, "command", None) == "cast":
-                for tok in extra:
-                    if tok == "--":
-                        continue
-                    parse_value(tok) if not _BITS.match(tok) else None
-                    args.values.append(tok)
-            else:
-                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        if getattr(args, "command", None) == "cast":
+            # argparse sets tokens such as -inf or -1e5 aside as unknown options; take the VALUEs from argv
+            # itself so that they keep the order in which they were given
+            args.values = _cast_values_in_order(argv[argv.index("cast") + 1:], args.cast_parser)
+        elif extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
         if not getattr(args, "command", None):
             parser.print_help()
             return 2

@@ -140,12 +140,16 @@ def quantize(x, format: str, axis: int = -1, block: int | None = None, scale: st
         kw["group"], kw["granularity"] = block, "group"
     kw["group"] = int(kw["group"])
     spec = str(_eint.intquant_spec(bits, kw["scheme"], kw["granularity"], kw["group"], kw["clip"], rounding))
-    if backend == "torch":
-        raise UnknownModeError("integer quantization has numpy and exact backends only")
     from refarith.fast import intquant as _fint
 
     if backend == "exact":
         s, z, c = _int_exact(a, bits, rounding=rounding, axis=axis, **kw)
+    elif backend == "torch":
+        import torch
+
+        t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(a))
+        s, z, c = (v.cpu().numpy() for v in _fint.quantize_torch(t, bits, kw["scheme"], kw["granularity"],
+                                                                 kw["group"], kw["clip"], rounding, axis))
     else:
         s, z, c = _fint.quantize(a, bits, kw["scheme"], kw["granularity"], kw["group"], kw["clip"], rounding, axis)
     return Quantized(spec, f"int{bits}", c, s, axis, kw["group"], zero_points=z, params=dict(kw, rounding=rounding))

@@ -118,11 +118,14 @@ def test_bit_patterns_wider_than_the_format():
         ra.decode(np.array([1.0, 2.0]), "ocp_e4m3")
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: refarith.api.decode truncates a non-integer scalar code "
-                                       "with int() (1.5 decodes as code 1) instead of raising BitPatternError")
 def test_decode_rejects_non_integer_scalar_code():
+    """A float, bool or string code is refused, never truncated (1.5 is not code 1)."""
+    for bad in (1.5, 1.0, True, "0x7e", np.float32(2.0)):
+        with pytest.raises(BitPatternError):
+            ra.decode(bad, "ocp_e4m3")
     with pytest.raises(BitPatternError):
-        ra.decode(1.5, "ocp_e4m3")
+        ra.decode(np.array([1, 2.5], dtype=object), "ocp_e4m3")
+    assert ra.decode(np.uint8(0x7E), "ocp_e4m3").to_float() == 448.0
 
 
 def test_nan_into_formats_without_nan():

@@ -71,3 +71,36 @@ def test_bad_input():
     with pytest.raises(SpecError):
         parse_spec("llmint8_matmul(binary32)")
     assert str(E.llmint8_spec()) == "llmint8_matmul(binary16,threshold=6,accumulate=int32)"
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("accumulate", E.ACCUMULATE)
+def test_torch_matches_exact(seed, accumulate):
+    """The torch kernel (quantization and GEMM on the tensors' device) equals the exact model, including all-outlier
+    and no-outlier matrices."""
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    x, w = _mats(seed)
+    if seed == 4:
+        x[:, :] = np.float16(7.0)  # every dimension an outlier: the int8 part is empty
+    if seed == 5:
+        x = np.clip(x, -5.0, 5.0)  # no outliers
+    outl, ax, aw, acc, out = F.matmul_torch(torch.from_numpy(x), torch.from_numpy(w), 6.0, accumulate)
+    r = E.matmul(x.tolist(), w.tolist(), 6, accumulate)
+    assert tuple(int(v) for v in outl) == r.outliers
+    assert [float(v) for v in ax] == [float(v) for v in r.row_absmax]
+    assert [float(v) for v in aw] == [float(v) for v in r.col_absmax]
+    assert np.array_equal(acc, np.array(r.acc).reshape(acc.shape)) and np.array_equal(out.view(np.uint16),
+                                                                                       np.array(r.out))
+    n = F.matmul(x, w, 6.0, accumulate)
+    assert np.array_equal(n[4].view(np.uint16), out.view(np.uint16))
+
+
+def test_int32_wrap_in_torch_kernel():
+    """A long inner dimension of +-127 codes overflows int32 in the torch kernel exactly as in the exact model."""
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    k = 140_000  # 140000 * 127^2 > 2^31
+    x = np.full((1, k), 1.0, np.float16)
+    w = np.full((k, 1), 1.0, np.float16)
+    a = F.matmul_torch(torch.from_numpy(x), torch.from_numpy(w), 6.0, "int32")
+    b = F.matmul(x, w, 6.0, "int32")
+    assert int(a[3][0, 0]) == int(b[3][0, 0]) == ((k * 127 * 127 + 2**31) % 2**32) - 2**31

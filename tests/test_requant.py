@@ -235,6 +235,53 @@ def test_multiply_kernels_million(variant):
     assert np.array_equal(got_t.numpy(), want)
 
 
+def test_srmbp_kernels_million():
+    """SaturatingRoundingMultiplyByPOT<e> for every e in [-31, 31]: >= 10^6 int32 inputs, the saturation
+    thresholds +-(2^(31-e) - 1) and their neighbours included for every positive e."""
+    torch = _torch()
+    rng = np.random.default_rng(4)
+    per = N // 63 + 1
+    total = 0
+    for e in range(-31, 32):
+        x = _random_i32(rng, per)
+        if e > 0:
+            th = (1 << (31 - e)) - 1
+            x[8:14] = [th - 1, th, th + 1, -th - 1, -th, -th + 1]
+        x[14:] >>= rng.integers(0, 31, per - 14)  # every magnitude, not only ~2^31
+        want = np.array([ex.saturating_rounding_mul_by_pot(v, e) for v in x.tolist()], dtype=np.int32)
+        assert np.array_equal(fx.saturating_rounding_mul_by_pot(x, e), want), e
+        assert np.array_equal(fx.saturating_rounding_mul_by_pot(torch.from_numpy(x), e).numpy(), want), e
+        total += per
+    assert total >= N
+    with pytest.raises(BadValueError):
+        fx.saturating_rounding_mul_by_pot(np.array([1]), 32)
+    with pytest.raises(BadValueError):
+        fx.saturating_rounding_mul_by_pot(np.array([1 << 31]), 1)
+
+
+SCALE_GRID = [Fraction(1, 3), Fraction(3, 1000), Fraction(1, 2 ** 20) * Fraction(7, 5), 0.0123, Fraction(127, 128),
+              Fraction(5, 2), 0.75 / 2 ** 31]
+
+
+@pytest.mark.parametrize("variant", ["tflite_double_rounding", "tflite_single_rounding", "cmsis_single_rounding",
+                                     "hawq_sim", "hawq_deployed"])
+def test_requantize_grid_of_scales(variant):
+    """Multipliers derived from a grid of real scales (QuantizeMultiplier / HAWQ-V3 batch_frexp), int8 and uint8
+    outputs with zero points: exact vs numpy vs torch on 20000 accumulators per scale."""
+    torch = _torch()
+    rng = np.random.default_rng(12)
+    x = _random_i32(rng, 20_000)
+    x[8:] >>= rng.integers(0, 31, 20_000 - 8)
+    for scale in SCALE_GRID:
+        m, sh = ex.multiplier_for(scale, variant)
+        if variant.startswith("hawq") and sh > 62:
+            continue
+        for zp, lo, hi in ((0, -128, 127), (-7, -128, 127), (128, 0, 255)):
+            want = np.array([ex.requantize(a, scale, variant, zp, lo, hi) for a in x.tolist()], dtype=np.int32)
+            assert np.array_equal(fx.requantize(x, m, sh, variant, zp, lo, hi), want), (scale, zp)
+            assert np.array_equal(fx.requantize(torch.from_numpy(x), m, sh, variant, zp, lo, hi).numpy(), want)
+
+
 def test_requantize_kernel_scalar_multiplier_and_zero_point():
     torch = _torch()
     rng = np.random.default_rng(9)

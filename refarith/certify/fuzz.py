@@ -41,15 +41,18 @@ def input_vectors(spec: Spec | str) -> st.SearchStrategy[tuple[int, ...]]:
 
 
 def run_fuzz(spec: Spec | str, n: int, seed: int = 0) -> list[tuple[int, ...]]:
-    """Draw about ``n`` input vectors with hypothesis (batches of BATCH, fixed seed, no example database)."""
+    """Draw about ``n`` input vectors with hypothesis (batches of up to BATCH vectors, fewer for wide vectors; fixed
+    seed, no example database)."""
     spec = parse_spec(spec)
     out: list[tuple[int, ...]] = []
-    batches = max(1, -(-n // BATCH))
+    width = len(get_driver(spec).input_formats(spec))
+    batch = max(1, BATCH // max(1, width // 2))  # wide vectors (blocks, matrices): fewer per example
+    batches = max(1, -(-n // batch))
 
     @hseed(seed)
     @settings(max_examples=batches, database=None, deadline=None, phases=[Phase.generate],
               suppress_health_check=list(HealthCheck))
-    @given(st.lists(input_vectors(spec), min_size=BATCH, max_size=BATCH))
+    @given(st.lists(input_vectors(spec), min_size=batch, max_size=batch))
     def draw(batch):
         out.extend(batch)
 

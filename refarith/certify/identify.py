@@ -3,8 +3,11 @@
 The kernel runs once on a vector set (the driver's boundary inputs plus seeded
 random inputs; every input for domains up to 2^16).  Each variant that the op's
 driver declares (for casts: every deterministic rounding mode x applicable
-overflow mode x NaN policy x negative policy) is computed with the exact model
-on the same vectors and compared.  A variant *matches* when no in-domain vector
+overflow mode x NaN policy x negative policy; for MX the scale rules x element
+roundings; for NVFP4 division x levels x zero-block scale x rounding; for
+requantization the five multiply variants; for other ops every parameter with
+a declared set of choices) is computed with the exact model on the same vectors
+and compared.  A variant *matches* when no in-domain vector
 differs; matches whose spec raises on some vectors (e.g. ``nan=error``) are
 listed after full-domain matches, since they agree only where they are defined.
 """
@@ -15,7 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from refarith.certify.adapters import code_dtype, load_kernel
+from refarith.certify.adapters import load_kernel
+from refarith.certify.runner import vectors_arrays
+from refarith.errors import KernelError
 from refarith.golden.drivers import get_driver, is_nan_code
 from refarith.golden.generate import spec_seed
 from refarith.spec import Spec, parse_spec
@@ -40,31 +45,60 @@ def identify_vectors(spec: Spec) -> list[tuple[int, ...]]:
     d = get_driver(spec)
     if d.exhaustive_ok(spec):
         return d.all_inputs(spec)
-    return d.boundary(spec) + d.random_inputs(spec, RANDOM, spec_seed(spec))
+    n = min(RANDOM, d.golden_random_count(spec, RANDOM))
+    return d.boundary(spec) + d.random_inputs(spec, n, spec_seed(spec))
 
 
-def identify(target, spec: Spec | str, nan_payload_ok: bool = False) -> list[VariantScore]:
-    """Scores of every variant of ``spec`` for ``target``: matches first (full domain first), then by mismatches."""
+def identify(target, spec: Spec | str, nan_payload_ok: bool = False,
+             vary: tuple[str, ...] | None = None, vectors: list[tuple[int, ...]] | None = None) -> list[VariantScore]:
+    """Scores of every variant of ``spec`` for ``target``: matches first (full domain first), then by mismatches.
+
+    The kernel runs once, on every vector where at least one variant is defined (where none is, e.g. NaN into
+    FP4 under every NaN policy, nothing can be compared); if it raises there, it runs on the base spec's domain,
+    then on the vectors where every variant is defined.  ``vary``: enumerate only these variant parameters (the
+    others keep the values of ``spec``).  ``vectors``: these input vectors instead of the driver's boundary and
+    random ones."""
     spec = parse_spec(spec)
     d = get_driver(spec)
     kernel = load_kernel(target)
     kernel.supports(spec)
-    vecs = identify_vectors(spec)
-    fin, fout = d.input_formats(spec), d.output_format(spec)
-    ins = tuple(np.array(col, dtype=np.int64).astype(code_dtype(f.nbits)) for col, f in zip(zip(*vecs), fin))
-    # The kernel may fail on inputs a spec calls invalid (NaN into FP4); run per vector block, recording failures.
-    got = kernel(spec, ins)
-    isnan = np.array([is_nan_code(fout, c) for c in range(fout.ncodes)]) if fout.ncodes <= 1 << 16 else None
+    vecs = identify_vectors(spec) if vectors is None else [tuple(int(c) for c in v) for v in vectors]
+    variants = d.variants(spec, vary)
+    ins, _, dom0 = vectors_arrays(spec, vecs)
+    table = [(v, *vectors_arrays(v, vecs)[1:]) for v in variants]
+    union = np.zeros(len(vecs), dtype=bool)
+    for _, _, dom in table:
+        union |= dom
+    inter = np.ones(len(vecs), dtype=bool)
+    for _, _, dom in table:
+        inter &= dom
+    got = None
+    for run in (union, dom0, inter):  # a kernel that raises on some vectors runs on a smaller common domain
+        try:
+            got = kernel(spec, tuple(a[run] for a in ins))
+            break
+        except KernelError:
+            if run is inter:
+                raise
+    fout = d.output_formats(spec)
+    nan_cols = [np.array([is_nan_code(f, c) for c in range(f.ncodes)]) if f.ncodes <= 1 << 16 else None
+                for f in fout]
     scores = []
-    for v in d.variants(spec):
-        exp = np.array([(lambda r: -1 if r is None else r)(d.exact(v, x)) for x in vecs], dtype=np.int64)
-        dom = exp >= 0
-        diff = (got != exp) & dom
-        nanp = 0
-        if isnan is not None:
-            nanp = int((diff & isnan[np.where(dom, exp, 0)] & isnan[got]).sum())
-        mism = int(diff.sum()) - (nanp if nan_payload_ok else 0)
-        scores.append(VariantScore(str(v), mism, nanp, int((~dom).sum()), int(dom.sum())))
+    for v, exp_all, dom_all in table:
+        exp, dom = exp_all[run], dom_all[run]
+        diff = (got != exp) & dom[:, None]
+        payload = np.ones(len(dom), dtype=bool)
+        for j, t in enumerate(nan_cols):
+            dj = diff[:, j]
+            if t is None:
+                payload &= ~dj
+            else:
+                payload &= ~dj | (t[np.minimum(exp[:, j], len(t) - 1).astype(np.int64)]
+                                  & t[np.minimum(got[:, j], len(t) - 1).astype(np.int64)])
+        bad = diff.any(axis=1)
+        nanp = int((bad & payload).sum())
+        mism = int(bad.sum()) - (nanp if nan_payload_ok else 0)
+        scores.append(VariantScore(str(v), mism, nanp, int((~dom_all).sum()), int(dom.sum())))
     scores.sort(key=lambda s: (not s.matches, s.outside_domain if s.matches else 0, s.mismatches, s.spec))
     return scores
 

@@ -31,11 +31,12 @@ def markdown(c: Certificate) -> str:
     ex = _examples(c)
     if ex:
         lines += ["", "## Minimized counterexamples (smallest input magnitude per class)", "",
-                  "| stage | class | input | input value | expected | expected value | got | got value |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| stage | class | input | input value | column | expected | expected value | got | got value |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for stage, e in ex:
-            lines.append(f"| {stage} | {e.cls} | {' '.join(e.inputs)} | {', '.join(e.input_values)} | {e.expected} | "
-                         f"{e.expected_value} | {e.got} | {e.got_value} |")
+            lines.append(f"| {stage} | {e.cls} | {' '.join(e.inputs)} | {', '.join(e.input_values)} | "
+                         f"{', '.join(e.columns)} | {' '.join(e.expected)} | {', '.join(e.expected_value)} | "
+                         f"{' '.join(e.got)} | {', '.join(e.got_value)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -79,8 +80,9 @@ def html_page(c: Certificate) -> str:
                    f"<td>{sum(s.mismatches.values())}</td><td>{s.seconds:.1f}</td></tr>" for s in c.stages)
     cls = "".join(f"<tr><td>{k}</td><td>{tot[k]}</td></tr>" for k in CLASSES)
     ex = "".join(f"<tr><td>{e(st)}</td><td>{e(x.cls)}</td><td>{e(' '.join(x.inputs))}</td>"
-                 f"<td>{e(', '.join(x.input_values))}</td><td>{e(x.expected)} = {e(x.expected_value)}</td>"
-                 f"<td>{e(x.got)} = {e(x.got_value)}</td></tr>" for st, x in _examples(c))
+                 f"<td>{e(', '.join(x.input_values))}</td><td>{e(', '.join(x.columns))}</td>"
+                 f"<td>{e(_pairs(x.expected, x.expected_value))}</td>"
+                 f"<td>{e(_pairs(x.got, x.got_value))}</td></tr>" for st, x in _examples(c))
     env = ", ".join(f"{k} {v}" for k, v in sorted(c.environment.items()))
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>refarith certificate: {e(c.target)} / {e(c.spec)}</title>
@@ -96,9 +98,13 @@ td,th{{border:1px solid #aaa;padding:2px 6px;text-align:left}}</style></head><bo
 <h2>Error histogram</h2><p>distance in representable values between result and reference; special = NaN/inf</p>
 {svg_histogram(_hist(c))}
 <h2>Minimized counterexamples</h2><table><tr><th>stage</th><th>class</th><th>input</th><th>input value</th>
-<th>expected</th><th>got</th></tr>{ex}</table>
+<th>column</th><th>expected</th><th>got</th></tr>{ex}</table>
 </body></html>
 """
+
+
+def _pairs(codes: list[str], values: list[str]) -> str:
+    return ", ".join(f"{c} = {v}" for c, v in zip(codes, values))
 
 
 def report_stem(c: Certificate) -> str:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from refarith.certify.adapters import Kernel, code_dtype, load_kernel
+from refarith.certify.adapters import Kernel, load_kernel
 from refarith.errors import SpecError
 from refarith.exact import ops as _ops
 from refarith.formats import FloatFormat, get_format
@@ -43,15 +43,20 @@ BUCKETS = ("1", "2", "3-4", "5-8", "9-16", ">16", "special")
 
 @dataclass
 class Example:
-    """One minimized counterexample (smallest input magnitude of its class), with exact values."""
+    """One minimized counterexample (smallest input magnitude of its class), with exact values.
+
+    ``inputs``/``input_values``: every input column; ``columns``: the names of the output columns that differ,
+    ``expected``/``got`` (hex codes) and ``expected_value``/``got_value`` (exact values) of those columns.
+    """
 
     cls: str
     inputs: list[str]
     input_values: list[str]
-    expected: str
-    expected_value: str
-    got: str
-    got_value: str
+    columns: list[str]
+    expected: list[str]
+    expected_value: list[str]
+    got: list[str]
+    got_value: list[str]
 
 
 @dataclass
@@ -124,17 +129,32 @@ def environment() -> dict:
 
 
 # ------------------------------------------------------------------ comparison
-def _rank_table(fmt) -> np.ndarray | None:
-    """Code -> position in value order (finite codes; -1 for NaN/inf), for formats of <= 16 bits."""
-    if not isinstance(fmt, FloatFormat) or fmt.nbits > 16:
-        return None
-    vals = sorted({fmt.finite_value(c) for c in range(fmt.ncodes) if fmt.is_finite_code(c)})
-    pos = {v: i for i, v in enumerate(vals)}
-    t = np.full(fmt.ncodes, -1, dtype=np.int64)
-    for c in range(fmt.ncodes):
-        if fmt.is_finite_code(c):
-            t[c] = pos[fmt.finite_value(c)]
-    return t
+def order_keys(fmt, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ordered integer key, special mask) of codes: consecutive finite values have consecutive keys (±0 share
+    one), so |key difference| counts representable values between two results; NaN/inf are special."""
+    c = np.asarray(codes, dtype=np.uint64)
+    if isinstance(fmt, FloatFormat):
+        nb = fmt.nbits
+        special = np.zeros(c.shape, dtype=bool)
+        if nb <= 16:
+            fin = np.array([fmt.is_finite_code(x) for x in range(fmt.ncodes)])
+            special = ~fin[c.astype(np.int64)]
+        else:
+            e = (c >> np.uint64(fmt.mbits)) & np.uint64(fmt.emask)
+            special = e == np.uint64(fmt.emask) if fmt.specials == "ieee" else special
+        if fmt.signed:
+            sm = np.uint64(fmt.sign_mask)
+            mag = (c & ~sm).astype(np.int64)
+            key = np.where((c & sm) != 0, -mag, mag)
+        else:
+            key = c.astype(np.int64)
+        return key, special
+    if getattr(fmt, "signed", False) and fmt.nbits < 64:
+        v = c.astype(np.int64)
+        key = np.where(v >= (1 << (fmt.nbits - 1)), v - (1 << fmt.nbits), v)
+    else:
+        key = c.view(np.int64) if fmt.nbits == 64 else c.astype(np.int64)
+    return key, np.zeros(c.shape, dtype=bool)
 
 
 def _bucket(dist: int) -> str:
@@ -150,50 +170,99 @@ def _value_str(fmt, code: int) -> str:
     return str(_ops.decode(code, fmt))
 
 
-def make_example(spec: Spec, cls: str, ins: tuple[int, ...], expected: int, got: int) -> Example:
-    d = get_driver(spec)
-    fin, fout = d.input_formats(spec), d.output_format(spec)
-    return Example(cls, [f"{c:#0{ff.hexwidth(f.nbits) + 2}x}" for c, f in zip(ins, fin)],
-                   [_value_str(f, c) for c, f in zip(ins, fin)],
-                   f"{expected:#0{ff.hexwidth(fout.nbits) + 2}x}", _value_str(fout, expected),
-                   f"{got:#0{ff.hexwidth(fout.nbits) + 2}x}", _value_str(fout, got))
+def _hex(fmt, code: int) -> str:
+    return f"{code:#0{ff.hexwidth(fmt.nbits) + 2}x}"
 
 
-def compare(spec: Spec, kernel: Kernel, inputs: list[np.ndarray], expected: np.ndarray, stage: Stage,
-            chunk: int = 1 << 16) -> Stage:
-    """Run ``kernel`` on the in-domain vectors and account every mismatch into ``stage`` (scalar classification)."""
+def column_names(operands) -> list[str]:
+    """One name per code column: the operand's name, indexed when it is wider than one."""
+    return [o.name if o.width == 1 else f"{o.name}[{i}]" for o in operands for i in range(o.width)]
+
+
+def make_example(spec: Spec, cls: str, ins: tuple[int, ...], expected: tuple[int, ...],
+                 got: tuple[int, ...]) -> Example:
     d = get_driver(spec)
-    fout = d.output_format(spec)
-    fin = d.input_formats(spec)
-    rank = _rank_table(fout)
-    dom = expected >= 0
+    fin, fout = d.input_formats(spec), d.output_formats(spec)
+    names = column_names(d.outputs(spec))
+    cols = [i for i, (e, g) in enumerate(zip(expected, got)) if e != g]
+    return Example(cls, [_hex(f, c) for c, f in zip(ins, fin)], [_value_str(f, c) for c, f in zip(ins, fin)],
+                   [names[i] for i in cols], [_hex(fout[i], expected[i]) for i in cols],
+                   [_value_str(fout[i], expected[i]) for i in cols], [_hex(fout[i], got[i]) for i in cols],
+                   [_value_str(fout[i], got[i]) for i in cols])
+
+
+def _distances(fout: tuple, exp: np.ndarray, got: np.ndarray) -> np.ndarray:
+    """Per mismatching row: the largest distance (in representable values) over the differing columns, -1 when a
+    NaN/inf is involved in a differing column."""
+    dist = np.zeros(exp.shape[0], dtype=np.int64)
+    special = np.zeros(exp.shape[0], dtype=bool)
+    for j, f in enumerate(fout):
+        diff = exp[:, j] != got[:, j]
+        if not diff.any():
+            continue
+        ke, se = order_keys(f, exp[:, j])
+        kg, sg = order_keys(f, got[:, j])
+        sp = diff & (se | sg)
+        special |= sp
+        dj = np.where(diff & ~sp, np.abs(kg - ke), 0)
+        dist = np.maximum(dist, dj)
+    return np.where(special, -1, dist)
+
+
+def compare(spec: Spec, kernel: Kernel, inputs: list[np.ndarray], expected: np.ndarray, domain: np.ndarray,
+            stage: Stage, chunk: int = 1 << 16) -> Stage:
+    """Run ``kernel`` on the in-domain vectors and account every mismatch into ``stage``.
+
+    ``inputs``: one array per input column; ``expected``: (n, output columns) codes; ``domain``: False where the
+    spec raises (those vectors are counted, never run)."""
+    d = get_driver(spec)
+    fin, fout = d.input_formats(spec), d.output_formats(spec)
+    dom = np.asarray(domain, dtype=bool)
     stage.outside_domain += int((~dom).sum())
-    ins = [np.asarray(a)[dom] for a in inputs]
-    exp = expected[dom]
+    ins = [np.asarray(a, dtype=np.uint64)[dom] for a in inputs]
+    exp = np.asarray(expected, dtype=np.uint64).reshape(len(dom), -1)[dom]
     n = exp.shape[0]
     stage.vectors += n
     best: dict[str, tuple] = {}
     for lo in range(0, n, chunk):
-        part = tuple(a[lo:lo + chunk].astype(code_dtype(f.nbits)) for a, f in zip(ins, fin))
+        part = tuple(a[lo:lo + chunk] for a in ins)
         got = kernel(spec, part)
         e = exp[lo:lo + chunk]
-        bad = np.nonzero(got != e)[0]
-        for j in bad.tolist():
+        bad = np.nonzero((got != e).any(axis=1))[0]
+        if bad.size == 0:
+            continue
+        dists = _distances(fout, e[bad], got[bad])
+        for j, dist in zip(bad.tolist(), dists.tolist()):
             vec = tuple(int(a[lo + j]) for a in ins)
-            g, x = int(got[j]), int(e[j])
+            g, x = tuple(int(v) for v in got[j]), tuple(int(v) for v in e[j])
             if d.within_bound is not None and d.within_bound(spec, vec, x, g):
                 stage.within_bound += 1
                 continue
-            cls = d.classify(spec, vec, g)
+            cls = d.mismatch_class(spec, vec, g)
             stage.mismatches[cls] += 1
-            if rank is not None:
-                stage.histogram[_bucket(-1 if rank[g] < 0 or rank[x] < 0 else abs(int(rank[g]) - int(rank[x])))] += 1
+            stage.histogram[_bucket(dist)] += 1
             key = tuple(magnitude_key(f, c) for f, c in zip(fin, vec))
             if cls not in best or key < best[cls][0]:
                 best[cls] = (key, vec, x, g)
     for cls, (_, vec, x, g) in best.items():
         stage.examples[cls] = make_example(spec, cls, vec, x, g)
     return stage
+
+
+def vectors_arrays(spec: Spec, vecs: list[tuple[int, ...]]) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """(input columns, expected (n, columns), domain mask) of vectors, from the exact model."""
+    d = get_driver(spec)
+    n_in, n_out = len(d.input_formats(spec)), len(d.output_formats(spec))
+    ins = np.array(vecs, dtype=np.uint64).reshape(len(vecs), n_in)
+    exp = np.zeros((len(vecs), n_out), dtype=np.uint64)
+    dom = np.ones(len(vecs), dtype=bool)
+    for i, v in enumerate(vecs):
+        r = d.exact(spec, v)
+        if r is None:
+            dom[i] = False
+        else:
+            exp[i] = r
+    return [ins[:, k] for k in range(n_in)], exp, dom
 
 
 # ------------------------------------------------------------------ stages
@@ -207,13 +276,17 @@ def golden_stage(spec: Spec, kernel: Kernel, golden_dir: str | Path | None = Non
         if g.spec != spec:
             raise SpecError(f"{path}: golden file is for {g.spec}, not {spec}")
         st = Stage("golden", f"{path.name} ({g.header['rule']})", sha256=sha)
-        ins, exp = g.inputs, g.outputs
+        ins, exp, dom = g.inputs, g.outputs, ~g.raises
     else:
         rule, vins, vouts = vectors(spec)
         st = Stage("golden", f"generated from the exact model ({rule}; no committed file)")
-        ins = [np.array(col, dtype=np.int64) for col in zip(*vins)]
-        exp = np.array([-1 if o is None else o for o in vouts], dtype=np.int64)
-    compare(spec, kernel, ins, exp, st)
+        d = get_driver(spec)
+        n_in, n_out = len(d.input_formats(spec)), len(d.output_formats(spec))
+        arr = np.array(vins, dtype=np.uint64).reshape(len(vins), n_in)
+        ins = [arr[:, k] for k in range(n_in)]
+        exp = np.array([o if o is not None else (0,) * n_out for o in vouts], dtype=np.uint64).reshape(-1, n_out)
+        dom = np.array([o is not None for o in vouts], dtype=bool)
+    compare(spec, kernel, ins, exp, dom, st)
     st.seconds = time.monotonic() - t0
     return st
 
@@ -225,11 +298,9 @@ def fuzz_stage(spec: Spec, kernel: Kernel, n: int, seed: int = 0) -> Stage:
     t0 = time.monotonic()
     st = Stage("fuzz", f"hypothesis, {n} vectors, seed {seed}", seed=seed)
     vecs = run_fuzz(spec, n, seed)
-    d = get_driver(spec)
-    ins = [np.array(col, dtype=np.int64) for col in zip(*vecs)] if vecs else []
-    exp = np.array([(lambda r: -1 if r is None else r)(d.exact(spec, v)) for v in vecs], dtype=np.int64)
     if vecs:
-        compare(spec, kernel, ins, exp, st, chunk=4096)
+        ins, exp, dom = vectors_arrays(spec, vecs)
+        compare(spec, kernel, ins, exp, dom, st, chunk=4096)
     st.seconds = time.monotonic() - t0
     return st
 
@@ -259,7 +330,7 @@ def _table_part(args: tuple[str, int, int]) -> tuple[np.ndarray, np.ndarray]:
     for key in range(lo, hi):
         bits = ((key >> 1) << 16) | (key & 1)
         r = d.exact(spec, (bits,))
-        ref[key - lo] = -1 if r is None else r
+        ref[key - lo] = -1 if r is None else r[0]
         v = _ops.decode(bits, src)
         if not v.is_finite:
             c = "nan_inf"
@@ -327,8 +398,8 @@ def _sweep_chunk(lo: int) -> tuple:
     c[w["isnan"][g] & w["isnan"][e]] = CLASSES.index("nan_payload")
     c[w["iszero"][g] & w["iszero"][e]] = CLASSES.index("signed_zero")
     counts += np.bincount(c, minlength=len(CLASSES))
-    rg, re_ = w["rank"][g], w["rank"][e]
-    dist = np.where((rg < 0) | (re_ < 0), -1, np.abs(rg - re_))
+    rg, re_ = w["key"][g], w["key"][e]
+    dist = np.where(w["special"][g] | w["special"][e], -1, np.abs(rg - re_))
     b = np.select([dist < 0, dist <= 1, dist <= 2, dist <= 4, dist <= 8, dist <= 16], [6, 0, 1, 2, 3, 4], 5)
     hist += np.bincount(b, minlength=len(BUCKETS))
     mag = xb & np.uint32(0x7FFFFFFF)
@@ -375,7 +446,8 @@ def exhaustive_stage(spec: Spec, kernel: Kernel, jobs: int | None = None, chunk_
               isnan=np.array([is_nan_code(dst, c) for c in range(dst.ncodes)]),
               iszero=np.array([dst.is_finite_code(c) and dst.has_zero and dst.finite_value(c) == 0
                                for c in range(dst.ncodes)]),
-              rank=_rank_table(dst))
+              key=order_keys(dst, np.arange(dst.ncodes))[0],
+              special=order_keys(dst, np.arange(dst.ncodes))[1])
     st = Stage("exhaustive", f"all {total} binary32 inputs; reference: sticky-key table from the exact model")
     starts = list(range(0, total, size))
     counts = np.zeros(len(CLASSES), dtype=np.int64)
@@ -413,7 +485,7 @@ def exhaustive_stage(spec: Spec, kernel: Kernel, jobs: int | None = None, chunk_
     d = get_driver(spec)
     for ci, bits in sorted(best.items()):
         exp = d.exact(spec, (bits,))
-        got = int(kernel(spec, (np.array([bits], dtype=np.uint32),))[0])
+        got = tuple(int(v) for v in kernel(spec, (np.array([bits], dtype=np.uint64),))[0])
         st.examples[CLASSES[ci]] = make_example(spec, CLASSES[ci], (bits,), exp, got)
     st.seconds = time.monotonic() - t0
     return st

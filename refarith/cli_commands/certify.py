@@ -40,8 +40,11 @@ def handler(args) -> int:
             for k in CLASSES:
                 if k in s.examples:
                     e = s.examples[k]
-                    print(f"  first {k}: input {' '.join(e.inputs)} ({', '.join(e.input_values)}) expected "
-                          f"{e.expected} ({e.expected_value}) got {e.got} ({e.got_value})")
+                    ins = ' '.join(e.inputs) if len(e.inputs) <= 8 else ' '.join(e.inputs[:8]) + " ..."
+                    vals = ', '.join(e.input_values) if len(e.inputs) <= 8 else ', '.join(e.input_values[:8]) + ", ..."
+                    diffs = "; ".join(f"{col}: expected {x} ({xv}) got {g} ({gv})" for col, x, xv, g, gv in
+                                      zip(e.columns, e.expected, e.expected_value, e.got, e.got_value))
+                    print(f"  first {k} [{s.name}]: input {ins} ({vals}): {diffs}")
     if args.report:
         for p in write_reports(c, args.report):
             print(f"  wrote {p}", file=sys.stderr)

@@ -57,12 +57,13 @@ def _show(args) -> int:
     for k, v in g.header.items():
         print(f"{k}: {v}")
     d = get_driver(g.spec)
-    fin, fout = d.input_formats(g.spec), d.output_format(g.spec)
+    fin, fout = d.input_formats(g.spec), d.output_formats(g.spec)
     for j in range(min(args.n, g.count)):
         ins = [int(a[j]) for a in g.inputs]
-        out = int(g.outputs[j])
         left = "  ".join(f"{c:#x}={ops.decode(c, f)}" for c, f in zip(ins, fin))
-        right = "raises" if out < 0 else f"{out:#x}={ops.decode(out, fout)}"
+        if g.raises[j]:
+            right = "raises"
+        else:
+            right = "  ".join(f"{int(c):#x}={ops.decode(int(c), f)}" for c, f in zip(g.outputs[j], fout))
         print(f"{left}  ->  {right}")
     return 0
-

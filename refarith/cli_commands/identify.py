@@ -1,4 +1,5 @@
-"""`refarith identify TARGET --op OP --to FORMAT [--from FORMAT]`: which named variants a kernel implements."""
+"""`refarith identify TARGET --op OP [--to FORMAT] [--from FORMAT] [--vary P,...]`: which named variants a kernel
+implements."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--from", dest="src", default="binary32", help="source format of a cast (default binary32)")
     p.add_argument("--spec", default=None, help="a full spec id instead of --op/--to/--from")
     p.add_argument("--nan-payload-ok", action="store_true", help="do not count NaN-code-only differences")
+    p.add_argument("--vary", default=None, metavar="P1,P2",
+                   help="enumerate only these variant parameters (e.g. division,levels); default: all of the op's")
     p.set_defaults(func=handler)
 
 
@@ -22,10 +25,13 @@ def handler(args) -> int:
 
     if args.spec:
         spec = parse_spec(args.spec)
-    else:
+    elif args.op == "cast":
         if not args.to:
-            raise SpecError("identify needs --to FORMAT (or --spec)")
-        spec = parse_spec(f"{args.op}({args.src}->{args.to})" if args.op == "cast" else f"{args.op}({args.to})")
-    scores = identify(args.target, spec, nan_payload_ok=args.nan_payload_ok)
+            raise SpecError("identify --op cast needs --to FORMAT (or --spec)")
+        spec = parse_spec(f"{args.op}({args.src}->{args.to})")
+    else:
+        spec = parse_spec(f"{args.op}({args.to or ''})")
+    vary = tuple(v for v in args.vary.split(",") if v) if args.vary else None
+    scores = identify(args.target, spec, nan_payload_ok=args.nan_payload_ok, vary=vary)
     print(format_scores(args.target, scores))
     return 0 if scores and scores[0].matches else 1

@@ -14,6 +14,8 @@ storage, qmin = -2^(n-1), qmax = 2^(n-1) - 1.
 * ``scheme=asymmetric`` (affine): lo = min(min x, 0), hi = max(max x, 0),
   s = fl(fl(hi - lo) / (qmax - qmin)), zero point z = clamp(qmin - round(lo / s),
   qmin, qmax), q = clamp(round(x / s) + z, qmin, qmax).  (``clip`` is ignored.)
+  A range hi - lo that overflows binary32 (an infinite scale in float32
+  arithmetic) raises BadValueError.
 * A zero range (an all-zero group) gives s = 1; asymmetric then has z = qmin
   and every code qmin (which dequantizes to 0).
 * Dequantization: fl((q - z) * s) (z = 0 for symmetric).
@@ -99,6 +101,10 @@ def quantize_group(values: list[float], bits: int, scheme: str = "symmetric", cl
         return IntGroup(s, 0, tuple(max(lo, min(qmax, round_int(x / s, rounding))) for x in xs))
     lo_v = min(min(xs, default=Fraction(0)), Fraction(0))
     hi_v = max(max(xs, default=Fraction(0)), Fraction(0))
+    f32 = get_format("binary32")
+    if round_value(Value.of(hi_v - lo_v), f32, "rne", "inf").code == f32.inf_codes[0]:
+        raise BadValueError(f"asymmetric quantization: the range max - min = {float(hi_v - lo_v):.6g} overflows "
+                            "binary32 (the scale would be infinite)")
     s = fl32(fl32(hi_v - lo_v) / (qmax - qmin))
     if s == 0:
         s = Fraction(1)

@@ -83,6 +83,17 @@ class Value:
         return -f if self.sign else f
 
 
+# Inputs whose exact value would need more than about a million bits are refused (BadValueError) rather than
+# computed for minutes: every format's range is far inside these bounds, so nothing representable is lost.
+MAX_BINARY_EXPONENT = 1 << 20  # |e| in a hex float 0x...p<e>
+MAX_DECIMAL_EXPONENT = 300_000  # |adjusted exponent| of a decimal, about 10^6 bits
+
+
+def _check_decimal(d: Decimal, text: object) -> None:
+    if d.is_finite() and d != 0 and abs(d.adjusted()) > MAX_DECIMAL_EXPONENT:
+        raise BadValueError(f"{text!r}: decimal exponent beyond +-{MAX_DECIMAL_EXPONENT} is not supported")
+
+
 _HEXFLOAT = re.compile(r"^([+-]?)0x([0-9a-f]*)(?:\.([0-9a-f]*))?p([+-]?\d+)$", re.I)
 _DECIMAL = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$", re.I)
 _RATIO = re.compile(r"^[+-]?\d+/\d+$")
@@ -109,6 +120,7 @@ def parse_value(x: object) -> Value:
             return Value.nan()
         if x.is_infinite():
             return Value.inf(1 if x < 0 else 0)
+        _check_decimal(x, x)
         return Value("finite", 1 if x.is_signed() else 0, abs(Fraction(x)))
     if isinstance(x, float):
         return _from_float(x)
@@ -152,18 +164,27 @@ def _parse_string(s: str) -> Value:
         fp = fp or ""
         if not ip and not fp:
             raise BadValueError(f"malformed hex float {s!r}")
-        mant = int((ip or "0") + fp, 16)
+        if len(ex.lstrip("+-")) > 9 or abs(int(ex)) > MAX_BINARY_EXPONENT:
+            raise BadValueError(f"hex float {s!r}: binary exponent beyond +-{MAX_BINARY_EXPONENT} is not supported")
+        try:
+            mant = int((ip or "0") + fp, 16)
+        except ValueError as err:  # more digits than Python converts
+            raise BadValueError(f"hex float {s!r}: {err}") from None
         e = int(ex) - 4 * len(fp)
         mag = Fraction(mant) * (Fraction(2) ** e)
         return Value("finite", 1 if sign == "-" else 0, mag)
     if _DECIMAL.match(t):
         d = Decimal(t)
+        _check_decimal(d, s)
         return Value("finite", 1 if t.startswith("-") else 0, abs(Fraction(d)))
     if _RATIO.match(t):
-        num, den = t.split("/")
-        if int(den) == 0:
+        try:
+            num, den = (int(part) for part in t.split("/"))
+        except ValueError as err:  # more digits than Python converts
+            raise BadValueError(f"ratio {s!r}: {err}") from None
+        if den == 0:
             raise BadValueError(f"zero denominator in {s!r}")
-        f = Fraction(int(num), int(den))
+        f = Fraction(num, den)
         return Value("finite", 1 if t.startswith("-") else 0, abs(f))
     raise BadValueError(f"cannot parse {s!r} as a number "
                         "(expected a decimal, p/q, a hex float like 0x1.8p3, inf or nan)")

@@ -78,6 +78,32 @@ def _modes(dst: FloatFormat, rounding: str, overflow: str | None, nan_policy: st
     return overflow, rand_bits
 
 
+def as_numpy(x: Any) -> np.ndarray:
+    """``np.asarray(x)``, refusing a conversion that would change an element's value.
+
+    numpy turns a list mixing integers and floats (or integers beyond int64)
+    into float64, rounding integers above 2^53, and a bool among numbers into
+    0/1; both raise BadValueError here.  Arrays are taken as they are.
+    """
+    if isinstance(x, np.ndarray) or not isinstance(x, (list, tuple)):
+        return np.asarray(x)
+    try:
+        arr = np.asarray(x)
+    except ValueError as e:
+        raise BadValueError(f"malformed nested sequence: {e}") from None
+    if arr.dtype.kind not in "iuf" or not arr.size:
+        return arr
+    elems = np.array(x, dtype=object).ravel()
+    flat = arr.ravel()
+    for i, e in enumerate(elems):
+        if isinstance(e, (bool, np.bool_)):
+            raise BadValueError(f"element {i}: a bool is not a number")
+        if arr.dtype.kind == "f" and isinstance(e, (int, np.integer)) and float(flat[i]) != int(e):
+            raise BadValueError(f"element {i}: the integer {int(e)} is not exact in {arr.dtype} (numpy would round it "
+                                "when converting this list); pass an integer array or an array of one dtype")
+    return arr
+
+
 # ------------------------------------------------------------------ tables
 @lru_cache(maxsize=256)
 def code_table(src: FloatFormat, dst: FloatFormat, rounding: str, overflow: str, nan_policy: str,
@@ -112,7 +138,7 @@ def _freeze(a: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------ numpy encode
 def _numpy_source(x: Any, src: Any) -> tuple[np.ndarray, FloatFormat | IntFormat]:
     """(bit patterns as an unsigned array, source format) of a numpy input."""
-    arr = np.asarray(x)
+    arr = as_numpy(x)
     if src is not None:
         sf = get_format(src)
         if arr.dtype.kind not in "iu":
@@ -146,7 +172,10 @@ def _numpy_source(x: Any, src: Any) -> tuple[np.ndarray, FloatFormat | IntFormat
 def _rand_array(rand: Any, shape: tuple, k: int) -> np.ndarray:
     if rand is None:
         raise UnknownModeError("stochastic rounding needs rand (integers of rand_bits bits)")
-    r = np.asarray(rand)
+    try:
+        r = as_numpy(rand)
+    except BadValueError as e:
+        raise UnknownModeError(f"rand must hold integers: {e}") from None
     if r.dtype.kind not in "iu":
         raise UnknownModeError(f"rand must hold integers, got dtype {r.dtype}")
     if r.size and (int(r.min()) < 0 or int(r.max()) >= (1 << k)):
@@ -276,14 +305,14 @@ def _gather(x: np.ndarray, tab: np.ndarray, limit: int | None, out_dt: type, key
 def _torch_source(x: Any, src: Any):
     import torch
 
-    t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+    t = x if isinstance(x, torch.Tensor) else torch.as_tensor(as_numpy(x))
     if src is not None:
         sf = get_format(src)
-        if t.is_floating_point() or t.is_complex():
+        if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
             raise BadValueError(f"with src={sf.name}, x must hold integer bit patterns, got {t.dtype}")
         w = t.to(torch.int64)
         if w.numel() and (int(w.min()) < 0 or int(w.max()) >= sf.ncodes):
-            raise BitPatternError(f"{sf.name}: bit patterns must lie in [0, {sf.ncodes:#x}]")
+            raise BitPatternError(f"{sf.name}: bit patterns must lie in [0, {sf.ncodes - 1:#x}]")
         return w, sf
     views = {torch.float32: (torch.int32, "binary32", 0xFFFFFFFF), torch.float16: (torch.int16, "binary16", 0xFFFF),
              torch.bfloat16: (torch.int16, "bfloat16", 0xFFFF), torch.float64: (torch.int64, "binary64", -1)}
@@ -349,8 +378,11 @@ def _encode_torch(x: Any, dst: FloatFormat, rounding: str, overflow: str, nan_po
     if rounding == "sr":
         if rand is None:
             raise UnknownModeError("stochastic rounding needs rand (integers of rand_bits bits)")
-        r = rand if isinstance(rand, torch.Tensor) else torch.as_tensor(np.asarray(rand))
-        if r.is_floating_point():
+        try:
+            r = rand if isinstance(rand, torch.Tensor) else torch.as_tensor(as_numpy(rand))
+        except (BadValueError, TypeError) as e:
+            raise UnknownModeError(f"rand must hold integers: {e}") from None
+        if r.is_floating_point() or r.is_complex() or r.dtype == torch.bool:
             raise UnknownModeError(f"rand must hold integers, got {r.dtype}")
         r = r.to(device=w.device, dtype=torch.int64)
         if r.numel() and (int(r.min()) < 0 or int(r.max()) >= (1 << rand_bits)):
@@ -435,7 +467,7 @@ def encode(x: Any, fmt: FloatFormat | str, rounding: str = "rne", overflow: str 
     overflow, rand_bits = _modes(dst, rounding, overflow, nan_policy, negative, rand_bits)
     if backend == "torch":
         return _encode_torch(x, dst, rounding, overflow, nan_policy, negative, rand, rand_bits, src)
-    scalar = np.ndim(x) == 0 and not isinstance(x, np.ndarray)
+    scalar = not isinstance(x, (np.ndarray, list, tuple)) and np.ndim(x) == 0
     out = _encode_numpy(x, dst, rounding, overflow, nan_policy, negative, rand, rand_bits, src)
     return int(out) if scalar else out
 
@@ -501,27 +533,28 @@ def decode(codes: Any, fmt: FloatFormat | IntFormat | str, backend: str = "numpy
     if backend == "torch":
         import torch
 
-        c = codes if isinstance(codes, torch.Tensor) else torch.as_tensor(np.asarray(codes))
-        if c.is_floating_point():
+        c = codes if isinstance(codes, torch.Tensor) else torch.as_tensor(as_numpy(codes))
+        if c.is_floating_point() or c.is_complex() or c.dtype == torch.bool:
             raise BadValueError(f"codes must be integers, got {c.dtype}")
         ci = c.to(torch.int64)
         if ci.numel() and (int(ci.min()) < 0 or int(ci.max()) >= fmt.ncodes):
-            raise BitPatternError(f"{fmt.name}: codes must lie in [0, {fmt.ncodes:#x}]")
+            raise BitPatternError(f"{fmt.name}: codes must lie in [0, {fmt.ncodes - 1:#x}]")
         tt = _torch_table(fmt, name, str(c.device))
         return _torch_gather(tt, c, c)
-    scalar = np.ndim(codes) == 0 and not isinstance(codes, np.ndarray)
-    arr = np.asarray(codes)
+    scalar = not isinstance(codes, (np.ndarray, list, tuple)) and np.ndim(codes) == 0
+    arr = as_numpy(codes)
     if arr.dtype.kind not in "iu":
         raise BadValueError(f"codes must be integers, got dtype {arr.dtype}")
     if arr.dtype.itemsize * 8 > fmt.nbits or arr.dtype.kind == "i":
         if arr.size and (int(arr.min()) < 0 or int(arr.max()) >= fmt.ncodes):
-            raise BitPatternError(f"{fmt.name}: codes must lie in [0, {fmt.ncodes:#x}]")
+            raise BitPatternError(f"{fmt.name}: codes must lie in [0, {fmt.ncodes - 1:#x}]")
     if arr.dtype.kind == "i":
         arr = arr.view(np.dtype(f"u{arr.dtype.itemsize}"))
     if arr.dtype == np.uint8 and table.dtype == np.float32 and _is_e8m0(fmt):
-        return _decode_e8m0(arr)
-    if (arr.dtype == np.uint8 and table.dtype == np.float32 and arr.size >= 2 and arr.flags.c_contiguous
-            and sys.byteorder == "little"):
+        out = _decode_e8m0(arr)
+        return out[()] if scalar else out
+    if (arr.dtype == np.uint8 and table.dtype == np.float32 and fmt.nbits <= 8 and arr.size >= 2
+            and arr.flags.c_contiguous and sys.byteorder == "little"):
         return _decode_pairs(arr, fmt, table)
     out = np.take(table, arr)
     return out[()] if scalar else out
@@ -592,5 +625,5 @@ def _dtype_name(dtype: Any) -> str | None:
     return s
 
 
-__all__ = ["code_dtype", "code_table", "decode", "encode", "exact_in_float32", "key_table", "sticky_keys",
-           "value_table"]
+__all__ = ["as_numpy", "code_dtype", "code_table", "decode", "encode", "exact_in_float32", "key_table",
+           "sticky_keys", "value_table"]

@@ -82,7 +82,12 @@ def quantize(x, bits: int, scheme: str = "symmetric", granularity: str = "tensor
     else:
         lo_v = np.minimum(g.min(axis=1), np.float32(0))
         hi_v = np.maximum(g.max(axis=1), np.float32(0))
-        s = (hi_v - lo_v) / np.float32(qmax - qmin)
+        with np.errstate(over="ignore"):
+            rng = hi_v - lo_v
+        if not np.isfinite(rng).all():
+            raise BadValueError("asymmetric quantization: the range max - min of a group overflows binary32 "
+                                "(the scale would be infinite)")
+        s = rng / np.float32(qmax - qmin)
         s = np.where(s == 0, np.float32(1), s).astype(np.float32)
         s64 = s.astype(np.float64)
         z = np.clip(qmin - _round(lo_v.astype(np.float64) / s64, rounding), qmin, qmax).astype(np.int32)
@@ -98,3 +103,108 @@ def dequantize(scales, zero_points, codes, granularity: str = "tensor", group: i
     v = (g.astype(np.float64) - np.asarray(zero_points, np.float64)[:, None]) * \
         np.asarray(scales, np.float64)[:, None]
     return ungroup(v.astype(np.float32), info, granularity, group)
+
+
+# ------------------------------------------------------------------ torch
+def _torch_groups(x, granularity: str, axis: int, group: int):
+    """The torch form of :func:`groups`: (G, n) float32 groups (zero padded) and what undoes it."""
+    import torch
+
+    if granularity not in GRANULARITIES:
+        raise BadValueError(f"unknown granularity {granularity!r}; expected one of {', '.join(GRANULARITIES)}")
+    if x.dim() == 0:
+        raise BadValueError("integer quantization needs an array with at least one dimension")
+    if not -x.dim() <= axis < x.dim():
+        raise BadValueError(f"axis {axis} out of range for an array of {x.dim()} dimensions")
+    x = x.to(torch.float32)
+    axis %= x.dim()
+    if granularity == "tensor":
+        return x.reshape(1, -1), (tuple(x.shape), axis)
+    a = torch.movedim(x, axis, -1 if granularity == "group" else 0)
+    if granularity == "channel":
+        return a.reshape(a.shape[0], -1), (tuple(a.shape), axis)
+    if not isinstance(group, int) or group < 1:
+        raise BadValueError(f"group size must be a positive integer, got {group!r}")
+    n = a.shape[-1]
+    ng = -(-n // group)
+    a2 = a.reshape(-1, n)
+    if ng * group != n:
+        a2 = torch.nn.functional.pad(a2, (0, ng * group - n))
+    return a2.reshape(-1, group), (tuple(a.shape), axis)
+
+
+def _torch_ungroup(q, info, granularity: str):
+    import torch
+
+    shape, axis = info
+    if granularity == "tensor":
+        return q.reshape(shape)
+    if granularity == "channel":
+        return torch.movedim(q.reshape(shape), 0, axis)
+    n = shape[-1]
+    rows = q.numel() // (int(np.prod(shape[:-1], dtype=np.int64)) or 1)
+    return torch.movedim(q.reshape(-1, rows)[:, :n].reshape(shape), -1, axis)
+
+
+def _torch_round(q, rounding: str):
+    import torch
+
+    q = torch.clamp(q, -(2.0 ** 20), 2.0 ** 20)
+    if rounding == "rne":
+        return torch.round(q)  # half to even
+    return torch.sign(q) * torch.floor(torch.abs(q) + 0.5)
+
+
+def quantize_torch(x, bits: int, scheme: str = "symmetric", granularity: str = "tensor", group: int = 128,
+                   clip: str = "symmetric", rounding: str = "rne", axis: int = -1):
+    """:func:`quantize` on a torch tensor, on its device: the same scales, zero points and codes.
+
+    The binary32 scale operations run on integers (:func:`refarith.fast.mx.f32_div` and friends), so they do
+    not depend on a device's float unit; the quotient x / s is formed in binary64 (IEEE division on every
+    torch device) and rounded there, as in the numpy kernel.
+    """
+    import torch
+
+    from refarith.fast.mx import f32_div, ops
+
+    check_params(bits, scheme, clip, rounding)
+    xp = ops("torch")
+    g, info = _torch_groups(x, granularity, axis, group)
+    if not torch.isfinite(g).all():
+        raise SpecialValueError("integer quantization: NaN and infinity have no integer code")
+    qmin, qmax = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+    def bits_of(v: float):
+        return torch.tensor(int(np.array(v, np.float32).view(np.int32)), dtype=torch.int32, device=g.device)
+
+    def as_f32(b):
+        return b.view(torch.float32)
+
+    if scheme == "symmetric":
+        amax = torch.amax(torch.abs(g), dim=1)
+        den = float(qmax) if clip == "symmetric" else qmax + 0.5
+        sb = f32_div(amax.contiguous().view(torch.int32), bits_of(den), xp)
+        sb = torch.where(sb == 0, bits_of(1.0), sb)
+        s = as_f32(sb)
+        q = _torch_round(g.to(torch.float64) / s.to(torch.float64)[:, None], rounding)
+        lo = -qmax if clip == "symmetric" else qmin
+        q = torch.clamp(q, lo, qmax)
+        z = torch.zeros(s.shape, dtype=torch.int32, device=g.device)
+    else:
+        lo_v = torch.clamp(torch.amin(g, dim=1), max=0.0)
+        hi_v = torch.clamp(torch.amax(g, dim=1), min=0.0)
+        # hi - lo = |hi| + |lo| (signs differ or one is zero): one correctly rounded binary32 addition
+        from refarith.fast.mx import f32_add_magnitudes
+
+        rb = f32_add_magnitudes(hi_v.contiguous().view(torch.int32), lo_v.contiguous().view(torch.int32), xp)
+        if ((rb & 0x7FFFFFFF) >= 0x7F800000).any():
+            raise BadValueError("asymmetric quantization: the range max - min of a group overflows binary32 "
+                                "(the scale would be infinite)")
+        sb = f32_div(rb, bits_of(float(qmax - qmin)), xp)
+        sb = torch.where(sb == 0, bits_of(1.0), sb)
+        s = as_f32(sb)
+        s64 = s.to(torch.float64)
+        z = torch.clamp(qmin - _torch_round(lo_v.to(torch.float64) / s64, rounding), qmin, qmax).to(torch.int32)
+        q = torch.clamp(_torch_round(g.to(torch.float64) / s64[:, None], rounding) + z[:, None], qmin, qmax)
+    dt = torch.int16 if bits == 16 else torch.int8
+    return s, z, _torch_ungroup(q.to(dt), info, granularity)

@@ -25,7 +25,7 @@ from refarith.exact.value import Value
 def quantize_rows(a: np.ndarray):
     """(absmax per row as float16, int8 codes RNE(127 x / absmax)) of a binary16 matrix."""
     a64 = a.astype(np.float64)
-    am = np.abs(a64).max(axis=1)
+    am = np.abs(a64).max(axis=1, initial=0.0)  # a row with no columns (every dimension an outlier) has absmax 0
     safe = np.where(am == 0, 1.0, am)
     q = np.rint(127.0 * a64 / safe[:, None])
     return am.astype(np.float16), q.astype(np.int8)
@@ -48,6 +48,12 @@ def matmul(x, w, threshold: float = 6.0, accumulate: str = "int32"):
     ax, qx = quantize_rows(x[:, keep])
     aw, qw = quantize_rows(w[keep, :].T)
     acc = qx.astype(np.int64) @ qw.T.astype(np.int64)
+    return _combine(x, w, outl, ax, aw, acc, accumulate)
+
+
+def _combine(x, w, outl, ax, aw, acc, accumulate: str):
+    """The exact binary16 outputs from the int8 part (row/column absmax, int64 accumulators) and the outlier
+    columns of X / rows of W (numpy arrays on the host)."""
     if accumulate == "int32":
         acc = acc.astype(np.uint64).astype(np.uint32).view(np.int32).astype(np.int64)
     # exact combination: binary16 values are integers times 2^-24
@@ -62,3 +68,35 @@ def matmul(x, w, threshold: float = 6.0, accumulate: str = "int32"):
     for idx, v in np.ndenumerate(num):
         out[idx] = round_value(Value.of(Fraction(int(v), den)), "binary16", "rne").code
     return outl, ax, aw, acc.astype(np.int32) if accumulate == "int32" else acc, out.view(np.float16)
+
+
+def matmul_torch(x, w, threshold: float = 6.0, accumulate: str = "int32"):
+    """:func:`matmul` for torch float16 tensors: outlier detection, row-wise int8 quantization and the int8 GEMM
+    run on the tensors' device (the GEMM in binary64, exact for inner dimensions below 2^53 / 127^2); the final
+    combination is rounded to binary16 exactly on the host, as in :func:`matmul`.  Returns numpy arrays."""
+    import torch
+
+    if accumulate not in ACCUMULATE:
+        raise UnknownModeError(f"unknown accumulation {accumulate!r}; expected one of {', '.join(ACCUMULATE)}")
+    if x.dtype != torch.float16 or w.dtype != torch.float16:
+        raise BadValueError("LLM.int8() operands must be float16 tensors")
+    if x.dim() != 2 or w.dim() != 2 or x.shape[1] != w.shape[0]:
+        raise BadValueError(f"shapes {tuple(x.shape)} and {tuple(w.shape)} do not multiply")
+    if not (torch.isfinite(x).all() and torch.isfinite(w).all()):
+        raise BadValueError("LLM.int8() operands must be finite")
+    is_out = (torch.abs(x.to(torch.float32)) >= threshold).any(dim=0)
+    keep = torch.nonzero(~is_out).reshape(-1)
+
+    def rows(a):
+        a64 = a.to(torch.float64)
+        am = torch.abs(a64).amax(dim=1) if a64.shape[1] else torch.zeros(a64.shape[0], dtype=torch.float64,
+                                                                          device=a64.device)
+        safe = torch.where(am == 0, torch.ones_like(am), am)
+        return am.to(torch.float16), torch.round(127.0 * a64 / safe[:, None])  # round: half to even
+
+    ax, qx = rows(x[:, keep])
+    aw, qw = rows(w[keep, :].T)
+    acc = (qx @ qw.T).to(torch.int64)  # |sum| <= K * 127^2: exact in binary64
+    outl = torch.nonzero(is_out).reshape(-1).cpu().numpy()
+    return _combine(x.cpu().numpy(), w.cpu().numpy(), outl, ax.cpu().numpy(), aw.cpu().numpy(), acc.cpu().numpy(),
+                    accumulate)

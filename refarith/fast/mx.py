@@ -155,6 +155,124 @@ def floor_log2_f32(mag_bits, xp):
     return xp.where(n == 0, -1000, ef - 127)
 
 
+# ------------------------------------------------------------------ binary32 arithmetic on integers
+# Single binary32 operations (x * y, x / y, x + y, n * y), correctly rounded to nearest even with IEEE 754
+# special cases, computed with 64-bit integer and bit operations only.  numpy's float32 operations are IEEE
+# operations and give the same bits (the tests compare the two on random, boundary, subnormal and special
+# operands); the torch kernels use these so that they never depend on a device's float unit (flush-to-zero,
+# fast-math division).
+F32_INF, F32_QNAN = 0x7F800000, 0x7FC00000
+
+
+def _i64(x, xp):
+    if xp.name == "numpy":
+        return np.asarray(x).astype(np.int64)
+    return x.to(xp.t.int64)
+
+
+def _to_i32(x, xp):
+    """int64 values in [-2^31, 2^31) as int32 (exact)."""
+    if xp.name == "numpy":
+        return x.astype(np.int32)
+    return x.to(xp.t.int32)
+
+
+def bit_length64(n, xp):
+    """Bit length of non-negative int64 values below 2^62 (0 for 0), by a binary search over shifts."""
+    length = n * 0
+    for s in (32, 16, 8, 4, 2, 1):
+        length = xp.where((n >> (length + s)) != 0, length + s, length)
+    return xp.where(n != 0, length + 1, 0)
+
+
+def f32_round(sign, n, e, sticky, xp):
+    """binary32 bits (int32) of (-1)^sign * (n + t) * 2^e, 0 <= t < 1, sticky = (t > 0): round to nearest even,
+    overflow to infinity, ±0 when the result rounds to zero.
+
+    Requires 0 <= n < 2^61 (int64) and, wherever ``sticky`` is set, at least one bit of n below the binary32
+    quantum of the result (the callers keep guard bits), so that t only breaks ties.
+    """
+    length = bit_length64(n, xp)
+    d = xp.maximum(length - 24, -149 - e)  # bits of n below the quantum (negative: n needs no rounding)
+    dn = xp.minimum(xp.maximum(d, 0), 62)
+    m = xp.where(d < 0, n << xp.maximum(-d, 0), n >> dn)
+    rem = n & ((n * 0 + 1 << dn) - 1)
+    half = (n * 0 + 1 << dn) >> 1
+    up = (dn > 0) & ((rem > half) | ((rem == half) & ((sticky != 0) | ((m & 1) == 1))))
+    m = m + up
+    # value m * 2^(e + d): a subnormal has e + d = -149; a normal m in [2^23, 2^24] carries into the exponent
+    bits = ((e + xp.minimum(d, 62) + 149) << 23) + m
+    bits = xp.where(m == 0, 0, xp.minimum(bits, F32_INF))
+    return _to_i32(bits - (_i64(sign, xp) << 31), xp)
+
+
+def _f32_parts(bits, xp):
+    """(sign, exponent, significand, nan, inf, zero) of binary32 bits: value = n * 2^(e - 150), n in [2^23, 2^24)
+    for finite non-zero values (subnormals normalized), int64."""
+    mag = bits & 0x7FFFFFFF
+    sign, ef, n = split_f32(bits, xp)
+    nan = mag > F32_INF
+    inf = mag == F32_INF
+    zero = mag == 0
+    return _i64(sign, xp), _i64(ef, xp), _i64(n, xp), nan, inf, zero
+
+
+def _f32_special(out, sign, nan, inf, xp):
+    out = xp.where(inf, _to_i32(F32_INF - (_i64(sign, xp) << 31), xp), out)
+    return xp.where(nan, F32_QNAN, out)
+
+
+def f32_mul(a, b, xp):
+    """Bits of the binary32 product fl(a * b) of binary32 bit patterns (int32), with integer operations only."""
+    sa, ea, na, nana, infa, zeroa = _f32_parts(a, xp)
+    sb, eb, nb, nanb, infb, zerob = _f32_parts(b, xp)
+    sign = sa ^ sb
+    out = f32_round(sign, na * nb, ea + eb - 300, sign * 0, xp)
+    nan = nana | nanb | (infa & zerob) | (zeroa & infb)
+    return _f32_special(out, sign, nan, infa | infb, xp)
+
+
+def f32_div(a, b, xp):
+    """Bits of the binary32 quotient fl(a / b) of binary32 bit patterns (int32), with integer operations only."""
+    sa, ea, na, nana, infa, zeroa = _f32_parts(a, xp)
+    sb, eb, nb, nanb, infb, zerob = _f32_parts(b, xp)
+    sign = sa ^ sb
+    num = na << 26
+    den = xp.where(nb == 0, 1, nb)
+    q = num // den
+    r = num - q * den
+    out = f32_round(sign, q, ea - eb - 26, r, xp)  # q >= 2^25: two guard bits above the sticky remainder
+    out = xp.where(zeroa | infb, _to_i32(-(sign << 31), xp), out)
+    nan = nana | nanb | (zeroa & zerob) | (infa & infb)
+    return _f32_special(out, sign, nan, infa | zerob, xp)
+
+
+def f32_add_magnitudes(a, b, xp):
+    """Bits of fl(|a| + |b|) for finite binary32 bit patterns (int32), with integer operations only."""
+    _, ea, na, _, _, _ = _f32_parts(a & 0x7FFFFFFF, xp)
+    _, eb, nb, _, _, _ = _f32_parts(b & 0x7FFFFFFF, xp)
+    ea = xp.where(na == 0, -1000, ea)
+    eb = xp.where(nb == 0, -1000, eb)
+    swap = eb > ea
+    hi_e, lo_e = xp.where(swap, eb, ea), xp.where(swap, ea, eb)
+    hi_n, lo_n = xp.where(swap, nb, na), xp.where(swap, na, nb)
+    sh = xp.minimum(hi_e - lo_e, 40)
+    big = hi_n << 3
+    small = lo_n << 3
+    part = small >> sh
+    sticky = (part << sh) != small
+    return f32_round(hi_n * 0, big + part, hi_e - 153, sticky, xp)
+
+
+def f32_scale_int(k, s_bits, xp):
+    """Bits of fl(k * s) for integers |k| < 2^37 (int64) and finite binary32 s (int32), integer operations only."""
+    ss, es, ns, _, _, _ = _f32_parts(s_bits, xp)
+    k = _i64(k, xp)
+    sign = (k < 0) ^ (ss == 1)
+    mag = xp.where(k < 0, -k, k)
+    return f32_round(_i64(sign, xp), mag * ns, es - 150, mag * 0, xp)
+
+
 # ------------------------------------------------------------------ the element encoder
 def _round_up(n, rem, half, sign, rounding: str, xp):
     if rounding == "rne":

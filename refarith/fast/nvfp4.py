@@ -14,7 +14,7 @@ import numpy as np
 
 from refarith.errors import BadValueError, UnknownModeError
 from refarith.exact import nvfp4 as _nv
-from refarith.fast.mx import CHUNK, TORCH_CHUNK, encode_scaled, ops, split_f32
+from refarith.fast.mx import CHUNK, TORCH_CHUNK, encode_scaled, f32_div, f32_mul, ops, split_f32
 from refarith.formats import get_format
 
 _UE4M3 = get_format("ue4m3")
@@ -28,42 +28,40 @@ def _lut_ue4m3() -> np.ndarray:
 
 
 _UE4M3_LUT = _lut_ue4m3()
+_UE4M3_BITS = _UE4M3_LUT.view(np.int32)
 _E2M1_LUT = np.array([0, .5, 1, 1.5, 2, 3, 4, 6, -0.0, -.5, -1, -1.5, -2, -3, -4, -6], dtype=np.float32)
 
 
-def _blocks(x, tile: str, xp):
-    """(rows, nblocks, blocksize) float32 blocks and the information to undo it."""
-    if tile == "1x16":
+def _blocks(x, tile: str, xp, keep_dtype: bool = False):
+    """(rows, nblocks, blocksize) blocks (float32, or the input dtype with ``keep_dtype``), zero padded, and the
+    shape to undo it."""
+    if xp.name == "numpy":
+        a = np.asarray(x) if keep_dtype else np.asarray(x, dtype=np.float32)
+    else:
+        a = x if keep_dtype else x.to(xp.t.float32)
+
+    def zeros(shape):
         if xp.name == "numpy":
-            a = np.asarray(x, dtype=np.float32)
-        else:
-            a = x.to(xp.t.float32)
-        shape = tuple(a.shape)
+            return np.zeros(shape, a.dtype)
+        return xp.t.zeros(shape, dtype=a.dtype, device=a.device)
+
+    shape = tuple(a.shape)
+    if tile == "1x16":
         n = shape[-1]
         nb = -(-n // 16)
         a2 = a.reshape(-1, n)
         if nb * 16 != n:
-            pad = nb * 16 - n
-            if xp.name == "numpy":
-                a2 = np.concatenate([a2, np.zeros((a2.shape[0], pad), np.float32)], axis=1)
-            else:
-                a2 = xp.t.cat([a2, xp.t.zeros((a2.shape[0], pad), dtype=xp.t.float32, device=a2.device)], dim=1)
+            z = zeros((a2.shape[0], nb * 16))
+            z[:, :n] = a2
+            a2 = z
         return a2.reshape(-1, nb, 16), shape
-    if len(x.shape) < 2:
+    if len(shape) < 2:
         raise BadValueError("tile=16x16 needs an array with at least two dimensions")
-    if xp.name == "numpy":
-        a = np.asarray(x, dtype=np.float32)
-    else:
-        a = x.to(xp.t.float32)
-    shape = tuple(a.shape)
     r, c = shape[-2], shape[-1]
     rp, cp = -(-r // 16) * 16, -(-c // 16) * 16
     a3 = a.reshape(-1, r, c)
     if (rp, cp) != (r, c):
-        if xp.name == "numpy":
-            z = np.zeros((a3.shape[0], rp, cp), np.float32)
-        else:
-            z = xp.t.zeros((a3.shape[0], rp, cp), dtype=xp.t.float32, device=a3.device)
+        z = zeros((a3.shape[0], rp, cp))
         z[:, :r, :c] = a3
         a3 = z
     t = a3.reshape(-1, rp // 16, 16, cp // 16, 16)
@@ -89,15 +87,37 @@ def _scale_shape(s, shape, tile: str):
     return s.reshape(*shape[:-2], -(-r // 16), -(-cc // 16))
 
 
-def _f32(v, xp, like):
+def _const_bits(v: float, xp, like):
+    """int32 bits of the binary32 value v (exact), as a 0-d array / tensor."""
+    b = np.array(v, dtype=np.float32).view(np.int32)
     if xp.name == "numpy":
-        return np.float32(v)
-    return xp.t.tensor(v, dtype=xp.t.float32, device=like.device)
+        return b
+    return xp.t.tensor(int(b), dtype=xp.t.int32, device=like.device)
+
+
+def _f32_ops(xp):
+    """(fdiv, fmul) on binary32 bit patterns (int32): numpy's IEEE float32 operations, or for torch the
+    integer-only :func:`refarith.fast.mx.f32_div` / :func:`refarith.fast.mx.f32_mul` (same bits)."""
+    if xp.name == "numpy":
+        def fdiv(a, b):
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+                return (a.view(np.float32) / b.view(np.float32)).view(np.int32)
+
+        def fmul(a, b):
+            with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+                return (a.view(np.float32) * b.view(np.float32)).view(np.int32)
+
+        return fdiv, fmul
+    return (lambda a, b: f32_div(a, b, xp)), (lambda a, b: f32_mul(a, b, xp))
 
 
 def nvfp4_quantize(x, division: str = "reciprocal", levels: int = 2, zero_scale: str = "eps", tile: str = "1x16",
                    rounding: str = "rne", tensor_scale=None, backend: str = "numpy"):
-    """(tensor scale binary32 or None, UE4M3 scale codes uint8, E2M1 codes uint8) of a float32 array."""
+    """(tensor scale binary32 or None, UE4M3 scale codes uint8, E2M1 codes uint8) of a float32 array.
+
+    The tensor scale is a numpy float32 scalar (numpy) or a 0-d float32 tensor (torch).  Blocks are runs of
+    16 along the last axis (a shorter last run is its own block) or 16x16 tiles of the last two axes.
+    """
     if division not in _nv.DIVISIONS:
         raise UnknownModeError(f"unknown NVFP4 division {division!r}; expected one of {', '.join(_nv.DIVISIONS)}")
     if str(levels) not in _nv.LEVELS:
@@ -107,30 +127,31 @@ def nvfp4_quantize(x, division: str = "reciprocal", levels: int = 2, zero_scale:
     if tile not in _nv.TILES:
         raise UnknownModeError(f"unknown NVFP4 tile {tile!r}; expected one of {', '.join(_nv.TILES)}")
     if rounding not in _nv.ROUNDINGS:
-        raise UnknownModeError(f"unknown element rounding {rounding!r}")
+        raise UnknownModeError(f"unknown element rounding {rounding!r}; expected one of {', '.join(_nv.ROUNDINGS)}")
     xp = ops(backend)
     if len(x.shape) == 0:
         raise BadValueError("nvfp4_quantize needs an array with at least one dimension")
     blocks, shape = _blocks(x, tile, xp)
     bits = xp.i32(blocks)
+    fdiv, _ = _f32_ops(xp)
     st = None
     if int(levels) == 2:
         if tensor_scale is not None:
-            st = _f32(float(tensor_scale), xp, blocks)
-            sb = int(np.float32(float(tensor_scale)).view(np.int32))
-            if not (0 < sb < 0x7F800000):
-                raise BadValueError(f"per-tensor scale {tensor_scale!r} must be a positive finite binary32")
+            sb = int(np.array(float(tensor_scale), dtype=np.float32).view(np.int32))
+            if not (0 < sb < 0x7F800000) or np.float32(float(tensor_scale)) != float(tensor_scale):
+                raise BadValueError(f"per-tensor scale {tensor_scale!r} must be a positive finite binary32 value")
+            st = _const_bits(float(tensor_scale), xp, bits)
         else:
             mag = bits & 0x7FFFFFFF
             fin = xp.where(mag >= 0x7F800000, 0, mag)
-            at = xp.f32_from_bits(xp.amax(fin.reshape(-1), 0))
-            st = at / _f32(2688.0, xp, blocks)
-            if float(st) == 0.0:
-                st = _f32(1.0, xp, blocks)
+            at = xp.amax(fin.reshape(-1), 0)
+            st = fdiv(at, _const_bits(2688.0, xp, bits))
+            if int(st) == 0:
+                st = _const_bits(1.0, xp, bits)
     rows = bits.shape[0]
     chunk = CHUNK if xp.name == "numpy" else TORCH_CHUNK
     step = max(1, chunk // max(1, bits.shape[1] * bits.shape[2]))
-    parts = [_quantize_chunk(blocks[i:i + step], bits[i:i + step], st, division, zero_scale, rounding, xp)
+    parts = [_quantize_chunk(bits[i:i + step], st, division, zero_scale, rounding, xp)
              for i in range(0, rows, step)]
     if len(parts) == 1:
         s, codes = parts[0]
@@ -138,38 +159,39 @@ def nvfp4_quantize(x, division: str = "reciprocal", levels: int = 2, zero_scale:
         s, codes = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     else:
         s, codes = xp.t.cat([p[0] for p in parts]), xp.t.cat([p[1] for p in parts])
-    return st, _scale_shape(s, shape, tile), _unblocks(codes, shape, tile, xp)
+    st_out = None if st is None else xp.f32_from_bits(st)
+    if st_out is not None and xp.name == "numpy":
+        st_out = np.float32(st_out)
+    return st_out, _scale_shape(s, shape, tile), _unblocks(codes, shape, tile, xp)
 
 
-def _quantize_chunk(blocks, bits, st, division: str, zero_scale: str, rounding: str, xp):
+def _quantize_chunk(bits, st, division: str, zero_scale: str, rounding: str, xp):
+    fdiv, fmul = _f32_ops(xp)
     mag = bits & 0x7FFFFFFF
     amax = xp.amax(mag, -1)
     special = amax >= 0x7F800000
     amax = xp.where(special, 0, amax)
-    b = xp.f32_from_bits(amax) / _f32(6.0, xp, blocks)
+    b = fdiv(amax, _const_bits(6.0, xp, bits))
     if st is not None:
-        b = b / st
+        b = fdiv(b, st)
     if zero_scale == "eps":
-        b = np.maximum(b, np.float32(1 / 64)) if xp.name == "numpy" else xp.t.clamp_min(b, 1 / 64)
-    bs, be, bn = split_f32(xp.i32(b), xp)
+        b = xp.maximum(b, 0x3C800000)  # 2^-6; positive binary32 values are ordered as their bit patterns
+    bs, be, bn = split_f32(b, xp)
     s = encode_scaled(bs, be, bn, 0, _UE4M3, "rne", xp)
     if xp.name == "numpy":
-        s32 = _UE4M3_LUT[s]
+        s32 = _UE4M3_BITS[s]
     else:
-        s32 = xp.t.as_tensor(_UE4M3_LUT, device=s.device)[s.to(xp.t.int64)]
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        if division == "divide":
-            d = s32 if st is None else s32 * st
-            y = blocks / d[..., None]
-        else:
-            one = _f32(1.0, xp, blocks)
-            r = one / s32 if st is None else (one / st) / s32
-            y = blocks * r[..., None]
-    ybits = xp.i32(y)
-    ys, ye, yn = split_f32(ybits, xp)
+        s32 = xp.t.as_tensor(_UE4M3_BITS, device=s.device)[s.to(xp.t.int64)]
+    one = _const_bits(1.0, xp, bits)
+    if division == "divide":
+        d = s32 if st is None else fmul(s32, st)
+        y = fdiv(bits, d[..., None])
+    else:
+        r = fdiv(one, s32) if st is None else fdiv(fdiv(one, st), s32)
+        y = fmul(bits, r[..., None])
+    ys, ye, yn = split_f32(y, xp)
     codes = encode_scaled(ys, ye, yn, 0, _E2M1, rounding, xp)
-    ymag = ybits & 0x7FFFFFFF
-    codes = xp.where(ymag > 0x7F800000, 0, codes)
+    codes = xp.where((y & 0x7FFFFFFF) > 0x7F800000, 0, codes)  # NaN y (0 * inf, 0 / 0): code 0
     sign = (bits >> 31) & 1
     codes = xp.where((s == 0)[..., None], sign << 3, codes)
     codes = xp.where(special[..., None], 0, codes)
@@ -178,18 +200,26 @@ def _quantize_chunk(blocks, bits, st, division: str, zero_scale: str, rounding: 
 
 
 def nvfp4_dequantize(tensor_scale, scales, codes, tile: str = "1x16", backend: str = "numpy"):
-    """float32 values fl(P * S * s_t) (NaN for NaN-scaled blocks)."""
+    """float32 values fl(P * S * s_t) (NaN for NaN-scaled blocks); ``tensor_scale`` None for one level.
+
+    P * S is exact in binary32 (2 and 4 significant bits, no subnormal products); the product with s_t is one
+    binary32 multiplication (torch: :func:`refarith.fast.mx.f32_mul`, integer operations only).
+    """
+    if tile not in _nv.TILES:
+        raise UnknownModeError(f"unknown NVFP4 tile {tile!r}; expected one of {', '.join(_nv.TILES)}")
     xp = ops(backend)
+    _, fmul = _f32_ops(xp)
     shape = tuple(codes.shape)
     if xp.name == "numpy":
-        vals = _E2M1_LUT[np.asarray(codes)]
-        sv = _UE4M3_LUT[np.asarray(scales)]
+        vals = _E2M1_LUT.view(np.int32)[np.asarray(codes)]
+        sv = _UE4M3_BITS[np.asarray(scales)]
     else:
-        vals = xp.t.as_tensor(_E2M1_LUT, device=codes.device)[codes.to(xp.t.int64)]
-        sv = xp.t.as_tensor(_UE4M3_LUT, device=codes.device)[scales.to(xp.t.int64)]
-    vb, _ = _blocks(vals, tile, xp)
+        vals = xp.t.as_tensor(_E2M1_LUT.view(np.int32), device=codes.device)[codes.to(xp.t.int64)]
+        sv = xp.t.as_tensor(_UE4M3_BITS, device=codes.device)[scales.to(xp.t.int64)]
+    vb, _ = _blocks(vals, tile, xp, keep_dtype=True)
     svb = sv.reshape(vb.shape[0], vb.shape[1])[..., None]
-    out = vb * svb  # exact: P has 2 significant bits, S 4
+    out = fmul(vb, svb)
     if tensor_scale is not None:
-        out = out * tensor_scale
-    return _unblocks(out, shape, tile, xp)
+        tb = np.array(float(tensor_scale), dtype=np.float32).view(np.int32)
+        out = fmul(out, tb if xp.name == "numpy" else xp.t.tensor(int(tb), dtype=xp.t.int32, device=out.device))
+    return xp.f32_from_bits(_unblocks(out, shape, tile, xp))

@@ -166,6 +166,15 @@ def rdbpot(x: Array, exponent: Array) -> Array:
     return xp.i32(rdbpot64(xp.i64(x), e, xp))
 
 
+def saturating_rounding_mul_by_pot(x: Array, exponent: int) -> Array:
+    """gemmlowp SaturatingRoundingMultiplyByPOT<exponent>, elementwise; exponent a Python int in [-31, 31]."""
+    xp = backend(x)
+    check_range(xp, "x", x, INT32_MIN, INT32_MAX)
+    if isinstance(exponent, bool) or not isinstance(exponent, int) or not -31 <= exponent <= 31:
+        raise BadValueError(f"exponent must be an int in [-31, 31], got {exponent!r}")
+    return xp.i32(srmbp64(xp.i64(x), exponent, xp))
+
+
 def _mult_args(xp, x, m, shift, mlo=INT32_MIN):
     check_range(xp, "x", x, INT32_MIN, INT32_MAX)
     check_range(xp, "multiplier", m, mlo, INT32_MAX)

@@ -14,7 +14,9 @@ This module also declares the element-wise arithmetic ops ``add``, ``sub``,
 
 from __future__ import annotations
 
+import importlib
 import itertools
+import pkgutil
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,21 +32,66 @@ from refarith.spec import OpSchema, Param, Spec, ops, parse_spec, register_op
 CLASSES = ("in_range", "overflow", "nan_inf", "subnormal", "signed_zero", "nan_payload")
 """Mismatch classes, in report order.  ``nan_payload``: both results NaN, different codes."""
 
+Vector = tuple[int, ...]
+"""One vector: a flat tuple of codes, one per column (operand columns in order, a width-w operand as w columns)."""
+
+
+@dataclass(frozen=True)
+class Operand:
+    """A named operand or result of an op: ``width`` codes of ``fmt`` (a block, a row, a flattened matrix).
+
+    Kernels receive an operand of width 1 as a 1-D array of n codes and a wider one as an (n, width) array;
+    they return results the same way.
+    """
+
+    name: str
+    fmt: object
+    width: int = 1
+
+
+def flatten(operands: tuple[Operand, ...]) -> tuple:
+    """The format of every column of a list of operands."""
+    return tuple(o.fmt for o in operands for _ in range(o.width))
+
+
+def describe(operands: tuple[Operand, ...]) -> str:
+    """Header notation of operands: ``name:format`` or ``name:format*width``, space separated."""
+    return " ".join(f"{o.name}:{o.fmt.name}" + (f"*{o.width}" if o.width != 1 else "") for o in operands)
+
 
 @dataclass(frozen=True)
 class Driver:
-    """How to enumerate, compute and classify the vectors of one op (see the module docstring)."""
+    """How to enumerate, compute, classify and run the vectors of one op (see the module docstring).
+
+    ``exact`` maps a vector of input codes to the tuple of output codes (``None`` where the spec raises);
+    ``classify`` gets the input vector and the kernel's output tuple of a mismatching vector; ``fast`` runs
+    refarith's own numpy/torch kernel on operand arrays (``backend`` "numpy" or "torch") and returns one array
+    per result operand; ``random`` draws seeded random vectors (default: uniform codes per column);
+    ``random_count`` overrides the number of random golden vectors (wide vectors make big files).
+    """
 
     op: str
-    input_formats: Callable[[Spec], tuple]
-    output_format: Callable[[Spec], object]
-    exact: Callable[[Spec, tuple[int, ...]], int | None]
-    boundary: Callable[[Spec], list[tuple[int, ...]]]
-    classify: Callable[[Spec, tuple[int, ...], int | None], str]
+    inputs: Callable[[Spec], tuple[Operand, ...]]
+    outputs: Callable[[Spec], tuple[Operand, ...]]
+    exact: Callable[[Spec, Vector], Vector | None]
+    boundary: Callable[[Spec], list[Vector]]
+    classify: Callable[[Spec, Vector, Vector], str] | None = None
     variant_params: Callable[[Spec], dict[str, tuple[str, ...]]] = field(default=lambda s: {})
     exhaustive_limit: int = 1 << 16
-    within_bound: Callable[[Spec, tuple[int, ...], int, int], bool] | None = None
+    within_bound: Callable[[Spec, Vector, Vector, Vector], bool] | None = None
     """For approximate ops: (spec, inputs, expected, got) -> True when got is within the op's declared bound."""
+    random: Callable[[Spec, int, int], list[Vector]] | None = None
+    random_count: int | Callable[[Spec], int] | None = None
+    fast: Callable[[Spec, tuple, str], tuple] | None = None
+    backends: tuple[str, ...] = ("numpy", "torch")
+    """The backends ``fast`` runs on."""
+    doc: str = ""
+
+    def input_formats(self, spec: Spec) -> tuple:
+        return flatten(self.inputs(spec))
+
+    def output_formats(self, spec: Spec) -> tuple:
+        return flatten(self.outputs(spec))
 
     def domain_size(self, spec: Spec) -> int:
         n = 1
@@ -55,19 +102,41 @@ class Driver:
     def exhaustive_ok(self, spec: Spec) -> bool:
         return self.domain_size(spec) <= self.exhaustive_limit
 
-    def all_inputs(self, spec: Spec) -> list[tuple[int, ...]]:
+    def all_inputs(self, spec: Spec) -> list[Vector]:
         """Every input vector, in lexicographic code order."""
         return list(itertools.product(*(range(f.ncodes) for f in self.input_formats(spec))))
 
-    def random_inputs(self, spec: Spec, n: int, seed: int) -> list[tuple[int, ...]]:
-        """``n`` uniformly random input vectors from ``random.Random(seed)`` (reproducible)."""
+    def random_inputs(self, spec: Spec, n: int, seed: int) -> list[Vector]:
+        """``n`` random input vectors from ``random.Random(seed)`` (reproducible)."""
+        if self.random is not None:
+            return self.random(spec, n, seed)
         rng = random.Random(seed)
         fmts = self.input_formats(spec)
         return [tuple(rng.randrange(f.ncodes) for f in fmts) for _ in range(n)]
 
-    def variants(self, spec: Spec) -> list[Spec]:
-        """Every spec that differs from ``spec`` only in the driver's variant parameters."""
+    def golden_random_count(self, spec: Spec, default: int) -> int:
+        """Number of random vectors in a golden file of ``spec``."""
+        rc = self.random_count
+        if rc is None:
+            return default
+        return rc(spec) if callable(rc) else rc
+
+    def mismatch_class(self, spec: Spec, ins: Vector, got: Vector) -> str:
+        """The class of a mismatching vector (the driver's own rule, else :func:`generic_classify`)."""
+        if self.classify is not None:
+            return self.classify(spec, ins, got)
+        return generic_classify(self, spec, ins, got)
+
+    def variants(self, spec: Spec, vary: tuple[str, ...] | None = None) -> list[Spec]:
+        """Every spec that differs from ``spec`` only in the driver's variant parameters (only those named in
+        ``vary`` when given; SpecError for a name that is not a variant parameter of the op)."""
         vp = self.variant_params(spec)
+        if vary is not None:
+            unknown = [k for k in vary if k not in vp]
+            if unknown:
+                raise SpecError(f"{spec.op} has no variant parameter {', '.join(unknown)}; it varies "
+                                f"{', '.join(vp) or 'nothing'}")
+            vp = {k: v for k, v in vp.items() if k in vary}
         if not vp:
             return [spec]
         keys = list(vp)
@@ -89,6 +158,7 @@ def _spec_text(op: str, formats: tuple[str, ...], params: dict[str, str]) -> str
 
 
 _DRIVERS: dict[str, Driver] = {}
+_LOADED = False
 
 
 def register_driver(driver: Driver) -> Driver:
@@ -97,8 +167,21 @@ def register_driver(driver: Driver) -> Driver:
     return driver
 
 
+def load_all() -> None:
+    """Import every module of :mod:`refarith.golden.opdrivers` (each registers the drivers of its ops)."""
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    from refarith.golden import opdrivers
+
+    for mod in sorted(pkgutil.iter_modules(opdrivers.__path__), key=lambda m: m.name):
+        importlib.import_module(f"refarith.golden.opdrivers.{mod.name}")
+
+
 def get_driver(spec: Spec | str) -> Driver:
     """The driver of a spec's op; SpecError when the op has none."""
+    load_all()
     op = parse_spec(spec).op if not isinstance(spec, Spec) else spec.op
     if op not in _DRIVERS:
         raise SpecError(f"no vector driver for operation {op!r}; drivers exist for {', '.join(sorted(_DRIVERS))}")
@@ -106,6 +189,7 @@ def get_driver(spec: Spec | str) -> Driver:
 
 
 def drivers() -> dict[str, Driver]:
+    load_all()
     return dict(_DRIVERS)
 
 
@@ -222,8 +306,68 @@ def float_boundaries(src: FloatFormat, dst_values: list[Fraction], dst_max: Frac
     return sorted(out)
 
 
+# ------------------------------------------------------------------ generic classification
+def is_max_code(fmt, code: int) -> bool:
+    """Whether ``code`` is +-max finite of a float format or the min/max of an integer format (saturation)."""
+    if isinstance(fmt, IntFormat):
+        return fmt.value(code) in (fmt.min, fmt.max)
+    return fmt.is_finite_code(code) and abs(fmt.finite_value(code)) == fmt.max
+
+
+def is_subnormal_code(fmt, code: int) -> bool:
+    if not isinstance(fmt, FloatFormat) or not fmt.is_finite_code(code):
+        return False
+    v = abs(fmt.finite_value(code))
+    return 0 < v < fmt.min_normal
+
+
+def generic_classify(driver: Driver, spec: Spec, ins: Vector, got: Vector) -> str:
+    """Class of a mismatching vector of any op, from the columns that differ.
+
+    Every differing column NaN on both sides: ``nan_payload``; every one a zero on both sides: ``signed_zero``;
+    else a NaN/inf input: ``nan_inf``; a differing expected column at inf/NaN or at the format's extreme
+    (saturation): ``overflow``; a subnormal input or differing expected column: ``subnormal``; else ``in_range``.
+    """
+    exp = driver.exact(spec, ins)
+    fin, fout = driver.input_formats(spec), driver.output_formats(spec)
+    if exp is None:
+        return "in_range"
+    cols = [i for i, (e, g) in enumerate(zip(exp, got)) if e != g]
+    if cols and all(is_nan_code(fout[i], exp[i]) and is_nan_code(fout[i], got[i]) for i in cols):
+        return "nan_payload"
+    if cols and all(is_zero_code(fout[i], exp[i]) and is_zero_code(fout[i], got[i]) for i in cols):
+        return "signed_zero"
+    if any(is_nan_code(f, c) or is_inf_code(f, c) for f, c in zip(fin, ins)):
+        return "nan_inf"
+    if any(is_nan_code(fout[i], exp[i]) or is_inf_code(fout[i], exp[i]) or is_max_code(fout[i], exp[i])
+           for i in cols):
+        return "overflow"
+    if any(is_subnormal_code(f, c) for f, c in zip(fin, ins)) or any(is_subnormal_code(fout[i], exp[i])
+                                                                        for i in cols):
+        return "subnormal"
+    return "in_range"
+
+
+def single(fn: Callable[[Spec, Vector], int | None]) -> Callable[[Spec, Vector], Vector | None]:
+    """Adapt a one-result exact function (code or None) to the driver convention (1-tuple or None)."""
+    def exact(spec: Spec, ins: Vector) -> Vector | None:
+        r = fn(spec, ins)
+        return None if r is None else (r,)
+    return exact
+
+
+def _classify_result(fmt, expected: int | None, got: int | None) -> str | None:
+    if expected is None or got is None:
+        return None
+    if is_nan_code(fmt, expected) and is_nan_code(fmt, got):
+        return "nan_payload"
+    if is_zero_code(fmt, expected) and is_zero_code(fmt, got):
+        return "signed_zero"
+    return None
+
+
 # ------------------------------------------------------------------ cast
-def _cast_exact(spec: Spec, codes: tuple[int, ...]) -> int | None:
+def _cast_exact(spec: Spec, codes: Vector) -> int | None:
     src, dst = spec.fmt(0), spec.fmt(1)
     try:
         return _ops.cast(codes[0], src, dst, **_rounding_kw(spec)).code
@@ -248,7 +392,7 @@ def _dst_values(dst) -> tuple[list[Fraction], Fraction | None, Fraction | None]:
     return sorted({abs(v) for v in vals}), dst.max, dst.min_normal
 
 
-def _cast_boundary(spec: Spec) -> list[tuple[int, ...]]:
+def _cast_boundary(spec: Spec) -> list[Vector]:
     src, dst = spec.fmt(0), spec.fmt(1)
     if isinstance(src, IntFormat):
         n = src.ncodes
@@ -258,21 +402,11 @@ def _cast_boundary(spec: Spec) -> list[tuple[int, ...]]:
     return [(c,) for c in float_boundaries(src, vals, mx, mn)]
 
 
-def _classify_result(dst, expected: int | None, got: int | None) -> str | None:
-    if expected is None or got is None:
-        return None
-    if is_nan_code(dst, expected) and is_nan_code(dst, got):
-        return "nan_payload"
-    if is_zero_code(dst, expected) and is_zero_code(dst, got):
-        return "signed_zero"
-    return None
-
-
-def _cast_classify(spec: Spec, codes: tuple[int, ...], got: int | None) -> str:
+def _cast_classify(spec: Spec, codes: Vector, got: Vector) -> str:
     """Class of a mismatching vector: by the results first (NaN payload, signed zero), then by the input."""
     src, dst = spec.fmt(0), spec.fmt(1)
     expected = _cast_exact(spec, codes)
-    c = _classify_result(dst, expected, got)
+    c = _classify_result(dst, expected, got[0])
     if c:
         return c
     v = value_of(src, codes[0])
@@ -306,14 +440,27 @@ def _cast_variants(spec: Spec) -> dict[str, tuple[str, ...]]:
     return out
 
 
+def _cast_fast(spec: Spec, inputs: tuple, backend: str) -> tuple:
+    from refarith import fast
+
+    p = spec.param
+    if p["rounding"] == "sr":
+        raise SpecError(f"{spec}: stochastic rounding needs random bits; not a fixed-vector kernel")
+    return (fast.encode(inputs[0], spec.formats[1], rounding=p["rounding"], overflow=p["overflow"],
+                        nan_policy=p.get("nan", "error"), negative=p.get("negative", "error"), backend=backend,
+                        src=spec.formats[0]),)
+
+
 register_driver(Driver(
     "cast",
-    input_formats=lambda s: (s.fmt(0),),
-    output_format=lambda s: s.fmt(1),
-    exact=_cast_exact,
+    inputs=lambda s: (Operand("x", s.fmt(0)),),
+    outputs=lambda s: (Operand("y", s.fmt(1)),),
+    exact=single(_cast_exact),
     boundary=_cast_boundary,
     classify=_cast_classify,
     variant_params=_cast_variants,
+    fast=_cast_fast,
+    doc="one code of the source format -> one code of the destination",
 ))
 
 
@@ -343,7 +490,7 @@ for _name in _ARITH:
         ))
 
 
-def _arith_exact(spec: Spec, codes: tuple[int, ...]) -> int | None:
+def _arith_exact(spec: Spec, codes: Vector) -> int | None:
     f = spec.fmt(0)
     try:
         return _ARITH[spec.op](codes[0], codes[1], f, **_rounding_kw(spec)).code
@@ -353,7 +500,8 @@ def _arith_exact(spec: Spec, codes: tuple[int, ...]) -> int | None:
         return None
 
 
-def _arith_boundary(spec: Spec) -> list[tuple[int, ...]]:
+def binary_boundary(spec: Spec) -> list[Vector]:
+    """Every pair of codes for formats of <= 8 bits, else all pairs of up to 160 boundary codes."""
     f = spec.fmt(0)
     if f.ncodes <= 256:
         return [(a, b) for a in range(f.ncodes) for b in range(f.ncodes)]
@@ -362,10 +510,10 @@ def _arith_boundary(spec: Spec) -> list[tuple[int, ...]]:
     return [(a, b) for a in cs for b in cs]
 
 
-def _arith_classify(spec: Spec, codes: tuple[int, ...], got: int | None) -> str:
+def _arith_classify(spec: Spec, codes: Vector, got: Vector) -> str:
     f = spec.fmt(0)
     expected = _arith_exact(spec, codes)
-    c = _classify_result(f, expected, got)
+    c = _classify_result(f, expected, got[0])
     if c:
         return c
     vs = [value_of(f, x) for x in codes]
@@ -394,12 +542,13 @@ def _arith_variants(spec: Spec) -> dict[str, tuple[str, ...]]:
 for _name in _ARITH:
     register_driver(Driver(
         _name,
-        input_formats=lambda s: (s.fmt(0), s.fmt(0)),
-        output_format=lambda s: s.fmt(0),
-        exact=_arith_exact,
-        boundary=_arith_boundary,
+        inputs=lambda s: (Operand("a", s.fmt(0)), Operand("b", s.fmt(0))),
+        outputs=lambda s: (Operand("y", s.fmt(0)),),
+        exact=single(_arith_exact),
+        boundary=binary_boundary,
         classify=_arith_classify,
         variant_params=_arith_variants,
+        doc="two codes of the format -> one code, correctly rounded",
     ))
 
 
@@ -413,46 +562,3 @@ def schema_variants(spec: Spec, exclude: tuple[str, ...] = ()) -> dict[str, tupl
         if p.choices is not None and p.name in present and p.name not in exclude:
             out[p.name] = tuple(p.choices)
     return out
-
-
-# ------------------------------------------------------------------ L-Mul (refarith.exact.lmul)
-def _register_lmul() -> None:
-    try:
-        from refarith.exact import lmul as _lmul
-    except ImportError:  # the op is not part of this installation
-        return
-
-    def exact(spec: Spec, codes: tuple[int, ...]) -> int | None:
-        try:
-            return _lmul.lmul_spec(spec, codes[0], codes[1]).code
-        except SpecError:
-            raise
-        except RefarithError:
-            return None
-
-    def classify(spec: Spec, codes: tuple[int, ...], got: int | None) -> str:
-        f = spec.fmt(0)
-        c = _classify_result(f, exact(spec, codes), got)
-        if c:
-            return c
-        v = _lmul.exact_value(codes[0], codes[1], f, spec.param["variant"])
-        if not v.is_finite:
-            return "nan_inf"
-        if v.mag > f.max:
-            return "overflow"
-        if v.mag < f.min_normal:
-            return "subnormal"
-        return "in_range"
-
-    register_driver(Driver(
-        "lmul",
-        input_formats=lambda s: (s.fmt(0), s.fmt(0)),
-        output_format=lambda s: s.fmt(0),
-        exact=exact,
-        boundary=_arith_boundary,
-        classify=classify,
-        variant_params=schema_variants,
-    ))
-
-
-_register_lmul()

@@ -1,23 +1,24 @@
 """The golden vector file format: language-neutral text, gzip with fixed metadata.
 
-A file is gzip (mtime 0, no file name, level 9) of UTF-8 text::
+A file is gzip (mtime 0, no file name, level 9) of ASCII text::
 
     # refarith golden vectors
-    # spec: cast(binary16->ocp_e4m3,rounding=rne,overflow=nan)
-    # generator: 1
-    # rule: exhaustive
-    # inputs: binary16
-    # output: ocp_e4m3
-    # count: 65536
-    # format: one vector per line: input codes then the output code, lower-case hex, fixed width
-    # format: '!' as output: the spec raises (input outside its domain)
-    0000 00
+    # spec: mx_quantize(ocp_e2m1,block=4,scale=floor,rounding=rne)
+    # generator: 2
+    # rule: boundary+random(n=1024,seed=123)
+    # inputs: x:binary32*4
+    # outputs: scale:e8m0 elements:ocp_e2m1*4
+    # count: 2000
+    # format: one vector per line: the input columns, ':', the output columns; lower-case hex, fixed width
+    # format: '!' in place of the output columns: the spec raises (input outside its domain)
+    3f800000 00000000 bf000000 40c00000 : 7f 1 0 9 6
     ...
 
-Each input column has ceil(nbits/4) hex digits of its format, the output
-likewise.  The header ends at the first line that does not start with ``#``.
-Readers validate every line; nothing is trusted before the header and (when a
-manifest is given) the SHA-256 match.
+``inputs``/``outputs`` name the operands of the op's driver (:mod:`refarith.golden.drivers`) as
+``name:format`` or ``name:format*width`` (width columns, e.g. a block or a flattened row-major matrix).  Each
+column has ceil(nbits/4) hex digits of its format.  The header ends at the first line that does not start with
+``#``.  Readers validate every line; nothing is trusted before the header and (when a manifest is given) the
+SHA-256 match.
 """
 
 from __future__ import annotations
@@ -36,10 +37,11 @@ import numpy as np
 from refarith.errors import GoldenFileError, RefarithError
 from refarith.spec import Spec, parse_spec
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 MAGIC = "# refarith golden vectors"
 RAISES = "!"
-_HEADER_KEYS = ("spec", "generator", "rule", "inputs", "output", "count")
+SEP = ":"
+_HEADER_KEYS = ("spec", "generator", "rule", "inputs", "outputs", "count")
 
 
 def hexwidth(nbits: int) -> int:
@@ -48,33 +50,35 @@ def hexwidth(nbits: int) -> int:
 
 @dataclass
 class GoldenFile:
-    """A parsed golden file: its header and the vectors as integer arrays (-1 in ``outputs`` = the spec raises)."""
+    """A parsed golden file: its header, the input columns (uint64 codes), the outputs as an (n, columns) uint64
+    array, and ``raises`` (True where the spec raises; those output rows are 0)."""
 
     path: str
     spec: Spec
     header: dict[str, str]
     inputs: list[np.ndarray]
     outputs: np.ndarray
+    raises: np.ndarray
 
     @property
     def count(self) -> int:
         return int(self.outputs.shape[0])
 
 
-def render(spec: Spec, rule: str, input_fmts: tuple, output_fmt, inputs: list[tuple[int, ...]],
-           outputs: list[int | None]) -> bytes:
+def render(spec: Spec, rule: str, inputs_desc: str, outputs_desc: str, input_fmts: tuple, output_fmts: tuple,
+           inputs: list[tuple[int, ...]], outputs: list[tuple[int, ...] | None]) -> bytes:
     """The uncompressed text of a golden file."""
-    iw = [hexwidth(f.nbits) for f in input_fmts]
-    ow = hexwidth(output_fmt.nbits)
+    iw = [f"0{hexwidth(f.nbits)}x" for f in input_fmts]
+    ow = [f"0{hexwidth(f.nbits)}x" for f in output_fmts]
     lines = [MAGIC, f"# spec: {spec}", f"# generator: {GENERATOR_VERSION}", f"# rule: {rule}",
-             f"# inputs: {' '.join(f.name for f in input_fmts)}", f"# output: {output_fmt.name}",
-             f"# count: {len(inputs)}",
-             "# format: one vector per line: input codes then the output code, lower-case hex, fixed width",
-             f"# format: '{RAISES}' as output: the spec raises (input outside its domain)"]
+             f"# inputs: {inputs_desc}", f"# outputs: {outputs_desc}", f"# count: {len(inputs)}",
+             "# format: one vector per line: the input columns, ':', the output columns; lower-case hex, "
+             "fixed width",
+             f"# format: '{RAISES}' in place of the output columns: the spec raises (input outside its domain)"]
     for ins, out in zip(inputs, outputs):
-        cols = [format(c, f"0{w}x") for c, w in zip(ins, iw)]
-        cols.append(RAISES if out is None else format(out, f"0{ow}x"))
-        lines.append(" ".join(cols))
+        left = " ".join(format(c, w) for c, w in zip(ins, iw))
+        right = RAISES if out is None else " ".join(format(c, w) for c, w in zip(out, ow))
+        lines.append(f"{left} {SEP} {right}")
     return ("\n".join(lines) + "\n").encode("ascii")
 
 
@@ -119,7 +123,7 @@ def decompress(path: str | Path, data: bytes) -> str:
 
 def parse(path: str | Path, text: str) -> GoldenFile:
     """Validate and parse the text of a golden file; GoldenFileError names the file and line of any defect."""
-    from refarith.golden.drivers import get_driver
+    from refarith.golden.drivers import describe, get_driver
 
     lines = text.split("\n")
     if not lines or lines[0] != MAGIC:
@@ -149,10 +153,11 @@ def parse(path: str | Path, text: str) -> GoldenFile:
         raise GoldenFileError(f"{path}: header names a spec refarith cannot use: {e}") from None
     if str(spec) != header["spec"]:
         raise GoldenFileError(f"{path}: header spec {header['spec']!r} is not canonical (expected {spec})")
+    if header["inputs"] != describe(driver.inputs(spec)) or header["outputs"] != describe(driver.outputs(spec)):
+        raise GoldenFileError(f"{path}: header operands do not match the spec {spec} (expected inputs "
+                              f"{describe(driver.inputs(spec))!r}, outputs {describe(driver.outputs(spec))!r})")
     in_fmts = driver.input_formats(spec)
-    out_fmt = driver.output_format(spec)
-    if header["inputs"] != " ".join(f.name for f in in_fmts) or header["output"] != out_fmt.name:
-        raise GoldenFileError(f"{path}: header formats do not match the spec {spec}")
+    out_fmts = driver.output_formats(spec)
     try:
         count = int(header["count"])
     except ValueError:
@@ -160,30 +165,37 @@ def parse(path: str | Path, text: str) -> GoldenFile:
     body = lines[i:]
     if len(body) != count:
         raise GoldenFileError(f"{path}: header says {count} vectors, file has {len(body)} (truncated or padded)")
-    widths = [hexwidth(f.nbits) for f in in_fmts]
-    ow = hexwidth(out_fmt.nbits)
-    pat = re.compile("^" + " ".join(f"([0-9a-f]{{{w}}})" for w in widths) + f" ([0-9a-f]{{{ow}}}|!)$")
-    n_in = len(in_fmts)
-    ins = [np.empty(count, dtype=np.int64) for _ in range(n_in)]
-    outs = np.empty(count, dtype=np.int64)
+    n_in, n_out = len(in_fmts), len(out_fmts)
+    widths = [hexwidth(f.nbits) for f in in_fmts] + [0] + [hexwidth(f.nbits) for f in out_fmts]
+    limits = [f.ncodes for f in in_fmts] + [0] + [f.ncodes for f in out_fmts]
+    names = [f.name for f in in_fmts] + [""] + [f.name for f in out_fmts]
+    hexchars = set("0123456789abcdef")
+    ins = np.empty((count, n_in), dtype=np.uint64)
+    outs = np.zeros((count, n_out), dtype=np.uint64)
+    raised = np.zeros(count, dtype=bool)
     for j, line in enumerate(body):
-        m = pat.match(line)
-        if not m:
-            raise GoldenFileError(f"{path}:{i + j + 1}: malformed vector line {line!r}")
-        g = m.groups()
-        for k in range(n_in):
-            c = int(g[k], 16)
-            if c >= in_fmts[k].ncodes:
-                raise GoldenFileError(f"{path}:{i + j + 1}: input code {g[k]} does not fit {in_fmts[k].name}")
-            ins[k][j] = c
-        if g[-1] == RAISES:
-            outs[j] = -1
-        else:
-            c = int(g[-1], 16)
-            if c >= out_fmt.ncodes:
-                raise GoldenFileError(f"{path}:{i + j + 1}: output code {g[-1]} does not fit {out_fmt.name}")
-            outs[j] = c
-    return GoldenFile(str(path), spec, header, ins, outs)
+        lineno = i + j + 1
+        tok = line.split(" ")
+        raises = len(tok) == n_in + 2 and tok[-1] == RAISES
+        if len(tok) != (n_in + 2 if raises else n_in + 1 + n_out) or tok[n_in] != SEP:
+            raise GoldenFileError(f"{path}:{lineno}: malformed vector line {line[:80]!r}: expected {n_in} input "
+                                  f"columns, '{SEP}', {n_out} output columns")
+        for k, t in enumerate(tok):
+            if k == n_in or (raises and k == n_in + 1):
+                continue
+            if len(t) != widths[k] or not set(t) <= hexchars:
+                which = f"input column {k + 1}" if k < n_in else f"output column {k - n_in}"
+                raise GoldenFileError(f"{path}:{lineno}: malformed vector line: {which} is {t!r} (expected "
+                                      f"{widths[k]} lower-case hex digits of {names[k]})")
+            c = int(t, 16)
+            if c >= limits[k]:
+                raise GoldenFileError(f"{path}:{lineno}: code {t} does not fit {names[k]}")
+            if k < n_in:
+                ins[j, k] = c
+            else:
+                outs[j, k - n_in - 1] = c
+        raised[j] = raises
+    return GoldenFile(str(path), spec, header, [ins[:, k].copy() for k in range(n_in)], outs, raised)
 
 
 def header_lines(text: str) -> int:

@@ -23,7 +23,7 @@ from pathlib import Path
 from refarith.errors import GoldenFileError
 from refarith.formats import float_formats
 from refarith.golden import fileformat as ff
-from refarith.golden.drivers import get_driver
+from refarith.golden.drivers import describe, get_driver
 from refarith.golden.progress import Progress
 from refarith.spec import Spec, ops, parse_spec
 
@@ -42,6 +42,33 @@ def file_name(spec: Spec) -> str:
 
 def spec_seed(spec: Spec) -> int:
     return int(hashlib.sha256(str(spec).encode()).hexdigest()[:8], 16)
+
+
+_OTHER_OPS = (
+    # block quantization: every element format and scale rule of MX, the NVFP4 variants, integer quantization
+    "mx_quantize(ocp_e2m1)", "mx_quantize(ocp_e2m1,scale=rceil)", "mx_quantize(ocp_e4m3)",
+    "mx_quantize(ocp_e4m3,scale=ceil)", "mx_quantize(ocp_e5m2,scale=even)", "mx_quantize(ocp_e3m2)",
+    "mx_quantize(ocp_e2m3)", "mx_quantize(int8_sym)",
+    "nvfp4_quantize()", "nvfp4_quantize(division=divide)", "nvfp4_quantize(levels=1)",
+    "nvfp4_quantize(zero_scale=zero)", "nvfp4_quantize(tile=16x16)",
+    "int_quantize(int8)", "int_quantize(int4,clip=full)", "int_quantize(int8,scheme=asymmetric,granularity=channel)",
+    "int_quantize(int4,granularity=group,group=32)", "bfp_quantize(int8_sym)", "llmint8_matmul(binary16)",
+    # integer-only operators
+    "requantize(variant=tflite_double_rounding)", "requantize(variant=tflite_single_rounding)",
+    "requantize(variant=cmsis_single_rounding)", "requantize(variant=hawq_sim)", "requantize(variant=hawq_deployed)",
+    "gemmlowp_exp(integer_bits=5)", "gemmlowp_logistic(integer_bits=4)", "gemmlowp_tanh(integer_bits=4)",
+    "gemmlowp_one_over_one_plus_x()", "gemmlowp_one_minus_x_over_one_plus_x()",
+    "tflite_softmax(multiplier=1073741824,left_shift=23,diff_min=-248)",
+    "int_dot(int8->int32)", "int_dot(int8->int16,overflow=saturate)",
+    "ivit_shift_exp(scale=0.05)", "ivit_shift_exp(variant=ivit_tvm,scale=0.05)", "ivit_sqrt()",
+    "ivit_sqrt(variant=ivit_tvm)", "ivit_layernorm()", "ivit_layernorm(variant=ivit_tvm)",
+    "shiftmax(scale=0.05)", "shiftmax(variant=ivit_tvm,scale=0.05)", "shiftgelu(scale=0.05)",
+    "shiftgelu(variant=ivit_tvm,scale=0.05)",
+    "ibert_exp(scale=0.01)", "ibert_erf(scale=0.01)", "ibert_gelu(scale=0.01)", "ibert_sqrt()",
+    "ibert_softmax(scale=0.01)", "ibert_layernorm()",
+    # floating dot products
+    "fdot(ocp_e4m3->binary32)", "fdot(bfloat16->binary32,order=pairwise)", "fdot(ocp_e4m3->ocp_e4m3)",
+)
 
 
 def committed_specs() -> list[Spec]:
@@ -72,6 +99,7 @@ def committed_specs() -> list[Spec]:
     if "lmul" in ops():
         for v in ("bitwise", "formula"):
             ids.append(f"lmul(ocp_e4m3,variant={v})")
+    ids += [s for s in _OTHER_OPS if s.split("(", 1)[0] in ops()]
     out = []
     for s in ids:
         sp = parse_spec(s)
@@ -89,8 +117,8 @@ class Built:
     data: bytes
 
 
-def vectors(spec: Spec | str) -> tuple[str, list[tuple[int, ...]], list[int | None]]:
-    """(rule, inputs, exact outputs) of a spec's golden file; ``None`` output = the spec raises."""
+def vectors(spec: Spec | str) -> tuple[str, list[tuple[int, ...]], list[tuple[int, ...] | None]]:
+    """(rule, input vectors, exact output vectors) of a spec's golden file; ``None`` output = the spec raises."""
     spec = parse_spec(spec)
     d = get_driver(spec)
     if d.exhaustive_ok(spec):
@@ -98,8 +126,9 @@ def vectors(spec: Spec | str) -> tuple[str, list[tuple[int, ...]], list[int | No
         ins = d.all_inputs(spec)
     else:
         seed = spec_seed(spec)
-        rule = f"boundary+random(n={RANDOM_COUNT},seed={seed})"
-        ins = d.boundary(spec) + d.random_inputs(spec, RANDOM_COUNT, seed)
+        n = d.golden_random_count(spec, RANDOM_COUNT)
+        rule = f"boundary+random(n={n},seed={seed})"
+        ins = d.boundary(spec) + d.random_inputs(spec, n, seed)
     outs = [d.exact(spec, v) for v in ins]
     return rule, ins, outs
 
@@ -109,7 +138,8 @@ def build(spec: Spec | str) -> Built:
     spec = parse_spec(spec)
     d = get_driver(spec)
     rule, ins, outs = vectors(spec)
-    text = ff.render(spec, rule, d.input_formats(spec), d.output_format(spec), ins, outs)
+    text = ff.render(spec, rule, describe(d.inputs(spec)), describe(d.outputs(spec)), d.input_formats(spec),
+                     d.output_formats(spec), ins, outs)
     return Built(spec, file_name(spec), rule, len(ins), ff.compress(text))
 
 

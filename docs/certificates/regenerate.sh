@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Rebuild the committed peer certificates (needs ml_dtypes, gfloat, torch and torchao installed).
+# Each command exits 1 when the peer is not bit-exact; that is the finding, so failures do not stop the script.
+set -u
+cd "$(dirname "$0")/../.."
+out=docs/certificates
+c() { refarith certify "$@" --fuzz 2000 --report "$out" || true; }
+c ml_dtypes:float8_e4m3fn --spec 'cast(binary32->ocp_e4m3,overflow=nan)' --exhaustive
+c torch:float8_e4m3fn --spec 'cast(binary32->ocp_e4m3,overflow=nan)'
+c gfloat:ocp_e4m3 --spec 'cast(binary32->ocp_e4m3,overflow=nan)' --nan-payload-ok
+c torch:float8_e5m2 --spec 'cast(binary32->ocp_e5m2,overflow=inf)'
+c ml_dtypes:float4_e2m1fn --spec 'cast(binary32->ocp_e2m1,overflow=saturate,nan=error)'
+c ml_dtypes:float8_e8m0fnu --spec 'cast(binary32->e8m0,rounding=rna,overflow=nan,negative=error)'
+c torchao:mx --spec 'mx_quantize(ocp_e4m3,scale=floor)'
+c torchao:mx --spec 'mx_quantize(ocp_e2m1,scale=rceil)'
+c torchao:nvfp4 --spec 'nvfp4_quantize(levels=1)'
+c torchao:nvfp4 --spec 'nvfp4_quantize(levels=2)'
