@@ -76,3 +76,22 @@ def test_bad_input():
     assert str(E.bfp_spec(8)) == "bfp_quantize(int8_sym,block=32,rounding=rne,align=floor)"
     assert str(parse_spec("bfp_quantize(int4_sym,align=rne)")) == \
         "bfp_quantize(int4_sym,block=32,rounding=rne,align=rne)"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rounding", E.ROUNDINGS)
+def test_1e5_random_blocks_exact_numpy_torch(rounding):
+    """10^5 random blocks (every binade, zeros, subnormals, maxima just below a power of two) per rounding:
+    exact model = numpy = torch, for 4-bit and 8-bit mantissas."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(7 + len(rounding))
+    for p in (4, 8):
+        x = _x(rng, 50_000, 8)
+        x[3::97] = np.nextafter(np.exp2(rng.integers(-126, 120, size=(x[3::97].shape[0], 1))).astype(np.float32),
+                                np.float32(0)) * np.ones((1, 8), np.float32)
+        e, m = F.quantize(x, p, 8, rounding)
+        for i in range(x.shape[0]):
+            b = E.quantize_block([float(v) for v in x[i]], p, rounding)
+            assert b.exp == e[i, 0] and list(b.m) == [int(v) for v in m[i]], i
+        te, tm = F.quantize(torch.from_numpy(x), p, 8, rounding, backend="torch")
+        assert np.array_equal(te.numpy(), e) and np.array_equal(tm.numpy(), m)

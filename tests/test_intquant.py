@@ -154,3 +154,24 @@ def test_asymmetric_range_overflow_raises_everywhere():
     torch = pytest.importorskip("torch", reason="torch is not installed")
     with pytest.raises(BadValueError, match="overflows binary32"):
         F.quantize_torch(torch.from_numpy(x), 8, "asymmetric")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scheme", E.SCHEMES)
+@pytest.mark.parametrize("clip", E.CLIPS)
+def test_exact_numpy_torch_on_1e5_groups(scheme, clip):
+    """The exact model itself on 10^5 random groups per (scheme, clip), widths and roundings rotating."""
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    rng = np.random.default_rng(5)
+    x = _special_groups(rng, 100_000, 8)
+    if scheme == "asymmetric":
+        x = np.clip(x, -1.5e38, 1.5e38)
+    for part, (bits, rounding) in enumerate([(b, r) for b in (2, 4, 8, 16) for r in E.ROUNDINGS]):
+        xs = x[part::8]
+        a = F.quantize(xs, bits, scheme, "group", 8, clip, rounding)
+        b = [t.numpy() for t in F.quantize_torch(torch.from_numpy(xs), bits, scheme, "group", 8, clip, rounding)]
+        assert all(np.array_equal(u, v) for u, v in zip(a, b))
+        for k in range(xs.shape[0]):
+            eg = E.quantize_group([float(v) for v in xs[k]], bits, scheme, clip, rounding)
+            assert float(eg.scale) == float(a[0][k]) and eg.zero_point == a[1][k], k
+            assert list(eg.q) == a[2][k].tolist(), k
