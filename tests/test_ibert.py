@@ -158,3 +158,16 @@ def test_layernorm_random_rows():
             X = rng.integers(-4096, 4096, size=(max(1, 8000 // length), length))
             X[:, 0] = 5000  # never constant
             _compare_rows(ex.ibert_layernorm, fa.ibert_layernorm, X, shift)
+
+
+def test_scale_string_is_the_python_float_literal_then_float32():
+    """A decimal scale is read as the Python float literal and then held as float32 (two roundings, as
+    torch.tensor(float(s)) does): 1 + 2^-24 + 2^-60 goes to binary64 1 + 2^-24, then ties to even 1.0, where a
+    single rounding of the decimal to binary32 would give 1 + 2^-23."""
+    from refarith.exact.ibert import parse_scale
+
+    x = Fraction(1) + Fraction(1, 2**24) + Fraction(1, 2**60)
+    s = f"{x.numerator * 5**60}e-60"  # the exact decimal of the dyadic x
+    assert Fraction(s) == x
+    assert parse_scale(s) == Fraction(float(np.float32(float(s)))) == 1
+    assert parse_scale(x) == 1 + Fraction(1, 2**23)  # a Fraction is rounded once

@@ -22,6 +22,7 @@ represents m_i * 2^Es.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -57,7 +58,7 @@ def quantize_block(values: list[float], p: int, rounding: str = "rne") -> BFPBlo
         raise UnknownModeError(f"unknown rounding {rounding!r}; expected one of {', '.join(ROUNDINGS)}")
     xs = []
     for v in values:
-        if v != v or v in (float("inf"), float("-inf")):
+        if not math.isfinite(v):  # the input is a binary32 value held as a Python float
             raise SpecialValueError(f"BFP quantization of {v!r}: NaN and infinity have no fixed-point code")
         xs.append(Fraction(v))
     amax = max((abs(x) for x in xs), default=Fraction(0))

@@ -31,6 +31,7 @@ from refarith.exact.requant import (
     srdhm,
     wrap,
 )
+from refarith.exact.value import approx
 
 # Published constants of fixedpoint.h (raw int32, FixedPoint<int32, 0> unless stated).
 EXP_MINUS_ONE_EIGHTH = 1895147668          # exp(-1/8)
@@ -191,7 +192,7 @@ def softmax_params(beta: object, input_scale: object) -> tuple[int, int, int]:
     s = _as_fraction(input_scale)
     real = min(b * s * (1 << (31 - SCALED_DIFF_INTEGER_BITS)), Fraction((1 << 31) - 1))
     if real <= 1:
-        raise BadValueError(f"softmax: beta * input_scale * 2^26 = {float(real)} must exceed 1")
+        raise BadValueError(f"softmax: beta * input_scale * 2^26 = {approx(real)} must exceed 1")
     m, shift = quantize_multiplier(real)
     if shift < 0:
         raise BadValueError(f"softmax: multiplier shift {shift} is negative")

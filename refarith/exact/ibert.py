@@ -42,6 +42,7 @@ from functools import lru_cache
 
 from refarith.errors import BadValueError
 from refarith.exact.rounding import floor_log2
+from refarith.exact.value import approx
 
 EXP_X0 = -0.6931
 EXP_N = 30
@@ -68,7 +69,7 @@ def fl(x: Fraction, p: int) -> Fraction:
 
 def fl32(x: Fraction) -> Fraction:
     if x != 0 and not (Fraction(2) ** -126 <= abs(x) < Fraction(2) ** 128):
-        raise BadValueError(f"value {float(x)!r} outside the normal binary32 range")
+        raise BadValueError(f"value {approx(x)} outside the normal binary32 range")
     return fl(x, 24)
 
 
@@ -86,10 +87,21 @@ def rdiv32(c: Fraction, t: Fraction) -> Fraction:
 
 
 def parse_scale(scale: object) -> Fraction:
-    """The input scale as the reference holds it: a float32 tensor value (the decimal rounded to binary32)."""
+    """The input scale as the references hold it: a float32 tensor made from a Python float.
+
+    A decimal string is that Python float literal: the decimal rounded to nearest-even binary64, then to
+    binary32 (the two roundings torch.tensor(0.05) performs); a float is its exact value rounded to binary32;
+    an int or Fraction is rounded to binary32 directly.  All roundings are exact-rational (:func:`fl`).
+    """
+    if isinstance(scale, bool):
+        raise BadValueError(f"scale {scale!r} is not a number")
     try:
-        s = Fraction(float(scale)) if isinstance(scale, (str, float)) else Fraction(scale)
-    except (TypeError, ValueError, OverflowError):
+        if isinstance(scale, str):
+            s = Fraction(scale.strip())
+            s = fl64(s) if s else s
+        else:
+            s = Fraction(scale)
+    except (TypeError, ValueError, OverflowError, ZeroDivisionError):
         raise BadValueError(f"scale {scale!r} is not a number") from None
     if s <= 0:
         raise BadValueError(f"scale must be positive, got {scale!r}")
@@ -111,7 +123,7 @@ def exp_constants(scale: object) -> tuple[int, int, int, Fraction]:
     b = _floor(rdiv32(c1, s))
     c = _floor(rdiv32(c2, s2))
     if x0 >= 0:
-        raise BadValueError(f"scale {float(s)!r} too large: x0 = {x0} is not negative")
+        raise BadValueError(f"scale {approx(s)} too large: x0 = {x0} is not negative")
     return x0, b, c, fl32(fl32(f(EXP_COEF[0])) * s2)
 
 

@@ -28,12 +28,13 @@ index along ``axis``, reducing over every other axis), ``group`` (runs of
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 
 from refarith.errors import BadValueError, SpecError, SpecialValueError, UnknownModeError
 from refarith.exact.rounding import round_value
-from refarith.exact.value import Value
+from refarith.exact.value import Value, approx
 from refarith.formats import get_format
 from refarith.spec import OpSchema, Param, Spec, make_spec, register_op
 
@@ -87,7 +88,7 @@ def quantize_group(values: list[float], bits: int, scheme: str = "symmetric", cl
     check_params(bits, scheme, clip, rounding)
     xs = []
     for v in values:
-        if v != v or v in (float("inf"), float("-inf")):
+        if not math.isfinite(v):  # the input is a binary32 value held as a Python float
             raise SpecialValueError(f"integer quantization of {v!r}: NaN and infinity have no integer code")
         xs.append(Fraction(v))
     qmin, qmax = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
@@ -103,7 +104,7 @@ def quantize_group(values: list[float], bits: int, scheme: str = "symmetric", cl
     hi_v = max(max(xs, default=Fraction(0)), Fraction(0))
     f32 = get_format("binary32")
     if round_value(Value.of(hi_v - lo_v), f32, "rne", "inf").code == f32.inf_codes[0]:
-        raise BadValueError(f"asymmetric quantization: the range max - min = {float(hi_v - lo_v):.6g} overflows "
+        raise BadValueError(f"asymmetric quantization: the range max - min = {approx(hi_v - lo_v, 6)} overflows "
                             "binary32 (the scale would be infinite)")
     s = fl32(fl32(hi_v - lo_v) / (qmax - qmin))
     if s == 0:

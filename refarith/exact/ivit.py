@@ -42,7 +42,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 
 from refarith.errors import BadValueError, UnknownModeError
-from refarith.exact.ibert import fl32, fl64
+from refarith.exact.ibert import fl32, fl64, parse_scale
 
 VARIANTS = ("ivit_torch", "ivit_tvm")
 SOFTMAX_N = {"ivit_torch": 15, "ivit_tvm": 16}
@@ -56,17 +56,6 @@ NEWTON_ITERS = 10
 def check_variant(variant: str) -> None:
     if variant not in VARIANTS:
         raise UnknownModeError(f"unknown I-ViT variant {variant!r}; known: {', '.join(VARIANTS)}")
-
-
-def parse_scale(scale: object) -> Fraction:
-    """A positive scale as the references hold it: a float32 value (a str/float is rounded to binary32, RNE)."""
-    try:
-        v = Fraction(float(scale)) if isinstance(scale, (str, float)) else Fraction(scale)
-    except (TypeError, ValueError, OverflowError):
-        raise BadValueError(f"scale {scale!r} is not a number") from None
-    if v <= 0:
-        raise BadValueError(f"scale must be positive, got {scale!r}")
-    return fl32(v)
 
 
 def wrap32(v: int) -> int:

@@ -6,7 +6,7 @@ import math
 import re
 import struct
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from fractions import Fraction
 
 from refarith.errors import BadValueError
@@ -188,3 +188,10 @@ def _parse_string(s: str) -> Value:
         return Value("finite", 1 if t.startswith("-") else 0, abs(f))
     raise BadValueError(f"cannot parse {s!r} as a number "
                         "(expected a decimal, p/q, a hex float like 0x1.8p3, inf or nan)")
+
+
+def approx(x: Fraction, digits: int = 8) -> str:
+    """``x`` as a decimal with ``digits`` significant digits, rounded exactly (for messages; no float involved)."""
+    with localcontext() as ctx:
+        ctx.prec = digits
+        return str(Decimal(x.numerator) / Decimal(x.denominator))
