@@ -251,17 +251,20 @@ def run_spec(spec, data):
     raise BadValueError(f"not an I-BERT op: {spec.op}")
 
 
-def _register() -> None:
+def need_scale(spec) -> None:
+    """Spec validation of ops with a ``scale`` parameter: present, and a positive binary32-normal number."""
     from refarith.errors import SpecError
-    from refarith.spec import OpSchema, Param, register_op
 
-    def need_scale(spec) -> None:
-        if "scale" not in spec.param:
-            raise SpecError(f"{spec.op} needs an explicit scale=<positive decimal> parameter")
-        try:
-            parse_scale(spec.param["scale"])
-        except BadValueError as e:
-            raise SpecError(f"{spec}: {e}") from None
+    if "scale" not in spec.param:
+        raise SpecError(f"{spec.op} needs an explicit scale=<positive decimal> parameter")
+    try:
+        parse_scale(spec.param["scale"])
+    except BadValueError as e:
+        raise SpecError(f"{spec}: {e}") from None
+
+
+def _register() -> None:
+    from refarith.spec import OpSchema, Param, register_op
 
     scale = Param("scale", lambda f: None, None, "input scale s (required; held as float32 like the reference)")
     n_exp = Param("n", str(EXP_N), None, "i-exp output shift")

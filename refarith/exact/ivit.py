@@ -42,7 +42,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 
 from refarith.errors import BadValueError, UnknownModeError
-from refarith.exact.ibert import fl32, fl64, parse_scale
+from refarith.exact.ibert import fl32, fl64, need_scale, parse_scale
 
 VARIANTS = ("ivit_torch", "ivit_tvm")
 SOFTMAX_N = {"ivit_torch": 15, "ivit_tvm": 16}
@@ -288,16 +288,7 @@ def run_spec(spec, data):
 
 
 def _register() -> None:
-    from refarith.errors import SpecError
     from refarith.spec import OpSchema, Param, register_op
-
-    def need_scale(spec) -> None:
-        if "scale" not in spec.param:
-            raise SpecError(f"{spec.op} needs an explicit scale=<positive decimal> parameter")
-        try:
-            parse_scale(spec.param["scale"])
-        except BadValueError as e:
-            raise SpecError(f"{spec}: {e}") from None
 
     variant = Param("variant", "ivit_torch", VARIANTS, "ivit_torch: the PyTorch model; ivit_tvm: the TVM kernels")
     scale = Param("scale", lambda f: None, None, "input scale s (required; exact binary64 value of the decimal)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from refarith.errors import BadValueError
 from refarith.exact import ibert as ex
-from refarith.fast.ivit import backend_of
+from refarith.fast.ivit import backend_of, centered_rows
 
 
 def _i_exp_parts(B, x, x0: int, b: int, c: int, n: int):
@@ -133,12 +133,7 @@ def ibert_layernorm(x, shift: int = 0):
     d = xi.shape[-1]
     if d == 0:
         raise BadValueError("layernorm of an empty row")
-    if B.anytrue(abs(xi) > (1 << 28)) or d > (1 << 20):
-        raise BadValueError("layernorm input outside the fast kernels' domain (|x| <= 2^28, dim <= 2^20)")
-    s = B.rowsum(xi)
-    q, r = s // d, s % d
-    mean = q + B.where((2 * r > d) | ((2 * r == d) & ((q & 1) == 1)), 1, 0)
-    y = xi - mean
+    y = centered_rows(B, xi)
     ys = y >> shift
     std = i_sqrt(B.rowsum(ys * ys)) << shift
     if B.anytrue(std == 0):

@@ -26,23 +26,29 @@ def _round(q: np.ndarray, rounding: str) -> np.ndarray:
     return np.sign(q) * np.floor(np.abs(q) + 0.5)
 
 
-def groups(x: np.ndarray, granularity: str, axis: int, group: int):
-    """(G, n) float32 groups (zero padded) and the information to undo it."""
+def check_layout(ndim: int, granularity: str, axis: int, group: int) -> int:
+    """The normalized axis; BadValueError for an unknown granularity, a 0-d input, an axis out of range or (group
+    granularity) a group size that is not a positive integer."""
     if granularity not in GRANULARITIES:
         raise BadValueError(f"unknown granularity {granularity!r}; expected one of {', '.join(GRANULARITIES)}")
-    x = np.asarray(x, dtype=np.float32)
-    if x.ndim == 0:
+    if ndim == 0:
         raise BadValueError("integer quantization needs an array with at least one dimension")
-    if not -x.ndim <= axis < x.ndim:
-        raise BadValueError(f"axis {axis} out of range for an array of {x.ndim} dimensions")
-    axis %= x.ndim
+    if not -ndim <= axis < ndim:
+        raise BadValueError(f"axis {axis} out of range for an array of {ndim} dimensions")
+    if granularity == "group" and (isinstance(group, bool) or not isinstance(group, int) or group < 1):
+        raise BadValueError(f"group size must be a positive integer, got {group!r}")
+    return axis % ndim
+
+
+def groups(x: np.ndarray, granularity: str, axis: int, group: int):
+    """(G, n) float32 groups (zero padded) and the information to undo it."""
+    x = np.asarray(x, dtype=np.float32)
+    axis = check_layout(x.ndim, granularity, axis, group)
     if granularity == "tensor":
         return x.reshape(1, -1), (x.shape, axis)
     a = np.moveaxis(x, axis, -1 if granularity == "group" else 0)
     if granularity == "channel":
         return a.reshape(a.shape[0], -1), (a.shape, axis)
-    if not isinstance(group, int) or group < 1:
-        raise BadValueError(f"group size must be a positive integer, got {group!r}")
     n = a.shape[-1]
     ng = -(-n // group)
     a2 = a.reshape(-1, n)
@@ -110,21 +116,13 @@ def _torch_groups(x, granularity: str, axis: int, group: int):
     """The torch form of :func:`groups`: (G, n) float32 groups (zero padded) and what undoes it."""
     import torch
 
-    if granularity not in GRANULARITIES:
-        raise BadValueError(f"unknown granularity {granularity!r}; expected one of {', '.join(GRANULARITIES)}")
-    if x.dim() == 0:
-        raise BadValueError("integer quantization needs an array with at least one dimension")
-    if not -x.dim() <= axis < x.dim():
-        raise BadValueError(f"axis {axis} out of range for an array of {x.dim()} dimensions")
+    axis = check_layout(x.dim(), granularity, axis, group)
     x = x.to(torch.float32)
-    axis %= x.dim()
     if granularity == "tensor":
         return x.reshape(1, -1), (tuple(x.shape), axis)
     a = torch.movedim(x, axis, -1 if granularity == "group" else 0)
     if granularity == "channel":
         return a.reshape(a.shape[0], -1), (tuple(a.shape), axis)
-    if not isinstance(group, int) or group < 1:
-        raise BadValueError(f"group size must be a positive integer, got {group!r}")
     n = a.shape[-1]
     ng = -(-n // group)
     a2 = a.reshape(-1, n)

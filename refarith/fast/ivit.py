@@ -249,6 +249,17 @@ def newton_sqrt(v, variant: str, iters: int = ex.NEWTON_ITERS, start: int = ex.N
     return k
 
 
+def centered_rows(B, xi):
+    """xi minus its row mean rounded half to even (the torch-model LayerNorms of I-ViT and I-BERT), in int64;
+    BadValueError outside the domain where that is exact (|x| <= 2^28, row length <= 2^20)."""
+    d = xi.shape[-1]
+    if B.anytrue(abs(xi) > (1 << 28)) or d > (1 << 20):
+        raise BadValueError("layernorm input outside the fast kernels' domain (|x| <= 2^28, dim <= 2^20)")
+    s = B.rowsum(xi)
+    q, r = s // d, s % d
+    return xi - (q + B.where((2 * r > d) | ((2 * r == d) & ((q & 1) == 1)), 1, 0))
+
+
 def ilayernorm(x, variant: str):
     """I-LayerNorm core over the last axis, bit for bit :func:`refarith.exact.ivit.ilayernorm`."""
     B = backend_of(x)
@@ -258,12 +269,7 @@ def ilayernorm(x, variant: str):
     if d == 0:
         raise BadValueError("layernorm of an empty row")
     if variant == "ivit_torch":
-        if B.anytrue(abs(xi) > (1 << 28)) or d > (1 << 20):
-            raise BadValueError("layernorm input outside the fast kernels' domain (|x| <= 2^28, dim <= 2^20)")
-        s = B.rowsum(xi)
-        q, r = s // d, s % d
-        mean = q + B.where((2 * r > d) | ((2 * r == d) & ((q & 1) == 1)), 1, 0)
-        y = xi - mean
+        y = centered_rows(B, xi)
         var = B.rowsum(y * y)
         std = newton_sqrt(var, variant)
         f = ex.INT32_MAX // std
