@@ -207,3 +207,39 @@ def test_spec_ops():
         parse_spec("tflite_softmax(multiplier=1073741824)")
     with pytest.raises(SpecError):
         parse_spec("gemmlowp_tanh(integer_bits=29)")
+
+
+# ------------------------------------------------------------------ row-length limits of the int8 softmax
+@pytest.mark.parametrize("n,want", [(511, -127), (512, "output shift"), (4095, "output shift"),
+                                    (4096, "sum of exponentials")])
+def test_softmax_long_equal_rows(n, want):
+    """n equal entries: each exp term is 2^19 (Q12.19); 512 of them make the output exponent 32 (gemmlowp
+    asserts <= 31), 4096 wrap the int32 sum.  The exact model and both kernels reject the same rows."""
+    torch = _torch()
+    p = ex.softmax_params(1, Fraction(1, 16))
+    row = np.zeros((1, n), dtype=np.int64)
+    if isinstance(want, int):
+        # 256/511 = 0.50098 rounds to 1 LSB above zero: 1 - 128
+        assert ex.softmax_int8([0] * n, *p) == [want] * n
+        assert set(fx.softmax_int8(row, *p).ravel().tolist()) == {want}
+        assert set(fx.softmax_int8(torch.from_numpy(row), *p).numpy().ravel().tolist()) == {want}
+        return
+    with pytest.raises(BadValueError, match=want):
+        ex.softmax_int8([0] * n, *p)
+    for arr in (row, torch.from_numpy(row)):
+        with pytest.raises(BadValueError, match=want):
+            fx.softmax_int8(arr, *p)
+
+
+@pytest.mark.proof
+@pytest.mark.parametrize("name", ["fixedpoint.softmax_sum_no_wrap_below_4096", "fixedpoint.softmax_sum_wraps_at_4096",
+                                  "fixedpoint.softmax_output_shift_le_31_below_512",
+                                  "fixedpoint.softmax_output_shift_le_31",
+                                  "fixedpoint.softmax_unclamped_output_fits_int8"])
+def test_softmax_theorems(name):
+    from refarith.smt.registry import load_all, run_one
+
+    res = run_one(load_all()[name])
+    assert res.ok, (res.verdict, res.expect, res.counterexample, res.confirmed, res.detail)
+    if res.expect == "counterexample":
+        assert res.confirmed
