@@ -14,7 +14,7 @@ import numpy as np
 
 from refarith.errors import BadValueError, UnknownModeError
 from refarith.exact import nvfp4 as _nv
-from refarith.fast.mx import CHUNK, TORCH_CHUNK, encode_scaled, f32_div, f32_mul, ops, split_f32
+from refarith.fast.mx import _LUT_MODES, CHUNK, TORCH_CHUNK, _lut_codes, encode_scaled, f32_div, f32_mul, ops, split_f32
 from refarith.formats import get_format
 
 _UE4M3 = get_format("ue4m3")
@@ -142,9 +142,10 @@ def nvfp4_quantize(x, division: str = "reciprocal", levels: int = 2, zero_scale:
                 raise BadValueError(f"per-tensor scale {tensor_scale!r} must be a positive finite binary32 value")
             st = _const_bits(float(tensor_scale), xp, bits)
         else:
-            mag = bits & 0x7FFFFFFF
-            fin = xp.where(mag >= 0x7F800000, 0, mag)
-            at = xp.amax(fin.reshape(-1), 0)
+            mag = (bits & 0x7FFFFFFF).reshape(-1)
+            at = xp.amax(mag, 0)
+            if int(at) >= 0x7F800000:  # infinities and NaNs do not count
+                at = xp.amax(xp.where(mag >= 0x7F800000, 0, mag), 0)
             st = fdiv(at, _const_bits(2688.0, xp, bits))
             if int(st) == 0:
                 st = _const_bits(1.0, xp, bits)
@@ -189,14 +190,30 @@ def _quantize_chunk(bits, st, division: str, zero_scale: str, rounding: str, xp)
     else:
         r = fdiv(one, s32) if st is None else fdiv(fdiv(one, st), s32)
         y = fmul(bits, r[..., None])
+    codes = _e2m1_codes(y, rounding, xp)
+    numpy = xp.name == "numpy"
+    # The full-size fix-ups below change nothing when their block-level condition holds nowhere; numpy skips them.
+    zero = s == 0
+    if not numpy or zero.any():
+        codes = xp.where(zero[..., None], ((bits >> 31) & 1) << 3, codes)  # zero scale: signed zero codes
+    if not numpy or special.any():
+        codes = xp.where(special[..., None], 0, codes)
+        s = xp.where(special, _nv.UE4M3_NAN, s)
+    return xp.u8(s), (codes.astype(np.uint8, copy=False) if numpy else xp.u8(codes))
+
+
+def _e2m1_codes(y, rounding: str, xp):
+    """E2M1 codes of the binary32 bit patterns y (code 0 for NaN y): numpy's table path (the MX element table,
+    built from the exact model) when the chunk has no binary32 subnormal, infinity or NaN, else the arithmetic
+    path."""
+    if xp.name == "numpy" and rounding in _LUT_MODES:
+        if not ((y & 0x7FFFFFFF) >= 0x7F800000).any():
+            codes = _lut_codes(y, np.zeros((1,) * (y.ndim - 1), np.int32), _E2M1, rounding)
+            if codes is not None:
+                return codes
     ys, ye, yn = split_f32(y, xp)
     codes = encode_scaled(ys, ye, yn, 0, _E2M1, rounding, xp)
-    codes = xp.where((y & 0x7FFFFFFF) > 0x7F800000, 0, codes)  # NaN y (0 * inf, 0 / 0): code 0
-    sign = (bits >> 31) & 1
-    codes = xp.where((s == 0)[..., None], sign << 3, codes)
-    codes = xp.where(special[..., None], 0, codes)
-    s = xp.where(special, _nv.UE4M3_NAN, s)
-    return xp.u8(s), xp.u8(codes)
+    return xp.where((y & 0x7FFFFFFF) > 0x7F800000, 0, codes)  # NaN y (0 * inf, 0 / 0): code 0
 
 
 def nvfp4_dequantize(tensor_scale, scales, codes, tile: str = "1x16", backend: str = "numpy"):
