@@ -539,6 +539,16 @@ def _arith_variants(spec: Spec) -> dict[str, tuple[str, ...]]:
     return out
 
 
+def _arith_fast(spec: Spec, inputs: tuple, backend: str) -> tuple:
+    from refarith.fast.arith import arith
+
+    p = spec.param
+    if p["rounding"] == "sr":
+        raise SpecError(f"{spec}: stochastic rounding needs random bits; not a fixed-vector kernel")
+    return (arith(spec.op, inputs[0], inputs[1], spec.formats[0], rounding=p["rounding"], overflow=p["overflow"],
+                  nan_policy=p.get("nan", "error"), backend=backend),)
+
+
 for _name in _ARITH:
     register_driver(Driver(
         _name,
@@ -548,7 +558,9 @@ for _name in _ARITH:
         boundary=binary_boundary,
         classify=_arith_classify,
         variant_params=_arith_variants,
-        doc="two codes of the format -> one code, correctly rounded",
+        fast=_arith_fast,
+        doc="two codes of the format -> one code, correctly rounded (fast kernel: signed formats whose sums are "
+            "exact in binary64, see refarith.fast.arith)",
     ))
 
 

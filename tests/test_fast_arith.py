@@ -1,0 +1,117 @@
+"""Fast add/sub/mul/div (refarith.fast.arith, binary64 arithmetic then one cast) against the exact model
+(refarith.exact.ops): every code pair of the small formats in every rounding and overflow mode, random binary16
+pairs, hand-worked roundings, signed zeros, NaN signs, and the formats it refuses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from refarith.errors import BadValueError, RefarithError, SpecialValueError, UnknownModeError
+from refarith.exact import ops as E
+from refarith.exact.rounding import DETERMINISTIC_MODES
+from refarith.fast.arith import OPS, arith
+from refarith.formats import get_format
+
+
+def _overflows(f):
+    return ["saturate"] + (["inf"] if f.has_inf else []) + (["nan"] if f.has_nan else [])
+
+
+def _check(f, a, b, op, rounding, overflow, nan_policy):
+    want = []
+    for x, y in zip(a.tolist(), b.tolist()):
+        try:
+            want.append(getattr(E, op)(x, y, f, rounding=rounding, overflow=overflow, nan_policy=nan_policy).code)
+        except RefarithError:
+            want.append(-1)
+    want = np.array(want)
+    assert (want >= 0).all(), "choose a nan_policy under which the exact model does not raise"
+    got = np.asarray(arith(op, a, b, f, rounding, overflow, nan_policy)).astype(np.int64)
+    bad = np.flatnonzero(got != want)
+    assert bad.size == 0, (op, rounding, overflow, hex(a[bad[0]]), hex(b[bad[0]]), want[bad[0]], got[bad[0]])
+    torch = pytest.importorskip("torch", reason="torch not importable: torch kernel not compared")
+    got_t = arith(op, torch.as_tensor(a), torch.as_tensor(b), f, rounding, overflow, nan_policy,
+                  backend="torch").numpy().astype(np.int64)
+    bad = np.flatnonzero(got_t != want)
+    assert bad.size == 0, ("torch", op, rounding, overflow, hex(a[bad[0]]), hex(b[bad[0]]), want[bad[0]])
+
+
+def _all_pairs(f):
+    a, b = np.meshgrid(np.arange(f.ncodes), np.arange(f.ncodes), indexing="ij")
+    return a.ravel(), b.ravel()
+
+
+@pytest.mark.parametrize("name", ["ocp_e2m1", "ocp_e3m2", "ocp_e2m3"])
+@pytest.mark.parametrize("op", OPS)
+def test_every_pair_every_mode_fp4_fp6(name, op):
+    f = get_format(name)
+    a, b = _all_pairs(f)
+    for rounding in DETERMINISTIC_MODES:
+        for nan_policy in ("zero", "max"):
+            _check(f, a, b, op, rounding, "saturate", nan_policy)
+
+
+@pytest.mark.parametrize("name", ["ocp_e4m3", "ocp_e5m2"])
+@pytest.mark.parametrize("op", OPS)
+def test_every_pair_fp8_rne_rdn_rup(name, op):
+    f = get_format(name)
+    a, b = _all_pairs(f)
+    for rounding in ("rne", "rdn", "rup"):
+        _check(f, a, b, op, rounding, None, "error")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ocp_e4m3", "ocp_e5m2", "e3m4"])
+@pytest.mark.parametrize("op", OPS)
+def test_every_pair_fp8_every_mode(name, op):
+    f = get_format(name)
+    a, b = _all_pairs(f)
+    for rounding in DETERMINISTIC_MODES:
+        for overflow in _overflows(f):
+            _check(f, a, b, op, rounding, overflow, "error")
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_random_binary16_pairs(op):
+    f = get_format("binary16")
+    rng = np.random.default_rng(OPS.index(op))
+    a = rng.integers(0, 1 << 16, 3000)
+    b = rng.integers(0, 1 << 16, 3000)
+    b[:200] = a[:200] ^ 0x8000  # x - x, x + (-x): exact zeros
+    for rounding in DETERMINISTIC_MODES:
+        _check(f, a, b, op, rounding, None, "error")
+
+
+def test_hand_worked_roundings():
+    # 1/3 in e4m3: the grid step in [1/4, 1/2) is 1/32; 1/3 = 10.67/32 -> 11/32 (0x2B) to nearest, 10/32 (0x2A) down
+    one, three = 0x38, 0x44  # 1.0 = 2^0 * 1.000, 3.0 = 2^1 * 1.100
+    assert int(arith("div", np.array([one]), np.array([three]), "ocp_e4m3")[0]) == 0x2B
+    assert int(arith("div", np.array([one]), np.array([three]), "ocp_e4m3", "rtz")[0]) == 0x2A
+    # 448 + 32 = 480 overflows e4m3 (max 448): NaN (0x7F) under overflow=nan, 448 (0x7E) under saturate
+    assert int(arith("add", np.array([0x7E]), np.array([0x60]), "ocp_e4m3", overflow="nan")[0]) == 0x7F
+    assert int(arith("add", np.array([0x7E]), np.array([0x60]), "ocp_e4m3", overflow="saturate")[0]) == 0x7E
+
+
+def test_signed_zero_of_exact_zero_sums():
+    x = np.array([0x38, 0x00, 0x80, 0x00])  # 1, +0, -0, +0
+    y = np.array([0xB8, 0x80, 0x80, 0x00])  # -1, -0, -0, +0
+    assert arith("add", x, y, "ocp_e4m3").tolist() == [0x00, 0x00, 0x80, 0x00]
+    assert arith("add", x, y, "ocp_e4m3", "rdn").tolist() == [0x80, 0x80, 0x80, 0x00]
+
+
+def test_nan_results_follow_the_exact_model_not_the_hardware():
+    # invalid 0/0 -> +NaN; a NaN operand's sign is kept; sub negates b first
+    assert int(arith("div", np.array([0x00]), np.array([0x00]), "ocp_e4m3")[0]) == 0x7F
+    assert int(arith("add", np.array([0x38]), np.array([0xFF]), "ocp_e4m3")[0]) == 0xFF
+    assert int(arith("sub", np.array([0x38]), np.array([0xFF]), "ocp_e4m3")[0]) == 0x7F
+
+
+def test_refusals_and_errors():
+    for name in ("bfloat16", "binary32", "e8m0", "ue4m3", "e6m1"):
+        with pytest.raises(BadValueError):
+            arith("add", np.array([1]), np.array([1]), name)
+    with pytest.raises(UnknownModeError):
+        arith("pow", np.array([1]), np.array([1]), "ocp_e4m3")
+    with pytest.raises(SpecialValueError):  # 0/0 into E2M1, which has no NaN, under nan_policy='error'
+        arith("div", np.array([0, 1]), np.array([0, 1]), "ocp_e2m1", overflow="saturate")
