@@ -52,23 +52,18 @@ def test_every_pair_every_mode_fp4_fp6(name, op):
             _check(f, a, b, op, rounding, "saturate", nan_policy)
 
 
-@pytest.mark.parametrize("name", ["ocp_e4m3", "ocp_e5m2"])
-@pytest.mark.parametrize("op", OPS)
-def test_every_pair_fp8_rne_rdn_rup(name, op):
-    f = get_format(name)
-    a, b = _all_pairs(f)
-    for rounding in ("rne", "rdn", "rup"):
-        _check(f, a, b, op, rounding, None, "error")
+FP8_CASES = [("ocp_e4m3", ("rne", "rdn", "rup"), False), ("ocp_e5m2", ("rne", "rdn", "rup"), False)] + [
+    pytest.param(name, DETERMINISTIC_MODES, True, marks=pytest.mark.slow) for name in ("ocp_e4m3", "ocp_e5m2", "e3m4")]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["ocp_e4m3", "ocp_e5m2", "e3m4"])
+@pytest.mark.parametrize("name,roundings,every_overflow", FP8_CASES)
 @pytest.mark.parametrize("op", OPS)
-def test_every_pair_fp8_every_mode(name, op):
+def test_every_pair_fp8(name, roundings, every_overflow, op):
+    """Default run: rne, rdn (signed zeros), rup with the format's default overflow; slow: every mode."""
     f = get_format(name)
     a, b = _all_pairs(f)
-    for rounding in DETERMINISTIC_MODES:
-        for overflow in _overflows(f):
+    for rounding in roundings:
+        for overflow in (_overflows(f) if every_overflow else [None]):
             _check(f, a, b, op, rounding, overflow, "error")
 
 

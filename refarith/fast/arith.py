@@ -56,26 +56,9 @@ def _nan_sign(op: str, a, b, x_nan, y_nan, nbits: int, xp):
     return xp.where(x_nan, sa, xp.where(y_nan, sb, 0 * sa))
 
 
-def _np_arith(op: str, x: np.ndarray, y: np.ndarray, rounding: str) -> np.ndarray:
-    with np.errstate(all="ignore"):
-        if op == "add":
-            r = x + y
-        elif op == "sub":
-            r = x - y
-        elif op == "mul":
-            r = x * y
-        else:
-            r = x / y
-    if op in ("add", "sub") and rounding == "rdn":
-        yy = -y if op == "sub" else y
-        both_pos_zero = (x == 0) & (yy == 0) & ~np.signbit(x) & ~np.signbit(yy)
-        r = np.where((r == 0) & ~both_pos_zero, -0.0, r)
-    return r
-
-
-def _torch_arith(op: str, x: Any, y: Any, rounding: str) -> Any:
-    import torch
-
+def _combine(op: str, x: Any, y: Any, rounding: str, xp: Any) -> Any:
+    """One binary64 operation on decoded operands (``xp`` the numpy or torch module), with IEEE 754's sign of
+    an exact zero sum under ``rdn``."""
     if op == "add":
         r = x + y
     elif op == "sub":
@@ -86,8 +69,8 @@ def _torch_arith(op: str, x: Any, y: Any, rounding: str) -> Any:
         r = x / y
     if op in ("add", "sub") and rounding == "rdn":
         yy = -y if op == "sub" else y
-        both_pos_zero = (x == 0) & (yy == 0) & ~torch.signbit(x) & ~torch.signbit(yy)
-        r = torch.where((r == 0) & ~both_pos_zero, torch.full_like(r, -0.0), r)
+        both_pos_zero = (x == 0) & (yy == 0) & ~xp.signbit(x) & ~xp.signbit(yy)
+        r = xp.where((r == 0) & ~both_pos_zero, -0.0, r)
     return r
 
 
@@ -107,7 +90,8 @@ def arith(op: str, a: Any, b: Any, fmt: FloatFormat | str, rounding: str = "rne"
         ai, bi = np.broadcast_arrays(np.asarray(a).astype(np.int64), np.asarray(b).astype(np.int64))
         x = np.asarray(fast.decode(ai, f), dtype=np.float64)
         y = np.asarray(fast.decode(bi, f), dtype=np.float64)
-        r = _np_arith(op, x, y, rounding)
+        with np.errstate(all="ignore"):
+            r = _combine(op, x, y, rounding, np)
         nan = np.isnan(r)
         if nan.any():
             neg = _nan_sign(op, ai, bi, np.isnan(x), np.isnan(y), f.nbits, np) == 1
@@ -118,7 +102,7 @@ def arith(op: str, a: Any, b: Any, fmt: FloatFormat | str, rounding: str = "rne"
         ai, bi = torch.broadcast_tensors(torch.as_tensor(a).to(torch.int64), torch.as_tensor(b).to(torch.int64))
         x = fast.decode(ai, f, backend="torch").to(torch.float64)
         y = fast.decode(bi, f, backend="torch").to(torch.float64)
-        r = _torch_arith(op, x, y, rounding)
+        r = _combine(op, x, y, rounding, torch)
         nan = torch.isnan(r)
         if bool(nan.any()):
             neg = _nan_sign(op, ai, bi, torch.isnan(x), torch.isnan(y), f.nbits, torch) == 1
