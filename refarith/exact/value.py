@@ -74,13 +74,16 @@ class Value:
         return str(self.fraction)
 
     def to_float(self) -> float:
-        """Nearest binary64 (exact for every value of a format of 16 bits or fewer)."""
+        """Nearest binary64, ties to even, ±inf beyond its range (exact for every value of a format of 16 bits or
+        fewer); rounded by the exact model and built from its bit pattern."""
         if self.kind == "nan":
             return math.nan
         if self.kind == "inf":
             return -math.inf if self.sign else math.inf
-        f = float(self.mag)
-        return -f if self.sign else f
+        from refarith.exact.rounding import round_value  # rounding imports this module
+
+        code = round_value(self, "binary64", "rne", "inf").code  # ties to even, beyond binary64 max -> inf
+        return struct.unpack("<d", struct.pack("<Q", code))[0]
 
 
 # Inputs whose exact value would need more than about a million bits are refused (BadValueError) rather than
@@ -133,7 +136,13 @@ def parse_value(x: object) -> Value:
         if isinstance(x, np.floating):
             if x.dtype.itemsize > 8:
                 raise BadValueError("numpy long double input is not supported; pass a Fraction")
-            return _from_float(float(x))  # widening float16/32 -> 64 is exact
+            bits = {"float16": ("binary16", np.uint16), "float32": ("binary32", np.uint32),
+                    "float64": ("binary64", np.uint64)}.get(x.dtype.name)
+            if bits is None:
+                raise BadValueError(f"numpy {x.dtype.name} input is not supported; pass a Fraction")
+            from refarith.exact.ops import decode  # ops imports this module
+
+            return decode(int(x.view(bits[1])), bits[0])  # the value of the IEEE bit pattern
     if isinstance(x, str):
         return _parse_string(x)
     raise BadValueError(f"cannot interpret {x!r} ({type(x).__name__}) as a number")
