@@ -36,6 +36,11 @@ def _term_bound() -> Outcome:
     return prove(claim, {"e": e}, 30, confirm)
 
 
+def _output_exponent(total: int) -> int:
+    """RoundingDivideByPOT exponent of the final division for a Q12.19 sum: num_bits_over_unit + 31 - 8."""
+    return ACC - ex.count_leading_zeros_u32(total) + 31 - 8
+
+
 def _equal_row(n: int) -> tuple[list[int], str | list[int]]:
     row = [0] * n
     try:
@@ -79,7 +84,7 @@ def softmax_sum_wraps_at_4096() -> Outcome:
 def softmax_output_shift_le_31_below_512() -> Outcome:
     out = _term_bound()
     top = 511 * TERM_MAX
-    exponent = ACC - ex.count_leading_zeros_u32(top) + 31 - 8
+    exponent = _output_exponent(top)
     if out.verdict == PROVED and exponent > 31:
         return Outcome(COUNTEREXAMPLE, {"n": 511, "sum": top, "exponent": exponent}, confirmed=True)
     return out
@@ -93,7 +98,7 @@ def softmax_output_shift_le_31_below_512() -> Outcome:
     expect=COUNTEREXAMPLE, budget=30, tags=("fixedpoint", "softmax", "overflow"))
 def softmax_output_shift_le_31() -> Outcome:
     total = 512 * TERM_MAX
-    exponent = ACC - ex.count_leading_zeros_u32(total) + 31 - 8
+    exponent = _output_exponent(total)
     _, res = _equal_row(512)
     _, ok = _equal_row(511)
     return Outcome(COUNTEREXAMPLE, {"row": "512 x [0]", "params": PARAMS, "sum": total, "exponent": exponent,
