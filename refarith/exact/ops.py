@@ -7,6 +7,22 @@ x - x = +0 (-0 under rdn), (±0) + (±0) keeps a common sign, 0 * inf, inf - inf
 0/0, inf/inf and sqrt(negative) are invalid (canonical NaN, positive), x/0 =
 ±inf; a NaN operand gives the canonical NaN with the first NaN operand's sign.
 For formats without NaN an invalid result follows ``nan_policy``.
+
+Flags (IEEE 754-2019 clause 7, default exception handling) are those of the
+one rounding (:mod:`refarith.exact.rounding`: inexact, overflow, underflow with
+``tininess="before"`` or ``"after"``) plus:
+
+* ``invalid`` (7.2) for every invalid operation: inf - inf (add/sub, and fma's
+  product against an opposite infinity), 0 * inf (mul, and fma whatever c is:
+  with a quiet NaN c, where 7.2 leaves it to the implementation, it is flagged,
+  as Berkeley SoftFloat and x86 do), 0/0, inf/inf, sqrt of a value below zero
+  (sqrt(-0) = -0 is valid); and for any signalling NaN operand (7.2 a).  A
+  signalling NaN is a NaN code of an IEEE-specials format whose first trailing
+  significand bit is 0 (the 6.2.1 convention); the canonical NaN it gives is
+  quiet.  A quiet NaN operand raises no flag.  ``cast`` flags a signalling NaN
+  source the same way (5.4.2 convertFormat is a general-computational op).
+* ``divide_by_zero`` (7.3): a finite non-zero divided by ±0 (the exact result
+  is ±inf; inf / 0 and 0 / 0 are not divisions by zero in this sense).
 """
 
 from __future__ import annotations
@@ -38,16 +54,29 @@ def decode(code: int, fmt: FloatFormat | IntFormat | str) -> Value:
 
 def encode(x: object, fmt: FloatFormat | IntFormat | str, rounding: str = "rne", overflow: str | None = None,
            nan_policy: str = "error", negative: str = "error", rand: int | None = None,
-           rand_bits: int | None = None) -> Rounded:
-    """Round a number (int, float, Fraction, Decimal, string, Value) into ``fmt`` once."""
-    return round_value(parse_value(x), fmt, rounding, overflow, nan_policy, negative, rand, rand_bits)
+           rand_bits: int | None = None, *, tininess: str = "before") -> Rounded:
+    """Round a number (int, float, Fraction, Decimal, string, Value) into ``fmt`` once, with its flags."""
+    return round_value(parse_value(x), fmt, rounding, overflow, nan_policy, negative, rand, rand_bits,
+                       tininess=tininess)
+
+
+def is_signaling_nan(code: int, fmt: FloatFormat | IntFormat | str) -> bool:
+    """True for a signalling NaN code: an IEEE-specials format's NaN whose first trailing significand bit is 0
+    (IEEE 754-2019 6.2.1).  Other formats (OCP fn, fnuz, P3109) have quiet NaNs only."""
+    fmt = get_format(fmt)
+    if isinstance(fmt, IntFormat) or fmt.specials != "ieee" or not fmt.is_nan_code(code):
+        return False
+    return not (code >> (fmt.mbits - 1)) & 1
 
 
 def cast(code: int, src: FloatFormat | IntFormat | str, dst: FloatFormat | IntFormat | str, rounding: str = "rne",
          overflow: str | None = None, nan_policy: str = "error", negative: str = "error", rand: int | None = None,
-         rand_bits: int | None = None) -> Rounded:
-    """Convert a bit pattern of ``src`` into ``dst`` with a single rounding."""
-    return round_value(decode(code, src), dst, rounding, overflow, nan_policy, negative, rand, rand_bits)
+         rand_bits: int | None = None, *, tininess: str = "before") -> Rounded:
+    """Convert a bit pattern of ``src`` into ``dst`` with a single rounding; a signalling NaN source is also
+    flagged ``invalid``."""
+    r = round_value(decode(code, src), dst, rounding, overflow, nan_policy, negative, rand, rand_bits,
+                    tininess=tininess)
+    return _flag(r, "invalid") if is_signaling_nan(code, src) else r
 
 
 def value_table(fmt: FloatFormat | IntFormat | str) -> list[tuple[int, Value]]:
@@ -112,46 +141,62 @@ def _decode_all(fmt: FloatFormat, *codes: int) -> list[Value]:
     return [decode(c, fmt) for c in codes]
 
 
-def _finish(v: Value, fmt: FloatFormat, kw: dict) -> Rounded:
-    return round_value(v, fmt, **kw)
+def _flag(r: Rounded, *names: str) -> Rounded:
+    return Rounded(r.code, r.flags | frozenset(names))
+
+
+def _finish(v: Value, fmt: FloatFormat, kw: dict, codes: tuple[int, ...], operands: list[Value],
+            invalid: bool = False, divide_by_zero: bool = False) -> Rounded:
+    """Round the exact result once; add ``invalid`` for an invalid operation (a NaN made from operands that are
+    not NaN, or ``invalid`` forced) or a signalling NaN operand, and ``divide_by_zero``."""
+    r = round_value(v, fmt, **kw)
+    extra = []
+    if invalid or (v.is_nan and not any(o.is_nan for o in operands)) or any(is_signaling_nan(c, fmt) for c in codes):
+        extra.append("invalid")
+    if divide_by_zero:
+        extra.append("divide_by_zero")
+    return _flag(r, *extra) if extra else r
 
 
 def add(a: int, b: int, fmt: FloatFormat | str, rounding: str = "rne", **kw) -> Rounded:
-    """Correctly rounded a + b of two codes of ``fmt``."""
+    """Correctly rounded a + b of two codes of ``fmt``, with its flags (``invalid`` for inf - inf)."""
     fmt = get_format(fmt)
     va, vb = _decode_all(fmt, a, b)
-    return _finish(exact_add(va, vb, rounding), fmt, dict(rounding=rounding, **kw))
+    return _finish(exact_add(va, vb, rounding), fmt, dict(rounding=rounding, **kw), (a, b), [va, vb])
 
 
 def sub(a: int, b: int, fmt: FloatFormat | str, rounding: str = "rne", **kw) -> Rounded:
-    """Correctly rounded a - b."""
+    """Correctly rounded a - b, with its flags (``invalid`` for inf - inf)."""
     fmt = get_format(fmt)
     va, vb = _decode_all(fmt, a, b)
-    return _finish(exact_add(va, -vb, rounding), fmt, dict(rounding=rounding, **kw))
+    return _finish(exact_add(va, -vb, rounding), fmt, dict(rounding=rounding, **kw), (a, b), [va, vb])
 
 
 def mul(a: int, b: int, fmt: FloatFormat | str, rounding: str = "rne", **kw) -> Rounded:
-    """Correctly rounded a * b."""
+    """Correctly rounded a * b, with its flags (``invalid`` for 0 * inf)."""
     fmt = get_format(fmt)
     va, vb = _decode_all(fmt, a, b)
-    return _finish(exact_mul(va, vb), fmt, dict(rounding=rounding, **kw))
+    return _finish(exact_mul(va, vb), fmt, dict(rounding=rounding, **kw), (a, b), [va, vb])
 
 
 def div(a: int, b: int, fmt: FloatFormat | str, rounding: str = "rne", **kw) -> Rounded:
-    """Correctly rounded a / b."""
+    """Correctly rounded a / b, with its flags (``invalid`` for 0/0 and inf/inf, ``divide_by_zero`` for
+    finite non-zero / 0)."""
     fmt = get_format(fmt)
     va, vb = _decode_all(fmt, a, b)
-    return _finish(exact_div(va, vb), fmt, dict(rounding=rounding, **kw))
+    dbz = va.is_finite and not va.is_zero and vb.is_zero
+    return _finish(exact_div(va, vb), fmt, dict(rounding=rounding, **kw), (a, b), [va, vb], divide_by_zero=dbz)
 
 
 def fma(a: int, b: int, c: int, fmt: FloatFormat | str, rounding: str = "rne", **kw) -> Rounded:
-    """Correctly rounded a * b + c with a single rounding (IEEE 754 fusedMultiplyAdd)."""
+    """Correctly rounded a * b + c with a single rounding (IEEE 754 fusedMultiplyAdd), with its flags
+    (``invalid`` for 0 * inf, even with a quiet NaN c, and for an infinite product against an opposite inf)."""
     fmt = get_format(fmt)
     va, vb, vc = _decode_all(fmt, a, b, c)
     p = exact_mul(va, vb)
     if (va.is_inf or vb.is_inf) and (va.is_zero or vb.is_zero):
-        return _finish(Value.nan(0), fmt, dict(rounding=rounding, **kw))
-    return _finish(exact_add(p, vc, rounding), fmt, dict(rounding=rounding, **kw))
+        return _finish(Value.nan(0), fmt, dict(rounding=rounding, **kw), (a, b, c), [va, vb, vc], invalid=True)
+    return _finish(exact_add(p, vc, rounding), fmt, dict(rounding=rounding, **kw), (a, b, c), [va, vb, vc])
 
 
 def exact_sqrt(a: Value, fmt: FloatFormat, rand_bits: int | None = None) -> Value:
@@ -184,11 +229,11 @@ def exact_sqrt(a: Value, fmt: FloatFormat, rand_bits: int | None = None) -> Valu
 
 
 def sqrt(a: int, fmt: FloatFormat | str, rounding: str = "rne", **kw) -> Rounded:
-    """Correctly rounded square root (sqrt(-0) = -0, sqrt(x<0) invalid)."""
+    """Correctly rounded square root, with its flags (sqrt(-0) = -0; sqrt(x < 0) and sqrt(-inf) invalid)."""
     fmt = get_format(fmt)
     (va,) = _decode_all(fmt, a)
-    return _finish(exact_sqrt(va, fmt, kw.get("rand_bits")), fmt, dict(rounding=rounding, **kw))
+    return _finish(exact_sqrt(va, fmt, kw.get("rand_bits")), fmt, dict(rounding=rounding, **kw), (a,), [va])
 
 
 __all__ = ["add", "cast", "decode", "div", "encode", "exact_add", "exact_div", "exact_mul", "exact_sqrt",
-           "floor_log2", "fma", "mul", "pow2", "sqrt", "sub", "value_table"]
+           "floor_log2", "fma", "is_signaling_nan", "mul", "pow2", "sqrt", "sub", "value_table"]

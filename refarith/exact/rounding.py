@@ -30,13 +30,31 @@ Everything here is exact (Python ints and Fractions).  Semantics:
   candidate) with the underflow flag.  A negative non-zero value into an unsigned
   format raises SpecialValueError unless ``negative="clamp"`` (then the smallest
   value, flagged ``invalid``).  -0 into a format without -0 gives +0.
-* Flags: ``inexact``; ``overflow``; ``underflow`` = inexact and tiny, tininess
-  detected before rounding (|x| < min normal); ``invalid`` for a NaN or clamped
-  input mapped to a number.
-* Integer targets: round to an integer with the same modes; overflow
+* Flags (IEEE 754-2019 clause 7, default exception handling; a set of names):
+
+  - ``inexact``: the result differs from the exact value (7.6).
+  - ``overflow``: a finite value whose rounding with an unbounded exponent range
+    exceeds the largest finite value in magnitude, whatever the overflow mode
+    delivers (7.4); always with ``inexact``.
+  - ``underflow``: the result is tiny *and* inexact (7.5).  ``tininess="before"``
+    (the default): tiny iff 0 < |x| < min normal.  ``tininess="after"``: tiny iff
+    x rounded to the format's precision with an unbounded exponent range (same
+    mode; ``sr`` with the same random integer) lies strictly between
+    ±min normal.  Formats without subnormals flush every |x| below min normal
+    (to zero, or E8M0's smallest value) and flag it ``underflow`` under both.
+  - ``invalid`` (7.2): a NaN mapped to a number (``nan_policy`` ``zero``/``max``,
+    into a format without NaN, or into an integer format); an infinity that
+    does not arrive as an infinity (a format without inf, or ``saturate``); a
+    negative clamped into an unsigned format; an integer result outside the
+    target's range (7.2 j, then the only flag).  Signalling NaN operands and
+    invalid operations are flagged by :mod:`refarith.exact.ops`, which also
+    raises ``divide_by_zero`` (7.3).
+* Integer targets (IEEE 754 5.8 convertToIntegerExact): round to an integer
+  with the same modes, ``inexact`` when that changes the value; overflow
   ``saturate`` (default; to [min, max], which excludes -2^(n-1) for symmetric
-  formats) or ``wrap`` (two's complement modulo 2^n); NaN per ``nan_policy``;
-  ±inf saturates (an error under ``wrap``).
+  formats) or ``wrap`` (two's complement modulo 2^n), flagged ``invalid``
+  alone; NaN per ``nan_policy``; ±inf saturates with ``invalid`` (an error
+  under ``wrap``).
 """
 
 from __future__ import annotations
@@ -53,6 +71,8 @@ DETERMINISTIC_MODES = ("rne", "rna", "rtz", "rup", "rdn", "rto")
 OVERFLOW_MODES = ("saturate", "inf", "nan", "wrap")
 NAN_POLICIES = ("error", "zero", "max")
 NEGATIVE_POLICIES = ("error", "clamp")
+TININESS_MODES = ("before", "after")
+FLAGS = ("inexact", "overflow", "underflow", "invalid", "divide_by_zero")
 
 
 @dataclass(frozen=True)
@@ -147,18 +167,29 @@ def _check_rand(rounding: str, rand: int | None, rand_bits: int | None) -> None:
         raise UnknownModeError(f"rand={rand!r} does not fit in rand_bits={rand_bits}")
 
 
+def check_tininess(tininess: str) -> None:
+    """Raise UnknownModeError unless ``tininess`` is ``before`` or ``after`` (rounding)."""
+    if tininess not in TININESS_MODES:
+        raise UnknownModeError(f"unknown tininess {tininess!r}; expected one of {', '.join(TININESS_MODES)}")
+
+
 def round_value(v: Value, fmt: FloatFormat | IntFormat | str, rounding: str = "rne", overflow: str | None = None,
                 nan_policy: str = "error", negative: str = "error", rand: int | None = None,
-                rand_bits: int | None = None) -> Rounded:
-    """Round the exact value ``v`` into ``fmt`` (see the module docstring for every rule)."""
+                rand_bits: int | None = None, *, tininess: str = "before") -> Rounded:
+    """Round the exact value ``v`` into ``fmt`` once, with the IEEE 754 flags of that rounding.
+
+    ``tininess`` (``before``/``after`` rounding) only decides the ``underflow`` flag, never the code.  See the
+    module docstring for every rule.
+    """
     fmt = get_format(fmt)
     if overflow is None:
         overflow = default_overflow(fmt)
     check_modes(fmt, rounding, overflow, nan_policy, negative)
+    check_tininess(tininess)
     _check_rand(rounding, rand, rand_bits)
     if isinstance(fmt, IntFormat):
         return _round_to_int(v, fmt, rounding, overflow, nan_policy, negative, rand, rand_bits)
-    return _round_to_float(v, fmt, rounding, overflow, nan_policy, negative, rand, rand_bits)
+    return _round_to_float(v, fmt, rounding, overflow, nan_policy, negative, rand, rand_bits, tininess)
 
 
 # ------------------------------------------------------------------ floats
@@ -202,8 +233,34 @@ def encode_exact_magnitude(fmt: FloatFormat, sign: int, r: Fraction) -> int:
     return s | (big_e << fmt.mbits) | int(m)
 
 
+def _code_parity(fmt: FloatFormat, e: int):
+    """Parity of the candidate n * 2^(e - mbits): its significand's last bit, or for formats without mantissa
+    bits the last bit of the biased exponent it has (E8M0 ties to the even exponent)."""
+
+    def parity(c: int) -> int:
+        if fmt.mbits:
+            return c & 1
+        if c == 0:
+            return 0
+        return (e + (c - 1) + fmt.bias) & 1
+
+    return parity
+
+
+def _tiny_after_rounding(x: Fraction, sign: int, fmt: FloatFormat, rounding: str, rand: int | None,
+                         rand_bits: int | None) -> bool:
+    """IEEE 754 7.5 tininess after rounding: x (0 < x < min normal) rounded to the format's precision with an
+    unbounded exponent range is still below min normal."""
+    e = floor_log2(x)
+    ulp = pow2(e - fmt.mbits)
+    q = x / ulp
+    n = q.numerator // q.denominator
+    nr = _round_int(sign, n, q - n, rounding, _code_parity(fmt, e), rand, rand_bits)
+    return nr * ulp < fmt.min_normal
+
+
 def _round_to_float(v: Value, fmt: FloatFormat, rounding: str, overflow: str, nan_policy: str, negative: str,
-                    rand: int | None, rand_bits: int | None) -> Rounded:
+                    rand: int | None, rand_bits: int | None, tininess: str = "before") -> Rounded:
     sign = v.sign
     flags: set[str] = set()
     if v.is_nan:
@@ -224,7 +281,8 @@ def _round_to_float(v: Value, fmt: FloatFormat, rounding: str, overflow: str, na
     if not fmt.signed:
         sign = 0
     if v.is_inf:
-        return Rounded(_overflow_code(fmt, sign, "rne", overflow))
+        code = _overflow_code(fmt, sign, "rne", overflow)
+        return Rounded(code, frozenset() if code in fmt.inf_codes else frozenset({"invalid"}))
     x = v.mag
     if x == 0:
         if fmt.has_zero:
@@ -239,18 +297,12 @@ def _round_to_float(v: Value, fmt: FloatFormat, rounding: str, overflow: str, na
     n = q.numerator // q.denominator
     frac = q - n
 
-    def parity(c: int) -> int:
-        if fmt.mbits:
-            return c & 1
-        if c == 0:
-            return 0
-        return (e_eff + (c - 1) + fmt.bias) & 1
-
-    nr = _round_int(sign, n, frac, rounding, parity, rand, rand_bits)
+    nr = _round_int(sign, n, frac, rounding, _code_parity(fmt, e_eff), rand, rand_bits)
     r = nr * ulp
     if frac != 0:
         flags.add("inexact")
-        if x < fmt.min_normal:
+        if x < fmt.min_normal and (tininess == "before"
+                                   or _tiny_after_rounding(x, sign, fmt, rounding, rand, rand_bits)):
             flags.add("underflow")
     if r > fmt.max:
         flags.update(("overflow", "inexact"))
@@ -272,7 +324,7 @@ def _round_to_int(v: Value, fmt: IntFormat, rounding: str, overflow: str, nan_po
     if v.is_inf:
         if overflow == "wrap":
             raise SpecialValueError(f"infinity cannot wrap into integer format {fmt.name}")
-        return Rounded(fmt.code(fmt.min if v.sign else fmt.max), frozenset({"overflow", "invalid"}))
+        return Rounded(fmt.code(fmt.min if v.sign else fmt.max), frozenset({"invalid"}))
     flags: set[str] = set()
     n = v.mag.numerator // v.mag.denominator
     frac = v.mag - n
@@ -284,7 +336,7 @@ def _round_to_int(v: Value, fmt: IntFormat, rounding: str, overflow: str, nan_po
         raise SpecialValueError(f"negative value {v} cannot be encoded in unsigned format {fmt.name} "
                                 "(negative='error')")
     if val > fmt.max or val < fmt.min:
-        flags.add("overflow")
+        flags = {"invalid"}  # IEEE 754 7.2 j: out of range is invalid, and no other flag
         if overflow == "wrap":
             return Rounded(val & ((1 << fmt.bits) - 1), frozenset(flags))
         val = fmt.max if val > fmt.max else fmt.min
