@@ -1,9 +1,11 @@
 """`refarith prove`: run the theorem registry (Z3 proofs and exhaustive enumerations).
 
-Prints one line per theorem (theorem | expected | verdict | time), then every
-counterexample as concrete bits and values with its exact-model re-check.
-Exit 0 only if every verdict is the expected one (a counterexample must also be
-confirmed by the exact model), 1 otherwise, 2 on bad input.
+Prints one line per theorem (theorem | expected | verdict | time | solvers), then
+every counterexample as concrete bits and values with its exact-model re-check.
+``--solver both`` asks Z3 and a second solver (Bitwuzla; cvc5 for integer/real
+arithmetic) every query; their verdicts must agree.  Exit 0 only if every verdict
+is the expected one (a counterexample must also be confirmed by the exact model,
+and with two solvers both must agree), 1 otherwise, 2 on bad input, 130 on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--jobs", type=int, default=1, help="parallel worker processes (default 1)")
     p.add_argument("--timeout", type=float, default=None, help="cap on every theorem's budget, in seconds")
     p.add_argument("--json", action="store_true", help="one JSON document with every result")
+    p.add_argument("--solver", default="z3", metavar="SOLVER",
+                   help="z3 (default), bitwuzla, cvc5, or both: Z3 and the second solver on every query, verdicts "
+                        "must agree")
+    p.add_argument("--second", default="auto", metavar="SOLVER",
+                   help="the second solver of --solver both: auto (default: bitwuzla for bit-vector and "
+                        "FloatingPoint queries, cvc5 with integer or real arithmetic), bitwuzla or cvc5")
     p.set_defaults(func=run_prove)
 
 
@@ -34,13 +42,39 @@ def _row(cols: list[str], widths: list[int]) -> str:
     return " | ".join(c.ljust(w) for c, w in zip(cols, widths)).rstrip()
 
 
+def _check_solvers(choice: str, second: str) -> None:
+    from refarith.smt import solvers as sv
+
+    if choice not in sv.CHOICES:
+        raise BadValueError(f"unknown solver {choice!r}; choose from {', '.join(sv.CHOICES)}")
+    if second not in sv.SECOND_SOLVERS + ("auto",):
+        raise BadValueError(f"unknown second solver {second!r}; choose from auto, {', '.join(sv.SECOND_SOLVERS)}")
+    if choice == "both":
+        needed = list(sv.SECOND_SOLVERS) if second == "auto" else [second]
+    else:
+        needed = [choice]
+    for name in needed:
+        if not sv.installed(name):
+            raise BadValueError(f"solver {name} is not installed: pip install 'refarith[solvers]'")
+
+
 def run_prove(args: argparse.Namespace) -> int:
+    """Run the selected theorems; Ctrl-C stops every worker and exits 130."""
+    try:
+        return _run_prove(args)
+    except KeyboardInterrupt:
+        print("refarith: interrupted; every worker stopped", file=sys.stderr)
+        return 130
+
+
+def _run_prove(args: argparse.Namespace) -> int:
     from refarith.smt import registry
 
     if args.jobs < 1:
         raise BadValueError(f"--jobs must be at least 1, got {args.jobs}")
     if args.timeout is not None and args.timeout <= 0:
         raise BadValueError(f"--timeout must be positive, got {args.timeout}")
+    _check_solvers(args.solver, args.second)
     theorems = registry.select(args.only)
     if not theorems:
         raise BadValueError(f"no theorem matches {args.only!r}; `refarith prove --list` shows them")
@@ -53,25 +87,29 @@ def run_prove(args: argparse.Namespace) -> int:
             print(f"{t.name}  [{t.expect}, {t.budget:.0f} s]  {t.statement}")
         return 0
     width = max(len("theorem"), *(len(t.name) for t in theorems))
-    widths = [width, 14, 14, 8]
+    widths = [width, 14, 14, 8, 18]
     interactive = not args.json
     done = [0]
     t0 = time.perf_counter()
     if interactive:
-        print(_row(["theorem", "expected", "verdict", "time"], widths))
+        print(_row(["theorem", "expected", "verdict", "time", "solvers"], widths))
         print("-+-".join("-" * w for w in widths))
 
     def progress(r: registry.Result) -> None:
         done[0] += 1
         if interactive:
             mark = "" if r.ok else "   <-- NOT AS EXPECTED"
-            print(_row([r.name, r.expect, r.verdict, f"{r.seconds:.2f}s"], widths) + mark, flush=True)
+            print(_row([r.name, r.expect, r.verdict, f"{r.seconds:.2f}s", "+".join(r.solvers)], widths) + mark,
+                  flush=True)
 
-    results = registry.run(theorems, jobs=args.jobs, timeout=args.timeout, progress=progress)
+    results = registry.run(theorems, jobs=args.jobs, timeout=args.timeout, progress=progress, solvers=args.solver,
+                           second=args.second)
     wall = time.perf_counter() - t0
     failed = [r for r in results if not r.ok]
+    summary = _solver_summary(results)
     if args.json:
-        print(json.dumps({"wall_seconds": round(wall, 3), "ok": not failed,
+        print(json.dumps({"wall_seconds": round(wall, 3), "ok": not failed, "solver": args.solver,
+                          "second": args.second, "summary": summary,
                           "results": [r.to_json() for r in results]}, indent=1))
         return 0 if not failed else 1
     shown = [r for r in results if r.counterexample is not None or (not r.ok and r.detail)]
@@ -81,9 +119,37 @@ def run_prove(args: argparse.Namespace) -> int:
         if r.counterexample is not None:
             for line in json.dumps(r.counterexample, indent=2).splitlines():
                 print(f"  {line}")
+        if r.by_solver and (r.verdict != "proved" or not r.ok):
+            for name, e in r.by_solver.items():
+                cx = f", counterexample {json.dumps(e['counterexample'])}, exact model confirms: {e['confirmed']}" \
+                    if "counterexample" in e else ""
+                print(f"  {name}: {e['verdict']}{cx}")
         if r.detail:
             print(f"  detail: {r.detail.strip().splitlines()[0]}")
     n_ok = len(results) - len(failed)
     print(f"\n{n_ok}/{len(results)} as expected in {wall:.1f} s wall ({args.jobs} job{'s' if args.jobs > 1 else ''})",
           file=sys.stdout)
+    secs = ", ".join(f"{k} {v:.1f} s" for k, v in summary["solver_seconds"].items())
+    line = f"solver time: {secs}" if secs else "no solver query"
+    if summary["checked_by_two"] or summary["disagreed"] or summary["not_agreed"]:
+        line += (f"; {summary['agreed']} of {summary['solver_backed']} solver-backed theorems agreed by two solvers"
+                 f", disagreed: {', '.join(summary['disagreed']) or 'none'}")
+        if summary["not_agreed"]:
+            line += f", not agreed (unknown, unsupported, error): {', '.join(summary['not_agreed'])}"
+    print(line)
     return 0 if not failed else 1
+
+
+def _solver_summary(results: list) -> dict:
+    """Counts for the report: theorems per method, agreement of two solvers, solver seconds summed per solver."""
+    seconds: dict[str, float] = {}
+    for r in results:
+        for k, v in r.solver_seconds.items():
+            seconds[k] = round(seconds.get(k, 0.0) + v, 3)
+    backed = [r for r in results if r.solvers and r.solvers != ["enumeration"]]
+    two = [r for r in backed if r.agreed is not None]
+    return {"theorems": len(results), "enumeration": sum(r.solvers == ["enumeration"] for r in results),
+            "solver_backed": len(backed), "checked_by_two": len(two), "agreed": sum(r.agreed is True for r in two),
+            "disagreed": [r.name for r in results if r.verdict == "disagreement"],
+            "not_agreed": [r.name for r in two if r.agreed is False and r.verdict != "disagreement"],
+            "solver_seconds": seconds}

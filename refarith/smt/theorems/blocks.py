@@ -267,12 +267,10 @@ def _llmint8_bound(clip: str) -> Outcome:
     pmin = qmin * 127
     # each product lies in [pmin, pmax], so a K-term sum lies in [K pmin, K pmax]
     claim = z3.Implies(z3.And(k >= 0, k <= kmax), z3.And(k * pmax <= INT32_MAX, k * pmin >= INT32_MIN))
-    s = z3.Solver()
-    s.add(z3.Not(claim))
-    r = s.check()
-    if r == z3.unsat:
-        return Outcome(PROVED, detail=f"K_max = {kmax}")
-    return Outcome("unknown" if r == z3.unknown else COUNTEREXAMPLE, detail=str(s.model() if r == z3.sat else r))
+    out = prove(claim, {"K": k}, 25)
+    if out.verdict == PROVED:
+        out.detail = f"K_max = {kmax}"
+    return out
 
 
 def _llmint8_overflow(clip: str) -> Outcome:

@@ -14,7 +14,7 @@ import z3
 
 from refarith.exact.intdot import accumulate, int_dot, max_safe_length
 from refarith.formats import get_format
-from refarith.smt.registry import COUNTEREXAMPLE, PROVED, Outcome, theorem
+from refarith.smt.registry import COUNTEREXAMPLE, PROVED, Outcome, prove, theorem
 
 CASES = (
     ("int8_sym", "int32", "symmetric int8 x int8 into int32: floor((2^31-1)/127^2)"),
@@ -69,14 +69,11 @@ def _safe(in_fmt: str, acc_fmt: str, why: str) -> None:
              f"without overflow at any step (wrap and saturate then equal the exact sum)",
              expect=PROVED, budget=30, tags=("intdot",))
     def check() -> Outcome:
-        claim, _, _ = _all_sums_fit(in_fmt, acc_fmt, kmax)
-        s = z3.Solver()
-        s.set("timeout", 25_000)
-        s.add(z3.Not(claim))
-        r = s.check()
-        if r == z3.unsat:
-            return Outcome(PROVED, detail=f"K = {kmax}")
-        return Outcome("unknown" if r == z3.unknown else COUNTEREXAMPLE, detail=str(r))
+        claim, k, sv = _all_sums_fit(in_fmt, acc_fmt, kmax)
+        out = prove(claim, {"k": k, "s": sv}, 25)
+        if out.verdict == PROVED:
+            out.detail = f"K = {kmax}"
+        return out
 
 
 def _overflow(in_fmt: str, acc_fmt: str, why: str) -> None:
@@ -88,25 +85,24 @@ def _overflow(in_fmt: str, acc_fmt: str, why: str) -> None:
              expect=COUNTEREXAMPLE, budget=60, tags=("intdot",))
     def check() -> Outcome:
         claim, k, sv = _all_sums_fit(in_fmt, acc_fmt, kmax + 1)
-        s = z3.Solver()
-        s.set("timeout", 25_000)
-        s.add(z3.Not(claim))
-        r = s.check()
-        if r != z3.sat:
-            return Outcome(PROVED if r == z3.unsat else "unknown", detail=str(r))
-        kk, ss = s.model().eval(k).as_long(), s.model().eval(sv).as_long()
-        x, y = _extreme_pair(in_fmt, acc_fmt, ss, kk)
-        n = kmax + 1
-        exact_sum = n * x * y
-        if n <= 200_000:  # replay the whole sequence through the exact model
-            wrapped = int_dot([x] * n, [y] * n, in_fmt, acc_fmt, "wrap")
-            saturated = int_dot([x] * n, [y] * n, in_fmt, acc_fmt, "saturate")
-        else:  # the first kmax steps are exact (intdot.safe); replay the overflowing last step
-            wrapped = accumulate(kmax * x * y, x * y, acc_fmt, "wrap")
-            saturated = accumulate(kmax * x * y, x * y, acc_fmt, "saturate")
-        shown = {"length": n, "x": x, "y": y, "exact_sum": exact_sum, "wrap": wrapped, "saturate": saturated,
-                 "z3_k": kk, "z3_sum": ss}
-        return Outcome(COUNTEREXAMPLE, shown, wrapped != exact_sum and saturated != exact_sum)
+        return prove(claim, {"k": k, "s": sv}, 25, lambda a: _replay(in_fmt, acc_fmt, kmax, a["k"], a["s"]))
+
+
+def _replay(in_fmt: str, acc_fmt: str, kmax: int, kk: int, ss: int) -> tuple[dict, bool]:
+    """A solver's overflowing (length, sum) replayed through the exact model as kmax + 1 copies of the extreme
+    product."""
+    x, y = _extreme_pair(in_fmt, acc_fmt, ss, kk)
+    n = kmax + 1
+    exact_sum = n * x * y
+    if n <= 200_000:  # replay the whole sequence through the exact model
+        wrapped = int_dot([x] * n, [y] * n, in_fmt, acc_fmt, "wrap")
+        saturated = int_dot([x] * n, [y] * n, in_fmt, acc_fmt, "saturate")
+    else:  # the first kmax steps are exact (intdot.safe); replay the overflowing last step
+        wrapped = accumulate(kmax * x * y, x * y, acc_fmt, "wrap")
+        saturated = accumulate(kmax * x * y, x * y, acc_fmt, "saturate")
+    shown = {"length": n, "x": x, "y": y, "exact_sum": exact_sum, "wrap": wrapped, "saturate": saturated,
+             "solver_k": kk, "solver_sum": ss}
+    return shown, wrapped != exact_sum and saturated != exact_sum
 
 
 for _i, _a, _why in CASES:

@@ -247,18 +247,13 @@ def dyadic_within_one_lsb() -> Outcome:
                  z3.ToReal(qd) <= u, u < z3.ToReal(qd) + 1,
                  z3.ToReal(r) - v <= half, v - z3.ToReal(r) <= half)
     concl = z3.And(qs - r <= 1, r - qs <= 1, qd - r <= 1, r - qd <= 1)
-    s = z3.Solver()
-    s.set("timeout", 110_000)
-    s.add(hyp, z3.Not(concl))
-    res = s.check()
-    if res == z3.unsat:
-        return Outcome(PROVED, detail="nonlinear real arithmetic (nlsat)")
-    if res == z3.unknown:
-        return Outcome("unknown", detail=str(s.reason_unknown()))
-    mdl = s.model()
-    shown = {k: str(mdl.eval(v, model_completion=True)) for k, v in
-             (("acc", acc), ("b", b), ("m", m), ("p", p), ("q_sim", qs), ("q_dep", qd), ("r", r))}
-    return Outcome(COUNTEREXAMPLE, shown, None, detail="relaxed real model; not replayable as a dyadic scale")
+    out = prove(z3.Implies(hyp, concl), {"acc": acc, "b": b, "m": m, "p": p, "q_sim": qs, "q_dep": qd, "r": r},
+                110, lambda a: ({k: str(v) for k, v in a.items()}, None))
+    if out.verdict == PROVED:
+        out.detail = "nonlinear real arithmetic"
+    elif out.verdict == COUNTEREXAMPLE:
+        out.detail = "relaxed real model; not replayable as a dyadic scale"
+    return out
 
 
 @theorem("requant.dyadic_no_int64_overflow",
