@@ -1,0 +1,377 @@
+"""The Triton backend: traced bit-level graphs emitted as ``@triton.jit`` kernels.
+
+A kernel written against :class:`~refarith.fast.bitops.BitOps` is traced once per
+spec (:mod:`refarith.fast.trace`); the graph is written out as the body of a Triton
+kernel — load the input words, one statement per live node, store the outputs,
+with a mask for the tail — compiled once per (graph, I/O types, device kind) and
+cached.  The Z3 theorems evaluate the same graph (``refarith.smt.castproofs``), and
+both carry :attr:`Graph.digest`, so a test can assert that the proved object and
+the device code are one graph.  The proof covers the device code up to Triton's
+compiler: word operations are emitted as Triton's unsigned integer operations
+(``+ - *`` wrap modulo 2^width, ``>>`` on unsigned types is the logical shift,
+comparisons of unsigned types are unsigned), never as float operations.
+
+Tensors on a CUDA device run the compiled kernel; CPU tensors run the same kernel
+under Triton's interpreter (``triton.runtime.interpreter``), which executes each
+program on numpy blocks and computes integer and bit operations faithfully.  A
+compile or launch failure raises :class:`TritonError` naming the graph and the
+emitted source file; there is never a silent fallback to another backend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from refarith.errors import BadValueError, RefarithError
+from refarith.fast.trace import COMPARE_OPS, Graph
+
+WORD_TYPES = {32: "tl.uint32", 64: "tl.uint64"}
+IO_TYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64", "bool")
+"""Element types of kernel inputs/outputs as they sit in memory (float tensors are passed as integer views)."""
+
+BLOCK_INTERPRETED = 1 << 16
+"""Program size under the interpreter: each program runs as numpy on whole blocks, so bigger blocks are faster."""
+BLOCK_DEVICE = 1024
+
+
+class TritonError(RefarithError):
+    """Triton is missing, or a kernel failed to compile or launch (the message names the graph and its source)."""
+
+
+_BINOP = {"add": "+", "sub": "-", "mul": "*", "and_": "&", "or_": "|", "xor": "^", "shl": "<<", "shr": ">>",
+          "eq": "==", "ne": "!=", "ult": "<", "ule": "<=", "ugt": ">", "uge": ">=", "band": "&", "bor": "|"}
+
+
+def _word_const(v: int, width: int) -> str:
+    wt = WORD_TYPES[width]
+    if v < (1 << 31):
+        return f"tl.full([BLOCK], {v}, {wt})"
+    # large constants are built from two 31-bit-safe halves so that no Python int above int32 reaches Triton's
+    # constant typing (which would make it int64 or reject it)
+    hi, lo = v >> 16, v & 0xFFFF
+    return f"(({_word_const(hi, width)} << {_word_const(16, width)}) | {_word_const(lo, width)})"
+
+
+def _load(i: int, io: str, width: int) -> str:
+    wt = WORD_TYPES[width]
+    raw = f"tl.load(in{i}_ptr + offs, mask=live, other=0)"
+    if io == "bool":
+        return f"({raw} != 0).to({wt})"
+    bits = int("".join(ch for ch in io if ch.isdigit()))
+    if bits > width:
+        raise BadValueError(f"input {i} of {io} does not fit {width}-bit words")
+    u = f"tl.uint{bits}"
+    val = raw if io.startswith("u") else f"{raw}.to({u}, bitcast=True)"
+    return val if bits == width else f"{val}.to({wt})"
+
+
+def _store(i: int, expr: str, io: str, is_mask: bool) -> str:
+    if is_mask:
+        expr = f"{expr}.to(tl.int8)" if io != "bool" else expr
+    elif io == "bool":
+        raise BadValueError(f"output {i} is a word; it cannot be stored as bool")
+    else:
+        bits = int("".join(ch for ch in io if ch.isdigit()))
+        expr = f"{expr}.to(tl.uint{bits})"
+        if not io.startswith("u"):
+            expr = f"{expr}.to(tl.int{bits}, bitcast=True)"
+    return f"    tl.store(out{i}_ptr + offs, {expr}, mask=live)"
+
+
+def emit_source(graph: Graph, in_types: Sequence[str], out_types: Sequence[str], fn_name: str = "kernel") -> str:
+    """Python source of a Triton kernel computing ``graph`` elementwise.
+
+    Signature: ``fn_name(in0_ptr, ..., out0_ptr, ..., n, BLOCK: tl.constexpr)``; inputs are read as ``in_types``
+    (zero-extended into words; signed types are reinterpreted as unsigned first), outputs are stored truncated to
+    ``out_types`` (masks as 0/1 int8, or bool)."""
+    if len(in_types) != len(graph.inputs) or len(out_types) != len(graph.outputs):
+        raise BadValueError(f"graph {graph.name!r}: {len(graph.inputs)} inputs and {len(graph.outputs)} outputs, "
+                            f"got {len(in_types)} input and {len(out_types)} output types")
+    for t in (*in_types, *out_types):
+        if t not in IO_TYPES:
+            raise BadValueError(f"unsupported kernel element type {t!r}; expected one of {', '.join(IO_TYPES)}")
+    w = graph.width
+    params = [f"in{i}_ptr" for i in range(len(in_types))] + [f"out{i}_ptr" for i in range(len(out_types))]
+    lines = [
+        "import triton",
+        "import triton.language as tl",
+        "",
+        "",
+        "@triton.jit",
+        f"def {fn_name}({', '.join(params)}, n, BLOCK: tl.constexpr):",
+        f'    """Graph {graph.name} ({w}-bit words), sha256 {graph.digest}."""',
+        "    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)",
+        "    live = offs < n",
+    ]
+    live = graph.live()
+    for i, node in enumerate(graph.nodes):
+        if not live[i]:
+            continue
+        k, a = node.kind, node.args
+        if k == "input":
+            e = _load(node.imm, in_types[node.imm], w)
+        elif k == "const":
+            e = _word_const(node.imm, w)
+        elif k == "mconst":
+            e = f"tl.full([BLOCK], {node.imm}, tl.int1)"
+        elif k in ("shl", "shr") and node.imm is not None:
+            e = f"v{a[0]} {_BINOP[k]} {_word_const(node.imm, w)}"
+        elif k in _BINOP:
+            e = f"v{a[0]} {_BINOP[k]} v{a[1]}"
+            if k in COMPARE_OPS or k in ("band", "bor"):
+                e = f"({e})"
+        elif k == "not_":
+            e = f"v{a[0]} ^ {_word_const((1 << w) - 1, w)}"
+        elif k == "bnot":
+            e = f"v{a[0]} == 0"
+        elif k == "where":
+            e = f"tl.where(v{a[0]}, v{a[1]}, v{a[2]})"
+        else:  # pragma: no cover - graphs are built by TracingBitOps only
+            raise BadValueError(f"unknown graph node kind {k!r}")
+        lines.append(f"    v{i} = {e}")
+    for j, o in enumerate(graph.outputs):
+        lines.append(_store(j, f"v{o}", out_types[j], graph.nodes[o].mask))
+    return "\n".join(lines) + "\n"
+
+
+def cache_dir() -> Path:
+    """Where emitted kernel sources are written: ``$REFARITH_CACHE/triton`` or the user cache directory."""
+    base = os.environ.get("REFARITH_CACHE") or os.environ.get("XDG_CACHE_HOME")
+    root = Path(base) if base else Path.home() / ".cache"
+    if not os.environ.get("REFARITH_CACHE"):
+        root = root / "refarith"
+    return root / "triton"
+
+
+@dataclass
+class CompiledKernel:
+    """A graph's Triton kernel: ``fn`` the jitted (or interpreted) function, ``source_path`` the emitted file,
+    ``graph_digest`` the digest of the graph it computes."""
+
+    graph: Graph
+    in_types: tuple[str, ...]
+    out_types: tuple[str, ...]
+    interpreted: bool
+    fn: Any
+    source_path: Path
+
+    @property
+    def graph_digest(self) -> str:
+        return self.graph.digest
+
+    def __call__(self, inputs: Sequence[Any], outputs: Sequence[Any], n: int) -> None:
+        """Launch over ``n`` elements of the flat contiguous tensors ``inputs`` / ``outputs``."""
+        import triton
+
+        block = BLOCK_INTERPRETED if self.interpreted else BLOCK_DEVICE
+        grid = (triton.cdiv(n, block),)
+        try:
+            self.fn[grid](*inputs, *outputs, n, BLOCK=block)
+        except Exception as e:
+            raise TritonError(f"Triton kernel of graph {self.graph.name!r} ({self.graph.digest[:12]}) failed "
+                              f"to {'run' if self.interpreted else 'compile or launch'}: {type(e).__name__}: "
+                              f"{str(e).strip().splitlines()[-1] if str(e).strip() else ''} "
+                              f"(emitted source {self.source_path})") from e
+
+
+_CACHE: dict[tuple, CompiledKernel] = {}
+_LOCK = threading.Lock()
+
+
+def _import_triton():
+    try:
+        import triton  # noqa: F401
+        import triton.language  # noqa: F401
+    except ImportError as e:
+        raise TritonError("the triton backend needs Triton: pip install 'refarith[triton]' "
+                          f"(triton==3.9.0; {e})") from None
+    return sys.modules["triton"]
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and path.read_text() == text:
+        return
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def compile_graph(graph: Graph, in_types: Sequence[str], out_types: Sequence[str],
+                  interpreted: bool) -> CompiledKernel:
+    """The Triton kernel of ``graph`` (emitted, written and imported once per process; cached)."""
+    key = (graph.digest, tuple(in_types), tuple(out_types), interpreted)
+    with _LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            return hit
+        _import_triton()
+        src = emit_source(graph, in_types, out_types)
+        name = "k_" + hashlib.sha256(src.encode()).hexdigest()[:24]
+        path = cache_dir() / f"{name}.py"
+        try:
+            _write_atomic(path, src)
+        except OSError as e:
+            raise TritonError(f"cannot write the emitted Triton source of graph {graph.name!r} to {path}: "
+                              f"{e.strerror or e}") from None
+        spec = importlib.util.spec_from_file_location(f"refarith_triton_{name}", path)
+        mod = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(mod)
+        except Exception as e:
+            raise TritonError(f"emitted Triton source of graph {graph.name!r} did not load ({type(e).__name__}: "
+                              f"{e}); source {path}") from e
+        fn = mod.kernel
+        if interpreted:
+            from triton.runtime.interpreter import InterpretedFunction
+
+            fn = InterpretedFunction(fn.fn if hasattr(fn, "fn") else fn)
+        ck = CompiledKernel(graph, tuple(in_types), tuple(out_types), interpreted, fn, path)
+        _CACHE[key] = ck
+        return ck
+
+
+def run_graph(graph: Graph, inputs: Sequence[Any], in_types: Sequence[str], out_dtypes: Sequence[Any]) -> list[Any]:
+    """Evaluate ``graph`` elementwise on torch tensors with Triton; returns one tensor per output.
+
+    ``inputs``: tensors of one shape on one device, of the integer dtypes named by ``in_types`` (float tensors
+    must be passed as integer views).  ``out_dtypes``: torch dtypes of the outputs (integer, or bool for masks).
+    CUDA tensors run the compiled kernel, CPU tensors the interpreted one."""
+    import torch
+
+    if not inputs:
+        raise BadValueError("run_graph needs at least one input tensor")
+    shape, dev = inputs[0].shape, inputs[0].device
+    for t in inputs:
+        if t.shape != shape or t.device != dev:
+            raise BadValueError(f"kernel inputs must share one shape and device; got {tuple(t.shape)} on {t.device} "
+                                f"and {tuple(shape)} on {dev}")
+    if dev.type not in ("cpu", "cuda"):
+        raise TritonError(f"the triton backend runs on cuda devices (compiled) or cpu (interpreted), not {dev}")
+    out_types = tuple(str(d).replace("torch.", "") for d in out_dtypes)
+    ck = compile_graph(graph, in_types, out_types, interpreted=dev.type == "cpu")
+    flat_in = [t.contiguous().reshape(-1) for t in inputs]
+    n = flat_in[0].numel()
+    outs = [torch.empty(n, dtype=d, device=dev) for d in out_dtypes]
+    if n:
+        ck(flat_in, outs, n)
+    return [o.reshape(shape) for o in outs]
+
+
+__all__ = ["BLOCK_DEVICE", "BLOCK_INTERPRETED", "CompiledKernel", "TritonError", "cache_dir", "compile_graph",
+           "emit_source", "run_graph"]
+
+
+# ------------------------------------------------------------------ casts
+_TORCH_IO = {"uint8": "uint8", "int8": "int8", "int16": "int16", "int32": "int32", "int64": "int64", "bool": "bool",
+             "uint16": "uint16", "uint32": "uint32", "uint64": "uint64"}
+
+
+def _io(t: Any) -> str:
+    name = str(t.dtype).replace("torch.", "")
+    if name not in _TORCH_IO:
+        raise BadValueError(f"the triton backend reads integer tensors, not {t.dtype}")
+    return _TORCH_IO[name]
+
+
+def encode(x: Any, dst: Any, rounding: str = "rne", overflow: str | None = None, nan_policy: str = "error",
+           negative: str = "error", rand: Any = None, rand_bits: int | None = None, src: Any = None) -> Any:
+    """Round every element of the torch tensor ``x`` into ``dst`` with the traced cast kernel run by Triton.
+
+    Same semantics, inputs and outputs as the torch backend of :func:`refarith.fast.cast.encode` (codes as uint8
+    for formats of at most 8 bits, else int32, on ``x``'s device; SpecialValueError where the exact model
+    raises), computed by the graph of :func:`refarith.fast.graphs.cast_graph` — the graph the cast theorems
+    prove — never by a lookup table or a float operation."""
+    import torch
+
+    from refarith.errors import UnknownModeError
+    from refarith.fast.cast import _dst, _modes, _raise_torch, as_numpy
+    from refarith.formats import FloatFormat, IntFormat, get_format
+
+    df = _dst(dst)
+    overflow, rand_bits = _modes(df, rounding, overflow, nan_policy, negative, rand_bits)
+    t = x if isinstance(x, torch.Tensor) else torch.as_tensor(as_numpy(x))
+    views = {torch.float32: (torch.int32, "binary32"), torch.float16: (torch.int16, "binary16"),
+             torch.bfloat16: (torch.int16, "bfloat16"), torch.float64: (torch.int64, "binary64")}
+    if src is not None:
+        sf = get_format(src)
+        if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+            raise BadValueError(f"with src={sf.name}, x must hold integer bit patterns, got {t.dtype}")
+        if t.numel() and (int(t.min()) < 0 or int(t.max()) >= sf.ncodes):
+            from refarith.errors import BitPatternError
+
+            raise BitPatternError(f"{sf.name}: bit patterns must lie in [0, {sf.ncodes - 1:#x}]")
+        w = t
+    elif t.dtype in views:
+        vdt, name = views[t.dtype]
+        w, sf = t.contiguous().view(vdt), get_format(name)
+    elif t.dtype in (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8):
+        nb = t.element_size() * 8
+        signed = t.dtype != torch.uint8
+        w, sf = t, IntFormat(f"{'int' if signed else 'uint'}{nb}", nb, signed=signed)
+    else:
+        raise BadValueError(f"cannot encode torch dtype {t.dtype}; use float32/float16/bfloat16/float64 or an "
+                            "integer")
+    if not isinstance(sf, (FloatFormat, IntFormat)):
+        raise BadValueError(f"cannot cast from {sf}")
+    r = None
+    if rounding == "sr":
+        if rand is None:
+            raise UnknownModeError("stochastic rounding needs rand (integers of rand_bits bits)")
+        r = rand if isinstance(rand, torch.Tensor) else torch.as_tensor(as_numpy(rand))
+        if r.is_floating_point() or r.is_complex() or r.dtype == torch.bool:
+            raise UnknownModeError(f"rand must hold integers, got {r.dtype}")
+        if r.numel() and (int(r.min()) < 0 or int(r.max()) >= (1 << rand_bits)):
+            raise UnknownModeError(f"rand values must lie in [0, 2^{rand_bits}) for rand_bits={rand_bits}")
+        r = torch.broadcast_to(r.to(w.device), w.shape)
+    codes, err = cast_codes(w, sf, df, rounding, overflow, nan_policy, negative, r, rand_bits)
+    if bool(err.any()):
+        _raise_torch(int(torch.nonzero(err.reshape(-1))[0, 0]), w.to(torch.int64), sf, df, nan_policy, negative)
+    return codes
+
+
+def cast_codes(w: Any, src: Any, dst: Any, rounding: str, overflow: str, nan_policy: str, negative: str,
+               r: Any = None, rand_bits: int | None = None) -> tuple[Any, Any]:
+    """The traced cast kernel on integer tensors of source bit patterns ``w`` (any integer dtype whose width is
+    at most the kernel's word; larger dtypes are narrowed after a range check by the caller), and for ``sr`` the
+    random integers ``r`` of the same shape: returns ``(codes, error_mask)`` without raising (codes uint8 for
+    targets of at most 8 bits, else int32; the mask is True where the exact model raises)."""
+    import torch
+
+    from refarith.fast.cast import _torch_code_dtype
+    from refarith.fast.graphs import cast_graph
+    from refarith.formats import get_format
+
+    sf, df = get_format(src), get_format(dst)
+    g = cast_graph(sf.name, df.name, rounding, overflow, nan_policy, negative, rand_bits if rounding == "sr" else None)
+    io = _io(w)
+    if _bits(io) > g.width:
+        w = w.to(torch.int32 if g.width == 32 else torch.int64)
+        io = _io(w)
+    ins, types = [w], [io]
+    if rounding == "sr":
+        rw = r.to(torch.int32 if g.width == 32 else torch.int64)
+        ins.append(rw)
+        types.append(_io(rw))
+    codes, err = run_graph(g, ins, types, [_torch_code_dtype(df), torch.bool])
+    return codes, err
+
+
+def _bits(io: str) -> int:
+    return 8 if io == "bool" else int("".join(ch for ch in io if ch.isdigit()))
+
