@@ -52,11 +52,28 @@ def test_table_output(capsys):
     assert "cast.symmetric.binary32->ocp_e2m1" in out and "1/1 as expected" in out
 
 
-@pytest.mark.parametrize("argv", [["prove", "--jobs", "0"], ["prove", "--only", "no.such.theorem*"],
-                                  ["prove", "--timeout", "-1"]])
+@pytest.mark.parametrize("argv", [["prove", "--jobs", "0"], ["prove", "--jobs", "-2"],
+                                  ["prove", "--only", "no.such.theorem*"], ["prove", "--timeout", "-1"],
+                                  ["prove", "--timeout", "0"], ["prove", "--solver", "nosuch"],
+                                  ["prove", "--solver", "both", "--second", "z3"]])
 def test_bad_input_exit_2(argv, capsys):
     assert main(argv) == 2
-    assert "refarith: error:" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("refarith: error:") and err.count("\n") == 1
+
+
+def test_results_name_their_solver(capsys):
+    names = "cast.lut16.binary32->ocp_e2m1,lmul.formula_bitwise_differ_iff_carry.m2"
+    assert main(["prove", "--only", names, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["solver"] == "z3"
+    by = {r["name"]: r for r in doc["results"]}
+    assert by["cast.lut16.binary32->ocp_e2m1"]["solvers"] == ["z3"]
+    assert by["cast.lut16.binary32->ocp_e2m1"]["agreed"] is None  # one solver: nothing to agree with
+    assert by["lmul.formula_bitwise_differ_iff_carry.m2"]["solvers"] == ["enumeration"]
+    assert main(["prove", "--only", names]) == 0
+    out = capsys.readouterr().out
+    assert "solvers" in out.splitlines()[0] and "| z3" in out and "| enumeration" in out
 
 
 def test_unexpected_verdict_exit_1(temp_theorems, capsys):
