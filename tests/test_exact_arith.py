@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from independent import NAN_ANY, grid, matches, ref_decode, ref_round_fraction, ref_round_ratio, ref_special
 
-from refarith.exact import DETERMINISTIC_MODES, add, decode, div, fma, mul, sqrt, sub
+from refarith.exact import DETERMINISTIC_MODES, add, cast, decode, div, fma, mul, sqrt, sub
 from refarith.formats import get_format
 
 
@@ -282,3 +282,86 @@ def test_binary16_against_numpy_float16(opname):
 @pytest.mark.parametrize("opname", ["add", "mul", "div", "sqrt"])
 def test_binary32_against_numpy_float32(opname):
     _np_check("binary32", np.float32, np.uint32, 32, opname, 10000, 32)
+
+
+# ------------------------------------------------------------------ IEEE 754 flags of the operations
+B16_INF, B16_NINF, B16_QNAN, B16_SNAN, B16_ONE = 0x7C00, 0xFC00, 0x7E00, 0x7C01, 0x3C00
+
+
+def _is_nan16(c: int) -> bool:
+    return (c & 0x7FFF) > 0x7C00
+
+
+@pytest.mark.parametrize("mode", DETERMINISTIC_MODES)
+def test_invalid_operations_flag_invalid(mode):
+    """IEEE 754-2019 7.2 b-d, g: each gives a quiet NaN and raises invalid alone."""
+    invalid = [add(B16_INF, B16_NINF, "binary16", mode), add(B16_NINF, B16_INF, "binary16", mode),
+               sub(B16_INF, B16_INF, "binary16", mode), mul(0, B16_INF, "binary16", mode),
+               mul(B16_NINF, 0x8000, "binary16", mode), div(0, 0x8000, "binary16", mode),
+               div(B16_INF, B16_NINF, "binary16", mode), sqrt(0xBC00, "binary16", mode),
+               sqrt(B16_NINF, "binary16", mode), sqrt(0x8001, "binary16", mode),
+               fma(0, B16_INF, B16_ONE, "binary16", mode), fma(B16_INF, 0, B16_QNAN, "binary16", mode),
+               fma(B16_INF, B16_ONE, B16_NINF, "binary16", mode)]
+    for i, r in enumerate(invalid):
+        assert _is_nan16(r.code) and r.flags == {"invalid"}, (i, hex(r.code), r.flags)
+
+
+def test_nan_operands_quiet_and_signalling():
+    """A quiet NaN propagates without flags; a signalling NaN (first trailing significand bit 0, IEEE 754 6.2.1)
+    gives a quiet NaN and invalid (7.2 a), in every op and in conversions."""
+    for nan, want in ((B16_QNAN, frozenset()), (0xFE01, frozenset()), (B16_SNAN, {"invalid"}), (0xFD00, {"invalid"})):
+        for r in (add(nan, B16_ONE, "binary16"), sub(B16_ONE, nan, "binary16"), mul(nan, 0, "binary16"),
+                  div(B16_ONE, nan, "binary16"), sqrt(nan, "binary16"), fma(B16_ONE, B16_ONE, nan, "binary16"),
+                  fma(nan, B16_ONE, B16_ONE, "binary16")):
+            assert _is_nan16(r.code) and r.code & 0x200 and r.flags == want, (hex(nan), hex(r.code), r.flags)
+    assert cast(0x7F800001, "binary32", "binary16").code == 0x7E00
+    assert cast(0x7F800001, "binary32", "binary16").flags == {"invalid"}
+    assert cast(0x7FC00000, "binary32", "binary16").flags == frozenset()
+    assert cast(0x7F800001, "binary32", "ocp_e4m3").flags == {"invalid"}
+    assert cast(0x7E, "ocp_e5m2", "binary16").flags == frozenset()  # 0x7E: E5M2 quiet NaN (top bit 1)
+    assert cast(0x7D, "ocp_e5m2", "binary16").flags == {"invalid"}
+
+
+def test_valid_specials_raise_nothing():
+    assert sqrt(0x8000, "binary16") == sqrt(0x8000, "binary16", "rdn") and sqrt(0x8000, "binary16").code == 0x8000
+    assert not sqrt(0x8000, "binary16").flags and not sqrt(B16_INF, "binary16").flags
+    assert add(B16_INF, B16_INF, "binary16").flags == frozenset()
+    assert mul(B16_INF, 0xBC00, "binary16").code == B16_NINF and not mul(B16_INF, 0xBC00, "binary16").flags
+    assert div(B16_INF, 0, "binary16").code == B16_INF and not div(B16_INF, 0, "binary16").flags  # not 7.3
+    assert div(B16_ONE, B16_INF, "binary16").code == 0 and not div(B16_ONE, B16_INF, "binary16").flags
+
+
+@pytest.mark.parametrize("mode", DETERMINISTIC_MODES)
+def test_divide_by_zero(mode):
+    """IEEE 754 7.3: finite non-zero / ±0 is the correctly signed infinity with divide_by_zero alone; 0/0 is
+    invalid, not a division by zero.  In a format without inf the infinity does not arrive: NaN (E4M3) or max
+    (E2M1, nan_policy irrelevant), flagged invalid as well."""
+    for a, b, want in ((B16_ONE, 0, B16_INF), (0xBC00, 0, B16_NINF), (B16_ONE, 0x8000, B16_NINF),
+                       (0x0001, 0x8000, B16_NINF), (0x7BFF, 0, B16_INF)):
+        r = div(a, b, "binary16", mode)
+        assert r.code == want and r.flags == {"divide_by_zero"}, (hex(a), hex(b), mode, r)
+    assert div(0, 0, "binary16", mode).flags == {"invalid"}
+    r = div(0x38, 0, "ocp_e4m3", mode)
+    assert r.code in (0x7F, 0xFF) and r.flags == {"divide_by_zero", "invalid"}
+    r = div(0x2, 0x8, "ocp_e2m1", mode)  # 1 / -0
+    assert r.code == 0xF and r.flags == {"divide_by_zero", "invalid"}
+
+
+def test_tininess_before_and_after_rounding():
+    """IEEE 754 7.5 on binary16 (min normal 2^-14, precision 11).  0x0401 * 0x3bfe = 2^-14 (1 + 2^-10)(1 - 2^-10)
+    = 2^-14 (1 - 2^-20): below min normal (tiny before rounding) but it rounds to 2^-14 at precision 11 with an
+    unbounded exponent (not tiny after) under rne/rna/rup; rtz/rdn/rto keep it below 2^-14 (tiny either way)."""
+    for mode in DETERMINISTIC_MODES:
+        before = mul(0x0401, 0x3BFE, "binary16", mode)
+        after = mul(0x0401, 0x3BFE, "binary16", mode, tininess="after")
+        assert before.code == after.code == (0x0400 if mode in ("rne", "rna", "rup") else 0x03FF), mode
+        assert before.flags == {"inexact", "underflow"}
+        assert after.flags == ({"inexact"} if mode in ("rne", "rna", "rup") else {"inexact", "underflow"}), mode
+    r = mul(0x8401, 0x3BFE, "binary16", "rdn", tininess="after")  # the mirror image under rdn
+    assert r.code == 0x8400 and r.flags == {"inexact"}
+    # 0x0400 * 0x3bff = 2^-14 - 2^-25: exact at precision 11, so tiny under both; a tie of the subnormal grid
+    for tin in ("before", "after"):
+        r = mul(0x0400, 0x3BFF, "binary16", "rne", tininess=tin)
+        assert r.code == 0x0400 and r.flags == {"inexact", "underflow"}
+        assert not mul(0x0400, 0x3800, "binary16", tininess=tin).flags  # 2^-15: exact subnormal, no underflow
+        assert div(0x3C00, 0x7BFF, "binary16", tininess=tin).flags == {"inexact", "underflow"}

@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 from independent import grid, matches, ref_round, ref_special, source_floats
 
-from refarith.errors import SpecialValueError
-from refarith.exact import DETERMINISTIC_MODES, cast, decode, round_value
+from refarith.errors import SpecialValueError, UnknownModeError
+from refarith.exact import DETERMINISTIC_MODES, cast, decode, encode, round_value
 from refarith.formats import float_formats, get_format
 
 TARGETS = [f.name for f in float_formats(8)]
@@ -227,3 +227,65 @@ def test_e8m0_zero_and_tiny_give_smallest_value():
         assert cast(0, "binary32", "e8m0", mode).code == 0
         assert cast(1, "binary32", "e8m0", mode).code == 0  # 2^-149 < 2^-127
 
+
+
+# ------------------------------------------------------------------ flags of casts (IEEE 754 clause 7)
+def test_infinity_into_formats_without_it_is_invalid():
+    """An infinity that does not arrive as an infinity is flagged invalid; one that does raises nothing."""
+    assert cast(0x7C00, "binary16", "binary32").flags == frozenset()
+    r = cast(0x7C00, "binary16", "ocp_e4m3")  # no inf: NaN under the default overflow=nan
+    assert r.code == 0x7F and r.flags == {"invalid"}
+    r = cast(0xFC00, "binary16", "ocp_e4m3", overflow="saturate")
+    assert r.code == 0xFE and r.flags == {"invalid"}
+    r = cast(0x7C00, "binary16", "ocp_e2m1")
+    assert r.code == 0x7 and r.flags == {"invalid"}
+    r = cast(0x7F800000, "binary32", "binary16", overflow="saturate")
+    assert r.code == 0x7BFF and r.flags == {"invalid"}
+    assert cast(0x7C00, "binary16", "ocp_e5m2").flags == frozenset()
+
+
+INT_CASES = [  # (value, format, mode, overflow, nan_policy, negative, code, flags): IEEE 754 5.8 and 7.2 j
+    ("5", "int8", "rne", "saturate", "error", "error", 5, set()),
+    ("2.5", "int8", "rne", "saturate", "error", "error", 2, {"inexact"}),
+    ("2.5", "int8", "rna", "saturate", "error", "error", 3, {"inexact"}),
+    ("-2.5", "int8", "rdn", "saturate", "error", "error", 0xFD, {"inexact"}),
+    ("127.4", "int8", "rne", "saturate", "error", "error", 127, {"inexact"}),
+    ("127.5", "int8", "rne", "saturate", "error", "error", 127, {"invalid"}),  # 128 is out of range: invalid alone
+    ("127.5", "int8", "rtz", "saturate", "error", "error", 127, {"inexact"}),
+    ("-128.9", "int8", "rtz", "saturate", "error", "error", 0x80, {"inexact"}),
+    ("-129", "int8", "rne", "saturate", "error", "error", 0x80, {"invalid"}),
+    ("-128", "int8_sym", "rne", "saturate", "error", "error", 0x81, {"invalid"}),
+    ("300", "int8", "rne", "wrap", "error", "error", 300 & 0xFF, {"invalid"}),
+    ("-0.4", "uint8", "rne", "saturate", "error", "error", 0, {"inexact"}),
+    ("-1", "uint8", "rne", "saturate", "error", "clamp", 0, {"invalid"}),
+    ("256", "uint8", "rne", "saturate", "error", "error", 255, {"invalid"}),
+    ("inf", "int8", "rne", "saturate", "error", "error", 127, {"invalid"}),
+    ("-inf", "int16", "rtz", "saturate", "error", "error", 0x8000, {"invalid"}),
+    ("nan", "int8", "rne", "saturate", "zero", "error", 0, {"invalid"}),
+    ("nan", "int8", "rne", "saturate", "max", "error", 127, {"invalid"}),
+]
+
+
+@pytest.mark.parametrize("x,fmt,mode,ov,nanp,neg,code,flags", INT_CASES)
+def test_integer_target_flags(x, fmt, mode, ov, nanp, neg, code, flags):
+    r = encode(x, fmt, mode, ov, nanp, neg)
+    assert r.code == code and r.flags == flags, (x, fmt, mode, r)
+
+
+def test_integer_target_errors():
+    with pytest.raises(SpecialValueError):
+        encode("nan", "int8")  # nan_policy='error'
+    with pytest.raises(SpecialValueError):
+        encode("inf", "int8", overflow="wrap")
+    assert cast(0x5A40, "binary16", "int8").flags == {"invalid"}  # 200.0
+    assert cast(0x5A40, "binary16", "uint8").flags == frozenset()
+
+
+def test_tininess_is_a_keyword_of_the_cast():
+    """Tininess changes the underflow flag only: binary32 0x387ff000 = 2^-14 (1 - 2^-12) into binary16."""
+    before, after = cast(0x387FF000, "binary32", "binary16"), cast(0x387FF000, "binary32", "binary16",
+                                                                    tininess="after")
+    assert before.code == after.code == 0x0400
+    assert before.flags == {"inexact", "underflow"} and after.flags == {"inexact"}
+    with pytest.raises(UnknownModeError):
+        cast(0, "binary32", "binary16", tininess="never")

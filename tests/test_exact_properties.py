@@ -148,3 +148,22 @@ def test_stochastic_rounding_rule_small_example():
     got = [decode(encode(Fraction(19, 16), "ocp_e2m1", "sr", rand=r, rand_bits=2).code, "ocp_e2m1").fraction
            for r in range(4)]
     assert got == [1, 1, 1, Fraction(3, 2)]
+
+
+@SETTINGS
+@given(name=st.sampled_from(FORMATS), mode=st.sampled_from(DETERMINISTIC_MODES), x=fractions(-160, 20))
+def test_tininess_after_only_removes_underflow(name, mode, x):
+    """Tininess after rounding never changes the code, and its flags are those before rounding less, at most,
+    underflow; underflow only ever comes with inexact (IEEE 754 7.5, default exception handling); inexact
+    holds exactly when the finite result differs from x."""
+    fmt = get_format(name)
+    if not fmt.signed:
+        x = abs(x)
+    ov = overflow_for(fmt)
+    b, a = encode(x, fmt, mode, ov), encode(x, fmt, mode, ov, tininess="after")
+    assert a.code == b.code and a.flags <= b.flags and b.flags - a.flags <= {"underflow"}
+    assert "underflow" not in b.flags or "inexact" in b.flags
+    if fmt.has_zero and abs(x) <= fmt.max:
+        assert ("inexact" in b.flags) == (val(b.code, fmt) != x)
+    if "underflow" in b.flags and "underflow" not in a.flags:  # rounds, with an unbounded exponent, to min normal
+        assert fmt.subnormals and abs(val(b.code, fmt)) == fmt.min_normal and abs(x) < fmt.min_normal
