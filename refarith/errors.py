@@ -40,3 +40,7 @@ class GoldenFileError(RefarithError, ValueError):
 
 class KernelError(RefarithError, RuntimeError):
     """A kernel under certification that cannot be loaded, raises, or returns the wrong shape or dtype."""
+
+
+class OutputError(RefarithError, OSError):
+    """An output file or directory that cannot be written (missing, read-only, full); nothing partial is left."""

@@ -27,7 +27,10 @@ the op has one result).  Targets:
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,9 +75,60 @@ def group_columns(operands: tuple[Operand, ...], columns: tuple[np.ndarray, ...]
     return tuple(out)
 
 
+REAL_EXIT = os._exit
+"""``os._exit`` as it was at import, for refarith's own hard exits while :func:`guard_exit` is active."""
+
+
+class KernelExit(BaseException):
+    """Raised in place of ``os._exit`` while a kernel under test runs (see :func:`guard_exit`)."""
+
+
+class StageTimeout(BaseException):
+    """Raised by a stage's time limit into a running kernel (a BaseException, so that a kernel's own ``except
+    Exception`` does not swallow it); the runner reports it as a KernelError."""
+
+
+@contextmanager
+def guard_exit(target: str):
+    """While the body runs, ``os._exit``/``posix._exit`` called in this process raise KernelError instead of ending
+    it (a kernel that exits must not end a certification with its own exit status); processes forked meanwhile
+    keep the real function."""
+    import posix
+
+    before = os._exit, posix._exit
+    pid = os.getpid()
+
+    def _exit(code: int = 0) -> None:
+        if os.getpid() != pid:
+            REAL_EXIT(code)
+        raise KernelExit(code)
+
+    os._exit = posix._exit = _exit
+    try:
+        yield
+    except KernelExit as e:
+        raise KernelError(f"kernel {target} called os._exit({e.args[0]})") from None
+    finally:
+        os._exit, posix._exit = before
+
+
+def call_guarded(target: str, fn: Callable, *args):
+    """``fn(*args)`` with every exception of the kernel under test -- including SystemExit, KeyboardInterrupt and
+    other BaseExceptions, and os._exit -- turned into one KernelError naming it."""
+    try:
+        with guard_exit(target), np.errstate(all="ignore"):  # float casts of NaN/inf warn; we judge the result
+            return fn(*args)
+    except (KernelError, StageTimeout):
+        raise
+    except BaseException as e:  # noqa: BLE001 - the kernel under test failed or tried to end the process
+        msg = str(e) if not isinstance(e, SystemExit) else f"exit status {e.code!r}"
+        raise KernelError(f"kernel {target} raised {type(e).__name__}" + (f": {msg}" if msg else "")) from None
+
+
 @dataclass
 class Kernel:
-    """A named kernel: ``fn(spec, operands) -> results``; ``version`` for the certificate."""
+    """A named kernel: ``fn(spec, operands) -> results``; ``version`` for the certificate; ``source``: a target
+    string that :func:`load_kernel` turns back into this kernel in a fresh process (None when there is none)."""
 
     target: str
     fn: Callable[[Spec, tuple[np.ndarray, ...]], object]
@@ -82,6 +136,7 @@ class Kernel:
     check: Callable[[Spec], None] | None = None
     vectorized: bool = True
     notes: list[str] = field(default_factory=list)
+    source: str | None = None
 
     def supports(self, spec: Spec) -> None:
         if self.check is not None:
@@ -89,24 +144,17 @@ class Kernel:
 
     def __call__(self, spec: Spec, columns: tuple[np.ndarray, ...]) -> np.ndarray:
         """Run the kernel on vectors given column by column; the validated results as an (n, columns) uint64
-        array of codes, or KernelError."""
+        array of codes, or KernelError (whatever the kernel raised, named; see :func:`call_guarded`)."""
         d = get_driver(spec)
         operands = group_columns(d.inputs(spec), columns)
         n = int(np.asarray(columns[0]).shape[0])
-        try:
-            with np.errstate(all="ignore"):  # float casts of NaN/inf warn in numpy; the result is what we judge
-                raw = self.fn(spec, operands)
-        except KernelError:
-            raise
-        except Exception as e:  # the kernel under test failed: a bad-input condition, named
-            raise KernelError(f"kernel {self.target} raised {type(e).__name__}: {e}") from None
+        raw = call_guarded(self.target, self.fn, spec, operands)
         return as_outputs(self.target, raw, n, d.outputs(spec))
 
 
 def _to_numpy(target: str, raw):
-    try:
-        import torch
-
+    torch = sys.modules.get("torch")  # a tensor exists only once torch is imported: never import it here
+    if torch is not None and hasattr(torch, "Tensor"):
         if isinstance(raw, torch.Tensor):
             raw = raw.detach().cpu()
             if raw.dtype.is_floating_point or raw.dtype in (torch.uint16, torch.uint32, torch.uint64):
@@ -114,8 +162,6 @@ def _to_numpy(target: str, raw):
                 view = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[size]
                 raw = raw.view(view)
             raw = raw.numpy()
-    except ImportError:
-        pass
     return raw
 
 
@@ -411,7 +457,9 @@ def _user(target: str) -> Kernel:
             raise KernelError(f"module {mod_name!r} has no attribute {fn_name!r} (target {target!r})")
     if not callable(obj):
         raise KernelError(f"target {target!r} is not callable")
-    return user_kernel(obj, target)
+    k = user_kernel(obj, target)
+    k.source = target
+    return k
 
 
 def user_kernel(fn: Callable, name: str | None = None) -> Kernel:
@@ -426,7 +474,18 @@ def user_kernel(fn: Callable, name: str | None = None) -> Kernel:
             args.append(a if v is None else v)
         return fn(*args)
 
-    return Kernel(name, call, f"user callable {name}")
+    return Kernel(name, call, f"user callable {name}", source=_importable(fn))
+
+
+def _importable(fn: Callable) -> str | None:
+    """``module:qualname`` of a function that importing that name gives back, else None."""
+    mod, qual = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
+    if not mod or not qual or "<" in qual or mod == "__main__":
+        return None
+    obj = sys.modules.get(mod)
+    for part in qual.split("."):
+        obj = getattr(obj, part, None)
+    return f"{mod}:{qual}" if obj is fn else None
 
 
 _BUILTIN = {"ml_dtypes": _ml_dtypes, "torch": _torch, "gfloat": _gfloat, "torchao": _torchao}
@@ -442,14 +501,19 @@ def load_kernel(target: str | Callable) -> Kernel:
         raise KernelError(f"target {target!r}: expected LIBRARY:NAME or package.module:function")
     lib, _, name = target.partition(":")
     if lib in _BUILTIN:
-        return _BUILTIN[lib](name)
-    if lib == "refarith":
+        k = _BUILTIN[lib](name)
+    elif lib == "refarith":
         if name == "exact":
-            return _exact_kernel()
-        if name in ("numpy", "torch"):
-            return _fast_kernel(name)
-        raise KernelError(f"unknown refarith adapter {target!r}; use refarith:exact, refarith:numpy, refarith:torch")
-    return _user(target)
+            k = _exact_kernel()
+        elif name in ("numpy", "torch"):
+            k = _fast_kernel(name)
+        else:
+            raise KernelError(f"unknown refarith adapter {target!r}; use refarith:exact, refarith:numpy, "
+                              "refarith:torch")
+    else:
+        return _user(target)
+    k.source = target
+    return k
 
 
 def check_target_spec(kernel: Kernel, spec: Spec | str) -> Spec:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from refarith.certify.adapters import load_kernel
-from refarith.certify.runner import vectors_arrays
+from refarith.certify.runner import check_seconds, time_limit, vectors_arrays
 from refarith.errors import KernelError
 from refarith.golden.drivers import get_driver, is_nan_code
 from refarith.golden.generate import spec_seed
@@ -50,14 +50,18 @@ def identify_vectors(spec: Spec) -> list[tuple[int, ...]]:
 
 
 def identify(target, spec: Spec | str, nan_payload_ok: bool = False,
-             vary: tuple[str, ...] | None = None, vectors: list[tuple[int, ...]] | None = None) -> list[VariantScore]:
+             vary: tuple[str, ...] | None = None, vectors: list[tuple[int, ...]] | None = None,
+             timeout: float | None = None, hard_exit: bool = False) -> list[VariantScore]:
     """Scores of every variant of ``spec`` for ``target``: matches first (full domain first), then by mismatches.
 
     The kernel runs once, on every vector where at least one variant is defined (where none is, e.g. NaN into
     FP4 under every NaN policy, nothing can be compared); if it raises there, it runs on the base spec's domain,
     then on the vectors where every variant is defined.  ``vary``: enumerate only these variant parameters (the
     others keep the values of ``spec``).  ``vectors``: these input vectors instead of the driver's boundary and
-    random ones."""
+    random ones.  ``timeout``: seconds for the kernel's runs together (KernelError past it; ``hard_exit``: see
+    :func:`refarith.certify.runner.time_limit`).  A kernel that raises anything else than KernelError (SystemExit and
+    KeyboardInterrupt included) or exits is a KernelError; so is a vector set on which no variant is defined."""
+    timeout = check_seconds(timeout, "--timeout")
     spec = parse_spec(spec)
     d = get_driver(spec)
     kernel = load_kernel(target)
@@ -72,14 +76,20 @@ def identify(target, spec: Spec | str, nan_payload_ok: bool = False,
     inter = np.ones(len(vecs), dtype=bool)
     for _, _, dom in table:
         inter &= dom
-    got = None
-    for run in (union, dom0, inter):  # a kernel that raises on some vectors runs on a smaller common domain
-        try:
-            got = kernel(spec, tuple(a[run] for a in ins))
-            break
-        except KernelError:
-            if run is inter:
-                raise
+    if not union.any():
+        raise KernelError(f"identify: no variant of {spec} is defined on any of the {len(vecs)} vectors")
+    got, err = None, None
+    with time_limit(timeout, f"identify: the runs of {kernel.target}", hard_exit):
+        for run in (union, dom0, inter):  # a kernel that raises on some vectors runs on a smaller common domain
+            if not run.any():
+                continue
+            try:
+                got = kernel(spec, tuple(a[run] for a in ins))
+                break
+            except KernelError as e:
+                err = e
+    if got is None:
+        raise err if err is not None else KernelError(f"identify: no vector to run {kernel.target} on")
     fout = d.output_formats(spec)
     nan_cols = [np.array([is_nan_code(f, c) for c in range(f.ncodes)]) if f.ncodes <= 1 << 16 else None
                 for f in fout]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from refarith.certify.runner import BUCKETS, Certificate
 from refarith.golden.drivers import CLASSES
-from refarith.golden.fileformat import write_atomic
+from refarith.golden.fileformat import write_all_atomic
 from refarith.spec import parse_spec
 
 
@@ -113,12 +113,16 @@ def report_stem(c: Certificate) -> str:
 
 
 def write_reports(c: Certificate, directory: str | Path) -> list[Path]:
-    """Write <stem>.json, <stem>.md and <stem>.html into ``directory`` (atomically); returns the paths."""
+    """Write <stem>.json, <stem>.md and <stem>.html into ``directory``, all or nothing (each staged in a temporary
+    first; OutputError, and no new file, when the directory cannot be made or written, e.g. read-only or full);
+    returns the paths."""
     d = Path(directory)
+    if d.exists() and not d.is_dir():
+        from refarith.errors import OutputError
+
+        raise OutputError(f"report directory {d} is not a directory")
     stem = report_stem(c)
-    out = []
-    for ext, text in (("json", c.to_json()), ("md", markdown(c)), ("html", html_page(c))):
-        p = d / f"{stem}.{ext}"
-        write_atomic(p, text.encode())
-        out.append(p)
-    return out
+    files = [(d / f"{stem}.{ext}", text.encode()) for ext, text in
+             (("json", c.to_json()), ("md", markdown(c)), ("html", html_page(c)))]
+    write_all_atomic(files)
+    return [p for p, _ in files]

@@ -6,36 +6,64 @@ them acceptable; approximate ops excepted within their driver's declared bound).
 Vectors on which the spec itself raises (e.g. NaN into FP4 under ``nan=error``)
 are outside the spec's domain: counted, never compared.
 
+Golden files are never trusted: every vector's expected output is recomputed
+(:func:`check_golden`) and a file that disagrees is an error naming its line
+and both values; the committed set's MANIFEST digest is pinned in the package
+(:mod:`refarith.golden.pinned`).
+
 Exhaustive sweep of a binary32 -> narrow float cast: all 2^32 inputs in chunks
 over a process pool.  Reference: a 2^17-entry table built from the exact model,
 indexed by the sticky key ``(bits >> 16) << 1 | (bits & 0xFFFF != 0)``.  That
 the spec's result is a function of this key for destinations with at most 6
 mantissa bits is the lemma of the fast cast kernel (REFERENCE_NOTES,
 ``refarith.fast.castkernel.sticky_key_suffices``); every table entry is the exact
-model's value at a representative of its key.
+model's value at a representative of its key.  Workers are forked while torch is
+not loaded in this process, spawned once it is (forking after torch's thread
+pools have started deadlocks the children); a worker that dies, or no chunk
+finishing for ``watchdog`` seconds, is an error naming the chunks in flight.
+
+Faults are errors (KernelError, exit 2 in the CLI), never a verdict: a kernel
+raising anything (SystemExit, KeyboardInterrupt included) or calling
+``os._exit``, a stage exceeding its time limit, a stage that compares no vector.
 """
 
 from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import os
 import platform
+import signal
+import sys
+import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from refarith.certify.adapters import Kernel, load_kernel
-from refarith.errors import SpecError
+from refarith.certify.adapters import (
+    REAL_EXIT,
+    Kernel,
+    StageTimeout,
+    as_outputs,
+    call_guarded,
+    group_columns,
+    load_kernel,
+)
+from refarith.errors import BadValueError, GoldenFileError, KernelError, RefarithError, SpecError
 from refarith.exact import ops as _ops
 from refarith.formats import FloatFormat, get_format
 from refarith.golden import fileformat as ff
 from refarith.golden.drivers import CLASSES, get_driver, is_nan_code, magnitude_key
-from refarith.golden.generate import find_file, vectors
+from refarith.golden.generate import check_jobs, find_file, vectors
 from refarith.golden.progress import Progress
 from refarith.spec import Spec, parse_spec
+
+DEFAULT_WATCHDOG = 600.0
+"""Seconds without any chunk of an exhaustive sweep finishing before the sweep is declared stalled."""
 
 BUCKETS = ("1", "2", "3-4", "5-8", "9-16", ">16", "special")
 """Error histogram buckets: distance in representable values between result and reference; 'special': NaN/inf."""
@@ -90,7 +118,7 @@ class Certificate:
 
     @property
     def verdict(self) -> str:
-        if not self.stages or sum(s.vectors for s in self.stages) == 0:
+        if not self.stages or any(s.vectors == 0 for s in self.stages):  # an empty stage cannot support a pass
             return "fail"
         return "fail" if any(s.failures(self.nan_payload_ok) for s in self.stages) else "pass"
 
@@ -265,17 +293,137 @@ def vectors_arrays(spec: Spec, vecs: list[tuple[int, ...]]) -> tuple[list[np.nda
     return [ins[:, k] for k in range(n_in)], exp, dom
 
 
+# ------------------------------------------------------------------ time limits
+def check_seconds(seconds: float | None, what: str) -> float | None:
+    """``seconds`` as a float (None: no limit); BadValueError when it is zero, negative or not finite."""
+    if seconds is None:
+        return None
+    try:
+        v = float(seconds)
+    except (TypeError, ValueError):
+        raise BadValueError(f"{what} must be a number of seconds, got {seconds!r}") from None
+    if not v > 0 or v == float("inf"):
+        raise BadValueError(f"{what} must be a positive number of seconds, got {seconds!r}")
+    return v
+
+
+@contextmanager
+def time_limit(seconds: float | None, what: str, hard_exit: bool = False):
+    """KernelError when the body runs longer than ``seconds``: SIGALRM raises :class:`StageTimeout` into the
+    running code (main thread only).  ``hard_exit``: should the body not return within a grace period after that
+    (a kernel blocked in C, or one swallowing BaseException), a watchdog thread prints the error and ends the
+    process with status 2 (the CLI; no report is written)."""
+    if seconds is None:
+        yield
+        return
+    msg = f"{what} did not finish within the time limit of {seconds:g} s (--timeout)"
+    alarm = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+    done = threading.Event()
+    if alarm:
+        def on_alarm(signum, frame):
+            raise StageTimeout(msg)
+
+        previous = signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+    if hard_exit:
+        def last_resort():
+            if not done.wait(seconds + max(5.0, seconds / 2)):
+                sys.stderr.write(f"refarith: error: {msg}; the kernel could not be interrupted\n")
+                sys.stderr.flush()
+                REAL_EXIT(2)
+
+        threading.Thread(target=last_resort, daemon=True, name="refarith-time-limit").start()
+    try:
+        yield
+    except StageTimeout:
+        raise KernelError(msg) from None
+    finally:
+        done.set()
+        if alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+
+# ------------------------------------------------------------------ the golden files are recomputed
+_CHECKED: dict[tuple[str, str, bool], int] = {}
+"""(path, SHA-256 of the parsed vectors, exact) of golden files already recomputed in this process -> the number
+of vectors the exact model recomputed."""
+
+
+def _codes_text(spec: Spec, row: tuple[int, ...] | None, cols: list[int]) -> str:
+    if row is None:
+        return "'!' (the spec raises)"
+    d = get_driver(spec)
+    fout, names = d.output_formats(spec), column_names(d.outputs(spec))
+    return ", ".join(f"{names[j]} {_hex(fout[j], row[j])} = {_value_str(fout[j], row[j])}" for j in cols)
+
+
+def check_golden(spec: Spec, g: ff.GoldenFile, exact: bool = False) -> int:
+    """Recompute the expected output of every vector of ``g``; GoldenFileError at the first line that disagrees,
+    naming the file, the line, the file's value and the exact model's.  Returns how many vectors the exact model
+    recomputed itself.
+
+    Reference: refarith's numpy kernel of the op where it has one, else (and with ``exact``) the exact model.  The
+    numpy kernels are tied to the exact model -- exhaustively for domains of at most 2^24 points (16-bit casts,
+    8-bit binary ops), by the sticky-key lemma and Z3 for binary32 casts, on sampled vectors for block and
+    integer-only ops -- and raise where the spec raises.  A vector is accepted when the file equals the numpy
+    kernel there; every other vector (each one the kernel does not reproduce, every '!' row, every row when the
+    kernel cannot run) is recomputed by the exact model, which decides.  ``exact``: the exact model recomputes
+    every vector."""
+    key = (str(g.path), ff.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in g.inputs)
+                                  + g.outputs.tobytes() + g.raises.tobytes()), exact)
+    if key in _CHECKED:
+        return _CHECKED[key]
+    d = get_driver(spec)
+    n = g.count
+    dom = ~g.raises
+    suspect = np.ones(n, dtype=bool)
+    if not exact and d.fast is not None and "numpy" in d.backends and dom.any():
+        try:
+            with np.errstate(all="ignore"):
+                cols = tuple(a[dom] for a in g.inputs)
+                raw = d.fast(spec, group_columns(d.inputs(spec), cols), "numpy")
+                got = as_outputs("refarith:numpy", raw, int(dom.sum()), d.outputs(spec))
+            suspect[np.nonzero(dom)[0][(got == g.outputs[dom]).all(axis=1)]] = False
+        except Exception:  # noqa: BLE001 - the accelerator cannot run here: the exact model decides every vector
+            pass
+    todo = np.nonzero(suspect)[0]
+    for i in todo.tolist():
+        vec = tuple(int(a[i]) for a in g.inputs)
+        want = d.exact(spec, vec)
+        have = None if g.raises[i] else tuple(int(c) for c in g.outputs[i])
+        if want != have:
+            k = len(d.output_formats(spec))
+            cols = [j for j in range(k) if want is None or have is None or want[j] != have[j]]
+            cols = cols if want is not None and have is not None else list(range(min(k, 4)))
+            fin = d.input_formats(spec)
+            ins = " ".join(_hex(f, c) for f, c in zip(fin[:8], vec)) + (" ..." if len(vec) > 8 else "")
+            raise GoldenFileError(f"{g.path}:{g.first_line + i}: for input {ins} the file gives "
+                                  f"{_codes_text(spec, have, cols)}, the exact model {_codes_text(spec, want, cols)}"
+                                  "; the golden file is wrong (refusing to certify against it)")
+    _CHECKED[key] = int(todo.size)
+    return int(todo.size)
+
+
 # ------------------------------------------------------------------ stages
-def golden_stage(spec: Spec, kernel: Kernel, golden_dir: str | Path | None = None) -> Stage:
-    """Compare against the committed golden file of the spec (hash-checked), else vectors generated now."""
+def golden_stage(spec: Spec, kernel: Kernel, golden_dir: str | Path | None = None, exact: bool = False) -> Stage:
+    """Compare against the golden file of the spec (hash-checked, every expected output recomputed, see
+    :func:`check_golden`) in ``golden_dir`` (default: the committed set); vectors generated now from the exact
+    model when the committed set has no file for the spec.  A ``golden_dir`` given explicitly must be usable and
+    hold the spec's file (GoldenFileError otherwise)."""
     t0 = time.monotonic()
     found = find_file(spec, golden_dir)
+    if found is None and golden_dir is not None:
+        raise GoldenFileError(f"golden vector directory {golden_dir}: its MANIFEST has no file for {spec}")
     if found is not None:
         path, sha = found
         g = ff.load(path, sha)
         if g.spec != spec:
-            raise SpecError(f"{path}: golden file is for {g.spec}, not {spec}")
-        st = Stage("golden", f"{path.name} ({g.header['rule']})", sha256=sha)
+            raise GoldenFileError(f"{path}: golden file is for {g.spec}, not {spec}")
+        n_exact = check_golden(spec, g, exact)
+        how = "all by the exact model" if exact or n_exact == g.count else \
+            f"by refarith's numpy kernel, {n_exact} by the exact model"
+        st = Stage("golden", f"{path.name} ({g.header['rule']}; expected outputs recomputed {how})", sha256=sha)
         ins, exp, dom = g.inputs, g.outputs, ~g.raises
     else:
         rule, vins, vouts = vectors(spec)
@@ -321,7 +469,7 @@ def sweep_supported(spec: Spec) -> str | None:
     return None
 
 
-def _table_part(args: tuple[str, int, int]) -> tuple[np.ndarray, np.ndarray]:
+def _table_part(args: tuple[str, int, int]) -> tuple[int, np.ndarray, np.ndarray]:
     spec_id, lo, hi = args
     spec = parse_spec(spec_id)
     dst, d, src = spec.fmt(1), get_driver(spec), get_format("binary32")
@@ -341,9 +489,81 @@ def _table_part(args: tuple[str, int, int]) -> tuple[np.ndarray, np.ndarray]:
         else:
             c = "in_range"
         cls[key - lo] = CLASSES.index(c)
-    return ref, cls
+    return lo, ref, cls
 
 
+# ------------------------------------------------------------------ worker pools
+def start_method() -> str:
+    """"fork" while torch is not loaded in this process (cheap: workers share the parent's memory), else "spawn":
+    a child forked after torch's intra-op thread pool has run deadlocks in its first parallel torch op."""
+    return "spawn" if "torch" in sys.modules else "fork"
+
+
+def _describe_chunks(items: list, label) -> str:
+    shown = ", ".join(label(i) for i in sorted(items)[:4])
+    return shown + (f" and {len(items) - 4} more" if len(items) > 4 else "")
+
+
+def run_pool(fn, items: list, jobs: int, *, initializer=None, initargs: tuple = (), method: str | None = None,
+             watchdog: float | None = None, deadline: float | None = None, what: str = "sweep",
+             label=str, on_result=None) -> None:
+    """Run ``fn(item)`` for every item over ``jobs`` worker processes, calling ``on_result(result)`` in this
+    process as results arrive.  At most 2 x ``jobs`` items are in flight.  Errors (KernelError; the workers are
+    killed, nothing is returned): a worker that dies (killed, ``os._exit``, out of memory), no item finishing for
+    ``watchdog`` seconds (naming the items running), passing ``deadline`` (a ``time.monotonic()`` instant), an
+    exception in ``fn`` (re-raised when it is a RefarithError, else named)."""
+    ctx = mp.get_context(method or start_method())
+    ex = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=initializer, initargs=initargs)
+    pending: dict = {}
+    todo = iter(items)
+    ok = False
+
+    def submit() -> None:
+        for item in todo:
+            pending[ex.submit(fn, item)] = item
+            return
+
+    try:
+        for _ in range(2 * jobs):
+            submit()
+        last = time.monotonic()
+        while pending:
+            done, _ = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            now = time.monotonic()
+            for f in done:
+                item = pending.pop(f)
+                try:
+                    r = f.result()
+                except BrokenProcessPool:
+                    lost = [item] + list(pending.values())
+                    raise KernelError(f"{what}: a worker process died (killed, exited or out of memory); "
+                                      f"in flight: {_describe_chunks(lost, label)}") from None
+                except RefarithError:
+                    raise
+                except BaseException as e:  # noqa: BLE001 - whatever failed in a worker, named
+                    raise KernelError(f"{what}: {label(item)} failed in a worker: {type(e).__name__}: {e}") from None
+                if on_result is not None:
+                    on_result(r)
+                last = now
+                submit()
+            running = [pending[f] for f in pending if f.running()] or list(pending.values())
+            if deadline is not None and now > deadline:
+                raise KernelError(f"{what} did not finish within its time limit (--timeout); still running: "
+                                  f"{_describe_chunks(running, label)}")
+            if watchdog is not None and pending and now - last > watchdog:
+                stalled = running
+                raise KernelError(f"{what} stalled: no chunk finished for {watchdog:g} s (--watchdog); in flight: "
+                                  f"{_describe_chunks(stalled, label)}")
+        ok = True
+    finally:
+        if not ok:
+            for proc in list(getattr(ex, "_processes", {}).values()):  # hung or broken workers: end them now
+                if proc.is_alive():
+                    proc.kill()
+        ex.shutdown(wait=ok, cancel_futures=True)
+
+
+# ------------------------------------------------------------------ exhaustive binary32 sweep: reference tables
 def sticky_tables(spec: Spec, jobs: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """(reference, class) tables over the 2^17 sticky keys, from the exact model (-1: the spec raises).
 
@@ -355,16 +575,43 @@ def sticky_tables(spec: Spec, jobs: int = 1) -> tuple[np.ndarray, np.ndarray]:
         return _TABLES[str(spec)]
     parts = [(str(spec), lo, lo + (1 << 13)) for lo in range(0, 1 << 17, 1 << 13)]
     if jobs > 1:
-        with mp.get_context("fork").Pool(jobs) as pool:
-            res = pool.map(_table_part, parts)
+        res: dict = {}
+        # the exact model only, never torch: forking is safe even once torch's threads run, and cheap
+        run_pool(_table_part, parts, jobs, method="fork", what=f"reference table of {spec}",
+                 label=lambda p: f"keys {p[1]}..", on_result=lambda r: res.__setitem__(r[0], r[1:]))
+        res = [res[p[1]] for p in parts]
     else:
-        res = [_table_part(p) for p in parts]
+        res = [_table_part(p)[1:] for p in parts]
     out = np.concatenate([r for r, _ in res]), np.concatenate([c for _, c in res])
     _TABLES[str(spec)] = out
     return out
 
 
 _TABLES: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+
+# ------------------------------------------------------------------ exhaustive binary32 sweep: chunks
+def _worker_state(spec: Spec, kernel: Kernel, size: int, ref: np.ndarray, cls: np.ndarray) -> None:
+    """Fill ``_W``: everything a chunk needs (in this process, or in a worker)."""
+    dst = spec.fmt(1)
+    r0, r1 = ref[0::2], ref[1::2]
+    ref0 = np.where((r0 == r1) & (r0 >= 0), r0, 0xFFFF).astype(np.uint16)
+    _W.update(spec=spec, kernel=kernel, ref=ref, cls=cls, size=size, ref0=ref0,
+              base=np.arange(size, dtype=np.uint32), buf=np.empty(size, dtype=np.uint32),
+              as_codes=_fast_codes(kernel.target, (size,), dst),
+              isnan=np.array([is_nan_code(dst, c) for c in range(dst.ncodes)]),
+              iszero=np.array([dst.is_finite_code(c) and dst.has_zero and dst.finite_value(c) == 0
+                               for c in range(dst.ncodes)]),
+              key=order_keys(dst, np.arange(dst.ncodes))[0],
+              special=order_keys(dst, np.arange(dst.ncodes))[1])
+
+
+def _init_worker(spec_id: str, kernel: Kernel | None, source: str | None, size: int, ref: np.ndarray,
+                 cls: np.ndarray) -> None:
+    """Worker initializer: a forked worker inherits ``kernel``; a spawned one loads it again from ``source``."""
+    if kernel is None:
+        kernel = load_kernel(source)
+    _worker_state(parse_spec(spec_id), kernel, size, ref, cls)
 
 
 def _sweep_chunk(lo: int) -> tuple:
@@ -375,7 +622,7 @@ def _sweep_chunk(lo: int) -> tuple:
     spec, kernel, size = w["spec"], w["kernel"], w["size"]
     x = w["buf"]
     np.add(w["base"], np.uint32(lo), out=x)
-    raw = kernel.fn(spec, (x,))
+    raw = call_guarded(kernel.target, kernel.fn, spec, (x,))
     got = w["as_codes"](raw)
     hi = x >> np.uint32(16)
     cand = np.nonzero(got != w["ref0"][hi])[0]
@@ -409,11 +656,15 @@ def _sweep_chunk(lo: int) -> tuple:
     return size - outside, outside, counts, hist, best
 
 
+
+
 def _fast_codes(target: str, shape, out_fmt):
     """Validate kernel output cheaply per chunk (shape, 1-byte codes); full validation via as_codes otherwise."""
     from refarith.certify.adapters import as_codes
 
     def conv(raw):
+        if isinstance(raw, (tuple, list)) and len(raw) == 1:  # refarith's own kernels return one array per result
+            raw = raw[0]
         if isinstance(raw, np.ndarray) and raw.shape == tuple(shape) and raw.dtype.itemsize == 1 \
                 and raw.dtype.kind in "uifV":
             u = raw.view(np.uint8)
@@ -425,29 +676,26 @@ def _fast_codes(target: str, shape, out_fmt):
 
 
 def exhaustive_stage(spec: Spec, kernel: Kernel, jobs: int | None = None, chunk_bits: int = 22,
-                     progress: bool | None = None, limit: int | None = None) -> Stage:
-    """All 2^32 binary32 inputs (or the first ``limit``), chunked over ``jobs`` processes."""
+                     progress: bool | None = None, limit: int | None = None, timeout: float | None = None,
+                     watchdog: float | None = DEFAULT_WATCHDOG, hard_exit: bool = False) -> Stage:
+    """All 2^32 binary32 inputs (or the first ``limit``), chunked over ``jobs`` processes (see the module
+    docstring for the start method and the faults).  ``timeout``: seconds for the whole stage; ``watchdog``:
+    seconds without a chunk finishing (worker processes only)."""
     why = sweep_supported(spec)
     if why:
         raise SpecError(f"--exhaustive: {why}")
     if not kernel.vectorized:
         raise SpecError(f"--exhaustive: {kernel.target} is a scalar kernel; 2^32 inputs would take days")
+    jobs = check_jobs(jobs)
+    timeout = check_seconds(timeout, "--timeout")
+    watchdog = check_seconds(watchdog, "--watchdog")
     t0 = time.monotonic()
-    jobs = jobs or os.cpu_count() or 1
-    dst = spec.fmt(1)
-    ref, cls = sticky_tables(spec, jobs)
-    r0, r1 = ref[0::2], ref[1::2]
-    ref0 = np.where((r0 == r1) & (r0 >= 0), r0, 0xFFFF).astype(np.uint16)
+    method = start_method()
+    if jobs > 1 and method == "spawn" and kernel.source is None:
+        raise SpecError(f"--exhaustive --jobs {jobs}: torch is loaded, so workers are spawned, and {kernel.target} "
+                        "cannot be loaded again in a worker (give a module-level function, or --jobs 1)")
     total = limit if limit is not None else 1 << 32
     size = min(1 << chunk_bits, total)
-    _W.update(spec=spec, kernel=kernel, ref=ref, cls=cls, size=size, ref0=ref0,
-              base=np.arange(size, dtype=np.uint32), buf=np.empty(size, dtype=np.uint32),
-              as_codes=_fast_codes(kernel.target, (size,), dst),
-              isnan=np.array([is_nan_code(dst, c) for c in range(dst.ncodes)]),
-              iszero=np.array([dst.is_finite_code(c) and dst.has_zero and dst.finite_value(c) == 0
-                               for c in range(dst.ncodes)]),
-              key=order_keys(dst, np.arange(dst.ncodes))[0],
-              special=order_keys(dst, np.arange(dst.ncodes))[1])
     st = Stage("exhaustive", f"all {total} binary32 inputs; reference: sticky-key table from the exact model")
     starts = list(range(0, total, size))
     counts = np.zeros(len(CLASSES), dtype=np.int64)
@@ -465,19 +713,30 @@ def exhaustive_stage(spec: Spec, kernel: Kernel, jobs: int | None = None, chunk_
             if ci not in best or (bits & 0x7FFFFFFF) < (best[ci] & 0x7FFFFFFF):
                 best[ci] = bits
 
-    try:
-        with Progress(len(starts), f"exhaustive {spec}", enabled=progress) as bar:
-            if jobs <= 1:
-                for s in starts:
-                    absorb(_sweep_chunk(s))
-                    bar.update()
-            else:
-                with mp.get_context("fork").Pool(jobs) as pool:
-                    for r in pool.imap_unordered(_sweep_chunk, starts):
+    def label(lo: int) -> str:
+        return f"chunk {lo // size} (inputs {lo:#010x}..{min(lo + size, total) - 1:#010x})"
+
+    with time_limit(timeout if jobs <= 1 else None, f"stage exhaustive of {kernel.target}", hard_exit):
+        ref, cls = sticky_tables(spec, jobs)
+        try:
+            with Progress(len(starts), f"exhaustive {spec}", enabled=progress) as bar:
+                if jobs <= 1:
+                    _worker_state(spec, kernel, size, ref, cls)
+                    for s in starts:
+                        absorb(_sweep_chunk(s))
+                        bar.update()
+                else:
+                    def on_result(r):
                         absorb(r)
                         bar.update()
-    finally:
-        _W.clear()
+
+                    run_pool(_sweep_chunk, starts, jobs, initializer=_init_worker,
+                             initargs=(str(spec), kernel if method == "fork" else None, kernel.source, size, ref,
+                                       cls),
+                             method=method, watchdog=watchdog, what=f"exhaustive sweep of {kernel.target}",
+                             deadline=None if timeout is None else t0 + timeout, label=label, on_result=on_result)
+        finally:
+            _W.clear()
     for i, k in enumerate(CLASSES):
         st.mismatches[k] = int(counts[i])
     for i, k in enumerate(BUCKETS):
@@ -494,22 +753,43 @@ def exhaustive_stage(spec: Spec, kernel: Kernel, jobs: int | None = None, chunk_
 # ------------------------------------------------------------------ the run
 def certify(target, spec: Spec | str, exhaustive: bool = False, fuzz: int = 0, seed: int = 0,
             nan_payload_ok: bool = False, golden_dir: str | Path | None = None, jobs: int | None = None,
-            progress: bool | None = None) -> Certificate:
-    """Certify ``target`` (a target name or a callable) against ``spec``; raises KernelError/SpecError on bad input."""
+            progress: bool | None = None, timeout: float | None = None, watchdog: float | None = DEFAULT_WATCHDOG,
+            exact_reference: bool = False, hard_exit: bool = False) -> Certificate:
+    """Certify ``target`` (a target name or a callable) against ``spec``.
+
+    ``timeout``: seconds per stage; ``watchdog``: seconds without progress of the exhaustive sweep's workers;
+    ``exact_reference``: the exact model recomputes every golden vector (see :func:`check_golden`);
+    ``hard_exit``: see :func:`time_limit`.  Raises KernelError/SpecError/GoldenFileError/BadValueError on bad input
+    or a fault (a kernel raising anything or exiting, a stage over its time limit, a stage comparing no vector)."""
+    if isinstance(fuzz, bool) or not isinstance(fuzz, int) or fuzz < 0:
+        raise BadValueError(f"--fuzz must be a number of vectors >= 0 (0: no fuzzing), got {fuzz!r}")
+    if jobs is not None:
+        check_jobs(jobs)
+    timeout = check_seconds(timeout, "--timeout")
+    watchdog = check_seconds(watchdog, "--watchdog")
     spec = parse_spec(spec)
     get_driver(spec)
     kernel = load_kernel(target)
     kernel.supports(spec)
     t0 = time.monotonic()
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    stages = [golden_stage(spec, kernel, golden_dir)]
+    with time_limit(timeout, f"stage golden of {kernel.target}", hard_exit):
+        stages = [golden_stage(spec, kernel, golden_dir, exact_reference)]
     if exhaustive and not get_driver(spec).exhaustive_ok(spec):  # small domains: the golden stage is exhaustive
-        stages.append(exhaustive_stage(spec, kernel, jobs=jobs, progress=progress))
+        stages.append(exhaustive_stage(spec, kernel, jobs=jobs, progress=progress, timeout=timeout,
+                                       watchdog=watchdog, hard_exit=hard_exit))
     if fuzz:
-        stages.append(fuzz_stage(spec, kernel, fuzz, seed))
+        with time_limit(timeout, f"stage fuzz of {kernel.target}", hard_exit):
+            stages.append(fuzz_stage(spec, kernel, fuzz, seed))
+    for s in stages:
+        if s.vectors == 0:
+            raise SpecError(f"stage {s.name} compared no vectors ({s.outside_domain} outside the domain of {spec}): "
+                            "it cannot support a pass" + (" (draw more with a larger --fuzz)" if s.name == "fuzz"
+                                                          else ""))
     return Certificate(str(spec), kernel.target, kernel.version, nan_payload_ok, stages, environment(), started,
                        time.monotonic() - t0)
 
 
-__all__ = ["BUCKETS", "Certificate", "Example", "Stage", "certify", "compare", "exhaustive_stage",
-           "fuzz_stage", "golden_stage", "sticky_tables", "sweep_supported"]
+__all__ = ["BUCKETS", "DEFAULT_WATCHDOG", "Certificate", "Example", "Stage", "certify", "check_golden",
+           "check_seconds", "compare", "exhaustive_stage", "fuzz_stage", "golden_stage", "run_pool", "start_method",
+           "sticky_tables", "sweep_supported", "time_limit"]

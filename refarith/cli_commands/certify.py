@@ -18,6 +18,13 @@ def add_parser(subparsers) -> None:
     p.add_argument("--report", default=None, metavar="DIR", help="write JSON, Markdown and HTML reports here")
     p.add_argument("--golden", default=None, metavar="DIR", help="golden vector directory (default: committed set)")
     p.add_argument("--jobs", type=int, default=None, help="processes for the exhaustive sweep (default: all cores)")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="time limit of each stage (golden, exhaustive, fuzz); a kernel that hangs is an error")
+    p.add_argument("--watchdog", type=float, default=600.0, metavar="SECONDS",
+                   help="exhaustive sweep: error when no chunk finishes for this long (default 600)")
+    p.add_argument("--exact-reference", action="store_true",
+                   help="recompute every golden vector with the exact model itself (slower; default: refarith's "
+                        "numpy kernel, the exact model deciding every vector it does not reproduce)")
     p.set_defaults(func=handler)
 
 
@@ -27,7 +34,8 @@ def handler(args) -> int:
     from refarith.golden.drivers import CLASSES
 
     c = certify(args.target, args.spec, exhaustive=args.exhaustive, fuzz=args.fuzz, seed=args.seed,
-                nan_payload_ok=args.nan_payload_ok, golden_dir=args.golden, jobs=args.jobs)
+                nan_payload_ok=args.nan_payload_ok, golden_dir=args.golden, jobs=args.jobs, timeout=args.timeout,
+                watchdog=args.watchdog, exact_reference=args.exact_reference, hard_exit=True)
     print(f"{c.verdict.upper()}: {c.target} against {c.spec}")
     for s in c.stages:
         n = sum(s.mismatches.values())

@@ -49,10 +49,13 @@ def _verify(args) -> int:
 
 
 def _show(args) -> int:
+    from refarith.errors import BadValueError
     from refarith.exact import ops
     from refarith.golden.drivers import get_driver
     from refarith.golden.fileformat import load
 
+    if args.n < 0:
+        raise BadValueError(f"-n must be a number of vectors >= 0, got {args.n}")
     g = load(args.file)
     for k, v in g.header.items():
         print(f"{k}: {v}")

@@ -15,6 +15,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--nan-payload-ok", action="store_true", help="do not count NaN-code-only differences")
     p.add_argument("--vary", default=None, metavar="P1,P2",
                    help="enumerate only these variant parameters (e.g. division,levels); default: all of the op's")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="time limit of the kernel runs; a kernel that hangs is an error")
     p.set_defaults(func=handler)
 
 
@@ -32,6 +34,7 @@ def handler(args) -> int:
     else:
         spec = parse_spec(f"{args.op}({args.to or ''})")
     vary = tuple(v for v in args.vary.split(",") if v) if args.vary else None
-    scores = identify(args.target, spec, nan_payload_ok=args.nan_payload_ok, vary=vary)
+    scores = identify(args.target, spec, nan_payload_ok=args.nan_payload_ok, vary=vary, timeout=args.timeout,
+                      hard_exit=True)
     print(format_scores(args.target, scores))
     return 0 if scores and scores[0].matches else 1

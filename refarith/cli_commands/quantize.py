@@ -55,22 +55,39 @@ def handler(args) -> int:
         arrays["zero_points"] = q.zero_points
     if q.tensor_scale is not None:
         arrays["tensor_scale"] = np.array(q.tensor_scale, np.float32)
-    d = os.path.dirname(os.path.abspath(args.output))
-    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=d)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, args.output)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    _save_atomic(args.output, arrays)
     print(f"spec: {q.spec}")
     print(f"elements: {x.size}  blocks/groups: {q.scales.size}")
     print(f"max abs error: {st['max_abs']:.6g}")
     print(f"max rel error: {st['max_rel']:.6g}")
     print(f"SQNR: {st['sqnr_db']:.2f} dB")
     return 0
+
+
+def _save_atomic(path: str, arrays: dict) -> None:
+    """np.savez into a temporary file next to ``path``, then os.replace; OutputError (one line, nothing left behind)
+    when the directory is missing, read-only or full."""
+    import numpy as np
+
+    from refarith.errors import OutputError
+
+    d = os.path.dirname(os.path.abspath(path))
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".quantize-", suffix=".npz", dir=d)
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        raise OutputError(f"{path}: cannot write ({e.strerror or type(e).__name__}); nothing written") from None
+    except BaseException:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def _int(v: str, name: str) -> int:

@@ -85,15 +85,25 @@ def build_document(quick: bool, command: str, progress=None) -> tuple[str, list[
 
 
 def write_atomic(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory and os.replace."""
+    """Write ``text`` to ``path`` through a temporary file in the same directory and os.replace; OutputError (one
+    line, no partial file) when the directory is read-only or full."""
+    from refarith.errors import OutputError
+
     d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".tmp", dir=d)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".tmp", dir=d)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        raise OutputError(f"{path}: cannot write ({e.strerror or type(e).__name__}); nothing written") from None
     except BaseException:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
         raise
 

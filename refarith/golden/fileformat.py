@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from refarith.errors import GoldenFileError, RefarithError
+from refarith.errors import GoldenFileError, OutputError, RefarithError
 from refarith.spec import Spec, parse_spec
 
 GENERATOR_VERSION = "2"
@@ -59,6 +59,8 @@ class GoldenFile:
     inputs: list[np.ndarray]
     outputs: np.ndarray
     raises: np.ndarray
+    first_line: int = 0
+    """Line number (1-based) of the first vector: vector ``i`` is on line ``first_line + i``."""
 
     @property
     def count(self) -> int:
@@ -90,20 +92,67 @@ def compress(text: bytes) -> bytes:
     return buf.getvalue()
 
 
-def write_atomic(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file in the same directory, then os.replace it into place."""
+def _cannot_write(path: Path, e: OSError) -> OutputError:
+    return OutputError(f"{path}: cannot write ({e.strerror or type(e).__name__}); nothing written")
+
+
+def stage_file(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to a new temporary file next to ``path`` (flushed to disk) and return the temporary's path;
+    :func:`commit_files` moves it into place.  OutputError (nothing left behind) when it cannot be written."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        return Path(tmp)
+    except OSError as e:
+        discard([tmp])
+        raise _cannot_write(path, e) from None
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        discard([tmp])
         raise
+
+
+def discard(tmps) -> None:
+    """Remove temporary files of :func:`stage_file` (those that exist)."""
+    for t in tmps:
+        if t is not None and os.path.exists(t):
+            os.unlink(t)
+
+
+def commit_files(pairs: list[tuple[Path, Path]]) -> None:
+    """os.replace every (temporary, final path) pair, in order; on failure the remaining temporaries are removed."""
+    for i, (tmp, final) in enumerate(pairs):
+        try:
+            os.replace(tmp, final)
+        except OSError as e:
+            discard([t for t, _ in pairs[i:]])
+            raise _cannot_write(Path(final), e) from None
+
+
+def write_atomic(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file in the same directory, then os.replace it into place: the file is either
+    its old self or complete.  OutputError (one line, nothing partial left) when the directory is missing and
+    cannot be made, read-only or full."""
+    path = Path(path)
+    commit_files([(stage_file(path, data), path)])
+
+
+def write_all_atomic(files: list[tuple[str | Path, bytes]]) -> None:
+    """Write several files all or nothing: every one is staged first; if any cannot be written, none is replaced."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, data in files:
+            staged.append((stage_file(path, data), Path(path)))
+    except BaseException:
+        discard([t for t, _ in staged])
+        raise
+    commit_files(staged)
 
 
 def sha256(data: bytes) -> str:
@@ -195,7 +244,7 @@ def parse(path: str | Path, text: str) -> GoldenFile:
             else:
                 outs[j, k - n_in - 1] = c
         raised[j] = raises
-    return GoldenFile(str(path), spec, header, [ins[:, k].copy() for k in range(n_in)], outs, raised)
+    return GoldenFile(str(path), spec, header, [ins[:, k].copy() for k in range(n_in)], outs, raised, i + 1)
 
 
 def header_lines(text: str) -> int:

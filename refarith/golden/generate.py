@@ -17,10 +17,12 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
-from refarith.errors import GoldenFileError
+from refarith.errors import BadValueError, GoldenFileError
 from refarith.formats import float_formats
 from refarith.golden import fileformat as ff
 from refarith.golden.drivers import describe, get_driver
@@ -34,6 +36,51 @@ MANIFEST = "MANIFEST.json"
 def default_dir() -> Path:
     """The committed golden_vectors/ directory next to the package."""
     return Path(__file__).resolve().parent.parent.parent / "golden_vectors"
+
+
+PIN_MODULE = Path(__file__).resolve().parent / "pinned.py"
+"""The module holding the committed MANIFEST's SHA-256 (:data:`refarith.golden.pinned.MANIFEST_SHA256`)."""
+
+
+def is_committed_dir(directory: str | Path) -> bool:
+    """True when ``directory`` is the committed golden_vectors/ (whose MANIFEST digest is pinned)."""
+    try:
+        return Path(directory).resolve() == default_dir().resolve()
+    except OSError:
+        return False
+
+
+def pin_text(digest: str) -> bytes:
+    """The source of refarith/golden/pinned.py for a MANIFEST of SHA-256 ``digest`` (deterministic)."""
+    return (f'''"""SHA-256 of the committed golden_vectors/MANIFEST.json.
+
+Written by ``refarith golden generate`` whenever it writes that MANIFEST (do not edit by hand).
+``refarith golden verify`` and ``refarith certify`` refuse a committed set whose MANIFEST has another
+digest, so a golden file cannot be edited together with its MANIFEST entry without this package
+changing too.
+"""
+
+MANIFEST_SHA256 = "{digest}"
+''').encode()
+
+
+def pinned_digest() -> str:
+    """The MANIFEST digest pinned in the installed package."""
+    from refarith.golden import pinned
+
+    return pinned.MANIFEST_SHA256
+
+
+def check_pinned(directory: str | Path, data: bytes) -> None:
+    """GoldenFileError unless the MANIFEST bytes ``data`` of the committed directory have the pinned digest (other
+    directories are not pinned)."""
+    if not is_committed_dir(directory):
+        return
+    have, want = ff.sha256(data), pinned_digest()
+    if have != want:
+        raise GoldenFileError(f"{Path(directory) / MANIFEST}: SHA-256 {have[:16]}... differs from the digest "
+                              f"pinned in refarith.golden.pinned ({want[:16]}...): the committed set was edited "
+                              "outside `refarith golden generate`")
 
 
 def file_name(spec: Spec) -> str:
@@ -154,8 +201,17 @@ def _select(specs: list[Spec], only: str | None) -> list[Spec]:
             or only in str(s)]
 
 
+def check_jobs(jobs: int | None, what: str = "--jobs") -> int:
+    """``jobs`` (None: all cores); BadValueError when it is zero or negative."""
+    if jobs is None:
+        return os.cpu_count() or 1
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise BadValueError(f"{what} must be a positive number of processes, got {jobs!r}")
+    return jobs
+
+
 def _map(specs: list[Spec], jobs: int | None, label: str, progress: bool | None):
-    jobs = jobs or os.cpu_count() or 1
+    jobs = check_jobs(jobs)
     with Progress(len(specs), label, enabled=progress) as bar:
         if jobs <= 1 or len(specs) <= 1:
             for s in specs:
@@ -163,19 +219,37 @@ def _map(specs: list[Spec], jobs: int | None, label: str, progress: bool | None)
                 bar.update()
                 yield b
             return
-        ctx = mp.get_context("fork")
-        with ctx.Pool(min(jobs, len(specs))) as pool:
-            for b in pool.imap(_build_id, [str(s) for s in specs]):
+        # the exact model only (no torch threads): fork is safe; a worker that dies breaks the pool (an error)
+        ex = ProcessPoolExecutor(min(jobs, len(specs)), mp_context=mp.get_context("fork"))
+        try:
+            for b in ex.map(_build_id, [str(s) for s in specs]):
                 bar.update()
                 yield b
+        except BrokenProcessPool:
+            raise GoldenFileError(f"{label}: a worker process died (killed or out of memory); nothing "
+                                  "written") from None
+        finally:
+            ex.shutdown(wait=True, cancel_futures=True)
 
 
-def read_manifest(directory: str | Path) -> dict:
-    p = Path(directory) / MANIFEST
+def read_manifest(directory: str | Path, data: bytes | None = None) -> dict:
+    """The parsed MANIFEST of ``directory`` (or of its bytes ``data``); GoldenFileError when the directory is
+    missing or not a directory, or the MANIFEST is absent, unreadable or malformed."""
+    d = Path(directory)
+    p = d / MANIFEST
+    if data is None:
+        if not d.exists():
+            raise GoldenFileError(f"golden vector directory {d} does not exist")
+        if not d.is_dir():
+            raise GoldenFileError(f"golden vector directory {d} is not a directory")
+        try:
+            data = p.read_bytes()
+        except FileNotFoundError:
+            raise GoldenFileError(f"{p}: no MANIFEST in this directory") from None
+        except OSError as e:
+            raise GoldenFileError(f"{p}: cannot read the MANIFEST ({e.strerror})") from None
     try:
-        m = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise GoldenFileError(f"{p}: no MANIFEST in this directory") from None
+        m = json.loads(data.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise GoldenFileError(f"{p}: malformed MANIFEST ({e})") from None
     if not isinstance(m, dict) or not isinstance(m.get("files"), dict):
@@ -183,7 +257,24 @@ def read_manifest(directory: str | Path) -> dict:
     for name, e in m["files"].items():
         if not isinstance(e, dict) or not {"spec", "sha256", "count"} <= set(e):
             raise GoldenFileError(f"{p}: malformed MANIFEST entry for {name!r}")
+        if not isinstance(e["sha256"], str) or not isinstance(e["spec"], str) or "/" in name or name != \
+                os.path.basename(name):
+            raise GoldenFileError(f"{p}: malformed MANIFEST entry for {name!r}")
     return m
+
+
+def open_manifest(directory: str | Path | None = None) -> tuple[Path, dict] | None:
+    """(directory, MANIFEST) of a golden directory that is usable, checked against the pinned digest when it is
+    the committed one.  ``directory`` None: the committed set, or None when the package has none.  A directory
+    given explicitly must exist and hold a valid MANIFEST (GoldenFileError otherwise: never a silent fallback)."""
+    if directory is None:
+        directory = default_dir()
+        if not directory.exists():
+            return None
+    d = Path(directory)
+    m = read_manifest(d)
+    check_pinned(d, (d / MANIFEST).read_bytes())
+    return d, m
 
 
 def _manifest_bytes(files: dict) -> bytes:
@@ -194,17 +285,38 @@ def _manifest_bytes(files: dict) -> bytes:
 
 def generate(out: str | Path | None = None, only: str | None = None, jobs: int | None = None,
              progress: bool | None = None, specs: list[Spec] | None = None) -> dict:
-    """Write the golden files (atomically) and update the MANIFEST; returns the manifest's ``files``."""
+    """Write the golden files and update the MANIFEST, all or nothing (every file is staged in a temporary first;
+    a failure leaves the directory as it was); returns the manifest's ``files``.  Writing the committed set also
+    rewrites the pinned digest (:data:`PIN_MODULE`).  BadValueError when ``only`` selects nothing."""
     out = Path(out) if out else default_dir()
-    chosen = _select(specs if specs is not None else committed_specs(), only)
+    check_jobs(jobs)
+    pool = specs if specs is not None else committed_specs()
+    chosen = _select(pool, only)
+    if not chosen:
+        raise BadValueError(f"--only {only!r} selects none of the {len(pool)} specs; nothing generated")
+    if out.exists() and not out.is_dir():
+        raise BadValueError(f"output {out} is not a directory")
     files: dict = {}
     if (out / MANIFEST).exists():
         files = dict(read_manifest(out)["files"])
-    for b in _map(chosen, jobs, "golden generate", progress):
-        ff.write_atomic(out / b.name, b.data)
-        files[b.name] = {"spec": str(b.spec), "rule": b.rule, "count": b.count, "sha256": ff.sha256(b.data),
-                         "bytes": len(b.data)}
-    ff.write_atomic(out / MANIFEST, _manifest_bytes(files))
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for b in _map(chosen, jobs, "golden generate", progress):
+            staged.append((ff.stage_file(out / b.name, b.data), out / b.name))
+            files[b.name] = {"spec": str(b.spec), "rule": b.rule, "count": b.count, "sha256": ff.sha256(b.data),
+                             "bytes": len(b.data)}
+        man = _manifest_bytes(files)
+        staged.append((ff.stage_file(out / MANIFEST, man), out / MANIFEST))
+        if is_committed_dir(out):
+            staged.append((ff.stage_file(PIN_MODULE, pin_text(ff.sha256(man))), PIN_MODULE))
+    except BaseException:
+        ff.discard([t for t, _ in staged])
+        raise
+    ff.commit_files(staged)
+    if is_committed_dir(out):
+        from refarith.golden import pinned
+
+        pinned.MANIFEST_SHA256 = ff.sha256(man)
     return files
 
 
@@ -220,6 +332,7 @@ def verify(directory: str | Path | None = None, only: str | None = None, regener
            jobs: int | None = None, progress: bool | None = None) -> list[Problem]:
     """Check MANIFEST, hashes, headers, every line, and (``regenerate``) byte-identical regeneration."""
     directory = Path(directory) if directory else default_dir()
+    check_jobs(jobs)
     problems: list[Problem] = []
     try:
         man = read_manifest(directory)
@@ -228,6 +341,20 @@ def verify(directory: str | Path | None = None, only: str | None = None, regener
     entries = man["files"]
     names = [n for n in sorted(entries) if not only or fnmatch.fnmatchcase(n, only)
              or fnmatch.fnmatchcase(entries[n]["spec"], only) or only in entries[n]["spec"]]
+    if not names:
+        raise BadValueError(f"--only {only!r} selects none of the {len(entries)} files in {directory / MANIFEST}"
+                            if only else f"{directory / MANIFEST} lists no files: nothing to verify")
+    data = (directory / MANIFEST).read_bytes()
+    try:
+        check_pinned(directory, data)
+    except GoldenFileError as e:
+        problems.append(Problem("mismatch", str(e)))
+    if data != _manifest_bytes(entries):
+        problems.append(Problem("mismatch", f"{directory / MANIFEST}: not the generator's rendering of its own "
+                                            "entries (edited by hand?)"))
+    if is_committed_dir(directory) and (not PIN_MODULE.exists() or PIN_MODULE.read_bytes() !=
+                                        pin_text(ff.sha256(data))):
+        problems.append(Problem("mismatch", f"{PIN_MODULE}: not the generator's pin of {directory / MANIFEST}"))
     if not only:
         for p in sorted(directory.glob("*.txt.gz")):
             if p.name not in entries:
@@ -276,18 +403,23 @@ def _first_difference(path: Path, have: bytes, want: bytes) -> str:
 
 
 def find_file(spec: Spec | str, directory: str | Path | None = None) -> tuple[Path, str] | None:
-    """(path, manifest SHA-256) of the golden file of ``spec`` in ``directory``, or None when there is none."""
+    """(path, manifest SHA-256) of the golden file of ``spec`` in ``directory`` (default: the committed set), or
+    None when its MANIFEST has none (or, for the default, the package has no committed set).  GoldenFileError
+    for a directory that is not usable (see :func:`open_manifest`)."""
     spec = parse_spec(spec)
-    directory = Path(directory) if directory else default_dir()
-    if not (directory / MANIFEST).exists():
+    opened = open_manifest(directory)
+    if opened is None:
         return None
-    man = read_manifest(directory)
+    d, man = opened
     name = file_name(spec)
     e = man["files"].get(name)
     if e is None:
         return None
-    return directory / name, e["sha256"]
+    if e["spec"] != str(spec):
+        raise GoldenFileError(f"{d / MANIFEST}: entry {name} names spec {e['spec']}, not {spec}")
+    return d / name, e["sha256"]
 
 
-__all__ = ["MANIFEST", "RANDOM_COUNT", "Problem", "build", "committed_specs", "default_dir", "file_name", "find_file",
-           "generate", "read_manifest", "verify", "vectors"]
+__all__ = ["MANIFEST", "PIN_MODULE", "RANDOM_COUNT", "Problem", "build", "check_jobs", "check_pinned",
+           "committed_specs", "default_dir", "file_name", "find_file", "generate", "is_committed_dir", "open_manifest",
+           "pin_text", "pinned_digest", "read_manifest", "verify", "vectors"]
