@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from refarith.errors import BadValueError, RefarithError
 from refarith.exact import ops as exact
-from refarith.exact.rounding import NAN_POLICIES, OVERFLOW_MODES, ROUNDING_MODES
+from refarith.exact.rounding import NAN_POLICIES, OVERFLOW_MODES, ROUNDING_MODES, TININESS_MODES
 from refarith.exact.value import Value, parse_value
 from refarith.formats import FloatFormat, IntFormat, catalogue, get_format
 from refarith.spec import make_spec
@@ -96,7 +96,7 @@ def _format_row(f) -> dict:
 
 
 # ------------------------------------------------------------------ cast
-def _input_value(token: str, src) -> tuple[Value, int | None, set[str]]:
+def _input_value(token: str, src, tininess: str = "before") -> tuple[Value, int | None, set[str]]:
     """Interpret a VALUE token: a 0x bit pattern of ``src`` or a number (rounded into ``src`` first if given)."""
     if _BITS.match(token.strip()):
         if src is None:
@@ -107,7 +107,7 @@ def _input_value(token: str, src) -> tuple[Value, int | None, set[str]]:
     v = parse_value(token)
     if src is None:
         return v, None, set()
-    r = _round(v, src, {})
+    r = _round(v, src, {"tininess": tininess})
     flags = {f"input_{f}" for f in r.flags}  # e.g. input_inexact, input_overflow: the value of src differs
     return exact.decode(r.code, src), r.code, flags
 
@@ -117,7 +117,8 @@ def cmd_cast(args: argparse.Namespace) -> int:
     src = get_format(args.src) if args.src else None
     if not args.values:
         raise BadValueError("cast needs at least one VALUE")
-    kw = dict(rounding=args.rounding, overflow=args.overflow, nan_policy=args.nan_policy, negative=args.negative)
+    kw = dict(rounding=args.rounding, overflow=args.overflow, nan_policy=args.nan_policy, negative=args.negative,
+              tininess=args.tininess)
     if args.rounding == "sr":
         if args.rand is None or args.rand_bits is None:
             raise BadValueError("rounding sr needs --rand R and --rand-bits K")
@@ -131,14 +132,17 @@ def cmd_cast(args: argparse.Namespace) -> int:
                      k=args.rand_bits if args.rounding == "sr" else None)
     out = []
     for tok in args.values:
-        v, in_code, in_flags = _input_value(tok, src)
-        r = _round(v, dst, kw)
+        v, in_code, in_flags = _input_value(tok, src, args.tininess)
+        # from a code of --from: the cast of that code (a signalling NaN source is flagged invalid)
+        r = exact.cast(in_code, src, dst, **kw) if in_code is not None else _round(v, dst, kw)
         res = exact.decode(r.code, dst)
         out.append({"input": tok, "input_bits": None if in_code is None else _code_str(in_code, src),
                     "input_value": _fmt_value(v), "bits": _code_str(r.code, dst), "value": _fmt_value(res),
                     "flags": sorted(r.flags | in_flags)})
     header = str(spec) if src else "exact input, " + str(spec).split(",", 1)[0].split("->")[1] + " " + \
         ",".join(str(spec).rstrip(")").split(",")[1:])
+    if args.tininess != "before":
+        header += f"; tininess {args.tininess} rounding"
     if args.json:
         print(json.dumps(out))
         return 0
@@ -193,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: inf if the target has inf, else nan if it has NaN, else saturate")
     c.add_argument("--nan-policy", default="error", choices=NAN_POLICIES, help="NaN into a target without NaN")
     c.add_argument("--negative", default="error", choices=("error", "clamp"), help="negatives into unsigned targets")
+    c.add_argument("--tininess", default="before", choices=TININESS_MODES,
+                   help="underflow flag: tiny before rounding (default) or after rounding (IEEE 754 7.5)")
     c.add_argument("--rand", type=int, help="random integer for --rounding sr")
     c.add_argument("--rand-bits", type=int, help="its width k")
     c.add_argument("--json", action="store_true", help="a JSON list of {input, bits, value, flags, ...}")

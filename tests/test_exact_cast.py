@@ -289,3 +289,22 @@ def test_tininess_is_a_keyword_of_the_cast():
     assert before.flags == {"inexact", "underflow"} and after.flags == {"inexact"}
     with pytest.raises(UnknownModeError):
         cast(0, "binary32", "binary16", tininess="never")
+
+
+def test_cli_cast_tininess_and_signalling_nan(capsys):
+    """`refarith cast --tininess after` changes the underflow flag only; a signalling NaN code is invalid."""
+    import json
+
+    from refarith.cli import main
+
+    assert main(["cast", "--from", "binary32", "--to", "binary16", "--json", "0x387ff000", "0x7f800001"]) == 0
+    before = json.loads(capsys.readouterr().out)
+    assert main(["cast", "--from", "binary32", "--to", "binary16", "--tininess", "after", "--json",
+                 "0x387ff000"]) == 0
+    after = json.loads(capsys.readouterr().out)
+    assert before[0]["bits"] == after[0]["bits"] == "0x0400"
+    assert before[0]["flags"] == ["inexact", "underflow"] and after[0]["flags"] == ["inexact"]
+    assert before[1]["bits"] == "0x7e00" and before[1]["flags"] == ["invalid"]
+    with pytest.raises(SystemExit) as e:
+        main(["cast", "--to", "binary16", "--tininess", "never", "1"])
+    assert e.value.code == 2
