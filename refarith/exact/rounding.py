@@ -40,8 +40,9 @@ Everything here is exact (Python ints and Fractions).  Semantics:
     (the default): tiny iff 0 < |x| < min normal.  ``tininess="after"``: tiny iff
     x rounded to the format's precision with an unbounded exponent range (same
     mode; ``sr`` with the same random integer) lies strictly between
-    ±min normal.  Formats without subnormals flush every |x| below min normal
-    (to zero, or E8M0's smallest value) and flag it ``underflow`` under both.
+    ±min normal.  Formats without subnormals (hence without zero, like E8M0)
+    give their smallest value for every |x| below it, flagged ``underflow``
+    under both settings.
   - ``invalid`` (7.2): a NaN mapped to a number (``nan_policy`` ``zero``/``max``,
     into a format without NaN, or into an integer format); an infinity that
     does not arrive as an infinity (a format without inf, or ``saturate``); a
