@@ -22,12 +22,16 @@ short significands whose products are exact or halfway and quotients near the ov
 thresholds (mul/div), addends cancelling the rounded product (fma), exact squares and squares of midpoints
 (sqrt), every boundary of the narrower format and its neighbours (conversions).
 
-Cost: the exact model takes about 50-150 us per operation in Python, so the default run checks
-N_DEFAULT = 3400 cases per format, op and mode (10 200 per op and mode over the three formats; conversions:
-3400 per narrowing and 1700 per widening pair) under tininess before rounding, and re-checks under tininess
-after rounding every case whose oracle result lies in [-min normal, +min normal] or raises underflow under
-either setting (where the two settings can differ) plus every 8th other case (that they do not differ
-elsewhere).  ``slow``: 10^6 cases per op and mode, every one under both settings.
+Cost: the exact model takes about 30-150 us per operation in Python; checking 10^4 cases per op, mode,
+format and tininess setting would cost minutes.  So the default run checks N_DEFAULT = 3400 cases per format,
+op and mode (10 200 per op and mode over the three formats; conversions: 3400 per narrowing and 1700 per
+widening pair, 15 300 per mode) under tininess before rounding, and re-checks under tininess after rounding
+every case whose oracle result lies in [-min normal, +min normal] or raises underflow under either setting
+(the only cases where the settings can differ) plus every 8th other case (that they do not differ elsewhere):
+about 65 s of one core for the whole module.  Add and sub never separate the settings (a tiny sum is
+exact), nor does division (test_division_cannot_tell_tininess_apart); mul, fma and narrowing conversions
+do, and their targeted cases aim at the window just below min normal.  ``slow``: 10^6 cases per op and
+mode, every one under both settings.
 """
 
 from __future__ import annotations
@@ -238,10 +242,10 @@ def _rf(name: str):
 
 
 def known_binding_defect(fmt_out: Ieee, mode: str, got: tuple, want: tuple) -> bool:
-    """The softfloat binding's binary16 rdn results that overflow to -inf lack the overflow flag (its
-    add/sub path that rounds a result up by one ulp compares the unmasked code to the overflow pattern).
-    IEEE 754 7.4 requires overflow there; accepted only in exactly this shape: binary16, rdn, both results -inf,
-    refarith's flags = the binding's plus overflow."""
+    """The softfloat binding's binary16 rdn results that overflow to -inf can lack the overflow flag (seen in
+    add/sub only, e.g. -65504 + -1; -65504 + -16 is flagged, and conversions and the mirror image under rup
+    are right).  IEEE 754 7.4 requires overflow there; accepted only in exactly this shape: binary16, rdn,
+    both results -inf, refarith's flags = the binding's plus overflow."""
     neg_inf = fmt_out.sign | fmt_out.inf
     return (fmt_out is B16 and mode == "rdn" and got[0] == want[0] == neg_inf
             and got[1] == want[1] | {"overflow"} and "overflow" not in want[1])
