@@ -4,7 +4,8 @@ Written independently of the fast kernels: this module restates
 :func:`refarith.exact.rounding.round_value` over bit-vectors, and the theorems
 in :mod:`refarith.smt.theorems.casts` prove the kernels equal to it.
 
-Encoding (all words 32-bit; exponents are two's-complement 32-bit integers):
+Encoding (words of 32 bits, 64 for binary64 and integer sources of more than
+30 bits; exponents are two's-complement integers of the same width):
 
 * A finite source pattern is x = (-1)^s * sig * 2^es with an integer
   significand ``sig`` (implicit bit included for normals) and
@@ -40,18 +41,27 @@ import z3
 
 from refarith.errors import UnknownModeError
 from refarith.exact.rounding import DETERMINISTIC_MODES, check_modes, default_overflow
-from refarith.formats import FloatFormat, get_format
+from refarith.formats import FloatFormat, IntFormat, get_format
 
-W = 32  # word width of every intermediate of the spec encoding
+W = 32  # word width of the spec encoding's intermediates for sources of at most 32 bits (64 above)
 
 
 def _c(v: int, w: int = W) -> z3.BitVecRef:
     return z3.BitVecVal(v & ((1 << w) - 1), w)
 
 
+def spec_width(src: FloatFormat | IntFormat | str) -> int:
+    """Word width of the spec's intermediates for a source: 32 when the significand (or integer magnitude)
+    and the exponent range fit with room to spare, else 64."""
+    src = get_format(src)
+    if isinstance(src, IntFormat):
+        return W if src.bits <= 30 else 64
+    return W if src.mbits + 1 <= 30 and src.ebits <= 10 else 64
+
+
 @dataclass
 class Decoded:
-    """A symbolic IEEE source pattern: flags and x = (-1)^sign * sig * 2^es (sig, es: 32-bit words)."""
+    """A symbolic source pattern: flags and x = (-1)^sign * sig * 2^es (sig, es: words of one width)."""
 
     sign: z3.BoolRef
     is_nan: z3.BoolRef
@@ -70,24 +80,45 @@ def decode_ieee(bits: z3.BitVecRef, fmt: FloatFormat | str) -> Decoded:
     if bits.size() != n:
         raise UnknownModeError(f"decode_ieee: {fmt.name} needs a {n}-bit vector, got {bits.size()}")
     m = fmt.mbits
+    w = spec_width(fmt)
     sign = z3.Extract(n - 1, n - 1, bits) == 1
-    ef = z3.ZeroExt(W - fmt.ebits, z3.Extract(n - 2, m, bits))
-    mf = z3.ZeroExt(W - m, z3.Extract(m - 1, 0, bits)) if m else _c(0)
+    ef = z3.ZeroExt(w - fmt.ebits, z3.Extract(n - 2, m, bits))
+    mf = z3.ZeroExt(w - m, z3.Extract(m - 1, 0, bits)) if m else _c(0, w)
     all_ones = ef == fmt.emask
     is_nan = z3.And(all_ones, mf != 0)
     is_inf = z3.And(all_ones, mf == 0)
     is_zero = z3.And(ef == 0, mf == 0)
     sig = z3.If(ef == 0, mf, mf | (1 << m))
-    es = z3.If(ef == 0, _c(1), ef) - (fmt.bias + m)
+    es = z3.If(ef == 0, _c(1, w), ef) - (fmt.bias + m)
     return Decoded(sign, is_nan, is_inf, is_zero, sig, es)
 
 
+def decode_int(bits: z3.BitVecRef, fmt: IntFormat | str) -> Decoded:
+    """Decode an integer source pattern (two's complement when signed): x = (-1)^sign * |x| * 2^0."""
+    fmt = get_format(fmt)
+    if not isinstance(fmt, IntFormat):
+        raise UnknownModeError(f"decode_int: {fmt.name} is not an integer format")
+    n = fmt.bits
+    if bits.size() != n:
+        raise UnknownModeError(f"decode_int: {fmt.name} needs a {n}-bit vector, got {bits.size()}")
+    w = spec_width(fmt)
+    if fmt.signed:
+        sign = z3.Extract(n - 1, n - 1, bits) == 1
+        sig = z3.If(sign, 0 - z3.SignExt(w - n, bits), z3.ZeroExt(w - n, bits))
+    else:
+        sign = z3.BoolVal(False)
+        sig = z3.ZeroExt(w - n, bits)
+    f = z3.BoolVal(False)
+    return Decoded(sign, f, f, bits == 0, sig, _c(0, w))
+
+
 def bitlen(x: z3.BitVecRef) -> z3.BitVecRef:
-    """Number of significant bits of a 32-bit word (0 for 0), by binary search with shifts."""
-    n = _c(0)
+    """Number of significant bits of a 32- or 64-bit word (0 for 0), by binary search with shifts."""
+    w = x.size()
+    n = _c(0, w)
     v = x
-    for k in (16, 8, 4, 2, 1):
-        big = z3.UGE(v, _c(1 << k))
+    for k in ((32,) if w == 64 else ()) + (16, 8, 4, 2, 1):
+        big = z3.UGE(v, _c(1 << k, w))
         v = z3.If(big, z3.LShR(v, k), v)
         n = z3.If(big, n + k, n)
     return z3.If(v == 0, n, n + 1)
@@ -110,8 +141,9 @@ def round_decoded(d: Decoded, dst: FloatFormat | str, rounding: str = "rne", ove
                   rand_bits: int | None = None) -> SpecResult:
     """The code of round_value(decoded value, dst, ...) as a Z3 term.
 
-    ``sr`` needs ``rand`` (a 32-bit word holding r < 2^k; the caller constrains it) and ``rand_bits`` = k: with t
-    the k bits just below the ulp (t = floor(frac * 2^k)), the magnitude rounds up iff inexact and t + r >= 2^k.
+    ``sr`` needs ``rand`` (a word of the decoded width holding r < 2^k; the caller constrains it) and
+    ``rand_bits`` = k: with t the k bits just below the ulp (t = floor(frac * 2^k)), the magnitude rounds up
+    iff inexact and t + r >= 2^k.
     """
     dst = get_format(dst)
     if not isinstance(dst, FloatFormat):
@@ -125,6 +157,10 @@ def round_decoded(d: Decoded, dst: FloatFormat | str, rounding: str = "rne", ove
     m = dst.mbits
     sm = dst.sign_mask
     s = d.sign if dst.signed else z3.BoolVal(False)
+    w = d.sig.size()
+
+    def cv(v: int) -> z3.BitVecRef:
+        return _c(v, w)
 
     def cw(v: int) -> z3.BitVecRef:
         return _c(v, nb)
@@ -146,12 +182,12 @@ def round_decoded(d: Decoded, dst: FloatFormat | str, rounding: str = "rne", ove
 
     # ---- finite non-zero magnitudes
     lg = d.es + bitlen(d.sig) - 1  # floor(log2 |x|)
-    e_eff = _smax(lg, _c(dst.emin))
+    e_eff = _smax(lg, cv(dst.emin))
     sh = e_eff - m - d.es  # bits of sig below the target ulp (may be <= 0: exact)
     pos_sh = sh > 0
     n = z3.If(pos_sh, z3.LShR(d.sig, sh), d.sig << (0 - sh))
     guard = z3.If(pos_sh, z3.Extract(0, 0, z3.LShR(d.sig, sh - 1)) == 1, False)
-    below = (_c(1) << (sh - 1)) - 1  # shifts >= 32 give 0, so the mask is all ones then
+    below = (cv(1) << (sh - 1)) - 1  # shifts >= the width give 0, so the mask is all ones then
     sticky = z3.If(pos_sh, (d.sig & below) != 0, False)
     inexact = z3.Or(guard, sticky)
     u0 = ((e_eff + (dst.bias - 1)) << m) + n
@@ -166,13 +202,13 @@ def round_decoded(d: Decoded, dst: FloatFormat | str, rounding: str = "rne", ove
     }.get(rounding)
     if rounding == "sr":
         k = rand_bits
-        t = z3.If(sh >= k, z3.LShR(d.sig, sh - k), d.sig << (k - sh)) & _c((1 << k) - 1)
-        up = z3.And(inexact, z3.UGE(t + rand, _c(1 << k)))
-    u = u0 + z3.If(up, _c(1), _c(0))
+        t = z3.If(sh >= k, z3.LShR(d.sig, sh - k), d.sig << (k - sh)) & cv((1 << k) - 1)
+        up = z3.And(inexact, z3.UGE(t + rand, cv(1 << k)))
+    u = u0 + z3.If(up, cv(1), cv(0))
     away = {"rne": True, "rna": True, "sr": True, "rtz": False, "rto": False}.get(rounding)
     away_b = z3.BoolVal(away) if away is not None else (z3.Not(s) if rounding == "rup" else s)
     zero_code = with_sign(cw(0)) if dst.has_negative_zero else cw(0)
-    finite = z3.If(z3.UGT(u, _c(dst.max_code)), overflow_code(away_b),
+    finite = z3.If(z3.UGT(u, cv(dst.max_code)), overflow_code(away_b),
                    z3.If(u == 0, zero_code, with_sign(z3.Extract(nb - 1, 0, u))))
     if not dst.subnormals:
         finite = z3.If(lg < dst.emin, with_sign(cw(0)), finite)
@@ -206,8 +242,13 @@ def round_decoded(d: Decoded, dst: FloatFormat | str, rounding: str = "rne", ove
 def cast_spec(bits: z3.BitVecRef, src: FloatFormat | str, dst: FloatFormat | str, rounding: str = "rne",
               overflow: str | None = None, nan_policy: str = "error", negative: str = "error",
               rand: z3.BitVecRef | None = None, rand_bits: int | None = None) -> SpecResult:
-    """Spec of cast(src->dst) on a symbolic source pattern ``bits`` (``rand``/``rand_bits`` for ``sr``)."""
-    return round_decoded(decode_ieee(bits, src), dst, rounding, overflow, nan_policy, negative, rand, rand_bits)
+    """Spec of cast(src->dst) on a symbolic source pattern ``bits`` of an IEEE-layout float or an integer format
+    (``rand``/``rand_bits`` for ``sr``; ``rand`` may be narrower than the spec's words: it is zero-extended)."""
+    src = get_format(src)
+    d = decode_int(bits, src) if isinstance(src, IntFormat) else decode_ieee(bits, src)
+    if rand is not None and rand.size() < d.sig.size():
+        rand = z3.ZeroExt(d.sig.size() - rand.size(), rand)
+    return round_decoded(d, dst, rounding, overflow, nan_policy, negative, rand, rand_bits)
 
 
 def value_key(code: z3.BitVecRef, dst: FloatFormat) -> z3.BitVecRef:
@@ -253,5 +294,5 @@ def fp_cast(bits: z3.BitVecRef, src: FloatFormat, dst: FloatFormat, rounding: st
     return z3.fpToIEEEBV(z3.fpFPToFP(Z3_ROUNDING[rounding](), x, fp_sort(dst)))
 
 
-__all__ = ["Decoded", "SpecResult", "W", "Z3_ROUNDING", "bitlen", "cast_spec", "decode_ieee", "fp_cast", "fp_sort",
-           "is_nan_code", "negate_code", "round_decoded", "value_key"]
+__all__ = ["Decoded", "SpecResult", "W", "Z3_ROUNDING", "bitlen", "cast_spec", "decode_ieee", "decode_int", "fp_cast",
+           "fp_sort", "is_nan_code", "negate_code", "round_decoded", "spec_width", "value_key"]

@@ -53,19 +53,32 @@ def _kernel_theorem(src: str, dst: str, name: str, settings: list[tuple[str, str
         return cp.prove_kernel(_kernel(), src, dst, settings, timeout_s=55)
 
 
+def kernel_theorems(src: str, dst: str) -> list[tuple[str, list[tuple[str, str, str, str]]]]:
+    """(theorem name, settings) of every deterministic kernel theorem of one (src, dst) pair: one per rounding
+    mode (every overflow mode, error policies) and the policies theorem where the target has one."""
+    f = get_format(dst)
+    ovs = cp.valid_overflows(f)
+    out = [(f"cast.{src}->{dst}.{rnd}", [(rnd, o, "error", "error") for o in ovs]) for rnd in DETERMINISTIC_MODES]
+    pol = []
+    if not f.has_nan:
+        pol += [("rne", ovs[0], "zero", "error"), ("rne", ovs[0], "max", "error")]
+    if not f.signed:
+        pol += [("rne", ovs[0], "error", "clamp")]
+    if pol:
+        out.append((f"cast.{src}->{dst}.policies", pol))
+    return out
+
+
+def sr_bits(src: str) -> int:
+    """k of the ``sr`` kernel theorem from ``src``: more random bits than a binary16/bfloat16 source drops into
+    some targets and fewer into others."""
+    return 8 if src in ("binary32", "binary64") else 4
+
+
 for _src in SOURCES:
     for _dst in targets(_src):
-        _f = get_format(_dst)
-        _ovs = cp.valid_overflows(_f)
-        for _rnd in DETERMINISTIC_MODES:
-            _kernel_theorem(_src, _dst, f"cast.{_src}->{_dst}.{_rnd}", [(_rnd, _o, "error", "error") for _o in _ovs])
-        _pol = []
-        if not _f.has_nan:
-            _pol += [("rne", _ovs[0], "zero", "error"), ("rne", _ovs[0], "max", "error")]
-        if not _f.signed:
-            _pol += [("rne", _ovs[0], "error", "clamp")]
-        if _pol:
-            _kernel_theorem(_src, _dst, f"cast.{_src}->{_dst}.policies", _pol)
+        for _name, _st in kernel_theorems(_src, _dst):
+            _kernel_theorem(_src, _dst, _name, _st)
 
 
 def _sr_kernel_theorem(src: str, dst: str, k: int) -> None:
@@ -79,7 +92,7 @@ def _sr_kernel_theorem(src: str, dst: str, k: int) -> None:
 
 for _src in SOURCES:
     for _dst in targets(_src):
-        _sr_kernel_theorem(_src, _dst, 8 if _src == "binary32" else 4)
+        _sr_kernel_theorem(_src, _dst, sr_bits(_src))
 
 
 def _fp_theorem(src: str, dst: str, rnd: str) -> None:

@@ -1,0 +1,274 @@
+"""The cast theorems' second route: their spec and their kernel compared with refarith.exact input by input.
+
+* 16-bit sources (binary16, bfloat16): the spec encoding of
+  :mod:`refarith.smt.encode` -- the very Z3 term the kernel theorems prove the
+  kernel equal to -- evaluated on all 2^16 source patterns at once with
+  :func:`refarith.smt.npeval.evaluate`, against ``round_value`` of the exact
+  model on every decoded input (code and error flag; ``sr``: every input and
+  every random integer r < 2^k).
+* binary32 sources: ``cast_bits`` on numpy words over index ranges of the 2^32
+  patterns against an exact-model table.  Targets with at most 6 mantissa bits:
+  a table of 2^17 exact results indexed by the sticky key (bits >> 16, low 16
+  bits != 0); that key determines the exact result because the target's
+  rounding bit lies at bit 16 or above of every binary32 pattern (the lemma
+  cast.lut16.*), so the low 16 bits only act as a sticky bit.  Wider targets
+  (bfloat16, binary16): a per-binade class table -- for each (sign, exponent
+  field) the d source significand bits below the target ulp (d from the
+  binade, d >= 1 for these targets) are reduced to q = sig >> d and one of
+  four remainder classes (0, below half, half, above half), which is all that
+  round_value reads of a finite value; one exact call per reachable class on a
+  representative.  The table path of ``refarith.fast.cast`` (its key table and
+  its index code) is checked against the same reference where it applies.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from functools import lru_cache
+
+import numpy as np
+import z3
+
+from refarith.errors import RefarithError
+from refarith.exact.ops import decode, value_table
+from refarith.exact.rounding import round_value
+from refarith.formats import FloatFormat, get_format
+from refarith.smt.encode import cast_spec
+from refarith.smt.npeval import evaluate
+
+Setting = tuple[str, str, str, str]  # (rounding, overflow, nan_policy, negative)
+NO_CODE = 1 << 32  # the reference's "error" entry: above every code
+MISSING = 1 << 33  # a reference entry not computed (outside the requested range, or no such class)
+
+
+@lru_cache(maxsize=4)
+def _values(src: str) -> tuple:
+    return tuple(v for _, v in value_table(src))
+
+
+def _exact(v, dst: FloatFormat, st: Setting, rand: int | None = None, k: int | None = None) -> int:
+    try:
+        return round_value(v, dst, st[0], st[1], st[2], st[3], rand, k).code
+    except RefarithError:
+        return NO_CODE
+
+
+def _merge(codes: np.ndarray, err: np.ndarray, shape: tuple) -> np.ndarray:
+    codes = np.broadcast_to(np.asarray(codes, dtype=np.uint64), shape)
+    err = np.broadcast_to(np.asarray(err, dtype=bool), shape)
+    return np.where(err, np.uint64(NO_CODE), codes)
+
+
+def _first(bad: np.ndarray, got: np.ndarray, want: np.ndarray, limit: int = 5) -> list[dict]:
+    out = []
+    for i in np.argwhere(bad)[:limit]:
+        i = tuple(int(j) for j in i)
+        g, w = int(got[i]), int(want[i])
+        out.append({"index": list(i), "spec": "error" if g == NO_CODE else hex(g),
+                    "exact": "error" if w == NO_CODE else hex(w)})
+    return out
+
+
+def spec_vs_exact_16(src: str, dst: str, settings: list[Setting], stride: int = 1) -> dict:
+    """Spec encoding vs exact model on every ``stride``-th pattern of a 16-bit source, for each setting."""
+    s, d = get_format(src), get_format(dst)
+    x = z3.BitVec("x", s.nbits)
+    xs = np.arange(0, s.ncodes, stride, dtype=np.uint64)
+    vals = _values(s.name)
+    compared = mismatches = 0
+    first: list[dict] = []
+    for st in settings:
+        sp = cast_spec(x, s, d, *st)
+        got = _merge(evaluate(sp.code, {"x": xs}), evaluate(sp.error, {"x": xs}), xs.shape)
+        want = np.array([_exact(vals[int(i)], d, st) for i in xs], dtype=np.uint64)
+        bad = got != want
+        compared += xs.size
+        mismatches += int(bad.sum())
+        if bad.any() and len(first) < 5:
+            first += [{"setting": list(st), "x": hex(int(xs[e["index"][0]])), **e} for e in _first(bad, got, want)]
+    return {"compared": compared, "mismatches": mismatches, "first": first}
+
+
+def spec_vs_exact_16_sr(src: str, dst: str, k: int, overflows: list[str], stride: int = 1) -> dict:
+    """``sr`` spec (nan=error, negative=error) vs exact model on every ``stride``-th pattern and every r < 2^k."""
+    s, d = get_format(src), get_format(dst)
+    x, r = z3.BitVec("x", s.nbits), z3.BitVec("r", k)
+    xs = np.arange(0, s.ncodes, stride, dtype=np.uint64)[:, None]
+    rs = np.arange(1 << k, dtype=np.uint64)[None, :]
+    shape = (xs.shape[0], rs.shape[1])
+    vals = _values(s.name)
+    compared = mismatches = 0
+    first: list[dict] = []
+    for ov in overflows:
+        st = ("sr", ov, "error", "error")
+        sp = cast_spec(x, s, d, "sr", ov, rand=z3.ZeroExt(32 - k, r), rand_bits=k)
+        got = _merge(evaluate(sp.code, {"x": xs, "r": rs}), evaluate(sp.error, {"x": xs, "r": rs}), shape)
+        want = np.array([[_exact(vals[int(i)], d, st, rv, k) for rv in range(1 << k)] for i in xs[:, 0]],
+                        dtype=np.uint64)
+        bad = got != want
+        compared += bad.size
+        mismatches += int(bad.sum())
+        if bad.any() and len(first) < 5:
+            first += [{"overflow": ov, "x": hex(int(xs[e["index"][0], 0])), "r": e["index"][1], **e}
+                      for e in _first(bad, got, want)]
+    return {"compared": compared, "mismatches": mismatches, "first": first}
+
+
+# ------------------------------------------------------------------ binary32 sources
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+@lru_cache(maxsize=8)
+def key_reference(dst: str, st: Setting, lo: int = 0, hi: int = 1 << 32) -> np.ndarray:
+    """Exact results (NO_CODE for an error) of the 2^17 sticky keys, each on the key's representative pattern
+    (bits >> 16 of the key, low 16 bits 0 or 1); only the keys of patterns in [lo, hi), the others MISSING."""
+    d, s = get_format(dst), get_format("binary32")
+    if d.mbits > 6:
+        raise RefarithError(f"{dst} has {d.mbits} mantissa bits: binary32 -> {dst} is not a function of the key")
+    tab = np.full(1 << 17, MISSING, dtype=np.uint64)
+    for k in range((lo >> 16) << 1, (((hi - 1) >> 16) << 1) + 2):
+        tab[k] = _exact(decode(((k >> 1) << 16) | (k & 1), s), d, st)
+    return _frozen(tab)
+
+
+def _class_d(dst: FloatFormat) -> np.ndarray:
+    """For each binary32 exponent field E (0..254): d, the number of significand bits below the target ulp."""
+    d = np.zeros(255, dtype=np.int64)
+    for e_f in range(255):
+        es = max(e_f, 1) - 150
+        lg = e_f - 127 if e_f else -127  # every subnormal lies below 2^-126 <= 2^emin of bfloat16/binary16
+        d[e_f] = max(lg, dst.emin) - dst.mbits - es
+    return d
+
+
+def _qbits(dvec: np.ndarray) -> int:
+    """Bits of the largest q = sig >> d over the finite binades (sig < 2^24)."""
+    return max(1, max(((1 << 24) - 1) >> int(d) for d in dvec).bit_length())
+
+
+def class_index(bits: np.ndarray, dvec: np.ndarray) -> np.ndarray:
+    """Per-binade class of binary32 patterns: (sign * 256 + E) << (qbits + 2) | q << 2 | remainder class, with
+    q = sig >> d(E) and the class of sig - (q << d) against half = 2^(d - 1) (0, below, equal, above); for E = 255
+    q is (mantissa != 0): the exact model reads only the sign of a NaN."""
+    qb = _qbits(dvec)
+    b = bits.astype(np.uint64)
+    sign = b >> np.uint64(31)
+    e_f = (b >> np.uint64(23)) & np.uint64(0xFF)
+    man = b & np.uint64(0x7FFFFF)
+    sig = np.where(e_f > 0, man | np.uint64(1 << 23), man)
+    d = dvec[np.minimum(e_f, np.uint64(254)).astype(np.int64)].astype(np.uint64)
+    dc = np.minimum(d, np.uint64(63))  # d >= 25 keeps q = 0 and rem = sig < 2^24 < half either way
+    q = sig >> dc
+    rem = sig - (q << dc)
+    half = np.uint64(1) << (dc - np.uint64(1))
+    cls = np.where(rem == 0, 0, np.where(rem < half, 1, np.where(rem == half, 2, 3))).astype(np.uint64)
+    special = e_f == np.uint64(255)
+    q = np.where(special, (man != 0).astype(np.uint64), q)
+    cls = np.where(special, np.uint64(0), cls)
+    return ((sign * np.uint64(256) + e_f) << np.uint64(qb + 2)) | (q << np.uint64(2)) | cls
+
+
+@lru_cache(maxsize=4)
+def class_reference(dst: str, st: Setting, lo: int = 0, hi: int = 1 << 32) -> np.ndarray:
+    """Exact results (NO_CODE for an error) of every reachable per-binade class (see :func:`class_index`) of the
+    binades (sign, exponent field) met in [lo, hi), as a dense table indexed by class index; other entries hold
+    MISSING."""
+    d = get_format(dst)
+    src = get_format("binary32")
+    dvec = _class_d(d)
+    if int(dvec.min()) < 1:
+        raise RefarithError(f"binary32 -> {dst}: a binade keeps every source bit (d < 1); no class reduction")
+    qb = _qbits(dvec)
+    tab = np.full(512 << (qb + 2), MISSING, dtype=np.uint64)
+    for top in range(lo >> 23, ((hi - 1) >> 23) + 1):
+        s, e_f = top >> 8, top & 0xFF
+        base_key = top << (qb + 2)
+        if e_f == 255:
+            for q, man in ((0, 0), (1, 1)):
+                tab[base_key | (q << 2)] = _exact(decode((s << 31) | (255 << 23) | man, src), d, st)
+            continue
+        dd = int(dvec[e_f])
+        s_lo, s_hi = (0, 1 << 23) if e_f == 0 else (1 << 23, 1 << 24)  # the significands of this binade
+        half = 1 << (dd - 1)
+        for q in range(s_lo >> dd, ((s_hi - 1) >> dd) + 1):
+            base = q << dd
+            a, b = max(s_lo, base), min(s_hi, base + 2 * half)  # the significands with this q
+            reps = {0: base, 1: max(a, base + 1), 2: base + half, 3: max(a, base + half + 1)}
+            ranges = {0: (base, base + 1), 1: (base + 1, base + half), 2: (base + half, base + half + 1),
+                      3: (base + half + 1, base + 2 * half)}
+            for cls, sig in reps.items():
+                r_lo, r_hi = ranges[cls]
+                if r_lo <= sig < r_hi and a <= sig < b:
+                    pat = (s << 31) | (e_f << 23) | (sig & 0x7FFFFF)
+                    tab[base_key | (q << 2) | cls] = _exact(decode(pat, src), d, st)
+    return _frozen(tab)
+
+
+def chunks(lo: int, hi: int, size: int = 1 << 16) -> Iterator[tuple[int, int]]:
+    """[a, b) blocks covering [lo, hi)."""
+    for a in range(lo, hi, size):
+        yield a, min(a + size, hi)
+
+
+def sweep_binary32(dst: str, st: Setting, lo: int = 0, hi: int = 1 << 32, progress=None) -> dict:
+    """``cast_bits`` (numpy, 32-bit words) vs the exact-model reference on binary32 patterns [lo, hi); for key
+    targets the table path (refarith.fast.cast key table and its numpy index code) is compared too."""
+    from refarith.fast import cast as fast_cast
+    from refarith.fast.bitops import NumpyBitOps
+    from refarith.fast.castkernel import cast_bits, sticky_key
+
+    d = get_format(dst)
+    t0 = time.perf_counter()
+    keyed = d.mbits <= 6
+    if keyed:
+        ref_tab = key_reference(dst, st, lo, hi)
+        codes, errs, _ = fast_cast.key_table(d, *st)
+        lut = np.where(errs, np.uint64(NO_CODE), codes.astype(np.uint64))
+        ident = np.arange(1 << 17, dtype=np.uint32)
+    else:
+        ref_cls = class_reference(dst, st, lo, hi)
+        dvec = _class_d(d)
+    t_ref = time.perf_counter() - t0
+    ops = NumpyBitOps(32)
+    compared = mismatches = lut_mismatches = 0
+    first: list[dict] = []
+    for a, b in chunks(lo, hi):
+        bits = np.arange(a, b, dtype=np.uint64).astype(np.uint32)
+        kc, ke = cast_bits(ops, bits, "binary32", d, *st)
+        got = _merge(kc, ke, bits.shape)
+        if keyed:
+            idx = fast_cast._gather(bits, ident, None, np.uint32, keyed=True)  # the table path's index code
+            key = sticky_key(ops, bits)  # the key the lemma cast.lut16.* and the kernel theorems speak of
+            want = ref_tab[key]
+            if int(want.max()) == MISSING:
+                raise RefarithError(f"binary32 -> {dst}: a key without a reference entry in [{a:#x}, {b:#x})")
+            lbad = (lut[idx] != want) | (idx != key)
+            lut_mismatches += int(lbad.sum())
+        else:
+            want = ref_cls[class_index(bits, dvec)]
+            if int(want.max()) == MISSING:
+                raise RefarithError(f"binary32 -> {dst}: a class without a reference entry in [{a:#x}, {b:#x})")
+            lbad = None
+        bad = got != want
+        compared += bits.size
+        if bad.any():
+            mismatches += int(bad.sum())
+            if len(first) < 5:
+                first += [{"x": hex(a + e["index"][0]), "kernel": e["spec"], "exact": e["exact"]}
+                          for e in _first(bad, got, want)]
+        if lbad is not None and lbad.any() and len(first) < 5:
+            first += [{"x": hex(a + e["index"][0]), "table_path": e["spec"], "exact": e["exact"]}
+                      for e in _first(lbad, lut[idx], want)]
+        if progress is not None:
+            progress(b - lo, hi - lo)
+    return {"target": dst, "setting": list(st), "reference": "key table" if keyed else "binade classes",
+            "lo": lo, "hi": hi, "compared": compared, "mismatches": mismatches,
+            "table_path_mismatches": lut_mismatches if keyed else None, "first": first,
+            "reference_seconds": round(t_ref, 2), "seconds": round(time.perf_counter() - t0, 2)}
+
+
+__all__ = ["MISSING", "NO_CODE", "class_index", "class_reference", "key_reference", "spec_vs_exact_16",
+           "spec_vs_exact_16_sr", "sweep_binary32"]

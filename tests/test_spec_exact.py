@@ -1,0 +1,190 @@
+"""The cast theorems' spec tied to refarith.exact by a second route (input by input, no solver).
+
+* 16-bit sources: the spec term of every kernel theorem with a binary16 or
+  bfloat16 source, evaluated on all 2^16 patterns (and every r < 2^k for sr),
+  equals the exact model (code and error flag).  Default run: a representative
+  subset; ``slow``: every theorem.
+* binary32 sources: the kernel over all 2^32 patterns against exact-model
+  tables (``slow``, split into shards by target, setting and input range).
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import z3
+
+from refarith.formats import get_format
+from refarith.smt import castproofs as cp
+from refarith.smt.castsweep import (
+    class_index,
+    class_reference,
+    key_reference,
+    spec_vs_exact_16,
+    spec_vs_exact_16_sr,
+    sweep_binary32,
+)
+from refarith.smt.encode import cast_spec
+from refarith.smt.npeval import evaluate
+from refarith.smt.theorems.casts import kernel_theorems, sr_bits, targets
+
+SOURCES16 = ("binary16", "bfloat16")
+
+
+def _all_theorems_16() -> list[tuple[str, str, str, list]]:
+    return [(src, dst, name, st) for src in SOURCES16 for dst in targets(src) for name, st in kernel_theorems(src, dst)]
+
+
+DEFAULT_SUBSET = {"cast.binary16->ocp_e4m3.rne", "cast.bfloat16->ocp_e2m1.policies"}
+
+
+def _assert_clean(out: dict) -> None:
+    assert out["compared"] > 0
+    assert out["mismatches"] == 0, out["first"]
+
+
+# ------------------------------------------------------------------ the evaluator itself
+@pytest.mark.parametrize("src,dst,st", [("binary16", "ocp_e4m3", ("rne", "saturate", "error", "error")),
+                                        ("bfloat16", "ue4m3", ("rto", "saturate", "max", "clamp")),
+                                        ("binary16", "e8m0", ("rup", "nan", "error", "error")),
+                                        ("binary64", "ocp_e5m2", ("rdn", "inf", "error", "error")),
+                                        ("int32", "binary16", ("rna", "saturate", "error", "error"))])
+def test_numpy_evaluator_equals_z3_simplify(src, dst, st):
+    """npeval on random patterns == z3.simplify of the substituted spec term (the evaluator is not trusted)."""
+    s = get_format(src)
+    x = z3.BitVec("x", s.nbits)
+    sp = cast_spec(x, s, dst, *st)
+    rng = random.Random(7)
+    xs = [rng.randrange(s.ncodes) for _ in range(150)] + [0, s.ncodes - 1, 1 << (s.nbits - 1)]
+    arr = np.array(xs, dtype=np.uint64)
+    codes = np.broadcast_to(evaluate(sp.code, {"x": arr}), arr.shape)
+    errs = np.broadcast_to(evaluate(sp.error, {"x": arr}), arr.shape)
+    for i, v in enumerate(xs):
+        sub = (x, z3.BitVecVal(v, s.nbits))
+        assert int(codes[i]) == z3.simplify(z3.substitute(sp.code, sub)).as_long(), hex(v)
+        assert bool(errs[i]) == z3.is_true(z3.simplify(z3.substitute(sp.error, sub))), hex(v)
+
+
+def test_numpy_evaluator_shift_and_signed_semantics():
+    """SMT-LIB corner cases: shifts by >= the width, arithmetic shift, signed comparison, sign extension."""
+    a, s = z3.BitVec("a", 8), z3.BitVec("s", 8)
+    terms = [a << s, z3.LShR(a, s), a >> s, z3.If(a < s, a, s), z3.SignExt(8, a) + z3.ZeroExt(8, s),
+             z3.Concat(a, s), z3.Extract(6, 2, a * s), -a, ~a | s]
+    vals = [(x, y) for x in (0, 1, 0x7F, 0x80, 0xFF, 0x5A) for y in (0, 1, 7, 8, 9, 200, 255)]
+    av = np.array([v[0] for v in vals], dtype=np.uint64)
+    sv = np.array([v[1] for v in vals], dtype=np.uint64)
+    for t in terms:
+        got = np.broadcast_to(evaluate(t, {"a": av, "s": sv}), av.shape)
+        for i, (x, y) in enumerate(vals):
+            want = z3.simplify(z3.substitute(t, (a, z3.BitVecVal(x, 8)), (s, z3.BitVecVal(y, 8)))).as_long()
+            assert int(got[i]) == want, (t, x, y)
+
+
+# ------------------------------------------------------------------ 16-bit sources
+@pytest.mark.parametrize("src,dst,name,st", [t for t in _all_theorems_16() if t[2] in DEFAULT_SUBSET],
+                         ids=lambda v: v if isinstance(v, str) else None)
+def test_spec_equals_exact_16_subset(src, dst, name, st):
+    _assert_clean(spec_vs_exact_16(src, dst, st))
+
+
+def test_spec_sr_equals_exact_16_subset():
+    """sr spec, every 64th binary16 pattern x every r < 2^4, into ocp_e2m3 (every overflow mode)."""
+    dst = "ocp_e2m3"
+    _assert_clean(spec_vs_exact_16_sr("binary16", dst, sr_bits("binary16"), cp.valid_overflows(get_format(dst)),
+                                      stride=64))
+
+
+def test_spec_vs_exact_detects_a_wrong_mode():
+    """The comparison can fail: the spec of rtz against the exact model's rne differs on many patterns."""
+    out = spec_vs_exact_16("binary16", "ocp_e4m3", [("rtz", "saturate", "error", "error")], stride=8)
+    _assert_clean(out)
+    from refarith.smt import castsweep
+
+    real = castsweep._exact
+    try:
+        castsweep._exact = lambda v, d, st, *a: real(v, d, ("rne",) + tuple(st[1:]), *a)
+        bad = spec_vs_exact_16("binary16", "ocp_e4m3", [("rtz", "saturate", "error", "error")], stride=8)
+    finally:
+        castsweep._exact = real
+    assert bad["mismatches"] > 0 and bad["first"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("src,dst,name,st", _all_theorems_16(), ids=lambda v: v if isinstance(v, str) else None)
+def test_spec_equals_exact_16_all(src, dst, name, st):
+    _assert_clean(spec_vs_exact_16(src, dst, st))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("src,dst", [(s, d) for s in SOURCES16 for d in targets(s)])
+def test_spec_sr_equals_exact_16_all(src, dst):
+    _assert_clean(spec_vs_exact_16_sr(src, dst, sr_bits(src), cp.valid_overflows(get_format(dst))))
+
+
+# ------------------------------------------------------------------ binary32 sources
+BF16_SETTING = ("rtz", "inf", "error", "error")
+E4M3_SETTING = ("rne", "saturate", "error", "error")
+
+
+def test_class_reference_matches_exact_on_random_patterns():
+    """The per-binade class table gives the exact model's result on random binary32 patterns (bfloat16 target)."""
+    from refarith.exact.ops import decode
+    from refarith.exact.rounding import round_value
+    from refarith.smt.castsweep import _class_d
+
+    d = get_format("bfloat16")
+    rng = random.Random(3)
+    lo, hi = 0x7E000000, 0x80800000  # the top binades, inf/NaN and the smallest negative binade
+    tab = class_reference("bfloat16", BF16_SETTING, lo, hi)
+    pats = [rng.randrange(lo, hi) for _ in range(400)] + [0x7F7FFFFF, 0x7F800000, 0x7F800001, 0x80000000, 0x80008000]
+    got = tab[class_index(np.array(pats, dtype=np.uint32), _class_d(d))]
+    for p, g in zip(pats, got):
+        assert int(g) == round_value(decode(p, "binary32"), d, *BF16_SETTING).code, hex(p)
+
+
+def test_sweep_windows_default():
+    """Kernel vs exact tables on 2^16-pattern windows around 1.0, the overflow edge and the subnormals."""
+    for dst, st in (("ocp_e4m3", E4M3_SETTING), ("bfloat16", BF16_SETTING)):
+        for lo in (0x3F800000 - (1 << 15), 0x43E00000 - (1 << 15), 0x80000000):
+            r = sweep_binary32(dst, st, lo, lo + (1 << 16))
+            assert r["compared"] == 1 << 16
+            assert r["mismatches"] == 0 and not r["table_path_mismatches"], r["first"]
+
+
+def test_key_reference_sees_a_wrong_kernel_setting():
+    """The exact key table of rne differs from the kernel run with rtz on the keys' representatives: the sweep's
+    comparison can fail."""
+    from refarith.fast.bitops import NumpyBitOps
+    from refarith.fast.castkernel import cast_bits, key_representative
+
+    lo, hi = 0x3B000000, 0x44000000  # e4m3's range: 2^-9 ... 2^9
+    keys = np.arange((lo >> 16) << 1, (hi >> 16) << 1, dtype=np.uint32)
+    tab = key_reference("ocp_e4m3", E4M3_SETTING, lo, hi)[keys]
+    assert int(tab.max()) < 256  # every key computed, no error entry (e4m3 has NaN)
+    ops = NumpyBitOps(32)
+    reps = key_representative(ops, keys)
+    rne, _ = cast_bits(ops, reps, "binary32", "ocp_e4m3", *E4M3_SETTING)
+    rtz, _ = cast_bits(ops, reps, "binary32", "ocp_e4m3", "rtz", *E4M3_SETTING[1:])
+    assert np.array_equal(rne.astype(np.uint64), tab)
+    assert int((rtz.astype(np.uint64) != tab).sum()) > 1000
+
+
+SHARDS = 8
+
+
+def _sweep_units() -> list[tuple[str, tuple, int]]:
+    return [(dst, st, i) for dst in targets("binary32") for _, sts in kernel_theorems("binary32", dst)
+            for st in sts for i in range(SHARDS)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dst,st,shard", _sweep_units(),
+                         ids=lambda v: v if isinstance(v, str) else (",".join(v) if isinstance(v, tuple) else str(v)))
+def test_sweep_binary32_all(dst, st, shard):
+    """Every binary32 pattern (shard i of 8 of the range): kernel == exact-model table, and the table path too."""
+    lo, hi = (shard << 32) // SHARDS, ((shard + 1) << 32) // SHARDS
+    r = sweep_binary32(dst, st, lo, hi)
+    assert r["compared"] == hi - lo
+    assert r["mismatches"] == 0 and not r["table_path_mismatches"], r["first"]
