@@ -36,6 +36,7 @@ def handler(args) -> int:
     c = certify(args.target, args.spec, exhaustive=args.exhaustive, fuzz=args.fuzz, seed=args.seed,
                 nan_payload_ok=args.nan_payload_ok, golden_dir=args.golden, jobs=args.jobs, timeout=args.timeout,
                 watchdog=args.watchdog, exact_reference=args.exact_reference, hard_exit=True)
+    written = write_reports(c, args.report) if args.report else []  # all or nothing, before any verdict is shown
     print(f"{c.verdict.upper()}: {c.target} against {c.spec}")
     for s in c.stages:
         n = sum(s.mismatches.values())
@@ -53,7 +54,6 @@ def handler(args) -> int:
                     diffs = "; ".join(f"{col}: expected {x} ({xv}) got {g} ({gv})" for col, x, xv, g, gv in
                                       zip(e.columns, e.expected, e.expected_value, e.got, e.got_value))
                     print(f"  first {k} [{s.name}]: input {ins} ({vals}): {diffs}")
-    if args.report:
-        for p in write_reports(c, args.report):
-            print(f"  wrote {p}", file=sys.stderr)
+    for p in written:
+        print(f"  wrote {p}", file=sys.stderr)
     return 0 if c.passed else 1
