@@ -619,7 +619,7 @@ def _dtype_name(dtype: Any) -> str | None:
         return None
     s = str(dtype).replace("torch.", "").replace("numpy.", "")
     s = {"float": "float64", "double": "float64", "<class 'float'>": "float64",
-         "<class 'numpy.float32'>": "float32", "<class 'numpy.float64'>": "float64"}.get(s, s)
+         "<class 'float32'>": "float32", "<class 'float64'>": "float64"}.get(s, s)
     if s not in ("float32", "float64"):
         raise BadValueError(f"decode dtype must be float32 or float64, got {dtype!r}")
     return s
