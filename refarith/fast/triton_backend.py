@@ -273,8 +273,15 @@ def run_graph(graph: Graph, inputs: Sequence[Any], in_types: Sequence[str], out_
     return [o.reshape(shape) for o in outs]
 
 
-__all__ = ["BLOCK_DEVICE", "BLOCK_INTERPRETED", "CompiledKernel", "TritonError", "cache_dir", "compile_graph",
-           "emit_source", "run_graph"]
+
+def run_kernel(kernel: Any, inputs: Sequence[Any], out_dtypes: Sequence[Any], width: int = 32) -> list[Any]:
+    """Trace ``kernel(ops, *words)`` (a kernel written against BitOps) and run its graph with Triton on the integer
+    torch tensors ``inputs``; one tensor of ``out_dtypes`` per output."""
+    from refarith.fast.trace import trace
+
+    name = f"{getattr(kernel, '__module__', '?')}:{getattr(kernel, '__qualname__', repr(kernel))}"
+    g = trace(lambda ops, *xs: kernel(ops, *xs), width, tuple(f"x{i}" for i in range(len(inputs))), name)
+    return run_graph(g, inputs, [_io(t) for t in inputs], out_dtypes)
 
 
 # ------------------------------------------------------------------ casts
@@ -375,3 +382,6 @@ def cast_codes(w: Any, src: Any, dst: Any, rounding: str, overflow: str, nan_pol
 def _bits(io: str) -> int:
     return 8 if io == "bool" else int("".join(ch for ch in io if ch.isdigit()))
 
+
+__all__ = ["BLOCK_DEVICE", "BLOCK_INTERPRETED", "CompiledKernel", "TritonError", "cache_dir", "cast_codes",
+           "compile_graph", "emit_source", "encode", "run_graph", "run_kernel"]
