@@ -315,6 +315,72 @@ def prove_symmetric(src: FloatFormat | str, dst: FloatFormat | str, settings: li
     return prove(claim, {"x": x}, timeout_s, confirm)
 
 
+def prove_width(kernel: Kernel, src: FloatFormat | str, dst: FloatFormat | str, settings: list[Setting],
+                narrow: int = 32, wide: int = 64, timeout_s: float = 60.0) -> Outcome:
+    """Claim: for every source pattern and every setting, the kernel on ``narrow``-bit words gives the same error
+    flag and (where there is no error) the same code as on ``wide``-bit words.  A counterexample is confirmed when
+    the exact model disagrees with the narrow word's result (the narrow choice is the wrong one)."""
+    src, dst = get_format(src), get_format(dst)
+    bits = z3.BitVec("x", src.nbits)
+    parts, observe = [], {}
+    for i, st in enumerate(settings):
+        cn, en, _ = kernel_formula(kernel, bits, src, dst, *st, width=narrow)
+        cw, ew, _ = kernel_formula(kernel, bits, src, dst, *st, width=wide)
+        parts.append(z3.And(en == ew, z3.Or(en, z3.ZeroExt(wide - narrow, cn) == cw)))
+        observe.update({f"n{i}": cn, f"ne{i}": en, f"w{i}": cw, f"we{i}": ew})
+
+    def confirm(a: dict[str, int]) -> tuple[dict, bool]:
+        x = a["x"]
+        shown = {"source_bits": _fmt_bits(x, src), "source_value": str(decode(x, src))}
+        confirmed = False
+        for i, st in enumerate(settings):
+            n = None if a[f"ne{i}"] else a[f"n{i}"]
+            w = None if a[f"we{i}"] else a[f"w{i}"]
+            if n == w:
+                continue
+            ex = exact_result(x, src, dst, *st)
+            confirmed = confirmed or ex != n
+            shown[f"cast({src.name}->{dst.name},rounding={st[0]},overflow={st[1]},nan={st[2]},negative={st[3]})"] = {
+                f"kernel_{narrow}_bit": _show(n, dst) if n is None or n < dst.ncodes else f"{n:#x}",
+                f"kernel_{wide}_bit": _show(w, dst) if w is None or w < dst.ncodes else f"{w:#x}",
+                "exact_model": _show(ex, dst)}
+        return shown, confirmed
+
+    return prove(z3.And(*parts), {"x": bits}, timeout_s, confirm, observe=observe)
+
+
+def prove_lut_index(timeout_s: float = 60.0) -> Outcome:
+    """Claim, for every 32-bit pattern x, about the table path of refarith.fast.cast (binary32 sources):
+
+    * ``castkernel.sticky_key`` (traced on Z3 words) is (x >> 16) << 1 | (x & 0xFFFF != 0), and
+      ``key_representative`` of that key is :func:`lut_key_pattern` (x), the pattern the lemma cast.lut16.* speaks
+      of, so the table entry built on the representative is the spec of a pattern with the same key;
+    * the numpy index formula (x | ((x & 0x7FFF) + 0x7FFF)) >> 15 (``sticky_keys``, inlined in ``_gather``) and the
+      torch one (the same on int32 with an arithmetic shift, then & 0x1FFFF) both equal that key."""
+    from refarith.fast.castkernel import key_representative, sticky_key
+
+    ops = Z3BitOps(32)
+    x = z3.BitVec("x", 32)
+    key = sticky_key(ops, x)
+    want = (z3.LShR(x, 16) << 1) | z3.If(z3.Extract(15, 0, x) != 0, z3.BitVecVal(1, 32), z3.BitVecVal(0, 32))
+    rep = key_representative(ops, key)
+    c15 = z3.BitVecVal(0x7FFF, 32)
+    np_idx = z3.LShR(x | ((x & c15) + c15), 15)
+    torch_idx = ((x | ((x & c15) + c15)) >> 15) & 0x1FFFF  # >> on BitVecRef is the arithmetic shift
+    claim = z3.And(key == want, rep == lut_key_pattern(x), np_idx == key, torch_idx == key)
+
+    def confirm(a: dict[str, int]) -> tuple[dict, bool]:
+        xv = a["x"]
+        k = ((xv >> 16) << 1) | (1 if xv & 0xFFFF else 0)
+        shown = {"x_bits": f"{xv:#010x}", "key": hex(k), "sticky_key": hex(a["key"]),
+                 "representative": hex(a["rep"]), "numpy_index": hex(a["np"]), "torch_index": hex(a["torch"])}
+        rep_ok = a["rep"] == ((xv & 0xFFFF0000) | (k & 1))
+        return shown, not (a["key"] == k == a["np"] == a["torch"] and rep_ok)
+
+    return prove(claim, {"x": x}, timeout_s, confirm, observe={"key": key, "rep": rep, "np": np_idx,
+                                                               "torch": torch_idx})
+
+
 def lut_key_pattern(bits: z3.BitVecRef) -> z3.BitVecRef:
     """The binary32 pattern with the low 16 bits collapsed to one sticky bit: (bits & 0xFFFF0000) | (low != 0)."""
     low_nz = z3.Extract(15, 0, bits) != 0
@@ -388,4 +454,5 @@ def sr_unbiased(dst: FloatFormat | str, ks: tuple[int, ...] = (1, 2, 3)) -> Outc
 
 __all__ = ["MIRROR", "exact_result", "kernel_formula", "lut_key_pattern", "prove_fp_agrees", "prove_kernel",
            "prove_kernel_sr",
-           "prove_lut_key", "prove_monotone", "prove_symmetric", "sr_unbiased", "valid_overflows"]
+           "prove_lut_index", "prove_lut_key", "prove_monotone", "prove_symmetric", "prove_width", "sr_unbiased",
+           "valid_overflows"]

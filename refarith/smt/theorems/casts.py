@@ -168,3 +168,80 @@ for _dst in targets("binary32"):
     _lut_theorem(_dst)
 for _dst in targets("bfloat16"):
     _sr_theorem(_dst)
+
+
+# ------------------------------------------------------------ binary64 and integer sources, word widths, LUT index
+ALL_TARGETS64 = tuple(targets("binary32"))  # every <= 8-bit target, bfloat16, binary16 (the kernel's limit: 16 bits)
+REP_TARGETS64 = ("ocp_e5m2", "ocp_e4m3", "ocp_e3m2", "ocp_e2m3", "ocp_e2m1", "e8m0", "ue4m3", "bfloat16", "binary16")
+INT_SOURCES = ("int8", "uint8", "int16", "int32", "uint32", "int64")
+INT_TARGETS = ("ocp_e4m3", "ocp_e2m1", "e8m0", "ue4m3", "bfloat16", "binary16")
+WIDTH_TARGETS = ("ocp_e5m2", "ocp_e4m3", "ocp_e2m1", "e8m0", "ue4m3", "binary8p1uf", "binary8p7sf")
+
+
+def binary64_theorems() -> list[tuple[str, str, list[tuple[str, str, str, str]]]]:
+    """(target, theorem name, settings) of the binary64 kernel theorems: rne into every target; the other
+    deterministic modes and the policies into the representative targets."""
+    out = []
+    for dst in ALL_TARGETS64:
+        for name, st in kernel_theorems("binary64", dst):
+            if name.endswith(".rne") or dst in REP_TARGETS64:
+                out.append((dst, name, st))
+    return out
+
+
+def int_settings(src: str, dst: str) -> list[tuple[str, str, str, str]]:
+    """Every deterministic mode x overflow mode (error policies), plus negative=clamp for a signed integer into
+    an unsigned target."""
+    f, s = get_format(dst), get_format(src)
+    ovs = cp.valid_overflows(f)
+    out = [(r, o, "error", "error") for r in DETERMINISTIC_MODES for o in ovs]
+    if not f.signed and s.signed:
+        out.append(("rne", ovs[0], "error", "clamp"))
+    return out
+
+
+for _dst, _name, _st in binary64_theorems():
+    _kernel_theorem("binary64", _dst, _name, _st)
+for _dst in REP_TARGETS64:
+    _sr_kernel_theorem("binary64", _dst, sr_bits("binary64"))
+for _src in INT_SOURCES:
+    for _dst in INT_TARGETS:
+        _kernel_theorem(_src, _dst, f"cast.{_src}->{_dst}.deterministic", int_settings(_src, _dst))
+        _sr_kernel_theorem(_src, _dst, 8)
+
+
+def width_pairs() -> list[tuple[str, str]]:
+    """(src, dst) pairs of the word-width theorems: 32-bit words selected by required_width."""
+    pairs = [(s, d) for s in SOURCES for d in WIDTH_TARGETS]
+    return pairs + [("binary32", "bfloat16"), ("binary32", "binary16")]
+
+
+def _width_theorem(src: str, dst: str) -> None:
+    st = [(r, o, "error", "error") for r in DETERMINISTIC_MODES for o in cp.valid_overflows(get_format(dst))]
+
+    @theorem(f"cast.width.{src}->{dst}",
+             f"required_width({src}, {dst}) is 32, and for all {src} bit patterns x, every deterministic mode and "
+             f"overflow mode: cast_bits on 32-bit words == cast_bits on 64-bit words (code and error flag)",
+             budget=60, tags=("cast", "kernel", "width", src, dst))
+    def check():
+        from refarith.fast.castkernel import required_width
+        from refarith.smt.registry import Outcome
+
+        w = required_width(src, dst)
+        if w != 32:
+            return Outcome(COUNTEREXAMPLE, {"required_width": w}, True, detail="the pair is not on 32-bit words")
+        return cp.prove_width(_kernel(), src, dst, st, 32, 64, timeout_s=55)
+
+
+for _src, _dst in width_pairs():
+    _width_theorem(_src, _dst)
+
+
+@theorem("cast.lut16.index",
+         "for all 32-bit x: castkernel.sticky_key(x) == (x >> 16) << 1 | (x & 0xFFFF != 0), key_representative of it "
+         "== (x & 0xFFFF0000) | (x & 0xFFFF != 0), and the numpy (uint32) and torch (int32, & 0x1FFFF) index "
+         "formulas of the table path equal the key; with cast.binary32->DST.* on the representative and "
+         "cast.lut16.binary32->DST, table[index(x)] == spec(x)",
+         budget=60, tags=("cast", "kernel", "lut"))
+def _lut_index():
+    return cp.prove_lut_index(timeout_s=55)
