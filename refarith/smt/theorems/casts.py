@@ -15,7 +15,15 @@
 * ``cast.fp.SRC->DST.MODE``: for IEEE-like targets, the spec equals Z3's own
   FloatingPoint conversion (fpToFP), an independent check of the spec encoding.
 * ``cast.monotone.*``, ``cast.symmetric.*``: properties of the spec.
-* ``cast.lut16.binary32->DST``: the lookup-table kernel's key lemma.
+* ``cast.lut16.binary32->DST``: the lookup-table kernel's key lemma; ``cast.lut16.index``: the table path's
+  index code (numpy and torch formulas, castkernel.sticky_key) is that key and the table's representative
+  pattern has the lemma's collapsed low bits.
+* ``cast.binary64->DST.MODE`` (64-bit words): rne into every target of ``targets('binary32')``; every other
+  deterministic mode, the policies and sr (k = 8) into REP_TARGETS64.  binary64 -> binary32 is outside the
+  kernel (targets of at most 16 bits).
+* ``cast.INT->DST.deterministic`` / ``.sr``: integer sources (int8 ... int64, two's complement, 64-bit words)
+  into INT_TARGETS, every deterministic mode x overflow mode in one theorem (and negative=clamp).
+* ``cast.width.SRC->DST``: where required_width selects 32-bit words, they give the 64-bit words' result.
 * ``cast.sr_unbiased.DST``: stochastic rounding is exactly unbiased (enumeration).
 """
 
