@@ -434,3 +434,27 @@ def test_read_only_golden_quantize_and_report_outputs(tmp_path, monkeypatch, cap
         report.write_atomic(str(tmp_path / "r.md"), "text")
     left = [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()]
     assert left == ["x.npy"]
+
+
+def test_generator_rewrites_the_pin_of_the_committed_set(tmp_path, monkeypatch):
+    """Generating into the committed directory (here a stand-in) writes the pinned digest with it; verify accepts
+    the result and rejects a MANIFEST edited afterwards, hash entries and all."""
+    import importlib
+
+    from refarith.golden import pinned
+
+    gen = importlib.import_module("refarith.golden.generate")
+
+    monkeypatch.setattr(gen, "default_dir", lambda: tmp_path / "gv")
+    monkeypatch.setattr(gen, "PIN_MODULE", tmp_path / "pinned.py")
+    monkeypatch.setattr(pinned, "MANIFEST_SHA256", pinned.MANIFEST_SHA256)
+    gen.generate(only="add(ocp_e2m1*", jobs=1, progress=False)
+    sha = ff.sha256((tmp_path / "gv" / MANIFEST).read_bytes())
+    assert (tmp_path / "pinned.py").read_bytes() == gen.pin_text(sha) and pinned.MANIFEST_SHA256 == sha
+    assert gen.verify(jobs=1, progress=False) == []
+    man = read_manifest(tmp_path / "gv")
+    name = next(iter(man["files"]))
+    man["files"][name]["count"] = man["files"][name]["count"]  # same entries, bytes rewritten by hand
+    (tmp_path / "gv" / MANIFEST).write_bytes(_manifest_bytes(man["files"]) + b"\n")
+    msgs = [p.message for p in gen.verify(jobs=1, progress=False)]
+    assert any("pinned in refarith.golden.pinned" in m for m in msgs), msgs
