@@ -445,3 +445,45 @@ def test_code_and_key_tables_frozen():
     assert codes.size == 1 << 17 and not anyerr and not codes.flags.writeable
     with pytest.raises(BadValueError, match=r"^binary32 -> binary16 is not a function of the 17-bit sticky key$"):
         fc.key_table(get_format("binary16"), "rne", "inf", "error", "error")
+
+
+def test_error_after_a_code_equal_to_the_limit():
+    """The error sentinel lies above the largest code (e2m1: 0xF is -6); a valid 0xF before the NaN is no error."""
+    x = np.array([-6.0, -6.0, np.nan, 1.0], np.float32)
+    with pytest.raises(SpecialValueError) as e:
+        fc.encode(x, "ocp_e2m1")
+    assert str(e.value) == _msg(2, 0x7FC00000, "binary32", "ocp_e2m1")
+    h = np.array([0xC600, 0x7E00], np.uint16)  # binary16 -6.0 then NaN
+    with pytest.raises(SpecialValueError) as e:
+        fc.encode(h, "ocp_e2m1", src="binary16")
+    assert str(e.value) == _msg(1, 0x7E00, "binary16", "ocp_e2m1")
+
+
+def test_sixteen_bit_target_with_errors():
+    """A 16-bit unsigned target has no spare code value: errors need a wider sentinel (uint32)."""
+    h = np.array([0x3C00, 0x7BFF, 0x0001, 0xBC00, 0x3555], np.uint16)
+    ok = h[[0, 1, 2, 4]]
+    want = want_codes("binary16", "ue8m8", ok)
+    for _ in range(2):  # the second call reuses the sentinel table
+        got = fc.encode(ok, "ue8m8", src="binary16")
+        assert got.dtype == np.uint16 and got.tolist() == want
+        with pytest.raises(SpecialValueError) as e:
+            fc.encode(h, "ue8m8", src="binary16")
+        assert str(e.value) == _msg(3, 0xBC00, "binary16", "ue8m8")
+
+
+def test_sentinel_table_reused_within_a_run():
+    x = np.array([1.0, -6.0, 0.3], np.float32)
+    want = want_codes("binary32", "ocp_e2m1", x.view(np.uint32))
+    for _ in range(3):
+        assert fc.encode(x, "ocp_e2m1").tolist() == want
+        with pytest.raises(SpecialValueError):
+            fc.encode(np.array([np.nan], np.float32), "ocp_e2m1")
+    h = np.array([0x3C00, 0xC600], np.uint16)
+    for _ in range(2):
+        assert fc.encode(h, "ocp_e2m1", src="binary16").tolist() == want_codes("binary16", "ocp_e2m1", h)
+
+
+def test_sticky_keys_of_a_list_are_uint32():
+    got = fc.sticky_keys([0x10000, 0x1FFFF, 0xFFFFFFFF])
+    assert got.dtype == np.uint32 and got.tolist() == [2, 3, 0x1FFFF]
