@@ -22,13 +22,21 @@ from refarith.smt.castsweep import (
     class_index,
     class_reference,
     key_reference,
+    spec_vs_exact,
     spec_vs_exact_16,
     spec_vs_exact_16_sr,
     sweep_binary32,
 )
 from refarith.smt.encode import cast_spec
 from refarith.smt.npeval import evaluate
-from refarith.smt.theorems.casts import kernel_theorems, sr_bits, targets
+from refarith.smt.theorems.casts import (
+    INT_TARGETS,
+    binary64_theorems,
+    int_settings,
+    kernel_theorems,
+    sr_bits,
+    targets,
+)
 
 SOURCES16 = ("binary16", "bfloat16")
 
@@ -121,6 +129,51 @@ def test_spec_equals_exact_16_all(src, dst, name, st):
 @pytest.mark.parametrize("src,dst", [(s, d) for s in SOURCES16 for d in targets(s)])
 def test_spec_sr_equals_exact_16_all(src, dst):
     _assert_clean(spec_vs_exact_16_sr(src, dst, sr_bits(src), cp.valid_overflows(get_format(dst))))
+
+
+# ------------------------------------------------------------------ binary64 and integer sources
+def _binary64_patterns(n: int = 600) -> np.ndarray:
+    """binary64 patterns near the targets' boundaries (powers of two from 2^-160 to 2^160, +-1 ulp and a half-ulp
+    offset of 8-bit targets), the specials, and random patterns of every exponent."""
+    rng = random.Random(11)
+    out = {0, 1 << 63, 0x7FF0000000000000, 0xFFF0000000000000, 0x7FF8000000000000, 0xFFF0000000000001, 1,
+           0x000FFFFFFFFFFFFF, 0x7FEFFFFFFFFFFFFF}
+    for e in range(-160, 161, 3):
+        base = (e + 1023) << 52
+        for off in (0, 1, (1 << 52) - 1, 1 << 47, (1 << 47) + 1, (1 << 44) - 1, 1 << 49):
+            for sgn in (0, 1 << 63):
+                out.add(sgn | ((base + off) & ((1 << 63) - 1)))
+    out |= {rng.getrandbits(64) for _ in range(n)}
+    return np.array(sorted(out), dtype=np.uint64)
+
+
+@pytest.mark.parametrize("dst", ["ocp_e4m3", "e8m0", "ue4m3", "binary16"])
+def test_spec_equals_exact_binary64_boundaries(dst):
+    """The 64-bit spec words of cast.binary64->DST.* against the exact model on boundary and random patterns."""
+    pats = _binary64_patterns()
+    settings = [st for d, _, sts in binary64_theorems() if d == dst for st in sts]
+    _assert_clean(spec_vs_exact("binary64", dst, settings, pats))
+
+
+@pytest.mark.parametrize("src", ["int8", "uint8"])
+def test_spec_equals_exact_8_bit_integers(src):
+    """Every int8/uint8 pattern, every setting of cast.INT->DST.deterministic, every integer target."""
+    for dst in INT_TARGETS:
+        _assert_clean(spec_vs_exact(src, dst, int_settings(src, dst), np.arange(256, dtype=np.uint64)))
+
+
+def test_spec_equals_exact_wide_integers():
+    """int32/uint32/int64: the extremes, powers of two and their neighbours, random patterns."""
+    rng = random.Random(5)
+    for src, n in (("int32", 32), ("uint32", 32), ("int64", 64)):
+        pats = {0, 1, (1 << n) - 1, 1 << (n - 1), (1 << (n - 1)) - 1, (1 << (n - 1)) + 1}
+        for k in range(n):
+            pats |= {1 << k, ((1 << k) + 1) % (1 << n), ((1 << k) - 1), (-(1 << k)) % (1 << n)}
+            pats |= {((0b1011 << k) | 1) % (1 << n), ((0b1100 << k) - 1) % (1 << n)}
+        pats |= {rng.getrandbits(n) for _ in range(300)}
+        arr = np.array(sorted(pats), dtype=np.uint64)
+        for dst in ("ocp_e2m1", "bfloat16"):
+            _assert_clean(spec_vs_exact(src, dst, int_settings(src, dst), arr))
 
 
 # ------------------------------------------------------------------ binary32 sources

@@ -70,24 +70,34 @@ def _first(bad: np.ndarray, got: np.ndarray, want: np.ndarray, limit: int = 5) -
     return out
 
 
-def spec_vs_exact_16(src: str, dst: str, settings: list[Setting], stride: int = 1) -> dict:
-    """Spec encoding vs exact model on every ``stride``-th pattern of a 16-bit source, for each setting."""
+def spec_vs_exact(src: str, dst: str, settings: list[Setting], patterns: np.ndarray) -> dict:
+    """Spec encoding vs exact model on the given source patterns (any source the spec encodes: IEEE-layout floats
+    up to binary64, integers), for each setting."""
     s, d = get_format(src), get_format(dst)
     x = z3.BitVec("x", s.nbits)
-    xs = np.arange(0, s.ncodes, stride, dtype=np.uint64)
-    vals = _values(s.name)
+    xs = np.asarray(patterns, dtype=np.uint64)
+    vals = _values(s.name) if s.nbits <= 16 else tuple(decode(int(i), s) for i in xs)
+    at = (lambda j: vals[int(xs[j])]) if s.nbits <= 16 else (lambda j: vals[j])
     compared = mismatches = 0
     first: list[dict] = []
     for st in settings:
         sp = cast_spec(x, s, d, *st)
         got = _merge(evaluate(sp.code, {"x": xs}), evaluate(sp.error, {"x": xs}), xs.shape)
-        want = np.array([_exact(vals[int(i)], d, st) for i in xs], dtype=np.uint64)
+        want = np.array([_exact(at(j), d, st) for j in range(xs.size)], dtype=np.uint64)
         bad = got != want
         compared += xs.size
         mismatches += int(bad.sum())
         if bad.any() and len(first) < 5:
             first += [{"setting": list(st), "x": hex(int(xs[e["index"][0]])), **e} for e in _first(bad, got, want)]
     return {"compared": compared, "mismatches": mismatches, "first": first}
+
+
+def spec_vs_exact_16(src: str, dst: str, settings: list[Setting], stride: int = 1) -> dict:
+    """Spec encoding vs exact model on every ``stride``-th pattern of a 16-bit source, for each setting."""
+    s = get_format(src)
+    if s.nbits > 16:
+        raise RefarithError(f"{src} has {s.nbits} bits: use spec_vs_exact with chosen patterns")
+    return spec_vs_exact(src, dst, settings, np.arange(0, s.ncodes, stride, dtype=np.uint64))
 
 
 def spec_vs_exact_16_sr(src: str, dst: str, k: int, overflows: list[str], stride: int = 1) -> dict:
@@ -270,5 +280,5 @@ def sweep_binary32(dst: str, st: Setting, lo: int = 0, hi: int = 1 << 32, progre
             "reference_seconds": round(t_ref, 2), "seconds": round(time.perf_counter() - t0, 2)}
 
 
-__all__ = ["MISSING", "NO_CODE", "class_index", "class_reference", "key_reference", "spec_vs_exact_16",
+__all__ = ["MISSING", "NO_CODE", "class_index", "class_reference", "key_reference", "spec_vs_exact", "spec_vs_exact_16",
            "spec_vs_exact_16_sr", "sweep_binary32"]
