@@ -318,6 +318,8 @@ def time_limit(seconds: float | None, what: str, hard_exit: bool = False):
         return
     msg = f"{what} did not finish within the time limit of {seconds:g} s (--timeout)"
     alarm = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+    if not alarm and not hard_exit:
+        raise BadValueError(f"{what}: a time limit needs the main thread (SIGALRM); run there, or without --timeout")
     done = threading.Event()
     if alarm:
         def on_alarm(signum, frame):
