@@ -231,3 +231,57 @@ def test_numpy_shim():
     assert NP.amax(np.array([[1, 5], [7, 2]]), -1).tolist() == [5, 7]
     assert NP.u8(np.array([255, 3])).dtype == np.uint8
     assert NP.anyof(np.array([False, True])) is True and NP.anyof(np.array([False])) is False
+
+
+def test_f32_special_pairs_and_single_bit_roundings():
+    sp = np.array([0, 0x80000000, 0x7F800000, 0xFF800000, 0x7FC00000, 0x3F800000, 0x00000001, 0x7F7FFFFF],
+                  np.uint32)
+    a, b = (v.ravel() for v in np.meshgrid(sp, sp))
+    with np.errstate(all="ignore"):
+        _same_bits(fmx.f32_mul(a.view(np.int32), b.view(np.int32), NP), a.view(np.float32) * b.view(np.float32))
+        _same_bits(fmx.f32_div(a.view(np.int32), b.view(np.int32), NP), a.view(np.float32) / b.view(np.float32))
+    # k * s with a 25- or 26-bit exact product: one or two bits dropped, ties to even decided by the last bit
+    s = np.concatenate([np.arange(0x3F800000, 0x3F800000 + 2000, dtype=np.uint32),
+                        np.arange(0x00000001, 0x00000400, dtype=np.uint32)])
+    for k in (3, 5, 7, -3, 11):
+        kk = np.full(s.size, k, dtype=np.int64)
+        with np.errstate(all="ignore"):
+            want = np.float32(k) * s.view(np.float32)
+        _same_bits(fmx.f32_scale_int(kk, s.view(np.int32), NP), want)
+
+
+@pytest.mark.parametrize("element,big", [("mxfp8_e4m3", 500.0), ("mxfp8_e5m2", 65000.0), ("mxfp6_e3m2", 31.0),
+                                         ("mxfp4", 7.5)])
+def test_elements_above_the_largest_saturate(element, big):
+    """floor scale: amax / X can exceed the element's largest value; the table path saturates like the exact model."""
+    x = np.array([[big, -big, 1.0, 0.0], [big * 2 ** -20, 3.0 * 2 ** -20, 0, 0]], np.float32)
+    for rounding in ("rne", "rna", "rtz", "rup", "rdn"):
+        es, ec = _exact(x, element, "floor", rounding)
+        s, c = fmx.mx_quantize(x, element, block=4, rounding=rounding)
+        assert s[:, 0].tolist() == es.tolist() and c.tolist() == ec.tolist(), rounding
+
+
+def test_zero_elements_under_directed_rounding():
+    x = np.array([[0.0, 1.0, -0.0, 2.0 ** -30], [0.0, 0.0, 0.0, 0.0]], np.float32)
+    for element in ("mxfp4", "mxfp8_e4m3"):
+        for rounding in emx.ELEMENT_ROUNDING:
+            es, ec = _exact(x, element, "floor", rounding)
+            s, c = fmx.mx_quantize(x, element, block=4, rounding=rounding)
+            assert s[:, 0].tolist() == es.tolist() and c.tolist() == ec.tolist(), (element, rounding)
+
+
+def test_dequantize_three_dimensions():
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal((2, 3, 40)) * 4).astype(np.float32)
+    s, c = fmx.mx_quantize(x, "mxfp8_e4m3", axis=-1)
+    assert s.shape == (2, 3, 2)
+    got = fmx.mx_dequantize(s, c, "mxfp8_e4m3")
+    for i in range(2):
+        for j in range(3):
+            blocks = [emx.MXBlock(int(s[i, j, k]), tuple(int(v) for v in c[i, j, 32 * k:32 * k + 32]))
+                      for k in range(2)]
+            want = [float(v.mag) * (-1 if v.sign else 1) for b in blocks
+                    for v in emx.dequantize_block(b, "mxfp8_e4m3")]
+            assert got[i, j].tolist() == want
+    s1, c1 = fmx.mx_quantize(np.moveaxis(x, -1, 1).copy(), "mxfp8_e4m3", axis=1)
+    assert np.array_equal(np.moveaxis(fmx.mx_dequantize(s1, c1, "mxfp8_e4m3", axis=1), 1, -1), got)
