@@ -15,13 +15,17 @@ the op has one result).  Targets:
 * ``torchao:nvfp4``      torchao ``nvfp4_quantize`` with 16-element blocks; for ``levels=2`` the per-tensor
   scale is torchao's ``per_tensor_amax_to_scale`` of the vector's amax, as its NVFP4Tensor does.
 * ``refarith:exact``     the exact model, vector by vector (slow: golden vectors and fuzzing only).
-* ``refarith:numpy`` / ``refarith:torch``  refarith's own fast kernel of the op (the driver's ``fast``).
+* ``refarith:numpy`` / ``refarith:torch`` / ``refarith:triton``  refarith's own fast kernel of the op (the
+  driver's ``fast``; triton: the traced bit-level kernel emitted for Triton, interpreted on CPU).
+* ``triton:<dtype>``     Triton's own conversion ``x.to(tl.<dtype>)`` (float8e4nv, float8e5, float8e4b8,
+  float8e5b16; ``+rtz`` for fp_downcast_rounding="rtz") (casts from binary32).
 * ``package.module:function``  a user callable, called as ``fn(*operands)``.  Operands in binary16/32/64 or
   bfloat16 arrive as float arrays (numpy dtype; bfloat16 as ml_dtypes.bfloat16) unless the callable has the
   attribute ``refarith_inputs = "codes"``; every other operand arrives as unsigned integer codes.  It returns
   codes (unsigned or signed integers; signed ones are taken as two's complement) or float arrays whose bytes
   are the codes (a 1-, 2-, 4- or 8-byte float dtype of the result's width), a torch tensor being accepted
-  wherever an array is.
+  wherever an array is.  With a ``device`` (``--device cuda``), operands arrive as torch tensors on that
+  device (floats, or int64 codes) and results must be tensors on it.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from refarith.errors import KernelError, SpecError
+from refarith.errors import BadValueError, KernelError, SpecError
 from refarith.formats import get_format
 from refarith.golden.drivers import Operand, get_driver
 from refarith.spec import Spec, parse_spec
@@ -137,6 +141,7 @@ class Kernel:
     vectorized: bool = True
     notes: list[str] = field(default_factory=list)
     source: str | None = None
+    device: str | None = None
 
     def supports(self, spec: Spec) -> None:
         if self.check is not None:
@@ -258,7 +263,7 @@ def _ml_dtypes(name: str) -> Kernel:
     return Kernel(f"ml_dtypes:{name}", fn, f"ml_dtypes {ml_dtypes.__version__}", _cast_only(f"ml_dtypes:{name}", dst))
 
 
-def _torch(name: str) -> Kernel:
+def _torch(name: str, device: str | None = None) -> Kernel:
     try:
         import torch
     except ImportError:
@@ -274,9 +279,13 @@ def _torch(name: str) -> Kernel:
             t = torch.from_numpy(operands[0].astype(np.int16)).view(torch.bfloat16)
         else:
             t = torch.from_numpy(np.ascontiguousarray(x))
-        return t.to(dt).view(torch.uint8).numpy()
+        if device is not None:
+            t = t.to(device)
+        return t.to(dt).view(torch.uint8).cpu().numpy()
 
-    return Kernel(f"torch:{name}", fn, f"torch {torch.__version__}", _cast_only(f"torch:{name}", dst))
+    where = f" on {device}" if device else ""
+    return Kernel(f"torch:{name}", fn, f"torch {torch.__version__}{where}", _cast_only(f"torch:{name}", dst),
+                  device=device)
 
 
 def _gfloat(name: str) -> Kernel:
@@ -424,12 +433,19 @@ def _exact_kernel() -> Kernel:
     return Kernel("refarith:exact", fn, "refarith exact model", vectorized=False)
 
 
-def _fast_kernel(backend: str) -> Kernel:
-    if backend == "torch":
+def _fast_kernel(backend: str, device: str | None = None) -> Kernel:
+    if backend in ("torch", "triton"):
         try:
             import torch  # noqa: F401
         except ImportError:
-            raise KernelError("adapter refarith:torch: torch is not installed") from None
+            raise KernelError(f"adapter refarith:{backend}: torch is not installed") from None
+    if backend == "triton":
+        from refarith.fast.triton_backend import TritonError, _import_triton
+
+        try:
+            _import_triton()
+        except TritonError as e:
+            raise KernelError(f"adapter refarith:triton: {e}") from None
 
     def check(spec: Spec) -> None:
         d = get_driver(spec)
@@ -438,14 +454,26 @@ def _fast_kernel(backend: str) -> Kernel:
                             + (f" (kernels: {', '.join(d.backends)})" if d.fast is not None else ""))
 
     def fn(spec: Spec, operands):
+        if device is not None:
+            import torch
+
+            operands = tuple(torch.from_numpy(np.ascontiguousarray(a).astype(np.int64)).to(device) for a in operands)
+        elif backend == "triton":
+            import torch
+
+            operands = tuple(torch.from_numpy(np.ascontiguousarray(a).astype(np.int64)) for a in operands)
         return get_driver(spec).fast(spec, operands, backend)
 
-    return Kernel(f"refarith:{backend}", fn, f"refarith.fast ({backend})", check)
+    where = f" on {device}" if device else ""
+    return Kernel(f"refarith:{backend}", fn, f"refarith.fast ({backend}){where}", check, device=device)
 
 
 # ------------------------------------------------------------------ user callables
-def _user(target: str) -> Kernel:
+def _user(target: str, device: str | None = None) -> Kernel:
     mod_name, _, fn_name = target.partition(":")
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:  # as python -m and pytest do: kernels next to the user
+        sys.path.insert(0, cwd)
     try:
         mod = importlib.import_module(mod_name)
     except Exception as e:
@@ -457,24 +485,85 @@ def _user(target: str) -> Kernel:
             raise KernelError(f"module {mod_name!r} has no attribute {fn_name!r} (target {target!r})")
     if not callable(obj):
         raise KernelError(f"target {target!r} is not callable")
-    k = user_kernel(obj, target)
+    k = user_kernel(obj, target, device)
     k.source = target
     return k
 
 
-def user_kernel(fn: Callable, name: str | None = None) -> Kernel:
-    """Wrap a Python callable under the user calling convention of the module docstring."""
+def check_device(device: str | None) -> str | None:
+    """Canonical device string (``cpu``, ``cuda``, ``cuda:N``) or None; BadValueError when it cannot be used."""
+    if device is None:
+        return None
+    try:
+        import torch
+    except ImportError:
+        raise BadValueError(f"--device {device} needs torch (kernels then receive torch tensors)") from None
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise BadValueError(f"--device must be cpu, cuda or cuda:N, got {device!r}") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise BadValueError(f"--device must be cpu, cuda or cuda:N, got {device!r}")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BadValueError(f"--device {device}: no CUDA device is available (torch.cuda.is_available() is False)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise BadValueError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s)")
+    return str(dev)
+
+
+def _tensor_input(a: np.ndarray, fmt_name: str, want_codes: bool, device: str):
+    import torch
+
+    if want_codes:
+        return torch.from_numpy(np.ascontiguousarray(a).astype(np.int64)).to(device)
+    if fmt_name == "bfloat16":
+        return torch.from_numpy(np.ascontiguousarray(a).astype(np.uint16).view(np.int16)).view(torch.bfloat16).to(
+            device)
+    v = float_view(a, fmt_name)
+    if v is None:
+        return torch.from_numpy(np.ascontiguousarray(a).astype(np.int64)).to(device)
+    return torch.from_numpy(np.ascontiguousarray(v)).to(device)
+
+
+def _check_devices(name: str, raw, device: str) -> None:
+    """A device kernel's results must be tensors on the device it was given (KernelError naming the first that
+    is not)."""
+    import torch
+
+    parts = raw if isinstance(raw, (tuple, list)) else (raw,)
+    want = torch.device(device)
+    for i, r in enumerate(parts):
+        if not isinstance(r, torch.Tensor):
+            raise KernelError(f"kernel {name} on {device} returned {type(r).__name__} as result {i}, expected a "
+                              f"torch tensor on {device}")
+        if r.device.type != want.type or (want.index is not None and r.device.index != want.index):
+            raise KernelError(f"kernel {name} returned result {i} on {r.device}, expected {device}")
+
+
+def user_kernel(fn: Callable, name: str | None = None, device: str | None = None) -> Kernel:
+    """Wrap a Python callable under the user calling convention of the module docstring.  With ``device``, the
+    kernel receives torch tensors on that device (floats, or int64 codes for ``refarith_inputs = "codes"``) and
+    must return tensors on it."""
     name = name or f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', repr(fn))}"
     want_codes = getattr(fn, "refarith_inputs", "floats") == "codes"
+    device = check_device(device)
 
     def call(spec: Spec, operands):
         args = []
         for o, a in zip(get_driver(spec).inputs(spec), operands):
+            if device is not None:
+                args.append(_tensor_input(a, o.fmt.name, want_codes, device))
+                continue
             v = None if want_codes else float_view(a, o.fmt.name)
             args.append(a if v is None else v)
-        return fn(*args)
+        raw = fn(*args)
+        if device is not None:
+            _check_devices(name, raw, device)
+        return raw
 
-    return Kernel(name, call, f"user callable {name}", source=_importable(fn))
+    where = f" on {device}" if device else ""
+    return Kernel(name, call, f"user callable {name}{where}", source=_importable(fn), device=device)
 
 
 def _importable(fn: Callable) -> str | None:
@@ -488,30 +577,44 @@ def _importable(fn: Callable) -> str | None:
     return f"{mod}:{qual}" if obj is fn else None
 
 
-_BUILTIN = {"ml_dtypes": _ml_dtypes, "torch": _torch, "gfloat": _gfloat, "torchao": _torchao}
+def _triton(name: str) -> Kernel:
+    from refarith.certify.triton_peer import make_kernel
+
+    return make_kernel(name)
 
 
-def load_kernel(target: str | Callable) -> Kernel:
-    """Resolve a target name (or wrap a callable); KernelError names a target that cannot be loaded."""
+_BUILTIN = {"ml_dtypes": _ml_dtypes, "torch": _torch, "gfloat": _gfloat, "torchao": _torchao, "triton": _triton}
+_ON_DEVICE = {"torch"}
+"""Built-in peers that run on the chosen device; the others run where they run natively (numpy on the CPU)."""
+
+
+def load_kernel(target: str | Callable, device: str | None = None) -> Kernel:
+    """Resolve a target name (or wrap a callable); KernelError names a target that cannot be loaded.
+
+    ``device`` (``cpu``, ``cuda``, ``cuda:N``): user kernels receive torch tensors on it, ``torch:`` peers and
+    ``refarith:torch``/``refarith:triton`` run on it; numpy-only peers ignore it (noted in the kernel)."""
     if isinstance(target, Kernel):
         return target
+    device = check_device(device)
     if callable(target):
-        return user_kernel(target)
+        return user_kernel(target, device=device)
     if not isinstance(target, str) or ":" not in target:
         raise KernelError(f"target {target!r}: expected LIBRARY:NAME or package.module:function")
     lib, _, name = target.partition(":")
     if lib in _BUILTIN:
-        k = _BUILTIN[lib](name)
+        k = _BUILTIN[lib](name, device) if lib in _ON_DEVICE else _BUILTIN[lib](name)
+        if device is not None and lib not in _ON_DEVICE:
+            k.notes.append(f"{lib} runs on the CPU; --device {device} does not apply to it")
     elif lib == "refarith":
         if name == "exact":
             k = _exact_kernel()
-        elif name in ("numpy", "torch"):
-            k = _fast_kernel(name)
+        elif name in ("numpy", "torch", "triton"):
+            k = _fast_kernel(name, device if name != "numpy" else None)
         else:
             raise KernelError(f"unknown refarith adapter {target!r}; use refarith:exact, refarith:numpy, "
-                              "refarith:torch")
+                              "refarith:torch, refarith:triton")
     else:
-        return _user(target)
+        return _user(target, device)
     k.source = target
     return k
 

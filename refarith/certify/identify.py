@@ -51,7 +51,7 @@ def identify_vectors(spec: Spec) -> list[tuple[int, ...]]:
 
 def identify(target, spec: Spec | str, nan_payload_ok: bool = False,
              vary: tuple[str, ...] | None = None, vectors: list[tuple[int, ...]] | None = None,
-             timeout: float | None = None, hard_exit: bool = False) -> list[VariantScore]:
+             timeout: float | None = None, hard_exit: bool = False, device: str | None = None) -> list[VariantScore]:
     """Scores of every variant of ``spec`` for ``target``: matches first (full domain first), then by mismatches.
 
     The kernel runs once, on every vector where at least one variant is defined (where none is, e.g. NaN into
@@ -60,11 +60,12 @@ def identify(target, spec: Spec | str, nan_payload_ok: bool = False,
     others keep the values of ``spec``).  ``vectors``: these input vectors instead of the driver's boundary and
     random ones.  ``timeout``: seconds for the kernel's runs together (KernelError past it; ``hard_exit``: see
     :func:`refarith.certify.runner.time_limit`).  A kernel that raises anything else than KernelError (SystemExit and
-    KeyboardInterrupt included) or exits is a KernelError; so is a vector set on which no variant is defined."""
+    KeyboardInterrupt included) or exits is a KernelError; so is a vector set on which no variant is defined.
+    ``device``: as for :func:`refarith.certify.runner.certify`."""
     timeout = check_seconds(timeout, "--timeout")
     spec = parse_spec(spec)
     d = get_driver(spec)
-    kernel = load_kernel(target)
+    kernel = load_kernel(target, device)
     kernel.supports(spec)
     vecs = identify_vectors(spec) if vectors is None else [tuple(int(c) for c in v) for v in vectors]
     variants = d.variants(spec, vary)

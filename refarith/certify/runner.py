@@ -609,10 +609,11 @@ def _worker_state(spec: Spec, kernel: Kernel, size: int, ref: np.ndarray, cls: n
 
 
 def _init_worker(spec_id: str, kernel: Kernel | None, source: str | None, size: int, ref: np.ndarray,
-                 cls: np.ndarray) -> None:
-    """Worker initializer: a forked worker inherits ``kernel``; a spawned one loads it again from ``source``."""
+                 cls: np.ndarray, device: str | None = None) -> None:
+    """Worker initializer: a forked worker inherits ``kernel``; a spawned one loads it again from ``source`` (on
+    ``device``)."""
     if kernel is None:
-        kernel = load_kernel(source)
+        kernel = load_kernel(source, device)
     _worker_state(parse_spec(spec_id), kernel, size, ref, cls)
 
 
@@ -734,7 +735,7 @@ def exhaustive_stage(spec: Spec, kernel: Kernel, jobs: int | None = None, chunk_
 
                     run_pool(_sweep_chunk, starts, jobs, initializer=_init_worker,
                              initargs=(str(spec), kernel if method == "fork" else None, kernel.source, size, ref,
-                                       cls),
+                                       cls, kernel.device),
                              method=method, watchdog=watchdog, what=f"exhaustive sweep of {kernel.target}",
                              deadline=None if timeout is None else t0 + timeout, label=label, on_result=on_result)
         finally:
@@ -756,9 +757,11 @@ def exhaustive_stage(spec: Spec, kernel: Kernel, jobs: int | None = None, chunk_
 def certify(target, spec: Spec | str, exhaustive: bool = False, fuzz: int = 0, seed: int = 0,
             nan_payload_ok: bool = False, golden_dir: str | Path | None = None, jobs: int | None = None,
             progress: bool | None = None, timeout: float | None = None, watchdog: float | None = DEFAULT_WATCHDOG,
-            exact_reference: bool = False, hard_exit: bool = False) -> Certificate:
+            exact_reference: bool = False, hard_exit: bool = False, device: str | None = None) -> Certificate:
     """Certify ``target`` (a target name or a callable) against ``spec``.
 
+    ``device`` (``cpu``, ``cuda[:N]``): user kernels receive torch tensors there, torch and refarith torch/triton
+    kernels run there (see :func:`refarith.certify.adapters.load_kernel`); default: numpy arrays.
     ``timeout``: seconds per stage; ``watchdog``: seconds without progress of the exhaustive sweep's workers;
     ``exact_reference``: the exact model recomputes every golden vector (see :func:`check_golden`);
     ``hard_exit``: see :func:`time_limit`.  Raises KernelError/SpecError/GoldenFileError/BadValueError on bad input
@@ -771,7 +774,7 @@ def certify(target, spec: Spec | str, exhaustive: bool = False, fuzz: int = 0, s
     watchdog = check_seconds(watchdog, "--watchdog")
     spec = parse_spec(spec)
     get_driver(spec)
-    kernel = load_kernel(target)
+    kernel = load_kernel(target, device)
     kernel.supports(spec)
     t0 = time.monotonic()
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

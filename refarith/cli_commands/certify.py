@@ -9,7 +9,7 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("certify", help="certify a kernel (LIBRARY:NAME or package.module:function) "
                                               "against a spec; exit 0 pass, 1 fail, 2 bad input")
     p.add_argument("target", help="ml_dtypes:<dtype>, torch:<dtype>, gfloat:<format>[+sat], refarith:exact|numpy|"
-                                  "torch, torchao:mx|nvfp4, or package.module:function")
+                                  "torch|triton, triton:<dtype>[+rtz], torchao:mx|nvfp4, or package.module:function")
     p.add_argument("--spec", required=True, help="spec id, e.g. 'cast(binary32->ocp_e4m3,overflow=nan)'")
     p.add_argument("--exhaustive", action="store_true", help="also sweep all 2^32 binary32 inputs (casts)")
     p.add_argument("--fuzz", type=int, default=0, metavar="N", help="also N hypothesis-drawn vectors")
@@ -18,6 +18,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--report", default=None, metavar="DIR", help="write JSON, Markdown and HTML reports here")
     p.add_argument("--golden", default=None, metavar="DIR", help="golden vector directory (default: committed set)")
     p.add_argument("--jobs", type=int, default=None, help="processes for the exhaustive sweep (default: all cores)")
+    p.add_argument("--device", default=None, metavar="DEVICE",
+                   help="cpu, cuda or cuda:N: user kernels receive torch tensors there; torch and refarith "
+                        "torch/triton kernels run there (default: numpy arrays)")
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                    help="time limit of each stage (golden, exhaustive, fuzz); a kernel that hangs is an error")
     p.add_argument("--watchdog", type=float, default=600.0, metavar="SECONDS",
@@ -35,7 +38,8 @@ def handler(args) -> int:
 
     c = certify(args.target, args.spec, exhaustive=args.exhaustive, fuzz=args.fuzz, seed=args.seed,
                 nan_payload_ok=args.nan_payload_ok, golden_dir=args.golden, jobs=args.jobs, timeout=args.timeout,
-                watchdog=args.watchdog, exact_reference=args.exact_reference, hard_exit=True)
+                watchdog=args.watchdog, exact_reference=args.exact_reference, hard_exit=True,
+                device=args.device)
     written = write_reports(c, args.report) if args.report else []  # all or nothing, before any verdict is shown
     print(f"{c.verdict.upper()}: {c.target} against {c.spec}")
     for s in c.stages:

@@ -15,6 +15,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--nan-payload-ok", action="store_true", help="do not count NaN-code-only differences")
     p.add_argument("--vary", default=None, metavar="P1,P2",
                    help="enumerate only these variant parameters (e.g. division,levels); default: all of the op's")
+    p.add_argument("--device", default=None, metavar="DEVICE",
+                   help="cpu, cuda or cuda:N: user kernels receive torch tensors there; torch and refarith "
+                        "torch/triton kernels run there (default: numpy arrays)")
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                    help="time limit of the kernel runs; a kernel that hangs is an error")
     p.set_defaults(func=handler)
@@ -35,6 +38,6 @@ def handler(args) -> int:
         spec = parse_spec(f"{args.op}({args.to or ''})")
     vary = tuple(v for v in args.vary.split(",") if v) if args.vary else None
     scores = identify(args.target, spec, nan_payload_ok=args.nan_payload_ok, vary=vary, timeout=args.timeout,
-                      hard_exit=True)
+                      hard_exit=True, device=args.device)
     print(format_scores(args.target, scores))
     return 0 if scores and scores[0].matches else 1

@@ -44,7 +44,7 @@ from refarith.fast.castkernel import (
 )
 from refarith.formats import FloatFormat, IntFormat, get_format
 
-BACKENDS = ("numpy", "torch")
+BACKENDS = ("numpy", "torch", "triton")
 _CHUNK = 1 << 16
 
 _NP_FLOAT_SRC = {"float64": "binary64", "float32": "binary32", "float16": "binary16"}
@@ -456,7 +456,9 @@ def encode(x: Any, fmt: FloatFormat | str, rounding: str = "rne", overflow: str 
     (or ``src=`` and an array of that format's bit patterns); returns an array of
     the smallest unsigned dtype (a Python int for a scalar input).  torch: a
     float32/float16/bfloat16/float64 or integer tensor; returns a tensor on the
-    same device (uint8 for formats of 8 bits or fewer, else int32).  Raises
+    same device (uint8 for formats of 8 bits or fewer, else int32).  triton: as
+    torch, computed by the traced cast kernel run by Triton (compiled on CUDA,
+    interpreted on CPU tensors; :mod:`refarith.fast.triton_backend`).  Raises
     SpecialValueError where the exact model raises (NaN under nan_policy='error'
     into a format without NaN, a negative under negative='error' into an
     unsigned format).
@@ -465,6 +467,10 @@ def encode(x: Any, fmt: FloatFormat | str, rounding: str = "rne", overflow: str 
     if backend not in BACKENDS:
         raise UnknownModeError(f"unknown fast backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     overflow, rand_bits = _modes(dst, rounding, overflow, nan_policy, negative, rand_bits)
+    if backend == "triton":
+        from refarith.fast import triton_backend
+
+        return triton_backend.encode(x, dst, rounding, overflow, nan_policy, negative, rand, rand_bits, src)
     if backend == "torch":
         return _encode_torch(x, dst, rounding, overflow, nan_policy, negative, rand, rand_bits, src)
     scalar = not isinstance(x, (np.ndarray, list, tuple)) and np.ndim(x) == 0
@@ -526,6 +532,10 @@ def decode(codes: Any, fmt: FloatFormat | IntFormat | str, backend: str = "numpy
         raise UnknownModeError(f"unknown fast backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     if fmt.nbits > 16:
         raise BadValueError(f"{fmt.name} has {fmt.nbits} bits; fast decode handles formats of 16 bits or fewer")
+    if backend == "triton":
+        from refarith.fast import triton_backend
+
+        return triton_backend.decode(codes, fmt, dtype)
     name = _dtype_name(dtype)
     if name is None:
         name = "float32" if exact_in_float32(fmt) else "float64"

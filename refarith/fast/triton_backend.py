@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from refarith.errors import BadValueError, RefarithError
 from refarith.fast.trace import COMPARE_OPS, Graph
 
@@ -383,5 +385,59 @@ def _bits(io: str) -> int:
     return 8 if io == "bool" else int("".join(ch for ch in io if ch.isdigit()))
 
 
+_GATHER: list = []
+
+
+def _gather_fn(interpreted: bool):
+    from refarith.fast._triton_gather import gather_kernel
+
+    if not interpreted:
+        return gather_kernel
+    if not _GATHER:
+        from triton.runtime.interpreter import InterpretedFunction
+
+        _GATHER.append(InterpretedFunction(gather_kernel.fn if hasattr(gather_kernel, "fn") else gather_kernel))
+    return _GATHER[0]
+
+
+def decode(codes: Any, fmt: Any, dtype: Any = None) -> Any:
+    """Values of integer ``codes`` (a torch tensor) of ``fmt`` (at most 16 bits) as float32 (or float64) on the
+    codes' device: a Triton gather from the format's exact value table, moved as integer bit patterns."""
+    import torch
+
+    from refarith.errors import BitPatternError
+    from refarith.fast.cast import _dtype_name, as_numpy, exact_in_float32, value_table
+    from refarith.formats import get_format
+
+    _import_triton()
+    import triton
+
+    f = get_format(fmt)
+    if f.nbits > 16:
+        raise BadValueError(f"{f.name} has {f.nbits} bits; fast decode handles formats of 16 bits or fewer")
+    c = codes if isinstance(codes, torch.Tensor) else torch.as_tensor(as_numpy(codes))
+    if c.is_floating_point() or c.is_complex() or c.dtype == torch.bool:
+        raise BadValueError(f"codes must be integers, got {c.dtype}")
+    ci = c.to(torch.int32)
+    if ci.numel() and (int(ci.min()) < 0 or int(ci.max()) >= f.ncodes):
+        raise BitPatternError(f"{f.name}: codes must lie in [0, {f.ncodes - 1:#x}]")
+    name = _dtype_name(dtype) or ("float32" if exact_in_float32(f) else "float64")
+    table = value_table(f, name)
+    ibits = torch.int32 if name == "float32" else torch.int64
+    tab = torch.from_numpy(table.view(np.int32 if name == "float32" else np.int64).copy()).to(c.device)
+    flat = ci.contiguous().reshape(-1)
+    out = torch.empty(flat.numel(), dtype=ibits, device=c.device)
+    n = flat.numel()
+    if n:
+        interp = c.device.type == "cpu"
+        block = BLOCK_INTERPRETED if interp else BLOCK_DEVICE
+        try:
+            _gather_fn(interp)[(triton.cdiv(n, block),)](flat, tab, out, n, BLOCK=block)
+        except Exception as e:
+            raise TritonError(f"Triton decode of {f.name} failed: {type(e).__name__}: {e} (kernel source "
+                              "refarith/fast/_triton_gather.py)") from e
+    return out.view(torch.float32 if name == "float32" else torch.float64).reshape(c.shape)
+
+
 __all__ = ["BLOCK_DEVICE", "BLOCK_INTERPRETED", "CompiledKernel", "TritonError", "cache_dir", "cast_codes",
-           "compile_graph", "emit_source", "encode", "run_graph", "run_kernel"]
+           "compile_graph", "decode", "emit_source", "encode", "run_graph", "run_kernel"]

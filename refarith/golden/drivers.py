@@ -460,6 +460,7 @@ register_driver(Driver(
     classify=_cast_classify,
     variant_params=_cast_variants,
     fast=_cast_fast,
+    backends=("numpy", "torch", "triton"),
     doc="one code of the source format -> one code of the destination",
 ))
 
