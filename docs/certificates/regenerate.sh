@@ -15,3 +15,11 @@ c torchao:mx --spec 'mx_quantize(ocp_e4m3,scale=floor)'
 c torchao:mx --spec 'mx_quantize(ocp_e2m1,scale=rceil)'
 c torchao:nvfp4 --spec 'nvfp4_quantize(levels=1)'
 c torchao:nvfp4 --spec 'nvfp4_quantize(levels=2)'
+# Triton's own float8 conversions as its interpreter computes them on CPU (TRITON_INTERPRET path); on a GPU the
+# compiled conversion is a different code path: certify it there with --device cuda.
+c triton:float8e4nv --spec 'cast(binary32->ocp_e4m3,overflow=nan)'
+c triton:float8e4nv+rtz --spec 'cast(binary32->ocp_e4m3,rounding=rtz,overflow=nan)'
+c triton:float8e5 --spec 'cast(binary32->ocp_e5m2,overflow=inf)'
+c triton:float8e5+rtz --spec 'cast(binary32->ocp_e5m2,rounding=rtz,overflow=inf)'
+c triton:float8e4b8 --spec 'cast(binary32->e4m3fnuz,overflow=nan)'
+c triton:float8e5b16 --spec 'cast(binary32->e5m2fnuz,overflow=nan)'
