@@ -1,4 +1,4 @@
-"""pytest plugin: refarith's markers, the ``refarith_certify`` fixture and ``--refarith-fuzz-budget``.
+"""pytest plugin: refarith's markers, the ``refarith_certify`` / ``refarith_prove`` fixtures, --refarith-fuzz-budget.
 
 In a user's test suite::
 
@@ -9,7 +9,14 @@ certifies ``my_kernel`` (a callable under the convention of
 :mod:`refarith.certify.adapters`, or a target name such as ``ml_dtypes:float8_e4m3fn``)
 against the golden vectors of the spec plus ``--refarith-fuzz-budget`` fuzzed
 vectors (default 1000), and fails the test with the mismatch classes and the
-minimized counterexamples when the kernel is not bit-exact.
+minimized counterexamples when the kernel is not bit-exact.  ``refarith_prove``
+proves a kernel written against :class:`refarith.fast.bitops.BitOps` for every
+input (use it under the ``proof`` marker)::
+
+    @pytest.mark.proof
+    def test_my_kernel_is_rne(refarith_prove):
+        refarith_prove(my_kernel, "cast(binary32->ocp_e4m3,overflow=saturate)")
+        refarith_prove(my_kernel, prop=never_nan, input_bits=32)
 """
 
 from __future__ import annotations
@@ -57,5 +64,36 @@ def refarith_certify(refarith_fuzz_budget):
             pytest.fail(f"refarith certification failed for {c.target} against {c.spec}:\n{markdown(c)}",
                         pytrace=False)
         return c
+
+    return run
+
+
+@pytest.fixture
+def refarith_prove():
+    """A function ``(kernel, spec=None, *, prop=None, input_bits=None, width=None, timeout=60)`` that
+    proves ``kernel(ops, x)`` equal to the cast ``spec`` (or ``prop`` true) for every input and fails the test
+    with the concrete counterexample, replayed through the exact model, when it is not; returns the Outcome."""
+    import json
+
+    from refarith.smt.registry import PROVED
+    from refarith.smt.userkernel import prove_cast_kernel, prove_property
+
+    def run(kernel, spec=None, *, prop=None, input_bits=None, width: int | None = None, timeout: float = 60.0):
+        if (spec is None) == (prop is None):
+            raise TypeError("refarith_prove needs exactly one of spec or prop")
+        if spec is not None:
+            out = prove_cast_kernel(kernel, spec, width, timeout)
+            what = f"{getattr(kernel, '__qualname__', kernel)} == {spec}"
+        else:
+            if input_bits is None:
+                raise TypeError("refarith_prove(prop=...) needs input_bits")
+            out = prove_property(kernel, prop, input_bits, width or 32, timeout)
+            what = f"{getattr(prop, '__qualname__', prop)} for {getattr(kernel, '__qualname__', kernel)}"
+        if out.verdict != PROVED:
+            cx = json.dumps(out.counterexample, indent=2) if out.counterexample is not None else ""
+            pytest.fail(f"refarith proof failed: {what}: {out.verdict}\n{cx}"
+                        + (f"\nexact model confirms the difference: {out.confirmed}" if out.confirmed is not None
+                           else "") + (f"\n{out.detail}" if out.detail else ""), pytrace=False)
+        return out
 
     return run

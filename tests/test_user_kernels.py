@@ -110,3 +110,65 @@ def test_load_user_kernel_from_the_working_directory(tmp_path, monkeypatch):
         load_user_kernel("mykern:nope")
     with pytest.raises(KernelError, match="expected module:function"):
         load_user_kernel("mykern")
+
+
+# ------------------------------------------------------------------ the CLI and the pytest fixture
+def test_cli_proves_and_refutes(capsys, monkeypatch):
+    from refarith.cli import main
+
+    monkeypatch.chdir(EXAMPLES)
+    assert main(["prove", "--kernel", "e4m3_kernel:e4m3_rne_sat", "--spec", SPEC]) == 0
+    assert capsys.readouterr().out.startswith("PROVED: e4m3_kernel:e4m3_rne_sat")
+    assert main(["prove", "--kernel", "e4m3_kernel:e4m3_round_half_up", "--spec", SPEC]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("COUNTEREXAMPLE") and "exact model confirms the difference: True" in out
+    assert main(["prove", "--kernel", "e4m3_kernel:e4m3_rne_sat", "--property",
+                 "e4m3_kernel:never_nan_unless_nan_in", "--input-bits", "32"]) == 0
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["--kernel", "e4m3_kernel:e4m3_rne_sat"], "exactly one of --spec"),
+    (["--kernel", "e4m3_kernel:nope", "--spec", SPEC], "no attribute 'nope'"),
+    (["--kernel", "e4m3_kernel:e4m3_rne_sat", "--property", "e4m3_kernel:never_nan_unless_nan_in"], "--input-bits"),
+    (["--kernel", "e4m3_kernel:e4m3_rne_sat", "--spec", SPEC, "--width", "16"], "--width must be 32 or 64"),
+    (["--spec", SPEC], "go with --kernel"),
+])
+def test_cli_bad_input_exit_2(argv, msg, capsys, monkeypatch):
+    from refarith.cli import main
+
+    monkeypatch.chdir(EXAMPLES)
+    assert main(["prove", *argv]) == 2
+    assert msg in capsys.readouterr().err
+
+
+FIXTURE_TESTS = '''
+import pytest
+import e4m3_kernel as uk
+
+SPEC = "cast(binary32->ocp_e4m3,overflow=saturate)"
+
+
+@pytest.mark.proof
+def test_correct(refarith_prove):
+    out = refarith_prove(uk.e4m3_rne_sat, SPEC)
+    assert out.verdict == "proved"
+    refarith_prove(uk.e4m3_rne_sat, prop=uk.never_nan_unless_nan_in, input_bits=32)
+
+
+@pytest.mark.proof
+def test_buggy(refarith_prove):
+    refarith_prove(uk.e4m3_round_half_up, SPEC)
+'''
+
+
+def test_pytest_fixture(pytester):
+    pytester.syspathinsert(EXAMPLES)
+    pytester.makepyfile(test_user_proofs=FIXTURE_TESTS)
+    r = pytester.runpytest("-p", "no:cacheprovider", "-q", "-m", "proof")
+    r.assert_outcomes(passed=1, failed=1)
+    text = r.stdout.str()
+    assert "refarith proof failed" in text and "exact_model" in text
+    assert "exact model confirms the difference: True" in text
+
+
+pytest_plugins = ["pytester"]

@@ -35,6 +35,16 @@ def add_parser(subparsers) -> None:
     p.add_argument("--second", default="auto", metavar="SOLVER",
                    help="the second solver of --solver both: auto (default: bitwuzla for bit-vector and "
                         "FloatingPoint queries, cvc5 with integer or real arithmetic), bitwuzla or cvc5")
+    p.add_argument("--kernel", metavar="MODULE:FUNCTION",
+                   help="prove your own kernel kernel(ops, x), written against refarith.fast.bitops.BitOps, equal to "
+                        "--spec for every input (or checked against --property); the registry is not run")
+    p.add_argument("--spec", metavar="SPEC", help="with --kernel: the cast spec it must equal, e.g. "
+                                                  "'cast(binary32->ocp_e4m3,overflow=saturate)'")
+    p.add_argument("--property", metavar="MODULE:FUNCTION",
+                   help="with --kernel: a predicate prop(ops, x..., outputs...) returning a mask that must hold for "
+                        "every input")
+    p.add_argument("--input-bits", metavar="N[,N...]", help="with --property: the width of each kernel input")
+    p.add_argument("--width", type=int, default=None, help="with --kernel: word width, 32 or 64")
     p.set_defaults(func=run_prove)
 
 
@@ -67,8 +77,60 @@ def run_prove(args: argparse.Namespace) -> int:
         return 130
 
 
+def _prove_kernel(args: argparse.Namespace) -> int:
+    """``--kernel``: one user kernel against a spec or a property; exit 0 proved, 1 refuted or undecided."""
+    from refarith.smt import registry
+    from refarith.smt.userkernel import load_user_kernel, prove_cast_kernel, prove_property
+
+    if (args.spec is None) == (args.property is None):
+        raise BadValueError("--kernel needs exactly one of --spec SPEC or --property MODULE:FUNCTION")
+    if args.width is not None and args.width not in (32, 64):
+        raise BadValueError(f"--width must be 32 or 64, got {args.width}")
+    if args.timeout is not None and args.timeout <= 0:
+        raise BadValueError(f"--timeout must be positive, got {args.timeout}")
+    _check_solvers(args.solver, args.second)
+    kernel = load_user_kernel(args.kernel)
+    timeout = args.timeout or 60.0
+    prev = registry.use_solvers(args.solver, args.second)
+    try:
+        if args.spec is not None:
+            what = f"{args.kernel} == {args.spec}"
+            out = prove_cast_kernel(kernel, args.spec, args.width, timeout)
+        else:
+            if not args.input_bits:
+                raise BadValueError("--property needs --input-bits N (the width of each kernel input)")
+            try:
+                bits = tuple(int(b) for b in args.input_bits.split(","))
+            except ValueError:
+                raise BadValueError(f"--input-bits must be integers, got {args.input_bits!r}") from None
+            prop = load_user_kernel(args.property)
+            what = f"{args.property} holds for {args.kernel}"
+            out = prove_property(kernel, prop, bits, args.width or 32, timeout)
+    finally:
+        registry.restore_solvers(prev)
+    if args.json:
+        print(json.dumps({"kernel": args.kernel, "spec": args.spec, "property": args.property,
+                          "verdict": out.verdict, "counterexample": out.counterexample, "confirmed": out.confirmed,
+                          "detail": out.detail}, indent=1))
+    else:
+        print(f"{out.verdict.upper()}: {what}")
+        if out.counterexample is not None:
+            for line in json.dumps(out.counterexample, indent=2).splitlines():
+                print(f"  {line}")
+            if out.confirmed is not None:
+                print(f"  exact model confirms the difference: {out.confirmed}")
+        if out.detail:
+            print(f"  {out.detail.strip().splitlines()[0]}")
+    return 0 if out.verdict == registry.PROVED else 1
+
+
 def _run_prove(args: argparse.Namespace) -> int:
     from refarith.smt import registry
+
+    if args.kernel is not None:
+        return _prove_kernel(args)
+    if args.spec is not None or args.property is not None or args.input_bits is not None:
+        raise BadValueError("--spec, --property and --input-bits go with --kernel MODULE:FUNCTION")
 
     if args.jobs < 1:
         raise BadValueError(f"--jobs must be at least 1, got {args.jobs}")
