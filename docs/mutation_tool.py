@@ -5,7 +5,7 @@
         ``mutmut run $(...)``
     python docs/mutation_tool.py score refarith/fast/mx.py [--sample 200 --seed 1] [--only-numpy] [--show]
         prints killed / survived / timeout / no tests / not checked and the score killed / (killed + survived)
-        over the same names; --show lists the survivors
+        over the same names; --show lists the survivors; --previous DIR fills in outcomes of an earlier run
 
 --only-numpy drops the mutants of functions whose name says they are torch-only (``torch`` in the mangled
 function name), which a run with torch absent cannot reach; they are scored in a run with torch present.
@@ -40,9 +40,17 @@ def mutant_names(module: str, sample: int | None, seed: int, only_numpy: bool) -
     return names
 
 
-def score(module: str, names: list[str]) -> dict[str, object]:
-    """Counts by outcome over ``names`` and the score killed / (killed + survived)."""
+def score(module: str, names: list[str], previous: str | None = None) -> dict[str, object]:
+    """Counts by outcome over ``names`` and the score killed / (killed + survived).
+
+    ``previous``: a folder holding an earlier copy of the .meta file (same layout as ``mutants/``); a mutant not
+    checked in the current run takes its earlier outcome (a mutant killed by fewer tests stays killed when
+    tests are added, so an earlier full run plus a re-run of its survivors scores the enlarged suite).
+    """
     codes = json.loads((Path("mutants") / (module + ".meta")).read_text())["exit_code_by_key"]
+    if previous is not None:
+        old = json.loads((Path(previous) / (module + ".meta")).read_text())["exit_code_by_key"]
+        codes = {k: (old.get(k) if v is None else v) for k, v in codes.items()}
     out: dict[str, list[str]] = {"killed": [], "survived": [], "timeout": [], "no tests": [], "not checked": [],
                                  "other": []}
     for n in names:
@@ -63,12 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--only-numpy", action="store_true")
     p.add_argument("--show", action="store_true")
+    p.add_argument("--previous", help="folder with earlier .meta copies (see score())")
     a = p.parse_args(argv)
     names = mutant_names(a.module, a.sample, a.seed, a.only_numpy)
     if a.command == "names":
         print("\n".join(names))
         return 0
-    r = score(a.module, names)
+    r = score(a.module, names, a.previous)
     sc = "n/a" if r["score"] is None else f"{100 * r['score']:.1f}%"
     print(f"{a.module}: {len(names)} mutants {r['counts']} score {sc}")
     if a.show:

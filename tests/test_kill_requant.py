@@ -245,3 +245,33 @@ def test_multiplier_and_shift_arrays_of_any_integer_dtype(variant):
         neg = -sh.astype(np.int8)
         want = _want(lambda a, b, c: ex.multiply(a, b, c, variant), x, m, neg)
         assert np.array_equal(fx.multiply(x, m.astype(np.uint64), neg, variant), want)
+
+
+def test_torch_dispatch_from_any_argument():
+    """A torch tensor in any argument position selects the torch kernel (result a tensor, same values)."""
+    torch = pytest.importorskip("torch", reason="torch not installed: backend dispatch to torch untested")
+    x = _inputs(70, 50)
+    e = np.full(x.size, 3)
+    t = torch.from_numpy
+    want = _want1(ex.srdhm, x, 1 << 30)
+    for a, b in ((t(x), 1 << 30), (x, t(np.full(x.size, 1 << 30)))):
+        got = fx.srdhm(a, b)
+        assert isinstance(got, torch.Tensor) and got.numpy().tolist() == want.tolist()
+    want = _want1(ex.rdbpot, x, 3)
+    for a, b in ((t(x), 3), (x, t(e))):
+        got = fx.rdbpot(a, b)
+        assert isinstance(got, torch.Tensor) and got.numpy().tolist() == want.tolist()
+    got = fx.saturating_rounding_mul_by_pot(t(x), 2)
+    assert isinstance(got, torch.Tensor) and got.numpy().tolist() == _want1(ex.saturating_rounding_mul_by_pot, x,
+                                                                               2).tolist()
+    m = np.full(x.size, 1518500250)
+    for variant in ("tflite_double_rounding", "cmsis_single_rounding", "tflite_single_rounding"):
+        want = _want1(ex.multiply, x, 1518500250, -3, variant)
+        for args in ((t(x), 1518500250, -3), (x, t(m), -3), (x, 1518500250, t(np.full(x.size, -3)))):
+            got = fx.multiply(*args, variant)
+            assert isinstance(got, torch.Tensor) and got.numpy().tolist() == want.tolist(), variant
+            got = fx.requantize(*args, variant, 0, MIN, MAX)
+            assert isinstance(got, torch.Tensor) and got.numpy().tolist() == want.tolist(), variant
+        f = getattr(fx, variant)
+        got = f(t(x), 1518500250, -3)
+        assert isinstance(got, torch.Tensor) and got.dtype == torch.int32 and got.numpy().tolist() == want.tolist()
