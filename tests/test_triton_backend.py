@@ -327,3 +327,28 @@ def test_triton_interpreter_float8_findings():
     assert want == [0x38, 0x7E, 0x7E, 0x7F, 0x00]
     assert got == [0x38, 0x7E, 0x7F, 0x78, 0x04]
     assert not certify("triton:float8e4nv", "cast(binary32->ocp_e4m3)").passed
+
+
+def test_the_proved_theorem_and_the_emitted_kernel_are_one_graph():
+    """The registry theorem cast.binary32->ocp_e4m3.rne reads the graphs of cast_graph (one per overflow mode) and
+    names their digests; encoding with backend='triton' compiles and runs a kernel of one of those digests."""
+    pytest.importorskip("z3", reason="z3 not installed: the theorem cannot run")
+    from refarith.smt import registry
+
+    th = registry.load_all()["cast.binary32->ocp_e4m3.rne"]
+    res = registry.run_one(th)
+    assert res.ok and res.verdict == "proved"
+    proved = set(res.detail.split("graphs ")[1].split()[0].split(","))
+    assert len(proved) == 2  # overflow=saturate and overflow=nan
+    g = cast_graph("binary32", "ocp_e4m3", "rne", "nan")
+    assert g.digest in proved
+    x = torch.tensor([1.0, 464.0, -3e-3])
+    from refarith import exact
+
+    want = [exact.encode(v, "ocp_e4m3", overflow="nan").code for v in x.tolist()]
+    assert want == [0x38, 0x7E, 0x82]
+    assert tb.encode(x, "ocp_e4m3", overflow="nan").tolist() == want
+    ran = {ck.graph_digest for ck in tb._CACHE.values()}
+    assert g.digest in ran
+    src = tb.compile_graph(g, ("int32",), ("uint8", "bool"), interpreted=True).source_path.read_text()
+    assert g.digest in src

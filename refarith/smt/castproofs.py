@@ -16,6 +16,7 @@ from refarith.errors import RefarithError
 from refarith.exact.ops import cast as exact_cast
 from refarith.exact.ops import decode
 from refarith.exact.rounding import DETERMINISTIC_MODES, check_modes
+from refarith.fast.trace import Graph, evaluate, trace
 from refarith.formats import FloatFormat, get_format
 from refarith.smt.bitops_z3 import Z3BitOps
 from refarith.smt.encode import cast_spec, fp_cast, is_nan_code, negate_code, value_key
@@ -57,15 +58,43 @@ def _fmt_bits(code: int, fmt: FloatFormat) -> str:
     return f"{code:#0{2 + (fmt.nbits + 3) // 4}x}"
 
 
+def kernel_graph(kernel: Kernel, src: FloatFormat, dst: FloatFormat, rounding: str, overflow: str, nan_policy: str,
+                 negative: str, width: int, rand_bits: int | None = None) -> Graph:
+    """The kernel traced once for one setting: the graph both the proof and the Triton backend read (refarith's
+    own ``cast_bits`` through :func:`refarith.fast.graphs.cast_graph`, so the digests are the backend's)."""
+    from refarith.fast.castkernel import cast_bits
+    from refarith.fast.graphs import cast_graph
+
+    if kernel is cast_bits:
+        return cast_graph(src.name, dst.name, rounding, overflow, nan_policy, negative, rand_bits, width)
+    name = f"{getattr(kernel, '__qualname__', 'kernel')}({src.name}->{dst.name},{rounding},{overflow},{nan_policy}," \
+           f"{negative})@{width}"
+    if rounding == "sr":
+        return trace(lambda ops, x, r: kernel(ops, x, src, dst, rounding=rounding, overflow=overflow,
+                                              nan_policy=nan_policy, negative=negative, r=r, rand_bits=rand_bits),
+                     width, ("x", "r"), name)
+    return trace(lambda ops, x: kernel(ops, x, src, dst, rounding=rounding, overflow=overflow, nan_policy=nan_policy,
+                                       negative=negative), width, ("x",), name)
+
+
 def kernel_formula(kernel: Kernel, bits: z3.BitVecRef, src: FloatFormat, dst: FloatFormat, rounding: str,
-                   overflow: str, nan_policy: str, negative: str, width: int = 32):
-    """(codes, error) of a bit-operations kernel traced on Z3 words; also the ops (for undefined shifts)."""
+                   overflow: str, nan_policy: str, negative: str, width: int = 32, r: z3.BitVecRef | None = None,
+                   rand_bits: int | None = None):
+    """(codes, error, ops, graph digest) of a bit-operations kernel: its traced graph evaluated on Z3 words (the
+    ops record undefined shifts)."""
+    g = kernel_graph(kernel, src, dst, rounding, overflow, nan_policy, negative, width, rand_bits)
     ops = Z3BitOps(width)
-    codes, err = kernel(ops, ops.word(bits), src, dst, rounding=rounding, overflow=overflow, nan_policy=nan_policy,
-                        negative=negative)
+    ins = [ops.word(bits)] + ([ops.word(r)] if rounding == "sr" else [])
+    codes, err = evaluate(g, ops, ins)
     if isinstance(err, bool):
         err = z3.BoolVal(err)
-    return ops.word(codes), err, ops
+    return ops.word(codes), err, ops, g.digest
+
+
+def _with_graphs(out: Outcome, digests: list[str]) -> Outcome:
+    """Record the digests of the graphs a proof read (one per setting) in its outcome."""
+    out.detail = (out.detail + " " if out.detail else "") + "graphs " + ",".join(digests)
+    return out
 
 
 def _kernel_width(kernel: Kernel, src: FloatFormat, dst: FloatFormat) -> int:
@@ -111,9 +140,10 @@ def prove_kernel(kernel: Kernel, src: FloatFormat | str, dst: FloatFormat | str,
     if width is None:
         width = _kernel_width(kernel, src, dst)
     bits = z3.BitVec("x", src.nbits)
-    parts, observe, undefined = [], {}, False
+    parts, observe, undefined, digests = [], {}, False, []
     for i, (rnd, ov, nanp, neg) in enumerate(settings):
-        codes, err, ops = kernel_formula(kernel, bits, src, dst, rnd, ov, nanp, neg, width)
+        codes, err, ops, digest = kernel_formula(kernel, bits, src, dst, rnd, ov, nanp, neg, width)
+        digests.append(digest)
         undefined = undefined or bool(ops.undefined)
         spec = cast_spec(bits, src, dst, rnd, ov, nanp, neg)
         want = z3.ZeroExt(width - dst.nbits, spec.code)
@@ -142,7 +172,7 @@ def prove_kernel(kernel: Kernel, src: FloatFormat | str, dst: FloatFormat | str,
                              "arbitrary, numpy's result differs")
         return shown, confirmed
 
-    return prove(z3.And(*parts), {"x": bits}, timeout_s, confirm, observe=observe)
+    return _with_graphs(prove(z3.And(*parts), {"x": bits}, timeout_s, confirm, observe=observe), digests)
 
 
 def prove_kernel_sr(kernel: Kernel, src: FloatFormat | str, dst: FloatFormat | str, k: int,
@@ -155,12 +185,11 @@ def prove_kernel_sr(kernel: Kernel, src: FloatFormat | str, dst: FloatFormat | s
     overflows = overflows or valid_overflows(dst)
     bits = z3.BitVec("x", src.nbits)
     r = z3.BitVec("r", k)
-    parts, observe = [], {}
+    parts, observe, digests = [], {}, []
     for i, ov in enumerate(overflows):
-        ops = Z3BitOps(width)
-        codes, err = kernel(ops, ops.word(bits), src, dst, rounding="sr", overflow=ov, nan_policy="error",
-                            negative="error", r=ops.word(r), rand_bits=k)
-        codes = ops.word(codes)
+        codes, err, ops, digest = kernel_formula(kernel, bits, src, dst, "sr", ov, "error", "error", width, r=r,
+                                                 rand_bits=k)
+        digests.append(digest)
         spec = cast_spec(bits, src, dst, "sr", ov, rand=z3.ZeroExt(32 - k, r), rand_bits=k)
         parts.append(z3.And(err == spec.error, z3.Or(spec.error, codes == z3.ZeroExt(width - dst.nbits, spec.code))))
         observe.update({f"k{i}": codes, f"ke{i}": err, f"s{i}": spec.code, f"se{i}": spec.error})
@@ -184,7 +213,7 @@ def prove_kernel_sr(kernel: Kernel, src: FloatFormat | str, dst: FloatFormat | s
                 "spec_encoding": _show(sp, dst), "exact_model": _show(ex, dst)}
         return shown, confirmed
 
-    return prove(z3.And(*parts), {"x": bits, "r": r}, timeout_s, confirm, observe=observe)
+    return _with_graphs(prove(z3.And(*parts), {"x": bits, "r": r}, timeout_s, confirm, observe=observe), digests)
 
 
 def prove_fp_agrees(src: FloatFormat | str, dst: FloatFormat | str, rounding: str,
@@ -324,8 +353,8 @@ def prove_width(kernel: Kernel, src: FloatFormat | str, dst: FloatFormat | str, 
     bits = z3.BitVec("x", src.nbits)
     parts, observe = [], {}
     for i, st in enumerate(settings):
-        cn, en, _ = kernel_formula(kernel, bits, src, dst, *st, width=narrow)
-        cw, ew, _ = kernel_formula(kernel, bits, src, dst, *st, width=wide)
+        cn, en, _, _ = kernel_formula(kernel, bits, src, dst, *st, width=narrow)
+        cw, ew, _, _ = kernel_formula(kernel, bits, src, dst, *st, width=wide)
         parts.append(z3.And(en == ew, z3.Or(en, z3.ZeroExt(wide - narrow, cn) == cw)))
         observe.update({f"n{i}": cn, f"ne{i}": en, f"w{i}": cw, f"we{i}": ew})
 
@@ -452,7 +481,6 @@ def sr_unbiased(dst: FloatFormat | str, ks: tuple[int, ...] = (1, 2, 3)) -> Outc
     return Outcome(PROVED, detail=f"{checked} grid points enumerated", method="enumeration")
 
 
-__all__ = ["MIRROR", "exact_result", "kernel_formula", "lut_key_pattern", "prove_fp_agrees", "prove_kernel",
-           "prove_kernel_sr",
-           "prove_lut_index", "prove_lut_key", "prove_monotone", "prove_symmetric", "prove_width", "sr_unbiased",
-           "valid_overflows"]
+__all__ = ["MIRROR", "exact_result", "kernel_formula", "kernel_graph", "lut_key_pattern", "prove_fp_agrees",
+           "prove_kernel", "prove_kernel_sr", "prove_lut_index", "prove_lut_key", "prove_monotone",
+           "prove_symmetric", "prove_width", "sr_unbiased", "valid_overflows"]
