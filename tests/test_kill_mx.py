@@ -187,7 +187,8 @@ def test_input_checks():
         fmx.ops("jax")
     with pytest.raises(UnknownModeError, match=r"^unknown element rounding 'x'$"):
         fmx._round_up(np.zeros(1), np.zeros(1), np.zeros(1), np.zeros(1), "x", NP)
-    with pytest.raises(UnknownModeError, match=r"^unknown MX scale rule 'x'; expected one of "):
+    with pytest.raises(UnknownModeError, match=r"^unknown MX scale rule 'x'; expected one of floor, ceil, even, "
+                                               r"rceil$"):
         fmx.scale_exponent(np.zeros(1, np.int32), fmx.element_format("mxfp4"), "x", NP)
     assert fmx.mx_quantize(x, "mxfp4", block=1)[0].shape == (2, 4)
     assert fmx.ops("numpy") is NP
