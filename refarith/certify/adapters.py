@@ -328,7 +328,6 @@ def _unpack_fp4(packed: np.ndarray, n: int) -> np.ndarray:
 def _quiet_import(module: str):
     """Import ``module`` with Python logging silenced: torchao's import logs warnings about optional CUDA
     extensions and torch.compile registrations that say nothing about the kernel under test."""
-    import importlib
     import logging
 
     previous = logging.root.manager.disable
@@ -470,21 +469,9 @@ def _fast_kernel(backend: str, device: str | None = None) -> Kernel:
 
 # ------------------------------------------------------------------ user callables
 def _user(target: str, device: str | None = None) -> Kernel:
-    mod_name, _, fn_name = target.partition(":")
-    cwd = os.getcwd()
-    if cwd not in sys.path and "" not in sys.path:  # as python -m and pytest do: kernels next to the user
-        sys.path.insert(0, cwd)
-    try:
-        mod = importlib.import_module(mod_name)
-    except Exception as e:
-        raise KernelError(f"cannot import module {mod_name!r} for target {target!r}: {type(e).__name__}: {e}") from None
-    obj = mod
-    for part in fn_name.split("."):
-        obj = getattr(obj, part, None)
-        if obj is None:
-            raise KernelError(f"module {mod_name!r} has no attribute {fn_name!r} (target {target!r})")
-    if not callable(obj):
-        raise KernelError(f"target {target!r} is not callable")
+    from refarith.targets import import_callable
+
+    obj = import_callable(target, "target")
     k = user_kernel(obj, target, device)
     k.source = target
     return k

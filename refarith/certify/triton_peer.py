@@ -17,21 +17,6 @@ from refarith.errors import KernelError, SpecError
 DTYPES = {"float8e4nv": "ocp_e4m3", "float8e5": "ocp_e5m2", "float8e4b8": "e4m3fnuz", "float8e5b16": "e5m2fnuz"}
 """Triton dtype name -> refarith target format."""
 
-_INTERPRETED: list = []
-
-
-def _kernel(interpreted: bool):
-    from refarith.certify._triton_convert import convert_kernel
-
-    if not interpreted:
-        return convert_kernel
-    if not _INTERPRETED:
-        from triton.runtime.interpreter import InterpretedFunction
-
-        _INTERPRETED.append(InterpretedFunction(convert_kernel.fn if hasattr(convert_kernel, "fn") else convert_kernel))
-    return _INTERPRETED[0]
-
-
 def convert(x: Any, dtype: str, rounding: str = "rtne") -> Any:
     """Triton's conversion of the float32 torch tensor ``x`` to ``dtype``; the codes as a uint8 tensor."""
     import torch
@@ -49,7 +34,11 @@ def convert(x: Any, dtype: str, rounding: str = "rtne") -> Any:
         block = 1 << 16 if interp else 1024
         import triton.language as tl
 
-        _kernel(interp)[(triton.cdiv(n, block),)](flat, out, n, BLOCK=block, DT=getattr(tl, dtype), RND=rounding)
+        from refarith.certify._triton_convert import convert_kernel
+        from refarith.fast.triton_backend import on_device
+
+        on_device(convert_kernel, interp)[(triton.cdiv(n, block),)](flat, out, n, BLOCK=block, DT=getattr(tl, dtype),
+                                                                    RND=rounding)
     return out.reshape(x.shape)
 
 

@@ -238,11 +238,7 @@ def compile_graph(graph: Graph, in_types: Sequence[str], out_types: Sequence[str
         except Exception as e:
             raise TritonError(f"emitted Triton source of graph {graph.name!r} did not load ({type(e).__name__}: "
                               f"{e}); source {path}") from e
-        fn = mod.kernel
-        if interpreted:
-            from triton.runtime.interpreter import InterpretedFunction
-
-            fn = InterpretedFunction(fn.fn if hasattr(fn, "fn") else fn)
+        fn = on_device(mod.kernel, interpreted)
         ck = CompiledKernel(graph, tuple(in_types), tuple(out_types), interpreted, fn, path)
         _CACHE[key] = ck
         return ck
@@ -385,19 +381,19 @@ def _bits(io: str) -> int:
     return 8 if io == "bool" else int("".join(ch for ch in io if ch.isdigit()))
 
 
-_GATHER: list = []
+_INTERPRETED: dict[int, Any] = {}
 
 
-def _gather_fn(interpreted: bool):
-    from refarith.fast._triton_gather import gather_kernel
-
+def on_device(kernel: Any, interpreted: bool) -> Any:
+    """A ``@triton.jit`` kernel as launched: itself on CUDA, or wrapped once for Triton's interpreter on CPU."""
     if not interpreted:
-        return gather_kernel
-    if not _GATHER:
+        return kernel
+    hit = _INTERPRETED.get(id(kernel))
+    if hit is None:
         from triton.runtime.interpreter import InterpretedFunction
 
-        _GATHER.append(InterpretedFunction(gather_kernel.fn if hasattr(gather_kernel, "fn") else gather_kernel))
-    return _GATHER[0]
+        hit = _INTERPRETED[id(kernel)] = InterpretedFunction(kernel.fn if hasattr(kernel, "fn") else kernel)
+    return hit
 
 
 def decode(codes: Any, fmt: Any, dtype: Any = None) -> Any:
@@ -432,7 +428,9 @@ def decode(codes: Any, fmt: Any, dtype: Any = None) -> Any:
         interp = c.device.type == "cpu"
         block = BLOCK_INTERPRETED if interp else BLOCK_DEVICE
         try:
-            _gather_fn(interp)[(triton.cdiv(n, block),)](flat, tab, out, n, BLOCK=block)
+            from refarith.fast._triton_gather import gather_kernel
+
+            on_device(gather_kernel, interp)[(triton.cdiv(n, block),)](flat, tab, out, n, BLOCK=block)
         except Exception as e:
             raise TritonError(f"Triton decode of {f.name} failed: {type(e).__name__}: {e} (kernel source "
                               "refarith/fast/_triton_gather.py)") from e
@@ -440,4 +438,5 @@ def decode(codes: Any, fmt: Any, dtype: Any = None) -> Any:
 
 
 __all__ = ["BLOCK_DEVICE", "BLOCK_INTERPRETED", "CompiledKernel", "TritonError", "cache_dir", "cast_codes",
-           "compile_graph", "decode", "emit_source", "encode", "run_graph", "run_kernel"]
+           "compile_graph", "decode", "emit_source", "encode", "on_device", "run_graph",
+           "run_kernel"]

@@ -20,10 +20,7 @@ names exactly the code that was proved.
 
 from __future__ import annotations
 
-import importlib
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import z3
@@ -39,32 +36,15 @@ from refarith.smt.castproofs import _show, exact_result
 from refarith.smt.encode import cast_spec
 from refarith.smt.registry import Outcome, prove
 from refarith.spec import Spec, parse_spec
+from refarith.targets import import_callable
 
 UserKernel = Callable[..., Any]
 
 
 def load_user_kernel(target: str) -> UserKernel:
-    """``package.module:function`` -> the function; the working directory is on the import path (as for
-    ``python -m``).  KernelError names what cannot be loaded."""
-    mod_name, sep, fn_name = target.partition(":")
-    if not sep or not mod_name or not fn_name:
-        raise KernelError(f"kernel {target!r}: expected module:function")
-    cwd = str(Path.cwd())
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
-    try:
-        mod = importlib.import_module(mod_name)
-    except Exception as e:
-        raise KernelError(f"cannot import module {mod_name!r} for kernel {target!r}: {type(e).__name__}: {e}") \
-            from None
-    obj: Any = mod
-    for part in fn_name.split("."):
-        obj = getattr(obj, part, None)
-        if obj is None:
-            raise KernelError(f"module {mod_name!r} has no attribute {fn_name!r} (kernel {target!r})")
-    if not callable(obj):
-        raise KernelError(f"kernel {target!r} is not callable")
-    return obj
+    """``package.module:function`` -> the function (the working directory on the import path, as for
+    ``python -m``); KernelError names what cannot be loaded."""
+    return import_callable(target, "kernel")
 
 
 def _cast_settings(spec: Spec | str) -> tuple[Spec, FloatFormat | IntFormat, FloatFormat, tuple[str, str, str, str]]:
