@@ -120,7 +120,19 @@ def test_golden_files_cover_the_kernel():
 # ------------------------------------------------------------------ every 16-bit source domain
 ALL16 = np.arange(1 << 16, dtype=np.uint64)
 TARGETS8 = [f.name for f in float_formats(8)] + ["ue5m3", "bfloat16", "binary16"]
-REPRESENTATIVE = ["ocp_e4m3", "ocp_e5m2", "ocp_e2m1", "e8m0", "e4m3fnuz", "binary8p3se", "ocp_e3m2"]
+REPRESENTATIVE = ["ocp_e4m3", "ocp_e5m2", "ocp_e2m1", "e8m0", "binary8p3se"]
+
+
+def _golden_exhaustive(src: str) -> set[str]:
+    """Targets whose rne cast from ``src`` has a committed exhaustive golden file (checked by the golden test)."""
+    manifest = json.loads((default_dir() / "MANIFEST.json").read_text())
+    out = set()
+    for e in manifest["files"].values():
+        sp = parse_spec(e["spec"])
+        if sp.op == "cast" and sp.formats[0] == src and dict(sp.params).get("rounding") == "rne" \
+                and e["rule"] == "exhaustive":
+            out.add(sp.formats[1])
+    return out
 
 
 def _modes(dst: str) -> list[dict]:
@@ -138,10 +150,11 @@ def _modes(dst: str) -> list[dict]:
     return out
 
 
-@pytest.mark.parametrize("src", ["binary16", "bfloat16"])
-@pytest.mark.parametrize("dst", TARGETS8)
+@pytest.mark.parametrize("src,dst", [(s, d) for s in ("binary16", "bfloat16") for d in TARGETS8
+                                     if d not in _golden_exhaustive(s)])
 def test_16bit_sources_exhaustive_default_modes(src, dst):
-    """All 2^16 source codes, rne and the target's default overflow: Triton == the proved kernel."""
+    """All 2^16 source codes, rne and the target's default overflow, for the targets without a committed
+    exhaustive golden file (those are checked against the file above): Triton == the proved kernel."""
     assert_same(triton_cast(ALL16, src, dst), kernel_cast(ALL16, src, dst), ALL16, f"{src}->{dst}")
 
 
@@ -158,6 +171,7 @@ def test_16bit_sources_exhaustive_mode_matrix(src, dst):
 @pytest.mark.parametrize("src", ["binary16", "bfloat16"])
 @pytest.mark.parametrize("dst", [d for d in TARGETS8 if d not in REPRESENTATIVE])
 def test_16bit_sources_exhaustive_mode_matrix_all_targets(src, dst):
+    """Every deterministic mode and policy into every other target (the default run covers five)."""
     for kw in _modes(dst):
         assert_same(triton_cast(ALL16, src, dst, **kw), kernel_cast(ALL16, src, dst, **kw), ALL16,
                     f"{src}->{dst} {kw}")
