@@ -46,16 +46,53 @@ ue5m3 = _add(
        doc="unsigned E5M3 scale; layout assumed: IEEE bias 15, subnormals, all-ones NaN, no inf")
 )
 
-# IEEE P3109 8-bit family: K=8 bits, precision P (1..7); signed bias 2^(K-P-1), unsigned 2^(K-P).
-for _p in range(1, 8):
-    for _signed in (True, False):
-        for _dom in ("e", "f"):
-            _ebits = 8 - _p + (0 if _signed else 1)
-            _bias = (1 << (8 - _p - 1)) if _signed else (1 << (8 - _p))
-            _name = f"binary8p{_p}{'s' if _signed else 'u'}{_dom}"
-            _add(_F(_name, _ebits, _p - 1, _bias, signed=_signed, specials="p3109" + _dom,
-                    doc=f"IEEE P3109 binary8p{_p}, {'signed' if _signed else 'unsigned'}, "
-                        f"{'extended (with inf)' if _dom == 'e' else 'finite'} domain"))
+# IEEE P3109 (interim report v4.0, §3.1 and §4.14): Binary{K,P,Σ,Δ} with K bits, precision P (signed 1 <= P < K,
+# unsigned 1 <= P <= K), exponent bias 2^(K-P-1) signed / 2^(K-P) unsigned.  The catalogue holds the K = 8 family;
+# every K from 3 to 16 resolves by name (binary{K}p{P}{s|u}{e|f}) through get_format.
+P3109_WIDTHS = range(3, 17)
+_P3109_NAME = re.compile(r"^binary(\d+)p(\d+)([su])([ef])$")
+
+
+def p3109_format(k: int, p: int, signed: bool, extended: bool) -> FloatFormat:
+    """The P3109 format Binary{k, p, signed, extended}; UnknownFormatError where the standard defines none."""
+    name = f"binary{k}p{p}{'s' if signed else 'u'}{'e' if extended else 'f'}"
+    if k not in P3109_WIDTHS:
+        raise UnknownFormatError(f"P3109 format {name!r}: refarith models widths K = 3..16, not {k}")
+    if signed and not 1 <= p < k:
+        raise UnknownFormatError(f"P3109 format {name!r}: a signed format needs precision 1 <= P < K = {k} "
+                                 f"(P3109 §3.1), got P = {p}")
+    if not signed and not 1 <= p <= k:
+        raise UnknownFormatError(f"P3109 format {name!r}: an unsigned format needs precision 1 <= P <= K = {k} "
+                                 f"(P3109 §3.1), got P = {p}")
+    if name in _CATALOGUE:
+        return _CATALOGUE[name]
+    ebits = k - p + (0 if signed else 1)
+    bias = (1 << (k - p - 1)) if signed else (1 << (k - p))
+    return _F(name, ebits, p - 1, bias, signed=signed, specials="p3109" + ("e" if extended else "f"),
+              doc=f"IEEE P3109 Binary{{{k},{p},{'Signed' if signed else 'Unsigned'},"
+                  f"{'Extended' if extended else 'Finite'}}}: {'with' if extended else 'no'} inf")
+
+
+def p3109_formats(k: int | None = None) -> list[FloatFormat]:
+    """Every P3109 format of width ``k`` (all widths 3..16 when None), in (K, P, signed, extended) order."""
+    out = []
+    for kk in ([k] if k is not None else P3109_WIDTHS):
+        for p in range(1, kk + 1):
+            for signed in (True, False):
+                if signed and p == kk:
+                    continue
+                for ext in (True, False):
+                    out.append(p3109_format(kk, p, signed, ext))
+    return out
+
+
+def is_p3109(fmt: object) -> bool:
+    """True for an IEEE P3109 format (its specials are the P3109 extended or finite domain)."""
+    return isinstance(fmt, FloatFormat) and fmt.specials in ("p3109e", "p3109f")
+
+
+for _f in p3109_formats(8):
+    _add(_f)
 
 for _n in range(2, 33):
     _add(IntFormat(f"int{_n}", _n, doc=f"{_n}-bit two's complement"))
@@ -86,6 +123,8 @@ for _p in range(1, 8):
     for _su in "su":
         for _ef in "ef":
             ALIASES[f"p3109_k8p{_p}{_su}{_ef}"] = f"binary8p{_p}{_su}{_ef}"
+for _ef in "ef":
+    ALIASES[f"p3109_k8p8u{_ef}"] = f"binary8p8u{_ef}"
 
 _PARAMETRIC = re.compile(r"^(u?)e(\d+)m(\d+)(?:b(-?\d+))?(?:_(ieee|fn|fnuz|p3109e|p3109f|none))?(_nosub)?$")
 
@@ -109,6 +148,10 @@ def get_format(name: str | Format) -> Format:
         return _CATALOGUE[n]
     if n in ALIASES:
         return _CATALOGUE[ALIASES[n]]
+    m = _P3109_NAME.match(n)
+    if m:
+        k, p, su, ef = m.groups()
+        return p3109_format(int(k), int(p), su == "s", ef == "e")
     m = _PARAMETRIC.match(n)
     if m:
         unsigned, e, mb, b, sp, nosub = m.groups()
