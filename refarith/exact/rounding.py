@@ -11,10 +11,12 @@ Everything here is exact (Python ints and Fractions).  Semantics:
   exponent field, so 1.5 * 2^k rounds to whichever of 2^k, 2^(k+1) has the even
   biased exponent.  Round to odd (``rto``) picks the odd code when inexact.
 * ``sr`` (stochastic rounding with ``rand_bits`` = k random bits ``rand`` = r):
-  let t = floor(frac * 2^k), frac the fraction of an ulp below the value; the
-  magnitude rounds up iff t + r >= 2^k.  This is the hardware definition (add r
-  to the k bits below the kept ones, truncate); it is exactly unbiased when frac
-  has at most k bits.
+  frac is the fraction of an ulp below the value; ``sr_variant`` names the rule
+  of :mod:`refarith.exact.stochastic` that decides from (frac, r, k) whether the
+  magnitude rounds up.  The default ``a``: with t = floor(frac * 2^k), round up
+  iff t + r >= 2^k -- the hardware definition (add r to the k bits below the
+  kept ones, truncate; P3109 StochasticA); exactly unbiased when frac has at
+  most k bits.  Every variant rounds to one of the two neighbours.
 * Overflow (the rounded magnitude exceeds the largest finite value):
   ``saturate`` gives ±max; ``inf`` and ``nan`` follow IEEE 754 7.4: the infinite
   result (inf, or the NaN code for ``nan``) only when the mode rounds away from
@@ -64,6 +66,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from refarith.errors import SpecialValueError, UnknownModeError
+from refarith.exact.stochastic import check_variant, round_up
 from refarith.exact.value import Value
 from refarith.formats import FloatFormat, IntFormat, get_format
 
@@ -132,7 +135,7 @@ def pow2(e: int) -> Fraction:
 
 
 def _round_int(sign: int, n: int, frac: Fraction, rounding: str, parity_of, rand: int | None,
-               rand_bits: int | None) -> int:
+               rand_bits: int | None, sr_variant: str = "a", ulp: Fraction | None = None) -> int:
     """Round the magnitude n + frac (0 <= frac < 1) to n or n + 1."""
     if frac == 0:
         return n
@@ -151,13 +154,12 @@ def _round_int(sign: int, n: int, frac: Fraction, rounding: str, parity_of, rand
     if rounding == "rto":
         return n if parity_of(n) == 1 else n + 1
     if rounding == "sr":
-        k = rand_bits
-        t = (frac.numerator << k) // frac.denominator
-        return n + 1 if t + rand >= (1 << k) else n
+        return n + 1 if round_up(sr_variant, frac, rand, rand_bits, n, ulp) else n
     raise UnknownModeError(f"unknown rounding mode {rounding!r}")
 
 
-def _check_rand(rounding: str, rand: int | None, rand_bits: int | None) -> None:
+def _check_rand(rounding: str, rand: int | None, rand_bits: int | None, sr_variant: str = "a",
+                target: str | None = None) -> None:
     if rounding != "sr":
         return
     if rand_bits is None or rand is None:
@@ -166,6 +168,7 @@ def _check_rand(rounding: str, rand: int | None, rand_bits: int | None) -> None:
         raise UnknownModeError(f"rand_bits must be a positive integer, got {rand_bits!r}")
     if not isinstance(rand, int) or not 0 <= rand < (1 << rand_bits):
         raise UnknownModeError(f"rand={rand!r} does not fit in rand_bits={rand_bits}")
+    check_variant(sr_variant, rand_bits, target)
 
 
 def check_tininess(tininess: str) -> None:
@@ -176,8 +179,11 @@ def check_tininess(tininess: str) -> None:
 
 def round_value(v: Value, fmt: FloatFormat | IntFormat | str, rounding: str = "rne", overflow: str | None = None,
                 nan_policy: str = "error", negative: str = "error", rand: int | None = None,
-                rand_bits: int | None = None, *, tininess: str = "before") -> Rounded:
+                rand_bits: int | None = None, *, tininess: str = "before", sr_variant: str = "a") -> Rounded:
     """Round the exact value ``v`` into ``fmt`` once, with the IEEE 754 flags of that rounding.
+
+    ``sr_variant`` (:data:`refarith.exact.stochastic.SR_VARIANTS`) selects the stochastic rule for
+    ``rounding="sr"``.
 
     ``tininess`` (``before``/``after`` rounding) only decides the ``underflow`` flag, never the code.  See the
     module docstring for every rule.
@@ -187,10 +193,10 @@ def round_value(v: Value, fmt: FloatFormat | IntFormat | str, rounding: str = "r
         overflow = default_overflow(fmt)
     check_modes(fmt, rounding, overflow, nan_policy, negative)
     check_tininess(tininess)
-    _check_rand(rounding, rand, rand_bits)
+    _check_rand(rounding, rand, rand_bits, sr_variant, fmt.name)
     if isinstance(fmt, IntFormat):
-        return _round_to_int(v, fmt, rounding, overflow, nan_policy, negative, rand, rand_bits)
-    return _round_to_float(v, fmt, rounding, overflow, nan_policy, negative, rand, rand_bits, tininess)
+        return _round_to_int(v, fmt, rounding, overflow, nan_policy, negative, rand, rand_bits, sr_variant)
+    return _round_to_float(v, fmt, rounding, overflow, nan_policy, negative, rand, rand_bits, tininess, sr_variant)
 
 
 # ------------------------------------------------------------------ floats
@@ -249,19 +255,20 @@ def _code_parity(fmt: FloatFormat, e: int):
 
 
 def _tiny_after_rounding(x: Fraction, sign: int, fmt: FloatFormat, rounding: str, rand: int | None,
-                         rand_bits: int | None) -> bool:
+                         rand_bits: int | None, sr_variant: str = "a") -> bool:
     """IEEE 754 7.5 tininess after rounding: x (0 < x < min normal) rounded to the format's precision with an
     unbounded exponent range is still below min normal."""
     e = floor_log2(x)
     ulp = pow2(e - fmt.mbits)
     q = x / ulp
     n = q.numerator // q.denominator
-    nr = _round_int(sign, n, q - n, rounding, _code_parity(fmt, e), rand, rand_bits)
+    nr = _round_int(sign, n, q - n, rounding, _code_parity(fmt, e), rand, rand_bits, sr_variant, ulp)
     return nr * ulp < fmt.min_normal
 
 
 def _round_to_float(v: Value, fmt: FloatFormat, rounding: str, overflow: str, nan_policy: str, negative: str,
-                    rand: int | None, rand_bits: int | None, tininess: str = "before") -> Rounded:
+                    rand: int | None, rand_bits: int | None, tininess: str = "before",
+                    sr_variant: str = "a") -> Rounded:
     sign = v.sign
     flags: set[str] = set()
     if v.is_nan:
@@ -298,12 +305,12 @@ def _round_to_float(v: Value, fmt: FloatFormat, rounding: str, overflow: str, na
     n = q.numerator // q.denominator
     frac = q - n
 
-    nr = _round_int(sign, n, frac, rounding, _code_parity(fmt, e_eff), rand, rand_bits)
+    nr = _round_int(sign, n, frac, rounding, _code_parity(fmt, e_eff), rand, rand_bits, sr_variant, ulp)
     r = nr * ulp
     if frac != 0:
         flags.add("inexact")
         if x < fmt.min_normal and (tininess == "before"
-                                   or _tiny_after_rounding(x, sign, fmt, rounding, rand, rand_bits)):
+                                   or _tiny_after_rounding(x, sign, fmt, rounding, rand, rand_bits, sr_variant)):
             flags.add("underflow")
     if r > fmt.max:
         flags.update(("overflow", "inexact"))
@@ -315,7 +322,7 @@ def _round_to_float(v: Value, fmt: FloatFormat, rounding: str, overflow: str, na
 
 # ------------------------------------------------------------------ integers
 def _round_to_int(v: Value, fmt: IntFormat, rounding: str, overflow: str, nan_policy: str, negative: str,
-                  rand: int | None, rand_bits: int | None) -> Rounded:
+                  rand: int | None, rand_bits: int | None, sr_variant: str = "a") -> Rounded:
     if v.is_nan:
         if nan_policy == "error":
             raise SpecialValueError(f"NaN cannot be encoded in integer format {fmt.name} (nan_policy='error')")
@@ -329,7 +336,7 @@ def _round_to_int(v: Value, fmt: IntFormat, rounding: str, overflow: str, nan_po
     flags: set[str] = set()
     n = v.mag.numerator // v.mag.denominator
     frac = v.mag - n
-    nr = _round_int(v.sign, n, frac, rounding, lambda c: c & 1, rand, rand_bits)
+    nr = _round_int(v.sign, n, frac, rounding, lambda c: c & 1, rand, rand_bits, sr_variant, Fraction(1))
     if frac:
         flags.add("inexact")
     val = -nr if v.sign else nr
