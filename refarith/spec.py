@@ -27,6 +27,7 @@ class Param:
     choices: tuple[str, ...] | None = None  # None: any token ([A-Za-z0-9_.+-]+)
     doc: str = ""
     applies: Callable[[tuple], bool] | None = None  # parameter exists only for some formats
+    normalize: Callable[[str], str | None] | None = None  # canonical value of a given one (None: omit it)
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,10 @@ def parse_spec(text: str | Spec) -> Spec:
                 raise SpecError(f"parameter {p.name!r} does not apply to {op}({'->'.join(names)})")
             continue
         v = kv.get(p.name)
+        if v is not None and p.normalize is not None:
+            v = p.normalize(v)
+            if v is None:
+                continue
         if v is None:
             v = p.default(fmts) if callable(p.default) else p.default
             if v is None:
@@ -174,16 +179,54 @@ def _cast_validate(spec: Spec) -> None:
     from refarith.exact.rounding import check_modes
 
     p = spec.param
-    if p["rounding"] == "sr" and "k" not in p:
-        raise SpecError(f"{spec}: rounding=sr needs k=<random bits>")
-    if p["rounding"] != "sr" and "k" in p:
-        raise SpecError(f"{spec}: k applies to rounding=sr only")
-    if "k" in p and (not p["k"].isdigit() or int(p["k"]) < 1):
-        raise SpecError(f"{spec}: k must be a positive integer")
+    check_sr_params(spec)
     try:
         check_modes(spec.fmt(1), p["rounding"], p["overflow"], p.get("nan", "error"), p.get("negative", "error"))
     except RefarithError as e:
         raise SpecError(f"{spec}: {e}") from None
+
+
+def normalize_sr_variant(v: str) -> str | None:
+    """Canonical ``sr=`` value: gfloat's names map to refarith's, the default ``a`` is omitted from ids."""
+    from refarith.errors import RefarithError
+    from refarith.exact.stochastic import DEFAULT_SR_VARIANT, canonical_variant
+
+    try:
+        c = canonical_variant(v)
+    except RefarithError as e:
+        raise SpecError(str(e)) from None
+    return None if c == DEFAULT_SR_VARIANT else c
+
+
+SR_PARAMS = (
+    Param("sr", lambda f: None, None, "stochastic rounding variant for rounding=sr: a (default; P3109 StochasticA, "
+          "PTX cvt.rs), b, c, c_odd, te_e2m1_8 (refarith.exact.stochastic); gfloat names accepted",
+          normalize=normalize_sr_variant),
+    Param("k", lambda f: None, None, "random bits for rounding=sr"),
+)
+"""The stochastic-rounding parameters every op with a ``rounding`` parameter declares last."""
+
+
+def check_sr_params(spec: Spec, target: str | None = None) -> None:
+    """Raise SpecError unless ``sr``/``k`` appear exactly when ``rounding=sr`` and fit the variant (and the
+    rounding target ``target``, default: the spec's last format)."""
+    from refarith.errors import RefarithError
+    from refarith.exact.stochastic import DEFAULT_SR_VARIANT, check_variant
+
+    p = spec.param
+    if p.get("rounding") == "sr" and "k" not in p:
+        raise SpecError(f"{spec}: rounding=sr needs k=<random bits>")
+    if p.get("rounding") != "sr" and ("k" in p or "sr" in p):
+        raise SpecError(f"{spec}: {'k' if 'k' in p else 'sr'} applies to rounding=sr only")
+    if "k" in p and (not p["k"].isdigit() or int(p["k"]) < 1):
+        raise SpecError(f"{spec}: k must be a positive integer")
+    if "k" in p:
+        if target is None and spec.formats:
+            target = spec.formats[-1]
+        try:
+            check_variant(p.get("sr", DEFAULT_SR_VARIANT), int(p["k"]), target)
+        except RefarithError as e:
+            raise SpecError(f"{spec}: {e}") from None
 
 
 def _default_overflow(fmts: tuple) -> str:
@@ -209,7 +252,7 @@ register_op(OpSchema(
               "overflow mode; default: inf if the target has inf, else nan if it has NaN, else saturate"),
         Param("nan", "error", ("error", "zero", "max"), "NaN into a target without NaN", _lacks_nan),
         Param("negative", "error", ("error", "clamp"), "negative values into an unsigned target", _unsigned_dst),
-        Param("k", lambda f: None, None, "random bits for rounding=sr"),
+        *SR_PARAMS,
     ),
     "convert bit patterns of the first format into the second with a single rounding",
     _cast_validate,
