@@ -142,6 +142,10 @@ class Kernel:
     notes: list[str] = field(default_factory=list)
     source: str | None = None
     device: str | None = None
+    sr_k_from_spec: bool = False
+    """Stochastic-rounding kernels that take k from the spec (identify then varies k through the spec)."""
+    takes: Callable[[int], bool] | None = None
+    """For user callables: whether it accepts n positional operands (stochastic specs pass the random bits)."""
 
     def supports(self, spec: Spec) -> None:
         if self.check is not None:
@@ -150,8 +154,10 @@ class Kernel:
     def __call__(self, spec: Spec, columns: tuple[np.ndarray, ...]) -> np.ndarray:
         """Run the kernel on vectors given column by column; the validated results as an (n, columns) uint64
         array of codes, or KernelError (whatever the kernel raised, named; see :func:`call_guarded`)."""
+        from refarith.certify.sr import kernel_inputs
+
         d = get_driver(spec)
-        operands = group_columns(d.inputs(spec), columns)
+        operands = group_columns(kernel_inputs(spec), columns)
         n = int(np.asarray(columns[0]).shape[0])
         raw = call_guarded(self.target, self.fn, spec, operands)
         return as_outputs(self.target, raw, n, d.outputs(spec))
@@ -225,10 +231,13 @@ def as_outputs(target: str, raw, n: int, outputs: tuple[Operand, ...]) -> np.nda
     return np.concatenate(cols, axis=1) if len(cols) > 1 else cols[0]
 
 
-def _cast_only(target: str, dst_name: str | None = None):
+def _cast_only(target: str, dst_name: str | None = None, sr_ok: bool = False):
     def check(spec: Spec) -> None:
         if spec.op != "cast":
             raise SpecError(f"{target} implements casts, not {spec.op}")
+        if not sr_ok and spec.param.get("rounding") == "sr":
+            raise SpecError(f"{target} rounds deterministically and takes no random bits; it cannot implement "
+                            f"{spec}")
         if dst_name is not None and spec.formats[1] != dst_name:
             raise SpecError(f"{target} casts into {dst_name}, but the spec's target is {spec.formats[1]}")
         if float_view(np.zeros(1, np.uint64), spec.formats[0]) is None:
@@ -288,28 +297,64 @@ def _torch(name: str, device: str | None = None) -> Kernel:
                   device=device)
 
 
+_GFLOAT_SR = ("Stochastic", "StochasticOdd", "StochasticFast", "StochasticFastest")
+"""gfloat's stochastic RoundModes, selectable as ``gfloat:<format>+<mode>``."""
+
+GFLOAT_MAX_K = 52
+"""The widest ``srnumbits`` the gfloat adapter passes: gfloat computes ``srbits * 2.0**-srnumbits`` and
+``delta * 2.0**srnumbits`` in float64, exact while the random integers fit its 53-bit significand."""
+
+
 def _gfloat(name: str) -> Kernel:
     try:
         import gfloat
         import gfloat.formats as gff
     except ImportError:
         raise KernelError("adapter gfloat: gfloat is not installed") from None
-    base, _, opt = name.partition("+")
-    if opt not in ("", "sat"):
-        raise KernelError(f"adapter gfloat: unknown option {opt!r} (only '+sat')")
+    base, *opts = name.split("+")
+    sr_modes = {m.lower(): m for m in _GFLOAT_SR}
+    bad = [o for o in opts if o != "sat" and o.lower() not in sr_modes]
+    if bad or len(opts) != len(set(opts)):
+        raise KernelError(f"adapter gfloat: unknown option {'+'.join(bad or opts)!r} (options: '+sat' and one of "
+                          f"{', '.join('+' + m for m in _GFLOAT_SR)})")
+    modes = [sr_modes[o.lower()] for o in opts if o != "sat"]
+    if len(modes) > 1:
+        raise KernelError(f"adapter gfloat: one rounding mode per target, got {', '.join(modes)}")
+    mode = modes[0] if modes else None
     fi = getattr(gff, f"format_info_{base}", None)
     if fi is None:
         raise KernelError(f"adapter gfloat: no format_info_{base} in gfloat")
     dst = get_format(base).name
-    sat = opt == "sat"
+    sat = "sat" in opts
+    target = f"gfloat:{name}"
+    cast_check = _cast_only(target, dst, sr_ok=True)
+
+    def check(spec: Spec) -> None:
+        cast_check(spec)
+        from refarith.certify.sr import is_sr, sr_bits
+
+        if mode is None and is_sr(spec):
+            raise SpecError(f"{target} rounds deterministically (TiesToEven), not stochastically; for {spec} use "
+                            f"{target}+Stochastic (or StochasticOdd, StochasticFast, StochasticFastest)")
+        if mode is not None and not is_sr(spec):
+            raise SpecError(f"{target} rounds stochastically (RoundMode.{mode}); give it a spec with "
+                            "rounding=sr,k=N")
+        if mode is not None and sr_bits(spec) > GFLOAT_MAX_K:
+            raise SpecError(f"{target}: k={sr_bits(spec)} random bits exceed gfloat's float64 word (at most "
+                            f"{GFLOAT_MAX_K})")
 
     def fn(spec: Spec, operands):
         with np.errstate(invalid="ignore", over="ignore"):
             v = float_view(operands[0], spec.formats[0]).astype(np.float64)
-            r = gfloat.round_ndarray(fi, v, gfloat.RoundMode.TiesToEven, sat=sat)
+            if mode is None:
+                r = gfloat.round_ndarray(fi, v, gfloat.RoundMode.TiesToEven, sat=sat)
+            else:
+                k = int(spec.param["k"])
+                bits = np.asarray(operands[1]).astype(np.int64)
+                r = gfloat.round_ndarray(fi, v, getattr(gfloat.RoundMode, mode), sat=sat, srbits=bits, srnumbits=k)
             return np.asarray(gfloat.encode_ndarray(fi, r)).astype(np.int64)
 
-    return Kernel(f"gfloat:{name}", fn, f"gfloat {_version('gfloat')}", _cast_only(f"gfloat:{name}", dst))
+    return Kernel(target, fn, f"gfloat {_version('gfloat')}", check, sr_k_from_spec=mode is not None)
 
 
 # ------------------------------------------------------------------ peers: torchao block quantization
@@ -461,10 +506,20 @@ def _fast_kernel(backend: str, device: str | None = None) -> Kernel:
             import torch
 
             operands = tuple(torch.from_numpy(np.ascontiguousarray(a).astype(np.int64)) for a in operands)
+        from refarith.certify.sr import driver_has_rand, is_sr, sr_bits
+
+        if is_sr(spec) and spec.op == "cast" and not driver_has_rand(spec):  # random bits: the last operand
+            from refarith import fast
+
+            p = spec.param
+            return (fast.encode(operands[0], spec.formats[1], rounding="sr", overflow=p["overflow"],
+                                nan_policy=p.get("nan", "error"), negative=p.get("negative", "error"),
+                                rand=operands[1], rand_bits=sr_bits(spec), backend=backend, src=spec.formats[0]),)
         return get_driver(spec).fast(spec, operands, backend)
 
     where = f" on {device}" if device else ""
-    return Kernel(f"refarith:{backend}", fn, f"refarith.fast ({backend}){where}", check, device=device)
+    return Kernel(f"refarith:{backend}", fn, f"refarith.fast ({backend}){where}", check, device=device,
+                  sr_k_from_spec=True)
 
 
 # ------------------------------------------------------------------ user callables
@@ -537,8 +592,10 @@ def user_kernel(fn: Callable, name: str | None = None, device: str | None = None
     device = check_device(device)
 
     def call(spec: Spec, operands):
+        from refarith.certify.sr import kernel_inputs
+
         args = []
-        for o, a in zip(get_driver(spec).inputs(spec), operands):
+        for o, a in zip(kernel_inputs(spec), operands):
             if device is not None:
                 args.append(_tensor_input(a, o.fmt.name, want_codes, device))
                 continue
@@ -550,7 +607,21 @@ def user_kernel(fn: Callable, name: str | None = None, device: str | None = None
         return raw
 
     where = f" on {device}" if device else ""
-    return Kernel(name, call, f"user callable {name}{where}", source=_importable(fn), device=device)
+    return Kernel(name, call, f"user callable {name}{where}", source=_importable(fn), device=device,
+                  takes=lambda n: _takes(fn, n))
+
+
+def _takes(fn: Callable, n: int) -> bool:
+    """Whether ``fn`` accepts ``n`` positional arguments (True when its signature cannot be read)."""
+    import inspect
+
+    try:
+        inspect.signature(fn).bind(*range(n))
+    except TypeError:
+        return False
+    except ValueError:
+        return True
+    return True
 
 
 def _importable(fn: Callable) -> str | None:

@@ -115,6 +115,8 @@ class Certificate:
     environment: dict
     started: str
     seconds: float = 0.0
+    statistical: dict | None = None
+    """Stochastic rounding with internal randomness: the test, its summary and every input (statistical.py)."""
 
     @property
     def verdict(self) -> str:
@@ -757,12 +759,16 @@ def exhaustive_stage(spec: Spec, kernel: Kernel, jobs: int | None = None, chunk_
 def certify(target, spec: Spec | str, exhaustive: bool = False, fuzz: int = 0, seed: int = 0,
             nan_payload_ok: bool = False, golden_dir: str | Path | None = None, jobs: int | None = None,
             progress: bool | None = None, timeout: float | None = None, watchdog: float | None = DEFAULT_WATCHDOG,
-            exact_reference: bool = False, hard_exit: bool = False, device: str | None = None) -> Certificate:
+            exact_reference: bool = False, hard_exit: bool = False, device: str | None = None,
+            sr_samples: int | None = None, alpha: float = 1e-6) -> Certificate:
     """Certify ``target`` (a target name or a callable) against ``spec``.
 
     ``device`` (``cpu``, ``cuda[:N]``): user kernels receive torch tensors there, torch and refarith torch/triton
     kernels run there (see :func:`refarith.certify.adapters.load_kernel`); default: numpy arrays.
     ``timeout``: seconds per stage; ``watchdog``: seconds without progress of the exhaustive sweep's workers;
+    ``sr_samples``/``alpha``: a stochastic-rounding spec (``rounding=sr``) is certified by
+    :func:`refarith.certify.statistical.certify_sr`: statistically at ``sr_samples`` samples per input and
+    family-wise false-alarm rate ``alpha`` for a kernel with internal randomness, else bit-exactly on (x, r).
     ``exact_reference``: the exact model recomputes every golden vector (see :func:`check_golden`);
     ``hard_exit``: see :func:`time_limit`.  Raises KernelError/SpecError/GoldenFileError/BadValueError on bad input
     or a fault (a kernel raising anything or exiting, a stage over its time limit, a stage comparing no vector)."""
@@ -776,6 +782,10 @@ def certify(target, spec: Spec | str, exhaustive: bool = False, fuzz: int = 0, s
     get_driver(spec)
     kernel = load_kernel(target, device)
     kernel.supports(spec)
+    if sr_samples is not None or spec.param.get("rounding") == "sr":  # stochastic rounding: statistical.py
+        from refarith.certify.statistical import certify_sr
+
+        return certify_sr(spec, kernel, sr_samples, alpha, nan_payload_ok, timeout, hard_exit, seed)
     t0 = time.monotonic()
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     with time_limit(timeout, f"stage golden of {kernel.target}", hard_exit):

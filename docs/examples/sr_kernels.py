@@ -1,0 +1,81 @@
+"""Stochastic-rounding cast kernels with internal randomness, for ``refarith certify --sr-samples N``.
+
+Each kernel takes a binary32 array and returns codes of the spec's target, drawing its random bits inside (a
+numpy Generator).  ``correct`` is right; the four others carry a classic fault and must fail the statistical
+certification (from the repository root)::
+
+    refarith certify docs.examples.sr_kernels:correct --sr-samples 10000 \
+        --spec 'cast(binary32->ocp_e4m3,rounding=sr,k=8)'                  # PASS, exit 0
+    refarith certify docs.examples.sr_kernels:rounds_down --sr-samples 10000 \
+        --spec 'cast(binary32->ocp_e4m3,rounding=sr,k=8)'                  # FAIL, exit 1
+
+``make(name, dst, k, seed)`` builds one of them for another target, k or seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from refarith import fast
+from refarith.formats import get_format
+
+
+def _sr(x: np.ndarray, dst: str, k: int, r: np.ndarray) -> np.ndarray:
+    return fast.encode(x, dst, rounding="sr", rand=r, rand_bits=k)
+
+
+def make(name: str, dst: str = "ocp_e4m3", k: int = 8, seed: int = 2026) -> Callable[[np.ndarray], np.ndarray]:
+    """A kernel ``fn(x) -> codes`` of ``cast(binary32->dst,rounding=sr,k=k)`` with its own Generator(seed).
+
+    * ``correct``: k fresh uniform random bits per element, refarith's SR cast with them.
+    * ``rounds_down``: the random word masked to its low 4 bits (a mask bug): rounds up only when the fraction
+      lies within 16/2^k of the upper neighbour, so it nearly always rounds down.
+    * ``drops_carry``: correct, except that rounding up from a significand of all ones keeps the exponent (the
+      carry into the exponent is lost) and returns the bottom of the lower binade.
+    * ``fast_biased``: a "fast" variant drawing only 4 random bits and comparing them with the top 4 bits of the
+      fraction: probability floor(frac * 16) / 16, biased by up to 1/16 ulp against the spec's k bits.
+    * ``returns_zero``: +0 for every input (a kernel that silently fails).
+    """
+    rng = np.random.default_rng(seed)
+    fmt = get_format(dst)
+    full = (1 << k) - 1
+
+    def draw(n: int) -> np.ndarray:
+        return rng.integers(0, full, size=n, dtype=np.uint64, endpoint=True)
+
+    def correct(x: np.ndarray) -> np.ndarray:
+        return _sr(x, dst, k, draw(x.size))
+
+    def rounds_down(x: np.ndarray) -> np.ndarray:
+        return _sr(x, dst, k, draw(x.size) & np.uint64(0xF))
+
+    def drops_carry(x: np.ndarray) -> np.ndarray:
+        y = _sr(x, dst, k, draw(x.size)).astype(np.int64)
+        lo = fast.encode(x, dst, rounding="rtz", overflow="saturate").astype(np.int64)
+        mm = (1 << fmt.mbits) - 1
+        carried = (y == lo + 1) & ((lo & mm) == mm)
+        return np.where(carried, lo & ~mm, y).astype(np.uint8 if fmt.nbits <= 8 else np.uint16)
+
+    def fast_biased(x: np.ndarray) -> np.ndarray:
+        # 4 random bits in the top of the k-bit word: t + r >= 2^k then holds for floor(frac * 16) of the 16
+        # words, the 4-bit rule on the top 4 bits of the fraction
+        shift = np.uint64(max(0, k - 4))
+        return _sr(x, dst, k, (draw(x.size) >> shift) << shift)
+
+    def returns_zero(x: np.ndarray) -> np.ndarray:
+        return np.zeros(x.size, dtype=np.uint8 if fmt.nbits <= 8 else np.uint16)
+
+    fns = {"correct": correct, "rounds_down": rounds_down, "drops_carry": drops_carry, "fast_biased": fast_biased,
+           "returns_zero": returns_zero}
+    if name not in fns:
+        raise ValueError(f"unknown kernel {name!r}; one of {', '.join(fns)}")
+    return fns[name]
+
+
+correct = make("correct")
+rounds_down = make("rounds_down")
+drops_carry = make("drops_carry")
+fast_biased = make("fast_biased")
+returns_zero = make("returns_zero")
