@@ -16,23 +16,48 @@ from refarith.smt.registry import COUNTEREXAMPLE, PROVED, Outcome, prove, theore
     "Newton step of i-sqrt, k' = floor((k + floor(v/k))/2), for integers v >= 1, k >= 1: (a) if k*k > v then "
     "k' < k and (k'+1)^2 > v (the iterate decreases and stays >= isqrt v); (b) if k = isqrt v then k' >= k (the "
     "loop stops).  With the start 2^ceil(bits(v)/2), whose square exceeds v, this proves i-sqrt = isqrt for "
-    "every v >= 0 (v = 0 returns 0 directly).  Z3, nonlinear integer arithmetic, floors by their inequalities.",
+    "every v >= 0 (v = 0 returns 0 directly).  Nonlinear integer arithmetic, floors by their inequalities, as a "
+    "chain of lemmas each small enough for every solver: q = floor(v/k) < k when k*k > v; then k' < k; "
+    "(k'+1)^2 > v from 2k'+2 >= k+q+1 >= 0 (squares are monotone on non-negatives), (k+q+1)^2 - 4k(q+1) = "
+    "(k-q-1)^2 >= 0 and 4k(q+1) > 4v; for (b), q >= k when k*k <= v, then k' >= k.  Lemmas over fresh variables "
+    "are proved for all integers and used instantiated.",
     expect=PROVED, budget=60, tags=("ibert", "sqrt", "z3"))
 def i_sqrt_newton_step() -> Outcome:
     import z3
 
     v, k, q, k1 = z3.Ints("v k q k1")
+    x, y, z = z3.Ints("x y z")
+    names = {"v": v, "k": k, "q": q, "k1": k1}
     step = z3.And(v >= 1, k >= 1, q * k <= v, v < (q + 1) * k, 2 * k1 <= k + q, k + q <= 2 * k1 + 1)
-    a = z3.Implies(z3.And(step, k * k > v), z3.And(k1 < k, (k1 + 1) * (k1 + 1) > v))
-    b = z3.Implies(z3.And(step, k * k <= v, v < (k + 1) * (k + 1)), k1 >= k)
-    out = prove(a, {"v": v, "k": k, "q": q, "k1": k1}, 30)
-    if out.verdict != PROVED:
-        return out
-    out = prove(b, {"v": v, "k": k, "q": q, "k1": k1}, 30)
-    if out.counterexample is not None:
-        c = {n: int(x, 16) if isinstance(x, str) else x for n, x in out.counterexample.items()}
-        out.confirmed = ex.i_sqrt(c.get("v", 0)) != math.isqrt(c.get("v", 0))
-    return out
+    # lemmas valid for all integers, instantiated below
+    square_monotone = z3.Implies(z3.And(x >= y, y >= 0), x * x >= y * y)
+    square_nonneg = z * z >= 0
+    amgm = (k + q + 1) * (k + q + 1) - 4 * k * (q + 1) == (k - q - 1) * (k - q - 1)
+    four_squares = (2 * k1 + 2) * (2 * k1 + 2) == 4 * ((k1 + 1) * (k1 + 1))
+    instances = z3.And(
+        z3.Implies(z3.And(2 * k1 + 2 >= k + q + 1, k + q + 1 >= 0), (2 * k1 + 2) * (2 * k1 + 2) >= (k + q + 1) *
+                   (k + q + 1)),
+        (k - q - 1) * (k - q - 1) >= 0, amgm, four_squares, z3.Implies(step, q >= 0))
+    chain = [
+        (square_monotone, {"x": x, "y": y}),
+        (square_nonneg, {"z": z}),
+        (amgm, names),
+        (four_squares, names),
+        (z3.Implies(step, q >= 0), names),
+        (z3.Implies(z3.And(step, k * k > v), q < k), names),
+        (z3.Implies(z3.And(step, q < k), k1 < k), names),
+        (z3.Implies(z3.And(step, instances), (k1 + 1) * (k1 + 1) > v), names),
+        (z3.Implies(z3.And(step, k * k <= v, v < (k + 1) * (k + 1)), q >= k), names),
+        (z3.Implies(z3.And(step, q >= k), k1 >= k), names),
+    ]
+    for claim, variables in chain:
+        out = prove(claim, variables, 30)
+        if out.verdict != PROVED:
+            if out.counterexample is not None and "v" in out.counterexample:
+                c = {n: int(w, 16) if isinstance(w, str) else w for n, w in out.counterexample.items()}
+                out.confirmed = ex.i_sqrt(c["v"]) != math.isqrt(c["v"])
+            return out
+    return Outcome(PROVED)
 
 
 @theorem(
