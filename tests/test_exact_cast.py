@@ -93,7 +93,10 @@ def test_binary16_all_codes_rne_default_overflow(target):
 
 
 def _default(fmt) -> str:
-    """Natural overflow per the rounding docstring: inf if present, else NaN if present, else saturate."""
+    """Default overflow per the rounding docstring: inf if present, else NaN if present, else saturate; P3109
+    formats default to SatNone, which under rne is inf (extended domain) or saturate (finite domain)."""
+    if fmt.specials in ("p3109e", "p3109f"):
+        return "inf" if fmt.specials == "p3109e" else "saturate"
     return "inf" if grid(fmt).pos_inf is not None else ("nan" if grid(fmt).nan_codes else "saturate")
 
 
@@ -216,7 +219,7 @@ def test_negative_into_unsigned(target):
     g = grid(fmt)
     for c in (0xBC00, 0x8001, 0xFBFF, 0xFC00):  # -1, -min subnormal, -65504, -inf in binary16
         with pytest.raises(SpecialValueError):
-            cast(c, "binary16", fmt)
+            cast(c, "binary16", fmt, negative="error")  # the default for non-P3109 formats (P3109's is project)
         r = cast(c, "binary16", fmt, negative="clamp")
         assert r.code == int(g.pos_codes[0]) and "invalid" in r.flags
     assert cast(0x8000, "binary16", fmt).code == int(g.pos_codes[0])  # -0 -> +0 (or the smallest value)

@@ -31,7 +31,7 @@ from fractions import Fraction
 from math import isqrt
 
 from refarith.errors import BadValueError
-from refarith.exact.rounding import Rounded, floor_log2, pow2, round_value
+from refarith.exact.rounding import Rounded, floor_log2, flush_code, flush_input, pow2, round_value
 from refarith.exact.value import Value, parse_value
 from refarith.formats import FloatFormat, IntFormat, get_format
 
@@ -53,7 +53,7 @@ def decode(code: int, fmt: FloatFormat | IntFormat | str) -> Value:
 
 
 def encode(x: object, fmt: FloatFormat | IntFormat | str, rounding: str = "rne", overflow: str | None = None,
-           nan_policy: str = "error", negative: str = "error", rand: int | None = None,
+           nan_policy: str = "error", negative: str | None = None, rand: int | None = None,
            rand_bits: int | None = None, *, tininess: str = "before") -> Rounded:
     """Round a number (int, float, Fraction, Decimal, string, Value) into ``fmt`` once, with its flags."""
     return round_value(parse_value(x), fmt, rounding, overflow, nan_policy, negative, rand, rand_bits,
@@ -70,12 +70,17 @@ def is_signaling_nan(code: int, fmt: FloatFormat | IntFormat | str) -> bool:
 
 
 def cast(code: int, src: FloatFormat | IntFormat | str, dst: FloatFormat | IntFormat | str, rounding: str = "rne",
-         overflow: str | None = None, nan_policy: str = "error", negative: str = "error", rand: int | None = None,
-         rand_bits: int | None = None, *, tininess: str = "before") -> Rounded:
+         overflow: str | None = None, nan_policy: str = "error", negative: str | None = None, rand: int | None = None,
+         rand_bits: int | None = None, *, tininess: str = "before", subnormal: str | None = None) -> Rounded:
     """Convert a bit pattern of ``src`` into ``dst`` with a single rounding; a signalling NaN source is also
-    flagged ``invalid``."""
-    r = round_value(decode(code, src), dst, rounding, overflow, nan_policy, negative, rand, rand_bits,
-                    tininess=tininess)
+    flagged ``invalid``.  ``subnormal``: a flush-to-zero variant (``daz``, ``ftz``, ``daz_ftz``; see
+    :data:`refarith.exact.rounding.SUBNORMAL_MODES`), None for gradual underflow."""
+    src_f, dst_f = get_format(src), get_format(dst)
+    r = round_value(flush_input(decode(code, src_f), src_f, subnormal), dst_f, rounding, overflow, nan_policy,
+                    negative, rand, rand_bits, tininess=tininess)
+    flushed = flush_code(r.code, dst_f, subnormal)
+    if flushed != r.code:
+        r = Rounded(flushed, r.flags | {"underflow", "inexact"})
     return _flag(r, "invalid") if is_signaling_nan(code, src) else r
 
 

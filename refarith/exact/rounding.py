@@ -25,13 +25,40 @@ Everything here is exact (Python ints and Fractions).  Semantics:
   ``inf`` -> ±inf, ``nan`` -> NaN.  The default is the format's natural
   non-saturating behaviour: ``inf`` if it has inf, else ``nan`` if it has NaN,
   else ``saturate`` (OCP OFP8 "non-saturating" mode).
+* IEEE P3109 saturation modes (interim report v4.0 §4.7.5, ωSaturate; the
+  P3109 formats' default is ``satnone``, every other format keeps its default
+  above and may select these by name).  M_hi is the largest finite value, M_lo
+  its negative (0 for unsigned formats); "extended" means the format has inf.
+
+  - ``satfinite``: every rounded value beyond [M_lo, M_hi], and ±inf, goes to
+    M_lo / M_hi.
+  - ``satpropagate``: as ``satfinite`` for finite values; ±inf stays ±inf where
+    the format has it (else M_hi / M_lo).
+  - ``satnone``: a rounded value above M_hi gives +inf in an extended format,
+    except under rtz and rdn (and ``rto`` into an *unsigned* extended format),
+    which give M_hi; a finite format gives M_hi.  Symmetrically below -M_hi:
+    -inf in a signed extended format except under rtz and rup; M_lo otherwise.
+    +inf gives +inf or M_hi (finite domain); -inf gives -inf (signed
+    extended) or -M_hi (signed finite).  Unlike ``inf``, ``rto`` rounds away
+    from zero here (§4.7.5 sends it to ±inf in signed extended formats).
+  - Negative values into an unsigned format under these modes follow
+    ``negative`` (``project`` is the standard's rule, below).
+
 * NaN into a format without NaN: ``nan_policy`` ``error`` (default) raises
   SpecialValueError; ``zero`` gives +0; ``max`` gives ±max with the NaN's sign.
 * Zero, or a value below the smallest positive value, into a format without
   zero (E8M0) rounds to the smallest value in every mode (it is the only
   candidate) with the underflow flag.  A negative non-zero value into an unsigned
   format raises SpecialValueError unless ``negative="clamp"`` (then the smallest
-  value, flagged ``invalid``).  -0 into a format without -0 gives +0.
+  value, flagged ``invalid``), ``negative="nan"`` (the NaN code, flagged
+  ``invalid``: ml_dtypes' E8M0 rule) or ``negative="project"`` (P3109 §4.7.5:
+  the value is rounded with its sign in the given mode; a result of zero gives
+  +0; a non-zero negative result (or -inf) is below M_lo = 0 and gives 0 under
+  ``satfinite``, ``satpropagate`` and ``saturate``, and under ``satnone``,
+  ``inf`` and ``nan`` gives 0 for rtz and rup, else NaN; both flagged
+  ``invalid``).  ``nan`` and ``project`` need a format with NaN.  The P3109
+  formats' default is ``project``, every other format's ``error``.  -0 into a
+  format without -0 gives +0.
 * Flags (IEEE 754-2019 clause 7, default exception handling; a set of names):
 
   - ``inexact``: the result differs from the exact value (7.6).
@@ -68,13 +95,51 @@ from fractions import Fraction
 from refarith.errors import SpecialValueError, UnknownModeError
 from refarith.exact.stochastic import check_variant, round_up
 from refarith.exact.value import Value
-from refarith.formats import FloatFormat, IntFormat, get_format
+from refarith.formats import FloatFormat, IntFormat, get_format, is_p3109
 
 ROUNDING_MODES = ("rne", "rna", "rtz", "rup", "rdn", "rto", "sr")
 DETERMINISTIC_MODES = ("rne", "rna", "rtz", "rup", "rdn", "rto")
-OVERFLOW_MODES = ("saturate", "inf", "nan", "wrap")
+
+SUBNORMAL_MODES = ("daz", "ftz", "daz_ftz")
+"""Flush-to-zero variants of a conversion (absent: gradual underflow, IEEE 754).  ``daz``: a subnormal input is
+read as a zero of its sign before rounding (denormals-are-zero); ``ftz``: a result that rounds to a non-zero
+subnormal of the destination becomes the zero of its sign (+0 where the destination has no -0), flushed after
+rounding, as x86 MXCSR.FTZ and CUDA's ``.ftz`` do; ``daz_ftz``: both."""
+
+
+def check_subnormal_mode(mode: str | None) -> None:
+    """UnknownModeError unless ``mode`` is None or one of SUBNORMAL_MODES."""
+    if mode is not None and mode not in SUBNORMAL_MODES:
+        raise UnknownModeError(f"unknown subnormal mode {mode!r}; expected one of {', '.join(SUBNORMAL_MODES)}")
+
+
+def flush_input(v: Value, fmt: FloatFormat | IntFormat, mode: str | None) -> Value:
+    """DAZ: a non-zero finite ``v`` below the smallest normal of its source ``fmt`` read as the zero of its sign
+    (under ``daz`` and ``daz_ftz``; otherwise, and for formats without subnormals, ``v`` itself)."""
+    check_subnormal_mode(mode)
+    if mode not in ("daz", "daz_ftz") or not isinstance(fmt, FloatFormat) or not fmt.subnormals:
+        return v
+    if v.is_finite and not v.is_zero and v.mag < fmt.min_normal:
+        return Value.zero(v.sign)
+    return v
+
+
+def flush_code(code: int, fmt: FloatFormat | IntFormat, mode: str | None) -> int:
+    """FTZ: a non-zero subnormal result code of ``fmt`` becomes the zero of its sign (+0 where ``fmt`` has no -0)
+    under ``ftz`` and ``daz_ftz``; every other code is returned as it is."""
+    check_subnormal_mode(mode)
+    if mode not in ("ftz", "daz_ftz") or not isinstance(fmt, FloatFormat) or not fmt.subnormals:
+        return code
+    if not fmt.is_finite_code(code):
+        return code
+    v = fmt.finite_value(code)
+    if v == 0 or abs(v) >= fmt.min_normal:
+        return code
+    return fmt.sign_mask if (v < 0 and fmt.has_negative_zero) else 0
+SATURATION_MODES = ("satnone", "satfinite", "satpropagate")
+OVERFLOW_MODES = ("saturate", "inf", "nan", "wrap") + SATURATION_MODES
 NAN_POLICIES = ("error", "zero", "max")
-NEGATIVE_POLICIES = ("error", "clamp")
+NEGATIVE_POLICIES = ("error", "clamp", "nan", "project")
 TININESS_MODES = ("before", "after")
 FLAGS = ("inexact", "overflow", "underflow", "invalid", "divide_by_zero")
 
@@ -98,6 +163,22 @@ def default_overflow(fmt: FloatFormat | IntFormat) -> str:
     return "saturate"
 
 
+def cast_default_overflow(fmt: FloatFormat | IntFormat) -> str:
+    """The default overflow mode of a conversion into ``fmt``: ``satnone`` for IEEE P3109 formats (the standard's
+    default projection), else :func:`default_overflow`."""
+    return "satnone" if is_p3109(fmt) else default_overflow(fmt)
+
+
+def default_negative(fmt: FloatFormat | IntFormat) -> str:
+    """The default negative-value policy of ``fmt``: ``project`` (P3109 §4.7.5) for P3109 formats, else ``error``."""
+    return "project" if is_p3109(fmt) else "error"
+
+
+def _negative_gives_nan(overflow: str) -> bool:
+    """Whether ``negative='project'`` can give NaN under ``overflow`` (SatNone, and its IEEE readings inf/nan)."""
+    return overflow in ("satnone", "inf", "nan")
+
+
 def check_modes(fmt: FloatFormat | IntFormat, rounding: str, overflow: str, nan_policy: str = "error",
                 negative: str = "error") -> None:
     """Raise UnknownModeError for a mode that does not exist or does not apply to ``fmt``."""
@@ -110,6 +191,9 @@ def check_modes(fmt: FloatFormat | IntFormat, rounding: str, overflow: str, nan_
     if negative not in NEGATIVE_POLICIES:
         raise UnknownModeError(f"unknown negative policy {negative!r}; expected one of {', '.join(NEGATIVE_POLICIES)}")
     if isinstance(fmt, IntFormat):
+        if negative in ("nan", "project"):
+            raise UnknownModeError(f"negative={negative!r} does not apply to integer format {fmt.name} "
+                                   "(it has no NaN); use error or clamp")
         if overflow not in ("saturate", "wrap"):
             raise UnknownModeError(f"overflow mode {overflow!r} does not apply to integer format {fmt.name}; "
                                    "use saturate or wrap")
@@ -120,6 +204,12 @@ def check_modes(fmt: FloatFormat | IntFormat, rounding: str, overflow: str, nan_
         raise UnknownModeError(f"overflow mode 'inf' impossible: {fmt.name} has no infinity")
     if overflow == "nan" and not fmt.has_nan:
         raise UnknownModeError(f"overflow mode 'nan' impossible: {fmt.name} has no NaN")
+    if not fmt.signed and not fmt.has_nan:
+        if negative == "nan":
+            raise UnknownModeError(f"negative='nan' impossible: {fmt.name} has no NaN")
+        if negative == "project" and _negative_gives_nan(overflow):
+            raise UnknownModeError(f"negative='project' under overflow={overflow!r} needs a NaN, and {fmt.name} has "
+                                   "none; use satfinite, satpropagate or saturate")
 
 
 def floor_log2(x: Fraction) -> int:
@@ -178,19 +268,22 @@ def check_tininess(tininess: str) -> None:
 
 
 def round_value(v: Value, fmt: FloatFormat | IntFormat | str, rounding: str = "rne", overflow: str | None = None,
-                nan_policy: str = "error", negative: str = "error", rand: int | None = None,
+                nan_policy: str = "error", negative: str | None = None, rand: int | None = None,
                 rand_bits: int | None = None, *, tininess: str = "before", sr_variant: str = "a") -> Rounded:
     """Round the exact value ``v`` into ``fmt`` once, with the IEEE 754 flags of that rounding.
 
     ``sr_variant`` (:data:`refarith.exact.stochastic.SR_VARIANTS`) selects the stochastic rule for
     ``rounding="sr"``.
 
-    ``tininess`` (``before``/``after`` rounding) only decides the ``underflow`` flag, never the code.  See the
-    module docstring for every rule.
+    ``overflow`` None: :func:`cast_default_overflow` (``satnone`` for P3109 formats); ``negative`` None:
+    :func:`default_negative`.  ``tininess`` (``before``/``after`` rounding) only decides the ``underflow`` flag,
+    never the code.  See the module docstring for every rule.
     """
     fmt = get_format(fmt)
     if overflow is None:
-        overflow = default_overflow(fmt)
+        overflow = cast_default_overflow(fmt)
+    if negative is None:
+        negative = default_negative(fmt)
     check_modes(fmt, rounding, overflow, nan_policy, negative)
     check_tininess(tininess)
     _check_rand(rounding, rand, rand_bits, sr_variant, fmt.name)
@@ -213,7 +306,33 @@ def _away(rounding: str, sign: int) -> bool:
     return rounding in ("rne", "rna", "sr") or (rounding == "rup" and sign == 0) or (rounding == "rdn" and sign == 1)
 
 
+def _satnone_overflow_code(fmt: FloatFormat, sign: int, rounding: str) -> int:
+    """ωSaturate(SatNone, rounding, X) for a finite rounded X beyond [M_lo, M_hi] (P3109 §4.7.5)."""
+    pos, neg = fmt.inf_codes
+    inf = neg if sign else pos
+    if inf is None:  # finite domain: the extremal finite value
+        return _max_code(fmt, sign)
+    if rounding == "rtz" or (rounding == "rdn" and not sign) or (rounding == "rup" and sign):
+        return _max_code(fmt, sign)
+    if rounding == "rto" and not fmt.signed:
+        return _max_code(fmt, sign)
+    return inf
+
+
+def _inf_input_code(fmt: FloatFormat, sign: int, overflow: str) -> int:
+    """The code of ±inf (not into an unsigned format's negative side) under a P3109 saturation mode."""
+    if overflow == "satfinite":
+        return _max_code(fmt, sign)
+    pos, neg = fmt.inf_codes
+    inf = neg if sign else pos
+    return _max_code(fmt, sign) if inf is None else inf
+
+
 def _overflow_code(fmt: FloatFormat, sign: int, rounding: str, overflow: str) -> int:
+    if overflow == "satnone":
+        return _satnone_overflow_code(fmt, sign, rounding)
+    if overflow in ("satfinite", "satpropagate"):
+        return _max_code(fmt, sign)
     if overflow == "saturate" or not _away(rounding, sign):
         return _max_code(fmt, sign)
     if overflow == "inf":
@@ -285,10 +404,17 @@ def _round_to_float(v: Value, fmt: FloatFormat, rounding: str, overflow: str, na
         if negative == "error":
             raise SpecialValueError(f"negative value {v} cannot be encoded in unsigned format {fmt.name} "
                                     "(negative='error')")
+        if negative == "nan":
+            return Rounded(fmt.nan_code, frozenset({"invalid"}))
+        if negative == "project":
+            return _project_negative(v, fmt, rounding, overflow, rand, rand_bits)
         return Rounded(0, frozenset({"invalid"}))
     if not fmt.signed:
         sign = 0
     if v.is_inf:
+        if overflow in SATURATION_MODES:
+            code = _inf_input_code(fmt, sign, overflow)
+            return Rounded(code, frozenset() if code in fmt.inf_codes else frozenset({"invalid"}))
         code = _overflow_code(fmt, sign, "rne", overflow)
         return Rounded(code, frozenset() if code in fmt.inf_codes else frozenset({"invalid"}))
     x = v.mag
@@ -318,6 +444,28 @@ def _round_to_float(v: Value, fmt: FloatFormat, rounding: str, overflow: str, na
     if r == 0 and not fmt.has_zero:
         return Rounded(0, frozenset(flags | {"underflow"}))
     return Rounded(encode_exact_magnitude(fmt, sign, r), frozenset(flags))
+
+
+def _rounds_to_zero(x: Fraction, sign: int, fmt: FloatFormat, rounding: str, rand: int | None,
+                    rand_bits: int | None) -> bool:
+    """Whether the magnitude x > 0 with sign ``sign`` rounds to zero in ``fmt`` (never, without subnormals)."""
+    if not fmt.subnormals:
+        return False
+    e_eff = max(floor_log2(x), fmt.emin)
+    q = x / pow2(e_eff - fmt.mbits)
+    n = q.numerator // q.denominator
+    return _round_int(sign, n, q - n, rounding, _code_parity(fmt, e_eff), rand, rand_bits) == 0
+
+
+def _project_negative(v: Value, fmt: FloatFormat, rounding: str, overflow: str, rand: int | None,
+                      rand_bits: int | None) -> Rounded:
+    """P3109 §4.7.3/§4.7.5 for a negative non-zero value into an unsigned format (``negative='project'``): round
+    with the sign, then a zero result is +0 and a result below M_lo = 0 saturates to 0 or gives NaN."""
+    if v.is_finite and _rounds_to_zero(v.mag, 1, fmt, rounding, rand, rand_bits):
+        return Rounded(0, frozenset({"inexact", "underflow"}))  # |v| < the smallest subnormal: tiny either way
+    if _negative_gives_nan(overflow) and rounding not in ("rtz", "rup"):
+        return Rounded(fmt.nan_code, frozenset({"invalid"}))
+    return Rounded(0, frozenset({"invalid"}))
 
 
 # ------------------------------------------------------------------ integers
