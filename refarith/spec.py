@@ -230,9 +230,15 @@ def check_sr_params(spec: Spec, target: str | None = None) -> None:
 
 
 def _default_overflow(fmts: tuple) -> str:
-    from refarith.exact.rounding import default_overflow
+    from refarith.exact.rounding import cast_default_overflow
 
-    return default_overflow(fmts[1])
+    return cast_default_overflow(fmts[1])
+
+
+def _default_negative(fmts: tuple) -> str:
+    from refarith.exact.rounding import default_negative
+
+    return default_negative(fmts[1])
 
 
 def _lacks_nan(fmts: tuple) -> bool:
@@ -244,16 +250,35 @@ def _unsigned_dst(fmts: tuple) -> bool:
     return not fmts[1].signed
 
 
+CAST_DOC = """convert bit patterns of the first format into the second with a single rounding
+
+One vocabulary for IEEE 754 / OCP and IEEE P3109 (interim report v4.0, §4.2 and §4.7): a P3109 projection
+specification (rounding mode, saturation mode) is the pair (rounding, overflow):
+
+* rounding: NearestTiesToEven = rne, NearestTiesToAway = rna, TowardPositive = rup, TowardNegative = rdn,
+  TowardZero = rtz, ToOdd = rto, stochastic = sr with k random bits.
+* overflow: SatNone = satnone, SatFinite = satfinite, SatPropagate = satpropagate (§4.7.5, exactly; default for
+  P3109 targets).  The IEEE/OCP modes stay: inf (IEEE 754 7.4: ToOdd treated as toward zero), nan (OCP E4M3
+  non-saturating), saturate (= satfinite for every input but negatives into unsigned targets).
+* negative (unsigned targets): project = P3109's rule (round with the sign; zero gives +0, a negative result gives
+  0 under satfinite/satpropagate/saturate and NaN under satnone/inf/nan except for rtz and rup; default for P3109
+  targets); error (default elsewhere); clamp (0, before rounding); nan (ml_dtypes' E8M0: every negative is NaN).
+"""
+
 register_op(OpSchema(
     "cast", 2,
     (
         Param("rounding", "rne", ("rne", "rna", "rtz", "rup", "rdn", "rto", "sr"), "rounding mode"),
-        Param("overflow", _default_overflow, ("saturate", "inf", "nan", "wrap"),
-              "overflow mode; default: inf if the target has inf, else nan if it has NaN, else saturate"),
+        Param("overflow", _default_overflow, ("saturate", "inf", "nan", "wrap", "satnone", "satfinite",
+                                              "satpropagate"),
+              "overflow mode; default: satnone for P3109 targets, else inf if the target has inf, else nan if it "
+              "has NaN, else saturate"),
         Param("nan", "error", ("error", "zero", "max"), "NaN into a target without NaN", _lacks_nan),
-        Param("negative", "error", ("error", "clamp"), "negative values into an unsigned target", _unsigned_dst),
+        Param("negative", _default_negative, ("error", "clamp", "nan", "project"),
+              "negative values into an unsigned target; default: project for P3109 targets, else error",
+              _unsigned_dst),
         *SR_PARAMS,
     ),
-    "convert bit patterns of the first format into the second with a single rounding",
+    CAST_DOC,
     _cast_validate,
 ))
