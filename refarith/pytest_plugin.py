@@ -1,4 +1,4 @@
-"""pytest plugin: refarith's markers, the ``refarith_certify`` / ``refarith_prove`` fixtures, --refarith-fuzz-budget.
+"""pytest plugin: the ``refarith_*`` markers, the refarith_certify / refarith_prove fixtures, --refarith-fuzz-budget.
 
 In a user's test suite::
 
@@ -11,9 +11,9 @@ against the golden vectors of the spec plus ``--refarith-fuzz-budget`` fuzzed
 vectors (default 1000), and fails the test with the mismatch classes and the
 minimized counterexamples when the kernel is not bit-exact.  ``refarith_prove``
 proves a kernel written against :class:`refarith.fast.bitops.BitOps` for every
-input (use it under the ``proof`` marker)::
+input (use it under the ``refarith_proof`` marker)::
 
-    @pytest.mark.proof
+    @pytest.mark.refarith_proof
     def test_my_kernel_is_rne(refarith_prove):
         refarith_prove(my_kernel, "cast(binary32->ocp_e4m3,overflow=saturate)")
         refarith_prove(my_kernel, prop=never_nan, input_bits=32)
@@ -32,13 +32,19 @@ def pytest_addoption(parser) -> None:
                     help=f"fuzzed vectors per refarith_certify call (default {DEFAULT_FUZZ_BUDGET})")
 
 
+MARKERS = (
+    "refarith_proof: tests that prove kernels with refarith (the refarith_prove fixture)",
+    "refarith_slow: long refarith runs, e.g. exhaustive 2^32 certifications",
+    "refarith_fuzz: long refarith differential fuzz campaigns",
+    "refarith_golden: tests that certify against refarith's golden vectors",
+)
+"""The markers this plugin registers in every project that installs refarith: all in the ``refarith_``
+namespace, so that a project's own ``slow``/``proof``/... markers keep their meaning (and ``--strict-markers``
+still catches a project's unregistered generic names)."""
+
+
 def pytest_configure(config) -> None:
-    for line in (
-        "proof: theorems of the refarith proof registry",
-        "slow: exhaustive 2^32 sweeps and other long runs",
-        "fuzz: long differential fuzz campaigns",
-        "golden: golden vector checks",
-    ):
+    for line in MARKERS:
         config.addinivalue_line("markers", line)
 
 
@@ -53,16 +59,24 @@ def refarith_fuzz_budget(request) -> int:
 def refarith_certify(refarith_fuzz_budget):
     """A function ``(kernel, spec, *, fuzz=None, seed=0, nan_payload_ok=False, exhaustive=False) -> Certificate``
     that fails the calling test unless the kernel passes."""
-    from refarith.certify.report import markdown
+    from refarith.certify.identify import failure_hint
+    from refarith.certify.report import failure_summary, markdown
     from refarith.certify.runner import certify
+    from refarith.errors import KernelError
 
     def run(kernel, spec, *, fuzz: int | None = None, seed: int = 0, nan_payload_ok: bool = False,
             exhaustive: bool = False):
-        c = certify(kernel, spec, exhaustive=exhaustive, fuzz=refarith_fuzz_budget if fuzz is None else fuzz,
-                    seed=seed, nan_payload_ok=nan_payload_ok, progress=False)
+        try:
+            c = certify(kernel, spec, exhaustive=exhaustive, fuzz=refarith_fuzz_budget if fuzz is None else fuzz,
+                        seed=seed, nan_payload_ok=nan_payload_ok, progress=False)
+        except KernelError as e:
+            if e.__context__ is not None and e.__cause__ is None:  # the kernel's own exception: keep its traceback
+                e.__cause__ = e.__context__
+            raise
         if not c.passed:
-            pytest.fail(f"refarith certification failed for {c.target} against {c.spec}:\n{markdown(c)}",
-                        pytrace=False)
+            hint = failure_hint(c, kernel)
+            pytest.fail(f"refarith certification failed for {c.target} against {c.spec}:\n{failure_summary(c)}"
+                        + (f"\n{hint}" if hint else "") + f"\n\n{markdown(c)}", pytrace=False)
         return c
 
     return run

@@ -9,7 +9,8 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("golden", help="generate, verify or show golden vector files")
     sub = p.add_subparsers(dest="golden_cmd", required=True)
     g = sub.add_parser("generate", help="write golden files from the exact model (atomically) and the MANIFEST")
-    g.add_argument("--out", default=None, help="output directory (default: the committed golden_vectors/)")
+    g.add_argument("--out", default=None, help="output directory (default in a source checkout: its committed "
+                                               "golden_vectors/; an installed refarith needs --out)")
     g.add_argument("--only", default=None, help="only specs/files matching this glob or substring")
     g.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
     g.set_defaults(func=_generate)

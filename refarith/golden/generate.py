@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import importlib.resources
 import json
 import multiprocessing as mp
 import os
@@ -33,9 +34,50 @@ RANDOM_COUNT = 4096
 MANIFEST = "MANIFEST.json"
 
 
+SOURCE_DIR = Path(__file__).resolve().parent.parent.parent / "golden_vectors"
+"""The committed set in a source checkout (or an editable install): the repository's top-level golden_vectors/."""
+
+
+def packaged_dir() -> Path | None:
+    """The committed set shipped inside an installed package (``refarith/golden_vectors/``, package data read
+    through :mod:`importlib.resources`), or None when refarith runs from a source checkout."""
+    try:
+        t = importlib.resources.files("refarith") / "golden_vectors"
+    except (ModuleNotFoundError, TypeError):
+        return None
+    if isinstance(t, Path) and (t / MANIFEST).is_file():
+        return t
+    return None
+
+
 def default_dir() -> Path:
-    """The committed golden_vectors/ directory next to the package."""
-    return Path(__file__).resolve().parent.parent.parent / "golden_vectors"
+    """The committed golden vectors: the package data of an installed refarith (a wheel), else the repository's
+    top-level golden_vectors/ (a source checkout)."""
+    p = packaged_dir()
+    return p if p is not None else SOURCE_DIR
+
+
+def _refuse_package_data(out: Path) -> None:
+    """BadValueError when ``out`` is the read-only committed set inside an installed package."""
+    p = packaged_dir()
+    if p is None:
+        return
+    try:
+        inside = out.resolve() == p.resolve()
+    except OSError:
+        inside = False
+    if inside:
+        raise BadValueError(f"{out} is the committed golden vector set installed with refarith (package data); "
+                            "write generated files elsewhere with --out DIR")
+
+
+def default_out() -> Path:
+    """Where ``golden generate`` writes without ``--out``: the committed golden_vectors/ of a source checkout.
+    An installed refarith has no such default (BadValueError naming --out): it never writes into site-packages."""
+    if packaged_dir() is not None:
+        raise BadValueError("golden generate needs --out DIR: this refarith is installed and its committed golden "
+                            "vectors are package data, not an output directory")
+    return default_dir()
 
 
 PIN_MODULE = Path(__file__).resolve().parent / "pinned.py"
@@ -263,14 +305,16 @@ def read_manifest(directory: str | Path, data: bytes | None = None) -> dict:
     return m
 
 
-def open_manifest(directory: str | Path | None = None) -> tuple[Path, dict] | None:
+def open_manifest(directory: str | Path | None = None) -> tuple[Path, dict]:
     """(directory, MANIFEST) of a golden directory that is usable, checked against the pinned digest when it is
-    the committed one.  ``directory`` None: the committed set, or None when the package has none.  A directory
-    given explicitly must exist and hold a valid MANIFEST (GoldenFileError otherwise: never a silent fallback)."""
+    the committed one.  ``directory`` None: the committed set (GoldenFileError when this installation lacks it).
+    A directory given explicitly must exist and hold a valid MANIFEST (GoldenFileError otherwise: never a silent
+    fallback)."""
     if directory is None:
         directory = default_dir()
-        if not directory.exists():
-            return None
+        if not (directory / MANIFEST).is_file():
+            raise GoldenFileError(f"the committed golden vectors are missing from this installation ({directory} "
+                                  "has no MANIFEST): install refarith from its wheel or a source checkout")
     d = Path(directory)
     m = read_manifest(d)
     check_pinned(d, (d / MANIFEST).read_bytes())
@@ -288,7 +332,8 @@ def generate(out: str | Path | None = None, only: str | None = None, jobs: int |
     """Write the golden files and update the MANIFEST, all or nothing (every file is staged in a temporary first;
     a failure leaves the directory as it was); returns the manifest's ``files``.  Writing the committed set also
     rewrites the pinned digest (:data:`PIN_MODULE`).  BadValueError when ``only`` selects nothing."""
-    out = Path(out) if out else default_dir()
+    out = Path(out) if out else default_out()
+    _refuse_package_data(out)
     check_jobs(jobs)
     pool = specs if specs is not None else committed_specs()
     chosen = _select(pool, only)
@@ -404,13 +449,10 @@ def _first_difference(path: Path, have: bytes, want: bytes) -> str:
 
 def find_file(spec: Spec | str, directory: str | Path | None = None) -> tuple[Path, str] | None:
     """(path, manifest SHA-256) of the golden file of ``spec`` in ``directory`` (default: the committed set), or
-    None when its MANIFEST has none (or, for the default, the package has no committed set).  GoldenFileError
-    for a directory that is not usable (see :func:`open_manifest`)."""
+    None when its MANIFEST has none.  GoldenFileError for a directory that is not usable, or when the
+    committed set is missing from the installation (see :func:`open_manifest`)."""
     spec = parse_spec(spec)
-    opened = open_manifest(directory)
-    if opened is None:
-        return None
-    d, man = opened
+    d, man = open_manifest(directory)
     name = file_name(spec)
     e = man["files"].get(name)
     if e is None:
@@ -420,6 +462,6 @@ def find_file(spec: Spec | str, directory: str | Path | None = None) -> tuple[Pa
     return d / name, e["sha256"]
 
 
-__all__ = ["MANIFEST", "PIN_MODULE", "RANDOM_COUNT", "Problem", "build", "check_jobs", "check_pinned",
-           "committed_specs", "default_dir", "file_name", "find_file", "generate", "is_committed_dir", "open_manifest",
-           "pin_text", "pinned_digest", "read_manifest", "verify", "vectors"]
+__all__ = ["MANIFEST", "PIN_MODULE", "RANDOM_COUNT", "SOURCE_DIR", "Problem", "build", "check_jobs", "check_pinned",
+           "committed_specs", "default_dir", "default_out", "file_name", "find_file", "generate", "is_committed_dir",
+           "open_manifest", "packaged_dir", "pin_text", "pinned_digest", "read_manifest", "verify", "vectors"]
