@@ -26,7 +26,7 @@ def test_good(refarith_certify, refarith_fuzz_budget):
 def test_bad(refarith_certify):
     refarith_certify(saturating, SPEC, fuzz=0)
 
-@pytest.mark.fuzz
+@pytest.mark.refarith_fuzz
 def test_marked():
     pass
 '''

@@ -148,14 +148,14 @@ import e4m3_kernel as uk
 SPEC = "cast(binary32->ocp_e4m3,overflow=saturate)"
 
 
-@pytest.mark.proof
+@pytest.mark.refarith_proof
 def test_correct(refarith_prove):
     out = refarith_prove(uk.e4m3_rne_sat, SPEC)
     assert out.verdict == "proved"
     refarith_prove(uk.e4m3_rne_sat, prop=uk.never_nan_unless_nan_in, input_bits=32)
 
 
-@pytest.mark.proof
+@pytest.mark.refarith_proof
 def test_buggy(refarith_prove):
     refarith_prove(uk.e4m3_round_half_up, SPEC)
 '''
@@ -164,7 +164,7 @@ def test_buggy(refarith_prove):
 def test_pytest_fixture(pytester):
     pytester.syspathinsert(EXAMPLES)
     pytester.makepyfile(test_user_proofs=FIXTURE_TESTS)
-    r = pytester.runpytest("-p", "no:cacheprovider", "-q", "-m", "proof")
+    r = pytester.runpytest("-p", "no:cacheprovider", "-q", "-m", "refarith_proof")
     r.assert_outcomes(passed=1, failed=1)
     text = r.stdout.str()
     assert "refarith proof failed" in text and "exact_model" in text
