@@ -1,7 +1,9 @@
 """The cast kernel: source bit patterns -> destination codes, written once over :mod:`refarith.fast.bitops`.
 
 Status: complete for every rounding mode (rne rna rtz rup rdn rto sr), overflow
-mode, NaN policy and negative policy of :mod:`refarith.exact.rounding`, from any
+mode (IEEE/OCP saturate, inf, nan and P3109 satnone, satfinite, satpropagate),
+NaN policy and negative policy (error, clamp, nan, project) of
+:mod:`refarith.exact.rounding`, from any
 FloatFormat source whose normalized significand fits the word (binary64 in
 64-bit words; binary32, tf32 and every format of 16 bits or fewer in 32-bit
 words) and from IntFormat sources (two's complement / unsigned, 64-bit words),
@@ -29,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from refarith.errors import BadValueError, UnknownModeError
-from refarith.exact.rounding import check_modes, default_overflow
+from refarith.exact.rounding import cast_default_overflow, check_modes
 from refarith.fast.bitops import BitOps
 from refarith.formats import FloatFormat, IntFormat, get_format
 
@@ -95,7 +97,7 @@ def _check(src, dst, rounding, overflow, nan_policy, negative, rand_bits, width)
     if not isinstance(dst, FloatFormat) or dst.nbits > MAX_DST_BITS:
         raise BadValueError(f"cast kernel targets float formats of at most {MAX_DST_BITS} bits, not {dst.name}")
     if overflow is None:
-        overflow = default_overflow(dst)
+        overflow = cast_default_overflow(dst)
     check_modes(dst, rounding, overflow, nan_policy, negative)
     if rounding == "sr":
         if not isinstance(rand_bits, int) or rand_bits < 1:
@@ -198,14 +200,16 @@ def cast_bits(ops: BitOps, x, src: FloatFormat | IntFormat | str, dst: FloatForm
     md = dst.mbits
     one = c(1)
     negative_in = None
+    s_nan = sign
+    # the rounding direction of rup/rdn: a negative into an unsigned target under negative='project' is rounded
+    # with its sign (P3109 §4.7.3) before the sign is dropped
+    dir_neg = ops.eq(sign, one) if (not dst.signed and negative == "project") else None
     if not dst.signed:
         if src.signed:
             negative_in = ops.band(ops.eq(sign, one), ops.bnot(ops.bor(zero, nan)))
-        s_nan = sign
         sign = c(0)
-    else:
-        s_nan = sign
     is_neg = ops.eq(sign, one)
+    rnd_neg = dir_neg if dir_neg is not None else is_neg
     sbits = ops.shl(sign, dst.ebits + md) if dst.signed else c(0)
 
     # ---- rounding with an unbounded exponent above
@@ -229,9 +233,9 @@ def cast_bits(ops: BitOps, x, src: FloatFormat | IntFormat | str, dst: FloatForm
     elif rounding == "rtz":
         up = ops.mfalse(x)
     elif rounding == "rup":
-        up = ops.band(inexact, ops.bnot(is_neg))
+        up = ops.band(inexact, ops.bnot(rnd_neg))
     elif rounding == "rdn":
-        up = ops.band(inexact, is_neg)
+        up = ops.band(inexact, rnd_neg)
     elif rounding == "rto":
         up = ops.band(inexact, ops.bnot(odd))
     else:  # sr: t = floor(frac * 2^k); up iff t + r >= 2^k
@@ -250,16 +254,31 @@ def cast_bits(ops: BitOps, x, src: FloatFormat | IntFormat | str, dst: FloatForm
     if dst.has_zero:  # a rounded zero; without subnormals code 0 is the smallest normal instead
         res = ops.where(ops.eq(c_r, c(0)), zero_code, res)
 
-    # ---- overflow (IEEE 754 7.4 direction rule)
+    # ---- overflow (IEEE 754 7.4 direction rule; P3109 §4.7.5 for the saturation modes)
     max_signed = ops.or_(sbits, c(dst.max_code))
-    if overflow == "inf":
+    pos_inf, neg_inf = dst.inf_codes
+    if overflow in ("satnone", "satfinite", "satpropagate"):
+        if pos_inf is not None:
+            inf_code = ops.where(is_neg, c(neg_inf if neg_inf is not None else pos_inf), c(pos_inf))
+        big = inf_code if (overflow != "satfinite" and pos_inf is not None) else max_signed
+        if overflow != "satnone" or pos_inf is None or rounding == "rtz" or (rounding == "rto" and not dst.signed):
+            ovf_code = max_signed
+        elif rounding == "rup":
+            ovf_code = ops.where(is_neg, max_signed, inf_code)
+        elif rounding == "rdn":
+            ovf_code = ops.where(is_neg, inf_code, max_signed)
+        else:
+            ovf_code = inf_code
+    elif overflow == "inf":
         pos, neg = dst.inf_codes
         big = ops.where(is_neg, c(neg if neg is not None else pos), c(pos))
     elif overflow == "nan":
         big = ops.where(is_neg, c(dst.nan_code_with_sign(1)), c(dst.nan_code_with_sign(0)))
     else:
         big = max_signed
-    if overflow == "saturate" or rounding in ("rtz", "rto"):
+    if overflow in ("satnone", "satfinite", "satpropagate"):
+        pass
+    elif overflow == "saturate" or rounding in ("rtz", "rto"):
         ovf_code = max_signed
     elif rounding in ("rne", "rna", "sr"):
         ovf_code = big
@@ -282,7 +301,17 @@ def cast_bits(ops: BitOps, x, src: FloatFormat | IntFormat | str, dst: FloatForm
     # ---- negative into unsigned
     err = ops.mfalse(x)
     if negative_in is not None:
-        res = ops.where(negative_in, c(0), res)
+        if negative == "nan":
+            neg_code = c(dst.nan_code)
+        elif negative == "project":
+            # below M_lo = 0: NaN or 0 by the saturation mode; a result that rounded to zero is +0
+            gives_nan = overflow in ("satnone", "inf", "nan") and rounding not in ("rtz", "rup")
+            neg_code = c(dst.nan_code if gives_nan else 0)
+            if dst.subnormals:
+                neg_code = ops.where(ops.band(ops.eq(c_r, c(0)), ops.bnot(inf)), c(0), neg_code)
+        else:
+            neg_code = c(0)
+        res = ops.where(negative_in, neg_code, res)
         if negative == "error":
             err = negative_in
     # ---- NaN
