@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from refarith.errors import BadValueError, BitPatternError, SpecialValueError, UnknownModeError
-from refarith.exact.rounding import check_modes, default_overflow
+from refarith.exact.rounding import cast_default_overflow, check_modes, default_negative
 from refarith.fast.bitops import NumpyBitOps, TorchBitOps
 from refarith.fast.castkernel import (
     MAX_DST_BITS,
@@ -68,7 +68,7 @@ def _dst(fmt: Any) -> FloatFormat:
 def _modes(dst: FloatFormat, rounding: str, overflow: str | None, nan_policy: str, negative: str,
            rand_bits: int | None) -> tuple[str, int | None]:
     if overflow is None:
-        overflow = default_overflow(dst)
+        overflow = cast_default_overflow(dst)
     check_modes(dst, rounding, overflow, nan_policy, negative)
     if rounding == "sr":
         if not isinstance(rand_bits, int) or isinstance(rand_bits, bool) or rand_bits < 1:
@@ -448,7 +448,7 @@ def _torch_code_table(tab: np.ndarray, device: str):
 
 # ------------------------------------------------------------------ public
 def encode(x: Any, fmt: FloatFormat | str, rounding: str = "rne", overflow: str | None = None,
-           nan_policy: str = "error", negative: str = "error", rand: Any = None, rand_bits: int | None = None,
+           nan_policy: str = "error", negative: str | None = None, rand: Any = None, rand_bits: int | None = None,
            backend: str = "numpy", src: Any = None) -> Any:
     """Round every element of ``x`` into ``fmt`` once; return the codes.
 
@@ -466,6 +466,8 @@ def encode(x: Any, fmt: FloatFormat | str, rounding: str = "rne", overflow: str 
     dst = _dst(fmt)
     if backend not in BACKENDS:
         raise UnknownModeError(f"unknown fast backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    if negative is None:
+        negative = default_negative(dst)
     overflow, rand_bits = _modes(dst, rounding, overflow, nan_policy, negative, rand_bits)
     if backend == "triton":
         from refarith.fast import triton_backend
