@@ -492,7 +492,11 @@ def _fast_kernel(backend: str, device: str | None = None) -> Kernel:
             raise KernelError(f"adapter refarith:triton: {e}") from None
 
     def check(spec: Spec) -> None:
+        from refarith.certify.sr import driver_has_rand, is_sr, sr_variant
+
         d = get_driver(spec)
+        if is_sr(spec) and not driver_has_rand(spec) and sr_variant(spec) != "a":
+            raise SpecError(f"refarith:{backend} has no fast kernel for the stochastic variant sr={sr_variant(spec)}")
         if d.fast is None or backend not in d.backends:
             raise SpecError(f"refarith:{backend} has no fast kernel for {spec.op}"
                             + (f" (kernels: {', '.join(d.backends)})" if d.fast is not None else ""))

@@ -14,13 +14,14 @@ listed after full-domain matches, since they agree only where they are defined.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
 
 from refarith.certify.adapters import load_kernel
 from refarith.certify.runner import check_seconds, time_limit, vectors_arrays
-from refarith.errors import KernelError
+from refarith.errors import KernelError, RefarithError, SpecError
 from refarith.golden.drivers import get_driver, is_nan_code
 from refarith.golden.generate import spec_seed
 from refarith.spec import Spec, parse_spec
@@ -67,6 +68,8 @@ def identify(target, spec: Spec | str, nan_payload_ok: bool = False,
     d = get_driver(spec)
     kernel = load_kernel(target, device)
     kernel.supports(spec)
+    if spec.param.get("rounding") == "sr" and vectors is None:
+        return identify_sr(kernel, spec, nan_payload_ok, vary, timeout, hard_exit)
     vecs = identify_vectors(spec) if vectors is None else [tuple(int(c) for c in v) for v in vectors]
     variants = d.variants(spec, vary)
     ins, _, dom0 = vectors_arrays(spec, vecs)
@@ -110,6 +113,89 @@ def identify(target, spec: Spec | str, nan_payload_ok: bool = False,
         nanp = int((bad & payload).sum())
         mism = int(bad.sum()) - (nanp if nan_payload_ok else 0)
         scores.append(VariantScore(str(v), mism, nanp, int((~dom_all).sum()), int(dom.sum())))
+    scores.sort(key=lambda s: (not s.matches, s.outside_domain if s.matches else 0, s.mismatches, s.spec))
+    return scores
+
+
+SR_MAX_K = 16
+"""identify of a stochastic-rounding kernel tries k = 1..SR_MAX_K random bits (kernels that take k from the spec:
+the spec's k only)."""
+
+SR_PREFIX = 256
+"""Vectors on which every candidate is first compared; only candidates without a mismatch there are compared on
+all (the closest list counts the mismatches among the first SR_PREFIX)."""
+
+
+def _sr_candidates(spec: Spec, vary: tuple[str, ...] | None, ks: list[int]) -> list[Spec]:
+    from refarith.exact.stochastic import SR_VARIANTS
+
+    d = get_driver(spec)
+    vp = {k: v for k, v in d.variant_params(spec).items() if k == "overflow"}
+    vp["sr"] = SR_VARIANTS
+    if vary is not None:
+        unknown = [k for k in vary if k not in vp and k != "k"]
+        if unknown:
+            raise SpecError(f"{spec.op} with rounding=sr has no variant parameter {', '.join(unknown)}; it varies "
+                            f"{', '.join([*vp, 'k'])}")
+        vp = {k: v for k, v in vp.items() if k in vary}
+    out = []
+    keys = list(vp)
+    for k in ks:
+        for combo in itertools.product(*(vp[n] for n in keys)):
+            p = dict(spec.params)
+            p.update(zip(keys, combo))
+            p["k"] = str(k)
+            text = ",".join(f"{a}={b}" for a, b in p.items() if b != "")
+            try:
+                out.append(parse_spec(f"{spec.op}({'->'.join(spec.formats)},{text})"))
+            except RefarithError:
+                continue
+    return list(dict.fromkeys(out))
+
+
+def identify_sr(kernel, spec: Spec, nan_payload_ok: bool = False, vary: tuple[str, ...] | None = None,
+                timeout: float | None = None, hard_exit: bool = False) -> list[VariantScore]:
+    """Scores of every stochastic-rounding variant (``sr``), k and overflow mode (the NaN and negative policies
+    stay the spec's; inputs outside the spec's domain are left out) for a kernel that takes the
+    random bits (x, r) (:mod:`refarith.certify.sr`).  Per candidate k the kernel runs once on the hard-place
+    inputs, each at r = 0, 1, 2^(k-1), 2^k - 1 and 6 seeded random integers below 2^k; a variant matches when
+    no in-domain vector differs.  ``vary``: a subset of ``sr``, ``k`` and the op's other variant parameters."""
+    import random
+
+    from refarith.certify.sr import check_takes_rand, exact_sr, nan_aware_equal, rand_dtype, sr_bits, sr_inputs
+
+    check_takes_rand(kernel, spec)
+    k0 = sr_bits(spec)
+    vary_k = not kernel.sr_k_from_spec and (vary is None or "k" in vary)
+    ks = list(range(1, SR_MAX_K + 1)) if vary_k else [k0]
+    cands = _sr_candidates(spec, vary, ks)
+    xs_all = [x for x in sr_inputs(spec, max_values=24) if exact_sr(spec, x, 0) is not None]  # the spec's domain
+    src_dt = np.dtype(f"u{max(1, spec.fmt(0).nbits // 8)}")
+    fout = spec.fmt(1)
+    scores = []
+    with time_limit(timeout, f"identify: the runs of {kernel.target}", hard_exit):
+        for k in ks:
+            rng = random.Random(spec_seed(spec) + k)
+            top = (1 << k) - 1
+            rs = sorted({0, min(1, top), 1 << (k - 1), top})
+            vec = [(x, r) for x in xs_all for r in rs + [rng.randrange(top + 1) for _ in range(6)]]
+            rng.shuffle(vec)
+            x = np.array([v[0] for v in vec], dtype=np.uint64)
+            r = np.array([v[1] for v in vec], dtype=np.uint64)
+            run_spec = spec  # kernels taking k from the spec run with the spec's k only (ks == [k0])
+            got = kernel(run_spec, (x.astype(src_dt), r.astype(rand_dtype(k))))[:, 0]
+            for c in (c for c in cands if int(c.param["k"]) == k):
+                n = min(SR_PREFIX, len(vec))
+                for upto in (n, len(vec)):
+                    exp = [exact_sr(c, a, b) for a, b in vec[:upto]]
+                    dom = np.array([e is not None for e in exp])
+                    e = np.array([v if v is not None else 0 for v in exp], dtype=np.uint64)
+                    eq = nan_aware_equal(fout, got[:upto], e, nan_payload_ok)
+                    mism = int((~eq & dom).sum())
+                    if mism:
+                        break
+                nanp = int((~(got[:upto] == e) & eq & dom).sum())
+                scores.append(VariantScore(str(c), mism, nanp, int((~dom).sum()), int(dom.sum())))
     scores.sort(key=lambda s: (not s.matches, s.outside_domain if s.matches else 0, s.mismatches, s.spec))
     return scores
 

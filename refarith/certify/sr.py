@@ -19,11 +19,13 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 
 from refarith.errors import BadValueError, RefarithError, SpecError
 from refarith.exact import ops as _ops
+from refarith.exact.rounding import round_value
 from refarith.formats import FloatFormat, get_format
 from refarith.golden.drivers import Operand, get_driver, is_nan_code
 from refarith.spec import Spec
@@ -35,6 +37,11 @@ MAX_K = 64
 def is_sr(spec: Spec) -> bool:
     """Whether ``spec`` rounds stochastically (and so needs random bits)."""
     return spec.param.get("rounding") == "sr"
+
+
+def sr_variant(spec: Spec) -> str:
+    """The spec's stochastic-rounding variant (``sr=``; ``a`` when absent, see refarith.exact.stochastic)."""
+    return spec.param.get("sr") or "a"
 
 
 def sr_bits(spec: Spec) -> int:
@@ -107,15 +114,19 @@ def _cast_kw(spec: Spec) -> dict:
     return kw
 
 
-def exact_sr(spec: Spec, x: int, r: int) -> int | None:
-    """The exact model's result code of input code ``x`` with random integer ``r`` (None where the spec raises)."""
+def exact_sr(spec: Spec, x: int, r: int, value=None) -> int | None:
+    """The exact model's result code of input code ``x`` with random integer ``r`` (None where the spec raises);
+    ``value``: the decoded input, when the caller has it."""
     if driver_has_rand(spec):
         out = get_driver(spec).exact(spec, (x, r))
         return None if out is None else out[0]
     if spec.op != "cast":
         raise SpecError(f"{spec}: stochastic rounding is certified for casts (no random-bits operand for {spec.op})")
+    if spec.param.get("subnormal"):
+        raise SpecError(f"{spec}: stochastic certification does not cover flush-to-zero variants (subnormal=)")
     try:
-        return _ops.cast(x, spec.fmt(0), spec.fmt(1), rand=r, **_cast_kw(spec)).code
+        v = _ops.decode(x, spec.fmt(0)) if value is None else value
+        return round_value(v, spec.fmt(1), rand=r, sr_variant=sr_variant(spec), **_cast_kw(spec)).code
     except SpecError:
         raise
     except RefarithError:
@@ -152,8 +163,9 @@ def outcome(spec: Spec, x: int) -> Outcome | None:
     docstring)."""
     k = sr_bits(spec)
     top = (1 << k) - 1
-    lo = exact_sr(spec, x, 0)
-    hi = exact_sr(spec, x, top)
+    v = _ops.decode(x, spec.fmt(0))
+    lo = exact_sr(spec, x, 0, v)
+    hi = exact_sr(spec, x, top, v)
     if lo is None or hi is None:
         return None
     if lo == hi:
@@ -161,7 +173,7 @@ def outcome(spec: Spec, x: int) -> Outcome | None:
     a, b = 0, top  # exact(a) == lo, exact(b) == hi
     while b - a > 1:
         m = (a + b) // 2
-        if exact_sr(spec, x, m) == hi:
+        if exact_sr(spec, x, m, v) == hi:
             b = m
         else:
             a = m
@@ -205,13 +217,21 @@ def _select_values(vals: list[Fraction], limit: int) -> list[Fraction]:
 
 def fraction_points(k: int) -> tuple[Fraction, ...]:
     """Fractions of the gap between two neighbours at which inputs are placed: 1/2^k and 1 - 1/2^k (the extreme
-    non-zero probabilities), 1/4, 1/2 (the tie), 3/4, 1/2 + 1/2^(k+1) (one bit more than k), 1/3 (infinitely
-    many bits)."""
+    non-zero probabilities), 1/4, 1/2 (the tie), 3/4, 1/2 + 1/2^(k+1) and 3/2^(k+1) (one bit more than k: a tie
+    of the k-bit fraction above an even and above an odd integer, where the variants that round the fraction
+    first differ), 1/3 (infinitely many bits)."""
     q = Fraction(1, 1 << k)
-    return (q, Fraction(1, 4), Fraction(1, 2), Fraction(3, 4), 1 - q, Fraction(1, 2) + q / 2, Fraction(1, 3))
+    return (q, Fraction(1, 4), Fraction(1, 2), Fraction(3, 4), 1 - q, Fraction(1, 2) + q / 2, 3 * q / 2,
+            Fraction(1, 3))
 
 
 def sr_inputs(spec: Spec, max_values: int = 160) -> list[int]:
+    """Source codes at the hard places of a stochastic cast (see :func:`_sr_inputs`; memoized)."""
+    return list(_sr_inputs(spec, max_values))
+
+
+@lru_cache(maxsize=32)
+def _sr_inputs(spec: Spec, max_values: int) -> tuple[int, ...]:
     """Source codes at the hard places of a stochastic cast, both signs: for every pair of neighbouring
     destination magnitudes a < b (at most ``max_values`` magnitudes; see :func:`_select_values`), the source
     values just above a and just below b and a + (b - a) q for q in :func:`fraction_points` (subnormals, the carry
@@ -257,13 +277,19 @@ def sr_inputs(spec: Spec, max_values: int = 160) -> list[int]:
         if 0 <= c < src.ncodes and c not in seen:
             seen.add(c)
             res.append(c)
-    return res
+    return tuple(res)
 
 
 def outcomes(spec: Spec, codes: list[int] | None = None) -> list[Outcome]:
-    """Exact outcomes of the input set (:func:`sr_inputs` by default), inputs where the spec raises dropped."""
+    """Exact outcomes of the input set (:func:`sr_inputs` by default), inputs where the spec raises dropped
+    (memoized per spec and input list)."""
     codes = sr_inputs(spec) if codes is None else codes
-    return [o for o in (outcome(spec, c) for c in codes) if o is not None]
+    return list(_outcomes(spec, tuple(int(c) for c in codes)))
+
+
+@lru_cache(maxsize=32)
+def _outcomes(spec: Spec, codes: tuple[int, ...]) -> tuple[Outcome, ...]:
+    return tuple(o for o in (outcome(spec, c) for c in codes) if o is not None)
 
 
 def rand_points(o: Outcome, extra: int, rng: random.Random) -> list[int]:

@@ -28,6 +28,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--exact-reference", action="store_true",
                    help="recompute every golden vector with the exact model itself (slower; default: refarith's "
                         "numpy kernel, the exact model deciding every vector it does not reproduce)")
+    p.add_argument("--sr-samples", type=int, default=None, metavar="N",
+                   help="stochastic rounding (rounding=sr) with randomness inside the kernel: run it N times on each "
+                        "input at the hard places and test the round-up frequency against the exact probability "
+                        "(exact binomial test, family-wise false-alarm rate 1e-6); without it an sr kernel is "
+                        "called as fn(x, r) with the random bits r and certified bit-exactly")
     p.set_defaults(func=handler)
 
 
@@ -39,13 +44,17 @@ def handler(args) -> int:
     c = certify(args.target, args.spec, exhaustive=args.exhaustive, fuzz=args.fuzz, seed=args.seed,
                 nan_payload_ok=args.nan_payload_ok, golden_dir=args.golden, jobs=args.jobs, timeout=args.timeout,
                 watchdog=args.watchdog, exact_reference=args.exact_reference, hard_exit=True,
-                device=args.device)
+                device=args.device, sr_samples=args.sr_samples)
     written = write_reports(c, args.report) if args.report else []  # all or nothing, before any verdict is shown
     print(f"{c.verdict.upper()}: {c.target} against {c.spec}")
     for s in c.stages:
         n = sum(s.mismatches.values())
         print(f"  {s.name}: {s.vectors} vectors, {s.outside_domain} outside the spec's domain, {n} mismatches "
               f"({s.seconds:.1f} s) [{s.source}]")
+    if c.statistical is not None:
+        from refarith.certify.statistical import format_statistical
+
+        print(format_statistical(c.statistical))
     tot = c.totals()
     if sum(tot.values()):
         print("  mismatches by class: " + ", ".join(f"{k} {tot[k]}" for k in CLASSES if tot[k]))
