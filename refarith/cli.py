@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from refarith.errors import BadValueError, RefarithError
 from refarith.exact import ops as exact
-from refarith.exact.rounding import NAN_POLICIES, OVERFLOW_MODES, ROUNDING_MODES, TININESS_MODES
+from refarith.exact.rounding import NAN_POLICIES, NEGATIVE_POLICIES, OVERFLOW_MODES, ROUNDING_MODES, TININESS_MODES
 from refarith.exact.value import Value, parse_value
 from refarith.formats import FloatFormat, IntFormat, catalogue, get_format
 from refarith.spec import make_spec
@@ -196,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--overflow", default=None, choices=OVERFLOW_MODES,
                    help="default: inf if the target has inf, else nan if it has NaN, else saturate")
     c.add_argument("--nan-policy", default="error", choices=NAN_POLICIES, help="NaN into a target without NaN")
-    c.add_argument("--negative", default="error", choices=("error", "clamp"), help="negatives into unsigned targets")
+    c.add_argument("--negative", default=None, choices=NEGATIVE_POLICIES,
+                   help="negatives into unsigned targets; default: project for P3109 targets, else error")
     c.add_argument("--tininess", default="before", choices=TININESS_MODES,
                    help="underflow flag: tiny before rounding (default) or after rounding (IEEE 754 7.5)")
     c.add_argument("--rand", type=int, help="random integer for --rounding sr")
