@@ -49,6 +49,8 @@ def _code_str(code: int, fmt) -> str:
 
 # ------------------------------------------------------------------ formats
 def cmd_formats(args: argparse.Namespace) -> int:
+    if args.name is not None and not args.name.strip():
+        raise BadValueError(f"empty format name {args.name!r}; `refarith formats` without a name lists them")
     if args.name:
         fmt = get_format(args.name)
         if args.values:
@@ -174,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     from refarith import __version__
 
     p.add_argument("--version", action="version", version=f"refarith {__version__}")
+    p.add_argument("--quiet", action="store_true", help="no progress display on stderr (also after the command)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     f = sub.add_parser("formats", help="list formats, or every value of one format",
@@ -216,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
             print(f"refarith: warning: command module {mod.name} failed to load: {e}", file=sys.stderr)
             continue
         m.add_parser(sub)
+    _add_quiet(p)
     return p
 
 
@@ -242,7 +246,67 @@ def _cast_values_in_order(tokens: list[str], cast_parser: argparse.ArgumentParse
     return values
 
 
+_OUTPUT_ARGS = {"report": ("dir", "--report"), "out": ("dir", "--out"), "output": ("file", "--output"),
+                "markdown": ("file", "--markdown")}
+"""Output options of the subcommands (argparse dest: kind, option): checked before any work is done."""
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """OutputError (one line naming the path and why) for any output path of ``args`` that cannot be written: a
+    file where a directory is expected or the reverse, a missing parent directory (files), an unwritable one."""
+    from refarith.outputs import check_output_dir, check_output_file
+
+    for dest, (kind, opt) in _OUTPUT_ARGS.items():
+        path = getattr(args, dest, None)
+        if not isinstance(path, str):
+            continue
+        if kind == "dir":
+            check_output_dir(path, opt)
+        else:
+            check_output_file(path, opt)
+
+
+def _add_quiet(parser: argparse.ArgumentParser) -> None:
+    """``--quiet`` on ``parser`` and every subcommand below it (given anywhere after the command name)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sp in action.choices.values():
+                if "--quiet" not in sp._option_string_actions:
+                    sp.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
+                                    help="no progress display on stderr")
+                _add_quiet(sp)
+
+
+def _interrupted() -> int:
+    from refarith.interrupts import EXIT_INTERRUPTED, stop_children
+
+    stop_children()
+    print("refarith: interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; exit status 0 success, 1 a failed check, 2 bad input (one line on stderr), 130 Ctrl-C."""
+    from refarith.interrupts import sigint_handler, was_interrupted
+
+    try:
+        with sigint_handler():
+            try:
+                return _main(argv)
+            except RefarithError:
+                if was_interrupted():  # a Ctrl-C that code under test turned into an error
+                    return _interrupted()
+                raise
+    except KeyboardInterrupt:
+        return _interrupted()
+    except RefarithError as e:
+        print(f"refarith: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    from refarith.golden.progress import set_quiet
+
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
@@ -256,12 +320,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "command", None):
             parser.print_help()
             return 2
+        set_quiet(bool(getattr(args, "quiet", False)))
+        check_outputs(args)
         return int(args.func(args) or 0)
-    except RefarithError as e:
-        print(f"refarith: error: {e}", file=sys.stderr)
-        return 2
     except BrokenPipeError:
         return 0
+    finally:
+        set_quiet(False)
 
 
 if __name__ == "__main__":

@@ -22,8 +22,12 @@ def import_callable(target: str, what: str = "target") -> Callable:
     try:
         mod = importlib.import_module(mod_name)
     except Exception as e:
-        raise KernelError(f"cannot import module {mod_name!r} for {what} {target!r}: {type(e).__name__}: {e}") \
-            from None
+        hint = ""
+        if isinstance(e, ModuleNotFoundError) and e.name is not None and mod_name.split(".")[0] == e.name:
+            hint = (f" (searched the working directory {cwd} and sys.path: run refarith from the directory that "
+                    "holds the module, or add that directory to PYTHONPATH)")
+        raise KernelError(f"cannot import module {mod_name!r} for {what} {target!r}: {type(e).__name__}: {e}"
+                          f"{hint}") from None
     obj = mod
     for part in fn_name.split("."):
         obj = getattr(obj, part, None)

@@ -21,7 +21,6 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,6 +87,11 @@ def _spec_id(dst: str, kw: dict) -> str:
     return str(parse_spec(f"cast(binary32->{dst},rounding=rne{',' + p if p else ''})"))
 
 
+def _exact_keys_at(item: tuple[int, tuple[str, dict, int, int]]) -> tuple[int, np.ndarray]:
+    """(index, :func:`_exact_keys` of the part): a pool item that says where its result goes."""
+    return item[0], _exact_keys(item[1])
+
+
 def _exact_keys(args: tuple[str, dict, int, int]) -> np.ndarray:
     """Exact-model codes for sticky keys [a, b) (-1 where the spec raises)."""
     from refarith.exact import ops as exact
@@ -114,10 +118,12 @@ def exact_key_table(dst: str, kw: dict, jobs: int | None = None, keys: int = 1 <
     if jobs == 1 or n < 4096:
         head = np.concatenate([_exact_keys(p) for p in parts])
     else:
-        import multiprocessing as mp
+        from refarith.certify.runner import run_pool
 
-        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as ex:
-            head = np.concatenate(list(ex.map(_exact_keys, parts)))
+        res: dict = {}
+        run_pool(_exact_keys_at, list(enumerate(parts)), jobs, method="spawn", what="exact-model key table",
+                 label=lambda p: f"keys {p[1][2]}..", on_result=lambda r: res.__setitem__(r[0], r[1]))
+        head = np.concatenate([res[i] for i in range(len(parts))])
     return np.concatenate([head, np.full((1 << 17) - n, -2, dtype=np.int64)])
 
 

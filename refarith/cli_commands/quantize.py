@@ -27,14 +27,11 @@ def add_parser(subparsers) -> None:
 def handler(args) -> int:
     import numpy as np
 
-    from refarith.quant import dequantize, error_stats, quantize
+    from refarith.quant import dequantize, error_stats, quantize, quantized_arrays
 
     if not args.output.endswith(".npz"):
         raise BadValueError(f"output {args.output!r} must end in .npz")
-    try:
-        x = np.load(args.file, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise BadValueError(f"cannot load {args.file!r} as a .npy array: {e}") from None
+    x = load_npy(args.file)
     kw = {}
     for v in args.variant:
         k, sep, val = v.partition("=")
@@ -49,19 +46,50 @@ def handler(args) -> int:
                  backend=args.backend, **kw)
     y = dequantize(q)
     st = error_stats(np.asarray(x, np.float32), y)
-    arrays = {"codes": q.codes, "scales": q.scales, "spec": np.array(q.spec), "format": np.array(q.format),
-              "axis": np.array(q.axis), "block": np.array(-1 if q.block is None else q.block)}
-    if q.zero_points is not None:
-        arrays["zero_points"] = q.zero_points
-    if q.tensor_scale is not None:
-        arrays["tensor_scale"] = np.array(q.tensor_scale, np.float32)
-    _save_atomic(args.output, arrays)
+    _save_atomic(args.output, quantized_arrays(q))
     print(f"spec: {q.spec}")
     print(f"elements: {x.size}  blocks/groups: {q.scales.size}")
     print(f"max abs error: {st['max_abs']:.6g}")
     print(f"max rel error: {st['max_rel']:.6g}")
     print(f"SQNR: {st['sqnr_db']:.2f} dB")
     return 0
+
+
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def load_npy(path: str):
+    """The array of a ``.npy`` file (never unpickled), non-empty and of a real dtype; BadValueError naming the file
+    and what is wrong (missing, empty, an ``.npz`` archive, not a ``.npy`` file, an object array, no elements)."""
+    import numpy as np
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(_NPY_MAGIC))
+    except OSError as e:
+        raise BadValueError(f"cannot read input {path!r}: {e.strerror or type(e).__name__}") from None
+    if not head:
+        raise BadValueError(f"input {path!r} is empty (0 bytes), not a .npy array")
+    if head.startswith(_ZIP_MAGIC):
+        raise BadValueError(f"input {path!r} is an .npz archive; quantize takes one array saved by np.save (.npy)")
+    if head != _NPY_MAGIC:
+        raise BadValueError(f"input {path!r} is not a .npy file (no NUMPY header); save the array with np.save")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except ValueError as e:
+        if "pickle" in str(e):
+            raise BadValueError(f"input {path!r} holds an object array (pickled data, never loaded); save a numeric "
+                                "array") from None
+        raise BadValueError(f"input {path!r} is a damaged .npy file: {e}") from None
+    except (OSError, EOFError) as e:
+        raise BadValueError(f"input {path!r} is a damaged or truncated .npy file: {e}") from None
+    if x.dtype.kind not in "fiu":
+        raise BadValueError(f"input {path!r} holds an array of dtype {x.dtype}; quantize takes real numbers "
+                            "(a float or integer array)")
+    if x.size == 0:
+        raise BadValueError(f"input {path!r} holds an empty array (shape {x.shape}); nothing to quantize")
+    return x
 
 
 def _save_atomic(path: str, arrays: dict) -> None:

@@ -31,5 +31,9 @@ def handler(args: argparse.Namespace) -> int:
                                          "all 2^32 inputs is a job for a GPU")
         return selftest.main(args.device, args.inputs, args.jobs, not args.no_bench)
     except RefarithError as e:
+        from refarith.interrupts import was_interrupted
+
+        if was_interrupted():  # a Ctrl-C inside a kernel run, reported as a kernel error
+            raise KeyboardInterrupt from None
         print(f"refarith selftest: {e}", file=sys.stderr)
         return 2
