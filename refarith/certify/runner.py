@@ -473,6 +473,28 @@ def sweep_supported(spec: Spec) -> str | None:
     return None
 
 
+def _count(n: int) -> str:
+    return str(n) if n < 10 ** 7 else f"about 2^{n.bit_length() - 1}"
+
+
+def exhaustive_plan(spec: Spec, kernel: Kernel | None = None) -> str | None:
+    """What ``--exhaustive`` does for ``spec``, decided before any work: None when the 2^32 sweep runs; a one-line
+    note when the golden stage already compares every input (no separate sweep); SpecError when neither is
+    possible (no sweep for this spec and a domain too large for the golden stage, or a scalar ``kernel``)."""
+    d = get_driver(spec)
+    if d.exhaustive_ok(spec):
+        return (f"--exhaustive: the golden stage compares all {_count(d.domain_size(spec))} inputs of {spec}; "
+                "no separate sweep")
+    why = sweep_supported(spec)
+    if why:
+        raise SpecError(f"--exhaustive: {why}, and the {_count(d.domain_size(spec))} inputs of {spec} are too many "
+                        "for the golden stage: no exhaustive check exists (run without --exhaustive, or with "
+                        "--exhaustive-if-possible)")
+    if kernel is not None and not kernel.vectorized:
+        raise SpecError(f"--exhaustive: {kernel.target} is a scalar kernel; 2^32 inputs would take days")
+    return None
+
+
 def _table_part(args: tuple[str, int, int]) -> tuple[int, np.ndarray, np.ndarray]:
     spec_id, lo, hi = args
     spec = parse_spec(spec_id)
@@ -516,8 +538,10 @@ def run_pool(fn, items: list, jobs: int, *, initializer=None, initargs: tuple = 
     killed, nothing is returned): a worker that dies (killed, ``os._exit``, out of memory), no item finishing for
     ``watchdog`` seconds (naming the items running), passing ``deadline`` (a ``time.monotonic()`` instant), an
     exception in ``fn`` (re-raised when it is a RefarithError, else named)."""
+    from refarith.interrupts import worker_init  # workers ignore Ctrl-C: this process stops them
+
     ctx = mp.get_context(method or start_method())
-    ex = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=initializer, initargs=initargs)
+    ex = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=worker_init, initargs=(initializer, initargs))
     pending: dict = {}
     todo = iter(items)
     ok = False
@@ -782,6 +806,8 @@ def certify(target, spec: Spec | str, exhaustive: bool = False, fuzz: int = 0, s
     get_driver(spec)
     kernel = load_kernel(target, device)
     kernel.supports(spec)
+    if exhaustive:
+        exhaustive_plan(spec, kernel)  # refused before any stage runs
     if sr_samples is not None or spec.param.get("rounding") == "sr":  # stochastic rounding: statistical.py
         from refarith.certify.statistical import certify_sr
 

@@ -11,7 +11,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("target", help="ml_dtypes:<dtype>, torch:<dtype>, gfloat:<format>[+sat], refarith:exact|numpy|"
                                   "torch|triton, triton:<dtype>[+rtz], torchao:mx|nvfp4, or package.module:function")
     p.add_argument("--spec", required=True, help="spec id, e.g. 'cast(binary32->ocp_e4m3,overflow=nan)'")
-    p.add_argument("--exhaustive", action="store_true", help="also sweep all 2^32 binary32 inputs (casts)")
+    p.add_argument("--exhaustive", action="store_true",
+                   help="also sweep all 2^32 binary32 inputs (casts); an error (exit 2, before any work) for a spec "
+                        "with no exhaustive check; a note when the golden stage already covers every input")
+    p.add_argument("--exhaustive-if-possible", action="store_true",
+                   help="as --exhaustive where an exhaustive check exists, else a warning and the other stages")
     p.add_argument("--fuzz", type=int, default=0, metavar="N", help="also N hypothesis-drawn vectors")
     p.add_argument("--seed", type=int, default=0, help="fuzzing seed (recorded in the certificate)")
     p.add_argument("--nan-payload-ok", action="store_true", help="accept results that differ only in the NaN code")
@@ -36,12 +40,33 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=handler)
 
 
+def _exhaustive_plan(args) -> bool:
+    """Whether to run the exhaustive sweep; says on stderr (one line) what --exhaustive does when it adds no sweep."""
+    from refarith.certify.runner import exhaustive_plan
+    from refarith.errors import SpecError
+    from refarith.spec import parse_spec
+
+    if not (args.exhaustive or args.exhaustive_if_possible):
+        return False
+    try:
+        note = exhaustive_plan(parse_spec(args.spec))
+    except SpecError as e:
+        if args.exhaustive:
+            raise
+        print(f"refarith: warning: {e}; certifying without it", file=sys.stderr)
+        return False
+    if note:
+        print(f"refarith: note: {note}", file=sys.stderr)
+    return True
+
+
 def handler(args) -> int:
     from refarith.certify.report import write_reports
     from refarith.certify.runner import certify
     from refarith.golden.drivers import CLASSES
 
-    c = certify(args.target, args.spec, exhaustive=args.exhaustive, fuzz=args.fuzz, seed=args.seed,
+    exhaustive = _exhaustive_plan(args)
+    c = certify(args.target, args.spec, exhaustive=exhaustive, fuzz=args.fuzz, seed=args.seed,
                 nan_payload_ok=args.nan_payload_ok, golden_dir=args.golden, jobs=args.jobs, timeout=args.timeout,
                 watchdog=args.watchdog, exact_reference=args.exact_reference, hard_exit=True,
                 device=args.device, sr_samples=args.sr_samples)

@@ -262,7 +262,9 @@ def _map(specs: list[Spec], jobs: int | None, label: str, progress: bool | None)
                 yield b
             return
         # the exact model only (no torch threads): fork is safe; a worker that dies breaks the pool (an error)
-        ex = ProcessPoolExecutor(min(jobs, len(specs)), mp_context=mp.get_context("fork"))
+        from refarith.interrupts import worker_init  # workers ignore Ctrl-C: this process stops them
+
+        ex = ProcessPoolExecutor(min(jobs, len(specs)), mp_context=mp.get_context("fork"), initializer=worker_init)
         try:
             for b in ex.map(_build_id, [str(s) for s in specs]):
                 bar.update()
@@ -270,6 +272,12 @@ def _map(specs: list[Spec], jobs: int | None, label: str, progress: bool | None)
         except BrokenProcessPool:
             raise GoldenFileError(f"{label}: a worker process died (killed or out of memory); nothing "
                                   "written") from None
+        except BaseException:  # Ctrl-C or an error here: no worker outlives it
+            for proc in list(getattr(ex, "_processes", {}).values()):
+                if proc.is_alive():
+                    proc.kill()
+            ex.shutdown(wait=False, cancel_futures=True)
+            raise
         finally:
             ex.shutdown(wait=True, cancel_futures=True)
 
