@@ -12,7 +12,7 @@ from typing import Any
 
 
 def encode(x: Any, fmt: Any, rounding: str = "rne", overflow: str | None = None, nan_policy: str = "error",
-           negative: str = "error", rand: Any = None, rand_bits: int | None = None, backend: str = "numpy",
+           negative: str | None = None, rand: Any = None, rand_bits: int | None = None, backend: str = "numpy",
            src: Any = None) -> Any:
     """Round every element of ``x`` into ``fmt`` once and return the codes (see :func:`refarith.fast.cast.encode`)."""
     from refarith.fast.cast import encode as _encode
