@@ -54,10 +54,11 @@ def decode(code: int, fmt: FloatFormat | IntFormat | str) -> Value:
 
 def encode(x: object, fmt: FloatFormat | IntFormat | str, rounding: str = "rne", overflow: str | None = None,
            nan_policy: str = "error", negative: str | None = None, rand: int | None = None,
-           rand_bits: int | None = None, *, tininess: str = "before") -> Rounded:
-    """Round a number (int, float, Fraction, Decimal, string, Value) into ``fmt`` once, with its flags."""
+           rand_bits: int | None = None, *, tininess: str = "before", sr_variant: str = "a") -> Rounded:
+    """Round a number (int, float, Fraction, Decimal, string, Value) into ``fmt`` once, with its flags
+    (``sr_variant``: the stochastic rule of :mod:`refarith.exact.stochastic` for ``rounding="sr"``)."""
     return round_value(parse_value(x), fmt, rounding, overflow, nan_policy, negative, rand, rand_bits,
-                       tininess=tininess)
+                       tininess=tininess, sr_variant=sr_variant)
 
 
 def is_signaling_nan(code: int, fmt: FloatFormat | IntFormat | str) -> bool:
@@ -71,13 +72,14 @@ def is_signaling_nan(code: int, fmt: FloatFormat | IntFormat | str) -> bool:
 
 def cast(code: int, src: FloatFormat | IntFormat | str, dst: FloatFormat | IntFormat | str, rounding: str = "rne",
          overflow: str | None = None, nan_policy: str = "error", negative: str | None = None, rand: int | None = None,
-         rand_bits: int | None = None, *, tininess: str = "before", subnormal: str | None = None) -> Rounded:
+         rand_bits: int | None = None, *, tininess: str = "before", subnormal: str | None = None,
+         sr_variant: str = "a") -> Rounded:
     """Convert a bit pattern of ``src`` into ``dst`` with a single rounding; a signalling NaN source is also
     flagged ``invalid``.  ``subnormal``: a flush-to-zero variant (``daz``, ``ftz``, ``daz_ftz``; see
     :data:`refarith.exact.rounding.SUBNORMAL_MODES`), None for gradual underflow."""
     src_f, dst_f = get_format(src), get_format(dst)
     r = round_value(flush_input(decode(code, src_f), src_f, subnormal), dst_f, rounding, overflow, nan_policy,
-                    negative, rand, rand_bits, tininess=tininess)
+                    negative, rand, rand_bits, tininess=tininess, sr_variant=sr_variant)
     flushed = flush_code(r.code, dst_f, subnormal)
     if flushed != r.code:
         r = Rounded(flushed, r.flags | {"underflow", "inexact"})
@@ -207,12 +209,14 @@ def fma(a: int, b: int, c: int, fmt: FloatFormat | str, rounding: str = "rne", *
 def exact_sqrt(a: Value, fmt: FloatFormat, rand_bits: int | None = None) -> Value:
     """sqrt(a), exactly when it is rational, else a stand-in that rounds identically in every mode.
 
-    With s = mbits - emin + k + 4 (k = stochastic random bits, 0 otherwise) the
+    With s = mbits - emin + k + 21 (k = stochastic random bits; mbits - emin + 4 without) the
     truncation t = floor(sqrt(a) * 2^s) / 2^s is computed by an integer square
     root; an irrational or inexact root is replaced by t + 2^-(s+1), which lies in
     the same 2^-s cell.  Every rounding decision (floor, tie, sticky, the top k
-    fraction bits) depends only on that cell because 2^-s divides ulp * 2^-k for
-    every ulp of the format, so the single rounding is exact.
+    fraction bits, up to k + 17 of them for the stochastic variants of
+    :mod:`refarith.exact.stochastic`) depends only on that cell because 2^-s
+    divides ulp * 2^-(k+17) for every ulp of the format, so the single rounding
+    is exact.
     """
     if a.is_nan:
         return a
@@ -222,7 +226,7 @@ def exact_sqrt(a: Value, fmt: FloatFormat, rand_bits: int | None = None) -> Valu
         return Value.nan(0)
     if a.is_inf:
         return a
-    s = fmt.mbits - fmt.emin + (rand_bits or 0) + 4
+    s = fmt.mbits - fmt.emin + (rand_bits + 17 if rand_bits else 0) + 4
     s = max(s, 4)
     num = a.mag.numerator << (2 * s)
     t = isqrt(num // a.mag.denominator)

@@ -34,6 +34,7 @@ import numpy as np
 
 from refarith.errors import BadValueError, BitPatternError, SpecialValueError, UnknownModeError
 from refarith.exact.rounding import cast_default_overflow, check_modes, default_negative
+from refarith.exact.stochastic import check_variant
 from refarith.fast.bitops import NumpyBitOps, TorchBitOps
 from refarith.fast.castkernel import (
     MAX_DST_BITS,
@@ -191,7 +192,7 @@ def _raise_first(err: np.ndarray, flat_src: np.ndarray, sf: Any, dst: FloatForma
 
 
 def _encode_numpy(x: Any, dst: FloatFormat, rounding: str, overflow: str, nan_policy: str, negative: str,
-                  rand: Any, rand_bits: int | None, src: Any) -> np.ndarray:
+                  rand: Any, rand_bits: int | None, src: Any, sr_variant: str = "a") -> np.ndarray:
     bits, sf = _numpy_source(x, src)
     shape = bits.shape
     flat = bits.reshape(-1)
@@ -211,14 +212,15 @@ def _encode_numpy(x: Any, dst: FloatFormat, rounding: str, overflow: str, nan_po
             err[out] = True
             _raise_first(err, flat, sf, dst, nan_policy, negative)
         return out.reshape(shape)
-    ops = NumpyBitOps(required_width(sf, dst, rand_bits))
+    ops = NumpyBitOps(required_width(sf, dst, rand_bits, sr_variant))
     rflat = _rand_array(rand, shape, rand_bits).reshape(-1) if rounding == "sr" else None
     out = np.empty(flat.shape, dtype=out_dt)
     for lo in range(0, flat.size, _CHUNK):
         hi = min(lo + _CHUNK, flat.size)
         xw = flat[lo:hi].astype(ops.dtype)
         rw = rflat[lo:hi].astype(ops.dtype) if rflat is not None else None
-        codes, err = cast_bits(ops, xw, sf, dst, rounding, overflow, nan_policy, negative, rw, rand_bits)
+        codes, err = cast_bits(ops, xw, sf, dst, rounding, overflow, nan_policy, negative, rw, rand_bits,
+                               sr_variant)
         err = np.broadcast_to(err, codes.shape)
         if err.any():
             j = int(np.flatnonzero(err)[0])
@@ -340,7 +342,7 @@ def _torch_code_dtype(dst: FloatFormat):
 
 
 def _encode_torch(x: Any, dst: FloatFormat, rounding: str, overflow: str, nan_policy: str, negative: str,
-                  rand: Any, rand_bits: int | None, src: Any):
+                  rand: Any, rand_bits: int | None, src: Any, sr_variant: str = "a"):
     import torch
 
     det = rounding != "sr"
@@ -370,7 +372,7 @@ def _encode_torch(x: Any, dst: FloatFormat, rounding: str, overflow: str, nan_po
                 i = int(torch.nonzero(bad.reshape(-1))[0, 0])
                 _raise_torch(i, w, sf, dst, nan_policy, negative)
         return out.to(_torch_code_dtype(dst))
-    width = required_width(sf, dst, rand_bits)
+    width = required_width(sf, dst, rand_bits, sr_variant)
     ops = TorchBitOps(width, device=w.device)
     if width == 32 and isinstance(sf, IntFormat):
         raise BadValueError("integer sources need 64-bit words")
@@ -388,7 +390,7 @@ def _encode_torch(x: Any, dst: FloatFormat, rounding: str, overflow: str, nan_po
         if r.numel() and (int(r.min()) < 0 or int(r.max()) >= (1 << rand_bits)):
             raise UnknownModeError(f"rand values must lie in [0, 2^{rand_bits}) for rand_bits={rand_bits}")
         r = torch.broadcast_to(r, w.shape)
-    codes, err = cast_bits(ops, w, sf, dst, rounding, overflow, nan_policy, negative, r, rand_bits)
+    codes, err = cast_bits(ops, w, sf, dst, rounding, overflow, nan_policy, negative, r, rand_bits, sr_variant)
     err = torch.broadcast_to(torch.as_tensor(err, device=w.device), w.shape)
     if bool(err.any()):
         _raise_torch(int(torch.nonzero(err.reshape(-1))[0, 0]), w, sf, dst, nan_policy, negative)
@@ -449,8 +451,11 @@ def _torch_code_table(tab: np.ndarray, device: str):
 # ------------------------------------------------------------------ public
 def encode(x: Any, fmt: FloatFormat | str, rounding: str = "rne", overflow: str | None = None,
            nan_policy: str = "error", negative: str | None = None, rand: Any = None, rand_bits: int | None = None,
-           backend: str = "numpy", src: Any = None) -> Any:
+           backend: str = "numpy", src: Any = None, sr_variant: str = "a") -> Any:
     """Round every element of ``x`` into ``fmt`` once; return the codes.
+
+    ``rounding="sr"``: ``rand`` holds one ``rand_bits``-bit integer per element and ``sr_variant`` names the
+    rule (:data:`refarith.exact.stochastic.SR_VARIANTS`).
 
     numpy: ``x`` a float64/float32/float16/bfloat16 (ml_dtypes) or integer array
     (or ``src=`` and an array of that format's bit patterns); returns an array of
@@ -469,14 +474,17 @@ def encode(x: Any, fmt: FloatFormat | str, rounding: str = "rne", overflow: str 
     if negative is None:
         negative = default_negative(dst)
     overflow, rand_bits = _modes(dst, rounding, overflow, nan_policy, negative, rand_bits)
+    if rounding == "sr":
+        check_variant(sr_variant, rand_bits, dst.name)
     if backend == "triton":
         from refarith.fast import triton_backend
 
-        return triton_backend.encode(x, dst, rounding, overflow, nan_policy, negative, rand, rand_bits, src)
+        return triton_backend.encode(x, dst, rounding, overflow, nan_policy, negative, rand, rand_bits, src,
+                                     sr_variant=sr_variant)
     if backend == "torch":
-        return _encode_torch(x, dst, rounding, overflow, nan_policy, negative, rand, rand_bits, src)
+        return _encode_torch(x, dst, rounding, overflow, nan_policy, negative, rand, rand_bits, src, sr_variant)
     scalar = not isinstance(x, (np.ndarray, list, tuple)) and np.ndim(x) == 0
-    out = _encode_numpy(x, dst, rounding, overflow, nan_policy, negative, rand, rand_bits, src)
+    out = _encode_numpy(x, dst, rounding, overflow, nan_policy, negative, rand, rand_bits, src, sr_variant)
     return int(out) if scalar else out
 
 

@@ -1,6 +1,7 @@
 """The cast kernel: source bit patterns -> destination codes, written once over :mod:`refarith.fast.bitops`.
 
-Status: complete for every rounding mode (rne rna rtz rup rdn rto sr), overflow
+Status: complete for every rounding mode (rne rna rtz rup rdn rto sr, with every
+stochastic variant of :mod:`refarith.exact.stochastic`), overflow
 mode (IEEE/OCP saturate, inf, nan and P3109 satnone, satfinite, satpropagate),
 NaN policy and negative policy (error, clamp, nan, project) of
 :mod:`refarith.exact.rounding`, from any
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 
 from refarith.errors import BadValueError, UnknownModeError
 from refarith.exact.rounding import cast_default_overflow, check_modes
+from refarith.exact.stochastic import DEFAULT_SR_VARIANT, check_variant
 from refarith.fast.bitops import BitOps
 from refarith.formats import FloatFormat, IntFormat, get_format
 
@@ -65,13 +67,28 @@ def _plan(src: FloatFormat | IntFormat, dst: FloatFormat, width: int) -> _Plan:
     return _Plan(ms + g, off, a, dst.emin + a, eb_max)
 
 
-def required_width(src: FloatFormat | IntFormat | str, dst: FloatFormat | str, rand_bits: int | None = None) -> int:
+def sr_fraction_bits(rand_bits: int | None, sr_variant: str = DEFAULT_SR_VARIANT) -> int | None:
+    """Fraction bits the stochastic decision of ``sr_variant`` reads with k = ``rand_bits`` (k + 1 for ``b``,
+    8 + 17 for ``te_e2m1_8``); None for deterministic rounding."""
+    if rand_bits is None:
+        return None
+    if sr_variant == "b":
+        return rand_bits + 1
+    if sr_variant == "te_e2m1_8":
+        return rand_bits + 17
+    return rand_bits
+
+
+def required_width(src: FloatFormat | IntFormat | str, dst: FloatFormat | str, rand_bits: int | None = None,
+                   sr_variant: str = DEFAULT_SR_VARIANT) -> int:
     """Smallest word width (32 or 64) for which :func:`cast_bits` is exact for this pair."""
     src, dst = get_format(src), get_format(dst)
+    kb = sr_fraction_bits(rand_bits, sr_variant)
     for w in (32, 64):
-        if _fits(src, dst, w, rand_bits):
+        if _fits(src, dst, w, kb):
             return w
-    raise BadValueError(f"cast {src.name}->{dst.name} (rand_bits={rand_bits}) does not fit 64-bit words")
+    raise BadValueError(f"cast {src.name}->{dst.name} (rand_bits={rand_bits}, sr={sr_variant}) does not fit "
+                        "64-bit words")
 
 
 def _fits(src: FloatFormat | IntFormat, dst: FloatFormat, width: int, rand_bits: int | None) -> bool:
@@ -92,7 +109,7 @@ def _fits(src: FloatFormat | IntFormat, dst: FloatFormat, width: int, rand_bits:
     return True
 
 
-def _check(src, dst, rounding, overflow, nan_policy, negative, rand_bits, width):
+def _check(src, dst, rounding, overflow, nan_policy, negative, rand_bits, width, sr_variant=DEFAULT_SR_VARIANT):
     src, dst = get_format(src), get_format(dst)
     if not isinstance(dst, FloatFormat) or dst.nbits > MAX_DST_BITS:
         raise BadValueError(f"cast kernel targets float formats of at most {MAX_DST_BITS} bits, not {dst.name}")
@@ -102,9 +119,10 @@ def _check(src, dst, rounding, overflow, nan_policy, negative, rand_bits, width)
     if rounding == "sr":
         if not isinstance(rand_bits, int) or rand_bits < 1:
             raise UnknownModeError(f"stochastic rounding needs rand_bits >= 1, got {rand_bits!r}")
+        check_variant(sr_variant, rand_bits, dst.name)
     else:
         rand_bits = None
-    if not _fits(src, dst, width, rand_bits):
+    if not _fits(src, dst, width, sr_fraction_bits(rand_bits, sr_variant)):
         raise BadValueError(f"cast {src.name}->{dst.name} (rand_bits={rand_bits}) needs wider than {width}-bit words")
     return src, dst, overflow, rand_bits
 
@@ -176,7 +194,7 @@ def _decode_int(ops: BitOps, x, src: IntFormat, p: _Plan):
 
 def cast_bits(ops: BitOps, x, src: FloatFormat | IntFormat | str, dst: FloatFormat | str, rounding: str = "rne",
               overflow: str | None = None, nan_policy: str = "error", negative: str = "error", r=None,
-              rand_bits: int | None = None):
+              rand_bits: int | None = None, sr_variant: str = DEFAULT_SR_VARIANT):
     """Cast source bit patterns ``x`` (words of ``ops``) into ``dst``; return ``(codes, error_mask)``.
 
     ``codes`` are destination codes (words); ``error_mask`` marks the elements
@@ -184,9 +202,11 @@ def cast_bits(ops: BitOps, x, src: FloatFormat | IntFormat | str, dst: FloatForm
     SpecialValueError (NaN under ``nan_policy='error'`` into a format without
     NaN, a negative non-zero value under ``negative='error'`` into an unsigned
     format); their code is 0.  For ``rounding='sr'``, ``r`` holds the k-bit
-    random integers (words, k = ``rand_bits``; the caller guarantees r < 2^k).
+    random integers (words, k = ``rand_bits``; the caller guarantees r < 2^k) and ``sr_variant`` the rule
+    (:mod:`refarith.exact.stochastic`).
     """
-    src, dst, overflow, k = _check(src, dst, rounding, overflow, nan_policy, negative, rand_bits, ops.width)
+    src, dst, overflow, k = _check(src, dst, rounding, overflow, nan_policy, negative, rand_bits, ops.width,
+                                   sr_variant)
     if rounding == "sr" and r is None:
         raise UnknownModeError("stochastic rounding needs r (the random integers)")
     w = ops.width
@@ -238,15 +258,8 @@ def cast_bits(ops: BitOps, x, src: FloatFormat | IntFormat | str, dst: FloatForm
         up = ops.band(inexact, rnd_neg)
     elif rounding == "rto":
         up = ops.band(inexact, ops.bnot(odd))
-    else:  # sr: t = floor(frac * 2^k); up iff t + r >= 2^k
-        kk = c(k)
-        # the unclamped d: rem (= sig_w when d >= width) is below 2^(width-2), so a shift clamped to
-        # width-1 gives 0 exactly when the true quotient is 0
-        ge = ops.uge(d, kk)
-        t_right = ops.shr(rem, ops.umin(ops.sub(d, kk), c(w - 1)))
-        t_left = ops.shl(rem, ops.umin(ops.sub(kk, d), c(w - 1)))
-        t = ops.where(ge, t_right, t_left)
-        up = ops.band(inexact, ops.uge(ops.add(t, r), c(1 << k)))
+    else:
+        up = ops.band(inexact, _sr_up(ops, rem, d, r, k, sr_variant, c_lo, c))
     c_r = ops.where(up, ops.add(c_lo, one), c_lo)
 
     zero_code = sbits if dst.has_negative_zero else c(0)
@@ -330,6 +343,49 @@ def cast_bits(ops: BitOps, x, src: FloatFormat | IntFormat | str, dst: FloatForm
     return res, err
 
 
+def _floor_frac(ops: BitOps, rem, d, kk, c):
+    """floor(frac * 2^K) for frac = rem / 2^d (K = ``kk``, a word).  With the unclamped d: rem (= sig_w when
+    d >= width) is below 2^(width-2), so a shift clamped to width-1 gives 0 exactly when the true quotient is 0."""
+    w = ops.width
+    ge = ops.uge(d, kk)
+    t_right = ops.shr(rem, ops.umin(ops.sub(d, kk), c(w - 1)))
+    t_left = ops.shl(rem, ops.umin(ops.sub(kk, d), c(w - 1)))
+    return ops.where(ge, t_right, t_left)
+
+
+def _sr_up(ops: BitOps, rem, d, r, k: int, variant: str, c_lo, c):
+    """The round-up decision of stochastic variant ``variant`` (:func:`refarith.exact.stochastic.round_up`) for
+    frac = rem / 2^d > 0 and random words r < 2^k."""
+    w = ops.width
+    one = c(1)
+    if variant == "a":  # floor(frac * 2^k) + r >= 2^k
+        return ops.uge(ops.add(_floor_frac(ops, rem, d, c(k), c), r), c(1 << k))
+    if variant == "b":  # floor(frac * 2^(k+1)) + 2r + 1 >= 2^(k+1)
+        t2 = _floor_frac(ops, rem, d, c(k + 1), c)
+        return ops.uge(ops.add(ops.add(t2, ops.shl(r, 1)), one), c(1 << (k + 1)))
+    if variant in ("c", "c_odd"):  # RNITE / RNITO(frac * 2^k) + r >= 2^k
+        kk = c(k)
+        t = _floor_frac(ops, rem, d, kk, c)
+        gt = ops.ugt(d, kk)
+        sh = ops.umin(ops.sub(d, kk), c(w - 1))
+        rr = ops.sub(rem, ops.shl(t, sh))  # the bits of frac below the k kept ones (when d > k)
+        half = ops.shl(one, ops.umin(ops.sub(sh, one), c(w - 1)))
+        t_odd = ops.eq(ops.and_(t, one), one)
+        tie_up = t_odd if variant == "c" else ops.bnot(t_odd)
+        inc = ops.band(gt, ops.bor(ops.ugt(rr, half), ops.band(ops.eq(rr, half), tie_up)))
+        t = ops.where(inc, ops.add(t, one), t)
+        return ops.uge(ops.add(t, r), c(1 << k))
+    if variant == "te_e2m1_8":
+        # RNE_binary32(|x| + r * ulp / 256) >= (n + 1) * ulp  <=>  256 * frac + r >= 256 - 2^-j, with j = 17, 16, 15
+        # for the neighbour 0.5, 1 and above (half the binary32 spacing below it, in ulp / 256):
+        # floor(frac * 2^(8+j)) + r * 2^j + 1 >= 2^(8+j)
+        j = ops.where(ops.eq(c_lo, c(0)), c(17), ops.where(ops.eq(c_lo, one), c(16), c(15)))
+        kk = ops.add(j, c(k))
+        t = _floor_frac(ops, rem, d, kk, c)
+        return ops.uge(ops.add(ops.add(t, ops.shl(r, j)), one), ops.shl(one, kk))
+    raise UnknownModeError(f"unknown stochastic rounding variant {variant!r}")
+
+
 def sticky_key(ops: BitOps, bits):
     """binary32 table key: (bits >> 16) << 1 | (low 16 bits != 0), a 17-bit word."""
     c = lambda v: ops.const(v, bits)  # noqa: E731
@@ -361,4 +417,5 @@ def sticky_key_suffices(dst: FloatFormat | str) -> bool:
     return True
 
 
-__all__ = ["cast_bits", "key_representative", "required_width", "sticky_key", "sticky_key_suffices"]
+__all__ = ["cast_bits", "key_representative", "required_width", "sr_fraction_bits", "sticky_key",
+           "sticky_key_suffices"]

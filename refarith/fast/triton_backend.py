@@ -295,7 +295,8 @@ def _io(t: Any) -> str:
 
 
 def encode(x: Any, dst: Any, rounding: str = "rne", overflow: str | None = None, nan_policy: str = "error",
-           negative: str = "error", rand: Any = None, rand_bits: int | None = None, src: Any = None) -> Any:
+           negative: str = "error", rand: Any = None, rand_bits: int | None = None, src: Any = None,
+           sr_variant: str = "a") -> Any:
     """Round every element of the torch tensor ``x`` into ``dst`` with the traced cast kernel run by Triton.
 
     Same semantics, inputs and outputs as the torch backend of :func:`refarith.fast.cast.encode` (codes as uint8
@@ -344,14 +345,14 @@ def encode(x: Any, dst: Any, rounding: str = "rne", overflow: str | None = None,
         if r.numel() and (int(r.min()) < 0 or int(r.max()) >= (1 << rand_bits)):
             raise UnknownModeError(f"rand values must lie in [0, 2^{rand_bits}) for rand_bits={rand_bits}")
         r = torch.broadcast_to(r.to(w.device), w.shape)
-    codes, err = cast_codes(w, sf, df, rounding, overflow, nan_policy, negative, r, rand_bits)
+    codes, err = cast_codes(w, sf, df, rounding, overflow, nan_policy, negative, r, rand_bits, sr_variant)
     if bool(err.any()):
         _raise_torch(int(torch.nonzero(err.reshape(-1))[0, 0]), w.to(torch.int64), sf, df, nan_policy, negative)
     return codes
 
 
 def cast_codes(w: Any, src: Any, dst: Any, rounding: str, overflow: str, nan_policy: str, negative: str,
-               r: Any = None, rand_bits: int | None = None) -> tuple[Any, Any]:
+               r: Any = None, rand_bits: int | None = None, sr_variant: str = "a") -> tuple[Any, Any]:
     """The traced cast kernel on integer tensors of source bit patterns ``w`` (any integer dtype whose width is
     at most the kernel's word; larger dtypes are narrowed after a range check by the caller), and for ``sr`` the
     random integers ``r`` of the same shape: returns ``(codes, error_mask)`` without raising (codes uint8 for
@@ -363,7 +364,8 @@ def cast_codes(w: Any, src: Any, dst: Any, rounding: str, overflow: str, nan_pol
     from refarith.formats import get_format
 
     sf, df = get_format(src), get_format(dst)
-    g = cast_graph(sf.name, df.name, rounding, overflow, nan_policy, negative, rand_bits if rounding == "sr" else None)
+    g = cast_graph(sf.name, df.name, rounding, overflow, nan_policy, negative, rand_bits if rounding == "sr" else None,
+                   sr_variant=sr_variant)
     io = _io(w)
     if _bits(io) > g.width:
         w = w.to(torch.int32 if g.width == 32 else torch.int64)
