@@ -15,11 +15,11 @@ from refarith.errors import (
     UnknownModeError,
 )
 from refarith.formats import FloatFormat, IntFormat, get_format
-from refarith.quant import Quantized, dequantize, quantize
+from refarith.quant import Quantized, dequantize, load_quantized, quantize
 from refarith.spec import Spec, make_spec, parse_spec
 
 __version__ = "0.1.0"
 
 __all__ = ["BadValueError", "BitPatternError", "FloatFormat", "IntFormat", "Quantized", "RefarithError", "Spec",
            "SpecError", "SpecialValueError", "UnknownFormatError", "UnknownModeError", "__version__", "decode",
-           "dequantize", "encode", "get_format", "make_spec", "parse_spec", "quantize"]
+           "dequantize", "encode", "get_format", "load_quantized", "make_spec", "parse_spec", "quantize"]

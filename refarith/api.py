@@ -29,7 +29,9 @@ def encode(x, fmt: FloatFormat | IntFormat | str, rounding: str = "rne", overflo
 
     A scalar (int, float, Fraction, Decimal, str) gives an int; an array-like
     gives a numpy array of the smallest unsigned dtype that holds the codes.
-    Floats are taken at their exact binary64 (or array dtype) value.  For
+    Floats are taken at their exact binary64 (or array dtype) value; an ml_dtypes array (bfloat16, float8_*,
+    int4, ...) by its bit patterns (:func:`ml_dtypes_codes`).  ``fmt``: a name, a format record or a dtype
+    (``np.float16``, ``ml_dtypes.float8_e4m3fn``, ``torch.float8_e5m2``, see :func:`refarith.get_format`).  For
     ``rounding="sr"`` pass ``rand`` (int or array of k-bit integers) and
     ``rand_bits`` = k.  Rules: :mod:`refarith.exact.rounding`.
     """
@@ -37,6 +39,20 @@ def encode(x, fmt: FloatFormat | IntFormat | str, rounding: str = "rne", overflo
     if backend not in BACKENDS:
         raise UnknownModeError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     kw = dict(rounding=rounding, overflow=overflow, nan_policy=nan_policy, negative=negative, rand_bits=rand_bits)
+    ml = ml_dtypes_codes(x)
+    if ml is not None:
+        codes, src, scalar = ml
+        if isinstance(src, IntFormat):
+            x = exact_values(codes, src)
+        elif backend != "exact":
+            from refarith import fast
+
+            out = fast.encode(codes, fmt, rand=rand, backend=backend, src=src, **kw)
+            return int(out.reshape(())) if scalar else out
+        else:
+            x = exact_values(codes, src)
+        if scalar:
+            x = x.reshape(()).item() if x.dtype != object else x.reshape(())[()]
     if backend != "exact":
         from refarith import fast
 
@@ -55,6 +71,31 @@ def encode(x, fmt: FloatFormat | IntFormat | str, rounding: str = "rne", overflo
     for i, v in enumerate(flat):
         out[i] = _exact.encode(v, fmt, rand=None if rands is None else rands[i], **kw).code
     return out.reshape(arr.shape)
+
+
+def ml_dtypes_codes(x) -> tuple[np.ndarray, FloatFormat | IntFormat, bool] | None:
+    """(bit patterns, format, is_scalar) of an ml_dtypes array or scalar (``bfloat16``, ``float8_*``, ``float6_*``,
+    ``float4_e2m1fn``, ``int4``, ...): the codes are read from its storage bytes (masked to the format's width),
+    never through ml_dtypes' own conversions.  None for any other input."""
+    if not isinstance(x, (np.ndarray, np.generic)) or not x.dtype.type.__module__.startswith("ml_dtypes"):
+        return None
+    fmt = get_format(x.dtype)
+    view = {1: np.uint8, 2: np.uint16, 4: np.uint32}.get(x.dtype.itemsize)
+    if view is None or fmt.nbits > 8 * x.dtype.itemsize:
+        raise BadValueError(f"cannot read the bits of ml_dtypes dtype {x.dtype.name} ({x.dtype.itemsize} bytes)")
+    a = np.ascontiguousarray(np.asarray(x))
+    return a.view(view) & view(fmt.ncodes - 1), fmt, isinstance(x, np.generic) or a.ndim == 0
+
+
+def exact_values(codes: np.ndarray, fmt: FloatFormat | IntFormat) -> np.ndarray:
+    """The exact values of an array of ``fmt`` codes: int64 for integer formats, else an object array of
+    :class:`Value` (each distinct code decoded once by the exact model)."""
+    uniq, inv = np.unique(codes, return_inverse=True)
+    if isinstance(fmt, IntFormat):
+        return np.array([fmt.value(int(c)) for c in uniq], dtype=np.int64)[inv].reshape(codes.shape)
+    vals = np.empty(len(uniq), dtype=object)
+    vals[:] = [_exact.decode(int(c), fmt) for c in uniq]
+    return vals[inv].reshape(codes.shape)
 
 
 def as_exact_array(x) -> np.ndarray:

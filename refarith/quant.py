@@ -41,6 +41,24 @@ class Quantized:
     params: dict = field(default_factory=dict)
 
 
+def _format_name(fmt) -> str:
+    """A quantization format name; a dtype or format record is accepted for the integer formats (``np.int8``,
+    ``torch.int8``, ``ml_dtypes.int4``); BadValueError naming anything else."""
+    if isinstance(fmt, str):
+        return fmt
+    from refarith.errors import UnknownFormatError
+    from refarith.formats import IntFormat, get_format
+
+    try:
+        f = get_format(fmt)
+    except UnknownFormatError as e:
+        raise BadValueError(f"quantization format: {e}") from None
+    if not isinstance(f, IntFormat) or not f.signed or f.symmetric:
+        raise BadValueError(f"{fmt!r} ({f.name}) is not a quantization format; expected an MX format "
+                            f"({', '.join(_emx.MX_FORMATS)}), nvfp4, or int2..int8/int16")
+    return f.name
+
+
 def _kind(fmt: str) -> str:
     f = fmt.lower()
     if f in _emx.MX_FORMATS or f in _emx.MX_ALIASES:
@@ -54,8 +72,20 @@ def _kind(fmt: str) -> str:
 
 
 def _as_numpy_f32(x) -> np.ndarray:
+    """``x`` as binary32 without changing a value: float64/integer inputs must hold binary32 numbers only; an
+    ml_dtypes array (bfloat16, float8_*, int4, ...) is read by its bits and widened exactly by the exact model."""
+    from refarith.api import ml_dtypes_codes
+
     if type(x).__module__.startswith("torch"):
-        x = x.detach().cpu().numpy()
+        import torch
+
+        if x.dtype == torch.bfloat16:  # numpy has no bfloat16: its bits, widened exactly (<< 16)
+            x = (x.detach().cpu().view(torch.int16).numpy().view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+        else:
+            x = x.detach().cpu().numpy()
+    ml = ml_dtypes_codes(x)
+    if ml is not None:
+        return _widen_codes(ml[0], ml[1])
     a = np.asarray(x)
     if a.dtype.kind not in "fiu":
         raise BadValueError(f"cannot quantize an array of dtype {a.dtype}")
@@ -63,11 +93,29 @@ def _as_numpy_f32(x) -> np.ndarray:
         with np.errstate(over="ignore"):
             b = a.astype(np.float32)
         if a.dtype.kind == "f" and a.dtype.itemsize > 4:
-            ok = (b.astype(a.dtype) == a) | np.isnan(a)
-            if not ok.all():
+            if not ((b.astype(a.dtype) == a) | np.isnan(a)).all():
                 raise BadValueError("input holds values that are not binary32 numbers; round them to float32 first")
+        elif a.dtype.kind in "iu" and a.dtype.itemsize >= 4:  # integers beyond 2^24 may not be binary32 numbers
+            for i in np.flatnonzero(np.abs(a.astype(np.float64)) > 2.0 ** 24):
+                if int(a.flat[i]) != int(b.flat[i]):
+                    raise BadValueError(f"input holds the integer {int(a.flat[i])}, not a binary32 number; round "
+                                        "the input to float32 first")
         a = b
     return a
+
+
+def _widen_codes(codes: np.ndarray, fmt) -> np.ndarray:
+    """binary32 values of codes of a format whose every value is a binary32 number (the ml_dtypes formats), each
+    distinct code decoded once by the exact model (a NaN keeps its sign)."""
+    from refarith.api import exact_values
+    from refarith.formats import IntFormat
+
+    if isinstance(fmt, IntFormat):
+        return exact_values(codes, fmt).astype(np.float32)
+    uniq, inv = np.unique(codes, return_inverse=True)
+    vals = exact_values(uniq, fmt)
+    f = np.array([np.copysign(np.nan, -1.0) if v.is_nan and v.sign else v.to_float() for v in vals], np.float64)
+    return f.astype(np.float32)[inv].reshape(codes.shape)
 
 
 def _run(fn, x: np.ndarray, backend: str, *args, **kw):
@@ -79,9 +127,10 @@ def _run(fn, x: np.ndarray, backend: str, *args, **kw):
     return fn(x, *args, backend="numpy", **kw)
 
 
-def quantize(x, format: str, axis: int = -1, block: int | None = None, scale: str = "floor",
+def quantize(x, format: str | object, axis: int = -1, block: int | None = None, scale: str = "floor",
              rounding: str = "rne", backend: str = "numpy", **variant) -> Quantized:
-    """Quantize a binary32 array (numpy, torch, or array-like) along ``axis``.
+    """Quantize a binary32 array (numpy, torch, or array-like; ml_dtypes and torch bfloat16/float8 arrays are read
+    by their bits and widened exactly) along ``axis``.  ``format``: a name below (integer formats also as a dtype).
 
     MX: ``block`` (32), ``scale`` (floor/ceil/even/rceil), ``rounding``.  NVFP4:
     variants ``division``, ``levels``, ``zero_scale``, ``tile`` (``block`` must
@@ -91,6 +140,7 @@ def quantize(x, format: str, axis: int = -1, block: int | None = None, scale: st
     """
     if backend not in BACKENDS:
         raise UnknownModeError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    format = _format_name(format)
     kind = _kind(format)
     a = _as_numpy_f32(x)
     if kind == "mx":
@@ -183,6 +233,92 @@ def dequantize(q: Quantized, backend: str = "numpy") -> np.ndarray:
     from refarith.fast import intquant as _fint
 
     return _fint.dequantize(q.scales, q.zero_points, q.codes, q.params["granularity"], q.params["group"], q.axis)
+
+
+# ------------------------------------------------------------------ .npz files (`refarith quantize`)
+NPZ_SCHEMA_VERSION = 1
+"""Version of the arrays of a quantized .npz (:func:`quantized_arrays`, :func:`load_quantized`)."""
+
+_SPEC_OPS = {"mx": "mx_quantize", "nvfp4": "nvfp4_quantize", "int": "int_quantize"}
+
+
+def quantized_arrays(q: Quantized) -> dict[str, np.ndarray]:
+    """The arrays of ``q`` as ``refarith quantize`` saves them in a .npz (no object arrays, so the file loads
+    without pickle): codes, scales, spec, format, axis, block (-1: none), schema_version, and zero_points /
+    tensor_scale when present."""
+    arrays = {"schema_version": np.array(NPZ_SCHEMA_VERSION, np.int64), "codes": q.codes, "scales": q.scales,
+              "spec": np.array(q.spec), "format": np.array(q.format), "axis": np.array(q.axis, np.int64),
+              "block": np.array(-1 if q.block is None else q.block, np.int64)}
+    if q.zero_points is not None:
+        arrays["zero_points"] = q.zero_points
+    if q.tensor_scale is not None:
+        arrays["tensor_scale"] = np.array(q.tensor_scale, np.float32)
+    return arrays
+
+
+def load_quantized(path) -> Quantized:
+    """The :class:`Quantized` of a .npz written by ``refarith quantize`` (read with ``allow_pickle=False``), ready
+    for :func:`dequantize`.  BadValueError naming the problem for a file that is missing, not a .npz, or whose
+    arrays are incomplete or inconsistent (spec against format, dtypes, shapes)."""
+    from refarith.errors import RefarithError
+    from refarith.spec import parse_spec
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise BadValueError(f"{path}: no such file") from None
+    except (OSError, ValueError, EOFError) as e:
+        raise BadValueError(f"{path}: not a quantized .npz ({e})") from None
+    need = ("codes", "scales", "spec", "format", "axis", "block")
+    missing = [k for k in need if k not in arrays]
+    if missing:
+        raise BadValueError(f"{path}: not a refarith quantize file (missing {', '.join(missing)})")
+    version = int(arrays["schema_version"]) if "schema_version" in arrays else NPZ_SCHEMA_VERSION
+    if version != NPZ_SCHEMA_VERSION:
+        raise BadValueError(f"{path}: schema_version {version} is not {NPZ_SCHEMA_VERSION}, the one this refarith "
+                            "reads")
+    for k in ("spec", "format"):
+        if arrays[k].dtype.kind != "U" or arrays[k].ndim != 0:
+            raise BadValueError(f"{path}: {k} must be a text scalar")
+    for k in ("axis", "block"):
+        if arrays[k].dtype.kind not in "iu" or arrays[k].ndim != 0:
+            raise BadValueError(f"{path}: {k} must be an integer scalar")
+    spec_text, fmt = str(arrays["spec"]), str(arrays["format"])
+    try:
+        kind = _kind(fmt)
+        spec = parse_spec(spec_text)
+    except RefarithError as e:
+        raise BadValueError(f"{path}: {e}") from None
+    if spec.op != _SPEC_OPS[kind]:
+        raise BadValueError(f"{path}: spec {spec} is not a quantization of format {fmt}")
+    codes, scales = arrays["codes"], arrays["scales"]
+    want = ("int8", "int16") if kind == "int" else ("uint8",)
+    if codes.dtype.name not in want:
+        raise BadValueError(f"{path}: codes of {fmt} must be {' or '.join(want)}, not {codes.dtype}")
+    if scales.dtype.name != ("float32" if kind == "int" else "uint8"):
+        raise BadValueError(f"{path}: scales of {fmt} must be {'float32' if kind == 'int' else 'uint8'}, "
+                            f"not {scales.dtype}")
+    params = dict(spec.params)
+    if kind == "nvfp4":
+        params["levels"] = int(params["levels"])
+    if kind == "int":
+        params["group"] = int(params["group"])
+        if "zero_points" not in arrays:
+            raise BadValueError(f"{path}: an integer quantization needs zero_points")
+    axis, block = int(arrays["axis"]), int(arrays["block"])
+    if codes.ndim == 0 or not -codes.ndim <= axis < codes.ndim:
+        raise BadValueError(f"{path}: axis {axis} is not an axis of codes of shape {codes.shape}")
+    ts = arrays.get("tensor_scale")
+    if ts is not None and (ts.dtype != np.float32 or ts.ndim != 0):
+        raise BadValueError(f"{path}: tensor_scale must be a float32 scalar")
+    q = Quantized(spec_text, fmt, codes, scales, axis, None if block < 0 else block, zero_points=arrays.get(
+        "zero_points"), tensor_scale=None if ts is None else float(ts), params=params)
+    try:
+        dequantize(q)
+    except (ValueError, IndexError, KeyError, TypeError) as e:
+        raise BadValueError(f"{path}: codes, scales and parameters do not fit together ({e})") from None
+    return q
 
 
 # ------------------------------------------------------------------ exact backend (block by block)

@@ -137,12 +137,55 @@ def _normalise(name: str) -> str:
     return n.lower()
 
 
-def get_format(name: str | Format) -> Format:
-    """Resolve a catalogue name, a peer alias, or a parametric ``[u]eXmY[bB][_specials][_nosub]`` name."""
+_PACKED_DTYPES = {"float4_e2m1fn_x2": "ocp_e2m1"}
+"""Dtypes that pack two elements per byte (torch): not one format; the error names the element format."""
+
+
+def _dtype_name(obj: object) -> tuple[str, str] | None:
+    """(dtype name, library) of a numpy dtype, a numpy/ml_dtypes scalar type or a torch dtype, else None.
+
+    Read without importing torch: a torch dtype is recognised by its type, and named by ``str()``."""
+    t = type(obj)
+    if t.__module__ == "torch" and t.__name__ == "dtype":
+        return str(obj).removeprefix("torch."), "torch"
+    import numpy as np
+
+    if isinstance(obj, np.dtype):
+        dt = obj
+    elif isinstance(obj, type) and issubclass(obj, np.generic):
+        dt = np.dtype(obj)
+    else:
+        return None
+    lib = "ml_dtypes" if dt.type.__module__.startswith("ml_dtypes") else "numpy"
+    return dt.name, lib
+
+
+def _from_dtype(obj: object, dtype: tuple[str, str]) -> Format:
+    """The catalogue format of a dtype (its name through the peer aliases); UnknownFormatError naming the dtype."""
+    name, lib = dtype
+    if name in _PACKED_DTYPES:
+        raise UnknownFormatError(f"{lib} dtype {name} packs two {_PACKED_DTYPES[name]} elements per byte; give the "
+                                 f"element format {_PACKED_DTYPES[name]!r}")
+    n = name.lower()
+    key = n if n in _CATALOGUE else ALIASES.get(n)
+    if key is None:
+        raise UnknownFormatError(f"{lib} dtype {name} is not a number format refarith models "
+                                 "(`refarith formats` lists them)")
+    return _CATALOGUE[key]
+
+
+def get_format(name: str | Format | object) -> Format:
+    """Resolve a catalogue name, a peer alias, a parametric ``[u]eXmY[bB][_specials][_nosub]`` name, or a dtype
+    (``np.float32``, ``np.dtype("float32")``, ``ml_dtypes.float8_e4m3fn``, ``torch.float8_e4m3fn``: the format
+    whose codes are that dtype's bits)."""
     if isinstance(name, (FloatFormat, IntFormat)):
         return name
     if not isinstance(name, str):
-        raise UnknownFormatError(f"format must be a name or a format record, got {type(name).__name__}")
+        dt = _dtype_name(name)
+        if dt is None:
+            raise UnknownFormatError(f"format must be a name, a format record or a dtype, got {name!r} "
+                                     f"({type(name).__name__})")
+        return _from_dtype(name, dt)
     n = _normalise(name)
     if n in _CATALOGUE:
         return _CATALOGUE[n]
