@@ -101,7 +101,13 @@ def make_spec(op: str, formats: tuple[str, ...] | list[str] = (), **params: obje
 
 
 def _fmt_name(f: object) -> str:
-    return f if isinstance(f, str) else f.name
+    """A format's name: a string as it is; a format record or a dtype (np.float32, torch.float8_e4m3fn, ...)
+    resolved through the catalogue."""
+    if isinstance(f, str):
+        return f
+    from refarith.formats import get_format
+
+    return get_format(f).name
 
 
 def parse_spec(text: str | Spec) -> Spec:
