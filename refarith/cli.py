@@ -47,6 +47,38 @@ def _code_str(code: int, fmt) -> str:
     return f"0x{code:0{max(1, (fmt.nbits + 3) // 4)}x}"
 
 
+JSON_SCHEMA_VERSION = 1
+"""``schema_version`` of the JSON of ``cast --json`` and ``formats --json`` (docs/schema/cast.schema.json,
+formats.schema.json, format_values.schema.json)."""
+
+
+def _float_or_none(v) -> float | None:
+    """The nearest binary64 of an exact value (Value, int or Fraction) for a ``*_float`` JSON field; None when it
+    is NaN, infinite or beyond binary64's range (JSON has no inf/NaN; the exact string field says which)."""
+    if v is None:
+        return None
+    if isinstance(v, Value):
+        if not v.is_finite:
+            return None
+        if v.is_zero:
+            return -0.0 if v.sign else 0.0
+        try:
+            f = v.to_float()
+        except OverflowError:
+            return None
+    else:
+        try:
+            f = float(v)
+        except OverflowError:
+            return None
+    return f if f == f and f not in (float("inf"), float("-inf")) else None
+
+
+def _dump(doc: dict) -> str:
+    """A JSON document with ``schema_version`` first; never NaN/Infinity literals (invalid JSON)."""
+    return json.dumps({"schema_version": JSON_SCHEMA_VERSION, **doc}, allow_nan=False)
+
+
 # ------------------------------------------------------------------ formats
 def cmd_formats(args: argparse.Namespace) -> int:
     if args.name is not None and not args.name.strip():
@@ -56,7 +88,9 @@ def cmd_formats(args: argparse.Namespace) -> int:
         if args.values:
             table = exact.value_table(fmt)
             if args.json:
-                print(json.dumps([{"bits": _code_str(c, fmt), "value": _fmt_value(v)} for c, v in table]))
+                print(_dump({"format": fmt.name, "values": [
+                    {"bits": _code_str(c, fmt), "code": c, "value": _fmt_value(v), "value_float": _float_or_none(v)}
+                    for c, v in table]}))
             else:
                 print(f"# {fmt.name}: {fmt.ncodes} codes")
                 for c, v in table:
@@ -67,7 +101,8 @@ def cmd_formats(args: argparse.Namespace) -> int:
     else:
         rows = [_format_row(f) for f in catalogue().values() if isinstance(f, FloatFormat) or args.ints]
     if args.json:
-        print(json.dumps(rows))
+        fmts = [fmt] if args.name else [f for f in catalogue().values() if isinstance(f, FloatFormat) or args.ints]
+        print(_dump({"formats": [_format_json(f) for f in fmts]}))
         return 0
     cols = ["name", "layout", "bias", "specials", "max", "min normal", "min subnormal"]
     widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
@@ -95,6 +130,27 @@ def _format_row(f) -> dict:
     return {"name": f.name, "layout": f.layout(), "bias": f.bias, "specials": f.describe_specials(),
             "max": _num(f.max), "min normal": _num(f.min_normal), "min subnormal": _num(f.min_subnormal),
             "bits": f.nbits}
+
+
+def _format_json(f) -> dict:
+    """One format for ``formats --json``: every number once as an exact string (``p/q`` or an integer) and once as
+    the nearest binary64 (``*_float``); null where the format has no such value (integers: no bias, no normals)."""
+    def exact(x):
+        return None if x is None else str(x)
+
+    if isinstance(f, IntFormat):
+        vals = {"max": f.max, "min": f.min, "min_normal": None, "min_subnormal": None}
+        row = {"name": f.name, "kind": "int", "layout": f.layout(), "bits": f.nbits, "bias": None,
+               "signed": f.signed, "specials": "none"}
+    else:
+        vals = {"max": f.max, "min": -f.max if f.signed else (f.min_normal if not f.has_zero else 0),
+                "min_normal": f.min_normal, "min_subnormal": f.min_subnormal if f.subnormals else None}
+        row = {"name": f.name, "kind": "float", "layout": f.layout(), "bits": f.nbits, "bias": f.bias,
+               "signed": f.signed, "specials": f.describe_specials()}
+    for k, v in vals.items():
+        row[k] = exact(v)
+        row[f"{k}_float"] = _float_or_none(v)
+    return row
 
 
 # ------------------------------------------------------------------ cast
@@ -139,14 +195,16 @@ def cmd_cast(args: argparse.Namespace) -> int:
         r = exact.cast(in_code, src, dst, **kw) if in_code is not None else _round(v, dst, kw)
         res = exact.decode(r.code, dst)
         out.append({"input": tok, "input_bits": None if in_code is None else _code_str(in_code, src),
-                    "input_value": _fmt_value(v), "bits": _code_str(r.code, dst), "value": _fmt_value(res),
-                    "flags": sorted(r.flags | in_flags)})
+                    "input_value": _fmt_value(v), "input_value_float": _float_or_none(v),
+                    "bits": _code_str(r.code, dst), "code": r.code, "value": _fmt_value(res),
+                    "value_float": _float_or_none(res), "flags": sorted(r.flags | in_flags)})
     header = str(spec) if src else "exact input, " + str(spec).split(",", 1)[0].split("->")[1] + " " + \
         ",".join(str(spec).rstrip(")").split(",")[1:])
     if args.tininess != "before":
         header += f"; tininess {args.tininess} rounding"
     if args.json:
-        print(json.dumps(out))
+        print(_dump({"spec": str(spec) if src else None, "source": src.name if src else None, "target": dst.name,
+                     "tininess": args.tininess, "results": out}))
         return 0
     print(f"# {header}")
     w = max(len(o["input"]) for o in out)
@@ -205,7 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="underflow flag: tiny before rounding (default) or after rounding (IEEE 754 7.5)")
     c.add_argument("--rand", type=int, help="random integer for --rounding sr")
     c.add_argument("--rand-bits", type=int, help="its width k")
-    c.add_argument("--json", action="store_true", help="a JSON list of {input, bits, value, flags, ...}")
+    c.add_argument("--json", action="store_true", help="one JSON document: schema_version, spec, results (input, "
+                                                          "bits, value, value_float, flags, ...)")
     c.add_argument("values", nargs="*", metavar="VALUE")
     c.set_defaults(func=cmd_cast)
     p.set_defaults(cast_parser=c)

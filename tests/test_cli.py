@@ -30,15 +30,15 @@ def test_formats_table_lists_ocp_formats_with_spec_constants(capsys):
 def test_formats_values_of_e2m1_is_the_ocp_list(capsys):
     code, out, _ = run(capsys, "formats", "float4_e2m1fn", "--values", "--json")
     assert code == 0
-    table = json.loads(out)
+    table = json.loads(out)["values"]
     assert [r["value"] for r in table[:8]] == ["0", "1/2", "1", "3/2", "2", "3", "4", "6"]
-    assert table[8] == {"bits": "0x8", "value": "-0"}
+    assert table[8] == {"bits": "0x8", "code": 8, "value": "-0", "value_float": -0.0}
 
 
 def test_cast_json_shape_and_e4m3_ties(capsys):
     code, out, _ = run(capsys, "cast", "--to", "ocp_e4m3", "--json", "464", "480", "0x1p-10", "--", "-0")
     assert code == 0
-    res = json.loads(out)
+    res = json.loads(out)["results"]
     assert [r["bits"] for r in res] == ["0x7e", "0x7f", "0x00", "0x80"]
     assert [r["value"] for r in res] == ["448", "nan", "0", "-0"]
     assert "overflow" in res[1]["flags"] and "inexact" in res[0]["flags"]
@@ -49,7 +49,7 @@ def test_cast_saturate_and_bit_pattern_input(capsys):
     code, out, _ = run(capsys, "cast", "--from", "binary32", "--to", "e4m3", "--overflow", "saturate", "--json",
                        "0x7f800000", "0x43e80000")
     assert code == 0
-    res = json.loads(out)
+    res = json.loads(out)["results"]
     assert res[0]["bits"] == "0x7e" and res[0]["input_value"] == "inf"
     assert res[1]["input_value"] == "464" and res[1]["bits"] == "0x7e"
 

@@ -235,7 +235,7 @@ def test_cast_change_of_class_is_flagged(capsys, argv, bits, flag):
     assert code == 0, err
     import json
 
-    (row,) = json.loads(out)
+    (row,) = json.loads(out)["results"]
     assert row["bits"] == bits
     assert flag in row["flags"]
     if flag == "overflow":

@@ -301,10 +301,10 @@ def test_cli_cast_tininess_and_signalling_nan(capsys):
     from refarith.cli import main
 
     assert main(["cast", "--from", "binary32", "--to", "binary16", "--json", "0x387ff000", "0x7f800001"]) == 0
-    before = json.loads(capsys.readouterr().out)
+    before = json.loads(capsys.readouterr().out)["results"]
     assert main(["cast", "--from", "binary32", "--to", "binary16", "--tininess", "after", "--json",
                  "0x387ff000"]) == 0
-    after = json.loads(capsys.readouterr().out)
+    after = json.loads(capsys.readouterr().out)["results"]
     assert before[0]["bits"] == after[0]["bits"] == "0x0400"
     assert before[0]["flags"] == ["inexact", "underflow"] and after[0]["flags"] == ["inexact"]
     assert before[1]["bits"] == "0x7e00" and before[1]["flags"] == ["invalid"]
