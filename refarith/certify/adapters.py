@@ -154,9 +154,11 @@ class Kernel:
     def __call__(self, spec: Spec, columns: tuple[np.ndarray, ...]) -> np.ndarray:
         """Run the kernel on vectors given column by column; the validated results as an (n, columns) uint64
         array of codes, or KernelError (whatever the kernel raised, named; see :func:`call_guarded`)."""
-        from refarith.certify.sr import kernel_inputs
+        from refarith.certify.sr import check_rand, is_sr, kernel_inputs, sr_bits
 
         d = get_driver(spec)
+        if is_sr(spec):  # the random bits, checked before they are narrowed to their operand's dtype
+            check_rand(columns[-1], sr_bits(spec), f"random bits r of {spec}")
         operands = group_columns(kernel_inputs(spec), columns)
         n = int(np.asarray(columns[0]).shape[0])
         raw = call_guarded(self.target, self.fn, spec, operands)
@@ -349,8 +351,10 @@ def _gfloat(name: str) -> Kernel:
             if mode is None:
                 r = gfloat.round_ndarray(fi, v, gfloat.RoundMode.TiesToEven, sat=sat)
             else:
+                from refarith.certify.sr import check_rand
+
                 k = int(spec.param["k"])
-                bits = np.asarray(operands[1]).astype(np.int64)
+                bits = check_rand(operands[1], k, f"{target}: random bits").astype(np.int64)
                 r = gfloat.round_ndarray(fi, v, getattr(gfloat.RoundMode, mode), sat=sat, srbits=bits, srnumbits=k)
             return np.asarray(gfloat.encode_ndarray(fi, r)).astype(np.int64)
 

@@ -182,7 +182,8 @@ def identify_sr(kernel, spec: Spec, nan_payload_ok: bool = False, vary: tuple[st
             rng.shuffle(vec)
             x = np.array([v[0] for v in vec], dtype=np.uint64)
             r = np.array([v[1] for v in vec], dtype=np.uint64)
-            run_spec = spec  # kernels taking k from the spec run with the spec's k only (ks == [k0])
+            # the spec with this k (its other parameters kept); kernels taking k from the spec only see k0
+            run_spec = parse_spec(str(spec).replace(f",k={k0})", f",k={k})")) if k != k0 else spec
             got = kernel(run_spec, (x.astype(src_dt), r.astype(rand_dtype(k))))[:, 0]
             for c in (c for c in cands if int(c.param["k"]) == k):
                 n = min(SR_PREFIX, len(vec))

@@ -811,6 +811,10 @@ def certify(target, spec: Spec | str, exhaustive: bool = False, fuzz: int = 0, s
     if sr_samples is not None or spec.param.get("rounding") == "sr":  # stochastic rounding: statistical.py
         from refarith.certify.statistical import certify_sr
 
+        if fuzz or exhaustive:
+            raise BadValueError(f"--fuzz and --exhaustive do not apply to the stochastic-rounding spec {spec}: its "
+                                "kernel is certified on (x, r) vectors at the hard places, or with --sr-samples N")
+
         return certify_sr(spec, kernel, sr_samples, alpha, nan_payload_ok, timeout, hard_exit, seed)
     t0 = time.monotonic()
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -303,6 +303,7 @@ def sr_vectors_stage(spec: Spec, kernel: Kernel, nan_payload_ok: bool = False, s
 
     eq = nan_aware_equal(spec.fmt(1), got, ys, nan_payload_ok)
     st.vectors = len(xs)
+    st.outside_domain = len(sr_inputs(spec)) - len(set(xs.tolist()))  # inputs where the spec raises
     best: dict[str, tuple] = {}
     for i in np.nonzero(~eq)[0].tolist():
         x = int(xs[i])
