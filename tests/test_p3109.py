@@ -1,0 +1,296 @@
+"""IEEE P3109 conformance: the published value tables, the projection cases of the interim report v4.0 (§4.7),
+the fast kernels against the exact model in every projection mode, gfloat's P3109 path, and bad input."""
+
+from __future__ import annotations
+
+import csv
+import re
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from p3109_cases import CASES
+
+from refarith.errors import RefarithError, SpecError, UnknownFormatError
+from refarith.exact.ops import cast, decode, encode
+from refarith.fast.bitops import NumpyBitOps
+from refarith.fast.castkernel import cast_bits, required_width
+from refarith.formats import catalogue, get_format, is_p3109, p3109_format, p3109_formats
+from refarith.spec import parse_spec
+
+DATA = Path(__file__).parent / "data" / "p3109"
+TABLES = sorted(DATA.glob("K*/*.csv"))
+SATS = ("satnone", "satfinite", "satpropagate")
+DET = ("rne", "rna", "rtz", "rup", "rdn", "rto")
+_HEX = re.compile(r"^(-?)0x([0-9a-f]+)(?:\.([0-9a-f]*))?p([+-]?\d+)$")
+
+
+def hexfloat(text: str) -> Fraction:
+    """Exact value of a C99 hexadecimal float such as -0x1.cp+14 (no float arithmetic)."""
+    m = _HEX.match(text.strip().lower())
+    assert m, text
+    sign, whole, frac, exp = m.groups()
+    frac = frac or ""
+    v = Fraction(int(whole + frac, 16), 16 ** len(frac)) * Fraction(2) ** int(exp)
+    return -v if sign else v
+
+
+# ------------------------------------------------------------------ published value tables
+def test_every_published_table_is_present():
+    assert len(TABLES) == 120  # K = 3..8: every signed (1 <= P < K) and unsigned (1 <= P <= K) format, e and f
+    names = {p.stem.lower() for p in TABLES}
+    assert names == {f.name for k in range(3, 9) for f in p3109_formats(k)}
+
+
+@pytest.mark.parametrize("path", TABLES, ids=lambda p: p.stem)
+def test_value_table_code_for_code(path: Path):
+    """Every code of the working group's table equals refarith's decoding of the same-named format."""
+    fmt = get_format(path.stem.lower())
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["codepoint", "value", "subnormal"]
+    rows = rows[1:]
+    assert [int(r[0], 16) for r in rows] == list(range(fmt.ncodes))
+    for code_s, val_s, sub_s in rows:
+        code = int(code_s, 16)
+        v = decode(code, fmt)
+        if val_s == "NaN":
+            assert v.is_nan, (fmt.name, code_s)
+        elif val_s in ("Inf", "-Inf"):
+            assert v.is_inf and v.sign == (val_s == "-Inf"), (fmt.name, code_s, str(v))
+        else:
+            assert v.is_finite and v.fraction == hexfloat(val_s), (fmt.name, code_s, str(v), val_s)
+            subnormal = v.fraction != 0 and abs(v.fraction) < fmt.min_normal
+            assert subnormal == (sub_s.strip() == "*"), (fmt.name, code_s)
+
+
+def _decode_aux(k: int, p: int, signed: bool, extended: bool, x: int):
+    """ωDecodeAux of P3109 §4.7.2 (p. 18), restated from the text: 'nan', 'inf', '-inf' or an exact Fraction."""
+    b = (1 << (k - p - 1)) if signed else (1 << (k - p))
+    if signed and x == 1 << (k - 1) or not signed and x == (1 << k) - 1:
+        return "nan"
+    if signed and extended and x == (1 << (k - 1)) - 1 or not signed and extended and x == (1 << k) - 2:
+        return "inf"
+    if signed and extended and x == (1 << k) - 1:
+        return "-inf"
+    if signed and x > 1 << (k - 1):
+        v = _decode_aux(k, p, signed, extended, x - (1 << (k - 1)))
+        return {"inf": "-inf"}.get(v, v) if isinstance(v, str) else -v
+    t, e = x % (1 << (p - 1)), x >> (p - 1)
+    sig = Fraction(t, 1 << (p - 1)) + (0 if e == 0 else 1)
+    return sig * Fraction(2) ** ((1 if e == 0 else e) - b)
+
+
+def _as_aux(v) -> object:
+    if v.is_nan:
+        return "nan"
+    if v.is_inf:
+        return "-inf" if v.sign else "inf"
+    return v.fraction
+
+
+@pytest.mark.parametrize("k", range(3, 17))
+def test_every_width_decodes_as_section_4_7_2(k: int):
+    """K = 3..16, every format: all codes up to K = 8, else about 300 codes (both ends and a stride), against
+    §4.7.2."""
+    for fmt in p3109_formats(k):
+        p, signed, ext = fmt.mbits + 1, fmt.signed, fmt.specials == "p3109e"
+        assert fmt.name == f"binary{k}p{p}{'s' if signed else 'u'}{'e' if ext else 'f'}" and fmt.nbits == k
+        codes = range(fmt.ncodes) if k <= 8 else sorted({*range(64), *range(fmt.ncodes - 64, fmt.ncodes),
+                                                         *range(0, fmt.ncodes, fmt.ncodes // 128)})
+        for c in codes:
+            assert _as_aux(decode(c, fmt)) == _decode_aux(k, p, signed, ext, c), (fmt.name, hex(c))
+
+
+def test_p3109_names_and_catalogue():
+    assert len(p3109_formats()) == 504  # the number of tables the working group publishes for K = 3..16
+    k8 = [n for n, f in catalogue().items() if is_p3109(f)]
+    assert len(k8) == 30 and "binary8p8ue" in k8 and "binary8p8uf" in k8
+    assert get_format("Binary8p4se") is get_format("binary8p4se")
+    assert get_format("binary16p11sf").max == 65504  # bias 16, E = 31: (2 - 2^-10) * 2^15
+    assert p3109_format(3, 3, False, True).name == "binary3p3ue"
+
+
+@pytest.mark.parametrize("name", ["binary8p8se", "binary8p9ue", "binary8p0sf", "binary2p1se", "binary17p3se"])
+def test_undefined_p3109_names_are_one_line_errors(name: str):
+    with pytest.raises(UnknownFormatError) as e:
+        get_format(name)
+    assert "\n" not in str(e.value) and name in str(e.value)
+
+
+# ------------------------------------------------------------------ §4.7 projection cases
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_projection_case_exact(case):
+    cid, clause, fmt, value, rounding, sat, want = case
+    assert encode(value, fmt, rounding, sat).code == want, (cid, clause)
+
+
+def test_projection_cases_fast_kernel():
+    """The same cases through the fast encode (numpy, binary64 input: every case value is exact in binary64 except
+    2.1 and 2.3, which round in binary64 to neighbours with the same projection)."""
+    from refarith.fast import encode as fast_encode
+
+    for cid, clause, fmt, value, rounding, sat, want in CASES:
+        x = float(Fraction(value)) if value not in ("inf", "-inf", "nan", "-0") else float(value)
+        got = int(fast_encode(np.array([x]), fmt, rounding, sat)[0])
+        assert got == want, (cid, clause, hex(got))
+
+
+def test_p3109_defaults_are_the_standards():
+    assert str(parse_spec("cast(binary32->binary8p4ue)")) == \
+        "cast(binary32->binary8p4ue,rounding=rne,overflow=satnone,negative=project)"
+    assert str(parse_spec("cast(binary32->binary8p3sf)")) == "cast(binary32->binary8p3sf,rounding=rne,overflow=satnone)"
+    # other families keep theirs
+    assert str(parse_spec("cast(binary32->ocp_e4m3)")) == "cast(binary32->ocp_e4m3,rounding=rne,overflow=nan)"
+    assert str(parse_spec("cast(binary32->e8m0)")) == "cast(binary32->e8m0,rounding=rne,overflow=nan,negative=error)"
+    # the exact model without arguments is the standard's projection
+    assert encode("-1", "binary8p4ue").code == 0xFF and encode("1000", "binary8p4sf").code == 0x7F
+    assert encode("225", "binary8p4se", "rto").code == 0x7F
+
+
+def test_named_variants_on_either_family():
+    """The IEEE/OCP rules stay selectable on P3109 formats, and P3109's on OCP formats."""
+    assert encode("225", "binary8p4se", "rto", "inf").code == 0x7E  # IEEE-style: ToOdd never overflows to inf
+    assert encode("1000", "binary8p4sf", "rne", "nan").code == 0x80  # OCP non-saturating: overflow to NaN
+    with pytest.raises(RefarithError):
+        encode("-1", "binary8p4ue", negative="error")
+    assert encode("1000", "ocp_e4m3", "rne", "satnone").code == 0x7E  # finite domain: M_hi = 448
+    assert encode("1e6", "ocp_e5m2", "rto", "satnone").code == 0x7C  # extended: ToOdd to +inf
+    assert encode("1e6", "ocp_e5m2", "rto", "inf").code == 0x7B
+    assert encode("-1", "e8m0", negative="nan").code == 0xFF  # ml_dtypes' E8M0 rule
+    assert encode("-1", "ue4m3", "rne", "satnone", negative="project").code == 0x7F
+    assert encode("-1", "ue4m3", "rtz", "satnone", negative="project").code == 0x00
+    assert encode("-inf", "ocp_e5m2", overflow="satpropagate").code == 0xFC
+    assert encode("-inf", "ocp_e5m2", overflow="satfinite").code == 0xFB
+
+
+def test_satfinite_equals_satpropagate_on_finite_inputs():
+    src = get_format("e6m1")
+    for fmt in ("binary8p3se", "binary8p4ue"):
+        for rnd in DET:
+            for c in range(src.ncodes):
+                v = decode(c, src)
+                if not v.is_finite:
+                    continue
+                assert cast(c, src, fmt, rnd, "satfinite").code == cast(c, src, fmt, rnd, "satpropagate").code
+
+
+# ------------------------------------------------------------------ fast kernel == exact model
+def _kernel_vs_exact(src_name: str, dsts: list[str], rounds=DET, sats=SATS,
+                     unsigned_negs=("project", "nan", "clamp", "error")) -> None:
+    src = get_format(src_name)
+    xs = np.arange(src.ncodes, dtype=np.uint32)
+    for dst in dsts:
+        d = get_format(dst)
+        negs = unsigned_negs if not d.signed else ("error",)
+        for rnd in rounds:
+            for ov in (*sats, "inf" if d.has_inf else "nan"):
+                for neg in negs:
+                    ops = NumpyBitOps(required_width(src, d))
+                    codes, err = cast_bits(ops, xs, src, d, rnd, ov, "error", neg)
+                    codes = np.broadcast_to(codes, xs.shape)
+                    err = np.broadcast_to(err, xs.shape)
+                    for c in range(src.ncodes):
+                        try:
+                            want = cast(c, src, d, rnd, ov, "error", neg).code
+                        except RefarithError:
+                            want = None
+                        got = None if err[c] else int(codes[c])
+                        assert got == want, (src_name, dst, rnd, ov, neg, hex(c))
+
+
+def test_kernel_equals_exact_model_every_mode():
+    """Every code of e6m1 (range 2^-32..2^31, so overflow for most K8 targets) into a spread of P3109 formats."""
+    _kernel_vs_exact("e6m1", ["binary8p4se", "binary8p4uf", "binary8p8ue", "binary3p2se"],
+                     unsigned_negs=("project", "nan"))
+
+
+@pytest.mark.slow
+def test_kernel_equals_exact_model_every_k8_format():
+    _kernel_vs_exact("e8m3", [f.name for f in p3109_formats(8)])
+
+
+@pytest.mark.slow
+def test_kernel_equals_exact_model_other_widths():
+    _kernel_vs_exact("e6m3", [f.name for k in (3, 4, 5, 6, 7) for f in p3109_formats(k)] + ["binary6p3ue"])
+
+
+# ------------------------------------------------------------------ gfloat's P3109 path
+GFLOAT_DISAGREES = {
+    # gfloat 0.5.2 has no ToOdd rounding mode and no SatPropagate (§4.2 p.11 defines both)
+    **{c: "absent" for c in ("odd-inexact", "odd-exact", "odd-stays", "p1-odd", "sn-over-rto", "sn-under-rto",
+                             "snf-over-rto", "snu-over-rto", "snu-max-rto", "sf-over-rto", "sp-inf", "sp-ninf",
+                             "sp-over", "sp-under", "sp-f-inf", "sp-u-inf", "sp-u-ninf", "sp-u-neg")},
+    # sat=False sends finite-domain overflow and infinities to NaN (the OCP E4M3 rule); §4.7.5 gives M_hi / M_lo
+    **{c: "finite-nan" for c in ("snf-over", "snf-mid", "snf-under", "snf-inf", "snf-ninf", "snuf-over",
+                                 "snuf-inf", "k3f-over", "k3f-ninf")},
+    # unsigned targets drop the sign first: -inf becomes +inf (SatNone) or M_hi (SatFinite); §4.7.5: NaN / M_lo
+    "snu-ninf": "unsigned-sign", "sf-u-ninf": "unsigned-sign",
+    # negative finite values into unsigned formats raise ValueError; §4.7.5 gives NaN or M_lo = 0
+    **{c: "unsigned-raise" for c in ("snu-neg-rne", "snu-neg-rtz", "snu-neg-rup", "snu-neg-rdn", "snu-neg-sub",
+                                     "snu-neg-tiny-rdn", "sf-u-neg")},
+}
+
+
+def gfloat_code(fmt: str, value: str, rounding: str, sat: str):
+    """gfloat's projection of a case (code, 'n/a' where gfloat has no such mode, or 'raises ...')."""
+    gfloat = pytest.importorskip("gfloat")
+    from gfloat.formats import format_info_p3109
+
+    rm = {"rne": gfloat.RoundMode.TiesToEven, "rna": gfloat.RoundMode.TiesToAway,
+          "rtz": gfloat.RoundMode.TowardZero, "rup": gfloat.RoundMode.TowardPositive,
+          "rdn": gfloat.RoundMode.TowardNegative}
+    if rounding not in rm or sat == "satpropagate":
+        return "n/a"
+    k, p, su, ef = re.match(r"binary(\d+)p(\d+)([su])([ef])$", fmt).groups()
+    fi = format_info_p3109(int(k), int(p), gfloat.Signedness.Signed if su == "s" else gfloat.Signedness.Unsigned,
+                           gfloat.Domain.Extended if ef == "e" else gfloat.Domain.Finite)
+    x = float(Fraction(value)) if value not in ("inf", "-inf", "nan", "-0") else float(value)
+    try:
+        return gfloat.encode_float(fi, gfloat.round_float(fi, x, rm[rounding], sat=sat == "satfinite"))
+    except ValueError as e:
+        return f"raises ValueError ({e})"
+
+
+def test_gfloat_disagreements_are_the_documented_ones():
+    pytest.importorskip("gfloat")
+    differ = {c[0] for c in CASES if gfloat_code(c[2], c[3], c[4], c[5]) != c[6]}
+    assert differ == set(GFLOAT_DISAGREES)
+    doc = (Path(__file__).parent.parent / "docs" / "p3109_findings.md").read_text()
+    for cid in GFLOAT_DISAGREES:
+        assert f"`{cid}`" in doc, cid
+
+
+# ------------------------------------------------------------------ bad input
+@pytest.mark.parametrize("spec, needle", [
+    ("cast(binary32->binary8p8se)", "signed format needs precision"),
+    ("cast(binary32->int8,overflow=satnone)", "does not apply to integer format"),
+    ("cast(binary32->ue3m2_none,negative=nan)", "has no NaN"),
+    ("cast(binary32->ue3m2_none,negative=project,overflow=satnone)", "needs a NaN"),
+    ("cast(binary32->binary8p4ue,overflow=satall)", "is not one of"),
+])
+def test_bad_specs_are_one_line_errors(spec: str, needle: str):
+    with pytest.raises(SpecError) as e:
+        parse_spec(spec)
+    assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("args", [
+    ["--to", "binary8p8se", "1"],
+    ["--to", "int8", "--overflow", "satnone", "1"],
+    ["--to", "ue3m2_none", "--negative", "nan", "--", "-1"],
+])
+def test_cli_bad_input_exit_2(args: list[str]):
+    r = subprocess.run([sys.executable, "-m", "refarith", "cast", *args], capture_output=True, text=True)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_cli_p3109_default_projection():
+    r = subprocess.run([sys.executable, "-m", "refarith", "cast", "--to", "binary8p4ue", "--", "-1", "-inf", "60000"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    codes = re.findall(r"-> (0x[0-9a-f]+)", r.stdout)
+    assert codes == ["0xff", "0xff", "0xfe"]
