@@ -23,3 +23,13 @@ c triton:float8e5 --spec 'cast(binary32->ocp_e5m2,overflow=inf)'
 c triton:float8e5+rtz --spec 'cast(binary32->ocp_e5m2,rounding=rtz,overflow=inf)'
 c triton:float8e4b8 --spec 'cast(binary32->e4m3fnuz,overflow=nan)'
 c triton:float8e5b16 --spec 'cast(binary32->e5m2fnuz,overflow=nan)'
+# gfloat's stochastic RoundModes, bit-exact on (x, r) vectors at the hard places (gfloat takes srbits, srnumbits =
+# the spec's k): each against the refarith variant its source defines (refarith.exact.stochastic).
+s() { refarith certify "$@" --nan-payload-ok --report "$out" || true; }
+for f in 'ocp_e5m2 overflow=inf' 'ocp_e4m3 overflow=nan' 'ocp_e2m1+sat overflow=saturate'; do
+  set -- $f
+  s "gfloat:$1+Stochastic" --spec "cast(binary32->${1%+sat},rounding=sr,$2,sr=c,k=8)"
+  s "gfloat:$1+StochasticOdd" --spec "cast(binary32->${1%+sat},rounding=sr,$2,sr=c_odd,k=8)"
+  s "gfloat:$1+StochasticFast" --spec "cast(binary32->${1%+sat},rounding=sr,$2,sr=b,k=8)"
+  s "gfloat:$1+StochasticFastest" --spec "cast(binary32->${1%+sat},rounding=sr,$2,sr=a,k=8)"
+done
