@@ -83,6 +83,8 @@ def _dump(doc: dict) -> str:
 def cmd_formats(args: argparse.Namespace) -> int:
     if args.name is not None and not args.name.strip():
         raise BadValueError(f"empty format name {args.name!r}; `refarith formats` without a name lists them")
+    if args.values and not args.name:
+        raise BadValueError("--values lists the codes of one format: give its NAME (refarith formats NAME --values)")
     if args.name:
         fmt = get_format(args.name)
         if args.values:
@@ -325,6 +327,26 @@ def check_outputs(args: argparse.Namespace) -> None:
             check_output_file(path, opt)
 
 
+def _option_names(parser: argparse.ArgumentParser, names: dict[str, str]) -> dict[str, str]:
+    """argparse dest -> option string (``--only``) of every optional argument of ``parser`` and its subcommands."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sp in action.choices.values():
+                _option_names(sp, names)
+        elif action.option_strings and action.nargs is None:
+            names.setdefault(action.dest, max(action.option_strings, key=len))
+    return names
+
+
+def check_empty_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """BadValueError for an option given an empty (or blank) value, e.g. ``--only ''`` (which would otherwise
+    select everything) or ``--from ''`` (which would be ignored)."""
+    for dest, opt in _option_names(parser, {}).items():
+        v = getattr(args, dest, None)
+        if isinstance(v, str) and not v.strip():
+            raise BadValueError(f"{opt} is empty ({v!r}); give a value or leave the option out")
+
+
 def _add_quiet(parser: argparse.ArgumentParser) -> None:
     """``--quiet`` on ``parser`` and every subcommand below it (given anywhere after the command name)."""
     for action in parser._actions:
@@ -380,6 +402,7 @@ def _main(argv: Sequence[str] | None) -> int:
             parser.print_help()
             return 2
         set_quiet(bool(getattr(args, "quiet", False)))
+        check_empty_options(args, parser)
         check_outputs(args)
         return int(args.func(args) or 0)
     except BrokenPipeError:

@@ -171,6 +171,26 @@ def test_formats_empty_name_is_an_error(capsys):
     assert out == ""
 
 
+@pytest.mark.parametrize("argv, opt", [
+    (["prove", "--only", "", "--list"], "--only"),          # would select every theorem
+    (["prove", "--only", " ", "--list"], "--only"),
+    (["cast", "--from", "", "--to", "ocp_e4m3", "1"], "--from"),  # would be ignored
+    (["golden", "verify", "--only", "", "--no-regenerate"], "--only"),
+    (["identify", "refarith:numpy", "--to", "ocp_e4m3", "--vary", ""], "--vary"),  # would vary everything
+    (["certify", "refarith:numpy", "--spec", ""], "--spec"),
+])
+def test_empty_option_value_is_an_error(capsys, argv, opt):
+    code, out, err = run(capsys, *argv)
+    one_line_error(code, err, opt, "is empty")
+    assert out == ""
+
+
+def test_formats_values_without_a_name_is_an_error(capsys):
+    code, out, err = run(capsys, "formats", "--values")
+    one_line_error(code, err, "--values", "NAME")
+    assert out == ""
+
+
 def test_golden_show_negative_count_is_an_error(capsys):
     f = next(p for p in sorted((ROOT / "golden_vectors").iterdir()) if p.name.endswith(".txt.gz"))
     code, out, err = run(capsys, "golden", "show", str(f), "-n", "-1")
