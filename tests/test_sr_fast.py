@@ -1,0 +1,163 @@
+"""Fast stochastic casts (numpy, torch, Triton interpreter) bit-exact with the exact model for every variant.
+
+Expected codes come from :func:`refarith.exact.ops.cast` (the exact model).  Small formats: every code x every
+r for small k; wide sources: boundary values and seeded random samples, each with random r.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from refarith.errors import BadValueError, UnknownModeError
+from refarith.exact import ops
+from refarith.fast.cast import encode
+from refarith.formats import get_format
+
+VARIANT_K = [("a", 2), ("b", 2), ("c", 2), ("c_odd", 2), ("b", 4), ("c_odd", 4)]
+
+
+def _exact(codes, r, src, dst, variant, k, **kw):
+    out = []
+    for c, rr in zip(codes, r):
+        out.append(ops.cast(int(c), src, dst, "sr", rand=int(rr), rand_bits=k, sr_variant=variant, **kw).code)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("variant,k", VARIANT_K)
+@pytest.mark.parametrize("src,dst,kw", [("ocp_e5m2", "ocp_e2m1", {"nan_policy": "max"}),
+                                        ("ocp_e5m2", "ocp_e4m3", {}),
+                                        ("ocp_e4m3", "ocp_e3m2", {"nan_policy": "max"}),
+                                        ("ocp_e5m2", "e8m0", {"negative": "clamp"})])
+def test_numpy_exhaustive_small(variant, k, src, dst, kw):
+    sf = get_format(src)
+    codes = np.repeat(np.arange(sf.ncodes), 1 << k)
+    r = np.tile(np.arange(1 << k), sf.ncodes)
+    got = encode(codes.astype(np.uint8), dst, "sr", rand=r, rand_bits=k, src=src, sr_variant=variant, **kw)
+    np.testing.assert_array_equal(got, _exact(codes, r, src, dst, variant, k, **kw))
+
+
+@pytest.mark.parametrize("rs", [pytest.param(range(256), marks=pytest.mark.slow), (0, 1, 127, 128, 200, 254, 255)])
+def test_numpy_exhaustive_te_e2m1_8(rs):
+    sf = get_format("ocp_e4m3")
+    rs = np.array(list(rs))
+    codes = np.repeat(np.arange(sf.ncodes), rs.size)
+    r = np.tile(rs, sf.ncodes)
+    got = encode(codes.astype(np.uint8), "ocp_e2m1", "sr", nan_policy="max", rand=r, rand_bits=8, src="ocp_e4m3",
+                 sr_variant="te_e2m1_8")
+    np.testing.assert_array_equal(got, _exact(codes, r, "ocp_e4m3", "ocp_e2m1", "te_e2m1_8", 8, nan_policy="max"))
+
+
+def _binary32_sample(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    rand = rng.integers(0, 1 << 32, n, dtype=np.uint64).astype(np.uint32)
+    # finite magnitudes near the narrow formats' ranges (exponent fields 100..140), and a few tiny ones
+    near = (rng.integers(100, 141, n).astype(np.uint32) << 23) | (rand & 0x7FFFFF) | (rand & 0x80000000)
+    tiny = (rng.integers(1, 100, n // 8).astype(np.uint32) << 23) | (rand[: n // 8] & 0x807FFFFF)
+    return np.concatenate([near, tiny, np.array([0, 0x80000000, 0x7F800000, 0x00000001], dtype=np.uint32)])
+
+
+@pytest.mark.parametrize("variant,k", [("a", 8), ("b", 8), ("c", 8), ("c_odd", 8), ("b", 13), ("c", 16)])
+@pytest.mark.parametrize("dst", ["ocp_e4m3", "ocp_e5m2", "binary16"])
+def test_numpy_binary32_sampled(variant, k, dst):
+    bits = _binary32_sample(400, 7 + k)
+    r = np.random.default_rng(k).integers(0, 1 << k, bits.size)
+    kw = {"overflow": "saturate"}
+    got = encode(bits.view(np.float32), dst, "sr", rand=r, rand_bits=k, sr_variant=variant, **kw)
+    np.testing.assert_array_equal(got, _exact(bits, r, "binary32", dst, variant, k, **kw))
+
+
+def test_numpy_binary32_te_e2m1_8():
+    bits = _binary32_sample(1500, 3)
+    r = np.random.default_rng(5).integers(0, 256, bits.size)
+    r[::7] = 255
+    got = encode(bits.view(np.float32), "ocp_e2m1", "sr", rand=r, rand_bits=8, sr_variant="te_e2m1_8")
+    np.testing.assert_array_equal(got, _exact(bits, r, "binary32", "ocp_e2m1", "te_e2m1_8", 8))
+
+
+@pytest.mark.parametrize("variant,k", [("b", 6), ("c", 6), ("c_odd", 11)])
+def test_numpy_binary64_and_int_sources(variant, k):
+    rng = np.random.default_rng(k)
+    x = rng.standard_normal(300) * 2.0 ** rng.integers(-20, 12, 300)
+    r = rng.integers(0, 1 << k, x.size)
+    got = encode(x, "ocp_e4m3", "sr", overflow="saturate", rand=r, rand_bits=k, sr_variant=variant)
+    want = [ops.encode(float(v), "ocp_e4m3", "sr", "saturate", rand=int(rr), rand_bits=k, sr_variant=variant).code
+            for v, rr in zip(x, r)]
+    np.testing.assert_array_equal(got, want)
+    xi = rng.integers(-(1 << 31), 1 << 31, 300, dtype=np.int64).astype(np.int32)
+    got = encode(xi, "binary16", "sr", overflow="saturate", rand=r, rand_bits=k, sr_variant=variant)
+    want = [ops.encode(int(v), "binary16", "sr", "saturate", rand=int(rr), rand_bits=k, sr_variant=variant).code
+            for v, rr in zip(xi, r)]
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("variant,k", [("a", 3), ("b", 3), ("c", 3), ("c_odd", 3), ("te_e2m1_8", 8)])
+def test_torch_equals_numpy(variant, k):
+    torch = pytest.importorskip("torch")
+    bits = _binary32_sample(4000, 11)
+    r = np.random.default_rng(2).integers(0, 1 << k, bits.size)
+    dst = "ocp_e2m1" if variant == "te_e2m1_8" else "ocp_e4m3"
+    want = encode(bits.view(np.float32), dst, "sr", rand=r, rand_bits=k, sr_variant=variant, overflow="saturate")
+    got = encode(torch.from_numpy(bits.view(np.float32)), dst, "sr", rand=torch.from_numpy(r), rand_bits=k,
+                 sr_variant=variant, overflow="saturate", backend="torch")
+    np.testing.assert_array_equal(got.numpy().astype(np.int64), want.astype(np.int64))
+    # and the exact model on a slice
+    np.testing.assert_array_equal(want[:300], _exact(bits[:300], r[:300], "binary32", dst, variant, k,
+                                                     overflow="saturate"))
+
+
+@pytest.mark.parametrize("variant,k", [("b", 3), ("c", 3), ("c_odd", 2), ("te_e2m1_8", 8)])
+def test_triton_interpreter_carries_the_variant(variant, k, monkeypatch):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("triton")
+    bits = _binary32_sample(300, 21)
+    r = np.random.default_rng(3).integers(0, 1 << k, bits.size)
+    dst = "ocp_e2m1" if variant == "te_e2m1_8" else "ocp_e4m3"
+    got = encode(torch.from_numpy(bits.view(np.float32)), dst, "sr", rand=torch.from_numpy(r), rand_bits=k,
+                 sr_variant=variant, overflow="saturate", backend="triton")
+    want = _exact(bits, r, "binary32", dst, variant, k, overflow="saturate")
+    np.testing.assert_array_equal(got.cpu().numpy().astype(np.int64), want)
+
+
+def test_bad_random_bits():
+    x = np.array([1.3, 2.7], dtype=np.float32)
+    with pytest.raises(UnknownModeError, match="needs rand"):
+        encode(x, "ocp_e4m3", "sr", rand_bits=4, sr_variant="c")
+    with pytest.raises(UnknownModeError, match=r"lie in \[0, 2\^4\)"):
+        encode(x, "ocp_e4m3", "sr", rand=np.array([3, 16]), rand_bits=4, sr_variant="c")
+    with pytest.raises(UnknownModeError, match="must hold integers"):
+        encode(x, "ocp_e4m3", "sr", rand=np.array([0.5, 1.0]), rand_bits=4)
+    with pytest.raises(UnknownModeError, match="k=8"):
+        encode(x, "ocp_e2m1", "sr", rand=np.array([3, 1]), rand_bits=4, sr_variant="te_e2m1_8")
+    with pytest.raises(BadValueError, match="does not fit 64-bit words"):
+        encode(np.array([1.5]), "ocp_e4m3", "sr", rand=np.array([1]), rand_bits=63, sr_variant="b")
+
+
+def test_numpy_path_without_torch():
+    """The numpy SR path in a process where ``import torch`` fails (tests/conftest.py's REFARITH_NO_TORCH rule)."""
+    code = (
+        "import sys\n"
+        "for m in ('torch', 'torchao', 'triton'): sys.modules[m] = None\n"
+        "import numpy as np\n"
+        "from refarith.fast.cast import encode\n"
+        "from refarith.exact import ops\n"
+        "x = np.arange(256, dtype=np.uint8); r = (np.arange(256) * 7) % 32\n"
+        "for v in ('a', 'b', 'c', 'c_odd'):\n"
+        "    got = encode(x, 'ocp_e4m3', 'sr', rand=r, rand_bits=5, src='ocp_e5m2', sr_variant=v)\n"
+        "    want = [ops.cast(int(c), 'ocp_e5m2', 'ocp_e4m3', 'sr', rand=int(q), rand_bits=5, sr_variant=v).code\n"
+        "            for c, q in zip(x, r)]\n"
+        "    assert list(got) == want, v\n"
+        "try:\n"
+        "    import torch  # noqa: F401\n"
+        "    raise SystemExit('torch imported')\n"
+        "except ImportError:\n"
+        "    print('ok')\n"
+    )
+    env = dict(os.environ, REFARITH_NO_TORCH="1")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
