@@ -109,7 +109,7 @@ def _prove_kernel(args: argparse.Namespace) -> int:
     finally:
         registry.restore_solvers(prev)
     if args.json:
-        print(json.dumps({"kernel": args.kernel, "spec": args.spec, "property": args.property,
+        print(json.dumps({"schema_version": 1, "kernel": args.kernel, "spec": args.spec, "property": args.property,
                           "verdict": out.verdict, "counterexample": out.counterexample, "confirmed": out.confirmed,
                           "detail": out.detail}, indent=1))
     else:
@@ -142,8 +142,9 @@ def _run_prove(args: argparse.Namespace) -> int:
         raise BadValueError(f"no theorem matches {args.only!r}; `refarith prove --list` shows them")
     if args.list:
         if args.json:
-            print(json.dumps([{"name": t.name, "statement": t.statement, "expect": t.expect, "budget": t.budget,
-                               "tags": list(t.tags)} for t in theorems], indent=1))
+            print(json.dumps({"schema_version": 1, "theorems": [
+                {"name": t.name, "statement": t.statement, "expect": t.expect, "budget_seconds": t.budget,
+                 "tags": list(t.tags)} for t in theorems]}, indent=1))
             return 0
         for t in theorems:
             print(f"{t.name}  [{t.expect}, {t.budget:.0f} s]  {t.statement}")
@@ -170,7 +171,7 @@ def _run_prove(args: argparse.Namespace) -> int:
     failed = [r for r in results if not r.ok]
     summary = _solver_summary(results)
     if args.json:
-        print(json.dumps({"wall_seconds": round(wall, 3), "ok": not failed, "solver": args.solver,
+        print(json.dumps({"schema_version": 1, "wall_seconds": round(wall, 3), "ok": not failed, "solver": args.solver,
                           "second": args.second, "summary": summary,
                           "results": [r.to_json() for r in results]}, indent=1))
         return 0 if not failed else 1

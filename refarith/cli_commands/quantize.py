@@ -20,7 +20,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--block", type=int, default=None, help="block (MX) or group (integer) size")
     p.add_argument("--axis", type=int, default=-1, help="axis to quantize along (default -1)")
     p.add_argument("--backend", default="numpy", choices=("numpy", "torch", "exact"))
-    p.add_argument("-o", "--output", required=True, help="output .npz (written atomically)")
+    p.add_argument("-o", "--output", required=True, help="output .npz (written atomically; refarith.load_quantized "
+                                                         "reads it back)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON document "
+                                                       "(docs/schema/quantize.schema.json)")
     p.set_defaults(func=handler)
 
 
@@ -47,6 +50,18 @@ def handler(args) -> int:
     y = dequantize(q)
     st = error_stats(np.asarray(x, np.float32), y)
     _save_atomic(args.output, quantized_arrays(q))
+    if args.json:
+        import json
+
+        def num(v: float) -> float | None:
+            return float(v) if np.isfinite(v) else None
+
+        print(json.dumps({"schema_version": 1, "spec": q.spec, "format": q.format, "input": args.file,
+                          "output": args.output, "shape": list(x.shape), "elements": int(x.size),
+                          "blocks": int(q.scales.size), "lossless": bool(st["max_abs"] == 0),
+                          "max_abs_error": num(st["max_abs"]), "max_rel_error": num(st["max_rel"]),
+                          "sqnr_db": num(st["sqnr_db"])}, allow_nan=False))
+        return 0
     print(f"spec: {q.spec}")
     print(f"elements: {x.size}  blocks/groups: {q.scales.size}")
     print(f"max abs error: {st['max_abs']:.6g}")
