@@ -256,6 +256,10 @@ def _unsigned_dst(fmts: tuple) -> bool:
     return not fmts[1].signed
 
 
+def _has_subnormals(fmts: tuple) -> bool:
+    return any(f.kind == "float" and f.subnormals for f in fmts)
+
+
 CAST_DOC = """convert bit patterns of the first format into the second with a single rounding
 
 One vocabulary for IEEE 754 / OCP and IEEE P3109 (interim report v4.0, §4.2 and §4.7): a P3109 projection
@@ -283,6 +287,9 @@ register_op(OpSchema(
         Param("negative", _default_negative, ("error", "clamp", "nan", "project"),
               "negative values into an unsigned target; default: project for P3109 targets, else error",
               _unsigned_dst),
+        Param("subnormal", lambda f: None, ("daz", "ftz", "daz_ftz"),
+              "flush to zero: daz reads subnormal inputs as zero, ftz flushes subnormal results to zero after "
+              "rounding, daz_ftz both; absent: gradual underflow", _has_subnormals),
         *SR_PARAMS,
     ),
     CAST_DOC,

@@ -40,6 +40,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,7 @@ from refarith.certify.adapters import (
 )
 from refarith.errors import BadValueError, GoldenFileError, KernelError, RefarithError, SpecError
 from refarith.exact import ops as _ops
+from refarith.exact.show import show_code
 from refarith.formats import FloatFormat, get_format
 from refarith.golden import fileformat as ff
 from refarith.golden.drivers import CLASSES, get_driver, is_nan_code, magnitude_key
@@ -65,8 +67,18 @@ from refarith.spec import Spec, parse_spec
 DEFAULT_WATCHDOG = 600.0
 """Seconds without any chunk of an exhaustive sweep finishing before the sweep is declared stalled."""
 
-BUCKETS = ("1", "2", "3-4", "5-8", "9-16", ">16", "special")
-"""Error histogram buckets: distance in representable values between result and reference; 'special': NaN/inf."""
+SCHEMA_VERSION = 1
+"""Version of the certificate JSON (docs/schema/certificate.schema.json)."""
+
+MAP_PREFIX_BITS = 4
+"""Mantissa bits (from the top) that split a binade in the input map of a single float input."""
+
+BUCKETS = ("d1", "d2", "d3_4", "d5_8", "d9_16", "d_over_16", "special")
+"""Error histogram buckets: distance in representable values between result and reference (1, 2, 3-4, 5-8, 9-16,
+over 16); 'special': NaN/inf involved."""
+
+BUCKET_LABELS = dict(zip(BUCKETS, ("1", "2", "3-4", "5-8", "9-16", ">16", "special")))
+"""How reports label the buckets."""
 
 
 @dataclass
@@ -85,7 +97,8 @@ class Example:
     expected_value: list[str]
     got: list[str]
     got_value: list[str]
-
+    context: list[str] = field(default_factory=list)
+    """For block results: the expected value of every per-block output column (scales, exponents), shown."""
 
 @dataclass
 class Stage:
@@ -100,6 +113,16 @@ class Stage:
     seconds: float = 0.0
     sha256: str | None = None
     seed: int | None = None
+    input_map: list[list[int]] = field(default_factory=list)
+    """Single float input: ``[sign, biased exponent, top mantissa bits, mismatches]`` for every non-empty cell
+    (the mantissa prefix is the top ``MAP_PREFIX_BITS`` bits, fewer for narrower mantissas)."""
+    block_profile: dict[str, list[list[int | None]]] = field(default_factory=dict)
+    """Block inputs: ``amax_exponent``: [floor(log2 amax) of the block's finite inputs (None when every one is zero
+    or special), mismatching vectors]; ``position``: [index within the block, mismatching elements]."""
+    seen: dict = field(default_factory=dict, repr=False, compare=False)
+    """In memory only (not in the JSON): mismatching input vector -> class, so that totals count an input once."""
+    covers: int = 0
+    """In memory only: an exhaustive stage compares every input code below this bound."""
 
     def failures(self, nan_payload_ok: bool) -> int:
         return sum(v for k, v in self.mismatches.items() if not (nan_payload_ok and k == "nan_payload"))
@@ -129,14 +152,37 @@ class Certificate:
         return self.verdict == "pass"
 
     def totals(self) -> dict[str, int]:
+        """Mismatching inputs by class, each input counted once over the stages (an exhaustive stage's count
+        stands for every input it covers; per-stage counts are in each stage's ``mismatches``).  A stage without
+        its in-memory record of inputs (one read back from JSON) adds its own counts."""
         out = dict.fromkeys(CLASSES, 0)
+        covered = 0
         for s in self.stages:
-            for k, v in s.mismatches.items():
-                out[k] += v
+            if s.covers:
+                for k, v in s.mismatches.items():
+                    out[k] += v
+                covered = max(covered, s.covers)
+        seen: set = set()
+        for s in self.stages:
+            if s.covers:
+                continue
+            if not s.seen and sum(s.mismatches.values()):
+                for k, v in s.mismatches.items():
+                    out[k] += v
+                continue
+            for vec, cls in s.seen.items():
+                if (covered and len(vec) == 1 and vec[0] < covered) or vec in seen:
+                    continue
+                seen.add(vec)
+                out[cls] += 1
         return out
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        for s in d["stages"]:
+            s.pop("seen", None)
+            s.pop("covers", None)
+        d["schema_version"] = SCHEMA_VERSION
         d["verdict"] = self.verdict
         d["mismatch_totals"] = self.totals()
         d["bit_exact"] = sum(self.totals().values()) == 0
@@ -190,10 +236,10 @@ def order_keys(fmt, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _bucket(dist: int) -> str:
     if dist < 0:
         return "special"
-    for b, hi in (("1", 1), ("2", 2), ("3-4", 4), ("5-8", 8), ("9-16", 16)):
+    for b, hi in zip(BUCKETS, (1, 2, 4, 8, 16)):
         if dist <= hi:
             return b
-    return ">16"
+    return "d_over_16"
 
 
 def _value_str(fmt, code: int) -> str:
@@ -215,10 +261,81 @@ def make_example(spec: Spec, cls: str, ins: tuple[int, ...], expected: tuple[int
     fin, fout = d.input_formats(spec), d.output_formats(spec)
     names = column_names(d.outputs(spec))
     cols = [i for i, (e, g) in enumerate(zip(expected, got)) if e != g]
+    outs = d.outputs(spec)
+    context = []
+    if max(o.width for o in outs) > 1:  # a block result: its per-block columns (scales, exponents) as context
+        j = 0
+        for o in outs:
+            if o.width < max(x.width for x in outs):
+                context += [f"{names[k]} {show_code(expected[k], fout[k])}" for k in range(j, j + o.width)][:4]
+            j += o.width
     return Example(cls, [_hex(f, c) for c, f in zip(ins, fin)], [_value_str(f, c) for c, f in zip(ins, fin)],
                    [names[i] for i in cols], [_hex(fout[i], expected[i]) for i in cols],
                    [_value_str(fout[i], expected[i]) for i in cols], [_hex(fout[i], got[i]) for i in cols],
-                   [_value_str(fout[i], got[i]) for i in cols])
+                   [_value_str(fout[i], got[i]) for i in cols], context)
+
+
+def _map_cell(fmt, code: int) -> tuple[int, int, int] | None:
+    """(sign, biased exponent, top mantissa bits) of a code of a binary float format, None for other formats."""
+    if not isinstance(fmt, FloatFormat) or not fmt.signed or fmt.ebits == 0:
+        return None
+    pb = min(MAP_PREFIX_BITS, fmt.mbits)
+    return (code >> (fmt.nbits - 1)) & 1, (code >> fmt.mbits) & fmt.emask, (code & fmt.mmask) >> (fmt.mbits - pb)
+
+
+def _amax_exponent(fin: tuple, vec: tuple[int, ...]) -> str:
+    """floor(log2 max |x|) over the finite inputs of a block, 'none' when every one is zero or special."""
+    best = None
+    for f, c in zip(fin, vec):
+        v = _ops.decode(c, f)
+        if v.is_finite and not v.is_zero and (best is None or v.mag > best):
+            best = v.mag
+    if best is None:
+        return "none"
+    e = best.numerator.bit_length() - best.denominator.bit_length()
+    return str(e - 1 if Fraction(2) ** e > best else e)
+
+
+def _profile(spec: Spec, stage: Stage, vec: tuple[int, ...], x: tuple[int, ...], g: tuple[int, ...],
+             cls: str) -> None:
+    """Account one mismatching vector into the stage's map (single float input) or block profile."""
+    d = get_driver(spec)
+    fin = d.input_formats(spec)
+    stage.seen.setdefault(vec, cls)
+    if len(fin) == 1:
+        return
+    widths = [o.width for o in d.outputs(spec)]
+    if max(widths) <= 1:
+        return
+    bp = stage.block_profile
+    for key in ("amax_exponent", "position"):  # lists of [key, count] between compare() calls: back to counts
+        if isinstance(bp.get(key), list):
+            bp[key] = {("none" if a is None else str(a)): n for a, n in bp[key]}
+    a = bp.setdefault("amax_exponent", {})
+    k = _amax_exponent(fin, vec)
+    a[k] = a.get(k, 0) + 1
+    pos = bp.setdefault("position", {})
+    j = 0
+    for w in widths:
+        if w == max(widths):
+            for i in range(w):
+                if x[j + i] != g[j + i]:
+                    pos[str(i)] = pos.get(str(i), 0) + 1
+        j += w
+
+
+def _flush_map(spec: Spec, stage: Stage) -> None:
+    """The stage's input map from its mismatching inputs (each distinct input once)."""
+    fin = get_driver(spec).input_formats(spec)
+    if len(fin) != 1 or not stage.seen:
+        return
+    m: dict[tuple[int, int, int], int] = {}
+    for vec in stage.seen:
+        cell = _map_cell(fin[0], vec[0])
+        if cell is None:
+            return
+        m[cell] = m.get(cell, 0) + 1
+    stage.input_map = [[*k, v] for k, v in sorted(m.items())]
 
 
 def _distances(fout: tuple, exp: np.ndarray, got: np.ndarray) -> np.ndarray:
@@ -270,14 +387,28 @@ def compare(spec: Spec, kernel: Kernel, inputs: list[np.ndarray], expected: np.n
                 continue
             cls = d.mismatch_class(spec, vec, g)
             stage.mismatches[cls] += 1
+            _profile(spec, stage, vec, x, g, cls)
             stage.histogram[_bucket(dist)] += 1
             key = tuple(magnitude_key(f, c) for f, c in zip(fin, vec))
             if cls not in best or key < best[cls][0]:
                 best[cls] = (key, vec, x, g)
+    _flush_map(spec, stage)
+    for k, v in list(stage.block_profile.items()):
+        if isinstance(v, dict):
+            pairs = [[None if a == "none" else int(a), n] for a, n in v.items()]
+            stage.block_profile[k] = sorted(pairs, key=lambda p: (p[0] is None, p[0] or 0))
     for cls, (_, vec, x, g) in best.items():
-        stage.examples[cls] = make_example(spec, cls, vec, x, g)
+        if cls not in stage.examples or key_of(spec, vec) < key_of(spec, stage.examples[cls]):
+            stage.examples[cls] = make_example(spec, cls, vec, x, g)
     return stage
 
+
+def key_of(spec: Spec, ex) -> tuple:
+    """The magnitude key (see :func:`refarith.golden.drivers.magnitude_key`) of a vector or of an Example's
+    inputs: counterexamples are minimized by it (smallest magnitudes, column by column)."""
+    fin = get_driver(spec).input_formats(spec)
+    codes = ex if isinstance(ex, tuple) else tuple(int(h, 16) for h in ex.inputs)
+    return tuple(magnitude_key(f, c) for f, c in zip(fin, codes))
 
 def vectors_arrays(spec: Spec, vecs: list[tuple[int, ...]]) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """(input columns, expected (n, columns), domain mask) of vectors, from the exact model."""
@@ -453,8 +584,23 @@ def fuzz_stage(spec: Spec, kernel: Kernel, n: int, seed: int = 0) -> Stage:
     if vecs:
         ins, exp, dom = vectors_arrays(spec, vecs)
         compare(spec, kernel, ins, exp, dom, st, chunk=4096)
+    shrink_examples(spec, kernel, st)
     st.seconds = time.monotonic() - t0
     return st
+
+
+def shrink_examples(spec: Spec, kernel: Kernel, st: Stage) -> None:
+    """Replace every counterexample of ``st`` by the smallest failing vector of its class that
+    :func:`refarith.certify.fuzz.shrink` reaches from it (see that module for what "smallest" means)."""
+    from refarith.certify.fuzz import mismatch_runner, shrink
+
+    d = get_driver(spec)
+    for cls, e in list(st.examples.items()):
+        vec = tuple(int(h, 16) for h in e.inputs)
+        small = shrink(spec, mismatch_runner(spec, kernel, cls), vec, cls)
+        if small != vec:
+            got = mismatch_runner(spec, kernel, cls)([small])[0]
+            st.examples[cls] = make_example(spec, cls, small, d.exact(spec, small), got)
 
 
 # ------------------------------------------------------------------ exhaustive binary32 sweep
@@ -659,7 +805,7 @@ def _sweep_chunk(lo: int) -> tuple:
     hist = np.zeros(len(BUCKETS), dtype=np.int64)
     best: dict[int, int] = {}
     if cand.size == 0:
-        return size, 0, counts, hist, best
+        return size, 0, counts, hist, best, None
     xc = x[cand]
     key = ((xc >> np.uint32(16)) << np.uint32(1)) | ((xc & np.uint32(0xFFFF)) != 0).astype(np.uint32)
     exp = w["ref"][key]
@@ -668,7 +814,7 @@ def _sweep_chunk(lo: int) -> tuple:
     outside = int(cand.size - np.count_nonzero(dom))
     badm = (gc != exp) & dom
     if not badm.any():
-        return size - outside, outside, counts, hist, best
+        return size - outside, outside, counts, hist, best, None
     g, e, k, xb = gc[badm], exp[badm], key[badm], xc[badm]
     c = w["cls"][k].astype(np.int64)
     c[w["isnan"][g] & w["isnan"][e]] = CLASSES.index("nan_payload")
@@ -682,8 +828,10 @@ def _sweep_chunk(lo: int) -> tuple:
     for ci in np.unique(c).tolist():
         sel = np.nonzero(c == ci)[0]
         best[ci] = int(xb[sel[np.argmin(mag[sel])]])
-    return size - outside, outside, counts, hist, best
-
+    cell = ((xb >> np.uint32(31)) << np.uint32(12)) | (((xb >> np.uint32(23)) & np.uint32(0xFF)) << np.uint32(4)) \
+        | ((xb >> np.uint32(23 - MAP_PREFIX_BITS)) & np.uint32((1 << MAP_PREFIX_BITS) - 1))
+    cells = np.bincount(cell.astype(np.int64), minlength=2 << 12)
+    return size - outside, outside, counts, hist, best, cells
 
 
 
@@ -731,13 +879,17 @@ def exhaustive_stage(spec: Spec, kernel: Kernel, jobs: int | None = None, chunk_
     hist = np.zeros(len(BUCKETS), dtype=np.int64)
     best: dict[int, int] = {}
 
+    cells = np.zeros(2 << 12, dtype=np.int64)
+
     def absorb(r):
         nonlocal counts, hist
-        n, out, c, h, b = r
+        n, out, c, h, b, m = r
         st.vectors += n
         st.outside_domain += out
         counts += c
         hist += h
+        if m is not None:
+            cells[:] += m
         for ci, bits in b.items():
             if ci not in best or (bits & 0x7FFFFFFF) < (best[ci] & 0x7FFFFFFF):
                 best[ci] = bits
@@ -770,6 +922,8 @@ def exhaustive_stage(spec: Spec, kernel: Kernel, jobs: int | None = None, chunk_
         st.mismatches[k] = int(counts[i])
     for i, k in enumerate(BUCKETS):
         st.histogram[k] = int(hist[i])
+    st.input_map = [[i >> 12, (i >> 4) & 0xFF, i & 0xF, int(cells[i])] for i in np.nonzero(cells)[0].tolist()]
+    st.covers = total
     d = get_driver(spec)
     for ci, bits in sorted(best.items()):
         exp = d.exact(spec, (bits,))
@@ -835,6 +989,6 @@ def certify(target, spec: Spec | str, exhaustive: bool = False, fuzz: int = 0, s
                        time.monotonic() - t0)
 
 
-__all__ = ["BUCKETS", "DEFAULT_WATCHDOG", "Certificate", "Example", "Stage", "certify", "check_golden",
-           "check_seconds", "compare", "exhaustive_stage", "fuzz_stage", "golden_stage", "run_pool", "start_method",
-           "sticky_tables", "sweep_supported", "time_limit"]
+__all__ = ["BUCKETS", "BUCKET_LABELS", "DEFAULT_WATCHDOG", "SCHEMA_VERSION", "Certificate", "Example", "Stage",
+           "certify", "check_golden", "check_seconds", "compare", "exhaustive_stage", "fuzz_stage", "golden_stage",
+           "run_pool", "start_method", "sticky_tables", "sweep_supported", "time_limit"]

@@ -61,9 +61,9 @@ def _exhaustive_plan(args) -> bool:
 
 
 def handler(args) -> int:
-    from refarith.certify.report import write_reports
+    from refarith.certify.identify import failure_hint
+    from refarith.certify.report import failure_summary, write_reports
     from refarith.certify.runner import certify
-    from refarith.golden.drivers import CLASSES
 
     exhaustive = _exhaustive_plan(args)
     c = certify(args.target, args.spec, exhaustive=exhaustive, fuzz=args.fuzz, seed=args.seed,
@@ -75,23 +75,16 @@ def handler(args) -> int:
     for s in c.stages:
         n = sum(s.mismatches.values())
         print(f"  {s.name}: {s.vectors} vectors, {s.outside_domain} outside the spec's domain, {n} mismatches "
-              f"({s.seconds:.1f} s) [{s.source}]")
+              f"({s.seconds:.1f} s)\n    {s.source}")
     if c.statistical is not None:
         from refarith.certify.statistical import format_statistical
 
         print(format_statistical(c.statistical))
-    tot = c.totals()
-    if sum(tot.values()):
-        print("  mismatches by class: " + ", ".join(f"{k} {tot[k]}" for k in CLASSES if tot[k]))
-        for s in c.stages:
-            for k in CLASSES:
-                if k in s.examples:
-                    e = s.examples[k]
-                    ins = ' '.join(e.inputs) if len(e.inputs) <= 8 else ' '.join(e.inputs[:8]) + " ..."
-                    vals = ', '.join(e.input_values) if len(e.inputs) <= 8 else ', '.join(e.input_values[:8]) + ", ..."
-                    diffs = "; ".join(f"{col}: expected {x} ({xv}) got {g} ({gv})" for col, x, xv, g, gv in
-                                      zip(e.columns, e.expected, e.expected_value, e.got, e.got_value))
-                    print(f"  first {k} [{s.name}]: input {ins} ({vals}): {diffs}")
+    if not c.passed and sum(c.totals().values()):
+        print("  " + failure_summary(c).replace("\n", "\n  "))
+        hint = failure_hint(c)
+        if hint:
+            print("  " + hint.replace("\n", "\n  "))
     for p in written:
         print(f"  wrote {p}", file=sys.stderr)
     return 0 if c.passed else 1

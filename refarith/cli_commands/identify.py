@@ -20,11 +20,12 @@ def add_parser(subparsers) -> None:
                         "torch/triton kernels run there (default: numpy arrays)")
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                    help="time limit of the kernel runs; a kernel that hangs is an error")
+    p.add_argument("--json", action="store_true", help="print the scores as JSON (docs/schema/identify.schema.json)")
     p.set_defaults(func=handler)
 
 
 def handler(args) -> int:
-    from refarith.certify.identify import format_scores, identify
+    from refarith.certify.identify import format_scores, identify, scores_json
     from refarith.errors import SpecError
     from refarith.spec import parse_spec
 
@@ -39,5 +40,8 @@ def handler(args) -> int:
     vary = tuple(v for v in args.vary.split(",") if v) if args.vary else None
     scores = identify(args.target, spec, nan_payload_ok=args.nan_payload_ok, vary=vary, timeout=args.timeout,
                       hard_exit=True, device=args.device)
-    print(format_scores(args.target, scores))
+    if args.json:
+        print(scores_json(args.target, spec, scores))
+    else:
+        print(format_scores(args.target, scores))
     return 0 if scores and scores[0].matches else 1

@@ -33,7 +33,13 @@ from typing import Any
 import numpy as np
 
 from refarith.errors import BadValueError, BitPatternError, SpecialValueError, UnknownModeError
-from refarith.exact.rounding import cast_default_overflow, check_modes, default_negative
+from refarith.exact.rounding import (
+    cast_default_overflow,
+    check_modes,
+    check_subnormal_mode,
+    default_negative,
+    flush_code,
+)
 from refarith.exact.stochastic import check_variant
 from refarith.fast.bitops import NumpyBitOps, TorchBitOps
 from refarith.fast.castkernel import (
@@ -451,7 +457,8 @@ def _torch_code_table(tab: np.ndarray, device: str):
 # ------------------------------------------------------------------ public
 def encode(x: Any, fmt: FloatFormat | str, rounding: str = "rne", overflow: str | None = None,
            nan_policy: str = "error", negative: str | None = None, rand: Any = None, rand_bits: int | None = None,
-           backend: str = "numpy", src: Any = None, sr_variant: str = "a") -> Any:
+           backend: str = "numpy", src: Any = None, subnormal: str | None = None,
+           sr_variant: str = "a") -> Any:
     """Round every element of ``x`` into ``fmt`` once; return the codes.
 
     ``rounding="sr"``: ``rand`` holds one ``rand_bits``-bit integer per element and ``sr_variant`` names the
@@ -466,7 +473,10 @@ def encode(x: Any, fmt: FloatFormat | str, rounding: str = "rne", overflow: str 
     interpreted on CPU tensors; :mod:`refarith.fast.triton_backend`).  Raises
     SpecialValueError where the exact model raises (NaN under nan_policy='error'
     into a format without NaN, a negative under negative='error' into an
-    unsigned format).
+    unsigned format).  ``subnormal``: a flush-to-zero variant (``daz``, ``ftz``,
+    ``daz_ftz``, :data:`refarith.exact.rounding.SUBNORMAL_MODES`): subnormal
+    source bit patterns zeroed before the cast, subnormal result codes after it
+    (numpy, and torch given bit patterns with ``src=``; not triton).
     """
     dst = _dst(fmt)
     if backend not in BACKENDS:
@@ -476,16 +486,57 @@ def encode(x: Any, fmt: FloatFormat | str, rounding: str = "rne", overflow: str 
     overflow, rand_bits = _modes(dst, rounding, overflow, nan_policy, negative, rand_bits)
     if rounding == "sr":
         check_variant(sr_variant, rand_bits, dst.name)
+    if subnormal is not None:
+        check_subnormal_mode(subnormal)
+        if backend == "triton":
+            raise UnknownModeError("subnormal flushing runs on the numpy and torch backends, not triton")
+        x, src = _daz(x, src, subnormal, backend)
     if backend == "triton":
         from refarith.fast import triton_backend
 
         return triton_backend.encode(x, dst, rounding, overflow, nan_policy, negative, rand, rand_bits, src,
                                      sr_variant=sr_variant)
     if backend == "torch":
-        return _encode_torch(x, dst, rounding, overflow, nan_policy, negative, rand, rand_bits, src, sr_variant)
+        out = _encode_torch(x, dst, rounding, overflow, nan_policy, negative, rand, rand_bits, src, sr_variant)
+        if subnormal in ("ftz", "daz_ftz") and dst.subnormals:
+            out = _torch_code_table(_ftz_table(dst), str(out.device))[out.long()].to(out.dtype)
+        return out
     scalar = not isinstance(x, (np.ndarray, list, tuple)) and np.ndim(x) == 0
     out = _encode_numpy(x, dst, rounding, overflow, nan_policy, negative, rand, rand_bits, src, sr_variant)
+    if subnormal in ("ftz", "daz_ftz") and dst.subnormals:
+        out = _ftz_table(dst)[out.astype(np.int64)]
     return int(out) if scalar else out
+
+
+@lru_cache(maxsize=64)
+def _ftz_table(fmt: FloatFormat) -> np.ndarray:
+    """Per code of ``fmt`` (at most 16 bits): the code after flushing a subnormal result to zero."""
+    t = np.array([flush_code(c, fmt, "ftz") for c in range(fmt.ncodes)], dtype=code_dtype(fmt))
+    t.setflags(write=False)
+    return t
+
+
+def _daz(x: Any, src: Any, subnormal: str, backend: str) -> tuple[Any, Any]:
+    """(bit patterns with every subnormal of the source read as the zero of its sign, source format name) under
+    ``daz``/``daz_ftz``; ``(x, src)`` otherwise."""
+    if subnormal not in ("daz", "daz_ftz"):
+        return x, src
+    if backend == "torch":
+        if src is None:
+            raise BadValueError("subnormal=daz on the torch backend needs integer bit patterns and src=")
+        sf = get_format(src)
+        if isinstance(sf, FloatFormat) and sf.subnormals and sf.nbits <= 32:
+            import torch
+
+            e = (x >> sf.mbits) & sf.emask
+            x = torch.where((e == 0) & ((x & sf.mmask) != 0), x & sf.sign_mask, x)
+        return x, src
+    bits, sf = _numpy_source(x, src)
+    if isinstance(sf, FloatFormat) and sf.subnormals:
+        t = bits.dtype.type
+        sub = ((bits >> t(sf.mbits)) & t(sf.emask)) == 0
+        bits = np.where(sub & ((bits & t(sf.mmask)) != 0), bits & t(sf.sign_mask), bits)
+    return bits, sf.name
 
 
 @lru_cache(maxsize=512)

@@ -145,6 +145,7 @@ class Driver:
         for combo in itertools.product(*(vp[k] for k in keys)):
             p = dict(base)
             p.update(zip(keys, combo))
+            p = {k: v for k, v in p.items() if v != ""}  # "": the parameter absent (its documented default)
             try:
                 out.append(parse_spec(_spec_text(spec.op, spec.formats, p)))
             except RefarithError:
@@ -232,6 +233,8 @@ def _rounding_kw(spec: Spec) -> dict:
         kw["nan_policy"] = p["nan"]
     if "negative" in p:
         kw["negative"] = p["negative"]
+    if "subnormal" in p:
+        kw["subnormal"] = p["subnormal"]
     return kw
 
 
@@ -437,6 +440,8 @@ def _cast_variants(spec: Spec) -> dict[str, tuple[str, ...]]:
         out["nan"] = ("error", "zero", "max")
     if "negative" in spec.param:
         out["negative"] = ("error", "clamp")
+    if any(isinstance(f, FloatFormat) and f.subnormals for f in (spec.fmt(0), dst)):
+        out["subnormal"] = ("", "daz", "ftz", "daz_ftz")  # "": gradual underflow
     return out
 
 
@@ -448,7 +453,7 @@ def _cast_fast(spec: Spec, inputs: tuple, backend: str) -> tuple:
         raise SpecError(f"{spec}: stochastic rounding needs random bits; not a fixed-vector kernel")
     return (fast.encode(inputs[0], spec.formats[1], rounding=p["rounding"], overflow=p["overflow"],
                         nan_policy=p.get("nan", "error"), negative=p.get("negative", "error"), backend=backend,
-                        src=spec.formats[0]),)
+                        src=spec.formats[0], subnormal=p.get("subnormal")),)
 
 
 register_driver(Driver(
