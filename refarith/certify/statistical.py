@@ -276,10 +276,16 @@ def statistical_stage(spec: Spec, kernel: Kernel, samples: int, alpha: float = D
         key = abs(_ops.decode(x, src).mag) if _ops.decode(x, src).is_finite else Fraction(10) ** 400
         if cls not in best or key < best[cls][0]:
             best[cls] = (key, r)
+    dst = spec.fmt(1)
     for cls, (_, r) in best.items():
-        got = r.other_code or f"{r.hits}/{r.samples} x {r.hi}"
-        st.examples[cls] = Example(cls, [r.input], [r.input_value], ["y"], [f"{r.lo}|{r.hi} p={r.expected_p}"],
-                                   [f"{r.lo_value}|{r.hi_value}"], [got], [r.reason])
+        # an impossible result: expected the likelier neighbour, got the impossible code; a frequency off: expected
+        # the neighbour the kernel returns too rarely, got the one it returns too often (details: the section)
+        if r.other_code is not None:
+            exp, got = (r.hi, r.other_code) if r.expected >= 0.5 else (r.lo, r.other_code)
+        else:
+            exp, got = (r.hi, r.lo) if r.observed < r.expected else (r.lo, r.hi)
+        st.examples[cls] = Example(cls, [r.input], [r.input_value], ["y"], [exp], [_val(dst, int(exp, 16))], [got],
+                                   [_val(dst, int(got, 16))])
     st.seconds = time.monotonic() - t0
     section = dict(summary)
     section["per_input"] = [asdict(r) for r in results]

@@ -1,0 +1,65 @@
+"""Stochastic rounding: numpy SR cast throughput against the RNE cast of the same target, and the time of a
+statistical certification (``--sr-samples 10000``) of the example SR kernels.
+
+    python benchmarks/bench_sr.py            # both parts
+    python benchmarks/bench_sr.py casts      # the throughput table only
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from refarith import fast  # noqa: E402
+
+N = 1 << 22
+
+
+def best(fn, reps: int = 3) -> float:
+    out = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return min(out)
+
+
+def casts() -> None:
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(N) * 4).astype(np.float32)
+    r = rng.integers(0, 256, N, dtype=np.uint8)
+    print("| target | RNE M/s | SR (k=8) M/s | SR / RNE |\n|---|---:|---:|---:|")
+    for dst in ("ocp_e4m3", "ocp_e5m2", "ocp_e2m1"):
+        fast.encode(x[:16], dst)
+        t_rne = best(lambda d=dst: fast.encode(x, d))
+        t_sr = best(lambda d=dst: fast.encode(x, d, rounding="sr", rand=r, rand_bits=8))
+        print(f"| {dst} | {N / t_rne / 1e6:.1f} | {N / t_sr / 1e6:.1f} | {t_rne / t_sr:.2f} |")
+
+
+def statistical() -> None:
+    from docs.examples import sr_kernels
+    from refarith.certify.adapters import user_kernel
+    from refarith.certify.runner import certify
+
+    spec = "cast(binary32->ocp_e4m3,rounding=sr,k=8)"
+    print("| kernel | verdict | inputs | tested | failed | seconds (kernel) |\n|---|---|---:|---:|---:|---:|")
+    for name in ("correct", "rounds_down", "drops_carry", "fast_biased", "returns_zero"):
+        k = user_kernel(sr_kernels.make(name, "ocp_e4m3", 8, 1), name)
+        t = time.perf_counter()
+        c = certify(k, spec, sr_samples=10000)
+        s = c.statistical
+        print(f"| {name} | {c.verdict} | {s['inputs']} | {s['tested_inputs']} | {s['failed_inputs']} | "
+              f"{time.perf_counter() - t:.1f} ({s['kernel_seconds']:.1f}) |")
+
+
+if __name__ == "__main__":
+    what = sys.argv[1:] or ["casts", "statistical"]
+    if "casts" in what:
+        casts()
+    if "statistical" in what:
+        statistical()
