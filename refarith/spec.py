@@ -271,8 +271,9 @@ specification (rounding mode, saturation mode) is the pair (rounding, overflow):
   P3109 targets).  The IEEE/OCP modes stay: inf (IEEE 754 7.4: ToOdd treated as toward zero), nan (OCP E4M3
   non-saturating), saturate (= satfinite for every input but negatives into unsigned targets).
 * negative (unsigned targets): project = P3109's rule (round with the sign; zero gives +0, a negative result gives
-  0 under satfinite/satpropagate/saturate and NaN under satnone/inf/nan except for rtz and rup; default for P3109
-  targets); error (default elsewhere); clamp (0, before rounding); nan (ml_dtypes' E8M0: every negative is NaN).
+  0 under satfinite/satpropagate/saturate and NaN under satnone/inf/nan except for finite values under rtz and
+  rup; default for P3109 targets); error (default elsewhere); clamp (0, before rounding); nan (ml_dtypes' E8M0:
+  every negative is NaN).
 """
 
 register_op(OpSchema(

@@ -228,7 +228,8 @@ GFLOAT_DISAGREES = {
     **{c: "finite-nan" for c in ("snf-over", "snf-mid", "snf-under", "snf-inf", "snf-ninf", "snuf-over",
                                  "snuf-inf", "k3f-over", "k3f-ninf")},
     # unsigned targets drop the sign first: -inf becomes +inf (SatNone) or M_hi (SatFinite); §4.7.5: NaN / M_lo
-    "snu-ninf": "unsigned-sign", "sf-u-ninf": "unsigned-sign",
+    "snu-ninf": "unsigned-sign", "snu-ninf-rtz": "unsigned-sign", "snu-ninf-rup": "unsigned-sign",
+    "sf-u-ninf": "unsigned-sign",
     # negative finite values into unsigned formats raise ValueError; §4.7.5 gives NaN or M_lo = 0
     **{c: "unsigned-raise" for c in ("snu-neg-rne", "snu-neg-rtz", "snu-neg-rup", "snu-neg-rdn", "snu-neg-sub",
                                      "snu-neg-tiny-rdn", "sf-u-neg")},

@@ -55,7 +55,8 @@ Everything here is exact (Python ints and Fractions).  Semantics:
   the value is rounded with its sign in the given mode; a result of zero gives
   +0; a non-zero negative result (or -inf) is below M_lo = 0 and gives 0 under
   ``satfinite``, ``satpropagate`` and ``saturate``, and under ``satnone``,
-  ``inf`` and ``nan`` gives 0 for rtz and rup, else NaN; both flagged
+  ``inf`` and ``nan`` gives 0 for rtz and rup, else NaN (-inf: NaN in every
+  mode, the -inf rule of §4.7.5 preceding the directed ones); both flagged
   ``invalid``).  ``nan`` and ``project`` need a format with NaN.  The P3109
   formats' default is ``project``, every other format's ``error``.  -0 into a
   format without -0 gives +0.
@@ -463,7 +464,7 @@ def _project_negative(v: Value, fmt: FloatFormat, rounding: str, overflow: str, 
     with the sign, then a zero result is +0 and a result below M_lo = 0 saturates to 0 or gives NaN."""
     if v.is_finite and _rounds_to_zero(v.mag, 1, fmt, rounding, rand, rand_bits):
         return Rounded(0, frozenset({"inexact", "underflow"}))  # |v| < the smallest subnormal: tiny either way
-    if _negative_gives_nan(overflow) and rounding not in ("rtz", "rup"):
+    if _negative_gives_nan(overflow) and (v.is_inf or rounding not in ("rtz", "rup")):
         return Rounded(fmt.nan_code, frozenset({"invalid"}))
     return Rounded(0, frozenset({"invalid"}))
 

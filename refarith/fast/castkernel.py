@@ -318,8 +318,10 @@ def cast_bits(ops: BitOps, x, src: FloatFormat | IntFormat | str, dst: FloatForm
             neg_code = c(dst.nan_code)
         elif negative == "project":
             # below M_lo = 0: NaN or 0 by the saturation mode; a result that rounded to zero is +0
-            gives_nan = overflow in ("satnone", "inf", "nan") and rounding not in ("rtz", "rup")
-            neg_code = c(dst.nan_code if gives_nan else 0)
+            nan_mode = overflow in ("satnone", "inf", "nan")
+            neg_code = c(dst.nan_code if (nan_mode and rounding not in ("rtz", "rup")) else 0)
+            if nan_mode:  # -inf: NaN in every rounding mode (§4.7.5: its rule precedes the directed ones)
+                neg_code = ops.where(inf, c(dst.nan_code), neg_code)
             if dst.subnormals:
                 neg_code = ops.where(ops.band(ops.eq(c_r, c(0)), ops.bnot(inf)), c(0), neg_code)
         else:
