@@ -413,3 +413,34 @@ def test_ctrl_c_of_golden_generate_workers_exits_130_with_one_line(tmp_path):
     assert r.returncode == 130, r.stderr
     assert r.stderr.strip() == "refarith: interrupted"
     assert not out.exists() or not any(out.iterdir())  # all or nothing
+
+
+SWEEP_KERNEL = """
+import time
+import numpy as np
+
+def k(x):
+    if x.size > 100000:  # a chunk of the exhaustive sweep, not the golden stage
+        time.sleep(120)
+    return np.zeros(x.shape, np.uint8)
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_of_an_exhaustive_sweep_exits_130_with_one_line(tmp_path):
+    (tmp_path / "sweepkern.py").write_text(SWEEP_KERNEL)
+    t0 = time.monotonic()
+    r = _interrupt(["certify", "sweepkern:k", "--spec", "cast(binary32->ocp_e4m3)", "--exhaustive", "--jobs", "2",
+                    "--quiet"], tmp_path, lambda: time.monotonic() - t0 > 15, whole_group=True)
+    assert r.returncode == 130, r.stderr
+    assert r.stderr.strip() == "refarith: interrupted"
+
+
+@pytest.mark.slow
+def test_ctrl_c_of_prove_jobs_exits_130_with_one_line(tmp_path):
+    t0 = time.monotonic()
+    r = _interrupt(["prove", "--jobs", "2", "--json", "--quiet"], tmp_path, lambda: time.monotonic() - t0 > 5,
+                   whole_group=True)
+    assert r.returncode == 130, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("refarith: interrupted"), r.stderr
+    assert r.stdout == ""

@@ -165,8 +165,17 @@ def _run_prove(args: argparse.Namespace) -> int:
             print(_row([r.name, r.expect, r.verdict, f"{r.seconds:.2f}s", "+".join(r.solvers)], widths) + mark,
                   flush=True)
 
-    results = registry.run(theorems, jobs=args.jobs, timeout=args.timeout, progress=progress, solvers=args.solver,
-                           second=args.second)
+    from refarith.golden.progress import Progress
+
+    # the table's lines show progress on a terminal; --json, or a log, also gets the periodic plain lines
+    with Progress(len(theorems), "prove", enabled=None if (args.json or not sys.stderr.isatty()) else False,
+                  unit="theorem") as bar:
+        def advance(r: registry.Result) -> None:
+            progress(r)
+            bar.update()
+
+        results = registry.run(theorems, jobs=args.jobs, timeout=args.timeout, progress=advance,
+                               solvers=args.solver, second=args.second)
     wall = time.perf_counter() - t0
     failed = [r for r in results if not r.ok]
     summary = _solver_summary(results)
