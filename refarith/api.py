@@ -39,6 +39,15 @@ def encode(x, fmt: FloatFormat | IntFormat | str, rounding: str = "rne", overflo
     if backend not in BACKENDS:
         raise UnknownModeError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     kw = dict(rounding=rounding, overflow=overflow, nan_policy=nan_policy, negative=negative, rand_bits=rand_bits)
+    if backend == "torch" and _torch_bits_dtype(x) is not None:  # float8 tensors: their bits, on their device
+        import torch
+
+        from refarith import fast
+
+        src = get_format(x.dtype)
+        bits = x.view(torch.uint8).to(torch.int32) if x.element_size() == 1 else \
+            x.view(torch.int16).to(torch.int32) & 0xFFFF
+        return fast.encode(bits, fmt, rand=rand, backend=backend, src=src, **kw)
     ml = ml_dtypes_codes(x)
     if ml is not None:
         codes, src, scalar = ml
@@ -73,10 +82,26 @@ def encode(x, fmt: FloatFormat | IntFormat | str, rounding: str = "rne", overflo
     return out.reshape(arr.shape)
 
 
+def _torch_bits_dtype(x) -> str | None:
+    """The dtype name of a torch tensor whose dtype numpy lacks (bfloat16, float8_*), else None."""
+    if not type(x).__module__.startswith("torch") or not hasattr(x, "dtype"):
+        return None
+    name = str(x.dtype).removeprefix("torch.")
+    return name if name == "bfloat16" or name.startswith("float8_") else None
+
+
 def ml_dtypes_codes(x) -> tuple[np.ndarray, FloatFormat | IntFormat, bool] | None:
     """(bit patterns, format, is_scalar) of an ml_dtypes array or scalar (``bfloat16``, ``float8_*``, ``float6_*``,
-    ``float4_e2m1fn``, ``int4``, ...): the codes are read from its storage bytes (masked to the format's width),
-    never through ml_dtypes' own conversions.  None for any other input."""
+    ``float4_e2m1fn``, ``int4``, ...) or of a torch tensor of a dtype numpy lacks (bfloat16, float8_*): the codes
+    are read from its storage bytes (masked to the format's width), never through the library's own conversions.
+    None for any other input."""
+    if _torch_bits_dtype(x) is not None:
+        import torch
+
+        fmt = get_format(x.dtype)
+        t = x.detach().cpu().contiguous()
+        codes = t.view(torch.uint8).numpy() if t.element_size() == 1 else t.view(torch.int16).numpy().view(np.uint16)
+        return codes.copy(), fmt, t.dim() == 0
     if not isinstance(x, (np.ndarray, np.generic)) or not x.dtype.type.__module__.startswith("ml_dtypes"):
         return None
     fmt = get_format(x.dtype)
@@ -90,7 +115,7 @@ def ml_dtypes_codes(x) -> tuple[np.ndarray, FloatFormat | IntFormat, bool] | Non
 def exact_values(codes: np.ndarray, fmt: FloatFormat | IntFormat) -> np.ndarray:
     """The exact values of an array of ``fmt`` codes: int64 for integer formats, else an object array of
     :class:`Value` (each distinct code decoded once by the exact model)."""
-    uniq, inv = np.unique(codes, return_inverse=True)
+    uniq, inv = np.unique(codes.ravel(), return_inverse=True)
     if isinstance(fmt, IntFormat):
         return np.array([fmt.value(int(c)) for c in uniq], dtype=np.int64)[inv].reshape(codes.shape)
     vals = np.empty(len(uniq), dtype=object)

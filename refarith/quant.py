@@ -76,16 +76,11 @@ def _as_numpy_f32(x) -> np.ndarray:
     ml_dtypes array (bfloat16, float8_*, int4, ...) is read by its bits and widened exactly by the exact model."""
     from refarith.api import ml_dtypes_codes
 
-    if type(x).__module__.startswith("torch"):
-        import torch
-
-        if x.dtype == torch.bfloat16:  # numpy has no bfloat16: its bits, widened exactly (<< 16)
-            x = (x.detach().cpu().view(torch.int16).numpy().view(np.uint16).astype(np.uint32) << 16).view(np.float32)
-        else:
-            x = x.detach().cpu().numpy()
-    ml = ml_dtypes_codes(x)
+    ml = ml_dtypes_codes(x)  # ml_dtypes arrays, torch bfloat16 / float8 tensors: by their bits
     if ml is not None:
         return _widen_codes(ml[0], ml[1])
+    if type(x).__module__.startswith("torch"):
+        x = x.detach().cpu().numpy()
     a = np.asarray(x)
     if a.dtype.kind not in "fiu":
         raise BadValueError(f"cannot quantize an array of dtype {a.dtype}")
@@ -112,7 +107,7 @@ def _widen_codes(codes: np.ndarray, fmt) -> np.ndarray:
 
     if isinstance(fmt, IntFormat):
         return exact_values(codes, fmt).astype(np.float32)
-    uniq, inv = np.unique(codes, return_inverse=True)
+    uniq, inv = np.unique(codes.ravel(), return_inverse=True)
     vals = exact_values(uniq, fmt)
     f = np.array([np.copysign(np.nan, -1.0) if v.is_nan and v.sign else v.to_float() for v in vals], np.float64)
     return f.astype(np.float32)[inv].reshape(codes.shape)

@@ -224,3 +224,22 @@ def test_load_quantized_refuses_bad_files(tmp_path):
     with pytest.raises(BadValueError, match="schema_version 7"):
         refarith.load_quantized(_write(tmp_path / "f.npz", **dict(good, schema_version=np.array(7))))
     assert refarith.load_quantized(_write(tmp_path / "ok.npz", **good)).spec == good["spec"].item()
+
+
+@pytest.mark.parametrize("backend", ["exact", "numpy", "torch"])
+def test_torch_float8_and_bfloat16_tensors_by_their_bits(backend):
+    """torch float8 / bfloat16 tensors (numpy has no such dtype): every E4M3 code widened into binary16 equals
+    ml_dtypes' widening of the same bits (exact, no rounding); bfloat16 tensors cast like their binary32 values."""
+    torch = pytest.importorskip("torch")
+    codes = np.arange(256, dtype=np.uint8)
+    t = torch.from_numpy(codes.copy()).view(torch.float8_e4m3fn)
+    got = refarith.encode(t, "binary16", backend=backend)
+    got = np.asarray(got.cpu().numpy() if hasattr(got, "cpu") else got).astype(np.uint16)
+    ref = codes.view(ml_dtypes.float8_e4m3fn).astype(np.float32).astype(np.float16).view(np.uint16)
+    nan = (codes & 0x7F) == 0x7F
+    assert (got[~nan] == ref[~nan]).all() and np.isnan(got[nan].view(np.float16)).all()
+    bits = np.array([0x3F80, 0xC2F7, 0x4380, 0x0001, 0x8000], np.uint16)
+    tb = torch.from_numpy(bits.view(np.int16).copy()).view(torch.bfloat16)
+    want = refarith.encode((bits.astype(np.uint32) << 16).view(np.float32), "ocp_e4m3")
+    got = refarith.encode(tb, "ocp_e4m3", backend=backend)
+    assert (np.asarray(got.cpu().numpy() if hasattr(got, "cpu") else got) == want).all()
