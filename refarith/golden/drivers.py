@@ -26,7 +26,7 @@ from refarith.errors import RefarithError, SpecError
 from refarith.exact import ops as _ops
 from refarith.exact.rounding import DETERMINISTIC_MODES, default_overflow
 from refarith.exact.value import Value
-from refarith.formats import FloatFormat, IntFormat
+from refarith.formats import FloatFormat, IntFormat, is_p3109
 from refarith.spec import OpSchema, Param, Spec, ops, parse_spec, register_op
 
 CLASSES = ("in_range", "overflow", "nan_inf", "subnormal", "signed_zero", "nan_payload")
@@ -370,6 +370,24 @@ def _classify_result(fmt, expected: int | None, got: int | None) -> str | None:
 
 
 # ------------------------------------------------------------------ cast
+P3109_GOLDEN_SPECS = tuple(
+    # the IEEE/OCP-style variants the P3109 files had as defaults before the standard's projection (satnone,
+    # negative=project) became theirs: kept in the committed set
+    [f"cast(binary32->binary8p{p}{s}{d},overflow={'inf' if d == 'e' else 'nan'}{',negative=error' if s == 'u' else ''})"
+     for p in range(1, 8) for s in "su" for d in "ef"]
+    + [f"cast({src}->{dst})" for src in ("binary16", "bfloat16")
+       for dst in ("binary8p3se,overflow=inf", "binary8p4se,overflow=inf", "binary8p3sf,overflow=nan",
+                   "binary8p4ue,overflow=inf,negative=error")]
+    # the projection modes where they differ from rne/satnone
+    + [f"cast(binary32->{d},rounding=rto)" for d in ("binary8p4se", "binary8p4ue", "binary8p4sf", "binary8p4uf")]
+    + ["cast(binary32->binary8p4se,overflow=satpropagate)", "cast(binary32->binary8p4ue,overflow=satfinite)",
+       "cast(binary32->binary8p4se,rounding=rtz)", "cast(binary32->binary8p4ue,rounding=rup)",
+       "cast(binary32->ocp_e5m2,rounding=rto,overflow=satnone)", "cast(binary32->e8m0,negative=nan)"]
+)
+"""P3109 specs of the committed golden set besides the loop over every <= 8-bit target at its default (for P3109
+targets now the standard's projection)."""
+
+
 def _cast_exact(spec: Spec, codes: Vector) -> int | None:
     src, dst = spec.fmt(0), spec.fmt(1)
     try:
@@ -435,11 +453,17 @@ def _cast_variants(spec: Spec) -> dict[str, tuple[str, ...]]:
             ov.append("inf")
         if dst.has_nan:
             ov.append("nan")
+        # P3109 §4.7.5 saturation modes: all three for P3109 targets; elsewhere the two that differ from the modes
+        # above (satnone: ToOdd overflows to inf; satpropagate: finite values saturate, infinities stay)
+        if is_p3109(dst):
+            ov += ["satnone", "satfinite", "satpropagate"]
+        elif dst.has_inf:
+            ov += ["satnone", "satpropagate"]
         out["overflow"] = tuple(ov)
     if "nan" in spec.param:
         out["nan"] = ("error", "zero", "max")
     if "negative" in spec.param:
-        out["negative"] = ("error", "clamp")
+        out["negative"] = ("error", "clamp", "nan", "project") if dst.has_nan else ("error", "clamp", "project")
     if any(isinstance(f, FloatFormat) and f.subnormals for f in (spec.fmt(0), dst)):
         out["subnormal"] = ("", "daz", "ftz", "daz_ftz")  # "": gradual underflow
     return out
