@@ -969,7 +969,8 @@ def certify(target, spec: Spec | str, exhaustive: bool = False, fuzz: int = 0, s
             raise BadValueError(f"--fuzz and --exhaustive do not apply to the stochastic-rounding spec {spec}: its "
                                 "kernel is certified on (x, r) vectors at the hard places, or with --sr-samples N")
 
-        return certify_sr(spec, kernel, sr_samples, alpha, nan_payload_ok, timeout, hard_exit, seed)
+        return certify_sr(spec, kernel, sr_samples, alpha, nan_payload_ok, timeout, hard_exit, seed, golden_dir,
+                          exact_reference)
     t0 = time.monotonic()
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     with time_limit(timeout, f"stage golden of {kernel.target}", hard_exit):

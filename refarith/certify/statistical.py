@@ -331,11 +331,13 @@ def sr_vectors_stage(spec: Spec, kernel: Kernel, nan_payload_ok: bool = False, s
 
 
 def certify_sr(spec: Spec, kernel: Kernel, sr_samples: int | None = None, alpha: float = DEFAULT_ALPHA,
-               nan_payload_ok: bool = False, timeout: float | None = None, hard_exit: bool = False, seed: int = 0):
+               nan_payload_ok: bool = False, timeout: float | None = None, hard_exit: bool = False, seed: int = 0,
+               golden_dir=None, exact_reference: bool = False):
     """The certificate of a stochastic-rounding spec: with ``sr_samples``, the statistical stage of a kernel with
-    internal randomness; without, the bit-exact stage of a kernel that takes the random bits (x, r)."""
-    from refarith.certify.runner import Certificate, environment, time_limit
-    from refarith.certify.sr import check_takes_rand, is_sr
+    internal randomness; without, the bit-exact stage of a kernel that takes the random bits (x, r), after the
+    golden stage where the op's driver declares the random bits as an operand (golden files with an r column)."""
+    from refarith.certify.runner import Certificate, environment, golden_stage, time_limit
+    from refarith.certify.sr import check_takes_rand, driver_has_rand, is_sr
 
     if sr_samples is not None:
         check_samples(sr_samples)
@@ -347,16 +349,22 @@ def certify_sr(spec: Spec, kernel: Kernel, sr_samples: int | None = None, alpha:
     t0 = time.monotonic()
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     section = None
+    stages = []
     if sr_samples is not None:
         with time_limit(timeout, f"stage statistical of {kernel.target}", hard_exit):
             stage, section = statistical_stage(spec, kernel, sr_samples, alpha, nan_payload_ok)
+        stages.append(stage)
     else:
         check_takes_rand(kernel, spec)
+        if driver_has_rand(spec):
+            with time_limit(timeout, f"stage golden of {kernel.target}", hard_exit):
+                stages.append(golden_stage(spec, kernel, golden_dir, exact_reference))
         with time_limit(timeout, f"stage sr_vectors of {kernel.target}", hard_exit):
-            stage = sr_vectors_stage(spec, kernel, nan_payload_ok, seed)
-    if stage.vectors == 0:
-        raise SpecError(f"stage {stage.name} compared no vectors: it cannot support a pass")
-    c = Certificate(str(spec), kernel.target, kernel.version, nan_payload_ok, [stage], environment(), started,
+            stages.append(sr_vectors_stage(spec, kernel, nan_payload_ok, seed))
+    for stage in stages:
+        if stage.vectors == 0:
+            raise SpecError(f"stage {stage.name} compared no vectors: it cannot support a pass")
+    c = Certificate(str(spec), kernel.target, kernel.version, nan_payload_ok, stages, environment(), started,
                     time.monotonic() - t0)
     c.statistical = section
     return c
