@@ -1,0 +1,62 @@
+"""The wheel as a new user gets it: built here, installed into a fresh virtual environment (no system site
+packages, so the source tree and its editable install are invisible) with only the declared dependencies and
+ml_dtypes, then used from another directory: the Quick start's certify command and ``refarith golden verify``
+(byte-identical regeneration of every committed file).  Slow: pip installs plus minutes of CPU."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+from test_packaging import build_wheel
+
+ROOT = Path(__file__).resolve().parent.parent
+# the declared dependencies, and ml_dtypes for the Quick start's target
+DEPENDENCIES = (*tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"], "ml_dtypes>=0.5")
+QUICK_START = ("certify", "ml_dtypes:float8_e4m3fn", "--spec", "cast(binary32->ocp_e4m3)", "--exhaustive", "--fuzz",
+               "500")
+
+
+def _run(args: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_wheel_in_fresh_venv(tmp_path):
+    t0 = time.monotonic()
+    whl = build_wheel(tmp_path / "build")
+    venv = tmp_path / "venv"
+    r = _run([sys.executable, "-m", "venv", str(venv)], tmp_path, 300)
+    assert r.returncode == 0, r.stderr
+    py, exe = venv / "bin" / "python", venv / "bin" / "refarith"
+    r = _run([str(py), "-m", "pip", "install", "-q", "--no-deps", str(whl)], tmp_path, 600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = _run([str(py), "-m", "pip", "install", "-q", *DEPENDENCIES], tmp_path, 1200)
+    assert r.returncode == 0, r.stderr[-3000:]
+    t_install = time.monotonic() - t0
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    r = _run([str(py), "-c", "import refarith; print(refarith.__file__)"], work, 120)
+    assert r.returncode == 0 and str(venv) in r.stdout.splitlines()[0], r.stdout + r.stderr
+
+    t1 = time.monotonic()
+    r = _run([str(exe), *QUICK_START], work, 1800)
+    t_certify = time.monotonic() - t1
+    assert r.returncode == 0 and "PASS" in r.stdout, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "cast__binary32_to_ocp_e4m3" in r.stdout and "no committed file" not in r.stdout, r.stdout[-3000:]
+
+    t2 = time.monotonic()
+    r = _run([str(exe), "golden", "verify", "--jobs", "2"], work, 3600)
+    t_verify = time.monotonic() - t2
+    assert r.returncode == 0 and "golden vectors verified" in r.stdout, r.stderr[-3000:]
+    r = _run([str(py), "-m", "refarith", "golden", "generate", "--only", "add(ocp_e2m1*"], work, 300)
+    assert r.returncode == 2 and "needs --out" in r.stderr, r.stderr
+    assert list(work.iterdir()) == []
+    print(f"wheel build+venv+install {t_install:.0f} s, quick-start certify {t_certify:.0f} s, "
+          f"golden verify {t_verify:.0f} s")
