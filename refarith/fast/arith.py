@@ -21,6 +21,12 @@ every value between 2^(emin - mbits) and 2^(emax + 1)):
 
 Formats outside that class (bfloat16, binary32, e8m0, unsigned formats) raise BadValueError: they have the
 exact model only.
+
+Stochastic rounding (``rounding="sr"``, one ``rand_bits``-bit integer per element in ``rand``, the rule
+``sr_variant``): sums and products are exact in binary64, so the stochastic cast of the binary64 result is the
+exact model's.  A stochastic decision reads K = :func:`refarith.fast.castkernel.sr_fraction_bits` fraction bits
+below the ulp plus a tie bit, i.e. where q lies among the numbers of p + K + 1 significant bits; the argument
+above with p + K + 1 in place of p + 1 holds when 2p + K + 2 <= 53, which :func:`arith` checks for ``div``.
 """
 
 from __future__ import annotations
@@ -75,8 +81,10 @@ def _combine(op: str, x: Any, y: Any, rounding: str, xp: Any) -> Any:
 
 
 def arith(op: str, a: Any, b: Any, fmt: FloatFormat | str, rounding: str = "rne", overflow: str | None = None,
-          nan_policy: str = "error", backend: str = "numpy") -> Any:
-    """Codes of ``a <op> b`` for code arrays ``a``, ``b`` of ``fmt`` (broadcast), rounded once.
+          nan_policy: str = "error", backend: str = "numpy", rand: Any = None, rand_bits: int | None = None,
+          sr_variant: str = "a") -> Any:
+    """Codes of ``a <op> b`` for code arrays ``a``, ``b`` of ``fmt`` (broadcast), rounded once (``rounding="sr"``:
+    ``rand`` the random integers of ``rand_bits`` bits, one per element, ``sr_variant`` the rule).
 
     Raises SpecialValueError where the exact model raises (an invalid result such as 0/0 or inf - inf into a
     format without NaN under ``nan_policy='error'``); BitPatternError for codes outside the format.
@@ -86,6 +94,13 @@ def arith(op: str, a: Any, b: Any, fmt: FloatFormat | str, rounding: str = "rne"
     if op not in OPS:
         raise UnknownModeError(f"unknown arithmetic op {op!r}; expected one of {', '.join(OPS)}")
     f = check_format(fmt)
+    if rounding == "sr" and op == "div" and isinstance(rand_bits, int):
+        from refarith.fast.castkernel import sr_fraction_bits
+
+        kb = sr_fraction_bits(rand_bits, sr_variant)
+        if 2 * (f.mbits + 1) + kb + 2 > 53:
+            raise BadValueError(f"{f}: stochastic div with {kb} fraction bits is not one rounding through binary64 "
+                                "(2p + K + 2 > 53); exact model only")
     if backend == "numpy":
         ai, bi = np.broadcast_arrays(np.asarray(a).astype(np.int64), np.asarray(b).astype(np.int64))
         x = np.asarray(fast.decode(ai, f), dtype=np.float64)
@@ -110,7 +125,10 @@ def arith(op: str, a: Any, b: Any, fmt: FloatFormat | str, rounding: str = "rne"
             r = torch.where(nan, torch.where(neg, -qnan, qnan), r)
     else:
         raise UnknownModeError(f"unknown backend {backend!r}; expected numpy or torch")
-    return fast.encode(r, f, rounding=rounding, overflow=overflow, nan_policy=nan_policy, backend=backend)
+    from refarith.fast.cast import encode
+
+    return encode(r, f, rounding=rounding, overflow=overflow, nan_policy=nan_policy, backend=backend, rand=rand,
+                  rand_bits=rand_bits, sr_variant=sr_variant)
 
 
 __all__ = ["OPS", "arith", "check_format"]

@@ -27,7 +27,7 @@ from refarith.exact import ops as _ops
 from refarith.exact.rounding import DETERMINISTIC_MODES, default_overflow
 from refarith.exact.value import Value
 from refarith.formats import FloatFormat, IntFormat, is_p3109
-from refarith.spec import OpSchema, Param, Spec, ops, parse_spec, register_op
+from refarith.spec import SR_PARAMS, OpSchema, Param, Spec, check_sr_params, ops, parse_spec, register_op
 
 CLASSES = ("in_range", "overflow", "nan_inf", "subnormal", "signed_zero", "nan_payload")
 """Mismatch classes, in report order.  ``nan_payload``: both results NaN, different codes."""
@@ -223,11 +223,21 @@ def magnitude_key(fmt, code: int) -> tuple[int, Fraction]:
     return (0, v.mag)
 
 
-def _rounding_kw(spec: Spec) -> dict:
+def _rounding_kw(spec: Spec, rand: int | None = None) -> dict:
+    """Keyword arguments of the exact model for ``spec``; for ``rounding=sr`` the vector's random integer ``rand``
+    (its ``r`` column, see :func:`sr_operand`), ``k`` and the variant."""
     p = spec.param
     if p.get("rounding") == "sr":
-        raise SpecError(f"{spec}: stochastic rounding needs random bits per vector; golden vectors and the "
-                        "certifier cover deterministic rounding modes only")
+        if rand is None:
+            raise SpecError(f"{spec}: stochastic rounding needs random bits per vector (an r column); this op's "
+                            "driver has none")
+        kw = dict(rounding="sr", overflow=p.get("overflow"), rand=rand, rand_bits=int(p["k"]),
+                  sr_variant=p.get("sr", "a"))
+        if "nan" in p:
+            kw["nan_policy"] = p["nan"]
+        if "negative" in p:
+            kw["negative"] = p["negative"]
+        return kw
     kw = dict(rounding=p.get("rounding", "rne"), overflow=p.get("overflow"))
     if "nan" in p:
         kw["nan_policy"] = p["nan"]
@@ -369,6 +379,49 @@ def _classify_result(fmt, expected: int | None, got: int | None) -> str | None:
     return None
 
 
+# ------------------------------------------------------------------ stochastic rounding: the r column
+def is_sr(spec: Spec) -> bool:
+    """Whether the spec rounds stochastically (its vectors then carry one k-bit random integer each)."""
+    return spec.param.get("rounding") == "sr"
+
+
+def sr_operand(spec: Spec) -> tuple[Operand, ...]:
+    """The random-integer operand ``r:uint<k>`` of a stochastic spec (last input column), else nothing."""
+    if not is_sr(spec):
+        return ()
+    from refarith.formats import get_format
+
+    return (Operand("r", get_format(f"uint{int(spec.param['k'])}")),)
+
+
+def sr_rand_values(spec: Spec) -> list[int]:
+    """Random integers every boundary input is paired with: 0, 2^(k-1) and 2^k - 1 (never, half and always
+    rounding up a fraction of exactly one half of the last random bit's weight and above)."""
+    k = int(spec.param["k"])
+    return sorted({0, 1 << (k - 1), (1 << k) - 1})
+
+
+def with_sr_column(spec: Spec, vectors: list[Vector], limit: int | None = None) -> list[Vector]:
+    """Boundary vectors of a stochastic spec: each input vector (the first ``limit``) with every
+    :func:`sr_rand_values` value appended; the vectors unchanged for a deterministic spec."""
+    if not is_sr(spec):
+        return vectors
+    vs = vectors if limit is None else vectors[:limit]
+    return [v + (r,) for v in vs for r in sr_rand_values(spec)]
+
+
+SR_GOLDEN_SPECS = tuple(
+    [f"cast(ocp_e4m3->ocp_e2m1,rounding=sr,nan=max,sr={v},k=3)" for v in ("a", "b", "c", "c_odd")]
+    + [f"cast(binary16->ocp_e4m3,rounding=sr,sr={v},k=4)" for v in ("a", "b", "c", "c_odd")]
+    + [f"cast(binary32->ocp_e5m2,rounding=sr,sr={v},k=8)" for v in ("a", "c")]
+    + ["cast(binary32->ocp_e2m1,rounding=sr,sr=te_e2m1_8,k=8)"]
+    + [f"{op}(ocp_e2m1,rounding=sr,nan=max,sr={v},k=2)" for op in ("add", "mul") for v in ("a", "c")]
+    + [f"add(ocp_e4m3,rounding=sr,sr={v},k=3)" for v in ("a", "c")]
+)
+"""Stochastic specs of the committed golden set: every variant on an exhaustive 8-bit cast, binary16 and binary32
+sources, Transformer Engine's E2M1 rule, and add/mul with a random operand."""
+
+
 # ------------------------------------------------------------------ cast
 P3109_GOLDEN_SPECS = tuple(
     # the IEEE/OCP-style variants the P3109 files had as defaults before the standard's projection (satnone,
@@ -391,7 +444,7 @@ targets now the standard's projection)."""
 def _cast_exact(spec: Spec, codes: Vector) -> int | None:
     src, dst = spec.fmt(0), spec.fmt(1)
     try:
-        return _ops.cast(codes[0], src, dst, **_rounding_kw(spec)).code
+        return _ops.cast(codes[0], src, dst, **_rounding_kw(spec, codes[1] if is_sr(spec) else None)).code
     except SpecError:
         raise
     except RefarithError:
@@ -418,9 +471,9 @@ def _cast_boundary(spec: Spec) -> list[Vector]:
     if isinstance(src, IntFormat):
         n = src.ncodes
         cs = set(range(min(n, 1024))) | set(range(max(0, n - 1024), n))
-        return [(c,) for c in sorted(cs)]
+        return with_sr_column(spec, [(c,) for c in sorted(cs)], 256)
     vals, mx, mn = _dst_values(dst)
-    return [(c,) for c in float_boundaries(src, vals, mx, mn)]
+    return with_sr_column(spec, [(c,) for c in float_boundaries(src, vals, mx, mn)])
 
 
 def _cast_classify(spec: Spec, codes: Vector, got: Vector) -> str:
@@ -444,6 +497,10 @@ def _cast_classify(spec: Spec, codes: Vector, got: Vector) -> str:
 
 def _cast_variants(spec: Spec) -> dict[str, tuple[str, ...]]:
     dst = spec.fmt(1)
+    if is_sr(spec):  # the stochastic variants (the same k and r column); the other parameters as given
+        from refarith.exact.stochastic import SR_VARIANTS
+
+        return {"sr": SR_VARIANTS}
     out: dict[str, tuple[str, ...]] = {"rounding": DETERMINISTIC_MODES}
     if isinstance(dst, IntFormat):
         out["overflow"] = ("saturate", "wrap")
@@ -473,8 +530,12 @@ def _cast_fast(spec: Spec, inputs: tuple, backend: str) -> tuple:
     from refarith import fast
 
     p = spec.param
-    if p["rounding"] == "sr":
-        raise SpecError(f"{spec}: stochastic rounding needs random bits; not a fixed-vector kernel")
+    if is_sr(spec):
+        from refarith.fast.cast import encode
+
+        return (encode(inputs[0], spec.formats[1], rounding="sr", overflow=p["overflow"],
+                       nan_policy=p.get("nan", "error"), negative=p.get("negative", "error"), backend=backend,
+                       src=spec.formats[0], rand=inputs[1], rand_bits=int(p["k"]), sr_variant=p.get("sr", "a")),)
     return (fast.encode(inputs[0], spec.formats[1], rounding=p["rounding"], overflow=p["overflow"],
                         nan_policy=p.get("nan", "error"), negative=p.get("negative", "error"), backend=backend,
                         src=spec.formats[0], subnormal=p.get("subnormal")),)
@@ -482,7 +543,7 @@ def _cast_fast(spec: Spec, inputs: tuple, backend: str) -> tuple:
 
 register_driver(Driver(
     "cast",
-    inputs=lambda s: (Operand("x", s.fmt(0)),),
+    inputs=lambda s: (Operand("x", s.fmt(0)),) + sr_operand(s),
     outputs=lambda s: (Operand("y", s.fmt(1)),),
     exact=single(_cast_exact),
     boundary=_cast_boundary,
@@ -490,7 +551,7 @@ register_driver(Driver(
     variant_params=_cast_variants,
     fast=_cast_fast,
     backends=("numpy", "torch", "triton"),
-    doc="one code of the source format -> one code of the destination",
+    doc="one code of the source format -> one code of the destination (rounding=sr: and the random integer r)",
 ))
 
 
@@ -510,20 +571,22 @@ for _name in _ARITH:
         register_op(OpSchema(
             _name, 1,
             (
-                Param("rounding", "rne", DETERMINISTIC_MODES, "rounding mode"),
+                Param("rounding", "rne", DETERMINISTIC_MODES + ("sr",), "rounding mode"),
                 Param("overflow", _arith_default_overflow, ("saturate", "inf", "nan"),
                       "overflow mode; default: the format's natural non-saturating behaviour"),
                 Param("nan", "error", ("error", "zero", "max"), "invalid result into a format without NaN",
                       _arith_lacks_nan),
+                *SR_PARAMS,
             ),
             f"IEEE 754 correctly rounded {_name} of two codes of one format (refarith.exact.ops.{_name})",
+            check_sr_params,
         ))
 
 
 def _arith_exact(spec: Spec, codes: Vector) -> int | None:
     f = spec.fmt(0)
     try:
-        return _ARITH[spec.op](codes[0], codes[1], f, **_rounding_kw(spec)).code
+        return _ARITH[spec.op](codes[0], codes[1], f, **_rounding_kw(spec, codes[2] if is_sr(spec) else None)).code
     except SpecError:
         raise
     except RefarithError:
@@ -533,6 +596,11 @@ def _arith_exact(spec: Spec, codes: Vector) -> int | None:
 def binary_boundary(spec: Spec) -> list[Vector]:
     """Every pair of codes for formats of <= 8 bits, else all pairs of up to 160 boundary codes."""
     f = spec.fmt(0)
+    if is_sr(spec):  # 24 boundary codes of each operand, each pair with every sr_rand_values value
+        vals, mx, mn = _dst_values(f) if f.nbits <= 16 else ([], None, None)
+        cs = float_boundaries(f, vals[:8] + vals[-8:], mx, mn)
+        cs = cs[:12] + cs[-12:]
+        return with_sr_column(spec, [(a, b) for a in cs for b in cs])
     if f.ncodes <= 256:
         return [(a, b) for a in range(f.ncodes) for b in range(f.ncodes)]
     vals, mx, mn = _dst_values(f) if f.nbits <= 16 else ([], None, None)
@@ -562,6 +630,10 @@ def _arith_classify(spec: Spec, codes: Vector, got: Vector) -> str:
 
 def _arith_variants(spec: Spec) -> dict[str, tuple[str, ...]]:
     f = spec.fmt(0)
+    if is_sr(spec):
+        from refarith.exact.stochastic import SR_VARIANTS
+
+        return {"sr": SR_VARIANTS}
     ov = ["saturate"] + (["inf"] if f.has_inf else []) + (["nan"] if f.has_nan else [])
     out: dict[str, tuple[str, ...]] = {"rounding": DETERMINISTIC_MODES, "overflow": tuple(ov)}
     if "nan" in spec.param:
@@ -573,8 +645,10 @@ def _arith_fast(spec: Spec, inputs: tuple, backend: str) -> tuple:
     from refarith.fast.arith import arith
 
     p = spec.param
-    if p["rounding"] == "sr":
-        raise SpecError(f"{spec}: stochastic rounding needs random bits; not a fixed-vector kernel")
+    if is_sr(spec):
+        return (arith(spec.op, inputs[0], inputs[1], spec.formats[0], rounding="sr", overflow=p["overflow"],
+                      nan_policy=p.get("nan", "error"), backend=backend, rand=inputs[2], rand_bits=int(p["k"]),
+                      sr_variant=p.get("sr", "a")),)
     return (arith(spec.op, inputs[0], inputs[1], spec.formats[0], rounding=p["rounding"], overflow=p["overflow"],
                   nan_policy=p.get("nan", "error"), backend=backend),)
 
@@ -582,7 +656,7 @@ def _arith_fast(spec: Spec, inputs: tuple, backend: str) -> tuple:
 for _name in _ARITH:
     register_driver(Driver(
         _name,
-        inputs=lambda s: (Operand("a", s.fmt(0)), Operand("b", s.fmt(0))),
+        inputs=lambda s: (Operand("a", s.fmt(0)), Operand("b", s.fmt(0))) + sr_operand(s),
         outputs=lambda s: (Operand("y", s.fmt(0)),),
         exact=single(_arith_exact),
         boundary=binary_boundary,

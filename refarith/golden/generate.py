@@ -26,7 +26,7 @@ from pathlib import Path
 from refarith.errors import BadValueError, GoldenFileError
 from refarith.formats import float_formats
 from refarith.golden import fileformat as ff
-from refarith.golden.drivers import describe, get_driver
+from refarith.golden.drivers import SR_GOLDEN_SPECS, describe, get_driver
 from refarith.golden.progress import Progress
 from refarith.spec import Spec, ops, parse_spec
 
@@ -189,6 +189,7 @@ def committed_specs() -> list[Spec]:
         for v in ("bitwise", "formula"):
             ids.append(f"lmul(ocp_e4m3,variant={v})")
     ids += [s for s in _OTHER_OPS if s.split("(", 1)[0] in ops()]
+    ids += list(SR_GOLDEN_SPECS)  # stochastic rounding: the random integers are the last input column
     out = []
     for s in ids:
         sp = parse_spec(s)

@@ -6,4 +6,4 @@ digest, so a golden file cannot be edited together with its MANIFEST entry witho
 changing too.
 """
 
-MANIFEST_SHA256 = "4ad625ed4791fe4b6c227fae0ec702515292088ef9ba1be3a775146198f0aa10"
+MANIFEST_SHA256 = "b95ff8ed32915bcae5fecfff2eee46124aed920bf72820f6501605bab1ceb56d"
