@@ -115,15 +115,27 @@ def exact_key_table(dst: str, kw: dict, jobs: int | None = None, keys: int = 1 <
     jobs = max(1, min(jobs or os.cpu_count() or 1, 32))
     step = n // (jobs * 4) or n
     parts = [(dst, kw, a, min(a + step, n)) for a in range(0, n, step)]
-    if jobs == 1 or n < 4096:
-        head = np.concatenate([_exact_keys(p) for p in parts])
-    else:
-        from refarith.certify.runner import run_pool
+    from refarith.golden.progress import Progress
 
-        res: dict = {}
-        run_pool(_exact_keys_at, list(enumerate(parts)), jobs, method="spawn", what="exact-model key table",
-                 label=lambda p: f"keys {p[1][2]}..", on_result=lambda r: res.__setitem__(r[0], r[1]))
-        head = np.concatenate([res[i] for i in range(len(parts))])
+    with Progress(len(parts), f"exact-model key table of {dst}", unit="part") as bar:
+        if jobs == 1 or n < 4096:
+            got = []
+            for p in parts:
+                got.append(_exact_keys(p))
+                bar.update()
+            head = np.concatenate(got)
+        else:
+            from refarith.certify.runner import run_pool
+
+            res: dict = {}
+
+            def keep(r: tuple[int, np.ndarray]) -> None:
+                res[r[0]] = r[1]
+                bar.update()
+
+            run_pool(_exact_keys_at, list(enumerate(parts)), jobs, method="spawn", what="exact-model key table",
+                     label=lambda p: f"keys {p[1][2]}..", on_result=keep)
+            head = np.concatenate([res[i] for i in range(len(parts))])
     return np.concatenate([head, np.full((1 << 17) - n, -2, dtype=np.int64)])
 
 
