@@ -45,7 +45,9 @@ def test_vectors_cover_both_sides_of_each_threshold():
 
 def test_refarith_numpy_sr_cast_is_bit_exact():
     c = certify("refarith:numpy", E2M1)
-    assert c.passed and c.stages[0].name == "sr_vectors" and c.stages[0].vectors > 500
+    # the hard-place stage last, after the golden stage where the driver declares the random bits
+    assert c.passed and c.stages[-1].name == "sr_vectors" and c.stages[-1].vectors > 500
+    assert [s.name for s in c.stages[:-1]] == (["golden"] if sr.driver_has_rand(parse_spec(E2M1)) else [])
 
 
 def test_user_kernel_with_random_bits():
@@ -126,7 +128,6 @@ BAD = [
     ("gfloat:ocp_e5m2+Stochastic", "cast(binary32->ocp_e5m2)", {}, "rounding=sr,k=N"),
     ("gfloat:ocp_e5m2+Stochastic", "cast(binary32->ocp_e5m2,rounding=sr,k=60)", {}, "k=60"),
     ("refarith:numpy", "cast(binary32->ocp_e5m2,rounding=sr,k=80)", {}, "64-bit random word"),
-    ("refarith:numpy", "cast(binary32->ocp_e5m2,rounding=sr,sr=c,k=8)", {}, "no fast kernel for the stochastic"),
     ("docs.examples.sr_kernels:correct", "cast(binary32->ocp_e5m2,rounding=sr,k=8)", {}, "--sr-samples"),
     ("refarith:numpy", "cast(binary32->ocp_e5m2,rounding=sr,k=8)", {"fuzz": 10}, "do not apply"),
     ("refarith:numpy", "cast(binary32->ocp_e5m2,rounding=sr,k=8)", {"sr_samples": 0}, "--sr-samples"),
@@ -143,7 +144,7 @@ def test_bad_input_is_one_error(target, spec, kw, needle, monkeypatch):
 
 def test_cli_bad_input_one_line_exit_2():
     # RefarithError -> one line, exit 2 (the CLI's rule); one deterministic adapter and one missing-bits kernel
-    for target, spec, _, needle in (BAD[0], BAD[6]):
+    for target, spec, _, needle in (BAD[0], BAD[5]):
         p = _cli("certify", target, "--spec", spec)
         assert p.returncode == 2, (p.stdout, p.stderr)
         lines = p.stderr.strip().splitlines()

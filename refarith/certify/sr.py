@@ -68,6 +68,9 @@ def rand_operand(spec: Spec) -> Operand:
 
 
 def driver_has_rand(spec: Spec) -> bool:
+    """Whether the op's driver declares the random bits ``r`` as an operand of ``spec`` (k checked first)."""
+    if is_sr(spec):
+        sr_bits(spec)
     return any(o.name == "r" for o in get_driver(spec).inputs(spec))
 
 
