@@ -73,7 +73,10 @@ def identify(target, spec: Spec | str, nan_payload_ok: bool = False,
     vecs = identify_vectors(spec) if vectors is None else [tuple(int(c) for c in v) for v in vectors]
     variants = d.variants(spec, vary)
     ins, _, dom0 = vectors_arrays(spec, vecs)
-    table = variant_table(variants, vecs)
+    from refarith.golden.progress import Progress
+
+    with Progress(len(variants), f"identify {spec}: exact-model outputs", unit="variant") as bar:
+        table = variant_table(variants, vecs, bar.update)
     union = np.zeros(len(vecs), dtype=bool)
     for _, _, dom in table:
         union |= dom
@@ -207,7 +210,8 @@ def _without(spec: Spec, name: str) -> Spec:
     return parse_spec(f"{spec.op}({inner})")
 
 
-def variant_table(variants: list[Spec], vecs: list[tuple[int, ...]]) -> list[tuple[Spec, np.ndarray, np.ndarray]]:
+def variant_table(variants: list[Spec], vecs: list[tuple[int, ...]],
+                  on_variant=None) -> list[tuple[Spec, np.ndarray, np.ndarray]]:
     """(variant, expected (n, columns), domain) of every variant on ``vecs``, from the exact model.
 
     A cast's flush-to-zero variant is derived from its gradual-underflow twin, as the exact model defines it
@@ -221,11 +225,15 @@ def variant_table(variants: list[Spec], vecs: list[tuple[int, ...]]) -> list[tup
         if v.op == "cast" and "subnormal" in v.param:
             continue
         out.append((v, *vectors_arrays(v, vecs)[1:]))
+        if on_variant is not None:  # progress: one variant's outputs computed
+            on_variant()
         base[v] = out[-1]
     for v in variants:
         if not (v.op == "cast" and "subnormal" in v.param):
             continue
         twin = _without(v, "subnormal")
+        if on_variant is not None:
+            on_variant()
         if twin not in base:
             base[twin] = (twin, *vectors_arrays(twin, vecs)[1:])
         _, exp, dom = base[twin]
