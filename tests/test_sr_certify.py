@@ -90,6 +90,14 @@ def test_identify_names_variant_and_k_of_a_user_kernel():
     assert [(sr.sr_variant(m), sr.sr_bits(m)) for m in matches] == [("a", 6)]
 
 
+def test_identify_skips_k_a_kernel_refuses():
+    def strict_8(x, r):  # raises for random integers beyond its 8 bits
+        return fast.encode(x, "ocp_e2m1", rounding="sr", rand=r, rand_bits=8)
+
+    scores = identify(strict_8, E2M1, vary=("k",))
+    assert [s.spec for s in scores if s.matches] == [str(parse_spec(E2M1))]
+
+
 # ------------------------------------------------------------------ bad input
 def test_check_rand():
     assert sr.check_rand(np.array([0, 255]), 8).dtype == np.uint64

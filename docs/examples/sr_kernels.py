@@ -9,7 +9,11 @@ certification (from the repository root)::
     refarith certify docs.examples.sr_kernels:rounds_down --sr-samples 10000 \
         --spec 'cast(binary32->ocp_e4m3,rounding=sr,k=8)'                  # FAIL, exit 1
 
-``make(name, dst, k, seed)`` builds one of them for another target, k or seed.
+``make(name, dst, k, seed)`` builds one of them for another target, k or seed.  ``with_bits`` is the same cast
+taking its random bits as an operand, certified bit-exactly (and named by ``identify``)::
+
+    refarith certify docs.examples.sr_kernels:with_bits --spec 'cast(binary32->ocp_e4m3,rounding=sr,k=8)'
+    refarith identify docs.examples.sr_kernels:with_bits --spec 'cast(binary32->ocp_e4m3,rounding=sr,k=8)'
 """
 
 from __future__ import annotations
@@ -79,3 +83,8 @@ rounds_down = make("rounds_down")
 drops_carry = make("drops_carry")
 fast_biased = make("fast_biased")
 returns_zero = make("returns_zero")
+
+
+def with_bits(x: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """binary32 -> OCP E4M3 with stochastic rounding (variant a) on the caller's 8 random bits per element."""
+    return _sr(x, "ocp_e4m3", 8, r)
