@@ -91,34 +91,53 @@ def test_pyproject_extras_have_lower_bounds():
     assert any(r.startswith("jsonschema>=") for r in extras["dev"])
 
 
+CLI_CALLS = """
+import contextlib, io, json, sys
+from refarith.cli import main
+from refarith.golden.generate import default_dir
+res = [str(default_dir())]
+for argv in json.loads(sys.argv[1]):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(argv)
+    res.append([rc, out.getvalue(), err.getvalue()])
+print(json.dumps(res))
+"""
+
+
+def cli_calls(site: Path, cwd: Path, *calls: list[str]) -> tuple[Path, list]:
+    """(default_dir, [(exit code, stdout, stderr)] of each CLI call) of the copy in ``site``, in one interpreter."""
+    r = run_installed(site, cwd, "-c", CLI_CALLS, json.dumps(list(calls)))
+    assert r.returncode == 0, r.stderr[-3000:]
+    d, *res = json.loads(r.stdout.splitlines()[-1])
+    return Path(d), res
+
+
 def test_installed_copy_reads_its_own_golden_set(installed, tmp_path):
-    r = run_installed(installed, tmp_path, "-c",
-                      "from refarith.golden.generate import default_dir; print(default_dir())")
-    assert r.returncode == 0, r.stderr
-    assert Path(r.stdout.strip()) == installed / "refarith" / "golden_vectors"
-    r = run_installed(installed, tmp_path, "-m", "refarith", "golden", "verify", "--only", "add(ocp_e2m1*",
-                      "--jobs", "1")
-    assert r.returncode == 0 and "golden vectors verified" in r.stdout, r.stderr
-    # certify uses the committed, hashed file, not vectors generated on the spot
-    r = run_installed(installed, tmp_path, "-m", "refarith", "certify", "refarith:numpy", "--spec",
-                      "cast(binary16->ocp_e4m3)", "--fuzz", "0")
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "cast__binary16_to_ocp_e4m3" in r.stdout and "no committed file" not in r.stdout
+    """From another directory the installed copy verifies its own committed set, certifies against the committed,
+    hashed file (not vectors generated on the spot), and writes generated files only where it is told."""
+    gv = installed / "refarith" / "golden_vectors"
+    before = sorted(p.name for p in gv.iterdir())
+    d, (verify, cert, into_pkg, mine) = cli_calls(
+        installed, tmp_path, ["golden", "verify", "--only", "add(ocp_e2m1*", "--jobs", "1"],
+        ["certify", "refarith:numpy", "--spec", "cast(binary16->ocp_e4m3)", "--fuzz", "0"],
+        ["golden", "generate", "--out", str(gv), "--only", "add(ocp_e2m1*", "--jobs", "1"],
+        ["golden", "generate", "--out", "mine", "--only", "add(ocp_e2m1*", "--jobs", "1"])
+    assert d == gv
+    assert verify[0] == 0 and "golden vectors verified" in verify[1], verify
+    assert cert[0] == 0 and "cast__binary16_to_ocp_e4m3" in cert[1] and "no committed file" not in cert[1], cert
+    assert into_pkg[0] == 2 and "package data" in into_pkg[2], into_pkg
+    assert mine[0] == 0 and (tmp_path / "mine" / "add__ocp_e2m1__rounding-rne__overflow-saturate__nan-error.txt.gz"
+                             ).is_file(), mine
+    assert sorted(p.name for p in gv.iterdir()) == before
 
 
-def test_installed_generate_needs_out(installed, tmp_path):
-    before = sorted(p.name for p in (installed / "refarith" / "golden_vectors").iterdir())
+def test_installed_python_m_generate_needs_out(installed, tmp_path):
+    """``python -m refarith`` of the wheel; without --out an installed copy refuses to generate (one line, exit 2)."""
     r = run_installed(installed, tmp_path, "-m", "refarith", "golden", "generate", "--only", "add(ocp_e2m1*",
                       "--jobs", "1")
     assert r.returncode == 2 and "needs --out" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
-    r = run_installed(installed, tmp_path, "-m", "refarith", "golden", "generate", "--out",
-                      str(installed / "refarith" / "golden_vectors"), "--only", "add(ocp_e2m1*", "--jobs", "1")
-    assert r.returncode == 2 and "package data" in r.stderr, r.stderr
-    assert sorted(p.name for p in (installed / "refarith" / "golden_vectors").iterdir()) == before
-    r = run_installed(installed, tmp_path, "-m", "refarith", "golden", "generate", "--out", "mine", "--only",
-                      "add(ocp_e2m1*", "--jobs", "1")
-    assert r.returncode == 0, r.stderr
-    assert (tmp_path / "mine" / "add__ocp_e2m1__rounding-rne__overflow-saturate__nan-error.txt.gz").is_file()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_installed_missing_golden_set_is_an_error(installed, tmp_path):
@@ -128,23 +147,16 @@ def test_installed_missing_golden_set_is_an_error(installed, tmp_path):
     (site / "refarith" / "golden_vectors").mkdir()
     work = tmp_path / "work"
     work.mkdir()
-    r = run_installed(site, work, "-c", "from refarith.golden.generate import default_dir; print(default_dir())")
-    assert r.returncode == 0 and Path(r.stdout.strip()) != site / "refarith" / "golden_vectors"
-    r = run_installed(site, work, "-m", "refarith", "certify", "refarith:numpy", "--spec",
-                      "cast(binary16->ocp_e4m3)", "--fuzz", "0")
-    assert r.returncode == 2 and "missing from this installation" in r.stderr, r.stdout + r.stderr
+    d, (cert,) = cli_calls(site, work, ["certify", "refarith:numpy", "--spec", "cast(binary16->ocp_e4m3)",
+                                        "--fuzz", "0"])
+    assert d != site / "refarith" / "golden_vectors"
+    assert cert[0] == 2 and "missing from this installation" in cert[2], cert
 
 
-@pytest.mark.parametrize("where", ["source", "wheel"])
-def test_python_m_refarith(where, request, tmp_path):
-    """``python -m refarith`` from another directory, for the source tree and for the installed wheel."""
-    site = ROOT if where == "source" else request.getfixturevalue("installed")
-    r = run_installed(site, tmp_path, "-m", "refarith", "--version")
-    assert r.returncode == 0 and r.stdout.strip().startswith("refarith "), r.stderr
-    r = run_installed(site, tmp_path, "-c", "import refarith; print(refarith.__file__)")
-    assert Path(r.stdout.strip()).parent == site / "refarith"
-    r = run_installed(site, tmp_path, "-m", "refarith", "formats", "nope_format")
-    assert r.returncode == 2 and "unknown format" in r.stderr
+def test_python_m_refarith(tmp_path):
+    """``python -m refarith`` of the source tree, from another directory."""
+    r = run_installed(ROOT, tmp_path, "-m", "refarith", "formats", "nope_format")
+    assert r.returncode == 2 and "unknown format" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 def test_source_checkout_generates_into_committed_dir():
@@ -171,14 +183,12 @@ def test_generic():
 
 def test_plugin_markers_are_namespaced(pytester, monkeypatch):
     """The plugin registers refarith_* markers only: in a user's project a generic ``slow`` stays unregistered
-    (so --strict-markers still reports it) while the refarith_* names are known.  A subprocess: in-process runs
-    share pytest's marker cache with this project, which registers ``slow`` itself."""
-    r = pytester.runpytest("-p", "no:cacheprovider", "--markers")
-    text = r.stdout.str()
-    for m in ("refarith_proof", "refarith_slow", "refarith_fuzz", "refarith_golden"):
-        assert f"@pytest.mark.{m}:" in text
-    for m in ("slow", "proof", "fuzz", "golden"):
-        assert f"@pytest.mark.{m}:" not in text
+    (so --strict-markers still reports it) while ``refarith_slow`` is known.  A subprocess: in-process runs share
+    pytest's marker cache with this project, which registers ``slow`` itself."""
+    from refarith.pytest_plugin import MARKERS
+
+    assert sorted(m.split(":")[0] for m in MARKERS) == ["refarith_fuzz", "refarith_golden", "refarith_proof",
+                                                          "refarith_slow"]
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     pytester.makepyfile(test_user=MARKER_TESTS)
     r = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--strict-markers", "-q")
