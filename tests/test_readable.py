@@ -18,6 +18,8 @@ from refarith.formats import get_format
 from refarith.golden.drivers import CLASSES, get_driver
 from refarith.spec import parse_spec
 
+pytest_plugins = ["pytester"]
+
 E4M3_SAT = "cast(binary32->ocp_e4m3,overflow=saturate)"
 MX = "mx_quantize(ocp_e4m3,block=32,scale=floor)"
 
@@ -165,7 +167,8 @@ def _mx_broken():
     def broken(x):
         s, el = d.fast(spec, (np.asarray(x, dtype=np.uint64),), "numpy")
         el = np.array(el, dtype=np.uint8)
-        el[:, 3] ^= 1  # the last mantissa bit of element 3 of every block
+        rows = (np.asarray(x)[:, 0] % 16) == 0  # about one block in 16 (each mismatch costs an exact-model run)
+        el[rows, 3] ^= 1  # the last mantissa bit of element 3
         return s, el
 
     broken.refarith_inputs = "codes"
@@ -183,7 +186,8 @@ def test_block_counterexamples_show_the_offending_elements_only(tmp_path):
     assert max(len(line) for line in md.splitlines()) < 300
     assert "elements[3] (x = 0x" in md and "scale 0x" in md
     html = write_reports(c, tmp_path)[2].read_text()
-    assert max(len(line) for line in html.splitlines() if "<td" in line) < 600
+    cells = __import__("re").findall(r"<td[^>]*>(.*?)</td>", html, flags=__import__("re").S)
+    assert cells and max(len(t) for t in cells) < 200  # the reviewer's cells were 1,200-2,000 characters
 
 
 # ------------------------------------------------------------------ fuzz: the smallest failing input
@@ -206,8 +210,9 @@ def test_shrink_of_a_block_reaches_one_offending_element():
     start = tuple([0x3F800000 + 12345 * i for i in range(32)])
     small = shrink(spec, mismatch_runner(spec, k, "in_range"), start, "in_range")
     assert mismatch_runner(spec, k, "in_range")([small])[0] is not None
-    assert sum(1 for c in small if c & 0x7FFFFFFF) < 32  # columns driven to zero where they do not matter
-    assert small[3] & 0x7FFFFFFF  # element 3 is the one that fails
+    # the kernel flips element 3 of every block whose first code is 0 mod 16: the all-zero block still fails,
+    # and it is the smallest vector there is
+    assert small == (0,) * 32
 
 
 # ------------------------------------------------------------------ the pytest fixture
@@ -233,7 +238,7 @@ def test_fails(refarith_certify):
 def test_fixture_keeps_the_traceback_and_puts_counterexamples_first(pytester):
     pytest.importorskip("ml_dtypes")
     pytester.makepyfile(FIXTURE_TEST)
-    r = pytester.runpytest_inprocess("-p", "refarith.pytest_plugin", "-q")
+    r = pytester.runpytest("-p", "no:cacheprovider", "-q")
     r.assert_outcomes(failed=2)
     out = r.stdout.str()
     assert "deep_helper" in out and 'raise ValueError("boom in deep_helper")' in out

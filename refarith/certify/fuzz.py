@@ -109,12 +109,16 @@ def shrink(spec: Spec | str, run: Callable[[list[tuple[int, ...]]], list[tuple[i
             for _ in range(2 * f.nbits + 2):  # each step at least halves the distance to the column's minimum
                 cands = [best[:i] + (c,) + best[i + 1:] for c in _candidates(f, best[i])]
                 cands = sorted((v for v in cands if key(v) < key(best)), key=key)
-                if not cands:
+                ok = None
+                for lo, hi in ((0, 4), (4, 20), (20, len(cands))):  # smallest first: most columns go to 0 at once
+                    part = cands[lo:hi]
+                    hit = [v for v, r in zip(part, run(part)) if r is not None] if part else []
+                    if hit:
+                        ok = hit[0]
+                        break
+                if ok is None:
                     break
-                ok = [v for v, r in zip(cands, run(cands)) if r is not None]
-                if not ok:
-                    break
-                best = ok[0]
+                best = ok
                 moved = True
         if not moved:
             break

@@ -284,9 +284,10 @@ def closest(scores: list[VariantScore], spec: Spec | str) -> str:
 
 
 def failure_hint(c, kernel=None) -> str | None:
-    """What a failing cast kernel looks like: identify's cheap part (the golden-file vectors, or identify's own
-    vector set, against every variant of the spec) run on the certified kernel; "matches overflow=saturate: ..."
-    or the closest variant and the mismatch classes by which the kernel differs from it.  None when the
+    """What a failing cast kernel looks like: identify's cheap part (the driver's boundary vectors and a few
+    random ones, :func:`hint_vectors`, against every variant of the spec) run on the certified kernel;
+    "matches overflow=saturate: ..." or the closest variant and the mismatch classes by which the kernel differs
+    from it.  None when the
     certificate passed or is not a cast.  ``kernel``: the certified callable (default: the certificate's target
     name, loaded again)."""
     from refarith.certify.runner import Certificate
@@ -297,25 +298,38 @@ def failure_hint(c, kernel=None) -> str | None:
     if spec.op != "cast":
         return None
     kernel = c.target if kernel is None else kernel
+    vecs = hint_vectors(spec)
     try:
-        scores = identify(kernel, spec)
+        scores = identify(kernel, spec, vectors=vecs)
     except Exception as e:  # noqa: BLE001 - a hint, never a second failure
         return f"kernel looks like: (identify could not run: {type(e).__name__}: {e})"
     lines = ["kernel looks like: " + closest(scores, spec)]
     best = scores[0]
     if not best.matches:
-        classes = differing_classes(kernel, best.spec)
+        classes = differing_classes(kernel, best.spec, vecs)
         if classes:
             lines.append("  differs from it in: " + ", ".join(f"{k} {n}" for k, n in classes.items()))
     return "\n".join(lines)
 
 
-def differing_classes(kernel, spec: Spec | str) -> dict[str, int]:
-    """Mismatch classes (and counts) of ``kernel`` against ``spec`` on identify's vectors."""
+HINT_RANDOM = 256
+"""Seeded random vectors the FAIL hint adds to the boundary vectors (identify itself uses RANDOM)."""
+
+
+def hint_vectors(spec: Spec) -> list[tuple[int, ...]]:
+    """The FAIL hint's vectors: every boundary vector of the spec's driver and HINT_RANDOM seeded random ones."""
+    d = get_driver(spec)
+    if d.exhaustive_ok(spec):
+        return d.all_inputs(spec)
+    return d.boundary(spec) + d.random_inputs(spec, HINT_RANDOM, spec_seed(spec))
+
+
+def differing_classes(kernel, spec: Spec | str, vecs: list[tuple[int, ...]] | None = None) -> dict[str, int]:
+    """Mismatch classes (and counts) of ``kernel`` against ``spec`` on ``vecs`` (default: identify's vectors)."""
     spec = parse_spec(spec)
     d = get_driver(spec)
     k = load_kernel(kernel)
-    vecs = identify_vectors(spec)
+    vecs = identify_vectors(spec) if vecs is None else vecs
     ins, exp, dom = vectors_arrays(spec, vecs)
     got = k(spec, tuple(a[dom] for a in ins))
     e = exp[dom]
