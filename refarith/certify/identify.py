@@ -75,7 +75,7 @@ def identify(target, spec: Spec | str, nan_payload_ok: bool = False,
     ins, _, dom0 = vectors_arrays(spec, vecs)
     from refarith.golden.progress import Progress
 
-    with Progress(len(variants), f"identify {spec}: exact-model outputs", unit="variant") as bar:
+    with Progress(len(variants), f"identify {spec.op}: expected outputs of each variant", unit="variant") as bar:
         table = variant_table(variants, vecs, bar.update)
     union = np.zeros(len(vecs), dtype=bool)
     for _, _, dom in table:
