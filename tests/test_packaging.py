@@ -76,6 +76,29 @@ def test_wheel_ships_golden_vectors_and_py_typed(wheel):
     assert {f"{p}/__init__.py" for p in packages} <= names
 
 
+def test_sdist_carries_what_the_wheel_needs(tmp_path):
+    """The source distribution holds setup.py, the golden vectors, py.typed and the JSON schemas (MANIFEST.in), so
+    a wheel built from it ships the golden set too."""
+    import tarfile
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in BUILD_INPUTS:
+        shutil.copy(ROOT / name, src / name)
+    for name in (*BUILD_DIRS, "docs/schema"):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    r = subprocess.run([sys.executable, "-c", "from setuptools import build_meta as b; print(b.build_sdist('dist'))"],
+                       cwd=src, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    with tarfile.open(src / "dist" / r.stdout.strip().splitlines()[-1]) as t:
+        names = {n.split("/", 1)[1] for n in t.getnames() if "/" in n}
+    committed = json.loads((ROOT / "golden_vectors" / "MANIFEST.json").read_bytes())["files"]
+    assert {f"golden_vectors/{n}" for n in committed} <= names
+    for n in ("setup.py", "MANIFEST.in", "golden_vectors/MANIFEST.json", "refarith/py.typed",
+              "docs/schema/cast.schema.json"):
+        assert n in names, n
+
+
 def test_wheel_metadata(wheel):
     with zipfile.ZipFile(wheel) as z:
         meta = z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))).decode()
