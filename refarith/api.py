@@ -22,7 +22,7 @@ def _code_dtype(nbits: int):
     raise BadValueError(f"{nbits}-bit codes do not fit a numpy integer")
 
 
-def encode(x, fmt: FloatFormat | IntFormat | str, rounding: str = "rne", overflow: str | None = None, *,
+def encode(x, fmt: FloatFormat | IntFormat | str | object, rounding: str = "rne", overflow: str | None = None, *,
            nan_policy: str = "error", negative: str = "error", rand=None, rand_bits: int | None = None,
            backend: str = "exact"):
     """Round numbers into ``fmt`` once and return their codes.
@@ -163,7 +163,7 @@ def _rand_list(rand, shape: tuple) -> list:
     return [int(v) for v in b.ravel().tolist()]
 
 
-def decode(codes, fmt: FloatFormat | IntFormat | str, *, backend: str = "exact"):
+def decode(codes, fmt: FloatFormat | IntFormat | str | object, *, backend: str = "exact"):
     """Exact value of codes: a :class:`Value` for a scalar; for arrays a float64 array (exact for
     every format whose values binary64 holds, which :func:`decode` checks; a NaN keeps its sign) or int64
     for integer formats (uint64 for uint64).  Codes must be integers: a bool, float or string code raises
