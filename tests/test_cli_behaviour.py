@@ -343,6 +343,15 @@ def test_progress_interval_from_the_environment(monkeypatch):
             progress_mod.interval_seconds()
 
 
+def test_identify_shows_progress_per_variant_in_a_log(capsys, monkeypatch):
+    monkeypatch.setenv("REFARITH_PROGRESS_INTERVAL", "0.001")  # far less than the exact model's work takes
+    code, out, err = run(capsys, "identify", "refarith:numpy", "--to", "ocp_e2m1", "--vary", "overflow")
+    assert code == 0, err
+    assert "identify cast: expected outputs of each variant: 1/1 done in " in err
+    code, out, err = run(capsys, "identify", "refarith:numpy", "--to", "ocp_e2m1", "--vary", "overflow", "--quiet")
+    assert code == 0 and err == ""
+
+
 def test_quiet_is_accepted_after_any_command(capsys):
     code, out, _ = run(capsys, "formats", "ocp_e4m3", "--quiet")
     assert code == 0 and "ocp_e4m3" in out
