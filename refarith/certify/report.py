@@ -321,7 +321,8 @@ def html_page(c: Certificate) -> str:
 <html><head><meta charset="utf-8"><title>refarith certificate: {e(c.target)} / {e(c.spec)}</title>
 <style>body{{font-family:sans-serif;max-width:72em;margin:1.5em auto;padding:0 1em}}
 table{{border-collapse:collapse;max-width:100%}}td,th{{border:1px solid #aaa;padding:2px 6px;text-align:left;
-vertical-align:top;overflow-wrap:anywhere}}td:nth-child(n+3){{font-family:monospace}}
+vertical-align:top;overflow-wrap:anywhere}}th,td:first-child{{white-space:nowrap}}
+#examples td:nth-child(n+3){{font-family:monospace}}
 .fig svg{{max-width:100%;height:auto}}.note{{color:#7d6608}}</style></head><body>
 <h1>{e(c.target)} against <code>{e(c.spec)}</code></h1>
 <p style="font-size:1.4em;color:{color}"><b>{c.verdict.upper()}</b>{' (NaN payload differences accepted)'
