@@ -185,6 +185,14 @@ def test_empty_option_value_is_an_error(capsys, argv, opt):
     assert out == ""
 
 
+def test_golden_without_an_action_names_the_choices(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["golden"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and len(err.strip().splitlines()) == 1
+    assert "generate|verify|show" in err and "golden_cmd" not in err
+
+
 def test_formats_values_without_a_name_is_an_error(capsys):
     code, out, err = run(capsys, "formats", "--values")
     one_line_error(code, err, "--values", "NAME")

@@ -7,7 +7,7 @@ import sys
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("golden", help="generate, verify or show golden vector files")
-    sub = p.add_subparsers(dest="golden_cmd", required=True)
+    sub = p.add_subparsers(dest="golden_cmd", metavar="generate|verify|show", required=True)
     g = sub.add_parser("generate", help="write golden files from the exact model (atomically) and the MANIFEST")
     g.add_argument("--out", default=None, help="output directory (default in a source checkout: its committed "
                                                "golden_vectors/; an installed refarith needs --out)")
