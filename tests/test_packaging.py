@@ -107,6 +107,9 @@ def test_wheel_metadata(wheel):
                  "Requires-Python: >=3.11", "License: Apache-2.0"):
         assert line in meta, line
     assert "refarith = refarith.cli:main" in eps and "refarith = refarith.pytest_plugin" in eps
+    import refarith
+
+    assert f"Version: {refarith.__version__}\n" in meta  # the package's __version__ is the distribution's
 
 
 def test_pyproject_extras_have_lower_bounds():
