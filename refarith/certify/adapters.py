@@ -26,6 +26,11 @@ the op has one result).  Targets:
   are the codes (a 1-, 2-, 4- or 8-byte float dtype of the result's width), a torch tensor being accepted
   wherever an array is.  With a ``device`` (``--device cuda``), operands arrive as torch tensors on that
   device (floats, or int64 codes) and results must be tensors on it.
+  A callable with the attribute ``refarith_outputs = "values"`` (fake quantization) returns float *values*
+  instead; refarith maps them to codes (:mod:`refarith.certify.values`; values off the format's grid are the
+  mismatch class ``off_grid``).
+* ``pychop:`` ``compressed_tensors:`` ``brevitas:`` ``quark:`` ``fpy2:`` ``qtorch:``  deployed libraries'
+  quantizers (:mod:`refarith.certify.deployed`).
 """
 
 from __future__ import annotations
@@ -139,6 +144,9 @@ class Kernel:
     version: str = ""
     check: Callable[[Spec], None] | None = None
     vectorized: bool = True
+    library: str = ""
+    """The wrapped library's distribution name and version (deployed-library adapters), for the certificate."""
+    library_version: str = ""
     notes: list[str] = field(default_factory=list)
     source: str | None = None
     device: str | None = None
@@ -215,6 +223,10 @@ def as_codes(target: str, raw, shape, out_fmt) -> np.ndarray:
 def as_outputs(target: str, raw, n: int, outputs: tuple[Operand, ...]) -> np.ndarray:
     """Validate a kernel's results (one array per result operand, or a single array for one result) and return
     them as an (n, columns) uint64 array of codes."""
+    from refarith.certify.values import Coded
+
+    if isinstance(raw, Coded):  # a values kernel: refarith already mapped its values to codes
+        return raw.codes
     if isinstance(raw, (tuple, list)):
         parts = list(raw)
     else:
@@ -597,6 +609,7 @@ def user_kernel(fn: Callable, name: str | None = None, device: str | None = None
     must return tensors on it."""
     name = name or f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', repr(fn))}"
     want_codes = getattr(fn, "refarith_inputs", "floats") == "codes"
+    values = getattr(fn, "refarith_outputs", "codes") == "values"
     device = check_device(device)
 
     def call(spec: Spec, operands):
@@ -612,6 +625,10 @@ def user_kernel(fn: Callable, name: str | None = None, device: str | None = None
         raw = fn(*args)
         if device is not None:
             _check_devices(name, raw, device)
+        if values:  # fake quantization: float values on the result's grid, mapped to codes by refarith
+            from refarith.certify.values import coded
+
+            return coded(name, raw, spec, len(operands[0]))
         return raw
 
     where = f" on {device}" if device else ""
@@ -649,7 +666,17 @@ def _triton(name: str) -> Kernel:
     return make_kernel(name)
 
 
-_BUILTIN = {"ml_dtypes": _ml_dtypes, "torch": _torch, "gfloat": _gfloat, "torchao": _torchao, "triton": _triton}
+def _deployed(lib: str):
+    def load(name: str) -> Kernel:
+        from refarith.certify.deployed import load_deployed
+
+        return load_deployed(lib, name)
+    return load
+
+
+_BUILTIN = {"ml_dtypes": _ml_dtypes, "torch": _torch, "gfloat": _gfloat, "torchao": _torchao, "triton": _triton,
+            **{lib: _deployed(lib) for lib in ("pychop", "compressed_tensors", "brevitas", "quark", "fpy2",
+                                               "qtorch")}}
 _ON_DEVICE = {"torch"}
 """Built-in peers that run on the chosen device; the others run where they run natively (numpy on the CPU)."""
 

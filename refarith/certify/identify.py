@@ -10,23 +10,35 @@ a declared set of choices) is computed with the exact model on the same vectors
 and compared.  A variant *matches* when no in-domain vector
 differs; matches whose spec raises on some vectors (e.g. ``nan=error``) are
 listed after full-domain matches, since they agree only where they are defined.
+
+Variants that do not match are ranked by mismatch *class*, not by a raw total: every differing output cell
+(vector x output column) gets a class -- ``in_range`` first, then ``subnormal``, ``overflow``, ``nan_inf``,
+``off_grid``, ``signed_zero``, ``nan_payload`` (see :data:`RANK_ORDER`) -- and the closest variant is the one
+with the fewest cells of the first class, then the next.  Many overflow vectors therefore do not outrank one
+in-range difference, and a column that differs everywhere (a tensor scale) adds the same count to every
+variant instead of deciding the order.  Per-column counts are kept in each score.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from refarith.certify.adapters import load_kernel
-from refarith.certify.runner import check_seconds, time_limit, vectors_arrays
+from refarith.certify.runner import check_seconds, column_names, order_keys, time_limit, vectors_arrays
+from refarith.certify.values import off_grid_mask
 from refarith.errors import KernelError, RefarithError, SpecError
-from refarith.golden.drivers import get_driver, is_nan_code
+from refarith.formats import FloatFormat
+from refarith.golden.drivers import get_driver, is_max_code, is_nan_code, is_subnormal_code, is_zero_code
 from refarith.golden.generate import spec_seed
 from refarith.spec import Spec, parse_spec
 
 RANDOM = 2048
+
+RANK_ORDER = ("in_range", "subnormal", "overflow", "nan_inf", "off_grid", "signed_zero", "nan_payload")
+"""Mismatch classes in the order that ranks non-matching variants (fewest cells of the first class first)."""
 
 
 @dataclass
@@ -36,10 +48,66 @@ class VariantScore:
     nan_payload: int
     outside_domain: int
     compared: int
+    classes: dict[str, int] = field(default_factory=dict)
+    """Differing output cells by mismatch class (accepted classes included; see the module docstring)."""
+    columns: dict[str, int] = field(default_factory=dict)
+    """Differing vectors by output column."""
+    signed_zero: int = 0
 
     @property
     def matches(self) -> bool:
         return self.mismatches == 0
+
+    def rank_key(self, accepted: tuple[str, ...] = ()) -> tuple[int, ...]:
+        """Cells per class in :data:`RANK_ORDER`, the accepted classes left out."""
+        return tuple(self.classes.get(k, 0) for k in RANK_ORDER if k not in accepted)
+
+
+def _code_tables(fmt) -> dict[str, np.ndarray] | None:
+    """Per-code masks of a format of at most 16 bits (None for wider ones): NaN, zero, special, max, subnormal."""
+    if fmt.ncodes > 1 << 16:
+        return None
+    cs = range(fmt.ncodes)
+    special = order_keys(fmt, np.arange(fmt.ncodes, dtype=np.uint64))[1]
+    return {"nan": np.array([is_nan_code(fmt, c) for c in cs]), "zero": np.array([is_zero_code(fmt, c) for c in cs]),
+            "special": special, "max": np.array([is_max_code(fmt, c) for c in cs]),
+            "sub": np.array([is_subnormal_code(fmt, c) for c in cs])}
+
+
+def cell_classes(spec: Spec, ins: list[np.ndarray], exp: np.ndarray, got: np.ndarray,
+                 diff: np.ndarray) -> np.ndarray:
+    """Mismatch class (an index into :data:`RANK_ORDER`, -1 where the cell agrees) of every output cell, from the
+    codes alone: off_grid (a values kernel's off-grid value), nan_payload (both NaN), signed_zero (both zero),
+    nan_inf (a NaN/inf input), overflow (a NaN/inf/max expected, or NaN/inf got), subnormal (a subnormal on
+    either side), else in_range."""
+    d = get_driver(spec)
+    fin, fout = d.input_formats(spec), d.output_formats(spec)
+    special_in = np.zeros(exp.shape[0], dtype=bool)
+    for f, a in zip(fin, ins):
+        if isinstance(f, FloatFormat):
+            special_in |= order_keys(f, np.asarray(a, dtype=np.uint64))[1]
+    out = np.full(exp.shape, -1, dtype=np.int64)
+    idx = {k: i for i, k in enumerate(RANK_ORDER)}
+    for j, f in enumerate(fout):
+        dj = diff[:, j]
+        if not dj.any():
+            continue
+        off = off_grid_mask(got[:, j])
+        t = _code_tables(f)
+        col = np.full(exp.shape[0], idx["in_range"], dtype=np.int64)
+        if t is not None:
+            e = np.minimum(exp[:, j], f.ncodes - 1).astype(np.int64)
+            g = np.minimum(np.where(off, exp[:, j], got[:, j]), f.ncodes - 1).astype(np.int64)
+            col[t["sub"][e] | t["sub"][g]] = idx["subnormal"]
+            col[t["special"][e] | t["special"][g] | t["max"][e]] = idx["overflow"]
+            col[special_in] = idx["nan_inf"]
+            col[t["zero"][e] & t["zero"][g]] = idx["signed_zero"]
+            col[t["nan"][e] & t["nan"][g]] = idx["nan_payload"]
+        else:
+            col[special_in] = idx["nan_inf"]
+        col[off] = idx["off_grid"]
+        out[:, j] = np.where(dj, col, -1)
+    return out
 
 
 def identify_vectors(spec: Spec) -> list[tuple[int, ...]]:
@@ -52,8 +120,11 @@ def identify_vectors(spec: Spec) -> list[tuple[int, ...]]:
 
 def identify(target, spec: Spec | str, nan_payload_ok: bool = False,
              vary: tuple[str, ...] | None = None, vectors: list[tuple[int, ...]] | None = None,
-             timeout: float | None = None, hard_exit: bool = False, device: str | None = None) -> list[VariantScore]:
-    """Scores of every variant of ``spec`` for ``target``: matches first (full domain first), then by mismatches.
+             timeout: float | None = None, hard_exit: bool = False, device: str | None = None,
+             signed_zero_ok: bool = False) -> list[VariantScore]:
+    """Scores of every variant of ``spec`` for ``target``: matches first (full domain first), then by mismatch
+    class (see the module docstring).  ``nan_payload_ok``/``signed_zero_ok``: vectors that differ only in the NaN
+    code / the sign of a zero do not count as mismatches.
 
     The kernel runs once, on every vector where at least one variant is defined (where none is, e.g. NaN into
     FP4 under every NaN policy, nothing can be compared); if it raises there, it runs on the base spec's domain,
@@ -101,9 +172,16 @@ def identify(target, spec: Spec | str, nan_payload_ok: bool = False,
     nan_cols = [np.array([is_nan_code(f, c) for c in range(f.ncodes)]) if f.ncodes <= 1 << 16 else None
                 for f in fout]
     scores = []
+    names = column_names(d.outputs(spec))
+    run_ins = [a[run] for a in ins]
+    accepted = tuple(k for k, ok in (("nan_payload", nan_payload_ok), ("signed_zero", signed_zero_ok)) if ok)
     for v, exp_all, dom_all in table:
         exp, dom = exp_all[run], dom_all[run]
         diff = (got != exp) & dom[:, None]
+        cells = cell_classes(spec, run_ins, exp, got, diff)
+        classes = {k: int((cells == i).sum()) for i, k in enumerate(RANK_ORDER) if (cells == i).any()}
+        columns = {names[j]: int(diff[:, j].sum()) for j in range(diff.shape[1]) if diff[:, j].any()}
+        zero_only = diff.any(axis=1) & ((cells == RANK_ORDER.index("signed_zero")) | ~diff).all(axis=1)
         payload = np.ones(len(dom), dtype=bool)
         for j, t in enumerate(nan_cols):
             dj = diff[:, j]
@@ -114,10 +192,181 @@ def identify(target, spec: Spec | str, nan_payload_ok: bool = False,
                                   & t[np.minimum(got[:, j], len(t) - 1).astype(np.int64)])
         bad = diff.any(axis=1)
         nanp = int((bad & payload).sum())
-        mism = int(bad.sum()) - (nanp if nan_payload_ok else 0)
-        scores.append(VariantScore(str(v), mism, nanp, int((~dom_all).sum()), int(dom.sum())))
-    scores.sort(key=lambda s: (not s.matches, s.outside_domain if s.matches else 0, s.mismatches, s.spec))
+        zeros = int(zero_only.sum())
+        mism = int(bad.sum()) - (nanp if nan_payload_ok else 0) - (zeros if signed_zero_ok else 0)
+        scores.append(VariantScore(str(v), mism, nanp, int((~dom_all).sum()), int(dom.sum()), classes, columns,
+                                   zeros))
+    scores.sort(key=lambda s: (not s.matches, s.outside_domain if s.matches else 0, s.rank_key(accepted),
+                               s.mismatches, s.spec))
     return scores
+
+
+def _without(spec: Spec, name: str) -> Spec:
+    p = {k: v for k, v in spec.params if k != name}
+    inner = ",".join(x for x in ("->".join(spec.formats), ",".join(f"{k}={v}" for k, v in p.items())) if x)
+    return parse_spec(f"{spec.op}({inner})")
+
+
+def variant_table(variants: list[Spec], vecs: list[tuple[int, ...]],
+                  on_variant=None) -> list[tuple[Spec, np.ndarray, np.ndarray]]:
+    """(variant, expected (n, columns), domain) of every variant on ``vecs``, from the exact model.
+
+    A cast's flush-to-zero variant is derived from its gradual-underflow twin, as the exact model defines it
+    (:func:`refarith.exact.ops.cast`): DAZ reads a subnormal input as the zero of its sign, FTZ flushes the result
+    code; a flush variant that gives the same results on every vector as its twin (or, for ``daz_ftz``, as the
+    ``daz`` or ``ftz`` one) is left out: nothing here could tell them apart, and the other is the simpler name."""
+    from refarith.exact.rounding import flush_code
+
+    out, base, kept = [], {}, {}
+    for v in variants:
+        if v.op == "cast" and "subnormal" in v.param:
+            continue
+        out.append((v, *vectors_arrays(v, vecs)[1:]))
+        if on_variant is not None:  # progress: one variant's outputs computed
+            on_variant()
+        base[v] = out[-1]
+    for v in variants:
+        if not (v.op == "cast" and "subnormal" in v.param):
+            continue
+        twin = _without(v, "subnormal")
+        if on_variant is not None:
+            on_variant()
+        if twin not in base:
+            base[twin] = (twin, *vectors_arrays(twin, vecs)[1:])
+        _, exp, dom = base[twin]
+        mode = v.param["subnormal"]
+        src, dst = v.fmt(0), v.fmt(1)
+        exp, dom = exp.copy(), dom.copy()
+        if "daz" in mode and getattr(src, "subnormals", False):
+            zero = {}
+            for i, (c,) in enumerate(vecs):
+                if src.is_finite_code(c) and 0 < abs(src.finite_value(c)) < src.min_normal:
+                    sgn = c & src.sign_mask
+                    if sgn not in zero:
+                        zero[sgn] = vectors_arrays(twin, [(sgn,)])[1:]
+                    exp[i], dom[i] = zero[sgn][0][0], zero[sgn][1][0]
+        if "ftz" in mode and getattr(dst, "subnormals", False) and dst.ncodes <= 1 << 16:
+            t = np.array([flush_code(c, dst, "ftz") for c in range(dst.ncodes)], dtype=np.uint64)
+            exp[dom, 0] = t[exp[dom, 0].astype(np.int64)]
+        simpler = [base[twin]] + [kept[(twin, m)] for m in ("daz", "ftz") if m in mode and m != mode
+                                  and (twin, m) in kept]
+        if any(np.array_equal(dom, d2) and np.array_equal(exp[dom], e2[dom]) for _, e2, d2 in simpler):
+            continue
+        out.append((v, exp, dom))
+        kept[(twin, mode)] = out[-1]
+    return out
+
+
+def closest(scores: list[VariantScore], spec: Spec | str) -> str:
+    """"matches P=V, ..." for the best-scoring variant (its parameters that differ from ``spec``), or
+    "closest: ..." with its mismatch count when nothing matches."""
+    spec = parse_spec(spec)
+    best = scores[0]
+    b = parse_spec(best.spec).param
+    p = spec.param
+    diff = [f"{k}={v}" for k, v in b.items() if p.get(k) != v] + [f"{k} absent" for k in p if k not in b]
+    what = ",".join(diff) if diff else "the spec itself"
+    if best.matches:
+        return f"matches {what}" + (f" (on its domain; {best.outside_domain} vectors outside it)"
+                                    if best.outside_domain else "") + f": {best.spec}"
+    return f"closest variant: {what} ({best.mismatches} mismatches of {best.compared}): {best.spec}"
+
+
+def failure_hint(c, kernel=None) -> str | None:
+    """What a failing cast kernel looks like: identify's cheap part (the driver's boundary vectors and a few
+    random ones, :func:`hint_vectors`, against every variant of the spec, :func:`hint_scores`) run on the
+    certified kernel;
+    "matches overflow=saturate: ..." or the closest variant and the mismatch classes by which the kernel differs
+    from it.  None when the
+    certificate passed or is not a cast.  ``kernel``: the certified callable (default: the certificate's target
+    name, loaded again)."""
+    from refarith.certify.runner import Certificate
+
+    if not isinstance(c, Certificate) or c.passed:
+        return None
+    spec = parse_spec(c.spec)
+    if spec.op != "cast":
+        return None
+    kernel = c.target if kernel is None else kernel
+    vecs = hint_vectors(spec)
+    try:
+        scores = hint_scores(kernel, spec, vecs)
+    except Exception as e:  # noqa: BLE001 - a hint, never a second failure
+        return f"kernel looks like: (identify could not run: {type(e).__name__}: {e})"
+    lines = ["kernel looks like: " + closest(scores, spec)]
+    best = scores[0]
+    if not best.matches:
+        classes = differing_classes(kernel, best.spec, vecs)
+        if classes:
+            lines.append("  differs from it in: " + ", ".join(f"{k} {n}" for k, n in classes.items()))
+    return "\n".join(lines)
+
+
+HINT_RANDOM = 256
+"""Seeded random vectors the FAIL hint adds to the boundary vectors (identify itself uses RANDOM)."""
+
+
+def hint_vectors(spec: Spec) -> list[tuple[int, ...]]:
+    """The FAIL hint's vectors: every boundary vector of the spec's driver and HINT_RANDOM seeded random ones."""
+    d = get_driver(spec)
+    if d.exhaustive_ok(spec):
+        return d.all_inputs(spec)
+    return d.boundary(spec) + d.random_inputs(spec, HINT_RANDOM, spec_seed(spec))
+
+
+def _fast_expected(spec: Spec, ins: list[np.ndarray]) -> np.ndarray | None:
+    """(n, columns) codes of ``spec`` on input columns by refarith's numpy kernel (for casts the proved one:
+    table-driven, tied to the exact model exhaustively or by the sticky-key lemma); None where it cannot run
+    (an input outside the spec's domain raises there)."""
+    from refarith.certify.adapters import load_kernel as _load
+
+    try:
+        return _load("refarith:numpy")(spec, tuple(ins))
+    except Exception:  # noqa: BLE001 - outside the domain, or no numpy kernel: the exact model decides
+        return None
+
+
+def hint_scores(kernel, spec: Spec, vecs: list[tuple[int, ...]]) -> list[VariantScore]:
+    """identify's scores for the FAIL hint, cheaply: the kernel runs once on the vectors of the spec's domain;
+    each variant's expected codes come from refarith's numpy kernel where it runs on all of them, else from the
+    exact model (:func:`variant_table`'s rules otherwise: matches first, then by mismatching vectors)."""
+    d = get_driver(spec)
+    k = load_kernel(kernel)
+    ins, _, dom0 = vectors_arrays(spec, vecs)
+    keep = [v for v, ok in zip(vecs, dom0.tolist()) if ok]
+    cols = [a[dom0] for a in ins]
+    got = k(spec, tuple(cols))
+    scores = []
+    for v in d.variants(spec):
+        exp = _fast_expected(v, cols)
+        if exp is None:
+            _, exp, dom = vectors_arrays(v, keep)
+        else:
+            dom = np.ones(len(keep), dtype=bool)
+        bad = ((np.asarray(got) != exp) & dom[:, None]).any(axis=1)
+        scores.append(VariantScore(str(v), int(bad.sum()), 0, int((~dom).sum()), int(dom.sum())))
+    scores.sort(key=lambda s: (not s.matches, s.outside_domain if s.matches else 0, s.mismatches,
+                               "subnormal=" in s.spec, s.spec))
+    return scores
+
+
+def differing_classes(kernel, spec: Spec | str, vecs: list[tuple[int, ...]] | None = None) -> dict[str, int]:
+    """Mismatch classes (and counts) of ``kernel`` against ``spec`` on ``vecs`` (default: identify's vectors)."""
+    spec = parse_spec(spec)
+    d = get_driver(spec)
+    k = load_kernel(kernel)
+    vecs = identify_vectors(spec) if vecs is None else vecs
+    ins, exp, dom = vectors_arrays(spec, vecs)
+    got = k(spec, tuple(a[dom] for a in ins))
+    e = exp[dom]
+    out: dict[str, int] = {}
+    rows = np.nonzero((got != e).any(axis=1))[0]
+    kept = np.nonzero(dom)[0]
+    for j in rows.tolist():
+        vec = vecs[int(kept[j])]
+        cls = d.mismatch_class(spec, vec, tuple(int(x) for x in got[j]))
+        out[cls] = out.get(cls, 0) + 1
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
 SR_MAX_K = 16
@@ -212,137 +461,6 @@ def identify_sr(kernel, spec: Spec, nan_payload_ok: bool = False, vary: tuple[st
     return scores
 
 
-def _without(spec: Spec, name: str) -> Spec:
-    p = {k: v for k, v in spec.params if k != name}
-    inner = ",".join(x for x in ("->".join(spec.formats), ",".join(f"{k}={v}" for k, v in p.items())) if x)
-    return parse_spec(f"{spec.op}({inner})")
-
-
-def variant_table(variants: list[Spec], vecs: list[tuple[int, ...]],
-                  on_variant=None) -> list[tuple[Spec, np.ndarray, np.ndarray]]:
-    """(variant, expected (n, columns), domain) of every variant on ``vecs``, from the exact model.
-
-    A cast's flush-to-zero variant is derived from its gradual-underflow twin, as the exact model defines it
-    (:func:`refarith.exact.ops.cast`): DAZ reads a subnormal input as the zero of its sign, FTZ flushes the result
-    code; a flush variant that gives the same results on every vector as its twin (or, for ``daz_ftz``, as the
-    ``daz`` or ``ftz`` one) is left out: nothing here could tell them apart, and the other is the simpler name."""
-    from refarith.exact.rounding import flush_code
-
-    out, base, kept = [], {}, {}
-    for v in variants:
-        if v.op == "cast" and "subnormal" in v.param:
-            continue
-        out.append((v, *vectors_arrays(v, vecs)[1:]))
-        if on_variant is not None:  # progress: one variant's outputs computed
-            on_variant()
-        base[v] = out[-1]
-    for v in variants:
-        if not (v.op == "cast" and "subnormal" in v.param):
-            continue
-        twin = _without(v, "subnormal")
-        if on_variant is not None:
-            on_variant()
-        if twin not in base:
-            base[twin] = (twin, *vectors_arrays(twin, vecs)[1:])
-        _, exp, dom = base[twin]
-        mode = v.param["subnormal"]
-        src, dst = v.fmt(0), v.fmt(1)
-        exp, dom = exp.copy(), dom.copy()
-        if "daz" in mode and getattr(src, "subnormals", False):
-            zero = {}
-            for i, (c,) in enumerate(vecs):
-                if src.is_finite_code(c) and 0 < abs(src.finite_value(c)) < src.min_normal:
-                    sgn = c & src.sign_mask
-                    if sgn not in zero:
-                        zero[sgn] = vectors_arrays(twin, [(sgn,)])[1:]
-                    exp[i], dom[i] = zero[sgn][0][0], zero[sgn][1][0]
-        if "ftz" in mode and getattr(dst, "subnormals", False) and dst.ncodes <= 1 << 16:
-            t = np.array([flush_code(c, dst, "ftz") for c in range(dst.ncodes)], dtype=np.uint64)
-            exp[dom, 0] = t[exp[dom, 0].astype(np.int64)]
-        simpler = [base[twin]] + [kept[(twin, m)] for m in ("daz", "ftz") if m in mode and m != mode
-                                  and (twin, m) in kept]
-        if any(np.array_equal(dom, d2) and np.array_equal(exp[dom], e2[dom]) for _, e2, d2 in simpler):
-            continue
-        out.append((v, exp, dom))
-        kept[(twin, mode)] = out[-1]
-    return out
-
-
-def closest(scores: list[VariantScore], spec: Spec | str) -> str:
-    """"matches P=V, ..." for the best-scoring variant (its parameters that differ from ``spec``), or
-    "closest: ..." with its mismatch count when nothing matches."""
-    spec = parse_spec(spec)
-    best = scores[0]
-    b = parse_spec(best.spec).param
-    p = spec.param
-    diff = [f"{k}={v}" for k, v in b.items() if p.get(k) != v] + [f"{k} absent" for k in p if k not in b]
-    what = ",".join(diff) if diff else "the spec itself"
-    if best.matches:
-        return f"matches {what}" + (f" (on its domain; {best.outside_domain} vectors outside it)"
-                                    if best.outside_domain else "") + f": {best.spec}"
-    return f"closest variant: {what} ({best.mismatches} mismatches of {best.compared}): {best.spec}"
-
-
-def failure_hint(c, kernel=None) -> str | None:
-    """What a failing cast kernel looks like: identify's cheap part (the driver's boundary vectors and a few
-    random ones, :func:`hint_vectors`, against every variant of the spec) run on the certified kernel;
-    "matches overflow=saturate: ..." or the closest variant and the mismatch classes by which the kernel differs
-    from it.  None when the
-    certificate passed or is not a cast.  ``kernel``: the certified callable (default: the certificate's target
-    name, loaded again)."""
-    from refarith.certify.runner import Certificate
-
-    if not isinstance(c, Certificate) or c.passed:
-        return None
-    spec = parse_spec(c.spec)
-    if spec.op != "cast":
-        return None
-    kernel = c.target if kernel is None else kernel
-    vecs = hint_vectors(spec)
-    try:
-        scores = identify(kernel, spec, vectors=vecs)
-    except Exception as e:  # noqa: BLE001 - a hint, never a second failure
-        return f"kernel looks like: (identify could not run: {type(e).__name__}: {e})"
-    lines = ["kernel looks like: " + closest(scores, spec)]
-    best = scores[0]
-    if not best.matches:
-        classes = differing_classes(kernel, best.spec, vecs)
-        if classes:
-            lines.append("  differs from it in: " + ", ".join(f"{k} {n}" for k, n in classes.items()))
-    return "\n".join(lines)
-
-
-HINT_RANDOM = 256
-"""Seeded random vectors the FAIL hint adds to the boundary vectors (identify itself uses RANDOM)."""
-
-
-def hint_vectors(spec: Spec) -> list[tuple[int, ...]]:
-    """The FAIL hint's vectors: every boundary vector of the spec's driver and HINT_RANDOM seeded random ones."""
-    d = get_driver(spec)
-    if d.exhaustive_ok(spec):
-        return d.all_inputs(spec)
-    return d.boundary(spec) + d.random_inputs(spec, HINT_RANDOM, spec_seed(spec))
-
-
-def differing_classes(kernel, spec: Spec | str, vecs: list[tuple[int, ...]] | None = None) -> dict[str, int]:
-    """Mismatch classes (and counts) of ``kernel`` against ``spec`` on ``vecs`` (default: identify's vectors)."""
-    spec = parse_spec(spec)
-    d = get_driver(spec)
-    k = load_kernel(kernel)
-    vecs = identify_vectors(spec) if vecs is None else vecs
-    ins, exp, dom = vectors_arrays(spec, vecs)
-    got = k(spec, tuple(a[dom] for a in ins))
-    e = exp[dom]
-    out: dict[str, int] = {}
-    rows = np.nonzero((got != e).any(axis=1))[0]
-    kept = np.nonzero(dom)[0]
-    for j in rows.tolist():
-        vec = vecs[int(kept[j])]
-        cls = d.mismatch_class(spec, vec, tuple(int(x) for x in got[j]))
-        out[cls] = out.get(cls, 0) + 1
-    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
-
-
 def format_scores(target: str, scores: list[VariantScore], top: int = 5) -> str:
     full = [s for s in scores if s.matches and s.outside_domain == 0]
     part = [s for s in scores if s.matches and s.outside_domain > 0]
@@ -356,8 +474,18 @@ def format_scores(target: str, scores: list[VariantScore], top: int = 5) -> str:
     if not full and not part:
         lines.append(f"{target} matches no variant exactly; closest:")
         lines += [f"  {s.spec}: {s.mismatches} mismatches of {s.compared}"
-                  + (f" ({s.nan_payload} NaN payload)" if s.nan_payload else "") for s in scores[:top]]
+                  + (f" ({s.nan_payload} NaN payload)" if s.nan_payload else "") + _breakdown(s) for s in scores[:top]]
     return "\n".join(lines)
+
+
+def _breakdown(s: VariantScore) -> str:
+    """`` [cells by class: ...; by column: ...]`` of a non-matching score (the five columns differing most)."""
+    if not s.classes:
+        return ""
+    cls = ", ".join(f"{k} {s.classes[k]}" for k in RANK_ORDER if k in s.classes)
+    top = sorted(s.columns.items(), key=lambda kv: (-kv[1], kv[0]))
+    cols = ", ".join(f"{k} {n}" for k, n in top[:5]) + (", ..." if len(top) > 5 else "")
+    return f" [cells by class: {cls}; by column: {cols}]"
 
 
 def scores_json(target: str, spec: Spec | str, scores: list[VariantScore]) -> str:

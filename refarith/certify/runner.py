@@ -110,6 +110,8 @@ class Stage:
     within_bound: int = 0
     examples: dict[str, Example] = field(default_factory=dict)
     histogram: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BUCKETS, 0))
+    columns: dict[str, int] = field(default_factory=dict)
+    """Mismatching vectors by output column (a vector counts in every column that differs)."""
     seconds: float = 0.0
     sha256: str | None = None
     seed: int | None = None
@@ -124,8 +126,9 @@ class Stage:
     covers: int = 0
     """In memory only: an exhaustive stage compares every input code below this bound."""
 
-    def failures(self, nan_payload_ok: bool) -> int:
-        return sum(v for k, v in self.mismatches.items() if not (nan_payload_ok and k == "nan_payload"))
+    def failures(self, nan_payload_ok: bool, signed_zero_ok: bool = False) -> int:
+        return sum(v for k, v in self.mismatches.items()
+                   if not (nan_payload_ok and k == "nan_payload") and not (signed_zero_ok and k == "signed_zero"))
 
 
 @dataclass
@@ -138,6 +141,8 @@ class Certificate:
     environment: dict
     started: str
     seconds: float = 0.0
+    signed_zero_ok: bool = False
+    """Results that differ from the spec's only in the sign of a zero are accepted (``--signed-zero-ok``)."""
     statistical: dict | None = None
     """Stochastic rounding with internal randomness: the test, its summary and every input (statistical.py)."""
 
@@ -145,7 +150,7 @@ class Certificate:
     def verdict(self) -> str:
         if not self.stages or any(s.vectors == 0 for s in self.stages):  # an empty stage cannot support a pass
             return "fail"
-        return "fail" if any(s.failures(self.nan_payload_ok) for s in self.stages) else "pass"
+        return "fail" if any(s.failures(self.nan_payload_ok, self.signed_zero_ok) for s in self.stages) else "pass"
 
     @property
     def passed(self) -> bool:
@@ -243,6 +248,10 @@ def _bucket(dist: int) -> str:
 
 
 def _value_str(fmt, code: int) -> str:
+    from refarith.certify.values import is_off_grid_code, off_grid_value
+
+    if is_off_grid_code(code):  # a values kernel's value that is not one of the format
+        return off_grid_value(code)
     return str(_ops.decode(code, fmt))
 
 
@@ -347,9 +356,10 @@ def _distances(fout: tuple, exp: np.ndarray, got: np.ndarray) -> np.ndarray:
         diff = exp[:, j] != got[:, j]
         if not diff.any():
             continue
+        off = (got[:, j] >> np.uint64(32)) == np.uint64(0xFFFF_FFFF)  # refarith.certify.values.off_grid_mask
         ke, se = order_keys(f, exp[:, j])
-        kg, sg = order_keys(f, got[:, j])
-        sp = diff & (se | sg)
+        kg, sg = order_keys(f, np.where(off, exp[:, j], got[:, j]))
+        sp = diff & (se | sg | off)
         special |= sp
         dj = np.where(diff & ~sp, np.abs(kg - ke), 0)
         dist = np.maximum(dist, dj)
@@ -370,6 +380,7 @@ def compare(spec: Spec, kernel: Kernel, inputs: list[np.ndarray], expected: np.n
     exp = np.asarray(expected, dtype=np.uint64).reshape(len(dom), -1)[dom]
     n = exp.shape[0]
     stage.vectors += n
+    names = column_names(d.outputs(spec))
     best: dict[str, tuple] = {}
     for lo in range(0, n, chunk):
         part = tuple(a[lo:lo + chunk] for a in ins)
@@ -385,8 +396,10 @@ def compare(spec: Spec, kernel: Kernel, inputs: list[np.ndarray], expected: np.n
             if d.within_bound is not None and d.within_bound(spec, vec, x, g):
                 stage.within_bound += 1
                 continue
-            cls = d.mismatch_class(spec, vec, g)
+            cls = "off_grid" if any(c >> 32 == 0xFFFF_FFFF for c in g) else d.mismatch_class(spec, vec, g)
             stage.mismatches[cls] += 1
+            for jc in np.nonzero(got[j] != e[j])[0].tolist():
+                stage.columns[names[jc]] = stage.columns.get(names[jc], 0) + 1
             _profile(spec, stage, vec, x, g, cls)
             stage.histogram[_bucket(dist)] += 1
             key = tuple(magnitude_key(f, c) for f, c in zip(fin, vec))
@@ -840,6 +853,11 @@ def _fast_codes(target: str, shape, out_fmt):
     from refarith.certify.adapters import as_codes
 
     def conv(raw):
+        from refarith.certify.values import Coded
+
+        if isinstance(raw, Coded):
+            raise SpecError(f"--exhaustive: {target} returns values; the 2^32 sweep compares codes (use the golden "
+                            "and fuzz stages, exhaustive for 16-bit sources)")
         if isinstance(raw, (tuple, list)) and len(raw) == 1:  # refarith's own kernels return one array per result
             raw = raw[0]
         if isinstance(raw, np.ndarray) and raw.shape == tuple(shape) and raw.dtype.itemsize == 1 \
@@ -986,7 +1004,14 @@ def certify(target, spec: Spec | str, exhaustive: bool = False, fuzz: int = 0, s
             raise SpecError(f"stage {s.name} compared no vectors ({s.outside_domain} outside the domain of {spec}): "
                             "it cannot support a pass" + (" (draw more with a larger --fuzz)" if s.name == "fuzz"
                                                           else ""))
-    return Certificate(str(spec), kernel.target, kernel.version, nan_payload_ok, stages, environment(), started,
+    env = environment()
+    if kernel.library:  # a deployed library's adapter: the wrapped library itself
+        env["library"] = {"name": kernel.library, "version": kernel.library_version}
+    names = column_names(get_driver(spec).outputs(spec))
+    for s in stages:  # the sweep has one output column: every mismatch is in it
+        if not s.columns and len(names) == 1 and sum(s.mismatches.values()):
+            s.columns = {names[0]: sum(s.mismatches.values())}
+    return Certificate(str(spec), kernel.target, kernel.version, nan_payload_ok, stages, env, started,
                        time.monotonic() - t0)
 
 

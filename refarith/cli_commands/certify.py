@@ -19,6 +19,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--fuzz", type=int, default=0, metavar="N", help="also N hypothesis-drawn vectors")
     p.add_argument("--seed", type=int, default=0, help="fuzzing seed (recorded in the certificate)")
     p.add_argument("--nan-payload-ok", action="store_true", help="accept results that differ only in the NaN code")
+    p.add_argument("--signed-zero-ok", action="store_true",
+                   help="accept results that differ only in the sign of a zero")
     p.add_argument("--report", default=None, metavar="DIR", help="write JSON, Markdown and HTML reports here")
     p.add_argument("--golden", default=None, metavar="DIR", help="golden vector directory (default: committed set)")
     p.add_argument("--jobs", type=int, default=None, help="processes for the exhaustive sweep (default: all cores)")
@@ -70,12 +72,21 @@ def handler(args) -> int:
                 nan_payload_ok=args.nan_payload_ok, golden_dir=args.golden, jobs=args.jobs, timeout=args.timeout,
                 watchdog=args.watchdog, exact_reference=args.exact_reference, hard_exit=True,
                 device=args.device, sr_samples=args.sr_samples)
+    c.signed_zero_ok = args.signed_zero_ok
     written = write_reports(c, args.report) if args.report else []  # all or nothing, before any verdict is shown
     print(f"{c.verdict.upper()}: {c.target} against {c.spec}")
     for s in c.stages:
         n = sum(s.mismatches.values())
         print(f"  {s.name}: {s.vectors} vectors, {s.outside_domain} outside the spec's domain, {n} mismatches "
               f"({s.seconds:.1f} s)\n    {s.source}")
+    cols: dict[str, int] = {}
+    for s in c.stages:
+        for k, n in s.columns.items():
+            cols[k] = cols.get(k, 0) + n
+    if len(cols) > 1:  # a block result: which output columns differ (one always-different scale stands out)
+        top = sorted(cols.items(), key=lambda kv: (-kv[1], kv[0]))
+        print("  mismatches by output column: " + ", ".join(f"{k} {n}" for k, n in top[:8])
+              + (", ..." if len(top) > 8 else ""))
     if c.statistical is not None:
         from refarith.certify.statistical import format_statistical
 

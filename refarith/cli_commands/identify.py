@@ -13,6 +13,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--from", dest="src", default="binary32", help="source format of a cast (default binary32)")
     p.add_argument("--spec", default=None, help="a full spec id instead of --op/--to/--from")
     p.add_argument("--nan-payload-ok", action="store_true", help="do not count NaN-code-only differences")
+    p.add_argument("--signed-zero-ok", action="store_true", help="do not count differences in the sign of a zero")
     p.add_argument("--vary", default=None, metavar="P1,P2",
                    help="enumerate only these variant parameters (e.g. division,levels); default: all of the op's")
     p.add_argument("--device", default=None, metavar="DEVICE",
@@ -39,7 +40,7 @@ def handler(args) -> int:
         spec = parse_spec(f"{args.op}({args.to or ''})")
     vary = tuple(v for v in args.vary.split(",") if v) if args.vary else None
     scores = identify(args.target, spec, nan_payload_ok=args.nan_payload_ok, vary=vary, timeout=args.timeout,
-                      hard_exit=True, device=args.device)
+                      hard_exit=True, device=args.device, signed_zero_ok=args.signed_zero_ok)
     if args.json:
         print(scores_json(args.target, spec, scores))
     else:

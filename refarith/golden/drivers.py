@@ -29,8 +29,9 @@ from refarith.exact.value import Value
 from refarith.formats import FloatFormat, IntFormat, is_p3109
 from refarith.spec import SR_PARAMS, OpSchema, Param, Spec, check_sr_params, ops, parse_spec, register_op
 
-CLASSES = ("in_range", "overflow", "nan_inf", "subnormal", "signed_zero", "nan_payload")
-"""Mismatch classes, in report order.  ``nan_payload``: both results NaN, different codes."""
+CLASSES = ("in_range", "overflow", "nan_inf", "subnormal", "signed_zero", "nan_payload", "off_grid")
+"""Mismatch classes, in report order.  ``nan_payload``: both results NaN, different codes; ``off_grid``: a kernel
+returning values gave one that is not a value of the result's format (refarith.certify.values)."""
 
 Vector = tuple[int, ...]
 """One vector: a flat tuple of codes, one per column (operand columns in order, a width-w operand as w columns)."""
