@@ -54,6 +54,7 @@ class VariantScore:
     """Differing vectors by output column."""
     signed_zero: int = 0
 
+
     @property
     def matches(self) -> bool:
         return self.mismatches == 0
@@ -108,7 +109,6 @@ def cell_classes(spec: Spec, ins: list[np.ndarray], exp: np.ndarray, got: np.nda
         col[off] = idx["off_grid"]
         out[:, j] = np.where(dj, col, -1)
     return out
-
 
 def identify_vectors(spec: Spec) -> list[tuple[int, ...]]:
     d = get_driver(spec)
@@ -201,174 +201,6 @@ def identify(target, spec: Spec | str, nan_payload_ok: bool = False,
     return scores
 
 
-def _without(spec: Spec, name: str) -> Spec:
-    p = {k: v for k, v in spec.params if k != name}
-    inner = ",".join(x for x in ("->".join(spec.formats), ",".join(f"{k}={v}" for k, v in p.items())) if x)
-    return parse_spec(f"{spec.op}({inner})")
-
-
-def variant_table(variants: list[Spec], vecs: list[tuple[int, ...]],
-                  on_variant=None) -> list[tuple[Spec, np.ndarray, np.ndarray]]:
-    """(variant, expected (n, columns), domain) of every variant on ``vecs``, from the exact model.
-
-    A cast's flush-to-zero variant is derived from its gradual-underflow twin, as the exact model defines it
-    (:func:`refarith.exact.ops.cast`): DAZ reads a subnormal input as the zero of its sign, FTZ flushes the result
-    code; a flush variant that gives the same results on every vector as its twin (or, for ``daz_ftz``, as the
-    ``daz`` or ``ftz`` one) is left out: nothing here could tell them apart, and the other is the simpler name."""
-    from refarith.exact.rounding import flush_code
-
-    out, base, kept = [], {}, {}
-    for v in variants:
-        if v.op == "cast" and "subnormal" in v.param:
-            continue
-        out.append((v, *vectors_arrays(v, vecs)[1:]))
-        if on_variant is not None:  # progress: one variant's outputs computed
-            on_variant()
-        base[v] = out[-1]
-    for v in variants:
-        if not (v.op == "cast" and "subnormal" in v.param):
-            continue
-        twin = _without(v, "subnormal")
-        if on_variant is not None:
-            on_variant()
-        if twin not in base:
-            base[twin] = (twin, *vectors_arrays(twin, vecs)[1:])
-        _, exp, dom = base[twin]
-        mode = v.param["subnormal"]
-        src, dst = v.fmt(0), v.fmt(1)
-        exp, dom = exp.copy(), dom.copy()
-        if "daz" in mode and getattr(src, "subnormals", False):
-            zero = {}
-            for i, (c,) in enumerate(vecs):
-                if src.is_finite_code(c) and 0 < abs(src.finite_value(c)) < src.min_normal:
-                    sgn = c & src.sign_mask
-                    if sgn not in zero:
-                        zero[sgn] = vectors_arrays(twin, [(sgn,)])[1:]
-                    exp[i], dom[i] = zero[sgn][0][0], zero[sgn][1][0]
-        if "ftz" in mode and getattr(dst, "subnormals", False) and dst.ncodes <= 1 << 16:
-            t = np.array([flush_code(c, dst, "ftz") for c in range(dst.ncodes)], dtype=np.uint64)
-            exp[dom, 0] = t[exp[dom, 0].astype(np.int64)]
-        simpler = [base[twin]] + [kept[(twin, m)] for m in ("daz", "ftz") if m in mode and m != mode
-                                  and (twin, m) in kept]
-        if any(np.array_equal(dom, d2) and np.array_equal(exp[dom], e2[dom]) for _, e2, d2 in simpler):
-            continue
-        out.append((v, exp, dom))
-        kept[(twin, mode)] = out[-1]
-    return out
-
-
-def closest(scores: list[VariantScore], spec: Spec | str) -> str:
-    """"matches P=V, ..." for the best-scoring variant (its parameters that differ from ``spec``), or
-    "closest: ..." with its mismatch count when nothing matches."""
-    spec = parse_spec(spec)
-    best = scores[0]
-    b = parse_spec(best.spec).param
-    p = spec.param
-    diff = [f"{k}={v}" for k, v in b.items() if p.get(k) != v] + [f"{k} absent" for k in p if k not in b]
-    what = ",".join(diff) if diff else "the spec itself"
-    if best.matches:
-        return f"matches {what}" + (f" (on its domain; {best.outside_domain} vectors outside it)"
-                                    if best.outside_domain else "") + f": {best.spec}"
-    return f"closest variant: {what} ({best.mismatches} mismatches of {best.compared}): {best.spec}"
-
-
-def failure_hint(c, kernel=None) -> str | None:
-    """What a failing cast kernel looks like: identify's cheap part (the driver's boundary vectors and a few
-    random ones, :func:`hint_vectors`, against every variant of the spec, :func:`hint_scores`) run on the
-    certified kernel;
-    "matches overflow=saturate: ..." or the closest variant and the mismatch classes by which the kernel differs
-    from it.  None when the
-    certificate passed or is not a cast.  ``kernel``: the certified callable (default: the certificate's target
-    name, loaded again)."""
-    from refarith.certify.runner import Certificate
-
-    if not isinstance(c, Certificate) or c.passed:
-        return None
-    spec = parse_spec(c.spec)
-    if spec.op != "cast":
-        return None
-    kernel = c.target if kernel is None else kernel
-    vecs = hint_vectors(spec)
-    try:
-        scores = hint_scores(kernel, spec, vecs)
-    except Exception as e:  # noqa: BLE001 - a hint, never a second failure
-        return f"kernel looks like: (identify could not run: {type(e).__name__}: {e})"
-    lines = ["kernel looks like: " + closest(scores, spec)]
-    best = scores[0]
-    if not best.matches:
-        classes = differing_classes(kernel, best.spec, vecs)
-        if classes:
-            lines.append("  differs from it in: " + ", ".join(f"{k} {n}" for k, n in classes.items()))
-    return "\n".join(lines)
-
-
-HINT_RANDOM = 256
-"""Seeded random vectors the FAIL hint adds to the boundary vectors (identify itself uses RANDOM)."""
-
-
-def hint_vectors(spec: Spec) -> list[tuple[int, ...]]:
-    """The FAIL hint's vectors: every boundary vector of the spec's driver and HINT_RANDOM seeded random ones."""
-    d = get_driver(spec)
-    if d.exhaustive_ok(spec):
-        return d.all_inputs(spec)
-    return d.boundary(spec) + d.random_inputs(spec, HINT_RANDOM, spec_seed(spec))
-
-
-def _fast_expected(spec: Spec, ins: list[np.ndarray]) -> np.ndarray | None:
-    """(n, columns) codes of ``spec`` on input columns by refarith's numpy kernel (for casts the proved one:
-    table-driven, tied to the exact model exhaustively or by the sticky-key lemma); None where it cannot run
-    (an input outside the spec's domain raises there)."""
-    from refarith.certify.adapters import load_kernel as _load
-
-    try:
-        return _load("refarith:numpy")(spec, tuple(ins))
-    except Exception:  # noqa: BLE001 - outside the domain, or no numpy kernel: the exact model decides
-        return None
-
-
-def hint_scores(kernel, spec: Spec, vecs: list[tuple[int, ...]]) -> list[VariantScore]:
-    """identify's scores for the FAIL hint, cheaply: the kernel runs once on the vectors of the spec's domain;
-    each variant's expected codes come from refarith's numpy kernel where it runs on all of them, else from the
-    exact model (:func:`variant_table`'s rules otherwise: matches first, then by mismatching vectors)."""
-    d = get_driver(spec)
-    k = load_kernel(kernel)
-    ins, _, dom0 = vectors_arrays(spec, vecs)
-    keep = [v for v, ok in zip(vecs, dom0.tolist()) if ok]
-    cols = [a[dom0] for a in ins]
-    got = k(spec, tuple(cols))
-    scores = []
-    for v in d.variants(spec):
-        exp = _fast_expected(v, cols)
-        if exp is None:
-            _, exp, dom = vectors_arrays(v, keep)
-        else:
-            dom = np.ones(len(keep), dtype=bool)
-        bad = ((np.asarray(got) != exp) & dom[:, None]).any(axis=1)
-        scores.append(VariantScore(str(v), int(bad.sum()), 0, int((~dom).sum()), int(dom.sum())))
-    scores.sort(key=lambda s: (not s.matches, s.outside_domain if s.matches else 0, s.mismatches,
-                               "subnormal=" in s.spec, s.spec))
-    return scores
-
-
-def differing_classes(kernel, spec: Spec | str, vecs: list[tuple[int, ...]] | None = None) -> dict[str, int]:
-    """Mismatch classes (and counts) of ``kernel`` against ``spec`` on ``vecs`` (default: identify's vectors)."""
-    spec = parse_spec(spec)
-    d = get_driver(spec)
-    k = load_kernel(kernel)
-    vecs = identify_vectors(spec) if vecs is None else vecs
-    ins, exp, dom = vectors_arrays(spec, vecs)
-    got = k(spec, tuple(a[dom] for a in ins))
-    e = exp[dom]
-    out: dict[str, int] = {}
-    rows = np.nonzero((got != e).any(axis=1))[0]
-    kept = np.nonzero(dom)[0]
-    for j in rows.tolist():
-        vec = vecs[int(kept[j])]
-        cls = d.mismatch_class(spec, vec, tuple(int(x) for x in got[j]))
-        out[cls] = out.get(cls, 0) + 1
-    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
-
-
 SR_MAX_K = 16
 """identify of a stochastic-rounding kernel tries k = 1..SR_MAX_K random bits (kernels that take k from the spec:
 the spec's k only)."""
@@ -459,6 +291,137 @@ def identify_sr(kernel, spec: Spec, nan_payload_ok: bool = False, vary: tuple[st
                 scores.append(VariantScore(str(c), mism, nanp, int((~dom).sum()), int(dom.sum())))
     scores.sort(key=lambda s: (not s.matches, s.outside_domain if s.matches else 0, s.mismatches, s.spec))
     return scores
+
+
+def _without(spec: Spec, name: str) -> Spec:
+    p = {k: v for k, v in spec.params if k != name}
+    inner = ",".join(x for x in ("->".join(spec.formats), ",".join(f"{k}={v}" for k, v in p.items())) if x)
+    return parse_spec(f"{spec.op}({inner})")
+
+
+def variant_table(variants: list[Spec], vecs: list[tuple[int, ...]],
+                  on_variant=None) -> list[tuple[Spec, np.ndarray, np.ndarray]]:
+    """(variant, expected (n, columns), domain) of every variant on ``vecs``, from the exact model.
+
+    A cast's flush-to-zero variant is derived from its gradual-underflow twin, as the exact model defines it
+    (:func:`refarith.exact.ops.cast`): DAZ reads a subnormal input as the zero of its sign, FTZ flushes the result
+    code; a flush variant that gives the same results on every vector as its twin (or, for ``daz_ftz``, as the
+    ``daz`` or ``ftz`` one) is left out: nothing here could tell them apart, and the other is the simpler name."""
+    from refarith.exact.rounding import flush_code
+
+    out, base, kept = [], {}, {}
+    for v in variants:
+        if v.op == "cast" and "subnormal" in v.param:
+            continue
+        out.append((v, *vectors_arrays(v, vecs)[1:]))
+        if on_variant is not None:  # progress: one variant's outputs computed
+            on_variant()
+        base[v] = out[-1]
+    for v in variants:
+        if not (v.op == "cast" and "subnormal" in v.param):
+            continue
+        twin = _without(v, "subnormal")
+        if on_variant is not None:
+            on_variant()
+        if twin not in base:
+            base[twin] = (twin, *vectors_arrays(twin, vecs)[1:])
+        _, exp, dom = base[twin]
+        mode = v.param["subnormal"]
+        src, dst = v.fmt(0), v.fmt(1)
+        exp, dom = exp.copy(), dom.copy()
+        if "daz" in mode and getattr(src, "subnormals", False):
+            zero = {}
+            for i, (c,) in enumerate(vecs):
+                if src.is_finite_code(c) and 0 < abs(src.finite_value(c)) < src.min_normal:
+                    sgn = c & src.sign_mask
+                    if sgn not in zero:
+                        zero[sgn] = vectors_arrays(twin, [(sgn,)])[1:]
+                    exp[i], dom[i] = zero[sgn][0][0], zero[sgn][1][0]
+        if "ftz" in mode and getattr(dst, "subnormals", False) and dst.ncodes <= 1 << 16:
+            t = np.array([flush_code(c, dst, "ftz") for c in range(dst.ncodes)], dtype=np.uint64)
+            exp[dom, 0] = t[exp[dom, 0].astype(np.int64)]
+        simpler = [base[twin]] + [kept[(twin, m)] for m in ("daz", "ftz") if m in mode and m != mode
+                                  and (twin, m) in kept]
+        if any(np.array_equal(dom, d2) and np.array_equal(exp[dom], e2[dom]) for _, e2, d2 in simpler):
+            continue
+        out.append((v, exp, dom))
+        kept[(twin, mode)] = out[-1]
+    return out
+
+
+def closest(scores: list[VariantScore], spec: Spec | str) -> str:
+    """"matches P=V, ..." for the best-scoring variant (its parameters that differ from ``spec``), or
+    "closest: ..." with its mismatch count when nothing matches."""
+    spec = parse_spec(spec)
+    best = scores[0]
+    b = parse_spec(best.spec).param
+    p = spec.param
+    diff = [f"{k}={v}" for k, v in b.items() if p.get(k) != v] + [f"{k} absent" for k in p if k not in b]
+    what = ",".join(diff) if diff else "the spec itself"
+    if best.matches:
+        return f"matches {what}" + (f" (on its domain; {best.outside_domain} vectors outside it)"
+                                    if best.outside_domain else "") + f": {best.spec}"
+    return f"closest variant: {what} ({best.mismatches} mismatches of {best.compared}): {best.spec}"
+
+
+def failure_hint(c, kernel=None) -> str | None:
+    """What a failing cast kernel looks like: identify's cheap part (the driver's boundary vectors and a few
+    random ones, :func:`hint_vectors`, against every variant of the spec) run on the certified kernel;
+    "matches overflow=saturate: ..." or the closest variant and the mismatch classes by which the kernel differs
+    from it.  None when the
+    certificate passed or is not a cast.  ``kernel``: the certified callable (default: the certificate's target
+    name, loaded again)."""
+    from refarith.certify.runner import Certificate
+
+    if not isinstance(c, Certificate) or c.passed:
+        return None
+    spec = parse_spec(c.spec)
+    if spec.op != "cast":
+        return None
+    kernel = c.target if kernel is None else kernel
+    vecs = hint_vectors(spec)
+    try:
+        scores = identify(kernel, spec, vectors=vecs)
+    except Exception as e:  # noqa: BLE001 - a hint, never a second failure
+        return f"kernel looks like: (identify could not run: {type(e).__name__}: {e})"
+    lines = ["kernel looks like: " + closest(scores, spec)]
+    best = scores[0]
+    if not best.matches:
+        classes = differing_classes(kernel, best.spec, vecs)
+        if classes:
+            lines.append("  differs from it in: " + ", ".join(f"{k} {n}" for k, n in classes.items()))
+    return "\n".join(lines)
+
+
+HINT_RANDOM = 256
+"""Seeded random vectors the FAIL hint adds to the boundary vectors (identify itself uses RANDOM)."""
+
+
+def hint_vectors(spec: Spec) -> list[tuple[int, ...]]:
+    """The FAIL hint's vectors: every boundary vector of the spec's driver and HINT_RANDOM seeded random ones."""
+    d = get_driver(spec)
+    if d.exhaustive_ok(spec):
+        return d.all_inputs(spec)
+    return d.boundary(spec) + d.random_inputs(spec, HINT_RANDOM, spec_seed(spec))
+
+
+def differing_classes(kernel, spec: Spec | str, vecs: list[tuple[int, ...]] | None = None) -> dict[str, int]:
+    """Mismatch classes (and counts) of ``kernel`` against ``spec`` on ``vecs`` (default: identify's vectors)."""
+    spec = parse_spec(spec)
+    d = get_driver(spec)
+    k = load_kernel(kernel)
+    vecs = identify_vectors(spec) if vecs is None else vecs
+    ins, exp, dom = vectors_arrays(spec, vecs)
+    got = k(spec, tuple(a[dom] for a in ins))
+    e = exp[dom]
+    out: dict[str, int] = {}
+    rows = np.nonzero((got != e).any(axis=1))[0]
+    kept = np.nonzero(dom)[0]
+    for j in rows.tolist():
+        vec = vecs[int(kept[j])]
+        cls = d.mismatch_class(spec, vec, tuple(int(x) for x in got[j]))
+        out[cls] = out.get(cls, 0) + 1
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
 def format_scores(target: str, scores: list[VariantScore], top: int = 5) -> str:
