@@ -1,0 +1,38 @@
+"""fpy2's MX contexts: ``ctx.encode(ctx.round(x))`` per element (fpy2 rounds exactly from the binary64 value).
+
+Target ``fpy2:<context>[+<mode>]``: ``<context>`` one of ``MX_E4M3`` (into ``ocp_e4m3``), ``MX_E5M2``
+(``ocp_e5m2``), ``MX_E3M2`` (``ocp_e3m2``), ``MX_E2M3`` (``ocp_e2m3``), ``MX_E2M1`` (``ocp_e2m1``); ``<mode>``
+a refarith rounding name mapped to fpy2's RoundingMode (rne default, rna, rtz, rup, rdn, rto).  A codes kernel,
+scalar (a Python loop): the golden stage of 16-bit sources is exhaustive, binary32 sources are sampled.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from refarith.certify.deployed._common import Library, as_float32, cast_check, codes_kernel, require
+from refarith.errors import KernelError
+
+LIBRARY = Library("fpy2", "fpy2", ("0.3.0",),
+                  "pip install --no-deps fpy2==0.3.0 titanfp==0.1.2 antlr4-python3-runtime==4.9.3")
+CONTEXTS = {"MX_E4M3": "ocp_e4m3", "MX_E5M2": "ocp_e5m2", "MX_E3M2": "ocp_e3m2", "MX_E2M3": "ocp_e2m3",
+            "MX_E2M1": "ocp_e2m1"}
+MODES = {"rne": "RNE", "rna": "RNA", "rtz": "RTZ", "rup": "RTP", "rdn": "RTN", "rto": "RTO"}
+
+
+def load(name: str):
+    target = f"fpy2:{name}"
+    ctx_name, _, mode = name.partition("+")
+    mode = mode or "rne"
+    if ctx_name not in CONTEXTS:
+        raise KernelError(f"adapter {target}: unknown context {ctx_name!r}; fpy2 targets: {', '.join(CONTEXTS)}")
+    if mode not in MODES:
+        raise KernelError(f"adapter {target}: unknown rounding {mode!r}; modes: {', '.join(MODES)}")
+    fpy2, version = require(LIBRARY, target)
+    ctx = getattr(fpy2, ctx_name).with_params(rm=getattr(fpy2.RoundingMode, MODES[mode]))
+
+    def fn(spec, operands):
+        x = as_float32(operands[0], spec.formats[0]).astype(np.float64)
+        return np.array([ctx.encode(ctx.round(float(v))) for v in x], dtype=np.uint64)
+
+    return codes_kernel(target, fn, LIBRARY, version, cast_check(target, CONTEXTS[ctx_name]))
