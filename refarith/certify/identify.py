@@ -366,7 +366,8 @@ def closest(scores: list[VariantScore], spec: Spec | str) -> str:
 
 def failure_hint(c, kernel=None) -> str | None:
     """What a failing cast kernel looks like: identify's cheap part (the driver's boundary vectors and a few
-    random ones, :func:`hint_vectors`, against every variant of the spec) run on the certified kernel;
+    random ones, :func:`hint_vectors`, against every variant of the spec, :func:`hint_scores`) run on the
+    certified kernel;
     "matches overflow=saturate: ..." or the closest variant and the mismatch classes by which the kernel differs
     from it.  None when the
     certificate passed or is not a cast.  ``kernel``: the certified callable (default: the certificate's target
@@ -381,7 +382,7 @@ def failure_hint(c, kernel=None) -> str | None:
     kernel = c.target if kernel is None else kernel
     vecs = hint_vectors(spec)
     try:
-        scores = identify(kernel, spec, vectors=vecs)
+        scores = hint_scores(kernel, spec, vecs)
     except Exception as e:  # noqa: BLE001 - a hint, never a second failure
         return f"kernel looks like: (identify could not run: {type(e).__name__}: {e})"
     lines = ["kernel looks like: " + closest(scores, spec)]
@@ -403,6 +404,53 @@ def hint_vectors(spec: Spec) -> list[tuple[int, ...]]:
     if d.exhaustive_ok(spec):
         return d.all_inputs(spec)
     return d.boundary(spec) + d.random_inputs(spec, HINT_RANDOM, spec_seed(spec))
+
+
+def _fast_expected(spec: Spec, ins: list[np.ndarray]) -> np.ndarray | None:
+    """(n, columns) codes of ``spec`` on input columns by refarith's numpy kernel (for casts the proved one:
+    table-driven, tied to the exact model exhaustively or by the sticky-key lemma); None where it cannot run
+    (an input outside the spec's domain raises there)."""
+    from refarith.certify.adapters import load_kernel as _load
+
+    try:
+        return _load("refarith:numpy")(spec, tuple(ins))
+    except Exception:  # noqa: BLE001 - outside the domain, or no numpy kernel: the exact model decides
+        return None
+
+
+def hint_scores(kernel, spec: Spec, vecs: list[tuple[int, ...]]) -> list[VariantScore]:
+    """identify's scores for the FAIL hint, cheaply: the kernel runs once on the vectors of the spec's domain;
+    each variant's expected codes come from refarith's numpy kernel where it runs on all of them, else from the
+    exact model (:func:`variant_table`'s rules otherwise: matches first, then by mismatching vectors)."""
+    d = get_driver(spec)
+    k = load_kernel(kernel)
+    ins, _, dom0 = vectors_arrays(spec, vecs)
+    keep = [v for v, ok in zip(vecs, dom0.tolist()) if ok]
+    cols = [a[dom0] for a in ins]
+    got = k(spec, tuple(cols))
+    scores = []
+    for v in d.variants(spec):
+        exp, dom = _expected_split(v, cols, keep)
+        bad = ((np.asarray(got) != exp) & dom[:, None]).any(axis=1)
+        scores.append(VariantScore(str(v), int(bad.sum()), 0, int((~dom).sum()), int(dom.sum())))
+    scores.sort(key=lambda s: (not s.matches, s.outside_domain if s.matches else 0, s.mismatches, len(s.spec),
+                               s.spec))  # equal scores: the shorter (simpler) spec first
+    return scores
+
+
+def _expected_split(spec: Spec, cols: list[np.ndarray], vecs: list[tuple[int, ...]]) -> tuple[np.ndarray,
+                                                                                              np.ndarray]:
+    """(expected codes, domain) of ``spec`` on ``vecs``: the numpy kernel on every part it runs on (a part
+    holding a vector outside the domain is halved until it runs), the exact model on single vectors."""
+    exp = _fast_expected(spec, cols)
+    if exp is not None:
+        return np.asarray(exp, dtype=np.uint64).reshape(len(vecs), -1), np.ones(len(vecs), dtype=bool)
+    if len(vecs) <= 1:
+        return tuple(vectors_arrays(spec, vecs)[1:])
+    h = len(vecs) // 2
+    e1, d1 = _expected_split(spec, [c[:h] for c in cols], vecs[:h])
+    e2, d2 = _expected_split(spec, [c[h:] for c in cols], vecs[h:])
+    return np.concatenate([e1, e2]), np.concatenate([d1, d2])
 
 
 def differing_classes(kernel, spec: Spec | str, vecs: list[tuple[int, ...]] | None = None) -> dict[str, int]:
