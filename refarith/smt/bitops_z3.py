@@ -16,6 +16,7 @@ count when the kernel relies on one.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import z3
@@ -23,6 +24,7 @@ import z3
 from refarith.errors import BadValueError
 from refarith.fast.bitops import BitOps
 
+_FRESH = itertools.count()
 
 class Z3BitOps(BitOps):
     """Words are z3 bit-vectors of ``width`` bits; masks are z3 booleans."""
@@ -64,7 +66,10 @@ class Z3BitOps(BitOps):
         s = z3.simplify(s)
         if z3.is_bv_value(s) and s.as_long() < self.width:
             return r
-        u = z3.BitVec(f"undefined_shift_{len(self.undefined)}", self.width)
+        # one fresh constant per unguarded shift, unique across instances and widths: a query built from several
+        # traces (settings, word widths) must leave each shift's result independently free, and SMT-LIB printing
+        # needs one sort per name
+        u = z3.BitVec(f"undefined_shift_w{self.width}_{next(_FRESH)}", self.width)
         self.undefined.append(u)
         return z3.If(z3.ULT(s, self.width), r, u)
 
