@@ -318,6 +318,17 @@ def test_progress_plain_lines_when_not_a_terminal():
     assert lines[-1].startswith("job: 10/10 done in ")
 
 
+def test_progress_stopped_by_an_error_does_not_say_done():
+    s = io.StringIO()
+    with pytest.raises(KeyboardInterrupt):
+        with Progress(10, "job", stream=s, interval=0.02) as p:
+            p.update(2)
+            time.sleep(0.1)
+            raise KeyboardInterrupt
+    assert s.getvalue().splitlines()[-1].startswith("job: 2/10 (20%)")
+    assert "done" not in s.getvalue()
+
+
 def test_progress_short_work_stays_silent_and_quiet_silences():
     s = io.StringIO()
     with Progress(5, "quick", stream=s, interval=30) as p:

@@ -126,8 +126,9 @@ class Progress:
         if self._bar is not None:
             self._bar.update(n)
 
-    def close(self) -> None:
-        """Stop the display (the last plain line says how long it took, when any line was written)."""
+    def close(self, finished: bool = True) -> None:
+        """Stop the display; when ``finished`` and any plain line was written, a last one says how long it took
+        (nothing is added when the work stopped on an error or Ctrl-C)."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None
@@ -135,15 +136,15 @@ class Progress:
             self._stop.set()
             self._timer.join()
             self._timer = None
-            if self.lines:
+            if self.lines and finished:
                 self._write(f"{self.label}: {min(self.done, self.total)}/{self.total} done in "
                             f"{_secs(time.monotonic() - self.t0)}")
 
     def __enter__(self) -> Progress:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(finished=exc_type is None)
 
 
 __all__ = ["DEFAULT_INTERVAL", "Progress", "interval_seconds", "is_quiet", "set_quiet"]
