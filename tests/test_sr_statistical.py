@@ -24,6 +24,7 @@ from refarith.certify.statistical import (
     DEFAULT_ALPHA,
     binom_two_sided,
     binom_two_sided_mp,
+    detectable_bias,
     holm,
     run_statistical,
 )
@@ -92,6 +93,14 @@ def test_binomial_p_values_match_scipy():
 def test_high_precision_p_value_agrees():
     for hits, n, p in [(30, 300, Fraction(1, 32)), (170, 300, Fraction(1, 2)), (0, 400, Fraction(3, 256))]:
         assert binom_two_sided_mp(hits, n, p) == pytest.approx(binom_two_sided(hits, n, p), rel=1e-9)
+
+
+def test_detectable_bias_is_the_rejection_boundary():
+    thr = DEFAULT_ALPHA / 2286
+    d = detectable_bias(10000, thr)
+    hits = 5000 + round(d * 10000)
+    assert binom_two_sided(hits, 10000, Fraction(1, 2)) <= thr < binom_two_sided(hits - 1, 10000, Fraction(1, 2))
+    assert 0.02 < d < 0.04
 
 
 def test_holm():

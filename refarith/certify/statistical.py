@@ -85,6 +85,22 @@ def binom_two_sided_mp(hits: int, n: int, p: Fraction, dps: int = 50) -> float:
         return float(min(mpmath.mpf(1), mpmath.fsum(t for t in terms if t <= ref)))
 
 
+def detectable_bias(samples: int, threshold: float, p: Fraction = Fraction(1, 2)) -> float:
+    """The smallest |observed - p| frequency (in ulps) that the test rejects at the per-input ``threshold`` with
+    ``samples`` samples, for an input of probability ``p`` (a statement of the test's power)."""
+    centre = int(p * samples)
+    lo, hi = 0, samples - centre  # binom_two_sided(centre + hi) <= threshold unless nothing is rejectable
+    if binom_two_sided(centre + hi, samples, p) > threshold:
+        return 1.0
+    while hi - lo > 1:
+        m = (lo + hi) // 2
+        if binom_two_sided(centre + m, samples, p) <= threshold:
+            hi = m
+        else:
+            lo = m
+    return (centre + hi) / samples - float(p)
+
+
 def holm(pvalues: list[float], alpha: float) -> list[bool]:
     """Holm's step-down rejections at family-wise rate ``alpha``."""
     m = len(pvalues)
@@ -244,6 +260,7 @@ def run_statistical(spec: Spec, kernel: Kernel, samples: int, alpha: float = DEF
         "bonferroni_threshold": threshold,
         "min_p_value": min(pvals.values()) if pvals else None,
         "max_abs_bias_ulps": max(biases) if biases else None,
+        "detectable_bias_ulps_at_half": detectable_bias(samples, threshold) if m else None,
         "failed_inputs": len(failed),
         "impossible_results": sum(1 for r in results if r.other),
         "calling_convention": "each input repeated N times consecutively (np.repeat), "
@@ -377,6 +394,8 @@ def format_statistical(section: dict, top: int = 10) -> str:
              f"({s['test']}; alpha {s['alpha']:g}, Bonferroni threshold {s['bonferroni_threshold'] or 0:.3g}); "
              f"{s['failed_inputs']} failed, {s['impossible_results']} with impossible results; max |bias| "
              f"{s['max_abs_bias_ulps'] if s['max_abs_bias_ulps'] is not None else 0:.4f} ulp ({s['seconds']:.1f} s)"]
+    if s.get("detectable_bias_ulps_at_half") is not None:
+        lines.append(f"    power: at p = 1/2 a bias of {s['detectable_bias_ulps_at_half']:.4f} ulp or more is rejected")
     worst = [r for r in s["per_input"] if r["failed"]][:top]
     for r in worst:
         pv = "-" if r["p_value"] is None else f"{r['p_value']:.3g}"
@@ -387,4 +406,5 @@ def format_statistical(section: dict, top: int = 10) -> str:
 
 
 __all__ = ["DEFAULT_ALPHA", "InputResult", "binom_two_sided", "binom_two_sided_mp", "certify_sr", "check_samples",
+           "detectable_bias",
            "format_statistical", "holm", "run_statistical", "sr_vectors_stage", "statistical_stage"]
