@@ -6,4 +6,4 @@ digest, so a golden file cannot be edited together with its MANIFEST entry witho
 changing too.
 """
 
-MANIFEST_SHA256 = "b95ff8ed32915bcae5fecfff2eee46124aed920bf72820f6501605bab1ceb56d"
+MANIFEST_SHA256 = "8c07fc806d4b84765229940c1f26aa843043a864884fb659128760c50cc58f01"
