@@ -295,3 +295,58 @@ def test_cli_p3109_default_projection():
     assert r.returncode == 0, r.stderr
     codes = re.findall(r"-> (0x[0-9a-f]+)", r.stdout)
     assert codes == ["0xff", "0xff", "0xfe"]
+
+
+# ------------------------------------------------------------------ identify and theorems
+def _case_vectors(fmt: str) -> list[tuple[int]]:
+    """binary32 patterns of the §4.7 case values of ``fmt`` and of a few inexact values and ties (rounded to binary32
+    where they are not exact), with their negatives."""
+    out = set()
+    values = [c[3] for c in CASES if c[2] == fmt] + ["17/8", "2.1", "2.2", "1/3", "1/1048576"]
+    for value in values:
+        for v in (value, value[1:] if value.startswith("-") else "-" + value):
+            out.add(int(np.array([float(Fraction(v)) if v.lstrip("-") not in ("inf", "nan", "0")
+                                  else float(v)], dtype=np.float32).view(np.uint32)[0]))
+    return [(c,) for c in sorted(out)]
+
+
+@pytest.mark.parametrize("fmt, rounding, sat", [("binary8p4se", "rto", "satnone"), ("binary8p4uf", "rdn", "satnone"),
+                                                ("binary8p4se", "rne", "satpropagate")])
+def test_identify_names_the_projection(fmt: str, rounding: str, sat: str):
+    """identify names a P3109 kernel's rounding and saturation mode (refarith's own kernel in that mode).  (Into an
+    unsigned extended format, satnone and inf agree on every input when negative=project: both are named there.)"""
+    from refarith import fast
+    from refarith.certify.identify import identify
+
+    def kernel(x):
+        return fast.encode(x, fmt, rounding, sat)
+
+    scores = identify(kernel, f"cast(binary32->{fmt})", vary=("rounding", "overflow"), vectors=_case_vectors(fmt))
+    full = [str(s.spec) for s in scores if s.matches and s.outside_domain == 0]
+    assert full == [str(parse_spec(f"cast(binary32->{fmt},rounding={rounding},overflow={sat})"))]
+
+
+@pytest.mark.proof
+@pytest.mark.parametrize("name", ["p3109.kernel.binary32->binary8p4se.rto", "p3109.kernel.binary32->binary8p4ue.rtz",
+                                  "p3109.unsigned_negative.binary32->binary8p4ue",
+                                  "p3109.rto_odd.binary32->binary8p3sf"])
+def test_p3109_theorems(name: str):
+    from refarith.smt.registry import load_all
+
+    th = load_all()[name]
+    out = th.check()
+    assert out.verdict == th.expect, out.counterexample
+
+
+def test_project_spec_on_the_cases():
+    """The bit-vector restatement of §4.7 gives the expected code of every case whose value is exact in binary32."""
+    z3 = pytest.importorskip("z3")
+    from refarith.smt.theorems.p3109 import project_spec
+
+    for cid, _, fmt, value, rounding, sat, want in CASES:
+        if not fmt.startswith("binary8") or value.lstrip("-") in ("2.1", "2.3"):
+            continue
+        x = float(Fraction(value)) if value.lstrip("-") not in ("inf", "nan", "0") else float(value)
+        bits = int(np.array([x], dtype=np.float32).view(np.uint32)[0])
+        got = z3.simplify(project_spec(z3.BitVecVal(bits, 32), fmt, rounding, sat)).as_long()
+        assert got == want, (cid, hex(got))
