@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from refarith import fast
 from refarith.certify import sr
 from refarith.certify.adapters import user_kernel
 from refarith.certify.runner import certify
@@ -145,6 +146,20 @@ def test_faulty_kernels_fail(name):
     if name == "drops_carry":  # the carry lost: a result that is neither neighbour, at a binade boundary
         bad = [r for r in res if r.other]
         assert bad and all(int(r.hi, 16) & 0x7 == 0 for r in bad)
+
+
+def test_statistics_tell_variants_apart_at_small_k():
+    # a kernel of variant c (round the fraction to k bits first) with k = 2: certified against c it passes,
+    # against a (truncate) it fails where the two probabilities differ by 1/4
+    rng = np.random.default_rng(3)
+
+    def c_kernel(x):
+        return fast.encode(x, "ocp_e2m1", rounding="sr", rand=rng.integers(0, 4, x.size), rand_bits=2, sr_variant="c")
+
+    assert certify(c_kernel, "cast(binary32->ocp_e2m1,rounding=sr,sr=c,k=2)", sr_samples=2000).passed
+    bad = certify(c_kernel, "cast(binary32->ocp_e2m1,rounding=sr,k=2)", sr_samples=2000)
+    assert not bad.passed and bad.statistical["impossible_results"] == 0
+    assert all(abs(r["bias_ulps"]) >= 0.1 for r in bad.statistical["per_input"] if r["failed"])
 
 
 def test_correct_kernel_false_alarms_over_seeds():
