@@ -33,12 +33,13 @@ def casts() -> None:
     rng = np.random.default_rng(0)
     x = (rng.standard_normal(N) * 4).astype(np.float32)
     r = rng.integers(0, 256, N, dtype=np.uint8)
-    print("| target | RNE M/s | SR (k=8) M/s | SR / RNE |\n|---|---:|---:|---:|")
+    print("| target | RNE M/s | sr variant | SR (k=8) M/s | SR / RNE |\n|---|---:|---|---:|---:|")
     for dst in ("ocp_e4m3", "ocp_e5m2", "ocp_e2m1"):
         fast.encode(x[:16], dst)
         t_rne = best(lambda d=dst: fast.encode(x, d))
-        t_sr = best(lambda d=dst: fast.encode(x, d, rounding="sr", rand=r, rand_bits=8))
-        print(f"| {dst} | {N / t_rne / 1e6:.1f} | {N / t_sr / 1e6:.1f} | {t_rne / t_sr:.2f} |")
+        for v in ("a", "b", "c", "c_odd") + (("te_e2m1_8",) if dst == "ocp_e2m1" else ()):
+            t_sr = best(lambda d=dst, v=v: fast.encode(x, d, rounding="sr", rand=r, rand_bits=8, sr_variant=v))
+            print(f"| {dst} | {N / t_rne / 1e6:.1f} | {v} | {N / t_sr / 1e6:.1f} | {t_rne / t_sr:.2f} |")
 
 
 def statistical() -> None:

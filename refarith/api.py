@@ -24,7 +24,7 @@ def _code_dtype(nbits: int):
 
 def encode(x, fmt: FloatFormat | IntFormat | str | object, rounding: str = "rne", overflow: str | None = None, *,
            nan_policy: str = "error", negative: str = "error", rand=None, rand_bits: int | None = None,
-           backend: str = "exact"):
+           backend: str = "exact", sr_variant: str = "a"):
     """Round numbers into ``fmt`` once and return their codes.
 
     A scalar (int, float, Fraction, Decimal, str) gives an int; an array-like
@@ -32,13 +32,18 @@ def encode(x, fmt: FloatFormat | IntFormat | str | object, rounding: str = "rne"
     Floats are taken at their exact binary64 (or array dtype) value; an ml_dtypes array (bfloat16, float8_*,
     int4, ...) by its bit patterns (:func:`ml_dtypes_codes`).  ``fmt``: a name, a format record or a dtype
     (``np.float16``, ``ml_dtypes.float8_e4m3fn``, ``torch.float8_e5m2``, see :func:`refarith.get_format`).  For
-    ``rounding="sr"`` pass ``rand`` (int or array of k-bit integers) and
-    ``rand_bits`` = k.  Rules: :mod:`refarith.exact.rounding`.
+    ``rounding="sr"`` pass ``rand`` (int or array of k-bit integers, one per element; never drawn for you) and
+    ``rand_bits`` = k, and optionally ``sr_variant`` (a, b, c, c_odd, te_e2m1_8; :mod:`refarith.exact.stochastic`).
+    Rules: :mod:`refarith.exact.rounding`.
     """
     fmt = get_format(fmt)
     if backend not in BACKENDS:
         raise UnknownModeError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     kw = dict(rounding=rounding, overflow=overflow, nan_policy=nan_policy, negative=negative, rand_bits=rand_bits)
+    if rounding == "sr":
+        from refarith.exact.stochastic import canonical_variant
+
+        kw["sr_variant"] = canonical_variant(sr_variant)
     if backend == "torch" and _torch_bits_dtype(x) is not None:  # float8 tensors: their bits, on their device
         import torch
 

@@ -161,3 +161,28 @@ def test_numpy_path_without_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("dst,overflow,kw", [("ocp_e4m3", "nan", {}), ("ocp_e5m2", "inf", {}),
+                                             ("ocp_e2m3", "saturate", {"nan_policy": "max"}),
+                                             ("e8m0", "nan", {"negative": "clamp"}),
+                                             ("ocp_e2m1", "saturate", {"nan_policy": "zero"})])
+def test_binary32_table_path_equals_the_bit_kernel(dst, overflow, kw):
+    """refarith.fast.srfast (two tables and the decision) against cast_bits on the same words, every variant."""
+    from refarith.fast import srfast
+    from refarith.fast.bitops import NumpyBitOps
+    from refarith.fast.castkernel import cast_bits
+
+    bits = np.concatenate([_binary32_sample(3000, 17), np.array([0x7FC00000, 0xFF800000, 0x80000001], np.uint32)])
+    f = get_format(dst)
+    assert srfast.applies(f, overflow, kw.get("negative", "error"))
+    for variant, k in [("a", 8), ("b", 5), ("c", 8), ("c_odd", 3)] + ([("te_e2m1_8", 8)] if dst == "ocp_e2m1" else []):
+        r = np.random.default_rng(k).integers(0, 1 << k, bits.size)
+        got, gerr = srfast.encode_sr(bits, f, overflow, kw.get("nan_policy", "error"), kw.get("negative", "error"),
+                                     r, k, variant)
+        ops = NumpyBitOps(32)
+        want, werr = cast_bits(ops, bits, "binary32", f, "sr", overflow, kw.get("nan_policy", "error"),
+                               kw.get("negative", "error"), r.astype(np.uint32), k, variant)
+        werr = np.broadcast_to(werr, bits.shape)
+        np.testing.assert_array_equal(gerr, werr)
+        np.testing.assert_array_equal(np.where(werr, 0, got), np.where(werr, 0, want))

@@ -11,7 +11,9 @@ a single rounding.  Paths (numpy):
   modes: a 2^17-entry table indexed by the sticky key
   ``(bits >> 16) << 1 | (bits & 0xFFFF != 0)``, built by ``cast_bits`` on one
   representative per key.
-* everything else (binary64, integers, ``sr``, bfloat16/binary16 from binary32):
+* ``sr`` from binary32 into the same targets: the two candidate codes per sticky key from tables and the
+  variant's decision on the fraction bits (:mod:`refarith.fast.srfast`).
+* everything else (binary64, integers, other ``sr``, bfloat16/binary16 from binary32):
   ``cast_bits`` itself on chunks.
 
 Tables live in memory only (functools.lru_cache).  torch uses the same two
@@ -41,6 +43,7 @@ from refarith.exact.rounding import (
     flush_code,
 )
 from refarith.exact.stochastic import check_variant
+from refarith.fast import srfast
 from refarith.fast.bitops import NumpyBitOps, TorchBitOps
 from refarith.fast.castkernel import (
     MAX_DST_BITS,
@@ -218,6 +221,13 @@ def _encode_numpy(x: Any, dst: FloatFormat, rounding: str, overflow: str, nan_po
             err[out] = True
             _raise_first(err, flat, sf, dst, nan_policy, negative)
         return out.reshape(shape)
+    if not det and sf.name == "binary32" and srfast.applies(dst, overflow, negative):
+        rflat = _rand_array(rand, shape, rand_bits).reshape(-1)
+        codes, err = srfast.encode_sr(flat.view(np.uint32), dst, overflow, nan_policy, negative, rflat, rand_bits,
+                                      sr_variant)
+        if err.any():
+            _raise_first(err, flat, sf, dst, nan_policy, negative)
+        return codes.astype(out_dt).reshape(shape)
     ops = NumpyBitOps(required_width(sf, dst, rand_bits, sr_variant))
     rflat = _rand_array(rand, shape, rand_bits).reshape(-1) if rounding == "sr" else None
     out = np.empty(flat.shape, dtype=out_dt)
