@@ -190,3 +190,96 @@ def test_sr_in_arithmetic_rounds_to_a_neighbour(variant):
                 assert ups == up_count(variant, frac, k)
         got = ops.fma(a, b, 0x30, f, "sr", rand=5, rand_bits=k, sr_variant=variant).code
         assert got in (ops.fma(a, b, 0x30, f, "rtz").code, ops.fma(a, b, 0x30, f, "rup").code)
+
+
+# ------------------------------------------------------------------ SR operand of the block and dot-product ops
+def _ups_over_r(fn, k):
+    """Per element: the set of results over every r (the same r for every element) and the round-up count."""
+    outs = [fn([r] * 4) for r in range(1 << k)]
+    return list(zip(*outs))
+
+
+@pytest.mark.parametrize("variant", ["a", "c"])
+def test_mx_bfp_intquant_elements_round_stochastically(variant):
+    from refarith.exact import bfp, intquant, mx
+
+    k = 3
+    vals = [1.3, -0.37, 2.9, 0.051]
+    cases = {
+        "mx": (lambda rs: mx.quantize_block(vals, "ocp_e4m3", rounding="sr", rand=rs, rand_bits=k,
+                                            sr_variant=variant).codes,
+               lambda m: mx.quantize_block(vals, "ocp_e4m3", rounding=m).codes),
+        "bfp": (lambda rs: bfp.quantize_block(vals, 6, "sr", rand=rs, rand_bits=k, sr_variant=variant).m,
+                lambda m: bfp.quantize_block(vals, 6, m).m),
+    }
+    for name, (sr, det) in cases.items():
+        lo, up, dn = det("rtz"), det("rup"), det("rdn")
+        for i, results in enumerate(_ups_over_r(sr, k)):
+            assert set(results) <= {lo[i], up[i], dn[i]}, (name, i)
+            assert len(set(results)) == (1 if up[i] == dn[i] else 2) or lo[i] in (up[i], dn[i]), (name, i)
+    g = intquant.quantize_group(vals, 4, rounding="sr", rand=[0, 7, 3, 4], rand_bits=k, sr_variant=variant)
+    s = g.scale
+    for x, q, r in zip(vals, g.q, [0, 7, 3, 4]):
+        m = abs(Fraction(x) / s)
+        n = m.numerator // m.denominator
+        want = n + round_up(variant, m - n, r, k)
+        assert q == (-want if x < 0 else want)
+
+
+def test_block_ops_refuse_missing_or_bad_random_bits():
+    from refarith.exact import fdot, intquant, mx, nvfp4
+
+    with pytest.raises(UnknownModeError, match="needs rand"):
+        mx.quantize_block([1.0, 2.0], "ocp_e4m3", rounding="sr", rand_bits=3)
+    with pytest.raises(UnknownModeError, match="needs 2 random integers"):
+        mx.quantize_block([1.0, 2.0], "ocp_e4m3", rounding="sr", rand=[1], rand_bits=3)
+    with pytest.raises(UnknownModeError, match="does not fit"):
+        intquant.quantize_group([1.0, 2.0], 8, rounding="sr", rand=[1, 8], rand_bits=3)
+    with pytest.raises(UnknownModeError, match="one list of random integers per block"):
+        nvfp4.quantize_blocks([[0x3F800000] * 16], rounding="sr", rand_bits=8)
+    with pytest.raises(UnknownModeError, match="needs 3 random integers"):
+        fdot.accumulate([ops.decode(0x38, "ocp_e4m3")] * 3, "binary16", rounding="sr", rand=[1, 2], rand_bits=4)
+
+
+def test_nvfp4_elements_use_the_cast_rule():
+    """NVFP4 with sr=te_e2m1_8: each element code equals the E2M1 stochastic cast of its scaled binary32 value."""
+    from refarith.exact import nvfp4
+
+    rng = np.random.default_rng(4)
+    xs = (rng.standard_normal(16) * 3).astype(np.float32)
+    blk = [int(b) for b in xs.view(np.uint32)]
+    rs = [int(v) for v in rng.integers(0, 256, 16)]
+    q = nvfp4.quantize_blocks([blk], rounding="sr", rand=[rs], rand_bits=8, sr_variant="te_e2m1_8")
+    det = nvfp4.quantize_blocks([blk])
+    assert q.scales == det.scales
+    lo_c = nvfp4.quantize_blocks([blk], rounding="rtz").codes[0]
+    up_c = nvfp4.quantize_blocks([blk], rounding="rup").codes[0]
+    dn_c = nvfp4.quantize_blocks([blk], rounding="rdn").codes[0]
+    ups = 0
+    for c, lo, u, d, x in zip(q.codes[0], lo_c, up_c, dn_c, xs):
+        assert c in (lo, d if x < 0 else u)
+        ups += c != lo
+    assert 0 < ups < 16
+
+
+def test_fdot_accumulator_rounds_each_addition_stochastically():
+    from refarith.exact import fdot
+
+    f = get_format("ocp_e4m3")
+    ps = [ops.decode(c, f) for c in (0x30, 0x29, 0x1B, 0x0D)]
+    k = 2
+    lo = fdot.accumulate(ps, "ocp_e5m2", rounding="rtz").code
+    results = set()
+    for r0 in range(4):
+        for r1 in range(4):
+            rs = [r0, r1, r1, r0]
+            got = fdot.accumulate(ps, "ocp_e5m2", rounding="sr", rand=rs, rand_bits=k, sr_variant="c").code
+            # each addition reproduced by hand with the exact cast rule
+            a = Fraction(0)
+            for p, r in zip(ps, rs):
+                a = ops.decode(ops.encode(a + p.mag, "ocp_e5m2", "sr", rand=r, rand_bits=k, sr_variant="c").code,
+                               "ocp_e5m2").mag
+            assert ops.decode(got, "ocp_e5m2").mag == a
+            results.add(got)
+    assert lo in results and len(results) >= 2
+    assert fdot.additions(4, "pairwise") == 3 and fdot.additions(4) == 4

@@ -28,6 +28,7 @@ from fractions import Fraction
 
 from refarith.errors import BadValueError, SpecError, SpecialValueError, UnknownModeError
 from refarith.exact.rounding import floor_log2, pow2, round_value
+from refarith.exact.stochastic import rand_list
 from refarith.exact.value import Value
 from refarith.spec import OpSchema, Param, Spec, make_spec, register_op
 
@@ -51,10 +52,12 @@ def _check_p(p: int) -> None:
         raise BadValueError(f"BFP mantissa width P must be an integer in 2..24, got {p!r}")
 
 
-def quantize_block(values: list[float], p: int, rounding: str = "rne") -> BFPBlock:
-    """Quantize binary32 values (Python floats) into one BFP block of P-bit mantissas."""
+def quantize_block(values: list[float], p: int, rounding: str = "rne", *, rand: list[int] | None = None,
+                   rand_bits: int | None = None, sr_variant: str = "a") -> BFPBlock:
+    """Quantize binary32 values (Python floats) into one BFP block of P-bit mantissas (``rounding="sr"``:
+    mantissa i rounded stochastically with ``rand[i]``, k = ``rand_bits``, rule ``sr_variant``)."""
     _check_p(p)
-    if rounding not in ROUNDINGS:
+    if rounding != "sr" and rounding not in ROUNDINGS:
         raise UnknownModeError(f"unknown rounding {rounding!r}; expected one of {', '.join(ROUNDINGS)}")
     xs = []
     for v in values:
@@ -64,9 +67,11 @@ def quantize_block(values: list[float], p: int, rounding: str = "rne") -> BFPBlo
     amax = max((abs(x) for x in xs), default=Fraction(0))
     e = (floor_log2(amax) if amax else 0) - (p - 2)
     fmt = f"int{p}_sym"
+    rs = rand_list(rand, len(xs), rand_bits, "a BFP block") if rounding == "sr" else [None] * len(xs)
     ms = []
-    for x in xs:
-        c = round_value(Value.of(x / pow2(e)), fmt, rounding, "saturate").code
+    for x, r in zip(xs, rs):
+        c = round_value(Value.of(x / pow2(e)), fmt, rounding, "saturate", rand=r,
+                        rand_bits=rand_bits if r is not None else None, sr_variant=sr_variant).code
         ms.append(c - (1 << p) if c >> (p - 1) else c)
     return BFPBlock(e, tuple(ms))
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 from refarith.errors import BadValueError, SpecError, UnknownFormatError
 from refarith.exact.ops import decode, exact_add, exact_mul
 from refarith.exact.rounding import Rounded, default_overflow, round_value
+from refarith.exact.stochastic import rand_list
 from refarith.exact.value import Value
 from refarith.formats import FloatFormat, get_format
 from refarith.spec import OpSchema, Param, Spec, parse_spec, register_op
@@ -58,36 +59,53 @@ def products(xs: list[int], ys: list[int], fmt: FloatFormat | str, product: str 
     return out
 
 
-def _add(a: Value, b: Value, acc: FloatFormat, rounding: str, overflow: str) -> Value:
+def _add(a: Value, b: Value, acc: FloatFormat, rounding: str, overflow: str, sr: tuple | None = None) -> Value:
     s = exact_add(a, b, rounding)
     if s.is_nan:
         s = Value.nan(0)
+    if sr is not None:  # (iterator over the random integers, k, variant): the next one for this addition
+        it, k, variant = sr
+        return decode(round_value(s, acc, rounding, overflow, rand=next(it), rand_bits=k, sr_variant=variant).code,
+                      acc)
     return decode(round_value(s, acc, rounding, overflow).code, acc)
 
 
+def additions(n: int, order: str = "sequential") -> int:
+    """Number of roundings of :func:`accumulate` for ``n`` products: n sequentially (the first adds to 0), n - 1
+    in a pairwise tree (1 for one product)."""
+    return n if order == "sequential" else max(n - 1, min(n, 1))
+
+
 def accumulate(ps: list[Value], acc: FloatFormat | str, order: str = "sequential", rounding: str = "rne",
-               overflow: str | None = None) -> Rounded:
-    """Sum exact values into ``acc`` in the stated order, one rounding per addition."""
+               overflow: str | None = None, *, rand: list[int] | None = None, rand_bits: int | None = None,
+               sr_variant: str = "a") -> Rounded:
+    """Sum exact values into ``acc`` in the stated order, one rounding per addition (``rounding="sr"``: addition
+    i, in evaluation order, rounded with ``rand[i]``; :func:`additions` says how many)."""
     acc = get_format(acc)
     overflow = overflow or default_overflow(acc)
     if order not in ORDERS:
         raise BadValueError(f"unknown summation order {order!r}; expected one of {', '.join(ORDERS)}")
+    sr = None
+    if rounding == "sr":
+        sr = (iter(rand_list(rand, additions(len(ps), order), rand_bits, "a dot product's accumulator")),
+              rand_bits, sr_variant)
+    final = "rne" if rounding == "sr" else rounding  # the last rounding is exact: a is a value of acc
     zero = Value.zero(0)
     if not ps:
-        return round_value(zero, acc, rounding, overflow)
+        return round_value(zero, acc, final, overflow)
     if order == "sequential":
         a = zero
         for p in ps:
-            a = _add(a, p, acc, rounding, overflow)
+            a = _add(a, p, acc, rounding, overflow, sr)
     else:
         def tree(lo: int, hi: int) -> Value:
             if hi - lo == 1:
                 return ps[lo]
             mid = lo + (hi - lo) // 2
-            return _add(tree(lo, mid), tree(mid, hi), acc, rounding, overflow)
+            return _add(tree(lo, mid), tree(mid, hi), acc, rounding, overflow, sr)
 
-        a = _add(zero, ps[0], acc, rounding, overflow) if len(ps) == 1 else tree(0, len(ps))
-    return round_value(a, acc, rounding, overflow)
+        a = _add(zero, ps[0], acc, rounding, overflow, sr) if len(ps) == 1 else tree(0, len(ps))
+    return round_value(a, acc, final, overflow)
 
 
 def fdot(xs: list[int], ys: list[int], fmt: FloatFormat | str, acc: FloatFormat | str = "binary32",

@@ -34,6 +34,7 @@ from fractions import Fraction
 
 from refarith.errors import BadValueError, SpecError, SpecialValueError, UnknownModeError
 from refarith.exact.rounding import round_value
+from refarith.exact.stochastic import rand_list, round_up
 from refarith.exact.value import Value, approx
 from refarith.formats import get_format
 from refarith.spec import OpSchema, Param, Spec, make_spec, register_op
@@ -52,8 +53,15 @@ def fl32(x: Fraction) -> Fraction:
     return f.finite_value(r)
 
 
-def round_int(q: Fraction, rounding: str) -> int:
-    """Round an exact rational to an integer: ``rne`` ties to even, ``rna`` ties away from zero."""
+def round_int(q: Fraction, rounding: str, rand: int | None = None, rand_bits: int | None = None,
+              sr_variant: str = "a") -> int:
+    """Round an exact rational to an integer: ``rne`` ties to even, ``rna`` ties away from zero, ``sr`` the
+    magnitude stochastically with random integer ``rand`` (:func:`refarith.exact.stochastic.round_up`)."""
+    if rounding == "sr":
+        m = abs(q)
+        n = m.numerator // m.denominator
+        n += round_up(sr_variant, m - n, rand, rand_bits, n, Fraction(1))
+        return -n if q < 0 else n
     n = q.numerator // q.denominator
     frac = q - n
     if frac > Fraction(1, 2) or (frac == Fraction(1, 2) and (rounding == "rna" and q > 0 or
@@ -83,14 +91,20 @@ class IntGroup:
 
 
 def quantize_group(values: list[float], bits: int, scheme: str = "symmetric", clip: str = "symmetric",
-                   rounding: str = "rne") -> IntGroup:
-    """Quantize one group of binary32 values (Python floats) as the module docstring says."""
-    check_params(bits, scheme, clip, rounding)
+                   rounding: str = "rne", *, rand: list[int] | None = None, rand_bits: int | None = None,
+                   sr_variant: str = "a") -> IntGroup:
+    """Quantize one group of binary32 values (Python floats) as the module docstring says.  ``rounding="sr"``:
+    value i is rounded stochastically with ``rand[i]`` (k = ``rand_bits``, rule ``sr_variant``); the
+    asymmetric zero point is rounded to nearest even."""
+    check_params(bits, scheme, clip, "rne" if rounding == "sr" else rounding)
     xs = []
     for v in values:
         if not math.isfinite(v):  # the input is a binary32 value held as a Python float
             raise SpecialValueError(f"integer quantization of {v!r}: NaN and infinity have no integer code")
         xs.append(Fraction(v))
+    rs = rand_list(rand, len(xs), rand_bits, "an integer quantization group") if rounding == "sr" else \
+        [None] * len(xs)
+    rq = lambda q, r: round_int(q, rounding, r, rand_bits, sr_variant)  # noqa: E731
     qmin, qmax = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     if scheme == "symmetric":
         amax = max((abs(x) for x in xs), default=Fraction(0))
@@ -99,7 +113,7 @@ def quantize_group(values: list[float], bits: int, scheme: str = "symmetric", cl
         if s == 0:
             s = Fraction(1)
         lo = -qmax if clip == "symmetric" else qmin
-        return IntGroup(s, 0, tuple(max(lo, min(qmax, round_int(x / s, rounding))) for x in xs))
+        return IntGroup(s, 0, tuple(max(lo, min(qmax, rq(x / s, r))) for x, r in zip(xs, rs)))
     lo_v = min(min(xs, default=Fraction(0)), Fraction(0))
     hi_v = max(max(xs, default=Fraction(0)), Fraction(0))
     f32 = get_format("binary32")
@@ -109,8 +123,8 @@ def quantize_group(values: list[float], bits: int, scheme: str = "symmetric", cl
     s = fl32(fl32(hi_v - lo_v) / (qmax - qmin))
     if s == 0:
         s = Fraction(1)
-    z = max(qmin, min(qmax, qmin - round_int(lo_v / s, rounding)))
-    return IntGroup(s, z, tuple(max(qmin, min(qmax, round_int(x / s, rounding) + z)) for x in xs))
+    z = max(qmin, min(qmax, qmin - round_int(lo_v / s, "rne" if rounding == "sr" else rounding)))
+    return IntGroup(s, z, tuple(max(qmin, min(qmax, rq(x / s, r) + z)) for x, r in zip(xs, rs)))
 
 
 def dequantize_group(g: IntGroup) -> list[Fraction]:

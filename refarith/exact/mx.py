@@ -44,6 +44,7 @@ from fractions import Fraction
 
 from refarith.errors import BadValueError, SpecError, UnknownModeError
 from refarith.exact.rounding import floor_log2, pow2, round_value
+from refarith.exact.stochastic import rand_list
 from refarith.exact.value import Value, parse_value
 from refarith.formats import FloatFormat, IntFormat, get_format
 from refarith.spec import OpSchema, Param, Spec, make_spec, register_op
@@ -134,14 +135,17 @@ class MXBlock:
 
 
 def quantize_block(values: list, element: str | FloatFormat | IntFormat, scale: str = "floor",
-                   rounding: str = "rne") -> MXBlock:
-    """Quantize one block of numbers (anything parse_value accepts) into an MX block."""
+                   rounding: str = "rne", *, rand: list[int] | None = None, rand_bits: int | None = None,
+                   sr_variant: str = "a") -> MXBlock:
+    """Quantize one block of numbers (anything parse_value accepts) into an MX block.  ``rounding="sr"``: element
+    i is rounded stochastically with ``rand[i]`` (k = ``rand_bits`` bits, rule ``sr_variant``)."""
     fmt = mx_element(element) if isinstance(element, str) else element
-    if rounding not in ELEMENT_ROUNDING:
+    if rounding != "sr" and rounding not in ELEMENT_ROUNDING:
         raise UnknownModeError(f"unknown element rounding {rounding!r}; expected one of {', '.join(ELEMENT_ROUNDING)}")
     vals = [parse_value(v) for v in values]
     if not vals:
         raise BadValueError("an MX block needs at least one element")
+    rs = rand_list(rand, len(vals), rand_bits, "an MX block") if rounding == "sr" else [None] * len(vals)
     if any(not v.is_finite for v in vals):
         return MXBlock(E8M0_NAN, tuple(0 for _ in vals))
     amax = max(v.mag for v in vals)
@@ -150,9 +154,10 @@ def quantize_block(values: list, element: str | FloatFormat | IntFormat, scale: 
     if isinstance(fmt, IntFormat):
         x = x / (1 << MXINT_FRAC_BITS)  # the element integer counts units of 2^-6
     codes = []
-    for v in vals:
+    for v, r in zip(vals, rs):
         q = Value(v.kind, v.sign, v.mag / x)
-        codes.append(round_value(q, fmt, rounding, "saturate").code)
+        codes.append(round_value(q, fmt, rounding, "saturate", rand=r, rand_bits=rand_bits if r is not None else None,
+                                 sr_variant=sr_variant).code)
     return MXBlock(e + E8M0_BIAS, tuple(codes))
 
 

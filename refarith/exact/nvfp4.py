@@ -39,6 +39,7 @@ from fractions import Fraction
 from refarith.errors import BadValueError, SpecError, UnknownModeError
 from refarith.exact.ops import decode, div, mul
 from refarith.exact.rounding import round_value
+from refarith.exact.stochastic import rand_list
 from refarith.exact.value import Value
 from refarith.spec import OpSchema, Param, Spec, make_spec, register_op
 
@@ -90,16 +91,26 @@ def tensor_scale_bits(blocks: list[list[int]]) -> int:
 
 
 def quantize_blocks(blocks: list[list[int]], division: str = "reciprocal", levels: int = 2, zero_scale: str = "eps",
-                    rounding: str = "rne", tensor_scale: int | None = None) -> NVFP4Blocks:
-    """Quantize blocks of binary32 bit patterns (see the module docstring)."""
+                    rounding: str = "rne", tensor_scale: int | None = None, *, rand: list[list[int]] | None = None,
+                    rand_bits: int | None = None, sr_variant: str = "a") -> NVFP4Blocks:
+    """Quantize blocks of binary32 bit patterns (see the module docstring).  ``rounding="sr"``: element j of
+    block i is rounded into E2M1 stochastically with ``rand[i][j]`` (k = ``rand_bits``, rule ``sr_variant``,
+    e.g. ``te_e2m1_8`` with k = 8); the scales stay rne."""
     if division not in DIVISIONS:
         raise UnknownModeError(f"unknown NVFP4 division {division!r}; expected one of {', '.join(DIVISIONS)}")
     if str(levels) not in LEVELS:
         raise UnknownModeError(f"NVFP4 levels must be 1 or 2, got {levels!r}")
     if zero_scale not in ZERO_SCALES:
         raise UnknownModeError(f"unknown zero_scale {zero_scale!r}; expected one of {', '.join(ZERO_SCALES)}")
-    if rounding not in ROUNDINGS:
+    if rounding != "sr" and rounding not in ROUNDINGS:
         raise UnknownModeError(f"unknown element rounding {rounding!r}; expected one of {', '.join(ROUNDINGS)}")
+    if rounding == "sr":
+        if rand is None or len(rand) != len(blocks):
+            raise UnknownModeError(f"stochastic NVFP4 rounding needs rand: one list of random integers per block "
+                                   f"({len(blocks)} blocks)")
+        rands = [rand_list(rb, len(b), rand_bits, f"NVFP4 block {i}") for i, (rb, b) in enumerate(zip(rand, blocks))]
+    else:
+        rands = [[None] * len(b) for b in blocks]
     levels = int(levels)
     st = None
     if levels == 2:
@@ -107,7 +118,7 @@ def quantize_blocks(blocks: list[list[int]], division: str = "reciprocal", level
         if _is_special(st) or st & 0x80000000 or (st & 0x7FFFFFFF) == 0:
             raise BadValueError(f"per-tensor scale {st:#010x} must be a positive finite binary32")
     scales, codes = [], []
-    for blk in blocks:
+    for blk, rblk in zip(blocks, rands):
         if any(_is_special(c) for c in blk):
             scales.append(UE4M3_NAN)
             codes.append(tuple(0 for _ in blk))
@@ -135,8 +146,9 @@ def quantize_blocks(blocks: list[list[int]], division: str = "reciprocal", level
             else:
                 r = div(div(F32_ONE, st, F32).code, s32, F32).code
             ys = [mul(c, r, F32).code for c in blk]
-        codes.append(tuple(round_value(_val(y), "ocp_e2m1", rounding, "saturate", nan_policy="zero").code
-                           for y in ys))
+        codes.append(tuple(round_value(_val(y), "ocp_e2m1", rounding, "saturate", nan_policy="zero", rand=r,
+                                       rand_bits=rand_bits if r is not None else None, sr_variant=sr_variant).code
+                           for y, r in zip(ys, rblk)))
     return NVFP4Blocks(st, tuple(scales), tuple(codes))
 
 

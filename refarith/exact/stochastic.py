@@ -97,6 +97,29 @@ def check_variant(variant: str, rand_bits: int, target: str | None = None) -> No
             raise UnknownModeError(f"sr variant te_e2m1_8 rounds onto the E2M1 grid only, not {target}")
 
 
+def rand_list(rand, n: int, rand_bits: int | None, what: str) -> list[int]:
+    """The ``n`` random integers of ``n`` stochastic roundings (one per rounding), checked: UnknownModeError
+    naming the problem when they are missing, of another count, not integers, or outside [0, 2^k)."""
+    if rand is None or rand_bits is None:
+        raise UnknownModeError(f"stochastic rounding of {what} needs rand ({n} integers, one per rounding) and "
+                               "rand_bits (their width k)")
+    if not isinstance(rand_bits, int) or isinstance(rand_bits, bool) or rand_bits < 1:
+        raise UnknownModeError(f"rand_bits must be a positive integer, got {rand_bits!r}")
+    rs = list(rand)
+    if len(rs) != n:
+        raise UnknownModeError(f"stochastic rounding of {what} needs {n} random integers (one per rounding), "
+                               f"got {len(rs)}")
+    out = []
+    for v in rs:
+        if isinstance(v, bool) or not hasattr(v, "__index__"):
+            raise UnknownModeError(f"rand must hold integers, got {v!r}")
+        v = int(v)
+        if not 0 <= v < 1 << rand_bits:
+            raise UnknownModeError(f"rand value {v} does not fit in rand_bits={rand_bits}")
+        out.append(v)
+    return out
+
+
 def rnite(x: Fraction) -> int:
     """Nearest integer to x >= 0, ties to even (P3109 RNITE)."""
     n = x.numerator // x.denominator
@@ -206,5 +229,5 @@ def bias_bounds(variant: str, k: int) -> tuple[Fraction, Fraction, bool, bool]:
 
 __all__ = [
     "DEFAULT_SR_VARIANT", "SOURCES", "SR_ALIASES", "SR_VARIANTS", "bias_bounds", "canonical_variant",
-    "check_variant", "rne_binary32", "rnite", "rnito", "round_up", "te_e2m1_offset_bits", "up_count",
+    "check_variant", "rand_list", "rne_binary32", "rnite", "rnito", "round_up", "te_e2m1_offset_bits", "up_count",
 ]
