@@ -296,3 +296,40 @@ register_op(OpSchema(
     CAST_DOC,
     _cast_validate,
 ))
+
+
+# ------------------------------------------------------------------ the scaled_mm op (refarith.exact.gemm)
+def _scaled_mm_validate(spec: Spec) -> None:
+    from refarith.exact.gemm import validate_spec
+
+    validate_spec(spec)
+
+
+register_op(OpSchema(
+    "scaled_mm", (2, 3),
+    (
+        Param("scale", "none", ("none", "tensor", "row", "block", "mx", "nvfp4"),
+              "scale granularity: none, per-tensor, per-row of A / per-column of B, 1xblock (A) and blockxblock "
+              "(B) blocks, MX (32-element E8M0 blocks along K), NVFP4 (16-element UE4M3 blocks + binary32 tensor "
+              "scales)"),
+        Param("block", lambda f: None, None, "K-block of scale=block (default 128)"),
+        Param("bscale", lambda f: None, ("square", "col"), "scale=block: B blocks blockxblock (square, default) "
+              "or blockx1 (col)"),
+        Param("scale_fmt", lambda f: None, ("binary32", "ue8m0"), "scale=tensor/row/block scale format"),
+        Param("accum", "exact", None, "accumulator model or preset (refarith.exact.gemm.ACCUMS)"),
+        Param("acc", "binary32", None, "accumulator format"),
+        Param("splits", lambda f: None, None, "accum=split_k: number of K splits"),
+        Param("nb", lambda f: None, None, "accum=blocked: block length"),
+        Param("g", lambda f: None, None, "accum=tensor_core: products per aligned group"),
+        Param("b", lambda f: None, None, "accum=tensor_core: fraction bits kept after alignment"),
+        Param("tc_round", lambda f: None, ("rtz", "rne"), "accum=tensor_core: alignment and normalisation rounding"),
+        Param("n_c", lambda f: None, None, "accum=tensor_core: promote into binary32 every n_c elements of K "
+              "(0: never)"),
+        Param("rounding", "rne", ("rne", "rna", "rtz", "rup", "rdn"), "rounding into the output format"),
+        Param("overflow", lambda f: None, ("saturate", "inf", "nan"), "output overflow; default: the output "
+              "format's natural mode"),
+    ),
+    "matrix multiply of A (MxK) and B (KxN) codes with block scales, a named accumulator model and one rounding "
+    "into the output format (the last format)",
+    _scaled_mm_validate,
+))
