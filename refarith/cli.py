@@ -182,14 +182,16 @@ def cmd_cast(args: argparse.Namespace) -> int:
     if args.rounding == "sr":
         if args.rand is None or args.rand_bits is None:
             raise BadValueError("rounding sr needs --rand R and --rand-bits K")
-        kw.update(rand=args.rand, rand_bits=args.rand_bits)
-    elif args.rand is not None or args.rand_bits is not None:
-        raise BadValueError(f"--rand and --rand-bits apply to --rounding sr only, not {args.rounding}")
+        from refarith.exact.stochastic import canonical_variant
+
+        kw.update(rand=args.rand, rand_bits=args.rand_bits, sr_variant=canonical_variant(args.sr))
+    elif args.rand is not None or args.rand_bits is not None or args.sr != "a":
+        raise BadValueError(f"--rand, --rand-bits and --sr apply to --rounding sr only, not {args.rounding}")
     # without --from the input is exact; binary64 stands in only to canonicalise the parameters
     spec = make_spec("cast", (src or get_format("binary64"), dst), rounding=args.rounding, overflow=args.overflow,
                      nan=args.nan_policy if (isinstance(dst, IntFormat) or not dst.has_nan) else None,
                      negative=args.negative if not getattr(dst, "signed", True) else None,
-                     k=args.rand_bits if args.rounding == "sr" else None)
+                     sr=args.sr if args.rounding == "sr" else None, k=args.rand_bits if args.rounding == "sr" else None)
     out = []
     for tok in args.values:
         v, in_code, in_flags = _input_value(tok, src, args.tininess)
@@ -265,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="underflow flag: tiny before rounding (default) or after rounding (IEEE 754 7.5)")
     c.add_argument("--rand", type=int, help="random integer for --rounding sr")
     c.add_argument("--rand-bits", type=int, help="its width k")
+    c.add_argument("--sr", default="a", help="stochastic rounding variant for --rounding sr: a (default), b, c, c_odd, "
+                   "te_e2m1_8, or gfloat's names (refarith.exact.stochastic)")
     c.add_argument("--json", action="store_true", help="one JSON document: schema_version, spec, results (input, "
                                                           "bits, value, value_float, flags, ...)")
     c.add_argument("values", nargs="*", metavar="VALUE")
