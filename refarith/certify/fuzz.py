@@ -92,10 +92,12 @@ def _candidates(fmt, code: int) -> list[int]:
 
 
 def shrink(spec: Spec | str, run: Callable[[list[tuple[int, ...]]], list[tuple[int, ...] | None]],
-           vec: tuple[int, ...], cls: str, rounds: int = 4) -> tuple[int, ...]:
+           vec: tuple[int, ...], cls: str, rounds: int = 4, budget: int | None = None) -> tuple[int, ...]:
     """The smallest vector :func:`shrink`'s moves reach from ``vec`` (see the module docstring) on which the kernel
     still fails in class ``cls``.  ``run(vectors)`` returns per vector the kernel's output tuple when it mismatches
-    the exact model in class ``cls``, else None."""
+    the exact model in class ``cls``, else None.  ``budget``: at most this many candidate vectors are tried (each
+    costs the exact model once; default 4000 divided by the number of columns, at least 600); past it the shrinker
+    stops at the smallest vector found so far."""
     spec = parse_spec(spec)
     fin = get_driver(spec).input_formats(spec)
 
@@ -103,6 +105,8 @@ def shrink(spec: Spec | str, run: Callable[[list[tuple[int, ...]]], list[tuple[i
         return tuple(magnitude_key(f, c) for f, c in zip(fin, v))
 
     best = tuple(vec)
+    tried = 0
+    budget = max(600, 4000 // max(1, len(fin))) if budget is None else budget
     for _ in range(rounds):
         moved = False
         for i, f in enumerate(fin):
@@ -111,7 +115,8 @@ def shrink(spec: Spec | str, run: Callable[[list[tuple[int, ...]]], list[tuple[i
                 cands = sorted((v for v in cands if key(v) < key(best)), key=key)
                 ok = None
                 for lo, hi in ((0, 4), (4, 20), (20, len(cands))):  # smallest first: most columns go to 0 at once
-                    part = cands[lo:hi]
+                    part = cands[lo:hi][:max(0, budget - tried)]
+                    tried += len(part)
                     hit = [v for v, r in zip(part, run(part)) if r is not None] if part else []
                     if hit:
                         ok = hit[0]
