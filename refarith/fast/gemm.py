@@ -1,0 +1,416 @@
+"""Scaled GEMMs with named accumulator models, vectorized in numpy, bit-exact with :mod:`refarith.exact.gemm`.
+
+Every value is carried in binary64 only where it is exact there:
+
+* Decoded operands and scales: every code of a format of 16 bits or fewer, every binary32, E8M0 and UE4M3 scale is
+  a binary64 value, and a * s (at most 11 + 24 significant bits, exponents within [-300, 300]) is exact.
+* ``accum=exact``: A' = A * scales and B' = B * scales hold integer multiples of 2^La and 2^Lb (La, Lb: the
+  smallest lsb exponents present).  If T = max_ij sum_k |A'_ik B'_kj| < 2^51 * 2^(La + Lb), every partial sum of
+  any evaluation order of A' @ B' is an integer multiple of 2^(La + Lb) of magnitude below 2^53 * 2^(La + Lb),
+  hence exact in binary64: the BLAS matmul computes the exact sum, whatever its order and blocking (T itself
+  is computed in binary64 with a relative error far below the factor 4 of margin).  For FP8 E4M3 without scales,
+  La = Lb = -9 and |a b| <= 448^2 < 2^17.7, so T < 2^51 - 36 holds for every K <= 2^15.  Where the bound fails
+  (scales spanning a wide range) the affected outputs are summed exactly over Python Fractions (the exact model).
+* Other models need each product p = a' b' exact in binary64: at most 53 significant bits together, checked
+  up front (always true for FP8/FP6/FP4 operands with power-of-two or UE4M3 block scales); otherwise
+  KernelError.  Each addition is rounded once: s = RN(x + y) and its error (TwoSum) give x + y rounded to odd
+  at 53 bits, and rounding that to a format of at most 51 bits equals rounding x + y directly (Boldo and
+  Melquiond, "Emulation of FMA and correctly rounded sums: proved algorithms using rounding to odd", 2008).
+  The epilogue e * S uses Dekker's exact product the same way.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from refarith.errors import BadValueError, KernelError
+from refarith.exact.gemm import accumulate, block_of, check_operands, model_params, scale_format
+from refarith.exact.ops import decode
+from refarith.exact.rounding import default_overflow, round_value
+from refarith.exact.value import Value
+from refarith.formats import FloatFormat, get_format
+from refarith.spec import Spec, parse_spec
+
+
+@lru_cache(maxsize=None)
+def _table(name: str) -> np.ndarray:
+    fmt = get_format(name)
+    return np.array([decode(c, fmt).to_float() for c in range(fmt.ncodes)], dtype=np.float64)
+
+
+def decode_array(codes: np.ndarray, fmt: FloatFormat | str) -> np.ndarray:
+    """Exact binary64 values of codes of a format of at most 16 bits, or of binary32."""
+    fmt = get_format(fmt)
+    codes = np.asarray(codes)
+    if fmt.name == "binary32":
+        return codes.astype(np.uint32).view(np.float32).astype(np.float64)
+    if fmt.nbits > 16:
+        raise BadValueError(f"{fmt.name}: decode_array takes formats of at most 16 bits and binary32")
+    if codes.size and (codes.min() < 0 or codes.max() >= fmt.ncodes):
+        raise BadValueError(f"codes out of range for {fmt.name}")
+    return _table(fmt.name)[codes.astype(np.int64)]
+
+
+@lru_cache(maxsize=None)
+def _encoder(name: str) -> tuple[np.ndarray, np.ndarray, int, int | None, int | None, int | None]:
+    fmt = get_format(name)
+    vals, codes = [], []
+    negzero = None
+    for c in range(fmt.ncodes):
+        v = decode(c, fmt)
+        if v.is_finite:
+            if v.is_zero and v.sign:
+                negzero = c
+                continue
+            if v.is_zero and c != 0 and any(x == 0.0 for x in vals):
+                continue
+            vals.append(v.to_float())
+            codes.append(c)
+    order = np.argsort(vals, kind="stable")
+    pinf, ninf = fmt.inf_codes if fmt.has_inf else (None, None)
+    nan = round_value(Value.nan(0), fmt).code if fmt.has_nan else -1
+    return np.array(vals)[order], np.array(codes, dtype=np.int64)[order], nan, pinf, ninf, negzero
+
+
+def encode_array(x: np.ndarray, fmt: FloatFormat | str) -> np.ndarray:
+    """Codes of binary64 values that are values of ``fmt`` (NaN: the canonical NaN of round_value)."""
+    fmt = get_format(fmt)
+    if fmt.name == "binary32":
+        out = x.astype(np.float32).view(np.uint32).astype(np.int64)
+        out[np.isnan(x)] = round_value(Value.nan(0), fmt).code
+        return out
+    vals, codes, nan, pinf, ninf, negzero = _encoder(fmt.name)
+    fin = np.isfinite(x)
+    idx = np.clip(np.searchsorted(vals, np.where(fin, x, 0.0)), 0, len(vals) - 1)
+    out = codes[idx].copy()
+    if negzero is not None:
+        out[(x == 0) & np.signbit(x)] = negzero
+    out[np.isnan(x)] = nan
+    if fmt.has_nan:
+        out[np.isnan(x) & np.signbit(x)] = fmt.nan_code_with_sign(1)
+    if pinf is not None:
+        out[x == np.inf] = pinf
+        out[x == -np.inf] = ninf
+    return out
+
+
+def round_odd(s: np.ndarray, err: np.ndarray) -> np.ndarray:
+    """s + err (s = RN(s + err)) rounded to odd at 53 bits."""
+    with np.errstate(invalid="ignore"):
+        fix = (err != 0) & np.isfinite(s) & ((s.view(np.int64) & 1) == 0)
+    if fix.any():
+        s = s.copy()
+        s[fix] = np.nextafter(s[fix], np.where(err[fix] > 0, np.inf, -np.inf))
+    return s
+
+
+def two_sum(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """s = RN(a + b) and the exact error a + b - s (Knuth's TwoSum; err 0 for non-finite s)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        s = a + b
+        bb = s - a
+        err = (a - (s - bb)) + (b - bb)
+    err = np.where(np.isfinite(s), err, 0.0)
+    return s, err
+
+
+def two_prod(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """p = RN(a * b) and the exact error (Dekker's product with Veltkamp's splitting; no overflow here)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        p = a * b
+        c = 134217729.0 * a
+        ah = c - (c - a)
+        al = a - ah
+        c = 134217729.0 * b
+        bh = c - (c - b)
+        bl = b - bh
+        err = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    err = np.where(np.isfinite(p), err, 0.0)
+    return p, err
+
+
+def round_to(x: np.ndarray, fmt: FloatFormat | str, rounding: str = "rne", overflow: str | None = None) -> np.ndarray:
+    """Round binary64 values (rounded to odd where inexact) into ``fmt`` (precision <= 51 bits, with
+    subnormals); binary64 results, the rules of :func:`refarith.exact.rounding.round_value`."""
+    fmt = get_format(fmt)
+    overflow = overflow or default_overflow(fmt)
+    if fmt.precision > 51 or not fmt.subnormals:
+        raise BadValueError(f"{fmt.name}: the fast GEMM rounds into formats of at most 51 bits with subnormals")
+    if fmt.name == "binary32" and rounding == "rne" and overflow == "inf":
+        with np.errstate(over="ignore"):
+            return x.astype(np.float32).astype(np.float64)
+    fmax = float(fmt.max)
+    sign = np.signbit(x)
+    ax = np.abs(x)
+    fin = np.isfinite(x) & (ax > 0)
+    _, ex = np.frexp(np.where(fin, ax, 1.0))
+    qe = np.maximum(ex - 1 - fmt.mbits, fmt.emin - fmt.mbits)
+    y = np.ldexp(np.where(fin, ax, 0.0), -qe)
+    up = (rounding == "rup") & ~sign | (rounding == "rdn") & sign
+    if rounding == "rne":
+        n = np.rint(y)
+    elif rounding == "rna":
+        n = np.floor(y + 0.5)
+    elif rounding == "rtz":
+        n = np.trunc(y)
+    else:
+        n = np.where(up, np.ceil(y), np.floor(y))
+    r = np.ldexp(n, qe)
+    away = {"rne": True, "rna": True, "rtz": False}.get(rounding)
+    away_arr = np.full(x.shape, away) if away is not None else up
+    big = np.inf if overflow == "inf" else (np.nan if overflow == "nan" else fmax)
+    ovf = fin & (r > fmax)
+    r = np.where(ovf, np.where(away_arr, big, fmax), r)
+    if overflow == "saturate":
+        r = np.where(np.isinf(x), fmax, r)
+    elif overflow == "nan" or not fmt.has_inf:
+        r = np.where(np.isinf(x), np.nan if fmt.has_nan else fmax, r)
+    else:
+        r = np.where(np.isinf(x), np.inf, r)
+    r = np.where(ax == 0, 0.0, np.abs(r))
+    r = np.where(sign, -r, r)  # an overflow NaN keeps the value's sign (round_value's NaN code with that sign)
+    return np.where(np.isnan(x), np.nan, r)
+
+
+def _lsb_exp(x: np.ndarray) -> int:
+    """Smallest exponent of a lowest set bit among the non-zero finite values (0 if none)."""
+    v = x[np.isfinite(x) & (x != 0)]
+    if not v.size:
+        return 0
+    m, e = np.frexp(np.abs(v))
+    mi = np.ldexp(m, 53).astype(np.int64)
+    tz = np.log2((mi & -mi).astype(np.float64)).astype(np.int64)
+    return int((e - 53 + tz).min())
+
+
+def _sig_bits(x: np.ndarray) -> int:
+    v = x[np.isfinite(x) & (x != 0)]
+    if not v.size:
+        return 0
+    m, _ = np.frexp(np.abs(v))
+    mi = np.ldexp(m, 53).astype(np.int64)
+    tz = np.log2((mi & -mi).astype(np.float64)).astype(np.int64)
+    return int((53 - tz).max())
+
+
+def _specials(ap: np.ndarray, bp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per output: (a NaN product or +inf meets -inf, a +inf product, a -inf product)."""
+    f = np.float64
+    na, nb = np.isnan(ap), np.isnan(bp)
+    ia, ib = np.isinf(ap), np.isinf(bp)
+    za, zb = ap == 0, bp == 0
+    pa, pb = (ap > 0), (bp > 0)
+    ma, mb = (ap < 0), (bp < 0)
+    ones_b = np.ones(bp.shape, f)
+    ones_a = np.ones(ap.shape, f)
+    nan = (na.astype(f) @ ones_b + ones_a @ nb.astype(f) + (ia & True).astype(f) @ zb.astype(f)
+           + za.astype(f) @ ib.astype(f)) > 0
+    pinf = ((ia & pa).astype(f) @ pb.astype(f) + (ia & ma).astype(f) @ mb.astype(f)
+            + pa.astype(f) @ (ib & pb).astype(f) + ma.astype(f) @ (ib & mb).astype(f)) > 0
+    ninf = ((ia & pa).astype(f) @ mb.astype(f) + (ia & ma).astype(f) @ pb.astype(f)
+            + pa.astype(f) @ (ib & mb).astype(f) + ma.astype(f) @ (ib & pb).astype(f)) > 0
+    return nan | (pinf & ninf), pinf, ninf
+
+
+def _scaled_operands(spec: Spec, a: np.ndarray, b: np.ndarray, scale_a: object, scale_b: object):
+    fa, fb = spec.fmt(0), spec.fmt(len(spec.formats) - 2)
+    ap = decode_array(a, fa)
+    bp = decode_array(b, fb)
+    gr = spec.param["scale"]
+    if gr in ("block", "mx", "nvfp4"):
+        bk = block_of(spec)
+        sf = scale_format(spec)
+        assert bk is not None and sf is not None
+        sa = decode_array(np.asarray(scale_a), sf)
+        sb = decode_array(np.asarray(scale_b), sf)
+        with np.errstate(invalid="ignore"):
+            ap = ap * np.repeat(sa, bk, axis=1)
+            sbk = np.repeat(sb, bk, axis=0)
+            if gr == "block" and spec.param.get("bscale", "square") == "square":
+                sbk = np.repeat(sbk, bk, axis=1)[:, : b.shape[1]]
+            bp = bp * sbk
+    return ap, bp
+
+
+def _epilogue(spec: Spec, m: int, n: int, scale_a: object, scale_b: object, tsa: int | None,
+              tsb: int | None) -> np.ndarray | None:
+    gr = spec.param["scale"]
+    if gr == "tensor":
+        sf = scale_format(spec)
+        e = decode_array(np.asarray([scale_a]), sf)[0] * decode_array(np.asarray([scale_b]), sf)[0]
+        return np.full((m, n), e)
+    if gr == "row":
+        sf = scale_format(spec)
+        return np.outer(decode_array(np.asarray(scale_a), sf), decode_array(np.asarray(scale_b), sf))
+    if gr == "nvfp4":
+        e = decode_array(np.asarray([tsa]), "binary32")[0] * decode_array(np.asarray([tsb]), "binary32")[0]
+        return np.full((m, n), e)
+    return None
+
+
+class _Acc:
+    """Roundings into the accumulator format, each one exact-then-round."""
+
+    def __init__(self, fmt: FloatFormat) -> None:
+        self.fmt = fmt
+
+    def rnd(self, x: np.ndarray, mode: str = "rne") -> np.ndarray:
+        return round_to(x, self.fmt, mode)
+
+    def add(self, x: np.ndarray, y: np.ndarray, mode: str = "rne") -> np.ndarray:
+        s, e = two_sum(x, y)
+        return self.rnd(round_odd(s, e), mode)
+
+
+def _accumulate(ap: np.ndarray, bp: np.ndarray, model: str, acc: FloatFormat, mp: dict) -> np.ndarray:
+    k = ap.shape[1]
+    A = _Acc(acc)
+    f32 = _Acc(get_format("binary32"))
+    zero = np.zeros((ap.shape[0], bp.shape[1]))
+
+    def prod(i: int) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            return ap[:, i:i + 1] * bp[i:i + 1, :]
+
+    def chain(lo: int, hi: int, leaves: bool = False) -> np.ndarray:
+        s = zero
+        for i in range(lo, hi):
+            p = prod(i)
+            s = A.add(s, A.rnd(p) if leaves else p)
+        return s
+
+    if model == "fma_chain":
+        return chain(0, k)
+    if model == "sequential":
+        return chain(0, k, leaves=True)
+    if model == "pairwise":
+        def tree(lo: int, hi: int) -> np.ndarray:
+            if hi - lo == 1:
+                return A.rnd(prod(lo))
+            mid = lo + (hi - lo) // 2
+            return A.add(tree(lo, mid), tree(mid, hi))
+
+        return A.add(zero, tree(0, k))
+    if model in ("blocked", "split_k"):
+        size = int(mp["nb"]) if model == "blocked" else k // int(mp["splits"])
+        total = zero
+        for lo in range(0, k, size):
+            total = A.add(total, chain(lo, min(lo + size, k)))
+        return total
+    if model == "kahan":
+        s = c = zero
+        for i in range(k):
+            y = A.add(A.rnd(prod(i)), -c)
+            t = A.add(s, y)
+            c = A.add(A.add(t, -s), -y)
+            s = t
+        return s
+    if model == "tensor_core":
+        g, b, mode, n_c = int(mp["g"]), int(mp["b"]), str(mp["tc_round"]), int(mp["n_c"])
+        if b > 46:
+            raise KernelError(f"tensor_core b={b}: the fast kernel sums aligned terms exactly for b <= 46 only")
+        t = f = zero
+        for lo in range(0, k, g):
+            terms = np.stack([t] + [prod(i) for i in range(lo, min(lo + g, k))])
+            t = _tc_group(terms, A, b, mode)
+            if n_c and (lo + g) % n_c == 0:
+                f = f32.add(f, t)
+                t = zero
+        return f32.add(f, t) if n_c else t
+    raise BadValueError(f"unknown accumulator model {model!r}")
+
+
+def _tc_group(terms: np.ndarray, A: _Acc, b: int, mode: str) -> np.ndarray:
+    fin = np.isfinite(terms).all(axis=0)
+    nz = np.isfinite(terms) & (terms != 0)
+    _, ex = np.frexp(np.where(nz, np.abs(terms), 0.0))
+    e = np.where(nz, ex - 1, np.iinfo(np.int32).min // 2).max(axis=0)
+    e = np.where(nz.any(axis=0), e, 0)
+    y = np.ldexp(np.where(np.isfinite(terms), terms, 0.0), -(e - b)[None])
+    n = np.trunc(y) if mode == "rtz" else np.rint(y)
+    s = np.ldexp(n.sum(axis=0), e - b) + 0.0
+    with np.errstate(invalid="ignore"):
+        s = np.where(fin, s, terms.sum(axis=0))
+    return A.rnd(s, mode)
+
+
+def scaled_mm(spec: Spec | str, a: np.ndarray, b: np.ndarray, scale_a: object = None, scale_b: object = None,
+              tensor_scale_a: int | None = None, tensor_scale_b: int | None = None) -> np.ndarray:
+    """D = A @ B under a ``scaled_mm`` spec: int64 codes of the output format, bit-exact with
+    :func:`refarith.exact.gemm.scaled_mm` (module docstring: where binary64 is exact)."""
+    spec = parse_spec(spec)
+    if spec.op != "scaled_mm":
+        raise BadValueError(f"expected a scaled_mm spec, got {spec}")
+    a = np.asarray(a)
+    b = np.asarray(b)
+    if a.ndim != 2 or b.ndim != 2:
+        raise BadValueError(f"operands A and B must be 2-D, got shapes {a.shape} and {b.shape}")
+    _check_shapes(spec, a, b, scale_a, scale_b, tensor_scale_a, tensor_scale_b)
+    m, k = a.shape
+    n = b.shape[1]
+    out = spec.fmt(len(spec.formats) - 1)
+    p = spec.param
+    overflow = p.get("overflow") or default_overflow(out)
+    model, mp = model_params(spec)
+    ap, bp = _scaled_operands(spec, a, b, scale_a, scale_b)
+    if model == "exact":
+        s = _exact_sum(ap, bp)
+    else:
+        if _sig_bits(ap) + _sig_bits(bp) > 53:
+            raise KernelError(f"{spec}: scaled products exceed 53 significant bits; the fast kernel needs them "
+                              "exact in binary64 (use refarith.exact.gemm)")
+        s = _accumulate(ap, bp, model, get_format(p["acc"]), mp)
+    e = _epilogue(spec, m, n, scale_a, scale_b, tensor_scale_a, tensor_scale_b)
+    if e is not None:
+        hi, lo = two_prod(e, s)
+        s = round_odd(hi, lo)
+    return encode_array(round_to(s, out, p["rounding"], overflow), out)
+
+
+def _exact_sum(ap: np.ndarray, bp: np.ndarray) -> np.ndarray:
+    fa, fb = np.isfinite(ap), np.isfinite(bp)
+    a0, b0 = np.where(fa, ap, 0.0), np.where(fb, bp, 0.0)
+    lsb = _lsb_exp(a0) + _lsb_exp(b0)
+    t = np.abs(a0) @ np.abs(b0)
+    s = a0 @ b0 + 0.0
+    bad = np.ldexp(t, -lsb) >= 2.0 ** 51
+    if bad.any():  # outside the binary64-exact range: exact rationals for those outputs
+        for i, j in zip(*np.nonzero(bad)):
+            ps = [Value.of(_frac(x) * _frac(y)) for x, y in zip(a0[i], b0[:, j])]
+            v = accumulate(ps, "exact")
+            s[i, j] = _to_odd64(v)
+    if not (fa.all() and fb.all()):
+        nan, pinf, ninf = _specials(ap, bp)
+        s = np.where(nan, np.nan, np.where(pinf, np.inf, np.where(ninf, -np.inf, s)))
+    return s
+
+
+def _frac(x: float):
+    from fractions import Fraction
+
+    return Fraction(x)
+
+
+def _to_odd64(v: Value) -> float:
+    """An exact value rounded to odd at binary64 precision (so one later rounding to <= 51 bits is exact)."""
+    code = round_value(v, "binary64", "rto", "inf").code
+    return float(np.array([code], dtype=np.uint64).view(np.float64)[0])
+
+
+def _check_shapes(spec: Spec, a: np.ndarray, b: np.ndarray, scale_a: object, scale_b: object,
+                  tsa: int | None, tsb: int | None) -> None:
+    """The exact model's operand checks, on shapes and scale codes only (cheap)."""
+    m, k = a.shape
+    k2, n = b.shape
+    stub_a = [[0] * k] * m if m else []
+    stub_b = [[0] * n] * k2 if k2 else []
+
+    def tolist(s: object) -> object:
+        return None if s is None else np.asarray(s).tolist()
+
+    check_operands(spec, stub_a, stub_b, tolist(scale_a), tolist(scale_b), tsa, tsb)
+
+
+__all__ = ["decode_array", "encode_array", "round_odd", "round_to", "scaled_mm", "two_prod", "two_sum"]
