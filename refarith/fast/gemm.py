@@ -21,7 +21,7 @@ Every value is carried in binary64 only where it is exact there:
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -34,7 +34,7 @@ from refarith.formats import FloatFormat, get_format
 from refarith.spec import Spec, parse_spec
 
 
-@lru_cache(maxsize=None)
+@cache
 def _table(name: str) -> np.ndarray:
     fmt = get_format(name)
     return np.array([decode(c, fmt).to_float() for c in range(fmt.ncodes)], dtype=np.float64)
@@ -53,7 +53,7 @@ def decode_array(codes: np.ndarray, fmt: FloatFormat | str) -> np.ndarray:
     return _table(fmt.name)[codes.astype(np.int64)]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _encoder(name: str) -> tuple[np.ndarray, np.ndarray, int, int | None, int | None, int | None]:
     fmt = get_format(name)
     vals, codes = [], []
