@@ -34,10 +34,41 @@ from refarith.formats import FloatFormat, get_format
 from refarith.spec import Spec, parse_spec
 
 
+def _exact_float(v: Value) -> float:
+    if v.is_nan:
+        return float("nan")
+    if v.is_inf:
+        return float("-inf") if v.sign else float("inf")
+    return -float(v.mag) if v.sign else float(v.mag)  # exact: every value here is a binary64 value
+
+
 @cache
 def _table(name: str) -> np.ndarray:
+    """Every code's exact value: from the exact model for 8-bit formats; for wider ones from the fields (sign,
+    biased exponent, trailing significand) and the format's NaN/inf codes, spot-checked against the exact
+    model."""
     fmt = get_format(name)
-    return np.array([decode(c, fmt).to_float() for c in range(fmt.ncodes)], dtype=np.float64)
+    if fmt.nbits <= 8:
+        return np.array([_exact_float(decode(c, fmt)) for c in range(fmt.ncodes)], dtype=np.float64)
+    c = np.arange(fmt.ncodes, dtype=np.int64)
+    m = (c & fmt.mmask).astype(np.float64)
+    e = (c >> fmt.mbits) & ((1 << fmt.ebits) - 1)
+    sub = (e == 0) if fmt.subnormals else np.zeros(c.shape, bool)
+    mag = np.where(sub, np.ldexp(m, 1 - fmt.bias - fmt.mbits),
+                   np.ldexp(m + 2.0 ** fmt.mbits, e - fmt.bias - fmt.mbits))
+    v = np.where((c & fmt.sign_mask) != 0, -mag, mag) if fmt.signed else mag
+    for code in fmt.nan_codes:
+        v[code] = np.nan
+    pinf, ninf = fmt.inf_codes
+    if pinf is not None:
+        v[pinf] = np.inf
+    if ninf is not None:
+        v[ninf] = -np.inf
+    for code in list(range(0, fmt.ncodes, 97)) + [fmt.ncodes - 1, fmt.sign_mask, fmt.max_code]:
+        x = _exact_float(decode(code, fmt))
+        if not (x == v[code] or (np.isnan(x) and np.isnan(v[code]))) or np.signbit(x) != np.signbit(v[code]):
+            raise KernelError(f"{fmt.name}: field decoding of code {code:#x} disagrees with the exact model")
+    return v
 
 
 def decode_array(codes: np.ndarray, fmt: FloatFormat | str) -> np.ndarray:
@@ -56,18 +87,16 @@ def decode_array(codes: np.ndarray, fmt: FloatFormat | str) -> np.ndarray:
 @cache
 def _encoder(name: str) -> tuple[np.ndarray, np.ndarray, int, int | None, int | None, int | None]:
     fmt = get_format(name)
-    vals, codes = [], []
+    tab = _table(name)
+    fin = np.isfinite(tab)
     negzero = None
-    for c in range(fmt.ncodes):
-        v = decode(c, fmt)
-        if v.is_finite:
-            if v.is_zero and v.sign:
-                negzero = c
-                continue
-            if v.is_zero and c != 0 and any(x == 0.0 for x in vals):
-                continue
-            vals.append(v.to_float())
-            codes.append(c)
+    nz = np.nonzero((tab == 0) & np.signbit(tab))[0]
+    if nz.size:
+        negzero = int(nz[0])
+    keep = fin & ~((tab == 0) & np.signbit(tab))
+    all_codes = np.nonzero(keep)[0]
+    vals_u, first = np.unique(tab[all_codes], return_index=True)  # one code per value (the smallest)
+    vals, codes = list(vals_u), list(all_codes[first])
     order = np.argsort(vals, kind="stable")
     pinf, ninf = fmt.inf_codes if fmt.has_inf else (None, None)
     nan = round_value(Value.nan(0), fmt).code if fmt.has_nan else -1

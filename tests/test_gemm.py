@@ -1,0 +1,199 @@
+"""scaled_mm: the exact GEMM model against independent arithmetic, and the numpy kernel against the exact model."""
+
+from __future__ import annotations
+
+import struct
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+from refarith.errors import BadValueError, KernelError, SpecError
+from refarith.exact import gemm as X
+from refarith.fast import gemm as F
+from refarith.spec import parse_spec
+
+MODELS = ["exact", "sequential", "fma_chain", "pairwise", "blocked,nb=4", "split_k,splits=4", "kahan",
+          "tensor_core,g=4,b=3,tc_round=rtz,n_c=8", "tensor_core,g=8,b=5,tc_round=rne,n_c=0", "volta_tc",
+          "ampere_tc", "hopper_fp8", "deepseek_v3"]
+
+
+def f32(x: float) -> int:
+    return struct.unpack("<I", struct.pack("<f", x))[0]
+
+
+def _fp8(rng: np.random.Generator, shape: tuple[int, int], nan_ok: bool = False) -> np.ndarray:
+    c = rng.integers(0, 256, shape)
+    if not nan_ok:
+        c[(c & 0x7F) == 0x7F] = 0x38
+    return c
+
+
+def _case(gr: str, rng: np.random.Generator, m: int = 1, k: int = 32, n: int = 2):
+    """(spec suffix, input format, A, B, scale_a, scale_b, tensor scales) for one granularity."""
+    a, b = _fp8(rng, (m, k)), _fp8(rng, (k, n))
+    if gr == "none":
+        return "", "ocp_e4m3", a, b, None, None, None, None
+    if gr == "tensor":
+        return ",scale=tensor", "ocp_e4m3", a, b, f32(0.375), f32(1.5), None, None
+    if gr == "row":
+        return ",scale=row", "ocp_e4m3", a, b, [f32(0.5 + i) for i in range(m)], [f32(2.0 - 0.25 * j) for j in
+                                                                                      range(n)], None, None
+    if gr == "block":
+        sa = [[f32(float(v)) for v in rng.choice([0.5, 1.5, 0.1875, 3.0], k // 16)] for _ in range(m)]
+        sb = [[f32(float(v)) for v in rng.choice([0.25, 1.25, 7.0], 1)] for _ in range(k // 16)]
+        return ",scale=block,block=16", "ocp_e4m3", a, b, sa, sb, None, None
+    if gr == "block_col_ue8m0":
+        sa = rng.integers(120, 135, (m, k // 16)).tolist()
+        sb = rng.integers(120, 135, (k // 16, n)).tolist()
+        return ",scale=block,block=16,bscale=col,scale_fmt=ue8m0", "ocp_e4m3", a, b, sa, sb, None, None
+    if gr == "mx":
+        sa = rng.integers(110, 140, (m, k // 32)).tolist()
+        sb = rng.integers(110, 140, (k // 32, n)).tolist()
+        return ",scale=mx", "ocp_e4m3", a, b, sa, sb, None, None
+    assert gr == "nvfp4"
+    a, b = rng.integers(0, 16, (m, k)), rng.integers(0, 16, (k, n))
+    sa = rng.integers(0x20, 0x60, (m, k // 16)).tolist()
+    sb = rng.integers(0x20, 0x60, (k // 16, n)).tolist()
+    return ",scale=nvfp4", "ocp_e2m1", a, b, sa, sb, f32(0.01), f32(3.0)
+
+
+GRANULARITIES = ["none", "tensor", "row", "block", "block_col_ue8m0", "mx", "nvfp4"]
+
+
+@pytest.mark.parametrize("gr", GRANULARITIES)
+@pytest.mark.parametrize("model", MODELS)
+def test_fast_equals_exact(model: str, gr: str) -> None:
+    rng = np.random.default_rng(abs(hash((model, gr))) % 2**32)
+    sfx, fin, a, b, sa, sb, ta, tb = _case(gr, rng)
+    spec = f"scaled_mm({fin}->bfloat16{sfx},accum={model})"
+    want = np.array(X.scaled_mm(spec, a.tolist(), b.tolist(), sa, sb, ta, tb))
+    got = F.scaled_mm(spec, a, b, sa, sb, ta, tb)
+    assert (got == want).all(), (spec, got, want)
+
+
+@pytest.mark.parametrize("out", ["binary32", "binary16", "ocp_e4m3", "ocp_e5m2"])
+@pytest.mark.parametrize("model", ["exact", "fma_chain", "volta_tc"])
+def test_fast_equals_exact_specials_and_outputs(model: str, out: str) -> None:
+    """NaN/inf operands (E5M2 codes include them), overflow in the output format, every output format."""
+    rng = np.random.default_rng(7)
+    a, b = rng.integers(0, 256, (2, 16)), rng.integers(0, 256, (16, 2))
+    spec = f"scaled_mm(ocp_e5m2->{out},accum={model})"
+    want = np.array(X.scaled_mm(spec, a.tolist(), b.tolist()))
+    assert (F.scaled_mm(spec, a, b) == want).all()
+
+
+def test_exact_matches_float64_matmul_rounded_once() -> None:
+    """Independent: E4M3 values decoded by ml_dtypes, summed in binary64 (exact: integers times 2^-18 below
+    2^53 for K = 64), rounded once to binary32 by numpy."""
+    rng = np.random.default_rng(1)
+    a, b = _fp8(rng, (3, 64)), _fp8(rng, (64, 3))
+    av = a.astype(np.uint8).view(ml_dtypes.float8_e4m3fn).astype(np.float64)
+    bv = b.astype(np.uint8).view(ml_dtypes.float8_e4m3fn).astype(np.float64)
+    want = (av @ bv).astype(np.float32).view(np.uint32)
+    got = X.scaled_mm("scaled_mm(ocp_e4m3->binary32)", a.tolist(), b.tolist())
+    assert (np.array(got) == want).all()
+
+
+def test_sequential_matches_numpy_float32_loop() -> None:
+    """Independent: a plain binary32 loop (E4M3 products are exact in binary32)."""
+    rng = np.random.default_rng(2)
+    a, b = _fp8(rng, (2, 48)), _fp8(rng, (48, 2))
+    av = a.astype(np.uint8).view(ml_dtypes.float8_e4m3fn).astype(np.float32)
+    bv = b.astype(np.uint8).view(ml_dtypes.float8_e4m3fn).astype(np.float32)
+    want = np.zeros((2, 2), np.float32)
+    for k in range(48):
+        want = (want + av[:, k:k + 1] * bv[k:k + 1, :]).astype(np.float32)
+    for model in ("sequential", "fma_chain"):
+        got = np.array(X.scaled_mm(f"scaled_mm(ocp_e4m3->binary32,accum={model})", a.tolist(), b.tolist()))
+        assert (got == want.view(np.uint32)).all()
+
+
+def _h(x: float) -> int:
+    return int(np.array([x], np.float16).view(np.uint16)[0])
+
+
+def test_tensor_core_truncates_small_products() -> None:
+    """Fasi et al. 2021's probe: 1 + 3 * 2^-24 in one group of four.  Aligned to 2^0 with 23 fraction bits and
+    truncated, the 2^-24 products vanish (result 1); exactly,
+    1 + 3 * 2^-24 = 1 + 1.5 ulp ties to the even 1 + 2^-22 in binary32."""
+    a = [[_h(1.0), _h(2.0**-12), _h(2.0**-12), _h(2.0**-12)]]
+    b = [[_h(1.0)], [_h(2.0**-12)], [_h(2.0**-12)], [_h(2.0**-12)]]
+    assert X.scaled_mm("scaled_mm(binary16->binary32,accum=volta_tc)", a, b) == [[0x3F800000]]
+    assert X.scaled_mm("scaled_mm(binary16->binary32,accum=exact)", a, b) == [[0x3F800002]]
+    assert X.scaled_mm("scaled_mm(binary16->binary32,accum=fma_chain)", a, b) == [[0x3F800000]]  # 1 + 2^-24 ties
+
+
+def _e4(x: float) -> int:
+    return int(np.array([x], ml_dtypes.float8_e4m3fn).view(np.uint8)[0])
+
+
+def test_promotion_restores_small_terms() -> None:
+    """Hand-derived: p_0 = 32 * 16 = 2^9, then 255 products 2^-3 * 2^-3 = 2^-6 (exact sum 512 + 255/64).
+    hopper_fp8 (13 fraction bits below the group's largest exponent, truncation) aligns every group to 2^9 or
+    more, quantum 2^-4: all 2^-6 products vanish, 512.  deepseek_v3 promotes every 128: the first block still
+    gives 512, the second starts from 0 and keeps its 128 products exactly (2), so 514.  Sequential binary32
+    is exact here."""
+    k = 256
+    a = [[_e4(32.0)] + [_e4(0.125)] * (k - 1)]
+    b = [[_e4(16.0)]] + [[_e4(0.125)]] * (k - 1)
+
+    def val(model: str) -> float:
+        code = X.scaled_mm(f"scaled_mm(ocp_e4m3->binary32,accum={model})", a, b)[0][0]
+        assert F.scaled_mm(f"scaled_mm(ocp_e4m3->binary32,accum={model})", np.array(a), np.array(b))[0, 0] == code
+        return struct.unpack("<f", struct.pack("<I", code))[0]
+
+    assert val("exact") == 512 + 255 / 64
+    assert val("sequential") == 512 + 255 / 64
+    assert val("hopper_fp8") == 512.0
+    assert val("deepseek_v3") == 514.0
+
+
+def test_bad_input_messages() -> None:
+    a = [[0x38] * 32]
+    b = [[0x38]] * 32
+    with pytest.raises(BadValueError, match="operand B has 31 rows"):
+        X.scaled_mm("scaled_mm(ocp_e4m3->binary32)", a, b[:31])
+    with pytest.raises(BadValueError, match="operand scale_a has shape"):
+        X.scaled_mm("scaled_mm(ocp_e4m3->binary32,scale=mx)", a, b, [[127, 127]], [[127]])
+    with pytest.raises(BadValueError, match="not a multiple of the scale block 16"):
+        X.scaled_mm("scaled_mm(ocp_e4m3->binary32,scale=block,block=16)", [[0x38] * 24], [[0x38]] * 24,
+                    [[f32(1.0)]], [[f32(1.0)]])
+    with pytest.raises(BadValueError, match="operand scale_b holds a nan scale"):
+        X.scaled_mm("scaled_mm(ocp_e4m3->binary32,scale=tensor)", a, b, f32(1.0), 0x7FC00000)
+    with pytest.raises(BadValueError, match="operand scale_b has shape"):
+        F.scaled_mm("scaled_mm(ocp_e4m3->binary32,scale=row)", np.array(a), np.array(b), [f32(1.0)],
+                    [f32(1.0)] * 2)
+    with pytest.raises(BadValueError, match="not a multiple of splits=3"):
+        F.scaled_mm("scaled_mm(ocp_e4m3->binary32,accum=split_k,splits=3)", np.array(a), np.array(b))
+    with pytest.raises(SpecError, match="accum=tensor_core needs g="):
+        parse_spec("scaled_mm(ocp_e4m3->binary32,accum=tensor_core)")
+    with pytest.raises(SpecError, match="must be float formats"):
+        parse_spec("scaled_mm(int8->binary32)")
+    with pytest.raises(SpecError, match="is not one of"):
+        parse_spec("scaled_mm(ocp_e4m3->binary32,accum=magic)")
+
+
+def test_fast_refuses_inexact_products() -> None:
+    """binary16 operands with full binary32 block scales: 11 + 24 bits per side exceed binary64."""
+    a = np.array([[_h(1.0009765625)] * 16])
+    b = np.array([[_h(1.0009765625)]] * 16)
+    s = [[f32(1.0000001)]]
+    with pytest.raises(KernelError, match="exceed 53 significant bits"):
+        F.scaled_mm("scaled_mm(binary16->binary32,scale=block,block=16,accum=fma_chain)", a, b, s, s)
+    got = F.scaled_mm("scaled_mm(binary16->binary32,scale=block,block=16)", a, b, s, s)
+    assert (got == np.array(X.scaled_mm("scaled_mm(binary16->binary32,scale=block,block=16)", a.tolist(),
+                                         b.tolist(), s, s))).all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", MODELS)
+def test_fast_equals_exact_larger(model: str) -> None:
+    rng = np.random.default_rng(11)
+    a, b = _fp8(rng, (4, 256), nan_ok=True), _fp8(rng, (256, 5))
+    for sfx in ("", ",scale=mx"):
+        sa = rng.integers(100, 150, (4, 8)).tolist() if sfx else None
+        sb = rng.integers(100, 150, (8, 5)).tolist() if sfx else None
+        spec = f"scaled_mm(ocp_e4m3->bfloat16{sfx},accum={model})"
+        want = np.array(X.scaled_mm(spec, a.tolist(), b.tolist(), sa, sb))
+        assert (F.scaled_mm(spec, a, b, sa, sb) == want).all()
