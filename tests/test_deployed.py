@@ -1,0 +1,136 @@
+"""Adapters of deployed libraries (pychop, compressed-tensors, AMD Quark, fpy2): each test skips, with the install
+line, when its library is absent.  Expected codes come from refarith's exact model; the findings asserted are
+the rows of the README's table of deployed libraries.  compressed-tensors (importing transformers) and Quark
+(JIT-compiling its C++ extension on first import) take a minute to load: their tests are marked slow."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from refarith.certify.adapters import load_kernel
+from refarith.certify.deployed import ADAPTERS, NOT_ADAPTED, _common
+from refarith.certify.values import off_grid_mask, off_grid_value
+from refarith.cli import main
+from refarith.errors import KernelError
+from refarith.golden.drivers import get_driver
+from refarith.spec import parse_spec
+
+
+def _library(lib: str) -> _common.Library:
+    import importlib
+
+    return importlib.import_module(f"refarith.certify.deployed.{ADAPTERS[lib]}").LIBRARY
+
+
+def _needs(lib: str) -> None:
+    L = _library(lib)
+    v = _common.installed_version(L)
+    if v is None:
+        pytest.skip(f"{L.dist} is not installed; install it with: {L.install}")
+    if v not in L.known:
+        pytest.skip(f"{L.dist} {v} installed; the adapter was written for {', '.join(L.known)}")
+
+
+def _run(target: str, spec_id: str, values: list[float], dtype=np.float32):
+    """(kernel codes, exact-model codes or None) of ``values`` as binary32 (or binary16) inputs."""
+    spec = parse_spec(spec_id)
+    codes = np.array(values, dtype=dtype).view(np.uint32 if dtype == np.float32 else np.uint16).astype(np.uint64)
+    got = load_kernel(target)(spec, (codes,))[:, 0]
+    exp = [get_driver(spec).exact(spec, (int(c),)) for c in codes]
+    return got, [None if e is None else e[0] for e in exp]
+
+
+# ------------------------------------------------------------------ without the libraries
+@pytest.mark.parametrize("lib", sorted(ADAPTERS))
+def test_absent_library_is_one_line_with_the_install_line(lib, monkeypatch, capsys):
+    monkeypatch.setattr(_common, "installed_version", lambda L: None)
+    name = {"pychop": "ocp_e5m2", "compressed_tensors": "fp8", "quark": "fp8_e4m3", "fpy2": "MX_E4M3"}[lib]
+    with pytest.raises(KernelError, match=r"is not installed; install it with: pip install --no-deps "):
+        load_kernel(f"{lib}:{name}")
+    assert main(["certify", f"{lib}:{name}", "--spec", "cast(binary16->ocp_e4m3)"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "install it with" in err[0]
+
+
+@pytest.mark.parametrize("lib", sorted(ADAPTERS))
+def test_unknown_version_names_the_known_ones(lib, monkeypatch):
+    monkeypatch.setattr(_common, "installed_version", lambda L: "99.0")
+    name = {"pychop": "ocp_e5m2", "compressed_tensors": "fp8", "quark": "fp8_e4m3", "fpy2": "MX_E4M3"}[lib]
+    known = ", ".join(_library(lib).known)
+    with pytest.raises(KernelError, match=rf"written for {_library(lib).dist} {known}; installed is 99\.0"):
+        load_kernel(f"{lib}:{name}")
+
+
+@pytest.mark.parametrize("lib", sorted(NOT_ADAPTED))
+def test_libraries_without_adapter_say_why(lib):
+    with pytest.raises(KernelError, match=rf"adapter {lib}: not available: "):
+        load_kernel(f"{lib}:fp8")
+
+
+def test_unknown_names_are_one_line():
+    with pytest.raises(KernelError, match="unknown rounding 'rxx'"):
+        load_kernel("pychop:ocp_e5m2+rxx")
+    with pytest.raises(KernelError, match="pychop's Chop simulates IEEE-like formats"):
+        load_kernel("pychop:ocp_e4m3")
+
+
+# ------------------------------------------------------------------ pychop
+def test_pychop_e5m2_rne_findings():
+    """pychop 0.6.2 Chop(5, 2) RNE: in-range values are correct, but 61440 (the overflow midpoint) gives 65536 --
+    a value off the E5M2 grid where IEEE overflow gives inf -- values beyond it give 0, and -0 gives +0."""
+    _needs("pychop")
+    spec = "cast(binary32->ocp_e5m2,rounding=rne,overflow=inf)"
+    got, exp = _run("pychop:ocp_e5m2", spec, [1.0, 1.1, 57344.0, 61439.0, 61440.0, 70000.0, -0.0, 2.0 ** -16])
+    ok = [0, 1, 2, 3, 7]
+    assert [int(got[i]) for i in ok] == [exp[i] for i in ok]
+    assert off_grid_mask(got[4:5]).all() and off_grid_value(int(got[4])) == "65536"
+    assert exp[4] == 0x7C and exp[5] == 0x7C  # the exact model: +inf
+    assert int(got[5]) == 0x00  # pychop: 0
+    assert exp[6] == 0x80 and int(got[6]) == 0x00
+
+
+def test_pychop_rtz_overflows_to_inf():
+    """pychop Chop(4, 3) toward zero sends a finite overflow to inf, where IEEE 754 7.4 gives the largest finite
+    value for rtz (refarith overflow=inf): the 'overflow to inf in every rounding mode' behaviour."""
+    _needs("pychop")
+    got, exp = _run("pychop:ieee_e4m3+rtz", "cast(binary32->ieee_e4m3,rounding=rtz,overflow=inf)", [250.0, 1e9])
+    assert exp == [0x77, 0x77] and int(got[0]) == 0x77 and int(got[1]) == 0x78  # 240 = 0x77, +inf = 0x78
+
+
+# ------------------------------------------------------------------ compressed-tensors, quark
+@pytest.mark.slow
+@pytest.mark.parametrize("target, lib", [("compressed_tensors:fp8", "compressed_tensors"),
+                                         ("quark:fp8_e4m3", "quark")])
+def test_fp8_clamp_then_cast_is_saturating_rne(target, lib):
+    """clamp(x, -448, 448).to(float8_e4m3fn): RNE, finite overflow and +-inf saturate to +-448, NaN stays NaN --
+    refarith's overflow=saturate."""
+    _needs(lib)
+    spec = "cast(binary32->ocp_e4m3,rounding=rne,overflow=saturate)"
+    vals = [1.0, 1.1, 448.0, 464.0, 465.0, 1e6, -1e6, np.inf, -np.inf, np.nan, 2.0 ** -9, 3 * 2.0 ** -11]
+    got, exp = _run(target, spec, vals)
+    assert [int(g) for g in got[:9]] == exp[:9]
+    assert int(got[9]) in (0x7F, 0xFF)
+
+
+@pytest.mark.slow
+def test_compressed_tensors_fp4_nan_and_signed_zero():
+    """compressed-tensors cast_to_fp4: RNE with saturation at +-6; NaN comes back as a NaN value (off the E2M1
+    grid: FP4 has no NaN) and -0 as +0."""
+    _needs("compressed_tensors")
+    spec = "cast(binary32->ocp_e2m1,rounding=rne,overflow=saturate,nan=zero)"
+    got, exp = _run("compressed_tensors:fp4", spec, [0.25, 0.75, 2.5, 5.0, 7.0, np.inf, np.nan, -0.0, -1.25])
+    assert [int(g) for g in got[:6]] == exp[:6]
+    assert off_grid_mask(got[6:7]).all() and off_grid_value(int(got[6])) == "nan"
+    assert exp[7] == 0x8 and int(got[7]) == 0x0
+    assert int(got[8]) == exp[8]
+
+
+# ------------------------------------------------------------------ fpy2
+def test_fpy2_mx_e4m3_is_ocp_non_saturating():
+    """fpy2 MX_E4M3 (RNE): OCP E4M3 with overflow and +-inf to NaN, as refarith's default overflow=nan."""
+    _needs("fpy2")
+    spec = "cast(binary16->ocp_e4m3,rounding=rne,overflow=nan)"
+    vals = [1.1, 448.0, 464.0, 470.0, 60000.0, np.inf, -np.inf, -0.0, 2.0 ** -10, 2.0 ** -9]
+    got, exp = _run("fpy2:MX_E4M3", spec, vals, dtype=np.float16)
+    assert [int(g) for g in got] == exp
