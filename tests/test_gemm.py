@@ -197,3 +197,19 @@ def test_fast_equals_exact_larger(model: str) -> None:
         spec = f"scaled_mm(ocp_e4m3->bfloat16{sfx},accum={model})"
         want = np.array(X.scaled_mm(spec, a.tolist(), b.tolist(), sa, sb))
         assert (F.scaled_mm(spec, a, b, sa, sb) == want).all()
+
+
+@pytest.mark.parametrize("model", ["sequential", "fma_chain", "pairwise", "kahan", "split_k,splits=2"])
+def test_fast_equals_exact_binary64_path(model: str) -> None:
+    """Products outside binary32 (MX scales near 2^-127) and a bfloat16 accumulator take the TwoSum/round-to-odd
+    path of the kernel."""
+    rng = np.random.default_rng(5)
+    a, b = _fp8(rng, (2, 64)), _fp8(rng, (64, 2))
+    sa = [[0, 3], [127, 1]]
+    sb = [[2, 130], [0, 127]]
+    for spec in (f"scaled_mm(ocp_e4m3->binary32,scale=mx,accum={model})",
+                 f"scaled_mm(ocp_e4m3->bfloat16,accum={model},acc=bfloat16)"):
+        mx = "scale=mx" in spec
+        want = np.array(X.scaled_mm(spec, a.tolist(), b.tolist(), sa if mx else None, sb if mx else None))
+        got = F.scaled_mm(spec, a, b, sa if mx else None, sb if mx else None)
+        assert (got == want).all(), spec

@@ -293,11 +293,34 @@ class _Acc:
         return self.rnd(round_odd(s, e), mode)
 
 
+class _Acc32:
+    """binary32 accumulation of binary32 values: numpy's float32 addition is the IEEE 754 RNE addition."""
+
+    def rnd(self, x: np.ndarray, mode: str = "rne") -> np.ndarray:
+        return x
+
+    def add(self, x: np.ndarray, y: np.ndarray, mode: str = "rne") -> np.ndarray:
+        with np.errstate(invalid="ignore", over="ignore"):
+            return x + y
+
+
+def _products_fit_binary32(ap: np.ndarray, bp: np.ndarray) -> bool:
+    """Every product a' b' is a binary32 value: at most 24 significant bits, lsb at least 2^-149 and magnitude
+    below 2^127."""
+    fa, fb = np.abs(ap[np.isfinite(ap)]), np.abs(bp[np.isfinite(bp)])
+    if not fa.size or not fb.size or not (fa.max() > 0 and fb.max() > 0):
+        return True
+    return (_sig_bits(ap) + _sig_bits(bp) <= 24 and _lsb_exp(ap) + _lsb_exp(bp) >= -149
+            and float(fa.max()) * float(fb.max()) < 2.0 ** 127)
+
+
 def _accumulate(ap: np.ndarray, bp: np.ndarray, model: str, acc: FloatFormat, mp: dict) -> np.ndarray:
     k = ap.shape[1]
-    A = _Acc(acc)
+    A: _Acc | _Acc32 = _Acc(acc)
     f32 = _Acc(get_format("binary32"))
     zero = np.zeros((ap.shape[0], bp.shape[1]))
+    if model != "tensor_core" and acc.name == "binary32" and _products_fit_binary32(ap, bp):
+        ap, bp, zero, A = ap.astype(np.float32), bp.astype(np.float32), zero.astype(np.float32), _Acc32()
 
     def prod(i: int) -> np.ndarray:
         with np.errstate(invalid="ignore"):
@@ -390,7 +413,7 @@ def scaled_mm(spec: Spec | str, a: np.ndarray, b: np.ndarray, scale_a: object = 
         if _sig_bits(ap) + _sig_bits(bp) > 53:
             raise KernelError(f"{spec}: scaled products exceed 53 significant bits; the fast kernel needs them "
                               "exact in binary64 (use refarith.exact.gemm)")
-        s = _accumulate(ap, bp, model, get_format(p["acc"]), mp)
+        s = _accumulate(ap, bp, model, get_format(p["acc"]), mp).astype(np.float64)
     e = _epilogue(spec, m, n, scale_a, scale_b, tensor_scale_a, tensor_scale_b)
     if e is not None:
         hi, lo = two_prod(e, s)
