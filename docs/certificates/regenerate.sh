@@ -33,3 +33,25 @@ for f in 'ocp_e5m2 overflow=inf' 'ocp_e4m3 overflow=nan' 'ocp_e2m1+sat overflow=
   s "gfloat:$1+StochasticFast" --spec "cast(binary32->${1%+sat},rounding=sr,$2,sr=b,k=8)"
   s "gfloat:$1+StochasticFastest" --spec "cast(binary32->${1%+sat},rounding=sr,$2,sr=a,k=8)"
 done
+# Deployed libraries (pip install '.[deployed]' and fpy2 with --no-deps, see README "Deployed libraries"): their
+# CPU fake quantizers as values kernels, every binary16 input (the golden stage is exhaustive there), and
+# identify's verdict on the binary32 boundary and random vectors beside each certificate
+# (<target>__<spec>.identify.json, written through a temporary file).
+d() {
+  local t=$1 spec=$2 id=$3 vary=$4; shift 4
+  refarith certify "$t" --spec "$spec" --report "$out" "$@" || true
+  refarith identify "$t" --spec "$id" --vary "$vary" --json --quiet "$@" > "$out/.identify.tmp" || true
+  mv "$out/.identify.tmp" "$out/${t//[:+]/-}__${id//[^A-Za-z0-9]/_}.identify.json"
+}
+d pychop:ocp_e5m2 'cast(binary16->ocp_e5m2,overflow=inf)' 'cast(binary32->ocp_e5m2)' rounding,overflow
+d compressed_tensors:fp8 'cast(binary16->ocp_e4m3,overflow=saturate)' 'cast(binary32->ocp_e4m3)' rounding,overflow \
+  --nan-payload-ok
+d compressed_tensors:fp4 'cast(binary16->ocp_e2m1,overflow=saturate,nan=error)' 'cast(binary32->ocp_e2m1)' \
+  rounding,overflow,nan
+d quark:fp8_e4m3 'cast(binary16->ocp_e4m3,overflow=saturate)' 'cast(binary32->ocp_e4m3)' rounding,overflow \
+  --nan-payload-ok
+d quark:fp8_e5m2 'cast(binary16->ocp_e5m2,overflow=saturate)' 'cast(binary32->ocp_e5m2)' rounding,overflow \
+  --nan-payload-ok
+d fpy2:MX_E4M3 'cast(binary16->ocp_e4m3,overflow=nan)' 'cast(binary32->ocp_e4m3)' rounding,overflow
+d pychop:ieee_e4m3+rtz 'cast(binary16->ieee_e4m3,rounding=rtz,overflow=inf)' 'cast(binary32->ieee_e4m3)' \
+  rounding,overflow
