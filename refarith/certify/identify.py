@@ -309,7 +309,7 @@ def variant_table(variants: list[Spec], vecs: list[tuple[int, ...]],
     ``daz`` or ``ftz`` one) is left out: nothing here could tell them apart, and the other is the simpler name."""
     from refarith.exact.rounding import flush_code
 
-    out, base, kept = [], {}, {}
+    out, base, kept, memo = [], {}, {}, {}
     for v in variants:
         if v.op == "cast" and "subnormal" in v.param:
             continue
@@ -330,16 +330,20 @@ def variant_table(variants: list[Spec], vecs: list[tuple[int, ...]],
         src, dst = v.fmt(0), v.fmt(1)
         exp, dom = exp.copy(), dom.copy()
         if "daz" in mode and getattr(src, "subnormals", False):
-            zero = {}
-            for i, (c,) in enumerate(vecs):
-                if src.is_finite_code(c) and 0 < abs(src.finite_value(c)) < src.min_normal:
-                    sgn = c & src.sign_mask
-                    if sgn not in zero:
-                        zero[sgn] = vectors_arrays(twin, [(sgn,)])[1:]
-                    exp[i], dom[i] = zero[sgn][0][0], zero[sgn][1][0]
+            if "codes" not in memo:  # exponent field 0, fraction non-zero: the subnormal codes of the source
+                memo["codes"] = np.array([v[0] for v in vecs], dtype=np.uint64)
+            c = memo["codes"]
+            sub = ((c >> np.uint64(src.mbits)) & np.uint64(src.emask)) == 0
+            sub &= (c & np.uint64(src.mmask)) != 0
+            for sgn in (0, src.sign_mask if src.signed else 0):
+                rows = sub & ((c & np.uint64(src.sign_mask if src.signed else 0)) == sgn)
+                if rows.any():
+                    ze, zd = vectors_arrays(twin, [(sgn,)])[1:]
+                    exp[rows], dom[rows] = ze[0], zd[0]
         if "ftz" in mode and getattr(dst, "subnormals", False) and dst.ncodes <= 1 << 16:
-            t = np.array([flush_code(c, dst, "ftz") for c in range(dst.ncodes)], dtype=np.uint64)
-            exp[dom, 0] = t[exp[dom, 0].astype(np.int64)]
+            if dst.name not in memo:
+                memo[dst.name] = np.array([flush_code(c, dst, "ftz") for c in range(dst.ncodes)], dtype=np.uint64)
+            exp[dom, 0] = memo[dst.name][exp[dom, 0].astype(np.int64)]
         simpler = [base[twin]] + [kept[(twin, m)] for m in ("daz", "ftz") if m in mode and m != mode
                                   and (twin, m) in kept]
         if any(np.array_equal(dom, d2) and np.array_equal(exp[dom], e2[dom]) for _, e2, d2 in simpler):
