@@ -13,12 +13,13 @@ from typing import Any
 
 def encode(x: Any, fmt: Any, rounding: str = "rne", overflow: str | None = None, nan_policy: str = "error",
            negative: str | None = None, rand: Any = None, rand_bits: int | None = None, backend: str = "numpy",
-           src: Any = None, subnormal: str | None = None) -> Any:
+           src: Any = None, subnormal: str | None = None, sr_variant: str = "a") -> Any:
     """Round every element of ``x`` into ``fmt`` once and return the codes (see :func:`refarith.fast.cast.encode`)."""
     from refarith.fast.cast import encode as _encode
 
     return _encode(x, fmt, rounding=rounding, overflow=overflow, nan_policy=nan_policy, negative=negative, rand=rand,
-                   rand_bits=rand_bits, backend=backend, src=src, subnormal=subnormal)
+                   rand_bits=rand_bits, backend=backend, src=src, subnormal=subnormal,
+                   sr_variant=sr_variant)
 
 
 def decode(codes: Any, fmt: Any, backend: str = "numpy", dtype: Any = None) -> Any:
