@@ -167,9 +167,14 @@ def round_to(x: np.ndarray, fmt: FloatFormat | str, rounding: str = "rne", overf
     overflow = overflow or default_overflow(fmt)
     if fmt.precision > 51 or not fmt.subnormals:
         raise BadValueError(f"{fmt.name}: the fast GEMM rounds into formats of at most 51 bits with subnormals")
-    if fmt.name == "binary32" and rounding == "rne" and overflow == "inf":
-        with np.errstate(over="ignore"):
-            return x.astype(np.float32).astype(np.float64)
+    if fmt.name == "binary32" and rounding in ("rne", "rtz") and overflow == "inf":
+        with np.errstate(over="ignore", invalid="ignore"):
+            x32 = x.astype(np.float32)
+            if rounding == "rtz":  # RNE went away from zero: step back (inf -> max only for finite x)
+                back = (np.abs(x32) > np.abs(x)) & (np.isfinite(x) | np.isnan(x))
+                if back.any():
+                    x32[back] = np.nextafter(x32[back], np.float32(0))
+            return x32.astype(np.float64)
     fmax = float(fmt.max)
     sign = np.signbit(x)
     ax = np.abs(x)
@@ -365,7 +370,9 @@ def _accumulate(ap: np.ndarray, bp: np.ndarray, model: str, acc: FloatFormat, mp
             raise KernelError(f"tensor_core b={b}: the fast kernel sums aligned terms exactly for b <= 46 only")
         t = f = zero
         for lo in range(0, k, g):
-            terms = np.stack([t] + [prod(i) for i in range(lo, min(lo + g, k))])
+            hi = min(lo + g, k)
+            with np.errstate(invalid="ignore"):
+                terms = np.concatenate([t[None], ap[:, lo:hi].T[:, :, None] * bp[lo:hi, None, :]])
             t = _tc_group(terms, A, b, mode)
             if n_c and (lo + g) % n_c == 0:
                 f = f32.add(f, t)
@@ -375,6 +382,18 @@ def _accumulate(ap: np.ndarray, bp: np.ndarray, model: str, acc: FloatFormat, mp
 
 
 def _tc_group(terms: np.ndarray, A: _Acc, b: int, mode: str) -> np.ndarray:
+    """One tensor-core group: align to the largest exponent, round to 2^(E - b), sum exactly, round into acc.
+    Fast path (every term finite, binary64-normal or zero): exponents and powers of two from the bit fields."""
+    if np.isfinite(terms).all():
+        ef = (terms.view(np.int64) >> 52) & 0x7FF
+        if not ((ef == 0) & (terms != 0)).any():
+            e = ef.max(axis=0)
+            if int(e[e > 0].min(initial=2047)) - b >= 1:
+                scale = (np.minimum(2046 + b - e, 2046) << 52).view(np.float64)
+                inv = (np.maximum(e - b, 1) << 52).view(np.float64)
+                y = terms * scale[None]
+                n = np.trunc(y) if mode == "rtz" else np.rint(y)
+                return A.rnd(n.sum(axis=0) * inv + 0.0, mode)
     fin = np.isfinite(terms).all(axis=0)
     nz = np.isfinite(terms) & (terms != 0)
     _, ex = np.frexp(np.where(nz, np.abs(terms), 0.0))
