@@ -241,3 +241,24 @@ def test_tensor_core_claims_promotion_restores_precision() -> None:
     assert rows[("uniform01", "hopper_fp8")]["max_rel_error"] > 0.01
     assert rows[("uniform01", "deepseek_v3")]["max_rel_error"] < 1e-3
     assert rows[("uniform01", "sequential")]["max_rel_error"] < 1e-5
+
+
+def test_identify_numpy_fp16_matmul_is_sequential_binary32() -> None:
+    """numpy's float16 matmul accumulates each dot product in binary32 in order; identify names it and rules
+    out the other orders on the cancelling operands."""
+    from refarith.certify.gemm import identify_gemm
+
+    res = identify_gemm("numpy:matmul_fp16", shape=(4, 96, 4), accs=("binary32",))
+    names = [s.split("accum=")[1].split(",")[0] for s in res["matches"]]
+    assert "sequential" in names and "pairwise" not in names and "exact" not in names
+
+
+def test_identify_rejects_a_wrong_kernel() -> None:
+    from refarith.certify.gemm import identify_gemm
+
+    def truncating(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # every output one code toward zero
+        out = F.scaled_mm("scaled_mm(binary16->binary16,accum=sequential)", a, b)
+        return np.where((out & 0x7FFF) > 0, out - 1, out)
+
+    res = identify_gemm(truncating, "binary16", "binary16", shape=(4, 48, 4), accs=("binary32",))
+    assert not res["matches"] and res["closest"]["max_ulps"] >= 1
