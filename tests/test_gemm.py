@@ -248,7 +248,8 @@ def test_identify_numpy_fp16_matmul_is_sequential_binary32() -> None:
     out the other orders on the cancelling operands."""
     from refarith.certify.gemm import identify_gemm
 
-    res = identify_gemm("numpy:matmul_fp16", shape=(4, 96, 4), accs=("binary32",))
+    res = identify_gemm("numpy:matmul_fp16", shape=(16, 256, 16), accs=("binary32",),
+                       models=("exact", "sequential", "pairwise", "kahan", "split_k,splits=2", "blocked,nb=64"))
     names = [s.split("accum=")[1].split(",")[0] for s in res["matches"]]
     assert "sequential" in names and "pairwise" not in names and "exact" not in names
 

@@ -127,8 +127,8 @@ def _order(codes: np.ndarray, fmt: str) -> np.ndarray:
 
 def identify_gemm(target: str | Callable, in_fmt: str | None = None, out_fmt: str | None = None,
                   shape: tuple[int, int, int] = (16, 256, 16), seed: int = 0,
-                  accs: tuple[str, ...] = ("binary32",)) -> dict:
-    """Rank every candidate accumulator model by mismatches against the target's outputs (module docstring)."""
+                  accs: tuple[str, ...] = ("binary32",), models: tuple[str, ...] = CANDIDATE_MODELS) -> dict:
+    """Rank the candidate accumulator models (``models``) by mismatches against the target (module docstring)."""
     if isinstance(target, str):
         if target not in TARGETS:
             raise BadValueError(f"unknown GEMM target {target!r}; known: {', '.join(TARGETS)}")
@@ -148,7 +148,7 @@ def identify_gemm(target: str | Callable, in_fmt: str | None = None, out_fmt: st
         data.append((a, b, got))
     rows = []
     for acc in accs:
-        for model in CANDIDATE_MODELS:
+        for model in models:
             spec = f"scaled_mm({in_fmt}->{out_fmt},accum={model},acc={acc})"
             mism, ulps = 0, 0
             for a, b, got in data:
