@@ -84,6 +84,7 @@ def _daz(x):
     return h.view(np.float16).astype(ml_dtypes.float8_e5m2)
 
 
+@pytest.mark.slow  # identify over the flush variants / the exact MX model per candidate: tens of seconds
 def test_identify_names_flush_to_zero_variants():
     pytest.importorskip("ml_dtypes")
     from refarith.certify.identify import closest, identify
@@ -201,6 +202,7 @@ def test_fuzz_reports_the_smallest_failing_input():
     assert fz.examples["overflow"].inputs == ["0x43e80001"]
 
 
+@pytest.mark.slow  # the exact MX model on every shrink candidate: tens of seconds
 def test_shrink_of_a_block_reaches_one_offending_element():
     from refarith.certify.adapters import load_kernel
     from refarith.certify.fuzz import mismatch_runner, shrink

@@ -76,6 +76,7 @@ def test_report_renders_in_a_browser_and_fits_1280px(tmp_path):
         assert d["svgs"] >= 3  # the histogram, the input map and the counts by exponent
 
 
+@pytest.mark.slow  # certifies an MX kernel first: tens of seconds
 def test_block_report_fits_1280px(tmp_path):
     import numpy as np
 
