@@ -263,3 +263,18 @@ def test_identify_rejects_a_wrong_kernel() -> None:
 
     res = identify_gemm(truncating, "binary16", "binary16", shape=(4, 48, 4), accs=("binary32",))
     assert not res["matches"] and res["closest"]["max_ulps"] >= 1
+
+
+def test_fast_exact_sum_outside_binary64_range() -> None:
+    """binary16 operands mixing subnormals (lsb 2^-24) and values near 2^15: the sums leave the binary64-exact
+    range and take the integer path; with row scales 1/3-ish the epilogue rounds e * S exactly."""
+    rng = np.random.default_rng(9)
+    x = rng.choice([2.0**-24, 3 * 2.0**-24, 1.0009765625, 30000.0, -2.0**-20, 0.1], (3, 40))
+    y = rng.choice([2.0**-24, -1.5, 32768.0, 2.0**-14, 0.3], (40, 2))
+    a = x.astype(np.float16).view(np.uint16).astype(np.int64)
+    b = y.astype(np.float16).view(np.uint16).astype(np.int64)
+    sa, sb = [f32(0.3333333), f32(1.1), f32(7.0)], [f32(0.7), f32(1.0)]
+    for spec, s1, s2 in (("scaled_mm(binary16->binary32)", None, None),
+                         ("scaled_mm(binary16->bfloat16,scale=row)", sa, sb)):
+        want = np.array(X.scaled_mm(spec, a.tolist(), b.tolist(), s1, s2))
+        assert (F.scaled_mm(spec, a, b, s1, s2) == want).all(), spec

@@ -10,7 +10,8 @@ Every value is carried in binary64 only where it is exact there:
   hence exact in binary64: the BLAS matmul computes the exact sum, whatever its order and blocking (T itself
   is computed in binary64 with a relative error far below the factor 4 of margin).  For FP8 E4M3 without scales,
   La = Lb = -9 and |a b| <= 448^2 < 2^17.7, so T < 2^51 - 36 holds for every K <= 2^15.  Where the bound fails
-  (scales spanning a wide range) the affected outputs are summed exactly over Python Fractions (the exact model).
+  (scales or subnormals spanning a wide range) the affected outputs are summed in Python integers: a' 2^-La and
+  b' 2^-Lb are integers (exactly converted from binary64), each sum is an exact integer times 2^(La + Lb).
 * Other models need each product p = a' b' exact in binary64: at most 53 significant bits together, checked
   up front (always true for FP8/FP6/FP4 operands with power-of-two or UE4M3 block scales); otherwise
   KernelError.  Each addition is rounded once: s = RN(x + y) and its error (TwoSum) give x + y rounded to odd
@@ -21,13 +22,14 @@ Every value is carried in binary64 only where it is exact there:
 
 from __future__ import annotations
 
+from fractions import Fraction
 from functools import cache
 
 import numpy as np
 
 from refarith.errors import BadValueError, KernelError
-from refarith.exact.gemm import accumulate, block_of, check_operands, model_params, scale_format
-from refarith.exact.ops import decode
+from refarith.exact.gemm import block_of, check_operands, model_params, scale_format
+from refarith.exact.ops import decode, exact_mul
 from refarith.exact.rounding import default_overflow, round_value
 from refarith.exact.value import Value
 from refarith.formats import FloatFormat, get_format
@@ -426,8 +428,9 @@ def scaled_mm(spec: Spec | str, a: np.ndarray, b: np.ndarray, scale_a: object = 
     overflow = p.get("overflow") or default_overflow(out)
     model, mp = model_params(spec)
     ap, bp = _scaled_operands(spec, a, b, scale_a, scale_b)
+    exact: dict = {}
     if model == "exact":
-        s = _exact_sum(ap, bp)
+        s, exact = _exact_sum(ap, bp)
     else:
         if _sig_bits(ap) + _sig_bits(bp) > 53:
             raise KernelError(f"{spec}: scaled products exceed 53 significant bits; the fast kernel needs them "
@@ -437,30 +440,42 @@ def scaled_mm(spec: Spec | str, a: np.ndarray, b: np.ndarray, scale_a: object = 
     if e is not None:
         hi, lo = two_prod(e, s)
         s = round_odd(hi, lo)
-    return encode_array(round_to(s, out, p["rounding"], overflow), out)
+    codes = encode_array(round_to(s, out, p["rounding"], overflow), out)
+    if e is not None:  # a rounded-to-odd sum times e is not e times the sum rounded to odd: round e * S exactly
+        for (i, j), v in exact.items():
+            codes[i, j] = round_value(exact_mul(Value.of(_frac(e[i, j])), v), out, p["rounding"], overflow).code
+    return codes
 
 
-def _exact_sum(ap: np.ndarray, bp: np.ndarray) -> np.ndarray:
+def _exact_sum(ap: np.ndarray, bp: np.ndarray) -> tuple[np.ndarray, dict]:
+    """The exact sums: binary64 values (rounded to odd where not representable) and, for the outputs that are
+    not binary64-exact, their exact Values (for an epilogue scale)."""
     fa, fb = np.isfinite(ap), np.isfinite(bp)
     a0, b0 = np.where(fa, ap, 0.0), np.where(fb, bp, 0.0)
-    lsb = _lsb_exp(a0) + _lsb_exp(b0)
+    la, lb = _lsb_exp(a0), _lsb_exp(b0)
     t = np.abs(a0) @ np.abs(b0)
     s = a0 @ b0 + 0.0
-    bad = np.ldexp(t, -lsb) >= 2.0 ** 51
-    if bad.any():  # outside the binary64-exact range: exact rationals for those outputs
-        for i, j in zip(*np.nonzero(bad)):
-            ps = [Value.of(_frac(x) * _frac(y)) for x, y in zip(a0[i], b0[:, j])]
-            v = accumulate(ps, "exact")
+    bad = np.ldexp(t, -(la + lb)) >= 2.0 ** 51
+    exact: dict = {}
+    if bad.any():
+        # outside the binary64-exact range: Python integers.  a0 * 2^-la and b0 * 2^-lb are integers (their
+        # binary64 values are exact: only the exponent changes), so each sum is an exact integer times 2^(la+lb)
+        rows, cols = np.nonzero(bad)
+        ai = {int(i): [int(x) for x in np.ldexp(a0[i], -la).tolist()] for i in set(rows.tolist())}
+        bj = {int(j): [int(y) for y in np.ldexp(b0[:, j], -lb).tolist()] for j in set(cols.tolist())}
+        unit = Fraction(2) ** (la + lb)
+        for i, j in zip(rows.tolist(), cols.tolist()):
+            v = Value.of(sum(x * y for x, y in zip(ai[i], bj[j])) * unit)
+            exact[(i, j)] = v
             s[i, j] = _to_odd64(v)
     if not (fa.all() and fb.all()):
         nan, pinf, ninf = _specials(ap, bp)
         s = np.where(nan, np.nan, np.where(pinf, np.inf, np.where(ninf, -np.inf, s)))
-    return s
+        exact = {ij: v for ij, v in exact.items() if np.isfinite(s[ij])}
+    return s, exact
 
 
-def _frac(x: float):
-    from fractions import Fraction
-
+def _frac(x: float) -> Fraction:
     return Fraction(x)
 
 
