@@ -4,6 +4,8 @@
                                                    # 16 sampled outputs checked against the exact model
     python benchmarks/bench_gemm.py models [M K N] # every accumulator model and preset at M x K x N
                                                    # (default 256 1024 256), one run each
+    python benchmarks/bench_gemm.py identify       # identify_gemm of numpy's float16 matmul at 256x4096x256
+                                                   # over every candidate model and preset (two operand sets)
 """
 
 from __future__ import annotations
@@ -60,10 +62,22 @@ def bench_models(m: int, k: int, n: int) -> None:
     print(f"all {len(MODELS)} models: {total:.2f} s")
 
 
+def bench_identify() -> None:
+    from refarith.certify.gemm import CANDIDATE_MODELS, identify_gemm
+
+    t = time.perf_counter()
+    res = identify_gemm("numpy:matmul_fp16", shape=(256, 4096, 256))
+    dt = time.perf_counter() - t
+    print(f"identify numpy:matmul_fp16 256x4096x256, {len(CANDIDATE_MODELS)} candidates x 2 operand sets: "
+          f"{dt:.1f} s; matches {[s.split('accum=')[1].split(',')[0] for s in res['matches']]}")
+
+
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "exact"
     if what == "exact":
         bench_exact()
+    elif what == "identify":
+        bench_identify()
     else:
         dims = [int(x) for x in sys.argv[2:5]] or [256, 1024, 256]
         bench_models(*dims)
