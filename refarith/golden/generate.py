@@ -157,6 +157,9 @@ _OTHER_OPS = (
     "ibert_softmax(scale=0.01)", "ibert_layernorm()",
     # floating dot products
     "fdot(ocp_e4m3->binary32)", "fdot(bfloat16->binary32,order=pairwise)", "fdot(ocp_e4m3->ocp_e4m3)",
+    # GEMMs (2x16 by 16x2)
+    "scaled_mm(ocp_e4m3->binary32)", "scaled_mm(ocp_e4m3->bfloat16,accum=deepseek_v3)",
+    "scaled_mm(binary16->binary16,accum=sequential)",
 )
 
 

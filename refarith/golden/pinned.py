@@ -6,4 +6,4 @@ digest, so a golden file cannot be edited together with its MANIFEST entry witho
 changing too.
 """
 
-MANIFEST_SHA256 = "8c07fc806d4b84765229940c1f26aa843043a864884fb659128760c50cc58f01"
+MANIFEST_SHA256 = "883a829072260c21e5a6aae130d7c2b760660b8de4f676ce68d8cbf4bb6fb370"
