@@ -29,11 +29,19 @@ _FRESH = itertools.count()
 class Z3BitOps(BitOps):
     """Words are z3 bit-vectors of ``width`` bits; masks are z3 booleans."""
 
-    def __init__(self, width: int = 32, strict_shifts: bool = True) -> None:
+    def __init__(self, width: int = 32, strict_shifts: bool = True, share: str | None = None) -> None:
+        """``share``: by default every unguarded shift gets a constant of its own, fresh across all instances, so a
+        claim relating several traces (a kernel at x and at y, a stochastic kernel and its two neighbours) leaves
+        each shift's result independently free.  Traces that appear only in *different conjuncts* of one claim
+        (one per setting) may instead name theirs by position under a common ``share`` namespace: for all u,
+        (P1(u) and P2(u)) is equivalent to (for all u, P1(u)) and (for all u, P2(u)), and the shared constants
+        make such queries several times cheaper for Z3.  Names carry the width, so a 32- and a 64-bit trace in one
+        conjunct never share, and SMT-LIB sees one sort per name."""
         if width not in (32, 64):
             raise BadValueError(f"word width must be 32 or 64, got {width}")
         self.width = width
         self.strict_shifts = strict_shifts
+        self.share = share
         self.undefined: list[z3.BitVecRef] = []
 
     def word(self, a: Any) -> z3.BitVecRef:
@@ -66,10 +74,8 @@ class Z3BitOps(BitOps):
         s = z3.simplify(s)
         if z3.is_bv_value(s) and s.as_long() < self.width:
             return r
-        # one fresh constant per unguarded shift, unique across instances and widths: a query built from several
-        # traces (settings, word widths) must leave each shift's result independently free, and SMT-LIB printing
-        # needs one sort per name
-        u = z3.BitVec(f"undefined_shift_w{self.width}_{next(_FRESH)}", self.width)
+        tag = f"{self.share}_{len(self.undefined)}" if self.share is not None else str(next(_FRESH))
+        u = z3.BitVec(f"undefined_shift_w{self.width}_{tag}", self.width)
         self.undefined.append(u)
         return z3.If(z3.ULT(s, self.width), r, u)
 

@@ -79,11 +79,12 @@ def kernel_graph(kernel: Kernel, src: FloatFormat, dst: FloatFormat, rounding: s
 
 def kernel_formula(kernel: Kernel, bits: z3.BitVecRef, src: FloatFormat, dst: FloatFormat, rounding: str,
                    overflow: str, nan_policy: str, negative: str, width: int = 32, r: z3.BitVecRef | None = None,
-                   rand_bits: int | None = None):
+                   rand_bits: int | None = None, share: str | None = None):
     """(codes, error, ops, graph digest) of a bit-operations kernel: its traced graph evaluated on Z3 words (the
-    ops record undefined shifts)."""
+    ops record undefined shifts).  ``share``: see :class:`Z3BitOps` — only for traces that each sit in a conjunct
+    of their own."""
     g = kernel_graph(kernel, src, dst, rounding, overflow, nan_policy, negative, width, rand_bits)
-    ops = Z3BitOps(width)
+    ops = Z3BitOps(width, share=share)
     ins = [ops.word(bits)] + ([ops.word(r)] if rounding == "sr" else [])
     codes, err = evaluate(g, ops, ins)
     if isinstance(err, bool):
@@ -142,7 +143,8 @@ def prove_kernel(kernel: Kernel, src: FloatFormat | str, dst: FloatFormat | str,
     bits = z3.BitVec("x", src.nbits)
     parts, observe, undefined, digests = [], {}, False, []
     for i, (rnd, ov, nanp, neg) in enumerate(settings):
-        codes, err, ops, digest = kernel_formula(kernel, bits, src, dst, rnd, ov, nanp, neg, width)
+        # one kernel trace per conjunct (setting): shared undefined-shift constants are sound here (Z3BitOps)
+        codes, err, ops, digest = kernel_formula(kernel, bits, src, dst, rnd, ov, nanp, neg, width, share="kernel")
         digests.append(digest)
         undefined = undefined or bool(ops.undefined)
         spec = cast_spec(bits, src, dst, rnd, ov, nanp, neg)
@@ -188,7 +190,7 @@ def prove_kernel_sr(kernel: Kernel, src: FloatFormat | str, dst: FloatFormat | s
     parts, observe, digests = [], {}, []
     for i, ov in enumerate(overflows):
         codes, err, ops, digest = kernel_formula(kernel, bits, src, dst, "sr", ov, "error", "error", width, r=r,
-                                                 rand_bits=k)
+                                                 rand_bits=k, share="kernel")  # one trace per conjunct
         digests.append(digest)
         spec = cast_spec(bits, src, dst, "sr", ov, rand=z3.ZeroExt(32 - k, r), rand_bits=k)
         parts.append(z3.And(err == spec.error, z3.Or(spec.error, codes == z3.ZeroExt(width - dst.nbits, spec.code))))
@@ -353,8 +355,9 @@ def prove_width(kernel: Kernel, src: FloatFormat | str, dst: FloatFormat | str, 
     bits = z3.BitVec("x", src.nbits)
     parts, observe = [], {}
     for i, st in enumerate(settings):
-        cn, en, _, _ = kernel_formula(kernel, bits, src, dst, *st, width=narrow)
-        cw, ew, _, _ = kernel_formula(kernel, bits, src, dst, *st, width=wide)
+        # per conjunct one trace of each width; the names carry the width, so the two never share (Z3BitOps)
+        cn, en, _, _ = kernel_formula(kernel, bits, src, dst, *st, width=narrow, share="kernel")
+        cw, ew, _, _ = kernel_formula(kernel, bits, src, dst, *st, width=wide, share="kernel")
         parts.append(z3.And(en == ew, z3.Or(en, z3.ZeroExt(wide - narrow, cn) == cw)))
         observe.update({f"n{i}": cn, f"ne{i}": en, f"w{i}": cw, f"we{i}": ew})
 
