@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch", reason="torch not installed: the triton bac
 pytest.importorskip("triton", reason="triton not installed: pip install 'refarith[triton]'")
 
 from refarith.errors import BadValueError, SpecialValueError  # noqa: E402
-from refarith.exact.rounding import default_overflow  # noqa: E402
+from refarith.exact.rounding import cast_default_overflow, default_negative  # noqa: E402
 from refarith.fast import cast as fast_cast  # noqa: E402
 from refarith.fast import triton_backend as tb  # noqa: E402
 from refarith.fast.bitops import NumpyBitOps  # noqa: E402
@@ -43,17 +43,20 @@ def _codes_tensor(codes: np.ndarray, fmt) -> torch.Tensor:
 
 
 def triton_cast(codes: np.ndarray, src: str, dst: str, rounding="rne", overflow=None, nan_policy="error",
-                negative="error", r=None, rand_bits=None) -> np.ndarray:
-    """Triton kernel codes, -1 where its error mask is set."""
+                negative=None, r=None, rand_bits=None, sr_variant="a") -> np.ndarray:
+    """Triton kernel codes, -1 where its error mask is set (overflow and negative default to the target's own
+    rules, as in the exact model and cast_bits)."""
     sf, df = get_format(src), get_format(dst)
-    ov = overflow or default_overflow(df)
+    ov = overflow or cast_default_overflow(df)
+    neg = negative or default_negative(df)
     rt = None if r is None else torch.from_numpy(np.asarray(r, dtype=np.int64))
-    out, err = tb.cast_codes(_codes_tensor(codes, sf), sf, df, rounding, ov, nan_policy, negative, rt, rand_bits)
+    out, err = tb.cast_codes(_codes_tensor(codes, sf), sf, df, rounding, ov, nan_policy, neg, rt, rand_bits,
+                             sr_variant)
     return np.where(err.numpy(), -1, out.numpy().astype(np.int64))
 
 
 def kernel_cast(codes: np.ndarray, src: str, dst: str, rounding="rne", overflow=None, nan_policy="error",
-                negative="error", r=None, rand_bits=None) -> np.ndarray:
+                negative=None, r=None, rand_bits=None) -> np.ndarray:
     """The proved kernel on numpy words, -1 where its error mask is set."""
     ops = NumpyBitOps(required_width(src, dst, rand_bits if rounding == "sr" else None))
     x = ops.word(codes)
@@ -100,7 +103,9 @@ def test_golden_cast_file(name):
     p = dict(spec.params)
     src, dst = spec.formats
     kw = dict(rounding=p.get("rounding", "rne"), overflow=p.get("overflow"), nan_policy=p.get("nan", "error"),
-              negative=p.get("negative", "error"))
+              negative=p.get("negative"))
+    if kw["rounding"] == "sr":  # the random integers are the file's last input column
+        kw.update(r=gf.inputs[1], rand_bits=int(p["k"]), sr_variant=p.get("sr", "a"))
     got = triton_cast(gf.inputs[0], src, dst, **kw)
     want = np.where(gf.raises, -1, gf.outputs[:, 0].astype(np.int64))
     assert_same(got, want, gf.inputs[0], str(spec))

@@ -351,8 +351,9 @@ def certify_sr(spec: Spec, kernel: Kernel, sr_samples: int | None = None, alpha:
                nan_payload_ok: bool = False, timeout: float | None = None, hard_exit: bool = False, seed: int = 0,
                golden_dir=None, exact_reference: bool = False):
     """The certificate of a stochastic-rounding spec: with ``sr_samples``, the statistical stage of a kernel with
-    internal randomness; without, the bit-exact stage of a kernel that takes the random bits (x, r), after the
-    golden stage where the op's driver declares the random bits as an operand (golden files with an r column)."""
+    internal randomness (casts); without, the bit-exact stage of a kernel that takes the random bits (x, r): the
+    golden stage where the op's driver declares the random bits as an operand (golden files with an r column),
+    then for casts the hard-place (x, r) vectors."""
     from refarith.certify.runner import Certificate, environment, golden_stage, time_limit
     from refarith.certify.sr import check_takes_rand, driver_has_rand, is_sr
 
@@ -376,8 +377,12 @@ def certify_sr(spec: Spec, kernel: Kernel, sr_samples: int | None = None, alpha:
         if driver_has_rand(spec):
             with time_limit(timeout, f"stage golden of {kernel.target}", hard_exit):
                 stages.append(golden_stage(spec, kernel, golden_dir, exact_reference))
-        with time_limit(timeout, f"stage sr_vectors of {kernel.target}", hard_exit):
-            stages.append(sr_vectors_stage(spec, kernel, nan_payload_ok, seed))
+        if spec.op == "cast":  # the hard-place (x, r) vectors are built for casts; other ops: the golden stage
+            with time_limit(timeout, f"stage sr_vectors of {kernel.target}", hard_exit):
+                stages.append(sr_vectors_stage(spec, kernel, nan_payload_ok, seed))
+        elif not stages:
+            raise SpecError(f"{spec}: bit-exact stochastic certification of {spec.op} needs golden vectors with the "
+                            "random integers as an operand, and this op's driver declares none")
     for stage in stages:
         if stage.vectors == 0:
             raise SpecError(f"stage {stage.name} compared no vectors: it cannot support a pass")

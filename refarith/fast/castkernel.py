@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from refarith.errors import BadValueError, UnknownModeError
-from refarith.exact.rounding import cast_default_overflow, check_modes
+from refarith.exact.rounding import cast_default_overflow, check_modes, default_negative
 from refarith.exact.stochastic import DEFAULT_SR_VARIANT, check_variant
 from refarith.fast.bitops import BitOps
 from refarith.formats import FloatFormat, IntFormat, get_format
@@ -193,7 +193,7 @@ def _decode_int(ops: BitOps, x, src: IntFormat, p: _Plan):
 
 
 def cast_bits(ops: BitOps, x, src: FloatFormat | IntFormat | str, dst: FloatFormat | str, rounding: str = "rne",
-              overflow: str | None = None, nan_policy: str = "error", negative: str = "error", r=None,
+              overflow: str | None = None, nan_policy: str = "error", negative: str | None = None, r=None,
               rand_bits: int | None = None, sr_variant: str = DEFAULT_SR_VARIANT):
     """Cast source bit patterns ``x`` (words of ``ops``) into ``dst``; return ``(codes, error_mask)``.
 
@@ -201,10 +201,13 @@ def cast_bits(ops: BitOps, x, src: FloatFormat | IntFormat | str, dst: FloatForm
     for which :func:`refarith.exact.rounding.round_value` raises
     SpecialValueError (NaN under ``nan_policy='error'`` into a format without
     NaN, a negative non-zero value under ``negative='error'`` into an unsigned
-    format); their code is 0.  For ``rounding='sr'``, ``r`` holds the k-bit
+    format); their code is 0.  ``overflow`` and ``negative`` default to the target's own rules, as in the exact
+    model (P3109 targets: satnone and project).  For ``rounding='sr'``, ``r`` holds the k-bit
     random integers (words, k = ``rand_bits``; the caller guarantees r < 2^k) and ``sr_variant`` the rule
     (:mod:`refarith.exact.stochastic`).
     """
+    if negative is None:
+        negative = default_negative(get_format(dst))
     src, dst, overflow, k = _check(src, dst, rounding, overflow, nan_policy, negative, rand_bits, ops.width,
                                    sr_variant)
     if rounding == "sr" and r is None:
