@@ -96,9 +96,10 @@ def test_floor_scale_is_floor_log2_minus_emax():
 
 
 # ------------------------------------------------------------------ random blocks
-def test_random_1e5_blocks_mxfp4_floor():
+def test_random_2e4_blocks_mxfp4_floor():
+    """Default run: 2 * 10^4 random blocks; the 10^5-block runs of every format and scale rule are under slow."""
     rng = np.random.default_rng(1234)
-    check_agree(special_blocks(rng, 100_000, 2), "mxfp4")
+    check_agree(special_blocks(rng, 20_000, 2), "mxfp4")
 
 
 @pytest.mark.parametrize("element", MXS)
