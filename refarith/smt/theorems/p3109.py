@@ -21,8 +21,6 @@ and ωEncode (§4.7.6).  Theorems:
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 import z3
 
 from refarith.exact.ops import decode
@@ -167,18 +165,10 @@ def prove_kernel_projection(dst: FloatFormat | str, rounding: str, timeout_s: fl
                               "exact_model": _show(ex, dst)}
         return shown, bad
 
-    out = prove(z3.And(*parts), {"x": bits}, timeout_s, confirm, observe=observe)
-    out.detail = (out.detail + " " if out.detail else "") + "graphs " + ",".join(digests)
-    return out
+    return cp._with_graphs(prove(z3.And(*parts), {"x": bits}, timeout_s, confirm, observe=observe), digests)
 
 
-def _value(code: int, fmt: FloatFormat) -> Fraction | None:
-    v = decode(code, fmt)
-    if v.is_nan:
-        return None
-    if v.is_inf:
-        return Fraction(-(10**60)) if v.sign else Fraction(10**60)
-    return v.fraction
+_value = cp._value  # a code's value in the order of the monotonicity claims (NaN: None), as the cast proofs use it
 
 
 def prove_monotone(dst: FloatFormat | str, timeout_s: float = 120.0) -> Outcome:
