@@ -210,25 +210,25 @@ def round_to(x: np.ndarray, fmt: FloatFormat | str, rounding: str = "rne", overf
     return np.where(np.isnan(x), np.nan, r)
 
 
-def _lsb_exp(x: np.ndarray) -> int:
-    """Smallest exponent of a lowest set bit among the non-zero finite values (0 if none)."""
+def _exp_and_trailing_zeros(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For the non-zero finite binary64 values of ``x``: frexp's exponent e and the number of trailing zero bits
+    of the 53-bit significand (value = odd integer * 2^(e - 53 + tz))."""
     v = x[np.isfinite(x) & (x != 0)]
-    if not v.size:
-        return 0
     m, e = np.frexp(np.abs(v))
     mi = np.ldexp(m, 53).astype(np.int64)
-    tz = np.log2((mi & -mi).astype(np.float64)).astype(np.int64)
-    return int((e - 53 + tz).min())
+    return e, np.log2((mi & -mi).astype(np.float64)).astype(np.int64)
+
+
+def _lsb_exp(x: np.ndarray) -> int:
+    """Smallest exponent of a lowest set bit among the non-zero finite values (0 if none)."""
+    e, tz = _exp_and_trailing_zeros(x)
+    return int((e - 53 + tz).min()) if e.size else 0
 
 
 def _sig_bits(x: np.ndarray) -> int:
-    v = x[np.isfinite(x) & (x != 0)]
-    if not v.size:
-        return 0
-    m, _ = np.frexp(np.abs(v))
-    mi = np.ldexp(m, 53).astype(np.int64)
-    tz = np.log2((mi & -mi).astype(np.float64)).astype(np.int64)
-    return int((53 - tz).max())
+    """Largest significand width (bits from the leading to the lowest set bit) among the non-zero finite values."""
+    e, tz = _exp_and_trailing_zeros(x)
+    return int((53 - tz).max()) if e.size else 0
 
 
 def _specials(ap: np.ndarray, bp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
