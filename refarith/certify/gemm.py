@@ -19,16 +19,19 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from refarith.errors import BadValueError
-from refarith.exact.gemm import PRESETS
+from refarith.errors import BadValueError, KernelError, RefarithError, SpecError
+from refarith.exact.gemm import PRESETS, check_operands, scale_format, scale_shapes
 from refarith.fast import gemm as F
+from refarith.fast.gemm import encode_array
+from refarith.formats import get_format
 from refarith.golden.fileformat import write_atomic
-from refarith.spec import parse_spec
+from refarith.spec import Spec, parse_spec
 
 CANDIDATE_MODELS = ("exact", "sequential", "fma_chain", "pairwise", "kahan", "blocked,nb=16", "blocked,nb=32",
                     "blocked,nb=64", "split_k,splits=2", "split_k,splits=4", *PRESETS)
@@ -118,49 +121,301 @@ def operands(fmt: str, m: int, k: int, n: int, seed: int = 0, dist: str = "norma
 
 def _order(codes: np.ndarray, fmt: str) -> np.ndarray:
     """Codes as a signed integer order (adjacent values differ by 1), for ulp distances."""
-    nb = 32 if fmt == "binary32" else 16 if fmt in ("bfloat16", "binary16") else 8
+    nb = get_format(fmt).nbits
     c = codes.astype(np.int64)
     sign = (c >> (nb - 1)) & 1
     mag = c & ((1 << (nb - 1)) - 1)
     return np.where(sign == 1, -mag, mag)
 
 
+_NOT_GEMM_LIBS = ("ml_dtypes", "torch", "gfloat", "torchao", "triton", "refarith")
+"""Libraries whose LIBRARY:NAME targets are element-wise kernels (refarith.certify.adapters), not GEMMs."""
+
+
+def base_spec(spec: Spec | str | None, in_fmt: str | None, out_fmt: str | None) -> Spec:
+    """The spec identify varies (formats, scales, output rounding; accum and acc are the candidates')."""
+    if spec is None:
+        if not in_fmt or not out_fmt:
+            raise BadValueError("identify --op scaled_mm needs the input and output formats (--from and --to, or "
+                                "--spec) for a user kernel")
+        return parse_spec(f"scaled_mm({in_fmt}->{out_fmt})")
+    raw = spec if isinstance(spec, str) else None
+    spec = parse_spec(spec)
+    if spec.op != "scaled_mm":
+        raise SpecError(f"{spec}: identify of a GEMM takes a scaled_mm spec")
+    if raw is not None and re.search(r"[(,]\s*(accum|acc|nb|splits|g|b|tc_round|n_c)\s*=", raw):
+        raise SpecError(f"{raw}: identify varies the accumulator (accum, acc and their parameters); leave them out "
+                        "of the spec")
+    return spec
+
+
+def _candidate(base: Spec, model: str, acc: str) -> str:
+    keep = ",".join(f"{k}={v}" for k, v in base.param.items() if k not in _VARIED)
+    return f"scaled_mm({'->'.join(base.formats)}{',' + keep if keep else ''},accum={model},acc={acc})"
+
+
+_VARIED = ("accum", "acc", "nb", "splits", "g", "b", "tc_round", "n_c")
+
+
+def check_gemm_name(target: str | Callable) -> None:
+    """KernelError for a target name that is not a GEMM (an element-wise LIBRARY:NAME kernel, no ':')."""
+    if isinstance(target, str) and target not in TARGETS and (target.partition(":")[0] in _NOT_GEMM_LIBS
+                                                               or ":" not in target):
+        raise KernelError(f"target {target!r} is not a GEMM target; use one of {', '.join(TARGETS)} or "
+                          "package.module:function taking (A, B[, scales])")
+
+
+def gemm_call(target: str | Callable, base: Spec) -> tuple[Callable[..., np.ndarray], str]:
+    """(run, name): ``run(A, B, *scales)`` calls the GEMM target on codes and returns its validated output codes
+    (int64, M x N); a target that cannot run ``base`` (formats, scales) or is not a GEMM is an error here.
+
+    Built-in targets (:data:`TARGETS`) take unscaled codes.  A user callable (or ``package.module:function``)
+    receives A and B as int64 code arrays (as numpy float arrays where the format has one, binary16, bfloat16
+    or binary32, with ``fn.refarith_inputs = "floats"``), then the scale codes the spec's granularity takes
+    (scale_a, scale_b; NVFP4 also tensor_scale_a, tensor_scale_b); it returns M x N output codes or floats of the
+    output format's width."""
+    from refarith.certify.adapters import as_codes, float_view
+
+    fa, fb, fo = base.formats[0], base.formats[-2], base.formats[-1]
+    if isinstance(target, str) and target in TARGETS:
+        fn, tin, tout = TARGETS[target]
+        if (fa, fb, fo) != (tin, tin, tout):
+            raise BadValueError(f"target {target} multiplies {tin} operands into {tout}, not {fa}/{fb} into {fo}")
+        if base.param["scale"] != "none":
+            raise BadValueError(f"target {target} takes unscaled operands (scale=none), not "
+                                f"scale={base.param['scale']}")
+        name = target
+    elif isinstance(target, str):
+        check_gemm_name(target)
+        from refarith.targets import import_callable
+
+        fn, name = import_callable(target, "GEMM target"), target
+    elif callable(target):
+        fn, name = target, f"{getattr(target, '__module__', '?')}:{getattr(target, '__qualname__', 'kernel')}"
+    else:
+        raise KernelError(f"GEMM target {target!r}: expected a target name or a callable")
+    builtin = isinstance(target, str) and target in TARGETS
+    codes = getattr(fn, "refarith_inputs", "codes") != "floats"
+    out = get_format(fo)
+
+    def run(a: np.ndarray, b: np.ndarray, *scales: object) -> np.ndarray:
+        if builtin:
+            args: list = [a, b]
+        else:
+            args = [x if codes or (v := float_view(x, f)) is None else v for x, f in ((a, fa), (b, fb))]
+            args += [None if s is None else np.asarray(s) for s in scales if s is not None]
+        try:
+            raw = fn(*args)
+        except Exception as e:  # named, one line
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise KernelError(f"GEMM target {name} raised {type(e).__name__}: {msg}") from None
+        return as_codes(name, raw, (a.shape[0], b.shape[1]), out).astype(np.int64)
+
+    return run, name
+
+
+def _scales(base: Spec, m: int, k: int, n: int, rng: np.random.Generator) -> tuple:
+    """Seeded scale codes of the base spec's granularity: (scale_a, scale_b, tensor_scale_a, tensor_scale_b)."""
+    gr = base.param["scale"]
+    if gr == "none":
+        return None, None, None, None
+    sa_shape, sb_shape = scale_shapes(base, m, k, n)
+    sf = scale_format(base)
+    if sf == "e8m0":
+        draw = lambda shape: rng.integers(124, 131, shape)  # noqa: E731  2^-3 .. 2^3
+    elif sf == "ue4m3":
+        draw = lambda shape: rng.integers(0x28, 0x48, shape)  # noqa: E731  0.25 .. 3.75
+    else:
+        vals = np.array([0.375, 0.5, 0.75, 1.0, 1.25, 2.0, 3.0])
+        draw = lambda shape: encode_array(rng.choice(vals, shape), "binary32")  # noqa: E731
+
+    def one(shape: tuple[int, ...]) -> object:
+        return int(draw(())) if shape == () else draw(shape)
+
+    ts = (None, None)
+    if gr == "nvfp4":
+        ts = tuple(int(encode_array(np.array([v]), "binary32")[0]) for v in rng.choice([0.25, 0.5, 1.5], 2))
+    return one(sa_shape), one(sb_shape), *ts
+
+
+def _rows(scales: tuple, gr: str, r: int) -> tuple:
+    """The scales of the first r rows of A (B's and tensor scales unchanged)."""
+    sa = scales[0]
+    if sa is not None and gr != "tensor":
+        sa = np.asarray(sa)[:r]
+    return (sa, *scales[1:])
+
+
 def identify_gemm(target: str | Callable, in_fmt: str | None = None, out_fmt: str | None = None,
                   shape: tuple[int, int, int] = (16, 256, 16), seed: int = 0,
-                  accs: tuple[str, ...] = ("binary32",), models: tuple[str, ...] = CANDIDATE_MODELS) -> dict:
-    """Rank the candidate accumulator models (``models``) by mismatches against the target (module docstring)."""
-    if isinstance(target, str):
-        if target not in TARGETS:
-            raise BadValueError(f"unknown GEMM target {target!r}; known: {', '.join(TARGETS)}")
-        fn, in_fmt, out_fmt = TARGETS[target]
-        name = target
-    else:
-        fn, name = target, getattr(target, "__name__", "kernel")
-        if in_fmt is None or out_fmt is None:
-            raise BadValueError("a GEMM kernel needs in_fmt and out_fmt")
-    m, k, n = shape
+                  accs: tuple[str, ...] = ("binary32",), models: tuple[str, ...] = CANDIDATE_MODELS,
+                  spec: Spec | str | None = None, screen_rows: int = 16) -> dict:
+    """Rank the candidate accumulator models (``models``, each into every format of ``accs``) by mismatches
+    against the target (module docstring); ``spec``: a scaled_mm spec without accumulator parameters (formats,
+    scale granularity, output rounding), default ``scaled_mm(in_fmt->out_fmt)``.
+
+    Screening: each candidate first runs on the first ``screen_rows`` rows of A (every output depends on its
+    own row of A only, so these outputs are the full run's).  A candidate with a mismatch there cannot match;
+    the others run in full.  When some candidate matches in full, the screened-out ones keep their sample counts
+    (``"screened": true``) and rank after the full ones; when none matches, every candidate runs in full, so
+    ``matches`` and ``closest`` are always those of the full comparison."""
+    check_gemm_name(target)
+    if isinstance(target, str) and target in TARGETS:
+        _, tin, tout = TARGETS[target]
+        if spec is None and ((in_fmt or tin) != tin or (out_fmt or tout) != tout):
+            raise BadValueError(f"target {target} multiplies {tin} operands into {tout}; the formats given "
+                                f"({in_fmt or tin} -> {out_fmt or tout}) disagree")
+        in_fmt, out_fmt = tin, tout
+    base = base_spec(spec, in_fmt, out_fmt)
+    run, name = gemm_call(target, base)
+    if len(shape) != 3 or not all(isinstance(x, (int, np.integer)) and x > 0 for x in shape):
+        raise BadValueError(f"shape must be three positive integers M, K, N, got {shape!r}")
+    m, k, n = (int(x) for x in shape)
+    fa, fo, gr = base.formats[0], base.formats[-1], base.param["scale"]
+    if base.formats[-2] != fa:
+        raise BadValueError(f"identify draws A and B from one format; got {fa} and {base.formats[-2]}")
+    scale_shapes(base, m, k, n)  # K a multiple of the scale block, before any work
     data = []
+    rng = np.random.default_rng(seed + 1)
     for dist in ("normal", "cancel"):
-        a, b = operands(in_fmt, m, k, n, seed, dist)
-        got = np.asarray(fn(a, b)).astype(np.int64)
-        if got.shape != (m, n):
-            raise BadValueError(f"the target returned shape {got.shape}, expected {(m, n)}")
-        data.append((a, b, got))
-    rows = []
+        a, b = operands(fa, m, k, n, seed, dist)
+        sc = _scales(base, m, k, n, rng)
+        data.append((a, b, sc, run(a, b, *sc)))
+    cands, skipped = [], []
     for acc in accs:
         for model in models:
-            spec = f"scaled_mm({in_fmt}->{out_fmt},accum={model},acc={acc})"
-            mism, ulps = 0, 0
-            for a, b, got in data:
-                want = F.scaled_mm(spec, a, b)
-                mism += int((got != want).sum())
-                ulps = max(ulps, int(np.abs(_order(got, out_fmt) - _order(want, out_fmt)).max()))
-            rows.append({"spec": str(parse_spec(spec)), "mismatches": mism, "max_ulps": ulps})
-    rows.sort(key=lambda r: (r["mismatches"], r["max_ulps"]))
-    matches = [r["spec"] for r in rows if r["mismatches"] == 0]
-    return {"target": name, "input_format": in_fmt, "output_format": out_fmt, "shape": list(shape), "seed": seed,
-            "outputs": 2 * m * n, "distributions": ["normal", "cancel"], "matches": matches, "closest": rows[0],
-            "candidates": rows}
+            cid = _candidate(base, model, acc)
+            try:
+                cspec = parse_spec(cid)
+                check_operands(cspec, [[0] * k], [[0] * n] * k, *_stub_scales(base, k, n, data[0][2]))
+            except RefarithError as e:
+                skipped.append({"spec": cid, "reason": str(e)})
+                continue
+            cands.append(str(cspec))
+
+    def compare(cid: str, r: int) -> tuple[int, int]:
+        mism, ulps = 0, 0
+        for a, b, sc, got in data:
+            want = F.scaled_mm(cid, a[:r], b, *_rows(sc, gr, r))
+            g = got[:r]
+            mism += int((g != want).sum())
+            ulps = max(ulps, int(np.abs(_order(g, fo) - _order(want, fo)).max()))
+        return mism, ulps
+
+    r = min(max(int(screen_rows), 1), m)
+    sample = {c: compare(c, r) for c in cands} if r < m else {}
+    full = {c: compare(c, m) for c in cands if sample.get(c, (0, 0))[0] == 0}
+    if not any(v[0] == 0 for v in full.values()):
+        full.update({c: compare(c, m) for c in cands if c not in full})
+    rows = []
+    for c in cands:
+        if c in full:
+            rows.append({"spec": c, "mismatches": full[c][0], "max_ulps": full[c][1]})
+        else:
+            rows.append({"spec": c, "mismatches": sample[c][0], "max_ulps": sample[c][1], "screened": True,
+                         "outputs_compared": 2 * r * n})
+    rows.sort(key=lambda x: (bool(x.get("screened")), x["mismatches"], x["max_ulps"]))
+    if not rows:
+        raise BadValueError(f"no candidate accumulator model applies to {base} at K = {k}: "
+                            + "; ".join(s["reason"] for s in skipped[:3]))
+    matches = [x["spec"] for x in rows if x["mismatches"] == 0 and not x.get("screened")]
+    res = {"target": name, "input_format": fa, "output_format": fo, "shape": [m, k, n], "seed": seed,
+           "outputs": 2 * m * n, "distributions": ["normal", "cancel"], "matches": matches, "closest": rows[0],
+           "candidates": rows}
+    if str(base) != str(parse_spec(f"scaled_mm({fa}->{fo})")):
+        res["spec"] = str(base)
+    if r < m:
+        res["screen_rows"] = r
+    if skipped:
+        res["skipped"] = skipped
+    return res
+
+
+def _stub_scales(base: Spec, k: int, n: int, sc: tuple) -> tuple:
+    """Scales of a one-row A (for the candidates' operand checks)."""
+    s = _rows(sc, base.param["scale"], 1)
+    return tuple(x.tolist() if isinstance(x, np.ndarray) else x for x in s)
+
+
+def format_identify(res: dict, limit: int = 8) -> str:
+    """The identify result as text: the matches (or the closest), then the best candidates."""
+    m, k, n = res["shape"]
+    head = (f"{res['target']}: {res['input_format']} -> {res['output_format']}, {m}x{k}x{n}, "
+            f"{res['outputs']} outputs over {', '.join(res['distributions'])} operands (seed {res['seed']})")
+    if res["matches"]:
+        lines = [head, "matches: " + ", ".join(res["matches"])]
+    else:
+        c = res["closest"]
+        lines = [head, f"no model matches; closest {c['spec']} ({c['mismatches']} of {res['outputs']} outputs "
+                       f"differ, up to {c['max_ulps']} ulps)"]
+    for x in res["candidates"][:limit]:
+        note = f" (screened on {x['outputs_compared']} outputs)" if x.get("screened") else ""
+        lines.append(f"  {x['mismatches']:8d} mismatches  {x['max_ulps']:8d} ulps  {x['spec']}{note}")
+    for s in res.get("skipped", []):
+        lines.append(f"  skipped {s['spec']}: {s['reason']}")
+    return "\n".join(lines)
+
+
+def certify_target(target: str | Callable, spec: Spec | str) -> object:
+    """The target ``refarith certify`` runs against a scaled_mm spec: a GEMM target (a built-in name of
+    :data:`TARGETS`, ``package.module:function`` or a callable; see :func:`gemm_call`) wrapped as a kernel that
+    multiplies each golden vector's A and B (and scales); other targets (refarith:exact/numpy, element-wise
+    kernels, which the runner refuses with their reason) unchanged.  A built-in GEMM target against a spec of
+    another op is an error."""
+    from refarith.certify.adapters import Kernel
+    from refarith.golden.opdrivers import gemm as D
+
+    spec = parse_spec(spec)
+    if spec.op != "scaled_mm":
+        if isinstance(target, str) and target in TARGETS:
+            raise BadValueError(f"target {target} is a GEMM: certify it against a scaled_mm spec, not {spec}")
+        return target
+    if isinstance(target, str) and target.partition(":")[0] in _NOT_GEMM_LIBS and target not in TARGETS:
+        return target
+    run, name = gemm_call(target, spec)
+
+    def fn(sp: Spec, ops: tuple) -> np.ndarray:
+        nvec = int(np.asarray(ops[0]).shape[0])
+        m, _, n = D.dims(sp)
+        out = np.zeros((nvec, m * n), dtype=np.int64)
+        for v in range(nvec):
+            a, b, *sc = D.unpack(sp, ops, v)
+            out[v] = run(a, b, *sc).reshape(-1)
+        return out
+
+    version = "" if not (isinstance(target, str) and target in TARGETS) else _torch_version()
+    return Kernel(name, fn, version or f"GEMM callable {name}")
+
+
+def _torch_version() -> str:
+    try:
+        import torch
+    except ImportError:
+        return ""
+    return f"torch {torch.__version__}, numpy {np.__version__}"
+
+
+def _shape_arg(text: str) -> tuple[int, int, int]:
+    parts = text.replace("x", ",").split(",")
+    if len(parts) != 3 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise BadValueError(f"--shape {text!r}: expected three positive integers M,K,N")
+    m, k, n = (int(p) for p in parts)
+    return m, k, n
+
+
+def identify_cli(args) -> int:
+    """``refarith identify TARGET --op scaled_mm``: print the ranking (or JSON); exit 0 when a model matches."""
+    for flag, on in (("--vary", args.vary), ("--device", args.device), ("--timeout", args.timeout),
+                     ("--nan-payload-ok", args.nan_payload_ok), ("--signed-zero-ok", args.signed_zero_ok)):
+        if on:
+            raise BadValueError(f"{flag} does not apply to identify --op scaled_mm")
+    accs = tuple(a for a in (args.acc or "binary32").split(",") if a)
+    for a in accs:
+        get_format(a)
+    shape = _shape_arg(args.shape) if args.shape else (16, 256, 16)
+    res = identify_gemm(args.target, args.src, args.to, shape=shape, accs=accs, spec=args.spec)
+    print(json.dumps(res, indent=1, sort_keys=True) if args.json else format_identify(res))
+    return 0 if res["matches"] else 1
 
 
 def certificate(target: str, shape: tuple[int, int, int] = (16, 256, 16), seed: int = 0,
@@ -202,5 +457,6 @@ if __name__ == "__main__":
 
     main(*sys.argv[1:2])
 
-__all__ = ["ACCS", "CANDIDATE_MODELS", "TARGETS", "certificate", "identify_gemm", "numpy_matmul_fp16", "operands",
+__all__ = ["ACCS", "CANDIDATE_MODELS", "TARGETS", "base_spec", "certificate", "format_identify", "gemm_call",
+           "certify_target", "check_gemm_name", "identify_cli", "identify_gemm", "numpy_matmul_fp16", "operands",
            "torch_matmul", "torch_scaled_mm", "write_certificate"]

@@ -63,6 +63,9 @@ def _exhaustive_plan(args) -> bool:
 
 
 def handler(args) -> int:
+    from refarith.certify.gemm import certify_target
+
+    args.target = certify_target(args.target, args.spec)  # a GEMM target: a kernel over the golden vectors
     from refarith.certify.identify import failure_hint
     from refarith.certify.report import failure_summary, write_reports
     from refarith.certify.runner import certify

@@ -10,7 +10,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("target")
     p.add_argument("--op", default="cast", help="operation (default cast)")
     p.add_argument("--to", dest="to", default=None, help="destination format (casts) or the format of the op")
-    p.add_argument("--from", dest="src", default="binary32", help="source format of a cast (default binary32)")
+    p.add_argument("--from", dest="src", default=None,
+                   help="source format of a cast (default binary32), input format of a GEMM")
     p.add_argument("--spec", default=None, help="a full spec id instead of --op/--to/--from")
     p.add_argument("--nan-payload-ok", action="store_true", help="do not count NaN-code-only differences")
     p.add_argument("--signed-zero-ok", action="store_true", help="do not count differences in the sign of a zero")
@@ -21,6 +22,9 @@ def add_parser(subparsers) -> None:
                         "torch/triton kernels run there (default: numpy arrays)")
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                    help="time limit of the kernel runs; a kernel that hangs is an error")
+    p.add_argument("--shape", default=None, metavar="M,K,N", help="scaled_mm: operand shape (default 16,256,16)")
+    p.add_argument("--acc", default=None, metavar="F1,F2",
+                   help="scaled_mm: accumulator formats tried (default binary32)")
     p.add_argument("--json", action="store_true", help="print the scores as JSON (docs/schema/identify.schema.json)")
     p.set_defaults(func=handler)
 
@@ -30,12 +34,18 @@ def handler(args) -> int:
     from refarith.errors import SpecError
     from refarith.spec import parse_spec
 
+    if args.op == "scaled_mm" or (args.spec or "").lstrip().startswith("scaled_mm"):
+        from refarith.certify.gemm import identify_cli
+
+        return identify_cli(args)
+    if args.shape or args.acc:
+        raise SpecError("--shape and --acc apply to identify --op scaled_mm only")
     if args.spec:
         spec = parse_spec(args.spec)
     elif args.op == "cast":
         if not args.to:
             raise SpecError("identify --op cast needs --to FORMAT (or --spec)")
-        spec = parse_spec(f"{args.op}({args.src}->{args.to})")
+        spec = parse_spec(f"{args.op}({args.src or 'binary32'}->{args.to})")
     else:
         spec = parse_spec(f"{args.op}({args.to or ''})")
     vary = tuple(v for v in args.vary.split(",") if v) if args.vary else None

@@ -13,6 +13,7 @@ import numpy as np
 
 from refarith.errors import RefarithError, SpecError
 from refarith.exact import gemm as _gemm
+from refarith.formats import get_format
 from refarith.golden.drivers import Driver, Operand, register_driver
 from refarith.spec import Spec
 
@@ -24,9 +25,36 @@ def _check(spec: Spec) -> None:
         raise SpecError(f"{spec}: golden vectors of scaled_mm cover scale=none only")
 
 
+def dims(spec: Spec) -> tuple[int, int, int]:
+    """(M, K, N) of one golden vector's multiply."""
+    return M, K, N
+
+
+def scale_operands(spec: Spec) -> tuple[tuple[str, str, tuple[int, ...]], ...]:
+    """(name, format, shape) of the scale operands after A and B, in column order."""
+    return ()
+
+
 def _inputs(spec: Spec) -> tuple[Operand, ...]:
     _check(spec)
-    return Operand("a", spec.fmt(0), M * K), Operand("b", spec.fmt(len(spec.formats) - 2), K * N)
+    m, k, n = dims(spec)
+    ops = [Operand("a", spec.fmt(0), m * k), Operand("b", spec.fmt(len(spec.formats) - 2), k * n)]
+    for name, fmt, shape in scale_operands(spec):
+        ops.append(Operand(name, get_format(fmt), int(np.prod(shape)) if shape else 1))
+    return tuple(ops)
+
+
+def unpack(spec: Spec, operands: tuple[np.ndarray, ...], v: int) -> tuple:
+    """Vector v of grouped operand arrays as (A, B, scale_a, scale_b, tensor_scale_a, tensor_scale_b): code
+    matrices, scale arrays of their shapes (an int for a scalar), None where the spec takes no scale."""
+    m, k, n = dims(spec)
+    a = np.asarray(operands[0])[v].reshape(m, k)
+    b = np.asarray(operands[1])[v].reshape(k, n)
+    named = {}
+    for (name, _, shape), col in zip(scale_operands(spec), operands[2:]):
+        x = np.asarray(col)[v]
+        named[name] = int(np.asarray(x).reshape(-1)[0]) if not shape else x.reshape(shape)
+    return (a, b, *(named.get(x) for x in ("scale_a", "scale_b", "tensor_scale_a", "tensor_scale_b")))
 
 
 def _exact(spec: Spec, codes: tuple[int, ...]) -> tuple[int, ...] | None:
