@@ -151,6 +151,55 @@ def test_p3109_defaults_are_the_standards():
     assert encode("225", "binary8p4se", "rto").code == 0x7F
 
 
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div"])
+def test_arithmetic_defaults_are_the_standards(op: str):
+    """Arithmetic on P3109 formats projects its exact result as a cast does: SatNone (and, for unsigned formats,
+    the negative rule) by default; the IEEE/OCP modes and the other saturation modes stay selectable."""
+    import refarith.golden.drivers  # noqa: F401  (registers the arithmetic ops)
+
+    assert str(parse_spec(f"{op}(binary8p4se)")) == f"{op}(binary8p4se,rounding=rne,overflow=satnone)"
+    assert str(parse_spec(f"{op}(binary8p3uf)")) == \
+        f"{op}(binary8p3uf,rounding=rne,overflow=satnone,negative=project)"
+    assert str(parse_spec(f"{op}(ocp_e4m3)")) == f"{op}(ocp_e4m3,rounding=rne,overflow=nan)"
+    assert str(parse_spec(f"{op}(binary8p4se,overflow=satpropagate)")).endswith("overflow=satpropagate)")
+    with pytest.raises(SpecError):
+        parse_spec(f"{op}(binary8p4se,negative=nan)")  # a signed format has no negative rule
+
+
+@pytest.mark.parametrize("spec", ["add(binary8p4sf)", "mul(binary8p4se,overflow=satfinite)",
+                                  "sub(binary8p3ue)", "sub(binary8p3ue,rounding=rtz)", "div(binary8p5uf)"])
+def test_arithmetic_is_the_projection_of_the_exact_result(spec: str):
+    """Pairs of finite codes: the spec's result is the cast's projection (refarith.exact.ops.encode, with the
+    spec's overflow mode only where it is not the default) of the Fraction result of the decoded operands."""
+    from refarith.golden.drivers import get_driver
+
+    sp = parse_spec(spec)
+    f, d = sp.fmt(0), get_driver(sp)
+    vals = [decode(c, f) for c in range(256)]
+    given = "overflow=" in spec
+    checked, pairs = 0, []
+    for a in range(0, 256, 3):
+        for b in range(1, 256, 5):
+            va, vb = vals[a], vals[b]
+            pairs.append((a, b))
+            if not (va.is_finite and vb.is_finite) or (sp.op == "div" and vb.is_zero):
+                continue
+            x, y = va.fraction, vb.fraction
+            q = {"add": x + y, "sub": x - y, "mul": x * y, "div": x / y if y else None}[sp.op]
+            if q == 0:  # the sign of an exact zero is IEEE's rule, not the projection's
+                continue
+            kw = {"overflow": sp.param["overflow"]} if given else {}
+            want = encode(str(q.numerator) + "/" + str(q.denominator), f, sp.param["rounding"], **kw).code
+            assert d.exact(sp, (a, b))[0] == want, (spec, a, b)
+            checked += 1
+    assert checked > 1000
+    if f.signed:  # the fast kernel (signed formats) agrees on the same pairs, NaN and infinite operands too
+        ins = np.array(pairs)
+        got = d.fast(sp, (ins[:, 0], ins[:, 1]), "numpy")[0]
+        want_all = [d.exact(sp, p) for p in pairs]
+        assert all(w is None or w[0] == int(g) for w, g in zip(want_all, got))
+
+
 def test_named_variants_on_either_family():
     """The IEEE/OCP rules stay selectable on P3109 formats, and P3109's on OCP formats."""
     assert encode("225", "binary8p4se", "rto", "inf").code == 0x7E  # IEEE-style: ToOdd never overflows to inf

@@ -82,7 +82,7 @@ def _combine(op: str, x: Any, y: Any, rounding: str, xp: Any) -> Any:
 
 def arith(op: str, a: Any, b: Any, fmt: FloatFormat | str, rounding: str = "rne", overflow: str | None = None,
           nan_policy: str = "error", backend: str = "numpy", rand: Any = None, rand_bits: int | None = None,
-          sr_variant: str = "a") -> Any:
+          sr_variant: str = "a", negative: str | None = None) -> Any:
     """Codes of ``a <op> b`` for code arrays ``a``, ``b`` of ``fmt`` (broadcast), rounded once (``rounding="sr"``:
     ``rand`` the random integers of ``rand_bits`` bits, one per element, ``sr_variant`` the rule).
 
@@ -127,8 +127,8 @@ def arith(op: str, a: Any, b: Any, fmt: FloatFormat | str, rounding: str = "rne"
         raise UnknownModeError(f"unknown backend {backend!r}; expected numpy or torch")
     from refarith.fast.cast import encode
 
-    return encode(r, f, rounding=rounding, overflow=overflow, nan_policy=nan_policy, backend=backend, rand=rand,
-                  rand_bits=rand_bits, sr_variant=sr_variant)
+    return encode(r, f, rounding=rounding, overflow=overflow, nan_policy=nan_policy, negative=negative,
+                  backend=backend, rand=rand, rand_bits=rand_bits, sr_variant=sr_variant)
 
 
 __all__ = ["OPS", "arith", "check_format"]

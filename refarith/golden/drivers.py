@@ -24,7 +24,7 @@ from fractions import Fraction
 
 from refarith.errors import RefarithError, SpecError
 from refarith.exact import ops as _ops
-from refarith.exact.rounding import DETERMINISTIC_MODES, default_overflow
+from refarith.exact.rounding import DETERMINISTIC_MODES, cast_default_overflow, default_negative
 from refarith.exact.value import Value
 from refarith.formats import FloatFormat, IntFormat, is_p3109
 from refarith.spec import SR_PARAMS, OpSchema, Param, Spec, check_sr_params, ops, parse_spec, register_op
@@ -559,11 +559,19 @@ register_driver(Driver(
 
 # ------------------------------------------------------------------ element-wise arithmetic of one format
 def _arith_default_overflow(fmts: tuple) -> str:
-    return default_overflow(fmts[0])
+    return cast_default_overflow(fmts[0])
+
+
+def _arith_default_negative(fmts: tuple) -> str:
+    return default_negative(fmts[0])
 
 
 def _arith_lacks_nan(fmts: tuple) -> bool:
     return not fmts[0].has_nan
+
+
+def _arith_unsigned(fmts: tuple) -> bool:
+    return not fmts[0].signed
 
 
 _ARITH = {"add": _ops.add, "sub": _ops.sub, "mul": _ops.mul, "div": _ops.div}
@@ -574,10 +582,15 @@ for _name in _ARITH:
             _name, 1,
             (
                 Param("rounding", "rne", DETERMINISTIC_MODES + ("sr",), "rounding mode"),
-                Param("overflow", _arith_default_overflow, ("saturate", "inf", "nan"),
-                      "overflow mode; default: the format's natural non-saturating behaviour"),
+                Param("overflow", _arith_default_overflow, ("saturate", "inf", "nan", "satnone", "satfinite",
+                                                            "satpropagate"),
+                      "overflow mode, as for cast; default: satnone (the standard's projection) for P3109 "
+                      "formats, else the format's natural non-saturating behaviour"),
                 Param("nan", "error", ("error", "zero", "max"), "invalid result into a format without NaN",
                       _arith_lacks_nan),
+                Param("negative", _arith_default_negative, ("error", "clamp", "nan", "project"),
+                      "a negative result in an unsigned format, as for cast; default: project for P3109 formats",
+                      _arith_unsigned),
                 *SR_PARAMS,
             ),
             f"IEEE 754 correctly rounded {_name} of two codes of one format (refarith.exact.ops.{_name})",
@@ -637,9 +650,13 @@ def _arith_variants(spec: Spec) -> dict[str, tuple[str, ...]]:
 
         return {"sr": SR_VARIANTS}
     ov = ["saturate"] + (["inf"] if f.has_inf else []) + (["nan"] if f.has_nan else [])
+    if is_p3109(f):
+        ov += ["satnone", "satfinite", "satpropagate"]
     out: dict[str, tuple[str, ...]] = {"rounding": DETERMINISTIC_MODES, "overflow": tuple(ov)}
     if "nan" in spec.param:
         out["nan"] = ("error", "zero", "max")
+    if "negative" in spec.param:
+        out["negative"] = ("error", "clamp", "nan", "project")
     return out
 
 
@@ -649,10 +666,10 @@ def _arith_fast(spec: Spec, inputs: tuple, backend: str) -> tuple:
     p = spec.param
     if is_sr(spec):
         return (arith(spec.op, inputs[0], inputs[1], spec.formats[0], rounding="sr", overflow=p["overflow"],
-                      nan_policy=p.get("nan", "error"), backend=backend, rand=inputs[2], rand_bits=int(p["k"]),
-                      sr_variant=p.get("sr", "a")),)
+                      nan_policy=p.get("nan", "error"), negative=p.get("negative"), backend=backend,
+                      rand=inputs[2], rand_bits=int(p["k"]), sr_variant=p.get("sr", "a")),)
     return (arith(spec.op, inputs[0], inputs[1], spec.formats[0], rounding=p["rounding"], overflow=p["overflow"],
-                  nan_policy=p.get("nan", "error"), backend=backend),)
+                  nan_policy=p.get("nan", "error"), negative=p.get("negative"), backend=backend),)
 
 
 for _name in _ARITH:
