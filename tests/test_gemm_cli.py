@@ -1,0 +1,95 @@
+"""`refarith identify --op scaled_mm` and `refarith certify` of GEMM targets: verdicts, exit statuses, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from refarith.cli import main
+from refarith.fast import gemm as F
+
+MX = "scaled_mm(ocp_e4m3->binary32,scale=mx)"
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def mx_pairwise(a: np.ndarray, b: np.ndarray, sa: np.ndarray, sb: np.ndarray) -> np.ndarray:
+    """An MX GEMM summing pairwise in binary32 (refarith's numpy kernel of that model)."""
+    return F.scaled_mm("scaled_mm(ocp_e4m3->binary32,scale=mx,accum=pairwise)", a, b, sa, sb)
+
+
+def fp16_wrong_dtype(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Returns binary64 values where binary32 outputs are expected."""
+    return np.zeros((a.shape[0], b.shape[1]), np.float64)
+
+
+def fp16_truncating(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """binary32 fma_chain, then every nonzero output one code toward zero: no model matches."""
+    out = F.scaled_mm("scaled_mm(binary16->binary32,accum=fma_chain)", a, b)
+    return np.where((out & 0x7FFFFFFF) > 0, out - 1, out)
+
+
+def test_identify_cli_names_numpy_fp16_sequential(capsys) -> None:
+    code, out, _ = run(capsys, "identify", "numpy:matmul_fp16", "--op", "scaled_mm", "--json")
+    res = json.loads(out)
+    assert code == 0
+    names = [s.split("accum=")[1].split(",")[0] for s in res["matches"]]
+    assert "sequential" in names and "pairwise" not in names and "exact" not in names
+
+
+def test_identify_cli_scaled_user_kernel(capsys) -> None:
+    """A user MX kernel receives the scale codes; identify names its order among the MX candidates."""
+    code, out, _ = run(capsys, "identify", "tests.test_gemm_cli:mx_pairwise", "--spec", MX, "--shape", "20,96,6")
+    assert code == 0, out
+    assert "matches: scaled_mm(ocp_e4m3->binary32,scale=mx,accum=pairwise" in out
+
+
+def test_identify_cli_no_match_exit_1(capsys) -> None:
+    code, out, _ = run(capsys, "identify", "tests.test_gemm_cli:fp16_truncating", "--op", "scaled_mm", "--from",
+                       "binary16", "--to", "binary32", "--shape", "4,48,4")
+    assert code == 1 and "no model matches; closest" in out
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["ml_dtypes:float8_e4m3fn", "--op", "scaled_mm"], "is not a GEMM target"),
+    (["numpy:matmul_fp16", "--op", "scaled_mm", "--from", "ocp_e4m3"], "disagree"),
+    (["tests.test_gemm_cli:mx_pairwise", "--spec", MX, "--shape", "4,48,4"], "K = 48 is not a multiple"),
+    (["tests.test_gemm_cli:fp16_wrong_dtype", "--op", "scaled_mm", "--from", "binary16", "--to", "binary32",
+      "--shape", "2,16,2"], "returned dtype float64"),
+    (["numpy:matmul_fp16", "--op", "scaled_mm", "--shape", "4,x,4"], "--shape"),
+    (["numpy:matmul_fp16", "--spec", "scaled_mm(binary16->binary16,accum=exact)"], "leave them out"),
+    (["torch:_scaled_mm_fp32", "--spec", MX], "unscaled operands"),
+    (["numpy:matmul_fp16", "--op", "scaled_mm", "--vary", "accum"], "--vary does not apply"),
+])
+def test_identify_cli_bad_input_one_line_exit_2(capsys, argv: list[str], words: str) -> None:
+    code, out, err = run(capsys, "identify", *argv)
+    assert code == 2 and words in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_certify_cli_gemm_target_passes_its_model(capsys) -> None:
+    code, out, _ = run(capsys, "certify", "numpy:matmul_fp16", "--spec",
+                       "scaled_mm(binary16->binary16,accum=sequential)")
+    assert code == 0 and out.startswith("PASS: numpy:matmul_fp16")
+
+
+@pytest.mark.slow
+def test_certify_cli_gemm_target_fails_another_model(capsys) -> None:
+    code, out, _ = run(capsys, "certify", "numpy:matmul_fp16", "--spec",
+                       "scaled_mm(binary16->binary16,accum=exact)")
+    assert code == 1 and out.startswith("FAIL:")
+
+
+@pytest.mark.parametrize("target, spec, words", [
+    ("numpy:matmul_fp16", "scaled_mm(ocp_e4m3->binary32)", "multiplies binary16 operands"),
+    ("numpy:matmul_fp16", "cast(binary32->binary16)", "is a GEMM"),
+    ("ml_dtypes:float8_e4m3fn", "scaled_mm(ocp_e4m3->binary32)", "not scaled_mm"),
+])
+def test_certify_cli_gemm_bad_input(capsys, target: str, spec: str, words: str) -> None:
+    code, _, err = run(capsys, "certify", target, "--spec", spec)
+    assert code == 2 and words in err and len(err.strip().splitlines()) == 1, err
