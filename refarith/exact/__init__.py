@@ -21,3 +21,4 @@ from refarith.exact import fixedpoint, intdot, requant  # noqa: E402,F401,I001  
 from refarith.exact import ibert, ivit  # noqa: E402,F401  (registers the integer-operator spec ops)
 from refarith.exact import fdot as _fdot, lmul as _lmul  # noqa: E402,F401,I001  (registers the lmul and fdot spec ops)
 from refarith.exact import bfp, intquant, llmint8, mx, nvfp4  # noqa: E402,F401,I001  (registers the block and integer quantization spec ops)
+from refarith.exact import rotation  # noqa: E402,F401,I001  (registers hadamard_rotate)
