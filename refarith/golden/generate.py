@@ -195,6 +195,9 @@ def committed_specs() -> list[Spec]:
     ids += [s for s in _OTHER_OPS if s.split("(", 1)[0] in ops()]
     ids += list(SR_GOLDEN_SPECS)  # stochastic rounding: the random integers are the last input column
     ids += list(P3109_GOLDEN_SPECS)  # P3109: the standard's projection modes and the former defaults
+    from refarith.golden.opdrivers.recipes import RECIPE_GOLDEN_SPECS
+
+    ids += list(RECIPE_GOLDEN_SPECS)  # quantization recipes: Hadamard rotations
     out = []
     for s in ids:
         sp = parse_spec(s)

@@ -6,4 +6,4 @@ digest, so a golden file cannot be edited together with its MANIFEST entry witho
 changing too.
 """
 
-MANIFEST_SHA256 = "883a829072260c21e5a6aae130d7c2b760660b8de4f676ce68d8cbf4bb6fb370"
+MANIFEST_SHA256 = "c24f6606efbf8c880b9a68316c819e0908aeb04416e26ebc311192544eac08d6"
