@@ -233,8 +233,54 @@ def test_exhaustive_if_possible_warns_and_certifies(capsys, monkeypatch):
     with pytest.raises(Stop):
         main(["certify", "refarith:numpy", "--spec", "cast(binary32->binary16)", "--exhaustive-if-possible"])
     _, err = capsys.readouterr()
-    assert seen["exhaustive"] is False
-    assert err.startswith("refarith: warning: --exhaustive: ") and "certifying without it" in err
+    assert seen["exhaustive"] is False and seen["exhaustive_if_possible"] is True
+    assert err.startswith("refarith: warning: --exhaustive-if-possible: ") and "certifying without it" in err
+    assert "no exhaustive check exists" in err and err.count("\n") == 1
+
+
+def _report(tmp_path: Path) -> tuple[dict, str, str]:
+    import json
+
+    (j,) = tmp_path.glob("*.json")
+    return json.loads(j.read_text()), j.with_suffix(".md").read_text(), j.with_suffix(".html").read_text()
+
+
+def test_exhaustive_if_possible_skip_is_recorded_in_the_certificate(capsys, tmp_path):
+    # the exact model is a scalar kernel: the spec has a 2^32 sweep, the kernel cannot run it in reasonable time
+    code, out, err = run(capsys, "certify", "refarith:exact", "--spec", "cast(binary32->ocp_e4m3,overflow=nan)",
+                         "--exhaustive-if-possible", "--report", str(tmp_path))
+    assert code == 0, err
+    why = "refarith:exact is a scalar kernel; 2^32 inputs would take days"
+    assert f"exhaustive stage: asked for (--exhaustive-if-possible) and skipped: {why}" in out
+    doc, md, page = _report(tmp_path)
+    assert doc["exhaustive_skipped"] == why and [s["name"] for s in doc["stages"]] == ["golden"]
+    assert f"- exhaustive stage: asked for (--exhaustive-if-possible) and skipped: {why}" in md
+    assert "<p class=note id=exhaustive-skipped>exhaustive stage: asked for (--exhaustive-if-possible) and " \
+           f"skipped: {why}</p>" in page
+    jsonschema = pytest.importorskip("jsonschema")
+    import json
+
+    jsonschema.validate(doc, json.loads((ROOT / "docs/schema/certificate.schema.json").read_text()))
+
+
+def test_exhaustive_if_possible_that_runs_records_no_skip(capsys, tmp_path):
+    code, out, err = run(capsys, "certify", "refarith:numpy", "--spec", E4M3_16, "--exhaustive-if-possible",
+                         "--report", str(tmp_path))
+    assert code == 0, err
+    assert "the golden stage compares all 65536 inputs" in err and "skipped" not in out + err
+    doc, md, page = _report(tmp_path)
+    assert doc["exhaustive_skipped"] is None
+    assert "skipped" not in md and "exhaustive-skipped" not in page
+
+
+def test_exhaustive_of_a_stochastic_rounding_spec_is_refused_or_skipped(capsys):
+    from refarith.certify.runner import exhaustive_missing
+    from refarith.spec import parse_spec
+
+    spec = "cast(binary32->ocp_e5m2,rounding=sr,k=8)"
+    assert "stochastic-rounding spec" in exhaustive_missing(parse_spec(spec))
+    code, _, err = run(capsys, "certify", "refarith:numpy", "--spec", spec, "--exhaustive")
+    one_line_error(code, err, "--exhaustive: the stochastic-rounding spec", "--sr-samples")
 
 
 def test_exhaustive_on_an_exhaustive_golden_stage_says_so(capsys):

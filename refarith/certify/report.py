@@ -24,6 +24,8 @@ from refarith.spec import parse_spec
 
 SHOWN_ELEMENTS = 4
 """Offending elements of a block counterexample shown before the rest are elided."""
+SKIPPED = "asked for (--exhaustive-if-possible) and skipped:"
+"""How the reports name an exhaustive stage that was asked for only where possible and has no check to run."""
 
 
 # ------------------------------------------------------------------ counterexamples, readable
@@ -96,7 +98,10 @@ def markdown(c: Certificate) -> str:
     lines = [f"# Certificate: `{c.target}` against `{c.spec}`", "",
              f"**Verdict: {c.verdict.upper()}**" + (" (NaN payload differences accepted)" if c.nan_payload_ok else ""),
              "", f"- kernel: {c.kernel_version}", f"- started: {c.started}, {c.seconds:.1f} s",
-             "- environment: " + ", ".join(f"{k} {v}" for k, v in sorted(c.environment.items())), ""]
+             "- environment: " + ", ".join(f"{k} {v}" for k, v in sorted(c.environment.items()))]
+    if c.exhaustive_skipped:
+        lines.append(f"- exhaustive stage: {SKIPPED} {c.exhaustive_skipped}")
+    lines.append("")
     ex = _examples(c)
     if ex:
         lines += ["## Smallest counterexamples (per stage and class)", ""]
@@ -328,6 +333,8 @@ vertical-align:top;overflow-wrap:anywhere}}th,td:first-child{{white-space:nowrap
 <p style="font-size:1.4em;color:{color}"><b>{c.verdict.upper()}</b>{' (NaN payload differences accepted)'
                                                                      if c.nan_payload_ok else ''}</p>
 <p>kernel: {e(c.kernel_version)}; started {e(c.started)}; {c.seconds:.1f} s<br>environment: {e(env)}</p>
+{f'<p class=note id=exhaustive-skipped>exhaustive stage: {SKIPPED} {e(c.exhaustive_skipped)}</p>'
+ if c.exhaustive_skipped else ''}
 <h2>Smallest counterexamples</h2>{'<table id=examples><tr><th>stage</th><th>class</th><th>input</th><th>column</th>'
  '<th>input element</th><th>expected</th><th>got</th></tr>' + ''.join(ex) + '</table>' if ex else '<p>none</p>'}
 <h2>Stages</h2><table><tr><th>stage</th><th>source</th><th>vectors</th><th>outside domain</th><th>mismatches</th>

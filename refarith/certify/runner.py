@@ -145,6 +145,9 @@ class Certificate:
     """Results that differ from the spec's only in the sign of a zero are accepted (``--signed-zero-ok``)."""
     statistical: dict | None = None
     """Stochastic rounding with internal randomness: the test, its summary and every input (statistical.py)."""
+    exhaustive_skipped: str | None = None
+    """Set when the exhaustive stage was asked for only where possible (``--exhaustive-if-possible``) and no
+    exhaustive check exists for this spec and kernel: why (None otherwise, also when it was not asked for)."""
 
     @property
     def verdict(self) -> str:
@@ -636,21 +639,36 @@ def _count(n: int) -> str:
     return str(n) if n < 10 ** 7 else f"about 2^{n.bit_length() - 1}"
 
 
+def exhaustive_missing(spec: Spec, kernel: Kernel | None = None) -> str | None:
+    """Why no exhaustive check exists for ``spec`` (and ``kernel``), in one line; None when one does: the golden
+    stage compares every input, or the 2^32 sweep runs (a cast into a narrow float target by a vectorized kernel).
+    A stochastic-rounding spec has none: it is certified on (x, r) vectors at the hard places, or statistically."""
+    d = get_driver(spec)
+    if spec.param.get("rounding") == "sr":
+        return (f"the stochastic-rounding spec {spec} is certified on (x, r) vectors at the hard places (or with "
+                "--sr-samples), not by a sweep")
+    if d.exhaustive_ok(spec):
+        return None
+    why = sweep_supported(spec)
+    if why:
+        return (f"{why}, and the {_count(d.domain_size(spec))} inputs of {spec} are too many for the golden stage: "
+                "no exhaustive check exists")
+    if kernel is not None and not kernel.vectorized:
+        return f"{kernel.target} is a scalar kernel; 2^32 inputs would take days"
+    return None
+
+
 def exhaustive_plan(spec: Spec, kernel: Kernel | None = None) -> str | None:
     """What ``--exhaustive`` does for ``spec``, decided before any work: None when the 2^32 sweep runs; a one-line
-    note when the golden stage already compares every input (no separate sweep); SpecError when neither is
-    possible (no sweep for this spec and a domain too large for the golden stage, or a scalar ``kernel``)."""
+    note when the golden stage already compares every input (no separate sweep); SpecError naming
+    :func:`exhaustive_missing`'s reason when no exhaustive check exists."""
+    why = exhaustive_missing(spec, kernel)
+    if why:
+        raise SpecError(f"--exhaustive: {why} (run without --exhaustive, or with --exhaustive-if-possible)")
     d = get_driver(spec)
     if d.exhaustive_ok(spec):
         return (f"--exhaustive: the golden stage compares all {_count(d.domain_size(spec))} inputs of {spec}; "
                 "no separate sweep")
-    why = sweep_supported(spec)
-    if why:
-        raise SpecError(f"--exhaustive: {why}, and the {_count(d.domain_size(spec))} inputs of {spec} are too many "
-                        "for the golden stage: no exhaustive check exists (run without --exhaustive, or with "
-                        "--exhaustive-if-possible)")
-    if kernel is not None and not kernel.vectorized:
-        raise SpecError(f"--exhaustive: {kernel.target} is a scalar kernel; 2^32 inputs would take days")
     return None
 
 
@@ -956,7 +974,7 @@ def certify(target, spec: Spec | str, exhaustive: bool = False, fuzz: int = 0, s
             nan_payload_ok: bool = False, golden_dir: str | Path | None = None, jobs: int | None = None,
             progress: bool | None = None, timeout: float | None = None, watchdog: float | None = DEFAULT_WATCHDOG,
             exact_reference: bool = False, hard_exit: bool = False, device: str | None = None,
-            sr_samples: int | None = None, alpha: float = 1e-6) -> Certificate:
+            sr_samples: int | None = None, alpha: float = 1e-6, exhaustive_if_possible: bool = False) -> Certificate:
     """Certify ``target`` (a target name or a callable) against ``spec``.
 
     ``device`` (``cpu``, ``cuda[:N]``): user kernels receive torch tensors there, torch and refarith torch/triton
@@ -965,6 +983,8 @@ def certify(target, spec: Spec | str, exhaustive: bool = False, fuzz: int = 0, s
     ``sr_samples``/``alpha``: a stochastic-rounding spec (``rounding=sr``) is certified by
     :func:`refarith.certify.statistical.certify_sr`: statistically at ``sr_samples`` samples per input and
     family-wise false-alarm rate ``alpha`` for a kernel with internal randomness, else bit-exactly on (x, r).
+    ``exhaustive_if_possible``: as ``exhaustive`` where an exhaustive check exists, else the other stages only and
+    the reason recorded in the certificate's ``exhaustive_skipped``;
     ``exact_reference``: the exact model recomputes every golden vector (see :func:`check_golden`);
     ``hard_exit``: see :func:`time_limit`.  Raises KernelError/SpecError/GoldenFileError/BadValueError on bad input
     or a fault (a kernel raising anything or exiting, a stage over its time limit, a stage comparing no vector)."""
@@ -978,6 +998,10 @@ def certify(target, spec: Spec | str, exhaustive: bool = False, fuzz: int = 0, s
     get_driver(spec)
     kernel = load_kernel(target, device)
     kernel.supports(spec)
+    skipped = None
+    if exhaustive_if_possible and not exhaustive:
+        skipped = exhaustive_missing(spec, kernel)
+        exhaustive = skipped is None
     if exhaustive:
         exhaustive_plan(spec, kernel)  # refused before any stage runs
     if sr_samples is not None or spec.param.get("rounding") == "sr":  # stochastic rounding: statistical.py
@@ -987,8 +1011,10 @@ def certify(target, spec: Spec | str, exhaustive: bool = False, fuzz: int = 0, s
             raise BadValueError(f"--fuzz and --exhaustive do not apply to the stochastic-rounding spec {spec}: its "
                                 "kernel is certified on (x, r) vectors at the hard places, or with --sr-samples N")
 
-        return certify_sr(spec, kernel, sr_samples, alpha, nan_payload_ok, timeout, hard_exit, seed, golden_dir,
-                          exact_reference)
+        c = certify_sr(spec, kernel, sr_samples, alpha, nan_payload_ok, timeout, hard_exit, seed, golden_dir,
+                       exact_reference)
+        c.exhaustive_skipped = skipped
+        return c
     t0 = time.monotonic()
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     with time_limit(timeout, f"stage golden of {kernel.target}", hard_exit):
@@ -1012,9 +1038,10 @@ def certify(target, spec: Spec | str, exhaustive: bool = False, fuzz: int = 0, s
         if not s.columns and len(names) == 1 and sum(s.mismatches.values()):
             s.columns = {names[0]: sum(s.mismatches.values())}
     return Certificate(str(spec), kernel.target, kernel.version, nan_payload_ok, stages, env, started,
-                       time.monotonic() - t0)
+                       time.monotonic() - t0, exhaustive_skipped=skipped)
 
 
 __all__ = ["BUCKETS", "BUCKET_LABELS", "DEFAULT_WATCHDOG", "SCHEMA_VERSION", "Certificate", "Example", "Stage",
-           "certify", "check_golden", "check_seconds", "compare", "exhaustive_stage", "fuzz_stage", "golden_stage",
-           "run_pool", "start_method", "sticky_tables", "sweep_supported", "time_limit"]
+           "certify", "check_golden", "check_seconds", "compare", "exhaustive_missing", "exhaustive_plan",
+           "exhaustive_stage", "fuzz_stage", "golden_stage", "run_pool", "start_method", "sticky_tables",
+           "sweep_supported", "time_limit"]

@@ -42,24 +42,21 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=handler)
 
 
-def _exhaustive_plan(args) -> bool:
-    """Whether to run the exhaustive sweep; says on stderr (one line) what --exhaustive does when it adds no sweep."""
-    from refarith.certify.runner import exhaustive_plan
-    from refarith.errors import SpecError
+def _exhaustive_notes(args) -> None:
+    """Before any work, one line on stderr: a note when ``--exhaustive`` adds no separate sweep (the golden stage
+    covers every input), a warning when ``--exhaustive-if-possible`` will skip it (certify records why in the
+    certificate; a scalar kernel is found out there).  ``--exhaustive`` with no exhaustive check is refused."""
+    from refarith.certify.runner import exhaustive_missing, exhaustive_plan
     from refarith.spec import parse_spec
 
-    if not (args.exhaustive or args.exhaustive_if_possible):
-        return False
-    try:
-        note = exhaustive_plan(parse_spec(args.spec))
-    except SpecError as e:
-        if args.exhaustive:
-            raise
-        print(f"refarith: warning: {e}; certifying without it", file=sys.stderr)
-        return False
-    if note:
-        print(f"refarith: note: {note}", file=sys.stderr)
-    return True
+    spec = parse_spec(args.spec)
+    why = exhaustive_missing(spec) if args.exhaustive_if_possible and not args.exhaustive else None
+    if why:
+        print(f"refarith: warning: --exhaustive-if-possible: {why}; certifying without it", file=sys.stderr)
+    elif args.exhaustive or args.exhaustive_if_possible:
+        note = exhaustive_plan(spec)
+        if note:
+            print(f"refarith: note: {note}", file=sys.stderr)
 
 
 def handler(args) -> int:
@@ -67,17 +64,19 @@ def handler(args) -> int:
 
     args.target = certify_target(args.target, args.spec)  # a GEMM target: a kernel over the golden vectors
     from refarith.certify.identify import failure_hint
-    from refarith.certify.report import failure_summary, write_reports
+    from refarith.certify.report import SKIPPED, failure_summary, write_reports
     from refarith.certify.runner import certify
 
-    exhaustive = _exhaustive_plan(args)
-    c = certify(args.target, args.spec, exhaustive=exhaustive, fuzz=args.fuzz, seed=args.seed,
+    _exhaustive_notes(args)
+    c = certify(args.target, args.spec, exhaustive=args.exhaustive, fuzz=args.fuzz, seed=args.seed,
                 nan_payload_ok=args.nan_payload_ok, golden_dir=args.golden, jobs=args.jobs, timeout=args.timeout,
                 watchdog=args.watchdog, exact_reference=args.exact_reference, hard_exit=True,
-                device=args.device, sr_samples=args.sr_samples)
+                device=args.device, sr_samples=args.sr_samples, exhaustive_if_possible=args.exhaustive_if_possible)
     c.signed_zero_ok = args.signed_zero_ok
     written = write_reports(c, args.report) if args.report else []  # all or nothing, before any verdict is shown
     print(f"{c.verdict.upper()}: {c.target} against {c.spec}")
+    if c.exhaustive_skipped:
+        print(f"  exhaustive stage: {SKIPPED} {c.exhaustive_skipped}")
     for s in c.stages:
         n = sum(s.mismatches.values())
         print(f"  {s.name}: {s.vectors} vectors, {s.outside_domain} outside the spec's domain, {n} mismatches "
