@@ -278,3 +278,15 @@ def test_fast_exact_sum_outside_binary64_range() -> None:
                          ("scaled_mm(binary16->bfloat16,scale=row)", sa, sb)):
         want = np.array(X.scaled_mm(spec, a.tolist(), b.tolist(), s1, s2))
         assert (F.scaled_mm(spec, a, b, s1, s2) == want).all(), spec
+
+
+def test_fast_exact_sum_limbs_wide_range() -> None:
+    """Uniformly drawn finite binary16 codes (2^-24 .. 65504, both signs): every sum leaves the binary64-exact
+    range and goes through the limb matmuls; each output equals the exact model's, for two output formats."""
+    rng = np.random.default_rng(11)
+    a = rng.integers(0, 0x7C00, (3, 200)) | (rng.integers(0, 2, (3, 200)) << 15)
+    b = rng.integers(0, 0x7C00, (200, 4)) | (rng.integers(0, 2, (200, 4)) << 15)
+    for out in ("binary32", "bfloat16"):
+        spec = f"scaled_mm(binary16->{out})"
+        want = np.array(X.scaled_mm(spec, a.tolist(), b.tolist()))
+        assert (F.scaled_mm(spec, a, b) == want).all(), spec

@@ -22,6 +22,7 @@ Every value is carried in binary64 only where it is exact there:
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from functools import cache
 
@@ -430,7 +431,7 @@ def scaled_mm(spec: Spec | str, a: np.ndarray, b: np.ndarray, scale_a: object = 
     ap, bp = _scaled_operands(spec, a, b, scale_a, scale_b)
     exact: dict = {}
     if model == "exact":
-        s, exact = _exact_sum(ap, bp)
+        s, exact = _exact_sum(ap, bp, _epilogue_scaled(spec))
     else:
         if _sig_bits(ap) + _sig_bits(bp) > 53:
             raise KernelError(f"{spec}: scaled products exceed 53 significant bits; the fast kernel needs them "
@@ -447,9 +448,9 @@ def scaled_mm(spec: Spec | str, a: np.ndarray, b: np.ndarray, scale_a: object = 
     return codes
 
 
-def _exact_sum(ap: np.ndarray, bp: np.ndarray) -> tuple[np.ndarray, dict]:
+def _exact_sum(ap: np.ndarray, bp: np.ndarray, need_exact: bool = True) -> tuple[np.ndarray, dict]:
     """The exact sums: binary64 values (rounded to odd where not representable) and, for the outputs that are
-    not binary64-exact, their exact Values (for an epilogue scale)."""
+    not binary64-exact, their exact Values (for an epilogue scale; only with ``need_exact``)."""
     fa, fb = np.isfinite(ap), np.isfinite(bp)
     a0, b0 = np.where(fa, ap, 0.0), np.where(fb, bp, 0.0)
     la, lb = _lsb_exp(a0), _lsb_exp(b0)
@@ -458,21 +459,81 @@ def _exact_sum(ap: np.ndarray, bp: np.ndarray) -> tuple[np.ndarray, dict]:
     bad = np.ldexp(t, -(la + lb)) >= 2.0 ** 51
     exact: dict = {}
     if bad.any():
-        # outside the binary64-exact range: Python integers.  a0 * 2^-la and b0 * 2^-lb are integers (their
-        # binary64 values are exact: only the exponent changes), so each sum is an exact integer times 2^(la+lb)
+        # outside the binary64-exact range: a0 * 2^-la and b0 * 2^-lb are integers (their binary64 values are
+        # exact: only the exponent changes), so each sum is an exact integer times 2^(la + lb), computed from
+        # limbs (_integer_sums) and rounded to odd at 53 bits
         rows, cols = np.nonzero(bad)
-        ai = {int(i): [int(x) for x in np.ldexp(a0[i], -la).tolist()] for i in set(rows.tolist())}
-        bj = {int(j): [int(y) for y in np.ldexp(b0[:, j], -lb).tolist()] for j in set(cols.tolist())}
+        ri, ci = np.unique(rows), np.unique(cols)
+        pos_r = np.searchsorted(ri, rows)
+        pos_c = np.searchsorted(ci, cols)
+        ints = _integer_sums(np.ldexp(a0[ri], -la), np.ldexp(b0[:, ci], -lb), pos_r, pos_c)
         unit = Fraction(2) ** (la + lb)
-        for i, j in zip(rows.tolist(), cols.tolist()):
-            v = Value.of(sum(x * y for x, y in zip(ai[i], bj[j])) * unit)
-            exact[(i, j)] = v
-            s[i, j] = _to_odd64(v)
+        for i, j, v in zip(rows.tolist(), cols.tolist(), ints):
+            s[i, j] = _int_to_odd64(v, la + lb)
+            if need_exact:
+                exact[(i, j)] = Value.of(v * unit)
     if not (fa.all() and fb.all()):
         nan, pinf, ninf = _specials(ap, bp)
         s = np.where(nan, np.nan, np.where(pinf, np.inf, np.where(ninf, -np.inf, s)))
         exact = {ij: v for ij, v in exact.items() if np.isfinite(s[ij])}
     return s, exact
+
+
+def _epilogue_scaled(spec: Spec) -> bool:
+    return spec.param["scale"] in ("tensor", "row", "nvfp4")
+
+
+def _limbs(x: np.ndarray, w: int) -> list[np.ndarray]:
+    """Integer-valued binary64 ``x`` as signed limbs: x = sum_s limb_s 2^(w s), |limb_s| < 2^w (each step exact:
+    floor of a power-of-two multiple, and a difference that is representable)."""
+    ax = np.abs(x)
+    sgn = np.sign(x)
+    top = float(ax.max()) if ax.size else 0.0
+    nl = max(1, -(-(int(np.frexp(top)[1]) if top else 1) // w))
+    out = []
+    for t in range(nl):
+        q = np.floor(np.ldexp(ax, -w * t))
+        out.append(sgn * (q - np.ldexp(np.floor(np.ldexp(q, -w)), w)))
+    return out
+
+
+def _integer_sums(ai: np.ndarray, bi: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> list[int]:
+    """The exact integers sum_k ai[r, k] bi[k, c] for the pairs (rows, cols), ``ai``/``bi`` integer-valued.
+
+    Each operand is split into limbs of w bits with K 2^(2w) <= 2^53, so every partial sum of a limb product
+    matmul is an integer below 2^53: the BLAS matmul is exact whatever its order.  Limb products of one weight
+    2^(w u) are added in int64 (below 2^63 for fewer than 1024 limbs), and the weights combined in Python
+    integers per output."""
+    k = ai.shape[1]
+    w = (53 - max(k - 1, 1).bit_length()) // 2
+    la, lb = _limbs(ai, w), _limbs(bi, w)
+    if len(la) + len(lb) > 1024:
+        raise KernelError("exact GEMM sum: operands span more than 20000 bits")
+    qs = [np.zeros(len(rows), np.int64) for _ in range(len(la) + len(lb) - 1)]
+    for s_, x in enumerate(la):
+        for t, y in enumerate(lb):
+            qs[s_ + t] += (x @ y)[rows, cols].astype(np.int64)
+    total = qs[-1].tolist()
+    for q in reversed(qs[:-1]):
+        total = [(acc << w) + v for acc, v in zip(total, q.tolist())]
+    return total
+
+
+def _int_to_odd64(v: int, e: int) -> float:
+    """v * 2^e rounded to odd at binary64 precision (exact when it fits)."""
+    if v == 0:
+        return 0.0
+    m = abs(v)
+    n = m.bit_length()
+    if n > 53:
+        sh = n - 53
+        q = (m >> sh) | (1 if m & ((1 << sh) - 1) else 0)
+    else:
+        sh, q = 0, m
+    if n + e < -1021:  # below binary64's normal range: the exact model's rounding
+        return _to_odd64(Value.of(Fraction(v) * Fraction(2) ** e))
+    x = math.ldexp(float(q), sh + e)
+    return -x if v < 0 else x
 
 
 def _frac(x: float) -> Fraction:
