@@ -369,19 +369,56 @@ def _accumulate(ap: np.ndarray, bp: np.ndarray, model: str, acc: FloatFormat, mp
         return s
     if model == "tensor_core":
         g, b, mode, n_c = int(mp["g"]), int(mp["b"]), str(mp["tc_round"]), int(mp["n_c"])
-        if b > 46:
-            raise KernelError(f"tensor_core b={b}: the fast kernel sums aligned terms exactly for b <= 46 only")
+        if (g + 1) << (b + 1) > 1 << 53:
+            raise KernelError(f"tensor_core g={g}, b={b}: the fast kernel sums the g + 1 aligned terms exactly in "
+                              "binary64 only for (g + 1) 2^(b + 1) <= 2^53")
         t = f = zero
+        normal = _products_normal(ap, bp)
         for lo in range(0, k, g):
             hi = min(lo + g, k)
             with np.errstate(invalid="ignore"):
-                terms = np.concatenate([t[None], ap[:, lo:hi].T[:, :, None] * bp[lo:hi, None, :]])
-            t = _tc_group(terms, A, b, mode)
+                prods = ap[:, lo:hi].T[:, :, None] * bp[lo:hi, None, :]
+            got = _tc_group_normal(t, prods, A, b, mode) if normal else None
+            t = got if got is not None else _tc_group(np.concatenate([t[None], prods]), A, b, mode)
             if n_c and (lo + g) % n_c == 0:
                 f = f32.add(f, t)
                 t = zero
         return f32.add(f, t) if n_c else t
     raise BadValueError(f"unknown accumulator model {model!r}")
+
+
+def _products_normal(ap: np.ndarray, bp: np.ndarray) -> bool:
+    """Every product a' b' is finite and zero or binary64-normal (so a group's exponents come from its largest
+    magnitude's exponent field)."""
+    if not (np.isfinite(ap).all() and np.isfinite(bp).all()):
+        return False
+    xa, xb = np.abs(ap[ap != 0]), np.abs(bp[bp != 0])
+    if not xa.size or not xb.size:
+        return True
+    return float(xa.min()) * float(xb.min()) >= 2.0 ** -1000 and float(xa.max()) * float(xb.max()) < 2.0 ** 1000
+
+
+def _tc_group_normal(t: np.ndarray, prods: np.ndarray, A: _Acc, b: int, mode: str) -> np.ndarray | None:
+    """:func:`_tc_group` for finite binary64-normal products and a finite accumulator t (None otherwise): E is the
+    exponent field of the largest magnitude; each term times 2^(b - E) is rounded to an integer (exact: a power
+    of two scaling), the integers summed exactly (below 2^53), scaled back by 2^(E - b)."""
+    if not np.isfinite(t).all():
+        return None
+    mx = np.maximum(np.maximum(prods.max(axis=0), -prods.min(axis=0)), np.abs(t))
+    e = (mx.view(np.int64) >> 52) & 0x7FF
+    if int(e[e > 0].min(initial=2047)) - b < 1:
+        return None
+    scale = (np.minimum(2046 + b - e, 2046) << 52).view(np.float64)
+    inv = (np.maximum(e - b, 1) << 52).view(np.float64)
+    y = prods * scale[None]
+    yt = t * scale
+    if mode == "rtz":
+        np.trunc(y, out=y)
+        np.trunc(yt, out=yt)
+    else:
+        np.rint(y, out=y)
+        np.rint(yt, out=yt)
+    return A.rnd((y.sum(axis=0) + yt) * inv + 0.0, mode)
 
 
 def _tc_group(terms: np.ndarray, A: _Acc, b: int, mode: str) -> np.ndarray:
