@@ -378,7 +378,7 @@ def test_identify_names_the_projection(fmt: str, rounding: str, sat: str):
 @pytest.mark.proof
 @pytest.mark.parametrize("name", ["p3109.kernel.binary32->binary8p4se.rto", "p3109.kernel.binary32->binary8p4ue.rtz",
                                   "p3109.unsigned_negative.binary32->binary8p4ue",
-                                  "p3109.rto_odd.binary32->binary8p3sf"])
+                                  "p3109.rto_odd.binary32->binary8p3sf", "p3109.kernel.binary32->binary3p1sf"])
 def test_p3109_theorems(name: str):
     from refarith.smt.registry import load_all
 
@@ -399,3 +399,35 @@ def test_project_spec_on_the_cases():
         bits = int(np.array([x], dtype=np.float32).view(np.uint32)[0])
         got = z3.simplify(project_spec(z3.BitVecVal(bits, 32), fmt, rounding, sat)).as_long()
         assert got == want, (cid, hex(got))
+
+
+@pytest.mark.parametrize("fmt", ["binary3p2ue", "binary12p6se",
+                                 pytest.param("binary4p1sf", marks=pytest.mark.slow),
+                                 pytest.param("binary16p16uf", marks=pytest.mark.slow)])
+def test_project_spec_other_widths_equals_exact_model(fmt: str):
+    """The restatement the width theorems use equals the exact model on binary32 inputs around every binade of
+    the target (both signs, ties, overflow, the subnormal range, infinities and NaN), in every mode."""
+    z3 = pytest.importorskip("z3")
+    from refarith.exact.rounding import SATURATION_MODES
+    from refarith.smt.theorems.p3109 import other_width_targets, project_spec
+
+    assert fmt in other_width_targets()
+    f = get_format(fmt)
+    vals = [decode(c, f) for c in range(f.ncodes)]
+    fin = sorted({v.fraction for v in vals if v.is_finite and not v.is_zero and v.fraction > 0})
+    picks = fin[:3] + fin[len(fin) // 2 - 1:len(fin) // 2 + 1] + fin[-3:]
+    xs = []
+    for a, b in zip(picks, picks[1:]):
+        xs += [a, (a + b) / 2, a + (b - a) / 3]
+    xs += [fin[-1] * 2, fin[0] / 2, fin[0] / 3]
+    bits = {int(np.array([float(s * x)], dtype=np.float32).view(np.uint32)[0]) for x in xs for s in (1, -1)}
+    bits |= {0x7F800000, 0xFF800000, 0x7FC00000, 0x80000000, 0}
+    for b in sorted(bits):
+        for rnd in DET:
+            for sat in SATURATION_MODES:
+                try:
+                    want = cast(b, "binary32", f, rnd, sat, "error", "project" if not f.signed else "error").code
+                except RefarithError:
+                    continue
+                got = z3.simplify(project_spec(z3.BitVecVal(b, 32), f, rnd, sat)).as_long()
+                assert got == want, (fmt, hex(b), rnd, sat, hex(got), hex(want))

@@ -15,11 +15,15 @@ and ωEncode (§4.7.6).  Theorems:
   the kernel gives 0 under satfinite and satpropagate in every mode; under satnone -inf gives NaN in every mode,
   a finite x gives 0 for rtz and rup, NaN for rdn and rto, and for rne NaN exactly when |x| > half the smallest
   subnormal, for rna exactly when |x| >= it (0 otherwise).
+* ``p3109.kernel.binary32->DST`` for DST of other widths (:func:`other_width_targets`): the kernel theorem, every
+  deterministic mode in one theorem.
 * ``p3109.rto_odd.binary32->DST``: under ToOdd, a finite in-range input that the target cannot represent exactly
   gets an odd code (exactness judged by decoding the code to binary32, where every K = 8 value is exact).
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import z3
 
@@ -368,9 +372,43 @@ def _register(dst: str) -> None:
         return prove_rto_odd(dst, timeout_s=55)
 
 
+def _combined(outs: list[Outcome]) -> Outcome:
+    """The first outcome that is not a proof, else one proof carrying every query's graph digests."""
+    for o in outs:
+        if o.verdict != PROVED:
+            return o
+    return dataclasses.replace(outs[0], detail="; ".join(o.detail for o in outs if o.detail))
+
+
+def _register_width(dst: str) -> None:
+    f = get_format(dst)
+
+    @theorem(f"p3109.kernel.{SRC}->{dst}",
+             f"for all binary32 x and every deterministic mode: cast_bits(x, {dst}, overflow=satnone|satfinite|"
+             f"satpropagate{', negative=project' if not f.signed else ''}) == P3109 §4.7.3 ωProject(x) restated on "
+             "bit-vectors", budget=120, tags=("p3109", "cast", "kernel", dst))
+    def check():
+        return _combined([prove_kernel_projection(dst, rnd, timeout_s=55) for rnd in DETERMINISTIC_MODES])
+
+
+def other_width_targets() -> list[str]:
+    """The formats of widths other than 8 whose kernel theorem is registered: K = 3, 4, 6, 12 and 16, signed
+    P = 1, ceil(K/2), K - 1 and unsigned P = 1, ceil(K/2), K, extended and finite (the precision and width edges
+    of the kernel: no trailing significand bits, no exponent bits, the widest codes)."""
+    out = []
+    for k in (3, 4, 6, 12, 16):
+        mid = (k + 1) // 2
+        for s, ps in (("s", (1, mid, k - 1)), ("u", (1, mid, k))):
+            for p in dict.fromkeys(ps):
+                out += [f"binary{k}p{p}{s}{d}" for d in "ef"]
+    return out
+
+
 K8 = [f.name for f in p3109_formats(8)]
 for _dst in K8:
     _register(_dst)
+for _dst in other_width_targets():
+    _register_width(_dst)
 
-__all__ = ["K8", "PROVED", "project_spec", "prove_kernel_projection", "prove_monotone", "prove_rto_odd",
-           "prove_satfinite_eq_satpropagate", "prove_unsigned_negative"]
+__all__ = ["K8", "PROVED", "other_width_targets", "project_spec", "prove_kernel_projection", "prove_monotone",
+           "prove_rto_odd", "prove_satfinite_eq_satpropagate", "prove_unsigned_negative"]
