@@ -4,8 +4,10 @@
                                                    # 16 sampled outputs checked against the exact model
     python benchmarks/bench_gemm.py models [M K N] # every accumulator model and preset at M x K x N
                                                    # (default 256 1024 256), one run each
-    python benchmarks/bench_gemm.py identify       # identify_gemm of numpy's float16 matmul at 256x4096x256
-                                                   # over every candidate model and preset (two operand sets)
+    python benchmarks/bench_gemm.py identify       # identify_gemm at 256x4096x256 over every candidate model
+                                                   # and preset (two operand sets): numpy's float16 matmul (a
+                                                   # match: screening spares the rest) and torch's bfloat16
+                                                   # matmul (no match: every candidate in full)
 """
 
 from __future__ import annotations
@@ -65,11 +67,15 @@ def bench_models(m: int, k: int, n: int) -> None:
 def bench_identify() -> None:
     from refarith.certify.gemm import CANDIDATE_MODELS, identify_gemm
 
-    t = time.perf_counter()
-    res = identify_gemm("numpy:matmul_fp16", shape=(256, 4096, 256))
-    dt = time.perf_counter() - t
-    print(f"identify numpy:matmul_fp16 256x4096x256, {len(CANDIDATE_MODELS)} candidates x 2 operand sets: "
-          f"{dt:.1f} s; matches {[s.split('accum=')[1].split(',')[0] for s in res['matches']]}")
+    for target in ("numpy:matmul_fp16", "torch:matmul_bf16"):
+        t, c = time.perf_counter(), time.process_time()
+        res = identify_gemm(target, shape=(256, 4096, 256))
+        dt, dc = time.perf_counter() - t, time.process_time() - c
+        full = sum(1 for r in res["candidates"] if not r.get("screened"))
+        print(f"identify {target} 256x4096x256, {len(CANDIDATE_MODELS)} candidates x 2 operand sets: {dt:.1f} s "
+              f"wall, {dc:.1f} s CPU; {full} candidates compared in full; matches "
+              f"{[s.split('accum=')[1].split(',')[0] for s in res['matches']]}"
+              + ("" if res["matches"] else f", closest {res['closest']['spec']}"))
 
 
 if __name__ == "__main__":
