@@ -1,10 +1,13 @@
-"""Vector drivers of the quantization recipes: Walsh-Hadamard rotations.
+"""Vector drivers of the quantization recipes: Walsh-Hadamard rotations, per-tensor FP8 scaling.
 
 What one vector is:
 
 * ``hadamard_rotate(F,n=..)``: one tile of n codes of F (binary32 or bfloat16) -> the n rotated codes of F.
+* ``fp8_current_scale(F)``: a tensor of 32 binary32 values -> amax, scale, scale_inv (binary32), 32 codes of F.
+* ``fp8_delayed_scale(F,h=..)``: an amax history of h binary32 values (index 0 the most recent), the previous
+  binary32 scale and a tensor of 32 binary32 values -> the tensor's amax, the new scale, scale_inv, 32 codes of F.
 
-Boundary vectors: zeros of both signs, every basis vector scaled by powers of two over the whole exponent range
+Rotation boundary vectors: zeros of both signs, every basis vector scaled by powers of two over the whole exponent range
 (an unnormalised result that is one value times +-1, a normalised one that is that value over sqrt n, where the
 irrational 1/sqrt n of odd log2 n must round correctly), all-maximum tiles with both sign patterns (overflow in
 the sums, exact cancellation), subnormal tiles, one NaN or infinity in a tile and both infinities in one tile
@@ -17,6 +20,7 @@ import random
 
 import numpy as np
 
+from refarith.exact import fp8scale as _fs
 from refarith.exact import rotation as _rot
 from refarith.formats import get_format
 from refarith.golden.drivers import Driver, Operand, register_driver, schema_variants
@@ -110,4 +114,163 @@ register_driver(Driver(
     random_count=lambda s: max(8, (512 if s.param["order"] == "sequential" else 2048) // _n(s)),
     fast=_rot_fast,
     doc="one tile of n binary32 / bfloat16 codes -> the n rotated codes",
+))
+
+
+# ------------------------------------------------------------------ per-tensor FP8 scaling
+FP8_K = 32
+"""Elements of the tensor in one per-tensor scaling vector."""
+
+
+def _cur_exact(spec: Spec, ins: tuple[int, ...]) -> tuple[int, ...] | None:
+    p = spec.param
+    r = exact_or_none(_fs.current_scaling, list(ins), spec.formats[0], _fs.parse_eps(p["eps"]), p["pow2"] == "true")
+    return None if r is None else (r.amax, r.scale, r.scale_inv, *r.codes)
+
+
+def _bits(a) -> np.ndarray:
+    return np.ascontiguousarray(to_numpy(a), dtype=np.float32).view(np.uint32)
+
+
+def _cur_fast(spec: Spec, inputs: tuple, backend: str) -> tuple:
+    from refarith.fast import fp8scale as ffs
+
+    p = spec.param
+    x = as_backend(np.asarray(inputs[0]).astype(np.uint32).view(np.float32), backend)
+    eps = float(np.array([_fs.parse_eps(p["eps"])], np.uint32).view(np.float32)[0])
+    amax = ffs.fmax_amax(x, backend)
+    s = ffs.current_scale(amax, spec.formats[0], eps, p["pow2"] == "true", backend)
+    q = ffs.quantize_with_scale(x, s, spec.formats[0], backend)
+    return _bits(amax), _bits(s), _bits(ffs.reciprocal(s, backend)), to_numpy(q)
+
+
+def _cur_boundary(spec: Spec) -> list[tuple[int, ...]]:
+    from fractions import Fraction
+
+    from refarith.golden.opdrivers.blocks import _f32_block_boundaries
+
+    fmax = spec.fmt(0).max
+    vs = _f32_block_boundaries(spec, FP8_K, Fraction(fmax), range(-150, 128, 7))
+    rng = fixed_rng(spec, "fp8scale")
+    # amax where fl(F_max / amax) overflows binary32 (amax below F_max * 2^-128) and its neighbours
+    for c in (0x00000001, 0x00000002, 0x00000100, 0x00010000, 0x00100000):
+        v = [random_f32(rng, -149, spread=0, p_zero=0.3) & 0x807FFFFF for _ in range(FP8_K)]
+        v[rng.randrange(FP8_K)] = c
+        vs.append(tuple(v))
+    return vs
+
+
+_SCALE_OUT = (Operand("amax", get_format("binary32")), Operand("scale", get_format("binary32")),
+              Operand("scale_inv", get_format("binary32")))
+
+register_driver(Driver(
+    "fp8_current_scale",
+    inputs=lambda s: (Operand("x", get_format("binary32"), FP8_K),),
+    outputs=lambda s: (*_SCALE_OUT, Operand("codes", s.fmt(0), FP8_K)),
+    exact=_cur_exact,
+    boundary=_cur_boundary,
+    variant_params=lambda s: schema_variants(s),
+    random=lambda s, n, seed: _f32_tensors(n, seed, FP8_K),
+    random_count=256,
+    fast=_cur_fast,
+    doc="a tensor of 32 binary32 values -> amax, scale, scale_inv (binary32) and 32 FP8 codes",
+))
+
+
+def _f32_tensors(n: int, seed: int, k: int, p_special: float = 0.003) -> list[tuple[int, ...]]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        e0 = rng.randint(-150, 127)
+        out.append(tuple(random_f32(rng, e0, spread=rng.choice((2, 8, 30)), p_zero=0.05, p_special=p_special)
+                         for _ in range(k)))
+    return out
+
+
+def _h(spec: Spec) -> int:
+    return int(spec.param["h"])
+
+
+def _del_split(spec: Spec, ins: tuple[int, ...]) -> tuple[list[int], int, list[int]]:
+    h = _h(spec)
+    return list(ins[:h]), ins[h], list(ins[h + 1:])
+
+
+def _del_exact(spec: Spec, ins: tuple[int, ...]) -> tuple[int, ...] | None:
+    p = spec.param
+    hist, prev, x = _del_split(spec, ins)
+    r = exact_or_none(_fs.delayed_scaling, hist, prev, x, spec.formats[0], p["algo"], int(p["margin"]),
+                      p["bad_history"])
+    return None if r is None else (r.amax, r.scale, r.scale_inv, *r.codes)
+
+
+def _del_fast(spec: Spec, inputs: tuple, backend: str) -> tuple:
+    from refarith.fast import fp8scale as ffs
+
+    p = spec.param
+    f = [np.asarray(a).astype(np.uint32).view(np.float32) for a in inputs]
+    hist, prev, x = f[0].reshape(len(f[2]), -1), f[1], f[2]
+    if p["bad_history"] == "error":  # rows outside the spec run as a good history; their outputs are not compared
+        bad = ~np.isfinite(hist).all(axis=1) | (hist < 0).any(axis=1) | ~np.isfinite(prev) | ~(prev > 0)
+        if bad.any():
+            hist, prev = hist.copy(), prev.copy()
+            hist[bad], prev[bad] = 1, 1
+    hb, pb, xb = (as_backend(a, backend) for a in (hist, prev, x))
+    s = ffs.delayed_scale(hb, pb, spec.formats[0], p["algo"], int(p["margin"]), p["bad_history"], backend)
+    q = ffs.quantize_with_scale(xb, s, spec.formats[0], backend)
+    return _bits(ffs.fmax_amax(xb, backend)), _bits(s), _bits(ffs.reciprocal(s, backend)), to_numpy(q)
+
+
+def _history(rng: random.Random, h: int, e0: int) -> list[int]:
+    return [random_f32(rng, e0, spread=4, p_zero=0.1) & 0x7FFFFFFF for _ in range(h)]
+
+
+def _del_boundary(spec: Spec) -> list[tuple[int, ...]]:
+    h = _h(spec)
+    rng = fixed_rng(spec, "delayed")
+    prevs = (0x3F800000, 0x3A800000, 0x45000000)
+    out = []
+    for e0 in range(-149, 128, 4):
+        x = [random_f32(rng, e0 + rng.randint(-3, 1), spread=6, p_zero=0.05) for _ in range(FP8_K)]
+        out.append(tuple(_history(rng, h, e0)) + (rng.choice(prevs),) + tuple(x))
+    x = [random_f32(rng, 0, spread=6) for _ in range(FP8_K)]
+    for hist in ([0] * h, [0x00000001] * h, [0x7F7FFFFF] * h):
+        out.append(tuple(hist) + (prevs[1],) + tuple(x))
+    for special in (0x7FC00000, 0x7F800000, 0xFF800000, 0xBF800000):
+        for pos in sorted({0, h - 1}):
+            hist = _history(rng, h, 3)
+            hist[pos] = special
+            out.append(tuple(hist) + (prevs[0],) + tuple(x))
+    out.append(tuple(_history(rng, h, 3)) + (0x7FC00000,) + tuple(x))  # a NaN previous scale
+    return out
+
+
+def _del_random(spec: Spec, n: int, seed: int) -> list[tuple[int, ...]]:
+    rng = random.Random(seed)
+    h = _h(spec)
+    out = []
+    for _ in range(n):
+        e0 = rng.randint(-140, 120)
+        hist = _history(rng, h, e0)
+        if rng.random() < 0.05:
+            hist[rng.randrange(h)] = rng.choice((0x7FC00000, 0x7F800000, 0))
+        x = [random_f32(rng, e0 + rng.randint(-4, 2), spread=rng.choice((2, 8)), p_zero=0.05) for _ in range(FP8_K)]
+        out.append(tuple(hist) + (random_f32(rng, rng.randint(-20, 20), spread=0) & 0x7FFFFFFF or 0x3F800000,)
+                   + tuple(x))
+    return out
+
+
+register_driver(Driver(
+    "fp8_delayed_scale",
+    inputs=lambda s: (Operand("history", get_format("binary32"), _h(s)), Operand("prev_scale", get_format("binary32")),
+                      Operand("x", get_format("binary32"), FP8_K)),
+    outputs=lambda s: (*_SCALE_OUT, Operand("codes", s.fmt(0), FP8_K)),
+    exact=_del_exact,
+    boundary=_del_boundary,
+    variant_params=lambda s: schema_variants(s),
+    random=_del_random,
+    random_count=256,
+    fast=_del_fast,
+    doc="an amax history of h binary32 values (index 0 the most recent), the previous scale and 32 binary32 values "
+        "-> amax of x, the new scale, scale_inv and 32 FP8 codes",
 ))
