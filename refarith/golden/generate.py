@@ -197,7 +197,7 @@ def committed_specs() -> list[Spec]:
     ids += list(P3109_GOLDEN_SPECS)  # P3109: the standard's projection modes and the former defaults
     from refarith.golden.opdrivers.recipes import RECIPE_GOLDEN_SPECS
 
-    ids += list(RECIPE_GOLDEN_SPECS)  # quantization recipes: Hadamard rotations
+    ids += list(RECIPE_GOLDEN_SPECS)  # quantization recipes: Hadamard rotations, per-tensor FP8 scaling
     out = []
     for s in ids:
         sp = parse_spec(s)

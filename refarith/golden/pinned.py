@@ -6,4 +6,4 @@ digest, so a golden file cannot be edited together with its MANIFEST entry witho
 changing too.
 """
 
-MANIFEST_SHA256 = "c24f6606efbf8c880b9a68316c819e0908aeb04416e26ebc311192544eac08d6"
+MANIFEST_SHA256 = "ca684cbaa9f504697fc31ff38a9e1dbaa90f1197c8115b096506d0c75ab48f32"
