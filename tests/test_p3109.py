@@ -471,3 +471,35 @@ def test_16bit_sources_reduce_to_the_binary32_theorems(src: str):
 @pytest.mark.parametrize("src", ["binary16", "bfloat16"])
 def test_16bit_sources_reduce_to_the_binary32_theorems_every_k8_format(src: str):
     _reduces_to_binary32(src, [f.name for f in p3109_formats(8)])
+
+
+@pytest.mark.parametrize("dst", ["binary8p4se", "binary8p3sf", "binary8p4ue", "binary8p1uf"])
+def test_stochastic_kernel_equals_exact_model_every_saturation_mode(dst: str):
+    """P3109's stochastic modes under every saturation mode: every code of e6m1 (range 2^-32..2^31: overflow,
+    underflow, both signs, infinities, NaN) with every 3-bit random integer, for StochasticA/B/C."""
+    from refarith.exact.stochastic import check_variant
+
+    src, d = get_format("e6m1"), get_format(dst)
+    xs = np.repeat(np.arange(src.ncodes, dtype=np.uint32), 8)
+    rs = np.tile(np.arange(8, dtype=np.uint32), src.ncodes)
+    neg = "error" if d.signed else "project"
+    checked = 0
+    for variant in ("a", "b", "c"):
+        try:
+            check_variant(variant, 3, d)
+        except RefarithError:
+            continue
+        for sat in SATS:
+            ops = NumpyBitOps(required_width(src, d))
+            codes, err = cast_bits(ops, xs, src, d, "sr", sat, "error", neg, r=rs, rand_bits=3, sr_variant=variant)
+            codes, err = np.broadcast_to(codes, xs.shape), np.broadcast_to(err, xs.shape)
+            for i in range(xs.size):
+                try:
+                    want = cast(int(xs[i]), src, d, "sr", sat, "error", neg, rand=int(rs[i]), rand_bits=3,
+                                sr_variant=variant).code
+                except RefarithError:
+                    want = None
+                got = None if err[i] else int(codes[i])
+                assert got == want, (dst, variant, sat, hex(int(xs[i])), int(rs[i]))
+            checked += 1
+    assert checked >= 6

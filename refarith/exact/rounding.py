@@ -408,7 +408,7 @@ def _round_to_float(v: Value, fmt: FloatFormat, rounding: str, overflow: str, na
         if negative == "nan":
             return Rounded(fmt.nan_code, frozenset({"invalid"}))
         if negative == "project":
-            return _project_negative(v, fmt, rounding, overflow, rand, rand_bits)
+            return _project_negative(v, fmt, rounding, overflow, rand, rand_bits, sr_variant)
         return Rounded(0, frozenset({"invalid"}))
     if not fmt.signed:
         sign = 0
@@ -448,21 +448,22 @@ def _round_to_float(v: Value, fmt: FloatFormat, rounding: str, overflow: str, na
 
 
 def _rounds_to_zero(x: Fraction, sign: int, fmt: FloatFormat, rounding: str, rand: int | None,
-                    rand_bits: int | None) -> bool:
+                    rand_bits: int | None, sr_variant: str = "a") -> bool:
     """Whether the magnitude x > 0 with sign ``sign`` rounds to zero in ``fmt`` (never, without subnormals)."""
     if not fmt.subnormals:
         return False
     e_eff = max(floor_log2(x), fmt.emin)
-    q = x / pow2(e_eff - fmt.mbits)
+    ulp = pow2(e_eff - fmt.mbits)
+    q = x / ulp
     n = q.numerator // q.denominator
-    return _round_int(sign, n, q - n, rounding, _code_parity(fmt, e_eff), rand, rand_bits) == 0
+    return _round_int(sign, n, q - n, rounding, _code_parity(fmt, e_eff), rand, rand_bits, sr_variant, ulp) == 0
 
 
 def _project_negative(v: Value, fmt: FloatFormat, rounding: str, overflow: str, rand: int | None,
-                      rand_bits: int | None) -> Rounded:
+                      rand_bits: int | None, sr_variant: str = "a") -> Rounded:
     """P3109 §4.7.3/§4.7.5 for a negative non-zero value into an unsigned format (``negative='project'``): round
     with the sign, then a zero result is +0 and a result below M_lo = 0 saturates to 0 or gives NaN."""
-    if v.is_finite and _rounds_to_zero(v.mag, 1, fmt, rounding, rand, rand_bits):
+    if v.is_finite and _rounds_to_zero(v.mag, 1, fmt, rounding, rand, rand_bits, sr_variant):
         return Rounded(0, frozenset({"inexact", "underflow"}))  # |v| < the smallest subnormal: tiny either way
     if _negative_gives_nan(overflow) and (v.is_inf or rounding not in ("rtz", "rup")):
         return Rounded(fmt.nan_code, frozenset({"invalid"}))
