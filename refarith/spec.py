@@ -190,6 +190,14 @@ def _cast_validate(spec: Spec) -> None:
         check_modes(spec.fmt(1), p["rounding"], p["overflow"], p.get("nan", "error"), p.get("negative", "error"))
     except RefarithError as e:
         raise SpecError(f"{spec}: {e}") from None
+    same = _SAME_OVERFLOW.get(p["overflow"])
+    if same is not None and p["rounding"] not in same[0]:
+        raise SpecError(f"{spec}: overflow={p['overflow']} is overflow={same[1]} under rounding={p['rounding']}; "
+                        f"name it overflow={same[1]} (one id per behaviour)")
+
+
+_SAME_OVERFLOW = {"inf_always": (("rtz", "rup", "rdn", "rto"), "inf"), "nan_rto": (("rto",), "nan")}
+"""Library overflow modes that differ from an IEEE one only under some roundings: (those roundings, the twin)."""
 
 
 def normalize_sr_variant(v: str) -> str | None:
@@ -269,7 +277,10 @@ specification (rounding mode, saturation mode) is the pair (rounding, overflow):
   TowardZero = rtz, ToOdd = rto, stochastic = sr with k random bits.
 * overflow: SatNone = satnone, SatFinite = satfinite, SatPropagate = satpropagate (§4.7.5, exactly; default for
   P3109 targets).  The IEEE/OCP modes stay: inf (IEEE 754 7.4: ToOdd treated as toward zero), nan (OCP E4M3
-  non-saturating), saturate (= satfinite for every input but negatives into unsigned targets).
+  non-saturating), saturate (= satfinite for every input but negatives into unsigned targets).  Deployed
+  libraries' modes: inf_always (±inf in every rounding mode; pychop; with rtz/rup/rdn/rto only, where it differs
+  from inf), nan_rto (as nan, but rto overflow gives the NaN code; fpy2 MX_E4M3; with rto only),
+  saturate_inf_nan (finite overflow saturates, ±inf gives NaN; brevitas' saturating FloatQuant).
 * negative (unsigned targets): project = P3109's rule (round with the sign; zero gives +0, a negative result gives
   0 under satfinite/satpropagate/saturate and NaN under satnone/inf/nan except for finite values under rtz and
   rup; default for P3109 targets); error (default elsewhere); clamp (0, before rounding); nan (ml_dtypes' E8M0:
@@ -281,7 +292,7 @@ register_op(OpSchema(
     (
         Param("rounding", "rne", ("rne", "rna", "rtz", "rup", "rdn", "rto", "sr"), "rounding mode"),
         Param("overflow", _default_overflow, ("saturate", "inf", "nan", "wrap", "satnone", "satfinite",
-                                              "satpropagate"),
+                                              "satpropagate", "inf_always", "nan_rto", "saturate_inf_nan"),
               "overflow mode; default: satnone for P3109 targets, else inf if the target has inf, else nan if it "
               "has NaN, else saturate"),
         Param("nan", "error", ("error", "zero", "max"), "NaN into a target without NaN", _lacks_nan),

@@ -25,6 +25,18 @@ Everything here is exact (Python ints and Fractions).  Semantics:
   ``inf`` -> ±inf, ``nan`` -> NaN.  The default is the format's natural
   non-saturating behaviour: ``inf`` if it has inf, else ``nan`` if it has NaN,
   else ``saturate`` (OCP OFP8 "non-saturating" mode).
+* Overflow modes of deployed libraries (named variants, never defaults):
+
+  - ``inf_always``: every rounded value beyond ±max, in every rounding mode, gives ±inf (pychop 0.6.2's Chop
+    sends values from 2^(emax+2) up to ±inf under rtz, rup and rdn too); ±inf stays ±inf.  Needs inf.
+  - ``nan_rto``: as ``nan``, except that under ``rto`` an overflow gives the NaN code: a bit-level round to
+    odd sets the last bit of the code above ±max, which in OCP E4M3 is S.1111.111, the NaN (fpy2 0.3.0's
+    MX_E4M3 under RTO).  Needs NaN.
+  - ``saturate_inf_nan``: rounded values beyond ±max give ±max in every mode, but ±inf gives NaN (with its
+    sign, flagged ``invalid``): brevitas 0.13.4's saturating FloatQuant rounds x as 2^e * round(x / 2^e) with
+    2^e = 2^floor(log2 |x|) = inf for x = ±inf, so inf/inf = NaN reaches the clamp.  Needs NaN.
+  - Negative values into an unsigned format: ``inf_always`` and ``nan_rto`` read as ``inf``/``nan``,
+    ``saturate_inf_nan`` as ``saturate``.
 * IEEE P3109 saturation modes (interim report v4.0 §4.7.5, ωSaturate; the
   P3109 formats' default is ``satnone``, every other format keeps its default
   above and may select these by name).  M_hi is the largest finite value, M_lo
@@ -138,7 +150,11 @@ def flush_code(code: int, fmt: FloatFormat | IntFormat, mode: str | None) -> int
         return code
     return fmt.sign_mask if (v < 0 and fmt.has_negative_zero) else 0
 SATURATION_MODES = ("satnone", "satfinite", "satpropagate")
-OVERFLOW_MODES = ("saturate", "inf", "nan", "wrap") + SATURATION_MODES
+LIBRARY_OVERFLOW_MODES = ("inf_always", "nan_rto", "saturate_inf_nan")
+"""Overflow modes observed in deployed libraries (see the module docstring)."""
+OVERFLOW_MODES = ("saturate", "inf", "nan", "wrap") + SATURATION_MODES + LIBRARY_OVERFLOW_MODES
+NAN_PROJECTING_MODES = ("satnone", "inf", "nan", "inf_always", "nan_rto")
+"""Overflow modes under which ``negative='project'`` can give NaN (SatNone and its non-saturating readings)."""
 NAN_POLICIES = ("error", "zero", "max")
 NEGATIVE_POLICIES = ("error", "clamp", "nan", "project")
 TININESS_MODES = ("before", "after")
@@ -177,7 +193,7 @@ def default_negative(fmt: FloatFormat | IntFormat) -> str:
 
 def _negative_gives_nan(overflow: str) -> bool:
     """Whether ``negative='project'`` can give NaN under ``overflow`` (SatNone, and its IEEE readings inf/nan)."""
-    return overflow in ("satnone", "inf", "nan")
+    return overflow in NAN_PROJECTING_MODES
 
 
 def check_modes(fmt: FloatFormat | IntFormat, rounding: str, overflow: str, nan_policy: str = "error",
@@ -201,10 +217,10 @@ def check_modes(fmt: FloatFormat | IntFormat, rounding: str, overflow: str, nan_
         return
     if overflow == "wrap":
         raise UnknownModeError(f"overflow mode 'wrap' applies to integer formats only, not {fmt.name}")
-    if overflow == "inf" and not fmt.has_inf:
-        raise UnknownModeError(f"overflow mode 'inf' impossible: {fmt.name} has no infinity")
-    if overflow == "nan" and not fmt.has_nan:
-        raise UnknownModeError(f"overflow mode 'nan' impossible: {fmt.name} has no NaN")
+    if overflow in ("inf", "inf_always") and not fmt.has_inf:
+        raise UnknownModeError(f"overflow mode {overflow!r} impossible: {fmt.name} has no infinity")
+    if overflow in ("nan", "nan_rto", "saturate_inf_nan") and not fmt.has_nan:
+        raise UnknownModeError(f"overflow mode {overflow!r} impossible: {fmt.name} has no NaN")
     if not fmt.signed and not fmt.has_nan:
         if negative == "nan":
             raise UnknownModeError(f"negative='nan' impossible: {fmt.name} has no NaN")
@@ -329,11 +345,20 @@ def _inf_input_code(fmt: FloatFormat, sign: int, overflow: str) -> int:
     return _max_code(fmt, sign) if inf is None else inf
 
 
+def _inf_code(fmt: FloatFormat, sign: int) -> int:
+    pos, neg = fmt.inf_codes
+    return neg if sign else pos
+
+
 def _overflow_code(fmt: FloatFormat, sign: int, rounding: str, overflow: str) -> int:
     if overflow == "satnone":
         return _satnone_overflow_code(fmt, sign, rounding)
-    if overflow in ("satfinite", "satpropagate"):
+    if overflow in ("satfinite", "satpropagate", "saturate_inf_nan"):
         return _max_code(fmt, sign)
+    if overflow == "inf_always":
+        return _inf_code(fmt, sign)
+    if overflow == "nan_rto" and rounding == "rto":
+        return fmt.nan_code_with_sign(sign)
     if overflow == "saturate" or not _away(rounding, sign):
         return _max_code(fmt, sign)
     if overflow == "inf":
@@ -416,7 +441,8 @@ def _round_to_float(v: Value, fmt: FloatFormat, rounding: str, overflow: str, na
         if overflow in SATURATION_MODES:
             code = _inf_input_code(fmt, sign, overflow)
             return Rounded(code, frozenset() if code in fmt.inf_codes else frozenset({"invalid"}))
-        code = _overflow_code(fmt, sign, "rne", overflow)
+        code = fmt.nan_code_with_sign(sign) if overflow == "saturate_inf_nan" else \
+            _overflow_code(fmt, sign, "rne", overflow)
         return Rounded(code, frozenset() if code in fmt.inf_codes else frozenset({"invalid"}))
     x = v.mag
     if x == 0:

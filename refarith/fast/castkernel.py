@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from refarith.errors import BadValueError, UnknownModeError
-from refarith.exact.rounding import cast_default_overflow, check_modes, default_negative
+from refarith.exact.rounding import NAN_PROJECTING_MODES, cast_default_overflow, check_modes, default_negative
 from refarith.exact.stochastic import DEFAULT_SR_VARIANT, check_variant
 from refarith.fast.bitops import BitOps
 from refarith.formats import FloatFormat, IntFormat, get_format
@@ -285,16 +285,18 @@ def cast_bits(ops: BitOps, x, src: FloatFormat | IntFormat | str, dst: FloatForm
             ovf_code = ops.where(is_neg, inf_code, max_signed)
         else:
             ovf_code = inf_code
-    elif overflow == "inf":
+    elif overflow in ("inf", "inf_always"):
         pos, neg = dst.inf_codes
         big = ops.where(is_neg, c(neg if neg is not None else pos), c(pos))
-    elif overflow == "nan":
+    elif overflow in ("nan", "nan_rto", "saturate_inf_nan"):  # saturate_inf_nan: NaN for infinite inputs only
         big = ops.where(is_neg, c(dst.nan_code_with_sign(1)), c(dst.nan_code_with_sign(0)))
     else:
         big = max_signed
     if overflow in ("satnone", "satfinite", "satpropagate"):
         pass
-    elif overflow == "saturate" or rounding in ("rtz", "rto"):
+    elif overflow == "inf_always" or (overflow == "nan_rto" and rounding == "rto"):
+        ovf_code = big
+    elif overflow in ("saturate", "saturate_inf_nan") or rounding in ("rtz", "rto"):
         ovf_code = max_signed
     elif rounding in ("rne", "rna", "sr"):
         ovf_code = big
@@ -321,7 +323,7 @@ def cast_bits(ops: BitOps, x, src: FloatFormat | IntFormat | str, dst: FloatForm
             neg_code = c(dst.nan_code)
         elif negative == "project":
             # below M_lo = 0: NaN or 0 by the saturation mode; a result that rounded to zero is +0
-            nan_mode = overflow in ("satnone", "inf", "nan")
+            nan_mode = overflow in NAN_PROJECTING_MODES
             neg_code = c(dst.nan_code if (nan_mode and rounding not in ("rtz", "rup")) else 0)
             if nan_mode:  # -inf: NaN in every rounding mode (§4.7.5: its rule precedes the directed ones)
                 neg_code = ops.where(inf, c(dst.nan_code), neg_code)

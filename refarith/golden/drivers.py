@@ -518,6 +518,10 @@ def _cast_variants(spec: Spec) -> dict[str, tuple[str, ...]]:
             ov += ["satnone", "satfinite", "satpropagate"]
         elif dst.has_inf:
             ov += ["satpropagate"]
+        # deployed libraries' modes (refarith.exact.rounding); the spec rejects the roundings under which
+        # inf_always / nan_rto equal inf / nan, so no variant co-matches its twin
+        ov += [m for m, ok in (("inf_always", dst.has_inf), ("nan_rto", dst.has_nan),
+                               ("saturate_inf_nan", dst.has_nan)) if ok]
         out["overflow"] = tuple(ov)
     if "nan" in spec.param:
         out["nan"] = ("error", "zero", "max")

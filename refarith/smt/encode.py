@@ -170,14 +170,16 @@ def round_decoded(d: Decoded, dst: FloatFormat | str, rounding: str = "rne", ove
 
     max_signed = with_sign(cw(dst.max_code))
 
-    def overflow_code(away: z3.BoolRef) -> z3.BitVecRef:
-        if overflow == "saturate":
+    def overflow_code(away: z3.BoolRef, inf_input: bool = False) -> z3.BitVecRef:
+        if overflow == "saturate" or (overflow == "saturate_inf_nan" and not inf_input):
             return max_signed
-        if overflow == "inf":
+        if overflow in ("inf", "inf_always"):
             pos, neg = dst.inf_codes
             big = z3.If(s, cw(neg), cw(pos)) if dst.signed else cw(pos)
         else:
             big = z3.If(s, cw(dst.nan_code_with_sign(1)), cw(dst.nan_code_with_sign(0)))
+        if overflow == "inf_always" or (overflow == "nan_rto" and rounding == "rto"):
+            return big
         return z3.If(away, big, max_signed)
 
     # ---- finite non-zero magnitudes
@@ -219,7 +221,7 @@ def round_decoded(d: Decoded, dst: FloatFormat | str, rounding: str = "rne", ove
     else:
         zero = cw(0)
     out = z3.If(d.is_zero, zero, finite)
-    out = z3.If(d.is_inf, overflow_code(z3.BoolVal(True)), out)
+    out = z3.If(d.is_inf, overflow_code(z3.BoolVal(True), inf_input=True), out)
     error = z3.BoolVal(False)
     neg_nonzero = z3.And(d.sign, z3.Not(d.is_zero), z3.Not(d.is_nan))
     if not dst.signed:

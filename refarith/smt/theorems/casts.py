@@ -7,6 +7,9 @@
   deterministic rounding mode (one theorem each) and every overflow mode the
   target admits (together in that theorem), with the ``error`` NaN and negative
   policies (the error flag must match too).
+* ``cast.library_overflow.binary32->DST``: the same claim for the deployed libraries' overflow modes
+  (inf_always, nan_rto, saturate_inf_nan) into ieee_e4m3, ocp_e4m3 and ocp_e5m2, every deterministic rounding
+  mode the spec admits with them, in one theorem per target.
 * ``cast.SRC->DST.policies``: nan=zero / nan=max (targets without NaN) and
   negative=clamp (unsigned targets), rounding rne, the default overflow mode.
 * ``cast.SRC->DST.sr``: the kernel with stochastic rounding equals the spec for
@@ -87,6 +90,31 @@ for _src in SOURCES:
     for _dst in targets(_src):
         for _name, _st in kernel_theorems(_src, _dst):
             _kernel_theorem(_src, _dst, _name, _st)
+
+
+LIBRARY_OVERFLOW_TARGETS = ("ieee_e4m3", "ocp_e4m3", "ocp_e5m2")
+
+
+def library_overflow_settings(dst: str) -> list[tuple[str, str, str, str]]:
+    """Every deterministic mode x every deployed-library overflow mode (LIBRARY_OVERFLOW_MODES) that the spec
+    admits for ``dst`` (error policies)."""
+    from refarith.errors import RefarithError
+    from refarith.exact.rounding import LIBRARY_OVERFLOW_MODES
+    from refarith.spec import parse_spec
+
+    out = []
+    for rnd in DETERMINISTIC_MODES:
+        for ov in LIBRARY_OVERFLOW_MODES:
+            try:
+                parse_spec(f"cast(binary32->{dst},rounding={rnd},overflow={ov})")
+            except RefarithError:
+                continue
+            out.append((rnd, ov, "error", "error"))
+    return out
+
+
+for _dst in LIBRARY_OVERFLOW_TARGETS:
+    _kernel_theorem("binary32", _dst, f"cast.library_overflow.binary32->{_dst}", library_overflow_settings(_dst))
 
 
 def _sr_kernel_theorem(src: str, dst: str, k: int) -> None:
