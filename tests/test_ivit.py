@@ -208,3 +208,26 @@ def test_newton_sqrt_exact_model_exhaustive_2_16():
     for variant in VARIANTS:
         want = np.array([ex.newton_sqrt(int(x), variant) for x in v])
         assert np.array_equal(fa.newton_sqrt(v, variant), want)
+
+
+def _newton_by_kernel(lo: int, hi: int) -> np.ndarray:
+    return fa.newton_sqrt(np.arange(lo, hi + 1, dtype=np.int64), "ivit_torch")
+
+
+@pytest.mark.parametrize("lo, hi", [(1, 1 << 16), (4549000, 4549700), ((1 << 24) - 5, (1 << 24) + (1 << 18)),
+                                    ((1 << 32) - (1 << 18), (1 << 32) - 1), (123456789, 123456789 + 99999)])
+def test_newton_pieces_equal_the_kernel_on_every_input(lo, hi):
+    """The interval propagation of ivit.newton_sqrt_exact_domain_2_32 gives the numpy kernel's root on every v."""
+    from refarith.smt.theorems.ivit import newton_pieces
+
+    L, H, K = newton_pieces(lo, hi)
+    assert L[0] == lo and H[-1] == hi and np.array_equal(L[1:], H[:-1] + 1)
+    assert np.array_equal(np.repeat(K, H - L + 1), _newton_by_kernel(lo, hi))
+
+
+@pytest.mark.slow
+def test_newton_sqrt_kernel_mismatches_2_24_to_2_32():
+    """The numpy kernel on all of [2^24, 2^32) (about 6 CPU minutes) has the interval propagation's mismatches."""
+    from refarith.smt.theorems.ivit import _interval_mismatches, _isqrt_mismatches
+
+    assert _isqrt_mismatches("ivit_torch", 1 << 24, 1 << 32) == _interval_mismatches(1 << 24, (1 << 32) - 1)
