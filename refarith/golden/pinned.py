@@ -6,4 +6,4 @@ digest, so a golden file cannot be edited together with its MANIFEST entry witho
 changing too.
 """
 
-MANIFEST_SHA256 = "ca684cbaa9f504697fc31ff38a9e1dbaa90f1197c8115b096506d0c75ab48f32"
+MANIFEST_SHA256 = "18b029cbe8963320aac3a1c77c4182c088b06c75a2026d185cde937e9074ee8d"

@@ -1,8 +1,17 @@
-"""Vector driver of ``scaled_mm`` (unscaled specs): A (2 x 16 codes) and B (16 x 2 codes) -> D (2 x 2 codes).
+"""Vector driver of ``scaled_mm``: A (M x K codes), B (K x N codes) and the spec's scale codes -> D (M x N codes).
 
-Boundary vectors: all-zero blocks, exact cancellation (x, -x pairs), accumulator overflow (the input format's
-largest products), one NaN or infinity, subnormal products, signed zeros; random vectors draw finite codes with
-a narrowed exponent range in half of them so that rounding and cancellation in the accumulator happen.
+M = N = 2; K = 16 without K-blocks (scale none/tensor/row), else two K-blocks (MX 64, NVFP4 32, scale=block
+2 * block, so the DeepSeek 1 x 128 and 128 x 128 specs have K = 256).  Columns: A row-major, B row-major, then
+scale_a and scale_b row-major in the shapes of :func:`refarith.exact.gemm.scale_shapes`, then (NVFP4) the binary32
+tensor scales tensor_scale_a, tensor_scale_b.
+
+Boundary vectors (unit scales unless said): all-zero blocks, exact cancellation (x, -x pairs), accumulator
+overflow (the input format's largest products), one NaN or infinity, subnormal products, signed zeros; with
+scales also the largest and smallest scale codes, distinct scales per block or row, and for MX/NVFP4 a NaN block
+scale (its block's products NaN).  Random vectors draw finite codes with a narrowed exponent range in half of
+them so that rounding and cancellation in the accumulator happen, and scales near 1 (binary32: values
+0.375 .. 3 and random codes with exponents within 2^+-4; E8M0 2^+-6; UE4M3 codes 0x20 .. 0x4F), now and then
+an extreme one.
 """
 
 from __future__ import annotations
@@ -18,25 +27,44 @@ from refarith.golden.drivers import Driver, Operand, register_driver
 from refarith.spec import Spec
 
 M, K, N = 2, 16, 2
-
-
-def _check(spec: Spec) -> None:
-    if spec.param["scale"] != "none":
-        raise SpecError(f"{spec}: golden vectors of scaled_mm cover scale=none only")
+GEMM_GOLDEN_SPECS = (
+    "scaled_mm(ocp_e4m3->bfloat16,scale=tensor)",
+    "scaled_mm(ocp_e4m3->binary32,scale=tensor,scale_fmt=ue8m0,accum=sequential)",
+    "scaled_mm(ocp_e4m3->bfloat16,scale=row)",
+    "scaled_mm(ocp_e4m3->bfloat16,scale=block,bscale=col)",
+    "scaled_mm(ocp_e4m3->bfloat16,scale=block)",
+    "scaled_mm(ocp_e4m3->bfloat16,scale=block,bscale=col,scale_fmt=ue8m0)",
+    "scaled_mm(ocp_e4m3->bfloat16,scale=block,scale_fmt=ue8m0,accum=deepseek_v3)",
+    "scaled_mm(ocp_e4m3->binary32,scale=mx)",
+    "scaled_mm(ocp_e2m1->bfloat16,scale=mx,accum=fma_chain)",
+    "scaled_mm(ocp_e2m1->bfloat16,scale=nvfp4)",
+)
+"""Scaled specs of the committed golden set: per-tensor (binary32, UE8M0), per-row/column, DeepSeek 1 x 128 and
+128 x 128 blocks (binary32, UE8M0), MX (E4M3, E2M1) and NVFP4."""
 
 
 def dims(spec: Spec) -> tuple[int, int, int]:
     """(M, K, N) of one golden vector's multiply."""
-    return M, K, N
+    bk = _gemm.block_of(spec)
+    return M, (K if bk is None else 2 * bk), N
 
 
 def scale_operands(spec: Spec) -> tuple[tuple[str, str, tuple[int, ...]], ...]:
     """(name, format, shape) of the scale operands after A and B, in column order."""
-    return ()
+    gr = spec.param["scale"]
+    if gr == "none":
+        return ()
+    m, k, n = dims(spec)
+    sa, sb = _gemm.scale_shapes(spec, m, k, n)
+    sf = _gemm.scale_format(spec)
+    assert sa is not None and sb is not None and sf is not None
+    out = [("scale_a", sf, sa), ("scale_b", sf, sb)]
+    if gr == "nvfp4":
+        out += [("tensor_scale_a", "binary32", ()), ("tensor_scale_b", "binary32", ())]
+    return tuple(out)
 
 
 def _inputs(spec: Spec) -> tuple[Operand, ...]:
-    _check(spec)
     m, k, n = dims(spec)
     ops = [Operand("a", spec.fmt(0), m * k), Operand("b", spec.fmt(len(spec.formats) - 2), k * n)]
     for name, fmt, shape in scale_operands(spec):
@@ -57,11 +85,21 @@ def unpack(spec: Spec, operands: tuple[np.ndarray, ...], v: int) -> tuple:
     return (a, b, *(named.get(x) for x in ("scale_a", "scale_b", "tensor_scale_a", "tensor_scale_b")))
 
 
+def _split(spec: Spec, codes: tuple[int, ...]) -> tuple:
+    """One flat vector as the exact model's arguments (lists)."""
+    cols = []
+    pos = 0
+    for o in _inputs(spec):
+        cols.append(np.asarray(codes[pos:pos + o.width], dtype=np.int64)[None])
+        pos += o.width
+    a, b, *sc = unpack(spec, tuple(cols), 0)
+    return a.tolist(), b.tolist(), *(x.tolist() if isinstance(x, np.ndarray) else x for x in sc)
+
+
 def _exact(spec: Spec, codes: tuple[int, ...]) -> tuple[int, ...] | None:
-    a = [list(codes[i * K:(i + 1) * K]) for i in range(M)]
-    b = [list(codes[M * K + r * N:M * K + (r + 1) * N]) for r in range(K)]
+    a, b, *sc = _split(spec, codes)
     try:
-        d = _gemm.scaled_mm(spec, a, b)
+        d = _gemm.scaled_mm(spec, a, b, *sc)
     except SpecError:
         raise
     except RefarithError:
@@ -72,10 +110,64 @@ def _exact(spec: Spec, codes: tuple[int, ...]) -> tuple[int, ...] | None:
 def _fast(spec: Spec, inputs: tuple, backend: str) -> tuple:
     from refarith.fast import gemm
 
-    a, b = np.asarray(inputs[0]), np.asarray(inputs[1])
-    out = np.stack([gemm.scaled_mm(spec, a[v].reshape(M, K), b[v].reshape(K, N)).reshape(M * N)
-                    for v in range(a.shape[0])]) if a.shape[0] else np.zeros((0, M * N), np.int64)
+    m, _, n = dims(spec)
+    nvec = int(np.asarray(inputs[0]).shape[0])
+    out = np.zeros((nvec, m * n), np.int64)
+    for v in range(nvec):
+        a, b, *sc = unpack(spec, inputs, v)
+        out[v] = gemm.scaled_mm(spec, a, b, *sc).reshape(m * n)
     return (out,)
+
+
+def _one(fmt) -> int:
+    """The code of 1 (formats of at most 16 bits, and binary32)."""
+    if fmt.name == "binary32":
+        return _f32(1.0)
+    return [c for c in _finite(fmt) if fmt.finite_value(c) == 1][0]
+
+
+def _scale_codes(spec: Spec, rng: random.Random, kind: str) -> list[int]:
+    """Flat scale columns: ``unit`` (every scale 1), ``max``/``min`` (the largest/smallest positive finite
+    code), ``mixed`` (distinct per block or row), ``nan`` (one NaN block scale, MX/NVFP4), ``random``."""
+    out: list[int] = []
+    for name, fname, shape in scale_operands(spec):
+        f = get_format(fname)
+        w = int(np.prod(shape)) if shape else 1
+        pos = [c for c in _finite(f) if f.finite_value(c) > 0] if f.nbits <= 8 else None
+        if name.startswith("tensor_scale"):
+            vals = [_one(f)] * w if kind != "random" else [_f32(rng.choice([0.25, 0.5, 1.5, 3.0]))]
+        elif kind == "unit":
+            vals = [_one(f)] * w
+        elif kind in ("max", "min"):
+            if pos is None:
+                vals = [_f32(2.0 ** 100 if kind == "max" else 2.0 ** -100)] * w
+            else:
+                vals = [pos[-1] if kind == "max" else pos[0]] * w
+        elif kind == "nan":
+            vals = [_one(f)] * w
+            if f.nan_code is not None and spec.param["scale"] in ("mx", "nvfp4"):
+                vals[0] = f.nan_code
+        elif kind == "mixed":
+            vals = [_scale_random(f, rng, narrow=True) for _ in range(w)]
+        else:
+            vals = [_scale_random(f, rng, narrow=rng.random() < 0.9) for _ in range(w)]
+        out += vals
+    return out
+
+
+def _f32(x: float) -> int:
+    return int(np.array([x], np.float32).view(np.uint32)[0])
+
+
+def _scale_random(f, rng: random.Random, narrow: bool) -> int:
+    if f.name == "binary32":
+        if rng.random() < 0.5:
+            return _f32(rng.choice([0.375, 0.5, 0.75, 1.0, 1.25, 2.0, 3.0]))
+        e = rng.randint(-4, 4) if narrow else rng.randint(-60, 60)
+        return ((127 + e) << 23) | rng.getrandbits(23)
+    if f.name == "e8m0":
+        return 127 + rng.randint(-6, 6) if narrow else rng.randint(0, 254)
+    return rng.randint(0x20, 0x4F) if narrow else rng.randint(0, 0x7E)
 
 
 def _finite(fmt) -> list[int]:
@@ -83,7 +175,20 @@ def _finite(fmt) -> list[int]:
 
 
 def _boundary(spec: Spec) -> list[tuple[int, ...]]:
+    rng = random.Random(16)
+    unit = tuple(_scale_codes(spec, rng, "unit"))
+    out = [v + unit for v in _boundary_ab(spec)]
+    if scale_operands(spec):
+        ab = _boundary_ab(spec)
+        for kind in ("max", "min", "mixed", "nan"):
+            for v in (ab[1], ab[-1], _random_ab(spec, 1, 17)[0]):  # largest products, -0 * +0, random
+                out.append(v + tuple(_scale_codes(spec, rng, kind)))
+    return out
+
+
+def _boundary_ab(spec: Spec) -> list[tuple[int, ...]]:
     fa, fb = spec.fmt(0), spec.fmt(len(spec.formats) - 2)
+    M, K, N = dims(spec)  # noqa: N806
     rng = random.Random(16)
     out = []
     za, zb = [0] * (M * K), [0] * (K * N)
@@ -112,7 +217,13 @@ def _boundary(spec: Spec) -> list[tuple[int, ...]]:
 
 
 def _random(spec: Spec, n: int, seed: int) -> list[tuple[int, ...]]:
+    rng = random.Random(seed + 1)
+    return [v + tuple(_scale_codes(spec, rng, "random")) for v in _random_ab(spec, n, seed)]
+
+
+def _random_ab(spec: Spec, n: int, seed: int) -> list[tuple[int, ...]]:
     fa, fb = spec.fmt(0), spec.fmt(len(spec.formats) - 2)
+    M, K, N = dims(spec)  # noqa: N806
     rng = random.Random(seed)
     ca, cb = _finite(fa), _finite(fb)
     out = []
@@ -136,8 +247,8 @@ register_driver(Driver(
     exact=_exact,
     boundary=_boundary,
     random=_random,
-    random_count=256,
+    random_count=lambda s: 256 if _gemm.block_of(s) is None else 48,
     fast=_fast,
     backends=("numpy",),
-    doc="A (2x16) and B (16x2) codes -> D (2x2) codes",
+    doc="A (2xK) and B (Kx2) codes, scale codes -> D (2x2) codes",
 ))
