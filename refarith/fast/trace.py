@@ -32,7 +32,12 @@ COMPARE_OPS = ("eq", "ne", "ult", "ule", "ugt", "uge")
 """Binary word -> mask comparisons (unsigned)."""
 MASK_OPS = ("band", "bor")
 """Binary mask -> mask operations."""
-KINDS = ("input", "const", "mconst", "not_", "bnot", "where") + WORD_OPS + COMPARE_OPS + MASK_OPS
+BLOCK_OPS = ("udiv", "rmax", "bcast", "lut")
+"""Operations beyond the BitOps primitives, recorded by the block-kernel tracer (:mod:`refarith.fast.xptrace`):
+``udiv`` unsigned division (divisor non-zero), ``rmax`` the unsigned maximum of an element word over its block,
+``bcast`` a block word repeated over the block's elements, ``lut`` a word read from the graph's table ``imm`` at
+the index given by its operand."""
+KINDS = ("input", "const", "mconst", "not_", "bnot", "where") + WORD_OPS + COMPARE_OPS + MASK_OPS + BLOCK_OPS
 
 
 @dataclass(frozen=True)
@@ -72,10 +77,19 @@ class Graph:
     inputs: tuple[str, ...]
     outputs: tuple[int, ...]
     name: str = "kernel"
+    input_levels: tuple[int, ...] = ()
+    """Block graphs only: per input, 0 for an element word, 1 for a block word (empty: an elementwise graph)."""
+    tables: tuple[tuple[int, ...], ...] = ()
+    """The word tables ``lut`` nodes read (entries are words of the graph's width)."""
 
     def text(self) -> str:
-        """Canonical text form: one line per node, the digest is computed from it."""
+        """Canonical text form: one line per node, the digest is computed from it (elementwise graphs have no
+        ``levels``/``table`` lines)."""
         lines = [f"width {self.width}", "inputs " + " ".join(self.inputs)]
+        if self.input_levels:
+            lines.append("levels " + " ".join(map(str, self.input_levels)))
+        for j, t in enumerate(self.tables):
+            lines.append(f"table {j} " + " ".join(map(str, t)))
         for i, n in enumerate(self.nodes):
             args = ",".join(map(str, n.args))
             lines.append(f"{i} {n.kind} {args} {'' if n.imm is None else n.imm}{' m' if n.mask else ''}")
@@ -107,6 +121,7 @@ class TracingBitOps(BitOps):
         self.nodes: list[Node] = []
         self._interned: dict[Node, int] = {}
         self.n_inputs = 0
+        self.tables: list[tuple[int, ...]] = []
 
     # recording -------------------------------------------------------------------------------------------------
     def _node(self, node: Node) -> Ref:
@@ -220,6 +235,26 @@ class TracingBitOps(BitOps):
     def where(self, m, a, b):
         return self._node(Node("where", (self._ref(m, True), self._ref(a, False), self._ref(b, False))))
 
+    # block-kernel operations (BLOCK_OPS) -------------------------------------------------------------------------
+    def udiv(self, a, b):
+        """Unsigned quotient floor(a / b); the caller guarantees b != 0."""
+        return self._word2("udiv", a, b)
+
+    def rmax(self, a):
+        """Unsigned maximum of the element word ``a`` over its block (a block word)."""
+        return self._node(Node("rmax", (self._ref(a, False),)))
+
+    def bcast(self, a):
+        """The block word ``a`` as an element word (the same value for every element of the block)."""
+        return self._node(Node("bcast", (self._ref(a, False),)))
+
+    def lut(self, table: Sequence[int], a):
+        """``table[a]`` (words); the caller guarantees 0 <= a < len(table)."""
+        t = tuple(int(v) & self.mask for v in table)
+        if t not in self.tables:
+            self.tables.append(t)
+        return self._node(Node("lut", (self._ref(a, False),), self.tables.index(t)))
+
 
 def trace(fn: Callable[..., Any], width: int, inputs: Sequence[str], name: str = "kernel") -> Graph:
     """Run ``fn(ops, *input_words)`` once on a :class:`TracingBitOps` and return the recorded graph.
@@ -266,10 +301,30 @@ def evaluate(graph: Graph, ops: BitOps, inputs: Sequence[Any]) -> tuple[Any, ...
             v = getattr(ops, k)(vals[a[0]])
         elif k == "where":
             v = ops.where(vals[a[0]], vals[a[1]], vals[a[2]])
+        elif k in BLOCK_OPS:
+            v = _block_op(graph, n, ops, [vals[j] for j in a])
         else:  # pragma: no cover - Graph nodes are built by TracingBitOps only
             raise BadValueError(f"unknown graph node kind {k!r}")
         vals[i] = v
     return tuple(vals[o] for o in graph.outputs)
 
 
-__all__ = ["Graph", "Node", "Ref", "TracingBitOps", "evaluate", "trace"]
+def _block_op(graph: Graph, n: Node, ops: BitOps, args: list[Any]) -> Any:
+    """The block operations on numpy words (element words have the block as their last axis)."""
+    import numpy as np
+
+    from refarith.fast.bitops import NumpyBitOps
+
+    if not isinstance(ops, NumpyBitOps):
+        raise BadValueError(f"graph {graph.name!r}: {n.kind} nodes are evaluated on numpy words only")
+    a = np.asarray(args[0], dtype=ops.dtype)
+    if n.kind == "udiv":
+        return np.floor_divide(a, np.asarray(args[1], dtype=ops.dtype), dtype=ops.dtype)
+    if n.kind == "rmax":
+        return a.max(axis=-1)
+    if n.kind == "bcast":
+        return a[..., None]
+    return np.asarray(graph.tables[n.imm], dtype=ops.dtype)[a]
+
+
+__all__ = ["BLOCK_OPS", "Graph", "Node", "Ref", "TracingBitOps", "evaluate", "trace"]

@@ -53,19 +53,19 @@ _BINOP = {"add": "+", "sub": "-", "mul": "*", "and_": "&", "or_": "|", "xor": "^
           "eq": "==", "ne": "!=", "ult": "<", "ule": "<=", "ugt": ">", "uge": ">=", "band": "&", "bor": "|"}
 
 
-def _word_const(v: int, width: int) -> str:
+def _word_const(v: int, width: int, shape: str = "[BLOCK]") -> str:
     wt = WORD_TYPES[width]
     if v < (1 << 31):
-        return f"tl.full([BLOCK], {v}, {wt})"
+        return f"tl.full({shape}, {v}, {wt})"
     # large constants are built from two 31-bit-safe halves so that no Python int above int32 reaches Triton's
     # constant typing (which would make it int64 or reject it)
     hi, lo = v >> 16, v & 0xFFFF
-    return f"(({_word_const(hi, width)} << {_word_const(16, width)}) | {_word_const(lo, width)})"
+    return f"(({_word_const(hi, width, shape)} << {_word_const(16, width, shape)}) | {_word_const(lo, width, shape)})"
 
 
-def _load(i: int, io: str, width: int) -> str:
+def _load(i: int, io: str, width: int, offs: str = "offs", live: str = "live") -> str:
     wt = WORD_TYPES[width]
-    raw = f"tl.load(in{i}_ptr + offs, mask=live, other=0)"
+    raw = f"tl.load(in{i}_ptr + {offs}, mask={live}, other=0)"
     if io == "bool":
         return f"({raw} != 0).to({wt})"
     bits = int("".join(ch for ch in io if ch.isdigit()))
@@ -76,7 +76,7 @@ def _load(i: int, io: str, width: int) -> str:
     return val if bits == width else f"{val}.to({wt})"
 
 
-def _store(i: int, expr: str, io: str, is_mask: bool) -> str:
+def _store(i: int, expr: str, io: str, is_mask: bool, offs: str = "offs", live: str = "live") -> str:
     if is_mask:
         expr = f"{expr}.to(tl.int8)" if io != "bool" else expr
     elif io == "bool":
@@ -86,7 +86,7 @@ def _store(i: int, expr: str, io: str, is_mask: bool) -> str:
         expr = f"{expr}.to(tl.uint{bits})"
         if not io.startswith("u"):
             expr = f"{expr}.to(tl.int{bits}, bitcast=True)"
-    return f"    tl.store(out{i}_ptr + offs, {expr}, mask=live)"
+    return f"    tl.store(out{i}_ptr + {offs}, {expr}, mask={live})"
 
 
 def emit_source(graph: Graph, in_types: Sequence[str], out_types: Sequence[str], fn_name: str = "kernel") -> str:
@@ -95,12 +95,7 @@ def emit_source(graph: Graph, in_types: Sequence[str], out_types: Sequence[str],
     Signature: ``fn_name(in0_ptr, ..., out0_ptr, ..., n, BLOCK: tl.constexpr)``; inputs are read as ``in_types``
     (zero-extended into words; signed types are reinterpreted as unsigned first), outputs are stored truncated to
     ``out_types`` (masks as 0/1 int8, or bool)."""
-    if len(in_types) != len(graph.inputs) or len(out_types) != len(graph.outputs):
-        raise BadValueError(f"graph {graph.name!r}: {len(graph.inputs)} inputs and {len(graph.outputs)} outputs, "
-                            f"got {len(in_types)} input and {len(out_types)} output types")
-    for t in (*in_types, *out_types):
-        if t not in IO_TYPES:
-            raise BadValueError(f"unsupported kernel element type {t!r}; expected one of {', '.join(IO_TYPES)}")
+    _check_types(graph, in_types, out_types)
     w = graph.width
     params = [f"in{i}_ptr" for i in range(len(in_types))] + [f"out{i}_ptr" for i in range(len(out_types))]
     lines = [
@@ -145,6 +140,114 @@ def emit_source(graph: Graph, in_types: Sequence[str], out_types: Sequence[str],
     return "\n".join(lines) + "\n"
 
 
+def _check_types(graph: Graph, in_types: Sequence[str], out_types: Sequence[str]) -> None:
+    if len(in_types) != len(graph.inputs) or len(out_types) != len(graph.outputs):
+        raise BadValueError(f"graph {graph.name!r}: {len(graph.inputs)} inputs and {len(graph.outputs)} outputs, "
+                            f"got {len(in_types)} input and {len(out_types)} output types")
+    for t in (*in_types, *out_types):
+        if t not in IO_TYPES:
+            raise BadValueError(f"unsupported kernel element type {t!r}; expected one of {', '.join(IO_TYPES)}")
+
+
+_SHAPE = {0: "[BR, BK]", 1: "[BR]"}
+_OFFS = {0: "eoffs", 1: "rows"}
+_LIVE = {0: "elive", 1: "rlive"}
+
+
+def emit_block_source(graph: Graph, in_types: Sequence[str], out_types: Sequence[str],
+                      fn_name: str = "kernel") -> str:
+    """Python source of a Triton kernel computing a block graph (:func:`refarith.fast.xptrace.trace_xp`).
+
+    A program takes ``BR`` rows of ``K`` elements as a ``[BR, BK]`` tile (``BK`` the power of two >= K; lanes at
+    or beyond K and rows at or beyond ``nrows`` are masked): element words are tile values, block words one value
+    per row.  Signature ``fn_name(in0_ptr, ..., t0_ptr, ..., out0_ptr, ..., nrows, K, BR, BK)``: element inputs
+    and outputs are row-major ``nrows x K`` arrays, block ones ``nrows`` arrays, ``tj_ptr`` the graph's tables as
+    words of its width.  ``rmax`` is a ``tl.reduce`` over the row by ``tl.maximum`` with masked lanes read as 0
+    (the unsigned minimum, so they never win), ``bcast`` a broadcast of the row value, ``lut`` a masked gather,
+    ``udiv`` Triton's unsigned ``//`` (a zero divisor, which the kernels never produce, is read as 1)."""
+    from refarith.fast.xptrace import node_levels
+
+    _check_types(graph, in_types, out_types)
+    w, wt = graph.width, WORD_TYPES[graph.width]
+    lv = node_levels(graph)
+    params = ([f"in{i}_ptr" for i in range(len(in_types))] + [f"t{j}_ptr" for j in range(len(graph.tables))]
+              + [f"out{i}_ptr" for i in range(len(out_types))])
+    lines = [
+        "import triton",
+        "import triton.language as tl",
+        "",
+        "",
+        "# the standard library's own maximum combine function (the interpreter reduces it with numpy, not per",
+        "# element); a plain one where a Triton version lacks it",
+        '_umax = getattr(tl.standard, "_elementwise_max", None)',
+        "if _umax is None:",
+        "    @triton.jit",
+        "    def _umax(a, b):",
+        "        return tl.maximum(a, b)",
+        "",
+        "",
+        "@triton.jit",
+        f"def {fn_name}({', '.join(params)}, nrows, K, BR: tl.constexpr, BK: tl.constexpr):",
+        f'    """Block graph {graph.name} ({w}-bit words), sha256 {graph.digest}."""',
+        "    rows = tl.program_id(0).to(tl.int64) * BR + tl.arange(0, BR)",
+        "    rlive = rows < nrows",
+        "    cols = tl.arange(0, BK)",
+        "    elive = rlive[:, None] & (cols[None, :] < K)",
+        "    eoffs = rows[:, None] * K + cols[None, :]",
+    ]
+    done: dict[tuple[int, int], str] = {}
+
+    def ref(j: int, level: int) -> str:
+        """Name of node j's value at ``level`` (constant expressions are emitted once per level they are used at)."""
+        if lv[j] is not None:
+            return f"v{j}"
+        if (j, level) not in done:
+            name = f"c{j}_{level}"
+            lines.append(f"    {name} = {expr(j, level)}")
+            done[(j, level)] = name
+        return done[(j, level)]
+
+    def expr(i: int, L: int) -> str:
+        node = graph.nodes[i]
+        k, a = node.kind, node.args
+        if k == "input":
+            return _load(node.imm, in_types[node.imm], w, _OFFS[L], _LIVE[L])
+        if k == "const":
+            return _word_const(node.imm, w, _SHAPE[L])
+        if k == "mconst":
+            return f"tl.full({_SHAPE[L]}, {node.imm}, tl.int1)"
+        if k in ("shl", "shr") and node.imm is not None:
+            return f"{ref(a[0], L)} {_BINOP[k]} {_word_const(node.imm, w, _SHAPE[L])}"
+        if k in _BINOP:
+            return f"({ref(a[0], L)} {_BINOP[k]} {ref(a[1], L)})"
+        if k == "not_":
+            return f"{ref(a[0], L)} ^ {_word_const((1 << w) - 1, w, _SHAPE[L])}"
+        if k == "bnot":
+            return f"{ref(a[0], L)} == 0"
+        if k == "where":
+            return f"tl.where({ref(a[0], L)}, {ref(a[1], L)}, {ref(a[2], L)})"
+        if k == "udiv":
+            d = ref(a[1], L)
+            return f"{ref(a[0], L)} // tl.where({d} == 0, {_word_const(1, w, _SHAPE[L])}, {d})"
+        if k == "rmax":
+            return f"tl.reduce(tl.where(elive, {ref(a[0], 0)}, {_word_const(0, w, _SHAPE[0])}), 1, _umax)"
+        if k == "bcast":
+            return f"tl.broadcast_to({ref(a[0], 1)}[:, None], (BR, BK))"
+        if k == "lut":
+            return (f"tl.load(t{node.imm}_ptr + {ref(a[0], L)}.to(tl.int64), mask={_LIVE[L]}, other=0)"
+                    f".to({wt}, bitcast=True)")
+        raise BadValueError(f"unknown graph node kind {k!r}")  # pragma: no cover - graphs come from the tracers
+
+    live = graph.live()
+    for i in range(len(graph.nodes)):
+        if live[i] and lv[i] is not None:
+            lines.append(f"    v{i} = {expr(i, lv[i])}")
+    for j, o in enumerate(graph.outputs):
+        L = 0 if lv[o] is None else lv[o]
+        lines.append(_store(j, ref(o, L), out_types[j], graph.nodes[o].mask, _OFFS[L], _LIVE[L]))
+    return "\n".join(lines) + "\n"
+
+
 def cache_dir() -> Path:
     """Where emitted kernel sources are written: ``$REFARITH_CACHE/triton`` or the user cache directory."""
     base = os.environ.get("REFARITH_CACHE") or os.environ.get("XDG_CACHE_HOME")
@@ -170,14 +273,20 @@ class CompiledKernel:
     def graph_digest(self) -> str:
         return self.graph.digest
 
-    def __call__(self, inputs: Sequence[Any], outputs: Sequence[Any], n: int) -> None:
-        """Launch over ``n`` elements of the flat contiguous tensors ``inputs`` / ``outputs``."""
+    def __call__(self, inputs: Sequence[Any], outputs: Sequence[Any], n: int, k: int | None = None,
+                 tables: Sequence[Any] = ()) -> None:
+        """Launch over ``n`` elements of the flat contiguous tensors ``inputs`` / ``outputs`` (a block graph:
+        over ``n`` rows of ``k`` elements, with its ``tables``)."""
         import triton
 
         block = BLOCK_INTERPRETED if self.interpreted else BLOCK_DEVICE
-        grid = (triton.cdiv(n, block),)
         try:
-            self.fn[grid](*inputs, *outputs, n, BLOCK=block)
+            if k is None:
+                self.fn[(triton.cdiv(n, block),)](*inputs, *outputs, n, BLOCK=block)
+            else:
+                bk = triton.next_power_of_2(k)
+                br = max(1, block // bk)
+                self.fn[(triton.cdiv(n, br),)](*inputs, *tables, *outputs, n, k, BR=br, BK=bk)
         except Exception as e:
             raise TritonError(f"Triton kernel of graph {self.graph.name!r} ({self.graph.digest[:12]}) failed "
                               f"to {'run' if self.interpreted else 'compile or launch'}: {type(e).__name__}: "
@@ -216,14 +325,16 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def compile_graph(graph: Graph, in_types: Sequence[str], out_types: Sequence[str],
                   interpreted: bool) -> CompiledKernel:
-    """The Triton kernel of ``graph`` (emitted, written and imported once per process; cached)."""
+    """The Triton kernel of ``graph`` (emitted, written and imported once per process; cached): the elementwise
+    kernel of :func:`emit_source`, or for a block graph (one with ``input_levels``) :func:`emit_block_source`."""
     key = (graph.digest, tuple(in_types), tuple(out_types), interpreted)
     with _LOCK:
         hit = _CACHE.get(key)
         if hit is not None:
             return hit
         _import_triton()
-        src = emit_source(graph, in_types, out_types)
+        emit = emit_block_source if graph.input_levels else emit_source
+        src = emit(graph, in_types, out_types)
         name = "k_" + hashlib.sha256(src.encode()).hexdigest()[:24]
         path = cache_dir() / f"{name}.py"
         try:

@@ -1,0 +1,133 @@
+"""Triton kernels of the block and requantization families (refarith.fast.triton_blocks), under Triton's
+interpreter on CPU tensors.
+
+Expected values come from the exact model: the committed golden files of each family (generated from the exact
+model, hashes checked) and, for dequantization, the exact product of every element code with every scale code.
+The numpy backend is used only to tie the traced graph (evaluated on numpy words) to the code it was traced from.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="torch not installed: the triton backend takes torch tensors")
+pytest.importorskip("triton", reason="triton not installed: pip install 'refarith[triton]'")
+
+from refarith.exact import mx as emx  # noqa: E402
+from refarith.exact.rounding import round_value  # noqa: E402
+from refarith.fast import mx as fmx  # noqa: E402
+from refarith.fast import triton_backend as tb  # noqa: E402
+from refarith.fast import triton_blocks as tbk  # noqa: E402
+from refarith.fast.bitops import NumpyBitOps  # noqa: E402
+from refarith.fast.trace import evaluate  # noqa: E402
+from refarith.golden import fileformat as ff  # noqa: E402
+from refarith.golden.generate import default_dir  # noqa: E402
+
+F32_NAN_MASK = 0x7FFFFFFF
+
+
+def _golden(op: str) -> list[str]:
+    manifest = json.loads((default_dir() / "MANIFEST.json").read_text())
+    return sorted(n for n in manifest["files"] if n.startswith(op + "__"))
+
+
+def _load(name: str) -> ff.GoldenFile:
+    d = default_dir()
+    manifest = json.loads((d / "MANIFEST.json").read_text())
+    return ff.load(d / name, manifest["files"][name]["sha256"])
+
+
+def _mismatch(got: np.ndarray, want: np.ndarray, what: str) -> None:
+    bad = np.argwhere(np.asarray(got) != np.asarray(want))
+    if bad.size:
+        i = tuple(bad[0])
+        raise AssertionError(f"{what}: {len(bad)} mismatches; first at {i}: triton {got[i]:#x}, expected "
+                             f"{want[i]:#x}")
+
+
+# ------------------------------------------------------------------ MX
+MX_FILES = _golden("mx_quantize")
+
+
+def test_mx_golden_files_exist():
+    """The MX test below cannot pass vacuously: the committed set holds MX files of several scale rules."""
+    rules = {n.split("__scale-")[1].split("__")[0] for n in MX_FILES}
+    assert len(MX_FILES) >= 5 and {"floor", "ceil", "rceil"} <= rules
+
+
+@pytest.mark.parametrize("name", MX_FILES)
+def test_mx_golden_file(name):
+    """Every committed MX golden file: the Triton kernel gives the file's scale and element codes."""
+    gf = _load(name)
+    p = gf.spec.param
+    x = np.stack(gf.inputs, axis=1).astype(np.uint32).view(np.float32)
+    s, c = tbk.mx_quantize(torch.from_numpy(x), gf.spec.formats[0], block=int(p["block"]), scale=p["scale"],
+                           rounding=p["rounding"])
+    assert not gf.raises.any()
+    _mismatch(s.numpy()[:, 0].astype(np.int64), gf.outputs[:, 0].astype(np.int64), f"{gf.spec} scales")
+    _mismatch(c.numpy().astype(np.int64), gf.outputs[:, 1:].astype(np.int64), f"{gf.spec} elements")
+
+
+def test_mx_ragged_axis_and_block():
+    """A block size that is not a power of two, quantized along axis 0 with a ragged last block: the masked lanes
+    of the tile change nothing (expected: the exact model block by block)."""
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((23, 3)) * np.exp2(rng.integers(-20, 20, (1, 3)))).astype(np.float32)
+    x[4, 1] = -x[4, 1] * 1e6
+    s, c = tbk.mx_quantize(torch.from_numpy(x), "ocp_e4m3", axis=0, block=10, scale="ceil")
+    assert tuple(s.shape) == (3, 3) and tuple(c.shape) == x.shape
+    for j in range(3):
+        for b in range(3):
+            col = [float(v) for v in x[b * 10:(b + 1) * 10, j]]
+            blk = emx.quantize_block(col, "ocp_e4m3", "ceil")
+            assert int(s[b, j]) == blk.scale
+            assert [int(v) for v in c[b * 10:(b + 1) * 10, j]] == list(blk.codes)
+
+
+def _exact_dequant(element: str, scodes: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """binary32 bits of the exact X * P (0x7FC00000 for NaN), from the exact model."""
+    out = np.empty((scodes.size, codes.size), dtype=np.int64)
+    for i, s in enumerate(scodes.tolist()):
+        vals = emx.dequantize_block(emx.MXBlock(s, tuple(codes.tolist())), element)
+        out[i] = [0x7FC00000 if v.is_nan else round_value(v, "binary32", "rne").code for v in vals]
+    return out
+
+
+@pytest.mark.parametrize("element", ["ocp_e2m1", "ocp_e3m2", pytest.param("ocp_e4m3", marks=pytest.mark.slow),
+                                     pytest.param("ocp_e5m2", marks=pytest.mark.slow),
+                                     pytest.param("int8", marks=pytest.mark.slow)])
+def test_mx_dequantize_every_code_and_scale(element):
+    """Every (E8M0 scale code, element code) pair: the Triton dequantization gives the exact value's binary32
+    bits (every such product is a binary32 number), NaN for NaN scales and NaN elements."""
+    fmt = emx.mx_element(element)
+    ncodes = 256 if not hasattr(fmt, "ncodes") else fmt.ncodes
+    codes = np.arange(ncodes, dtype=np.int64)
+    scodes = np.arange(256, dtype=np.int64)
+    c = torch.from_numpy(np.tile(codes, 256).astype(np.uint8)).reshape(256, ncodes)
+    s = torch.from_numpy(scodes.astype(np.uint8)).reshape(256, 1)
+    v = tbk.mx_dequantize(s, c, element, axis=-1, block=ncodes)
+    got = v.numpy().view(np.int32).astype(np.int64) & 0xFFFFFFFF
+    want = _exact_dequant(element, scodes, codes)
+    nan = (got & F32_NAN_MASK) > 0x7F800000
+    assert ((want & F32_NAN_MASK) > 0x7F800000).tolist() == nan.tolist()
+    _mismatch(np.where(nan, 0, got), np.where(nan, 0, want), f"mx_dequantize({element})")
+
+
+def test_mx_graph_is_the_numpy_kernel():
+    """The traced graph, evaluated on numpy words, is the numpy backend's quantize_blocks on the same blocks
+    (binary32 subnormals, zeros, NaN and infinity included), and the emitted source carries its digest."""
+    rng = np.random.default_rng(2)
+    x = (rng.standard_normal((64, 32)) * np.exp2(rng.integers(-150, 120, (64, 1)))).astype(np.float32)
+    x[0, 3], x[1, :], x[2, 7], x[3, :] = np.nan, 0.0, -np.inf, -0.0
+    for scale in ("floor", "rceil"):
+        g = tbk.mx_quantize_graph("ocp_e2m1", scale, "rne")
+        ops = NumpyBitOps(g.width)
+        s, c = evaluate(g, ops, [ops.word(x.view(np.uint32))])
+        s0, c0 = fmx.mx_quantize(x, "ocp_e2m1", scale=scale)
+        assert (np.asarray(s).astype(np.uint8) == s0[:, 0]).all() and (np.asarray(c).astype(np.uint8) == c0).all()
+        src = tb.emit_block_source(g, ["int32"], ["uint8", "uint8"])
+        assert g.digest in src
+        assert tbk.mx_quantize_graph.__wrapped__("ocp_e2m1", scale, "rne").digest == g.digest
