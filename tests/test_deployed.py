@@ -1,5 +1,5 @@
-"""Adapters of deployed libraries (pychop, compressed-tensors, AMD Quark, fpy2): each test skips, with the install
-line, when its library is absent.  Expected codes come from refarith's exact model; the findings asserted are
+"""Adapters of deployed libraries (pychop, compressed-tensors, AMD Quark, fpy2, brevitas): each test skips, with the
+install line, when its library is absent.  Expected codes come from refarith's exact model; the findings asserted are
 the rows of the README's table of deployed libraries.  compressed-tensors (importing transformers) and Quark
 (JIT-compiling its C++ extension on first import) take a minute to load: their tests are marked slow."""
 
@@ -41,11 +41,16 @@ def _run(target: str, spec_id: str, values: list[float], dtype=np.float32):
     return got, [None if e is None else e[0] for e in exp]
 
 
+NAMES = {"pychop": "ocp_e5m2", "compressed_tensors": "fp8", "quark": "fp8_e4m3", "fpy2": "MX_E4M3",
+         "brevitas": "fp8_e4m3"}
+"""A target of each adapter."""
+
+
 # ------------------------------------------------------------------ without the libraries
 @pytest.mark.parametrize("lib", sorted(ADAPTERS))
 def test_absent_library_is_one_line_with_the_install_line(lib, monkeypatch, capsys):
     monkeypatch.setattr(_common, "installed_version", lambda L: None)
-    name = {"pychop": "ocp_e5m2", "compressed_tensors": "fp8", "quark": "fp8_e4m3", "fpy2": "MX_E4M3"}[lib]
+    name = NAMES[lib]
     with pytest.raises(KernelError, match=r"is not installed; install it with: pip install --no-deps "):
         load_kernel(f"{lib}:{name}")
     assert main(["certify", f"{lib}:{name}", "--spec", "cast(binary16->ocp_e4m3)"]) == 2
@@ -56,7 +61,7 @@ def test_absent_library_is_one_line_with_the_install_line(lib, monkeypatch, caps
 @pytest.mark.parametrize("lib", sorted(ADAPTERS))
 def test_unknown_version_names_the_known_ones(lib, monkeypatch):
     monkeypatch.setattr(_common, "installed_version", lambda L: "99.0")
-    name = {"pychop": "ocp_e5m2", "compressed_tensors": "fp8", "quark": "fp8_e4m3", "fpy2": "MX_E4M3"}[lib]
+    name = NAMES[lib]
     known = ", ".join(_library(lib).known)
     with pytest.raises(KernelError, match=rf"written for {_library(lib).dist} {known}; installed is 99\.0"):
         load_kernel(f"{lib}:{name}")
@@ -92,10 +97,15 @@ def test_pychop_e5m2_rne_findings():
 
 def test_pychop_rtz_overflows_to_inf():
     """pychop Chop(4, 3) toward zero sends a finite overflow to inf, where IEEE 754 7.4 gives the largest finite
-    value for rtz (refarith overflow=inf): the 'overflow to inf in every rounding mode' behaviour."""
+    value for rtz (refarith overflow=inf): the named variant overflow=inf_always -- except in the binade
+    [2^(emax+1), 2^(emax+2)) = [256, 512), which pychop sends to 0 (a finding)."""
     _needs("pychop")
-    got, exp = _run("pychop:ieee_e4m3+rtz", "cast(binary32->ieee_e4m3,rounding=rtz,overflow=inf)", [250.0, 1e9])
-    assert exp == [0x77, 0x77] and int(got[0]) == 0x77 and int(got[1]) == 0x78  # 240 = 0x77, +inf = 0x78
+    vals = [250.0, 512.0, 1e9, -1e9, np.inf, 256.0, 300.0]
+    got, exp = _run("pychop:ieee_e4m3+rtz", "cast(binary32->ieee_e4m3,rounding=rtz,overflow=inf)", vals[:3])
+    assert exp == [0x77, 0x77, 0x77] and int(got[0]) == 0x77 and int(got[2]) == 0x78  # 240 = 0x77, +inf = 0x78
+    got, exp = _run("pychop:ieee_e4m3+rtz", "cast(binary32->ieee_e4m3,rounding=rtz,overflow=inf_always)", vals)
+    assert [int(g) for g in got[:5]] == exp[:5] == [0x77, 0x78, 0x78, 0xF8, 0x78]
+    assert exp[5:] == [0x78, 0x78] and [int(g) for g in got[5:]] == [0x00, 0x00]
 
 
 # ------------------------------------------------------------------ compressed-tensors, quark
@@ -134,3 +144,41 @@ def test_fpy2_mx_e4m3_is_ocp_non_saturating():
     vals = [1.1, 448.0, 464.0, 470.0, 60000.0, np.inf, -np.inf, -0.0, 2.0 ** -10, 2.0 ** -9]
     got, exp = _run("fpy2:MX_E4M3", spec, vals, dtype=np.float16)
     assert [int(g) for g in got] == exp
+
+
+def test_fpy2_mx_e4m3_rto_overflow_is_the_nan_code():
+    """fpy2 MX_E4M3 under RTO: a value above 448 rounds to the odd code 0x7F, the NaN -- refarith's named variant
+    overflow=nan_rto (IEEE 754 7.4 reads rto as toward zero: overflow=nan gives 448)."""
+    _needs("fpy2")
+    vals = [1.1, 448.0, 450.0, -450.0, 1000.0, np.inf, 2.0 ** -10, 3 * 2.0 ** -11]
+    got, exp = _run("fpy2:MX_E4M3+rto", "cast(binary16->ocp_e4m3,rounding=rto,overflow=nan_rto)", vals,
+                    dtype=np.float16)
+    assert [int(g) for g in got] == exp and exp[2:4] == [0x7F, 0xFF]
+    _, ieee = _run("fpy2:MX_E4M3+rto", "cast(binary16->ocp_e4m3,rounding=rto,overflow=nan)", vals[2:3],
+                   dtype=np.float16)
+    assert ieee == [0x7E]
+
+
+# ------------------------------------------------------------------ brevitas
+def test_brevitas_saturating_fp8_sends_inf_to_nan():
+    """brevitas FloatQuant (scale 1, OCP encodings, saturating): RNE, finite overflow to +-max, but +-inf to NaN
+    (2^floor(log2 inf) = inf, inf/inf = NaN before the clamp) -- refarith's overflow=saturate_inf_nan."""
+    _needs("brevitas")
+    vals = [1.1, 2.0 ** -10, 3 * 2.0 ** -11, 448.0, 464.0, 465.0, 1e6, -1e6, np.inf, -np.inf]
+    got, exp = _run("brevitas:fp8_e4m3", "cast(binary32->ocp_e4m3,overflow=saturate_inf_nan)", vals)
+    assert [int(g) for g in got[:8]] == exp[:8] and exp[-2:] == [0x7F, 0xFF]
+    assert {int(g) for g in got[8:]} <= {0x7F, 0xFF}  # a NaN (torch's inf/inf has its sign bit set)
+    got, exp = _run("brevitas:fp8_e5m2", "cast(binary32->ocp_e5m2,overflow=saturate_inf_nan)",
+                    [57344.0, 61440.0, 1e6, -1.5, np.inf])
+    assert [int(g) for g in got[:4]] == exp[:4] and exp[:3] == [0x7B, 0x7B, 0x7B]
+    assert int(got[4]) & 0x7F in (0x7D, 0x7E, 0x7F) and int(exp[4]) & 0x7F in (0x7D, 0x7E, 0x7F)
+
+
+def test_brevitas_non_saturating_e5m2_inf_input_is_nan():
+    """brevitas +nonsat E5M2: finite overflow goes to +-inf (overflow=inf), but an infinite input becomes NaN (a
+    finding: no IEEE or OCP mode does that)."""
+    _needs("brevitas")
+    got, exp = _run("brevitas:fp8_e5m2+nonsat", "cast(binary32->ocp_e5m2,overflow=inf)",
+                    [57344.0, 61439.0, 61440.0, -1e6, np.inf])
+    assert [int(g) for g in got[:4]] == exp[:4] == [0x7B, 0x7B, 0x7C, 0xFC]
+    assert exp[4] == 0x7C and int(got[4]) in (0x7D, 0x7E, 0x7F, 0xFD, 0xFE, 0xFF)

@@ -11,6 +11,8 @@ doing the value -> code step, so a value off the format's grid is the mismatch c
 ``compressed_tensors:<fmt>``   ``compressed_tensors.quantization.lifecycle.forward.quantize`` with scale 1
                                (fp8: clamp to +-448 then ``.to(float8_e4m3fn)``; fp4: ``cast_to_fp4``); values
 ``quark:<fmt>``                AMD Quark's CPU fake quantizers ``quant_dequant_fp8_e4m3/e5m2``; values
+``brevitas:<fmt>[+nonsat]``    brevitas' minifloat ``FloatQuant`` with scale 1 (fp8_e4m3, fp8_e5m2; OCP encodings,
+                               saturating unless ``+nonsat``); values
 ``fpy2:<context>[+<mode>]``    fpy2's MX contexts (``MX_E4M3``, ``MX_E5M2``, ``MX_E3M2``, ``MX_E2M3``,
                                ``MX_E2M1``, ``MX_E8M0``): ``ctx.encode(ctx.round(x))``; codes
 ============================  ===========================================================================
@@ -23,11 +25,11 @@ import importlib
 from refarith.certify.adapters import Kernel
 from refarith.errors import KernelError
 
-ADAPTERS = {"pychop": "pychop", "compressed_tensors": "compressed_tensors", "quark": "quark", "fpy2": "fpy2"}
+ADAPTERS = {"pychop": "pychop", "compressed_tensors": "compressed_tensors", "quark": "quark", "fpy2": "fpy2",
+            "brevitas": "brevitas"}
 """Target prefix -> adapter module of this package."""
 
 NOT_ADAPTED = {
-    "brevitas": "brevitas 0.13.4 imports on CPU, but no adapter is written yet for its FP8/MX quantizer classes",
     "qtorch": "qtorch 0.3.0 JIT-compiles its C++ extension when qtorch.quant is imported "
               "(torch.utils.cpp_extension.load); with torch 2.13 CPU that import did not finish within minutes",
 }
