@@ -503,3 +503,17 @@ def test_stochastic_kernel_equals_exact_model_every_saturation_mode(dst: str):
                 assert got == want, (dst, variant, sat, hex(int(xs[i])), int(rs[i]))
             checked += 1
     assert checked >= 6
+
+
+@pytest.mark.proof
+def test_p3109_stochastic_theorem_can_fail(monkeypatch):
+    """The stochastic kernel theorem refutes a restatement with the wrong stochastic mode (StochasticA read for
+    StochasticC), and the replay through the exact model sides with the kernel."""
+    from refarith.smt.theorems import p3109 as P
+
+    real = P._sr_away
+    monkeypatch.setattr(P, "_sr_away", lambda sig, sh, pos, gt0, sr: real(sig, sh, pos, gt0, (*sr[:2], "a")))
+    out = P.prove_kernel_projection_sr("binary8p4se", "c", 3)
+    assert out.verdict != P.PROVED and out.counterexample
+    monkeypatch.setattr(P, "_sr_away", real)
+    assert P.prove_kernel_projection_sr("binary8p4se", "c", 3).verdict == P.PROVED

@@ -8,6 +8,8 @@ and ωEncode (§4.7.6).  Theorems:
 * ``p3109.kernel.binary32->DST.MODE``: the cast kernel (``refarith.fast.castkernel.cast_bits``, traced graph) with
   overflow = satnone, satfinite, satpropagate (negative = project for unsigned targets) equals
   :func:`project_spec` for every binary32 pattern, one theorem per deterministic rounding mode.
+* ``p3109.kernel.binary32->DST.sr``: the stochastic kernel (StochasticA/B/C, 3 random bits) with ωProject restated
+  with §4.7.4's stochastic RoundAway, every saturation mode.
 * ``p3109.monotone.binary32->DST``: the projection is monotone in its input for every deterministic mode and
   saturation mode (adjacent-pair reduction over the binary32 chain; unsigned targets: from +0 up).
 * ``p3109.satfinite_eq_satpropagate.binary32->DST``: the two modes give the same code for every finite input.
@@ -27,6 +29,7 @@ import dataclasses
 
 import z3
 
+from refarith.errors import RefarithError
 from refarith.exact.ops import decode
 from refarith.exact.rounding import DETERMINISTIC_MODES, SATURATION_MODES
 from refarith.formats import FloatFormat, get_format, p3109_formats
@@ -41,7 +44,32 @@ def _c(v: int, w: int) -> z3.BitVecRef:
     return z3.BitVecVal(v & ((1 << w) - 1), w)
 
 
-def _round_to_precision(d: Decoded, dst: FloatFormat, rounding: str) -> tuple[z3.BitVecRef, z3.BoolRef]:
+def _sr_away(sig: z3.BitVecRef, sh: z3.BitVecRef, pos: z3.BoolRef, gt0: z3.BoolRef, sr: tuple) -> z3.BoolRef:
+    """RoundAway of P3109 §4.7.4's stochastic modes for nu = (the low ``sh`` bits of ``sig``) / 2^sh and the
+    random integer R of N bits (``sr`` = (R, N, variant)): StochasticA floor(nu 2^N) + R >= 2^N; StochasticB
+    floor(nu 2^(N+1)) + 2R + 1 >= 2^(N+1); StochasticC RNITE(nu 2^N) + R >= 2^N (``c_odd``: ties to odd)."""
+    r, n, variant = sr
+    w = sig.size()
+    low = z3.If(pos, sig & ((_c(1, w) << sh) - 1), _c(0, w))  # nu * 2^sh (shifts >= w give 0 in Z3)
+
+    def top(bits: int) -> z3.BitVecRef:  # floor(nu * 2^bits)
+        return z3.If(sh >= bits, z3.LShR(low, sh - bits), low << (bits - sh))
+
+    rz = z3.ZeroExt(w - n, r)
+    if variant == "a":
+        return z3.UGE(top(n) + rz, _c(1 << n, w))
+    if variant == "b":
+        return z3.And(gt0, z3.UGE(top(n + 1) + 2 * rz + 1, _c(1 << (n + 1), w)))
+    t1 = top(n + 1)
+    t, h = z3.LShR(t1, 1), z3.Extract(0, 0, t1) == 1
+    sticky = z3.If(sh > n + 1, (low & ((_c(1, w) << (sh - n - 1)) - 1)) != 0, False)
+    odd = z3.Extract(0, 0, t) == 1
+    up = z3.And(h, z3.Or(sticky, odd if variant == "c" else z3.Not(odd)))
+    return z3.UGE(t + z3.If(up, _c(1, w), _c(0, w)) + rz, _c(1 << n, w))
+
+
+def _round_to_precision(d: Decoded, dst: FloatFormat, rounding: str,
+                        sr: tuple | None = None) -> tuple[z3.BitVecRef, z3.BoolRef]:
     """§4.7.4 on a decoded finite non-zero source: (the magnitude code of the rounded value in the unbounded
     exponent range, inexact).  Q = max(floor(log2 |X|), 1 - B) - P + 1; floor(S~) and nu come from shifting the
     source significand by Q - es; consecutive magnitudes have consecutive codes (also across binades), so
@@ -68,18 +96,21 @@ def _round_to_precision(d: Decoded, dst: FloatFormat, rounding: str) -> tuple[z3
         "rna": half,
         "rne": z3.Or(z3.And(half, rest), z3.And(half, z3.Not(rest), z3.Not(even))),
         "rto": z3.And(gt0, even),
-    }[rounding]
+    }[rounding] if rounding != "sr" else _sr_away(d.sig, sh, pos, gt0, sr)
     return code + z3.If(away, _c(1, w), _c(0, w)), gt0
 
 
-def project_spec(bits: z3.BitVecRef, dst: FloatFormat | str, rounding: str, sat: str) -> z3.BitVecRef:
-    """ωProject of P3109 §4.7.3 for a binary32 pattern into a P3109 format: the code (K bits)."""
+def project_spec(bits: z3.BitVecRef, dst: FloatFormat | str, rounding: str, sat: str,
+                 sr: tuple | None = None) -> z3.BitVecRef:
+    """ωProject of P3109 §4.7.3 for a binary32 pattern into a P3109 format: the code (K bits).  ``rounding='sr'``:
+    ``sr`` = (R, N, variant), the random integer (an N-bit vector) and the stochastic mode (see :func:`_sr_away`);
+    ωSaturate treats the stochastic modes as the nearest ones (they may round away from zero)."""
     dst = get_format(dst)
     d = decode_ieee(bits, SRC)
     w = d.sig.size()
     k = dst.nbits
     signed, ext = dst.signed, dst.specials == "p3109e"
-    u, _ = _round_to_precision(d, dst, rounding)
+    u, _ = _round_to_precision(d, dst, rounding, sr)
     hi = dst.max_code
     nan = _c(1 << (k - 1) if signed else (1 << k) - 1, k)
     pinf = _c((1 << (k - 1)) - 1 if signed else (1 << k) - 2, k)
@@ -170,6 +201,47 @@ def prove_kernel_projection(dst: FloatFormat | str, rounding: str, timeout_s: fl
         return shown, bad
 
     return cp._with_graphs(prove(z3.And(*parts), {"x": bits}, timeout_s, confirm, observe=observe), digests)
+
+
+def prove_kernel_projection_sr(dst: FloatFormat | str, variant: str, k: int, timeout_s: float = 60.0) -> Outcome:
+    """Claim: for every binary32 x and k-bit random integer R, the stochastic kernel (``sr=variant``) equals
+    project_spec with that stochastic mode, in each saturation mode."""
+    from refarith.fast.graphs import cast_graph
+    from refarith.fast.trace import evaluate
+    from refarith.smt.bitops_z3 import Z3BitOps
+
+    dst = get_format(dst)
+    bits, r = z3.BitVec("x", 32), z3.BitVec("r", k)
+    parts, observe, digests = [], {}, []
+    for i, sat in enumerate(SATURATION_MODES):
+        g = cast_graph(SRC, dst.name, "sr", sat, "error", _neg(dst), k, sr_variant=variant)
+        ops = Z3BitOps(g.width)
+        codes, _err = evaluate(g, ops, [ops.word(bits), ops.word(r)])
+        codes = ops.word(codes)
+        digests.append(g.digest)
+        want = project_spec(bits, dst, "sr", sat, (r, k, variant))
+        parts.append(codes == z3.ZeroExt(codes.size() - dst.nbits, want))
+        observe.update({f"k{i}": codes, f"s{i}": want})
+
+    def confirm(a: dict[str, int]) -> tuple[dict, bool]:
+        x, rv = a["x"], a["r"]
+        shown: dict = {"source_bits": f"{x:#010x}", "source_value": str(decode(x, SRC)), "r": rv, "k": k,
+                       "sr": variant}
+        bad = False
+        for i, sat in enumerate(SATURATION_MODES):
+            if a[f"k{i}"] != a[f"s{i}"]:
+                try:
+                    ex = cp.exact_cast(x, SRC, dst, "sr", sat, "error", _neg(dst), rand=rv, rand_bits=k,
+                                       sr_variant=variant).code
+                except RefarithError:
+                    ex = None
+                bad = bad or ex != a[f"k{i}"]
+                shown[sat] = {"kernel": _show(a[f"k{i}"], dst), "section_4_7": _show(a[f"s{i}"], dst),
+                              "exact_model": _show(ex, dst)}
+        return shown, bad
+
+    return cp._with_graphs(prove(z3.And(*parts), {"x": bits, "r": r}, timeout_s, confirm, observe=observe),
+                           digests)
 
 
 _value = cp._value  # a code's value in the order of the monotonicity claims (NaN: None), as the cast proofs use it
@@ -331,6 +403,12 @@ def prove_rto_odd(dst: FloatFormat | str, timeout_s: float = 60.0) -> Outcome:
     return prove(z3.Implies(pre, z3.And(*parts)), {"x": x}, timeout_s, confirm)
 
 
+SR_MODES = ("a", "b", "c")
+"""P3109's stochastic modes StochasticA/B/C (refarith.exact.stochastic variants a, b, c)."""
+SR_K = 3
+"""Random bits of the stochastic kernel theorems (the rule is the same for every N; 3 keeps them fast)."""
+
+
 def _register(dst: str) -> None:
     f = get_format(dst)
     for rnd in DETERMINISTIC_MODES:
@@ -341,6 +419,14 @@ def _register(dst: str) -> None:
                  tags=("p3109", "cast", "kernel", dst))
         def check(rnd=rnd):
             return prove_kernel_projection(dst, rnd, timeout_s=55)
+
+    @theorem(f"p3109.kernel.{SRC}->{dst}.sr",
+             f"for all binary32 x and 3-bit R: cast_bits(x, {dst}, rounding=sr, sr=a|b|c, k=3, overflow=satnone|"
+             f"satfinite|satpropagate{', negative=project' if not f.signed else ''}) == P3109 §4.7.3 ωProject(x) "
+             "with StochasticA/B/C (§4.7.4) restated on bit-vectors", budget=120,
+             tags=("p3109", "cast", "kernel", "sr", dst))
+    def check_sr():
+        return _combined([prove_kernel_projection_sr(dst, v, SR_K, timeout_s=55) for v in SR_MODES])
 
     @theorem(f"p3109.monotone.{SRC}->{dst}",
              f"for all binary32 x <= y (not NaN{', x >= +0' if not f.signed else ''}), every deterministic mode and "
@@ -410,5 +496,6 @@ for _dst in K8:
 for _dst in other_width_targets():
     _register_width(_dst)
 
-__all__ = ["K8", "PROVED", "other_width_targets", "project_spec", "prove_kernel_projection", "prove_monotone",
-           "prove_rto_odd", "prove_satfinite_eq_satpropagate", "prove_unsigned_negative"]
+__all__ = ["K8", "PROVED", "SR_K", "SR_MODES", "other_width_targets", "project_spec", "prove_kernel_projection",
+           "prove_kernel_projection_sr", "prove_monotone", "prove_rto_odd", "prove_satfinite_eq_satpropagate",
+           "prove_unsigned_negative"]
