@@ -90,6 +90,16 @@ def test_aliases_resolve_to_catalogue_formats():
     assert get_format(f) is f
 
 
+def test_catalogue_names_are_their_own_normal_form():
+    """get_format returns a catalogue name's record without normalising it; that is only right if normalising
+    (strip, drop a library prefix, lower case) leaves every catalogue name unchanged."""
+    import importlib
+
+    normalise = importlib.import_module("refarith.formats.catalogue")._normalise  # the module, not the function
+    for name, fmt in catalogue().items():
+        assert normalise(name) == name and get_format(name) is fmt
+
+
 def test_parametric_names():
     f = get_format("e4m3")
     assert f.name == "ocp_e4m3"  # the alias wins over the parametric reading

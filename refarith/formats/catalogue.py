@@ -180,6 +180,8 @@ def get_format(name: str | Format | object) -> Format:
     whose codes are that dtype's bits)."""
     if isinstance(name, (FloatFormat, IntFormat)):
         return name
+    if type(name) is str and name in _CATALOGUE:  # a catalogue name is its own normal form: skip _normalise
+        return _CATALOGUE[name]
     if not isinstance(name, str):
         dt = _dtype_name(name)
         if dt is None:
