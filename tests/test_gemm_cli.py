@@ -93,3 +93,22 @@ def test_certify_cli_gemm_target_fails_another_model(capsys) -> None:
 def test_certify_cli_gemm_bad_input(capsys, target: str, spec: str, words: str) -> None:
     code, _, err = run(capsys, "certify", target, "--spec", spec)
     assert code == 2 and words in err and len(err.strip().splitlines()) == 1, err
+
+
+def mx_exact(a: np.ndarray, b: np.ndarray, sa: np.ndarray, sb: np.ndarray) -> np.ndarray:
+    """An MX GEMM: exact sum, one rounding (refarith's numpy kernel)."""
+    return F.scaled_mm(MX, a, b, sa, sb)
+
+
+def mx_scales_swapped(a: np.ndarray, b: np.ndarray, sa: np.ndarray, sb: np.ndarray) -> np.ndarray:
+    """An MX GEMM that applies B's first-row scales to A (a scale-indexing bug)."""
+    return F.scaled_mm(MX, a, b, np.repeat(sb[:, :1].T, a.shape[0], axis=0), sb)
+
+
+def test_certify_cli_scaled_gemm_golden(capsys) -> None:
+    """The committed MX golden file: a kernel given A, B and both scale arrays passes; one that misreads the
+    scales fails."""
+    code, out, _ = run(capsys, "certify", "tests.test_gemm_cli:mx_exact", "--spec", MX)
+    assert code == 0 and out.startswith("PASS") and "67 vectors" in out, out
+    code, out, _ = run(capsys, "certify", "tests.test_gemm_cli:mx_scales_swapped", "--spec", MX)
+    assert code == 1 and out.startswith("FAIL"), out
