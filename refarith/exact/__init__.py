@@ -23,3 +23,4 @@ from refarith.exact import fdot as _fdot, lmul as _lmul  # noqa: E402,F401,I001 
 from refarith.exact import bfp, intquant, llmint8, mx, nvfp4  # noqa: E402,F401,I001  (registers the block and integer quantization spec ops)
 from refarith.exact import rotation  # noqa: E402,F401,I001  (registers hadamard_rotate)
 from refarith.exact import fp8scale  # noqa: E402,F401,I001  (registers fp8_current_scale, fp8_delayed_scale)
+from refarith.exact import fp8block  # noqa: E402,F401,I001  (registers fp8_block_quantize)

@@ -1,4 +1,4 @@
-"""Vector drivers of the quantization recipes: Walsh-Hadamard rotations, per-tensor FP8 scaling.
+"""Vector drivers of the quantization recipes: Walsh-Hadamard rotations, per-tensor and blockwise FP8 scaling.
 
 What one vector is:
 
@@ -6,6 +6,8 @@ What one vector is:
 * ``fp8_current_scale(F)``: a tensor of 32 binary32 values -> amax, scale, scale_inv (binary32), 32 codes of F.
 * ``fp8_delayed_scale(F,h=..)``: an amax history of h binary32 values (index 0 the most recent), the previous
   binary32 scale and a tensor of 32 binary32 values -> the tensor's amax, the new scale, scale_inv, 32 codes of F.
+* ``fp8_block_quantize(F,tile=..)``: one tile (a 1xB row or a BxB block, row-major) of binary32 values -> its scale
+  (binary32, or E8M0 for ``scale=ue8m0``) and the tile's codes of F.
 
 Rotation boundary vectors: zeros of both signs, every basis vector scaled by powers of two over the whole exponent range
 (an unnormalised result that is one value times +-1, a normalised one that is that value over sqrt n, where the
@@ -20,6 +22,7 @@ import random
 
 import numpy as np
 
+from refarith.exact import fp8block as _fb
 from refarith.exact import fp8scale as _fs
 from refarith.exact import rotation as _rot
 from refarith.formats import get_format
@@ -275,4 +278,59 @@ register_driver(Driver(
     fast=_del_fast,
     doc="an amax history of h binary32 values (index 0 the most recent), the previous scale and 32 binary32 values "
         "-> amax of x, the new scale, scale_inv and 32 FP8 codes",
+))
+
+
+# ------------------------------------------------------------------ blockwise FP8
+def _tile_shape(spec: Spec) -> tuple[int, int]:
+    return _fb.parse_tile(spec.param["tile"])
+
+
+def _tile_n(spec: Spec) -> int:
+    r, c = _tile_shape(spec)
+    return r * c
+
+
+def _blk_exact(spec: Spec, ins: tuple[int, ...]) -> tuple[int, ...] | None:
+    p = spec.param
+    r = exact_or_none(_fb.quantize_tile, list(ins), spec.formats[0], p["scale"], p["division"], p["eps"])
+    return None if r is None else (r[0], *r[1])
+
+
+def _blk_fast(spec: Spec, inputs: tuple, backend: str) -> tuple:
+    from refarith.fast.fp8block import fp8_block_quantize
+
+    p = spec.param
+    tr, tc = _tile_shape(spec)
+    x = np.asarray(inputs[0]).astype(np.uint32).view(np.float32).reshape(-1, tc)  # tiles stacked vertically
+    s, q = fp8_block_quantize(as_backend(x, backend), spec.formats[0], p["tile"], p["scale"], p["division"],
+                              p["eps"], backend)
+    s = to_numpy(s).reshape(-1)
+    s = s.astype(np.int64) if p["scale"] == "ue8m0" else np.ascontiguousarray(s, np.float32).view(np.uint32)
+    return s, to_numpy(q).reshape(len(s), -1)
+
+
+def _blk_boundary(spec: Spec) -> list[tuple[int, ...]]:
+    from fractions import Fraction
+
+    from refarith.golden.opdrivers.blocks import _f32_block_boundaries
+
+    n = _tile_n(spec)
+    step = 11 if n <= 256 else 41
+    return _f32_block_boundaries(spec, n, Fraction(spec.fmt(0).max), range(-150, 128, step))
+
+
+register_driver(Driver(
+    "fp8_block_quantize",
+    inputs=lambda s: (Operand("x", get_format("binary32"), _tile_n(s)),),
+    outputs=lambda s: (Operand("scale", get_format("e8m0" if s.param["scale"] == "ue8m0" else "binary32")),
+                       Operand("codes", s.fmt(0), _tile_n(s))),
+    exact=_blk_exact,
+    boundary=_blk_boundary,
+    variant_params=lambda s: schema_variants(s),
+    random=lambda s, n, seed: _f32_tensors(n, seed, _tile_n(s)),
+    random_count=lambda s: max(4, 4096 // _tile_n(s)),
+    fast=_blk_fast,
+    doc="one tile (1xB row or BxB block, row-major) of binary32 values -> its scale (binary32 or E8M0) and FP8 "
+        "codes",
 ))

@@ -1,0 +1,138 @@
+"""Blockwise FP8 quantization (1xB / BxB tiles), vectorized (numpy and torch); the same bits as
+:mod:`refarith.exact.fp8block`.
+
+The binary32 steps (amax / F_max, 1 / sf, x * r, x / sf) are single IEEE binary32 operations in numpy and torch
+(round to nearest even, no flush to zero); ceil(log2 sf) for UE8M0 scales is taken from the bits (exponent field,
+plus one unless the significand is zero), never from a floating log2; the FP8 cast is :func:`refarith.fast.encode`
+(RNE, saturating).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from refarith.errors import BadValueError
+from refarith.exact import fp8block as _e
+
+
+def _f32(bits: int) -> float:
+    return float(np.array([bits], np.uint32).view(np.float32)[0])
+
+
+def _tiles(x, tr: int, tc: int, backend: str):
+    shape = tuple(x.shape)
+    if len(shape) != 2 or shape[0] % tr or shape[1] % tc or shape[0] == 0:
+        dims = "x".join(map(str, shape)) or "0-d"
+        raise BadValueError(f"a {dims} tensor does not tile into {tr}x{tc} blocks (a 2-D shape, multiples of the "
+                            "tile, is needed; no padding)")
+    r, c = shape
+    t = x.reshape(r // tr, tr, c // tc, tc)
+    t = t.transpose(0, 2, 1, 3) if backend == "numpy" else t.permute(0, 2, 1, 3)
+    return t.reshape(r // tr, c // tc, tr * tc), shape
+
+
+def _untile(q, shape, tr: int, tc: int, backend: str):
+    r, c = shape
+    t = q.reshape(r // tr, c // tc, tr, tc)
+    t = t.transpose(0, 2, 1, 3) if backend == "numpy" else t.permute(0, 2, 1, 3)
+    return t.reshape(r, c)
+
+
+def _ceil_e8m0_np(sf: np.ndarray) -> np.ndarray:
+    """E8M0 codes of 2^ceil(log2 sf) from the bits (0xFF where there is none)."""
+    b = sf.view(np.uint32).astype(np.int64)
+    e = (b >> 23) & 0xFF
+    f = b & 0x7FFFFF
+    bl = np.zeros_like(b)
+    for i in range(23):  # bit length of a subnormal's significand
+        bl = np.where((f >> i) & 1 == 1, i + 1, bl)
+    k = np.where(e > 0, e - 127 + (f != 0), bl - 150 + ((f & (f - 1)) != 0))
+    ok = (e < 255) & (b > 0) & (b < 0x80000000) & (k >= -127) & (k <= 127)
+    return np.where(ok, k + 127, 255).astype(np.int64)
+
+
+def _e8m0_to_f32_np(code: np.ndarray) -> np.ndarray:
+    k = code.astype(np.int64) - 127
+    bits = np.where(k >= -126, (k + 127) << 23, 1 << np.clip(k + 149, 0, 22))
+    return np.where(code == 255, 0x7FC00000, bits).astype(np.uint32).view(np.float32)
+
+
+def fp8_block_quantize(x, fmt: str = "ocp_e4m3", tile: str = "1x128", scale: str = "fp32",
+                       division: str = "reciprocal", eps: str = "deepgemm", backend: str = "numpy"):
+    """(scales, codes) of a 2-D binary32 array: scales of shape (rows/tr, cols/tc), binary32 (``scale=fp32``) or
+    E8M0 codes (``ue8m0``); codes (uint8 / int64 for torch) shaped like x.  BadValueError for a shape that does
+    not tile."""
+    from refarith import fast
+    from refarith.formats import get_format
+
+    if scale not in _e.SCALES or division not in _e.DIVISIONS or eps not in _e.EPS:
+        raise BadValueError(f"unknown blockwise FP8 variant scale={scale}, division={division}, eps={eps}")
+    if fmt not in _e.FP8:
+        raise BadValueError(f"blockwise FP8 quantizes into ocp_e4m3 or ocp_e5m2, not {fmt}")
+    from refarith.errors import SpecError
+
+    try:
+        tr, tc = _e.parse_tile(tile)
+    except SpecError as e:
+        raise BadValueError(str(e)) from None
+    fmax = _f32(round_value_bits(get_format(fmt).max))
+    if backend == "torch":
+        return _torch(x, fmt, tr, tc, scale, division, eps, fmax)
+    if backend != "numpy":
+        raise BadValueError(f"unknown backend {backend!r}; expected numpy or torch")
+    a = np.asarray(x, dtype=np.float32)
+    t, shape = _tiles(a, tr, tc, "numpy")
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        amax = np.abs(t).max(axis=-1)
+        if eps == "deepgemm":
+            amax = np.where(amax < np.float32(_f32(_e.EPS_DEEPGEMM)), np.float32(_f32(_e.EPS_DEEPGEMM)), amax)
+        sf = (amax / np.float32(fmax)).astype(np.float32)
+        if scale == "ue8m0":
+            code = _ceil_e8m0_np(sf)
+            s_used = _e8m0_to_f32_np(code)
+            nan_block = code == 255
+        else:
+            s_used, nan_block = sf, np.zeros(sf.shape, bool)
+        if division == "reciprocal":
+            y = t * (np.float32(1) / s_used)[..., None]
+        else:
+            y = t / s_used[..., None]
+        y = y.astype(np.float32)
+    q = fast.encode(y, fmt, "rne", "saturate").astype(np.uint8)
+    q = np.where(np.isnan(y) | nan_block[..., None], np.uint8(0x7F), q)
+    scales = code.astype(np.uint8) if scale == "ue8m0" else sf
+    return scales, _untile(q, shape, tr, tc, "numpy")
+
+
+def round_value_bits(v) -> int:
+    """binary32 code of an exact value (F_max)."""
+    from refarith.exact.rounding import round_value
+    from refarith.exact.value import Value
+
+    return round_value(Value.of(v), "binary32").code
+
+
+def _torch(x, fmt, tr, tc, scale, division, eps, fmax):
+    import torch
+
+    from refarith import fast
+
+    a = x.to(torch.float32)
+    t, shape = _tiles(a, tr, tc, "torch")
+    amax = t.abs().amax(dim=-1)
+    amax = torch.where(torch.isnan(t).any(dim=-1), torch.full_like(amax, float("nan")), amax)
+    if eps == "deepgemm":
+        e = torch.tensor(_f32(_e.EPS_DEEPGEMM), dtype=torch.float32, device=a.device)
+        amax = torch.where(amax < e, e, amax)
+    sf = amax / torch.tensor(fmax, dtype=torch.float32, device=a.device)
+    if scale == "ue8m0":
+        code = torch.from_numpy(_ceil_e8m0_np(sf.cpu().numpy())).to(a.device)
+        s_used = torch.from_numpy(_e8m0_to_f32_np(code.cpu().numpy())).to(a.device)
+        nan_block = code == 255
+    else:
+        s_used, nan_block = sf, torch.zeros(sf.shape, dtype=torch.bool, device=a.device)
+    y = t * (1 / s_used)[..., None] if division == "reciprocal" else t / s_used[..., None]
+    q = fast.encode(y, fmt, "rne", "saturate", backend="torch").to(torch.int64)
+    q = torch.where(torch.isnan(y) | nan_block[..., None], torch.full_like(q, 0x7F), q)
+    scales = code if scale == "ue8m0" else sf
+    return scales, _untile(q, shape, tr, tc, "torch")
