@@ -6,4 +6,4 @@ digest, so a golden file cannot be edited together with its MANIFEST entry witho
 changing too.
 """
 
-MANIFEST_SHA256 = "18b029cbe8963320aac3a1c77c4182c088b06c75a2026d185cde937e9074ee8d"
+MANIFEST_SHA256 = "0eb97860dd4a7c04e18c03a3d744442615492122e0edecd26633b7fc2faa0b4c"
