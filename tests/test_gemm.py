@@ -290,3 +290,15 @@ def test_fast_exact_sum_limbs_wide_range() -> None:
         spec = f"scaled_mm(binary16->{out})"
         want = np.array(X.scaled_mm(spec, a.tolist(), b.tolist()))
         assert (F.scaled_mm(spec, a, b) == want).all(), spec
+
+
+def test_int_sum_bound_theorems(monkeypatch) -> None:
+    """Z3 proves the E4M3 bound of the fast kernel's docstring (K <= 2^15); at K = 2^16 the largest products
+    (448^2 = 229376^2 units of 2^-18 > 2^35) break it, and the counterexample is confirmed."""
+    from refarith.smt.registry import COUNTEREXAMPLE, PROVED
+    from refarith.smt.theorems import gemm as T
+
+    assert T._int_sum_bound("ocp_e4m3").verdict == PROVED
+    monkeypatch.setitem(T.INT_SUM_FORMATS, "ocp_e4m3", 16)
+    out = T._int_sum_bound("ocp_e4m3")
+    assert out.verdict == COUNTEREXAMPLE and out.confirmed

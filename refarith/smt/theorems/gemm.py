@@ -109,6 +109,72 @@ for _name in MODELS:
     _register(_name)
 
 
+# ------------------------------------------------------------------ the binary64-exact sum bound (Z3)
+INT_SUM_FORMATS = {"ocp_e4m3": 15, "ocp_e2m1": 40, "ocp_e3m2": 30, "ocp_e2m3": 36}
+"""Format -> log2 of the largest K the theorem covers (E4M3: the bound the fast kernel's docstring states)."""
+
+
+def _units(c, fmt):
+    """(finite, U): a code's magnitude in units of the format's smallest lsb 2^(emin - mbits), from the fields:
+    U = m for a zero exponent field, (2^mbits + m) * 2^(e - 1) otherwise (32-bit words)."""
+    import z3
+
+    n, mb = fmt.nbits, fmt.mbits
+    e = z3.ZeroExt(32 - (n - 1 - mb), z3.Extract(n - 2, mb, c))
+    m = z3.ZeroExt(32 - mb, z3.Extract(mb - 1, 0, c))
+    u = z3.If(e == 0, m, (m | (1 << mb)) << (e - 1))
+    bad = [*fmt.nan_codes, *(x for x in fmt.inf_codes if x is not None)]
+    return z3.And(*[c != x for x in bad]) if bad else z3.BoolVal(True), u
+
+
+def _int_sum_bound(name: str) -> Outcome:
+    import z3
+
+    from refarith.exact.ops import decode
+    from refarith.formats import get_format
+    from refarith.smt.registry import prove
+
+    fmt = get_format(name)
+    lk = INT_SUM_FORMATS[name]
+    unit = Fraction(2) ** (fmt.emin - fmt.mbits)
+    for code in range(fmt.ncodes):  # the units formula is the exact model's value (all codes, enumerated)
+        v = decode(code, fmt)
+        if v.is_finite and v.mag != int(v.mag / unit) * unit:
+            return Outcome("error", detail=f"{name} code {code:#x} is not an integer multiple of {unit}")
+    ca, cb = z3.BitVec("a", fmt.nbits), z3.BitVec("b", fmt.nbits)
+    fa, ua = _units(ca, fmt)
+    fb, ub = _units(cb, fmt)
+    prod = z3.ZeroExt(32, ua) * z3.ZeroExt(32, ub)
+    claim = z3.Implies(z3.And(fa, fb), z3.ULT(prod, z3.BitVecVal(1 << (51 - lk), 64)))
+
+    def confirm(asg: dict[str, int]) -> tuple[dict, bool]:
+        x, y = decode(asg["a"], fmt), decode(asg["b"], fmt)
+        p = (x.mag * y.mag) / unit ** 2 if x.is_finite and y.is_finite else None
+        return {"a": hex(asg["a"]), "b": hex(asg["b"]), "product_units": str(p)}, p is not None and p >= 2 ** (51 - lk)
+
+    out = prove(claim, {"a": ca, "b": cb}, 30, confirm)
+    if out.verdict == PROVED:
+        out.detail = (f"every finite {name} product is an integer multiple of 2^{2 * (fmt.emin - fmt.mbits)} below "
+                      f"2^{51 - lk} units; K <= 2^{lk} terms and every partial sum stay below 2^51 units")
+    return out
+
+
+def _register_int_sum(name: str) -> None:
+    lk = INT_SUM_FORMATS[name]
+
+    @theorem(f"gemm.int_sum_bound.{name}",
+             f"for all finite {name} codes a, b: |a b| < 2^{51 - lk} units of 2^(2 (emin - mbits)), so a sum of at "
+             f"most 2^{lk} products, in any order, is an integer number of units below 2^51: exact in binary64 "
+             "(the fast scaled_mm's BLAS path) and in int64 (Z3 on the bit fields; the units formula enumerated "
+             "against the exact model)", expect=PROVED, budget=30, tags=("gemm", "z3"))
+    def check() -> Outcome:
+        return _int_sum_bound(name)
+
+
+for _f in INT_SUM_FORMATS:
+    _register_int_sum(_f)
+
+
 def _fp8_codes(x: np.ndarray) -> np.ndarray:
     """E4M3 codes of binary64 values (RNE, saturating), through the exact value table."""
     tab = F.decode_array(np.arange(256), "ocp_e4m3")
@@ -146,4 +212,4 @@ def tensor_core_claims(m: int = 64, n: int = 64, k: int = 4096, seed: int = 0) -
     return rows
 
 
-__all__ = ["MODELS", "enumerate_model", "tensor_core_claims"]
+__all__ = ["INT_SUM_FORMATS", "MODELS", "enumerate_model", "tensor_core_claims"]
