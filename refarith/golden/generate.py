@@ -199,7 +199,7 @@ def committed_specs() -> list[Spec]:
     ids += list(GEMM_GOLDEN_SPECS)  # scaled GEMMs: the scale codes follow A and B
     from refarith.golden.opdrivers.recipes import RECIPE_GOLDEN_SPECS
 
-    ids += list(RECIPE_GOLDEN_SPECS)  # quantization recipes: Hadamard rotations, per-tensor FP8 scaling
+    ids += list(RECIPE_GOLDEN_SPECS)  # quantization recipes: Hadamard rotations, per-tensor and blockwise FP8
     out = []
     for s in ids:
         sp = parse_spec(s)

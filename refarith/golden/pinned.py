@@ -6,4 +6,4 @@ digest, so a golden file cannot be edited together with its MANIFEST entry witho
 changing too.
 """
 
-MANIFEST_SHA256 = "0eb97860dd4a7c04e18c03a3d744442615492122e0edecd26633b7fc2faa0b4c"
+MANIFEST_SHA256 = "c2aa20284ba7526c2e21f2558e206dadc343e5ed33e2cc92b504823367803fb1"

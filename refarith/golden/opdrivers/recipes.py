@@ -37,6 +37,8 @@ RECIPE_GOLDEN_SPECS = (
     "hadamard_rotate(bfloat16,n=16,signs=te_wgrad,order=sequential,norm=matrix)",
     "fp8_current_scale(ocp_e4m3)", "fp8_current_scale(ocp_e5m2,pow2=true)",
     "fp8_delayed_scale(ocp_e4m3,h=16)", "fp8_delayed_scale(ocp_e5m2,h=4,algo=most_recent,margin=1,bad_history=te)",
+    "fp8_block_quantize(ocp_e4m3)", "fp8_block_quantize(ocp_e4m3,scale=ue8m0)",
+    "fp8_block_quantize(ocp_e4m3,tile=8x8,division=divide,eps=none)",
 )
 """The recipe specs of the committed golden set (referenced by :func:`refarith.golden.generate.committed_specs`)."""
 
