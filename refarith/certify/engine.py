@@ -1,0 +1,194 @@
+"""Running a campaign's shards: in this process, or as tasks on Dask distributed.
+
+``engine="dask"`` (the default when ``distributed`` is installed, the ``dist`` extra): a ``LocalCluster`` of
+``workers`` processes (default: the machine's cores), one thread each, or the existing cluster whose scheduler
+is at ``scheduler``.  Every shard not yet in the ledger is one task; results come back to this process, which
+alone writes the ledger (under its lock) as each one arrives, so a killed run loses only the shards in flight.
+A worker that dies mid-shard is Dask's business: the scheduler runs the task again on another worker (up to
+``distributed.scheduler.allowed-failures`` times), and a task that raises is retried ``retries`` times; both
+are counted per shard from the scheduler's task state (``suspicious``: workers lost while running it, and the
+retries it used) and recorded in the shard's ledger file, so the certificate says how many there were.
+``engine="local"``: the shards one after another in this process (no dask needed).
+
+Progress: refarith's display (:class:`refarith.golden.progress.Progress`: a tqdm bar on a terminal, a plain line
+every ``REFARITH_PROGRESS_INTERVAL`` seconds otherwise) counts shards as they are written; the Dask dashboard's
+address is printed when the cluster has one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from refarith.certify.shards import (
+    Campaign,
+    Ledger,
+    LedgerError,
+    certificate,
+    kernel_digest,
+    reference_digest,
+    run_shard,
+)
+from refarith.errors import BadValueError, RefarithError
+from refarith.golden.progress import Progress
+
+ENGINES = ("auto", "dask", "local")
+CONNECT_TIMEOUT = 10.0
+"""Seconds to reach an existing scheduler before giving up."""
+
+
+class EngineError(RefarithError):
+    """The distributed engine cannot be used: dask missing, scheduler unreachable, a shard failing for good."""
+
+
+def have_dask() -> bool:
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _client(scheduler: str | None, workers: int | None, stream: TextIO):
+    if not have_dask():
+        raise EngineError("engine dask: the distributed package is not installed (pip install 'refarith[dist]'), "
+                          "or use --engine local")
+    from distributed import Client, LocalCluster
+
+    for name in ("distributed", "distributed.nanny", "distributed.worker", "distributed.scheduler"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout=f"{CONNECT_TIMEOUT:g}s")
+        except (OSError, TimeoutError, ValueError) as e:
+            raise EngineError(f"--scheduler {scheduler}: cannot reach a Dask scheduler there within "
+                              f"{CONNECT_TIMEOUT:g} s ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+        return client, None
+    n = workers or os.cpu_count() or 1
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                           silence_logs=logging.ERROR)
+    return Client(cluster), cluster
+
+
+def run_campaign(camp: Campaign, ledger_dir: str | Path, engine: str = "auto", workers: int | None = None,
+                 scheduler: str | None = None, retries: int = 2, progress: bool | None = None,
+                 stream: TextIO | None = None, stop_after: int | None = None):
+    """Run every shard of ``camp`` not yet in the ledger at ``ledger_dir``; the merged certificate (None when
+    ``stop_after`` shards were written and some remain: a partial run, for tests and slices).
+
+    LedgerError for a ledger of another campaign, a shard file that does not verify, a ledger in use by another
+    run; EngineError for an unreachable scheduler or a shard that fails on every try."""
+    from refarith.certify.adapters import load_kernel
+    from refarith.certify.runner import environment
+
+    stream = stream or sys.stderr
+    if engine not in ENGINES:
+        raise BadValueError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise BadValueError(f"--workers must be a number of worker processes >= 1, got {workers!r}")
+    if engine == "auto":
+        engine = "dask" if (have_dask() or scheduler is not None) else "local"
+    if engine == "local" and (scheduler is not None or workers is not None):
+        raise BadValueError("--scheduler and --workers apply to --engine dask")
+    kernel = load_kernel(camp.target)
+    if kernel.source is None:
+        raise BadValueError(f"target {camp.target}: workers cannot load it again by name")
+    from refarith.spec import parse_spec
+
+    kernel.supports(parse_spec(camp.spec))
+    ledger = Ledger(ledger_dir)
+    ledger.lock()
+    try:
+        ledger.open(camp, kernel_digest(camp.target, kernel.version), reference_digest(), kernel.version,
+                    environment())
+        done = ledger.shards()
+        todo = [r for r in camp.shards() if r not in done]
+        limit = len(todo) if stop_after is None else min(stop_after, len(todo))
+        label = f"sweep {camp.spec} [{camp.target}]"
+        if done:
+            stream.write(f"refarith sweep: {len(done)} of {len(camp.shards())} shards already in the ledger "
+                         "(verified), skipped\n")
+        with Progress(limit, label, enabled=progress, stream=stream, unit="shard") as bar:
+            if engine == "local":
+                for lo, hi in todo[:limit]:
+                    ledger.write_shard(lo, hi, {**run_shard(camp.to_dict(), lo, hi), "retries": 0})
+                    bar.update()
+            else:
+                _run_dask(camp, ledger, todo[:limit], scheduler, workers, retries, bar, stream)
+        if len(todo) > limit:
+            return None
+        return certificate(ledger)
+    finally:
+        ledger.unlock()
+
+
+def _run_dask(camp: Campaign, ledger: Ledger, todo: list[tuple[int, int]], scheduler, workers, retries: int, bar,
+              stream: TextIO) -> None:
+    from distributed import as_completed
+
+    client, cluster = _client(scheduler, workers, stream)
+    try:
+        link = getattr(client, "dashboard_link", None)
+        nw = len(client.scheduler_info(n_workers=-1).get("workers", {})) if hasattr(client, "scheduler_info") else "?"
+        stream.write(f"refarith sweep: Dask scheduler {client.scheduler.address}, {nw} workers"
+                     + (f", dashboard {link}" if link else "") + "\n")
+        stream.flush()
+        prefix = f"refarith-shard-{ledger.digest()[:12]}"
+        futs = {}
+        for lo, hi in todo:
+            key = f"{prefix}-{lo:012x}-{hi:012x}"
+            futs[client.submit(run_shard, camp.to_dict(), lo, hi, key=key, retries=retries, pure=False)] = (lo, hi)
+        for fut in as_completed(futs):
+            lo, hi = futs[fut]
+            try:
+                res = fut.result()
+            except RefarithError:
+                raise
+            except Exception as e:  # noqa: BLE001 - a shard that failed on every try, named
+                raise EngineError(f"shard {lo:#x}..{hi:#x} failed on every try: {type(e).__name__}: "
+                                  f"{str(e).splitlines()[0][:200] if str(e) else ''}") from None
+            tries = client.run_on_scheduler(_extra_runs, fut.key, retries)
+            ledger.write_shard(lo, hi, {**res, "retries": int(tries)})
+            fut.release()
+            bar.update()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _extra_runs(key: str, retries: int, dask_scheduler=None) -> int:
+    """On the scheduler: how many more times than once the task ran (workers lost while running it, retries
+    after an exception)."""
+    ts = dask_scheduler.tasks.get(key)
+    if ts is None:
+        return 0
+    return int(ts.suspicious) + max(0, retries - int(ts.retries or 0))
+
+
+def plan(camp: Campaign, workers: int = 1) -> dict:
+    """Time one shard of ``camp`` in this process (after a one-chunk warm-up that builds tables and loads the
+    kernel) and extrapolate the campaign's CPU time and its wall time on ``workers`` workers."""
+    import time
+
+    from refarith.certify.shards import CHUNK_BITS
+
+    lo, hi = camp.shards()[0]
+    run_shard(camp.to_dict(), lo, min(hi, lo + (1 << CHUNK_BITS)))
+    t0 = time.process_time()
+    res = run_shard(camp.to_dict(), lo, hi)
+    cpu = time.process_time() - t0
+    n = len(camp.shards())
+    per_index = cpu / (hi - lo)
+    return {"spec": camp.spec, "target": camp.target, "indices": camp.size, "shards": n,
+            "shard_size": f"2^{camp.shard_bits}", "cpu_seconds_per_shard": round(cpu, 3),
+            "cpu_seconds_per_2^32": round(per_index * (1 << 32), 1),
+            "cpu_hours_total": round(per_index * camp.size / 3600, 3),
+            f"wall_hours_on_{workers}_workers": round(per_index * camp.size / 3600 / workers, 3),
+            "measured_shard_vectors": res["stage"]["vectors"]}
+
+
+__all__ = ["CONNECT_TIMEOUT", "ENGINES", "EngineError", "LedgerError", "have_dask", "plan", "run_campaign"]

@@ -1,0 +1,543 @@
+"""Exhaustive sweeps as shards, and the ledger that makes a campaign resumable.
+
+A **campaign** compares one kernel with one spec on an index range of the op's input space, cut into shards of
+``2^shard_bits`` consecutive indices:
+
+* ``pairs16``: two-operand arithmetic (add, sub, mul, div) of a 16-bit float format; index i is the pair
+  (a, b) = (i >> 16, i & 0xFFFF), 2^32 pairs.  Reference: refarith's fast numpy kernel of the op
+  (:mod:`refarith.fast.arith`: one binary64 operation rounded once by the proved cast kernel; for bfloat16
+  :mod:`refarith.fast.oddsum`, binary64 with a round-to-odd sum), accepted where the kernel under test agrees
+  with it; every vector where the two differ is recomputed by the exact model, which decides, except those
+  where both results are NaN codes (class ``nan_payload``, counted without a recomputation).  Every chunk of
+  every shard also recomputes 64 evenly spaced vectors with the exact model and refuses the shard if the fast
+  reference disagrees with it on any.
+* ``unary32``: a cast from binary32 into a float of at most 8 bits, index i the binary32 pattern, 2^32 inputs.
+  Reference: the exact model's sticky-key table and chunk comparison of :mod:`refarith.certify.runner`.
+
+A shard's result (vectors compared, mismatches by class, error histogram, the smallest counterexample of each
+class, the input map) is the runner's :class:`~refarith.certify.runner.Stage`; shards merge by adding counts and
+keeping the smaller counterexample (:func:`refarith.certify.runner.key_of`), into one certificate.
+
+The **ledger** is a directory: ``ledger.json`` (the header: campaign, kernel digest, reference digest, refarith
+version) and ``shards/<lo>-<hi>-<sha256>.json``, each shard's result named by the SHA-256 of its bytes and
+written atomically (a temporary file, then ``os.replace``).  Only the process that holds the ledger's exclusive
+lock (``flock`` on ``ledger.lock``, released by the kernel when the process dies) writes: a second run on the
+same ledger is refused.  A resumed run skips every shard whose file verifies (digest, header, range, count); a
+file that does not verify -- corrupt, truncated, from another campaign, or a second result for one shard -- is an
+error naming it, and nothing is merged.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from refarith.errors import RefarithError, SpecError
+from refarith.golden.drivers import CLASSES, get_driver, is_nan_code
+from refarith.golden.fileformat import write_atomic
+from refarith.spec import parse_spec
+
+LEDGER_VERSION = 1
+"""Version of the ledger layout (header and shard files)."""
+
+CHUNK_BITS = 20
+"""Indices compared per chunk inside a shard (the O(shard) memory bound is a few arrays of this length)."""
+
+SELF_CHECK = 64
+"""Vectors per chunk on which the fast reference is recomputed by the exact model."""
+
+KINDS = ("pairs16", "unary32")
+
+
+class LedgerError(RefarithError):
+    """A ledger that cannot be used: foreign, corrupt, locked by another run, or not writable."""
+
+
+# ------------------------------------------------------------------ the campaign
+@dataclass(frozen=True)
+class Campaign:
+    """``spec`` compared with ``target`` (a :func:`refarith.certify.adapters.load_kernel` name) on indices
+    ``[start, stop)`` of the op's input space, in shards of ``2^shard_bits``."""
+
+    spec: str
+    target: str
+    kind: str
+    start: int
+    stop: int
+    shard_bits: int
+    nan_payload_ok: bool = False
+
+    @property
+    def size(self) -> int:
+        return self.stop - self.start
+
+    def shards(self) -> list[tuple[int, int]]:
+        """The (lo, hi) index ranges, aligned to multiples of the shard size."""
+        n = 1 << self.shard_bits
+        out, lo = [], self.start
+        while lo < self.stop:
+            hi = min(self.stop, (lo // n + 1) * n)
+            out.append((lo, hi))
+            lo = hi
+        return out
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def kind_of(spec_id: str) -> str:
+    """The campaign kind of a spec (see the module docstring); SpecError when no exhaustive campaign exists."""
+    from refarith.certify.runner import sweep_supported
+
+    spec = parse_spec(spec_id)
+    if spec.op in ("add", "sub", "mul", "div") and spec.fmt(0).nbits == 16 and "k" not in spec.param:
+        return "pairs16"
+    why = sweep_supported(spec)
+    if why is None:
+        return "unary32"
+    raise SpecError(f"refarith sweep: no sharded exhaustive campaign for {spec}: pairs of a 16-bit format "
+                    f"(add, sub, mul, div) or binary32 casts into <= 8-bit floats ({why})")
+
+
+def domain_size(kind: str) -> int:
+    return 1 << 32
+
+
+def make_campaign(spec: str, target: str, shard_bits: int = 24, start: int = 0, stop: int | None = None,
+                  nan_payload_ok: bool = False) -> Campaign:
+    """A checked campaign (canonical spec id; BadValueError-style SpecError on a bad range or shard size)."""
+    sid = str(parse_spec(spec))
+    kind = kind_of(sid)
+    total = domain_size(kind)
+    stop = total if stop is None else stop
+    if isinstance(shard_bits, bool) or not isinstance(shard_bits, int) or not 8 <= shard_bits <= 32:
+        raise SpecError(f"--shard-bits must be an integer from 8 to 32, got {shard_bits!r}")
+    if not 0 <= start < stop <= total:
+        raise SpecError(f"--range {start}:{stop} is not a non-empty range inside [0, {total}) of {sid}")
+    return Campaign(sid, target, kind, start, stop, shard_bits, bool(nan_payload_ok))
+
+
+# ------------------------------------------------------------------ digests
+_REFERENCE_MODULES = ("refarith/exact", "refarith/fast", "refarith/formats", "refarith/golden/drivers.py",
+                      "refarith/golden/opdrivers", "refarith/certify/runner.py", "refarith/certify/shards.py")
+
+
+def _tree_digest(paths) -> str:
+    h = hashlib.sha256()
+    root = Path(__file__).resolve().parents[2]
+    for rel in paths:
+        p = root / rel
+        files = sorted(p.rglob("*.py")) if p.is_dir() else [p]
+        for f in files:
+            h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def reference_digest() -> str:
+    """SHA-256 over the source of the exact model, the fast references and this comparison."""
+    return _tree_digest(_REFERENCE_MODULES)
+
+
+def kernel_digest(target: str, version: str) -> str:
+    """SHA-256 of the target name, its version string and, for a ``module:function`` target, its module's
+    source file."""
+    import importlib.util
+
+    h = hashlib.sha256(f"{target}\0{version}\0".encode())
+    mod = target.partition(":")[0]
+    if "." in mod:
+        try:
+            found = importlib.util.find_spec(mod)
+        except (ImportError, ValueError):
+            found = None
+        if found is not None and found.origin and os.path.isfile(found.origin):
+            h.update(Path(found.origin).read_bytes())
+    return h.hexdigest()
+
+
+def _canonical(doc: dict) -> bytes:
+    return (json.dumps(doc, sort_keys=True, separators=(",", ":")) + "\n").encode()
+
+
+# ------------------------------------------------------------------ the ledger
+_SHARD_NAME = re.compile(r"^([0-9a-f]{12})-([0-9a-f]{12})-([0-9a-f]{64})\.json$")
+
+
+class Ledger:
+    """A campaign's ledger directory (see the module docstring).  ``open(campaign, kernel, reference)`` binds it:
+    a new directory gets the header, an existing one must carry the same binding (LedgerError naming the first
+    field that differs).  ``lock()`` takes the exclusive writer lock (LedgerError when another run holds it)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.header: dict | None = None
+        self._lock_fd: int | None = None
+
+    # header
+    @property
+    def header_file(self) -> Path:
+        return self.path / "ledger.json"
+
+    @property
+    def shard_dir(self) -> Path:
+        return self.path / "shards"
+
+    def binding(self) -> dict:
+        assert self.header is not None
+        return {k: self.header[k] for k in ("ledger_version", "campaign", "kernel_digest", "reference_digest",
+                                              "refarith")}
+
+    def digest(self) -> str:
+        """SHA-256 of the binding part of the header; every shard file names it."""
+        return hashlib.sha256(_canonical(self.binding())).hexdigest()
+
+    def read_header(self) -> dict:
+        if not self.header_file.is_file():
+            raise LedgerError(f"ledger {self.path}: no ledger.json (not a sweep ledger)")
+        try:
+            h = json.loads(self.header_file.read_text())
+            if not isinstance(h, dict) or h.get("ledger_version") != LEDGER_VERSION:
+                raise ValueError("unknown ledger_version")
+            Campaign(**h["campaign"])
+            for k in ("kernel_digest", "reference_digest", "refarith", "kernel_version", "created", "environment"):
+                h[k]  # noqa: B018 - presence check
+        except (ValueError, KeyError, TypeError) as e:
+            raise LedgerError(f"ledger {self.header_file}: corrupt or truncated header ({type(e).__name__}: {e})") \
+                from None
+        self.header = h
+        return h
+
+    def open(self, campaign: Campaign, kernel_dig: str, reference_dig: str, kernel_version: str,
+             environment: dict) -> None:
+        from refarith import __version__
+
+        want = {"ledger_version": LEDGER_VERSION, "campaign": campaign.to_dict(), "kernel_digest": kernel_dig,
+                "reference_digest": reference_dig, "refarith": __version__}
+        if self.header_file.exists():
+            have = self.read_header()
+            for k, v in want.items():
+                if have[k] != v:
+                    raise LedgerError(f"ledger {self.path} belongs to another campaign: its {_differs(k, have[k], v)}"
+                                      " (use a new ledger directory, or rerun with the ledger's own settings)")
+            return
+        if self.path.exists() and any(self.path.iterdir()) and not (self.path / "ledger.lock").exists():
+            raise LedgerError(f"ledger {self.path}: directory exists, is not empty and has no ledger.json")
+        self.header = {**want, "kernel_version": kernel_version, "environment": environment,
+                       "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        self.shard_dir.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.header_file, json.dumps(self.header, indent=1, sort_keys=True).encode() + b"\n")
+
+    # lock
+    def lock(self) -> None:
+        """Take the exclusive writer lock; LedgerError when another live process holds it."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path / "ledger.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise LedgerError(f"ledger {self.path}: cannot create its lock file ({e.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            other = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise LedgerError(f"ledger {self.path} is in use by another run (pid {other}); two runs never write "
+                              "one ledger") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # shards
+    def write_shard(self, lo: int, hi: int, result: dict) -> Path:
+        """Write one shard's result, named by its content digest (atomically); returns its path."""
+        assert self._lock_fd is not None, "write_shard needs the ledger lock"
+        doc = {"ledger": self.digest(), "lo": lo, "hi": hi, **result}
+        data = _canonical(doc)
+        p = self.shard_dir / f"{lo:012x}-{hi:012x}-{hashlib.sha256(data).hexdigest()}.json"
+        write_atomic(p, data)
+        return p
+
+    def shards(self) -> dict[tuple[int, int], dict]:
+        """Every verified shard result by (lo, hi); LedgerError at the first file that does not verify."""
+        assert self.header is not None
+        camp = Campaign(**self.header["campaign"])
+        ranges = set(camp.shards())
+        out: dict[tuple[int, int], dict] = {}
+        if not self.shard_dir.is_dir():
+            return out
+        for p in sorted(self.shard_dir.iterdir()):
+            if p.name.startswith("."):  # a temporary of an interrupted atomic write: never a result
+                continue
+            m = _SHARD_NAME.match(p.name)
+            if not m:
+                raise LedgerError(f"ledger {self.path}: unexpected file shards/{p.name} (not a shard result)")
+            lo, hi = int(m.group(1), 16), int(m.group(2), 16)
+            data = p.read_bytes()
+            if hashlib.sha256(data).hexdigest() != m.group(3):
+                raise LedgerError(f"shard file {p}: corrupt or truncated (its SHA-256 is not the one in its name); "
+                                  "remove it to recompute the shard")
+            try:
+                doc = json.loads(data)
+                stage = doc["stage"]
+                n = stage["vectors"] + stage["outside_domain"]
+            except (ValueError, KeyError, TypeError) as e:
+                raise LedgerError(f"shard file {p}: unreadable result ({type(e).__name__}: {e})") from None
+            if doc.get("ledger") != self.digest():
+                raise LedgerError(f"shard file {p}: belongs to another ledger (header digest differs)")
+            if (lo, hi) not in ranges or doc.get("lo") != lo or doc.get("hi") != hi:
+                raise LedgerError(f"shard file {p}: range {lo:#x}..{hi:#x} is not a shard of this campaign")
+            if n != hi - lo:
+                raise LedgerError(f"shard file {p}: counts {n} vectors for a range of {hi - lo}")
+            if (lo, hi) in out:
+                raise LedgerError(f"ledger {self.path}: two results for shard {lo:#x}..{hi:#x}")
+            out[(lo, hi)] = doc
+        return out
+
+
+def _differs(key: str, have, want) -> str:
+    if key == "campaign":
+        for k in have:
+            if have.get(k) != want.get(k):
+                return f"campaign {k} is {have.get(k)!r}, not {want.get(k)!r}"
+    names = {"kernel_digest": "kernel digest", "reference_digest": "reference digest (refarith's exact model or "
+             "fast reference changed)", "refarith": "refarith version", "ledger_version": "ledger version"}
+    return f"{names.get(key, key)} is {str(have)[:16]}, not {str(want)[:16]}"
+
+
+# ------------------------------------------------------------------ one shard
+_KERNELS: dict = {}
+
+
+def _kernel(target: str):
+    from refarith.certify.adapters import load_kernel
+
+    if target not in _KERNELS:
+        _KERNELS[target] = load_kernel(target)
+    return _KERNELS[target]
+
+
+def _stage_doc(st) -> dict:
+    d = asdict(st)
+    d.pop("seen", None)
+    d.pop("covers", None)
+    return d
+
+
+def stage_from(doc: dict):
+    """A Stage from its JSON dict (examples as Example objects)."""
+    from refarith.certify.runner import Example, Stage
+
+    kw = {f.name: doc[f.name] for f in fields(Stage) if f.name in doc}
+    kw["examples"] = {k: Example(**v) for k, v in doc.get("examples", {}).items()}
+    return Stage(**kw)
+
+
+def _sort_key16(c: np.ndarray, nan_code: np.ndarray) -> np.ndarray:
+    """magnitude_key order of IEEE-layout 16-bit codes as integers: finite and inf by magnitude, NaN after, by
+    code."""
+    return np.where(nan_code[c.astype(np.int64)], np.uint64(1 << 16) + c, c & np.uint64(0x7FFF))
+
+
+_NAN: dict[str, np.ndarray] = {}
+
+
+def _nan_codes(name: str) -> np.ndarray:
+    if name not in _NAN:
+        from refarith.formats import get_format
+
+        f = get_format(name)
+        _NAN[name] = np.array([is_nan_code(f, c) for c in range(1 << 16)])
+    return _NAN[name]
+
+
+def _reference(spec, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    d = get_driver(spec)
+    if spec.fmt(0).name == "bfloat16":
+        from refarith.fast.oddsum import arith_rto
+
+        p = spec.param
+        return np.asarray(arith_rto(spec.op, a, b, spec.fmt(0), p["rounding"], p["overflow"]), dtype=np.uint64)
+    return np.asarray(d.fast(spec, (a, b), "numpy")[0], dtype=np.uint64)
+
+
+def _pairs_shard(camp: Campaign, lo: int, hi: int):
+    from refarith.certify.runner import Stage, compare, key_of, make_example, vectors_arrays
+
+    spec = parse_spec(camp.spec)
+    kernel = _kernel(camp.target)
+    d = get_driver(spec)
+    fmt = spec.fmt(0)
+    st = Stage("exhaustive", "")
+    nan_code = _nan_codes(fmt.name)
+    cn = CLASSES.index("nan_payload")
+    for c0 in range(lo, hi, 1 << CHUNK_BITS):
+        c1 = min(hi, c0 + (1 << CHUNK_BITS))
+        idx = np.arange(c0, c1, dtype=np.uint64)
+        a, b = idx >> np.uint64(16), idx & np.uint64(0xFFFF)
+        with np.errstate(all="ignore"):
+            ref = _reference(spec, a, b)
+        probe = np.linspace(0, c1 - c0 - 1, min(SELF_CHECK, c1 - c0)).astype(np.int64)
+        for j in probe.tolist():
+            want = d.exact(spec, (int(a[j]), int(b[j])))
+            if want is None or want[0] != int(ref[j]):
+                raise RefarithError(f"{camp.spec}: the fast reference gives {int(ref[j]):#06x} for "
+                                    f"({int(a[j]):#06x}, {int(b[j]):#06x}), the exact model {want}; shard refused")
+        got = kernel(spec, (a, b))[:, 0]
+        cand = np.nonzero(got != ref)[0]
+        st.vectors += int(c1 - c0 - cand.size)
+        if cand.size == 0:
+            continue
+        both_nan = nan_code[got[cand].astype(np.int64)] & nan_code[ref[cand].astype(np.int64)]
+        nn = cand[both_nan]
+        if nn.size:
+            st.vectors += int(nn.size)
+            st.mismatches["nan_payload"] += int(nn.size)
+            st.histogram["special"] += int(nn.size)
+            st.columns["y"] = st.columns.get("y", 0) + int(nn.size)
+            k = (_sort_key16(a[nn], nan_code) << np.uint64(17)) | _sort_key16(b[nn], nan_code)
+            j = int(nn[np.argmin(k)])
+            vec = (int(a[j]), int(b[j]))
+            if "nan_payload" not in st.examples or key_of(spec, vec) < key_of(spec, st.examples["nan_payload"]):
+                st.examples["nan_payload"] = make_example(spec, CLASSES[cn], vec, (int(ref[j]),), (int(got[j]),))
+        rest = cand[~both_nan]
+        if rest.size:
+            vecs = list(zip(a[rest].tolist(), b[rest].tolist()))
+            ins, exp, dom = vectors_arrays(spec, vecs)
+            compare(spec, kernel, ins, exp, dom, st)
+    st.seen = {}
+    return st
+
+
+def _unary_shard(camp: Campaign, lo: int, hi: int):
+    from refarith.certify import runner
+
+    spec = parse_spec(camp.spec)
+    kernel = _kernel(camp.target)
+    ref, cls = runner.sticky_tables(spec)
+    st = runner.Stage("exhaustive", "")
+    counts = np.zeros(len(CLASSES), dtype=np.int64)
+    hist = np.zeros(len(runner.BUCKETS), dtype=np.int64)
+    cells = np.zeros(2 << 12, dtype=np.int64)
+    best: dict[int, int] = {}
+    try:
+        for c0 in range(lo, hi, 1 << CHUNK_BITS):
+            size = min(hi, c0 + (1 << CHUNK_BITS)) - c0
+            if runner._W.get("size") != size or runner._W.get("spec") != spec or runner._W.get("kernel") is not kernel:
+                runner._worker_state(spec, kernel, size, ref, cls)
+            n, out, c, h, bb, m = runner._sweep_chunk(c0)
+            st.vectors += n
+            st.outside_domain += out
+            counts += c
+            hist += h
+            if m is not None:
+                cells += m
+            for ci, bits in bb.items():
+                if ci not in best or (bits & 0x7FFFFFFF) < (best[ci] & 0x7FFFFFFF):
+                    best[ci] = bits
+    finally:
+        runner._W.clear()
+    st.mismatches = {k: int(counts[i]) for i, k in enumerate(CLASSES)}
+    st.histogram = {k: int(hist[i]) for i, k in enumerate(runner.BUCKETS)}
+    st.input_map = [[i >> 12, (i >> 4) & 0xFF, i & 0xF, int(cells[i])] for i in np.nonzero(cells)[0].tolist()]
+    d = get_driver(spec)
+    for ci, bits in sorted(best.items()):
+        got = tuple(int(v) for v in kernel(spec, (np.array([bits], dtype=np.uint64),))[0])
+        st.examples[CLASSES[ci]] = runner.make_example(spec, CLASSES[ci], (bits,), d.exact(spec, (bits,)), got)
+    if sum(counts):
+        st.columns = {"y": int(sum(counts))}
+    return st
+
+
+def run_shard(campaign: dict, lo: int, hi: int) -> dict:
+    """Compare one shard (in this process or a Dask worker); the result document for the ledger."""
+    import platform
+
+    camp = Campaign(**campaign)
+    t0 = time.process_time()
+    w0 = time.monotonic()
+    st = (_pairs_shard if camp.kind == "pairs16" else _unary_shard)(camp, lo, hi)
+    return {"stage": _stage_doc(st), "cpu_seconds": round(time.process_time() - t0, 3),
+            "seconds": round(time.monotonic() - w0, 3), "host": platform.node(), "pid": os.getpid()}
+
+
+# ------------------------------------------------------------------ merge
+def merge(spec_id: str, stages: list) -> object:
+    """One Stage from shard stages: counts added, input-map cells added, the smaller counterexample kept."""
+    from refarith.certify.runner import BUCKETS, Stage, key_of
+
+    spec = parse_spec(spec_id)
+    out = Stage("exhaustive", "")
+    out.histogram = dict.fromkeys(BUCKETS, 0)
+    cells: dict[tuple[int, int, int], int] = {}
+    for s in stages:
+        out.vectors += s.vectors
+        out.outside_domain += s.outside_domain
+        out.within_bound += s.within_bound
+        out.seconds += s.seconds
+        for k, v in s.mismatches.items():
+            out.mismatches[k] = out.mismatches.get(k, 0) + v
+        for k, v in s.histogram.items():
+            out.histogram[k] = out.histogram.get(k, 0) + v
+        for k, v in s.columns.items():
+            out.columns[k] = out.columns.get(k, 0) + v
+        for sg, e, m, n in s.input_map:
+            cells[(sg, e, m)] = cells.get((sg, e, m), 0) + n
+        for cls, ex in s.examples.items():
+            if cls not in out.examples or key_of(spec, ex) < key_of(spec, out.examples[cls]):
+                out.examples[cls] = ex
+    out.input_map = [[*k, v] for k, v in sorted(cells.items())]
+    return out
+
+
+def certificate(ledger: Ledger, require_complete: bool = True):
+    """The campaign's merged certificate, from the ledger alone (verified shard files; LedgerError when one does
+    not verify, or, with ``require_complete``, when shards are missing)."""
+    from refarith.certify.runner import Certificate
+
+    h = ledger.header if ledger.header is not None else ledger.read_header()
+    camp = Campaign(**h["campaign"])
+    docs = ledger.shards()
+    missing = [r for r in camp.shards() if r not in docs]
+    if missing and require_complete:
+        raise LedgerError(f"ledger {ledger.path}: {len(missing)} of {len(camp.shards())} shards not done "
+                          f"(first {missing[0][0]:#x}..{missing[0][1]:#x}); run the campaign again to finish it")
+    ordered = [docs[r] for r in camp.shards() if r in docs]
+    stages = []
+    for doc in ordered:
+        s = stage_from(doc["stage"])
+        s.seconds = doc.get("seconds", 0.0)
+        stages.append(s)
+    st = merge(camp.spec, stages)
+    retries = sum(int(doc.get("retries", 0)) for doc in ordered)
+    what = "pairs (a, b) of codes" if camp.kind == "pairs16" else "binary32 inputs"
+    whole = camp.start == 0 and camp.stop == domain_size(camp.kind)
+    rng = f"all {camp.size}" if whole else f"indices {camp.start:#x}..{camp.stop - 1:#x} ({camp.size})"
+    ref = ("refarith fast kernel (binary64, one rounding), every disagreement recomputed by the exact model"
+           if camp.kind == "pairs16" else "sticky-key table from the exact model")
+    st.source = (f"{rng} {what} in {len(ordered)} shards of 2^{camp.shard_bits} (ledger {ledger.digest()[:16]}, "
+                 f"{retries} retries); reference: {ref}")
+    st.covers = camp.stop if camp.start == 0 else 0
+    env = dict(h["environment"])
+    env["sweep_shards"] = str(len(ordered))
+    env["sweep_retries"] = str(retries)
+    env["sweep_ledger"] = ledger.digest()
+    env["sweep_kernel_digest"] = h["kernel_digest"]
+    env["sweep_reference_digest"] = h["reference_digest"]
+    return Certificate(camp.spec, camp.target, h["kernel_version"], camp.nan_payload_ok, [st], env, h["created"],
+                       round(st.seconds, 3))
+
+
+__all__ = ["CHUNK_BITS", "KINDS", "LEDGER_VERSION", "Campaign", "Ledger", "LedgerError", "certificate",
+           "kernel_digest", "kind_of", "make_campaign", "merge", "reference_digest", "run_shard", "stage_from"]
