@@ -23,6 +23,11 @@ For one tile (a row of B values for ``tile=1x<B>``, a B x B block for ``tile=<B>
   (DeepSeek-V3 ``act_quant``): q = cast_F(fl(x / sf)); the cast is RNE and saturating (torch's CPU float8
   conversion and ``cvt.rn.satfinite``; no element exceeds F_max except by the last binary32 rounding of x * r,
   which rounds back to F_max).  Every NaN element is F's NaN code 0x7F (payloads are not modelled).
+* ``division=scale`` with ``eps=torchao`` (torchao ``prototype/blockwise_fp8_training/kernels.py``,
+  ``torch_blockwise_scale_act_quant_lhs`` / ``torch_blockwise_scale_weight_quant``): a multiplicative scale
+  s = fl(fl64(F_max / max(a, 1e-12))) computed in binary64 and rounded to binary32, q = cast_F(fl(x * s)) (clamped,
+  so saturating), and the reported dequantization scale fl(1 / s).  (For a >= 1e-12 the two roundings equal one:
+  53 >= 2 * 24 + 2 bits.)  ``scale=ue8m0`` does not combine with ``division=scale``.
 """
 
 from __future__ import annotations
@@ -38,9 +43,10 @@ from refarith.spec import OpSchema, Param, Spec, make_spec, register_op
 F32 = "binary32"
 FP8 = ("ocp_e4m3", "ocp_e5m2")
 SCALES = ("fp32", "ue8m0")
-DIVISIONS = ("reciprocal", "divide")
-EPS = ("deepgemm", "none")
+DIVISIONS = ("reciprocal", "divide", "scale")
+EPS = ("deepgemm", "none", "torchao")
 EPS_DEEPGEMM = 0x38D1B717  # fl(1e-4)
+EPS_TORCHAO = Fraction(1e-12)  # the binary64 value torchao's blockwise reference clamps a binary64 amax with
 F32_ONE = 0x3F800000
 F32_NAN = 0x7FC00000
 
@@ -91,6 +97,10 @@ def quantize_tile(codes: list[int], fmt: str = "ocp_e4m3", scale: str = "fp32", 
     if scale not in SCALES or division not in DIVISIONS or eps not in EPS:
         raise BadValueError(f"unknown blockwise FP8 variant scale={scale}, division={division}, eps={eps}")
     a = tile_amax(codes)
+    if division == "scale" or eps == "torchao":
+        if division != "scale" or eps != "torchao" or scale != "fp32":
+            raise BadValueError("division=scale goes with eps=torchao and scale=fp32 (torchao's blockwise rule)")
+        return _torchao_tile(codes, a, fmt)
     if eps == "deepgemm" and not _is_nan(a) and a < EPS_DEEPGEMM:
         a = EPS_DEEPGEMM
     fmax = round_value(Value.of(get_format(fmt).max), F32).code
@@ -112,6 +122,25 @@ def quantize_tile(codes: list[int], fmt: str = "ocp_e4m3", scale: str = "fp32", 
         v = decode(y, F32)
         out.append(0x7F if v.is_nan else round_value(v, fmt, "rne", "saturate").code)
     return code, tuple(out)
+
+
+def _torchao_tile(codes: list[int], a: int, fmt: str) -> tuple[int, tuple[int, ...]]:
+    """division=scale, eps=torchao (see the module docstring)."""
+    from refarith.formats import get_format
+
+    av = decode(a, F32)
+    if av.is_nan:
+        s = F32_NAN
+    elif av.is_inf:
+        s = 0
+    else:
+        q = Fraction(get_format(fmt).max) / max(av.mag, EPS_TORCHAO)
+        s = round_value(decode(round_value(Value.of(q), "binary64").code, "binary64"), F32).code
+    out = []
+    for c in codes:
+        v = decode(mul(c, s, F32).code, F32)
+        out.append(0x7F if v.is_nan else round_value(v, fmt, "rne", "saturate").code)
+    return div(F32_ONE, s, F32).code, tuple(out)
 
 
 def parse_tile(tile: str) -> tuple[int, int]:
@@ -150,6 +179,9 @@ def _validate(spec: Spec) -> None:
         parse_tile(spec.param["tile"])
     except SpecError as e:
         raise SpecError(f"{spec}: {e}") from None
+    p = spec.param
+    if (p["division"] == "scale") != (p["eps"] == "torchao") or (p["division"] == "scale" and p["scale"] != "fp32"):
+        raise SpecError(f"{spec}: division=scale goes with eps=torchao and scale=fp32 (torchao's blockwise rule)")
 
 
 register_op(OpSchema(
@@ -157,8 +189,9 @@ register_op(OpSchema(
     (
         Param("tile", "1x128", None, "1xB activation tiles or BxB weight blocks (DeepSeek-V3: B = 128)"),
         Param("scale", "fp32", SCALES, "fp32: sf = fl(amax / F_max); ue8m0: 2^ceil(log2 sf) as an E8M0 code"),
-        Param("division", "reciprocal", DIVISIONS, "x * fl(1/sf) (DeepGEMM) or x / sf (DeepSeek-V3 act_quant)"),
-        Param("eps", "deepgemm", EPS, "amax floor: fl(1e-4) (DeepGEMM) or none"),
+        Param("division", "reciprocal", DIVISIONS, "x * fl(1/sf) (DeepGEMM), x / sf (DeepSeek-V3 act_quant) or "
+              "x * s with s = F_max / amax in binary64 (torchao; reports fl(1/s))"),
+        Param("eps", "deepgemm", EPS, "amax floor: fl(1e-4) (DeepGEMM), none, or torchao (1e-12 in binary64)"),
     ),
     "blockwise FP8: one scale per tile from its amax, elements cast_F(x / sf) RNE saturating",
     _validate,

@@ -80,10 +80,19 @@ def fp8_block_quantize(x, fmt: str = "ocp_e4m3", tile: str = "1x128", scale: str
         return _torch(x, fmt, tr, tc, scale, division, eps, fmax)
     if backend != "numpy":
         raise BadValueError(f"unknown backend {backend!r}; expected numpy or torch")
+    if (division == "scale") != (eps == "torchao") or (division == "scale" and scale != "fp32"):
+        raise BadValueError("division=scale goes with eps=torchao and scale=fp32 (torchao's blockwise rule)")
     a = np.asarray(x, dtype=np.float32)
     t, shape = _tiles(a, tr, tc, "numpy")
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         amax = np.abs(t).max(axis=-1)
+        if division == "scale":  # torchao: binary64 quotient rounded to binary32, x * s, report fl(1/s)
+            s = (fmax / np.maximum(amax.astype(np.float64), 1e-12)).astype(np.float32)
+            s = np.where(np.isnan(amax), np.float32(np.nan), s)
+            y = (t * s[..., None]).astype(np.float32)
+            q = fast.encode(y, fmt, "rne", "saturate").astype(np.uint8)
+            q = np.where(np.isnan(y), np.uint8(0x7F), q)
+            return (np.float32(1) / s).astype(np.float32), _untile(q, shape, tr, tc, "numpy")
         if eps == "deepgemm":
             amax = np.where(amax < np.float32(_f32(_e.EPS_DEEPGEMM)), np.float32(_f32(_e.EPS_DEEPGEMM)), amax)
         sf = (amax / np.float32(fmax)).astype(np.float32)
@@ -121,6 +130,12 @@ def _torch(x, fmt, tr, tc, scale, division, eps, fmax):
     t, shape = _tiles(a, tr, tc, "torch")
     amax = t.abs().amax(dim=-1)
     amax = torch.where(torch.isnan(t).any(dim=-1), torch.full_like(amax, float("nan")), amax)
+    if division == "scale":
+        s = (fmax / amax.to(torch.float64).clamp(min=1e-12)).to(torch.float32)
+        y = t * s[..., None]
+        q = fast.encode(y, fmt, "rne", "saturate", backend="torch").to(torch.int64)
+        q = torch.where(torch.isnan(y), torch.full_like(q, 0x7F), q)
+        return 1 / s, _untile(q, shape, tr, tc, "torch")
     if eps == "deepgemm":
         e = torch.tensor(_f32(_e.EPS_DEEPGEMM), dtype=torch.float32, device=a.device)
         amax = torch.where(amax < e, e, amax)

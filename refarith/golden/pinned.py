@@ -6,4 +6,4 @@ digest, so a golden file cannot be edited together with its MANIFEST entry witho
 changing too.
 """
 
-MANIFEST_SHA256 = "c2aa20284ba7526c2e21f2558e206dadc343e5ed33e2cc92b504823367803fb1"
+MANIFEST_SHA256 = "ee31dc0d76d47eba7b55fca07f382c2eed4449d82ec7275656120af443f9fad8"

@@ -39,6 +39,7 @@ RECIPE_GOLDEN_SPECS = (
     "fp8_delayed_scale(ocp_e4m3,h=16)", "fp8_delayed_scale(ocp_e5m2,h=4,algo=most_recent,margin=1,bad_history=te)",
     "fp8_block_quantize(ocp_e4m3)", "fp8_block_quantize(ocp_e4m3,scale=ue8m0)",
     "fp8_block_quantize(ocp_e4m3,tile=8x8,division=divide,eps=none)",
+    "fp8_block_quantize(ocp_e4m3,division=scale,eps=torchao)",
 )
 """The recipe specs of the committed golden set (referenced by :func:`refarith.golden.generate.committed_specs`)."""
 
