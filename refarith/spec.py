@@ -194,6 +194,10 @@ def _cast_validate(spec: Spec) -> None:
     if same is not None and p["rounding"] not in same[0]:
         raise SpecError(f"{spec}: overflow={p['overflow']} is overflow={same[1]} under rounding={p['rounding']}; "
                         f"name it overflow={same[1]} (one id per behaviour)")
+    if p["overflow"] == "inf_always" and p["rounding"] == "rto" and spec.fmt(1).signed:
+        # P3109 SatNone sends ToOdd overflow to +-inf in a signed format with infinities: the same behaviour
+        raise SpecError(f"{spec}: overflow=inf_always is overflow=satnone under rounding=rto into a signed format; "
+                        "name it overflow=satnone (one id per behaviour)")
 
 
 _SAME_OVERFLOW = {"inf_always": (("rtz", "rup", "rdn", "rto"), "inf"), "nan_rto": (("rto",), "nan")}
@@ -278,8 +282,9 @@ specification (rounding mode, saturation mode) is the pair (rounding, overflow):
 * overflow: SatNone = satnone, SatFinite = satfinite, SatPropagate = satpropagate (§4.7.5, exactly; default for
   P3109 targets).  The IEEE/OCP modes stay: inf (IEEE 754 7.4: ToOdd treated as toward zero), nan (OCP E4M3
   non-saturating), saturate (= satfinite for every input but negatives into unsigned targets).  Deployed
-  libraries' modes: inf_always (±inf in every rounding mode; pychop; with rtz/rup/rdn/rto only, where it differs
-  from inf), nan_rto (as nan, but rto overflow gives the NaN code; fpy2 MX_E4M3; with rto only),
+  libraries' modes: inf_always (±inf in every rounding mode; pychop; with rtz/rup/rdn only, where it differs
+  from inf and satnone, and rto into unsigned targets), nan_rto (as nan, but rto overflow gives the NaN code;
+  fpy2 MX_E4M3; with rto only),
   saturate_inf_nan (finite overflow saturates, ±inf gives NaN; brevitas' saturating FloatQuant).
 * negative (unsigned targets): project = P3109's rule (round with the sign; zero gives +0, a negative result gives
   0 under satfinite/satpropagate/saturate and NaN under satnone/inf/nan except for finite values under rtz and
