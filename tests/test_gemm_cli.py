@@ -112,3 +112,14 @@ def test_certify_cli_scaled_gemm_golden(capsys) -> None:
     assert code == 0 and out.startswith("PASS") and "67 vectors" in out, out
     code, out, _ = run(capsys, "certify", "tests.test_gemm_cli:mx_scales_swapped", "--spec", MX)
     assert code == 1 and out.startswith("FAIL"), out
+
+
+@pytest.mark.slow
+def test_torchao_mx_emulation_identify() -> None:
+    """torchao's CPU MX GEMM (dequantize to binary32, then torch.mm) sums like torch's binary32 CPU matmul:
+    split_k,splits=2 at K = 256, not exact-then-round."""
+    pytest.importorskip("torchao")
+    from refarith.certify.gemm import identify_gemm
+
+    res = identify_gemm("torchao:mx_mm_fp32", models=("exact", "sequential", "split_k,splits=2"))
+    assert [s.split("accum=")[1].split(",")[0] for s in res["matches"]] == ["split_k"]

@@ -85,13 +85,39 @@ def numpy_matmul_fp16(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (x @ y).view(np.uint16).astype(np.int64)
 
 
+def torchao_mx_mm(orig: str) -> Callable[..., np.ndarray]:
+    """torchao's MX GEMM (``torch.mm`` of two ``MXTensor``s, E4M3 elements, E8M0 scales per 32 along K) with the
+    high-precision dtype ``orig`` (binary32/bfloat16).  On CPU torchao 0.18 runs it as KernelPreference.EMULATED:
+    each operand dequantized to ``orig`` (elements times scales), then ``torch.mm`` in ``orig``."""
+    def run(a: np.ndarray, b: np.ndarray, sa: np.ndarray, sb: np.ndarray) -> np.ndarray:
+        import torch
+        from torchao.prototype.mx_formats.config import KernelPreference
+        from torchao.prototype.mx_formats.mx_tensor import MXTensor
+
+        dt = {"binary32": torch.float32, "bfloat16": torch.bfloat16}[orig]
+
+        def mxt(codes: np.ndarray, scales: np.ndarray):
+            q = torch.from_numpy(np.ascontiguousarray(codes).astype(np.uint8)).view(torch.float8_e4m3fn)
+            sc = torch.from_numpy(np.ascontiguousarray(scales).astype(np.uint8)).view(torch.float8_e8m0fnu)
+            return MXTensor.from_qdata_and_scales(q, sc, dt, block_size=32,
+                                                  kernel_preference=KernelPreference.EMULATED)
+
+        w = mxt(b.T, np.asarray(sb).T)  # a linear layer's weight: N x K, scales along K
+        return _from_torch(torch.mm(mxt(a, np.asarray(sa)), w.t()), orig)
+    return run
+
+
 TARGETS: dict[str, tuple[Callable, str, str]] = {
     "torch:_scaled_mm_fp32": (torch_scaled_mm("binary32"), "ocp_e4m3", "binary32"),
     "torch:_scaled_mm_bf16": (torch_scaled_mm("bfloat16"), "ocp_e4m3", "bfloat16"),
     "torch:matmul_bf16": (torch_matmul("bfloat16"), "bfloat16", "bfloat16"),
     "torch:matmul_fp16": (torch_matmul("binary16"), "binary16", "binary16"),
     "numpy:matmul_fp16": (numpy_matmul_fp16, "binary16", "binary16"),
+    "torchao:mx_mm_fp32": (torchao_mx_mm("binary32"), "ocp_e4m3", "binary32"),
+    "torchao:mx_mm_bf16": (torchao_mx_mm("bfloat16"), "ocp_e4m3", "bfloat16"),
 }
+TARGET_SCALES = {"torchao:mx_mm_fp32": "mx", "torchao:mx_mm_bf16": "mx"}
+"""The scale granularity of the built-in targets that take scales (the others: none)."""
 
 
 def operands(fmt: str, m: int, k: int, n: int, seed: int = 0, dist: str = "normal") -> tuple[np.ndarray, np.ndarray]:
@@ -181,9 +207,10 @@ def gemm_call(target: str | Callable, base: Spec) -> tuple[Callable[..., np.ndar
         fn, tin, tout = TARGETS[target]
         if (fa, fb, fo) != (tin, tin, tout):
             raise BadValueError(f"target {target} multiplies {tin} operands into {tout}, not {fa}/{fb} into {fo}")
-        if base.param["scale"] != "none":
-            raise BadValueError(f"target {target} takes unscaled operands (scale=none), not "
-                                f"scale={base.param['scale']}")
+        want = TARGET_SCALES.get(target, "none")
+        if base.param["scale"] != want:
+            raise BadValueError(f"target {target} takes {'unscaled' if want == 'none' else want} operands "
+                                f"(scale={want}), not scale={base.param['scale']}")
         name = target
     elif isinstance(target, str):
         check_gemm_name(target)
@@ -200,7 +227,7 @@ def gemm_call(target: str | Callable, base: Spec) -> tuple[Callable[..., np.ndar
 
     def run(a: np.ndarray, b: np.ndarray, *scales: object) -> np.ndarray:
         if builtin:
-            args: list = [a, b]
+            args: list = [a, b, *(s for s in scales[:2] if s is not None)]
         else:
             args = [x if codes or (v := float_view(x, f)) is None else v for x, f in ((a, fa), (b, fb))]
             args += [None if s is None else np.asarray(s) for s in scales if s is not None]
@@ -266,6 +293,8 @@ def identify_gemm(target: str | Callable, in_fmt: str | None = None, out_fmt: st
             raise BadValueError(f"target {target} multiplies {tin} operands into {tout}; the formats given "
                                 f"({in_fmt or tin} -> {out_fmt or tout}) disagree")
         in_fmt, out_fmt = tin, tout
+        if spec is None and target in TARGET_SCALES:
+            spec = f"scaled_mm({tin}->{tout},scale={TARGET_SCALES[target]})"
     base = base_spec(spec, in_fmt, out_fmt)
     run, name = gemm_call(target, base)
     if len(shape) != 3 or not all(isinstance(x, (int, np.integer)) and x > 0 for x in shape):
@@ -426,6 +455,12 @@ def certificate(target: str, shape: tuple[int, int, int] = (16, 256, 16), seed: 
     res = identify_gemm(target, shape=shape, seed=seed, accs=accs)
     res["versions"] = {"numpy": np.__version__, "torch": torch.__version__, "python": platform.python_version(),
                        "machine": platform.machine()}
+    if target.startswith("torchao:"):
+        import torchao
+
+        res["versions"]["torchao"] = torchao.__version__
+        res["note"] = ("torchao runs MX GEMMs on CPU as KernelPreference.EMULATED: both operands dequantized to the "
+                       "high-precision dtype, then torch.mm in it; this certifies that emulation, not an MX kernel")
     res["verdict"] = "matches " + ", ".join(res["matches"]) if res["matches"] else (
         f"no model matches; closest {res['closest']['spec']} ({res['closest']['mismatches']} of {res['outputs']} "
         f"outputs differ, up to {res['closest']['max_ulps']} ulps)")
@@ -433,6 +468,7 @@ def certificate(target: str, shape: tuple[int, int, int] = (16, 256, 16), seed: 
 
 
 ACCS = {"torch:_scaled_mm_fp32": ("binary32",), "torch:_scaled_mm_bf16": ("binary32",),
+        "torchao:mx_mm_fp32": ("binary32",), "torchao:mx_mm_bf16": ("binary32", "bfloat16"),
         "torch:matmul_bf16": ("binary32", "bfloat16"), "torch:matmul_fp16": ("binary32", "binary16"),
         "numpy:matmul_fp16": ("binary32", "binary16")}
 """The accumulator formats tried per built-in target."""
@@ -445,9 +481,12 @@ def write_certificate(res: dict, directory: str | Path) -> Path:
     return path
 
 
-def main(directory: str = "docs/certificates/gemm") -> None:
-    """Write the certificate of every built-in GEMM target (``python -m refarith.certify.gemm [DIR]``)."""
-    for t in TARGETS:
+def main(directory: str = "docs/certificates/gemm", *targets: str) -> None:
+    """Write the certificate of every built-in GEMM target, or of the ones named
+    (``python -m refarith.certify.gemm [DIR [TARGET ...]]``)."""
+    for t in targets or tuple(TARGETS):
+        if t not in TARGETS:
+            raise BadValueError(f"unknown GEMM target {t!r}; known: {', '.join(TARGETS)}")
         res = certificate(t, accs=ACCS[t])
         print(f"{t}: {res['verdict']} -> {write_certificate(res, directory)}")
 
@@ -455,8 +494,8 @@ def main(directory: str = "docs/certificates/gemm") -> None:
 if __name__ == "__main__":
     import sys
 
-    main(*sys.argv[1:2])
+    main(*sys.argv[1:])
 
 __all__ = ["ACCS", "CANDIDATE_MODELS", "TARGETS", "base_spec", "certificate", "format_identify", "gemm_call",
            "certify_target", "check_gemm_name", "identify_cli", "identify_gemm", "numpy_matmul_fp16", "operands",
-           "torch_matmul", "torch_scaled_mm", "write_certificate"]
+           "torch_matmul", "torch_scaled_mm", "torchao_mx_mm", "write_certificate"]
