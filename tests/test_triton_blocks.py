@@ -18,6 +18,7 @@ pytest.importorskip("triton", reason="triton not installed: pip install 'refarit
 
 from refarith.exact import mx as emx  # noqa: E402
 from refarith.exact.rounding import round_value  # noqa: E402
+from refarith.exact.value import Value  # noqa: E402
 from refarith.fast import mx as fmx  # noqa: E402
 from refarith.fast import triton_backend as tb  # noqa: E402
 from refarith.fast import triton_blocks as tbk  # noqa: E402
@@ -40,6 +41,12 @@ def _load(name: str) -> ff.GoldenFile:
     return ff.load(d / name, manifest["files"][name]["sha256"])
 
 
+def _by_default(names: list[str], keep: tuple[str, ...]) -> list:
+    """The interpreter is slow: the files named by a ``keep`` fragment run in the default test run (about one
+    CPU second each), the others under the ``slow`` marker."""
+    return [n if any(k in n for k in keep) else pytest.param(n, marks=pytest.mark.slow) for n in names]
+
+
 def _mismatch(got: np.ndarray, want: np.ndarray, what: str) -> None:
     bad = np.argwhere(np.asarray(got) != np.asarray(want))
     if bad.size:
@@ -58,7 +65,8 @@ def test_mx_golden_files_exist():
     assert len(MX_FILES) >= 5 and {"floor", "ceil", "rceil"} <= rules
 
 
-@pytest.mark.parametrize("name", MX_FILES)
+@pytest.mark.parametrize("name", _by_default(MX_FILES, ("ocp_e2m1__block-32__scale-floor", "scale-rceil",
+                                                          "int8_sym")))
 def test_mx_golden_file(name):
     """Every committed MX golden file: the Triton kernel gives the file's scale and element codes."""
     gf = _load(name)
@@ -131,3 +139,91 @@ def test_mx_graph_is_the_numpy_kernel():
         src = tb.emit_block_source(g, ["int32"], ["uint8", "uint8"])
         assert g.digest in src
         assert tbk.mx_quantize_graph.__wrapped__("ocp_e2m1", scale, "rne").digest == g.digest
+
+
+# ------------------------------------------------------------------ NVFP4
+NV_FILES = _golden("nvfp4_quantize")
+
+
+def test_nvfp4_golden_files_exist():
+    assert len(NV_FILES) >= 4 and any("levels-1" in n for n in NV_FILES) and any("16x16" in n for n in NV_FILES)
+
+
+@pytest.mark.parametrize("name", _by_default(NV_FILES, ("reciprocal__levels-2__zero_scale-eps__tile-1x16",)))
+def test_nvfp4_golden_file(name):
+    """Every committed NVFP4 golden file: per-tensor scale, block scales and element codes of every vector (each
+    vector its own tensor, all in one launch)."""
+    gf = _load(name)
+    p = gf.spec.param
+    r, c = (4, 16) if p["tile"] == "1x16" else (16, 32)
+    x = np.stack(gf.inputs, axis=1).astype(np.uint32).view(np.float32).reshape(-1, r, c)
+    st, s, q = tbk.nvfp4_quantize_many(torch.from_numpy(x), p["division"], int(p["levels"]), p["zero_scale"],
+                                       p["tile"], p["rounding"])
+    assert not gf.raises.any()
+    nb = s.shape[1]
+    want = gf.outputs.astype(np.int64)
+    _mismatch(st.numpy().astype(np.int64) & 0xFFFFFFFF, want[:, 0], f"{gf.spec} tensor scales")
+    _mismatch(s.numpy().astype(np.int64), want[:, 1:1 + nb], f"{gf.spec} block scales")
+    _mismatch(q.numpy().reshape(len(x), -1).astype(np.int64), want[:, 1 + nb:], f"{gf.spec} elements")
+
+
+def test_nvfp4_dequantize_every_code_and_scale():
+    """Every (UE4M3 scale code, E2M1 code) pair, one and two levels (per-tensor scale 0.75 * 2^-3, inexact
+    products): fl(P * S * s_t) from the exact model (round_value of the exact product of P * S and s_t)."""
+    from fractions import Fraction
+
+    from refarith.exact.ops import decode
+    from refarith.formats import get_format
+
+    ue, e2 = get_format("ue4m3"), get_format("ocp_e2m1")
+    codes = torch.arange(16, dtype=torch.uint8).repeat(128 * 16).reshape(128 * 16, 16)  # 16 blocks per scale
+    scales = torch.arange(128, dtype=torch.uint8).repeat_interleave(16)
+    for ts in (None, 0.09375):
+        v = tbk.nvfp4_dequantize(ts, scales, codes, "1x16").numpy().view(np.int32)[::16]  # (128, 16)
+        got = v.astype(np.int64) & 0xFFFFFFFF
+        for sc in range(128):
+            sv = decode(sc, ue)
+            for cc in range(16):
+                ev = decode(cc, e2)
+                if sv.is_nan:
+                    assert (got[sc, cc] & F32_NAN_MASK) > 0x7F800000
+                    continue
+                mag = ev.mag * sv.mag * (Fraction(ts) if ts is not None else 1)
+                want = round_value(Value("finite", ev.sign, mag), "binary32", "rne").code
+                assert got[sc, cc] == want, (sc, cc, ts)
+
+
+# ------------------------------------------------------------------ requantization
+RQ_FILES = _golden("requantize")
+
+
+def test_requantize_golden_files_exist():
+    assert {n.split("variant-")[1].split(".")[0] for n in RQ_FILES} >= {"tflite_double_rounding", "hawq_sim"}
+
+
+def _requantize_file(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(Triton codes, expected codes, rows compared) of a requantization golden file; the multiplier pair of each
+    (scale, zero point) comes from the exact model, as a deployed kernel derives it once per tensor."""
+    from refarith.exact import requant as erq
+    from refarith.formats import get_format
+
+    gf = _load(name)
+    assert not gf.spec.formats or tuple(gf.spec.formats) == ("int32", "int8")
+    variant = gf.spec.param["variant"]
+    f32, i8, i32 = get_format("binary32"), get_format("int8"), get_format("int32")
+    acc = np.array([i32.value(int(c)) for c in gf.inputs[0]], dtype=np.int64)
+    zp = np.array([i8.value(int(c)) for c in gf.inputs[2]], dtype=np.int64)
+    pairs = {int(s): erq.multiplier_for(f32.finite_value(int(s)), variant) for s in np.unique(gf.inputs[1])}
+    m = np.array([pairs[int(s)][0] for s in gf.inputs[1]], dtype=np.int64)
+    sh = np.array([pairs[int(s)][1] for s in gf.inputs[1]], dtype=np.int64)
+    got = tbk.requantize(torch.from_numpy(acc), torch.from_numpy(m), torch.from_numpy(sh), variant,
+                         torch.from_numpy(zp)).numpy().astype(np.int64) & 0xFF
+    return got, gf.outputs[:, 0].astype(np.int64), ~gf.raises
+
+
+@pytest.mark.parametrize("name", RQ_FILES)
+def test_requantize_golden_file(name):
+    """Every committed requantization golden file: the Triton kernel gives the file's int8 codes."""
+    got, want, rows = _requantize_file(name)
+    assert rows.sum() > 1000
+    _mismatch(got[rows], want[rows], name)

@@ -169,4 +169,279 @@ def mx_dequantize(scales: Any, codes: Any, element: str, axis: int = -1, block: 
     return torch.movedim(v, -1, axis)
 
 
-__all__ = ["mx_dequantize", "mx_dequantize_graph", "mx_quantize", "mx_quantize_graph", "run_blocks"]
+# ------------------------------------------------------------------ NVFP4
+ST_MODES = ("none", "amax", "given")
+"""Per-tensor scale of an NVFP4 graph: none (one level), computed from the tensor's largest finite magnitude
+(input ``at`` per block), or given (input ``st`` per block, binary32 bits)."""
+
+
+@lru_cache(maxsize=64)
+def nvfp4_quantize_graph(division: str = "reciprocal", st_mode: str = "amax", zero_scale: str = "eps",
+                         rounding: str = "rne") -> Graph:
+    """Block graph of NVFP4 quantization of one block (16 elements or a 16x16 tile): inputs the binary32 bits of
+    the elements and, unless ``st_mode='none'``, a per-block word (``at`` or ``st``); outputs (UE4M3 scale code,
+    E2M1 codes) and for ``st_mode='amax'`` the per-tensor scale's binary32 bits.
+
+    The recipe of :mod:`refarith.exact.nvfp4` composed from the numpy/torch backends' own primitives:
+    s_t = fl(A / 2688) (1.0 where that is 0); b = fl(fl(amax / 6) / s_t) (two levels) or fl(amax / 6); with
+    ``zero_scale=eps`` at least 2^-6; S = UE4M3 round-to-nearest-even of b (:func:`refarith.fast.mx.encode_scaled`);
+    y = fl(x / (S s_t)) (``divide``) or fl(x * fl(fl(1 / s_t) / S)) (``reciprocal``), every fl one
+    :func:`refarith.fast.mx.f32_div` / :func:`refarith.fast.mx.f32_mul`; E2M1 code of y (NaN y: 0); a zero scale
+    gives the elements' signed zeros; a block holding NaN or infinity gives scale 0x7F and element codes 0."""
+    from refarith.exact import nvfp4 as _nv
+    from refarith.fast import nvfp4 as fnv
+    from refarith.fast.mx import encode_scaled, f32_div, f32_mul, split_f32
+    from refarith.formats import get_format
+
+    if division not in _nv.DIVISIONS or st_mode not in ST_MODES or zero_scale not in _nv.ZERO_SCALES \
+            or rounding not in _nv.ROUNDINGS:
+        raise UnknownModeError(f"unknown NVFP4 setting division={division} st={st_mode} zero_scale={zero_scale} "
+                               f"rounding={rounding}")
+    ue4m3, e2m1 = get_format("ue4m3"), get_format("ocp_e2m1")
+    ue4m3_bits = fnv._UE4M3_BITS
+
+    def kernel(xp, bits, *scale_in):
+        def c32(v: float):
+            return xp.t.tensor(int(np.array(v, dtype=np.float32).view(np.int32)), dtype=xp.t.int32)
+
+        def fdiv(a, b):
+            return f32_div(a, b, xp)
+
+        def fmul(a, b):
+            return f32_mul(a, b, xp)
+
+        st = None
+        if st_mode == "amax":
+            st = fdiv(scale_in[0], c32(2688.0))
+            st = xp.where(st == 0, c32(1.0), st)
+        elif st_mode == "given":
+            st = scale_in[0]
+        mag = bits & 0x7FFFFFFF
+        amax = xp.amax(mag, -1)
+        special = amax >= 0x7F800000
+        b = fdiv(xp.where(special, 0, amax), c32(6.0))
+        if st is not None:
+            b = fdiv(b, st)
+        if zero_scale == "eps":
+            b = xp.maximum(b, 0x3C800000)  # 2^-6; positive binary32 values are ordered as their bit patterns
+        bs, be, bn = split_f32(b, xp)
+        s = encode_scaled(bs, be, bn, 0, ue4m3, "rne", xp)
+        s32 = xp.t.as_tensor(ue4m3_bits)[s]
+        if division == "divide":
+            y = fdiv(bits, (s32 if st is None else fmul(s32, st))[..., None])
+        else:
+            r = fdiv(c32(1.0), s32) if st is None else fdiv(fdiv(c32(1.0), st), s32)
+            y = fmul(bits, r[..., None])
+        ys, ye, yn = split_f32(y, xp)
+        codes = encode_scaled(ys, ye, yn, 0, e2m1, rounding, xp)
+        codes = xp.where((y & 0x7FFFFFFF) > 0x7F800000, 0, codes)  # NaN y (0 * inf, 0 / 0): code 0
+        codes = xp.where((s == 0)[..., None], ((bits >> 31) & 1) << 3, codes)  # zero scale: signed zeros
+        codes = xp.where(special[..., None], 0, codes)
+        s = xp.where(special, _nv.UE4M3_NAN, s)
+        return (xp.u8(s), xp.u8(codes), st) if st_mode == "amax" else (xp.u8(s), xp.u8(codes))
+
+    ins = [("x", 0, 32)] + ([] if st_mode == "none" else [("at" if st_mode == "amax" else "st", 1, 32)])
+    return trace_xp(kernel, ins, f"nvfp4_quantize(division={division},st={st_mode},zero_scale={zero_scale},"
+                                 f"rounding={rounding})")
+
+
+def nvfp4_rows(bits: Any, scale_words: Any, division: str, st_mode: str, zero_scale: str, rounding: str,
+               k: int) -> tuple[Any, ...]:
+    """The NVFP4 graph over ``bits`` (int32, rows of ``k`` elements, flat) with per-row ``scale_words`` (the
+    ``at`` or ``st`` input, int32; None for ``st_mode='none'``): (scale codes, element codes[, st bits])."""
+    import torch
+
+    g = nvfp4_quantize_graph(division, st_mode, zero_scale, rounding)
+    nrows = bits.numel() // k
+    ins = [bits] + ([] if st_mode == "none" else [scale_words])
+    outs = [torch.uint8, torch.uint8] + ([torch.int32] if st_mode == "amax" else [])
+    return tuple(run_blocks(g, ins, ["int32"] * len(ins), outs, nrows, k))
+
+
+def finite_amax_bits(bits: Any, dim: int | None = None) -> Any:
+    """Largest magnitude bits of the finite binary32 values (int32 patterns), over everything or along ``dim``
+    (the per-tensor amax of two-level NVFP4: infinities and NaNs do not count)."""
+    import torch
+
+    mag = bits & 0x7FFFFFFF
+    mag = torch.where(mag >= 0x7F800000, torch.zeros_like(mag), mag)
+    return mag.amax() if dim is None else mag.amax(dim)
+
+
+def nvfp4_quantize(x: Any, division: str = "reciprocal", levels: int = 2, zero_scale: str = "eps",
+                   tile: str = "1x16", rounding: str = "rne", tensor_scale: Any = None) -> tuple[Any, Any, Any]:
+    """(per-tensor scale as a 0-d float32 tensor or None, UE4M3 scale codes uint8, E2M1 codes uint8) of a
+    float32 tensor, computed with Triton; the semantics and shapes of :func:`refarith.fast.nvfp4.nvfp4_quantize`
+    (the per-tensor maximum is one torch integer ``amax``; everything after it is the traced graph)."""
+    import torch
+
+    from refarith.exact import nvfp4 as _nv
+    from refarith.fast import nvfp4 as fnv
+    from refarith.fast.mx import ops
+
+    if tile not in _nv.TILES:
+        raise UnknownModeError(f"unknown NVFP4 tile {tile!r}; expected one of {', '.join(_nv.TILES)}")
+    if str(levels) not in _nv.LEVELS:
+        raise UnknownModeError(f"NVFP4 levels must be 1 or 2, got {levels!r}")
+    t = _tensor(x)
+    if t.dim() == 0:
+        raise BadValueError("nvfp4_quantize needs an array with at least one dimension")
+    xp = ops("torch")
+    blocks, shape = fnv._blocks(t, tile, xp)
+    k = blocks.shape[-1]
+    bits = blocks.contiguous().view(torch.int32).reshape(-1)
+    nrows = bits.numel() // k
+    st_mode, words = "none", None
+    if int(levels) == 2:
+        if tensor_scale is not None:
+            sb = int(np.array(float(tensor_scale), dtype=np.float32).view(np.int32))
+            if not (0 < sb < 0x7F800000) or np.float32(float(tensor_scale)) != float(tensor_scale):
+                raise BadValueError(f"per-tensor scale {tensor_scale!r} must be a positive finite binary32 value")
+            st_mode, words = "given", torch.full((nrows,), sb, dtype=torch.int32, device=bits.device)
+        else:
+            st_mode = "amax"
+            words = finite_amax_bits(bits).reshape(1).expand(nrows).contiguous()
+    out = nvfp4_rows(bits, words, division, st_mode, zero_scale, rounding, k)
+    s, c = out[0].reshape(blocks.shape[0], blocks.shape[1]), out[1].reshape(blocks.shape)
+    st = None
+    if st_mode == "amax":
+        st = out[2][:1].view(torch.float32).reshape(())
+    elif st_mode == "given":
+        st = torch.tensor(float(np.float32(float(tensor_scale))), dtype=torch.float32, device=bits.device)
+    return st, fnv._scale_shape(s, shape, tile), fnv._unblocks(c, shape, tile, xp)
+
+
+def nvfp4_quantize_many(x: Any, division: str = "reciprocal", levels: int = 2, zero_scale: str = "eps",
+                        tile: str = "1x16", rounding: str = "rne") -> tuple[Any, Any, Any]:
+    """NVFP4 quantization of each of the ``n`` tensors ``x[i]`` (a float32 tensor of shape (n, rows, cols)), each
+    with its own per-tensor scale, in one launch: (per-tensor scale bits int32 (n,) (1.0 for one level), scale
+    codes (n, blocks per tensor), element codes (n, rows, cols))."""
+    import torch
+
+    from refarith.fast import nvfp4 as fnv
+    from refarith.fast.mx import ops
+
+    t = _tensor(x)
+    if t.dim() != 3:
+        raise BadValueError(f"nvfp4_quantize_many takes a stack of matrices (n, rows, cols), got shape "
+                            f"{tuple(t.shape)}")
+    n = t.shape[0]
+    xp = ops("torch")
+    blocks, shape = fnv._blocks(t, tile, xp)
+    k = blocks.shape[-1]
+    bits = blocks.contiguous().view(torch.int32).reshape(-1)
+    nrows = bits.numel() // k
+    per = nrows // max(n, 1)
+    st_mode, words = ("amax", None) if int(levels) == 2 else ("none", None)
+    if st_mode == "amax":
+        words = finite_amax_bits(bits.reshape(n, -1), 1).repeat_interleave(per).contiguous()
+    out = nvfp4_rows(bits, words, division, st_mode, zero_scale, rounding, k)
+    st = out[2].reshape(n, per)[:, 0] if st_mode == "amax" else torch.full((n,), 0x3F800000, dtype=torch.int32)
+    codes = fnv._unblocks(out[1].reshape(blocks.shape), shape, tile, xp)
+    return st, out[0].reshape(n, per), codes
+
+
+@lru_cache(maxsize=4)
+def nvfp4_dequantize_graph(two_level: bool) -> Graph:
+    """Block graph of NVFP4 dequantization: inputs (UE4M3 scale code per block, E2M1 codes[, per-tensor scale
+    bits per block]), output the binary32 bits of fl(P * S * s_t) (P * S exact; the product with s_t one
+    :func:`refarith.fast.mx.f32_mul`), as :func:`refarith.fast.nvfp4.nvfp4_dequantize`."""
+    from refarith.fast import nvfp4 as fnv
+    from refarith.fast.mx import f32_mul
+
+    e2m1_bits, ue4m3_bits = fnv._E2M1_LUT.view(np.int32), fnv._UE4M3_BITS
+
+    def kernel(xp, s, c, *st):
+        v = xp.t.as_tensor(e2m1_bits)[c]
+        out = f32_mul(v, xp.t.as_tensor(ue4m3_bits)[s][..., None], xp)
+        return f32_mul(out, st[0][..., None], xp) if st else out
+
+    ins = [("scale", 1, 32), ("codes", 0, 32)] + ([("st", 1, 32)] if two_level else [])
+    return trace_xp(kernel, ins, f"nvfp4_dequantize(levels={2 if two_level else 1})")
+
+
+def nvfp4_dequantize(tensor_scale: Any, scales: Any, codes: Any, tile: str = "1x16") -> Any:
+    """float32 values fl(P * S * s_t) (NaN for NaN-scaled blocks; ``tensor_scale`` None for one level), computed
+    with Triton; the semantics of :func:`refarith.fast.nvfp4.nvfp4_dequantize`."""
+    import torch
+
+    from refarith.exact import nvfp4 as _nv
+    from refarith.fast import nvfp4 as fnv
+    from refarith.fast.mx import ops
+
+    if tile not in _nv.TILES:
+        raise UnknownModeError(f"unknown NVFP4 tile {tile!r}; expected one of {', '.join(_nv.TILES)}")
+    xp = ops("torch")
+    c = _tensor(codes)
+    shape = tuple(c.shape)
+    cb, _ = fnv._blocks(c.to(torch.int32), tile, xp, keep_dtype=True)
+    k = cb.shape[-1]
+    nrows = cb.shape[0] * cb.shape[1]
+    s = _tensor(scales).to(torch.int32).reshape(-1)
+    if s.numel() != nrows:
+        raise BadValueError(f"{s.numel()} scale codes for {nrows} blocks of codes of shape {shape}")
+    ins = [s, cb.contiguous().reshape(-1)]
+    if tensor_scale is not None:
+        tb = int(np.array(float(tensor_scale), dtype=np.float32).view(np.int32))
+        ins.append(torch.full((nrows,), tb, dtype=torch.int32, device=c.device))
+    g = nvfp4_dequantize_graph(tensor_scale is not None)
+    (out,) = run_blocks(g, ins, ["int32"] * len(ins), [torch.int32], nrows, k)
+    return fnv._unblocks(out.reshape(cb.shape), shape, tile, xp).view(torch.float32)
+
+
+# ------------------------------------------------------------------ requantization
+@lru_cache(maxsize=64)
+def requantize_graph(variant: str, out_min: int = -128, out_max: int = 127) -> Graph:
+    """Graph of :func:`refarith.fast.requant.requantize` for one variant: inputs (int32 accumulator, multiplier
+    M or b, shift or c, zero point), one value each per element; output the clamped result.  The variant's int64
+    kernel (``refarith.fast.requant.<variant>64``) is traced as the numpy and torch backends run it."""
+    from refarith.exact.requant import check_variant
+    from refarith.fast import requant as frq
+
+    check_variant(variant)
+    core = getattr(frq, f"{variant}64")
+
+    def kernel(xp, acc, m, shift, zp):
+        return xp.clip(core(xp.i64(acc), m, shift, xp) + zp, out_min, out_max)
+
+    return trace_xp(kernel, [("acc", 1, 32), ("m", 1, 64), ("shift", 1, 64), ("zero_point", 1, 32)],
+                    f"requantize(variant={variant},out=[{out_min},{out_max}])", width=64)
+
+
+def requantize(acc: Any, m: Any, shift: Any, variant: str = "tflite_double_rounding", zero_point: Any = 0,
+               out_min: int = -128, out_max: int = 127) -> Any:
+    """Variant multiply + zero point, clamped to [out_min, out_max], computed with Triton: the semantics and
+    argument ranges of :func:`refarith.fast.requant.requantize` (int32 result, int64 if the range needs it).
+    ``m``, ``shift`` and ``zero_point`` are ints or tensors broadcastable against ``acc``."""
+    import torch
+
+    from refarith.exact.requant import INT32_MAX, INT32_MIN, check_variant
+    from refarith.fast import requant as frq
+
+    check_variant(variant)
+    a = _tensor(acc)
+    dev = a.device
+    args = [torch.as_tensor(v, device=dev) if not isinstance(v, torch.Tensor) else v for v in (m, shift, zero_point)]
+    xp = frq.backend(a)
+    frq.check_range(xp, "acc" if variant.startswith("hawq") else "x", a, INT32_MIN, INT32_MAX)
+    if variant.startswith("hawq"):
+        frq.check_range(xp, "b", args[0], 0, 1 << 31)
+        frq.check_range(xp, "c", args[1], 1, 62)
+    else:
+        frq.check_range(xp, "multiplier", args[0], 0 if variant == "tflite_single_rounding" else INT32_MIN, INT32_MAX)
+        frq.check_range(xp, "shift", args[1], -31, 30)
+    frq.check_range(xp, "zero_point", args[2], INT32_MIN, INT32_MAX)
+    shape = torch.broadcast_shapes(a.shape, *(t.shape for t in args))
+    ins = [a.to(torch.int32)] + [t.to(torch.int64) for t in args[:2]] + [args[2].to(torch.int32)]
+    ins = [torch.broadcast_to(t, shape).contiguous().reshape(-1) for t in ins]
+    g = requantize_graph(variant, out_min, out_max)
+    wide = not (INT32_MIN <= out_min and out_max <= INT32_MAX)
+    (out,) = run_blocks(g, ins, ["int32", "int64", "int64", "int32"], [torch.int64 if wide else torch.int32],
+                        ins[0].numel(), 1)
+    return out.reshape(shape)
+
+
+__all__ = ["ST_MODES", "finite_amax_bits", "mx_dequantize", "mx_dequantize_graph", "mx_quantize", "mx_quantize_graph",
+           "nvfp4_dequantize", "nvfp4_dequantize_graph", "nvfp4_quantize", "nvfp4_quantize_graph",
+           "nvfp4_quantize_many", "nvfp4_rows",
+           "requantize", "requantize_graph", "run_blocks"]
