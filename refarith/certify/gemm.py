@@ -107,6 +107,24 @@ def torchao_mx_mm(orig: str) -> Callable[..., np.ndarray]:
     return run
 
 
+def torchao_nvfp4_mm(a: np.ndarray, b: np.ndarray, sa: np.ndarray, sb: np.ndarray, tsa: int, tsb: int) -> np.ndarray:
+    """torchao's NVFP4 GEMM (``torch.mm`` of two ``NVFP4Tensor``s: E2M1 elements packed two per byte, UE4M3
+    scales per 16 along K, binary32 per-tensor scales), orig dtype float32.  On CPU torchao 0.18 dequantizes both
+    operands (elements times fl32(tensor scale * block scale)) and runs ``torch.mm`` in float32."""
+    import torch
+    from torchao.prototype.mx_formats.nvfp4_tensor import NVFP4Tensor
+
+    def nvt(codes: np.ndarray, scales: np.ndarray, ts: int):
+        c = np.ascontiguousarray(codes).astype(np.uint8)
+        q = torch.from_numpy(np.ascontiguousarray(c[:, ::2] | (c[:, 1::2] << 4)))
+        sc = torch.from_numpy(np.ascontiguousarray(scales).astype(np.uint8)).view(torch.float8_e4m3fn)
+        t = torch.from_numpy(np.array([ts], np.uint32).view(np.float32)).reshape(())
+        return NVFP4Tensor(q, sc, 16, torch.float32, per_tensor_scale=t)
+
+    w = nvt(b.T, np.asarray(sb).T, tsb)
+    return _from_torch(torch.mm(nvt(a, np.asarray(sa), tsa), w.t()), "binary32")
+
+
 TARGETS: dict[str, tuple[Callable, str, str]] = {
     "torch:_scaled_mm_fp32": (torch_scaled_mm("binary32"), "ocp_e4m3", "binary32"),
     "torch:_scaled_mm_bf16": (torch_scaled_mm("bfloat16"), "ocp_e4m3", "bfloat16"),
@@ -115,8 +133,9 @@ TARGETS: dict[str, tuple[Callable, str, str]] = {
     "numpy:matmul_fp16": (numpy_matmul_fp16, "binary16", "binary16"),
     "torchao:mx_mm_fp32": (torchao_mx_mm("binary32"), "ocp_e4m3", "binary32"),
     "torchao:mx_mm_bf16": (torchao_mx_mm("bfloat16"), "ocp_e4m3", "bfloat16"),
+    "torchao:nvfp4_mm_fp32": (torchao_nvfp4_mm, "ocp_e2m1", "binary32"),
 }
-TARGET_SCALES = {"torchao:mx_mm_fp32": "mx", "torchao:mx_mm_bf16": "mx"}
+TARGET_SCALES = {"torchao:mx_mm_fp32": "mx", "torchao:mx_mm_bf16": "mx", "torchao:nvfp4_mm_fp32": "nvfp4"}
 """The scale granularity of the built-in targets that take scales (the others: none)."""
 
 
@@ -227,7 +246,7 @@ def gemm_call(target: str | Callable, base: Spec) -> tuple[Callable[..., np.ndar
 
     def run(a: np.ndarray, b: np.ndarray, *scales: object) -> np.ndarray:
         if builtin:
-            args: list = [a, b, *(s for s in scales[:2] if s is not None)]
+            args: list = [a, b, *(s for s in scales if s is not None)]
         else:
             args = [x if codes or (v := float_view(x, f)) is None else v for x, f in ((a, fa), (b, fb))]
             args += [None if s is None else np.asarray(s) for s in scales if s is not None]
@@ -459,8 +478,9 @@ def certificate(target: str, shape: tuple[int, int, int] = (16, 256, 16), seed: 
         import torchao
 
         res["versions"]["torchao"] = torchao.__version__
-        res["note"] = ("torchao runs MX GEMMs on CPU as KernelPreference.EMULATED: both operands dequantized to the "
-                       "high-precision dtype, then torch.mm in it; this certifies that emulation, not an MX kernel")
+        res["note"] = ("torchao runs MX and NVFP4 GEMMs on CPU as an emulation: both operands dequantized to the "
+                       "high-precision dtype (NVFP4: the tensor scale folded into each block scale in float32), "
+                       "then torch.mm in it; this certifies that emulation, not an MX/NVFP4 kernel")
     res["verdict"] = "matches " + ", ".join(res["matches"]) if res["matches"] else (
         f"no model matches; closest {res['closest']['spec']} ({res['closest']['mismatches']} of {res['outputs']} "
         f"outputs differ, up to {res['closest']['max_ulps']} ulps)")
@@ -469,6 +489,7 @@ def certificate(target: str, shape: tuple[int, int, int] = (16, 256, 16), seed: 
 
 ACCS = {"torch:_scaled_mm_fp32": ("binary32",), "torch:_scaled_mm_bf16": ("binary32",),
         "torchao:mx_mm_fp32": ("binary32",), "torchao:mx_mm_bf16": ("binary32", "bfloat16"),
+        "torchao:nvfp4_mm_fp32": ("binary32",),
         "torch:matmul_bf16": ("binary32", "bfloat16"), "torch:matmul_fp16": ("binary32", "binary16"),
         "numpy:matmul_fp16": ("binary32", "binary16")}
 """The accumulator formats tried per built-in target."""
@@ -498,4 +519,5 @@ if __name__ == "__main__":
 
 __all__ = ["ACCS", "CANDIDATE_MODELS", "TARGETS", "base_spec", "certificate", "format_identify", "gemm_call",
            "certify_target", "check_gemm_name", "identify_cli", "identify_gemm", "numpy_matmul_fp16", "operands",
-           "torch_matmul", "torch_scaled_mm", "torchao_mx_mm", "write_certificate"]
+           "torch_matmul", "torch_scaled_mm", "torchao_mx_mm", "torchao_nvfp4_mm",
+           "write_certificate"]
