@@ -245,6 +245,20 @@ def _report(tmp_path: Path) -> tuple[dict, str, str]:
     return json.loads(j.read_text()), j.with_suffix(".md").read_text(), j.with_suffix(".html").read_text()
 
 
+def test_cast_of_minus_inf_into_an_unsigned_integer_follows_the_negative_rule(capsys):
+    # -inf is a negative value as -1 is: an error under negative=error (the default), 0 [invalid] under clamp
+    for x in ("-1", "-inf"):
+        code, _, err = run(capsys, "cast", "--to", "uint8", "--", x)
+        one_line_error(code, err, f"negative value {x} cannot be encoded in unsigned format uint8")
+    code, out, err = run(capsys, "cast", "--to", "uint8", "--negative", "clamp", "--", "-inf", "-1", "-0.4")
+    assert code == 0, err
+    rows = [" ".join(line.split()) for line in out.splitlines()[1:]]  # the inputs are padded to one width
+    assert rows == ["-inf -> 0x00 0 [invalid]", "-1 -> 0x00 0 [invalid]", "-0.4 -> 0x00 0 [inexact]"]
+    code, out, _ = run(capsys, "cast", "--to", "uint8", "--", "-0.4", "inf")  # rounds to 0; +inf saturates
+    rows = [" ".join(line.split()) for line in out.splitlines()[1:]]
+    assert code == 0 and rows == ["-0.4 -> 0x00 0 [inexact]", "inf -> 0xff 255 [invalid]"]
+
+
 def test_exhaustive_if_possible_skip_is_recorded_in_the_certificate(capsys, tmp_path):
     # the exact model is a scalar kernel: the spec has a 2^32 sweep, the kernel cannot run it in reasonable time
     code, out, err = run(capsys, "certify", "refarith:exact", "--spec", "cast(binary32->ocp_e4m3,overflow=nan)",

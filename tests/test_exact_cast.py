@@ -261,6 +261,7 @@ INT_CASES = [  # (value, format, mode, overflow, nan_policy, negative, code, fla
     ("300", "int8", "rne", "wrap", "error", "error", 300 & 0xFF, {"invalid"}),
     ("-0.4", "uint8", "rne", "saturate", "error", "error", 0, {"inexact"}),
     ("-1", "uint8", "rne", "saturate", "error", "clamp", 0, {"invalid"}),
+    ("-inf", "uint8", "rne", "saturate", "error", "clamp", 0, {"invalid"}),  # -inf: negative, as -1
     ("256", "uint8", "rne", "saturate", "error", "error", 255, {"invalid"}),
     ("inf", "int8", "rne", "saturate", "error", "error", 127, {"invalid"}),
     ("-inf", "int16", "rtz", "saturate", "error", "error", 0x8000, {"invalid"}),
@@ -280,6 +281,9 @@ def test_integer_target_errors():
         encode("nan", "int8")  # nan_policy='error'
     with pytest.raises(SpecialValueError):
         encode("inf", "int8", overflow="wrap")
+    for x in ("-1", "-inf"):  # a negative non-zero value into an unsigned format under negative='error' (default)
+        with pytest.raises(SpecialValueError, match="negative value"):
+            encode(x, "uint8")
     assert cast(0x5A40, "binary16", "int8").flags == {"invalid"}  # 200.0
     assert cast(0x5A40, "binary16", "uint8").flags == frozenset()
 

@@ -97,7 +97,10 @@ Everything here is exact (Python ints and Fractions).  Semantics:
   ``saturate`` (default; to [min, max], which excludes -2^(n-1) for symmetric
   formats) or ``wrap`` (two's complement modulo 2^n), flagged ``invalid``
   alone; NaN per ``nan_policy``; ±inf saturates with ``invalid`` (an error
-  under ``wrap``).
+  under ``wrap``).  A negative value whose rounded integer is non-zero, -inf
+  included, into an unsigned format follows ``negative`` as it does for an
+  unsigned float format: an error under ``error`` (the default), 0 flagged
+  ``invalid`` under ``clamp``; a value that rounds to 0 (e.g. -0.4) gives 0.
 """
 
 from __future__ import annotations
@@ -508,6 +511,9 @@ def _round_to_int(v: Value, fmt: IntFormat, rounding: str, overflow: str, nan_po
     if v.is_inf:
         if overflow == "wrap":
             raise SpecialValueError(f"infinity cannot wrap into integer format {fmt.name}")
+        if v.sign and not fmt.signed and negative == "error":  # as a negative finite value (below)
+            raise SpecialValueError(f"negative value {v} cannot be encoded in unsigned format {fmt.name} "
+                                    "(negative='error')")
         return Rounded(fmt.code(fmt.min if v.sign else fmt.max), frozenset({"invalid"}))
     flags: set[str] = set()
     n = v.mag.numerator // v.mag.denominator

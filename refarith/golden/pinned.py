@@ -6,4 +6,4 @@ digest, so a golden file cannot be edited together with its MANIFEST entry witho
 changing too.
 """
 
-MANIFEST_SHA256 = "ee31dc0d76d47eba7b55fca07f382c2eed4449d82ec7275656120af443f9fad8"
+MANIFEST_SHA256 = "477f15413144d13a063179ef16b97956095bfb761f3a7aa89f206ce421cf0778"
