@@ -302,3 +302,15 @@ def test_int_sum_bound_theorems(monkeypatch) -> None:
     monkeypatch.setitem(T.INT_SUM_FORMATS, "ocp_e4m3", 16)
     out = T._int_sum_bound("ocp_e4m3")
     assert out.verdict == COUNTEREXAMPLE and out.confirmed
+
+
+@pytest.mark.slow
+def test_limb_sum_theorem_can_fail(monkeypatch) -> None:
+    """One limb bit more than limb_width gives K (2^w - 1)^2 >= 2^53: Z3 finds it and the check confirms it."""
+    from refarith.smt.registry import COUNTEREXAMPLE
+    from refarith.smt.theorems import gemm as T
+
+    width = F.limb_width
+    monkeypatch.setattr(F, "limb_width", lambda k: width(k) + 1)
+    out = T.limb_sum_exact()
+    assert out.verdict == COUNTEREXAMPLE and out.confirmed

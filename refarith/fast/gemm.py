@@ -534,6 +534,12 @@ def _limbs(x: np.ndarray, w: int) -> list[np.ndarray]:
     return out
 
 
+def limb_width(k: int) -> int:
+    """Limb bits w for sums of k limb products: w = (53 - bitlen(k - 1)) // 2, so k (2^w - 1)^2 < 2^53 (theorem
+    gemm.limb_sum_exact)."""
+    return (53 - max(k - 1, 1).bit_length()) // 2
+
+
 def _integer_sums(ai: np.ndarray, bi: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> list[int]:
     """The exact integers sum_k ai[r, k] bi[k, c] for the pairs (rows, cols), ``ai``/``bi`` integer-valued.
 
@@ -541,8 +547,7 @@ def _integer_sums(ai: np.ndarray, bi: np.ndarray, rows: np.ndarray, cols: np.nda
     matmul is an integer below 2^53: the BLAS matmul is exact whatever its order.  Limb products of one weight
     2^(w u) are added in int64 (below 2^63 for fewer than 1024 limbs), and the weights combined in Python
     integers per output."""
-    k = ai.shape[1]
-    w = (53 - max(k - 1, 1).bit_length()) // 2
+    w = limb_width(ai.shape[1])
     la, lb = _limbs(ai, w), _limbs(bi, w)
     if len(la) + len(lb) > 1024:
         raise KernelError("exact GEMM sum: operands span more than 20000 bits")
@@ -597,4 +602,4 @@ def _check_shapes(spec: Spec, a: np.ndarray, b: np.ndarray, scale_a: object, sca
     check_operands(spec, stub_a, stub_b, tolist(scale_a), tolist(scale_b), tsa, tsb)
 
 
-__all__ = ["decode_array", "encode_array", "round_odd", "round_to", "scaled_mm", "two_prod", "two_sum"]
+__all__ = ["decode_array", "encode_array", "limb_width", "round_odd", "round_to", "scaled_mm", "two_prod", "two_sum"]

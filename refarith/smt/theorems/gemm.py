@@ -175,6 +175,38 @@ for _f in INT_SUM_FORMATS:
     _register_int_sum(_f)
 
 
+LIMB_MAX_LOG2_K = 30
+
+
+@theorem("gemm.limb_sum_exact",
+         f"for every K in [2, 2^{LIMB_MAX_LOG2_K}] and w = refarith.fast.gemm.limb_width(K): K (2^w - 1)^2 < 2^53, so "
+         "every partial sum of a limb-product matmul (K terms, limbs |x|, |y| <= 2^w - 1) is an integer below 2^53, "
+         "exact in binary64 whatever the BLAS order (Z3, nonlinear integer arithmetic, one case per bit length of "
+         "K - 1)", expect=PROVED, budget=30, tags=("gemm", "z3"))
+def limb_sum_exact() -> Outcome:
+    import z3
+
+    from refarith.fast.gemm import limb_width
+    from refarith.smt.registry import prove
+
+    k, x, y = z3.Ints("K x y")
+    cases = []
+    for bl in range(1, LIMB_MAX_LOG2_K + 1):  # K - 1 of bit length bl: 2^(bl-1) < K <= 2^bl
+        w = limb_width(2 ** bl)
+        lim = 2 ** w - 1
+        cases.append(z3.Implies(z3.And(2 ** (bl - 1) < k, k <= 2 ** bl, z3.Abs(x) <= lim, z3.Abs(y) <= lim),
+                                z3.Abs(k * x * y) < 2 ** 53))
+    claim = z3.Implies(k >= 2, z3.And(*cases))
+
+    def confirm(asg: dict[str, int]) -> tuple[dict, bool]:
+        kk = asg["K"]
+        w = limb_width(kk)
+        return {"K": kk, "w": w, "x": asg["x"], "y": asg["y"]}, abs(kk * asg["x"] * asg["y"]) >= 2 ** 53 and max(
+            abs(asg["x"]), abs(asg["y"])) < 2 ** w
+
+    return prove(claim, {"K": k, "x": x, "y": y}, 30, confirm)
+
+
 def _fp8_codes(x: np.ndarray) -> np.ndarray:
     """E4M3 codes of binary64 values (RNE, saturating), through the exact value table."""
     tab = F.decode_array(np.arange(256), "ocp_e4m3")
