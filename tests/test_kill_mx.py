@@ -39,14 +39,15 @@ def _same_bits(got_i32, want_f32) -> None:
     assert np.all((got[nan_w] & 0x7FFFFFFF) == 0x7FC00000)
 
 
+@pytest.mark.parametrize("known_length", [False, True])
 @pytest.mark.parametrize("op", ["mul", "div"])
-def test_f32_mul_div_match_ieee_binary32(op):
+def test_f32_mul_div_match_ieee_binary32(op, known_length):
     a = _f32_operands(1, 3000)
     b = np.random.default_rng(2).permutation(_f32_operands(3, 3000))
     ai, bi = a.view(np.int32), b.view(np.int32)
     with np.errstate(all="ignore"):
         want = a.view(np.float32) * b.view(np.float32) if op == "mul" else a.view(np.float32) / b.view(np.float32)
-    got = fmx.f32_mul(ai, bi, NP) if op == "mul" else fmx.f32_div(ai, bi, NP)
+    got = fmx.f32_mul(ai, bi, NP, known_length) if op == "mul" else fmx.f32_div(ai, bi, NP, known_length)
     _same_bits(got, want)
 
 

@@ -5,9 +5,14 @@ sources).  The scale exponent comes from the binary32 exponent field of the
 block's largest magnitude (an integer max over the magnitude bits, which also
 finds NaN and infinity: their bit patterns are the largest); a subnormal amax
 is normalized through the exact integer-to-binary32 conversion of its
-mantissa.  Elements are never divided in floating point: each binary32
-significand N (24 bits) is shifted right by the exact number of bits the
-element keeps below its quantum, and the dropped bits decide the rounding
+mantissa.  Elements are never divided in floating point.  Float elements
+(numpy and torch): V/X is the binary32 pattern of V with e subtracted from its
+exponent field, so its code is one gather from the binary32 -> element
+sticky-key table built by the proved cast kernel (:func:`key_codes`; the key
+of V/X is key(V) - (e << 8)); the arithmetic path below serves MXINT8 and
+the rare chunks with a binary32 subnormal in a block of exponent <= 0: each
+binary32 significand N (24 bits) is shifted right by the exact number of bits
+the element keeps below its quantum, and the dropped bits decide the rounding
 (round bit and sticky), so V/X is rounded exactly once even when it is a
 binary32 subnormal.  The only floating operation is ``rceil``'s
 fl32(amax / max_elem), an IEEE binary32 division, which numpy and torch round
@@ -28,7 +33,16 @@ from refarith.exact import mx as _mx
 from refarith.formats import FloatFormat, IntFormat, get_format
 
 CHUNK = 1 << 16  # numpy elements per pass: keeps the intermediates of a chunk in cache
-TORCH_CHUNK = 1 << 22  # torch: fewer, larger passes (per-call overhead dominates small chunks)
+TORCH_CHUNK = 1 << 22  # torch on a device: fewer, larger passes (per-call overhead dominates small chunks)
+TORCH_CPU_CHUNK = 1 << 20  # torch on CPU: intermediates stay in cache and their allocations are reused
+
+
+def chunk_elements(xp, like) -> int:
+    """Elements per pass of the block kernels: numpy CHUNK, torch TORCH_CPU_CHUNK on CPU, TORCH_CHUNK on a
+    device."""
+    if xp.name == "numpy":
+        return CHUNK
+    return TORCH_CPU_CHUNK if like.device.type == "cpu" else TORCH_CHUNK
 
 
 # ------------------------------------------------------------------ backend shim
@@ -61,7 +75,11 @@ class _NumpyOps:
 
     @staticmethod
     def u8(x):
-        return x.astype(np.uint8)
+        return x.astype(np.uint8, copy=False)
+
+    @staticmethod
+    def take(table, idx):
+        return np.take(table, idx)
 
     @staticmethod
     def anyof(m) -> bool:
@@ -109,6 +127,10 @@ class _TorchOps:
 
     def u8(self, x):
         return x.to(self.t.uint8)
+
+    def take(self, table, idx):
+        t = self.t
+        return t.index_select(table, 0, idx.reshape(-1)).reshape(idx.shape)
 
     def anyof(self, m) -> bool:
         return bool(m.any())
@@ -160,7 +182,8 @@ def floor_log2_f32(mag_bits, xp):
 # special cases, computed with 64-bit integer and bit operations only.  numpy's float32 operations are IEEE
 # operations and give the same bits (the tests compare the two on random, boundary, subnormal and special
 # operands); the torch kernels use these so that they never depend on a device's float unit (flush-to-zero,
-# fast-math division).
+# fast-math division), except NVFP4's element products on chunks where every IEEE 754 multiply agrees
+# (:func:`refarith.fast.nvfp4._scale_elements`).
 F32_INF, F32_QNAN = 0x7F800000, 0x7FC00000
 
 
@@ -185,14 +208,15 @@ def bit_length64(n, xp):
     return xp.where(n != 0, length + 1, 0)
 
 
-def f32_round(sign, n, e, sticky, xp):
+def f32_round(sign, n, e, sticky, xp, top: int | None = None):
     """binary32 bits (int32) of (-1)^sign * (n + t) * 2^e, 0 <= t < 1, sticky = (t > 0): round to nearest even,
     overflow to infinity, ±0 when the result rounds to zero.
 
     Requires 0 <= n < 2^61 (int64) and, wherever ``sticky`` is set, at least one bit of n below the binary32
-    quantum of the result (the callers keep guard bits), so that t only breaks ties.
+    quantum of the result (the callers keep guard bits), so that t only breaks ties.  ``top``: the caller knows
+    that every n that matters is 0 or in [2^(top-1), 2^(top+1)), so its bit length is found by one comparison.
     """
-    length = bit_length64(n, xp)
+    length = bit_length64(n, xp) if top is None else xp.where((n >> top) != 0, top + 1, top)
     d = xp.maximum(length - 24, -149 - e)  # bits of n below the quantum (negative: n needs no rounding)
     dn = xp.minimum(xp.maximum(d, 0), 62)
     m = xp.where(d < 0, n << xp.maximum(-d, 0), n >> dn)
@@ -222,18 +246,24 @@ def _f32_special(out, sign, nan, inf, xp):
     return xp.where(nan, F32_QNAN, out)
 
 
-def f32_mul(a, b, xp):
-    """Bits of the binary32 product fl(a * b) of binary32 bit patterns (int32), with integer operations only."""
+def f32_mul(a, b, xp, known_length: bool = False):
+    """Bits of the binary32 product fl(a * b) of binary32 bit patterns (int32), with integer operations only.
+
+    ``known_length``: the significand product (0 or in [2^46, 2^48)) gets its bit length from one comparison
+    instead of a binary search; the same bits in fewer operations."""
     sa, ea, na, nana, infa, zeroa = _f32_parts(a, xp)
     sb, eb, nb, nanb, infb, zerob = _f32_parts(b, xp)
     sign = sa ^ sb
-    out = f32_round(sign, na * nb, ea + eb - 300, sign * 0, xp)
+    out = f32_round(sign, na * nb, ea + eb - 300, sign * 0, xp, 47 if known_length else None)
     nan = nana | nanb | (infa & zerob) | (zeroa & infb)
     return _f32_special(out, sign, nan, infa | infb, xp)
 
 
-def f32_div(a, b, xp):
-    """Bits of the binary32 quotient fl(a / b) of binary32 bit patterns (int32), with integer operations only."""
+def f32_div(a, b, xp, known_length: bool = False):
+    """Bits of the binary32 quotient fl(a / b) of binary32 bit patterns (int32), with integer operations only.
+
+    ``known_length``: the integer quotient (0 or in (2^25, 2^27) wherever the result is not overridden by a
+    special case) gets its bit length from one comparison instead of a binary search; the same bits."""
     sa, ea, na, nana, infa, zeroa = _f32_parts(a, xp)
     sb, eb, nb, nanb, infb, zerob = _f32_parts(b, xp)
     sign = sa ^ sb
@@ -241,7 +271,8 @@ def f32_div(a, b, xp):
     den = xp.where(nb == 0, 1, nb)
     q = num // den
     r = num - q * den
-    out = f32_round(sign, q, ea - eb - 26, r, xp)  # q >= 2^25: two guard bits above the sticky remainder
+    # q >= 2^25: two guard bits above the sticky remainder
+    out = f32_round(sign, q, ea - eb - 26, r, xp, 26 if known_length else None)
     out = xp.where(zeroa | infb, _to_i32(-(sign << 31), xp), out)
     nan = nana | nanb | (zeroa & zerob) | (infa & infb)
     return _f32_special(out, sign, nan, infa | zerob, xp)
@@ -411,12 +442,13 @@ def quantize_blocks(blocks_bits, fmt, scale: str, rounding: str, xp):
     amax = xp.amax(mag, -1)
     special = amax >= 0x7F800000
     e = scale_exponent(xp.where(special, 0, amax), fmt, scale, xp)
-    if xp.name == "numpy" and isinstance(fmt, FloatFormat) and rounding in _LUT_MODES:
-        codes = _lut_codes(blocks_bits, e, fmt, rounding)
+    if isinstance(fmt, FloatFormat):
+        codes = key_codes(blocks_bits, mag, e, fmt, rounding, xp)
         if codes is not None:
-            codes = np.where(special[..., None], 0, codes)
-            scodes = np.where(special, _mx.E8M0_NAN, e + _mx.E8M0_BIAS)
-            return scodes.astype(np.uint8), codes
+            if xp.anyof(special):
+                codes = xp.where(special[..., None], 0, codes)
+            scodes = xp.where(special, _mx.E8M0_NAN, e + _mx.E8M0_BIAS)
+            return xp.u8(scodes), xp.u8(codes)
     sign, ef, n = split_f32(blocks_bits, xp)
     shift = e[..., None]
     if isinstance(fmt, IntFormat):
@@ -427,61 +459,59 @@ def quantize_blocks(blocks_bits, fmt, scale: str, rounding: str, xp):
     return xp.u8(scodes), xp.u8(codes)
 
 
-# ------------------------------------------------------------------ numpy table path
-_LUT_MODES = ("rne", "rna", "rtz")
-_LUT_CACHE: dict = {}
+# ------------------------------------------------------------------ element codes by the sticky-key table
+def _elem_table(fmt: FloatFormat, rounding: str, xp, like):
+    """Codes of round_value(binary32 key representative, fmt, rounding, "saturate") for every binary32 sticky key
+    (:func:`refarith.fast.cast.key_table`, built by the proved cast kernel; NaN keys give code 0), as a numpy array
+    or a torch tensor on the device of ``like``."""
+    from refarith.exact.rounding import default_negative
+    from refarith.fast.cast import key_table
+
+    tab = key_table(fmt, rounding, "saturate", "zero", default_negative(fmt))[0]
+    if xp.name == "numpy":
+        return tab
+    from refarith.fast.cast import _torch_code_table
+
+    return _torch_code_table(tab, str(like.device))
 
 
-def _lut_levels(fmt: FloatFormat) -> tuple[int, int]:
-    """Scaled-exponent range of the table: below lo every magnitude rounds to ±0 in rne/rna/rtz (it is under a
-    quarter of the smallest subnormal); above hi every magnitude saturates."""
-    return fmt.emin - fmt.mbits - 2, fmt.emax + 1
+def sticky_key32(bits):
+    """The binary32 sticky key (bits >> 16) << 1 | (low 16 bits != 0) of int32 patterns (numpy or torch), as in
+    :func:`refarith.fast.cast.sticky_keys`; the mask undoes the sign copies of the arithmetic shift."""
+    k = bits & 0x7FFF
+    k += 0x7FFF
+    k |= bits
+    k >>= 15
+    k &= 0x1FFFF
+    return k
 
 
-def lut_table(fmt: FloatFormat, rounding: str) -> np.ndarray:
-    """Element code for key = sign * 32L' + 2 * (16 * level + top 4 mantissa bits) + sticky, from the exact model.
+def key_codes(bits, mag, e, fmt: FloatFormat, rounding: str, xp):
+    """Element codes round(V / 2^e) in ``fmt`` (saturating) of binary32 bits (int32, shape (..., block)) with
+    magnitude bits ``mag`` and block exponents ``e`` (shape (...)), by one gather from the binary32 -> ``fmt``
+    sticky-key table; None when a block with e <= 0 holds a nonzero binary32 subnormal (the arithmetic path).
 
-    A magnitude 2^k (1 + m/16 + t), 0 <= t < 1/16, with k in [lo, hi], rounds (rne/rna/rtz, saturating) to a
-    code that depends only on (k, m, t != 0): at most 3 mantissa bits are kept, the 4th is the round bit and
-    the rest only acts as a sticky bit.  Each entry is computed by round_value on a representative.
+    V / 2^e is the binary32 pattern bits - (e << 23) when its exponent field stays >= 1 (the block's amax bounds it
+    above, so it never overflows); the sticky key of that pattern is key(bits) - (e << 8), since e << 23 has no
+    bits below bit 23.  Otherwise |V / 2^e| < 2^-126, below half the smallest subnormal of every MX element
+    format, so V / 2^e rounds as any nonzero value of its sign below 2^-126 does (the pattern sign | 1), and a
+    zero stays the zero of its sign.
     """
-    key = (fmt.name, rounding)
-    if key in _LUT_CACHE:
-        return _LUT_CACHE[key]
-    from refarith.exact.rounding import round_value
-    from refarith.exact.value import Value
-
-    lo, hi = _lut_levels(fmt)
-    nl = hi - lo + 1
-    out = np.zeros(2 * nl * 32, np.uint8)
-    for sign in (0, 1):
-        for lev in range(nl):
-            for m in range(16):
-                for st in (0, 1):
-                    mag = (1 + Fraction(m, 16) + (Fraction(1, 1 << 20) if st else 0)) * \
-                        (Fraction(2) ** (lev + lo))
-                    c = round_value(Value("finite", sign, mag), fmt, rounding, "saturate").code
-                    out[sign * nl * 32 + (lev * 16 + m) * 2 + st] = c
-    _LUT_CACHE[key] = out
-    return out
-
-
-def _lut_codes(bits, e, fmt: FloatFormat, rounding: str):
-    """Element codes by table lookup (numpy); None when the chunk holds binary32 subnormals (arithmetic path)."""
-    u = bits.view(np.uint32)
-    mag = u & np.uint32(0x7FFFFFFF)
-    small = mag < 0x00800000
-    if (small & (mag != 0)).any():
-        return None
-    lo, hi = _lut_levels(fmt)
-    nl = hi - lo + 1
-    t = (mag >> np.uint32(19)).view(np.int32) - ((e.astype(np.int32) + (127 + lo)) << 4)[..., None]
-    t[small] = 0  # zeros: level lo, mantissa 0, no sticky -> ±0
-    np.clip(t, 0, nl * 16 - 1, out=t)
-    t <<= 1
-    t |= ((mag & np.uint32(0x7FFFF)) != 0)
-    t += (u >> np.uint32(31)).view(np.int32) * (nl * 32)
-    return lut_table(fmt, rounding)[t]
+    ee = e if xp.name == "numpy" else e.to(xp.t.int32)
+    if xp.name == "numpy":
+        ee = ee.astype(np.int32, copy=False)
+    thresh = (xp.maximum(ee, 0) << 23) + 0x800000
+    under = mag < thresh[..., None]
+    if xp.anyof(under):
+        if xp.anyof(under & (mag != 0) & (ee <= 0)[..., None]):
+            return None
+        tiny = (bits & -0x80000000) | (mag != 0)
+        src = xp.where(under, tiny, bits - (ee << 23)[..., None])
+        key = sticky_key32(src)
+    else:
+        key = sticky_key32(bits)
+        key -= (ee << 8)[..., None]
+    return xp.take(_elem_table(fmt, rounding, xp, bits), key)
 
 
 def mx_quantize(x, element: str, axis: int = -1, block: int = 32, scale: str = "floor", rounding: str = "rne",
@@ -507,8 +537,7 @@ def mx_quantize(x, element: str, axis: int = -1, block: int = 32, scale: str = "
     blocks, shape = _to_blocks(x, axis, block, xp)
     bits = xp.i32(blocks)
     rows = bits.shape[0]
-    chunk = CHUNK if xp.name == "numpy" else TORCH_CHUNK
-    step = max(1, chunk // max(1, bits.shape[1] * block))
+    step = max(1, chunk_elements(xp, bits) // max(1, bits.shape[1] * block))
     if rows <= step:
         s, c = quantize_blocks(bits, fmt, scale, rounding, xp)
     else:

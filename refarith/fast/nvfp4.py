@@ -14,7 +14,16 @@ import numpy as np
 
 from refarith.errors import BadValueError, UnknownModeError
 from refarith.exact import nvfp4 as _nv
-from refarith.fast.mx import _LUT_MODES, CHUNK, TORCH_CHUNK, _lut_codes, encode_scaled, f32_div, f32_mul, ops, split_f32
+from refarith.fast.mx import (
+    _elem_table,
+    chunk_elements,
+    encode_scaled,
+    f32_div,
+    f32_mul,
+    ops,
+    split_f32,
+    sticky_key32,
+)
 from refarith.formats import get_format
 
 _UE4M3 = get_format("ue4m3")
@@ -108,7 +117,7 @@ def _f32_ops(xp):
                 return (a.view(np.float32) * b.view(np.float32)).view(np.int32)
 
         return fdiv, fmul
-    return (lambda a, b: f32_div(a, b, xp)), (lambda a, b: f32_mul(a, b, xp))
+    return (lambda a, b: f32_div(a, b, xp, True)), (lambda a, b: f32_mul(a, b, xp, True))
 
 
 def nvfp4_quantize(x, division: str = "reciprocal", levels: int = 2, zero_scale: str = "eps", tile: str = "1x16",
@@ -150,8 +159,7 @@ def nvfp4_quantize(x, division: str = "reciprocal", levels: int = 2, zero_scale:
             if int(st) == 0:
                 st = _const_bits(1.0, xp, bits)
     rows = bits.shape[0]
-    chunk = CHUNK if xp.name == "numpy" else TORCH_CHUNK
-    step = max(1, chunk // max(1, bits.shape[1] * bits.shape[2]))
+    step = max(1, chunk_elements(xp, bits) // max(1, bits.shape[1] * bits.shape[2]))
     parts = [_quantize_chunk(bits[i:i + step], st, division, zero_scale, rounding, xp)
              for i in range(0, rows, step)]
     if len(parts) == 1:
@@ -179,41 +187,54 @@ def _quantize_chunk(bits, st, division: str, zero_scale: str, rounding: str, xp)
         b = xp.maximum(b, 0x3C800000)  # 2^-6; positive binary32 values are ordered as their bit patterns
     bs, be, bn = split_f32(b, xp)
     s = encode_scaled(bs, be, bn, 0, _UE4M3, "rne", xp)
-    if xp.name == "numpy":
-        s32 = _UE4M3_BITS[s]
-    else:
-        s32 = xp.t.as_tensor(_UE4M3_BITS, device=s.device)[s.to(xp.t.int64)]
+    # the block's divisor S * s_t or multiplier fl(fl(1 / s_t) / S) (one level: S, 1 / S) depends only on the scale
+    # code: computed for the 128 codes, then gathered per block
+    s32 = _UE4M3_BITS if xp.name == "numpy" else xp.t.as_tensor(_UE4M3_BITS, device=bits.device)
     one = _const_bits(1.0, xp, bits)
     if division == "divide":
         d = s32 if st is None else fmul(s32, st)
-        y = fdiv(bits, d[..., None])
+        y = fdiv(bits, xp.take(d, s)[..., None])
     else:
         r = fdiv(one, s32) if st is None else fdiv(fdiv(one, st), s32)
-        y = fmul(bits, r[..., None])
+        y = _scale_elements(bits, mag, xp.take(r, s), special | (s == 0), fmul, xp)
     codes = _e2m1_codes(y, rounding, xp)
     numpy = xp.name == "numpy"
-    # The full-size fix-ups below change nothing when their block-level condition holds nowhere; numpy skips them.
+    # The full-size fix-ups below change nothing when their block-level condition holds nowhere: skipped then.
     zero = s == 0
-    if not numpy or zero.any():
+    if xp.anyof(zero):
         codes = xp.where(zero[..., None], ((bits >> 31) & 1) << 3, codes)  # zero scale: signed zero codes
-    if not numpy or special.any():
+    if xp.anyof(special):
         codes = xp.where(special[..., None], 0, codes)
         s = xp.where(special, _nv.UE4M3_NAN, s)
     return xp.u8(s), (codes.astype(np.uint8, copy=False) if numpy else xp.u8(codes))
 
 
+def _scale_elements(bits, mag, r, overwritten, fmul, xp):
+    """Bits of fl(x * r) for the elements x of each block and the block's r (binary32 bits, int32).
+
+    numpy: numpy's float32 multiply.  torch: the device's float32 multiply when every element of the chunk is
+    zero or normal, every r normal and every nonzero product at least 2^-125 in magnitude (blocks whose codes are
+    overwritten, ``overwritten``, aside): there every IEEE 754 binary32 multiply gives the same bits, with or
+    without flush-to-zero or denormals-are-zero (they act on subnormals only), and the integer-only
+    :func:`refarith.fast.mx.f32_mul` otherwise.  The smallest product of a block is fl(min |x| * r) (rounding
+    is monotone), computed per block with f32_mul.
+    """
+    if xp.name == "numpy":
+        return fmul(bits, r[..., None])
+    t = xp.t
+    nz = t.amin(t.where(mag == 0, 0x7F7FFFFF, mag), -1)  # smallest nonzero magnitude (max finite: none)
+    ymin = f32_mul(nz, r, xp, True)
+    fine = (r >= 0x00800000) & (r < 0x7F800000) & (nz >= 0x00800000) & ((ymin >= 0x01000000) | (nz == 0x7F7FFFFF))
+    if bool((fine | overwritten).all()):
+        return (bits.view(t.float32) * r.view(t.float32)[..., None]).view(t.int32)
+    return fmul(bits, r[..., None])
+
+
 def _e2m1_codes(y, rounding: str, xp):
-    """E2M1 codes of the binary32 bit patterns y (code 0 for NaN y): numpy's table path (the MX element table,
-    built from the exact model) when the chunk has no binary32 subnormal, infinity or NaN, else the arithmetic
-    path."""
-    if xp.name == "numpy" and rounding in _LUT_MODES:
-        if not ((y & 0x7FFFFFFF) >= 0x7F800000).any():
-            codes = _lut_codes(y, np.zeros((1,) * (y.ndim - 1), np.int32), _E2M1, rounding)
-            if codes is not None:
-                return codes
-    ys, ye, yn = split_f32(y, xp)
-    codes = encode_scaled(ys, ye, yn, 0, _E2M1, rounding, xp)
-    return xp.where((y & 0x7FFFFFFF) > 0x7F800000, 0, codes)  # NaN y (0 * inf, 0 / 0): code 0
+    """E2M1 codes round_value(y, ocp_e2m1, rounding, "saturate", nan_policy="zero") of binary32 bit patterns y
+    (int32): one gather from the binary32 -> E2M1 sticky-key table built by the proved cast kernel (every
+    binary32 pattern, subnormals, infinities and NaN included; :func:`refarith.fast.mx.key_codes`)."""
+    return xp.take(_elem_table(_E2M1, rounding, xp, y), sticky_key32(y))
 
 
 def nvfp4_dequantize(tensor_scale, scales, codes, tile: str = "1x16", backend: str = "numpy"):
