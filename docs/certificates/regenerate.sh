@@ -53,5 +53,12 @@ d quark:fp8_e4m3 'cast(binary16->ocp_e4m3,overflow=saturate)' 'cast(binary32->oc
 d quark:fp8_e5m2 'cast(binary16->ocp_e5m2,overflow=saturate)' 'cast(binary32->ocp_e5m2)' rounding,overflow \
   --nan-payload-ok
 d fpy2:MX_E4M3 'cast(binary16->ocp_e4m3,overflow=nan)' 'cast(binary32->ocp_e4m3)' rounding,overflow
-d pychop:ieee_e4m3+rtz 'cast(binary16->ieee_e4m3,rounding=rtz,overflow=inf)' 'cast(binary32->ieee_e4m3)' \
+d pychop:ieee_e4m3+rtz 'cast(binary16->ieee_e4m3,rounding=rtz,overflow=inf_always)' 'cast(binary32->ieee_e4m3)' \
   rounding,overflow
+d fpy2:MX_E4M3+rto 'cast(binary16->ocp_e4m3,rounding=rto,overflow=nan_rto)' 'cast(binary32->ocp_e4m3)' rounding,overflow
+d brevitas:fp8_e4m3 'cast(binary16->ocp_e4m3,overflow=saturate_inf_nan)' 'cast(binary32->ocp_e4m3)' rounding,overflow \
+  --nan-payload-ok
+d brevitas:fp8_e5m2 'cast(binary16->ocp_e5m2,overflow=saturate_inf_nan)' 'cast(binary32->ocp_e5m2)' rounding,overflow \
+  --nan-payload-ok
+d brevitas:fp8_e5m2+nonsat 'cast(binary16->ocp_e5m2,overflow=inf)' 'cast(binary32->ocp_e5m2)' rounding,overflow \
+  --nan-payload-ok
