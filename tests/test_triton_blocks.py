@@ -227,3 +227,30 @@ def test_requantize_golden_file(name):
     got, want, rows = _requantize_file(name)
     assert rows.sum() > 1000
     _mismatch(got[rows], want[rows], name)
+
+
+# ------------------------------------------------------------------ certify / identify targets
+def test_certify_refarith_triton_block_families():
+    """refarith:triton is a certify target for the requantization family (its golden file, the exact model's
+    outputs); MX and NVFP4 take the same driver path (checked under slow below)."""
+    from refarith.certify.runner import certify
+
+    assert certify("refarith:triton", "requantize(variant=cmsis_single_rounding)").passed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", ["mx_quantize(ocp_e4m3,block=32,scale=floor,rounding=rne)",
+                                  "nvfp4_quantize(division=reciprocal,levels=1,zero_scale=eps,tile=1x16,rounding=rne)"])
+def test_certify_refarith_triton_mx_nvfp4(spec):
+    from refarith.certify.runner import certify
+
+    assert certify("refarith:triton", spec).passed
+
+
+@pytest.mark.slow
+def test_identify_refarith_triton_requantize():
+    """identify ranks every requantization variant against the Triton kernel of one: that variant matches."""
+    from refarith.certify.identify import identify
+
+    scores = identify("refarith:triton", "requantize(variant=hawq_sim)")
+    assert [s.spec for s in scores if s.mismatches == 0] == ["requantize(variant=hawq_sim)"]

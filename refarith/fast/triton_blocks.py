@@ -77,6 +77,13 @@ def _tensor(x: Any) -> Any:
     return x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
 
 
+def like_device(a: np.ndarray, like: Any) -> Any:
+    """The numpy array ``a`` as a torch tensor on the device of ``like`` (a torch tensor; CPU otherwise)."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(a)).to(getattr(like, "device", "cpu"))
+
+
 # ------------------------------------------------------------------ MX
 @lru_cache(maxsize=128)
 def mx_quantize_graph(element: str, scale: str = "floor", rounding: str = "rne") -> Graph:
@@ -441,7 +448,6 @@ def requantize(acc: Any, m: Any, shift: Any, variant: str = "tflite_double_round
     return out.reshape(shape)
 
 
-__all__ = ["ST_MODES", "finite_amax_bits", "mx_dequantize", "mx_dequantize_graph", "mx_quantize", "mx_quantize_graph",
-           "nvfp4_dequantize", "nvfp4_dequantize_graph", "nvfp4_quantize", "nvfp4_quantize_graph",
-           "nvfp4_quantize_many", "nvfp4_rows",
-           "requantize", "requantize_graph", "run_blocks"]
+__all__ = ["ST_MODES", "finite_amax_bits", "like_device", "mx_dequantize", "mx_dequantize_graph", "mx_quantize",
+           "mx_quantize_graph", "nvfp4_dequantize", "nvfp4_dequantize_graph", "nvfp4_quantize", "nvfp4_quantize_graph",
+           "nvfp4_quantize_many", "nvfp4_rows", "requantize", "requantize_graph", "run_blocks"]

@@ -128,9 +128,13 @@ def _mx_fast(spec: Spec, inputs: tuple, backend: str) -> tuple:
     from refarith.fast.mx import mx_quantize
 
     p = spec.param
-    x = as_backend(float_view(inputs[0], F32), backend)
-    s, c = mx_quantize(x, spec.formats[0], axis=-1, block=_mx_block(spec), scale=p["scale"],
-                       rounding=p["rounding"], backend=backend)
+    kw = dict(axis=-1, block=_mx_block(spec), scale=p["scale"], rounding=p["rounding"])
+    if backend == "triton":  # the traced block kernel, on the operands' device
+        from refarith.fast import triton_blocks as tbk
+
+        s, c = tbk.mx_quantize(tbk.like_device(float_view(to_numpy(inputs[0]), F32), inputs[0]), spec.formats[0], **kw)
+        return to_numpy(s)[:, 0], to_numpy(c)
+    s, c = mx_quantize(as_backend(float_view(inputs[0], F32), backend), spec.formats[0], backend=backend, **kw)
     return to_numpy(s)[:, 0], to_numpy(c)
 
 
@@ -150,6 +154,7 @@ register_driver(Driver(
     random=lambda s, n, seed: _f32_block_random(_mx_block(s))(s, n, seed),
     random_count=1024,
     fast=_mx_fast,
+    backends=("numpy", "torch", "triton"),
     doc="a block of binary32 values -> E8M0 scale, element codes",
 ))
 
@@ -191,8 +196,14 @@ def _nv_fast(spec: Spec, inputs: tuple, backend: str) -> tuple:
 
     p = spec.param
     r, c = _nv_shape(spec)
-    x = float_view(inputs[0], F32).reshape(-1, r, c)
+    x = float_view(to_numpy(inputs[0]), F32).reshape(-1, r, c)
     n = x.shape[0]
+    if backend == "triton":  # every vector its own tensor, in one launch, on the operands' device
+        from refarith.fast import triton_blocks as tbk
+
+        ts, s, q = tbk.nvfp4_quantize_many(tbk.like_device(x, inputs[0]), p["division"], int(p["levels"]),
+                                           p["zero_scale"], p["tile"], p["rounding"])
+        return to_numpy(ts).astype(np.int64) & 0xFFFFFFFF, to_numpy(s), to_numpy(q).reshape(n, -1)
     kw = dict(division=p["division"], levels=int(p["levels"]), zero_scale=p["zero_scale"], tile=p["tile"],
               rounding=p["rounding"], backend=backend)
     if p["levels"] == "1":
@@ -254,6 +265,7 @@ register_driver(Driver(
     random=lambda s, n, seed: _f32_block_random(_nv_shape(s)[0] * _nv_shape(s)[1], 0.002)(s, n, seed),
     random_count=lambda s: 512 if s.param["tile"] == "1x16" else 64,
     fast=_nv_fast,
+    backends=("numpy", "torch", "triton"),
     doc="a 4x16 (1x16 tiles) or 16x32 (16x16 tiles) binary32 tensor -> per-tensor scale, block scales, elements",
 ))
 

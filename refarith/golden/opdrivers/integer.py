@@ -67,9 +67,17 @@ def _rq_fast(spec: Spec, inputs: tuple, backend: str) -> tuple:
 
     a_fmt, o_fmt = _formats(spec, ("int32", "int8"))
     variant = spec.param["variant"]
-    acc = signed_array(inputs[0], a_fmt)
-    sc = np.asarray(inputs[1]).astype(np.int64)
-    zp = signed_array(inputs[2], o_fmt)
+    acc = signed_array(to_numpy(inputs[0]), a_fmt)
+    sc = to_numpy(inputs[1]).astype(np.int64)
+    zp = signed_array(to_numpy(inputs[2]), o_fmt)
+    if backend == "triton":  # one launch, the multiplier pair of each vector's scale derived as below
+        from refarith.fast import triton_blocks as tbk
+
+        pairs = {s: _rq.multiplier_for(F32.finite_value(s), variant) for s in set(sc.tolist())}
+        m, sh = (np.array([pairs[s][j] for s in sc.tolist()], dtype=np.int64) for j in (0, 1))
+        a, mm, ss, z = (tbk.like_device(v, inputs[0]) for v in (acc, m, sh, zp))
+        out = tbk.requantize(a, mm, ss, variant, z, o_fmt.min, o_fmt.max)
+        return (int_codes(to_numpy(out).astype(np.int64), o_fmt),)
     out = np.empty(acc.shape[0], dtype=np.int64)
     # The multiplier pair is derived once per (scale, zero point), as a deployed kernel does per tensor.
     keys = np.stack([sc, zp], axis=1)
@@ -125,6 +133,7 @@ register_driver(Driver(
     variant_params=schema_variants,
     random=_rq_random,
     fast=_rq_fast,
+    backends=("numpy", "torch", "triton"),
     doc="accumulator, binary32 scale, zero point -> requantized code",
 ))
 
