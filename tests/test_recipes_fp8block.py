@@ -126,3 +126,29 @@ def test_shapes_that_do_not_tile():
     r = subprocess.run([sys.executable, "-m", "refarith", "certify", "refarith:numpy", "--spec",
                         "fp8_block_quantize(ocp_e4m3,tile=128x64)"], capture_output=True, text=True)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "tile" in r.stderr
+
+
+@pytest.mark.slow  # importing torchao costs about 10 s of CPU
+def test_torchao_rule_and_adapter():
+    """torchao's blockwise reference on CPU is the division=scale,eps=torchao rule (up to NaN payloads); a torchao
+    version the adapter was not written for is one KernelError line."""
+    pytest.importorskip("torchao")
+    from refarith.certify import recipe_peers
+    from refarith.errors import KernelError
+
+    rng = np.random.default_rng(2)
+    x = _x(rng, 6, 128)
+    x[1, 0] = 1e-30
+    s, q = recipe_peers.torchao_blockwise_act(x)
+    for i in range(6):
+        code, codes = fb.quantize_tile(x[i].view(np.uint32).tolist(), "ocp_e4m3", "fp32", "scale", "torchao")
+        assert code == int(s[i:i + 1].view(np.uint32)[0]) and list(codes) == q[i].tolist()
+    import torchao
+
+    old = torchao.__version__
+    try:
+        torchao.__version__ = "0.99.0"
+        with pytest.raises(KernelError, match="written for torchao 0.18"):
+            recipe_peers.torchao_blockwise_act(x)
+    finally:
+        torchao.__version__ = old
