@@ -30,8 +30,10 @@ ADAPTERS = {"pychop": "pychop", "compressed_tensors": "compressed_tensors", "qua
 """Target prefix -> adapter module of this package."""
 
 NOT_ADAPTED = {
-    "qtorch": "qtorch 0.3.0 JIT-compiles its C++ extension when qtorch.quant is imported "
-              "(torch.utils.cpp_extension.load); with torch 2.13 CPU that import did not finish within minutes",
+    "qtorch": "qtorch 0.3.0 builds its C++ extension when qtorch.quant is first imported "
+              "(torch.utils.cpp_extension.load, about 6 minutes on 2 loaded cores with torch 2.13 CPU; an import "
+              "waits without end on the lock file an interrupted build leaves in the torch extensions directory: "
+              "set TORCH_EXTENSIONS_DIR to a fresh one); no adapter is written yet for its float_quantize",
 }
 """Libraries named in the deployed set that have no adapter, and why."""
 
