@@ -127,6 +127,40 @@ def test_wrong_manifest_hash_exit_1(tmp_path, capsys):
     assert "SHA-256 differs" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("name", [
+    "requantize__variant-cmsis_single_rounding.txt.gz",  # int32, binary32, int8 inputs; lines that raise
+    "cast__binary16_to_ocp_e3m2__rounding-rne__overflow-saturate__nan-max.txt.gz",  # 6-bit codes in 2 hex digits
+    "nvfp4_quantize__division-reciprocal__levels-2__zero_scale-eps__tile-1x16__rounding-rne.txt.gz",
+])
+def test_vectorised_parse_equals_line_by_line(monkeypatch, name):
+    """parse reads the vector lines with one pattern match and array arithmetic; the line-by-line reader it falls
+    back on for a defect gives the same columns."""
+    path = _committed() / name
+    text = ff.decompress(path, path.read_bytes())
+    fast = ff.parse(path, text)
+    monkeypatch.setattr(ff, "_parse_body", lambda *a: None)
+    slow = ff.parse(path, text)
+    assert fast.count == slow.count > 0 and fast.first_line == slow.first_line
+    for a, b in zip(fast.inputs + [fast.outputs, fast.raises], slow.inputs + [slow.outputs, slow.raises]):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    assert len(fast.inputs) == len(slow.inputs)
+
+
+@pytest.mark.parametrize("edit, needle", [
+    (lambda t: t.replace(" : 00\n", " : 7f\n", 1), "code 7f does not fit ocp_e3m2"),  # fits 2 hex digits, not 6 bits
+    (lambda t: t.replace(" : 00\n", " : 00 \n", 1), "malformed vector line"),
+    (lambda t: t.replace(" : 00\n", " : !\n", 1), None),  # a raising line is well formed
+])
+def test_parse_defects_found_after_the_vectorised_reader(edit, needle):
+    path = _committed() / "cast__binary16_to_ocp_e3m2__rounding-rne__overflow-saturate__nan-max.txt.gz"
+    text = edit(ff.decompress(path, path.read_bytes()))
+    if needle is None:
+        assert ff.parse(path, text).raises.sum() == 1
+        return
+    with pytest.raises(ff.GoldenFileError, match=needle):
+        ff.parse(path, text)
+
+
 def test_load_refuses_bad_hash(tmp_path):
     p = _copy_one(tmp_path, "add__ocp_e2m1__rounding-rne__overflow-saturate__nan-error.txt.gz")
     with pytest.raises(ff.GoldenFileError, match="SHA-256"):

@@ -218,7 +218,11 @@ def parse(path: str | Path, text: str) -> GoldenFile:
     widths = [hexwidth(f.nbits) for f in in_fmts] + [0] + [hexwidth(f.nbits) for f in out_fmts]
     limits = [f.ncodes for f in in_fmts] + [0] + [f.ncodes for f in out_fmts]
     names = [f.name for f in in_fmts] + [""] + [f.name for f in out_fmts]
-    hexchars = set("0123456789abcdef")
+    fast = _parse_body(body, widths[:n_in], widths[n_in + 1:], limits[:n_in], limits[n_in + 1:])
+    if fast is not None:
+        ins, outs, raised = fast
+        return GoldenFile(str(path), spec, header, [ins[:, k].copy() for k in range(n_in)], outs, raised, i + 1)
+    hexchars = set("0123456789abcdef")  # a defect somewhere: find and name the first one, line by line
     ins = np.empty((count, n_in), dtype=np.uint64)
     outs = np.zeros((count, n_out), dtype=np.uint64)
     raised = np.zeros(count, dtype=bool)
@@ -245,6 +249,54 @@ def parse(path: str | Path, text: str) -> GoldenFile:
                 outs[j, k - n_in - 1] = c
         raised[j] = raises
     return GoldenFile(str(path), spec, header, [ins[:, k].copy() for k in range(n_in)], outs, raised, i + 1)
+
+
+_HEX_DIGIT = np.full(256, 255, dtype=np.uint64)
+_HEX_DIGIT[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16, dtype=np.uint64)
+
+
+def _parse_body(body: list[str], w_in: list[int], w_out: list[int], lim_in: list[int],
+                lim_out: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The vector lines parsed at once: (inputs (n, columns), outputs (n, columns), raises), all uint64/bool; None
+    when any line is not exactly ``hex{w} ... : hex{w} ...`` or ``hex{w} ... : !`` with every code below its
+    format's code count (then :func:`parse` goes line by line and names the first defect)."""
+    if not w_in or not w_out:
+        return None
+    n = len(body)
+    ins = np.zeros((n, len(w_in)), dtype=np.uint64)
+    outs = np.zeros((n, len(w_out)), dtype=np.uint64)
+    if n == 0:
+        return ins, outs, np.zeros(0, dtype=bool)
+    head = " ".join(f"[0-9a-f]{{{w}}}" for w in w_in)
+    tail = " ".join(f"[0-9a-f]{{{w}}}" for w in w_out)
+    text = "\n".join(body) + "\n"
+    if re.fullmatch(f"(?:{head} {re.escape(SEP)} (?:{tail}|{re.escape(RAISES)})\n)*", text) is None:
+        return None
+    buf = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    starts = np.concatenate(([0], np.flatnonzero(buf == ord("\n"))[:-1] + 1))
+    out_at = sum(w_in) + len(w_in) + len(SEP) + 1  # offset of the first output column in a line
+    raised = buf[starts + out_at] == ord(RAISES)
+
+    def column(rows: np.ndarray, at: int, w: int) -> np.ndarray:
+        v = np.zeros(len(rows), dtype=np.uint64)
+        for d in range(w):
+            v = (v << np.uint64(4)) | _HEX_DIGIT[buf[rows + at + d]]
+        return v
+
+    at = 0
+    for k, w in enumerate(w_in):
+        ins[:, k] = column(starts, at, w)
+        at += w + 1
+    ok = starts[~raised]
+    at = out_at
+    for k, w in enumerate(w_out):
+        outs[~raised, k] = column(ok, at, w)
+        at += w + 1
+    for a, lims in ((ins, lim_in), (outs, lim_out)):
+        for k, lim in enumerate(lims):
+            if lim < 1 << 64 and bool((a[:, k] >= np.uint64(lim)).any()):
+                return None
+    return ins, outs, raised
 
 
 def header_lines(text: str) -> int:
