@@ -254,3 +254,40 @@ def test_identify_refarith_triton_requantize():
 
     scores = identify("refarith:triton", "requantize(variant=hawq_sim)")
     assert [s.spec for s in scores if s.mismatches == 0] == ["requantize(variant=hawq_sim)"]
+
+
+def _words(ops: NumpyBitOps, a: np.ndarray) -> np.ndarray:
+    """Signed integers as the graph's words (two's complement)."""
+    return ops.word(np.asarray(a, dtype=np.int64).astype(np.uint64) & np.uint64(ops.mask))
+
+
+def test_nvfp4_and_requantize_graphs_are_the_numpy_kernels():
+    """The NVFP4 and requantization graphs, evaluated on numpy words without Triton, give the numpy backend's
+    bits (so a Triton mismatch would be an emission or execution fault, not a tracing one); the emitted sources
+    carry the graphs' digests."""
+    from refarith.exact import requant as erq
+    from refarith.fast import nvfp4 as fnv
+    from refarith.fast import requant as frq
+
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((8, 64)) * np.exp2(rng.integers(-140, 120, (8, 1)))).astype(np.float32)
+    x[0, 2], x[1, :16] = np.inf, 0.0
+    for division in ("reciprocal", "divide"):
+        g = tbk.nvfp4_quantize_graph(division, "none")
+        ops = NumpyBitOps(g.width)
+        s, c = evaluate(g, ops, [ops.word(x.view(np.uint32).reshape(-1, 16).astype(np.uint64))])
+        _, s0, c0 = fnv.nvfp4_quantize(x, division=division, levels=1)
+        assert (np.asarray(s).astype(np.uint8) == s0.reshape(-1)).all()
+        assert (np.asarray(c).astype(np.uint8) == c0.reshape(-1, 16)).all()
+        assert g.digest in tb.emit_block_source(g, ["int32"], ["uint8", "uint8"])
+    acc = rng.integers(-2 ** 31, 2 ** 31, 4000)
+    acc[:4] = [-2 ** 31, 2 ** 31 - 1, 0, -1]
+    for variant in erq.VARIANTS:
+        m, sh = erq.multiplier_for(0.0123, variant)
+        g = tbk.requantize_graph(variant)
+        ops = NumpyBitOps(g.width)
+        ins = [_words(ops, v) for v in (acc, np.full_like(acc, m), np.full_like(acc, sh), np.full_like(acc, -3))]
+        (y,) = evaluate(g, ops, ins)
+        got = np.asarray(y).astype(np.uint64).view(np.int64)
+        assert (got == frq.requantize(acc, m, sh, variant, -3)).all(), variant
+        assert g.digest in tb.emit_block_source(g, ["int32", "int64", "int64", "int32"], ["int32"])
