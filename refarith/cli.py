@@ -177,7 +177,12 @@ def cmd_cast(args: argparse.Namespace) -> int:
     src = get_format(args.src) if args.src else None
     if not args.values:
         raise BadValueError("cast needs at least one VALUE")
-    kw = dict(rounding=args.rounding, overflow=args.overflow, nan_policy=args.nan_policy, negative=args.negative,
+    if args.nan_policy is not None and isinstance(dst, FloatFormat) and dst.has_nan:
+        raise BadValueError(f"--nan-policy applies to targets without NaN; {dst.name} has NaN")
+    if args.negative is not None and getattr(dst, "signed", True):
+        raise BadValueError(f"--negative applies to unsigned targets; {dst.name} is signed")
+    nan_policy = args.nan_policy or "error"
+    kw = dict(rounding=args.rounding, overflow=args.overflow, nan_policy=nan_policy, negative=args.negative,
               tininess=args.tininess)
     if args.rounding == "sr":
         if args.rand is None or args.rand_bits is None:
@@ -189,7 +194,7 @@ def cmd_cast(args: argparse.Namespace) -> int:
         raise BadValueError(f"--rand, --rand-bits and --sr apply to --rounding sr only, not {args.rounding}")
     # without --from the input is exact; binary64 stands in only to canonicalise the parameters
     spec = make_spec("cast", (src or get_format("binary64"), dst), rounding=args.rounding, overflow=args.overflow,
-                     nan=args.nan_policy if (isinstance(dst, IntFormat) or not dst.has_nan) else None,
+                     nan=nan_policy if (isinstance(dst, IntFormat) or not dst.has_nan) else None,
                      negative=args.negative if not getattr(dst, "signed", True) else None,
                      sr=args.sr if args.rounding == "sr" else None, k=args.rand_bits if args.rounding == "sr" else None)
     out = []
@@ -260,9 +265,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--rounding", default="rne", choices=ROUNDING_MODES)
     c.add_argument("--overflow", default=None, choices=OVERFLOW_MODES,
                    help="default: inf if the target has inf, else nan if it has NaN, else saturate")
-    c.add_argument("--nan-policy", default="error", choices=NAN_POLICIES, help="NaN into a target without NaN")
+    c.add_argument("--nan-policy", default=None, choices=NAN_POLICIES,
+                   help="NaN into a target without NaN (default error); an error for a target with NaN")
     c.add_argument("--negative", default=None, choices=NEGATIVE_POLICIES,
-                   help="negatives into unsigned targets; default: project for P3109 targets, else error")
+                   help="negatives into unsigned targets (an error for a signed one); default: project for P3109 "
+                        "targets, else error")
     c.add_argument("--tininess", default="before", choices=TININESS_MODES,
                    help="underflow flag: tiny before rounding (default) or after rounding (IEEE 754 7.5)")
     c.add_argument("--rand", type=int, help="random integer for --rounding sr")

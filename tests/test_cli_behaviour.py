@@ -259,6 +259,33 @@ def test_cast_of_minus_inf_into_an_unsigned_integer_follows_the_negative_rule(ca
     assert code == 0 and rows == ["-0.4 -> 0x00 0 [inexact]", "inf -> 0xff 255 [invalid]"]
 
 
+OPTIONS_THAT_DO_NOT_APPLY = [  # each was silently ignored: the spec parser refuses the same parameters
+    (("cast", "--to", "ocp_e4m3", "--nan-policy", "zero", "nan"), "--nan-policy applies to targets without NaN"),
+    (("cast", "--to", "e8m0", "--nan-policy", "error", "1"), "e8m0 has NaN"),
+    (("cast", "--to", "binary8p3sf", "--negative", "nan", "1"), "--negative applies to unsigned targets"),
+    (("cast", "--to", "int8", "--negative", "clamp", "--", "-1"), "int8 is signed"),
+    (("identify", "ml_dtypes:float8_e4m3fn", "--spec", "cast(binary32->ocp_e4m3)", "--vary", ","),
+     "--vary ',': an empty parameter name"),
+    (("identify", "ml_dtypes:float8_e4m3fn", "--spec", "cast(binary32->ocp_e4m3)", "--vary", "rounding,,overflow"),
+     "an empty parameter name"),
+]
+
+
+@pytest.mark.parametrize("argv,needle", OPTIONS_THAT_DO_NOT_APPLY)
+def test_an_option_that_does_not_apply_is_an_error(capsys, argv, needle):
+    code, out, err = run(capsys, *argv)
+    one_line_error(code, err, needle)
+    assert out == ""
+
+
+def test_options_that_apply_still_work(capsys):
+    for argv, row in ((("--to", "ocp_e2m1", "--nan-policy", "zero", "nan"), "nan -> 0x0 0 [invalid]"),
+                      (("--to", "binary8p3uf", "--negative", "clamp", "--", "-1"), "-1 -> 0x00 0 [invalid]"),
+                      (("--to", "int8", "--nan-policy", "max", "nan"), "nan -> 0x7f 127 [invalid]")):
+        code, out, err = run(capsys, "cast", *argv)
+        assert code == 0 and [" ".join(r.split()) for r in out.splitlines()[1:]] == [row], (argv, out, err)
+
+
 def test_exhaustive_if_possible_skip_is_recorded_in_the_certificate(capsys, tmp_path):
     # the exact model is a scalar kernel: the spec has a 2^32 sweep, the kernel cannot run it in reasonable time
     code, out, err = run(capsys, "certify", "refarith:exact", "--spec", "cast(binary32->ocp_e4m3,overflow=nan)",

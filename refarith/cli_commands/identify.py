@@ -48,7 +48,11 @@ def handler(args) -> int:
         spec = parse_spec(f"{args.op}({args.src or 'binary32'}->{args.to})")
     else:
         spec = parse_spec(f"{args.op}({args.to or ''})")
-    vary = tuple(v for v in args.vary.split(",") if v) if args.vary else None
+    vary = tuple(args.vary.split(",")) if args.vary else None
+    if vary is not None and not all(v.strip() for v in vary):
+        from refarith.errors import BadValueError
+
+        raise BadValueError(f"--vary {args.vary!r}: an empty parameter name; give P1,P2 (e.g. rounding,overflow)")
     scores = identify(args.target, spec, nan_payload_ok=args.nan_payload_ok, vary=vary, timeout=args.timeout,
                       hard_exit=True, device=args.device, signed_zero_ok=args.signed_zero_ok)
     if args.json:
