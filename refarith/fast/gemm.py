@@ -322,13 +322,36 @@ def _products_fit_binary32(ap: np.ndarray, bp: np.ndarray) -> bool:
             and float(fa.max()) * float(fb.max()) < 2.0 ** 127)
 
 
-def _accumulate(ap: np.ndarray, bp: np.ndarray, model: str, acc: FloatFormat, mp: dict) -> np.ndarray:
-    k = ap.shape[1]
+TORCH_MODELS = ("sequential", "fma_chain", "pairwise", "blocked", "split_k", "kahan")
+"""Models the torch backend runs (binary32 accumulation of products that are binary32 values), besides exact."""
+
+
+def _accumulate(ap: np.ndarray, bp: np.ndarray, model: str, acc: FloatFormat, mp: dict,
+                device: str | None = None) -> np.ndarray:
+    """The accumulator model's sums (binary64 arrays of acc values).  ``device``: run the binary32 loop in torch
+    on that device (the same code: float32 + and * are IEEE 754 RNE operations in numpy and torch alike)."""
     A: _Acc | _Acc32 = _Acc(acc)
     f32 = _Acc(get_format("binary32"))
     zero = np.zeros((ap.shape[0], bp.shape[1]))
-    if model != "tensor_core" and acc.name == "binary32" and _products_fit_binary32(ap, bp):
+    fits = model != "tensor_core" and acc.name == "binary32" and _products_fit_binary32(ap, bp)
+    if device is not None:
+        if not (fits and model in TORCH_MODELS):
+            raise KernelError(f"accum={model}, acc={acc.name}: the torch backend runs {', '.join(TORCH_MODELS)} and "
+                              "exact, in binary32 with products that are binary32 values; use the numpy backend")
+        import torch
+
+        ta, tb = (torch.from_numpy(x.astype(np.float32)).to(device) for x in (ap, bp))
+        out = _accumulate_loops(ta, tb, model, mp, torch.zeros((ap.shape[0], bp.shape[1]), device=device), _Acc32(),
+                                f32)
+        return out.cpu().numpy().astype(np.float64)
+    if fits:
         ap, bp, zero, A = ap.astype(np.float32), bp.astype(np.float32), zero.astype(np.float32), _Acc32()
+    return _accumulate_loops(ap, bp, model, mp, zero, A, f32)
+
+
+def _accumulate_loops(ap, bp, model: str, mp: dict, zero, A, f32):
+    """The models' loops over K, on numpy arrays (or, for the binary32 models, torch tensors)."""
+    k = ap.shape[1]
 
     def prod(i: int) -> np.ndarray:
         with np.errstate(invalid="ignore"):
@@ -448,9 +471,12 @@ def _tc_group(terms: np.ndarray, A: _Acc, b: int, mode: str) -> np.ndarray:
 
 
 def scaled_mm(spec: Spec | str, a: np.ndarray, b: np.ndarray, scale_a: object = None, scale_b: object = None,
-              tensor_scale_a: int | None = None, tensor_scale_b: int | None = None) -> np.ndarray:
+              tensor_scale_a: int | None = None, tensor_scale_b: int | None = None, backend: str = "numpy",
+              device: str | None = None) -> np.ndarray:
     """D = A @ B under a ``scaled_mm`` spec: int64 codes of the output format, bit-exact with
-    :func:`refarith.exact.gemm.scaled_mm` (module docstring: where binary64 is exact)."""
+    :func:`refarith.exact.gemm.scaled_mm` (module docstring: where binary64 is exact).  ``backend="torch"``
+    (on ``device``, default cpu) runs the accumulation in torch: the exact sum's binary64 matmul, and the
+    :data:`TORCH_MODELS` in binary32 (others: KernelError); decoding, scales and the output rounding stay numpy."""
     spec = parse_spec(spec)
     if spec.op != "scaled_mm":
         raise BadValueError(f"expected a scaled_mm spec, got {spec}")
@@ -465,15 +491,18 @@ def scaled_mm(spec: Spec | str, a: np.ndarray, b: np.ndarray, scale_a: object = 
     p = spec.param
     overflow = p.get("overflow") or default_overflow(out)
     model, mp = model_params(spec)
+    if backend not in ("numpy", "torch"):
+        raise BadValueError(f"backend {backend!r}: expected numpy or torch")
+    dev = (device or "cpu") if backend == "torch" else None
     ap, bp = _scaled_operands(spec, a, b, scale_a, scale_b)
     exact: dict = {}
     if model == "exact":
-        s, exact = _exact_sum(ap, bp, _epilogue_scaled(spec))
+        s, exact = _exact_sum(ap, bp, _epilogue_scaled(spec), dev)
     else:
         if _sig_bits(ap) + _sig_bits(bp) > 53:
             raise KernelError(f"{spec}: scaled products exceed 53 significant bits; the fast kernel needs them "
                               "exact in binary64 (use refarith.exact.gemm)")
-        s = _accumulate(ap, bp, model, get_format(p["acc"]), mp).astype(np.float64)
+        s = _accumulate(ap, bp, model, get_format(p["acc"]), mp, dev).astype(np.float64)
     e = _epilogue(spec, m, n, scale_a, scale_b, tensor_scale_a, tensor_scale_b)
     if e is not None:
         hi, lo = two_prod(e, s)
@@ -485,14 +514,21 @@ def scaled_mm(spec: Spec | str, a: np.ndarray, b: np.ndarray, scale_a: object = 
     return codes
 
 
-def _exact_sum(ap: np.ndarray, bp: np.ndarray, need_exact: bool = True) -> tuple[np.ndarray, dict]:
+def _exact_sum(ap: np.ndarray, bp: np.ndarray, need_exact: bool = True,
+               device: str | None = None) -> tuple[np.ndarray, dict]:
     """The exact sums: binary64 values (rounded to odd where not representable) and, for the outputs that are
-    not binary64-exact, their exact Values (for an epilogue scale; only with ``need_exact``)."""
+    not binary64-exact, their exact Values (for an epilogue scale; only with ``need_exact``).  ``device``: the
+    binary64 matmul in torch there (exact in any order where the bound holds)."""
     fa, fb = np.isfinite(ap), np.isfinite(bp)
     a0, b0 = np.where(fa, ap, 0.0), np.where(fb, bp, 0.0)
     la, lb = _lsb_exp(a0), _lsb_exp(b0)
     t = np.abs(a0) @ np.abs(b0)
-    s = a0 @ b0 + 0.0
+    if device is None:
+        s = a0 @ b0 + 0.0
+    else:
+        import torch
+
+        s = (torch.from_numpy(a0).to(device) @ torch.from_numpy(b0).to(device)).cpu().numpy() + 0.0
     bad = np.ldexp(t, -(la + lb)) >= 2.0 ** 51
     exact: dict = {}
     if bad.any():
@@ -602,4 +638,5 @@ def _check_shapes(spec: Spec, a: np.ndarray, b: np.ndarray, scale_a: object, sca
     check_operands(spec, stub_a, stub_b, tolist(scale_a), tolist(scale_b), tsa, tsb)
 
 
-__all__ = ["decode_array", "encode_array", "limb_width", "round_odd", "round_to", "scaled_mm", "two_prod", "two_sum"]
+__all__ = ["TORCH_MODELS", "decode_array", "encode_array", "limb_width", "round_odd", "round_to", "scaled_mm",
+           "two_prod", "two_sum"]

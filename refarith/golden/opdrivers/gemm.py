@@ -115,7 +115,7 @@ def _fast(spec: Spec, inputs: tuple, backend: str) -> tuple:
     out = np.zeros((nvec, m * n), np.int64)
     for v in range(nvec):
         a, b, *sc = unpack(spec, inputs, v)
-        out[v] = gemm.scaled_mm(spec, a, b, *sc).reshape(m * n)
+        out[v] = gemm.scaled_mm(spec, a, b, *sc, backend=backend).reshape(m * n)
     return (out,)
 
 
@@ -249,6 +249,6 @@ register_driver(Driver(
     random=_random,
     random_count=lambda s: 256 if _gemm.block_of(s) is None else 48,
     fast=_fast,
-    backends=("numpy",),
+    backends=("numpy", "torch"),
     doc="A (2xK) and B (Kx2) codes, scale codes -> D (2x2) codes",
 ))
