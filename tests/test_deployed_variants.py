@@ -115,3 +115,15 @@ def test_identify_names_inf_always():
     scores = identify(kernel_truncate_inf, spec, vary=("rounding", "overflow"), vectors=_vectors(),
                       nan_payload_ok=True, signed_zero_ok=True)
     assert [s.spec for s in scores if s.matches] == ["cast(binary32->ieee_e4m3,rounding=rtz,overflow=inf_always)"]
+
+
+@pytest.mark.parametrize("dst", ["ieee_e4m3", "ocp_e4m3", "ocp_e5m2"])
+def test_spec_encoding_of_the_library_modes_equals_the_exact_model(dst):
+    """The spec term of the cast.library_overflow theorems (Z3, evaluated input by input without a solver) against
+    the exact model on every 31st binary16 pattern (every binade, inf and NaN included), each setting."""
+    pytest.importorskip("z3")
+    from refarith.smt.castsweep import spec_vs_exact_16
+    from refarith.smt.theorems.casts import library_overflow_settings
+
+    out = spec_vs_exact_16("binary16", dst, library_overflow_settings(dst), stride=31)
+    assert out["compared"] > 0 and out["mismatches"] == 0, out["first"]
