@@ -249,6 +249,6 @@ register_driver(Driver(
     random=_random,
     random_count=lambda s: 256 if _gemm.block_of(s) is None else 48,
     fast=_fast,
-    backends=("numpy", "torch"),
+    backends=("numpy",),
     doc="A (2xK) and B (Kx2) codes, scale codes -> D (2x2) codes",
 ))
