@@ -20,6 +20,8 @@ not a multiple of n is an error.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from refarith.errors import BadValueError
@@ -90,10 +92,13 @@ def _xp(backend: str):
     raise BadValueError(f"unknown backend {backend!r}; expected numpy or torch")
 
 
+@functools.lru_cache(maxsize=64)
 def _matrix(n: int, d: tuple[int, ...]) -> np.ndarray:
-    """H diag(d) as float32 +-1 entries: row i, column j = H_ij d_j."""
+    """H diag(d) as float32 +-1 entries: row i, column j = H_ij d_j (read-only, cached)."""
     h = np.array(_rot.sylvester(n), dtype=np.float32)
-    return h * np.array(d, dtype=np.float32)[None, :]
+    m = h * np.array(d, dtype=np.float32)[None, :]
+    m.setflags(write=False)
+    return m
 
 
 def _canonical_nan(y, fmt: str, xp):
@@ -115,6 +120,14 @@ def _float_order(t, n: int, d, order: str, acc: str, norm: str, fmt: str, xp):
         v = t * signs
         rows = v.shape[0]
         h = 1
+        if xp.name == "numpy" and acc == "binary32":  # in place into a second buffer: no temporaries
+            w = np.empty_like(v)
+            while h < n:
+                v4, w4 = v.reshape(rows, n // (2 * h), 2, h), w.reshape(rows, n // (2 * h), 2, h)
+                np.add(v4[:, :, 0, :], v4[:, :, 1, :], out=w4[:, :, 0, :])
+                np.subtract(v4[:, :, 0, :], v4[:, :, 1, :], out=w4[:, :, 1, :])
+                v, w = w, v
+                h *= 2
         while h < n:
             v4 = v.reshape(rows, n // (2 * h), 2, h)
             a, b = v4[:, :, 0, :], v4[:, :, 1, :]
