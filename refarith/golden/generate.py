@@ -447,7 +447,9 @@ def verify(directory: str | Path | None = None, only: str | None = None, regener
         if regenerate or not hash_ok:
             to_regen.append((name, g.spec, data))
     if to_regen:
-        built = {b.name: b for b in _map([s for _, s, _ in to_regen], jobs, "golden verify", progress)}
+        # the files with the most vectors first, so that no long one starts last while the other workers idle
+        longest_first = sorted(to_regen, key=lambda t: -entries[t[0]]["count"])
+        built = {b.name: b for b in _map([s for _, s, _ in longest_first], jobs, "golden verify", progress)}
         for name, _spec, data in to_regen:
             b = built[name]
             if b.data != data:
