@@ -10,8 +10,9 @@ Every value is carried in binary64 only where it is exact there:
   hence exact in binary64: the BLAS matmul computes the exact sum, whatever its order and blocking (T itself
   is computed in binary64 with a relative error far below the factor 4 of margin).  For FP8 E4M3 without scales,
   La = Lb = -9 and |a b| <= 448^2 < 2^17.7, so T < 2^51 - 36 holds for every K <= 2^15.  Where the bound fails
-  (scales or subnormals spanning a wide range) the affected outputs are summed in Python integers: a' 2^-La and
-  b' 2^-Lb are integers (exactly converted from binary64), each sum is an exact integer times 2^(La + Lb).
+  (scales or subnormals spanning a wide range) the affected outputs are summed exactly from limbs: a' 2^-La and
+  b' 2^-Lb are integers (exact in binary64), split into w-bit limbs with K (2^w - 1)^2 < 2^53 so that every
+  limb-product matmul is exact in any order (:func:`_integer_sums`), combined in Python integers.
 * Other models need each product p = a' b' exact in binary64: at most 53 significant bits together, checked
   up front (always true for FP8/FP6/FP4 operands with power-of-two or UE4M3 block scales); otherwise
   KernelError.  Each addition is rounded once: s = RN(x + y) and its error (TwoSum) give x + y rounded to odd
