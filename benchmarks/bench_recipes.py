@@ -20,19 +20,9 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
 
 import numpy as np
-
-
-def best(fn, repeat: int) -> float:
-    fn()
-    ts = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return min(ts)
+from bench_blocks import best  # benchmarks/ is the script's directory: best of repeat after one warm-up
 
 
 def main() -> int:
