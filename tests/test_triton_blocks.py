@@ -291,3 +291,71 @@ def test_nvfp4_and_requantize_graphs_are_the_numpy_kernels():
         got = np.asarray(y).astype(np.uint64).view(np.int64)
         assert (got == frq.requantize(acc, m, sh, variant, -3)).all(), variant
         assert g.digest in tb.emit_block_source(g, ["int32", "int64", "int64", "int32"], ["int32"])
+
+
+# ------------------------------------------------------------------ the array-shim tracer itself
+class _NpShim:
+    """numpy itself as the ``xp`` the tracer stands in for (the expected semantics)."""
+
+    name = "numpy"
+    where, maximum, minimum = staticmethod(np.where), staticmethod(np.maximum), staticmethod(np.minimum)
+
+    @staticmethod
+    def i64(x):
+        return np.asarray(x).astype(np.int64)
+
+    @staticmethod
+    def i32(x):
+        return np.asarray(x).astype(np.int32)
+
+
+def _ops_kernel(xp, a, b, s):
+    """Every operator the tracer records, on int32 arrays a, b (b != 0) and shift counts 0 <= s < 32."""
+    out = [a + b, a - b, a * b, a << s, a >> s, b >> 3, a // b, 7 // b, a & b, a | b, a ^ b, ~a, -a,
+           xp.where(a < b, a, b), xp.maximum(a, b), xp.minimum(a, -5), (a >= b) + a, (a == b) | (a != 3),
+           xp.i64(a) * xp.i64(b) >> 40, xp.i32(xp.i64(a) * 3 + (1 << 33)), (a > 0) & (b <= 0), 1 << s]
+    return tuple(xp.where(o, 1, 0) if o.dtype == bool else o for o in out)
+
+
+def test_tracer_restates_numpy_integer_semantics():
+    """A kernel using every traced operator (wrapping int32 arithmetic, arithmetic shifts, floor division of
+    negative values, signed comparisons, bool arithmetic, int64 widening and narrowing) traced once and evaluated
+    on numpy words equals numpy's own int32/int64 results on the same random and extreme values."""
+    from refarith.fast.xptrace import trace_xp
+
+    rng = np.random.default_rng(4)
+    a = rng.integers(-2 ** 31, 2 ** 31, 3000).astype(np.int32)
+    b = rng.integers(-2 ** 31, 2 ** 31, 3000).astype(np.int32)
+    a[:6] = [-2 ** 31, 2 ** 31 - 1, 0, -1, 7, -7]
+    b[:6] = [-1, 2, 3, -2 ** 31, -2, 2]
+    b[b == 0] = 1
+    s = rng.integers(0, 32, 3000).astype(np.int32)
+    with np.errstate(over="ignore"):
+        want = _ops_kernel(_NpShim(), a, b, s)
+    g = trace_xp(_ops_kernel, [("a", 0, 32), ("b", 0, 32), ("s", 0, 32)], "ops")
+    assert g.width == 64  # the int64 operations widen the words
+    ops = NumpyBitOps(64)
+    got = evaluate(g, ops, [_words(ops, v) for v in (a, b, s)])
+    for j, (x, y) in enumerate(zip(got, want, strict=True)):
+        bits = 64 if y.dtype == np.int64 else 32
+        gx = np.asarray(x, dtype=np.uint64) & np.uint64((1 << bits) - 1)
+        wy = y.astype(np.int64).astype(np.uint64) & np.uint64((1 << bits) - 1)
+        assert (gx == wy).all(), f"operation {j}"
+
+
+def test_bad_input_is_named():
+    """Bad arguments and untraceable kernels raise one clear error."""
+    from refarith.errors import BadValueError, UnknownModeError
+    from refarith.fast.xptrace import trace_xp
+
+    x = torch.zeros(4, 32)
+    with pytest.raises(BadValueError, match="block size"):
+        tbk.mx_quantize(x, "ocp_e4m3", block=0)
+    with pytest.raises(UnknownModeError, match="scale rule"):
+        tbk.mx_quantize(x, "ocp_e4m3", scale="nearest")
+    with pytest.raises(BadValueError, match="per-tensor scale"):
+        tbk.nvfp4_quantize(x, tensor_scale=-1.0)
+    with pytest.raises(BadValueError, match="multiplier"):
+        tbk.requantize(torch.zeros(3, dtype=torch.int64), 1 << 31, 0, "tflite_double_rounding")
+    with pytest.raises(BadValueError, match="branched"):
+        trace_xp(lambda xp, v: v if v > 0 else -v, [("v", 0, 32)], "branchy")
