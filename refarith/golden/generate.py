@@ -27,7 +27,7 @@ from refarith.errors import BadValueError, GoldenFileError
 from refarith.formats import float_formats
 from refarith.golden import fileformat as ff
 from refarith.golden.drivers import P3109_GOLDEN_SPECS, SR_GOLDEN_SPECS, describe, get_driver
-from refarith.golden.opdrivers.gemm import GEMM_GOLDEN_SPECS
+from refarith.golden.opdrivers.gemm import GEMM_GOLDEN_SPECS, GEMM_MODEL_GOLDEN_SPECS
 from refarith.golden.progress import Progress
 from refarith.spec import Spec, ops, parse_spec
 
@@ -196,7 +196,7 @@ def committed_specs() -> list[Spec]:
     ids += [s for s in _OTHER_OPS if s.split("(", 1)[0] in ops()]
     ids += list(SR_GOLDEN_SPECS)  # stochastic rounding: the random integers are the last input column
     ids += list(P3109_GOLDEN_SPECS)  # P3109: the standard's projection modes and the former defaults
-    ids += list(GEMM_GOLDEN_SPECS)  # scaled GEMMs: the scale codes follow A and B
+    ids += list(GEMM_GOLDEN_SPECS) + list(GEMM_MODEL_GOLDEN_SPECS)  # scaled GEMMs (scale codes after A, B); models
     from refarith.golden.opdrivers.recipes import RECIPE_GOLDEN_SPECS
 
     ids += list(RECIPE_GOLDEN_SPECS)  # quantization recipes: Hadamard rotations, per-tensor and blockwise FP8

@@ -6,4 +6,4 @@ digest, so a golden file cannot be edited together with its MANIFEST entry witho
 changing too.
 """
 
-MANIFEST_SHA256 = "477f15413144d13a063179ef16b97956095bfb761f3a7aa89f206ce421cf0778"
+MANIFEST_SHA256 = "5b1337ff4c367cce1089c4c3582ad982b4cb765e70e5569dc64243ff5c6abbf8"
