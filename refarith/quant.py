@@ -161,7 +161,10 @@ def quantize(x, format: str | object, axis: int = -1, block: int | None = None, 
             a = np.moveaxis(a, axis, -1)
         kw = {"division": "reciprocal", "levels": 2, "zero_scale": "eps", "tile": "1x16"}
         kw.update(variant)
-        kw["levels"] = int(kw["levels"])
+        try:
+            kw["levels"] = int(kw["levels"])
+        except (TypeError, ValueError):
+            raise BadValueError(f"NVFP4 levels must be 1 or 2, got {kw['levels']!r}") from None
         spec = str(_env.nvfp4_spec(kw["division"], kw["levels"], kw["zero_scale"], kw["tile"], rounding))
         if backend == "exact":
             st, s, c = _nv_exact(a, rounding=rounding, **kw)

@@ -268,7 +268,22 @@ OPTIONS_THAT_DO_NOT_APPLY = [  # each was silently ignored: the spec parser refu
      "--vary ',': an empty parameter name"),
     (("identify", "ml_dtypes:float8_e4m3fn", "--spec", "cast(binary32->ocp_e4m3)", "--vary", "rounding,,overflow"),
      "an empty parameter name"),
+    # --spec with --to/--op/--from: the spec won and the others were dropped (a full identify run of the wrong op)
+    (("identify", "ml_dtypes:float8_e4m3fn", "--spec", "cast(binary32->ocp_e4m3)", "--to", "ocp_e5m2"),
+     "--spec gives the whole spec id; drop --op, --to and --from"),
+    (("identify", "ml_dtypes:float8_e4m3fn", "--spec", "cast(binary32->ocp_e4m3)", "--op", "add"), "drop --op"),
+    (("identify", "ml_dtypes:float8_e4m3fn", "--spec", "cast(binary32->ocp_e4m3)", "--from", "binary16"),
+     "drop --op"),
 ]
+
+
+def test_quantize_non_integer_nvfp4_levels_is_one_line(capsys, tmp_path):
+    src = tmp_path / "x.npy"
+    np.save(src, np.ones(32, np.float32))
+    code, out, err = run(capsys, "quantize", str(src), "--format", "nvfp4", "--variant", "levels=x", "-o",
+                         str(tmp_path / "q.npz"))
+    one_line_error(code, err, "NVFP4 levels must be 1 or 2, got 'x'")
+    assert not (tmp_path / "q.npz").exists()
 
 
 @pytest.mark.parametrize("argv,needle", OPTIONS_THAT_DO_NOT_APPLY)

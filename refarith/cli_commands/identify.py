@@ -34,6 +34,8 @@ def handler(args) -> int:
     from refarith.errors import SpecError
     from refarith.spec import parse_spec
 
+    if args.spec and (args.op != "cast" or args.to or args.src):  # --op defaults to cast
+        raise SpecError("--spec gives the whole spec id; drop --op, --to and --from (or --spec)")
     if args.op == "scaled_mm" or (args.spec or "").lstrip().startswith("scaled_mm"):
         from refarith.certify.gemm import identify_cli
 
