@@ -180,8 +180,14 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
 def _dask_workers() -> list[int]:
     import psutil
 
-    return [p.pid for p in psutil.Process().children(recursive=True)
-            if "dask worker" in " ".join(p.cmdline() or [p.name()])]
+    out = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if "dask worker [tcp" in " ".join(p.cmdline() or [p.name()]):
+                out.append(p.pid)
+        except psutil.Error:  # a process that ended meanwhile
+            pass
+    return out
 
 
 @pytest.mark.slow

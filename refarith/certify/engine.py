@@ -102,7 +102,7 @@ def run_campaign(camp: Campaign, ledger_dir: str | Path, engine: str = "auto", w
     ledger = Ledger(ledger_dir)
     ledger.lock()
     try:
-        ledger.open(camp, kernel_digest(camp.target, kernel.version), reference_digest(), kernel.version,
+        ledger.open(camp, kernel_digest(camp.target, kernel.version), reference_digest(camp.kind), kernel.version,
                     environment())
         done = ledger.shards()
         todo = [r for r in camp.shards() if r not in done]

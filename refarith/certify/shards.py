@@ -126,8 +126,14 @@ def make_campaign(spec: str, target: str, shard_bits: int = 24, start: int = 0, 
 
 
 # ------------------------------------------------------------------ digests
-_REFERENCE_MODULES = ("refarith/exact", "refarith/fast", "refarith/formats", "refarith/golden/drivers.py",
-                      "refarith/golden/opdrivers", "refarith/certify/runner.py", "refarith/certify/shards.py")
+_EXACT_MODULES = ("refarith/exact/ops.py", "refarith/exact/rounding.py", "refarith/exact/value.py", "refarith/formats",
+                  "refarith/golden/drivers.py", "refarith/certify/runner.py", "refarith/certify/shards.py")
+_REFERENCE_MODULES = {
+    "pairs16": _EXACT_MODULES + ("refarith/fast/__init__.py", "refarith/fast/arith.py", "refarith/fast/oddsum.py",
+                                 "refarith/fast/cast.py", "refarith/fast/castkernel.py", "refarith/fast/bitops.py"),
+    "unary32": _EXACT_MODULES,
+}
+"""Per campaign kind, the sources its reference runs: the exact model and the fast reference of the kind."""
 
 
 def _tree_digest(paths) -> str:
@@ -141,9 +147,9 @@ def _tree_digest(paths) -> str:
     return h.hexdigest()
 
 
-def reference_digest() -> str:
-    """SHA-256 over the source of the exact model, the fast references and this comparison."""
-    return _tree_digest(_REFERENCE_MODULES)
+def reference_digest(kind: str) -> str:
+    """SHA-256 over the sources of the kind's reference: the exact model, the fast reference, this comparison."""
+    return _tree_digest(_REFERENCE_MODULES[kind])
 
 
 def kernel_digest(target: str, version: str) -> str:
@@ -524,8 +530,10 @@ def certificate(ledger: Ledger, require_complete: bool = True):
     what = "pairs (a, b) of codes" if camp.kind == "pairs16" else "binary32 inputs"
     whole = camp.start == 0 and camp.stop == domain_size(camp.kind)
     rng = f"all {camp.size}" if whole else f"indices {camp.start:#x}..{camp.stop - 1:#x} ({camp.size})"
-    ref = ("refarith fast kernel (binary64, one rounding), every disagreement recomputed by the exact model"
-           if camp.kind == "pairs16" else "sticky-key table from the exact model")
+    fast = "refarith.fast.oddsum (binary64, round-to-odd sums)" if "bfloat16" in camp.spec else \
+        "refarith.fast.arith (binary64, one rounding)"
+    ref = (f"{fast}, every disagreement recomputed by the exact model" if camp.kind == "pairs16"
+           else "sticky-key table from the exact model")
     st.source = (f"{rng} {what} in {len(ordered)} shards of 2^{camp.shard_bits} (ledger {ledger.digest()[:16]}, "
                  f"{retries} retries); reference: {ref}")
     st.covers = camp.stop if camp.start == 0 else 0
