@@ -66,3 +66,16 @@ d brevitas:fp8_e5m2 'cast(binary16->ocp_e5m2,overflow=saturate_inf_nan)' 'cast(b
   --nan-payload-ok
 d brevitas:fp8_e5m2+nonsat 'cast(binary16->ocp_e5m2,overflow=inf)' 'cast(binary32->ocp_e5m2)' rounding,overflow \
   --nan-payload-ok
+# Sharded campaigns (pip install '.[dist]'): torch's CPU bfloat16/binary16 add/mul/div on the 2^24 pairs with a in
+# [0x3c00, 0x3d00) (drop --range for all 2^32, about 10 CPU minutes per op), and a slice of the registry-wide
+# binary32 cast campaign on a 2-worker LocalCluster; merged certificates in sweeps/, ledgers in $LEDGERS.
+ledgers=${LEDGERS:-$(mktemp -d)}
+for f in binary16 bfloat16; do
+  for op in add mul div; do
+    refarith sweep run --spec "$op($f)" --target "refarith.certify.torch_ops:${op}_$f" --range 0x3c000000:0x3d000000 \
+      --shard-bits 22 --engine local --ledger "$ledgers/${op}_$f" --report "$out/sweeps" --quiet || true
+  done
+done
+refarith sweep run --spec 'cast(binary32->ocp_e4m3,overflow=nan)' --target refarith:numpy \
+  --range 0x3c000000:0x3d000000 --shard-bits 22 --workers 2 --ledger "$ledgers/cast_e4m3" --report "$out/sweeps" \
+  --quiet || true
