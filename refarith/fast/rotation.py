@@ -114,7 +114,7 @@ def _float_order(t, n: int, d, order: str, acc: str, norm: str, fmt: str, xp):
         float(np.array([c_code << 16], np.uint32).view(np.float32)[0])
     m = _matrix(n, d)
     if xp.name == "torch":
-        m = xp.t.from_numpy(m).to(t.device)
+        m = xp.t.tensor(m, device=t.device)  # a copy: the cached matrix is read-only
     if order == "butterfly":
         signs = m[0]  # row 0 of H diag(d) is d
         v = t * signs
