@@ -182,3 +182,36 @@ def test_brevitas_non_saturating_e5m2_inf_input_is_nan():
                     [57344.0, 61439.0, 61440.0, -1e6, np.inf])
     assert [int(g) for g in got[:4]] == exp[:4] == [0x7B, 0x7B, 0x7C, 0xFC]
     assert exp[4] == 0x7C and int(got[4]) in (0x7D, 0x7E, 0x7F, 0xFD, 0xFE, 0xFF)
+
+
+@pytest.mark.slow
+def test_compressed_tensors_nvfp4_reciprocal_global_scale():
+    """compressed-tensors NVFP4 (TENSOR_GROUP, group 16): g = fl(2688 / amax) in the per-tensor column (refarith's
+    s_t = fl(amax / 2688) is its reciprocal), block scale S = E4M3(fl(fl(A / 6) * g)) with an all-zero block's
+    S = 0.125, elements E2M1(fl(x / fl(S / g))) -- recomputed here with numpy binary32 operations (IEEE RNE) and the
+    exact model's E4M3 / E2M1 rounding."""
+    from fractions import Fraction
+
+    from refarith.exact.ops import decode
+    from refarith.exact.rounding import round_value
+    from refarith.exact.value import Value
+
+    _needs("compressed_tensors")
+    rng = np.random.default_rng(5)
+    x = (rng.normal(size=64) * 3).astype(np.float32)
+    x[16:32] = 0
+    got = load_kernel("compressed_tensors:nvfp4")(parse_spec("nvfp4_quantize(division=divide,levels=2)"),
+                                                  (x.view(np.uint32).astype(np.uint64).reshape(1, 64),))[0]
+    f32 = np.float32
+    g = f32(2688) / f32(np.abs(x).max())
+    assert int(got[0]) == int(np.array([g]).view(np.uint32)[0])
+    for j in range(4):
+        blk = x[16 * j:16 * j + 16]
+        bg = (f32(np.abs(blk).max()) / f32(6)) * g
+        s = round_value(Value.of(Fraction(float(bg))), "ue4m3", "rne", "saturate").code
+        s = s or 0x20  # 0.125
+        assert int(got[1 + j]) == s
+        d = f32(float(decode(s, "ue4m3").mag)) / g
+        want = [round_value(Value.of(Fraction(float(f32(v) / d))), "ocp_e2m1", "rne", "saturate").code for v in blk]
+        assert [int(c) & 0x7 for c in got[5 + 16 * j:21 + 16 * j]] == [c & 0x7 for c in want]
+    assert int(got[2]) == 0x20
