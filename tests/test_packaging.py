@@ -110,6 +110,10 @@ def test_wheel_metadata(wheel):
     import refarith
 
     assert f"Version: {refarith.__version__}\n" in meta  # the package's __version__ is the distribution's
+    # the README is the long description (what a wheel user reads); no URL: there is no public home to name
+    body = meta.split("\n\n", 1)[1]
+    assert body.startswith("# refarith\n") and "## Installing from a wheel" in body
+    assert not any(line.startswith(("Project-URL:", "Home-page:")) for line in meta.splitlines())
 
 
 def test_pyproject_extras_have_lower_bounds():
