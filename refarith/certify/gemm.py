@@ -13,6 +13,9 @@ Operands (no NaN/inf), two seeded sets, a target must match on both:
   [2^5, 2^6) and x, y as in ``normal``: the products c_t d_t and -c_t d_t cancel exactly, so the exact sum is the
   sum of the small products while an accumulator that rounds s + c_t d_t loses their low bits; this makes binary32
   accumulation orders visible through a 16-bit output.
+
+Scales (scaled specs): binary32 values 0.375 .. 3, E8M0 2^-3 .. 2^3, UE4M3 every normal code (2^-6 .. 448, so
+that E2M1 products spread and binary32 sums round); NVFP4 tensor scales 0.25, 0.5 or 1.5.
 """
 
 from __future__ import annotations
@@ -269,8 +272,8 @@ def _scales(base: Spec, m: int, k: int, n: int, rng: np.random.Generator) -> tup
     sf = scale_format(base)
     if sf == "e8m0":
         draw = lambda shape: rng.integers(124, 131, shape)  # noqa: E731  2^-3 .. 2^3
-    elif sf == "ue4m3":
-        draw = lambda shape: rng.integers(0x28, 0x48, shape)  # noqa: E731  0.25 .. 3.75
+    elif sf == "ue4m3":  # every normal UE4M3 scale, 2^-6 .. 448: spread products so binary32 sums round
+        draw = lambda shape: rng.integers(0x08, 0x7F, shape)  # noqa: E731
     else:
         vals = np.array([0.375, 0.5, 0.75, 1.0, 1.25, 2.0, 3.0])
         draw = lambda shape: encode_array(rng.choice(vals, shape), "binary32")  # noqa: E731
