@@ -359,3 +359,27 @@ def test_bad_input_is_named():
         tbk.requantize(torch.zeros(3, dtype=torch.int64), 1 << 31, 0, "tflite_double_rounding")
     with pytest.raises(BadValueError, match="branched"):
         trace_xp(lambda xp, v: v if v > 0 else -v, [("v", 0, 32)], "branchy")
+
+
+@pytest.mark.parametrize("scale,step", [("floor", 64), pytest.param("floor", 1, marks=pytest.mark.slow),
+                                        pytest.param("ceil", 1, marks=pytest.mark.slow),
+                                        pytest.param("even", 1, marks=pytest.mark.slow),
+                                        pytest.param("rceil", 1, marks=pytest.mark.slow)])
+def test_mx_block_max_and_scale_every_binary16_amax(scale, step):
+    """The hand-emitted block reduction and the traced scale rule: for every positive finite binary16 magnitude
+    (every ``step``-th by default) as the block maximum, in every lane position, with the other 31 lanes smaller
+    magnitudes of random sign, the scale code is the exact model's scale_exponent(amax) + 127."""
+    from fractions import Fraction
+
+    rng = np.random.default_rng(6)
+    h = np.arange(1, 0x7C00, step, dtype=np.uint16)
+    amax = h.view(np.float16).astype(np.float32)
+    frac = rng.random((h.size, 32)).astype(np.float32)
+    x = (amax[:, None] * frac * np.where(rng.random((h.size, 32)) < 0.5, -1, 1)).astype(np.float32)
+    lane = np.arange(h.size) % 32
+    x[np.arange(h.size), lane] = amax * np.where(np.arange(h.size) % 3 == 0, -1, 1)
+    assert (np.abs(x) <= amax[:, None]).all()
+    s, _ = tbk.mx_quantize(torch.from_numpy(x), "ocp_e4m3", scale=scale)
+    fmt = emx.mx_element("ocp_e4m3")
+    want = np.array([emx.scale_exponent(Fraction(float(a)), fmt, scale) + 127 for a in amax], dtype=np.int64)
+    _mismatch(s.numpy()[:, 0].astype(np.int64), want, f"mx scale={scale}")
