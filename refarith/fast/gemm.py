@@ -324,7 +324,8 @@ def _products_fit_binary32(ap: np.ndarray, bp: np.ndarray) -> bool:
 
 
 TORCH_MODELS = ("sequential", "fma_chain", "pairwise", "blocked", "split_k", "kahan")
-"""Models the torch backend runs (binary32 accumulation of products that are binary32 values), besides exact."""
+"""Models the torch backend runs in binary32 when the products are binary32 values; besides them it runs exact,
+and tensor_core (and its presets) into a binary32 accumulator with finite binary64-normal products."""
 
 
 def _accumulate(ap: np.ndarray, bp: np.ndarray, model: str, acc: FloatFormat, mp: dict,
@@ -335,10 +336,16 @@ def _accumulate(ap: np.ndarray, bp: np.ndarray, model: str, acc: FloatFormat, mp
     f32 = _Acc(get_format("binary32"))
     zero = np.zeros((ap.shape[0], bp.shape[1]))
     fits = model != "tensor_core" and acc.name == "binary32" and _products_fit_binary32(ap, bp)
+    if device is not None and model == "tensor_core" and acc.name == "binary32" and _products_normal(ap, bp):
+        import torch
+
+        ta, tb = (torch.from_numpy(np.ascontiguousarray(x)).to(device) for x in (ap, bp))
+        return _tensor_core_torch(ta, tb, int(mp["g"]), int(mp["b"]), str(mp["tc_round"]), int(mp["n_c"]))
     if device is not None:
         if not (fits and model in TORCH_MODELS):
-            raise KernelError(f"accum={model}, acc={acc.name}: the torch backend runs {', '.join(TORCH_MODELS)} and "
-                              "exact, in binary32 with products that are binary32 values; use the numpy backend")
+            raise KernelError(f"accum={model}, acc={acc.name}: the torch backend runs {', '.join(TORCH_MODELS)} in "
+                              "binary32 with products that are binary32 values, exact, and tensor_core into binary32 "
+                              "with finite products; use the numpy backend")
         import torch
 
         ta, tb = (torch.from_numpy(x.astype(np.float32)).to(device) for x in (ap, bp))
@@ -409,6 +416,44 @@ def _accumulate_loops(ap, bp, model: str, mp: dict, zero, A, f32):
                 t = zero
         return f32.add(f, t) if n_c else t
     raise BadValueError(f"unknown accumulator model {model!r}")
+
+
+def _tensor_core_torch(ta, tb, g: int, b: int, mode: str, n_c: int) -> np.ndarray:
+    """The tensor_core model in torch (binary32 accumulator, finite binary64-normal products): the steps of
+    :func:`_tc_group_normal`; binary32 roundings are torch's float32 conversion (RNE; rtz steps back toward zero)
+    and float32 addition (RNE) of binary32 values.  KernelError where the numpy kernel takes its general path."""
+    import torch
+
+    if (g + 1) << (b + 1) > 1 << 53:
+        raise KernelError(f"tensor_core g={g}, b={b}: aligned sums exceed 2^53")
+
+    def rnd32(x):
+        x32 = x.to(torch.float32)
+        if mode == "rtz":
+            back = (x32.abs() > x.abs()) & (torch.isfinite(x) | torch.isnan(x))
+            x32 = torch.where(back, torch.nextafter(x32, torch.zeros_like(x32)), x32)
+        return x32.to(torch.float64)
+
+    def add32(x, y):
+        return (x.to(torch.float32) + y.to(torch.float32)).to(torch.float64)
+
+    k = ta.shape[1]
+    zero = torch.zeros((ta.shape[0], tb.shape[1]), dtype=torch.float64, device=ta.device)
+    t = f = zero
+    for lo in range(0, k, g):
+        prods = ta[:, lo:lo + g].T[:, :, None] * tb[lo:lo + g, None, :]
+        mx = torch.maximum(torch.maximum(prods.amax(0), -prods.amin(0)), t.abs())
+        e = (mx.view(torch.int64) >> 52) & 0x7FF
+        if not bool(torch.isfinite(t).all()) or (e > 0).any() and int(e[e > 0].min()) - b < 1:
+            raise KernelError("tensor_core on torch: a non-finite accumulator or a binary64-subnormal alignment unit "
+                              "(the numpy kernel's general path)")
+        scale = (torch.clamp(2046 + b - e, max=2046) << 52).view(torch.float64)
+        inv = (torch.clamp(e - b, min=1) << 52).view(torch.float64)
+        rint = torch.trunc if mode == "rtz" else torch.round  # torch.round: half to even
+        t = rnd32((rint(prods * scale).sum(0) + rint(t * scale)) * inv + 0.0)
+        if n_c and (lo + g) % n_c == 0:
+            f, t = add32(f, t), zero
+    return (add32(f, t) if n_c else t).cpu().numpy()
 
 
 def _products_normal(ap: np.ndarray, bp: np.ndarray) -> bool:
