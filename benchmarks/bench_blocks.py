@@ -4,7 +4,8 @@ gfloat, in one run.
     python benchmarks/bench_blocks.py [--n 16777216] [--repeat 3] [--gfloat-blocks 512]
 
 Every rate is elements per second, best of ``--repeat`` timed runs after one
-warm-up run.  gfloat's ``quantize_block`` is a scalar per-block Python path: it
+warm-up run; torch (refarith's torch backend, torchao) runs with one thread,
+like numpy.  gfloat's ``quantize_block`` is a scalar per-block Python path: it
 is timed on the first ``--gfloat-blocks`` blocks only and its rate extrapolated
 (linear in the number of blocks); the output says so.  gfloat returns
 dequantized values, so its time covers quantize + dequantize.
@@ -47,6 +48,7 @@ def main() -> int:
         import torch
 
         torch_ok = True
+        torch.set_num_threads(1)  # one thread, like numpy
         versions["torch"] = torch.__version__
         versions["torch threads"] = torch.get_num_threads()
         xt = torch.from_numpy(x)

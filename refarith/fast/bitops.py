@@ -194,6 +194,7 @@ class TorchBitOps(BitOps):
         self.width = width
         self.device = device
         self._m = (1 << width) - 1
+        self._consts: dict[tuple[int, Any], Word] = {}  # constants are never written in place: shared per device
 
     @staticmethod
     def _signed64(v: int) -> int:
@@ -209,7 +210,10 @@ class TorchBitOps(BitOps):
         if self.width == 64:
             v = self._signed64(v)
         dev = like.device if hasattr(like, "device") else self.device
-        return self.torch.tensor(v, dtype=self.torch.int64, device=dev)
+        hit = self._consts.get((v, dev))
+        if hit is None:
+            hit = self._consts[(v, dev)] = self.torch.tensor(v, dtype=self.torch.int64, device=dev)
+        return hit
 
     def _s(self, s: Word | int) -> Word | int:
         return s

@@ -56,6 +56,7 @@ from refarith.formats import FloatFormat, IntFormat, get_format
 
 BACKENDS = ("numpy", "torch", "triton")
 _CHUNK = 1 << 16
+_TORCH_CPU_CHUNK = 1 << 16
 
 _NP_FLOAT_SRC = {"float64": "binary64", "float32": "binary32", "float16": "binary16"}
 
@@ -224,10 +225,10 @@ def _encode_numpy(x: Any, dst: FloatFormat, rounding: str, overflow: str, nan_po
     if not det and sf.name == "binary32" and srfast.applies(dst, overflow, negative):
         rflat = _rand_array(rand, shape, rand_bits).reshape(-1)
         codes, err = srfast.encode_sr(flat.view(np.uint32), dst, overflow, nan_policy, negative, rflat, rand_bits,
-                                      sr_variant)
+                                      sr_variant, out_dt)
         if err.any():
             _raise_first(err, flat, sf, dst, nan_policy, negative)
-        return codes.astype(out_dt).reshape(shape)
+        return codes.reshape(shape)
     ops = NumpyBitOps(required_width(sf, dst, rand_bits, sr_variant))
     rflat = _rand_array(rand, shape, rand_bits).reshape(-1) if rounding == "sr" else None
     out = np.empty(flat.shape, dtype=out_dt)
@@ -282,20 +283,22 @@ def _sentinel(tables: tuple[np.ndarray, np.ndarray, bool], dst: FloatFormat) -> 
     return t, limit
 
 
-_BLOCK = 1 << 14
+_BLOCK = 1 << 16
 
 
 def _gather(x: np.ndarray, tab: np.ndarray, limit: int | None, out_dt: type, keyed: bool) -> np.ndarray | int:
     """tab[index] in cache-sized blocks, index = the sticky key of binary32 patterns (keyed) or x itself.
 
-    Returns the codes, or the flat position of the first element whose entry exceeds ``limit`` (an error)."""
+    Returns the codes, or the flat position of the first element whose entry exceeds ``limit`` (an error).
+    Every index is below the table's length (a key below 2^17, or a code of the source format), so ``take``
+    runs with mode='clip', which skips numpy's per-element bounds check and changes nothing."""
     n = x.size
     out = np.empty(n, dtype=out_dt)
     blk = _BLOCK
     if keyed:
         k = np.empty(blk, dtype=np.uint32)
         c15 = np.uint32(0x7FFF)
-    tmp = np.empty(blk, dtype=tab.dtype) if limit is not None else None
+    tmp = np.empty(blk, dtype=tab.dtype) if limit is not None and tab.dtype != out.dtype else None
     for a in range(0, n, blk):
         b = min(a + blk, n)
         m = b - a
@@ -308,14 +311,13 @@ def _gather(x: np.ndarray, tab: np.ndarray, limit: int | None, out_dt: type, key
             np.right_shift(idx, 15, out=idx)
         else:
             idx = x[a:b]
-        if limit is None:
-            np.take(tab, idx, out=out[a:b])
-        else:
-            t = tmp[:m]
-            np.take(tab, idx, out=t)
+        t = out[a:b] if tmp is None else tmp[:m]
+        np.take(tab, idx, out=t, mode="clip")
+        if limit is not None:
             if int(t.max()) > limit:
                 return a + int(np.flatnonzero(t > limit)[0])
-            out[a:b] = t
+            if tmp is not None:
+                out[a:b] = t
     return out
 
 
@@ -382,11 +384,9 @@ def _encode_torch(x: Any, dst: FloatFormat, rounding: str, overflow: str, nan_po
         tab, limit = _sentinel(tables, dst)
         tt = _torch_code_table(tab, str(w.device))
         out = _torch_gather(tt, w, idx)
-        if limit is not None:
-            bad = out > limit
-            if bool(bad.any()):
-                i = int(torch.nonzero(bad.reshape(-1))[0, 0])
-                _raise_torch(i, w, sf, dst, nan_policy, negative)
+        if limit is not None and out.numel() and int(out.max()) > limit:
+            i = int(torch.nonzero((out > limit).reshape(-1))[0, 0])
+            _raise_torch(i, w, sf, dst, nan_policy, negative)
         return out.to(_torch_code_dtype(dst))
     width = required_width(sf, dst, rand_bits, sr_variant)
     ops = TorchBitOps(width, device=w.device)
@@ -405,13 +405,21 @@ def _encode_torch(x: Any, dst: FloatFormat, rounding: str, overflow: str, nan_po
         r = r.to(device=w.device, dtype=torch.int64)
         if r.numel() and (int(r.min()) < 0 or int(r.max()) >= (1 << rand_bits)):
             raise UnknownModeError(f"rand values must lie in [0, 2^{rand_bits}) for rand_bits={rand_bits}")
-        r = torch.broadcast_to(r, w.shape)
-    codes, err = cast_bits(ops, w, sf, dst, rounding, overflow, nan_policy, negative, r, rand_bits, sr_variant)
-    err = torch.broadcast_to(torch.as_tensor(err, device=w.device), w.shape)
-    if bool(err.any()):
-        _raise_torch(int(torch.nonzero(err.reshape(-1))[0, 0]), w, sf, dst, nan_policy, negative)
-    codes = torch.broadcast_to(codes, w.shape)
-    return codes.to(_torch_code_dtype(dst))
+        r = torch.broadcast_to(r, w.shape).reshape(-1)
+    # on CPU in cache-sized chunks (the kernel's intermediates are int64 words), on a device in one pass
+    flat = w.reshape(-1)
+    n = flat.numel()
+    step = _TORCH_CPU_CHUNK if w.device.type == "cpu" else max(n, 1)
+    out = torch.empty(n, dtype=_torch_code_dtype(dst), device=w.device)
+    for a in range(0, n, step):
+        b = min(a + step, n)
+        codes, err = cast_bits(ops, flat[a:b], sf, dst, rounding, overflow, nan_policy, negative,
+                               None if r is None else r[a:b], rand_bits, sr_variant)
+        err = torch.broadcast_to(torch.as_tensor(err, device=w.device), (b - a,))
+        if bool(err.any()):
+            _raise_torch(a + int(torch.nonzero(err)[0, 0]), w, sf, dst, nan_policy, negative)
+        out[a:b] = torch.broadcast_to(codes, (b - a,))
+    return out.reshape(w.shape)
 
 
 def _torch_keys(xb: Any, buf: Any) -> Any:
@@ -430,16 +438,16 @@ def _torch_gather(tt: Any, w: Any, idx: Any) -> Any:
     """tt[index] in blocks with int32 indices; index = idx(block, buffer) when idx is callable, else idx."""
     import torch
 
+    if not callable(idx):  # one gather (blocks would only add per-call overhead)
+        return torch.index_select(tt, 0, idx.reshape(-1).to(torch.int32)).reshape(w.shape)
     flat_w = w.reshape(-1)
     n = flat_w.numel()
     out = torch.empty(n, dtype=tt.dtype, device=w.device)
     blk = 1 << 16
     buf = torch.empty(min(blk, max(n, 1)), dtype=torch.int32, device=w.device)
-    flat_i = None if callable(idx) else idx.reshape(-1).to(torch.int32)
     for a in range(0, n, blk):
         b = min(a + blk, n)
-        k = idx(flat_w[a:b], buf[: b - a]) if flat_i is None else flat_i[a:b]
-        torch.index_select(tt, 0, k, out=out[a:b])
+        torch.index_select(tt, 0, idx(flat_w[a:b], buf[: b - a]), out=out[a:b])
     return out.reshape(w.shape)
 
 
@@ -617,9 +625,9 @@ def decode(codes: Any, fmt: FloatFormat | IntFormat | str, backend: str = "numpy
         c = codes if isinstance(codes, torch.Tensor) else torch.as_tensor(as_numpy(codes))
         if c.is_floating_point() or c.is_complex() or c.dtype == torch.bool:
             raise BadValueError(f"codes must be integers, got {c.dtype}")
-        ci = c.to(torch.int64)
-        if ci.numel() and (int(ci.min()) < 0 or int(ci.max()) >= fmt.ncodes):
-            raise BitPatternError(f"{fmt.name}: codes must lie in [0, {fmt.ncodes - 1:#x}]")
+        if c.numel() and not (c.dtype == torch.uint8 and fmt.ncodes >= 256):  # uint8 codes of 8 bits: in range
+            if int(c.min()) < 0 or int(c.max()) >= fmt.ncodes:
+                raise BitPatternError(f"{fmt.name}: codes must lie in [0, {fmt.ncodes - 1:#x}]")
         tt = _torch_table(fmt, name, str(c.device))
         return _torch_gather(tt, c, c)
     scalar = not isinstance(codes, (np.ndarray, list, tuple)) and np.ndim(codes) == 0

@@ -68,18 +68,21 @@ def _shift_table(d: np.ndarray, kk: int) -> np.ndarray | None:
 
 
 def encode_sr(bits: np.ndarray, dst: FloatFormat, overflow: str, nan_policy: str, negative: str, r: np.ndarray,
-              k: int, variant: str) -> tuple[np.ndarray, np.ndarray]:
-    """(codes as uint32, error mask) of binary32 patterns ``bits`` (uint32) with random integers ``r``.
+              k: int, variant: str, out_dtype: type = np.uint32) -> tuple[np.ndarray, np.ndarray]:
+    """(codes as ``out_dtype``, error mask) of binary32 patterns ``bits`` (uint32) with random integers ``r``.
 
     A zero fraction never rounds up under any variant (the comparisons stay below their bound), so no separate
-    inexact test is needed."""
+    inexact test is needed.  Every gather index is in range (a 17-bit key, an 8-bit exponent), so ``take`` runs
+    with mode='clip' (no per-element bounds check); the per-exponent mask and shift come from one packed
+    table."""
     packed_t, err_t, d_t, mask_t = tables(dst, overflow, nan_policy, negative)
     n = bits.size
-    codes = np.empty(n, dtype=np.uint32)
-    errs = np.empty(n, dtype=bool)
+    codes = np.empty(n, dtype=out_dtype)
+    any_err = bool(err_t.any())
+    errs = np.empty(n, dtype=bool) if any_err else np.zeros(n, dtype=bool)
     kk = k + 1 if variant in ("b", "c", "c_odd") else k
     sh_t = None if variant == "te_e2m1_8" else _shift_table(d_t, kk)
-    sticky_t = None if sh_t is None else ((np.uint32(1) << sh_t) - np.uint32(1)).astype(np.uint32)
+    ex_t = None if sh_t is None else _packed_ex_table(mask_t, sh_t)
     c15 = np.uint32(0x7FFF)
     for a in range(0, n, _BLOCK):
         x = bits[a:a + _BLOCK]
@@ -87,11 +90,13 @@ def encode_sr(bits: np.ndarray, dst: FloatFormat, overflow: str, nan_policy: str
         key += c15
         key |= x
         key >>= np.uint32(15)
-        pk = packed_t[key]
-        errs[a:a + x.size] = err_t[key]
-        ex = (x >> np.uint32(23)) & np.uint32(0xFF)
-        low = (x | np.uint32(0x800000)) & mask_t[ex]
-        if sh_t is None:  # general: per-element K (te_e2m1_8) or d < K somewhere, in int64
+        pk = np.take(packed_t, key, mode="clip")
+        if any_err:
+            np.take(err_t, key, out=errs[a:a + x.size], mode="clip")
+        ex = x >> np.uint32(23)  # sign and biased exponent: the packed table repeats itself for the sign
+        if sh_t is None:
+            ex &= np.uint32(0xFF)  # general: per-element K (te_e2m1_8) or d < K somewhere, in int64
+            low = (x | np.uint32(0x800000)) & mask_t[ex]
             low64 = low.astype(np.int64)
             d = d_t[ex]
             rr = r[a:a + _BLOCK].astype(np.int64)
@@ -105,12 +110,35 @@ def encode_sr(bits: np.ndarray, dst: FloatFormat, overflow: str, nan_policy: str
                 f = np.where(kk >= d, low64 << np.maximum(kk - d, 0), low64 >> np.maximum(d - kk, 0))
                 up = _decide(variant, f, low64 & ((np.int64(1) << np.maximum(d - kk, 0)) - 1), rr, k)
         else:
-            sh = sh_t[ex]
+            t = np.take(ex_t, ex, mode="clip")
+            sh = t >> np.uint32(24)
+            t &= np.uint32(0xFFFFFF)
+            low = x | np.uint32(0x800000)
+            low &= t
             f = low >> sh
-            rr = r[a:a + _BLOCK].astype(np.uint32)
-            up = _decide(variant, f, low & sticky_t[ex] if variant in ("c", "c_odd") else None, rr, k)
-        codes[a:a + x.size] = np.where(up, pk >> np.uint32(16), pk & np.uint32(0xFFFF))
+            rb = r[a:a + _BLOCK]
+            if variant == "a":  # up = (f + r) >> k, which is 0 or 1 (f, r < 2^k); the shift below is 16 * up
+                np.add(f, rb, out=f, casting="unsafe")
+                f >>= np.uint32(k)
+                f <<= np.uint32(4)
+                up = None
+            else:
+                below = low - (f << sh) if variant in ("c", "c_odd") else None  # low mod 2^sh
+                up = _decide(variant, f, below, rb.astype(np.uint32), k)
+        # away (bits 16..31) where up, else down (bits 0..15): shift by 16 * up, keep the low 16 bits (the store
+        # into a narrower code dtype drops the rest: numpy's unsigned casts are modular)
+        np.right_shift(pk, f if up is None else np.left_shift(up, 4, dtype=np.uint32), out=pk)
+        if codes.dtype.itemsize > 2:
+            pk &= np.uint32(0xFFFF)
+        codes[a:a + x.size] = pk
     return codes, errs
+
+
+def _packed_ex_table(mask_t: np.ndarray, sh_t: np.ndarray) -> np.ndarray:
+    """Per binary32 sign and biased exponent (bits >> 23, 512 entries): the fraction mask (24 bits) | the shift
+    d - K << 24 (at most 31)."""
+    t = (mask_t.astype(np.uint32) | (sh_t.astype(np.uint32) << np.uint32(24))).astype(np.uint32)
+    return np.concatenate([t, t])
 
 
 def _decide(variant: str, f, below, r, k: int):
