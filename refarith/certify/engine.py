@@ -40,6 +40,11 @@ CONNECT_TIMEOUT = 10.0
 """Seconds to reach an existing scheduler before giving up."""
 
 
+WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
+"""Dask settings of the LocalCluster's workers: no statistical profiler thread (it samples every worker's stack
+every 10 ms, CPU taken from the shards; the dashboard's profile page stays empty)."""
+
+
 class EngineError(RefarithError):
     """The distributed engine cannot be used: dask missing, scheduler unreachable, a shard failing for good."""
 
@@ -68,6 +73,9 @@ def _client(scheduler: str | None, workers: int | None, stream: TextIO):
                               f"{CONNECT_TIMEOUT:g} s ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
         return client, None
     n = workers or os.cpu_count() or 1
+    import dask
+
+    dask.config.set(WORKER_CONFIG)
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                            silence_logs=logging.ERROR)
     return Client(cluster), cluster
@@ -191,4 +199,5 @@ def plan(camp: Campaign, workers: int = 1) -> dict:
             "measured_shard_vectors": res["stage"]["vectors"]}
 
 
-__all__ = ["CONNECT_TIMEOUT", "ENGINES", "EngineError", "LedgerError", "have_dask", "plan", "run_campaign"]
+__all__ = ["CONNECT_TIMEOUT", "ENGINES", "WORKER_CONFIG", "EngineError", "LedgerError", "have_dask", "plan",
+           "run_campaign"]

@@ -1,0 +1,106 @@
+"""Sharded sweeps: a Dask LocalCluster against the single-process engine, per-shard overhead, 1 -> 2 workers.
+
+    python benchmarks/bench_sweep.py [--spec 'add(binary16)'] [--target refarith.certify.torch_ops:add_binary16]
+                                     [--pairs-bits 24] [--shard-bits 20] [--tiny 64]
+
+One run, everything measured against everything else in it (the machine may be loaded: compare the ratios):
+
+* throughput: 2^pairs-bits indices of the campaign, once with ``--engine local`` (this process) and once on a
+  LocalCluster of 1 and of 2 workers; indices per second of wall time, and indices per CPU second (the shard
+  files' own ``cpu_seconds``, summed over workers), so that per-core efficiency does not depend on how busy the
+  machine was;
+* overhead per shard: ``--tiny`` shards of 2^8 indices (almost no work) on a 2-worker LocalCluster, wall time
+  per shard minus the shards' own wall time, and the cluster's start-up time separately;
+* scaling: wall time with 2 workers over wall time with 1.
+
+Every run writes a fresh ledger in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+
+def _run(camp, engine, workers, root: Path, name: str, scheduler: str | None = None) -> dict:
+    from refarith.certify import engine as eng
+
+    led = root / name
+    t0 = time.perf_counter()
+    c0 = time.process_time()
+    eng.run_campaign(camp, led, engine=engine, workers=workers if engine == "dask" and not scheduler else None,
+                     scheduler=scheduler, progress=False)
+    wall = time.perf_counter() - t0
+    docs = [json.loads(p.read_bytes()) for p in (led / "shards").glob("*.json")]
+    return {"wall": wall, "driver_cpu": time.process_time() - c0, "shard_cpu": sum(d["cpu_seconds"] for d in docs),
+            "shard_wall": sum(d["seconds"] for d in docs), "shards": len(docs), "indices": camp.size}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--spec", default="add(binary16)")
+    ap.add_argument("--target", default="refarith.certify.torch_ops:add_binary16")
+    ap.add_argument("--pairs-bits", type=int, default=24, help="indices of the throughput runs: 2^N (default 24)")
+    ap.add_argument("--shard-bits", type=int, default=20)
+    ap.add_argument("--tiny", type=int, default=64, help="tiny shards for the overhead run (default 64)")
+    args = ap.parse_args()
+
+    import dask
+    import distributed
+
+    from refarith.certify.engine import _client
+    from refarith.certify.shards import make_campaign
+
+    lo = 0x3C000000
+    camp = make_campaign(args.spec, args.target, args.shard_bits, lo, lo + (1 << args.pairs_bits))
+    tiny = make_campaign(args.spec, args.target, 8, lo, lo + args.tiny * 256)
+    print(f"# bench_sweep: {platform.node()} {os.cpu_count()} cores, dask {dask.__version__}, distributed "
+          f"{distributed.__version__}, {args.spec} on {args.target}, 2^{args.pairs_bits} indices in shards of "
+          f"2^{args.shard_bits}; load average {os.getloadavg()[0]:.1f} at start")
+    with tempfile.TemporaryDirectory() as d:
+        root = Path(d)
+        _run(make_campaign(args.spec, args.target, 16, lo, lo + (1 << 16)), "local", None, root, "warm")
+        t0 = time.perf_counter()
+        client, cluster = _client(None, 2, None)
+        client.close()
+        cluster.close()
+        startup = time.perf_counter() - t0
+        res = {"local": _run(camp, "local", None, root, "local")}
+        for n in (1, 2):  # a warm cluster: every worker has loaded the kernel and built its tables
+            client, cluster = _client(None, n, None)
+            try:
+                addr = cluster.scheduler_address
+                _run(make_campaign(args.spec, args.target, 12, lo, lo + (n << 16)), "dask", n, root, f"warm{n}", addr)
+                res[f"dask{n}"] = _run(camp, "dask", n, root, f"dask{n}", addr)
+                if n == 2:
+                    res["tiny_dask2"] = _run(tiny, "dask", n, root, "tiny_dask2", addr)
+            finally:
+                client.close()
+                cluster.close()
+        res["tiny_local"] = _run(tiny, "local", None, root, "tiny_local")
+    print("| run | wall s | indices/s (wall) | indices per CPU s (shards) | shard CPU s |")
+    print("|---|---:|---:|---:|---:|")
+    for k in ("local", "dask1", "dask2"):
+        r = res[k]
+        print(f"| {k} | {r['wall']:.1f} | {r['indices'] / r['wall']:.3g} | {r['indices'] / r['shard_cpu']:.3g} | "
+              f"{r['shard_cpu']:.1f} |")
+    loc, d1, d2 = res["local"], res["dask1"], res["dask2"]
+    per_core_cpu = (d2["indices"] / d2["shard_cpu"]) / (loc["indices"] / loc["shard_cpu"])
+    per_core_wall = (d2["indices"] / d2["wall"] / 2) / (loc["indices"] / loc["wall"])
+    print(f"LocalCluster(2) per-core throughput / single process: {per_core_cpu:.3f} by CPU time, "
+          f"{per_core_wall:.3f} by wall time (warm workers; a cluster starts in {startup:.1f} s)")
+    print(f"scaling 1 -> 2 workers (wall): {d1['wall'] / d2['wall']:.2f}x")
+    t = res["tiny_dask2"]
+    over = (t["wall"] - t["shard_wall"] / 2) / t["shards"]
+    print(f"overhead per shard (2 warm workers, {t['shards']} shards of 2^8): {1000 * over:.1f} ms; single process: "
+          f"{1000 * (res['tiny_local']['wall'] - res['tiny_local']['shard_wall']) / t['shards']:.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
