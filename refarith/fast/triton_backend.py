@@ -107,6 +107,42 @@ def _store(i: int, expr: str, io: str, is_mask: bool, offs: str = "offs", live: 
     return f"    tl.store(out{i}_ptr + {offs}, {expr}, mask={live})"
 
 
+def _node_expr(graph: Graph, i: int, in_types: Sequence[str], ref: Any, level: int, shapes: Sequence[str],
+               offs: Sequence[str] = ("offs", "offs"), live: Sequence[str] = ("live", "live")) -> str:
+    """Triton expression of node ``i`` at ``level`` (0 element, 1 block; tile ``shapes[level]``, offsets and
+    mask names ``offs`` / ``live`` per level); ``ref(j)`` names the value of operand node j."""
+    node, w = graph.nodes[i], graph.width
+    k, a, shape = node.kind, node.args, shapes[level]
+    if k == "input":
+        return _load(node.imm, in_types[node.imm], w, offs[level], live[level])
+    if k == "const":
+        return _word_const(node.imm, w, shape)
+    if k == "mconst":
+        return f"tl.full({shape}, {node.imm}, tl.int1)"
+    if k in ("shl", "shr") and node.imm is not None:
+        return f"{ref(a[0])} {_BINOP[k]} {_word_const(node.imm, w, shape)}"
+    if k in _BINOP:
+        e = f"{ref(a[0])} {_BINOP[k]} {ref(a[1])}"
+        return f"({e})" if k in COMPARE_OPS or k in ("band", "bor") else e
+    if k == "not_":
+        return f"{ref(a[0])} ^ {_word_const((1 << w) - 1, w, shape)}"
+    if k == "bnot":
+        return f"{ref(a[0])} == 0"
+    if k == "where":
+        return f"tl.where({ref(a[0])}, {ref(a[1])}, {ref(a[2])})"
+    if k == "udiv":
+        d = ref(a[1])
+        return f"{ref(a[0])} // tl.where({d} == 0, {_word_const(1, w, shape)}, {d})"
+    if k == "rmax":
+        return f"tl.reduce(tl.where({live[0]}, {ref(a[0])}, {_word_const(0, w, shapes[0])}), 1, _umax)"
+    if k == "bcast":
+        return f"tl.broadcast_to({ref(a[0])}[:, None], (BR, BK))"
+    if k == "lut":
+        return (f"tl.load(t{node.imm}_ptr + {ref(a[0])}.to(tl.int64), mask={live[level]}, other=0)"
+                f".to({WORD_TYPES[w]}, bitcast=True)")
+    raise BadValueError(f"unknown graph node kind {k!r}")  # pragma: no cover - graphs come from the tracers
+
+
 def emit_source(graph: Graph, in_types: Sequence[str], out_types: Sequence[str], fn_name: str = "kernel") -> str:
     """Python source of a Triton kernel computing ``graph`` elementwise.
 
@@ -128,31 +164,9 @@ def emit_source(graph: Graph, in_types: Sequence[str], out_types: Sequence[str],
         "    live = offs < n",
     ]
     live = graph.live()
-    for i, node in enumerate(graph.nodes):
-        if not live[i]:
-            continue
-        k, a = node.kind, node.args
-        if k == "input":
-            e = _load(node.imm, in_types[node.imm], w)
-        elif k == "const":
-            e = _word_const(node.imm, w)
-        elif k == "mconst":
-            e = f"tl.full([BLOCK], {node.imm}, tl.int1)"
-        elif k in ("shl", "shr") and node.imm is not None:
-            e = f"v{a[0]} {_BINOP[k]} {_word_const(node.imm, w)}"
-        elif k in _BINOP:
-            e = f"v{a[0]} {_BINOP[k]} v{a[1]}"
-            if k in COMPARE_OPS or k in ("band", "bor"):
-                e = f"({e})"
-        elif k == "not_":
-            e = f"v{a[0]} ^ {_word_const((1 << w) - 1, w)}"
-        elif k == "bnot":
-            e = f"v{a[0]} == 0"
-        elif k == "where":
-            e = f"tl.where(v{a[0]}, v{a[1]}, v{a[2]})"
-        else:  # pragma: no cover - graphs are built by TracingBitOps only
-            raise BadValueError(f"unknown graph node kind {k!r}")
-        lines.append(f"    v{i} = {e}")
+    for i in range(len(graph.nodes)):
+        if live[i]:
+            lines.append(f"    v{i} = {_node_expr(graph, i, in_types, lambda j: f'v{j}', 0, ('[BLOCK]',) * 2)}")
     for j, o in enumerate(graph.outputs):
         lines.append(_store(j, f"v{o}", out_types[j], graph.nodes[o].mask))
     return "\n".join(lines) + "\n"
@@ -186,7 +200,7 @@ def emit_block_source(graph: Graph, in_types: Sequence[str], out_types: Sequence
     from refarith.fast.xptrace import node_levels
 
     _check_types(graph, in_types, out_types)
-    w, wt = graph.width, WORD_TYPES[graph.width]
+    w = graph.width
     lv = node_levels(graph)
     params = ([f"in{i}_ptr" for i in range(len(in_types))] + [f"t{j}_ptr" for j in range(len(graph.tables))]
               + [f"out{i}_ptr" for i in range(len(out_types))])
@@ -226,35 +240,10 @@ def emit_block_source(graph: Graph, in_types: Sequence[str], out_types: Sequence
         return done[(j, level)]
 
     def expr(i: int, L: int) -> str:
-        node = graph.nodes[i]
-        k, a = node.kind, node.args
-        if k == "input":
-            return _load(node.imm, in_types[node.imm], w, _OFFS[L], _LIVE[L])
-        if k == "const":
-            return _word_const(node.imm, w, _SHAPE[L])
-        if k == "mconst":
-            return f"tl.full({_SHAPE[L]}, {node.imm}, tl.int1)"
-        if k in ("shl", "shr") and node.imm is not None:
-            return f"{ref(a[0], L)} {_BINOP[k]} {_word_const(node.imm, w, _SHAPE[L])}"
-        if k in _BINOP:
-            return f"({ref(a[0], L)} {_BINOP[k]} {ref(a[1], L)})"
-        if k == "not_":
-            return f"{ref(a[0], L)} ^ {_word_const((1 << w) - 1, w, _SHAPE[L])}"
-        if k == "bnot":
-            return f"{ref(a[0], L)} == 0"
-        if k == "where":
-            return f"tl.where({ref(a[0], L)}, {ref(a[1], L)}, {ref(a[2], L)})"
-        if k == "udiv":
-            d = ref(a[1], L)
-            return f"{ref(a[0], L)} // tl.where({d} == 0, {_word_const(1, w, _SHAPE[L])}, {d})"
-        if k == "rmax":
-            return f"tl.reduce(tl.where(elive, {ref(a[0], 0)}, {_word_const(0, w, _SHAPE[0])}), 1, _umax)"
-        if k == "bcast":
-            return f"tl.broadcast_to({ref(a[0], 1)}[:, None], (BR, BK))"
-        if k == "lut":
-            return (f"tl.load(t{node.imm}_ptr + {ref(a[0], L)}.to(tl.int64), mask={_LIVE[L]}, other=0)"
-                    f".to({wt}, bitcast=True)")
-        raise BadValueError(f"unknown graph node kind {k!r}")  # pragma: no cover - graphs come from the tracers
+        # operands at the level this node reads them: rmax reads elements, bcast a block value, others their own
+        at = 0 if graph.nodes[i].kind == "rmax" else 1 if graph.nodes[i].kind == "bcast" else L
+        return _node_expr(graph, i, in_types, lambda j: ref(j, at), L, (_SHAPE[0], _SHAPE[1]),
+                          (_OFFS[0], _OFFS[1]), (_LIVE[0], _LIVE[1]))
 
     live = graph.live()
     for i in range(len(graph.nodes)):
