@@ -148,7 +148,8 @@ def test_delayed_te_fallbacks_and_errors():
         parse_spec("fp8_current_scale(ocp_e4m3,eps=0.1)")
 
 
-@pytest.mark.parametrize("spec", ["fp8_current_scale(ocp_e4m3)",
+# fp8_current_scale(ocp_e4m3) is a committed golden spec (tests/test_opdrivers.py certifies both kernels on it)
+@pytest.mark.parametrize("spec", [pytest.param("fp8_current_scale(ocp_e4m3)", marks=pytest.mark.slow),
                                   "fp8_current_scale(ocp_e5m2,pow2=true,eps=0.0009765625)",
                                   "fp8_delayed_scale(ocp_e4m3,h=4)",
                                   "fp8_delayed_scale(ocp_e5m2,h=4,algo=most_recent,margin=3,bad_history=te)"])
