@@ -342,3 +342,17 @@ def test_key_path_matches_exact_and_bit_path(element, rounding):
     tt = fmx.key_codes(torch.from_numpy(bits), torch.from_numpy(mag), torch.from_numpy(e.astype(np.int32)), fmt,
                        rounding, fmx.ops("torch"))
     assert np.array_equal(tt.numpy(), table)
+
+
+@pytest.mark.parametrize("element", MXS)
+def test_torch_dequantize_equals_numpy(element):
+    """The torch dequantize gives numpy's bits (numpy's are tied to the exact model by test_kill_mx)."""
+    torch = pytest.importorskip("torch")
+    x = special_blocks(np.random.default_rng(17), 300, 32)
+    s, c = fmx.mx_quantize(x, element)
+    d = fmx.mx_dequantize(s, c, element)
+    with np.errstate(over="ignore"):
+        dt = fmx.mx_dequantize(torch.from_numpy(s), torch.from_numpy(c), element, backend="torch").numpy()
+    nan = np.isnan(d)
+    assert np.array_equal(nan, np.isnan(dt))
+    assert np.array_equal(d.view(np.uint32)[~nan], dt.view(np.uint32)[~nan])

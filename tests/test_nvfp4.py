@@ -219,3 +219,16 @@ def test_torchao_difference_divide_variant():
     assert np.array_equal(tc, cr)
     assert (tc != cd).any()
     assert np.array_equal((tc != cd).any(axis=1), (cr != cd).any(axis=1))
+
+
+@pytest.mark.parametrize("levels", [1, 2])
+def test_torch_dequantize_equals_numpy(levels):
+    """The torch dequantize gives numpy's bits (tied to the exact model by test_dequantize_matches_exact)."""
+    torch = pytest.importorskip("torch")
+    x = rand_matrix(np.random.default_rng(19), 24, 64)
+    st, s, c = fnv.nvfp4_quantize(x, levels=levels)
+    d = fnv.nvfp4_dequantize(st, s, c)
+    dt = fnv.nvfp4_dequantize(st, torch.from_numpy(s), torch.from_numpy(c), backend="torch").numpy()
+    nan = np.isnan(d)
+    assert np.array_equal(nan, np.isnan(dt))
+    assert np.array_equal(d.view(np.uint32)[~nan], dt.view(np.uint32)[~nan])

@@ -536,19 +536,30 @@ def mx_quantize(x, element: str, axis: int = -1, block: int = 32, scale: str = "
     axis = _normalize_axis(axis, ndim)
     blocks, shape = _to_blocks(x, axis, block, xp)
     bits = xp.i32(blocks)
-    rows = bits.shape[0]
-    step = max(1, chunk_elements(xp, bits) // max(1, bits.shape[1] * block))
-    if rows <= step:
-        s, c = quantize_blocks(bits, fmt, scale, rounding, xp)
-    else:
-        parts = [quantize_blocks(bits[i:i + step], fmt, scale, rounding, xp) for i in range(0, rows, step)]
-        if xp.name == "numpy":
-            s = np.concatenate([p[0] for p in parts])
-            c = np.concatenate([p[1] for p in parts])
-        else:
-            s = xp.t.cat([p[0] for p in parts])
-            c = xp.t.cat([p[1] for p in parts])
+    s, c = blockwise(lambda b: quantize_blocks(b, fmt, scale, rounding, xp), bits, xp)
     return _scales_shape(s, shape, axis, xp), _from_blocks(c, shape, axis, xp)
+
+
+def blockwise(fn, bits, xp):
+    """(scales (rows, nb), codes (rows, nb, block)) of ``fn`` applied to chunks of whole blocks of ``bits``
+    (rows, nb, block), :func:`chunk_elements` at a time, written into preallocated uint8 results: a long row
+    is split too, so no temporary grows with the input beyond the results."""
+    rows, nb, bs = bits.shape
+    total = rows * nb
+    step = max(1, chunk_elements(xp, bits) // max(1, bs))
+    if total <= step:
+        return fn(bits)
+    flat = bits.reshape(total, 1, bs)
+    if xp.name == "numpy":
+        s_out, c_out = np.empty((total, 1), np.uint8), np.empty((total, 1, bs), np.uint8)
+    else:
+        s_out = xp.t.empty((total, 1), dtype=xp.t.uint8, device=bits.device)
+        c_out = xp.t.empty((total, 1, bs), dtype=xp.t.uint8, device=bits.device)
+    for i in range(0, total, step):
+        s, c = fn(flat[i:i + step])
+        s_out[i:i + step] = s
+        c_out[i:i + step] = c
+    return s_out.reshape(rows, nb), c_out.reshape(rows, nb, bs)
 
 
 def element_lut(fmt) -> np.ndarray:
@@ -582,7 +593,7 @@ def mx_dequantize(scales, codes, element: str, axis: int = -1, block: int = 32, 
         sv = np.repeat(scale_values_f32(s, xp), block, axis=-1)[..., :v.shape[-1]]
         return np.moveaxis(v * sv, -1, axis)
     t = xp.t
-    vals = t.as_tensor(lut, device=codes.device)[codes.to(t.int64)]
+    vals = xp.take(t.as_tensor(lut, device=codes.device), codes.to(t.int32))
     v = t.movedim(vals, axis, -1)
     s = t.movedim(scales, axis, -1)
     sv = t.repeat_interleave(scale_values_f32(s, xp), block, dim=-1)[..., :v.shape[-1]]

@@ -16,7 +16,7 @@ from refarith.errors import BadValueError, UnknownModeError
 from refarith.exact import nvfp4 as _nv
 from refarith.fast.mx import (
     _elem_table,
-    chunk_elements,
+    blockwise,
     encode_scaled,
     f32_div,
     f32_mul,
@@ -158,16 +158,7 @@ def nvfp4_quantize(x, division: str = "reciprocal", levels: int = 2, zero_scale:
             st = fdiv(at, _const_bits(2688.0, xp, bits))
             if int(st) == 0:
                 st = _const_bits(1.0, xp, bits)
-    rows = bits.shape[0]
-    step = max(1, chunk_elements(xp, bits) // max(1, bits.shape[1] * bits.shape[2]))
-    parts = [_quantize_chunk(bits[i:i + step], st, division, zero_scale, rounding, xp)
-             for i in range(0, rows, step)]
-    if len(parts) == 1:
-        s, codes = parts[0]
-    elif xp.name == "numpy":
-        s, codes = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-    else:
-        s, codes = xp.t.cat([p[0] for p in parts]), xp.t.cat([p[1] for p in parts])
+    s, codes = blockwise(lambda b: _quantize_chunk(b, st, division, zero_scale, rounding, xp), bits, xp)
     st_out = None if st is None else xp.f32_from_bits(st)
     if st_out is not None and xp.name == "numpy":
         st_out = np.float32(st_out)
@@ -252,8 +243,8 @@ def nvfp4_dequantize(tensor_scale, scales, codes, tile: str = "1x16", backend: s
         vals = _E2M1_LUT.view(np.int32)[np.asarray(codes)]
         sv = _UE4M3_BITS[np.asarray(scales)]
     else:
-        vals = xp.t.as_tensor(_E2M1_LUT.view(np.int32), device=codes.device)[codes.to(xp.t.int64)]
-        sv = xp.t.as_tensor(_UE4M3_BITS, device=codes.device)[scales.to(xp.t.int64)]
+        vals = xp.take(xp.t.as_tensor(_E2M1_LUT.view(np.int32), device=codes.device), codes.to(xp.t.int32))
+        sv = xp.take(xp.t.as_tensor(_UE4M3_BITS, device=codes.device), scales.to(xp.t.int32))
     vb, _ = _blocks(vals, tile, xp, keep_dtype=True)
     svb = sv.reshape(vb.shape[0], vb.shape[1])[..., None]
     out = fmul(vb, svb)
