@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 
 from refarith.certify.identify import identify
 from refarith.cli import main
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_variant_table_per_spec():
+    """Most tests here identify a kernel against cast(binary32->ocp_e4m3): the exact model's outputs of its 76
+    variants (about 7 CPU seconds) are computed once for the module and shared, as copies."""
+    identify_module = importlib.import_module("refarith.certify.identify")  # the module, not the function
+    real, memo = identify_module.variant_table, {}
+
+    def shared(variants, vecs, on_variant=None):
+        key = (tuple(str(v) for v in variants), tuple(vecs))
+        if key not in memo:
+            memo[key] = real(variants, vecs, on_variant)
+        elif on_variant is not None:
+            for _ in variants:
+                on_variant()
+        return [(v, exp.copy(), dom.copy()) for v, exp, dom in memo[key]]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(identify_module, "variant_table", shared)
+        yield
 
 
 def _fast_kernel(dst: str, rounding: str, overflow: str, nan_policy: str = "error"):
