@@ -19,14 +19,17 @@ import time
 
 import numpy as np
 
+TIMER = time.perf_counter
+
 
 def best(fn, repeat: int) -> float:
+    """Smallest time of ``repeat`` calls after a warm-up call, by TIMER (wall, or CPU time with --timer cpu)."""
     fn()
     ts = []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = TIMER()
         fn()
-        ts.append(time.perf_counter() - t0)
+        ts.append(TIMER() - t0)
     return min(ts)
 
 
@@ -35,7 +38,11 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=1 << 24, help="elements (default 16M)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--gfloat-blocks", type=int, default=512)
+    ap.add_argument("--timer", choices=("wall", "cpu"), default="wall",
+                    help="wall clock, or this process's CPU time (steadier on a shared machine; one thread)")
     args = ap.parse_args()
+    global TIMER
+    TIMER = time.process_time if args.timer == "cpu" else time.perf_counter
 
     from refarith.fast import mx as fmx
     from refarith.fast import nvfp4 as fnv
@@ -73,7 +80,8 @@ def main() -> int:
         gfloat = None
         versions["gfloat"] = "unavailable"
     print("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
-    print(f"input: {n} float32 elements ({x.shape[0]}x{cols}), standard normal; best of {args.repeat} after warm-up\n")
+    print(f"input: {n} float32 elements ({x.shape[0]}x{cols}), standard normal; best of {args.repeat} after warm-up "
+          f"({args.timer} time)\n")
 
     rows: list[tuple[str, str, float]] = []
 

@@ -35,14 +35,18 @@ TORCH_NAMES = {"ocp_e4m3": "float8_e4m3fn", "ocp_e5m2": "float8_e5m2", "e8m0": "
 GFLOAT_NAMES = {t: f"format_info_{t}" for t in TARGETS} | {"e8m0": "format_info_ocp_e8m0"}
 
 
+TIMER: Callable[[], float] = time.perf_counter
+
+
 def best(fn: Callable[[], Any], repeat: int) -> float:
-    """Smallest wall time of ``repeat`` calls (after one warm-up call)."""
+    """Smallest time of ``repeat`` calls (after one warm-up call), by TIMER (wall, or this process's CPU time
+    with ``--timer cpu``)."""
     fn()
     ts = []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = TIMER()
         fn()
-        ts.append(time.perf_counter() - t0)
+        ts.append(TIMER() - t0)
     return min(ts)
 
 
@@ -123,7 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gfloat-n", type=int, default=1_000_000, help="slice timed for gfloat (default 1e6)")
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per measurement; the best counts")
     ap.add_argument("--json", help="write the results to this file")
+    ap.add_argument("--timer", choices=("wall", "cpu"), default="wall",
+                    help="wall clock, or this process's CPU time (steadier on a shared machine; every kernel here "
+                         "runs on one thread)")
     args = ap.parse_args(argv)
+    global TIMER
+    TIMER = time.process_time if args.timer == "cpu" else time.perf_counter
 
     from refarith import fast
 
@@ -142,9 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         gfloat = None
 
-    results: dict[str, Any] = {"n": args.n, "gfloat_n": args.gfloat_n, "repeat": args.repeat,
+    results: dict[str, Any] = {"n": args.n, "gfloat_n": args.gfloat_n, "repeat": args.repeat, "timer": args.timer,
                                "versions": versions(), "torch_threads": 1, "targets": {}}
-    print(f"# {args.n} float32 values per target; best of {args.repeat}; elements/s (M = 1e6)")
+    print(f"# {args.n} float32 values per target; best of {args.repeat} ({args.timer} time); elements/s (M = 1e6)")
     print("# versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()))
     hdr = f"{'target':10s} {'measure':28s} {'Melem/s':>10s}"
     print(hdr)
