@@ -166,6 +166,13 @@ def test_bad_input_messages() -> None:
                     [f32(1.0)] * 2)
     with pytest.raises(BadValueError, match="not a multiple of splits=3"):
         F.scaled_mm("scaled_mm(ocp_e4m3->binary32,accum=split_k,splits=3)", np.array(a), np.array(b))
+    with pytest.raises(BadValueError, match="ocp_e4m3 codes must be integers, got an array of dtype float64"):
+        F.scaled_mm("scaled_mm(ocp_e4m3->binary32)", np.array(a, dtype=np.float64) + 0.5, np.array(b))
+    with pytest.raises(BadValueError, match="e8m0 codes must be integers"):
+        F.scaled_mm("scaled_mm(ocp_e4m3->binary32,scale=mx)", np.array(a), np.array(b), np.array([[127.5]]),
+                    np.array([[127]]))
+    with pytest.raises(BadValueError, match="codes out of range for binary32"):
+        F.decode_array(np.array([-1, 1 << 32]), "binary32")
     with pytest.raises(SpecError, match="accum=tensor_core needs g="):
         parse_spec("scaled_mm(ocp_e4m3->binary32,accum=tensor_core)")
     with pytest.raises(SpecError, match="must be float formats"):

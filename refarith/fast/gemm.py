@@ -76,15 +76,18 @@ def _table(name: str) -> np.ndarray:
 
 
 def decode_array(codes: np.ndarray, fmt: FloatFormat | str) -> np.ndarray:
-    """Exact binary64 values of codes of a format of at most 16 bits, or of binary32."""
+    """Exact binary64 values of codes of a format of at most 16 bits, or of binary32.  Codes must be integers
+    in [0, 2^nbits) (BadValueError otherwise: a float array is not truncated, a binary32 code does not wrap)."""
     fmt = get_format(fmt)
     codes = np.asarray(codes)
-    if fmt.name == "binary32":
-        return codes.astype(np.uint32).view(np.float32).astype(np.float64)
-    if fmt.nbits > 16:
+    if codes.size and codes.dtype.kind not in "iu":
+        raise BadValueError(f"{fmt.name} codes must be integers, got an array of dtype {codes.dtype}")
+    if fmt.nbits > 16 and fmt.name != "binary32":
         raise BadValueError(f"{fmt.name}: decode_array takes formats of at most 16 bits and binary32")
     if codes.size and (codes.min() < 0 or codes.max() >= fmt.ncodes):
         raise BadValueError(f"codes out of range for {fmt.name}")
+    if fmt.name == "binary32":
+        return codes.astype(np.uint32).view(np.float32).astype(np.float64)
     return _table(fmt.name)[codes.astype(np.int64)]
 
 
