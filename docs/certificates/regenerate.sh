@@ -66,6 +66,10 @@ d brevitas:fp8_e5m2 'cast(binary16->ocp_e5m2,overflow=saturate_inf_nan)' 'cast(b
   --nan-payload-ok
 d brevitas:fp8_e5m2+nonsat 'cast(binary16->ocp_e5m2,overflow=inf)' 'cast(binary32->ocp_e5m2)' rounding,overflow \
   --nan-payload-ok
+# compressed-tensors NVFP4: a Python loop per tensor (about 7 minutes here); its per-tensor column holds the
+# reciprocal global scale g = fl(2688/amax), which no refarith variant models yet
+d compressed_tensors:nvfp4 'nvfp4_quantize(division=divide,levels=2)' 'nvfp4_quantize(division=divide,levels=2)' \
+  division,zero_scale --signed-zero-ok
 # Sharded campaigns (pip install '.[dist]'): torch's CPU bfloat16/binary16 add/mul/div on the 2^24 pairs with a in
 # [0x3c00, 0x3d00) (drop --range for all 2^32, about 10 CPU minutes per op), and a slice of the registry-wide
 # binary32 cast campaign on a 2-worker LocalCluster; merged certificates in sweeps/, ledgers in $LEDGERS.

@@ -9,7 +9,8 @@ doing the value -> code step, so a value off the format's grid is the mismatch c
 ``pychop:<format>[+<mode>]``   ``pychop.Chop(exp_bits, sig_bits, rmode)`` (numpy backend) into an IEEE-like
                                format (ieee_e4m3, ocp_e5m2, binary16, bfloat16, ...); values
 ``compressed_tensors:<fmt>``   ``compressed_tensors.quantization.lifecycle.forward.quantize`` with scale 1
-                               (fp8: clamp to +-448 then ``.to(float8_e4m3fn)``; fp4: ``cast_to_fp4``); values
+                               (fp8: clamp to +-448 then ``.to(float8_e4m3fn)``; fp4: ``cast_to_fp4``); values;
+                               ``nvfp4``: its NVFP4 recipe (global scale g = fl(2688/amax)) on nvfp4_quantize
 ``quark:<fmt>``                AMD Quark's CPU fake quantizers ``quant_dequant_fp8_e4m3/e5m2``; values
 ``brevitas:<fmt>[+nonsat]``    brevitas' minifloat ``FloatQuant`` with scale 1 (fp8_e4m3, fp8_e5m2; OCP encodings,
                                saturating unless ``+nonsat``); values
