@@ -66,6 +66,9 @@ def test_identify_cli_no_match_exit_1(capsys) -> None:
     (["numpy:matmul_fp16", "--spec", "scaled_mm(binary16->binary16,accum=exact)"], "leave them out"),
     (["torch:_scaled_mm_fp32", "--spec", MX], "unscaled operands"),
     (["numpy:matmul_fp16", "--op", "scaled_mm", "--vary", "accum"], "--vary does not apply"),
+    (["numpy:matmul_fp16", "--op", "scaled_mm", "--acc", ","], "expected accumulator formats"),
+    (["numpy:matmul_fp16", "--op", "scaled_mm", "--acc", "binary32,int8"], "--acc int8: accumulator formats must"),
+    (["numpy:matmul_fp16", "--op", "scaled_mm", "--shape", "100000,100000,100000"], "more than 2^24 elements"),
 ])
 def test_identify_cli_bad_input_one_line_exit_2(capsys, argv: list[str], words: str) -> None:
     code, out, err = run(capsys, "identify", *argv)

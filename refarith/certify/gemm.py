@@ -32,7 +32,7 @@ from refarith.errors import BadValueError, KernelError, RefarithError, SpecError
 from refarith.exact.gemm import PRESETS, check_operands, scale_format, scale_shapes
 from refarith.fast import gemm as F
 from refarith.fast.gemm import encode_array
-from refarith.formats import get_format
+from refarith.formats import FloatFormat, get_format
 from refarith.golden.fileformat import write_atomic
 from refarith.spec import Spec, parse_spec
 
@@ -138,6 +138,8 @@ TARGETS: dict[str, tuple[Callable, str, str]] = {
     "torchao:mx_mm_bf16": (torchao_mx_mm("bfloat16"), "ocp_e4m3", "bfloat16"),
     "torchao:nvfp4_mm_fp32": (torchao_nvfp4_mm, "ocp_e2m1", "binary32"),
 }
+MAX_ELEMENTS = 1 << 24
+"""The most elements identify draws for A, B or the output (2^24: 128 MiB of binary64 per copy)."""
 TARGET_SCALES = {"torchao:mx_mm_fp32": "mx", "torchao:mx_mm_bf16": "mx", "torchao:nvfp4_mm_fp32": "nvfp4"}
 """The scale granularity of the built-in targets that take scales (the others: none)."""
 
@@ -322,6 +324,9 @@ def identify_gemm(target: str | Callable, in_fmt: str | None = None, out_fmt: st
     if len(shape) != 3 or not all(isinstance(x, (int, np.integer)) and x > 0 for x in shape):
         raise BadValueError(f"shape must be three positive integers M, K, N, got {shape!r}")
     m, k, n = (int(x) for x in shape)
+    if max(m * k, k * n, m * n) > MAX_ELEMENTS:
+        raise BadValueError(f"shape {m},{k},{n}: an operand or the output has more than 2^24 elements "
+                            "(identify keeps several binary64 copies of each in memory)")
     fa, fo, gr = base.formats[0], base.formats[-1], base.param["scale"]
     if base.formats[-2] != fa:
         raise BadValueError(f"identify draws A and B from one format; got {fa} and {base.formats[-2]}")
@@ -461,8 +466,11 @@ def identify_cli(args) -> int:
         if on:
             raise BadValueError(f"{flag} does not apply to identify --op scaled_mm")
     accs = tuple(a for a in (args.acc or "binary32").split(",") if a)
+    if not accs:
+        raise BadValueError(f"--acc {args.acc!r}: expected accumulator formats F1,F2 (e.g. binary32,bfloat16)")
     for a in accs:
-        get_format(a)
+        if not isinstance(get_format(a), FloatFormat):
+            raise BadValueError(f"--acc {a}: accumulator formats must be float formats")
     shape = _shape_arg(args.shape) if args.shape else (16, 256, 16)
     res = identify_gemm(args.target, args.src, args.to, shape=shape, accs=accs, spec=args.spec)
     print(json.dumps(res, indent=1, sort_keys=True) if args.json else format_identify(res))
