@@ -40,9 +40,13 @@ CONNECT_TIMEOUT = 10.0
 """Seconds to reach an existing scheduler before giving up."""
 
 
-WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
+WORKER_CONFIG = {"distributed.worker.profile.enabled": False,
+                 "distributed.nanny.pre-spawn-environ": {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1,
+                                                         "OPENBLAS_NUM_THREADS": 1}}
 """Dask settings of the LocalCluster's workers: no statistical profiler thread (it samples every worker's stack
-every 10 ms, CPU taken from the shards; the dashboard's profile page stays empty)."""
+every 10 ms, CPU taken from the shards; the dashboard's profile page stays empty), and no
+``MALLOC_TRIM_THRESHOLD_`` (Dask's default sets it, which turns off glibc's adaptive mmap threshold: every array
+of a chunk is then mapped and zeroed afresh, several times the CPU of the comparison itself)."""
 
 
 class EngineError(RefarithError):
