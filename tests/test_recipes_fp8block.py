@@ -123,6 +123,8 @@ def test_shapes_that_do_not_tile(capsys):
         fb.tiles_of([[0] * 130], "1x128")
     with pytest.raises(SpecError, match="1xB"):
         parse_spec("fp8_block_quantize(ocp_e4m3,tile=2x128)")
+    with pytest.raises(SpecError, match="at most 4096"):  # a huge tile ran until killed
+        parse_spec("fp8_block_quantize(ocp_e4m3,tile=1x99999999999999)")
     from refarith.cli import main
 
     assert main(["certify", "refarith:numpy", "--spec", "fp8_block_quantize(ocp_e4m3,tile=128x64)"]) == 2

@@ -146,6 +146,10 @@ def test_delayed_te_fallbacks_and_errors():
         parse_spec("fp8_current_scale(ocp_e2m1)")
     with pytest.raises(SpecError, match="not a binary32 value"):
         parse_spec("fp8_current_scale(ocp_e4m3,eps=0.1)")
+    with pytest.raises(SpecError, match="exceeds the binary32 range"):  # was "(nearest: 0.0)"
+        parse_spec("fp8_current_scale(ocp_e4m3,eps=1e400)")
+    with pytest.raises(SpecError, match="at most 65536"):  # a huge history ran until killed
+        parse_spec("fp8_delayed_scale(ocp_e4m3,h=100000000)")
 
 
 # fp8_current_scale(ocp_e4m3) is a committed golden spec (tests/test_opdrivers.py certifies both kernels on it)

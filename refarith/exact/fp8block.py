@@ -148,7 +148,13 @@ def parse_tile(tile: str) -> tuple[int, int]:
     r, sep, c = tile.partition("x")
     if not sep or not r.isdigit() or not c.isdigit() or int(c) < 1 or int(r) not in (1, int(c)):
         raise SpecError(f"tile={tile!r}: expected 1xB (activation tiles) or BxB (weight blocks), B >= 1")
+    if int(c) > MAX_TILE:
+        raise SpecError(f"tile={tile!r}: B must be at most {MAX_TILE} (recipes use 128)")
     return int(r), int(c)
+
+
+MAX_TILE = 4096
+"""The largest tile side B a spec may name (golden vectors hold whole tiles)."""
 
 
 def tiles_of(matrix: list[list[int]], tile: str) -> list[list[int]]:

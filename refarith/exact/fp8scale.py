@@ -173,6 +173,8 @@ def parse_eps(v: str) -> int:
     if f < 0:
         raise SpecError(f"eps={v!r} must be non-negative")
     r = round_value(Value.of(f), F32)
+    if not decode(r.code, F32).is_finite:
+        raise SpecError(f"eps={v!r} exceeds the binary32 range")
     if decode(r.code, F32).mag != f:
         raise SpecError(f"eps={v!r} is not a binary32 value (nearest: {float(decode(r.code, F32).mag)!r})")
     return r.code
@@ -187,6 +189,10 @@ def delayed_spec(fmt: str = "ocp_e4m3", h: int = 16, algo: str = "max", margin: 
                  bad_history: str = "error") -> Spec:
     """Canonical id, e.g. ``fp8_delayed_scale(ocp_e4m3,h=16,algo=max,margin=0,bad_history=error)``."""
     return make_spec("fp8_delayed_scale", (fmt,), h=h, algo=algo, margin=margin, bad_history=bad_history)
+
+
+MAX_HISTORY = 1 << 16
+"""The longest amax history a spec may name (Transformer Engine's default length is 1024)."""
 
 
 def _check_fmt(spec: Spec) -> None:
@@ -205,6 +211,8 @@ def _validate_delayed(spec: Spec) -> None:
     if not p["h"].isdigit() or int(p["h"]) < 1:
         raise SpecError(f"{spec}: the amax history length h must be a positive integer (an empty history has no "
                         "amax)")
+    if int(p["h"]) > MAX_HISTORY:
+        raise SpecError(f"{spec}: the amax history length h must be at most {MAX_HISTORY}")
     if not p["margin"].isdigit() or int(p["margin"]) > 64:
         raise SpecError(f"{spec}: margin must be an integer in 0..64")
 
