@@ -80,8 +80,12 @@ def _client(scheduler: str | None, workers: int | None, stream: TextIO):
     import dask
 
     dask.config.set(WORKER_CONFIG)
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           silence_logs=logging.ERROR)
+    try:
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                               silence_logs=logging.ERROR)
+    except (OSError, RuntimeError, TimeoutError) as e:
+        raise EngineError(f"engine dask: a LocalCluster of {n} workers did not start ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0][:160] if str(e) else ''})") from None
     return Client(cluster), cluster
 
 
