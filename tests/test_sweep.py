@@ -174,6 +174,13 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
     assert "no sharded exhaustive campaign" in capsys.readouterr().err
     assert main(base[:8] + ["--range", "5:3", "--ledger", str(tmp_path / "n")]) == 2
     assert "not a non-empty range" in capsys.readouterr().err
+    # plan --workers 0 was a ZeroDivisionError traceback; --retries -1 lacked the error prefix
+    assert main(["sweep", "plan", "--spec", "add(binary16)", "--target", FLIP, "--workers", "0", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("refarith: error:") and "--workers" in err[0], err
+    assert main(base + ["--engine", "local", "--retries", "-1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("refarith: error:") and "--retries" in err[0], err
 
 
 # ------------------------------------------------------------------ real clusters, kills

@@ -10,7 +10,8 @@ scheduler), 130 Ctrl-C.
 from __future__ import annotations
 
 import argparse
-import sys
+
+from refarith.errors import BadValueError
 
 
 def _int(text: str) -> int:
@@ -89,8 +90,7 @@ def handle_run(args) -> int:
     from refarith.certify.engine import run_campaign
 
     if args.retries < 0:
-        print(f"refarith sweep: --retries must be >= 0, got {args.retries}", file=sys.stderr)
-        return 2
+        raise BadValueError(f"--retries must be >= 0, got {args.retries}")
     c = run_campaign(_campaign(args), args.ledger, engine=args.engine, workers=args.workers,
                      scheduler=args.scheduler, retries=args.retries)
     return _finish(c, args.report)
@@ -105,6 +105,8 @@ def handle_report(args) -> int:
 def handle_plan(args) -> int:
     from refarith.certify.engine import plan
 
+    if args.workers < 1:
+        raise BadValueError(f"--workers must be a number of worker processes >= 1, got {args.workers}")
     camp = _campaign(args)
     doc = plan(camp, args.workers)
     for k, v in doc.items():
