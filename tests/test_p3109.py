@@ -167,7 +167,7 @@ def test_arithmetic_defaults_are_the_standards(op: str):
 
 
 @pytest.mark.parametrize("spec", ["add(binary8p4sf)", "mul(binary8p4se,overflow=satfinite)",
-                                  "sub(binary8p3ue)", "sub(binary8p3ue,rounding=rtz)", "div(binary8p5uf)"])
+                                  "sub(binary8p3ue)", "sub(binary8p4ue,rounding=rtz)", "div(binary8p5uf)"])
 def test_arithmetic_is_the_projection_of_the_exact_result(spec: str):
     """Pairs of finite codes: the spec's result is the cast's projection (refarith.exact.ops.encode, with the
     spec's overflow mode only where it is not the default) of the Fraction result of the decoded operands."""
@@ -193,11 +193,17 @@ def test_arithmetic_is_the_projection_of_the_exact_result(spec: str):
             assert d.exact(sp, (a, b))[0] == want, (spec, a, b)
             checked += 1
     assert checked > 1000
-    if f.signed:  # the fast kernel (signed formats) agrees on the same pairs, NaN and infinite operands too
-        ins = np.array(pairs)
-        got = d.fast(sp, (ins[:, 0], ins[:, 1]), "numpy")[0]
-        want_all = [d.exact(sp, p) for p in pairs]
-        assert all(w is None or w[0] == int(g) for w, g in zip(want_all, got))
+    from refarith.fast.arith import check_format
+
+    try:
+        check_format(f)
+    except RefarithError:
+        return  # binary8p3ue's values span more bits than binary64 holds: exact model only
+    # the fast kernel agrees on the same pairs, NaN and infinite operands too
+    ins = np.array(pairs)
+    got = d.fast(sp, (ins[:, 0], ins[:, 1]), "numpy")[0]
+    want_all = [d.exact(sp, p) for p in pairs]
+    assert all(w is None or w[0] == int(g) for w, g in zip(want_all, got))
 
 
 def test_named_variants_on_either_family():

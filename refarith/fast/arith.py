@@ -19,8 +19,9 @@ every value between 2^(emin - mbits) and 2^(emax + 1)):
   positive for an invalid operation (0/0, inf - inf, 0 * inf), as in the exact model; hardware NaN signs and
   payloads are not used.
 
-Formats outside that class (bfloat16, binary32, e8m0, unsigned formats) raise BadValueError: they have the
-exact model only.
+Unsigned formats (the P3109 ``u`` formats, ``ue4m3``): the same argument; a negative result is cast by the
+format's ``negative`` rule and a NaN result is the format's one NaN.  Formats outside that class (bfloat16,
+binary32, e8m0) raise BadValueError: they have the exact model only.
 
 Stochastic rounding (``rounding="sr"``, one ``rand_bits``-bit integer per element in ``rand``, the rule
 ``sr_variant``): sums and products are exact in binary64, so the stochastic cast of the binary64 result is the
@@ -44,8 +45,8 @@ OPS = ("add", "sub", "mul", "div")
 def check_format(fmt: FloatFormat | str) -> FloatFormat:
     """The format, if the binary64 formulation above is a single rounding for it; else BadValueError."""
     f = get_format(fmt) if isinstance(fmt, str) else fmt
-    if not isinstance(f, FloatFormat) or not f.signed:
-        raise BadValueError(f"{f}: the fast add/sub/mul/div kernel needs a signed float format")
+    if not isinstance(f, FloatFormat):
+        raise BadValueError(f"{f}: the fast add/sub/mul/div kernel needs a float format")
     p = f.mbits + 1
     span = f.emax + 1 - (f.emin - f.mbits)  # bits from 2^(emax+1) down to the smallest subnormal
     if span > 52 or 2 * p + 2 > 53:
@@ -54,8 +55,10 @@ def check_format(fmt: FloatFormat | str) -> FloatFormat:
     return f
 
 
-def _nan_sign(op: str, a, b, x_nan, y_nan, nbits: int, xp):
+def _nan_sign(op: str, a, b, x_nan, y_nan, nbits: int, xp, signed: bool = True):
     """Sign bit of a NaN result: the first NaN operand's (b's flipped for sub), else 0 (invalid operation)."""
+    if not signed:  # an unsigned format has one NaN; the sign is dropped as the exact model drops it
+        return 0 * a
     top = nbits - 1
     sa = (a >> top) & 1
     sb = ((b >> top) & 1) ^ (1 if op == "sub" else 0)
@@ -109,7 +112,7 @@ def arith(op: str, a: Any, b: Any, fmt: FloatFormat | str, rounding: str = "rne"
             r = _combine(op, x, y, rounding, np)
         nan = np.isnan(r)
         if nan.any():
-            neg = _nan_sign(op, ai, bi, np.isnan(x), np.isnan(y), f.nbits, np) == 1
+            neg = _nan_sign(op, ai, bi, np.isnan(x), np.isnan(y), f.nbits, np, f.signed) == 1
             r = np.where(nan, np.where(neg, -np.nan, np.nan), r)
     elif backend == "torch":
         import torch
@@ -120,7 +123,7 @@ def arith(op: str, a: Any, b: Any, fmt: FloatFormat | str, rounding: str = "rne"
         r = _combine(op, x, y, rounding, torch)
         nan = torch.isnan(r)
         if bool(nan.any()):
-            neg = _nan_sign(op, ai, bi, torch.isnan(x), torch.isnan(y), f.nbits, torch) == 1
+            neg = _nan_sign(op, ai, bi, torch.isnan(x), torch.isnan(y), f.nbits, torch, f.signed) == 1
             qnan = torch.full_like(r, float("nan"))
             r = torch.where(nan, torch.where(neg, -qnan, qnan), r)
     else:

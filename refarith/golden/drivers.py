@@ -438,7 +438,7 @@ P3109_GOLDEN_SPECS = tuple(
        "cast(binary32->binary8p4se,rounding=rtz)", "cast(binary32->binary8p4ue,rounding=rup)",
        "cast(binary32->ocp_e5m2,rounding=rto,overflow=satnone)", "cast(binary32->e8m0,negative=nan)"]
     # arithmetic at the standard's projection (satnone; negative=project into an unsigned format)
-    + ["add(binary8p4se)", "sub(binary8p3ue)"]
+    + ["add(binary8p4se)", "sub(binary8p4ue)"]
 )
 """P3109 specs of the committed golden set besides the loop over every <= 8-bit target at its default (for P3109
 targets now the standard's projection)."""

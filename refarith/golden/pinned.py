@@ -6,4 +6,4 @@ digest, so a golden file cannot be edited together with its MANIFEST entry witho
 changing too.
 """
 
-MANIFEST_SHA256 = "5b1337ff4c367cce1089c4c3582ad982b4cb765e70e5569dc64243ff5c6abbf8"
+MANIFEST_SHA256 = "c4872eec0e45939e066633c0a2914c2cdaced4e1aeb1041bebc5fc41a58d9688"
