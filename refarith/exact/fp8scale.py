@@ -176,7 +176,7 @@ def parse_eps(v: str) -> int:
     if not decode(r.code, F32).is_finite:
         raise SpecError(f"eps={v!r} exceeds the binary32 range")
     if decode(r.code, F32).mag != f:
-        raise SpecError(f"eps={v!r} is not a binary32 value (nearest: {float(decode(r.code, F32).mag)!r})")
+        raise SpecError(f"eps={v!r} is not a binary32 value (nearest: {decode(r.code, F32).mag})")
     return r.code
 
 
