@@ -138,6 +138,21 @@ def test_golden_verify_given_a_file(capsys, tmp_path):
     one_line_error(code, err, str(f), "not a directory")
 
 
+def test_golden_verify_of_a_directory_without_manifest_is_a_prefixed_error(capsys, tmp_path):
+    code, _, err = run(capsys, "golden", "verify", str(tmp_path), "--no-regenerate")
+    one_line_error(code, err, "refarith: error:", "no MANIFEST")
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["selftest", "--device", "bogus", "--inputs", "16"], "device must be cpu or cuda"),
+    (["selftest", "--device", "cpu", "--inputs", "16", "--jobs", "0"], "--jobs must be at least 1"),
+    (["selftest", "--device", "cpu"], "give --inputs"),
+])
+def test_selftest_bad_input_is_a_prefixed_error(capsys, argv, needle):
+    code, _, err = run(capsys, *argv)
+    one_line_error(code, err, "refarith: error: selftest:", needle)
+
+
 def test_output_checks_create_nothing(tmp_path):
     target = tmp_path / "new" / "deeper"
     assert check_output_dir(target) == target

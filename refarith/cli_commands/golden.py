@@ -39,8 +39,9 @@ def _verify(args) -> int:
     from refarith.golden.generate import verify
 
     problems = verify(args.dir, args.only, regenerate=not args.no_regenerate, jobs=args.jobs)
-    for p in problems:
-        print(f"{p.kind}: {p.message}", file=sys.stderr)
+    for p in problems:  # a malformed file or MANIFEST is bad input (exit 2), a mismatch a failed check (exit 1)
+        print(f"refarith: error: malformed: {p.message}" if p.kind == "malformed" else f"mismatch: {p.message}",
+              file=sys.stderr)
     if any(p.kind == "malformed" for p in problems):
         return 2
     if problems:

@@ -23,7 +23,7 @@ def handler(args: argparse.Namespace) -> int:
     from refarith.errors import RefarithError
 
     if args.jobs is not None and args.jobs < 1:
-        print(f"refarith selftest: --jobs must be at least 1, got {args.jobs}", file=sys.stderr)
+        print(f"refarith: error: selftest: --jobs must be at least 1, got {args.jobs}", file=sys.stderr)
         return 2
     try:
         if args.device == "cpu" and args.inputs is None:
@@ -35,5 +35,5 @@ def handler(args: argparse.Namespace) -> int:
 
         if was_interrupted():  # a Ctrl-C inside a kernel run, reported as a kernel error
             raise KeyboardInterrupt from None
-        print(f"refarith selftest: {e}", file=sys.stderr)
+        print(f"refarith: error: selftest: {e}", file=sys.stderr)
         return 2
