@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-BUILD_INPUTS = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md")
+BUILD_INPUTS = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE")
 BUILD_DIRS = ("refarith", "golden_vectors")
 
 pytest_plugins = ["pytester"]
@@ -94,7 +94,7 @@ def test_sdist_carries_what_the_wheel_needs(tmp_path):
         names = {n.split("/", 1)[1] for n in t.getnames() if "/" in n}
     committed = json.loads((ROOT / "golden_vectors" / "MANIFEST.json").read_bytes())["files"]
     assert {f"golden_vectors/{n}" for n in committed} <= names
-    for n in ("setup.py", "MANIFEST.in", "golden_vectors/MANIFEST.json", "refarith/py.typed",
+    for n in ("setup.py", "MANIFEST.in", "LICENSE", "golden_vectors/MANIFEST.json", "refarith/py.typed",
               "docs/schema/cast.schema.json"):
         assert n in names, n
 
@@ -107,6 +107,9 @@ def test_wheel_metadata(wheel):
                  "Requires-Python: >=3.11", "License: Apache-2.0"):
         assert line in meta, line
     assert "refarith = refarith.cli:main" in eps and "refarith = refarith.pytest_plugin" in eps
+    with zipfile.ZipFile(wheel) as z:  # the licence the metadata names travels with the wheel, in full
+        lic = [n for n in z.namelist() if ".dist-info/" in n and n.rsplit("/", 1)[1].startswith("LICENSE")]
+        assert lic and b"Apache License" in z.read(lic[0]) and b"Version 2.0, January 2004" in z.read(lic[0])
     import refarith
 
     assert f"Version: {refarith.__version__}\n" in meta  # the package's __version__ is the distribution's
