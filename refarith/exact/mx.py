@@ -9,9 +9,13 @@ Concrete formats (element format, emax_elem = exponent of the element's
 largest normal): MXFP8 E4M3 (``ocp_e4m3``, 8), MXFP8 E5M2 (``ocp_e5m2``, 15),
 MXFP6 E3M2 (``ocp_e3m2``, 4), MXFP6 E2M3 (``ocp_e2m3``, 2), MXFP4 (``ocp_e2m1``,
 2), MXINT8 (``int8``: 8-bit two's complement with an implicit 2^-6, emax 0;
-values -2 .. 1 63/64).  Whether MXINT8 uses the code -128 (-2.0): the gfloat
-encoding of the spec (``format_info_ocp_int8``, two's complement) does; a
-symmetric variant that never produces -128 is the element format ``int8_sym``.
+values -2 .. 1 63/64).  Whether MXINT8 uses the code -128 (-2.0) differs in
+the wild, so both are variants: ``mxint8`` (element ``int8``, the default) is
+the spec's two's complement element with -2 as its smallest value, the table
+gfloat's ``format_info_ocp_int8`` encodes; ``mxint8_sym`` (element
+``int8_sym``) clamps to +-127/64 and never produces -128, as the MX reference
+code (microsoft/microxcaling ``mx/formats.py``: INT8 read as sign-magnitude,
+max_norm 127/64) does.
 
 Scale rules (A = max |V_i| of the block, a finite binary32 value; every rule is
 computed from exact values, never a floating log2):

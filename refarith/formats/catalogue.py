@@ -41,9 +41,17 @@ e8m0 = _add(
 )
 ue4m3 = _add(_F("ue4m3", 4, 3, 7, signed=False, specials="fn",
                 doc="NVFP4 block scale: unsigned E4M3, 0x7F NaN, max 448"))
+# UE5M3 block scale: two readings are in use.  The default follows NVIDIA's PTX ISA ("alternate floating-point data
+# formats", CUDA 13.4): unsigned, 5 exponent bits (bias 15) and 3 mantissa bits with subnormals, no infinity, the one
+# NaN 0xFF, so E = 31 holds finite values up to 1.75 * 2^16 = 114688.  ``ue5m3_inf`` is the IEEE 754-style reading
+# (E = 31 is inf at M = 0 and NaN otherwise, max 1.875 * 2^15 = 61440); no published definition of it was found.
 ue5m3 = _add(
     _F("ue5m3", 5, 3, 15, signed=False, specials="fn",
-       doc="unsigned E5M3 scale; layout assumed: IEEE bias 15, subnormals, all-ones NaN, no inf")
+       doc="UE5M3 block scale (NVIDIA PTX ISA): unsigned E5M3 bias 15, subnormals, no inf, NaN 0xFF, max 114688")
+)
+ue5m3_inf = _add(
+    _F("ue5m3_inf", 5, 3, 15, signed=False, specials="ieee",
+       doc="UE5M3, IEEE-style reading: unsigned E5M3 bias 15, inf 0xF8, NaN 0xF9-0xFF, max 61440 (source unconfirmed)")
 )
 
 # IEEE P3109 (interim report v4.0, §3.1 and §4.14): Binary{K,P,Σ,Δ} with K bits, precision P (signed 1 <= P < K,
