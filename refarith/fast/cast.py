@@ -656,16 +656,15 @@ def _is_e8m0(fmt: FloatFormat | IntFormat) -> bool:
 
 def _decode_e8m0(arr: np.ndarray) -> np.ndarray:
     """E8M0 code E is 2^(E-127): the binary32 pattern E << 23 for 1 <= E <= 254; code 0 is 2^-127 (a binary32
-    subnormal, pattern 0x00400000) and 0xFF is NaN, patched in the blocks that contain them."""
+    subnormal, pattern 0x00400000) and 0xFF is NaN, patched only when the input holds them.  One shift over the
+    whole array (the output is written once, so blocks would only add per-call overhead) and one min and max over
+    the codes."""
     flat = arr.reshape(-1)
-    out = np.empty(flat.size, dtype=np.uint32)
-    for a in range(0, flat.size, _BLOCK):
-        cb = flat[a:a + _BLOCK]
-        ob = out[a:a + _BLOCK]
-        np.left_shift(cb, 23, out=ob, dtype=np.uint32)
-        if cb.min() == 0 or cb.max() == 0xFF:
-            ob[cb == 0] = 0x00400000
-            ob[cb == 0xFF] = 0x7FC00000
+    out = np.left_shift(flat, 23, dtype=np.uint32)
+    if flat.size and flat.min() == 0:
+        out[flat == 0] = 0x00400000
+    if flat.size and flat.max() == 0xFF:
+        out[flat == 0xFF] = 0x7FC00000
     return out.view(np.float32).reshape(arr.shape)
 
 
@@ -681,16 +680,20 @@ def _pair_table(fmt: FloatFormat | IntFormat) -> np.ndarray:
 
 
 def _decode_pairs(arr: np.ndarray, fmt: FloatFormat | IntFormat, table: np.ndarray) -> np.ndarray:
-    """Decode uint8 codes two at a time: one 8-byte gather from a 2^16-entry table per pair of codes."""
+    """Decode uint8 codes two at a time: one 8-byte gather from a 2^16-entry table per pair of codes, with intp
+    indices and mode='clip' (the default mode checks every index; a uint16 pair is always in range)."""
     pair = _pair_table(fmt)
     flat = arr.reshape(-1)
     n2 = flat.size // 2
     out = np.empty(flat.size, dtype=np.float32)
     op = out[: 2 * n2].view(np.uint64)
     c16 = flat[: 2 * n2].view(np.uint16)
+    idx = np.empty(min(_BLOCK, n2), dtype=np.intp)
     for a in range(0, n2, _BLOCK):
         b = min(a + _BLOCK, n2)
-        np.take(pair, c16[a:b], out=op[a:b])
+        ib = idx[: b - a]
+        ib[...] = c16[a:b]  # take converts any other index dtype to intp itself, in a slower loop
+        np.take(pair, ib, out=op[a:b], mode="clip")  # every index is below 2^16, the table's length
     if flat.size & 1:
         out[-1] = table[flat[-1]]
     return out.reshape(arr.shape)
