@@ -68,12 +68,14 @@ def test_mx_golden_files_exist():
 @pytest.mark.parametrize("name", _by_default(MX_FILES, ("ocp_e2m1__block-32__scale-floor", "scale-rceil",
                                                           "int8_sym")))
 def test_mx_golden_file(name):
-    """Every committed MX golden file: the Triton kernel gives the file's scale and element codes."""
+    """Every committed MX golden file: the Triton kernel, reached through ``refarith.fast.mx.mx_quantize(...,
+    backend="triton")``, gives the file's scale and element codes."""
     gf = _load(name)
     p = gf.spec.param
     x = np.stack(gf.inputs, axis=1).astype(np.uint32).view(np.float32)
-    s, c = tbk.mx_quantize(torch.from_numpy(x), gf.spec.formats[0], block=int(p["block"]), scale=p["scale"],
-                           rounding=p["rounding"])
+    s, c = fmx.mx_quantize(torch.from_numpy(x), gf.spec.formats[0], block=int(p["block"]), scale=p["scale"],
+                           rounding=p["rounding"], backend="triton")
+    assert isinstance(s, torch.Tensor) and isinstance(c, torch.Tensor)
     assert not gf.raises.any()
     _mismatch(s.numpy()[:, 0].astype(np.int64), gf.outputs[:, 0].astype(np.int64), f"{gf.spec} scales")
     _mismatch(c.numpy().astype(np.int64), gf.outputs[:, 1:].astype(np.int64), f"{gf.spec} elements")
@@ -141,8 +143,81 @@ def test_mx_graph_is_the_numpy_kernel():
         assert tbk.mx_quantize_graph.__wrapped__("ocp_e2m1", scale, "rne").digest == g.digest
 
 
+def test_mx_backend_triton_round_trip_against_exact_model():
+    """``backend="triton"`` of refarith.fast.mx: quantize along axis 0 in ragged blocks of 8 (zeros, a binary32
+    subnormal, NaN and infinity among the values), then dequantize the codes; expected: the exact model's
+    quantize_block and dequantize_block of each column block."""
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal((20, 3)) * np.exp2(rng.integers(-30, 30, (1, 3)))).astype(np.float32)
+    x[0, 0], x[9, 1], x[17, 2], x[3, 2] = np.nan, np.float32(1e-40), -np.inf, -0.0
+    x[8:16, 0] = 0.0
+    s, c = fmx.mx_quantize(torch.from_numpy(x), "ocp_e2m3", axis=0, block=8, scale="even", rounding="rna",
+                           backend="triton")
+    v = fmx.mx_dequantize(s, c, "ocp_e2m3", axis=0, block=8, backend="triton")
+    assert tuple(s.shape) == (3, 3) and tuple(c.shape) == tuple(v.shape) == x.shape
+    got_v = v.numpy().view(np.int32).astype(np.int64) & 0xFFFFFFFF
+    for j in range(3):
+        for b in range(3):
+            blk = emx.quantize_block([float(t) for t in x[b * 8:(b + 1) * 8, j]], "ocp_e2m3", "even", "rna")
+            assert int(s[b, j]) == blk.scale and [int(t) for t in c[b * 8:(b + 1) * 8, j]] == list(blk.codes)
+            for i, val in enumerate(emx.dequantize_block(blk, "ocp_e2m3")):
+                g = int(got_v[b * 8 + i, j])
+                if val.is_nan:
+                    assert (g & F32_NAN_MASK) > 0x7F800000, (b, j, i)
+                else:
+                    assert g == round_value(val, "binary32", "rne").code, (b, j, i)
+
+
+def test_check_mx_args_is_shared():
+    """The numpy and triton backends reject a bad MX setting with the same one-line error of check_mx_args."""
+    from refarith.errors import BadValueError, UnknownModeError
+
+    x = np.zeros((2, 32), np.float32)
+    assert fmx.check_mx_args("ocp_e4m3", 32, "floor", "rne").name == "ocp_e4m3"
+    for bad, err, what in (({"block": True}, BadValueError, "block size"),
+                           ({"scale": "nearest"}, UnknownModeError, "scale rule"),
+                           ({"rounding": "stochastic"}, UnknownModeError, "element rounding")):
+        args = {"block": 32, "scale": "floor", "rounding": "rne", **bad}
+        msgs = []
+        for backend, arr in (("numpy", x), ("triton", torch.from_numpy(x))):
+            with pytest.raises(err, match=what) as e:
+                fmx.mx_quantize(arr, "ocp_e4m3", backend=backend, **args)
+            msgs.append(str(e.value))
+        assert msgs[0] == msgs[1] and "\n" not in msgs[0]
+
+
 # ------------------------------------------------------------------ NVFP4
 NV_FILES = _golden("nvfp4_quantize")
+
+
+@pytest.mark.parametrize("division,levels,tensor_scale", [("reciprocal", 2, None), ("divide", 1, None),
+                                                          ("divide", 2, 0.0234375)])
+def test_nvfp4_backend_triton_round_trip_against_exact_model(division, levels, tensor_scale):
+    """``backend="triton"`` of refarith.fast.nvfp4 on a (3, 40) tensor (ragged last block, a zero block, a
+    binary32 subnormal, an infinity): per-tensor scale, block scales and element codes are the exact model's
+    quantize_blocks of the rows' 16-element blocks, and dequantization gives its dequantize_blocks."""
+    from refarith.exact import nvfp4 as env
+    from refarith.fast import nvfp4 as fnv
+
+    rng = np.random.default_rng(12)
+    x = (rng.standard_normal((3, 40)) * np.exp2(rng.integers(-20, 20, (3, 1)))).astype(np.float32)
+    x[0, 16:32], x[1, 5], x[2, 33] = 0.0, np.float32(-3e-41), np.inf
+    st, s, c = fnv.nvfp4_quantize(torch.from_numpy(x), division, levels, "eps", "1x16", "rne", tensor_scale,
+                                  backend="triton")
+    bits = x.view(np.uint32)
+    blocks = [[int(v) for v in bits[r, k:k + 16]] for r in range(3) for k in range(0, 40, 16)]
+    ts = None if tensor_scale is None else env.f32_bits(tensor_scale)
+    q = env.quantize_blocks(blocks, division=division, levels=levels, zero_scale="eps", rounding="rne", tensor_scale=ts)
+    assert (None if st is None else int(st.view(torch.int32))) == q.tensor_scale
+    assert s.reshape(-1).tolist() == list(q.scales)
+    assert [c[r, k:k + 16].tolist() for r in range(3) for k in range(0, 40, 16)] == [list(b) for b in q.codes]
+    v = fnv.nvfp4_dequantize(st, s, c, "1x16", backend="triton").numpy().view(np.int32).astype(np.int64)
+    want = env.dequantize_blocks(q)
+    for i, blk in enumerate(want):
+        r, k = divmod(i, 3)
+        for j, val in enumerate(blk):
+            g = int(v[r, 16 * k + j]) & 0xFFFFFFFF
+            assert (g & F32_NAN_MASK) > 0x7F800000 if val.is_nan else g == round_value(val, "binary32").code, (i, j)
 
 
 def test_nvfp4_golden_files_exist():

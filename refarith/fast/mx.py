@@ -514,21 +514,33 @@ def key_codes(bits, mag, e, fmt: FloatFormat, rounding: str, xp):
     return xp.take(_elem_table(fmt, rounding, xp, bits), key)
 
 
-def mx_quantize(x, element: str, axis: int = -1, block: int = 32, scale: str = "floor", rounding: str = "rne",
-                backend: str = "numpy"):
-    """(scales uint8 E8M0 codes, element codes uint8) of a float32 array quantized along ``axis``.
-
-    ``scales`` has the shape of ``x`` with ``axis`` replaced by the number of
-    blocks ceil(n / block); ``codes`` has the shape of ``x``.
-    """
+def check_mx_args(element: str, block: int, scale: str, rounding: str) -> FloatFormat | IntFormat:
+    """The element format of an MX setting; a bad element, block size, scale rule or element rounding is one
+    :class:`~refarith.errors.BadValueError` / :class:`~refarith.errors.UnknownModeError` naming it."""
     fmt = _mx.mx_element(element)
-    if not isinstance(block, int) or block < 1:
+    if not isinstance(block, int) or isinstance(block, bool) or block < 1:
         raise BadValueError(f"block size must be a positive integer, got {block!r}")
     if scale not in _mx.SCALE_RULES:
         raise UnknownModeError(f"unknown MX scale rule {scale!r}; expected one of {', '.join(_mx.SCALE_RULES)}")
     if rounding not in _mx.ELEMENT_ROUNDING:
         raise UnknownModeError(f"unknown element rounding {rounding!r}; expected one of "
                                f"{', '.join(_mx.ELEMENT_ROUNDING)}")
+    return fmt
+
+
+def mx_quantize(x, element: str, axis: int = -1, block: int = 32, scale: str = "floor", rounding: str = "rne",
+                backend: str = "numpy"):
+    """(scales uint8 E8M0 codes, element codes uint8) of a float32 array quantized along ``axis``.
+
+    ``scales`` has the shape of ``x`` with ``axis`` replaced by the number of
+    blocks ceil(n / block); ``codes`` has the shape of ``x``.  ``backend="triton"`` runs
+    :func:`refarith.fast.triton_blocks.mx_quantize` (torch tensors in and out; the same bits).
+    """
+    fmt = check_mx_args(element, block, scale, rounding)
+    if backend == "triton":
+        from refarith.fast import triton_blocks
+
+        return triton_blocks.mx_quantize(x, element, axis, block, scale, rounding)
     xp = ops(backend)
     ndim = len(x.shape)
     if ndim == 0:
@@ -580,8 +592,13 @@ def scale_values_f32(scodes, xp):
 
 
 def mx_dequantize(scales, codes, element: str, axis: int = -1, block: int = 32, backend: str = "numpy"):
-    """float32 values X * P_i (exact: every such product is a binary32 number)."""
+    """float32 values X * P_i (exact: every such product is a binary32 number).  ``backend="triton"`` runs
+    :func:`refarith.fast.triton_blocks.mx_dequantize` (torch tensors in and out; the same bits)."""
     fmt = _mx.mx_element(element)
+    if backend == "triton":
+        from refarith.fast import triton_blocks
+
+        return triton_blocks.mx_dequantize(scales, codes, element, axis, block)
     xp = ops(backend)
     ndim = len(codes.shape)
     axis = _normalize_axis(axis, ndim)
@@ -604,4 +621,5 @@ def element_format(element: str) -> FloatFormat | IntFormat:
     return _mx.mx_element(element)
 
 
-__all__ = ["encode_scaled", "get_format", "mx_dequantize", "mx_quantize", "ops", "scale_exponent", "split_f32"]
+__all__ = ["check_mx_args", "encode_scaled", "get_format", "mx_dequantize", "mx_quantize", "ops", "scale_exponent",
+           "split_f32"]

@@ -126,6 +126,8 @@ def nvfp4_quantize(x, division: str = "reciprocal", levels: int = 2, zero_scale:
 
     The tensor scale is a numpy float32 scalar (numpy) or a 0-d float32 tensor (torch).  Blocks are runs of
     16 along the last axis (a shorter last run is its own block) or 16x16 tiles of the last two axes.
+    ``backend="triton"`` runs :func:`refarith.fast.triton_blocks.nvfp4_quantize` (torch tensors in and out; the
+    same bits).
     """
     if division not in _nv.DIVISIONS:
         raise UnknownModeError(f"unknown NVFP4 division {division!r}; expected one of {', '.join(_nv.DIVISIONS)}")
@@ -137,6 +139,10 @@ def nvfp4_quantize(x, division: str = "reciprocal", levels: int = 2, zero_scale:
         raise UnknownModeError(f"unknown NVFP4 tile {tile!r}; expected one of {', '.join(_nv.TILES)}")
     if rounding not in _nv.ROUNDINGS:
         raise UnknownModeError(f"unknown element rounding {rounding!r}; expected one of {', '.join(_nv.ROUNDINGS)}")
+    if backend == "triton":
+        from refarith.fast import triton_blocks
+
+        return triton_blocks.nvfp4_quantize(x, division, levels, zero_scale, tile, rounding, tensor_scale)
     xp = ops(backend)
     if len(x.shape) == 0:
         raise BadValueError("nvfp4_quantize needs an array with at least one dimension")
@@ -233,9 +239,14 @@ def nvfp4_dequantize(tensor_scale, scales, codes, tile: str = "1x16", backend: s
 
     P * S is exact in binary32 (2 and 4 significant bits, no subnormal products); the product with s_t is one
     binary32 multiplication (torch: :func:`refarith.fast.mx.f32_mul`, integer operations only).
+    ``backend="triton"`` runs :func:`refarith.fast.triton_blocks.nvfp4_dequantize` (torch tensors; the same bits).
     """
     if tile not in _nv.TILES:
         raise UnknownModeError(f"unknown NVFP4 tile {tile!r}; expected one of {', '.join(_nv.TILES)}")
+    if backend == "triton":
+        from refarith.fast import triton_blocks
+
+        return triton_blocks.nvfp4_dequantize(tensor_scale, scales, codes, tile)
     xp = ops(backend)
     _, fmul = _f32_ops(xp)
     shape = tuple(codes.shape)

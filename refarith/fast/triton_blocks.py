@@ -96,19 +96,6 @@ def mx_quantize_graph(element: str, scale: str = "floor", rounding: str = "rne")
                     f"mx_quantize({fmt.name},scale={scale},rounding={rounding})")
 
 
-def _mx_checks(element: str, block: Any, scale: str, rounding: str) -> None:
-    from refarith.exact import mx as _mx
-
-    _mx.mx_element(element)
-    if not isinstance(block, int) or isinstance(block, bool) or block < 1:
-        raise BadValueError(f"block size must be a positive integer, got {block!r}")
-    if scale not in _mx.SCALE_RULES:
-        raise UnknownModeError(f"unknown MX scale rule {scale!r}; expected one of {', '.join(_mx.SCALE_RULES)}")
-    if rounding not in _mx.ELEMENT_ROUNDING:
-        raise UnknownModeError(f"unknown element rounding {rounding!r}; expected one of "
-                               f"{', '.join(_mx.ELEMENT_ROUNDING)}")
-
-
 def mx_quantize(x: Any, element: str, axis: int = -1, block: int = 32, scale: str = "floor",
                 rounding: str = "rne") -> tuple[Any, Any]:
     """(E8M0 scale codes uint8, element codes uint8) of a float32 tensor quantized along ``axis`` by the traced
@@ -117,7 +104,7 @@ def mx_quantize(x: Any, element: str, axis: int = -1, block: int = 32, scale: st
 
     from refarith.fast import mx as fmx
 
-    _mx_checks(element, block, scale, rounding)
+    fmx.check_mx_args(element, block, scale, rounding)
     t = _tensor(x)
     if t.dim() == 0:
         raise BadValueError("mx_quantize needs an array with at least one dimension")
@@ -156,7 +143,7 @@ def mx_dequantize(scales: Any, codes: Any, element: str, axis: int = -1, block: 
 
     from refarith.fast import mx as fmx
 
-    _mx_checks(element, block, "floor", "rne")
+    fmx.check_mx_args(element, block, "floor", "rne")
     c, s = _tensor(codes), _tensor(scales)
     axis = fmx._normalize_axis(axis, c.dim())
     cm = torch.movedim(c, axis, -1)
