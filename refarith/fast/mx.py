@@ -321,26 +321,75 @@ def _round_up(n, rem, half, sign, rounding: str, xp):
     raise UnknownModeError(f"unknown element rounding {rounding!r}")
 
 
-def encode_scaled(sign, ef, n_sig, shift, fmt: FloatFormat | IntFormat, rounding: str, xp, neg_limit=None):
+SR_MAX_BITS = 60
+"""Largest k of the stochastic element rounding of the block kernels: the decision's integers stay below 2^(k+2)
+in int64 words."""
+
+
+def _floor_frac64(rem, d, kk, xp):
+    """floor(rem * 2^kk / 2^d) (int64, 0 <= rem < 2^min(d, 24), d >= 0 unclamped, kk an int or int64 array)."""
+    right = rem >> xp.minimum(xp.maximum(d - kk, 0), 62)
+    return xp.where(d >= kk, right, rem << xp.maximum(kk - d, 0))
+
+
+def sr_round_up(n_sig, d, sr, c_lo, xp):
+    """Stochastic round-up decision (:func:`refarith.exact.stochastic.round_up`) of the magnitude n_sig * 2^-d
+    (n_sig < 2^24, d the unclamped number of dropped bits; d <= 0: exact, never up), with ``sr`` = (r, k,
+    variant), r int64 words below 2^k, one per element.  ``c_lo``: the element code below (``te_e2m1_8``
+    only: its binary32 offset 2^-j, j = 17, 16, 15 for the neighbours 0.5, 1 and above)."""
+    r, k, variant = sr
+    n = _i64(n_sig, xp)
+    d = xp.maximum(_i64(d, xp), 0)
+    dc = xp.minimum(d, 62)
+    rem = n - ((n >> dc) << dc)
+    if variant == "a":  # floor(frac * 2^k) + r >= 2^k
+        up = _floor_frac64(rem, d, k, xp) + r >= 1 << k
+    elif variant == "b":  # floor(frac * 2^(k+1)) + 2r + 1 >= 2^(k+1)
+        up = _floor_frac64(rem, d, k + 1, xp) + 2 * r + 1 >= 1 << (k + 1)
+    elif variant in ("c", "c_odd"):  # RNITE / RNITO(frac * 2^k) + r >= 2^k
+        t = _floor_frac64(rem, d, k, xp)
+        sh = xp.minimum(xp.maximum(d - k, 0), 62)
+        below = rem - (t << sh)
+        half = (rem * 0 + 1) << xp.maximum(sh - 1, 0)
+        tie_up = (t & 1) == (1 if variant == "c" else 0)
+        inc = (d > k) & ((below > half) | ((below == half) & tie_up))
+        up = t + inc + r >= 1 << k
+    elif variant == "te_e2m1_8":  # floor(frac * 2^(k+j)) + r * 2^j + 1 >= 2^(k+j)
+        c_lo = _i64(c_lo, xp)
+        j = xp.where(c_lo == 0, 17, xp.where(c_lo == 1, 16, 15))
+        up = _floor_frac64(rem, d, j + k, xp) + (r << j) + 1 >= (rem * 0 + 1) << (j + k)
+    else:
+        raise UnknownModeError(f"unknown stochastic rounding variant {variant!r}")
+    return up & (rem != 0)
+
+
+def encode_scaled(sign, ef, n_sig, shift, fmt: FloatFormat | IntFormat, rounding: str, xp, neg_limit=None,
+                  sr=None):
     """Codes of round(V * 2^-shift) in ``fmt`` (saturating), V = (-1)^sign * N * 2^(E' - 150).
 
     ``fmt`` is a float format of at most 8 bits without special handling of
     inf/NaN inputs (the callers route those), or an integer format (the
     integer counts units of 1).  ``shift`` broadcasts against the elements.
+    ``rounding="sr"``: stochastic rounding of the magnitude with ``sr`` = (r, k, variant)
+    (:func:`sr_round_up`), r broadcasting against the elements.
     """
     if isinstance(fmt, IntFormat):
         qe = 0
-        d = qe - ef + 150 + shift
+        d_raw = qe - ef + 150 + shift
     else:
         emin, mb = fmt.emin, fmt.mbits
         fl = ef - 127 - shift
         qe = xp.maximum(fl, emin) - mb
-        d = qe - ef + 150 + shift
-    d = xp.minimum(xp.maximum(d, 0), 26)
+        d_raw = qe - ef + 150 + shift
+    d = xp.minimum(xp.maximum(d_raw, 0), 26)
     n = n_sig >> d
-    rem = n_sig & ((1 << d) - 1)
-    half = xp.where(d > 0, 1 << xp.maximum(d - 1, 0), 0)
-    up = _round_up(n, rem, half, sign, rounding, xp)
+    if rounding == "sr":
+        c_lo = None if isinstance(fmt, IntFormat) else ((qe + mb - emin) << mb) + n
+        up = sr_round_up(n_sig, d_raw, sr, c_lo, xp)
+    else:
+        rem = n_sig & ((1 << d) - 1)
+        half = xp.where(d > 0, 1 << xp.maximum(d - 1, 0), 0)
+        up = _round_up(n, rem, half, sign, rounding, xp)
     n = n + up
     if isinstance(fmt, IntFormat):
         pos_lim = fmt.max
@@ -392,25 +441,27 @@ def _f32_const(v: Fraction, xp, like):
 
 
 # ------------------------------------------------------------------ array front end
-def _to_blocks(x, axis: int, block: int, xp):
-    """Move ``axis`` last, pad it with zeros to a multiple of ``block``: (rows, nblocks, block) view."""
+def _to_blocks(x, axis: int, block: int, xp, dtype: str = "float32"):
+    """Move ``axis`` last, pad it with zeros to a multiple of ``block``: (rows, nblocks, block) view (of
+    ``dtype``: float32, or int64 for random integers)."""
     if xp.name == "numpy":
-        a = np.moveaxis(np.asarray(x, dtype=np.float32), axis, -1)
+        a = np.moveaxis(np.asarray(x, dtype=dtype), axis, -1)
         shape = a.shape
         n = shape[-1]
         nb = -(-n // block)
         a2 = a.reshape(-1, n)
         if nb * block != n:
-            a2 = np.concatenate([a2, np.zeros((a2.shape[0], nb * block - n), np.float32)], axis=1)
+            a2 = np.concatenate([a2, np.zeros((a2.shape[0], nb * block - n), dtype)], axis=1)
         return np.ascontiguousarray(a2).reshape(-1, nb, block), shape
     t = xp.t
-    a = t.movedim(x.to(t.float32), axis, -1)
+    tdt = getattr(t, dtype)
+    a = t.movedim(x.to(tdt), axis, -1)
     shape = tuple(a.shape)
     n = shape[-1]
     nb = -(-n // block)
     a2 = a.reshape(-1, n)
     if nb * block != n:
-        a2 = t.cat([a2, t.zeros((a2.shape[0], nb * block - n), dtype=t.float32, device=a2.device)], dim=1)
+        a2 = t.cat([a2, t.zeros((a2.shape[0], nb * block - n), dtype=tdt, device=a2.device)], dim=1)
     return a2.contiguous().reshape(-1, nb, block), shape
 
 
@@ -436,13 +487,14 @@ def _normalize_axis(axis: int, ndim: int) -> int:
     return axis % ndim
 
 
-def quantize_blocks(blocks_bits, fmt, scale: str, rounding: str, xp):
-    """(scale codes (rows, nb), element codes (rows, nb, block)) from int32 bits (rows, nb, block)."""
+def quantize_blocks(blocks_bits, fmt, scale: str, rounding: str, xp, sr=None):
+    """(scale codes (rows, nb), element codes (rows, nb, block)) from int32 bits (rows, nb, block); ``sr`` = (r,
+    k, variant) for ``rounding="sr"``, r int64 of the shape of the bits (:func:`sr_round_up`)."""
     mag = blocks_bits & 0x7FFFFFFF
     amax = xp.amax(mag, -1)
     special = amax >= 0x7F800000
     e = scale_exponent(xp.where(special, 0, amax), fmt, scale, xp)
-    if isinstance(fmt, FloatFormat):
+    if isinstance(fmt, FloatFormat) and rounding != "sr":
         codes = key_codes(blocks_bits, mag, e, fmt, rounding, xp)
         if codes is not None:
             if xp.anyof(special):
@@ -453,7 +505,7 @@ def quantize_blocks(blocks_bits, fmt, scale: str, rounding: str, xp):
     shift = e[..., None]
     if isinstance(fmt, IntFormat):
         shift = shift - _mx.MXINT_FRAC_BITS
-    codes = encode_scaled(sign, ef, n, shift, fmt, rounding, xp)
+    codes = encode_scaled(sign, ef, n, shift, fmt, rounding, xp, sr=sr)
     codes = xp.where(special[..., None], 0, codes)
     scodes = xp.where(special, _mx.E8M0_NAN, e + _mx.E8M0_BIAS)
     return xp.u8(scodes), xp.u8(codes)
@@ -552,23 +604,26 @@ def mx_quantize(x, element: str, axis: int = -1, block: int = 32, scale: str = "
     return _scales_shape(s, shape, axis, xp), _from_blocks(c, shape, axis, xp)
 
 
-def blockwise(fn, bits, xp):
+def blockwise(fn, bits, xp, aux=None):
     """(scales (rows, nb), codes (rows, nb, block)) of ``fn`` applied to chunks of whole blocks of ``bits``
     (rows, nb, block), :func:`chunk_elements` at a time, written into preallocated uint8 results: a long row
-    is split too, so no temporary grows with the input beyond the results."""
+    is split too, so no temporary grows with the input beyond the results.  ``aux``: an array of the shape of
+    ``bits`` (the random integers of stochastic rounding) whose matching chunk ``fn`` takes second."""
     rows, nb, bs = bits.shape
     total = rows * nb
     step = max(1, chunk_elements(xp, bits) // max(1, bs))
     if total <= step:
-        return fn(bits)
+        return fn(bits) if aux is None else fn(bits, aux)
     flat = bits.reshape(total, 1, bs)
+    if aux is not None:
+        aux = aux.reshape(total, 1, bs)
     if xp.name == "numpy":
         s_out, c_out = np.empty((total, 1), np.uint8), np.empty((total, 1, bs), np.uint8)
     else:
         s_out = xp.t.empty((total, 1), dtype=xp.t.uint8, device=bits.device)
         c_out = xp.t.empty((total, 1, bs), dtype=xp.t.uint8, device=bits.device)
     for i in range(0, total, step):
-        s, c = fn(flat[i:i + step])
+        s, c = fn(flat[i:i + step]) if aux is None else fn(flat[i:i + step], aux[i:i + step])
         s_out[i:i + step] = s
         c_out[i:i + step] = c
     return s_out.reshape(rows, nb), c_out.reshape(rows, nb, bs)

@@ -148,22 +148,7 @@ def nvfp4_quantize(x, division: str = "reciprocal", levels: int = 2, zero_scale:
         raise BadValueError("nvfp4_quantize needs an array with at least one dimension")
     blocks, shape = _blocks(x, tile, xp)
     bits = xp.i32(blocks)
-    fdiv, _ = _f32_ops(xp)
-    st = None
-    if int(levels) == 2:
-        if tensor_scale is not None:
-            sb = int(np.array(float(tensor_scale), dtype=np.float32).view(np.int32))
-            if not (0 < sb < 0x7F800000) or np.float32(float(tensor_scale)) != float(tensor_scale):
-                raise BadValueError(f"per-tensor scale {tensor_scale!r} must be a positive finite binary32 value")
-            st = _const_bits(float(tensor_scale), xp, bits)
-        else:
-            mag = (bits & 0x7FFFFFFF).reshape(-1)
-            at = xp.amax(mag, 0)
-            if int(at) >= 0x7F800000:  # infinities and NaNs do not count
-                at = xp.amax(xp.where(mag >= 0x7F800000, 0, mag), 0)
-            st = fdiv(at, _const_bits(2688.0, xp, bits))
-            if int(st) == 0:
-                st = _const_bits(1.0, xp, bits)
+    st = tensor_scale_bits(bits, levels, tensor_scale, xp)
     s, codes = blockwise(lambda b: _quantize_chunk(b, st, division, zero_scale, rounding, xp), bits, xp)
     st_out = None if st is None else xp.f32_from_bits(st)
     if st_out is not None and xp.name == "numpy":
@@ -171,7 +156,28 @@ def nvfp4_quantize(x, division: str = "reciprocal", levels: int = 2, zero_scale:
     return st_out, _scale_shape(s, shape, tile), _unblocks(codes, shape, tile, xp)
 
 
-def _quantize_chunk(bits, st, division: str, zero_scale: str, rounding: str, xp):
+def tensor_scale_bits(bits, levels, tensor_scale, xp):
+    """binary32 bits of s_t (0-d, int32) for two levels: the given ``tensor_scale`` (checked positive finite
+    binary32) or fl(amax / 2688) over the finite elements of ``bits`` (1.0 when that is 0); None for one level."""
+    if int(levels) != 2:
+        return None
+    if tensor_scale is not None:
+        sb = int(np.array(float(tensor_scale), dtype=np.float32).view(np.int32))
+        if not (0 < sb < 0x7F800000) or np.float32(float(tensor_scale)) != float(tensor_scale):
+            raise BadValueError(f"per-tensor scale {tensor_scale!r} must be a positive finite binary32 value")
+        return _const_bits(float(tensor_scale), xp, bits)
+    fdiv, _ = _f32_ops(xp)
+    mag = (bits & 0x7FFFFFFF).reshape(-1)
+    at = xp.amax(mag, 0)
+    if int(at) >= 0x7F800000:  # infinities and NaNs do not count
+        at = xp.amax(xp.where(mag >= 0x7F800000, 0, mag), 0)
+    st = fdiv(at, _const_bits(2688.0, xp, bits))
+    if int(st) == 0:
+        st = _const_bits(1.0, xp, bits)
+    return st
+
+
+def _quantize_chunk(bits, st, division: str, zero_scale: str, rounding: str, xp, sr=None):
     fdiv, fmul = _f32_ops(xp)
     mag = bits & 0x7FFFFFFF
     amax = xp.amax(mag, -1)
@@ -194,7 +200,7 @@ def _quantize_chunk(bits, st, division: str, zero_scale: str, rounding: str, xp)
     else:
         r = fdiv(one, s32) if st is None else fdiv(fdiv(one, st), s32)
         y = _scale_elements(bits, mag, xp.take(r, s), special | (s == 0), fmul, xp)
-    codes = _e2m1_codes(y, rounding, xp)
+    codes = _e2m1_codes(y, rounding, xp) if rounding != "sr" else _e2m1_sr_codes(y, sr, xp)
     numpy = xp.name == "numpy"
     # The full-size fix-ups below change nothing when their block-level condition holds nowhere: skipped then.
     zero = s == 0
@@ -232,6 +238,15 @@ def _e2m1_codes(y, rounding: str, xp):
     (int32): one gather from the binary32 -> E2M1 sticky-key table built by the proved cast kernel (every
     binary32 pattern, subnormals, infinities and NaN included; :func:`refarith.fast.mx.key_codes`)."""
     return xp.take(_elem_table(_E2M1, rounding, xp, y), sticky_key32(y))
+
+
+def _e2m1_sr_codes(y, sr, xp):
+    """E2M1 codes round_value(y, ocp_e2m1, "sr", "saturate", nan_policy="zero") of binary32 bit patterns y (int32)
+    with ``sr`` = (r, k, variant) (:func:`refarith.fast.mx.sr_round_up`): infinities saturate to ±6, NaN gives
+    code 0."""
+    sign, ef, n = split_f32(y, xp)
+    codes = encode_scaled(sign, ef, n, 0, _E2M1, "sr", xp, sr=sr)
+    return xp.where((y & 0x7FFFFFFF) > 0x7F800000, 0, codes)
 
 
 def nvfp4_dequantize(tensor_scale, scales, codes, tile: str = "1x16", backend: str = "numpy"):
