@@ -13,21 +13,35 @@ The recipe, every binary32 operation rounded to nearest even
 * block scale b = fl(A / 6); two-level: s_t = fl(amax_tensor / 2688) (or a given
   binary32 s_t; s_t = 1 when amax_tensor = 0 or the quotient underflows to 0) and b' = fl(b / s_t);
   one-level: b' = b.
+* ``global_scale=reciprocal`` (two-level only; compressed-tensors 0.20.1
+  ``generate_gparam`` / ``calculate_qparams`` / ``_quantize`` in
+  quantization/utils/helpers.py and quantization/lifecycle/forward_helpers.py, the
+  global scale vLLM's NVFP4 tests pass to ``scaled_fp4_quant``): the per-tensor
+  column holds the encode scale g = fl(2688 / max(amax_tensor, 2^-126)), g = 1
+  where that quotient overflows to infinity (amax_tensor below about 2^-114.6,
+  zero included), and b' = fl(b * g).  The default ``global_scale=decode`` is
+  the s_t above.
 * ``zero_scale=eps`` (torchao): b' clamped to [2^-6, 448] (2^-6 =
   torch.finfo(float8_e4m3fn).tiny), then RNE into UE4M3 -> S.
   ``zero_scale=zero``: only the upper clamp; a scale that rounds to 0 (all-zero
   or tiny blocks) makes every element ±0 (sign kept).
+  ``zero_scale=eighth`` (compressed-tensors ``_get_dtype_eps`` of float8_e4m3fn):
+  only the upper clamp; a scale that rounds to 0 becomes S = 0.125 (code 0x20),
+  and the elements are quantized with it.
 * elements: ``division=divide``: y = fl(x / S) (one-level), fl(x / fl(S * s_t))
-  (two-level).  ``division=reciprocal`` (torchao, to match the MSLK Triton
+  (two-level), fl(x / fl(S / g)) (``global_scale=reciprocal``, compressed-tensors).
+  ``division=reciprocal`` (torchao, to match the MSLK Triton
   kernel): y = fl(x * fl(1 / S)) (one-level), fl(x * fl(fl(1 / s_t) / S))
-  (two-level).  Then P = E2M1(y) rounded (default RNE), saturating at ±6
+  (two-level), fl(x * fl(g / S)) (``global_scale=reciprocal``: the multiply form
+  of the same recipe).  Then P = E2M1(y) rounded (default RNE), saturating at ±6
   (torchao clamps to ±6 before the cast: the same codes); a NaN y (0/0 when
   fl(S * s_t) underflows to 0) gives code 0.
 * A block holding a NaN or an infinity gets the UE4M3 NaN scale 0x7F and
   element codes 0; the per-tensor amax is taken over the finite elements.
 * ``tile=1x16``: blocks of 16 along the last axis; ``tile=16x16``: one scale per
   16x16 tile of the last two axes (2-D weight blocks).
-* Dequantization: fl(P * S * s_t) (P * S is exact in binary32).
+* Dequantization: fl(P * S * s_t) (P * S is exact in binary32); for
+  ``global_scale=reciprocal`` fl(P * fl(S / g)) (compressed-tensors ``_dequantize``).
 """
 
 from __future__ import annotations
@@ -45,7 +59,8 @@ from refarith.spec import OpSchema, Param, Spec, make_spec, register_op
 
 DIVISIONS = ("reciprocal", "divide")
 LEVELS = ("2", "1")
-ZERO_SCALES = ("eps", "zero")
+ZERO_SCALES = ("eps", "zero", "eighth")
+GLOBAL_SCALES = ("decode", "reciprocal")
 TILES = ("1x16", "16x16")
 ROUNDINGS = ("rne", "rna", "rtz", "rup", "rdn", "rto")
 F32 = "binary32"
@@ -54,6 +69,8 @@ EPS = Fraction(1, 64)
 F32_ONE = 0x3F800000
 F32_SIX = 0x40C00000
 F32_2688 = 0x45280000
+F32_TINY = 0x00800000  # 2^-126, torch.finfo(torch.float32).tiny
+UE4M3_EIGHTH = 0x20  # 0.125
 
 
 def f32_bits(x: float) -> int:
@@ -75,33 +92,45 @@ def _is_special(code: int) -> bool:
 
 @dataclass(frozen=True)
 class NVFP4Blocks:
-    """Quantized blocks: binary32 bits of s_t (None for one-level), UE4M3 scale codes, E2M1 codes per block."""
+    """Quantized blocks: binary32 bits of s_t (g for ``global_scale="reciprocal"``; None for one-level), UE4M3
+    scale codes, E2M1 codes per block."""
 
     tensor_scale: int | None
     scales: tuple[int, ...]
     codes: tuple[tuple[int, ...], ...]
+    global_scale: str = "decode"
 
 
-def tensor_scale_bits(blocks: list[list[int]]) -> int:
-    """s_t = fl(amax / 2688) over the finite elements (binary32 bits in and out); 1.0 for amax 0."""
+def tensor_scale_bits(blocks: list[list[int]], global_scale: str = "decode") -> int:
+    """s_t = fl(amax / 2688) over the finite elements (binary32 bits in and out), 1.0 for amax 0; or, for
+    ``global_scale="reciprocal"``, g = fl(2688 / max(amax, 2^-126)), 1.0 where that overflows."""
     finite = [c & 0x7FFFFFFF for blk in blocks for c in blk if not _is_special(c)]
     amax = max(finite, default=0)
+    if global_scale == "reciprocal":
+        g = div(F32_2688, max(amax, F32_TINY), F32).code
+        return F32_ONE if _is_special(g) else g
     st = div(amax, F32_2688, F32).code if amax else 0
     return st if st else F32_ONE
 
 
 def quantize_blocks(blocks: list[list[int]], division: str = "reciprocal", levels: int = 2, zero_scale: str = "eps",
                     rounding: str = "rne", tensor_scale: int | None = None, *, rand: list[list[int]] | None = None,
-                    rand_bits: int | None = None, sr_variant: str = "a") -> NVFP4Blocks:
+                    rand_bits: int | None = None, sr_variant: str = "a", global_scale: str = "decode") -> NVFP4Blocks:
     """Quantize blocks of binary32 bit patterns (see the module docstring).  ``rounding="sr"``: element j of
     block i is rounded into E2M1 stochastically with ``rand[i][j]`` (k = ``rand_bits``, rule ``sr_variant``,
-    e.g. ``te_e2m1_8`` with k = 8); the scales stay rne."""
+    e.g. ``te_e2m1_8`` with k = 8); the scales stay rne.  ``global_scale``: ``decode`` (s_t) or ``reciprocal``
+    (g, two-level only); a given ``tensor_scale`` is s_t or g accordingly."""
     if division not in DIVISIONS:
         raise UnknownModeError(f"unknown NVFP4 division {division!r}; expected one of {', '.join(DIVISIONS)}")
     if str(levels) not in LEVELS:
         raise UnknownModeError(f"NVFP4 levels must be 1 or 2, got {levels!r}")
     if zero_scale not in ZERO_SCALES:
         raise UnknownModeError(f"unknown zero_scale {zero_scale!r}; expected one of {', '.join(ZERO_SCALES)}")
+    if global_scale not in GLOBAL_SCALES:
+        raise UnknownModeError(f"unknown NVFP4 global_scale {global_scale!r}; expected one of "
+                               f"{', '.join(GLOBAL_SCALES)}")
+    if global_scale == "reciprocal" and str(levels) != "2":
+        raise UnknownModeError("NVFP4 global_scale=reciprocal needs levels=2 (one level has no global scale)")
     if rounding != "sr" and rounding not in ROUNDINGS:
         raise UnknownModeError(f"unknown element rounding {rounding!r}; expected one of {', '.join(ROUNDINGS)}")
     if rounding == "sr":
@@ -112,9 +141,10 @@ def quantize_blocks(blocks: list[list[int]], division: str = "reciprocal", level
     else:
         rands = [[None] * len(b) for b in blocks]
     levels = int(levels)
+    recip = global_scale == "reciprocal"
     st = None
     if levels == 2:
-        st = tensor_scale if tensor_scale is not None else tensor_scale_bits(blocks)
+        st = tensor_scale if tensor_scale is not None else tensor_scale_bits(blocks, global_scale)
         if _is_special(st) or st & 0x80000000 or (st & 0x7FFFFFFF) == 0:
             raise BadValueError(f"per-tensor scale {st:#010x} must be a positive finite binary32")
     scales, codes = [], []
@@ -126,11 +156,13 @@ def quantize_blocks(blocks: list[list[int]], division: str = "reciprocal", level
         amax = max(c & 0x7FFFFFFF for c in blk)
         b = div(amax, F32_SIX, F32).code
         if st is not None:
-            b = div(b, st, F32).code
-        bv = _val(b).mag if not _is_special(b) else Fraction(448)  # fl(b / s_t) overflowed: clamps to 448
+            b = mul(b, st, F32).code if recip else div(b, st, F32).code
+        bv = _val(b).mag if not _is_special(b) else Fraction(448)  # fl(b / s_t), fl(b * g) overflowed: 448
         if zero_scale == "eps" and bv < EPS:
             bv = EPS
         s = round_value(Value.of(bv), "ue4m3", "rne", "saturate").code
+        if zero_scale == "eighth" and s == 0:
+            s = UE4M3_EIGHTH
         scales.append(s)
         sv = decode(s, "ue4m3").mag
         if sv == 0:
@@ -138,28 +170,35 @@ def quantize_blocks(blocks: list[list[int]], division: str = "reciprocal", level
             continue
         s32 = round_value(Value.of(sv), F32).code  # exact: every UE4M3 value is a binary32 value
         if division == "divide":
-            d = s32 if st is None else mul(s32, st, F32).code
+            d = s32 if st is None else (div(s32, st, F32) if recip else mul(s32, st, F32)).code
             ys = [div(c, d, F32).code for c in blk]
         else:
             if st is None:
                 r = div(F32_ONE, s32, F32).code
+            elif recip:
+                r = div(st, s32, F32).code
             else:
                 r = div(div(F32_ONE, st, F32).code, s32, F32).code
             ys = [mul(c, r, F32).code for c in blk]
         codes.append(tuple(round_value(_val(y), "ocp_e2m1", rounding, "saturate", nan_policy="zero", rand=r,
                                        rand_bits=rand_bits if r is not None else None, sr_variant=sr_variant).code
                            for y, r in zip(ys, rblk)))
-    return NVFP4Blocks(st, tuple(scales), tuple(codes))
+    return NVFP4Blocks(st, tuple(scales), tuple(codes), global_scale)
 
 
 def dequantize_blocks(q: NVFP4Blocks) -> list[list[Value]]:
-    """fl(P * S * s_t) per element (NaN for a NaN-scaled block)."""
+    """fl(P * S * s_t) per element (NaN for a NaN-scaled block); fl(P * fl(S / g)) for a reciprocal global
+    scale g."""
     out = []
     for s, blk in zip(q.scales, q.codes):
         if s == UE4M3_NAN:
             out.append([Value.nan() for _ in blk])
             continue
         sv = decode(s, "ue4m3").mag
+        if q.global_scale == "reciprocal" and q.tensor_scale is not None:
+            d = div(round_value(Value.of(sv), F32).code, q.tensor_scale, F32).code
+            out.append([_val(mul(c32, d, F32).code) for c32 in (_E2M1_F32[c] for c in blk)])
+            continue
         row = []
         for c in blk:
             pv = decode(c, "ocp_e2m1")
@@ -170,6 +209,9 @@ def dequantize_blocks(q: NVFP4Blocks) -> list[list[Value]]:
             row.append(_val(r))
         out.append(row)
     return out
+
+
+_E2M1_F32 = tuple(round_value(decode(c, "ocp_e2m1"), F32).code for c in range(16))
 
 
 def tiles(matrix: list[list[int]], tile: str) -> list[list[int]]:
@@ -192,16 +234,24 @@ def tiles(matrix: list[list[int]], tile: str) -> list[list[int]]:
 
 
 def nvfp4_spec(division: str = "reciprocal", levels: int = 2, zero_scale: str = "eps", tile: str = "1x16",
-               rounding: str = "rne") -> Spec:
+               rounding: str = "rne", global_scale: str = "decode") -> Spec:
     """Canonical spec id, e.g.
-    ``nvfp4_quantize(division=reciprocal,levels=2,zero_scale=eps,tile=1x16,rounding=rne)``."""
-    return make_spec("nvfp4_quantize", (), division=division, levels=levels, zero_scale=zero_scale, tile=tile,
-                     rounding=rounding)
+    ``nvfp4_quantize(division=reciprocal,levels=2,zero_scale=eps,tile=1x16,rounding=rne)``
+    (``global_scale`` appears only when it is ``reciprocal``)."""
+    return make_spec("nvfp4_quantize", (), division=division, levels=levels, global_scale=global_scale,
+                     zero_scale=zero_scale, tile=tile, rounding=rounding)
 
 
 def _validate(spec: Spec) -> None:
     if spec.formats:
         raise SpecError(f"{spec}: nvfp4_quantize takes no formats")
+    if spec.param.get("global_scale") == "reciprocal" and spec.param["levels"] != "2":
+        raise SpecError(f"{spec}: global_scale=reciprocal needs levels=2 (one level has no global scale)")
+
+
+COMPRESSED_TENSORS_SPEC = "nvfp4_quantize(division=divide,levels=2,global_scale=reciprocal,zero_scale=eighth)"
+"""The NVFP4 recipe of compressed-tensors (and the checkpoints vLLM loads): reciprocal global scale, division
+by fl(S / g), 0.125 for a zero block scale."""
 
 
 register_op(OpSchema(
@@ -209,7 +259,10 @@ register_op(OpSchema(
     (
         Param("division", "reciprocal", DIVISIONS, "x * fl(1/S) (torchao, MSLK) or x / S"),
         Param("levels", "2", LEVELS, "2: per-tensor binary32 scale amax/2688 and UE4M3 block scales; 1: block only"),
-        Param("zero_scale", "eps", ZERO_SCALES, "eps: block scale clamped below at 2^-6 (torchao); zero: may be 0"),
+        Param("global_scale", lambda f: None, GLOBAL_SCALES, "levels=2: decode (s_t = amax/2688, default) or "
+              "reciprocal (g = 2688/amax, compressed-tensors)", normalize=lambda v: None if v == "decode" else v),
+        Param("zero_scale", "eps", ZERO_SCALES, "eps: block scale clamped below at 2^-6 (torchao); zero: may be 0; "
+              "eighth: a zero scale becomes 0.125 (compressed-tensors)"),
         Param("tile", "1x16", TILES, "1x16 blocks along the last axis, or 16x16 2-D weight tiles"),
         Param("rounding", "rne", ROUNDINGS, "E2M1 element rounding"),
     ),

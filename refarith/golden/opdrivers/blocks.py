@@ -21,11 +21,13 @@ block round to zero).
 
 from __future__ import annotations
 
+import functools
 import random
 from fractions import Fraction
 
 import numpy as np
 
+from refarith.errors import UnknownModeError
 from refarith.exact import bfp as _bfp
 from refarith.exact import intquant as _iq
 from refarith.exact import llmint8 as _l8
@@ -174,7 +176,8 @@ def _nv_exact(spec: Spec, ins: tuple[int, ...]) -> tuple[int, ...] | None:
     r, c = _nv_shape(spec)
     matrix = [list(ins[i * c:(i + 1) * c]) for i in range(r)]
     blocks = _nv.tiles(matrix, p["tile"])
-    q = exact_or_none(_nv.quantize_blocks, blocks, p["division"], int(p["levels"]), p["zero_scale"], p["rounding"])
+    q = exact_or_none(functools.partial(_nv.quantize_blocks, global_scale=p.get("global_scale", "decode")), blocks,
+                      p["division"], int(p["levels"]), p["zero_scale"], p["rounding"])
     if q is None:
         return None
     ts = q.tensor_scale if q.tensor_scale is not None else 0x3F800000
@@ -201,11 +204,15 @@ def _nv_fast(spec: Spec, inputs: tuple, backend: str) -> tuple:
     if backend == "triton":  # every vector its own tensor, in one launch, on the operands' device
         from refarith.fast import triton_blocks as tbk
 
+        if p.get("global_scale", "decode") != "decode" or p["zero_scale"] == "eighth":
+            raise UnknownModeError(f"{spec}: the Triton NVFP4 kernel has no global_scale=reciprocal or "
+                                   "zero_scale=eighth")
+
         ts, s, q = tbk.nvfp4_quantize_many(tbk.like_device(x, inputs[0]), p["division"], int(p["levels"]),
                                            p["zero_scale"], p["tile"], p["rounding"])
         return to_numpy(ts).astype(np.int64) & 0xFFFFFFFF, to_numpy(s), to_numpy(q).reshape(n, -1)
     kw = dict(division=p["division"], levels=int(p["levels"]), zero_scale=p["zero_scale"], tile=p["tile"],
-              rounding=p["rounding"], backend=backend)
+              rounding=p["rounding"], backend=backend, global_scale=p.get("global_scale", "decode"))
     if p["levels"] == "1":
         _, s, q = nvfp4_quantize(as_backend(x, backend), **kw)
         ts = np.full(n, 0x3F800000, dtype=np.uint32)
@@ -261,7 +268,8 @@ register_driver(Driver(
                        Operand("elements", E2M1, _nv_shape(s)[0] * _nv_shape(s)[1])),
     exact=_nv_exact,
     boundary=_nv_boundary,
-    variant_params=lambda s: schema_variants(s, exclude=("tile",)),
+    # global_scale is absent from the id at its default (decode), so it is listed here: identify tries both
+    variant_params=lambda s: {**schema_variants(s, exclude=("tile",)), "global_scale": _nv.GLOBAL_SCALES},
     random=lambda s, n, seed: _f32_block_random(_nv_shape(s)[0] * _nv_shape(s)[1], 0.002)(s, n, seed),
     random_count=lambda s: 512 if s.param["tile"] == "1x16" else 64,
     fast=_nv_fast,
