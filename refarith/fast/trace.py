@@ -274,8 +274,12 @@ def trace(fn: Callable[..., Any], width: int, inputs: Sequence[str], name: str =
     return Graph(width, tuple(ops.nodes), tuple(inputs), tuple(idx), name)
 
 
-def evaluate(graph: Graph, ops: BitOps, inputs: Sequence[Any]) -> tuple[Any, ...]:
-    """Replay ``graph`` on ``ops`` (any BitOps of the graph's width) with the given input words."""
+def evaluate(graph: Graph, ops: BitOps, inputs: Sequence[Any],
+             block_op: Callable[[Graph, Node, BitOps, list[Any]], Any] | None = None) -> tuple[Any, ...]:
+    """Replay ``graph`` on ``ops`` (any BitOps of the graph's width) with the given input words.
+
+    ``block_op(graph, node, ops, operand values)`` evaluates the block operations (``BLOCK_OPS``); by default
+    they run on numpy words with the block as the last axis."""
     if ops.width != graph.width:
         raise BadValueError(f"graph of {graph.width}-bit words evaluated on {ops.width}-bit words")
     if len(inputs) != len(graph.inputs):
@@ -302,7 +306,7 @@ def evaluate(graph: Graph, ops: BitOps, inputs: Sequence[Any]) -> tuple[Any, ...
         elif k == "where":
             v = ops.where(vals[a[0]], vals[a[1]], vals[a[2]])
         elif k in BLOCK_OPS:
-            v = _block_op(graph, n, ops, [vals[j] for j in a])
+            v = (block_op or _block_op)(graph, n, ops, [vals[j] for j in a])
         else:  # pragma: no cover - Graph nodes are built by TracingBitOps only
             raise BadValueError(f"unknown graph node kind {k!r}")
         vals[i] = v

@@ -30,13 +30,14 @@ constants are folded, so every recorded node depends on an input.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from refarith.errors import BadValueError
 from refarith.fast.bitops import BitOps
-from refarith.fast.trace import Graph, Ref, TracingBitOps
+from refarith.fast.trace import Graph, Node, Ref, TracingBitOps
 
 
 class _Need64(Exception):
@@ -576,6 +577,37 @@ def trace_xp(fn: Callable[..., Any], inputs: Sequence[tuple[str, int, int]], nam
     raise BadValueError(f"kernel {name!r}: no word width given")  # pragma: no cover
 
 
+def lane_block_op(graph: Graph, n: Node, ops: BitOps, args: list[Any]) -> Any:
+    """The block operations for a block of one element, on any :class:`~refarith.fast.bitops.BitOps` (Z3 words
+    included; :func:`refarith.fast.trace.evaluate`'s ``block_op``): the maximum over one lane is that lane's word,
+    a block word repeated over the block is itself, a table read is a ``where`` chain over the table, ``udiv``
+    the words' unsigned division (numpy or Z3 words)."""
+    a = args[0]
+    if n.kind in ("rmax", "bcast"):
+        return a
+    if n.kind == "lut":
+        table = graph.tables[n.imm]
+        v = ops.const(table[0], a)
+        for i in range(1, len(table)):
+            v = ops.where(ops.eq(a, ops.const(i, a)), ops.const(table[i], a), v)
+        return v
+    from refarith.fast.bitops import NumpyBitOps
+    from refarith.fast.trace import _block_op
+
+    if isinstance(ops, NumpyBitOps):
+        return _block_op(graph, n, ops, args)
+    import z3  # the only other words with a division: Z3 bit-vectors (z3 is imported only here)
+
+    if not isinstance(a, z3.BitVecRef):
+        raise BadValueError(f"graph {graph.name!r}: udiv of one-element blocks runs on numpy or Z3 words")
+    return z3.UDiv(a, args[1])
+
+
+def cone(graph: Graph, output: int) -> Graph:
+    """The graph with only its output number ``output`` (the same nodes: evaluation skips the dead ones)."""
+    return replace(graph, outputs=(graph.outputs[output],))
+
+
 def output_levels(graph: Graph) -> list[int]:
     """Level (0 element, 1 block) of each output of a graph traced by :func:`trace_xp`."""
     lv = node_levels(graph)
@@ -603,4 +635,4 @@ def node_levels(graph: Graph) -> list[int | None]:
     return out
 
 
-__all__ = ["F32", "PyBitOps", "SInt", "XpTrace", "node_levels", "output_levels", "trace_xp"]
+__all__ = ["F32", "PyBitOps", "SInt", "XpTrace", "cone", "lane_block_op", "node_levels", "output_levels", "trace_xp"]

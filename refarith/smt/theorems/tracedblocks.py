@@ -1,0 +1,145 @@
+"""Theorems read from the traced block graphs the Triton backend emits (:mod:`refarith.fast.triton_blocks`).
+
+* ``traced.mx_scale.<rule>.<element>`` (Z3, proved), rule ``floor`` or ``ceil``, every MX element format: the
+  E8M0 scale output of the graph :func:`refarith.fast.triton_blocks.mx_quantize_graph` (the graph whose digest
+  the emitted Triton kernel carries; the outcome names it) is the exact scale rule of the block's largest
+  magnitude A, for every block:
+
+  - A a NaN or infinity: 0xFF; A = 0: 0 (e = -127);
+  - otherwise clamp(k - emax_elem, -127, 127) + 127 (``floor``), k + [A != 2^k] in place of k (``ceil``), where
+    k is defined independently of the kernel by 2^k <= A < 2^(k+1) (binary32 patterns of positive values are
+    ordered as the values; :func:`refarith.smt.theorems.blocks._pow2_bits`).
+
+  The check has three parts.  (1) Structure: the scale output depends on the elements only through one ``rmax``
+  node (the block maximum of a word w(x) of each element) and the graph has no block inputs, so the scale is
+  F(max_i w(x_i)) for one function F.  (2) Z3: w is a strictly increasing function of |x| (|x| < |y| gives
+  w(x) < w(y) unsigned, |x| = |y| gives w(x) = w(y)), so max_i w(x_i) = w(x_j) for an element x_j of largest
+  magnitude.  (3) Z3: for every binary32 x, the graph on a one-element block [x] (the block maximum of one lane
+  is that lane) gives the rule of A = |x|; that is F(w(x_j)), the scale of any block whose largest magnitude
+  is |x_j|.  The hand-emitted reduction of :mod:`refarith.fast.triton_backend` (the maximum of w over the tile
+  row, lanes past the block masked to the smallest word) is the one part outside the proof; the tests check it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from fractions import Fraction
+
+from refarith.smt.registry import COUNTEREXAMPLE, PROVED, Outcome, prove, theorem
+
+RULES = ("floor", "ceil")
+ELEMENTS = ("ocp_e4m3", "ocp_e5m2", "ocp_e3m2", "ocp_e2m3", "ocp_e2m1", "int8", "int8_sym")
+
+
+def _scale_node_parts(graph):
+    """(index of the rmax node the scale output reads, the graph of its operand w) after checking the structure
+    the theorem relies on (part 1 of the module docstring)."""
+    from refarith.errors import BadValueError
+    from refarith.fast.xptrace import cone, node_levels
+
+    sc = cone(graph, 0)
+    levels = node_levels(graph)  # raises if a node mixed element and block words
+    live = sc.live()
+    rmax = [i for i, n in enumerate(graph.nodes) if live[i] and n.kind == "rmax"]
+    if len(rmax) != 1 or levels[graph.outputs[0]] != 1 or any(lv == 1 for lv in graph.input_levels):
+        raise BadValueError(f"graph {graph.name!r}: the scale output does not read one block maximum of its "
+                            f"elements only")
+    return rmax[0], replace(graph, outputs=(graph.nodes[rmax[0]].args[0],))
+
+
+def _lane(graph, x):
+    """The words of ``graph``'s outputs on the one-element block [x] (x a 32-bit Z3 word), and the Z3 ops."""
+    import z3
+
+    from refarith.fast.trace import evaluate
+    from refarith.fast.xptrace import lane_block_op
+    from refarith.smt.bitops_z3 import Z3BitOps
+
+    ops = Z3BitOps(graph.width)
+    word = x if graph.width == 32 else z3.ZeroExt(graph.width - 32, x)
+    return evaluate(graph, ops, [word], lane_block_op), ops
+
+
+def _expected(z3, a, k, rule: str, emax: int):
+    """The rule's E8M0 code (8-bit vector) of a finite non-zero amax pattern ``a`` with 2^k <= a < 2^(k+1)."""
+    from refarith.smt.theorems.blocks import _pow2_bits
+
+    zero, one = z3.BitVecVal(0, 32), z3.BitVecVal(1, 32)
+    e = k - emax if rule == "floor" else k + z3.If(a == _pow2_bits(z3, k), zero, one) - emax
+    e = z3.If(e < -127, z3.BitVecVal(-127, 32), z3.If(e > 127, z3.BitVecVal(127, 32), e))
+    return z3.Extract(7, 0, e + 127)
+
+
+def check_mx_scale(rule: str, element: str, graph=None) -> Outcome:
+    """Parts 1-3 of the module docstring for one scale rule and element format; the outcome's detail names the
+    graph's digest.  ``graph``: check that block graph against the rule instead of the rule's own (a
+    counterexample then names an x whose scale the exact model computes differently)."""
+    import z3
+
+    from refarith.exact import mx as emx
+    from refarith.fast.triton_blocks import mx_quantize_graph
+    from refarith.fast.xptrace import cone
+    from refarith.smt.theorems.blocks import _pow2_bits
+
+    g = mx_quantize_graph(element, rule, "rne") if graph is None else graph
+    fmt = emx.mx_element(element)
+    _, wg = _scale_node_parts(g)
+    x, y = z3.BitVec("x", 32), z3.BitVec("y", 32)
+    (wx,), _ = _lane(wg, x)
+    (wy,), _ = _lane(wg, y)
+    ax, ay = x & 0x7FFFFFFF, y & 0x7FFFFFFF
+    mono = z3.And(z3.Implies(z3.ULT(ax, ay), z3.ULT(wx, wy)), z3.Implies(ax == ay, wx == wy))
+    out = prove(mono, {"x": x, "y": y}, 20)
+    if out.verdict != PROVED:
+        out.detail = (out.detail + " " if out.detail else "") + f"(block maximum operand not monotone) graph {g.digest}"
+        return out
+    (sx,), _ = _lane(cone(g, 0), x)
+    k = z3.BitVec("k", 32)
+    a = ax
+    special = z3.UGE(a, 0x7F800000)
+    in_binade = z3.And(k >= -149, k <= 127, z3.ULE(_pow2_bits(z3, k), a), z3.ULT(a, _pow2_bits(z3, k + 1)))
+    got = z3.Extract(7, 0, sx)
+    claim = z3.And(z3.Implies(special, got == 0xFF), z3.Implies(a == 0, got == 0),
+                   z3.Implies(z3.And(z3.Not(special), a != 0, in_binade),
+                              got == _expected(z3, a, k, rule, emx.emax_elem(fmt))))
+
+    def confirm(m: dict) -> tuple[dict, bool]:
+        import numpy as np
+
+        from refarith.fast.bitops import NumpyBitOps
+        from refarith.fast.trace import evaluate
+        from refarith.formats import get_format
+
+        bits = m["x"] & 0x7FFFFFFF
+        ops = NumpyBitOps(g.width)
+        s, _ = evaluate(g, ops, [ops.word(np.array([[m["x"]]], dtype=np.uint64))])
+        kernel = int(np.asarray(s).reshape(-1)[0]) & 0xFF
+        if bits >= 0x7F800000:
+            want = emx.E8M0_NAN
+        else:
+            want = emx.scale_exponent(Fraction(get_format("binary32").finite_value(bits)), fmt, rule) + 127
+        return {"x_bits": hex(m["x"]), "graph_scale": kernel, "exact_scale": want}, kernel != want
+
+    res = prove(claim, {"x": x, "k": k}, 20, confirm)
+    res.detail = (res.detail + " " if res.detail else "") + f"graph {g.digest}"
+    return res
+
+
+for _rule in RULES:
+    for _el in ELEMENTS:
+        theorem(f"traced.mx_scale.{_rule}.{_el}",
+                f"the E8M0 scale output of the traced mx_quantize({_el},scale={_rule}) block graph (the emitted "
+                f"Triton kernel's) is the exact {_rule} rule of the block's largest magnitude, for every block",
+                budget=30, tags=("mx", "blocks", "triton"))(lambda _r=_rule, _e=_el: check_mx_scale(_r, _e))
+
+@theorem("traced.mx_scale.ceil_graph_is_not_floor",
+         "the traced mx_quantize(ocp_e4m3,scale=ceil) graph is NOT the floor rule: a counterexample, replayed "
+         "through the exact model (the check can fail)", expect=COUNTEREXAMPLE, budget=30,
+         tags=("mx", "blocks", "triton"))
+def _ceil_graph_is_not_floor() -> Outcome:
+    from refarith.fast.triton_blocks import mx_quantize_graph
+
+    return check_mx_scale("floor", "ocp_e4m3", mx_quantize_graph("ocp_e4m3", "ceil", "rne"))
+
+
+__all__ = ["ELEMENTS", "RULES", "check_mx_scale"]
