@@ -121,10 +121,11 @@ def _f32_ops(xp):
 
 
 def nvfp4_quantize(x, division: str = "reciprocal", levels: int = 2, zero_scale: str = "eps", tile: str = "1x16",
-                   rounding: str = "rne", tensor_scale=None, backend: str = "numpy"):
+                   rounding: str = "rne", tensor_scale=None, backend: str = "numpy", global_scale: str = "decode"):
     """(tensor scale binary32 or None, UE4M3 scale codes uint8, E2M1 codes uint8) of a float32 array.
 
-    The tensor scale is a numpy float32 scalar (numpy) or a 0-d float32 tensor (torch).  Blocks are runs of
+    The tensor scale is a numpy float32 scalar (numpy) or a 0-d float32 tensor (torch): s_t, or the encode
+    scale g for ``global_scale="reciprocal"`` (:mod:`refarith.exact.nvfp4`).  Blocks are runs of
     16 along the last axis (a shorter last run is its own block) or 16x16 tiles of the last two axes.
     ``backend="triton"`` runs :func:`refarith.fast.triton_blocks.nvfp4_quantize` (torch tensors in and out; the
     same bits).
@@ -137,6 +138,14 @@ def nvfp4_quantize(x, division: str = "reciprocal", levels: int = 2, zero_scale:
         raise UnknownModeError(f"unknown zero_scale {zero_scale!r}; expected one of {', '.join(_nv.ZERO_SCALES)}")
     if tile not in _nv.TILES:
         raise UnknownModeError(f"unknown NVFP4 tile {tile!r}; expected one of {', '.join(_nv.TILES)}")
+    if global_scale not in _nv.GLOBAL_SCALES:
+        raise UnknownModeError(f"unknown NVFP4 global_scale {global_scale!r}; expected one of "
+                               f"{', '.join(_nv.GLOBAL_SCALES)}")
+    if global_scale == "reciprocal" and str(levels) != "2":
+        raise UnknownModeError("NVFP4 global_scale=reciprocal needs levels=2 (one level has no global scale)")
+    if backend == "triton" and (global_scale != "decode" or zero_scale == "eighth"):
+        raise UnknownModeError("the Triton NVFP4 kernel has no global_scale=reciprocal or zero_scale=eighth; use "
+                               "backend numpy or torch")
     if rounding not in _nv.ROUNDINGS:
         raise UnknownModeError(f"unknown element rounding {rounding!r}; expected one of {', '.join(_nv.ROUNDINGS)}")
     if backend == "triton":
@@ -148,17 +157,19 @@ def nvfp4_quantize(x, division: str = "reciprocal", levels: int = 2, zero_scale:
         raise BadValueError("nvfp4_quantize needs an array with at least one dimension")
     blocks, shape = _blocks(x, tile, xp)
     bits = xp.i32(blocks)
-    st = tensor_scale_bits(bits, levels, tensor_scale, xp)
-    s, codes = blockwise(lambda b: _quantize_chunk(b, st, division, zero_scale, rounding, xp), bits, xp)
+    st = tensor_scale_bits(bits, levels, tensor_scale, xp, global_scale)
+    s, codes = blockwise(lambda b: _quantize_chunk(b, st, division, zero_scale, rounding, xp,
+                                                   global_scale=global_scale), bits, xp)
     st_out = None if st is None else xp.f32_from_bits(st)
     if st_out is not None and xp.name == "numpy":
         st_out = np.float32(st_out)
     return st_out, _scale_shape(s, shape, tile), _unblocks(codes, shape, tile, xp)
 
 
-def tensor_scale_bits(bits, levels, tensor_scale, xp):
+def tensor_scale_bits(bits, levels, tensor_scale, xp, global_scale: str = "decode"):
     """binary32 bits of s_t (0-d, int32) for two levels: the given ``tensor_scale`` (checked positive finite
-    binary32) or fl(amax / 2688) over the finite elements of ``bits`` (1.0 when that is 0); None for one level."""
+    binary32) or fl(amax / 2688) over the finite elements of ``bits`` (1.0 when that is 0); None for one level.
+    ``global_scale="reciprocal"``: g = fl(2688 / max(amax, 2^-126)) instead (1.0 where that overflows)."""
     if int(levels) != 2:
         return None
     if tensor_scale is not None:
@@ -171,34 +182,41 @@ def tensor_scale_bits(bits, levels, tensor_scale, xp):
     at = xp.amax(mag, 0)
     if int(at) >= 0x7F800000:  # infinities and NaNs do not count
         at = xp.amax(xp.where(mag >= 0x7F800000, 0, mag), 0)
+    if global_scale == "reciprocal":
+        g = fdiv(_const_bits(2688.0, xp, bits), xp.maximum(at, _nv.F32_TINY))
+        return _const_bits(1.0, xp, bits) if int(g) >= 0x7F800000 else g
     st = fdiv(at, _const_bits(2688.0, xp, bits))
     if int(st) == 0:
         st = _const_bits(1.0, xp, bits)
     return st
 
 
-def _quantize_chunk(bits, st, division: str, zero_scale: str, rounding: str, xp, sr=None):
+def _quantize_chunk(bits, st, division: str, zero_scale: str, rounding: str, xp, sr=None,
+                    global_scale: str = "decode"):
     fdiv, fmul = _f32_ops(xp)
+    recip = global_scale == "reciprocal" and st is not None  # st holds g: b * g, S / g, g / S
     mag = bits & 0x7FFFFFFF
     amax = xp.amax(mag, -1)
     special = amax >= 0x7F800000
     amax = xp.where(special, 0, amax)
     b = fdiv(amax, _const_bits(6.0, xp, bits))
     if st is not None:
-        b = fdiv(b, st)
+        b = fmul(b, st) if recip else fdiv(b, st)
     if zero_scale == "eps":
         b = xp.maximum(b, 0x3C800000)  # 2^-6; positive binary32 values are ordered as their bit patterns
     bs, be, bn = split_f32(b, xp)
     s = encode_scaled(bs, be, bn, 0, _UE4M3, "rne", xp)
+    if zero_scale == "eighth":
+        s = xp.where(s == 0, _nv.UE4M3_EIGHTH, s)
     # the block's divisor S * s_t or multiplier fl(fl(1 / s_t) / S) (one level: S, 1 / S) depends only on the scale
     # code: computed for the 128 codes, then gathered per block
     s32 = _UE4M3_BITS if xp.name == "numpy" else xp.t.as_tensor(_UE4M3_BITS, device=bits.device)
     one = _const_bits(1.0, xp, bits)
     if division == "divide":
-        d = s32 if st is None else fmul(s32, st)
+        d = s32 if st is None else (fdiv(s32, st) if recip else fmul(s32, st))
         y = fdiv(bits, xp.take(d, s)[..., None])
     else:
-        r = fdiv(one, s32) if st is None else fdiv(fdiv(one, st), s32)
+        r = fdiv(one, s32) if st is None else (fdiv(st, s32) if recip else fdiv(fdiv(one, st), s32))
         y = _scale_elements(bits, mag, xp.take(r, s), special | (s == 0), fmul, xp)
     codes = _e2m1_codes(y, rounding, xp) if rounding != "sr" else _e2m1_sr_codes(y, sr, xp)
     numpy = xp.name == "numpy"
