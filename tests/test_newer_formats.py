@@ -82,3 +82,102 @@ def test_mxint8_minus_128_in_fast_kernels(backend):
         codes = np.asarray(c).ravel()
         assert int(np.asarray(s).ravel()[0]) == 127
         assert int(codes[0]) == want and int(codes[1]) == want
+
+
+# ------------------------------------------------------------------ HiFloat8
+def _hif8_table() -> dict[int, object]:
+    """Every HiF8 code built forward from the paper's fields (arXiv 2409.16626, section 2): sign, dot prefix
+    (11: D=4, 10: D=3, 01: D=2, 001: D=1, 0001: D=0, 0000: denormal), D exponent bits in sign-magnitude with an
+    implicit leading magnitude 1, then the mantissa; 0x00 zero, 0x80 NaN, S.11.0111.1 inf."""
+    table: dict[int, object] = {}
+    for s in (0, 1):
+        for dot, dot_w, d in (("11", 2, 4), ("10", 2, 3), ("01", 2, 2), ("001", 3, 1), ("0001", 4, 0)):
+            m_w = 7 - dot_w - d
+            exps = [0] if d == 0 else [sg * mag for sg in (1, -1) for mag in range(1 << (d - 1), 1 << d)]
+            for e in exps:
+                tail = format(abs(e) - (1 << (d - 1)), f"0{d - 1}b") if d > 1 else ""
+                ebits = "" if d == 0 else ("1" if e < 0 else "0") + tail
+                for m in range(1 << m_w):
+                    code = int(f"{s}{dot}{ebits}{m:0{m_w}b}", 2)
+                    v = Fraction(2) ** e * (1 + Fraction(m, 1 << m_w))
+                    table[code] = -v if s else v
+        for m in range(1, 8):
+            table[(s << 7) | m] = (-1) ** s * Fraction(2) ** (m - 23)
+    table[0x00], table[0x80] = Fraction(0), "nan"
+    table[0x6F], table[0xEF] = "inf", "-inf"
+    return table
+
+
+def test_hifloat8_value_table_from_the_paper():
+    table = _hif8_table()
+    assert sorted(table) == list(range(256))
+    f = get_format("hifloat8")
+    for c, want in table.items():
+        v = decode(c, f)
+        got = "nan" if v.is_nan else ("inf" if v.is_inf and not v.sign else "-inf" if v.is_inf else v.fraction)
+        assert got == want, hex(c)
+    # the paper's counts: 7 exponents with 3 mantissa bits, 8 with 2, 16 with 1; 38 binades 2^-22 .. 2^15
+    finite = [v for v in table.values() if isinstance(v, Fraction) and v > 0]
+    assert max(finite) == 32768 and min(finite) == Fraction(1, 1 << 22)
+    assert len({v.numerator.bit_length() - v.denominator.bit_length() for v in finite}) == 38
+    fast = fcast.decode(np.arange(256, dtype=np.uint8), "hifloat8", dtype="float64")
+    want = [float(table[c]) for c in range(256)]
+    np.testing.assert_array_equal(fast, np.array(want))
+
+
+def _boundary_inputs() -> np.ndarray:
+    f = get_format("hifloat8")
+    vals = sorted({float(g) for g, _ in f.positive_grid} | {float(f.overflow_step)})
+    mids = [(a + b) / 2 for a, b in zip(vals, vals[1:])]
+    x = np.array(vals + mids, np.float32)
+    x = np.concatenate([x, np.nextafter(x, np.float32(0)), np.nextafter(x, np.float32(np.inf)),
+                        np.array([6e4, 1e5, 3e38, np.inf, np.nan, 1e-8, 2.0 ** -149, 0.0], np.float32)])
+    return np.concatenate([x, -x])
+
+
+@pytest.mark.parametrize("rounding", ["rne", "rna", "rtz", "rup", "rdn", "rto"])
+@pytest.mark.parametrize("overflow", ["inf", "saturate", "nan"])
+def test_hifloat8_fast_encode_equals_exact(rounding, overflow):
+    from refarith.exact.ops import encode
+
+    x = _boundary_inputs()
+    want = np.array([encode(float(v), "hifloat8", rounding, overflow).code for v in x], np.uint8)
+    np.testing.assert_array_equal(fcast.encode(x, "hifloat8", rounding, overflow), want)
+    torch = pytest.importorskip("torch")
+    got = fcast.encode(torch.from_numpy(x), "hifloat8", rounding, overflow, backend="torch")
+    np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_hifloat8_rounding_edges():
+    from refarith.exact.ops import encode
+
+    # 40960 is the midpoint between the max 2^15 and the inf code's 1.5 * 2^15: ties away (the paper's TA) overflow
+    assert encode(40960, "hifloat8", "rna").code == 0x6F
+    assert encode(40960, "hifloat8", "rne").code == 0x6E
+    assert encode(40960, "hifloat8", "rna", "saturate").code == 0x6E
+    # 2^-23 ties between 0 and 2^-22: even goes to 0x00, away to 0x01; -0 and tiny negatives give the one zero
+    assert encode(Fraction(1, 1 << 23), "hifloat8", "rne").code == 0x00
+    assert encode(Fraction(1, 1 << 23), "hifloat8", "rna").code == 0x01
+    assert encode("-0", "hifloat8").code == 0x00 and encode("-1e-9", "hifloat8").code == 0x00
+    # 7.75 between 7.5 (D=2, 3 mantissa bits) and 8 (D=3, 2 bits): ties to 8, the code with the even last bit
+    assert encode(7.75, "hifloat8", "rne").code == 0x28
+
+
+def test_hifloat8_against_en_dtypes():
+    """en_dtypes' float32 -> hifloat8 cast is round-half-away with overflow to inf (the paper's TA)."""
+    en = pytest.importorskip("en_dtypes")
+    x = _boundary_inputs()
+    peer = x.astype(en.hifloat8).view(np.uint8)
+    np.testing.assert_array_equal(fcast.encode(x, "hifloat8", "rna", "inf"), peer)
+    dec = np.arange(256, dtype=np.uint8).view(en.hifloat8).astype(np.float64)
+    np.testing.assert_array_equal(fcast.decode(np.arange(256, dtype=np.uint8), "hifloat8", dtype="float64"), dec)
+
+
+def test_hifloat8_cli_cast(capsys):
+    from refarith.cli import main
+
+    assert main(["cast", "--to", "hif8", "--rounding", "rna", "40960", "1.0625"]) == 0
+    out = capsys.readouterr().out
+    assert "0x6f  inf" in out and "0x09  9/8" in out
+    assert main(["cast", "--from", "hifloat8", "--to", "binary32", "0x7f"]) == 0
+    assert "3/65536" in capsys.readouterr().out

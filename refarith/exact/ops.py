@@ -41,6 +41,14 @@ def decode(code: int, fmt: FloatFormat | IntFormat | str) -> Value:
     fmt = get_format(fmt)
     if isinstance(fmt, IntFormat):
         return Value.of(fmt.value(code))
+    if getattr(fmt, "kind", None) == "tapered":  # HiFloat8: one zero, so every finite code has its own sign
+        fmt.check_code(code)
+        if fmt.is_nan_code(code):
+            return Value.nan(0)
+        if code in fmt.inf_codes:
+            return Value.inf(code >> 7)
+        v = fmt.finite_value(code)
+        return Value("finite", 1 if v < 0 else 0, abs(v))
     s, _, _ = fmt.fields(code)
     if fmt.is_nan_code(code):
         return Value.nan(s)

@@ -307,6 +307,10 @@ def round_value(v: Value, fmt: FloatFormat | IntFormat | str, rounding: str = "r
     check_modes(fmt, rounding, overflow, nan_policy, negative)
     check_tininess(tininess)
     _check_rand(rounding, rand, rand_bits, sr_variant, fmt.name)
+    if getattr(fmt, "kind", None) == "tapered":
+        from refarith.exact.hifloat import round_tapered
+
+        return round_tapered(v, fmt, rounding, overflow)
     if isinstance(fmt, IntFormat):
         return _round_to_int(v, fmt, rounding, overflow, nan_policy, negative, rand, rand_bits, sr_variant)
     return _round_to_float(v, fmt, rounding, overflow, nan_policy, negative, rand, rand_bits, tininess, sr_variant)

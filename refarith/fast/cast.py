@@ -496,6 +496,8 @@ def encode(x: Any, fmt: FloatFormat | str, rounding: str = "rne", overflow: str 
     source bit patterns zeroed before the cast, subnormal result codes after it
     (numpy, and torch given bit patterns with ``src=``; not triton).
     """
+    if getattr(get_format(fmt), "kind", None) == "tapered":  # HiFloat8: refarith.fast.hifloat
+        return _encode_tapered(x, get_format(fmt), rounding, overflow, nan_policy, negative, rand, backend, src)
     dst = _dst(fmt)
     if backend not in BACKENDS:
         raise UnknownModeError(f"unknown fast backend {backend!r}; expected one of {', '.join(BACKENDS)}")
@@ -523,6 +525,25 @@ def encode(x: Any, fmt: FloatFormat | str, rounding: str = "rne", overflow: str 
     out = _encode_numpy(x, dst, rounding, overflow, nan_policy, negative, rand, rand_bits, src, sr_variant)
     if subnormal in ("ftz", "daz_ftz") and dst.subnormals:
         out = _ftz_table(dst)[out.astype(np.int64)]
+    return int(out) if scalar else out
+
+
+def _encode_tapered(x: Any, dst: Any, rounding: str, overflow: str | None, nan_policy: str, negative: str | None,
+                    rand: Any, backend: str, src: Any) -> Any:
+    """HiFloat8 targets: float inputs (or ``src`` codes, decoded exactly first) through refarith.fast.hifloat."""
+    from refarith.fast import hifloat
+
+    if backend not in ("numpy", "torch"):
+        raise UnknownModeError(f"{dst.name} encodes on the numpy and torch backends, not {backend}")
+    if overflow is None:
+        overflow = cast_default_overflow(dst)
+    check_modes(dst, rounding, overflow, nan_policy, negative or "error")
+    if rand is not None:
+        raise UnknownModeError(f"stochastic rounding into {dst.name} is not modelled")
+    if src is not None:
+        x = decode(x, src, backend, "float64")
+    scalar = backend == "numpy" and not isinstance(x, (np.ndarray, list, tuple)) and np.ndim(x) == 0
+    out = hifloat.encode(x, dst, rounding, overflow, backend)
     return int(out) if scalar else out
 
 

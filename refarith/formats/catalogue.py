@@ -7,9 +7,10 @@ import re
 
 from refarith.errors import UnknownFormatError, UnknownModeError
 from refarith.formats.float_format import FloatFormat
+from refarith.formats.hifloat import TaperedFormat, hifloat8
 from refarith.formats.int_format import IntFormat
 
-Format = FloatFormat | IntFormat
+Format = FloatFormat | IntFormat | TaperedFormat
 
 _F = FloatFormat
 _CATALOGUE: dict[str, Format] = {}
@@ -53,6 +54,8 @@ ue5m3_inf = _add(
     _F("ue5m3_inf", 5, 3, 15, signed=False, specials="ieee",
        doc="UE5M3, IEEE-style reading: unsigned E5M3 bias 15, inf 0xF8, NaN 0xF9-0xFF, max 61440 (source unconfirmed)")
 )
+
+_CATALOGUE[hifloat8.name] = hifloat8
 
 # IEEE P3109 (interim report v4.0, §3.1 and §4.14): Binary{K,P,Σ,Δ} with K bits, precision P (signed 1 <= P < K,
 # unsigned 1 <= P <= K), exponent bias 2^(K-P-1) signed / 2^(K-P) unsigned.  The catalogue holds the K = 8 family;
@@ -122,7 +125,7 @@ ALIASES: dict[str, str] = {
     "float6_e2m3fn": "ocp_e2m3", "e2m3": "ocp_e2m3", "fp6_e2m3": "ocp_e2m3",
     "float4_e2m1fn": "ocp_e2m1", "e2m1": "ocp_e2m1", "fp4": "ocp_e2m1", "fp4_e2m1": "ocp_e2m1",
     "float8_e8m0fnu": "e8m0", "e8m0fnu": "e8m0", "ocp_e8m0": "e8m0",
-    "tensorfloat32": "tf32",
+    "tensorfloat32": "tf32", "hif8": "hifloat8",
 }
 for _n in (8, 16, 32, 64):
     ALIASES[f"i{_n}"] = f"int{_n}"
@@ -186,7 +189,7 @@ def get_format(name: str | Format | object) -> Format:
     """Resolve a catalogue name, a peer alias, a parametric ``[u]eXmY[bB][_specials][_nosub]`` name, or a dtype
     (``np.float32``, ``np.dtype("float32")``, ``ml_dtypes.float8_e4m3fn``, ``torch.float8_e4m3fn``: the format
     whose codes are that dtype's bits)."""
-    if isinstance(name, (FloatFormat, IntFormat)):
+    if isinstance(name, (FloatFormat, IntFormat, TaperedFormat)):
         return name
     if type(name) is str and name in _CATALOGUE:  # a catalogue name is its own normal form: skip _normalise
         return _CATALOGUE[name]
