@@ -349,3 +349,30 @@ register_op(OpSchema(
     "into the output format (the last format)",
     _scaled_mm_validate,
 ))
+
+
+# ------------------------------------------------------------------ the fma op (refarith.exact.ops.fma)
+def _fma_default_overflow(fmts: tuple) -> str:
+    from refarith.exact.rounding import cast_default_overflow
+
+    return cast_default_overflow(fmts[0])
+
+
+def _fma_validate(spec: Spec) -> None:
+    if not spec.fmt(0).signed:
+        raise SpecError(f"{spec}: fma is defined for signed float formats only")
+
+
+register_op(OpSchema(
+    "fma", 1,
+    (
+        Param("rounding", "rne", ("rne", "rna", "rtz", "rup", "rdn", "rto"), "rounding mode"),
+        Param("overflow", _fma_default_overflow, ("saturate", "inf", "nan", "satnone", "satfinite", "satpropagate"),
+              "overflow mode, as for add; default: the format's natural non-saturating behaviour"),
+        Param("nan", "error", ("error", "zero", "max"), "invalid result into a format without NaN",
+              lambda fmts: not fmts[0].has_nan),
+    ),
+    "IEEE 754 fusedMultiplyAdd a * b + c of three codes of one signed float format, one rounding "
+    "(refarith.exact.ops.fma)",
+    _fma_validate,
+))

@@ -14,6 +14,11 @@ Products are exact in binary64 (2p <= 53) and quotients are one rounding by the 
 :mod:`refarith.fast.arith` (2p + 2 <= 53).  The result is cast into the format by :func:`refarith.fast.encode`.
 The sign of an exact zero sum under ``rdn`` and NaN signs follow :mod:`refarith.fast.arith`.
 
+:func:`fma_rto` is the fused multiply-add a * b + c by the same argument: the product is exact in binary64
+(2p <= 53 and the check below keeps it in the normal range), the sum is rounded to odd, the result is encoded
+once.  NaN results: the first NaN operand's sign (a, b, then c), and a positive NaN for an invalid 0 * inf or
+inf - inf, as :func:`refarith.exact.ops.fma`.
+
 Accepted formats: signed floats with p = mbits + 1 <= 24 whose values lie within binary64's normal range
 (bfloat16, binary16, the 8-bit formats); BadValueError otherwise.
 """
@@ -83,4 +88,28 @@ def arith_rto(op: str, a: Any, b: Any, fmt: FloatFormat | str, rounding: str = "
     return encode(r, f, rounding=rounding, overflow=overflow, nan_policy=nan_policy)
 
 
-__all__ = ["arith_rto", "check_format", "odd_sum", "two_sum"]
+def fma_rto(a: Any, b: Any, c: Any, fmt: FloatFormat | str, rounding: str = "rne", overflow: str | None = None,
+            nan_policy: str = "error") -> np.ndarray:
+    """Codes of ``a * b + c`` for code arrays of ``fmt`` (numpy), rounded once (deterministic modes): IEEE 754
+    fusedMultiplyAdd.  Raises where the exact model raises; BitPatternError for codes outside the format."""
+    from refarith import fast
+    from refarith.fast.cast import encode
+
+    if rounding == "sr":
+        raise BadValueError("fma_rto: stochastic rounding is not covered by the round-to-odd argument")
+    f = check_format(fmt)
+    ai, bi, ci = np.broadcast_arrays(*(np.asarray(v).astype(np.int64) for v in (a, b, c)))
+    x, y, z = (np.asarray(fast.decode(v, f), dtype=np.float64) for v in (ai, bi, ci))
+    with np.errstate(all="ignore"):
+        p = x * y
+        r = odd_sum(p, z, _combine("add", p, z, rounding, np))
+    nan = np.isnan(r)
+    if nan.any():
+        top = f.nbits - 1
+        sign = np.where(np.isnan(x), ai >> top, np.where(np.isnan(y), bi >> top,
+                                                         np.where(np.isnan(z) & ~np.isnan(p), ci >> top, 0))) & 1
+        r = np.where(nan, np.where(sign == 1, -np.nan, np.nan), r)
+    return encode(r, f, rounding=rounding, overflow=overflow, nan_policy=nan_policy)
+
+
+__all__ = ["arith_rto", "check_format", "fma_rto", "odd_sum", "two_sum"]

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from refarith.errors import BadValueError, GoldenFileError
+from refarith.exact import nvfp4 as _nv
 from refarith.formats import float_formats
 from refarith.golden import fileformat as ff
 from refarith.golden.drivers import P3109_GOLDEN_SPECS, SR_GOLDEN_SPECS, describe, get_driver
@@ -140,7 +141,7 @@ _OTHER_OPS = (
     "mx_quantize(ocp_e4m3,scale=ceil)", "mx_quantize(ocp_e5m2,scale=even)", "mx_quantize(ocp_e3m2)",
     "mx_quantize(ocp_e2m3)", "mx_quantize(int8_sym)",
     "nvfp4_quantize()", "nvfp4_quantize(division=divide)", "nvfp4_quantize(levels=1)",
-    "nvfp4_quantize(zero_scale=zero)", "nvfp4_quantize(tile=16x16)",
+    "nvfp4_quantize(zero_scale=zero)", "nvfp4_quantize(tile=16x16)", _nv.COMPRESSED_TENSORS_SPEC,
     "int_quantize(int8)", "int_quantize(int4,clip=full)", "int_quantize(int8,scheme=asymmetric,granularity=channel)",
     "int_quantize(int4,granularity=group,group=32)", "bfp_quantize(int8_sym)", "llmint8_matmul(binary16)",
     # integer-only operators
@@ -200,6 +201,9 @@ def committed_specs() -> list[Spec]:
     from refarith.golden.opdrivers.recipes import RECIPE_GOLDEN_SPECS
 
     ids += list(RECIPE_GOLDEN_SPECS)  # quantization recipes: Hadamard rotations, per-tensor and blockwise FP8
+    from refarith.golden.opdrivers.fma import FMA_GOLDEN_SPECS
+
+    ids += list(FMA_GOLDEN_SPECS)  # fused multiply-add a * b + c of the OCP fp8 formats (boundary + random triples)
     out = []
     for s in ids:
         sp = parse_spec(s)

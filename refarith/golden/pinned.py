@@ -6,4 +6,4 @@ digest, so a golden file cannot be edited together with its MANIFEST entry witho
 changing too.
 """
 
-MANIFEST_SHA256 = "c4872eec0e45939e066633c0a2914c2cdaced4e1aeb1041bebc5fc41a58d9688"
+MANIFEST_SHA256 = "0b4fc103a3907df1fde0d842c6a1981ac785d2d316b02ad021a704edade69139"
