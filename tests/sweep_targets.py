@@ -4,6 +4,11 @@
 byte of b equal to 0x11 the result's last bit is flipped wherever it is finite (a mismatch one ulp away).
 ``add_flip_slow``: the same, sleeping ``SLEEP`` seconds per call, so that a test can kill a process while shards
 are in flight.
+``fma_flip_e4m3``: a * b + c of ocp_e4m3 codes computed by ml_dtypes, independently of refarith (the operands
+widened to binary64, where the e4m3 product and sum are exact, then ml_dtypes' float8_e4m3fn cast: ties to even,
+NaN beyond the largest finite), with the last bit of every finite result flipped where c = 0x11.
+``add_flip_odd``: binary16 a + b by numpy float16, the last bit of every finite result flipped where a and b are
+both odd codes (a fault that seeded fuzz vectors hit often).
 """
 
 from __future__ import annotations
@@ -28,5 +33,28 @@ def add_flip_slow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return add_flip(a, b)
 
 
+def fma_e4m3_ml_dtypes(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    import ml_dtypes
+
+    x, y, z = (np.asarray(v, dtype=np.uint8).view(ml_dtypes.float8_e4m3fn).astype(np.float64) for v in (a, b, c))
+    with np.errstate(all="ignore"):
+        return (x * y + z).astype(ml_dtypes.float8_e4m3fn).view(np.uint8)
+
+
+def fma_flip_e4m3(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    r = fma_e4m3_ml_dtypes(a, b, c)
+    return np.where((np.asarray(c) == 0x11) & ((r & 0x7F) != 0x7F), r ^ np.uint8(1), r)
+
+
+def add_flip_odd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    x, y = (np.asarray(v, dtype=np.uint16).view(np.float16) for v in (a, b))
+    with np.errstate(all="ignore"):
+        r = (x + y).view(np.uint16)
+    hit = (np.asarray(a) & 1 == 1) & (np.asarray(b) & 1 == 1) & ((r & 0x7C00) != 0x7C00)
+    return np.where(hit, r ^ np.uint16(1), r)
+
+
+fma_flip_e4m3.refarith_inputs = "codes"  # type: ignore[attr-defined]
+add_flip_odd.refarith_inputs = "codes"  # type: ignore[attr-defined]
 add_flip.refarith_inputs = "codes"  # type: ignore[attr-defined]
 add_flip_slow.refarith_inputs = "codes"  # type: ignore[attr-defined]

@@ -11,8 +11,17 @@ A **campaign** compares one kernel with one spec on an index range of the op's i
   where both results are NaN codes (class ``nan_payload``, counted without a recomputation).  Every chunk of
   every shard also recomputes 64 evenly spaced vectors with the exact model and refuses the shard if the fast
   reference disagrees with it on any.
+* ``triples``: the fused multiply-add ``fma(F)`` of an 8- or 16-bit float format of n bits; index i is the
+  triple (a, b, c) = (i >> 2n, (i >> n) mod 2^n, i mod 2^n): 2^24 triples for the 8-bit formats, 2^48 for
+  binary16 and bfloat16.  Reference: :func:`refarith.fast.oddsum.fma_rto` (exact binary64 product,
+  round-to-odd sum, one rounding), with the same acceptance, exact recomputation and self-check as ``pairs16``.
 * ``unary32``: a cast from binary32 into a float of at most 8 bits, index i the binary32 pattern, 2^32 inputs.
   Reference: the exact model's sticky-key table and chunk comparison of :mod:`refarith.certify.runner`.
+* ``fuzz``: a seeded fuzz campaign of any op with a driver; index i is the i-th vector of the campaign, and the
+  shard (lo, hi) is the pair (shard seed, count) = (:func:`shard_seed` (seed, lo), hi - lo): its vectors are the
+  ``count`` vectors hypothesis draws with that seed (:func:`refarith.certify.fuzz.run_fuzz`, boundary-weighted
+  codes), each compared with the exact model.  The union of a campaign's vectors is fixed by (spec, seed, count,
+  shard size); a resumed or retried shard draws the same vectors again.
 
 A shard's result (vectors compared, mismatches by class, error histogram, the smallest counterexample of each
 class, the input map) is the runner's :class:`~refarith.certify.runner.Stage`; shards merge by adding counts and
@@ -54,7 +63,7 @@ CHUNK_BITS = 20
 SELF_CHECK = 64
 """Vectors per chunk on which the fast reference is recomputed by the exact model."""
 
-KINDS = ("pairs16", "unary32")
+KINDS = ("pairs16", "triples", "unary32", "fuzz")
 
 
 class LedgerError(RefarithError):
@@ -74,6 +83,8 @@ class Campaign:
     stop: int
     shard_bits: int
     nan_payload_ok: bool = False
+    seed: int | None = None
+    """The fuzz kind's campaign seed (None for the exhaustive kinds)."""
 
     @property
     def size(self) -> int:
@@ -90,39 +101,66 @@ class Campaign:
         return out
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["seed"] is None:  # the exhaustive kinds: the binding of ledgers written before fuzz campaigns
+            del d["seed"]
+        return d
 
 
 def kind_of(spec_id: str) -> str:
-    """The campaign kind of a spec (see the module docstring); SpecError when no exhaustive campaign exists."""
+    """The exhaustive campaign kind of a spec (see the module docstring); SpecError when none exists."""
     from refarith.certify.runner import sweep_supported
 
     spec = parse_spec(spec_id)
     if spec.op in ("add", "sub", "mul", "div") and spec.fmt(0).nbits == 16 and "k" not in spec.param:
         return "pairs16"
+    if spec.op == "fma" and spec.fmt(0).nbits in (8, 16):
+        return "triples"
     why = sweep_supported(spec)
     if why is None:
         return "unary32"
     raise SpecError(f"refarith sweep: no sharded exhaustive campaign for {spec}: pairs of a 16-bit format "
-                    f"(add, sub, mul, div) or binary32 casts into <= 8-bit floats ({why})")
+                    f"(add, sub, mul, div), triples of fma of an 8- or 16-bit format, or binary32 casts into "
+                    f"<= 8-bit floats ({why}); a fuzz campaign (--fuzz N) covers any op")
 
 
-def domain_size(kind: str) -> int:
-    return 1 << 32
+def domain_size(kind: str, spec_id: str | None = None) -> int:
+    """Indices of the kind's input space (triples: 2^(3n) for an n-bit format; fuzz: unbounded, 2^48 here)."""
+    if kind == "triples":
+        assert spec_id is not None
+        return 1 << (3 * parse_spec(spec_id).fmt(0).nbits)
+    return 1 << (48 if kind == "fuzz" else 32)
 
 
 def make_campaign(spec: str, target: str, shard_bits: int = 24, start: int = 0, stop: int | None = None,
-                  nan_payload_ok: bool = False) -> Campaign:
-    """A checked campaign (canonical spec id; BadValueError-style SpecError on a bad range or shard size)."""
+                  nan_payload_ok: bool = False, fuzz: int | None = None, seed: int = 0) -> Campaign:
+    """A checked campaign (canonical spec id; SpecError on a bad range, count or shard size).  ``fuzz``: a fuzz
+    campaign of that many vectors drawn from ``seed`` (``start``/``stop`` then select a slice of them)."""
+    from refarith.golden.drivers import get_driver
+
     sid = str(parse_spec(spec))
-    kind = kind_of(sid)
-    total = domain_size(kind)
-    stop = total if stop is None else stop
     if isinstance(shard_bits, bool) or not isinstance(shard_bits, int) or not 8 <= shard_bits <= 32:
         raise SpecError(f"--shard-bits must be an integer from 8 to 32, got {shard_bits!r}")
+    if fuzz is not None:
+        get_driver(sid)  # SpecError when the op has no driver
+        if isinstance(fuzz, bool) or not isinstance(fuzz, int) or not 1 <= fuzz <= domain_size("fuzz"):
+            raise SpecError(f"--fuzz must be a number of vectors from 1 to 2^48, got {fuzz!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 1 << 64:
+            raise SpecError(f"--seed must be an integer from 0 to 2^64 - 1, got {seed!r}")
+        kind, total = "fuzz", fuzz
+    else:
+        kind = kind_of(sid)
+        total = domain_size(kind, sid)
+        seed = None
+    stop = total if stop is None else stop
     if not 0 <= start < stop <= total:
         raise SpecError(f"--range {start}:{stop} is not a non-empty range inside [0, {total}) of {sid}")
-    return Campaign(sid, target, kind, start, stop, shard_bits, bool(nan_payload_ok))
+    return Campaign(sid, target, kind, start, stop, shard_bits, bool(nan_payload_ok), seed)
+
+
+def shard_seed(seed: int, lo: int) -> int:
+    """The hypothesis seed of the fuzz shard starting at vector ``lo`` of a campaign seeded ``seed``."""
+    return int.from_bytes(hashlib.sha256(f"refarith-fuzz:{seed}:{lo}".encode()).digest()[:8], "big")
 
 
 # ------------------------------------------------------------------ digests
@@ -132,7 +170,9 @@ _REFERENCE_MODULES = {
     "pairs16": _EXACT_MODULES + ("refarith/fast/__init__.py", "refarith/fast/arith.py", "refarith/fast/oddsum.py",
                                  "refarith/fast/cast.py", "refarith/fast/castkernel.py", "refarith/fast/bitops.py"),
     "unary32": _EXACT_MODULES,
+    "fuzz": _EXACT_MODULES + ("refarith/certify/fuzz.py", "refarith/golden/opdrivers"),
 }
+_REFERENCE_MODULES["triples"] = _REFERENCE_MODULES["pairs16"] + ("refarith/golden/opdrivers/fma.py",)
 """Per campaign kind, the sources its reference runs: the exact model and the fast reference of the kind."""
 
 
@@ -174,7 +214,7 @@ def _canonical(doc: dict) -> bytes:
 
 
 # ------------------------------------------------------------------ the ledger
-_SHARD_NAME = re.compile(r"^([0-9a-f]{12})-([0-9a-f]{12})-([0-9a-f]{64})\.json$")
+_SHARD_NAME = re.compile(r"^([0-9a-f]{12,13})-([0-9a-f]{12,13})-([0-9a-f]{64})\.json$")
 
 
 class Ledger:
@@ -350,10 +390,10 @@ def stage_from(doc: dict):
     return Stage(**kw)
 
 
-def _sort_key16(c: np.ndarray, nan_code: np.ndarray) -> np.ndarray:
-    """magnitude_key order of IEEE-layout 16-bit codes as integers: finite and inf by magnitude, NaN after, by
+def _sort_key(c: np.ndarray, nan_code: np.ndarray, nbits: int) -> np.ndarray:
+    """magnitude_key order of IEEE-layout n-bit codes as integers: finite and inf by magnitude, NaN after, by
     code."""
-    return np.where(nan_code[c.astype(np.int64)], np.uint64(1 << 16) + c, c & np.uint64(0x7FFF))
+    return np.where(nan_code[c.astype(np.int64)], np.uint64(1 << nbits) + c, c & np.uint64((1 << (nbits - 1)) - 1))
 
 
 _NAN: dict[str, np.ndarray] = {}
@@ -364,43 +404,51 @@ def _nan_codes(name: str) -> np.ndarray:
         from refarith.formats import get_format
 
         f = get_format(name)
-        _NAN[name] = np.array([is_nan_code(f, c) for c in range(1 << 16)])
+        _NAN[name] = np.array([is_nan_code(f, c) for c in range(f.ncodes)])
     return _NAN[name]
 
 
-def _reference(spec, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _reference(spec, ops: tuple) -> np.ndarray:
     d = get_driver(spec)
-    if spec.fmt(0).name == "bfloat16":
+    if spec.op != "fma" and spec.fmt(0).name == "bfloat16":
         from refarith.fast.oddsum import arith_rto
 
         p = spec.param
-        return np.asarray(arith_rto(spec.op, a, b, spec.fmt(0), p["rounding"], p["overflow"]), dtype=np.uint64)
-    return np.asarray(d.fast(spec, (a, b), "numpy")[0], dtype=np.uint64)
+        return np.asarray(arith_rto(spec.op, *ops, spec.fmt(0), p["rounding"], p["overflow"]), dtype=np.uint64)
+    return np.asarray(d.fast(spec, ops, "numpy")[0], dtype=np.uint64)
 
 
-def _pairs_shard(camp: Campaign, lo: int, hi: int):
+def _operands(idx: np.ndarray, arity: int, nbits: int) -> tuple:
+    """Index -> operand codes, the first operand in the high bits."""
+    m = np.uint64((1 << nbits) - 1)
+    return tuple((idx >> np.uint64(nbits * (arity - 1 - k))) & m for k in range(arity))
+
+
+def _codes_shard(camp: Campaign, lo: int, hi: int):
+    """A ``pairs16`` or ``triples`` shard: the fast reference, the kernel, the exact model where they differ."""
     from refarith.certify.runner import Stage, compare, key_of, make_example, vectors_arrays
 
     spec = parse_spec(camp.spec)
     kernel = _kernel(camp.target)
     d = get_driver(spec)
     fmt = spec.fmt(0)
+    arity = 3 if camp.kind == "triples" else 2
     st = Stage("exhaustive", "")
     nan_code = _nan_codes(fmt.name)
     cn = CLASSES.index("nan_payload")
     for c0 in range(lo, hi, 1 << CHUNK_BITS):
         c1 = min(hi, c0 + (1 << CHUNK_BITS))
-        idx = np.arange(c0, c1, dtype=np.uint64)
-        a, b = idx >> np.uint64(16), idx & np.uint64(0xFFFF)
+        ops = _operands(np.arange(c0, c1, dtype=np.uint64), arity, fmt.nbits)
         with np.errstate(all="ignore"):
-            ref = _reference(spec, a, b)
+            ref = _reference(spec, ops)
         probe = np.linspace(0, c1 - c0 - 1, min(SELF_CHECK, c1 - c0)).astype(np.int64)
         for j in probe.tolist():
-            want = d.exact(spec, (int(a[j]), int(b[j])))
+            vec = tuple(int(o[j]) for o in ops)
+            want = d.exact(spec, vec)
             if want is None or want[0] != int(ref[j]):
                 raise RefarithError(f"{camp.spec}: the fast reference gives {int(ref[j]):#06x} for "
-                                    f"({int(a[j]):#06x}, {int(b[j]):#06x}), the exact model {want}; shard refused")
-        got = kernel(spec, (a, b))[:, 0]
+                                    f"({', '.join(f'{v:#06x}' for v in vec)}), the exact model {want}; shard refused")
+        got = kernel(spec, ops)[:, 0]
         cand = np.nonzero(got != ref)[0]
         st.vectors += int(c1 - c0 - cand.size)
         if cand.size == 0:
@@ -412,16 +460,38 @@ def _pairs_shard(camp: Campaign, lo: int, hi: int):
             st.mismatches["nan_payload"] += int(nn.size)
             st.histogram["special"] += int(nn.size)
             st.columns["y"] = st.columns.get("y", 0) + int(nn.size)
-            k = (_sort_key16(a[nn], nan_code) << np.uint64(17)) | _sort_key16(b[nn], nan_code)
+            k = np.zeros(nn.size, dtype=np.uint64)
+            for o in ops:
+                k = (k << np.uint64(fmt.nbits + 1)) | _sort_key(o[nn], nan_code, fmt.nbits)
             j = int(nn[np.argmin(k)])
-            vec = (int(a[j]), int(b[j]))
+            vec = tuple(int(o[j]) for o in ops)
             if "nan_payload" not in st.examples or key_of(spec, vec) < key_of(spec, st.examples["nan_payload"]):
                 st.examples["nan_payload"] = make_example(spec, CLASSES[cn], vec, (int(ref[j]),), (int(got[j]),))
         rest = cand[~both_nan]
         if rest.size:
-            vecs = list(zip(a[rest].tolist(), b[rest].tolist()))
+            vecs = list(zip(*(o[rest].tolist() for o in ops)))
             ins, exp, dom = vectors_arrays(spec, vecs)
             compare(spec, kernel, ins, exp, dom, st)
+    st.seen = {}
+    return st
+
+
+def _fuzz_shard(camp: Campaign, lo: int, hi: int):
+    """A ``fuzz`` shard: ``hi - lo`` vectors drawn with :func:`shard_seed` (seed, lo), compared exactly."""
+    from refarith.certify.fuzz import run_fuzz
+    from refarith.certify.runner import Stage, compare, vectors_arrays
+
+    spec = parse_spec(camp.spec)
+    kernel = _kernel(camp.target)
+    assert camp.seed is not None
+    sseed = shard_seed(camp.seed, lo)
+    st = Stage("fuzz", "", seed=camp.seed)
+    vecs = run_fuzz(spec, hi - lo, sseed)
+    if len(vecs) != hi - lo:
+        raise RefarithError(f"{camp.spec}: hypothesis drew {len(vecs)} vectors for seed {sseed}, not {hi - lo}")
+    for c0 in range(0, len(vecs), 1 << CHUNK_BITS):
+        ins, exp, dom = vectors_arrays(spec, vecs[c0:c0 + (1 << CHUNK_BITS)])
+        compare(spec, kernel, ins, exp, dom, st, chunk=4096)
     st.seen = {}
     return st
 
@@ -473,18 +543,23 @@ def run_shard(campaign: dict, lo: int, hi: int) -> dict:
     camp = Campaign(**campaign)
     t0 = time.process_time()
     w0 = time.monotonic()
-    st = (_pairs_shard if camp.kind == "pairs16" else _unary_shard)(camp, lo, hi)
-    return {"stage": _stage_doc(st), "cpu_seconds": round(time.process_time() - t0, 3),
-            "seconds": round(time.monotonic() - w0, 3), "host": platform.node(), "pid": os.getpid()}
+    fn = {"pairs16": _codes_shard, "triples": _codes_shard, "unary32": _unary_shard, "fuzz": _fuzz_shard}[camp.kind]
+    st = fn(camp, lo, hi)
+    out = {"stage": _stage_doc(st), "cpu_seconds": round(time.process_time() - t0, 3),
+           "seconds": round(time.monotonic() - w0, 3), "host": platform.node(), "pid": os.getpid()}
+    if camp.kind == "fuzz":
+        assert camp.seed is not None
+        out["fuzz_seed"], out["fuzz_count"] = shard_seed(camp.seed, lo), hi - lo
+    return out
 
 
 # ------------------------------------------------------------------ merge
-def merge(spec_id: str, stages: list) -> object:
+def merge(spec_id: str, stages: list, name: str = "exhaustive") -> object:
     """One Stage from shard stages: counts added, input-map cells added, the smaller counterexample kept."""
     from refarith.certify.runner import BUCKETS, Stage, key_of
 
     spec = parse_spec(spec_id)
-    out = Stage("exhaustive", "")
+    out = Stage(name, "")
     out.histogram = dict.fromkeys(BUCKETS, 0)
     cells: dict[tuple[int, int, int], int] = {}
     for s in stages:
@@ -525,18 +600,24 @@ def certificate(ledger: Ledger, require_complete: bool = True):
         s = stage_from(doc["stage"])
         s.seconds = doc.get("seconds", 0.0)
         stages.append(s)
-    st = merge(camp.spec, stages)
+    st = merge(camp.spec, stages, "fuzz" if camp.kind == "fuzz" else "exhaustive")
     retries = sum(int(doc.get("retries", 0)) for doc in ordered)
-    what = "pairs (a, b) of codes" if camp.kind == "pairs16" else "binary32 inputs"
-    whole = camp.start == 0 and camp.stop == domain_size(camp.kind)
+    what = {"pairs16": "pairs (a, b) of codes", "triples": "triples (a, b, c) of codes", "unary32": "binary32 inputs",
+            "fuzz": f"fuzz vectors (hypothesis; campaign seed {camp.seed}, shard seeds sha256(seed, first index))"}
+    whole = camp.kind != "fuzz" and camp.start == 0 and camp.stop == domain_size(camp.kind, camp.spec)
     rng = f"all {camp.size}" if whole else f"indices {camp.start:#x}..{camp.stop - 1:#x} ({camp.size})"
-    fast = "refarith.fast.oddsum (binary64, round-to-odd sums)" if "bfloat16" in camp.spec else \
-        "refarith.fast.arith (binary64, one rounding)"
-    ref = (f"{fast}, every disagreement recomputed by the exact model" if camp.kind == "pairs16"
-           else "sticky-key table from the exact model")
-    st.source = (f"{rng} {what} in {len(ordered)} shards of 2^{camp.shard_bits} (ledger {ledger.digest()[:16]}, "
-                 f"{retries} retries); reference: {ref}")
-    st.covers = camp.stop if camp.start == 0 else 0
+    if camp.kind == "triples":
+        fast = "refarith.fast.oddsum.fma_rto (exact binary64 product, round-to-odd sum)"
+    elif "bfloat16" in camp.spec:
+        fast = "refarith.fast.oddsum (binary64, round-to-odd sums)"
+    else:
+        fast = "refarith.fast.arith (binary64, one rounding)"
+    ref = {"unary32": "sticky-key table from the exact model", "fuzz": "the exact model on every vector"}.get(
+        camp.kind, f"{fast}, every disagreement recomputed by the exact model")
+    st.source = (f"{rng} {what[camp.kind]} in {len(ordered)} shards of 2^{camp.shard_bits} (ledger "
+                 f"{ledger.digest()[:16]}, {retries} retries); reference: {ref}")
+    st.covers = camp.stop if camp.start == 0 and camp.kind != "fuzz" else 0
+    st.seed = camp.seed
     env = dict(h["environment"])
     env["sweep_shards"] = str(len(ordered))
     env["sweep_retries"] = str(retries)
@@ -548,4 +629,5 @@ def certificate(ledger: Ledger, require_complete: bool = True):
 
 
 __all__ = ["CHUNK_BITS", "KINDS", "LEDGER_VERSION", "Campaign", "Ledger", "LedgerError", "certificate",
-           "kernel_digest", "kind_of", "make_campaign", "merge", "reference_digest", "run_shard", "stage_from"]
+           "domain_size", "kernel_digest", "kind_of", "make_campaign", "merge", "reference_digest", "run_shard",
+           "shard_seed", "stage_from"]

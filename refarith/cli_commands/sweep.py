@@ -1,8 +1,10 @@
 """`refarith sweep run|report|plan`: exhaustive campaigns as resumable shards (refarith.certify.shards/engine).
 
 ``run`` compares a kernel with a spec on every input (or ``--range LO:HI`` of them), shard by shard, recording
-each shard in the ledger directory as it finishes; run it again on the same ledger to resume.  ``report`` builds
-the merged certificate from a ledger alone.  ``plan`` times one shard in this process and extrapolates.
+each shard in the ledger directory as it finishes; run it again on the same ledger to resume.  ``--fuzz N
+--seed S`` makes it a fuzz campaign of N hypothesis-drawn vectors instead, sharded as (shard seed, count).
+``report`` builds the merged certificate from a ledger alone.  ``plan`` times one shard in this process and
+extrapolates.
 Exit status: 0 pass, 1 fail, 2 bad input (a foreign or corrupt ledger, a ledger in use, an unreachable
 scheduler), 130 Ctrl-C.
 """
@@ -38,13 +40,17 @@ def add_parser(subparsers) -> None:
     sub = p.add_subparsers(dest="sweep_command", metavar="{run,report,plan}")
     sub.required = True
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--spec", required=True, help="add|sub|mul|div of a 16-bit float (2^32 pairs), or a cast "
-                                                      "binary32 -> a float of <= 8 bits (2^32 inputs)")
+    common.add_argument("--spec", required=True, help="add|sub|mul|div of a 16-bit float (2^32 pairs), fma of an 8- "
+                                                      "or 16-bit float (2^24 or 2^48 triples), a cast binary32 -> "
+                                                      "a float of <= 8 bits (2^32 inputs); with --fuzz: any op")
     common.add_argument("--target", required=True, help="a certify target, e.g. "
                                                         "refarith.certify.torch_ops:add_bfloat16 or refarith:numpy")
     common.add_argument("--shard-bits", type=int, default=24, help="shard size 2^N indices (default 24)")
     common.add_argument("--range", type=_range, default=None, metavar="LO:HI",
                         help="only indices [LO, HI) (a slice; default: the whole input space)")
+    common.add_argument("--fuzz", type=_int, default=None, metavar="N",
+                        help="a fuzz campaign of N vectors (hypothesis, seeded) instead of the exhaustive one")
+    common.add_argument("--seed", type=_int, default=0, help="the fuzz campaign's seed (default 0)")
     common.add_argument("--nan-payload-ok", action="store_true", help="accept results differing only in the NaN code")
     r = sub.add_parser("run", parents=[common], help="run (or resume) a campaign into a ledger directory")
     r.add_argument("--ledger", required=True, metavar="DIR", help="ledger directory (created, or resumed)")
@@ -68,7 +74,7 @@ def _campaign(args):
     from refarith.certify.shards import make_campaign
 
     lo, hi = args.range if args.range else (0, None)
-    return make_campaign(args.spec, args.target, args.shard_bits, lo, hi, args.nan_payload_ok)
+    return make_campaign(args.spec, args.target, args.shard_bits, lo, hi, args.nan_payload_ok, args.fuzz, args.seed)
 
 
 def _finish(c, report: str | None) -> int:
