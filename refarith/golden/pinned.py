@@ -6,4 +6,4 @@ digest, so a golden file cannot be edited together with its MANIFEST entry witho
 changing too.
 """
 
-MANIFEST_SHA256 = "0b4fc103a3907df1fde0d842c6a1981ac785d2d316b02ad021a704edade69139"
+MANIFEST_SHA256 = "7065aec4bdf46d671b683c92ee8082c6aae89a93e09821034289942a4de25833"
