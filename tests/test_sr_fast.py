@@ -186,3 +186,55 @@ def test_binary32_table_path_equals_the_bit_kernel(dst, overflow, kw):
         werr = np.broadcast_to(werr, bits.shape)
         np.testing.assert_array_equal(gerr, werr)
         np.testing.assert_array_equal(np.where(werr, 0, got), np.where(werr, 0, want))
+
+
+def test_binary32_large_k_and_subnormal_sources_against_the_exact_model():
+    """Two readings of the fraction the table path once got wrong, checked against the exact model: a value far
+    below the target's range with k = 19 (a clamped exponent table read significand bits as fraction bits), and
+    binary32 subnormals in [2^-127, 2^-126), a binade of E8M0 whose ulp is 2^-127 (not 2^-126)."""
+    cases = [("ocp_e4m3", 19, "a", [0x210088A7, 0xA10088A7, 0x00000001, 0x3C000001]),
+             ("ocp_e4m3", 18, "b", [0x210088A7, 0x1F7FFFFF]),
+             ("ocp_e5m2", 20, "a", [0x2A000FFF, 0x33FFFFFF]),
+             ("e8m0", 8, "a", [0x004362DF, 0x00530291, 0x007FFFFF, 0x00400000, 0x00400001, 0x003FFFFF, 0x00800001]),
+             ("e8m0", 8, "b", [0x004362DF, 0x007F0000]),
+             ("e8m0", 5, "c", [0x004362DF, 0x00600000])]
+    rng = np.random.default_rng(11)
+    for dst, k, variant, words in cases:
+        bits = np.repeat(np.array(words, dtype=np.uint32), 6)
+        r = rng.integers(0, 1 << k, bits.size)
+        r[::6] = (1 << k) - 1
+        r[1::6] = 0
+        kw = {"negative": "clamp"} if dst == "e8m0" else {}
+        got = encode(bits.view(np.float32), dst, "sr", rand=r, rand_bits=k, sr_variant=variant, **kw)
+        np.testing.assert_array_equal(got, _exact(bits, r, "binary32", dst, variant, k, **kw), err_msg=dst)
+
+
+@pytest.mark.parametrize("dst,overflow,kw", [("ocp_e2m1", "saturate", {}), ("e8m0", "nan", {}),
+                                             ("ocp_e4m3", "nan", {})])
+def test_binary32_two_operation_fraction_path_errors_and_dtypes(dst, overflow, kw):
+    """Variants a and b take the path that reads the fraction with two operations and gathers at key << 1 | up;
+    its codes and error flags (NaN into E2M1 under nan_policy='error', a negative into E8M0 under
+    negative='error') equal cast_bits for uint8 and uint32 codes, with binary32 subnormals and NaNs included."""
+    from refarith.fast import srfast
+    from refarith.fast.bitops import NumpyBitOps
+    from refarith.fast.castkernel import cast_bits
+
+    rng = np.random.default_rng(23)
+    sub = rng.integers(0, 1 << 23, 500).astype(np.uint32) | (rng.integers(0, 2, 500).astype(np.uint32) << 31)
+    bits = np.concatenate([_binary32_sample(2000, 29), sub,
+                           np.array([0x7FC00000, 0xFFC00001, 0xFF800000, 0x80000000, 0x00400000], np.uint32)])
+    f = get_format(dst)
+    assert srfast.applies(f, overflow, "error")
+    for variant, k in [("a", 8), ("b", 6), ("a", 2)]:
+        assert srfast._regular_plan(f, overflow, "error", "error", k + (variant == "b")) is not None
+        r = rng.integers(0, 1 << k, bits.size)
+        want, werr = cast_bits(NumpyBitOps(32), bits, "binary32", f, "sr", overflow, "error", "error",
+                               r.astype(np.uint32), k, variant)
+        werr = np.broadcast_to(werr, bits.shape)
+        assert werr.any() == (dst != "ocp_e4m3")
+        for out_dtype in (np.uint8, np.uint32):
+            got, gerr = srfast.encode_sr(bits, f, overflow, "error", "error", r.astype(np.uint8), k, variant,
+                                         out_dtype)
+            assert got.dtype == out_dtype
+            np.testing.assert_array_equal(gerr, werr)
+            np.testing.assert_array_equal(np.where(werr, 0, got), np.where(werr, 0, want))

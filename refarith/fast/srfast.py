@@ -9,8 +9,11 @@ below the kept bits: with E the biased binary32 exponent, the target ulp is 2^(m
 (E' = max(E, 1); binary32 subnormals lie below every such target's emin) and the source's last bit 2^(E' - 150),
 so frac = (sig mod 2^d) / 2^d with d = max(E' - 127, emin) - mbits - E' + 150 -- a table of E.  Then
 F = floor(frac * 2^K) and the variant's comparison (:func:`refarith.fast.castkernel._sr_up`) decide; the result
-is ``away`` where the value is inexact and the decision is up, else ``down``.  Tested equal to ``cast_bits``
-(tests/test_sr_fast.py).
+is ``away`` where the value is inexact and the decision is up, else ``down``.  Binary32 subnormals are read in
+the target binade they fall in (for E8M0, [2^-127, 2^-126) has ulp 2^-127).  Variants a and b, where every
+exponent of the target's normal range reads the fraction the same way, take F from two integer operations (the
+table only for the elements below that range) and gather the code at key << 1 | up from one interleaved table.
+Tested equal to ``cast_bits`` and to the exact model (tests/test_sr_fast.py).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ _BLOCK = 1 << 16
 
 def applies(dst: FloatFormat, overflow: str, negative: str) -> bool:
     """Whether :func:`encode_sr` handles this binary32 target (else the caller runs the bit kernel)."""
-    return sticky_key_suffices(dst) and overflow in ("saturate", "inf", "nan") and negative in ("error", "clamp")
+    return (sticky_key_suffices(dst) and overflow in ("saturate", "inf", "nan") and negative in ("error", "clamp")
+            and (dst.emin >= -126 or (dst.emin == -127 and not dst.subnormals)))
 
 
 @lru_cache(maxsize=64)
@@ -49,9 +53,17 @@ def tables(dst: FloatFormat, overflow: str, nan_policy: str, negative: str):
     err = np.broadcast_to(err, down.shape).copy()
     e = np.maximum(np.arange(256), 1)
     d = np.maximum(e - 127, dst.emin) - dst.mbits - e + 150
-    d = np.minimum(d, 40).astype(np.int64)
+    # d is clamped where every reading of the fraction is 0 anyway: the significand is below 2^24 and K is at
+    # most 32 (k + 1 <= 31 for 32-bit words, k + 17 <= 25 for te_e2m1_8), so any d >= 56 reads F = 0; a smaller
+    # clamp would read significand bits as fraction bits for large k
+    d = np.minimum(d, 56).astype(np.int64)
     mask = np.where(d >= 24, 0xFFFFFF, (1 << np.minimum(d, 24)) - 1)
-    mask[0] = 0x7FFFFF
+    if dst.emin == -127:
+        # binary32 subnormals span the target binade [2^-127, 2^-126), where the ulp is 2^(-127 - mbits): d = 22 -
+        # mbits, the leading bit 22 excluded; the ones below 2^-127 are under the range of a target without
+        # subnormals, whose down and away codes are the same (applies() admits no other target below -126)
+        d[0] = 22 - dst.mbits
+    mask[0] = (1 << min(int(d[0]), 23)) - 1  # no implicit bit: a binary32 subnormal's significand is below 2^23
     out = []
     for a in (packed, err, d, mask.astype(np.uint32)):
         a = np.ascontiguousarray(a)
@@ -62,7 +74,7 @@ def tables(dst: FloatFormat, overflow: str, nan_policy: str, negative: str):
 
 def _shift_table(d: np.ndarray, kk: int) -> np.ndarray | None:
     """Right shifts d - K per exponent (clamped to 31: the fraction is below 2^24), None where some d < K."""
-    if int(d[1:].min()) < kk:
+    if int(d.min()) < kk:
         return None
     return np.minimum(d - kk, 31).astype(np.uint32)
 
@@ -76,6 +88,10 @@ def encode_sr(bits: np.ndarray, dst: FloatFormat, overflow: str, nan_policy: str
     with mode='clip' (no per-element bounds check); the per-exponent mask and shift come from one packed
     table."""
     packed_t, err_t, d_t, mask_t = tables(dst, overflow, nan_policy, negative)
+    if variant in ("a", "b"):
+        plan = _regular_plan(dst, overflow, nan_policy, negative, k + (variant == "b"))
+        if plan is not None:
+            return _encode_sr_regular(bits, dst, overflow, nan_policy, negative, r, k, variant, out_dtype, plan)
     n = bits.size
     codes = np.empty(n, dtype=out_dtype)
     any_err = bool(err_t.any())
@@ -131,6 +147,111 @@ def encode_sr(bits: np.ndarray, dst: FloatFormat, overflow: str, nan_policy: str
         if codes.dtype.itemsize > 2:
             pk &= np.uint32(0xFFFF)
         codes[a:a + x.size] = pk
+    return codes, errs
+
+
+@lru_cache(maxsize=64)
+def _regular_plan(dst: FloatFormat, overflow: str, nan_policy: str, negative: str, kk: int) -> tuple[int, int] | None:
+    """(E_reg, c0) when every biased binary32 exponent E >= E_reg, and no other, reads the fraction the same way:
+    the mask of :func:`tables` is 2^d0 - 1 and the shift d0 - K = c0 >= 0, with d0 = 23 - mbits (the target's
+    normal range).  There F = (bits >> c0) & (2^K - 1), two integer operations instead of a table gather; None
+    where that does not hold (then :func:`encode_sr` runs the per-exponent table for every element)."""
+    _, _, d_t, mask_t = tables(dst, overflow, nan_policy, negative)
+    sh_t = _shift_table(d_t, kk)
+    if sh_t is None:
+        return None
+    d0 = 23 - dst.mbits
+    c0 = d0 - kk
+    if c0 < 0:
+        return None
+    regular = (mask_t == (1 << d0) - 1) & (sh_t == c0)
+    e_reg = int(np.argmax(regular)) if regular.any() else 256
+    if e_reg == 256 or not regular[e_reg:].all() or regular[:e_reg].any():
+        return None
+    return e_reg, c0
+
+
+@lru_cache(maxsize=64)
+def _pair_codes(dst: FloatFormat, overflow: str, nan_policy: str, negative: str,
+                dtype: str) -> tuple[np.ndarray, np.ndarray | None, int | None]:
+    """(codes, errors, limit) indexed by key << 1 | up: entry 2 key is the key's ``down`` code, 2 key + 1 its
+    ``away`` code (:func:`tables`), in ``dtype``.  Error keys hold a sentinel above every code (limit = the largest
+    code) when ``dtype`` has a spare value, and errors is None; else errors is the error flag per index and limit
+    None.  Without errors both are None."""
+    packed_t, err_t, _, _ = tables(dst, overflow, nan_policy, negative)
+    dt = np.dtype(dtype)
+    pair = np.empty(2 * packed_t.size, dtype=dt)
+    pair[0::2] = packed_t & np.uint32(0xFFFF)
+    pair[1::2] = packed_t >> np.uint32(16)
+    errs, limit = None, None
+    if err_t.any():
+        if dst.ncodes - 1 < np.iinfo(dt).max:
+            limit = dst.ncodes - 1
+            pair[np.repeat(err_t, 2)] = np.iinfo(dt).max
+        else:
+            errs = np.ascontiguousarray(np.repeat(err_t, 2))
+            errs.setflags(write=False)
+    pair.setflags(write=False)
+    return pair, errs, limit
+
+
+def _encode_sr_regular(bits: np.ndarray, dst: FloatFormat, overflow: str, nan_policy: str, negative: str,
+                       r: np.ndarray, k: int, variant: str, out_dtype: type,
+                       plan: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`encode_sr` for variants a and b where :func:`_regular_plan` holds.  Per element: the key, F from two
+    operations (the per-exponent table only for the few elements below 2^(E_reg - 127)), up = (F + r) >> k for a
+    and (F + 2r + 1) >> (k + 1) for b (0 or 1: F, r < 2^K), then one gather at key << 1 | up, straight into the
+    codes.  Bit for bit the same as the general loop of :func:`encode_sr`."""
+    e_reg, c0 = plan
+    kk = k + 1 if variant == "b" else k
+    pair, perr, limit = _pair_codes(dst, overflow, nan_policy, negative, np.dtype(out_dtype).str)
+    _, _, d_t, mask_t = tables(dst, overflow, nan_policy, negative)
+    ex_t = _packed_ex_table(mask_t, _shift_table(d_t, kk))
+    n = bits.size
+    codes = np.empty(n, dtype=out_dtype)
+    errs = np.zeros(n, dtype=bool)
+    m0 = min(_BLOCK, n)
+    y = np.empty(m0, dtype=np.uint32)
+    f = np.empty(m0, dtype=np.uint32)
+    e = np.empty(m0, dtype=np.uint32)
+    small = np.empty(m0, dtype=bool)
+    c15 = np.uint32(0x7FFF)
+    kmask = np.uint32((1 << kk) - 1)
+    e_lim = np.uint32(e_reg << 23)
+    for a in range(0, n, _BLOCK):
+        x = bits[a:a + _BLOCK]
+        m = x.size
+        yb, fb, eb, sb = y[:m], f[:m], e[:m], small[:m]
+        np.bitwise_and(x, c15, out=yb)  # the sticky key (castkernel.sticky_key), then << 1
+        yb += c15
+        yb |= x
+        yb >>= np.uint32(15)
+        yb <<= np.uint32(1)
+        np.right_shift(x, np.uint32(c0), out=fb)
+        fb &= kmask
+        if e_reg > 0:
+            np.bitwise_and(x, np.uint32(0x7F800000), out=eb)
+            np.less(eb, e_lim, out=sb)
+            if sb.any():  # below the target's normal range: the per-exponent mask and shift
+                j = np.flatnonzero(sb)
+                xs = x[j]
+                t = ex_t[xs >> np.uint32(23)]
+                fb[j] = ((xs | np.uint32(0x800000)) & (t & np.uint32(0xFFFFFF))) >> (t >> np.uint32(24))
+        rb = r[a:a + m]
+        np.add(fb, rb, out=fb, casting="unsafe")
+        if variant == "b":
+            np.add(fb, rb, out=fb, casting="unsafe")
+            fb += np.uint32(1)
+        fb >>= np.uint32(kk)
+        yb |= fb
+        cb = codes[a:a + m]
+        np.take(pair, yb, out=cb, mode="clip")  # every index is below 2^18, the table's length
+        if perr is not None:
+            np.take(perr, yb, out=errs[a:a + m], mode="clip")
+        elif limit is not None and int(cb.max()) > limit:
+            bad = cb > limit
+            errs[a:a + m] = bad
+            cb[bad] = 0
     return codes, errs
 
 
