@@ -321,3 +321,42 @@ def test_limb_sum_theorem_can_fail(monkeypatch) -> None:
     monkeypatch.setattr(F, "limb_width", lambda k: width(k) + 1)
     out = T.limb_sum_exact()
     assert out.verdict == COUNTEREXAMPLE and out.confirmed
+
+
+def test_tc_align_bound_theorem_hopper_fp8() -> None:
+    """Z3 proves the hopper_fp8 group-step bound (three lemmas, the encoding checked against the exact model)."""
+    from refarith.smt.registry import PROVED
+    from refarith.smt.theorems import gemm as T
+
+    out = T._tc_align_bound("hopper_fp8")
+    assert out.verdict == PROVED, out
+
+
+def test_tc_align_bound_theorem_can_fail(monkeypatch) -> None:
+    """An alignment that truncates one bit more than the model: the encoding check names the disagreement, and
+    with that check skipped Z3's lemma (A) gives a counterexample."""
+    from refarith.smt.registry import COUNTEREXAMPLE
+    from refarith.smt.theorems import gemm as T
+
+    right = T._tc_align_term
+
+    def one_bit_more(m, e, b, w):
+        a, u = right(m, e, b - 1, w)
+        return a, u >> 1  # the model's 2^(E - b) - 1, with a on the coarser grid 2^(E - b + 1)
+
+    monkeypatch.setattr(T, "_tc_align_term", one_bit_more)
+    out = T._tc_align_bound("hopper_fp8")
+    assert out.verdict == "error" and "alignment of" in out.detail
+    monkeypatch.setattr(T, "_tc_encoding_matches_model", lambda b: None)
+    assert T._tc_align_bound("hopper_fp8").verdict == COUNTEREXAMPLE
+
+
+def test_tc_align_constant_is_tight() -> None:
+    """Every preset: the replayed group's alignment loss exceeds the bound with n - 1; for b = 13 it is within
+    0.2% of the proved bound."""
+    from refarith.smt.theorems import gemm as T
+
+    for preset in T.TC_ALIGN:
+        out = T._tc_tight(preset)
+        assert out.verdict == "counterexample" and out.confirmed, (preset, out)
+    assert float(T._tc_tight("hopper_fp8").counterexample["error_over_proved_bound"]) > 0.998

@@ -14,6 +14,18 @@ one 256 x 2 by 2 x 256 product of the numpy kernel), ``scaled_mm(ocp_e2m1->ocp_e
 The worst relative error found is reported, and its case is replayed through the exact model
 (:mod:`refarith.exact.gemm`), which must give the same code.  ``method="enumeration"``: no SMT query.
 
+``gemm.tc_align_bound.<preset>`` (Z3): one group step of the truncating tensor-core presets (volta_tc = turing_tc,
+ampere_tc, hopper_fp8: the accumulator t and g products aligned to the largest exponent E, truncated to multiples
+of 2^(E - b), summed exactly, the sum truncated into binary32) satisfies |t' - S| <= 2^-23 |S| + (1 + 2^-23) n 2^-b M
+with n = g + 1 terms, S their exact sum and M the largest |term|, for all terms that are integer multiples of a
+unit 2^L below 2^(L + 80) with binary32-normal sums.  E4M3 products are multiples of 2^-18 below 2^18
+(``gemm.int_sum_bound.ocp_e4m3``), and every accumulator value stays a multiple of 2^-18 (truncation to a grid of
+2^-18 or coarser) below K 448^2 < 2^32 for K <= 2^14, so the theorem covers every group step of these presets on
+E4M3 inputs; summed over the K / g steps it bounds the whole accumulation.  The proof has three Z3 queries: (A) per
+term, (B) the binary32 truncation, (C) their sum in linear integer arithmetic; the Z3 terms of (A) and (B) are
+evaluated against the exact model's steps on sampled values first.  ``gemm.tc_align_constant_tight.<preset>``: the
+constant n cannot be lowered to n - 1 (a replayed group reaches n (2^(E-b) - 1) units of alignment loss).
+
 :func:`tensor_core_claims` measures the DeepSeek-V3 claim (arXiv 2412.19437 §3.3.2: with K = 4096 the limited
 accumulation precision of H800 FP8 GEMMs gives "a maximum relative error of nearly 2%"; promotion every
 N_C = 128 elements restores precision) exactly under stated input distributions.
@@ -27,6 +39,7 @@ import numpy as np
 
 from refarith.exact import gemm as X
 from refarith.fast import gemm as F
+from refarith.formats import get_format
 from refarith.smt.registry import COUNTEREXAMPLE, PROVED, Outcome, theorem
 
 K = 2
@@ -205,6 +218,173 @@ def limb_sum_exact() -> Outcome:
             abs(asg["x"]), abs(asg["y"])) < 2 ** w
 
     return prove(claim, {"K": k, "x": x, "y": y}, 30, confirm)
+
+
+# ------------------------------------------------------------------ the alignment-truncation bound (Z3)
+TC_ALIGN = {"volta_tc": (4, 23), "ampere_tc": (8, 23), "hopper_fp8": (32, 13)}
+"""Preset -> (g, b) of the group-step theorems (turing_tc has volta_tc's parameters; every preset truncates, rtz,
+into a binary32 accumulator, p = 24)."""
+TC_UNITS = 80
+"""The theorems' terms are integer multiples of a unit 2^L of magnitude below 2^(L + 80)."""
+_P32 = 24
+
+
+def _tc_align_term(m, e, b: int, w: int):
+    """Z3 terms of one aligned magnitude in units: sh = max(E - b, 0), a = (m >> sh) << sh (as a mask of the low sh
+    bits, which the solver handles far better than a variable shift), and U = 2^sh - 1 (m, E bit-vectors of width
+    w; the aligned term carries the sign of the term, so magnitudes are all the lemma needs)."""
+    import z3
+
+    sh = z3.If(z3.UGE(e, b), e - b, z3.BitVecVal(0, w))
+    u = (z3.BitVecVal(1, w) << sh) - 1
+    return m & ~u, u
+
+
+def _tc_rtz_term(m, f, p: int, w: int):
+    """Z3 term of a magnitude m (in units, f = floor(log2 m)) rounded toward zero to p significant bits: the
+    rounding of a multiple of the unit into a binary32 accumulator whose normal range holds it (grid
+    max(2^(f - p + 1), 1) units)."""
+    import z3
+
+    sh = z3.If(z3.UGE(f, p - 1), f - (p - 1), z3.BitVecVal(0, w))
+    return m & ~((z3.BitVecVal(1, w) << sh) - 1)
+
+
+def _tc_encoding_matches_model(b: int, samples: int = 200, seed: int = 0) -> str | None:
+    """Evaluate the Z3 alignment and rounding terms on sampled values (unit 2^-18, the E4M3 product unit) and
+    compare them with the exact model's steps (:func:`refarith.exact.gemm._align`, rounding into binary32 with
+    rtz); a description of the first disagreement, or None."""
+    import random
+
+    import z3
+
+    from refarith.exact.value import Value
+
+    w = 2 * TC_UNITS
+    rng = random.Random(seed)
+    unit = Fraction(1, 2 ** 18)
+    xv, ev = z3.BitVec("x", w), z3.BitVec("E", w)
+    al, _ = _tc_align_term(xv, ev, b, w)
+    rz = _tc_rtz_term(xv, ev, _P32, w)
+    for i in range(samples):
+        e = rng.randrange(TC_UNITS) if i % 4 else rng.randrange(b + 2)
+        x = rng.randrange(1, 2 ** (e + 1))
+        sign = i % 2
+        v = Value("finite", sign, x * unit)
+        sub = [(xv, z3.BitVecVal(x, w)), (ev, z3.BitVecVal(e, w))]
+        got = z3.simplify(z3.substitute(al, *sub)).as_long()
+        want = X._align(v, e - 18, b, "rtz")
+        if got * unit != want.mag or (got and want.sign != sign):
+            return f"alignment of {x} units at E = {e}: Z3 term {got}, exact model {want}"
+        sub = [(xv, z3.BitVecVal(x, w)), (ev, z3.BitVecVal(x.bit_length() - 1, w))]
+        got = z3.simplify(z3.substitute(rz, *sub)).as_long()
+        want = X._rnd(v, get_format("binary32"), "rtz")
+        if got * unit != want.mag or want.sign != sign:
+            return f"binary32 rtz of {x} units: Z3 term {got}, exact model {want}"
+    return None
+
+
+def _tc_align_bound(preset: str) -> Outcome:
+    import z3
+
+    from refarith.smt.registry import prove
+
+    g, b = TC_ALIGN[preset]
+    n = g + 1
+    bad = _tc_encoding_matches_model(b)
+    if bad:
+        return Outcome("error", detail=f"the Z3 encoding is not the exact model's step: {bad}")
+    w = 2 * TC_UNITS
+    one = z3.BitVecVal(1, w)
+    # (A) one term's magnitude m < 2^(E+1): a <= m, m - a <= U = 2^sh - 1, and U = 0 or 2^b (U + 1) = 2^E.
+    m, e = z3.BitVec("m", w), z3.BitVec("E", w)
+    a, u = _tc_align_term(m, e, b, w)
+    lemma_a = z3.Implies(z3.And(z3.ULT(e, TC_UNITS), z3.ULT(m, one << (e + 1))),
+                         z3.And(z3.ULE(a, m), z3.ULE(m - a, u), z3.Or(u == 0, (u + 1) << b == one << e)))
+    out_a = prove(lemma_a, {"m": m, "E": e}, 30)
+    if out_a.verdict != PROVED:
+        return out_a
+    # (B) the rounding of the aligned sum's magnitude, 2^F <= |y| < 2^(F+1) (|y| < n 2^80 units): r <= |y| and
+    # 2^(p-1) (|y| - r) < |y|.
+    y, f = z3.BitVec("y", w), z3.BitVec("F", w)
+    r = _tc_rtz_term(y, f, _P32, w)
+    lemma_b = z3.Implies(z3.And(z3.ULT(f, TC_UNITS + n.bit_length()), z3.ULE(one << f, y), z3.ULT(y, one << (f + 1))),
+                         z3.And(z3.ULE(r, y), z3.ULT((y - r) << (_P32 - 1), y)))
+    out_b = prove(lemma_b, {"y": y, "F": f}, 30)
+    if out_b.verdict != PROVED:
+        return out_b
+    # (C) the sum (linear integer arithmetic): from (A) for every term with the group's E, M = max |x_i| >= 2^E,
+    # and (B) for the aligned sum y = sum a_i, the group's error is bounded.
+    xs, es = z3.Ints(" ".join(f"x{i}" for i in range(n))), z3.Ints(" ".join(f"d{i}" for i in range(n)))
+    uu, mm, dd = z3.Ints("U M D")
+    s, yy = z3.Sum(xs), z3.Sum([xi - di for xi, di in zip(xs, es)])
+
+    def ab(t):
+        return z3.If(t < 0, -t, t)
+
+    hyp = [uu >= 0, z3.Or(uu == 0, (uu + 1) * 2 ** b <= mm), *[z3.And(-uu <= di, di <= uu) for di in es],
+           *[ab(xi) <= mm for xi in xs], ab(dd - yy) * 2 ** (_P32 - 1) <= ab(yy)]
+    claim = z3.Implies(z3.And(*hyp),
+                       ab(dd - s) * 2 ** (b + _P32 - 1) <= 2 ** b * ab(s) + (2 ** (_P32 - 1) + 1) * n * mm)
+    out_c = prove(claim, {"D": dd, "M": mm}, 30)
+    if out_c.verdict == PROVED:
+        out_c.detail = (f"{preset} group step (g = {g}, b = {b}, rtz, binary32): (A) per term |x - a| <= 2^sh - 1 "
+                        f"and 2^(b + sh) = 2^E when sh > 0, (B) 2^23 |y - rtz(y)| < |y|, (C) the sum of {n} terms, "
+                        "each proved by Z3; the Z3 terms agree with the exact model's _align and binary32 rtz on "
+                        "200 sampled values")
+    return out_c
+
+
+def _tc_tight(preset: str) -> Outcome:
+    """The group t = x_0, p_1..p_g with every term 2^E + 2^(E-b) - 1 units (E = 35, unit 2^-18) through the exact
+    model's group step: its error n (2^(E-b) - 1) exceeds (n - 1) 2^-b M, a smaller bound than the proved one."""
+    from refarith.exact.value import Value
+
+    g, b = TC_ALIGN[preset]
+    n = g + 1
+    unit = Fraction(1, 2 ** 18)
+    e = 35
+    x = (2 ** e + 2 ** (e - b) - 1) * unit
+    t = Value("finite", 0, x)
+    dval = X._tc_group(t, [Value("finite", 0, x)] * g, get_format("binary32"), b, "rtz").mag
+    s = n * x
+    err = abs(dval - s)
+    u32 = Fraction(1, 2 ** (_P32 - 1))
+    smaller = (n - 1) * Fraction(1, 2 ** b) * x
+    proved = u32 * s + (1 + u32) * n * Fraction(1, 2 ** b) * x
+    return Outcome(COUNTEREXAMPLE, {"terms": f"{n} x (2^{e} + 2^{e - b} - 1) * 2^-18", "S": str(s), "D": str(dval),
+                                    "error": str(err), "smaller_bound": str(smaller), "proved_bound": str(proved),
+                                    "error_over_proved_bound": f"{float(err / proved):.6f}"},
+                   confirmed=smaller < err <= proved, method="enumeration")
+
+
+def _register_tc(preset: str) -> None:
+    g, b = TC_ALIGN[preset]
+    n = g + 1
+    also = " (turing_tc has the same parameters)" if preset == "volta_tc" else ""
+
+    @theorem(f"gemm.tc_align_bound.{preset}",
+             f"{preset}{also}: one tensor-core group step (the accumulator t and g = {g} products aligned to the "
+             f"largest exponent E, truncated to multiples of 2^(E - {b}), summed exactly, the sum truncated into "
+             f"binary32) gives t' with |t' - S| <= 2^-23 |S| + (1 + 2^-23) {n} 2^-{b} M, S = t + sum p_k, M the "
+             f"largest |term|, for every t and p_k that are integer multiples of a unit 2^L below 2^(L + {TC_UNITS})"
+             " with binary32-normal sums (E4M3 and E5M2 products and their partial sums); Z3, in three lemmas",
+             expect=PROVED, budget=30, tags=("gemm", "z3", "tensor_core"))
+    def check() -> Outcome:
+        return _tc_align_bound(preset)
+
+    @theorem(f"gemm.tc_align_constant_tight.{preset}",
+             f"{preset}: one group step errs by at most {n - 1} 2^-{b} M (the alignment term with {n - 1} in place "
+             f"of {n}).  False: {n} equal terms 2^E + 2^(E - {b}) - 1 units (E = 35, unit 2^-18) lose "
+             f"{n} (2^(E - {b}) - 1) units in the alignment (the exact model's step), so the constant {n} of the "
+             "alignment term cannot be lowered",
+             expect=COUNTEREXAMPLE, budget=30, tags=("gemm", "tensor_core"))
+    def tight() -> Outcome:
+        return _tc_tight(preset)
+
+
+for _p in TC_ALIGN:
+    _register_tc(_p)
 
 
 def _fp8_codes(x: np.ndarray) -> np.ndarray:
