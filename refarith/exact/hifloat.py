@@ -98,3 +98,8 @@ def _round_up(x: Fraction, lo: Fraction, hi: Fraction, lo_code: int, hi_code: in
     if rounding == "rne":
         return hi_code & 1 == 0
     raise UnknownModeError(f"unknown rounding mode {rounding!r}")
+
+
+HIFLOAT8_GOLDEN_SPECS = ("cast(binary16->hifloat8,rounding=rna)", "cast(binary32->hifloat8,rounding=rna)")
+"""HiFloat8 casts of the committed golden set, under the paper's rounding (TA: ties away from zero): every binary16
+code, and the binary32 boundaries with seeded random values."""

@@ -497,6 +497,8 @@ def encode(x: Any, fmt: FloatFormat | str, rounding: str = "rne", overflow: str 
     (numpy, and torch given bit patterns with ``src=``; not triton).
     """
     if getattr(get_format(fmt), "kind", None) == "tapered":  # HiFloat8: refarith.fast.hifloat
+        if subnormal is not None:
+            raise UnknownModeError(f"subnormal flushing does not apply to {get_format(fmt).name}")
         return _encode_tapered(x, get_format(fmt), rounding, overflow, nan_policy, negative, rand, backend, src)
     dst = _dst(fmt)
     if backend not in BACKENDS:

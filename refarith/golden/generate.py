@@ -204,6 +204,9 @@ def committed_specs() -> list[Spec]:
     from refarith.golden.opdrivers.fma import FMA_GOLDEN_SPECS
 
     ids += list(FMA_GOLDEN_SPECS)  # fused multiply-add a * b + c of the OCP fp8 formats (boundary + random triples)
+    from refarith.exact.hifloat import HIFLOAT8_GOLDEN_SPECS
+
+    ids += list(HIFLOAT8_GOLDEN_SPECS)  # HiFloat8 casts under the paper's ties-away rounding
     out = []
     for s in ids:
         sp = parse_spec(s)

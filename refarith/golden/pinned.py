@@ -6,4 +6,4 @@ digest, so a golden file cannot be edited together with its MANIFEST entry witho
 changing too.
 """
 
-MANIFEST_SHA256 = "7065aec4bdf46d671b683c92ee8082c6aae89a93e09821034289942a4de25833"
+MANIFEST_SHA256 = "88260f9260388cf73e347549e6adc5efab4e087fc3d935d1589753ce785c4e6c"
