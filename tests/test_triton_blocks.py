@@ -268,6 +268,64 @@ def test_nvfp4_dequantize_every_code_and_scale():
                 assert got[sc, cc] == want, (sc, cc, ts)
 
 
+def test_nvfp4_graph_is_the_chunk_function_the_torch_backend_runs(monkeypatch):
+    """One source: the NVFP4 graph is made by calling ``refarith.fast.nvfp4._quantize_chunk`` on the tracer, the
+    function the torch backend calls on every chunk; evaluated on numpy words the graph gives the torch backend's
+    bits, both where the torch chunk takes its device-multiply shortcut (normal values only) and where it takes
+    the integer-only multiply (a binary32 subnormal in the chunk)."""
+    from refarith.fast import nvfp4 as fnv
+
+    calls = []
+    real = fnv._quantize_chunk
+
+    def spy(bits, st, *args, **kw):
+        calls.append(args[3].name)
+        return real(bits, st, *args, **kw)
+
+    monkeypatch.setattr(fnv, "_quantize_chunk", spy)
+    g = tbk.nvfp4_quantize_graph.__wrapped__("reciprocal", "given", "eps", "rne")
+    assert set(calls) == {"trace"} and g.digest == tbk.nvfp4_quantize_graph("reciprocal", "given", "eps", "rne").digest
+    rng = np.random.default_rng(14)
+    ts = 0.01171875
+    for sub in (False, True):
+        x = (rng.standard_normal((6, 32)) * np.exp2(rng.integers(-12, 12, (6, 1)))).astype(np.float32)
+        if sub:
+            x[2, 3] = np.float32(2e-39)
+        st, s0, c0 = fnv.nvfp4_quantize(torch.from_numpy(x), "reciprocal", 2, "eps", "1x16", "rne", ts,
+                                        backend="torch")
+        assert calls[-1] == "torch"
+        ops = NumpyBitOps(g.width)
+        words = x.view(np.uint32).reshape(-1, 16).astype(np.uint64)
+        st_words = np.full(words.shape[0], np.float32(ts).view(np.uint32), dtype=np.uint64)
+        s, c = evaluate(g, ops, [ops.word(words), ops.word(st_words)])
+        assert (np.asarray(s).astype(np.uint8) == s0.numpy().reshape(-1)).all(), sub
+        assert (np.asarray(c).astype(np.uint8) == c0.numpy().reshape(-1, 16)).all(), sub
+
+
+def test_deferred_table_chain_is_gathered_then_computed():
+    """A kernel that computes on a whole code table and gathers afterwards (as NVFP4's does for its 128 scale
+    codes) traces to per-block table reads followed by the same operations; the graph on numpy words equals numpy
+    computing on the table first."""
+    from refarith.fast.xptrace import trace_xp
+
+    table = (np.arange(128, dtype=np.int32) * 977 + 5) % 4096
+
+    def kernel(xp, idx, v):
+        t = xp.t.as_tensor(table) if xp.name == "trace" else table
+        d = xp.where(t > 1000, (t * 3) >> 2, -t) + 7
+        return xp.take(d, idx) + v
+
+    rng = np.random.default_rng(15)
+    idx = rng.integers(0, 128, 300).astype(np.int32)
+    v = rng.integers(-1000, 1000, 300).astype(np.int32)
+    g = trace_xp(kernel, [("idx", 1, 32), ("v", 1, 32)], "deferred")
+    assert sum(n.kind == "lut" for n in g.nodes) == 1
+    ops = NumpyBitOps(g.width)
+    (got,) = evaluate(g, ops, [_words(ops, idx), _words(ops, v)])
+    want = kernel(_NpShim(), idx, v)
+    assert (np.asarray(got).astype(np.uint32).view(np.int32) == want).all()
+
+
 # ------------------------------------------------------------------ requantization
 RQ_FILES = _golden("requantize")
 
@@ -382,6 +440,10 @@ class _NpShim:
     @staticmethod
     def i32(x):
         return np.asarray(x).astype(np.int32)
+
+    @staticmethod
+    def take(table, idx):
+        return np.take(table, idx)
 
 
 def _ops_kernel(xp, a, b, s):

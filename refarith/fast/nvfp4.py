@@ -240,7 +240,7 @@ def _scale_elements(bits, mag, r, overwritten, fmul, xp):
     :func:`refarith.fast.mx.f32_mul` otherwise.  The smallest product of a block is fl(min |x| * r) (rounding
     is monotone), computed per block with f32_mul.
     """
-    if xp.name == "numpy":
+    if xp.name != "torch":  # numpy's multiply, or the traced kernel's f32_mul
         return fmul(bits, r[..., None])
     t = xp.t
     nz = t.amin(t.where(mag == 0, 0x7F7FFFFF, mag), -1)  # smallest nonzero magnitude (max finite: none)
@@ -254,7 +254,12 @@ def _scale_elements(bits, mag, r, overwritten, fmul, xp):
 def _e2m1_codes(y, rounding: str, xp):
     """E2M1 codes round_value(y, ocp_e2m1, rounding, "saturate", nan_policy="zero") of binary32 bit patterns y
     (int32): one gather from the binary32 -> E2M1 sticky-key table built by the proved cast kernel (every
-    binary32 pattern, subnormals, infinities and NaN included; :func:`refarith.fast.mx.key_codes`)."""
+    binary32 pattern, subnormals, infinities and NaN included; :func:`refarith.fast.mx.key_codes`).  A traced
+    kernel (:mod:`refarith.fast.xptrace`) rounds with :func:`refarith.fast.mx.encode_scaled` instead: the same
+    codes (infinities saturate to ±6, NaN gives 0) without a 2^17-entry table."""
+    if xp.name == "trace":
+        sign, ef, n = split_f32(y, xp)
+        return xp.where((y & 0x7FFFFFFF) > 0x7F800000, 0, encode_scaled(sign, ef, n, 0, _E2M1, rounding, xp))
     return xp.take(_elem_table(_E2M1, rounding, xp, y), sticky_key32(y))
 
 

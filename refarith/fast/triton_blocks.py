@@ -176,63 +176,31 @@ def nvfp4_quantize_graph(division: str = "reciprocal", st_mode: str = "amax", ze
     the elements and, unless ``st_mode='none'``, a per-block word (``at`` or ``st``); outputs (UE4M3 scale code,
     E2M1 codes) and for ``st_mode='amax'`` the per-tensor scale's binary32 bits.
 
-    The recipe of :mod:`refarith.exact.nvfp4` composed from the numpy/torch backends' own primitives:
-    s_t = fl(A / 2688) (1.0 where that is 0); b = fl(fl(amax / 6) / s_t) (two levels) or fl(amax / 6); with
-    ``zero_scale=eps`` at least 2^-6; S = UE4M3 round-to-nearest-even of b (:func:`refarith.fast.mx.encode_scaled`);
-    y = fl(x / (S s_t)) (``divide``) or fl(x * fl(fl(1 / s_t) / S)) (``reciprocal``), every fl one
-    :func:`refarith.fast.mx.f32_div` / :func:`refarith.fast.mx.f32_mul`; E2M1 code of y (NaN y: 0); a zero scale
-    gives the elements' signed zeros; a block holding NaN or infinity gives scale 0x7F and element codes 0."""
+    The block arithmetic is ``refarith.fast.nvfp4._quantize_chunk`` itself, the function the numpy and torch
+    backends run on each chunk, traced on :class:`~refarith.fast.xptrace.XpTrace`: its divisor or multiplier of
+    the 128 UE4M3 codes is traced per block (:class:`~refarith.fast.xptrace.Deferred`), every binary32 operation
+    as :func:`refarith.fast.mx.f32_div` / :func:`refarith.fast.mx.f32_mul`, the E2M1 rounding by
+    :func:`refarith.fast.mx.encode_scaled` (the torch backend's device multiply and sticky-key table are its
+    shortcuts to the same bits).  For ``st_mode='amax'`` the graph also computes s_t = fl(A / 2688) (1.0 where
+    that is 0) from the tensor's largest finite magnitude A, as :func:`refarith.fast.nvfp4.tensor_scale_bits`."""
     from refarith.exact import nvfp4 as _nv
     from refarith.fast import nvfp4 as fnv
-    from refarith.fast.mx import encode_scaled, f32_div, f32_mul, split_f32
-    from refarith.formats import get_format
+    from refarith.fast.mx import f32_div
 
     if division not in _nv.DIVISIONS or st_mode not in ST_MODES or zero_scale not in _nv.ZERO_SCALES \
             or rounding not in _nv.ROUNDINGS:
         raise UnknownModeError(f"unknown NVFP4 setting division={division} st={st_mode} zero_scale={zero_scale} "
                                f"rounding={rounding}")
-    ue4m3, e2m1 = get_format("ue4m3"), get_format("ocp_e2m1")
-    ue4m3_bits = fnv._UE4M3_BITS
 
     def kernel(xp, bits, *scale_in):
-        def c32(v: float):
-            return xp.t.tensor(int(np.array(v, dtype=np.float32).view(np.int32)), dtype=xp.t.int32)
-
-        def fdiv(a, b):
-            return f32_div(a, b, xp)
-
-        def fmul(a, b):
-            return f32_mul(a, b, xp)
-
         st = None
         if st_mode == "amax":
-            st = fdiv(scale_in[0], c32(2688.0))
-            st = xp.where(st == 0, c32(1.0), st)
+            st = f32_div(scale_in[0], fnv._const_bits(2688.0, xp, bits), xp)
+            st = xp.where(st == 0, fnv._const_bits(1.0, xp, bits), st)
         elif st_mode == "given":
             st = scale_in[0]
-        mag = bits & 0x7FFFFFFF
-        amax = xp.amax(mag, -1)
-        special = amax >= 0x7F800000
-        b = fdiv(xp.where(special, 0, amax), c32(6.0))
-        if st is not None:
-            b = fdiv(b, st)
-        if zero_scale == "eps":
-            b = xp.maximum(b, 0x3C800000)  # 2^-6; positive binary32 values are ordered as their bit patterns
-        bs, be, bn = split_f32(b, xp)
-        s = encode_scaled(bs, be, bn, 0, ue4m3, "rne", xp)
-        s32 = xp.t.as_tensor(ue4m3_bits)[s]
-        if division == "divide":
-            y = fdiv(bits, (s32 if st is None else fmul(s32, st))[..., None])
-        else:
-            r = fdiv(c32(1.0), s32) if st is None else fdiv(fdiv(c32(1.0), st), s32)
-            y = fmul(bits, r[..., None])
-        ys, ye, yn = split_f32(y, xp)
-        codes = encode_scaled(ys, ye, yn, 0, e2m1, rounding, xp)
-        codes = xp.where((y & 0x7FFFFFFF) > 0x7F800000, 0, codes)  # NaN y (0 * inf, 0 / 0): code 0
-        codes = xp.where((s == 0)[..., None], ((bits >> 31) & 1) << 3, codes)  # zero scale: signed zeros
-        codes = xp.where(special[..., None], 0, codes)
-        s = xp.where(special, _nv.UE4M3_NAN, s)
-        return (xp.u8(s), xp.u8(codes), st) if st_mode == "amax" else (xp.u8(s), xp.u8(codes))
+        s, codes = fnv._quantize_chunk(bits, st, division, zero_scale, rounding, xp)
+        return (s, codes, st) if st_mode == "amax" else (s, codes)
 
     ins = [("x", 0, 32)] + ([] if st_mode == "none" else [("at" if st_mode == "amax" else "st", 1, 32)])
     return trace_xp(kernel, ins, f"nvfp4_quantize(division={division},st={st_mode},zero_scale={zero_scale},"

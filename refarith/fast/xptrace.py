@@ -275,11 +275,15 @@ class F32:
     def __truediv__(self, o: F32) -> F32:
         from refarith.fast.mx import f32_div
 
+        if isinstance(o, Deferred):
+            return NotImplemented
         return F32(f32_div(self.bits, _f32(o).bits, self.bits.xt))
 
     def __mul__(self, o: F32) -> F32:
         from refarith.fast.mx import f32_mul
 
+        if isinstance(o, Deferred):
+            return NotImplemented
         return F32(f32_mul(self.bits, _f32(o).bits, self.bits.xt))
 
     def view(self, dtype: _Dtype) -> SInt:
@@ -294,14 +298,92 @@ def _f32(o: Any) -> F32:
     return o
 
 
-class _Table:
+class Deferred:
+    """A traced array of table entries whose index is not known yet: a code table (``xp.t.as_tensor(values)``)
+    under a chain of elementwise operations.  ``xp.take(d, idx)`` resolves it at ``idx``: the table entries are
+    read first and the same operations applied to them, which gives the same values (elementwise operations commute
+    with a gather).  So a kernel that computes on a whole code table and then gathers per block (NVFP4's divisor
+    or multiplier for the 128 UE4M3 codes) is traced as the per-block operations a Triton kernel performs."""
+
+    __slots__ = ("xt", "fn", "args", "memo")
+    __array_priority__ = 1001
+    device = None
+
+    def __init__(self, xt: XpTrace, fn: Callable[..., Any], args: tuple) -> None:
+        self.xt, self.fn, self.args, self.memo = xt, fn, args, {}
+
+    def at(self, idx: SInt) -> Any:
+        """The value at the index array ``idx`` (each operation recorded once per index)."""
+        hit = self.memo.get(id(idx))
+        if hit is None:
+            vals = [a.at(idx) if isinstance(a, Deferred) else a for a in self.args]
+            hit = self.memo[id(idx)] = (idx, self.fn(*vals))
+        return hit[1]
+
+    def __bool__(self) -> bool:
+        raise BadValueError("a traced kernel branched on a table value; control flow must depend on static data only")
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def to(self, dtype: _Dtype) -> Deferred:
+        return Deferred(self.xt, lambda v: v.to(dtype), (self,))
+
+    def view(self, dtype: _Dtype) -> Deferred:
+        return Deferred(self.xt, lambda v: v.view(dtype), (self,))
+
+    def __getitem__(self, key: Any) -> Deferred:
+        return Deferred(self.xt, lambda v: v[key], (self,))
+
+
+def _deferred_operators() -> None:
+    import operator as op
+
+    for name in ("add", "sub", "mul", "truediv", "floordiv", "lshift", "rshift", "and", "or", "xor"):
+        f = getattr(op, name + "_" if name in ("and", "or") else name)
+        setattr(Deferred, f"__{name}__", lambda self, o, f=f: Deferred(self.xt, f, (self, o)))
+        setattr(Deferred, f"__r{name}__", lambda self, o, f=f: Deferred(self.xt, f, (o, self)))
+    for name in ("eq", "ne", "lt", "le", "gt", "ge"):
+        f = getattr(op, name)
+        setattr(Deferred, f"__{name}__", lambda self, o, f=f: Deferred(self.xt, f, (self, o)))
+    for name in ("neg", "invert"):
+        f = getattr(op, name)
+        setattr(Deferred, f"__{name}__", lambda self, f=f: Deferred(self.xt, f, (self,)))
+
+
+_deferred_operators()
+
+
+def _lazy(method: Callable[..., Any]) -> Callable[..., Any]:
+    """An :class:`XpTrace` operation that defers when an operand is a :class:`Deferred`."""
+
+    def run(self: XpTrace, *args: Any) -> Any:
+        if any(isinstance(a, Deferred) for a in args):
+            return Deferred(self, lambda *v: method(self, *v), args)
+        return method(self, *args)
+
+    run.__name__, run.__doc__ = method.__name__, method.__doc__
+    return run
+
+
+class _Table(Deferred):
+    """A code table: ``table[i]`` reads it (a ``lut`` node); as a :class:`Deferred` it is the root of a chain."""
+
+    __slots__ = ("values", "bits")
+
     def __init__(self, xt: XpTrace, values: np.ndarray) -> None:
         a = np.asarray(values)
         if a.ndim != 1 or not np.issubdtype(a.dtype, np.integer) or a.dtype.itemsize > 8:
             raise BadValueError("traced table reads take 1-d integer tables")
-        self.xt, self.values, self.bits = xt, [int(v) for v in a], 64 if a.dtype.itemsize == 8 else 32
+        super().__init__(xt, None, ())
+        self.values, self.bits = [int(v) for v in a], 64 if a.dtype.itemsize == 8 else 32
 
-    def __getitem__(self, idx: SInt) -> SInt:
+    def at(self, idx: SInt) -> SInt:
+        hit = self.memo.get(id(idx))
+        if hit is None:
+            hit = self.memo[id(idx)] = (idx, self[idx])
+        return hit[1]
+
+    def __getitem__(self, idx: SInt) -> SInt:  # type: ignore[override]
         xt = self.xt
         if not isinstance(idx, SInt) or idx.is_mask:
             raise BadValueError("traced table reads take a traced integer index")
@@ -411,11 +493,13 @@ class XpTrace:
         return a, b, max(a.bits, b.bits), self._level(a, b)
 
     # operations ------------------------------------------------------------------------------------------------------
+    @_lazy
     def arith(self, kind: str, a: Any, b: Any) -> SInt:
         a, b, bits, lv = self._pair(a, b)
         r = SInt(self, getattr(self.o(a, b), kind)(a.w, b.w), bits, lv)
         return self.wrap(r, bits) if bits < self.width else r
 
+    @_lazy
     def bitwise(self, kind: str, a: Any, b: Any) -> SInt:
         if isinstance(a, SInt) and isinstance(b, SInt) and a.is_mask and b.is_mask or \
                 (isinstance(a, SInt) and a.is_mask and isinstance(b, (bool, np.bool_))) or \
@@ -440,6 +524,7 @@ class XpTrace:
             return s
         return self.word(self.lift(s)).w
 
+    @_lazy
     def shift_left(self, a: Any, s: Any) -> SInt:
         a0 = self.lift(a, s.bits if isinstance(s, SInt) and not isinstance(a, SInt) else 32)
         a0 = self.word(a0)
@@ -452,6 +537,7 @@ class XpTrace:
         sm = o.where(o.uge(x.w, self.sign), self.tr.mask, 0)
         return o.xor(o.shr(o.xor(x.w, sm), cnt), sm)
 
+    @_lazy
     def shift_right(self, a: Any, s: Any) -> SInt:
         a0 = self.word(self.lift(a, s.bits if isinstance(s, SInt) and not isinstance(a, SInt) else 32))
         lv = self._level(a0, s) if isinstance(s, SInt) else a0.level
@@ -461,6 +547,7 @@ class XpTrace:
     def _slt(self, a: SInt, b: SInt, o: BitOps) -> Any:
         return o.ult(o.xor(a.w, self.sign), o.xor(b.w, self.sign))
 
+    @_lazy
     def compare(self, kind: str, a: Any, b: Any) -> SInt:
         a, b, _, lv = self._pair(a, b)
         o = self.o(a, b)
@@ -474,6 +561,7 @@ class XpTrace:
             m = o.bnot(self._slt(b, a, o))
         return SInt(self, m, 1, lv, True)
 
+    @_lazy
     def floordiv(self, a: Any, b: Any) -> SInt:
         a, b, bits, lv = self._pair(a, b)
         o = self.o(a, b)
@@ -486,6 +574,7 @@ class XpTrace:
         return self.wrap(SInt(self, o.where(neg, qn, q), bits, lv), bits)
 
     # the xp shim ---------------------------------------------------------------------------------------------------
+    @_lazy
     def where(self, c: Any, a: Any, b: Any) -> SInt:
         c = self.lift(c)
         if not c.is_mask:
@@ -494,35 +583,44 @@ class XpTrace:
         lv = self._level(c, a, b)
         return SInt(self, self.o(c, a, b).where(c.w, a.w, b.w), bits, lv)
 
+    @_lazy
     def maximum(self, a: Any, b: Any) -> SInt:
         a, b, _, _ = self._pair(a, b)
         return self.where(self.compare("lt", a, b), b, a)
 
+    @_lazy
     def minimum(self, a: Any, b: Any) -> SInt:
         a, b, _, _ = self._pair(a, b)
         return self.where(self.compare("lt", b, a), b, a)
 
+    @_lazy
     def clip(self, x: Any, lo: int, hi: int) -> SInt:
         return self.minimum(self.maximum(x, lo), hi)
 
+    @_lazy
     def i32(self, x: Any) -> SInt:
         if isinstance(x, F32):
             return x.bits
         return self.wrap(self.word(self.lift(x)), 32)
 
+    @_lazy
     def i64(self, x: Any) -> SInt:
         return self.widen(self.word(self.lift(x, 64)), 64)
 
+    @_lazy
     def u8(self, x: Any) -> SInt:
         x = self.word(self.lift(x))
         return SInt(self, self.o(x).and_(x.w, 0xFF), x.bits, x.level)
 
+    @_lazy
     def pow2(self, e: Any) -> SInt:
         return self.shift_left(self.const(1, 64), self.i64(e))
 
+    @_lazy
     def f32_from_bits(self, i: Any) -> F32:
         return F32(self.i32(i))
 
+    @_lazy
     def to_f32(self, i: Any) -> F32:
         """Exact binary32 of integers 0 <= i < 2^24 (the caller's range)."""
         x = self.i32(i)
@@ -541,6 +639,12 @@ class XpTrace:
             raise BadValueError("traced kernels reduce element values over their block only (amax(x, -1))")
         o = self.tr
         return SInt(self, o.xor(o.rmax(o.xor(x.w, self.sign)), self.sign), x.bits, 1)
+
+    def take(self, table: Any, idx: Any) -> Any:
+        """``table[idx]`` of a code table, or of a :class:`Deferred` computed from one."""
+        if not isinstance(table, Deferred) or not isinstance(idx, SInt):
+            raise BadValueError("traced kernels gather from code tables (xp.t.as_tensor) with a traced index")
+        return table.at(idx)
 
     @staticmethod
     def anyof(m: Any) -> bool:
@@ -635,4 +739,5 @@ def node_levels(graph: Graph) -> list[int | None]:
     return out
 
 
-__all__ = ["F32", "PyBitOps", "SInt", "XpTrace", "cone", "lane_block_op", "node_levels", "output_levels", "trace_xp"]
+__all__ = ["F32", "Deferred", "PyBitOps", "SInt", "XpTrace", "cone", "lane_block_op", "node_levels", "output_levels",
+           "trace_xp"]
