@@ -209,30 +209,35 @@ def test_binary32_large_k_and_subnormal_sources_against_the_exact_model():
         np.testing.assert_array_equal(got, _exact(bits, r, "binary32", dst, variant, k, **kw), err_msg=dst)
 
 
-@pytest.mark.parametrize("dst,overflow,kw", [("ocp_e2m1", "saturate", {}), ("e8m0", "nan", {}),
-                                             ("ocp_e4m3", "nan", {})])
-def test_binary32_two_operation_fraction_path_errors_and_dtypes(dst, overflow, kw):
-    """Variants a and b take the path that reads the fraction with two operations and gathers at key << 1 | up;
-    its codes and error flags (NaN into E2M1 under nan_policy='error', a negative into E8M0 under
-    negative='error') equal cast_bits for uint8 and uint32 codes, with binary32 subnormals and NaNs included."""
+@pytest.mark.parametrize("dst,overflow", [("ocp_e2m1", "saturate"), ("e8m0", "nan"), ("ocp_e4m3", "nan")])
+def test_binary32_two_operation_fraction_path_errors_and_dtypes(dst, overflow):
+    """Variants a, b, c and c_odd take the path that reads the fraction with two operations (or a clamped
+    exponent) and gathers at key << 1 | up; its codes and error flags (NaN into E2M1 under nan_policy='error', a
+    negative into E8M0 under negative='error') equal cast_bits for uint8 and uint32 codes, with binary32
+    subnormals and NaNs included, on data mostly below the target's normal range and on data mostly in it."""
     from refarith.fast import srfast
     from refarith.fast.bitops import NumpyBitOps
     from refarith.fast.castkernel import cast_bits
 
     rng = np.random.default_rng(23)
     sub = rng.integers(0, 1 << 23, 500).astype(np.uint32) | (rng.integers(0, 2, 500).astype(np.uint32) << 31)
-    bits = np.concatenate([_binary32_sample(2000, 29), sub,
-                           np.array([0x7FC00000, 0xFFC00001, 0xFF800000, 0x80000000, 0x00400000], np.uint32)])
+    specials = np.array([0x7FC00000, 0xFFC00001, 0xFF800000, 0x80000000, 0x00400000], np.uint32)
+    mixed = np.concatenate([_binary32_sample(2000, 29), sub, specials])
+    # mostly the target's normal range and 1% below it: the path that patches the few elements below
+    normal = (rng.integers(127, 131, 4000).astype(np.uint32) << 23) | rng.integers(0, 1 << 23, 4000).astype(np.uint32)
+    normal |= rng.integers(0, 2, 4000).astype(np.uint32) << 31
+    normal[::100] = sub[:40]
     f = get_format(dst)
     assert srfast.applies(f, overflow, "error")
-    for variant, k in [("a", 8), ("b", 6), ("a", 2)]:
-        assert srfast._regular_plan(f, overflow, "error", "error", k + (variant == "b")) is not None
-        r = rng.integers(0, 1 << k, bits.size)
-        want, werr = cast_bits(NumpyBitOps(32), bits, "binary32", f, "sr", overflow, "error", "error",
-                               r.astype(np.uint32), k, variant)
-        werr = np.broadcast_to(werr, bits.shape)
-        assert werr.any() == (dst != "ocp_e4m3")
-        for out_dtype in (np.uint8, np.uint32):
+    for variant, k in [("a", 8), ("b", 6), ("a", 2), ("c", 8), ("c_odd", 3)]:
+        assert srfast._regular_plan(f, overflow, "error", "error", k + (variant != "a")) is not None
+        for bits, out_dtype in ((mixed, np.uint8), (mixed, np.uint32), (normal, np.uint8)):
+            r = rng.integers(0, 1 << k, bits.size)
+            want, werr = cast_bits(NumpyBitOps(32), bits, "binary32", f, "sr", overflow, "error", "error",
+                                   r.astype(np.uint32), k, variant)
+            werr = np.broadcast_to(werr, bits.shape)
+            if bits is mixed:
+                assert werr.any() == (dst != "ocp_e4m3")
             got, gerr = srfast.encode_sr(bits, f, overflow, "error", "error", r.astype(np.uint8), k, variant,
                                          out_dtype)
             assert got.dtype == out_dtype

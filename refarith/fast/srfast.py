@@ -10,8 +10,8 @@ below the kept bits: with E the biased binary32 exponent, the target ulp is 2^(m
 so frac = (sig mod 2^d) / 2^d with d = max(E' - 127, emin) - mbits - E' + 150 -- a table of E.  Then
 F = floor(frac * 2^K) and the variant's comparison (:func:`refarith.fast.castkernel._sr_up`) decide; the result
 is ``away`` where the value is inexact and the decision is up, else ``down``.  Binary32 subnormals are read in
-the target binade they fall in (for E8M0, [2^-127, 2^-126) has ulp 2^-127).  Variants a and b, where every
-exponent of the target's normal range reads the fraction the same way, take F from two integer operations (the
+the target binade they fall in (for E8M0, [2^-127, 2^-126) has ulp 2^-127).  Variants a, b, c and c_odd, where
+every exponent of the target's normal range reads the fraction the same way, take F from two integer operations (the
 table only for the elements below that range) and gather the code at key << 1 | up from one interleaved table.
 Tested equal to ``cast_bits`` and to the exact model (tests/test_sr_fast.py).
 """
@@ -88,8 +88,8 @@ def encode_sr(bits: np.ndarray, dst: FloatFormat, overflow: str, nan_policy: str
     with mode='clip' (no per-element bounds check); the per-exponent mask and shift come from one packed
     table."""
     packed_t, err_t, d_t, mask_t = tables(dst, overflow, nan_policy, negative)
-    if variant in ("a", "b"):
-        plan = _regular_plan(dst, overflow, nan_policy, negative, k + (variant == "b"))
+    if variant in ("a", "b", "c", "c_odd"):
+        plan = _regular_plan(dst, overflow, nan_policy, negative, k + (variant != "a"))
         if plan is not None:
             return _encode_sr_regular(bits, dst, overflow, nan_policy, negative, r, k, variant, out_dtype, plan)
     n = bits.size
@@ -172,6 +172,44 @@ def _regular_plan(dst: FloatFormat, overflow: str, nan_policy: str, negative: st
 
 
 @lru_cache(maxsize=64)
+def _clamp_plan(dst: FloatFormat, overflow: str, nan_policy: str, negative: str,
+                kk: int) -> tuple[int, int, int] | None:
+    """(E_lo, E_hi, c) such that, for every biased binary32 exponent E and significand, the per-exponent table of
+    :func:`tables` reads the same F and the same bits below it as the arithmetic G = sig >> s, F = G & (2^K - 1),
+    below = sig - (G << s), with sig = (bits & 0x7FFFFF) | 2^23 and s = c - clip(E, E_lo, E_hi); None where that
+    fails.  Both readings are bit wirings of the significand (each result bit is one significand bit or 0, plus
+    constants), so the check on the significand 0 and on each single bit, for all 256 exponents, covers every
+    input.  The bits below F are compared only where F can be nonzero: :func:`_decide` reads them only for an
+    odd F."""
+    _, _, d_t, mask_t = tables(dst, overflow, nan_policy, negative)
+    sh_t = _shift_table(d_t, kk)
+    if sh_t is None or dst.emin < -126:
+        return None
+    e_hi = dst.emin + 127
+    c = 23 - dst.mbits - kk + e_hi
+    if c - e_hi < 0:
+        return None
+    e_lo = max(c - 31, 0)
+    if e_lo > e_hi:
+        return None
+    m = np.concatenate([[0], 1 << np.arange(23)]).astype(np.uint32)
+    kmask = np.uint32((1 << kk) - 1)
+    for e in range(256):
+        x = m | np.uint32(e << 23)
+        low = (x | np.uint32(0x800000)) & mask_t[e]
+        f_t = low >> sh_t[e]
+        b_t = low - (f_t << sh_t[e])
+        sig = (x & np.uint32(0x7FFFFF)) | np.uint32(0x800000)
+        sh = np.uint32(c - min(max(e, e_lo), e_hi))
+        g = sig >> sh
+        # the bits below F decide only where F is odd (variants c, c_odd), so an exponent whose F is 0 for every
+        # significand (binary32 subnormals: the implicit bit of sig is not theirs) needs equal F only
+        if not (np.array_equal(g & kmask, f_t) and (np.array_equal(sig - (g << sh), b_t) or not f_t.any())):
+            return None
+    return e_lo, e_hi, c
+
+
+@lru_cache(maxsize=64)
 def _pair_codes(dst: FloatFormat, overflow: str, nan_policy: str, negative: str,
                 dtype: str) -> tuple[np.ndarray, np.ndarray | None, int | None]:
     """(codes, errors, limit) indexed by key << 1 | up: entry 2 key is the key's ``down`` code, 2 key + 1 its
@@ -198,15 +236,18 @@ def _pair_codes(dst: FloatFormat, overflow: str, nan_policy: str, negative: str,
 def _encode_sr_regular(bits: np.ndarray, dst: FloatFormat, overflow: str, nan_policy: str, negative: str,
                        r: np.ndarray, k: int, variant: str, out_dtype: type,
                        plan: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`encode_sr` for variants a and b where :func:`_regular_plan` holds.  Per element: the key, F from two
-    operations (the per-exponent table only for the few elements below 2^(E_reg - 127)), up = (F + r) >> k for a
-    and (F + 2r + 1) >> (k + 1) for b (0 or 1: F, r < 2^K), then one gather at key << 1 | up, straight into the
-    codes.  Bit for bit the same as the general loop of :func:`encode_sr`."""
+    """:func:`encode_sr` for variants a, b, c and c_odd where :func:`_regular_plan` holds.  Per element: the key,
+    F from two operations (the per-exponent table only for the few elements below 2^(E_reg - 127)), up = (F + r)
+    >> k for a, (F + 2r + 1) >> (k + 1) for b (0 or 1: F, r < 2^K), :func:`_decide` for c and c_odd (with the
+    bits below F, bits & (2^c0 - 1)), then one gather at key << 1 | up, straight into the codes.  Bit for bit the
+    same as the general loop of :func:`encode_sr`."""
     e_reg, c0 = plan
-    kk = k + 1 if variant == "b" else k
+    kk = k if variant == "a" else k + 1
+    rounds_half = variant in ("c", "c_odd")
     pair, perr, limit = _pair_codes(dst, overflow, nan_policy, negative, np.dtype(out_dtype).str)
     _, _, d_t, mask_t = tables(dst, overflow, nan_policy, negative)
     ex_t = _packed_ex_table(mask_t, _shift_table(d_t, kk))
+    clamp = _clamp_plan(dst, overflow, nan_policy, negative, kk)
     n = bits.size
     codes = np.empty(n, dtype=out_dtype)
     errs = np.zeros(n, dtype=bool)
@@ -215,6 +256,7 @@ def _encode_sr_regular(bits: np.ndarray, dst: FloatFormat, overflow: str, nan_po
     f = np.empty(m0, dtype=np.uint32)
     e = np.empty(m0, dtype=np.uint32)
     small = np.empty(m0, dtype=bool)
+    below = np.empty(m0, dtype=np.uint32) if rounds_half else None
     c15 = np.uint32(0x7FFF)
     kmask = np.uint32((1 << kk) - 1)
     e_lim = np.uint32(e_reg << 23)
@@ -227,23 +269,53 @@ def _encode_sr_regular(bits: np.ndarray, dst: FloatFormat, overflow: str, nan_po
         yb |= x
         yb >>= np.uint32(15)
         yb <<= np.uint32(1)
-        np.right_shift(x, np.uint32(c0), out=fb)
-        fb &= kmask
+        bl = below[:m] if below is not None else None
+        # below the target's normal range (E < E_reg) the fraction sits elsewhere: where such elements are few,
+        # they are patched from the per-exponent table; where they are many, every element takes its shift from
+        # the clamped exponent (_clamp_plan).  Both give the table's bits.
+        n_small = 0
         if e_reg > 0:
             np.bitwise_and(x, np.uint32(0x7F800000), out=eb)
             np.less(eb, e_lim, out=sb)
-            if sb.any():  # below the target's normal range: the per-exponent mask and shift
+            n_small = int(np.count_nonzero(sb))
+        if clamp is not None and 16 * n_small > m:
+            np.right_shift(x, np.uint32(23), out=eb)
+            eb &= np.uint32(0xFF)
+            np.clip(eb, np.uint32(clamp[0]), np.uint32(clamp[1]), out=eb)
+            np.subtract(np.uint32(clamp[2]), eb, out=eb)
+            np.bitwise_and(x, np.uint32(0x7FFFFF), out=fb)
+            fb |= np.uint32(0x800000)
+            if bl is not None:
+                bl[...] = fb
+            fb >>= eb
+            if bl is not None:
+                bl -= fb << eb
+            fb &= kmask
+        else:
+            np.right_shift(x, np.uint32(c0), out=fb)
+            fb &= kmask
+            if bl is not None:
+                np.bitwise_and(x, np.uint32((1 << c0) - 1), out=bl)
+            if n_small:
                 j = np.flatnonzero(sb)
                 xs = x[j]
                 t = ex_t[xs >> np.uint32(23)]
-                fb[j] = ((xs | np.uint32(0x800000)) & (t & np.uint32(0xFFFFFF))) >> (t >> np.uint32(24))
+                sh = t >> np.uint32(24)
+                low = (xs | np.uint32(0x800000)) & (t & np.uint32(0xFFFFFF))
+                fj = low >> sh
+                fb[j] = fj
+                if bl is not None:
+                    bl[j] = low - (fj << sh)
         rb = r[a:a + m]
-        np.add(fb, rb, out=fb, casting="unsafe")
-        if variant == "b":
+        if rounds_half:
+            yb |= _decide(variant, fb, bl, rb.astype(np.uint32), k)
+        else:
             np.add(fb, rb, out=fb, casting="unsafe")
-            fb += np.uint32(1)
-        fb >>= np.uint32(kk)
-        yb |= fb
+            if variant == "b":
+                np.add(fb, rb, out=fb, casting="unsafe")
+                fb += np.uint32(1)
+            fb >>= np.uint32(kk)
+            yb |= fb
         cb = codes[a:a + m]
         np.take(pair, yb, out=cb, mode="clip")  # every index is below 2^18, the table's length
         if perr is not None:
