@@ -23,6 +23,7 @@ Every value is carried in binary64 only where it is exact there:
 
 from __future__ import annotations
 
+import contextlib
 import math
 from fractions import Fraction
 from functools import cache
@@ -132,23 +133,79 @@ def encode_array(x: np.ndarray, fmt: FloatFormat | str) -> np.ndarray:
     return out
 
 
+class _TorchNS:
+    """The numpy functions of :func:`round_to`, :func:`round_odd` and :func:`two_sum` on float64 torch tensors:
+    the same IEEE 754 binary64 operations, so the same results on any device."""
+
+    def __init__(self) -> None:
+        import torch
+
+        self.t = torch
+        self.inf = math.inf
+
+    def where(self, c, x, y):
+        def tensor(v):
+            return v if isinstance(v, self.t.Tensor) else self.t.tensor(float(v), dtype=self.t.float64, device=c.device)
+
+        return self.t.where(c, tensor(x), tensor(y))
+
+    def __getattr__(self, name: str):  # signbit, abs, isfinite, isnan, isinf, frexp, trunc, floor, ceil
+        return getattr(self.t, name)
+
+    def rint(self, x):
+        return self.t.round(x)  # half to even, as np.rint
+
+    def maximum(self, x, c: int):
+        return self.t.clamp(x, min=c)
+
+    def ldexp(self, x, e):
+        """x 2^e by a power of two built from its bit fields (exact; 2^e normal here, unlike torch.ldexp's
+        integer pow for int32 e)."""
+        return x * ((e.to(self.t.int64) + 1023) << 52).view(self.t.float64)
+
+    def full_like(self, x, v: bool, dtype: type = bool):
+        return self.t.full_like(x, v, dtype=self.t.bool)
+
+    def copy(self, x):
+        return x.clone()
+
+    def errstate(self, **_: str):
+        return contextlib.nullcontext()
+
+    def view64(self, x):
+        return x.view(self.t.int64)
+
+
+def _ns(x) -> object:
+    """numpy, or the torch shim for a torch tensor."""
+    return np if isinstance(x, np.ndarray) else _torch_ns()
+
+
+@cache
+def _torch_ns() -> _TorchNS:
+    return _TorchNS()
+
+
 def round_odd(s: np.ndarray, err: np.ndarray) -> np.ndarray:
-    """s + err (s = RN(s + err)) rounded to odd at 53 bits."""
-    with np.errstate(invalid="ignore"):
-        fix = (err != 0) & np.isfinite(s) & ((s.view(np.int64) & 1) == 0)
+    """s + err (s = RN(s + err)) rounded to odd at 53 bits (numpy arrays or float64 torch tensors)."""
+    xp = _ns(s)
+    with xp.errstate(invalid="ignore"):
+        fix = (err != 0) & xp.isfinite(s) & (((s.view(np.int64) if xp is np else xp.view64(s)) & 1) == 0)
     if fix.any():
-        s = s.copy()
-        s[fix] = np.nextafter(s[fix], np.where(err[fix] > 0, np.inf, -np.inf))
+        s = s.copy() if xp is np else xp.copy(s)
+        s[fix] = xp.nextafter(s[fix], xp.where(err[fix] > 0, xp.inf, -xp.inf))
     return s
 
 
 def two_sum(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """s = RN(a + b) and the exact error a + b - s (Knuth's TwoSum; err 0 for non-finite s)."""
-    with np.errstate(invalid="ignore", over="ignore"):
+    """s = RN(a + b) and the exact error a + b - s (Knuth's TwoSum; err 0 for non-finite s; numpy arrays or float64
+    torch tensors)."""
+    xp = _ns(a)
+    with xp.errstate(invalid="ignore", over="ignore"):
         s = a + b
         bb = s - a
         err = (a - (s - bb)) + (b - bb)
-    err = np.where(np.isfinite(s), err, 0.0)
+    err = xp.where(xp.isfinite(s), err, 0.0)
     return s, err
 
 
@@ -169,12 +226,14 @@ def two_prod(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def round_to(x: np.ndarray, fmt: FloatFormat | str, rounding: str = "rne", overflow: str | None = None) -> np.ndarray:
     """Round binary64 values (rounded to odd where inexact) into ``fmt`` (precision <= 51 bits, with
-    subnormals); binary64 results, the rules of :func:`refarith.exact.rounding.round_value`."""
+    subnormals); binary64 results, the rules of :func:`refarith.exact.rounding.round_value` (numpy arrays, or
+    float64 torch tensors on any device)."""
     fmt = get_format(fmt)
     overflow = overflow or default_overflow(fmt)
     if fmt.precision > 51 or not fmt.subnormals:
         raise BadValueError(f"{fmt.name}: the fast GEMM rounds into formats of at most 51 bits with subnormals")
-    if fmt.name == "binary32" and rounding in ("rne", "rtz") and overflow == "inf":
+    xp = _ns(x)
+    if xp is np and fmt.name == "binary32" and rounding in ("rne", "rtz") and overflow == "inf":
         with np.errstate(over="ignore", invalid="ignore"):
             x32 = x.astype(np.float32)
             if rounding == "rtz":  # RNE went away from zero: step back (inf -> max only for finite x)
@@ -183,36 +242,36 @@ def round_to(x: np.ndarray, fmt: FloatFormat | str, rounding: str = "rne", overf
                     x32[back] = np.nextafter(x32[back], np.float32(0))
             return x32.astype(np.float64)
     fmax = float(fmt.max)
-    sign = np.signbit(x)
-    ax = np.abs(x)
-    fin = np.isfinite(x) & (ax > 0)
-    _, ex = np.frexp(np.where(fin, ax, 1.0))
-    qe = np.maximum(ex - 1 - fmt.mbits, fmt.emin - fmt.mbits)
-    y = np.ldexp(np.where(fin, ax, 0.0), -qe)
+    sign = xp.signbit(x)
+    ax = xp.abs(x)
+    fin = xp.isfinite(x) & (ax > 0)
+    _, ex = xp.frexp(xp.where(fin, ax, 1.0))
+    qe = xp.maximum(ex - 1 - fmt.mbits, fmt.emin - fmt.mbits)
+    y = xp.ldexp(xp.where(fin, ax, 0.0), -qe)
     up = (rounding == "rup") & ~sign | (rounding == "rdn") & sign
     if rounding == "rne":
-        n = np.rint(y)
+        n = xp.rint(y)
     elif rounding == "rna":
-        n = np.floor(y + 0.5)
+        n = xp.floor(y + 0.5)
     elif rounding == "rtz":
-        n = np.trunc(y)
+        n = xp.trunc(y)
     else:
-        n = np.where(up, np.ceil(y), np.floor(y))
-    r = np.ldexp(n, qe)
+        n = xp.where(up, xp.ceil(y), xp.floor(y))
+    r = xp.ldexp(n, qe)
     away = {"rne": True, "rna": True, "rtz": False}.get(rounding)
-    away_arr = np.full(x.shape, away) if away is not None else up
-    big = np.inf if overflow == "inf" else (np.nan if overflow == "nan" else fmax)
+    away_arr = xp.full_like(x, away, dtype=bool) if away is not None else up
+    big = math.inf if overflow == "inf" else (math.nan if overflow == "nan" else fmax)
     ovf = fin & (r > fmax)
-    r = np.where(ovf, np.where(away_arr, big, fmax), r)
+    r = xp.where(ovf, xp.where(away_arr, big, fmax), r)
     if overflow == "saturate":
-        r = np.where(np.isinf(x), fmax, r)
+        r = xp.where(xp.isinf(x), fmax, r)
     elif overflow == "nan" or not fmt.has_inf:
-        r = np.where(np.isinf(x), np.nan if fmt.has_nan else fmax, r)
+        r = xp.where(xp.isinf(x), math.nan if fmt.has_nan else fmax, r)
     else:
-        r = np.where(np.isinf(x), np.inf, r)
-    r = np.where(ax == 0, 0.0, np.abs(r))
-    r = np.where(sign, -r, r)  # an overflow NaN keeps the value's sign (round_value's NaN code with that sign)
-    return np.where(np.isnan(x), np.nan, r)
+        r = xp.where(xp.isinf(x), math.inf, r)
+    r = xp.where(ax == 0, 0.0, xp.abs(r))
+    r = xp.where(sign, -r, r)  # an overflow NaN keeps the value's sign (round_value's NaN code with that sign)
+    return xp.where(xp.isnan(x), math.nan, r)
 
 
 def _exp_and_trailing_zeros(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -327,14 +386,16 @@ def _products_fit_binary32(ap: np.ndarray, bp: np.ndarray) -> bool:
 
 
 TORCH_MODELS = ("sequential", "fma_chain", "pairwise", "blocked", "split_k", "kahan")
-"""Models the torch backend runs in binary32 when the products are binary32 values; besides them it runs exact,
-and tensor_core (and its presets) into a binary32 accumulator with finite binary64-normal products."""
+"""Models the torch backend runs into any accumulator format the numpy kernel takes: in float32 arithmetic when the
+accumulator is binary32 and the products are binary32 values, otherwise in float64 torch tensors with the numpy
+kernel's steps (TwoSum, rounding to odd, :func:`round_to`: the same IEEE binary64 operations).  Besides them it
+runs exact, and tensor_core (and its presets) into a binary32 accumulator with finite binary64-normal products."""
 
 
 def _accumulate(ap: np.ndarray, bp: np.ndarray, model: str, acc: FloatFormat, mp: dict,
                 device: str | None = None) -> np.ndarray:
-    """The accumulator model's sums (binary64 arrays of acc values).  ``device``: run the binary32 loop in torch
-    on that device (the same code: float32 + and * are IEEE 754 RNE operations in numpy and torch alike)."""
+    """The accumulator model's sums (binary64 arrays of acc values).  ``device``: run the loop in torch on that
+    device (the same code: float32 and float64 + and * are IEEE 754 RNE operations in numpy and torch alike)."""
     A: _Acc | _Acc32 = _Acc(acc)
     f32 = _Acc(get_format("binary32"))
     zero = np.zeros((ap.shape[0], bp.shape[1]))
@@ -345,16 +406,19 @@ def _accumulate(ap: np.ndarray, bp: np.ndarray, model: str, acc: FloatFormat, mp
         ta, tb = (torch.from_numpy(np.ascontiguousarray(x)).to(device) for x in (ap, bp))
         return _tensor_core_torch(ta, tb, int(mp["g"]), int(mp["b"]), str(mp["tc_round"]), int(mp["n_c"]))
     if device is not None:
-        if not (fits and model in TORCH_MODELS):
-            raise KernelError(f"accum={model}, acc={acc.name}: the torch backend runs {', '.join(TORCH_MODELS)} in "
-                              "binary32 with products that are binary32 values, exact, and tensor_core into binary32 "
-                              "with finite products; use the numpy backend")
+        if model not in TORCH_MODELS:
+            raise KernelError(f"accum={model}, acc={acc.name}: the torch backend runs {', '.join(TORCH_MODELS)}, "
+                              "exact, and tensor_core into binary32 with finite products; use the numpy backend")
         import torch
 
-        ta, tb = (torch.from_numpy(x.astype(np.float32)).to(device) for x in (ap, bp))
-        out = _accumulate_loops(ta, tb, model, mp, torch.zeros((ap.shape[0], bp.shape[1]), device=device), _Acc32(),
-                                f32)
-        return out.cpu().numpy().astype(np.float64)
+        if fits:
+            ta, tb = (torch.from_numpy(x.astype(np.float32)).to(device) for x in (ap, bp))
+            out = _accumulate_loops(ta, tb, model, mp, torch.zeros((ap.shape[0], bp.shape[1]), device=device),
+                                    _Acc32(), f32)
+            return out.cpu().numpy().astype(np.float64)
+        ta, tb = (torch.from_numpy(np.ascontiguousarray(x)).to(device) for x in (ap, bp))
+        zt = torch.zeros((ap.shape[0], bp.shape[1]), dtype=torch.float64, device=device)
+        return _accumulate_loops(ta, tb, model, mp, zt, A, f32).cpu().numpy()
     if fits:
         ap, bp, zero, A = ap.astype(np.float32), bp.astype(np.float32), zero.astype(np.float32), _Acc32()
     return _accumulate_loops(ap, bp, model, mp, zero, A, f32)
@@ -525,7 +589,8 @@ def scaled_mm(spec: Spec | str, a: np.ndarray, b: np.ndarray, scale_a: object = 
     """D = A @ B under a ``scaled_mm`` spec: int64 codes of the output format, bit-exact with
     :func:`refarith.exact.gemm.scaled_mm` (module docstring: where binary64 is exact).  ``backend="torch"``
     (on ``device``, default cpu) runs the accumulation in torch: the exact sum's binary64 matmul, and the
-    :data:`TORCH_MODELS` in binary32 (others: KernelError); decoding, scales and the output rounding stay numpy."""
+    :data:`TORCH_MODELS` into any accumulator format, and tensor_core into binary32 (others: KernelError);
+    decoding, scales and the output rounding stay numpy."""
     spec = parse_spec(spec)
     if spec.op != "scaled_mm":
         raise BadValueError(f"expected a scaled_mm spec, got {spec}")
