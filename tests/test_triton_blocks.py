@@ -190,27 +190,34 @@ def test_check_mx_args_is_shared():
 NV_FILES = _golden("nvfp4_quantize")
 
 
-@pytest.mark.parametrize("division,levels,tensor_scale", [("reciprocal", 2, None), ("divide", 1, None),
-                                                          ("divide", 2, 0.0234375)])
-def test_nvfp4_backend_triton_round_trip_against_exact_model(division, levels, tensor_scale):
+@pytest.mark.parametrize("division,levels,tensor_scale,zero_scale,global_scale", [
+    ("reciprocal", 2, None, "eps", "decode"), ("divide", 1, None, "zero", "decode"),
+    ("divide", 2, 0.0234375, "eps", "decode"), ("divide", 2, None, "eighth", "reciprocal")])
+def test_nvfp4_backend_triton_round_trip_against_exact_model(division, levels, tensor_scale, zero_scale,
+                                                             global_scale):
     """``backend="triton"`` of refarith.fast.nvfp4 on a (3, 40) tensor (ragged last block, a zero block, a
     binary32 subnormal, an infinity): per-tensor scale, block scales and element codes are the exact model's
-    quantize_blocks of the rows' 16-element blocks, and dequantization gives its dequantize_blocks."""
+    quantize_blocks of the rows' 16-element blocks, and (decode global scale) dequantization gives its
+    dequantize_blocks.  The last case is the compressed-tensors recipe (reciprocal global scale, 1/8 zero-block
+    scale)."""
     from refarith.exact import nvfp4 as env
     from refarith.fast import nvfp4 as fnv
 
     rng = np.random.default_rng(12)
     x = (rng.standard_normal((3, 40)) * np.exp2(rng.integers(-20, 20, (3, 1)))).astype(np.float32)
     x[0, 16:32], x[1, 5], x[2, 33] = 0.0, np.float32(-3e-41), np.inf
-    st, s, c = fnv.nvfp4_quantize(torch.from_numpy(x), division, levels, "eps", "1x16", "rne", tensor_scale,
-                                  backend="triton")
+    st, s, c = fnv.nvfp4_quantize(torch.from_numpy(x), division, levels, zero_scale, "1x16", "rne", tensor_scale,
+                                  backend="triton", global_scale=global_scale)
     bits = x.view(np.uint32)
     blocks = [[int(v) for v in bits[r, k:k + 16]] for r in range(3) for k in range(0, 40, 16)]
     ts = None if tensor_scale is None else env.f32_bits(tensor_scale)
-    q = env.quantize_blocks(blocks, division=division, levels=levels, zero_scale="eps", rounding="rne", tensor_scale=ts)
+    q = env.quantize_blocks(blocks, division=division, levels=levels, zero_scale=zero_scale, rounding="rne",
+                            tensor_scale=ts, global_scale=global_scale)
     assert (None if st is None else int(st.view(torch.int32))) == q.tensor_scale
     assert s.reshape(-1).tolist() == list(q.scales)
     assert [c[r, k:k + 16].tolist() for r in range(3) for k in range(0, 40, 16)] == [list(b) for b in q.codes]
+    if global_scale != "decode":
+        return  # nvfp4_dequantize computes fl(P * S * s_t), the decode reading only
     v = fnv.nvfp4_dequantize(st, s, c, "1x16", backend="triton").numpy().view(np.int32).astype(np.int64)
     want = env.dequantize_blocks(q)
     for i, blk in enumerate(want):
@@ -233,7 +240,7 @@ def test_nvfp4_golden_file(name):
     r, c = (4, 16) if p["tile"] == "1x16" else (16, 32)
     x = np.stack(gf.inputs, axis=1).astype(np.uint32).view(np.float32).reshape(-1, r, c)
     st, s, q = tbk.nvfp4_quantize_many(torch.from_numpy(x), p["division"], int(p["levels"]), p["zero_scale"],
-                                       p["tile"], p["rounding"])
+                                       p["tile"], p["rounding"], p.get("global_scale", "decode"))
     assert not gf.raises.any()
     nb = s.shape[1]
     want = gf.outputs.astype(np.int64)

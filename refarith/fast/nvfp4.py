@@ -143,15 +143,13 @@ def nvfp4_quantize(x, division: str = "reciprocal", levels: int = 2, zero_scale:
                                f"{', '.join(_nv.GLOBAL_SCALES)}")
     if global_scale == "reciprocal" and str(levels) != "2":
         raise UnknownModeError("NVFP4 global_scale=reciprocal needs levels=2 (one level has no global scale)")
-    if backend == "triton" and (global_scale != "decode" or zero_scale == "eighth"):
-        raise UnknownModeError("the Triton NVFP4 kernel has no global_scale=reciprocal or zero_scale=eighth; use "
-                               "backend numpy or torch")
     if rounding not in _nv.ROUNDINGS:
         raise UnknownModeError(f"unknown element rounding {rounding!r}; expected one of {', '.join(_nv.ROUNDINGS)}")
     if backend == "triton":
         from refarith.fast import triton_blocks
 
-        return triton_blocks.nvfp4_quantize(x, division, levels, zero_scale, tile, rounding, tensor_scale)
+        return triton_blocks.nvfp4_quantize(x, division, levels, zero_scale, tile, rounding, tensor_scale,
+                                            global_scale)
     xp = ops(backend)
     if len(x.shape) == 0:
         raise BadValueError("nvfp4_quantize needs an array with at least one dimension")
@@ -177,18 +175,24 @@ def tensor_scale_bits(bits, levels, tensor_scale, xp, global_scale: str = "decod
         if not (0 < sb < 0x7F800000) or np.float32(float(tensor_scale)) != float(tensor_scale):
             raise BadValueError(f"per-tensor scale {tensor_scale!r} must be a positive finite binary32 value")
         return _const_bits(float(tensor_scale), xp, bits)
-    fdiv, _ = _f32_ops(xp)
     mag = (bits & 0x7FFFFFFF).reshape(-1)
     at = xp.amax(mag, 0)
     if int(at) >= 0x7F800000:  # infinities and NaNs do not count
         at = xp.amax(xp.where(mag >= 0x7F800000, 0, mag), 0)
+    return tensor_scale_from_amax(at, xp, global_scale)
+
+
+def tensor_scale_from_amax(at, xp, global_scale: str = "decode"):
+    """s_t = fl(A / 2688), 1.0 where that is 0, from the bits ``at`` of the largest finite magnitude A (int32);
+    ``global_scale="reciprocal"``: g = fl(2688 / max(A, 2^-126)), 1.0 where that overflows.  Branch-free: the
+    Triton backend traces it (:func:`refarith.fast.triton_blocks.nvfp4_quantize_graph`)."""
+    fdiv, _ = _f32_ops(xp)
+    one, c2688 = _const_bits(1.0, xp, at), _const_bits(2688.0, xp, at)
     if global_scale == "reciprocal":
-        g = fdiv(_const_bits(2688.0, xp, bits), xp.maximum(at, _nv.F32_TINY))
-        return _const_bits(1.0, xp, bits) if int(g) >= 0x7F800000 else g
-    st = fdiv(at, _const_bits(2688.0, xp, bits))
-    if int(st) == 0:
-        st = _const_bits(1.0, xp, bits)
-    return st
+        g = fdiv(c2688, xp.maximum(at, _nv.F32_TINY))
+        return xp.where(g >= 0x7F800000, one, g)
+    st = fdiv(at, c2688)
+    return xp.where(st == 0, one, st)
 
 
 def _quantize_chunk(bits, st, division: str, zero_scale: str, rounding: str, xp, sr=None,

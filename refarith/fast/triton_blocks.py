@@ -6,7 +6,8 @@ What is traced and what is hand-emitted:
   torch backends run — :func:`refarith.fast.mx.quantize_blocks` (block maximum, E8M0 scale rule, element
   rounding) for MX quantize, :func:`refarith.fast.mx.scale_values_f32` and :func:`refarith.fast.mx.f32_mul` for
   MX dequantize, ``refarith.fast.nvfp4._quantize_chunk`` (block scale, UE4M3 rounding, division or reciprocal,
-  E2M1 rounding) and :func:`refarith.fast.mx.f32_div` (per-tensor scale) for NVFP4, the variant kernels of
+  E2M1 rounding; the function the torch backend runs on each chunk) and
+  :func:`refarith.fast.nvfp4.tensor_scale_from_amax` (per-tensor scale s_t or g) for NVFP4, the variant kernels of
   :mod:`refarith.fast.requant` with the zero point and clamp of :func:`refarith.fast.requant.requantize`.
   Each spec is traced once into a block graph whose digest the emitted source carries.
 * **Hand-emitted** (:func:`refarith.fast.triton_backend.emit_block_source`): the tile layout (one row of the
@@ -171,49 +172,50 @@ ST_MODES = ("none", "amax", "given")
 
 @lru_cache(maxsize=64)
 def nvfp4_quantize_graph(division: str = "reciprocal", st_mode: str = "amax", zero_scale: str = "eps",
-                         rounding: str = "rne") -> Graph:
+                         rounding: str = "rne", global_scale: str = "decode") -> Graph:
     """Block graph of NVFP4 quantization of one block (16 elements or a 16x16 tile): inputs the binary32 bits of
     the elements and, unless ``st_mode='none'``, a per-block word (``at`` or ``st``); outputs (UE4M3 scale code,
-    E2M1 codes) and for ``st_mode='amax'`` the per-tensor scale's binary32 bits.
+    E2M1 codes) and for ``st_mode='amax'`` the per-tensor scale's binary32 bits (s_t, or the encode scale g for
+    ``global_scale='reciprocal'``).
 
     The block arithmetic is ``refarith.fast.nvfp4._quantize_chunk`` itself, the function the numpy and torch
     backends run on each chunk, traced on :class:`~refarith.fast.xptrace.XpTrace`: its divisor or multiplier of
     the 128 UE4M3 codes is traced per block (:class:`~refarith.fast.xptrace.Deferred`), every binary32 operation
     as :func:`refarith.fast.mx.f32_div` / :func:`refarith.fast.mx.f32_mul`, the E2M1 rounding by
     :func:`refarith.fast.mx.encode_scaled` (the torch backend's device multiply and sticky-key table are its
-    shortcuts to the same bits).  For ``st_mode='amax'`` the graph also computes s_t = fl(A / 2688) (1.0 where
-    that is 0) from the tensor's largest finite magnitude A, as :func:`refarith.fast.nvfp4.tensor_scale_bits`."""
+    shortcuts to the same bits).  For ``st_mode='amax'`` the graph also computes the per-tensor scale from the
+    tensor's largest finite magnitude by :func:`refarith.fast.nvfp4.tensor_scale_from_amax`, traced as well."""
     from refarith.exact import nvfp4 as _nv
     from refarith.fast import nvfp4 as fnv
-    from refarith.fast.mx import f32_div
 
     if division not in _nv.DIVISIONS or st_mode not in ST_MODES or zero_scale not in _nv.ZERO_SCALES \
-            or rounding not in _nv.ROUNDINGS:
+            or rounding not in _nv.ROUNDINGS or global_scale not in _nv.GLOBAL_SCALES \
+            or (global_scale == "reciprocal" and st_mode == "none"):
         raise UnknownModeError(f"unknown NVFP4 setting division={division} st={st_mode} zero_scale={zero_scale} "
-                               f"rounding={rounding}")
+                               f"rounding={rounding} global_scale={global_scale}")
 
     def kernel(xp, bits, *scale_in):
         st = None
         if st_mode == "amax":
-            st = f32_div(scale_in[0], fnv._const_bits(2688.0, xp, bits), xp)
-            st = xp.where(st == 0, fnv._const_bits(1.0, xp, bits), st)
+            st = fnv.tensor_scale_from_amax(scale_in[0], xp, global_scale)
         elif st_mode == "given":
             st = scale_in[0]
-        s, codes = fnv._quantize_chunk(bits, st, division, zero_scale, rounding, xp)
+        s, codes = fnv._quantize_chunk(bits, st, division, zero_scale, rounding, xp, global_scale=global_scale)
         return (s, codes, st) if st_mode == "amax" else (s, codes)
 
     ins = [("x", 0, 32)] + ([] if st_mode == "none" else [("at" if st_mode == "amax" else "st", 1, 32)])
+    gs = "" if global_scale == "decode" else f",global_scale={global_scale}"
     return trace_xp(kernel, ins, f"nvfp4_quantize(division={division},st={st_mode},zero_scale={zero_scale},"
-                                 f"rounding={rounding})")
+                                 f"rounding={rounding}{gs})")
 
 
 def nvfp4_rows(bits: Any, scale_words: Any, division: str, st_mode: str, zero_scale: str, rounding: str,
-               k: int) -> tuple[Any, ...]:
+               k: int, global_scale: str = "decode") -> tuple[Any, ...]:
     """The NVFP4 graph over ``bits`` (int32, rows of ``k`` elements, flat) with per-row ``scale_words`` (the
     ``at`` or ``st`` input, int32; None for ``st_mode='none'``): (scale codes, element codes[, st bits])."""
     import torch
 
-    g = nvfp4_quantize_graph(division, st_mode, zero_scale, rounding)
+    g = nvfp4_quantize_graph(division, st_mode, zero_scale, rounding, global_scale)
     nrows = bits.numel() // k
     ins = [bits] + ([] if st_mode == "none" else [scale_words])
     outs = [torch.uint8, torch.uint8] + ([torch.int32] if st_mode == "amax" else [])
@@ -231,7 +233,8 @@ def finite_amax_bits(bits: Any, dim: int | None = None) -> Any:
 
 
 def nvfp4_quantize(x: Any, division: str = "reciprocal", levels: int = 2, zero_scale: str = "eps",
-                   tile: str = "1x16", rounding: str = "rne", tensor_scale: Any = None) -> tuple[Any, Any, Any]:
+                   tile: str = "1x16", rounding: str = "rne", tensor_scale: Any = None,
+                   global_scale: str = "decode") -> tuple[Any, Any, Any]:
     """(per-tensor scale as a 0-d float32 tensor or None, UE4M3 scale codes uint8, E2M1 codes uint8) of a
     float32 tensor, computed with Triton; the semantics and shapes of :func:`refarith.fast.nvfp4.nvfp4_quantize`
     (the per-tensor maximum is one torch integer ``amax``; everything after it is the traced graph)."""
@@ -263,7 +266,7 @@ def nvfp4_quantize(x: Any, division: str = "reciprocal", levels: int = 2, zero_s
         else:
             st_mode = "amax"
             words = finite_amax_bits(bits).reshape(1).expand(nrows).contiguous()
-    out = nvfp4_rows(bits, words, division, st_mode, zero_scale, rounding, k)
+    out = nvfp4_rows(bits, words, division, st_mode, zero_scale, rounding, k, global_scale)
     s, c = out[0].reshape(blocks.shape[0], blocks.shape[1]), out[1].reshape(blocks.shape)
     st = None
     if st_mode == "amax":
@@ -274,7 +277,8 @@ def nvfp4_quantize(x: Any, division: str = "reciprocal", levels: int = 2, zero_s
 
 
 def nvfp4_quantize_many(x: Any, division: str = "reciprocal", levels: int = 2, zero_scale: str = "eps",
-                        tile: str = "1x16", rounding: str = "rne") -> tuple[Any, Any, Any]:
+                        tile: str = "1x16", rounding: str = "rne",
+                        global_scale: str = "decode") -> tuple[Any, Any, Any]:
     """NVFP4 quantization of each of the ``n`` tensors ``x[i]`` (a float32 tensor of shape (n, rows, cols)), each
     with its own per-tensor scale, in one launch: (per-tensor scale bits int32 (n,) (1.0 for one level), scale
     codes (n, blocks per tensor), element codes (n, rows, cols))."""
@@ -297,7 +301,7 @@ def nvfp4_quantize_many(x: Any, division: str = "reciprocal", levels: int = 2, z
     st_mode, words = ("amax", None) if int(levels) == 2 else ("none", None)
     if st_mode == "amax":
         words = finite_amax_bits(bits.reshape(n, -1), 1).repeat_interleave(per).contiguous()
-    out = nvfp4_rows(bits, words, division, st_mode, zero_scale, rounding, k)
+    out = nvfp4_rows(bits, words, division, st_mode, zero_scale, rounding, k, global_scale)
     st = out[2].reshape(n, per)[:, 0] if st_mode == "amax" else torch.full((n,), 0x3F800000, dtype=torch.int32)
     codes = fnv._unblocks(out[1].reshape(blocks.shape), shape, tile, xp)
     return st, out[0].reshape(n, per), codes

@@ -27,7 +27,6 @@ from fractions import Fraction
 
 import numpy as np
 
-from refarith.errors import UnknownModeError
 from refarith.exact import bfp as _bfp
 from refarith.exact import intquant as _iq
 from refarith.exact import llmint8 as _l8
@@ -204,12 +203,9 @@ def _nv_fast(spec: Spec, inputs: tuple, backend: str) -> tuple:
     if backend == "triton":  # every vector its own tensor, in one launch, on the operands' device
         from refarith.fast import triton_blocks as tbk
 
-        if p.get("global_scale", "decode") != "decode" or p["zero_scale"] == "eighth":
-            raise UnknownModeError(f"{spec}: the Triton NVFP4 kernel has no global_scale=reciprocal or "
-                                   "zero_scale=eighth")
-
         ts, s, q = tbk.nvfp4_quantize_many(tbk.like_device(x, inputs[0]), p["division"], int(p["levels"]),
-                                           p["zero_scale"], p["tile"], p["rounding"])
+                                           p["zero_scale"], p["tile"], p["rounding"],
+                                           p.get("global_scale", "decode"))
         return to_numpy(ts).astype(np.int64) & 0xFFFFFFFF, to_numpy(s), to_numpy(q).reshape(n, -1)
     kw = dict(division=p["division"], levels=int(p["levels"]), zero_scale=p["zero_scale"], tile=p["tile"],
               rounding=p["rounding"], backend=backend, global_scale=p.get("global_scale", "decode"))
