@@ -360,3 +360,22 @@ def test_tc_align_constant_is_tight() -> None:
         out = T._tc_tight(preset)
         assert out.verdict == "counterexample" and out.confirmed, (preset, out)
     assert float(T._tc_tight("hopper_fp8").counterexample["error_over_proved_bound"]) > 0.998
+
+
+def test_identify_runs_presets_with_one_parameter_set_once(monkeypatch) -> None:
+    """volta_tc and turing_tc are one computation: identify runs it once and reports both rows alike."""
+    from refarith.certify import gemm as C
+
+    calls: list[str] = []
+    real = F.scaled_mm
+
+    def counting(spec, *args, **kw):
+        calls.append(str(spec))
+        return real(spec, *args, **kw)
+
+    monkeypatch.setattr(C.F, "scaled_mm", counting)
+    res = C.identify_gemm("numpy:matmul_fp16", shape=(4, 32, 4), models=("sequential", "volta_tc", "turing_tc"))
+    rows = {r["spec"].split("accum=")[1].split(",")[0]: r for r in res["candidates"]}
+    assert rows["volta_tc"]["mismatches"] == rows["turing_tc"]["mismatches"]
+    assert rows["volta_tc"]["max_ulps"] == rows["turing_tc"]["max_ulps"]
+    assert not any("turing_tc" in c for c in calls) and any("volta_tc" in c for c in calls)
