@@ -18,6 +18,7 @@ from refarith.exact import mx as emx
 from refarith.exact import nvfp4 as env
 from refarith.exact.ops import decode
 from refarith.fast.blocksr import mx_quantize_sr, nvfp4_quantize_sr
+from refarith.golden.opdrivers.blocksr import hard_mx_blocks, rand_patterns
 
 MX_ELEMENTS = ("ocp_e4m3", "ocp_e5m2", "ocp_e3m2", "ocp_e2m3", "ocp_e2m1", "int8", "int8_sym")
 VARIANTS = ("a", "b", "c", "c_odd")
@@ -36,47 +37,6 @@ def _mx_exact(x: np.ndarray, r: np.ndarray, elem: str, k: int, variant: str, sca
         scales.append(blk.scale)
         codes.append(blk.codes)
     return np.array(scales), np.array(codes)
-
-
-def _hard_mx_blocks(elem: str, k: int, seed: int) -> np.ndarray:
-    """Blocks of 8 at the hard places: the block maximum pins the scale to 1 (so the other elements sit at known
-    grid positions), elements at the element grid's neighbours and their binary32 neighbours, at fractions with
-    exactly k and k + 1 bits (ties of c/c_odd), far below the quantum (bits beyond 24 + k), binary32 subnormals,
-    the carry into the next binade and the saturation edge; plus random blocks over a wide exponent range."""
-    fmt = emx.mx_element(elem)
-    top = float(emx.elem_max(fmt))
-    if elem.startswith("int8"):
-        grid = [i / 64 for i in range(0, 128)]
-    else:
-        grid = sorted({abs(decode(c, fmt).to_float()) for c in range(fmt.ncodes)
-                       if decode(c, fmt).is_finite})
-    rng = np.random.default_rng(seed)
-    vals: list[float] = []
-    for lo, hi in zip(grid, grid[1:]):
-        ulp = hi - lo
-        for f in (2.0 ** -k, 1 - 2.0 ** -k, 0.5, 0.5 + 2.0 ** -(k + 1), 3 * 2.0 ** -(k + 1), 2.0 ** -(k + 1),
-                  2.0 ** -(k + 30)):
-            vals.append(lo + f * ulp)
-        h = np.float32(hi)
-        vals += [float(np.nextafter(h, np.float32(0))), float(np.nextafter(np.nextafter(h, np.float32(0)),
-                                                                          np.float32(0)))]
-    vals += [top * 1.0000001, 2.0 ** -140, 2.0 ** -149, 1e-30, 0.0, -0.0]
-    v = _f32(vals)
-    v = v * np.where(rng.random(v.shape) < 0.5, -1, 1).astype(np.float32)
-    pad = (-len(v)) % 7
-    v = np.concatenate([v, _f32(rng.standard_normal(pad))])
-    body = v.reshape(-1, 7)
-    pinned = np.concatenate([_f32(np.full((len(body), 1), top)), body], axis=1)
-    rand_blocks = _f32(rng.standard_normal((24, 8)) * np.exp2(rng.integers(-135, 120, (24, 1))))
-    tiny = _f32(rng.integers(1, 1 << 23, (4, 8)).astype(np.uint32).view(np.float32))  # binary32 subnormals
-    return np.concatenate([pinned, rand_blocks, tiny]).astype(np.float32)
-
-
-def _rand_sets(shape, k: int, seed: int):
-    rng = np.random.default_rng(seed)
-    top = (1 << k) - 1
-    return [rng.integers(0, top + 1, shape, dtype=np.int64), np.full(shape, top, np.int64),
-            np.full(shape, top >> 1, np.int64), np.zeros(shape, np.int64)]
 
 
 def _backends():
@@ -106,8 +66,8 @@ _MX_CASES = [pytest.param(e, v, k, marks=() if (e, v, k) in _QUICK else pytest.m
 
 @pytest.mark.parametrize("elem,variant,k", _MX_CASES)
 def test_mx_sr_equals_exact_model(elem, variant, k):
-    x = _hard_mx_blocks(elem, k, seed=len(elem) * 7 + k)
-    for r in _rand_sets(x.shape, k, seed=k)[:2]:
+    x = hard_mx_blocks(elem, k, seed=len(elem) * 7 + k)
+    for r in rand_patterns(x.shape, k, seed=k)[:2]:
         want_s, want_c = _mx_exact(x, r, elem, k, variant)
         for backend in _backends():
             s, c = mx_quantize_sr(_as(backend, x), elem, _as(backend, r), k, variant, block=8, backend=backend)
@@ -119,8 +79,8 @@ def test_mx_sr_equals_exact_model(elem, variant, k):
 def test_mx_fp4_te_e2m1_8(k):
     """Transformer Engine's rule: an element up to 2^-j ulp below a neighbour rounds up for every r (the binary32
     rounding of |x| + r ulp / 256); the pinned blocks put elements one and two binary32 ulps below each one."""
-    x = _hard_mx_blocks("ocp_e2m1", k, seed=5)
-    for r in _rand_sets(x.shape, k, seed=3)[:2]:
+    x = hard_mx_blocks("ocp_e2m1", k, seed=5)
+    for r in rand_patterns(x.shape, k, seed=3)[:2]:
         want_s, want_c = _mx_exact(x, r, "ocp_e2m1", k, "te_e2m1_8")
         for backend in _backends():
             s, c = mx_quantize_sr(_as(backend, x), "ocp_e2m1", _as(backend, r), k, "te_e2m1_8", block=8,
@@ -168,7 +128,8 @@ def _nv_exact(x: np.ndarray, r: np.ndarray, k: int, variant: str, **kw):
     blocks = env.tiles([[int(t) for t in row] for row in x.view(np.uint32)], kw.get("tile", "1x16"))
     rb = env.tiles([[int(t) for t in row] for row in r], kw.get("tile", "1x16"))
     return env.quantize_blocks(blocks, kw.get("division", "reciprocal"), kw.get("levels", 2),
-                               kw.get("zero_scale", "eps"), "sr", rand=rb, rand_bits=k, sr_variant=variant)
+                               kw.get("zero_scale", "eps"), "sr", rand=rb, rand_bits=k, sr_variant=variant,
+                               global_scale=kw.get("global_scale", "decode"))
 
 
 def _nv_inputs(seed: int) -> np.ndarray:
@@ -184,7 +145,8 @@ def _nv_inputs(seed: int) -> np.ndarray:
     return x
 
 
-_NV_KW = [{}, {"division": "divide"}, {"levels": 1}, {"levels": 1, "zero_scale": "zero"}, {"tile": "16x16"}]
+_NV_KW = [{}, {"division": "divide"}, {"levels": 1}, {"levels": 1, "zero_scale": "zero"}, {"tile": "16x16"},
+          {"division": "divide", "global_scale": "reciprocal", "zero_scale": "eighth"}]
 _NV_CASES = [pytest.param(v, k, kw, marks=() if (not kw or v == "te_e2m1_8") else pytest.mark.slow)
              for kw in _NV_KW for v, k in [(v, 3) for v in VARIANTS] + [("te_e2m1_8", 8), ("a", 12)]]
 
@@ -192,7 +154,7 @@ _NV_CASES = [pytest.param(v, k, kw, marks=() if (not kw or v == "te_e2m1_8") els
 @pytest.mark.parametrize("variant,k,kw", _NV_CASES)
 def test_nvfp4_sr_equals_exact_model(variant, k, kw):
     x = _nv_inputs(seed=k)
-    for r in _rand_sets(x.shape, k, seed=k + 1)[:2]:
+    for r in rand_patterns(x.shape, k, seed=k + 1)[:2]:
         q = _nv_exact(x, r, k, variant, **kw)
         for backend in _backends():
             ts, s, c = nvfp4_quantize_sr(_as(backend, x), _as(backend, r), k, variant, backend=backend, **kw)
@@ -271,3 +233,48 @@ def test_numpy_path_without_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env_vars, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_spec_parameters():
+    """rounding=sr with k (and sr=) on mx_quantize / nvfp4_quantize; the deterministic ids are unchanged."""
+    from refarith.errors import SpecError
+    from refarith.spec import parse_spec
+
+    assert str(parse_spec("mx_quantize(ocp_e2m1)")) == "mx_quantize(ocp_e2m1,block=32,scale=floor,rounding=rne)"
+    s = parse_spec("mx_quantize(ocp_e4m3,block=8,rounding=sr,sr=gfloat,k=3)")
+    assert s.param["sr"] == "c" and s.param["k"] == "3"
+    assert "sr=" not in str(parse_spec("nvfp4_quantize(rounding=sr,sr=a,k=3)"))
+    for bad, msg in [("mx_quantize(ocp_e4m3,rounding=sr)", "needs k"),
+                     ("mx_quantize(ocp_e4m3,k=3)", "rounding=sr only"),
+                     ("mx_quantize(ocp_e4m3,rounding=sr,sr=te_e2m1_8,k=8)", "E2M1 grid only"),
+                     ("mx_quantize(int8,rounding=sr,sr=te_e2m1_8,k=8)", "E2M1 grid only"),
+                     ("nvfp4_quantize(rounding=sr,sr=te_e2m1_8,k=4)", "k=8"),
+                     ("nvfp4_quantize(rounding=sr,sr=zz,k=4)", "unknown stochastic")]:
+        with pytest.raises(SpecError, match=msg):
+            parse_spec(bad)
+
+
+@pytest.mark.parametrize("spec", ["mx_quantize(ocp_e2m1,block=8,rounding=sr,sr=te_e2m1_8,k=8)",
+                                  "nvfp4_quantize(levels=1,rounding=sr,sr=b,k=3)"])
+def test_driver_vectors_carry_the_random_bits(spec):
+    """The golden driver's stochastic vectors: x then one r per element; its fast kernels equal its exact model
+    (the exact model with the vector's random integers, as refarith.exact computes it)."""
+    from refarith.golden.drivers import get_driver
+    from refarith.spec import parse_spec
+
+    sp = parse_spec(spec)
+    d = get_driver(sp)
+    ins = d.inputs(sp)
+    assert [o.name for o in ins] == ["x", "r"] and ins[1].width == ins[0].width
+    vecs = d.boundary(sp)[::40] + d.random_inputs(sp, 8, 1)
+    want = [d.exact(sp, v) for v in vecs]
+    arr = np.array(vecs, dtype=np.int64)
+    n = ins[0].width
+    for backend in _backends():
+        got = d.fast(sp, (arr[:, :n], arr[:, n:]), backend)
+        flat = np.concatenate([np.asarray(g).reshape(len(vecs), -1) for g in got], axis=1)
+        assert [tuple(int(t) for t in row) for row in flat] == want, backend
+    # the same block with other random integers gives other elements somewhere (the r column is used)
+    flipped = [v[:n] + tuple(((1 << int(sp.param["k"])) - 1 - t) for t in v[n:]) for v in vecs]
+    assert [d.exact(sp, v) for v in flipped] != want
+    assert "sr" in d.variant_params(sp) and "rounding" not in d.variant_params(sp)

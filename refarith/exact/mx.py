@@ -51,7 +51,7 @@ from refarith.exact.rounding import floor_log2, pow2, round_value
 from refarith.exact.stochastic import rand_list
 from refarith.exact.value import Value, parse_value
 from refarith.formats import FloatFormat, IntFormat, get_format
-from refarith.spec import OpSchema, Param, Spec, make_spec, register_op
+from refarith.spec import SR_PARAMS, OpSchema, Param, Spec, check_sr_params, make_spec, register_op
 
 #: MX format names -> (element format, emax_elem)
 MX_FORMATS: dict[str, tuple[str, int]] = {
@@ -208,6 +208,7 @@ def _validate(spec: Spec) -> None:
     b = spec.param["block"]
     if not b.isdigit() or int(b) < 1:
         raise SpecError(f"{spec}: block must be a positive integer")
+    check_sr_params(spec, spec.formats[0])
 
 
 register_op(OpSchema(
@@ -215,7 +216,9 @@ register_op(OpSchema(
     (
         Param("block", "32", None, "elements per shared scale"),
         Param("scale", "floor", SCALE_RULES, "E8M0 scale rule: floor (OCP v1.0), ceil, even, rceil"),
-        Param("rounding", "rne", ELEMENT_ROUNDING, "element rounding of V/X"),
+        Param("rounding", "rne", ELEMENT_ROUNDING + ("sr",), "element rounding of V/X (sr: stochastic, one k-bit "
+              "random integer per element)"),
+        *SR_PARAMS,
     ),
     "OCP MX block quantization: E8M0 shared scale, elements round(V/X) saturated; NaN/inf block -> NaN scale",
     _validate,

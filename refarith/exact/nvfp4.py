@@ -55,7 +55,7 @@ from refarith.exact.ops import decode, div, mul
 from refarith.exact.rounding import round_value
 from refarith.exact.stochastic import rand_list
 from refarith.exact.value import Value
-from refarith.spec import OpSchema, Param, Spec, make_spec, register_op
+from refarith.spec import SR_PARAMS, OpSchema, Param, Spec, check_sr_params, make_spec, register_op
 
 DIVISIONS = ("reciprocal", "divide")
 LEVELS = ("2", "1")
@@ -247,6 +247,7 @@ def _validate(spec: Spec) -> None:
         raise SpecError(f"{spec}: nvfp4_quantize takes no formats")
     if spec.param.get("global_scale") == "reciprocal" and spec.param["levels"] != "2":
         raise SpecError(f"{spec}: global_scale=reciprocal needs levels=2 (one level has no global scale)")
+    check_sr_params(spec, "ocp_e2m1")
 
 
 COMPRESSED_TENSORS_SPEC = "nvfp4_quantize(division=divide,levels=2,global_scale=reciprocal,zero_scale=eighth)"
@@ -264,7 +265,9 @@ register_op(OpSchema(
         Param("zero_scale", "eps", ZERO_SCALES, "eps: block scale clamped below at 2^-6 (torchao); zero: may be 0; "
               "eighth: a zero scale becomes 0.125 (compressed-tensors)"),
         Param("tile", "1x16", TILES, "1x16 blocks along the last axis, or 16x16 2-D weight tiles"),
-        Param("rounding", "rne", ROUNDINGS, "E2M1 element rounding"),
+        Param("rounding", "rne", ROUNDINGS + ("sr",), "E2M1 element rounding (sr: stochastic, one k-bit random "
+              "integer per element; the scales stay rne)"),
+        *SR_PARAMS,
     ),
     "NVFP4: E2M1 elements, UE4M3 block scales, binary32 per-tensor scale; each binary32 op rounded RNE",
     _validate,

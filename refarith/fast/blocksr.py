@@ -85,7 +85,8 @@ def mx_quantize_sr(x, element: str, rand, rand_bits: int, sr_variant: str = "a",
 
 
 def nvfp4_quantize_sr(x, rand, rand_bits: int, sr_variant: str = "a", division: str = "reciprocal", levels: int = 2,
-                      zero_scale: str = "eps", tile: str = "1x16", tensor_scale=None, backend: str = "numpy"):
+                      zero_scale: str = "eps", tile: str = "1x16", tensor_scale=None, backend: str = "numpy",
+                      global_scale: str = "decode"):
     """(tensor scale, UE4M3 scale codes, E2M1 codes) of :func:`refarith.fast.nvfp4.nvfp4_quantize` with the
     elements rounded stochastically: element i with ``rand[i]`` (``rand`` of the shape of ``x``, k =
     ``rand_bits``, rule ``sr_variant``, e.g. ``te_e2m1_8`` with k = 8)."""
@@ -97,6 +98,11 @@ def nvfp4_quantize_sr(x, rand, rand_bits: int, sr_variant: str = "a", division: 
         raise UnknownModeError(f"unknown zero_scale {zero_scale!r}; expected one of {', '.join(_nv.ZERO_SCALES)}")
     if tile not in _nv.TILES:
         raise UnknownModeError(f"unknown NVFP4 tile {tile!r}; expected one of {', '.join(_nv.TILES)}")
+    if global_scale not in _nv.GLOBAL_SCALES:
+        raise UnknownModeError(f"unknown NVFP4 global_scale {global_scale!r}; expected one of "
+                               f"{', '.join(_nv.GLOBAL_SCALES)}")
+    if global_scale == "reciprocal" and str(levels) != "2":
+        raise UnknownModeError("NVFP4 global_scale=reciprocal needs levels=2 (one level has no global scale)")
     if backend not in ("numpy", "torch"):
         raise UnknownModeError(f"stochastic NVFP4 rounding runs on the numpy and torch backends, not {backend!r}")
     xp = fmx.ops(backend)
@@ -106,9 +112,10 @@ def nvfp4_quantize_sr(x, rand, rand_bits: int, sr_variant: str = "a", division: 
     bits = xp.i32(blocks)
     r = random_bits(rand, tuple(x.shape), rand_bits, sr_variant, "ocp_e2m1", xp, bits)
     rblocks, _ = fnv._blocks(r, tile, xp, keep_dtype=True)
-    st = fnv.tensor_scale_bits(bits, levels, tensor_scale, xp)
+    st = fnv.tensor_scale_bits(bits, levels, tensor_scale, xp, global_scale)
     s, codes = fmx.blockwise(lambda b, rb: fnv._quantize_chunk(b, st, division, zero_scale, "sr", xp,
-                                                               (rb, rand_bits, sr_variant)), bits, xp, rblocks)
+                                                               (rb, rand_bits, sr_variant), global_scale),
+                             bits, xp, rblocks)
     st_out = None if st is None else xp.f32_from_bits(st)
     if st_out is not None and xp.name == "numpy":
         st_out = np.float32(st_out)

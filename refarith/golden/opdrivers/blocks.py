@@ -112,10 +112,11 @@ def _mx_block(spec: Spec) -> int:
     return int(spec.param["block"])
 
 
-def _mx_exact(spec: Spec, ins: tuple[int, ...]) -> tuple[int, ...] | None:
+def _mx_exact(spec: Spec, ins: tuple[int, ...], sr_kw: dict | None = None) -> tuple[int, ...] | None:
     p = spec.param
     vals = [_fv(c) for c in ins]
-    blk = exact_or_none(_mx.quantize_block, vals, spec.formats[0], p["scale"], p["rounding"])
+    blk = exact_or_none(functools.partial(_mx.quantize_block, **(sr_kw or {})), vals, spec.formats[0], p["scale"],
+                        p["rounding"])
     return None if blk is None else (blk.scale, *blk.codes)
 
 
@@ -170,12 +171,14 @@ def _nv_nblocks(spec: Spec) -> int:
     return r * c // (16 if spec.param["tile"] == "1x16" else 256)
 
 
-def _nv_exact(spec: Spec, ins: tuple[int, ...]) -> tuple[int, ...] | None:
+def _nv_exact(spec: Spec, ins: tuple[int, ...], sr_kw: dict | None = None) -> tuple[int, ...] | None:
+    """``sr_kw``: the exact model's rand (one list per block, in block order), rand_bits and sr_variant."""
     p = spec.param
     r, c = _nv_shape(spec)
     matrix = [list(ins[i * c:(i + 1) * c]) for i in range(r)]
     blocks = _nv.tiles(matrix, p["tile"])
-    q = exact_or_none(functools.partial(_nv.quantize_blocks, global_scale=p.get("global_scale", "decode")), blocks,
+    q = exact_or_none(functools.partial(_nv.quantize_blocks, global_scale=p.get("global_scale", "decode"),
+                                        **(sr_kw or {})), blocks,
                       p["division"], int(p["levels"]), p["zero_scale"], p["rounding"])
     if q is None:
         return None
