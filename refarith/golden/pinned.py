@@ -6,4 +6,4 @@ digest, so a golden file cannot be edited together with its MANIFEST entry witho
 changing too.
 """
 
-MANIFEST_SHA256 = "88260f9260388cf73e347549e6adc5efab4e087fc3d935d1589753ce785c4e6c"
+MANIFEST_SHA256 = "069b625d79b74887c1a24b1833959184d83de9144eebb8065739f4dd9afcecf7"
