@@ -503,6 +503,11 @@ def test_bad_input_is_named():
         tbk.requantize(torch.zeros(3, dtype=torch.int64), 1 << 31, 0, "tflite_double_rounding")
     with pytest.raises(BadValueError, match="branched"):
         trace_xp(lambda xp, v: v if v > 0 else -v, [("v", 0, 32)], "branchy")
+    tab = np.arange(4, dtype=np.int32)
+    with pytest.raises(BadValueError, match="branched on a table value"):
+        trace_xp(lambda xp, v: v if (xp.t.as_tensor(tab) * 2 > 1) else v, [("v", 1, 32)], "branchy table")
+    with pytest.raises(BadValueError, match="gather from code tables"):
+        trace_xp(lambda xp, v: xp.take(v, v), [("v", 1, 32)], "take of a word")
 
 
 @pytest.mark.parametrize("scale,step", [("floor", 64), pytest.param("floor", 1, marks=pytest.mark.slow),
