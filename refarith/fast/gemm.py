@@ -537,24 +537,38 @@ def _products_normal(ap: np.ndarray, bp: np.ndarray) -> bool:
 def _tc_group_normal(t: np.ndarray, prods: np.ndarray, A: _Acc, b: int, mode: str) -> np.ndarray | None:
     """:func:`_tc_group` for finite binary64-normal products and a finite accumulator t (None otherwise): E is the
     exponent field of the largest magnitude; each term times 2^(b - E) is rounded to an integer (exact: a power
-    of two scaling), the integers summed exactly (below 2^53), scaled back by 2^(E - b)."""
+    of two scaling), the integers summed exactly (below 2^53), scaled back by 2^(E - b).  ``prods`` is
+    overwritten (a temporary of the caller) once the group takes this path."""
     if not np.isfinite(t).all():
         return None
-    mx = np.maximum(np.maximum(prods.max(axis=0), -prods.min(axis=0)), np.abs(t))
-    e = (mx.view(np.int64) >> 52) & 0x7FF
-    if int(e[e > 0].min(initial=2047)) - b < 1:
+    mx, mn = prods.max(axis=0), prods.min(axis=0)
+    np.negative(mn, out=mn)
+    np.maximum(mx, mn, out=mx)
+    np.maximum(mx, np.abs(t), out=mx)
+    e = mx.view(np.int64)  # in place: the exponent field of the largest magnitude
+    e >>= 52
+    e &= 0x7FF
+    zero = e == 0
+    low = int(e[~zero].min(initial=2047)) if zero.any() else int(e.min())
+    if low - b < 1:
         return None
-    scale = (np.minimum(2046 + b - e, 2046) << 52).view(np.float64)
-    inv = (np.maximum(e - b, 1) << 52).view(np.float64)
-    y = prods * scale[None]
-    yt = t * scale
-    if mode == "rtz":
-        np.trunc(y, out=y)
-        np.trunc(yt, out=yt)
-    else:
-        np.rint(y, out=y)
-        np.rint(yt, out=yt)
-    return A.rnd((y.sum(axis=0) + yt) * inv + 0.0, mode)
+    scale = 2046 + b - e
+    np.minimum(scale, 2046, out=scale)
+    scale <<= 52
+    inv = e - b
+    np.maximum(inv, 1, out=inv)
+    inv <<= 52
+    y = prods  # the caller's temporary: scaled and rounded in place
+    y *= scale.view(np.float64)[None]
+    yt = t * scale.view(np.float64)
+    rint = np.trunc if mode == "rtz" else np.rint
+    rint(y, out=y)
+    rint(yt, out=yt)
+    s = y.sum(axis=0)
+    s += yt
+    s *= inv.view(np.float64)
+    s += 0.0
+    return A.rnd(s, mode)
 
 
 def _tc_group(terms: np.ndarray, A: _Acc, b: int, mode: str) -> np.ndarray:
