@@ -181,3 +181,43 @@ def test_hifloat8_cli_cast(capsys):
     assert "0x6f  inf" in out and "0x09  9/8" in out
     assert main(["cast", "--from", "hifloat8", "--to", "binary32", "0x7f"]) == 0
     assert "3/65536" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("src", ["binary32", "binary64"])
+def test_hifloat8_fast_encode_from_wide_bit_patterns(src):
+    from refarith.exact.ops import cast
+
+    rng = np.random.default_rng(3)
+    width = 32 if src == "binary32" else 64
+    dt = np.uint32 if width == 32 else np.uint64
+    bits = rng.integers(0, 2**63, 1500, dtype=np.uint64).astype(dt)
+    bits[:3] = [0x3F800000, 0x7F800000, 0xFF800001] if width == 32 else [0x3FF0000000000000, 0x7FF0000000000000,
+                                                                          0xFFF0000000000001]
+    want = np.array([cast(int(c), src, "hifloat8", "rna").code for c in bits], np.uint8)
+    np.testing.assert_array_equal(fcast.encode(bits, "hifloat8", "rna", src=src), want)
+    torch = pytest.importorskip("torch")
+    keep = bits < (1 << 63)  # torch holds binary64 bit patterns as non-negative int64
+    got = fcast.encode(torch.from_numpy(bits[keep].astype(np.int64)), "hifloat8", "rna", backend="torch", src=src)
+    np.testing.assert_array_equal(got.numpy(), want[keep])
+
+
+def test_hifloat8_one_line_refusals():
+    from refarith.errors import BadValueError, RefarithError
+
+    with pytest.raises(RefarithError, match="stochastic rounding into hifloat8"):
+        fcast.encode(np.array([1.0]), "hifloat8", "sr", rand=np.array([0]), rand_bits=4)
+    with pytest.raises(RefarithError, match="subnormal flushing does not apply to hifloat8"):
+        fcast.encode(np.array([1.0]), "hifloat8", subnormal="ftz")
+    with pytest.raises(BadValueError, match="16-bit, binary32 or binary64 sources"):
+        fcast.encode(np.array([1], np.uint32), "hifloat8", src="tf32")
+
+
+def test_en_dtypes_adapter_refuses_other_versions(monkeypatch):
+    en = pytest.importorskip("en_dtypes")
+    from refarith.certify import hifloat_peers
+    from refarith.errors import KernelError
+
+    assert list(hifloat_peers.en_dtypes_hifloat8(np.array([1.0, 40960.0], np.float32))) == [0x08, 0x6F]
+    monkeypatch.setattr(en, "__version__", "9.9")
+    with pytest.raises(KernelError, match="written for en_dtypes 0.0.4"):
+        hifloat_peers.en_dtypes_hifloat8(np.array([1.0], np.float32))

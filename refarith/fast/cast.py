@@ -543,10 +543,26 @@ def _encode_tapered(x: Any, dst: Any, rounding: str, overflow: str | None, nan_p
     if rand is not None:
         raise UnknownModeError(f"stochastic rounding into {dst.name} is not modelled")
     if src is not None:
-        x = decode(x, src, backend, "float64")
+        x = _tapered_source(x, get_format(src), backend)
     scalar = backend == "numpy" and not isinstance(x, (np.ndarray, list, tuple)) and np.ndim(x) == 0
     out = hifloat.encode(x, dst, rounding, overflow, backend)
     return int(out) if scalar else out
+
+
+def _tapered_source(x: Any, sf: Any, backend: str) -> Any:
+    """Values of the bit patterns ``x`` of ``sf``: by table for 16 bits or fewer, by reinterpreting the bits for
+    binary32 and binary64 (every value exact in binary64)."""
+    if sf.nbits <= 16:
+        return decode(x, sf, backend, "float64")
+    if sf.name not in ("binary32", "binary64"):
+        raise BadValueError(f"encoding into HiFloat8 takes 16-bit, binary32 or binary64 sources, not {sf.name}")
+    if backend == "torch":
+        import torch
+
+        w, _ = _torch_source(x, sf)
+        return w.view(torch.float64) if sf.nbits == 64 else w.to(torch.int32).view(torch.float32)
+    w, _ = _numpy_source(x, sf)
+    return w.view(np.float64) if sf.nbits == 64 else w.view(np.float32)
 
 
 @lru_cache(maxsize=64)

@@ -72,7 +72,8 @@ def encode(x: Any, fmt: TaperedFormat, rounding: str, overflow: str, backend: st
     arr = np.asarray(x)
     if arr.dtype.kind not in "fiu" and arr.dtype.name != "bfloat16":
         raise UnknownModeError(f"{fmt.name} encode takes a float or integer array, got dtype {arr.dtype}")
-    xd = arr.astype(np.float64)
+    with np.errstate(invalid="ignore"):  # a signalling NaN widens quietly
+        xd = arr.astype(np.float64)
     a, neg, nan = np.abs(xd), np.signbit(xd), np.isnan(xd)
     idx = _index(a, mags, codes, mids, rounding, neg, lambda s, v, r: np.searchsorted(s, v, "right" if r else "left"),
                  np.where)
