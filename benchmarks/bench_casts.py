@@ -10,7 +10,8 @@ float32), refarith torch encode/decode (CPU), ml_dtypes ``astype`` both ways,
 torch ``.to(float8_*)`` both ways where torch has the dtype, and gfloat
 ``round_ndarray`` on a slice of ``--gfloat-n`` values (gfloat is slow; its rate
 is reported per element all the same, and falls as the slice grows).  Each figure is the best of ``--repeat`` runs in
-elements per second.  torch runs with one thread, like numpy.  The refarith
+elements per second; the refarith, ml_dtypes and torch measurements of a target are timed in turn within each
+round, so they meet the same load.  torch runs with one thread, like numpy.  The refarith
 encodes use the default semantics (rne, the target's default overflow,
 nan_policy='error', negative='error'), so they include the SpecialValueError
 check.
@@ -74,6 +75,21 @@ def versions() -> dict[str, str]:
     return out
 
 
+def best_of(fns: dict[str, Callable[[], Any]], repeat: int) -> dict[str, float]:
+    """Smallest time of each function over ``repeat`` rounds (after one warm-up call each), by TIMER; within a
+    round the functions run in turn, so every peer sees the same load (sequential best-of runs on a shared
+    machine can meet different loads and skew the ratios)."""
+    for fn in fns.values():
+        fn()
+    ts: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeat):
+        for k, fn in fns.items():
+            t0 = TIMER()
+            fn()
+            ts[k].append(TIMER() - t0)
+    return {k: min(v) for k, v in ts.items()}
+
+
 def bench_target(tgt: str, x: np.ndarray, args: argparse.Namespace, fast: Any, ml_dtypes: Any, torch: Any,
                  gfloat: Any) -> dict[str, float]:
     """Every measurement for one target; prints one line each and returns {name: elements/s, ratios}."""
@@ -84,24 +100,26 @@ def bench_target(tgt: str, x: np.ndarray, args: argparse.Namespace, fast: Any, m
         print(f"{tgt:10s} {name:28s} {n / seconds / 1e6:10.1f}", flush=True)
 
     codes = fast.encode(x, tgt)
-    put("refarith_numpy_encode", best(lambda: fast.encode(x, tgt), args.repeat), x.size)
-    put("refarith_numpy_decode", best(lambda: fast.decode(codes, tgt), args.repeat), x.size)
+    fns: dict[str, Callable[[], Any]] = {"refarith_numpy_encode": lambda: fast.encode(x, tgt),
+                                         "refarith_numpy_decode": lambda: fast.decode(codes, tgt)}
     if ml_dtypes is not None and hasattr(ml_dtypes, ML_NAMES[tgt]):
         mdt = getattr(ml_dtypes, ML_NAMES[tgt])
         y = x.astype(mdt)
-        put("ml_dtypes_encode", best(lambda: x.astype(mdt), args.repeat), x.size)
-        put("ml_dtypes_decode", best(lambda: y.astype(np.float32), args.repeat), x.size)
+        fns["ml_dtypes_encode"] = lambda: x.astype(mdt)
+        fns["ml_dtypes_decode"] = lambda: y.astype(np.float32)
     if torch is not None:
         tx = torch.from_numpy(x)
         tcodes = fast.encode(tx, tgt, backend="torch")
-        put("refarith_torch_encode", best(lambda: fast.encode(tx, tgt, backend="torch"), args.repeat), x.size)
-        put("refarith_torch_decode", best(lambda: fast.decode(tcodes, tgt, backend="torch"), args.repeat), x.size)
+        fns["refarith_torch_encode"] = lambda: fast.encode(tx, tgt, backend="torch")
+        fns["refarith_torch_decode"] = lambda: fast.decode(tcodes, tgt, backend="torch")
         tname = TORCH_NAMES.get(tgt)
         if tname is not None and hasattr(torch, tname):
             tdt = getattr(torch, tname)
             ty = tx.to(tdt)
-            put("torch_native_encode", best(lambda: tx.to(tdt), args.repeat), x.size)
-            put("torch_native_decode", best(lambda: ty.to(torch.float32), args.repeat), x.size)
+            fns["torch_native_encode"] = lambda: tx.to(tdt)
+            fns["torch_native_decode"] = lambda: ty.to(torch.float32)
+    for name, sec in best_of(fns, args.repeat).items():
+        put(name, sec, x.size)
     if gfloat is not None:
         import gfloat.formats as gformats
 
@@ -115,7 +133,11 @@ def bench_target(tgt: str, x: np.ndarray, args: argparse.Namespace, fast: Any, m
         r["ratio_decode_vs_ml_dtypes"] = r["refarith_numpy_decode"] / r["ml_dtypes_decode"]
     if "gfloat_round_ndarray(slice)" in r:
         r["ratio_encode_vs_gfloat"] = r["refarith_numpy_encode"] / r["gfloat_round_ndarray(slice)"]
-    for k in ("ratio_encode_vs_ml_dtypes", "ratio_decode_vs_ml_dtypes", "ratio_encode_vs_gfloat"):
+    if "torch_native_encode" in r:
+        r["ratio_encode_vs_torch_native"] = r["refarith_numpy_encode"] / r["torch_native_encode"]
+        r["ratio_decode_vs_torch_native"] = r["refarith_numpy_decode"] / r["torch_native_decode"]
+    for k in ("ratio_encode_vs_ml_dtypes", "ratio_decode_vs_ml_dtypes", "ratio_encode_vs_gfloat",
+              "ratio_encode_vs_torch_native", "ratio_decode_vs_torch_native"):
         if k in r:
             print(f"{tgt:10s} {k:28s} {r[k]:10.2f}x", flush=True)
     return r

@@ -3,6 +3,9 @@ statistical certification (``--sr-samples 10000``) of the example SR kernels.
 
     python benchmarks/bench_sr.py            # both parts
     python benchmarks/bench_sr.py casts      # the throughput table only
+    python benchmarks/bench_sr.py casts --timer cpu   # by this process's CPU time (steadier on a shared machine)
+
+The SR and RNE casts of one target are timed in alternation (best of 5 rounds each), so both see the same load.
 """
 
 from __future__ import annotations
@@ -14,19 +17,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_casts  # noqa: E402  (best_of: peers timed in turn within each round, by bench_casts.TIMER)
 
 from refarith import fast  # noqa: E402
 
 N = 1 << 22
-
-
-def best(fn, reps: int = 3) -> float:
-    out = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return min(out)
 
 
 def casts() -> None:
@@ -35,11 +32,13 @@ def casts() -> None:
     r = rng.integers(0, 256, N, dtype=np.uint8)
     print("| target | RNE M/s | sr variant | SR (k=8) M/s | SR / RNE |\n|---|---:|---|---:|---:|")
     for dst in ("ocp_e4m3", "ocp_e5m2", "ocp_e2m1"):
-        fast.encode(x[:16], dst)
-        t_rne = best(lambda d=dst: fast.encode(x, d))
-        for v in ("a", "b", "c", "c_odd") + (("te_e2m1_8",) if dst == "ocp_e2m1" else ()):
-            t_sr = best(lambda d=dst, v=v: fast.encode(x, d, rounding="sr", rand=r, rand_bits=8, sr_variant=v))
-            print(f"| {dst} | {N / t_rne / 1e6:.1f} | {v} | {N / t_sr / 1e6:.1f} | {t_rne / t_sr:.2f} |")
+        variants = ("a", "b", "c", "c_odd") + (("te_e2m1_8",) if dst == "ocp_e2m1" else ())
+        fns = {"rne": lambda d=dst: fast.encode(x, d)}
+        for v in variants:
+            fns[v] = lambda d=dst, v=v: fast.encode(x, d, rounding="sr", rand=r, rand_bits=8, sr_variant=v)
+        t = bench_casts.best_of(fns, 5)
+        for v in variants:
+            print(f"| {dst} | {N / t['rne'] / 1e6:.1f} | {v} | {N / t[v] / 1e6:.1f} | {t['rne'] / t[v]:.2f} |")
 
 
 def statistical() -> None:
@@ -59,7 +58,14 @@ def statistical() -> None:
 
 
 if __name__ == "__main__":
-    what = sys.argv[1:] or ["casts", "statistical"]
+    args = sys.argv[1:]
+    if "--timer" in args:
+        i = args.index("--timer")
+        if i + 1 >= len(args) or args[i + 1] not in ("wall", "cpu"):
+            sys.exit("bench_sr.py: --timer takes wall or cpu")
+        bench_casts.TIMER = time.process_time if args[i + 1] == "cpu" else time.perf_counter
+        del args[i:i + 2]
+    what = args or ["casts", "statistical"]
     if "casts" in what:
         casts()
     if "statistical" in what:
