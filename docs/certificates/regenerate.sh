@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuild the committed peer certificates (needs ml_dtypes, gfloat, torch and torchao installed).
+# Rebuild the committed peer certificates (needs ml_dtypes, gfloat, torch, torchao and en_dtypes installed).
 # Each command exits 1 when the peer is not bit-exact; that is the finding, so failures do not stop the script.
 set -u
 cd "$(dirname "$0")/../.."
@@ -19,6 +19,9 @@ c torchao:nvfp4 --spec 'nvfp4_quantize(levels=2)'
 # payloads differ (0x7fc00001 for a NaN tile scale), accepted
 refarith certify refarith.certify.recipe_peers:torchao_blockwise_act \
   --spec 'fp8_block_quantize(ocp_e4m3,division=scale,eps=torchao)' --nan-payload-ok --report "$out" || true
+# en_dtypes 0.0.4's numpy hifloat8 through refarith's adapter (ties away, the HiFloat8 paper's TA rounding)
+c refarith.certify.hifloat_peers:en_dtypes_hifloat8 --spec 'cast(binary16->hifloat8,rounding=rna)'
+c refarith.certify.hifloat_peers:en_dtypes_hifloat8 --spec 'cast(binary32->hifloat8,rounding=rna)'
 # Triton's own float8 conversions as its interpreter computes them on CPU (TRITON_INTERPRET path); on a GPU the
 # compiled conversion is a different code path: certify it there with --device cuda.
 c triton:float8e4nv --spec 'cast(binary32->ocp_e4m3,overflow=nan)'
