@@ -101,9 +101,9 @@ def cmd_formats(args: argparse.Namespace) -> int:
             return 0
         rows = [_format_row(fmt)]
     else:
-        rows = [_format_row(f) for f in catalogue().values() if isinstance(f, FloatFormat) or args.ints]
+        rows = [_format_row(f) for f in catalogue().values() if not isinstance(f, IntFormat) or args.ints]
     if args.json:
-        fmts = [fmt] if args.name else [f for f in catalogue().values() if isinstance(f, FloatFormat) or args.ints]
+        fmts = [fmt] if args.name else [f for f in catalogue().values() if not isinstance(f, IntFormat) or args.ints]
         print(_dump({"formats": [_format_json(f) for f in fmts]}))
         return 0
     cols = ["name", "layout", "bias", "specials", "max", "min normal", "min subnormal"]
