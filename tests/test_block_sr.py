@@ -278,3 +278,21 @@ def test_driver_vectors_carry_the_random_bits(spec):
     flipped = [v[:n] + tuple(((1 << int(sp.param["k"])) - 1 - t) for t in v[n:]) for v in vecs]
     assert [d.exact(sp, v) for v in flipped] != want
     assert "sr" in d.variant_params(sp) and "rounding" not in d.variant_params(sp)
+
+
+def _mxfp4_c4(x, r):
+    """A kernel of MXFP4 blocks of 8 with stochastic variant c and 4 random bits, called as fn(x, r)."""
+    s, c = mx_quantize_sr(np.asarray(x, np.float32), "ocp_e2m1", np.asarray(r).astype(np.int64), 4, "c", block=8)
+    return s[:, 0], c
+
+
+@pytest.mark.slow
+def test_identify_names_the_block_sr_variant():
+    """identify compares a block SR kernel with every sr= variant on the driver's (x, r) vectors (the expected
+    codes from the exact model) and names c, although the spec asked for a."""
+    from refarith.certify.identify import identify
+
+    scores = identify(_mxfp4_c4, "mx_quantize(ocp_e2m1,block=8,rounding=sr,sr=a,k=4)", vary=("sr",))
+    matching = [s.spec for s in scores if s.matches]
+    assert matching == ["mx_quantize(ocp_e2m1,block=8,scale=floor,rounding=sr,sr=c,k=4)"]
+    assert all(s.mismatches > 0 for s in scores if not s.matches)
