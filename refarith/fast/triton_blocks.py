@@ -16,6 +16,9 @@ What is traced and what is hand-emitted:
   side moves blocks into rows with the torch backend's own layout functions, and for two-level NVFP4 takes the
   per-tensor maximum magnitude with one torch integer ``amax`` (the formula applied to it is traced).
 
+Stochastic element rounding (``rounding="sr"``, :mod:`refarith.fast.blocksr`) has no Triton kernel: its random
+integers per element are an input these kernels do not take; ``rounding="sr"`` is refused by name.
+
 Every kernel takes and returns torch tensors on one device: CUDA tensors run compiled kernels, CPU tensors
 Triton's interpreter.  Results are bit-identical to :mod:`refarith.fast.mx`, :mod:`refarith.fast.nvfp4` and
 :mod:`refarith.fast.requant` (whose docstrings state the semantics); ``tests/test_triton_blocks.py`` checks them
