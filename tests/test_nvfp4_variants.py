@@ -1,6 +1,6 @@
-"""NVFP4 variants of deployed code: the reciprocal global scale g = fl(2688 / max(amax, 2^-126)) with block scales
-fl(b * g) and elements fl(x / fl(S / g)) (compressed-tensors 0.20.1), and the 0.125 scale of a block whose scale
-rounds to zero (``zero_scale=eighth``).  The exact model against the recipe recomputed with numpy binary32
+"""NVFP4 variants of deployed code: the reciprocal global scale g = fl(fl(1 / max(amax, 2^-126)) * 2688) with block
+scales fl(b * g) and elements fl(x / fl(S / g)) (compressed-tensors 0.20.1), and the 0.125 scale of a block whose
+scale rounds to zero (``zero_scale=eighth``).  The exact model against the recipe recomputed with numpy binary32
 operations and ml_dtypes' E4M3 / E2M1 casts, the numpy and torch kernels against the exact model, the spec rules,
 and identify naming the variant for that independent kernel."""
 
@@ -51,7 +51,7 @@ def recipe(x: np.ndarray, eighth: bool = True) -> tuple[F32, np.ndarray, np.ndar
     ml = pytest.importorskip("ml_dtypes")
     with np.errstate(all="ignore"):
         amax = F32(np.abs(x).max())
-        g = F32(2688) / max(amax, F32(2.0 ** -126))
+        g = (F32(1) / max(amax, F32(2.0 ** -126))) * F32(2688)  # its 2688 / t: torch runs t.reciprocal() * 2688
         if not np.isfinite(g):
             g = F32(1)
         blk = x.reshape(-1, 16)

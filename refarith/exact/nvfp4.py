@@ -17,10 +17,13 @@ The recipe, every binary32 operation rounded to nearest even
   ``generate_gparam`` / ``calculate_qparams`` / ``_quantize`` in
   quantization/utils/helpers.py and quantization/lifecycle/forward_helpers.py, the
   global scale vLLM's NVFP4 tests pass to ``scaled_fp4_quant``): the per-tensor
-  column holds the encode scale g = fl(2688 / max(amax_tensor, 2^-126)), g = 1
-  where that quotient overflows to infinity (amax_tensor below about 2^-114.6,
-  zero included), and b' = fl(b * g).  The default ``global_scale=decode`` is
-  the s_t above.
+  column holds the encode scale g = fl(fl(1 / max(amax_tensor, 2^-126)) * 2688),
+  g = 1 where that overflows to infinity (amax_tensor below about 2^-114.6, zero
+  included), and b' = fl(b * g).  The source writes ``2688 / amax``, a Python
+  number divided by a tensor, which torch evaluates as ``amax.reciprocal() *
+  2688`` (``torch.Tensor.__rdiv__``): two roundings, one ulp away from
+  fl(2688 / amax) on about a quarter of the amax values.  The default
+  ``global_scale=decode`` is the s_t above.
 * ``zero_scale=eps`` (torchao): b' clamped to [2^-6, 448] (2^-6 =
   torch.finfo(float8_e4m3fn).tiny), then RNE into UE4M3 -> S.
   ``zero_scale=zero``: only the upper clamp; a scale that rounds to 0 (all-zero
@@ -103,11 +106,11 @@ class NVFP4Blocks:
 
 def tensor_scale_bits(blocks: list[list[int]], global_scale: str = "decode") -> int:
     """s_t = fl(amax / 2688) over the finite elements (binary32 bits in and out), 1.0 for amax 0; or, for
-    ``global_scale="reciprocal"``, g = fl(2688 / max(amax, 2^-126)), 1.0 where that overflows."""
+    ``global_scale="reciprocal"``, g = fl(fl(1 / max(amax, 2^-126)) * 2688), 1.0 where that overflows."""
     finite = [c & 0x7FFFFFFF for blk in blocks for c in blk if not _is_special(c)]
     amax = max(finite, default=0)
     if global_scale == "reciprocal":
-        g = div(F32_2688, max(amax, F32_TINY), F32).code
+        g = mul(div(F32_ONE, max(amax, F32_TINY), F32).code, F32_2688, F32).code
         return F32_ONE if _is_special(g) else g
     st = div(amax, F32_2688, F32).code if amax else 0
     return st if st else F32_ONE

@@ -167,7 +167,7 @@ def nvfp4_quantize(x, division: str = "reciprocal", levels: int = 2, zero_scale:
 def tensor_scale_bits(bits, levels, tensor_scale, xp, global_scale: str = "decode"):
     """binary32 bits of s_t (0-d, int32) for two levels: the given ``tensor_scale`` (checked positive finite
     binary32) or fl(amax / 2688) over the finite elements of ``bits`` (1.0 when that is 0); None for one level.
-    ``global_scale="reciprocal"``: g = fl(2688 / max(amax, 2^-126)) instead (1.0 where that overflows)."""
+    ``global_scale="reciprocal"``: g = fl(fl(1 / max(amax, 2^-126)) * 2688) instead (1.0 where that overflows)."""
     if int(levels) != 2:
         return None
     if tensor_scale is not None:
@@ -184,12 +184,13 @@ def tensor_scale_bits(bits, levels, tensor_scale, xp, global_scale: str = "decod
 
 def tensor_scale_from_amax(at, xp, global_scale: str = "decode"):
     """s_t = fl(A / 2688), 1.0 where that is 0, from the bits ``at`` of the largest finite magnitude A (int32);
-    ``global_scale="reciprocal"``: g = fl(2688 / max(A, 2^-126)), 1.0 where that overflows.  Branch-free: the
+    ``global_scale="reciprocal"``: g = fl(fl(1 / max(A, 2^-126)) * 2688) (torch's ``2688 / t``), 1.0 where that
+    overflows.  Branch-free: the
     Triton backend traces it (:func:`refarith.fast.triton_blocks.nvfp4_quantize_graph`)."""
-    fdiv, _ = _f32_ops(xp)
+    fdiv, fmul = _f32_ops(xp)
     one, c2688 = _const_bits(1.0, xp, at), _const_bits(2688.0, xp, at)
     if global_scale == "reciprocal":
-        g = fdiv(c2688, xp.maximum(at, _nv.F32_TINY))
+        g = fmul(fdiv(one, xp.maximum(at, _nv.F32_TINY)), c2688)
         return xp.where(g >= 0x7F800000, one, g)
     st = fdiv(at, c2688)
     return xp.where(st == 0, one, st)
