@@ -257,6 +257,10 @@ def _encode_sr_regular(bits: np.ndarray, dst: FloatFormat, overflow: str, nan_po
     e = np.empty(m0, dtype=np.uint32)
     small = np.empty(m0, dtype=bool)
     below = np.empty(m0, dtype=np.uint32) if rounds_half else None
+    if rounds_half:
+        half = np.empty(m0, dtype=np.uint32)
+        odd = np.empty(m0, dtype=np.uint32)
+        nz = np.empty(m0, dtype=bool)
     c15 = np.uint32(0x7FFF)
     kmask = np.uint32((1 << kk) - 1)
     e_lim = np.uint32(e_reg << 23)
@@ -307,8 +311,20 @@ def _encode_sr_regular(bits: np.ndarray, dst: FloatFormat, overflow: str, nan_po
                 if bl is not None:
                     bl[j] = low - (fj << sh)
         rb = r[a:a + m]
-        if rounds_half:
-            yb |= _decide(variant, fb, bl, rb.astype(np.uint32), k)
+        if rounds_half:  # _decide for c and c_odd, in the block buffers
+            hb, gb, zb = half[:m], odd[:m], nz[:m]
+            np.bitwise_and(fb, np.uint32(1), out=hb)  # the bit below t: a half
+            fb >>= np.uint32(1)  # t = floor(frac * 2^k)
+            np.bitwise_and(fb, np.uint32(1), out=gb)  # t odd
+            if variant == "c_odd":
+                gb ^= np.uint32(1)
+            np.not_equal(bl, 0, out=zb)  # more below the half
+            np.bitwise_or(gb, zb, out=gb)
+            hb &= gb  # inc: above the half, or a tie with t odd (c) / even (c_odd)
+            fb += hb
+            np.add(fb, rb, out=fb, casting="unsafe")
+            fb >>= np.uint32(k)  # t + inc + r < 2^(k+1): up is 0 or 1
+            yb |= fb
         else:
             np.add(fb, rb, out=fb, casting="unsafe")
             if variant == "b":
