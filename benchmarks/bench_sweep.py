@@ -11,7 +11,10 @@ One run, everything measured against everything else in it (the machine may be l
   machine was;
 * overhead per shard: ``--tiny`` shards of 2^8 indices (almost no work) on a 2-worker LocalCluster, wall time
   per shard minus the shards' own wall time, and the cluster's start-up time separately;
-* scaling: wall time with 2 workers over wall time with 1.
+* scaling: wall time with 2 workers over wall time with 1;
+* two single processes at once (``local2``: each half of the indices, ``--engine local``, started together), the
+  baseline of what two concurrent processes get from this machine's cores and caches without any engine: the
+  2-worker cluster's CPU per index is compared with it as well as with one lone process.
 
 Every run writes a fresh ledger in a temporary directory.
 """
@@ -39,6 +42,38 @@ def _run(camp, engine, workers, root: Path, name: str, scheduler: str | None = N
     docs = [json.loads(p.read_bytes()) for p in (led / "shards").glob("*.json")]
     return {"wall": wall, "driver_cpu": time.process_time() - c0, "shard_cpu": sum(d["cpu_seconds"] for d in docs),
             "shard_wall": sum(d["seconds"] for d in docs), "shards": len(docs), "indices": camp.size}
+
+
+def _half(spec: str, target: str, shard_bits: int, lo: int, hi: int, barrier, out) -> None:
+    """One of the two concurrent single processes: warm up (tables, kernel), wait for the other, run [lo, hi)."""
+    from refarith.certify.shards import make_campaign, run_shard
+
+    camp = make_campaign(spec, target, shard_bits, lo, hi)
+    run_shard(camp.to_dict(), lo, lo + (1 << 16))
+    barrier.wait()
+    docs = [run_shard(camp.to_dict(), a, b) for a, b in camp.shards()]
+    out.put((sum(d["cpu_seconds"] for d in docs), sum(d["seconds"] for d in docs), len(docs)))
+
+
+def _run_two_local(args, lo: int) -> dict:
+    """Both halves of the campaign in two plain processes (no engine, no ledger) started together, warm."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    half = 1 << (args.pairs_bits - 1)
+    barrier, out = ctx.Barrier(3), ctx.Queue()
+    procs = [ctx.Process(target=_half, args=(args.spec, args.target, args.shard_bits, lo + k * half,
+                                            lo + (k + 1) * half, barrier, out)) for k in range(2)]
+    for p in procs:
+        p.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    res = [out.get() for _ in procs]
+    wall = time.perf_counter() - t0
+    for p in procs:
+        p.join()
+    return {"wall": wall, "shard_cpu": sum(r[0] for r in res), "shard_wall": sum(r[1] for r in res),
+            "shards": sum(r[2] for r in res), "indices": 2 * half}
 
 
 def main() -> int:
@@ -83,9 +118,10 @@ def main() -> int:
                 client.close()
                 cluster.close()
         res["tiny_local"] = _run(tiny, "local", None, root, "tiny_local")
+        res["local2"] = _run_two_local(args, lo)
     print("| run | wall s | indices/s (wall) | indices per CPU s (shards) | shard CPU s |")
     print("|---|---:|---:|---:|---:|")
-    for k in ("local", "dask1", "dask2"):
+    for k in ("local", "local2", "dask1", "dask2"):
         r = res[k]
         print(f"| {k} | {r['wall']:.1f} | {r['indices'] / r['wall']:.3g} | {r['indices'] / r['shard_cpu']:.3g} | "
               f"{r['shard_cpu']:.1f} |")
@@ -94,6 +130,8 @@ def main() -> int:
     per_core_wall = (d2["indices"] / d2["wall"] / 2) / (loc["indices"] / loc["wall"])
     print(f"LocalCluster(2) per-core throughput / single process: {per_core_cpu:.3f} by CPU time, "
           f"{per_core_wall:.3f} by wall time (warm workers; a cluster starts in {startup:.1f} s)")
+    print(f"LocalCluster(2) CPU per index / two concurrent single processes: "
+          f"{(d2['indices'] / d2['shard_cpu']) / (res['local2']['indices'] / res['local2']['shard_cpu']):.3f}")
     print(f"scaling 1 -> 2 workers (wall): {d1['wall'] / d2['wall']:.2f}x")
     t = res["tiny_dask2"]
     over = (t["wall"] - t["shard_wall"] / 2) / t["shards"]
