@@ -296,3 +296,26 @@ def test_identify_names_the_block_sr_variant():
     matching = [s.spec for s in scores if s.matches]
     assert matching == ["mx_quantize(ocp_e2m1,block=8,scale=floor,rounding=sr,sr=c,k=4)"]
     assert all(s.mismatches > 0 for s in scores if not s.matches)
+
+
+def test_front_ends_take_rounding_sr():
+    """fast.mx.mx_quantize / fast.nvfp4.nvfp4_quantize with rounding="sr" round as the exact model does; random
+    bits given to a deterministic rounding are an error, never ignored."""
+    from refarith.fast.mx import mx_quantize
+    from refarith.fast.nvfp4 import nvfp4_quantize
+
+    x = _nv_inputs(seed=9)
+    r = rand_patterns(x.shape, 5, seed=9)[0]
+    s, c = mx_quantize(x, "ocp_e2m1", block=16, rounding="sr", rand=r, rand_bits=5, sr_variant="b")
+    want_s, want_c = _mx_exact(x.reshape(-1, 16), r.reshape(-1, 16), "ocp_e2m1", 5, "b")
+    assert np.array_equal(s.reshape(-1), want_s) and np.array_equal(c.reshape(-1, 16), want_c)
+    _, s, c = nvfp4_quantize(x, rounding="sr", rand=r, rand_bits=5, sr_variant="b")
+    q = _nv_exact(x, r, 5, "b")
+    assert tuple(int(t) for t in s.reshape(-1)) == q.scales
+    assert tuple(int(t) for t in c.reshape(-1)) == tuple(t for b in q.codes for t in b)
+    with pytest.raises(UnknownModeError, match="not stochastic"):
+        mx_quantize(x, "ocp_e2m1", rand=r)
+    with pytest.raises(UnknownModeError, match="not stochastic"):
+        nvfp4_quantize(x, rand=r)
+    with pytest.raises(UnknownModeError, match="needs rand"):
+        nvfp4_quantize(x, rounding="sr", rand_bits=5)

@@ -581,13 +581,21 @@ def check_mx_args(element: str, block: int, scale: str, rounding: str) -> FloatF
 
 
 def mx_quantize(x, element: str, axis: int = -1, block: int = 32, scale: str = "floor", rounding: str = "rne",
-                backend: str = "numpy"):
+                backend: str = "numpy", *, rand=None, rand_bits: int | None = None, sr_variant: str = "a"):
     """(scales uint8 E8M0 codes, element codes uint8) of a float32 array quantized along ``axis``.
 
     ``scales`` has the shape of ``x`` with ``axis`` replaced by the number of
     blocks ceil(n / block); ``codes`` has the shape of ``x``.  ``backend="triton"`` runs
     :func:`refarith.fast.triton_blocks.mx_quantize` (torch tensors in and out; the same bits).
+    ``rounding="sr"``: :func:`refarith.fast.blocksr.mx_quantize_sr` with ``rand`` (one integer of ``rand_bits``
+    bits per element) and ``sr_variant``; random bits given to another rounding are an error.
     """
+    if rounding == "sr":
+        from refarith.fast.blocksr import mx_quantize_sr
+
+        return mx_quantize_sr(x, element, rand, rand_bits, sr_variant, axis, block, scale, backend)
+    if rand is not None:
+        raise UnknownModeError(f"rand is given but rounding={rounding!r} is not stochastic (rounding='sr')")
     fmt = check_mx_args(element, block, scale, rounding)
     if backend == "triton":
         from refarith.fast import triton_blocks

@@ -121,8 +121,11 @@ def _f32_ops(xp):
 
 
 def nvfp4_quantize(x, division: str = "reciprocal", levels: int = 2, zero_scale: str = "eps", tile: str = "1x16",
-                   rounding: str = "rne", tensor_scale=None, backend: str = "numpy", global_scale: str = "decode"):
+                   rounding: str = "rne", tensor_scale=None, backend: str = "numpy", global_scale: str = "decode", *,
+                   rand=None, rand_bits: int | None = None, sr_variant: str = "a"):
     """(tensor scale binary32 or None, UE4M3 scale codes uint8, E2M1 codes uint8) of a float32 array.
+    ``rounding="sr"``: :func:`refarith.fast.blocksr.nvfp4_quantize_sr` with ``rand`` (one integer of ``rand_bits``
+    bits per element) and ``sr_variant``; random bits given to another rounding are an error.
 
     The tensor scale is a numpy float32 scalar (numpy) or a 0-d float32 tensor (torch): s_t, or the encode
     scale g for ``global_scale="reciprocal"`` (:mod:`refarith.exact.nvfp4`).  Blocks are runs of
@@ -130,6 +133,13 @@ def nvfp4_quantize(x, division: str = "reciprocal", levels: int = 2, zero_scale:
     ``backend="triton"`` runs :func:`refarith.fast.triton_blocks.nvfp4_quantize` (torch tensors in and out; the
     same bits).
     """
+    if rounding == "sr":
+        from refarith.fast.blocksr import nvfp4_quantize_sr
+
+        return nvfp4_quantize_sr(x, rand, rand_bits, sr_variant, division, levels, zero_scale, tile, tensor_scale,
+                                 backend, global_scale)
+    if rand is not None:
+        raise UnknownModeError(f"rand is given but rounding={rounding!r} is not stochastic (rounding='sr')")
     if division not in _nv.DIVISIONS:
         raise UnknownModeError(f"unknown NVFP4 division {division!r}; expected one of {', '.join(_nv.DIVISIONS)}")
     if str(levels) not in _nv.LEVELS:
