@@ -4,6 +4,7 @@ statistical certification (``--sr-samples 10000``) of the example SR kernels.
     python benchmarks/bench_sr.py            # both parts
     python benchmarks/bench_sr.py casts      # the throughput table only
     python benchmarks/bench_sr.py casts --timer cpu   # by this process's CPU time (steadier on a shared machine)
+    python benchmarks/bench_sr.py blocks --timer cpu  # MX and NVFP4 with SR elements against their RNE kernels
 
 The SR and RNE casts of one target are timed in alternation (best of 5 rounds each), so both see the same load.
 """
@@ -41,6 +42,23 @@ def casts() -> None:
             print(f"| {dst} | {N / t['rne'] / 1e6:.1f} | {v} | {N / t[v] / 1e6:.1f} | {t['rne'] / t[v]:.2f} |")
 
 
+def blocks() -> None:
+    from refarith.fast.mx import mx_quantize
+    from refarith.fast.nvfp4 import nvfp4_quantize
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((N // 4096, 4096)).astype(np.float32)
+    r = rng.integers(0, 256, x.shape, dtype=np.int64)
+    print("| op | sr variant | RNE M/s | SR (k=8) M/s | SR / RNE |\n|---|---|---:|---:|---:|")
+    cases = [("mx_quantize(ocp_e4m3)", "a", lambda **kw: mx_quantize(x, "ocp_e4m3", **kw)),
+             ("mx_quantize(ocp_e2m1)", "c", lambda **kw: mx_quantize(x, "ocp_e2m1", **kw)),
+             ("nvfp4_quantize()", "te_e2m1_8", lambda **kw: nvfp4_quantize(x, **kw))]
+    for name, v, fn in cases:
+        t = bench_casts.best_of({"rne": fn, "sr": lambda fn=fn, v=v: fn(rounding="sr", rand=r, rand_bits=8,
+                                                                         sr_variant=v)}, 3)
+        print(f"| {name} | {v} | {N / t['rne'] / 1e6:.1f} | {N / t['sr'] / 1e6:.1f} | {t['rne'] / t['sr']:.2f} |")
+
+
 def statistical() -> None:
     from docs.examples import sr_kernels
     from refarith.certify.adapters import user_kernel
@@ -68,5 +86,7 @@ if __name__ == "__main__":
     what = args or ["casts", "statistical"]
     if "casts" in what:
         casts()
+    if "blocks" in what:
+        blocks()
     if "statistical" in what:
         statistical()
