@@ -161,3 +161,20 @@ def test_fuzz_cli(tmp_path, capsys):
     assert main(["sweep", "run", "--spec", "fma(binary8p3ue)", "--target", ODD, "--ledger", str(tmp_path / "n"),
                  "--engine", "local"]) == 2
     assert "signed float formats only" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_local_cluster_workers_run_without_malloc_trim_threshold(monkeypatch):
+    """Dask's default MALLOC_TRIM_THRESHOLD_=65536 made every shard about 4x dearer in a worker (engine.py)."""
+    import sys
+
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    monkeypatch.setattr(engine, "_MALLOC_OURS", True)
+    for _ in range(2):  # the second cluster must not inherit what the first one's nanny left in os.environ
+        client, cluster = engine._client(None, 1, sys.stderr)
+        try:
+            env = client.run(lambda: {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")})
+            assert list(env.values()) == [{"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"}]
+        finally:
+            client.close()
+            cluster.close()
