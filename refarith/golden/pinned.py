@@ -6,4 +6,4 @@ digest, so a golden file cannot be edited together with its MANIFEST entry witho
 changing too.
 """
 
-MANIFEST_SHA256 = "069b625d79b74887c1a24b1833959184d83de9144eebb8065739f4dd9afcecf7"
+MANIFEST_SHA256 = "c63d9740fab1351a8f3771635fd6fadeb37f55db256d25a6f0a3fcb60838bc5a"
