@@ -5,6 +5,8 @@ the rows of the README's table of deployed libraries.  compressed-tensors (impor
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
@@ -215,3 +217,72 @@ def test_compressed_tensors_nvfp4_reciprocal_global_scale():
         want = [round_value(Value.of(Fraction(float(f32(v) / d))), "ocp_e2m1", "rne", "saturate").code for v in blk]
         assert [int(c) & 0x7 for c in got[5 + 16 * j:21 + 16 * j]] == [c & 0x7 for c in want]
     assert int(got[2]) == 0x20
+
+
+@pytest.mark.slow
+def test_compressed_tensors_nvfp4_is_its_variant():
+    """compressed-tensors NVFP4 equals nvfp4_quantize(division=divide,levels=2,global_scale=reciprocal,
+    zero_scale=eighth) on every column, on tensors of every range: normal, tiny (g overflows to 1), subnormal, with
+    all-zero blocks and all-zero tensors."""
+    from refarith.exact.nvfp4 import COMPRESSED_TENSORS_SPEC
+
+    _needs("compressed_tensors")
+    rng = np.random.default_rng(8)
+    xs = []
+    for e in (-140, -120, -100, -60, -20, -5, 0, 3, 9, 20):
+        x = (rng.standard_normal(64) * 2.0 ** e).astype(np.float32)
+        x[16 * (e % 4):16 * (e % 4) + 16] = 0
+        xs.append(x)
+    xs.append(np.zeros(64, np.float32))
+    codes = np.stack(xs).view(np.uint32).astype(np.uint64)
+    spec = parse_spec(COMPRESSED_TENSORS_SPEC)
+    got = load_kernel("compressed_tensors:nvfp4")(spec, (codes,))
+    d = get_driver(spec)
+    for i, row in enumerate(codes):
+        assert [int(g) for g in got[i]] == list(d.exact(spec, tuple(int(c) for c in row))), i
+
+
+def _mx_blocks(seed: int) -> np.ndarray:
+    """Blocks of 32 normal values, one every 3 binades from about 2^-28 to 2^40."""
+    rng = np.random.default_rng(seed)
+    return np.stack([(rng.standard_normal(32) * 2.0 ** e).astype(np.float32) for e in range(-30, 40, 3)])
+
+
+def test_brevitas_mxfp8_e4m3_is_mx_floor_except_zero_blocks():
+    """brevitas MXFloat8e4m3Act equals mx_quantize(ocp_e4m3,scale=floor) on blocks with maxima from about 2^-28
+    to 2^40; a block whose maximum is below brevitas' scaling_min_val 1e-10 (an all-zero one, one around 2^-40) gets
+    a scale off the E8M0 grid (1e-10 / 256 for the zero block, not a power of two): a finding."""
+    _needs("brevitas")
+    spec = parse_spec("mx_quantize(ocp_e4m3)")
+    x = _mx_blocks(4)
+    x[0, :] = 0
+    x[1, :] *= np.float32(2.0 ** -60)
+    codes = x.view(np.uint32).astype(np.uint64)
+    got = load_kernel("brevitas:mxfp8_e4m3")(spec, (codes,))
+    d = get_driver(spec)
+    for i in range(2, len(x)):
+        assert [int(g) for g in got[i]] == list(d.exact(spec, tuple(int(c) for c in codes[i]))), i
+    assert off_grid_mask(got[:2, :1]).all()
+    assert Fraction(off_grid_value(int(got[0, 0]))) == Fraction(float(np.float32(1e-10) / np.float32(256)))
+    assert [int(g) for g in got[0, 1:]] == [0] * 32
+
+
+def test_brevitas_mxint8_scale_is_floor_of_amax_over_127():
+    """brevitas MXInt8Act's scale is 2^floor(log2(amax / 127)) (its MaxStatsScaling over the int8 range, restricted
+    to a power of two by flooring the log), not OCP MX's 2^(floor(log2 amax) - 6): every block whose maximum
+    exceeds 127 times that scale clips it, to 127 or -128 (its int8 is not narrow: MXINT8 of the OCP encoding,
+    ``int8``, not ``int8_sym``).  The rule recomputed here with numpy, and the OCP model's codes differing (a
+    finding)."""
+    _needs("brevitas")
+    spec = parse_spec("mx_quantize(int8)")
+    x = _mx_blocks(6)
+    x[1, 0] = 1.9  # the OCP rule: scale 2^0 (E8M0 127), 1.9 -> 122/64; brevitas: 2^-1 x 2^-6, 1.9 -> 127 (clipped)
+    x[1, 1:] = 0.3
+    codes = x.view(np.uint32).astype(np.uint64)
+    got = load_kernel("brevitas:mxint8")(spec, (codes,))
+    e = np.floor(np.log2(np.abs(x).max(axis=1).astype(np.float64) / 127))
+    q = np.clip(np.round(x / np.exp2(e)[:, None]), -128, 127).astype(np.int64)  # half to even, as torch.round
+    assert [int(g) for g in got[:, 0]] == [int(v) for v in e + 6 + 127]
+    assert (got[:, 1:].astype(np.int64) == (q & 0xFF)).all()
+    exact = get_driver(spec).exact(spec, tuple(int(c) for c in codes[1]))
+    assert (exact[0], exact[1]) == (127, 122) and (int(got[1, 0]), int(got[1, 1])) == (126, 127)

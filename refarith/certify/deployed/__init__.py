@@ -10,10 +10,12 @@ doing the value -> code step, so a value off the format's grid is the mismatch c
                                format (ieee_e4m3, ocp_e5m2, binary16, bfloat16, ...); values
 ``compressed_tensors:<fmt>``   ``compressed_tensors.quantization.lifecycle.forward.quantize`` with scale 1
                                (fp8: clamp to +-448 then ``.to(float8_e4m3fn)``; fp4: ``cast_to_fp4``); values;
-                               ``nvfp4``: its NVFP4 recipe (global scale g = fl(2688/amax)) on nvfp4_quantize
+                               ``nvfp4``: its NVFP4 recipe on nvfp4_quantize (the variant
+                               ``global_scale=reciprocal,zero_scale=eighth``)
 ``quark:<fmt>``                AMD Quark's CPU fake quantizers ``quant_dequant_fp8_e4m3/e5m2``; values
 ``brevitas:<fmt>[+nonsat]``    brevitas' minifloat ``FloatQuant`` with scale 1 (fp8_e4m3, fp8_e5m2; OCP encodings,
-                               saturating unless ``+nonsat``); values
+                               saturating unless ``+nonsat``); values; ``mxfp8_e4m3`` / ``mxint8``: its OCP MX
+                               activation quantizers MXFloat8e4m3Act / MXInt8Act on mx_quantize; values
 ``fpy2:<context>[+<mode>]``    fpy2's MX contexts (``MX_E4M3``, ``MX_E5M2``, ``MX_E3M2``, ``MX_E2M3``,
                                ``MX_E2M1``, ``MX_E8M0``): ``ctx.encode(ctx.round(x))``; codes
 ============================  ===========================================================================

@@ -8,6 +8,12 @@ of ``FpOCPMixin``: E4M3 NaN mantissa 111 and no inf, E5M2 inf mantissa 00 and Na
 
 Targets ``brevitas:fp8_e4m3`` (into ``ocp_e4m3``) and ``brevitas:fp8_e5m2`` (``ocp_e5m2``), saturating;
 ``+nonsat`` for the non-saturating clamp.  Values kernels.
+
+MX: ``brevitas:mxfp8_e4m3`` and ``brevitas:mxint8`` run its OCP MX activation quantizers
+``brevitas.quant.mx_quant_ocp.MXFloat8e4m3Act`` / ``MXInt8Act`` (runtime group statistics, groups of the spec's
+block along the last axis) in a ``brevitas.nn.QuantIdentity`` on ``mx_quantize(ocp_e4m3|int8_sym, ...)``; the
+quant tensor's per-group scale is the E8M0 column (times 2^6 for MXINT8: its values are int8 x 2^-6 x scale in OCP
+MX v1.0, and brevitas' scale holds the 2^-6) and value / scale the elements.  Values kernels.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ LIBRARY = Library("brevitas", "brevitas", ("0.13.4",),
                   "pip install --no-deps brevitas==0.13.4 dependencies==2.0.1")
 FORMATS = {"fp8_e4m3": ("ocp_e4m3", 4, 3, ("111",), None), "fp8_e5m2": ("ocp_e5m2", 5, 2, ("01", "11", "10"), ("00",))}
 CLAMPS = ("sat", "nonsat")
+MX = {"mxfp8_e4m3": ("MXFloat8e4m3Act", ("ocp_e4m3",)), "mxint8": ("MXInt8Act", ("int8_sym", "int8"))}
+"""MX target -> (brevitas quantizer class of brevitas.quant.mx_quant_ocp, the element formats it may implement)."""
 
 
 def float_quant(e: int, m: int, nan_values, inf_values, saturating: bool):
@@ -45,12 +53,55 @@ def float_quant(e: int, m: int, nan_values, inf_values, saturating: bool):
                       compute_max_mantissa=ComputeMaxMantissa(), scaling_impl=ConstScaling(1.0))
 
 
+def _mx(target: str, name: str, version: str):
+    import warnings
+
+    import numpy as np
+    import torch
+
+    from refarith.errors import SpecError
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import brevitas.nn as qnn
+        from brevitas.quant import mx_quant_ocp
+
+    quant, elements = MX[name]
+    # MXINT8 values are int8 codes times 2^-6 times the E8M0 scale (OCP MX v1.0); brevitas' scale holds both
+    unit = 64.0 if name == "mxint8" else 1.0
+
+    def check(spec) -> None:
+        if spec.op != "mx_quantize":
+            raise SpecError(f"{target} implements mx_quantize, not {spec.op}")
+        if spec.formats[0] not in elements or spec.param["rounding"] != "rne":
+            raise SpecError(f"{target} quantizes into {' or '.join(elements)} with rne elements, not {spec}")
+
+    def fn(spec, operands):
+        x = np.ascontiguousarray(np.asarray(operands[0]).astype(np.uint32)).view(np.float32)
+        k = int(spec.param["block"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            q = qnn.QuantIdentity(act_quant=getattr(mx_quant_ocp, quant), group_dim=1, group_size=k,
+                                  return_quant_tensor=True)
+            q.eval()
+            with torch.no_grad():
+                y = q(torch.from_numpy(x.reshape(-1, k).copy()))
+        scale = y.scale.reshape(x.shape[0], -1).to(torch.float32)
+        return (scale[:, 0] * unit).numpy(), (y.value.reshape(x.shape[0], -1) / scale).numpy()
+
+    return values_kernel(target, fn, LIBRARY, version, check)
+
+
 def load(name: str):
     target = f"brevitas:{name}"
+    if name in MX:
+        _, version = require(LIBRARY, target)
+        return _mx(target, name, version)
     fmt, _, clamp = name.partition("+")
     clamp = clamp or "sat"
     if fmt not in FORMATS:
-        raise KernelError(f"adapter {target}: unknown format {fmt!r}; brevitas targets: {', '.join(FORMATS)}")
+        raise KernelError(f"adapter {target}: unknown format {fmt!r}; brevitas targets: "
+                          f"{', '.join((*FORMATS, *MX))}")
     if clamp not in CLAMPS:
         raise KernelError(f"adapter {target}: unknown clamp {clamp!r}; expected one of {', '.join(CLAMPS)}")
     _, version = require(LIBRARY, target)
