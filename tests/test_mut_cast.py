@@ -93,3 +93,12 @@ def test_scalar_input_returns_an_int_under_ftz():
 def test_scalar_input_returns_an_int_under_daz():
     got = fc.encode(np.float32(2.0 ** -140), "ocp_e4m3", "rne", overflow="saturate", subnormal="daz")
     assert isinstance(got, int) and got == 0
+
+
+def test_daz_on_torch_needs_bit_patterns_before_torch_is_imported():
+    """The check runs before torch is touched, so it is the same one-line error with or without torch."""
+    from refarith.errors import BadValueError
+
+    msg = r"^subnormal=daz on the torch backend needs integer bit patterns and src=$"
+    with pytest.raises(BadValueError, match=msg):
+        fc.encode([1.0, 2.0], "ocp_e4m3", "rne", backend="torch", subnormal="daz")
