@@ -393,13 +393,21 @@ runs exact, and tensor_core (and its presets) into a binary32 accumulator with f
 
 
 def _accumulate(ap: np.ndarray, bp: np.ndarray, model: str, acc: FloatFormat, mp: dict,
-                device: str | None = None) -> np.ndarray:
+                device: str | None = None, triton: bool = False) -> np.ndarray:
     """The accumulator model's sums (binary64 arrays of acc values).  ``device``: run the loop in torch on that
     device (the same code: float32 and float64 + and * are IEEE 754 RNE operations in numpy and torch alike)."""
     A: _Acc | _Acc32 = _Acc(acc)
     f32 = _Acc(get_format("binary32"))
     zero = np.zeros((ap.shape[0], bp.shape[1]))
     fits = model != "tensor_core" and acc.name == "binary32" and _products_fit_binary32(ap, bp)
+    if triton:
+        if not fits:
+            raise KernelError("the triton backend needs products that are binary32 values (at most 24 significant "
+                              "bits, lsb at least 2^-149); use the numpy or torch backend")
+        from refarith.fast.gemm_triton import accumulate
+
+        assert device is not None
+        return accumulate(ap, bp, model, mp, device)
     if device is not None and model == "tensor_core" and acc.name == "binary32" and _products_normal(ap, bp):
         import torch
 
@@ -604,7 +612,9 @@ def scaled_mm(spec: Spec | str, a: np.ndarray, b: np.ndarray, scale_a: object = 
     :func:`refarith.exact.gemm.scaled_mm` (module docstring: where binary64 is exact).  ``backend="torch"``
     (on ``device``, default cpu) runs the accumulation in torch: the exact sum's binary64 matmul, and the
     :data:`TORCH_MODELS` into any accumulator format, and tensor_core into binary32 (others: KernelError);
-    decoding, scales and the output rounding stay numpy."""
+    ``backend="triton"`` runs :data:`refarith.fast.gemm_triton.TRITON_MODELS` into binary32 with products that
+    are binary32 values (a cuda device compiled, cpu interpreted); decoding, scales and the output rounding stay
+    numpy."""
     spec = parse_spec(spec)
     if spec.op != "scaled_mm":
         raise BadValueError(f"expected a scaled_mm spec, got {spec}")
@@ -619,9 +629,15 @@ def scaled_mm(spec: Spec | str, a: np.ndarray, b: np.ndarray, scale_a: object = 
     p = spec.param
     overflow = p.get("overflow") or default_overflow(out)
     model, mp = model_params(spec)
-    if backend not in ("numpy", "torch"):
-        raise BadValueError(f"backend {backend!r}: expected numpy or torch")
-    dev = (device or "cpu") if backend == "torch" else None
+    if backend not in ("numpy", "torch", "triton"):
+        raise BadValueError(f"backend {backend!r}: expected numpy, torch or triton")
+    dev = (device or "cpu") if backend != "numpy" else None
+    if backend == "triton":
+        from refarith.fast.gemm_triton import TRITON_MODELS
+
+        if model not in TRITON_MODELS or p["acc"] != "binary32":
+            raise KernelError(f"accum={model}, acc={p['acc']}: the triton backend runs {', '.join(TRITON_MODELS)} "
+                              "into binary32; use the numpy or torch backend")
     ap, bp = _scaled_operands(spec, a, b, scale_a, scale_b)
     exact: dict = {}
     if model == "exact":
@@ -630,7 +646,7 @@ def scaled_mm(spec: Spec | str, a: np.ndarray, b: np.ndarray, scale_a: object = 
         if _sig_bits(ap) + _sig_bits(bp) > 53:
             raise KernelError(f"{spec}: scaled products exceed 53 significant bits; the fast kernel needs them "
                               "exact in binary64 (use refarith.exact.gemm)")
-        s = _accumulate(ap, bp, model, get_format(p["acc"]), mp, dev).astype(np.float64)
+        s = _accumulate(ap, bp, model, get_format(p["acc"]), mp, dev, backend == "triton").astype(np.float64)
     e = _epilogue(spec, m, n, scale_a, scale_b, tensor_scale_a, tensor_scale_b)
     if e is not None:
         hi, lo = two_prod(e, s)

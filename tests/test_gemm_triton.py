@@ -1,0 +1,65 @@
+"""The Triton kernel of scaled_mm's binary32 chain models (interpreted on CPU): bit-exact with the numpy kernel and
+with the committed golden files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from refarith.certify.adapters import group_columns
+from refarith.errors import KernelError
+from refarith.exact import gemm as X
+from refarith.exact.gemm import model_params
+from refarith.fast import gemm as F
+from refarith.golden import fileformat as ff
+from refarith.golden.drivers import get_driver
+from refarith.golden.generate import committed_specs, default_dir, file_name
+
+pytest.importorskip("triton")
+pytest.importorskip("torch")
+from refarith.fast.gemm_triton import TRITON_MODELS  # noqa: E402
+
+GOLDEN = [s for s in committed_specs() if s.op == "scaled_mm" and s.param["acc"] == "binary32"
+          and model_params(s)[0] in TRITON_MODELS]
+
+
+@pytest.mark.slow  # one interpreted launch per vector: about 10 s CPU per file
+@pytest.mark.parametrize("spec", GOLDEN, ids=[str(s) for s in GOLDEN])
+def test_triton_equals_golden_files(spec) -> None:
+    """Every vector of the committed file whose products are binary32 values: the Triton kernel gives the file's
+    codes; the others (the smallest MX/UE8M0 scale 2^-127) are refused with KernelError."""
+    g = ff.load(default_dir() / file_name(spec))
+    drv = get_driver(spec)
+    ran = 0
+    for i in np.nonzero(~g.raises)[0].tolist():
+        ops = group_columns(drv.inputs(spec), tuple(a[i:i + 1].astype(np.int64) for a in g.inputs))
+        try:
+            got = drv.fast(spec, ops, "triton")[0]
+        except KernelError:
+            continue
+        ran += 1
+        assert (got == g.outputs[i:i + 1].astype(np.int64)).all(), (spec, i)
+    assert ran >= 0.9 * g.count, (ran, g.count)
+
+
+def test_triton_chain_models_equal_numpy_and_exact() -> None:
+    """E4M3 operands with both signs (cancelling sums), tiles past the matrix edge (M = 70, N = 40 against tiles
+    of 64), a last partial block (nb = 20, K = 48): every Triton model equals numpy; sampled outputs equal the exact
+    model."""
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 0x7F, (70, 48)) | (rng.integers(0, 2, (70, 48)) << 7)
+    b = rng.integers(0, 0x7F, (48, 40)) | (rng.integers(0, 2, (48, 40)) << 7)
+    for model in ("sequential", "fma_chain", "blocked,nb=20", "split_k,splits=4", "kahan"):
+        spec = f"scaled_mm(ocp_e4m3->binary32,accum={model})"
+        got = F.scaled_mm(spec, a, b, backend="triton")
+        assert (got == F.scaled_mm(spec, a, b)).all(), spec
+        for i, j in ((0, 0), (69, 39), (33, 17)):
+            assert got[i, j] == X.scaled_mm(spec, a[i:i + 1].tolist(), b[:, j:j + 1].tolist())[0][0], (spec, i, j)
+
+
+def test_triton_backend_refuses_what_it_does_not_run() -> None:
+    a = np.zeros((1, 8), np.int64)
+    for spec in ("scaled_mm(ocp_e4m3->binary32,accum=pairwise)", "scaled_mm(ocp_e4m3->binary32,accum=volta_tc)",
+                 "scaled_mm(ocp_e4m3->binary32,accum=sequential,acc=bfloat16)"):
+        with pytest.raises(KernelError, match="triton backend runs"):
+            F.scaled_mm(spec, a, a.T, backend="triton")
