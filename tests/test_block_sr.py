@@ -319,3 +319,30 @@ def test_front_ends_take_rounding_sr():
         nvfp4_quantize(x, rand=r)
     with pytest.raises(UnknownModeError, match="needs rand"):
         nvfp4_quantize(x, rounding="sr", rand_bits=5)
+
+
+@pytest.mark.parametrize("variant,k,p", [("a", 3, 8), ("c_odd", 2, 4)] + [pytest.param(*c, marks=pytest.mark.slow)
+                                          for c in (("b", 3, 4), ("c", 5, 8), ("a", 40, 8))])
+def test_bfp_sr_equals_exact_model(variant, k, p):
+    """Block floating point with stochastic mantissas (fast.bfp.quantize, rounding="sr") against
+    refarith.exact.bfp.quantize_block with the same random integers: wide and narrow blocks, zeros, a binary32
+    subnormal next to normal values, a ragged last block along a non-last axis."""
+    from refarith.exact import bfp as ebfp
+    from refarith.fast.bfp import quantize
+
+    rng = np.random.default_rng(k * 10 + p)
+    x = _f32(rng.standard_normal((16, 24)) * np.exp2(rng.integers(-30, 30, (16, 1))))
+    x[0, :8] = 0
+    x[1, 3] = 2.0 ** -140
+    x[2] = _f32(np.arange(24) * 0.37 - 3)
+    for r in rand_patterns(x.shape, k, seed=p)[:2]:
+        for backend in _backends():
+            e, m = quantize(_as(backend, x.T.copy()), p, block=10, rounding="sr", rand=_as(backend, r.T.copy()),
+                            rand_bits=k, sr_variant=variant, axis=0, backend=backend)
+            e, m = np.asarray(e).T, np.asarray(m).T
+            for i in range(len(x)):
+                for j, b0 in enumerate(range(0, 24, 10)):
+                    want = ebfp.quantize_block([float(t) for t in x[i, b0:b0 + 10]], p, "sr",
+                                               rand=[int(t) for t in r[i, b0:b0 + 10]], rand_bits=k,
+                                               sr_variant=variant)
+                    assert e[i, j] == want.exp and tuple(int(t) for t in m[i, b0:b0 + 10]) == want.m, backend

@@ -14,11 +14,16 @@ from refarith.fast.mx import _from_blocks, _normalize_axis, _scales_shape, _to_b
 from refarith.formats import get_format
 
 
-def quantize(x, p: int, block: int = 32, rounding: str = "rne", axis: int = -1, backend: str = "numpy"):
-    """(shared exponents int32 per block, mantissas int32 shaped like x)."""
+def quantize(x, p: int, block: int = 32, rounding: str = "rne", axis: int = -1, backend: str = "numpy", *,
+             rand=None, rand_bits: int | None = None, sr_variant: str = "a"):
+    """(shared exponents int32 per block, mantissas int32 shaped like x).  ``rounding="sr"``: mantissa i rounded
+    stochastically with ``rand[i]`` (``rand`` of the shape of ``x``, k = ``rand_bits``, rule ``sr_variant``), as
+    :func:`refarith.exact.bfp.quantize_block` rounds it."""
     _check_p(p)
-    if rounding not in ROUNDINGS:
-        raise UnknownModeError(f"unknown rounding {rounding!r}; expected one of {', '.join(ROUNDINGS)}")
+    if rounding != "sr" and rounding not in ROUNDINGS:
+        raise UnknownModeError(f"unknown rounding {rounding!r}; expected one of {', '.join(ROUNDINGS + ('sr',))}")
+    if rounding != "sr" and rand is not None:
+        raise UnknownModeError(f"rand is given but rounding={rounding!r} is not stochastic (rounding='sr')")
     if not isinstance(block, int) or block < 1:
         raise BadValueError(f"block size must be a positive integer, got {block!r}")
     xp = ops(backend)
@@ -33,7 +38,13 @@ def quantize(x, p: int, block: int = 32, rounding: str = "rne", axis: int = -1, 
     e = xp.where(n == 0, 0, ef - 127) - (p - 2)
     sign, efe, ne = split_f32(bits, xp)
     fmt = get_format(f"int{p}_sym")
-    c = encode_scaled(sign, efe, ne, e[..., None], fmt, rounding, xp)
+    sr = None
+    if rounding == "sr":
+        from refarith.fast.blocksr import random_bits
+
+        r = random_bits(rand, tuple(x.shape), rand_bits, sr_variant, fmt.name, xp, bits)
+        sr = (_to_blocks(r, axis, block, xp, dtype="int64")[0], rand_bits, sr_variant)
+    c = encode_scaled(sign, efe, ne, e[..., None], fmt, rounding, xp, sr=sr)
     m = xp.where(c >= (1 << (p - 1)), c - (1 << p), c)
     return _scales_shape(e, shape, axis, xp), _from_blocks(m, shape, axis, xp)
 
