@@ -633,7 +633,10 @@ def scaled_mm(spec: Spec | str, a: np.ndarray, b: np.ndarray, scale_a: object = 
         raise BadValueError(f"backend {backend!r}: expected numpy, torch or triton")
     dev = (device or "cpu") if backend != "numpy" else None
     if backend == "triton":
-        from refarith.fast.gemm_triton import TRITON_MODELS
+        try:
+            from refarith.fast.gemm_triton import TRITON_MODELS
+        except ImportError as e:
+            raise KernelError(f"the triton backend needs Triton and torch ({e})") from None
 
         if model not in TRITON_MODELS or p["acc"] != "binary32":
             raise KernelError(f"accum={model}, acc={p['acc']}: the triton backend runs {', '.join(TRITON_MODELS)} "
