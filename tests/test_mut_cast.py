@@ -102,3 +102,26 @@ def test_daz_on_torch_needs_bit_patterns_before_torch_is_imported():
     msg = r"^subnormal=daz on the torch backend needs integer bit patterns and src=$"
     with pytest.raises(BadValueError, match=msg):
         fc.encode([1.0, 2.0], "ocp_e4m3", "rne", backend="torch", subnormal="daz")
+
+
+def test_stochastic_binary32_error_names_the_element():
+    """The binary32 stochastic path (refarith.fast.srfast) raises where the exact model raises, naming the first
+    element that cannot be encoded."""
+    from refarith.errors import SpecialValueError
+
+    with pytest.raises(SpecialValueError):
+        ops.cast(0x7FC00000, "binary32", "ocp_e2m1", "sr", rand=0, rand_bits=3)
+    with pytest.raises(SpecialValueError) as e:
+        fc.encode(np.array([1.0, np.nan, np.nan], dtype=np.float32), "ocp_e2m1", "sr", rand=[0, 0, 0], rand_bits=3)
+    assert str(e.value) == ("element 1 (bit pattern 0x7fc00000 of binary32) cannot be encoded in ocp_e2m1 "
+                            "(nan_policy='error', negative='error')")
+
+
+def test_encode_checks_negative_policy_and_variant_names():
+    from refarith.errors import UnknownModeError
+
+    x = np.array([1.0, 1.5], dtype=np.float32)
+    with pytest.raises(UnknownModeError, match=r"^unknown negative policy 'bogus'; expected one of "):
+        fc.encode(x, "ocp_e4m3", "rne", negative="bogus")
+    with pytest.raises(UnknownModeError, match=r"^unknown stochastic rounding variant 'zz'; expected one of "):
+        fc.encode(x, "ocp_e4m3", "sr", rand=[0, 1], rand_bits=3, sr_variant="zz")
