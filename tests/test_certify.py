@@ -13,6 +13,7 @@ from refarith.certify.adapters import user_kernel
 from refarith.certify.report import write_reports
 from refarith.certify.runner import certify, exhaustive_stage
 from refarith.cli import main
+from refarith.errors import BadValueError
 from refarith.exact import ops
 from refarith.golden.generate import vectors
 from refarith.spec import parse_spec
@@ -187,6 +188,25 @@ def test_exhaustive_sweep_counts_a_planted_error(kernels):
     assert sum(st.mismatches.values()) == 4 * len(range(0, 1 << 18, 1000))
     assert st.mismatches["subnormal"] == sum(st.mismatches.values())  # inputs below 2^-126: all subnormal class
     assert st.examples["subnormal"].inputs == ["0x00000000"]
+
+
+def test_prefix_sweep_builds_only_the_sticky_keys_it_reads(monkeypatch):
+    """A sweep of the first ``limit`` patterns computes the exact model at the first sticky_keys(limit) keys only,
+    each entry the exact result at its representative (high half, then sticky 0 or 1); a longer sweep recomputes."""
+    from refarith.certify import runner
+
+    spec = parse_spec("cast(binary32->ocp_e5m2,rounding=rtz,overflow=saturate)")
+    assert [runner.sticky_keys(n) for n in (1, 1 << 16, (1 << 16) + 1, 1 << 20, 1 << 32)] == [2, 2, 4, 32, 1 << 17]
+    monkeypatch.setattr(runner, "_TABLES", {})
+    ref, cls = runner.sticky_tables(spec, 1, 6)
+    assert len(ref) == len(cls) == 6
+    want = [ops.cast(((k >> 1) << 16) | (k & 1), "binary32", "ocp_e5m2", "rtz", "saturate").code for k in range(6)]
+    assert ref.tolist() == want
+    ref2, _ = runner.sticky_tables(spec, 1, 20)
+    assert len(ref2) == 20 and ref2[:6].tolist() == want
+    for bad in (0, (1 << 17) + 1):
+        with pytest.raises(BadValueError, match="keys must lie"):
+            runner.sticky_tables(spec, 1, bad)
 
 
 def test_exhaustive_sweep_clean_on_ml_dtypes_prefix():

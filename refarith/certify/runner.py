@@ -769,17 +769,23 @@ def run_pool(fn, items: list, jobs: int, *, initializer=None, initargs: tuple = 
 
 
 # ------------------------------------------------------------------ exhaustive binary32 sweep: reference tables
-def sticky_tables(spec: Spec, jobs: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """(reference, class) tables over the 2^17 sticky keys, from the exact model (-1: the spec raises).
+def sticky_tables(spec: Spec, jobs: int = 1, keys: int = 1 << 17) -> tuple[np.ndarray, np.ndarray]:
+    """(reference, class) tables over the first ``keys`` of the 2^17 sticky keys (default all), from the exact
+    model (-1: the spec raises).
 
     Key = (bits >> 16) << 1 | (low 16 bits != 0); the entry is the exact model's result at the
     representative (bits >> 16) << 16 | sticky.  Class codes index CLASSES by the input alone:
     nan_inf for NaN/inf inputs, overflow above the target's max, subnormal below its min normal.
+    A sweep of the first ``limit`` binary32 patterns needs the first ``sticky_keys(limit)`` keys only.
     """
-    if str(spec) in _TABLES:
-        return _TABLES[str(spec)]
-    parts = [(str(spec), lo, lo + (1 << 13)) for lo in range(0, 1 << 17, 1 << 13)]
-    if jobs > 1:
+    if not 1 <= keys <= 1 << 17:
+        raise BadValueError(f"sticky_tables: keys must lie in [1, 2^17], got {keys}")
+    have = _TABLES.get(str(spec))
+    if have is not None and len(have[0]) >= keys:
+        return have[0][:keys], have[1][:keys]
+    step = 1 << 13
+    parts = [(str(spec), lo, min(lo + step, keys)) for lo in range(0, keys, step)]
+    if jobs > 1 and len(parts) > 1:
         res: dict = {}
         # the exact model only, never torch: forking is safe even once torch's threads run, and cheap
         run_pool(_table_part, parts, jobs, method="fork", what=f"reference table of {spec}",
@@ -790,6 +796,11 @@ def sticky_tables(spec: Spec, jobs: int = 1) -> tuple[np.ndarray, np.ndarray]:
     out = np.concatenate([r for r, _ in res]), np.concatenate([c for _, c in res])
     _TABLES[str(spec)] = out
     return out
+
+
+def sticky_keys(limit: int) -> int:
+    """How many leading sticky keys the binary32 patterns [0, limit) use (1 <= limit <= 2^32)."""
+    return (((limit - 1) >> 16) << 1) + 2
 
 
 _TABLES: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -934,7 +945,7 @@ def exhaustive_stage(spec: Spec, kernel: Kernel, jobs: int | None = None, chunk_
         return f"chunk {lo // size} (inputs {lo:#010x}..{min(lo + size, total) - 1:#010x})"
 
     with time_limit(timeout if jobs <= 1 else None, f"stage exhaustive of {kernel.target}", hard_exit):
-        ref, cls = sticky_tables(spec, jobs)
+        ref, cls = sticky_tables(spec, jobs, sticky_keys(total))
         try:
             with Progress(len(starts), f"exhaustive {spec}", enabled=progress) as bar:
                 if jobs <= 1:
@@ -1043,5 +1054,5 @@ def certify(target, spec: Spec | str, exhaustive: bool = False, fuzz: int = 0, s
 
 __all__ = ["BUCKETS", "BUCKET_LABELS", "DEFAULT_WATCHDOG", "SCHEMA_VERSION", "Certificate", "Example", "Stage",
            "certify", "check_golden", "check_seconds", "compare", "exhaustive_missing", "exhaustive_plan",
-           "exhaustive_stage", "fuzz_stage", "golden_stage", "run_pool", "start_method", "sticky_tables",
+           "exhaustive_stage", "fuzz_stage", "golden_stage", "run_pool", "start_method", "sticky_keys", "sticky_tables",
            "sweep_supported", "time_limit"]
