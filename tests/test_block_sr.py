@@ -249,13 +249,15 @@ def test_spec_parameters():
                      ("mx_quantize(ocp_e4m3,rounding=sr,sr=te_e2m1_8,k=8)", "E2M1 grid only"),
                      ("mx_quantize(int8,rounding=sr,sr=te_e2m1_8,k=8)", "E2M1 grid only"),
                      ("nvfp4_quantize(rounding=sr,sr=te_e2m1_8,k=4)", "k=8"),
-                     ("nvfp4_quantize(rounding=sr,sr=zz,k=4)", "unknown stochastic")]:
+                     ("nvfp4_quantize(rounding=sr,sr=zz,k=4)", "unknown stochastic"),
+                     ("bfp_quantize(int8_sym,rounding=sr,sr=te_e2m1_8,k=8)", "E2M1 grid only")]:
         with pytest.raises(SpecError, match=msg):
             parse_spec(bad)
 
 
 @pytest.mark.parametrize("spec", ["mx_quantize(ocp_e2m1,block=8,rounding=sr,sr=te_e2m1_8,k=8)",
-                                  "nvfp4_quantize(levels=1,rounding=sr,sr=b,k=3)"])
+                                  "nvfp4_quantize(levels=1,rounding=sr,sr=b,k=3)",
+                                  "bfp_quantize(int4_sym,block=8,rounding=sr,sr=c_odd,k=3)"])
 def test_driver_vectors_carry_the_random_bits(spec):
     """The golden driver's stochastic vectors: x then one r per element; its fast kernels equal its exact model
     (the exact model with the vector's random integers, as refarith.exact computes it)."""

@@ -30,7 +30,7 @@ from refarith.errors import BadValueError, SpecError, SpecialValueError, Unknown
 from refarith.exact.rounding import floor_log2, pow2, round_value
 from refarith.exact.stochastic import rand_list
 from refarith.exact.value import Value
-from refarith.spec import OpSchema, Param, Spec, make_spec, register_op
+from refarith.spec import SR_PARAMS, OpSchema, Param, Spec, check_sr_params, make_spec, register_op
 
 ALIGN = ("floor", "rne")
 ROUNDINGS = ("rne", "rna", "rtz", "rup", "rdn", "rto")
@@ -124,14 +124,17 @@ def _validate(spec: Spec) -> None:
         raise SpecError(f"{spec}: the mantissa format must be int2_sym..int24_sym")
     if not spec.param["block"].isdigit() or int(spec.param["block"]) < 1:
         raise SpecError(f"{spec}: block must be a positive integer")
+    check_sr_params(spec, spec.formats[0])
 
 
 register_op(OpSchema(
     "bfp_quantize", 1,
     (
         Param("block", "32", None, "elements sharing one exponent"),
-        Param("rounding", "rne", ROUNDINGS, "rounding of x / 2^Es"),
+        Param("rounding", "rne", ROUNDINGS + ("sr",), "rounding of x / 2^Es (sr: stochastic, one k-bit random "
+              "integer per element)"),
         Param("align", "floor", ALIGN, "rounding of the alignment shift in sums"),
+        *SR_PARAMS,
     ),
     "block floating point: P-bit mantissas, shared exponent Es = floor(log2 amax) - (P-2)",
     _validate,

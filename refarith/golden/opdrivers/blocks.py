@@ -368,22 +368,23 @@ def _bfp_block(spec: Spec) -> int:
     return int(spec.param["block"])
 
 
-def _bfp_exact(spec: Spec, ins: tuple[int, ...]) -> tuple[int, ...] | None:
+def _bfp_exact(spec: Spec, ins: tuple[int, ...], sr_kw: dict | None = None) -> tuple[int, ...] | None:
     fmt = spec.fmt(0)
-    blk = exact_or_none(_bfp.quantize_block, [f32_float(c) for c in ins], fmt.bits, spec.param["rounding"])
+    blk = exact_or_none(functools.partial(_bfp.quantize_block, **(sr_kw or {})), [f32_float(c) for c in ins],
+                        fmt.bits, spec.param["rounding"])
     if blk is None:
         return None
     m = icodes(fmt, blk.m)
     return None if m is None else (blk.exp & 0xFFFFFFFF, *m)
 
 
-def _bfp_fast(spec: Spec, inputs: tuple, backend: str) -> tuple:
+def _bfp_fast(spec: Spec, inputs: tuple, backend: str, sr_kw: dict | None = None) -> tuple:
     from refarith.fast import bfp
 
     fmt = spec.fmt(0)
     x = as_backend(float_view(inputs[0], F32), backend)
     e, m = bfp.quantize(x, fmt.bits, block=_bfp_block(spec), rounding=spec.param["rounding"], axis=-1,
-                        backend=backend)
+                        backend=backend, **(sr_kw or {}))
     e = to_numpy(e).astype(np.int64)[:, 0] & 0xFFFFFFFF
     m = to_numpy(m).astype(np.int64) & ((1 << fmt.bits) - 1)
     return e, m

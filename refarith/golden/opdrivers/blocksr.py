@@ -1,10 +1,12 @@
-"""Stochastic element rounding of the block drivers: ``mx_quantize`` and ``nvfp4_quantize`` with ``rounding=sr``.
+"""Stochastic element rounding of the block drivers: ``mx_quantize``, ``nvfp4_quantize`` and ``bfp_quantize`` with
+``rounding=sr``.
 
 A vector of a stochastic block spec is the deterministic vector (a block of binary32 values; a small NVFP4
 tensor) followed by one k-bit random integer per element, the operand ``r:uint<k>*n`` in the elements' order; the
 results are those of the deterministic driver.  The exact model takes the same integers
-(:func:`refarith.exact.mx.quantize_block`, :func:`refarith.exact.nvfp4.quantize_blocks` with ``rand``), the fast
-kernels are :mod:`refarith.fast.blocksr` (numpy and torch; there is no Triton kernel for them).
+(:func:`refarith.exact.mx.quantize_block`, :func:`refarith.exact.nvfp4.quantize_blocks`,
+:func:`refarith.exact.bfp.quantize_block` with ``rand``), the fast kernels are :mod:`refarith.fast.blocksr` and
+:func:`refarith.fast.bfp.quantize` (numpy and torch; there is no Triton kernel for them).
 
 Boundary vectors: every third deterministic boundary vector (NVFP4: every eighth), and the blocks of
 :func:`hard_mx_blocks` (elements at the grid's neighbours, at fractions of exactly k and k + 1 bits, far below the
@@ -37,6 +39,7 @@ BLOCK_SR_GOLDEN_SPECS = (
     "mx_quantize(ocp_e2m1,block=8,rounding=sr,sr=te_e2m1_8,k=8)",
     "nvfp4_quantize(rounding=sr,sr=te_e2m1_8,k=8)",
     "nvfp4_quantize(division=divide,levels=1,rounding=sr,sr=c,k=4)",
+    "bfp_quantize(int8_sym,block=8,rounding=sr,sr=c,k=4)",
 )
 """Stochastic block specs of the committed golden set: every variant at least once, small blocks (block=8)."""
 
@@ -126,6 +129,8 @@ def _wrap(base):
         x, r = vec[:n], list(vec[n:])
         if op == "mx_quantize":
             return _blocks._mx_exact(spec, x, _sr_kw(spec, r))
+        if op == "bfp_quantize":
+            return _blocks._bfp_exact(spec, x, _sr_kw(spec, r))
         rows, cols = _blocks._nv_shape(spec)
         rmatrix = [r[i * cols:(i + 1) * cols] for i in range(rows)]
         from refarith.exact import nvfp4 as _nv
@@ -162,7 +167,7 @@ def _wrap(base):
 
     def random_count(spec: Spec):
         if is_sr(spec):
-            return 512 if op == "mx_quantize" else 96
+            return 96 if op == "nvfp4_quantize" else 512
         rc = base.random_count
         return rc(spec) if callable(rc) else rc
 
@@ -176,6 +181,8 @@ def _fast_sr(spec: Spec, operands: tuple, backend: str) -> tuple:
     p, k, v = spec.param, _k(spec), spec.param.get("sr", "a")
     x = float_view(to_numpy(operands[0]), F32)
     r = to_numpy(operands[1]).astype(np.int64)
+    if spec.op == "bfp_quantize":
+        return _blocks._bfp_fast(spec, operands[:1], backend, _sr_kw(spec, as_backend(r, backend)))
     if spec.op == "mx_quantize":
         s, c = mx_quantize_sr(as_backend(x, backend), spec.formats[0], as_backend(r, backend), k, v,
                               block=int(p["block"]), scale=p["scale"], backend=backend)
@@ -198,5 +205,5 @@ def _fast_sr(spec: Spec, operands: tuple, backend: str) -> tuple:
     return ts, np.stack(ss), np.stack(qs)
 
 
-for _op in ("mx_quantize", "nvfp4_quantize"):
+for _op in ("mx_quantize", "nvfp4_quantize", "bfp_quantize"):
     register_driver(_wrap(drivers()[_op]))
