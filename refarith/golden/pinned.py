@@ -6,4 +6,4 @@ digest, so a golden file cannot be edited together with its MANIFEST entry witho
 changing too.
 """
 
-MANIFEST_SHA256 = "c63d9740fab1351a8f3771635fd6fadeb37f55db256d25a6f0a3fcb60838bc5a"
+MANIFEST_SHA256 = "a192727eff681e486b315ad7c3205b28cc0c62bdb8c4f19772de19cb2cc89d65"
