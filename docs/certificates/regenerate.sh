@@ -69,10 +69,15 @@ d brevitas:fp8_e5m2 'cast(binary16->ocp_e5m2,overflow=saturate_inf_nan)' 'cast(b
   --nan-payload-ok
 d brevitas:fp8_e5m2+nonsat 'cast(binary16->ocp_e5m2,overflow=inf)' 'cast(binary32->ocp_e5m2)' rounding,overflow \
   --nan-payload-ok
-# compressed-tensors NVFP4: a Python loop per tensor (about 7 minutes here); its per-tensor column holds the
-# reciprocal global scale g = fl(2688/amax), which no refarith variant models yet
-d compressed_tensors:nvfp4 'nvfp4_quantize(division=divide,levels=2)' 'nvfp4_quantize(division=divide,levels=2)' \
-  division,zero_scale --signed-zero-ok
+# compressed-tensors NVFP4: a Python loop per tensor (about 15 minutes here), against its variant (reciprocal global
+# scale g = fl(fl(1/amax) * 2688) in the per-tensor column, 0.125 for a zero block scale)
+d compressed_tensors:nvfp4 'nvfp4_quantize(division=divide,levels=2,global_scale=reciprocal,zero_scale=eighth)' \
+  'nvfp4_quantize(division=divide,levels=2)' division,global_scale,zero_scale --signed-zero-ok
+# brevitas' OCP MX activation quantizers (MXFloat8e4m3Act, MXInt8Act); MXINT8 with -128 has no golden file: fuzzed
+d brevitas:mxfp8_e4m3 'mx_quantize(ocp_e4m3,scale=floor)' 'mx_quantize(ocp_e4m3)' scale
+refarith certify brevitas:mxint8 --spec 'mx_quantize(int8)' --fuzz 2000 --report "$out" || true
+refarith identify brevitas:mxint8 --spec 'mx_quantize(int8)' --vary scale --json --quiet > "$out/.identify.tmp" || true
+mv "$out/.identify.tmp" "$out/brevitas-mxint8__mx_quantize_int8_.identify.json"
 # Sharded campaigns (pip install '.[dist]'): torch's CPU bfloat16/binary16 add/mul/div on the 2^24 pairs with a in
 # [0x3c00, 0x3d00) (drop --range for all 2^32, about 10 CPU minutes per op), and a slice of the registry-wide
 # binary32 cast campaign on a 2-worker LocalCluster; merged certificates in sweeps/, ledgers in $LEDGERS.
@@ -85,4 +90,19 @@ for f in binary16 bfloat16; do
 done
 refarith sweep run --spec 'cast(binary32->ocp_e4m3,overflow=nan)' --target refarith:numpy \
   --range 0x3c000000:0x3d000000 --shard-bits 22 --workers 2 --ledger "$ledgers/cast_e4m3" --report "$out/sweeps" \
+  --quiet || true
+# FMA triples: torch CPU (fp8 through binary32 addcmul; binary16 addcmul) on all 2^24 triples of each OCP fp8
+# format, gfloat's rounding of the exact binary64 a * b + c of ocp_e4m3 in five modes, and a 2^26-triple slice
+# of the 2^48 binary16 campaign (a = 1.5, b in [1, 2), every c).
+refarith sweep run --spec 'fma(ocp_e4m3,overflow=saturate)' --target refarith.certify.torch_ops:fma_ocp_e4m3 \
+  --shard-bits 20 --engine local --ledger "$ledgers/fma_e4m3" --report "$out/sweeps" --quiet || true
+refarith sweep run --spec 'fma(ocp_e5m2)' --target refarith.certify.torch_ops:fma_ocp_e5m2 \
+  --shard-bits 20 --engine local --ledger "$ledgers/fma_e5m2" --report "$out/sweeps" --quiet || true
+for m in rne rna rtz rup rdn; do
+  refarith sweep run --spec "fma(ocp_e4m3,rounding=$m,overflow=saturate)" \
+    --target "refarith.certify.gfloat_fma:fma_ocp_e4m3_$m" --shard-bits 20 --engine local \
+    --ledger "$ledgers/gfloat_fma_$m" --report "$out/sweeps" --quiet || true
+done
+refarith sweep run --spec 'fma(binary16)' --target refarith.certify.torch_ops:fma_binary16 --shard-bits 24 \
+  --range 0x3e003c000000:0x3e0040000000 --engine local --ledger "$ledgers/fma_binary16" --report "$out/sweeps" \
   --quiet || true
