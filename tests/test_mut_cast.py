@@ -125,3 +125,13 @@ def test_encode_checks_negative_policy_and_variant_names():
         fc.encode(x, "ocp_e4m3", "rne", negative="bogus")
     with pytest.raises(UnknownModeError, match=r"^unknown stochastic rounding variant 'zz'; expected one of "):
         fc.encode(x, "ocp_e4m3", "sr", rand=[0, 1], rand_bits=3, sr_variant="zz")
+
+
+def test_decode_scalar_e8m0_is_a_scalar():
+    """E8M0 code E is 2^(E - 127) (OCP MX v1.0 §5.4.1); a scalar code decodes to a numpy scalar, as every format."""
+    for code, value in ((127, 1.0), (130, 8.0), (0, 2.0 ** -127), (254, 2.0 ** 127)):
+        got = fc.decode(np.uint8(code), "e8m0")
+        assert isinstance(got, np.float32) and float(got) == value
+    assert np.isnan(fc.decode(np.uint8(255), "e8m0"))
+    got = fc.decode(np.uint8(0x38), "ocp_e4m3")
+    assert isinstance(got, np.float32) and float(got) == 1.0
