@@ -135,3 +135,18 @@ def test_decode_scalar_e8m0_is_a_scalar():
     assert np.isnan(fc.decode(np.uint8(255), "e8m0"))
     got = fc.decode(np.uint8(0x38), "ocp_e4m3")
     assert isinstance(got, np.float32) and float(got) == 1.0
+
+
+def test_te_e2m1_8_variant_checked_against_k_and_target():
+    from refarith.errors import UnknownModeError
+
+    x = np.array([0.3, -1.25, 2.6, 5.1, 0.0], dtype=np.float32)
+    r = [0, 255, 128, 77, 3]
+    got = fc.encode(x, "ocp_e2m1", "sr", rand=r, rand_bits=8, sr_variant="te_e2m1_8")
+    exp = [ops.cast(int(b), "binary32", "ocp_e2m1", "sr", rand=ri, rand_bits=8, sr_variant="te_e2m1_8").code
+           for b, ri in zip(x.view(np.uint32), r)]
+    assert got.tolist() == exp
+    with pytest.raises(UnknownModeError, match=r"^sr variant te_e2m1_8 takes k=8 random bits, not k=3$"):
+        fc.encode(x, "ocp_e2m1", "sr", rand=[0] * 5, rand_bits=3, sr_variant="te_e2m1_8")
+    with pytest.raises(UnknownModeError, match=r"^sr variant te_e2m1_8 rounds onto the E2M1 grid only, not ocp_e4m3$"):
+        fc.encode(x, "ocp_e4m3", "sr", rand=r, rand_bits=8, sr_variant="te_e2m1_8")
