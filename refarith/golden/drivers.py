@@ -640,11 +640,17 @@ def _arith_classify(spec: Spec, codes: Vector, got: Vector) -> str:
         return "nan_inf"
     r = {"add": _ops.exact_add(vs[0], vs[1]), "sub": _ops.exact_add(vs[0], -vs[1]),
          "mul": _ops.exact_mul(vs[0], vs[1]), "div": _ops.exact_div(vs[0], vs[1])}[spec.op]
+    return exact_result_class(f, r)
+
+
+def exact_result_class(fmt, r: Value) -> str:
+    """The mismatch class of a vector by its exact, unrounded result in fmt: nan_inf, overflow (beyond the
+    largest finite), subnormal (below the smallest normal) or in_range."""
     if not r.is_finite:
         return "nan_inf"
-    if r.mag > f.max:
+    if r.mag > fmt.max:
         return "overflow"
-    if r.mag < f.min_normal:
+    if r.mag < fmt.min_normal:
         return "subnormal"
     return "in_range"
 

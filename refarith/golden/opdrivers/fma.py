@@ -20,6 +20,7 @@ from refarith.golden.drivers import (
     _arith_variants,
     _classify_result,
     _rounding_kw,
+    exact_result_class,
     register_driver,
     single,
     value_of,
@@ -76,14 +77,7 @@ def _classify(spec: Spec, codes: tuple, got: tuple) -> str:
     va, vb, vc = (value_of(f, x) for x in codes)
     if not (va.is_finite and vb.is_finite and vc.is_finite):
         return "nan_inf"
-    r = _ops.exact_add(_ops.exact_mul(va, vb), vc)
-    if not r.is_finite:
-        return "nan_inf"
-    if r.mag > f.max:
-        return "overflow"
-    if r.mag < f.min_normal:
-        return "subnormal"
-    return "in_range"
+    return exact_result_class(f, _ops.exact_add(_ops.exact_mul(va, vb), vc))
 
 
 def _fast(spec: Spec, inputs: tuple, backend: str) -> tuple:
