@@ -21,8 +21,6 @@ from __future__ import annotations
 import numpy as np
 
 from refarith.errors import BadValueError, UnknownModeError
-from refarith.exact import mx as _mx
-from refarith.exact import nvfp4 as _nv
 from refarith.exact.stochastic import check_variant
 from refarith.fast import mx as fmx
 from refarith.fast import nvfp4 as fnv
@@ -63,11 +61,7 @@ def mx_quantize_sr(x, element: str, rand, rand_bits: int, sr_variant: str = "a",
                    scale: str = "floor", backend: str = "numpy"):
     """(scales uint8 E8M0 codes, element codes uint8) of :func:`refarith.fast.mx.mx_quantize` with the elements
     rounded stochastically: element i with ``rand[i]`` (k = ``rand_bits``, rule ``sr_variant``)."""
-    fmt = _mx.mx_element(element)
-    if not isinstance(block, int) or isinstance(block, bool) or block < 1:
-        raise BadValueError(f"block size must be a positive integer, got {block!r}")
-    if scale not in _mx.SCALE_RULES:
-        raise UnknownModeError(f"unknown MX scale rule {scale!r}; expected one of {', '.join(_mx.SCALE_RULES)}")
+    fmt = fmx.check_mx_args(element, block, scale, "rne")
     if backend not in ("numpy", "torch"):
         raise UnknownModeError(f"stochastic MX rounding runs on the numpy and torch backends, not {backend!r}")
     xp = fmx.ops(backend)
@@ -90,19 +84,7 @@ def nvfp4_quantize_sr(x, rand, rand_bits: int, sr_variant: str = "a", division: 
     """(tensor scale, UE4M3 scale codes, E2M1 codes) of :func:`refarith.fast.nvfp4.nvfp4_quantize` with the
     elements rounded stochastically: element i with ``rand[i]`` (``rand`` of the shape of ``x``, k =
     ``rand_bits``, rule ``sr_variant``, e.g. ``te_e2m1_8`` with k = 8)."""
-    if division not in _nv.DIVISIONS:
-        raise UnknownModeError(f"unknown NVFP4 division {division!r}; expected one of {', '.join(_nv.DIVISIONS)}")
-    if str(levels) not in _nv.LEVELS:
-        raise UnknownModeError(f"NVFP4 levels must be 1 or 2, got {levels!r}")
-    if zero_scale not in _nv.ZERO_SCALES:
-        raise UnknownModeError(f"unknown zero_scale {zero_scale!r}; expected one of {', '.join(_nv.ZERO_SCALES)}")
-    if tile not in _nv.TILES:
-        raise UnknownModeError(f"unknown NVFP4 tile {tile!r}; expected one of {', '.join(_nv.TILES)}")
-    if global_scale not in _nv.GLOBAL_SCALES:
-        raise UnknownModeError(f"unknown NVFP4 global_scale {global_scale!r}; expected one of "
-                               f"{', '.join(_nv.GLOBAL_SCALES)}")
-    if global_scale == "reciprocal" and str(levels) != "2":
-        raise UnknownModeError("NVFP4 global_scale=reciprocal needs levels=2 (one level has no global scale)")
+    fnv.check_nvfp4_args(division, levels, zero_scale, tile, global_scale)
     if backend not in ("numpy", "torch"):
         raise UnknownModeError(f"stochastic NVFP4 rounding runs on the numpy and torch backends, not {backend!r}")
     xp = fmx.ops(backend)

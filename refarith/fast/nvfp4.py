@@ -120,6 +120,23 @@ def _f32_ops(xp):
     return (lambda a, b: f32_div(a, b, xp, True)), (lambda a, b: f32_mul(a, b, xp, True))
 
 
+def check_nvfp4_args(division: str, levels, zero_scale: str, tile: str, global_scale: str) -> None:
+    """UnknownModeError naming a bad NVFP4 division, level count, zero_scale, tile or global_scale."""
+    if division not in _nv.DIVISIONS:
+        raise UnknownModeError(f"unknown NVFP4 division {division!r}; expected one of {', '.join(_nv.DIVISIONS)}")
+    if str(levels) not in _nv.LEVELS:
+        raise UnknownModeError(f"NVFP4 levels must be 1 or 2, got {levels!r}")
+    if zero_scale not in _nv.ZERO_SCALES:
+        raise UnknownModeError(f"unknown zero_scale {zero_scale!r}; expected one of {', '.join(_nv.ZERO_SCALES)}")
+    if tile not in _nv.TILES:
+        raise UnknownModeError(f"unknown NVFP4 tile {tile!r}; expected one of {', '.join(_nv.TILES)}")
+    if global_scale not in _nv.GLOBAL_SCALES:
+        raise UnknownModeError(f"unknown NVFP4 global_scale {global_scale!r}; expected one of "
+                               f"{', '.join(_nv.GLOBAL_SCALES)}")
+    if global_scale == "reciprocal" and str(levels) != "2":
+        raise UnknownModeError("NVFP4 global_scale=reciprocal needs levels=2 (one level has no global scale)")
+
+
 def nvfp4_quantize(x, division: str = "reciprocal", levels: int = 2, zero_scale: str = "eps", tile: str = "1x16",
                    rounding: str = "rne", tensor_scale=None, backend: str = "numpy", global_scale: str = "decode", *,
                    rand=None, rand_bits: int | None = None, sr_variant: str = "a"):
@@ -140,19 +157,7 @@ def nvfp4_quantize(x, division: str = "reciprocal", levels: int = 2, zero_scale:
                                  backend, global_scale)
     if rand is not None:
         raise UnknownModeError(f"rand is given but rounding={rounding!r} is not stochastic (rounding='sr')")
-    if division not in _nv.DIVISIONS:
-        raise UnknownModeError(f"unknown NVFP4 division {division!r}; expected one of {', '.join(_nv.DIVISIONS)}")
-    if str(levels) not in _nv.LEVELS:
-        raise UnknownModeError(f"NVFP4 levels must be 1 or 2, got {levels!r}")
-    if zero_scale not in _nv.ZERO_SCALES:
-        raise UnknownModeError(f"unknown zero_scale {zero_scale!r}; expected one of {', '.join(_nv.ZERO_SCALES)}")
-    if tile not in _nv.TILES:
-        raise UnknownModeError(f"unknown NVFP4 tile {tile!r}; expected one of {', '.join(_nv.TILES)}")
-    if global_scale not in _nv.GLOBAL_SCALES:
-        raise UnknownModeError(f"unknown NVFP4 global_scale {global_scale!r}; expected one of "
-                               f"{', '.join(_nv.GLOBAL_SCALES)}")
-    if global_scale == "reciprocal" and str(levels) != "2":
-        raise UnknownModeError("NVFP4 global_scale=reciprocal needs levels=2 (one level has no global scale)")
+    check_nvfp4_args(division, levels, zero_scale, tile, global_scale)
     if rounding not in _nv.ROUNDINGS:
         raise UnknownModeError(f"unknown element rounding {rounding!r}; expected one of {', '.join(_nv.ROUNDINGS)}")
     if backend == "triton":
