@@ -181,3 +181,11 @@ def test_local_cluster_workers_run_without_malloc_trim_threshold(monkeypatch):
         finally:
             client.close()
             cluster.close()
+
+
+@pytest.mark.slow
+def test_fuzz_campaign_on_a_local_cluster_equals_the_local_run(tmp_path, fuzz_whole):
+    """Workers (other processes, another PYTHONHASHSEED) draw the same vectors for each (shard seed, count)."""
+    c = engine.run_campaign(fuzz_campaign(), tmp_path / "l", engine="dask", workers=2, progress=False)
+    a, b = c.stages[0], fuzz_whole.stages[0]
+    assert (a.vectors, a.mismatches, a.examples, a.histogram) == (b.vectors, b.mismatches, b.examples, b.histogram)
