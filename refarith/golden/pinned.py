@@ -6,4 +6,4 @@ digest, so a golden file cannot be edited together with its MANIFEST entry witho
 changing too.
 """
 
-MANIFEST_SHA256 = "a192727eff681e486b315ad7c3205b28cc0c62bdb8c4f19772de19cb2cc89d65"
+MANIFEST_SHA256 = "165c432fa9664c962c479af616c8f9c4d91003d2930251293aaa8b203c369596"

@@ -8,10 +8,11 @@ results are those of the deterministic driver.  The exact model takes the same i
 :func:`refarith.exact.bfp.quantize_block` with ``rand``), the fast kernels are :mod:`refarith.fast.blocksr` and
 :func:`refarith.fast.bfp.quantize` (numpy and torch; there is no Triton kernel for them).
 
-Boundary vectors: every third deterministic boundary vector (NVFP4: every eighth), and the blocks of
-:func:`hard_mx_blocks` (elements at the grid's neighbours, at fractions of exactly k and k + 1 bits, far below the
-quantum), each with random integers from one of four patterns: uniform per element, all 2^k - 1, all 2^(k-1),
-all 0.  Random vectors: the deterministic driver's, with uniform random integers.
+Boundary vectors: every third deterministic boundary vector (NVFP4: every eighth), and for blocks of 8 (MX,
+BFP) the blocks of :func:`hard_mx_blocks` / :func:`hard_blocks` (elements at the grid's neighbours, at fractions
+of exactly k and k + 1 bits, far below the quantum), each with random integers from one of four patterns: uniform
+per element, all 2^k - 1, all 2^(k-1), all 0.  Random vectors: the deterministic driver's, with uniform random
+integers.
 """
 
 from __future__ import annotations
@@ -64,11 +65,16 @@ def hard_mx_blocks(element: str, k: int, seed: int) -> np.ndarray:
     just above the largest value, binary32 subnormals, signed zeros; plus random blocks over a wide exponent
     range and blocks of binary32 subnormals (the path without the binary32 -> element table)."""
     fmt = _mx.mx_element(element)
-    top = float(_mx.elem_max(fmt))
     if fmt.kind == "int":
         grid = [i / 64 for i in range(128)]
     else:
         grid = sorted({abs(decode(c, fmt).to_float()) for c in range(fmt.ncodes) if decode(c, fmt).is_finite})
+    return hard_blocks(grid, float(_mx.elem_max(fmt)), k, seed)
+
+
+def hard_blocks(grid: list[float], top: float, k: int, seed: int) -> np.ndarray:
+    """The blocks of :func:`hard_mx_blocks` for the element magnitudes ``grid`` (ascending) of a format whose
+    largest one, ``top``, makes the block scale 1 (BFP with P bits: the integers below 2^(P-1))."""
     rng = np.random.default_rng(seed)
     vals: list[float] = []
     for lo, hi in zip(grid, grid[1:]):
@@ -141,8 +147,14 @@ def _wrap(base):
         if not is_sr(spec):
             return base.boundary(spec)
         vecs = base.boundary(spec)[::3 if op == "mx_quantize" else 8]
+        seed = fixed_rng(spec, "sr").randrange(1 << 30)
+        hard = None
         if op == "mx_quantize" and _n_elements(spec) == 8:
-            hard = hard_mx_blocks(spec.formats[0], _k(spec), fixed_rng(spec, "sr").randrange(1 << 30))
+            hard = hard_mx_blocks(spec.formats[0], _k(spec), seed)
+        elif op == "bfp_quantize" and _n_elements(spec) == 8:  # scale 1: the integers below 2^(P-1)
+            half = 1 << (spec.fmt(0).bits - 1)
+            hard = hard_blocks([float(i) for i in range(half)], float(half - 1), _k(spec), seed)
+        if hard is not None:
             vecs = [tuple(int(t) for t in row) for row in hard.view(np.uint32)] + vecs
         return _with_rand(spec, vecs, fixed_rng(spec, "rand").randrange(1 << 30), patterns=True)
 
