@@ -6,4 +6,4 @@ digest, so a golden file cannot be edited together with its MANIFEST entry witho
 changing too.
 """
 
-MANIFEST_SHA256 = "165c432fa9664c962c479af616c8f9c4d91003d2930251293aaa8b203c369596"
+MANIFEST_SHA256 = "65747abd364b289b2f4d95b0c1326af4ae4e1231d80fe5ab924ba538ca07b775"

@@ -9,10 +9,10 @@ results are those of the deterministic driver.  The exact model takes the same i
 :func:`refarith.fast.bfp.quantize` (numpy and torch; there is no Triton kernel for them).
 
 Boundary vectors: every third deterministic boundary vector (NVFP4: every eighth), and for blocks of 8 (MX,
-BFP) the blocks of :func:`hard_mx_blocks` / :func:`hard_blocks` (elements at the grid's neighbours, at fractions
-of exactly k and k + 1 bits, far below the quantum), each with random integers from one of four patterns: uniform
-per element, all 2^k - 1, all 2^(k-1), all 0.  Random vectors: the deterministic driver's, with uniform random
-integers.
+BFP) and NVFP4 1x16 tiles the blocks of :func:`hard_mx_blocks` / :func:`hard_blocks` (elements at the grid's
+neighbours, at fractions of exactly k and k + 1 bits, far below the quantum), each with random integers from one
+of four patterns: uniform per element, all 2^k - 1, all 2^(k-1), all 0.  Random vectors: the deterministic
+driver's, with uniform random integers.
 """
 
 from __future__ import annotations
@@ -154,6 +154,12 @@ def _wrap(base):
         elif op == "bfp_quantize" and _n_elements(spec) == 8:  # scale 1: the integers below 2^(P-1)
             half = 1 << (spec.fmt(0).bits - 1)
             hard = hard_blocks([float(i) for i in range(half)], float(half - 1), _k(spec), seed)
+        elif op == "nvfp4_quantize" and spec.param["tile"] == "1x16":
+            # 16-blocks of two hard E2M1 rows (block maximum 6: scale 1), four blocks a vector, each vector with
+            # every random-integer pattern
+            rows = hard_mx_blocks("ocp_e2m1", _k(spec), seed)
+            rows = rows[:len(rows) // 8 * 8].reshape(-1, 64)
+            hard = np.repeat(rows, 4, axis=0)
         if hard is not None:
             vecs = [tuple(int(t) for t in row) for row in hard.view(np.uint32)] + vecs
         return _with_rand(spec, vecs, fixed_rng(spec, "rand").randrange(1 << 30), patterns=True)
