@@ -188,7 +188,8 @@ def test_brevitas_non_saturating_e5m2_inf_input_is_nan():
 
 @pytest.mark.slow
 def test_compressed_tensors_nvfp4_reciprocal_global_scale():
-    """compressed-tensors NVFP4 (TENSOR_GROUP, group 16): g = fl(2688 / amax) in the per-tensor column (refarith's
+    """compressed-tensors NVFP4 (TENSOR_GROUP, group 16): g = fl(fl(1 / amax) * 2688) in the per-tensor column (torch
+    runs its 2688 / amax as amax.reciprocal() * 2688; refarith's
     s_t = fl(amax / 2688) is its reciprocal), block scale S = E4M3(fl(fl(A / 6) * g)) with an all-zero block's
     S = 0.125, elements E2M1(fl(x / fl(S / g))) -- recomputed here with numpy binary32 operations (IEEE RNE) and the
     exact model's E4M3 / E2M1 rounding."""
@@ -205,7 +206,7 @@ def test_compressed_tensors_nvfp4_reciprocal_global_scale():
     got = load_kernel("compressed_tensors:nvfp4")(parse_spec("nvfp4_quantize(division=divide,levels=2)"),
                                                   (x.view(np.uint32).astype(np.uint64).reshape(1, 64),))[0]
     f32 = np.float32
-    g = f32(2688) / f32(np.abs(x).max())
+    g = (f32(1) / f32(np.abs(x).max())) * f32(2688)
     assert int(got[0]) == int(np.array([g]).view(np.uint32)[0])
     for j in range(4):
         blk = x[16 * j:16 * j + 16]
