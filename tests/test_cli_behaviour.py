@@ -410,6 +410,18 @@ def test_kernel_module_in_the_working_directory_is_found(tmp_path):
     assert r.stdout.strip() == "cwdkern"
 
 
+def test_fuzzing_writes_nothing_where_it_runs(tmp_path):
+    """hypothesis caches the constants of the modules under test in ./.hypothesis unless told otherwise; a certify
+    run with --fuzz leaves the working directory as it found it (the wheel test's Quick start found this)."""
+    pytest.importorskip("ml_dtypes")
+    env = {k: v for k, v in env_with_repo().items() if k != "HYPOTHESIS_STORAGE_DIRECTORY"}
+    r = subprocess.run([sys.executable, "-m", "refarith", "certify", "ml_dtypes:float8_e4m3fn", "--spec",
+                        "cast(binary32->ocp_e4m3)", "--fuzz", "64"], cwd=tmp_path, capture_output=True, text=True,
+                       env=env, timeout=300)
+    assert r.returncode == 0 and "PASS" in r.stdout, r.stdout + r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_kernel_module_not_found_says_where_it_looked(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, _, err = run(capsys, "certify", "nosuchkern_mod:k", "--spec", E4M3_16)

@@ -11,11 +11,14 @@ this order, like hypothesis's own shrinking, not a search of every smaller vecto
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 
 import numpy as np
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, configuration, given, settings
 from hypothesis import seed as hseed
 from hypothesis import strategies as st
 
@@ -52,9 +55,26 @@ def input_vectors(spec: Spec | str) -> st.SearchStrategy[tuple[int, ...]]:
     return st.tuples(*(operand_codes(spec, i) for i in range(n)))
 
 
+@contextmanager
+def _scratch_hypothesis_home() -> Iterator[None]:
+    """Hypothesis keeps caches (the constants it collects from the modules under test) in its home directory, by
+    default ``./.hypothesis``: a certify run writes nothing where it runs, so unless the user named a directory
+    (HYPOTHESIS_STORAGE_DIRECTORY) the draw runs with a temporary home, removed afterwards."""
+    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        yield
+        return
+    before = vars(configuration).get("__hypothesis_home_directory")
+    with tempfile.TemporaryDirectory(prefix="refarith-hypothesis-") as home:
+        configuration.set_hypothesis_home_dir(home)
+        try:
+            yield
+        finally:
+            configuration.set_hypothesis_home_dir(before)
+
+
 def run_fuzz(spec: Spec | str, n: int, seed: int = 0) -> list[tuple[int, ...]]:
     """Draw about ``n`` input vectors with hypothesis (batches of up to BATCH vectors, fewer for wide vectors; fixed
-    seed, no example database)."""
+    seed, no example database, nothing written to the working directory)."""
     spec = parse_spec(spec)
     out: list[tuple[int, ...]] = []
     width = len(get_driver(spec).input_formats(spec))
@@ -68,7 +88,8 @@ def run_fuzz(spec: Spec | str, n: int, seed: int = 0) -> list[tuple[int, ...]]:
     def draw(batch):
         out.extend(batch)
 
-    draw()
+    with _scratch_hypothesis_home():
+        draw()
     return out[:n]
 
 
