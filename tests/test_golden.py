@@ -45,7 +45,9 @@ def test_committed_set_covers_the_brief():
         sixteen = e["spec"].startswith("cast(binary16->") or e["spec"].startswith("mul(ocp_e4m3")
         if sixteen and "rounding=sr" not in e["spec"]:
             assert e["rule"] == "exhaustive" and e["count"] == 65536
-    assert sum(e["bytes"] for e in files.values()) < 32 * 2**20
+    # the wheel carries the set: a size budget (raised from 32 to 40 MiB when fma, HiFloat8, UE5M3 and the block
+    # stochastic-rounding files brought it to 34.5 MiB; a new file past it needs a smaller driver or a slow rule)
+    assert sum(e["bytes"] for e in files.values()) < 40 * 2**20
 
 
 def test_deterministic_gzip_metadata():
