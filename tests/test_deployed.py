@@ -44,7 +44,7 @@ def _run(target: str, spec_id: str, values: list[float], dtype=np.float32):
 
 
 NAMES = {"pychop": "ocp_e5m2", "compressed_tensors": "fp8", "quark": "fp8_e4m3", "fpy2": "MX_E4M3",
-         "brevitas": "fp8_e4m3"}
+         "brevitas": "fp8_e4m3", "qtorch": "binary16"}
 """A target of each adapter."""
 
 
@@ -287,3 +287,18 @@ def test_brevitas_mxint8_scale_is_floor_of_amax_over_127():
     assert (got[:, 1:].astype(np.int64) == (q & 0xFF)).all()
     exact = get_driver(spec).exact(spec, tuple(int(c) for c in codes[1]))
     assert (exact[0], exact[1]) == (127, 122) and (int(got[1, 0]), int(got[1, 1])) == (126, 127)
+
+
+@pytest.mark.slow
+def test_qtorch_float_quantize_binary16_rounds_away_and_has_no_infinity():
+    """qtorch float_quantize(exp=5, man=10): ties away from zero (binary32 bits plus half an ulp, truncated), in range
+    as cast(binary32->binary16,rounding=rna); but no exponent is reserved for inf/NaN, so 65520 (the overflow
+    threshold) gives 65536 and +-inf gives +-131008, values off the binary16 grid (findings).  Its C++ extension
+    builds on first import (minutes): slow."""
+    _needs("qtorch")
+    vals = [1.0, 1.0 + 2.0 ** -11, 1.0 + 3 * 2.0 ** -11, -2.5, 65504.0, 2.0 ** -24 * 1.5, 65520.0, np.inf]
+    got, exp = _run("qtorch:binary16", "cast(binary32->binary16,rounding=rna,overflow=inf)", vals)
+    assert [int(g) for g in got[:6]] == exp[:6]
+    assert exp[1] == 0x3C01 and exp[5] == 0x0002  # ties away: 1 + 2^-11 -> 1 + 2^-10, 1.5 * 2^-24 -> 2^-23
+    assert off_grid_mask(got[6:]).all()
+    assert [Fraction(off_grid_value(int(g))) for g in got[6:]] == [65536, 131008]

@@ -16,6 +16,8 @@ doing the value -> code step, so a value off the format's grid is the mismatch c
 ``brevitas:<fmt>[+nonsat]``    brevitas' minifloat ``FloatQuant`` with scale 1 (fp8_e4m3, fp8_e5m2; OCP encodings,
                                saturating unless ``+nonsat``); values; ``mxfp8_e4m3`` / ``mxint8``: its OCP MX
                                activation quantizers MXFloat8e4m3Act / MXInt8Act on mx_quantize; values
+``qtorch:binary16|bfloat16``   qtorch's CPU ``float_quantize(x, exp, man, "nearest")`` on casts from binary32
+                               (its extension builds on first import: set TORCH_EXTENSIONS_DIR); values
 ``fpy2:<context>[+<mode>]``    fpy2's MX contexts (``MX_E4M3``, ``MX_E5M2``, ``MX_E3M2``, ``MX_E2M3``,
                                ``MX_E2M1``, ``MX_E8M0``): ``ctx.encode(ctx.round(x))``; codes
 ============================  ===========================================================================
@@ -29,15 +31,10 @@ from refarith.certify.adapters import Kernel
 from refarith.errors import KernelError
 
 ADAPTERS = {"pychop": "pychop", "compressed_tensors": "compressed_tensors", "quark": "quark", "fpy2": "fpy2",
-            "brevitas": "brevitas"}
+            "brevitas": "brevitas", "qtorch": "qtorch"}
 """Target prefix -> adapter module of this package."""
 
-NOT_ADAPTED = {
-    "qtorch": "qtorch 0.3.0 builds its C++ extension when qtorch.quant is first imported "
-              "(torch.utils.cpp_extension.load, about 6 minutes on 2 loaded cores with torch 2.13 CPU; an import "
-              "waits without end on the lock file an interrupted build leaves in the torch extensions directory: "
-              "set TORCH_EXTENSIONS_DIR to a fresh one); no adapter is written yet for its float_quantize",
-}
+NOT_ADAPTED: dict[str, str] = {}
 """Libraries named in the deployed set that have no adapter, and why."""
 
 
