@@ -88,8 +88,6 @@ def test_scalar_input_returns_an_int_under_ftz():
     assert ops.cast(0xBB800000, "binary32", "ocp_e4m3", "rne", "saturate").code == 0x82  # -2^-8 = -2 * 2^-9
 
 
-@pytest.mark.xfail(strict=True, reason="encode(subnormal='daz') of a scalar returns a 0-d array, not the int the "
-                   "docstring promises: _daz turns the scalar into an array before encode tests for a scalar")
 def test_scalar_input_returns_an_int_under_daz():
     got = fc.encode(np.float32(2.0 ** -140), "ocp_e4m3", "rne", overflow="saturate", subnormal="daz")
     assert isinstance(got, int) and got == 0

@@ -508,6 +508,8 @@ def encode(x: Any, fmt: FloatFormat | str, rounding: str = "rne", overflow: str 
     overflow, rand_bits = _modes(dst, rounding, overflow, nan_policy, negative, rand_bits)
     if rounding == "sr":
         check_variant(sr_variant, rand_bits, dst.name)
+    # a scalar in, an int out (numpy backend); decided before _daz turns the input into an array
+    scalar = backend == "numpy" and not isinstance(x, (np.ndarray, list, tuple)) and np.ndim(x) == 0
     if subnormal is not None:
         check_subnormal_mode(subnormal)
         if backend == "triton":
@@ -523,7 +525,6 @@ def encode(x: Any, fmt: FloatFormat | str, rounding: str = "rne", overflow: str 
         if subnormal in ("ftz", "daz_ftz") and dst.subnormals:
             out = _torch_code_table(_ftz_table(dst), str(out.device))[out.long()].to(out.dtype)
         return out
-    scalar = not isinstance(x, (np.ndarray, list, tuple)) and np.ndim(x) == 0
     out = _encode_numpy(x, dst, rounding, overflow, nan_policy, negative, rand, rand_bits, src, sr_variant)
     if subnormal in ("ftz", "daz_ftz") and dst.subnormals:
         out = _ftz_table(dst)[out.astype(np.int64)]
