@@ -1,0 +1,94 @@
+"""NVFP4 training recipe: 16x16 weight tiles commute with transposition, 1x16 blocks do not."""
+
+import random
+import struct
+
+import numpy as np
+import pytest
+
+from refarith.exact import nvfp4 as nv
+from refarith.fast import nvfp4 as fnv
+from refarith.smt.theorems import nvfp4_recipe as rec
+
+
+def _f(x: float) -> int:
+    return struct.unpack("<I", struct.pack("<f", x))[0]
+
+
+def _run_theorem(name):
+    from refarith.smt.registry import load_all, run_one
+
+    res = run_one(load_all()[name])
+    assert res.ok, (res.verdict, res.expect, res.counterexample, res.confirmed, res.detail)
+    return res
+
+
+@pytest.mark.proof
+def test_theorem_transpose_1x16_counterexample():
+    res = _run_theorem("nvfp4_recipe.transpose_1x16")
+    # hand derivation (levels=2, reciprocal, eps): s_t = fl(64/2688) = 1/42; in W, row 0 has amax 64, so
+    # b' = fl(fl(64/6) * 42) = 448, S = 448 and W[0][0] = 1 gives y = 42/448 = 0.09375 -> E2M1 0 (code 0);
+    # in W^T, row 0 is column 0 of W (all ones): b' = fl(fl(1/6) * 42) = 7, S = 7, y = 42/7 = 6 -> code 7
+    cx = res.counterexample
+    assert (cx["part"], cx["i"], cx["j"], cx["quantize(W^T)"], cx["quantize(W)^T"]) == ("codes", 0, 0, 7, 0)
+
+
+@pytest.mark.proof
+@pytest.mark.slow
+def test_theorem_transpose_16x16():
+    _run_theorem("nvfp4_recipe.transpose_16x16")
+
+
+def test_16x16_transpose_hand_built_one_variant():
+    w = rec.hand_built()[0]  # the 1x16 witness transposes exactly with 16x16 tiles
+    assert rec.transpose_mismatch(w, "16x16") is None
+    st, grid, codes = rec.quantize_matrix(w, "16x16")
+    # one tile, amax 64: S = 448, s_t = fl(64/2688); 1 -> 0.09375 -> 0, 64 -> 64 * 42 / 448 = 6 -> code 7
+    assert st == _f(np.float32(64) / np.float32(2688)) and grid == [[0x7E]]  # UE4M3 448 = 1.75 * 2^8: 0x7E
+    assert codes[0][1] == 7 and codes[1][0] == 0 and codes[0][0] == 0
+
+
+def test_transpose_mismatch_detects_a_difference():
+    """The checker can fail: a matrix whose rows differ is not transpose-invariant with 1x16 blocks."""
+    w = [[_f(float(1 + (i == 0) * 63 * (j == 1))) for j in range(16)] for i in range(16)]
+    bad = rec.transpose_mismatch(w, "1x16")
+    assert bad is not None and bad["part"] == "codes"
+
+
+def test_element_codes_depend_only_on_element_and_scale():
+    """Step 2 of the proof route, checked: permuting a block's elements permutes its codes, keeps its scale."""
+    rng = random.Random(7)
+    blk = [_f(rng.gauss(0, 1) * 2.0 ** rng.randint(-8, 8)) for _ in range(256)]
+    perm = list(range(256))
+    rng.shuffle(perm)
+    for kw in rec.VARIANTS[:3]:
+        a = nv.quantize_blocks([blk], **kw)
+        b = nv.quantize_blocks([[blk[p] for p in perm]], **kw)
+        assert a.scales == b.scales and a.tensor_scale == b.tensor_scale
+        assert list(b.codes[0]) == [a.codes[0][p] for p in perm]
+
+
+@pytest.mark.parametrize("division,levels,zero_scale", [("reciprocal", 2, "eps"), ("divide", 1, "zero")])
+def test_numpy_kernel_16x16_transposes(division, levels, zero_scale):
+    """The numpy kernel (an independent implementation) transposes with 16x16 tiles and not with 1x16."""
+    rng = np.random.default_rng(19)
+    x = (rng.standard_normal((48, 32)) * np.exp2(rng.integers(-12, 12, (48, 32)))).astype(np.float32)
+    x[5, 7] = np.float32(3e4)
+    st, s, c = fnv.nvfp4_quantize(x, division, levels, zero_scale, "16x16")
+    st_t, s_t, c_t = fnv.nvfp4_quantize(np.ascontiguousarray(x.T), division, levels, zero_scale, "16x16")
+    assert (st is None and st_t is None) or np.float32(st).view(np.uint32) == np.float32(st_t).view(np.uint32)
+    assert np.array_equal(np.asarray(s_t).reshape(2, 3), np.asarray(s).reshape(3, 2).T)
+    assert np.array_equal(c_t, c.T)
+    _, _, c1 = fnv.nvfp4_quantize(x, division, levels, zero_scale, "1x16")
+    _, _, c1t = fnv.nvfp4_quantize(np.ascontiguousarray(x.T), division, levels, zero_scale, "1x16")
+    assert not np.array_equal(c1t, c1.T)
+
+
+def test_numpy_kernel_matches_exact_quantize_matrix():
+    m = rec.hand_built()[1]  # 16 x 32 with a NaN and an infinity
+    st, grid, codes = rec.quantize_matrix(m, "16x16")
+    x = np.array(m, dtype=np.uint32).view(np.float32)
+    fst, fs, fc = fnv.nvfp4_quantize(x, tile="16x16")
+    assert int(np.float32(fst).view(np.uint32)) == st
+    assert np.asarray(fs).reshape(1, 2).tolist() == grid
+    assert np.asarray(fc).tolist() == codes
