@@ -92,3 +92,51 @@ def test_numpy_kernel_matches_exact_quantize_matrix():
     assert int(np.float32(fst).view(np.uint32)) == st
     assert np.asarray(fs).reshape(1, 2).tolist() == grid
     assert np.asarray(fc).tolist() == codes
+
+
+def _exact_vs_fast(x, role, rand=None):
+    from refarith.exact import nvfp4_recipe as erec
+    from refarith.fast import nvfp4_recipe as frec
+
+    m = x.view(np.uint32).tolist()
+    q = erec.quantize_role(m, role, None if rand is None else rand.tolist())
+    st, s, c = frec.quantize_role(x, role, rand)
+    assert int(np.float32(st).view(np.uint32)) == q.tensor_scale
+    assert np.asarray(s).reshape(-1).tolist() == list(q.scales)
+    tile = "16x16" if role == "weight" else "1x16"
+    blocks = nv.tiles(np.asarray(c).astype(np.uint32).tolist(), tile)
+    assert [tuple(b) for b in blocks] == list(q.codes)
+    return q
+
+
+@pytest.mark.parametrize("role", ["weight", "activation", "gradient", "wgrad_activation", "wgrad_gradient"])
+def test_recipe_roles_fast_equals_exact(role):
+    rng = np.random.default_rng(4)
+    shape = (16, 16) if role.startswith("wgrad") else (16, 32)  # the exact rotation is the slow part
+    x = (rng.standard_normal(shape) * np.exp2(rng.integers(-6, 6, shape))).astype(np.float32)
+    rand = rng.integers(0, 256, shape) if role.endswith("gradient") else None
+    _exact_vs_fast(x, role, rand)
+
+
+def test_recipe_rotation_is_te_matrix_form():
+    """wgrad roles rotate first: a row e_0 * 4 rotates to d_0 * H[0] = d_0 * (1, ..., 1) (the TE signs, d_0 = 1),
+    i.e. sixteen ones, which quantize like an all-ones activation row."""
+    from refarith.exact import nvfp4_recipe as erec
+
+    row = [_f(4.0)] + [_f(0.0)] * 15
+    assert erec.rotate_rows([row]) == [[_f(1.0)] * 16]
+    assert erec.quantize_role([row], "wgrad_activation") == erec.quantize_role([[_f(1.0)] * 16], "activation")
+
+
+def test_recipe_bad_input():
+    from refarith.errors import BadValueError, UnknownModeError
+    from refarith.exact import nvfp4_recipe as erec
+
+    with pytest.raises(UnknownModeError, match="unknown NVFP4 recipe role 'bias'"):
+        erec.quantize_role([[0] * 16], "bias")
+    with pytest.raises(UnknownModeError, match="needs rand"):
+        erec.quantize_role([[0] * 16], "gradient")
+    with pytest.raises(UnknownModeError, match="takes no rand"):
+        erec.quantize_role([[0] * 16], "weight", [[0] * 16])
+    with pytest.raises(BadValueError, match="runs of 16"):
+        erec.quantize_role([[0] * 8], "wgrad_activation")

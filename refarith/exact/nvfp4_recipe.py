@@ -1,0 +1,66 @@
+"""The NVFP4 training recipe (NVIDIA, arXiv 2509.25149, §4), exactly: which NVFP4 quantization each GEMM operand
+of a linear layer gets.
+
+Roles (``ROLES``), each a composition of existing exact models:
+
+* ``weight``: 16x16 tiles (:data:`refarith.exact.nvfp4.TILES`), RNE, so that the quantized W of the forward GEMM
+  and the quantized W^T of the data-gradient GEMM are transposes of each other (theorem
+  ``nvfp4_recipe.transpose_16x16``).
+* ``activation``: 1x16 blocks along the last axis, RNE.
+* ``gradient``: 1x16 blocks, stochastic rounding of the elements (``rounding="sr"``, one random integer of
+  ``rand_bits`` bits per element, variant ``sr_variant``, default ``te_e2m1_8`` with 8 bits: Transformer
+  Engine's software SR onto E2M1); the scales stay RNE.
+* ``wgrad_activation``, ``wgrad_gradient``: the two inputs of the weight-gradient GEMM, laid out with the
+  reduction (token) axis last: first the random Hadamard transform of 16 along that axis
+  (:func:`refarith.exact.rotation.rotate_float`, default :data:`RHT`: Transformer Engine's 16 signs and its stored
+  matrix form ``x @ (diag(d) H / 4)``, evaluated here in binary32, row sums in order; Transformer Engine keeps the
+  matrix and the product in bfloat16, the ``fmt=bfloat16`` variant of the rotation, which takes bfloat16 inputs
+  and is not a role here), then 1x16 blocks; the gradient one rounds stochastically as ``gradient``.
+
+Every role uses the same NVFP4 variant (``division``, ``levels``, ``zero_scale``; default torchao's); the inputs
+are binary32 bit patterns, R x C, C a multiple of 16 for the rotated roles.
+"""
+
+from __future__ import annotations
+
+from refarith.errors import BadValueError, UnknownModeError
+from refarith.exact import nvfp4 as nv
+from refarith.exact import rotation as rot
+
+ROLES = ("weight", "activation", "gradient", "wgrad_activation", "wgrad_gradient")
+RHT = {"n": 16, "signs": "te_wgrad", "order": "sequential", "acc": "binary32", "norm": "matrix"}
+SR_DEFAULT = ("te_e2m1_8", 8)
+
+
+def role_params(role: str, has_rand: bool) -> tuple[str, bool, bool]:
+    """(tile, stochastic, rotated) of a role; UnknownModeError for an unknown role, or random bits given to a
+    rounding-to-nearest role or missing for a gradient role."""
+    if role not in ROLES:
+        raise UnknownModeError(f"unknown NVFP4 recipe role {role!r}; expected one of {', '.join(ROLES)}")
+    sr = role.endswith("gradient")
+    if sr != has_rand:
+        raise UnknownModeError(f"NVFP4 recipe role {role!r} " + ("needs rand (stochastic rounding)" if sr else
+                                                                   "rounds to nearest even and takes no rand"))
+    return ("16x16" if role == "weight" else "1x16", sr, role.startswith("wgrad"))
+
+
+def rotate_rows(matrix: list[list[int]]) -> list[list[int]]:
+    """The recipe's random Hadamard transform (:data:`RHT`) of every run of 16 along each row."""
+    if any(len(r) % 16 for r in matrix):
+        raise BadValueError("the NVFP4 recipe's Hadamard transform needs rows that tile into runs of 16")
+    return [rot.rotate_float(list(r), "binary32", RHT["n"], RHT["signs"], 0, RHT["order"], RHT["acc"],
+                             RHT["norm"]) for r in matrix]
+
+
+def quantize_role(matrix: list[list[int]], role: str, rand: list[list[int]] | None = None,
+                  rand_bits: int = SR_DEFAULT[1], sr_variant: str = SR_DEFAULT[0], **nvfp4_kw) -> nv.NVFP4Blocks:
+    """Quantize an R x C matrix of binary32 bit patterns as the recipe does for ``role``; ``rand`` (gradient roles
+    only): R x C random integers.  Blocks in row-major block order, as :func:`refarith.exact.nvfp4.tiles`."""
+    tile, sr, rotated = role_params(role, rand is not None)
+    if rotated:
+        matrix = rotate_rows(matrix)
+    blocks = nv.tiles(matrix, tile)
+    if not sr:
+        return nv.quantize_blocks(blocks, **nvfp4_kw)
+    return nv.quantize_blocks(blocks, rounding="sr", rand=nv.tiles(rand, tile), rand_bits=rand_bits,
+                              sr_variant=sr_variant, **nvfp4_kw)
