@@ -175,8 +175,12 @@ def test_input_checks():
     with pytest.raises(UnknownModeError, match=r"^unknown MX scale rule 'round'; expected one of floor, ceil, even, "
                                                r"rceil$"):
         fmx.mx_quantize(x, "mxfp4", scale="round")
-    with pytest.raises(UnknownModeError, match=r"^unknown element rounding 'sr'; expected one of rne, rna, rtz, rup, "
+    with pytest.raises(UnknownModeError, match=r"^unknown element rounding 'zz'; expected one of rne, rna, rtz, rup, "
                                                r"rdn, rto$"):
+        fmx.mx_quantize(x, "mxfp4", rounding="zz")
+    # stochastic rounding is a mode of its own: it takes the random integers, one per element
+    with pytest.raises(UnknownModeError, match=r"^stochastic rounding needs rand: one integer of rand_bits bits per "
+                                               r"element \(shape \(2, 4\)\)$"):
         fmx.mx_quantize(x, "mxfp4", rounding="sr")
     with pytest.raises(BadValueError, match=r"^mx_quantize needs an array with at least one dimension$"):
         fmx.mx_quantize(np.float32(1.0), "mxfp4")
