@@ -140,3 +140,18 @@ def test_recipe_bad_input():
         erec.quantize_role([[0] * 16], "weight", [[0] * 16])
     with pytest.raises(BadValueError, match="runs of 16"):
         erec.quantize_role([[0] * 8], "wgrad_activation")
+
+
+def test_recipe_torch_backend_equals_numpy():
+    torch = pytest.importorskip("torch")
+    from refarith.fast import nvfp4_recipe as frec
+
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((16, 32)) * 3).astype(np.float32)
+    rand = rng.integers(0, 256, (16, 32))
+    for role, r in (("weight", None), ("wgrad_gradient", rand)):
+        a = frec.quantize_role(x, role, r)
+        b = frec.quantize_role(torch.from_numpy(x), role, None if r is None else torch.from_numpy(r),
+                               backend="torch")
+        assert float(a[0]) == float(b[0])
+        assert np.array_equal(np.asarray(a[1]), b[1].numpy()) and np.array_equal(np.asarray(a[2]), b[2].numpy())
