@@ -165,3 +165,33 @@ def test_sr_numpy_path_without_torch():
                          env=dict(os.environ, REFARITH_NO_TORCH="1"), timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_sr_spec_parameters():
+    from refarith.errors import SpecError
+    from refarith.spec import parse_spec
+
+    assert str(parse_spec("int_quantize(int8)")).endswith("rounding=rne)")
+    assert str(parse_spec("int_quantize(int8,rounding=sr,sr=gfloat,k=4)")).endswith("rounding=sr,sr=c,k=4)")
+    for bad, msg in (("rounding=sr", "needs k="), ("k=4", "rounding=sr only"), ("rounding=sr,k=0", "positive"),
+                     ("rounding=sr,sr=te_e2m1_8,k=8", "E2M1 grid only")):
+        with pytest.raises(SpecError, match=msg):
+            parse_spec(f"int_quantize(int8,{bad})")
+
+
+def test_sr_driver_exact_and_fast_agree_and_use_r():
+    """The golden driver's (x, r) vectors: exact model == numpy kernel, and the r column changes results."""
+    from refarith.golden.drivers import get_driver
+    from refarith.golden.opdrivers.blocksr import BLOCK_SR_GOLDEN_SPECS
+    from refarith.spec import parse_spec
+
+    spec = parse_spec(next(s for s in BLOCK_SR_GOLDEN_SPECS if s.startswith("int_quantize")))
+    d = get_driver(spec)
+    vecs = d.boundary(spec)[:24]  # the hard rows, each with the four random-integer patterns
+    ex = [d.exact(spec, v) for v in vecs]
+    arr = np.array(vecs, dtype=np.uint64)
+    n = d.inputs(spec)[0].width
+    s, z, q = d.fast(spec, (arr[:, :n].astype(np.uint32), arr[:, n:].astype(np.int64)), "numpy")
+    got = [(*a, *b, *c) for a, b, c in zip(s.tolist(), z.tolist(), q.tolist())]
+    assert got == [tuple(e) for e in ex]
+    assert len({e for e in ex[:4]}) > 1  # same x, four r patterns

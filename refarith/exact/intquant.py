@@ -37,7 +37,7 @@ from refarith.exact.rounding import round_value
 from refarith.exact.stochastic import rand_list, round_up
 from refarith.exact.value import Value, approx
 from refarith.formats import get_format
-from refarith.spec import OpSchema, Param, Spec, make_spec, register_op
+from refarith.spec import SR_PARAMS, OpSchema, Param, Spec, check_sr_params, make_spec, register_op
 
 SCHEMES = ("symmetric", "asymmetric")
 CLIPS = ("symmetric", "full")
@@ -147,6 +147,7 @@ def _validate(spec: Spec) -> None:
     g = spec.param["group"]
     if not g.isdigit() or int(g) < 1:
         raise SpecError(f"{spec}: group must be a positive integer")
+    check_sr_params(spec)
 
 
 register_op(OpSchema(
@@ -156,7 +157,9 @@ register_op(OpSchema(
         Param("granularity", "tensor", GRANULARITIES, "one scale per tensor, per channel along axis, or per group"),
         Param("group", "128", None, "group size for granularity=group"),
         Param("clip", "symmetric", CLIPS, "symmetric: codes in +-qmax, s = amax/qmax; full: s = amax/(qmax+1/2)"),
-        Param("rounding", "rne", ROUNDINGS, "rounding of the exact quotient x/s"),
+        Param("rounding", "rne", ROUNDINGS + ("sr",), "rounding of the exact quotient x/s (sr: stochastic, one "
+              "k-bit random integer per element; the zero point rounds to nearest even)"),
+        *SR_PARAMS,
     ),
     "integer quantization with binary32 scales; the exact quotient x/s rounded once and clamped",
     _validate,

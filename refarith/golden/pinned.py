@@ -6,4 +6,4 @@ digest, so a golden file cannot be edited together with its MANIFEST entry witho
 changing too.
 """
 
-MANIFEST_SHA256 = "65747abd364b289b2f4d95b0c1326af4ae4e1231d80fe5ab924ba538ca07b775"
+MANIFEST_SHA256 = "3ebd9a58404e35b342a355a006098e4aab65221deae11f21a87d55c42fe19a71"

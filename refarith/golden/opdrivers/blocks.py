@@ -290,15 +290,17 @@ def _iq_layout(spec: Spec) -> tuple[int, int, int]:
     return n, -(-n // size), size
 
 
-def _iq_exact(spec: Spec, ins: tuple[int, ...]) -> tuple[int, ...] | None:
+def _iq_exact(spec: Spec, ins: tuple[int, ...], sr_kw: dict | None = None) -> tuple[int, ...] | None:
+    """``sr_kw``: rand (one integer per value), rand_bits and sr_variant of a stochastic spec."""
     p = spec.param
     fmt = spec.fmt(0)
     n, ng, size = _iq_layout(spec)
     vals = [f32_float(c) for c in ins]
     scales, zps, codes = [], [], []
     for g in range(ng):
-        grp = exact_or_none(_iq.quantize_group, vals[g * size:(g + 1) * size], fmt.bits, p["scheme"], p["clip"],
-                            p["rounding"])
+        kw = {} if sr_kw is None else {**sr_kw, "rand": sr_kw["rand"][g * size:(g + 1) * size]}
+        grp = exact_or_none(functools.partial(_iq.quantize_group, **kw), vals[g * size:(g + 1) * size], fmt.bits,
+                            p["scheme"], p["clip"], p["rounding"])
         if grp is None:
             return None
         from refarith.golden.opdrivers import f32_code
@@ -310,7 +312,8 @@ def _iq_exact(spec: Spec, ins: tuple[int, ...]) -> tuple[int, ...] | None:
     return None if qc is None else (*scales, *zps, *qc)
 
 
-def _iq_fast(spec: Spec, inputs: tuple, backend: str) -> tuple:
+def _iq_fast(spec: Spec, inputs: tuple, backend: str, sr_kw: dict | None = None) -> tuple:
+    """``sr_kw``: rand (numpy, of the input's shape), rand_bits and sr_variant of a stochastic spec."""
     from refarith.fast import intquant
 
     p = spec.param
@@ -333,10 +336,11 @@ def _iq_fast(spec: Spec, inputs: tuple, backend: str) -> tuple:
     # Per-vector scales: group granularity over each vector's own groups gives exactly the vector's semantics.
     args = (fmt.bits, p["scheme"], "group", size, p["clip"], p["rounding"], -1)
     arr = x.reshape(rows * ng, -1) if ng * size == n else x
+    kw = {} if sr_kw is None else {**sr_kw, "rand": as_backend(sr_kw["rand"].reshape(arr.shape), backend)}
     if backend == "torch":
-        s, z, q = (to_numpy(v) for v in intquant.quantize_torch(as_backend(arr, "torch"), *args))
+        s, z, q = (to_numpy(v) for v in intquant.quantize_torch(as_backend(arr, "torch"), *args, **kw))
     else:
-        s, z, q = intquant.quantize(arr, *args)
+        s, z, q = intquant.quantize(arr, *args, **kw)
     s = np.asarray(s, dtype=np.float32).view(np.uint32).reshape(rows, ng)
     z = np.asarray(z).astype(np.int64).reshape(rows, ng) & 0xFFFFFFFF
     q = np.asarray(q).astype(np.int64).reshape(rows, n) & ((1 << fmt.bits) - 1)

@@ -1,16 +1,18 @@
-"""Stochastic element rounding of the block drivers: ``mx_quantize``, ``nvfp4_quantize`` and ``bfp_quantize`` with
-``rounding=sr``.
+"""Stochastic element rounding of the block drivers: ``mx_quantize``, ``nvfp4_quantize``, ``bfp_quantize`` and
+``int_quantize`` with ``rounding=sr``.
 
 A vector of a stochastic block spec is the deterministic vector (a block of binary32 values; a small NVFP4
 tensor) followed by one k-bit random integer per element, the operand ``r:uint<k>*n`` in the elements' order; the
 results are those of the deterministic driver.  The exact model takes the same integers
 (:func:`refarith.exact.mx.quantize_block`, :func:`refarith.exact.nvfp4.quantize_blocks`,
-:func:`refarith.exact.bfp.quantize_block` with ``rand``), the fast kernels are :mod:`refarith.fast.blocksr` and
-:func:`refarith.fast.bfp.quantize` (numpy and torch; there is no Triton kernel for them).
+:func:`refarith.exact.bfp.quantize_block`, :func:`refarith.exact.intquant.quantize_group` with ``rand``), the fast
+kernels are :mod:`refarith.fast.blocksr`, :func:`refarith.fast.bfp.quantize` and
+:func:`refarith.fast.intquant.quantize` (numpy and torch; there is no Triton kernel for them).
 
 Boundary vectors: every third deterministic boundary vector (NVFP4: every eighth), and for blocks of 8 (MX,
 BFP) and NVFP4 1x16 tiles the blocks of :func:`hard_mx_blocks` / :func:`hard_blocks` (elements at the grid's
-neighbours, at fractions of exactly k and k + 1 bits, far below the quantum), each with random integers from one
+neighbours, at fractions of exactly k and k + 1 bits, far below the quantum; ``int_quantize`` per tensor:
+:func:`hard_int_rows`), each with random integers from one
 of four patterns: uniform per element, all 2^k - 1, all 2^(k-1), all 0.  Random vectors: the deterministic
 driver's, with uniform random integers.
 """
@@ -41,6 +43,7 @@ BLOCK_SR_GOLDEN_SPECS = (
     "nvfp4_quantize(rounding=sr,sr=te_e2m1_8,k=8)",
     "nvfp4_quantize(division=divide,levels=1,rounding=sr,sr=c,k=4)",
     "bfp_quantize(int8_sym,block=8,rounding=sr,sr=c,k=4)",
+    "int_quantize(int4,scheme=asymmetric,rounding=sr,sr=c,k=4)",
 )
 """Stochastic block specs of the committed golden set: every variant at least once, small blocks (block=8)."""
 
@@ -95,6 +98,27 @@ def hard_blocks(grid: list[float], top: float, k: int, seed: int) -> np.ndarray:
     return np.concatenate([pinned, wide, tiny]).astype(np.float32)
 
 
+def hard_int_rows(spec: Spec, k: int) -> np.ndarray:
+    """16-value groups of an ``int_quantize`` spec whose quotients x / s sit at the hard places: the group maximum
+    makes s = 2^p exactly, the other values are n + f for integers n at the bottom, the middle and the top of the
+    range and fractions f of exactly k and k + 1 bits (the c / c_odd ties), of many more bits, just below an
+    integer, and 2^-8 - 2^-24, 2^-8 - 2^-25 (te_e2m1_8's binary32 sum at and below its tie), at p = -3 and
+    p = -140 (subnormal scales); symmetric specs negate every other value."""
+    bits, p = spec.fmt(0).bits, spec.param
+    qmax = (1 << (bits - 1)) - 1
+    top = (1 << bits) - 1 if p["scheme"] == "asymmetric" else qmax + (0.5 if p["clip"] == "full" else 0)
+    fr = [0.5, 2.0 ** -k, 1 - 2.0 ** -k, 2.0 ** -(k + 1), 3 * 2.0 ** -(k + 1), 1 + 2.0 ** -(k + 1), 2.0 ** -24,
+          1 - 2.0 ** -20, 0.5 + 2.0 ** -(k + 9), 2.0 ** -8 - 2.0 ** -24, 2.0 ** -8 - 2.0 ** -25, 0.0, 0.75, 0.375,
+          1 - 2.0 ** -(k + 1)]
+    sign = 1.0 if p["scheme"] == "asymmetric" else -1.0
+    rows = []
+    for e in (-3, -140):
+        for n in (0, int(top) // 2, int(top) - 2):
+            vals = [min(n + f, top) * (sign if i % 2 else 1.0) for i, f in enumerate(fr)]
+            rows.append(np.float32(np.array([top] + vals) * 2.0 ** e))
+    return np.repeat(np.array(rows), 4, axis=0)
+
+
 def rand_patterns(shape: tuple, k: int, seed: int) -> list[np.ndarray]:
     """Random integers for vectors of ``shape``: uniform, all 2^k - 1 (rounds up wherever the variant can), all
     2^(k-1), all 0 (rounds up nowhere but at te_e2m1_8's offset)."""
@@ -137,6 +161,8 @@ def _wrap(base):
             return _blocks._mx_exact(spec, x, _sr_kw(spec, r))
         if op == "bfp_quantize":
             return _blocks._bfp_exact(spec, x, _sr_kw(spec, r))
+        if op == "int_quantize":
+            return _blocks._iq_exact(spec, x, _sr_kw(spec, r))
         rows, cols = _blocks._nv_shape(spec)
         rmatrix = [r[i * cols:(i + 1) * cols] for i in range(rows)]
         from refarith.exact import nvfp4 as _nv
@@ -160,6 +186,8 @@ def _wrap(base):
             rows = hard_mx_blocks("ocp_e2m1", _k(spec), seed)
             rows = rows[:len(rows) // 8 * 8].reshape(-1, 64)
             hard = np.repeat(rows, 4, axis=0)
+        elif op == "int_quantize" and spec.param["granularity"] == "tensor":
+            hard = hard_int_rows(spec, _k(spec))
         if hard is not None:
             vecs = [tuple(int(t) for t in row) for row in hard.view(np.uint32)] + vecs
         return _with_rand(spec, vecs, fixed_rng(spec, "rand").randrange(1 << 30), patterns=True)
@@ -171,7 +199,7 @@ def _wrap(base):
     def variants(spec: Spec):
         if not is_sr(spec):
             return base.variant_params(spec)
-        out = schema_variants(spec, exclude=("rounding", "tile"))
+        out = schema_variants(spec, exclude=("rounding", "tile", "granularity"))
         out["sr"] = SR_VARIANTS
         return out
 
@@ -201,6 +229,8 @@ def _fast_sr(spec: Spec, operands: tuple, backend: str) -> tuple:
     r = to_numpy(operands[1]).astype(np.int64)
     if spec.op == "bfp_quantize":
         return _blocks._bfp_fast(spec, operands[:1], backend, _sr_kw(spec, as_backend(r, backend)))
+    if spec.op == "int_quantize":
+        return _blocks._iq_fast(spec, operands[:1], backend, _sr_kw(spec, r))
     if spec.op == "mx_quantize":
         s, c = mx_quantize_sr(as_backend(x, backend), spec.formats[0], as_backend(r, backend), k, v,
                               block=int(p["block"]), scale=p["scale"], backend=backend)
@@ -223,5 +253,5 @@ def _fast_sr(spec: Spec, operands: tuple, backend: str) -> tuple:
     return ts, np.stack(ss), np.stack(qs)
 
 
-for _op in ("mx_quantize", "nvfp4_quantize", "bfp_quantize"):
+for _op in ("mx_quantize", "nvfp4_quantize", "bfp_quantize", "int_quantize"):
     register_driver(_wrap(drivers()[_op]))
