@@ -125,6 +125,17 @@ def test_sr_torch_equals_exact_model():
         r = _rand(x.shape, k, rng)[0]
         _check(x, r, 8, "symmetric", "symmetric", k, variant, "torch")
         _check(x, r, 4, "asymmetric", "symmetric", k, variant, "torch")
+    import torch
+
+    x = (rng.standard_normal((3, 10)) * 5).astype(np.float32)
+    r = rng.integers(0, 16, x.shape).astype(np.int64)
+    for layout in (dict(scheme="asymmetric", granularity="channel", axis=0, sr_variant="c"),
+                   dict(scheme="symmetric", granularity="group", group=4, sr_variant="a")):
+        want = fiq.quantize(x, 4, rounding="sr", rand=r, rand_bits=4, **layout)
+        got = fiq.quantize_torch(torch.from_numpy(x), 4, rounding="sr", rand=torch.from_numpy(r), rand_bits=4,
+                                 **layout)
+        for w, g in zip(want, got):  # the numpy kernel on these layouts == the exact model: test_sr_layouts
+            np.testing.assert_array_equal(g.numpy(), w)
 
 
 def test_sr_bad_random_bits():

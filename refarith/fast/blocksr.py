@@ -34,7 +34,7 @@ def random_bits(rand, shape: tuple, rand_bits, sr_variant: str, target: str, xp,
         raise UnknownModeError(f"stochastic rounding needs rand: one integer of rand_bits bits per element "
                                f"(shape {tuple(shape)})")
     if not isinstance(rand_bits, int) or isinstance(rand_bits, bool) or not 1 <= rand_bits <= fmx.SR_MAX_BITS:
-        raise UnknownModeError(f"rand_bits must be an integer in 1..{fmx.SR_MAX_BITS} for the block kernels, "
+        raise UnknownModeError(f"rand_bits must be an integer in 1..{fmx.SR_MAX_BITS} for the fast SR kernels, "
                                f"got {rand_bits!r}")
     check_variant(sr_variant, rand_bits, target)
     if xp.name == "numpy":
