@@ -28,6 +28,7 @@ one rounding (:mod:`refarith.exact.rounding`: inexact, overflow, underflow with
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import lru_cache
 from math import isqrt
 
 from refarith.errors import BadValueError
@@ -49,6 +50,17 @@ def decode(code: int, fmt: FloatFormat | IntFormat | str) -> Value:
             return Value.inf(code >> 7)
         v = fmt.finite_value(code)
         return Value("finite", 1 if v < 0 else 0, abs(v))
+    if fmt.nbits <= 16 and type(code) is int:  # Values are immutable: small formats remember theirs
+        return _decode_small(code, fmt)
+    return _decode_float(code, fmt)
+
+
+@lru_cache(maxsize=1 << 18)
+def _decode_small(code: int, fmt: FloatFormat) -> Value:
+    return _decode_float(code, fmt)
+
+
+def _decode_float(code: int, fmt: FloatFormat) -> Value:
     s, _, _ = fmt.fields(code)
     if fmt.is_nan_code(code):
         return Value.nan(s)

@@ -180,7 +180,21 @@ class FloatFormat:
 
     # ----------------------------------------------------------- values
     def finite_value(self, code: int) -> Fraction:
-        """Exact value of a code as if it were finite (ignores specials)."""
+        """Exact value of a code as if it were finite (ignores specials).  Formats of 16 bits or fewer remember
+        the values they computed (Fractions are immutable; a bad code still raises every time)."""
+        if self.nbits > 16 or type(code) is not int:
+            return self._finite_value(code)
+        memo = self._finite_memo
+        v = memo.get(code)
+        if v is None:
+            v = memo[code] = self._finite_value(code)
+        return v
+
+    @cached_property
+    def _finite_memo(self) -> dict[int, Fraction]:
+        return {}
+
+    def _finite_value(self, code: int) -> Fraction:
         s, e, m = self.fields(code)
         if e == 0 and self.subnormals:
             mag = Fraction(m, 1 << self.mbits) * _pow2(1 - self.bias)
