@@ -422,6 +422,20 @@ def test_fuzzing_writes_nothing_where_it_runs(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_fuzz_vectors_do_not_depend_on_the_modules_a_process_loaded(tmp_path):
+    """hypothesis mixes constants of every loaded local module into its choices; a seed's fuzz vectors must be
+    the same in a process that loaded a module full of constants (a Dask worker, a user's kernel module)."""
+    (tmp_path / "manyconsts.py").write_text("".join(f"C{i} = {i * 7919 + 12345}\n" for i in range(300)))
+    draw = "from refarith.certify.fuzz import run_fuzz; print(run_fuzz('add(binary16)', 400, 5))"
+    outs = []
+    for pre in ("", "import manyconsts; "):
+        r = subprocess.run([sys.executable, "-c", pre + draw], cwd=tmp_path, capture_output=True, text=True,
+                           env=env_with_repo(PYTHONPATH=str(tmp_path) + os.pathsep + str(ROOT)), timeout=300)
+        assert r.returncode == 0, r.stderr
+        outs.append(r.stdout)
+    assert outs[0] == outs[1] and outs[0].count("(") >= 400
+
+
 def test_kernel_module_not_found_says_where_it_looked(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, _, err = run(capsys, "certify", "nosuchkern_mod:k", "--spec", E4M3_16)

@@ -56,25 +56,46 @@ def input_vectors(spec: Spec | str) -> st.SearchStrategy[tuple[int, ...]]:
 
 
 @contextmanager
-def _scratch_hypothesis_home() -> Iterator[None]:
-    """Hypothesis keeps caches (the constants it collects from the modules under test) in its home directory, by
-    default ``./.hypothesis``: a certify run writes nothing where it runs, so unless the user named a directory
+def _isolated_hypothesis() -> Iterator[None]:
+    """The draw depends on (spec, n, seed) alone and writes nothing where it runs.
+
+    hypothesis (6.131 on) mixes into its choices constants it collects from every loaded module outside
+    site-packages and the standard library — refarith itself in a source checkout, the user's kernel module — so
+    the vectors of one seed would change with the modules a process happens to have loaded (a Dask worker draws
+    other vectors than its driver) and with any constant in that code; for the draw the collected pool is empty
+    and its per-process cache fresh (hypothesis's own fixed constants still take part).  hypothesis also caches
+    what it collects in its home directory, by default ``./.hypothesis``: unless the user named one
     (HYPOTHESIS_STORAGE_DIRECTORY) the draw runs with a temporary home, removed afterwards."""
-    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
-        yield
-        return
+    try:
+        from hypothesis.internal.conjecture import providers
+        from hypothesis.internal.constants_ast import Constants
+    except ImportError:  # a hypothesis without collected constants
+        providers = None
+    saved = None
+    if providers is not None and hasattr(providers, "_get_local_constants"):
+        empty = Constants()
+        saved = providers._get_local_constants, providers.CONSTANTS_CACHE
+        providers._get_local_constants = lambda: empty
+        providers.CONSTANTS_CACHE = type(saved[1])(1024)
     before = vars(configuration).get("__hypothesis_home_directory")
-    with tempfile.TemporaryDirectory(prefix="refarith-hypothesis-") as home:
-        configuration.set_hypothesis_home_dir(home)
-        try:
+    try:
+        if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
             yield
-        finally:
-            configuration.set_hypothesis_home_dir(before)
+        else:
+            with tempfile.TemporaryDirectory(prefix="refarith-hypothesis-") as home:
+                configuration.set_hypothesis_home_dir(home)
+                try:
+                    yield
+                finally:
+                    configuration.set_hypothesis_home_dir(before)
+    finally:
+        if saved is not None:
+            providers._get_local_constants, providers.CONSTANTS_CACHE = saved
 
 
 def run_fuzz(spec: Spec | str, n: int, seed: int = 0) -> list[tuple[int, ...]]:
     """Draw about ``n`` input vectors with hypothesis (batches of up to BATCH vectors, fewer for wide vectors; fixed
-    seed, no example database, nothing written to the working directory)."""
+    seed, no example database, the same vectors in every process, nothing written to the working directory)."""
     spec = parse_spec(spec)
     out: list[tuple[int, ...]] = []
     width = len(get_driver(spec).input_formats(spec))
@@ -88,7 +109,7 @@ def run_fuzz(spec: Spec | str, n: int, seed: int = 0) -> list[tuple[int, ...]]:
     def draw(batch):
         out.extend(batch)
 
-    with _scratch_hypothesis_home():
+    with _isolated_hypothesis():
         draw()
     return out[:n]
 
