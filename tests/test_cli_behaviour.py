@@ -534,11 +534,19 @@ def _group_gone(pgid: int, wait: float = 5.0) -> bool:
     return False
 
 
+def default_sigint() -> None:
+    """In a child before exec: SIGINT back to its default disposition."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt(argv: list[str], cwd: Path, ready, whole_group: bool) -> subprocess.CompletedProcess:
     """Start ``python -m refarith ARGV`` in its own process group, wait until ``ready()``, send SIGINT to the
     group (as a terminal's Ctrl-C does) or to the process alone, and collect it."""
+    # SIGINT at its default disposition, as a shell starts a command: a SIGINT ignored in the test process (a
+    # library under test may leave it so) is inherited across exec, and refarith keeps an ignored SIGINT ignored
     p = subprocess.Popen([sys.executable, "-m", "refarith", *argv], cwd=cwd, env=env_with_repo(),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         preexec_fn=default_sigint)
     try:
         t = time.monotonic() + 90
         while not ready() and time.monotonic() < t and p.poll() is None:

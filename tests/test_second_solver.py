@@ -289,8 +289,10 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc to see the worker processes")
 def test_ctrl_c_exit_130_and_workers_gone():
+    # SIGINT at its default disposition, as a shell starts a command (an ignored SIGINT is inherited across exec)
     p = subprocess.Popen([sys.executable, "-m", "refarith.cli", "prove", "--only", "cast.*", "--jobs", "2"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         p.stdout.readline()  # the table header: the workers are being started
         deadline = time.time() + 60
