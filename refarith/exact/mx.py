@@ -30,6 +30,13 @@ computed from exact values, never a floating log2):
 * ``rceil`` (NVIDIA cuBLAS MX recipe): d = fl32(A / max_elem), one binary32
   division rounded to nearest even; e = ceil(log2 d) (the ``cvt.rp`` rounding
   up to a power of two).
+* ``floor_half``: e = floor(log2 A) - emax_elem - 1, half the ``floor`` scale.
+  This is brevitas' ``MXInt8Act`` / ``MXInt8Weight`` (brevitas 0.13.4,
+  ``brevitas.quant.mx_quant_ocp``): its scale is 2^floor(log2(A / 128)) on the
+  int8 integers (the statistic divided by its ``IntScaling`` 2^(bits-1) = 128,
+  then ``PowerOfTwoRestrictValue`` with ``FloorSte``), i.e. X * 2^-6 with
+  e = floor(log2 A) - 1 for MXINT8; with the full int8 range the block maximum
+  itself always clips to 127 (or -128) times that scale.
 
 Then e is clamped to the E8M0 range [-127, 127] (an all-zero block, A = 0, gets
 e = -127, the smallest scale; scale underflow and overflow clamp the same way;
@@ -65,7 +72,7 @@ MX_FORMATS: dict[str, tuple[str, int]] = {
 }
 MX_ALIASES = {"mxfp8": "mxfp8_e4m3", "mxfp6": "mxfp6_e3m2", "mxfp4_e2m1": "mxfp4"}
 ELEMENT_FORMATS = ("ocp_e4m3", "ocp_e5m2", "ocp_e3m2", "ocp_e2m3", "ocp_e2m1", "int8", "int8_sym")
-SCALE_RULES = ("floor", "ceil", "even", "rceil")
+SCALE_RULES = ("floor", "ceil", "even", "rceil", "floor_half")
 ELEMENT_ROUNDING = ("rne", "rna", "rtz", "rup", "rdn", "rto")
 E8M0_MIN, E8M0_MAX, E8M0_BIAS, E8M0_NAN = -127, 127, 127, 0xFF
 MXINT_FRAC_BITS = 6
@@ -114,6 +121,8 @@ def scale_exponent(amax: Fraction, fmt: FloatFormat | IntFormat, rule: str = "fl
         return E8M0_MIN
     if rule == "floor":
         e = floor_log2(amax) - em
+    elif rule == "floor_half":
+        e = floor_log2(amax) - em - 1
     elif rule == "ceil":
         e = _ceil_log2(amax) - em
     elif rule == "even":
@@ -215,7 +224,8 @@ register_op(OpSchema(
     "mx_quantize", 1,
     (
         Param("block", "32", None, "elements per shared scale"),
-        Param("scale", "floor", SCALE_RULES, "E8M0 scale rule: floor (OCP v1.0), ceil, even, rceil"),
+        Param("scale", "floor", SCALE_RULES, "E8M0 scale rule: floor (OCP v1.0), ceil, even, rceil, "
+              "floor_half (floor - 1: brevitas MXINT8)"),
         Param("rounding", "rne", ELEMENT_ROUNDING + ("sr",), "element rounding of V/X (sr: stochastic, one k-bit "
               "random integer per element)"),
         *SR_PARAMS,

@@ -414,6 +414,8 @@ def scale_exponent(mag_bits, fmt, rule: str, xp):
     fl = ef - 127
     if rule == "floor":
         e = fl - em
+    elif rule == "floor_half":
+        e = fl - em - 1
     elif rule == "ceil":
         e = fl + (n != 0x800000) - em
     elif rule == "even":
