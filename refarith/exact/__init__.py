@@ -24,3 +24,4 @@ from refarith.exact import bfp, intquant, llmint8, mx, nvfp4  # noqa: E402,F401,
 from refarith.exact import rotation  # noqa: E402,F401,I001  (registers hadamard_rotate)
 from refarith.exact import fp8scale  # noqa: E402,F401,I001  (registers fp8_current_scale, fp8_delayed_scale)
 from refarith.exact import fp8block  # noqa: E402,F401,I001  (registers fp8_block_quantize)
+from refarith.exact import nvfp4_recipe  # noqa: E402,F401,I001  (registers nvfp4_recipe)

@@ -17,15 +17,22 @@ Roles (``ROLES``), each a composition of existing exact models:
   matrix and the product in bfloat16, the ``fmt=bfloat16`` variant of the rotation, which takes bfloat16 inputs
   and is not a role here), then 1x16 blocks; the gradient one rounds stochastically as ``gradient``.
 
-Every role uses the same NVFP4 variant (``division``, ``levels``, ``zero_scale``; default torchao's); the inputs
-are binary32 bit patterns, R x C, C a multiple of 16 for the rotated roles.
+Every role uses the same NVFP4 variant (``division``, ``levels``, ``global_scale``, ``zero_scale``; default
+torchao's); the inputs are binary32 bit patterns, R x C, C a multiple of 16 for the rotated roles.
+
+Spec op ``nvfp4_recipe(role=R,...)`` (``role`` has no default: every id names its role), e.g.
+``nvfp4_recipe(role=weight)`` or ``nvfp4_recipe(role=wgrad_gradient,sr=c,k=4)``.  The NVFP4 parameters are those
+of ``nvfp4_quantize`` with its defaults; ``sr`` and ``k`` (gradient roles only) default to the recipe's
+``te_e2m1_8`` with 8 bits and are omitted from ids at those values.  :func:`spec_kwargs` turns a spec into the
+keyword arguments of :func:`quantize_role` (and of :func:`refarith.fast.nvfp4_recipe.quantize_role`).
 """
 
 from __future__ import annotations
 
-from refarith.errors import BadValueError, UnknownModeError
+from refarith.errors import BadValueError, RefarithError, SpecError, UnknownModeError
 from refarith.exact import nvfp4 as nv
 from refarith.exact import rotation as rot
+from refarith.spec import OpSchema, Param, Spec, register_op
 
 ROLES = ("weight", "activation", "gradient", "wgrad_activation", "wgrad_gradient")
 RHT = {"n": 16, "signs": "te_wgrad", "order": "sequential", "acc": "binary32", "norm": "matrix"}
@@ -64,3 +71,72 @@ def quantize_role(matrix: list[list[int]], role: str, rand: list[list[int]] | No
         return nv.quantize_blocks(blocks, **nvfp4_kw)
     return nv.quantize_blocks(blocks, rounding="sr", rand=nv.tiles(rand, tile), rand_bits=rand_bits,
                               sr_variant=sr_variant, **nvfp4_kw)
+
+
+# ------------------------------------------------------------------ the spec op
+def spec_kwargs(spec: Spec) -> dict:
+    """Keyword arguments of :func:`quantize_role` for an ``nvfp4_recipe`` spec (role, the NVFP4 variant, and for
+    the gradient roles ``rand_bits`` and ``sr_variant``); ``rand`` is the caller's."""
+    p = spec.param
+    kw: dict = dict(role=p["role"], division=p["division"], levels=int(p["levels"]), zero_scale=p["zero_scale"],
+                    global_scale=p.get("global_scale", "decode"))
+    if p["role"].endswith("gradient"):
+        kw.update(sr_variant=p.get("sr", SR_DEFAULT[0]), rand_bits=int(p.get("k", SR_DEFAULT[1])))
+    return kw
+
+
+def is_stochastic(spec: Spec) -> bool:
+    """True for the gradient roles (one random integer per element)."""
+    return spec.param["role"].endswith("gradient")
+
+
+def _normalize_sr(v: str) -> str | None:
+    from refarith.exact.stochastic import canonical_variant
+
+    try:
+        c = canonical_variant(v)
+    except RefarithError as e:
+        raise SpecError(str(e)) from None
+    return None if c == SR_DEFAULT[0] else c
+
+
+def _validate(spec: Spec) -> None:
+    from refarith.exact.stochastic import check_variant
+
+    p = spec.param
+    if "role" not in p:
+        raise SpecError(f"{spec}: nvfp4_recipe needs role=<{'|'.join(ROLES)}>")
+    if p.get("global_scale") == "reciprocal" and p["levels"] != "2":
+        raise SpecError(f"{spec}: global_scale=reciprocal needs levels=2 (one level has no global scale)")
+    if not is_stochastic(spec):
+        if "sr" in p or "k" in p:
+            raise SpecError(f"{spec}: {'sr' if 'sr' in p else 'k'} applies to the gradient roles only (role "
+                            f"{p['role']} rounds to nearest even)")
+        return
+    if "k" in p and (not p["k"].isdigit() or int(p["k"]) < 1):
+        raise SpecError(f"{spec}: k must be a positive integer")
+    try:
+        check_variant(p.get("sr", SR_DEFAULT[0]), int(p.get("k", SR_DEFAULT[1])), "ocp_e2m1")
+    except RefarithError as e:
+        raise SpecError(f"{spec}: {e}") from None
+
+
+register_op(OpSchema(
+    "nvfp4_recipe", 0,
+    (
+        Param("role", lambda f: None, ROLES, "the GEMM operand: weight (16x16 tiles), activation (1x16), gradient "
+              "(1x16, stochastic), wgrad_activation / wgrad_gradient (16-point random Hadamard transform, then 1x16; "
+              "the gradient one stochastic); required"),
+        Param("division", "reciprocal", nv.DIVISIONS, "as nvfp4_quantize: x * fl(1/S) (torchao) or x / S"),
+        Param("levels", "2", nv.LEVELS, "as nvfp4_quantize: 2 (binary32 tensor scale and UE4M3 block scales) or 1"),
+        Param("global_scale", lambda f: None, nv.GLOBAL_SCALES, "as nvfp4_quantize: decode (default) or reciprocal",
+              normalize=lambda v: None if v == "decode" else v),
+        Param("zero_scale", "eps", nv.ZERO_SCALES, "as nvfp4_quantize: eps, zero or eighth"),
+        Param("sr", lambda f: None, None, "gradient roles: the stochastic rounding variant (absent: te_e2m1_8, "
+              "Transformer Engine's)", normalize=_normalize_sr),
+        Param("k", lambda f: None, None, "gradient roles: random bits per element (absent: 8)",
+              normalize=lambda v: None if v == str(SR_DEFAULT[1]) else v),
+    ),
+    "the NVFP4 training recipe (arXiv 2509.25149 §4): the NVFP4 quantization of one GEMM operand role",
+    _validate,
+))

@@ -6,4 +6,4 @@ digest, so a golden file cannot be edited together with its MANIFEST entry witho
 changing too.
 """
 
-MANIFEST_SHA256 = "3ebd9a58404e35b342a355a006098e4aab65221deae11f21a87d55c42fe19a71"
+MANIFEST_SHA256 = "c52661a099fd4ddbd35915ff6baf8a7ec69761f387b9c87f67876a3a4c3228c2"
