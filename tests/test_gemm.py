@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from fractions import Fraction
 
 import ml_dtypes
 import numpy as np
@@ -360,6 +361,58 @@ def test_tc_align_constant_is_tight() -> None:
         out = T._tc_tight(preset)
         assert out.verdict == "counterexample" and out.confirmed, (preset, out)
     assert float(T._tc_tight("hopper_fp8").counterexample["error_over_proved_bound"]) > 0.998
+
+
+@pytest.mark.slow  # about 1.3 s of Z3; `refarith prove --only 'gemm.tc_align_sharp*'` runs it too
+def test_tc_sharp_bound_theorem_hopper_fp8() -> None:
+    from refarith.smt.registry import PROVED
+    from refarith.smt.theorems import gemm as T
+
+    out = T._tc_sharp_bound("hopper_fp8")
+    assert out.verdict == PROVED, out
+
+
+def test_tc_sharp_bound_lemma_can_fail(monkeypatch) -> None:
+    """A binary32 truncation that keeps one bit fewer (23) loses up to 2^-22 |y|: lemma (B') gets a counterexample."""
+    from refarith.smt.registry import COUNTEREXAMPLE, PROVED
+    from refarith.smt.theorems import gemm as T
+
+    assert T._tc_lemma_b_sharp(5).verdict == PROVED
+    right = T._tc_rtz_term
+    monkeypatch.setattr(T, "_tc_rtz_term", lambda m, f, p, w: right(m, f, p - 1, w))
+    assert T._tc_lemma_b_sharp(5).verdict == COUNTEREXAMPLE
+
+
+def test_tc_sharp_bound_is_reached() -> None:
+    """The witness group, replayed through the exact model, reaches the sharpened bound (exactly at b = 13, within
+    2^-20 at b = 23), and at b = 23 it reaches only 0.89 (volta) and 0.94 (ampere) of the first bound."""
+    from refarith.smt.theorems import gemm as T
+
+    for preset in T.TC_ALIGN:
+        out = T._tc_sharp_tight(preset)
+        assert out.verdict == "counterexample" and out.confirmed, (preset, out)
+    cx = T._tc_sharp_tight("hopper_fp8").counterexample
+    assert Fraction(cx["error"]) == Fraction(cx["sharp_bound"])
+    for preset, share in (("volta_tc", 8 / 9), ("ampere_tc", 16 / 17)):
+        assert abs(float(T._tc_sharp_tight(preset).counterexample["error_over_proved_bound"]) - share) < 1e-4
+
+
+def test_tc_whole_k_theorem_and_kernel() -> None:
+    """The induction step proves for every preset and fails with the alignment term left out of the rate; the
+    numpy kernel's whole-K errors (positive E4M3, K = 1024) lie within the bound."""
+    from refarith.smt.registry import COUNTEREXAMPLE, PROVED
+    from refarith.smt.theorems import gemm as T
+
+    for preset in T.TC_ALIGN:
+        assert T._tc_whole_k(preset).verdict == PROVED, preset
+    assert T._tc_whole_k("hopper_fp8", rate=Fraction(1, 2 ** 23)).verdict == COUNTEREXAMPLE
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0x30, 0x7F, (2, 1024)), rng.integers(0x30, 0x7F, (1024, 2))
+    av, bv = F.decode_array(a, "ocp_e4m3"), F.decode_array(b, "ocp_e4m3")
+    for preset, (g, _) in T.TC_ALIGN.items():
+        d = F.decode_array(F.scaled_mm(f"scaled_mm(ocp_e4m3->binary32,accum={preset})", a, b), "binary32")
+        factor = float((1 + T.tc_whole_k_rate(preset)) ** (1024 // g) - 1)
+        assert (np.abs(d - av @ bv) <= factor * (np.abs(av) @ np.abs(bv))).all(), preset
 
 
 def test_identify_runs_presets_with_one_parameter_set_once(monkeypatch) -> None:

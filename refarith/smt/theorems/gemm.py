@@ -26,6 +26,23 @@ term, (B) the binary32 truncation, (C) their sum in linear integer arithmetic; t
 evaluated against the exact model's steps on sampled values first.  ``gemm.tc_align_constant_tight.<preset>``: the
 constant n cannot be lowered to n - 1 (a replayed group reaches n (2^(E-b) - 1) units of alignment loss).
 
+``gemm.tc_align_sharp_bound.<preset>`` (Z3) sharpens the step bound to |t' - S| <= n U + max(0, 2^-23 (|S| + n U)
+- (U + 1)), U = 2^max(E - b, 0) - 1 units: the aligned sum y lies on the 2^sh grid, so its binary32 truncation loses
+nothing or at most 2^-23 |y| - 2^sh (lemma B').  With U > 0, 2^-b M >= U + 1, so this is below the first bound by
+at least U + 1 >= 2^-(b+1) M: the first bound is not tight.  ``gemm.tc_align_sharp_tight.<preset>`` replays a group
+that reaches the sharpened bound (exactly at b = 13; within 2^-20 at b = 23, where the same group reaches 8/9
+(volta_tc) and 16/17 (ampere_tc) of the first bound).  The witnesses are multiples of the unit, inside the
+theorems' scope, not E4M3 products (8 significant bits) or binary32 accumulators: whether E4M3 groups reach the
+sharpened bound is not settled here.
+
+``gemm.tc_align_whole_k.<preset>`` (Z3 over the reals): for the presets without promotion, the whole accumulation
+satisfies |D - S| <= ((1 + w)^ceil(K/g) - 1) sum |p_k|, w = 2^-23 + (1 + 2^-23) n 2^-b.  Route: induction over the
+groups; Z3 proves the step (from the group-step theorem, |t_j - S_j| <= R and |S_j| <= Sigma_j give
+|t_{j+1} - S_{j+1}| <= (1 + w) R + w Sigma_{j+1}, then R <= ((1 + w)^j - 1) Sigma_j gives the next bound); the base
+(t_0 = S_0 = 0) and the induction itself are the argument, not a query.  Every step must be in the group-step
+theorem's scope (E4M3 inputs: K <= 2^14).  Factors at K = 4096: 7.3e-4 (volta_tc), 6.1e-4 (ampere_tc), 0.673
+(hopper_fp8).
+
 :func:`tensor_core_claims` measures the DeepSeek-V3 claim (arXiv 2412.19437 §3.3.2: with K = 4096 the limited
 accumulation precision of H800 FP8 GEMMs gives "a maximum relative error of nearly 2%"; promotion every
 N_C = 128 elements restores precision) exactly under stated input distributions.
@@ -284,6 +301,25 @@ def _tc_encoding_matches_model(b: int, samples: int = 200, seed: int = 0) -> str
     return None
 
 
+def _tc_lemma_a(b: int) -> Outcome:
+    """The encoding check, then lemma (A): one term's magnitude m < 2^(E+1) aligned to a = m with its low
+    sh = max(E - b, 0) bits cleared satisfies a <= m, m - a <= U = 2^sh - 1, and U = 0 or 2^b (U + 1) = 2^E."""
+    import z3
+
+    from refarith.smt.registry import prove
+
+    bad = _tc_encoding_matches_model(b)
+    if bad:
+        return Outcome("error", detail=f"the Z3 encoding is not the exact model's step: {bad}")
+    w = 2 * TC_UNITS
+    one = z3.BitVecVal(1, w)
+    m, e = z3.BitVec("m", w), z3.BitVec("E", w)
+    a, u = _tc_align_term(m, e, b, w)
+    lemma_a = z3.Implies(z3.And(z3.ULT(e, TC_UNITS), z3.ULT(m, one << (e + 1))),
+                         z3.And(z3.ULE(a, m), z3.ULE(m - a, u), z3.Or(u == 0, (u + 1) << b == one << e)))
+    return prove(lemma_a, {"m": m, "E": e}, 30)
+
+
 def _tc_align_bound(preset: str) -> Outcome:
     import z3
 
@@ -291,19 +327,11 @@ def _tc_align_bound(preset: str) -> Outcome:
 
     g, b = TC_ALIGN[preset]
     n = g + 1
-    bad = _tc_encoding_matches_model(b)
-    if bad:
-        return Outcome("error", detail=f"the Z3 encoding is not the exact model's step: {bad}")
-    w = 2 * TC_UNITS
-    one = z3.BitVecVal(1, w)
-    # (A) one term's magnitude m < 2^(E+1): a <= m, m - a <= U = 2^sh - 1, and U = 0 or 2^b (U + 1) = 2^E.
-    m, e = z3.BitVec("m", w), z3.BitVec("E", w)
-    a, u = _tc_align_term(m, e, b, w)
-    lemma_a = z3.Implies(z3.And(z3.ULT(e, TC_UNITS), z3.ULT(m, one << (e + 1))),
-                         z3.And(z3.ULE(a, m), z3.ULE(m - a, u), z3.Or(u == 0, (u + 1) << b == one << e)))
-    out_a = prove(lemma_a, {"m": m, "E": e}, 30)
+    out_a = _tc_lemma_a(b)
     if out_a.verdict != PROVED:
         return out_a
+    w = 2 * TC_UNITS
+    one = z3.BitVecVal(1, w)
     # (B) the rounding of the aligned sum's magnitude, 2^F <= |y| < 2^(F+1) (|y| < n 2^80 units): r <= |y| and
     # 2^(p-1) (|y| - r) < |y|.
     y, f = z3.BitVec("y", w), z3.BitVec("F", w)
@@ -358,6 +386,150 @@ def _tc_tight(preset: str) -> Outcome:
                    confirmed=smaller < err <= proved, method="enumeration")
 
 
+def tc_sharp_bound(n: int, b: int, e: int, s_abs: Fraction) -> Fraction:
+    """The sharpened group-step bound in units: n U + max(0, 2^-23 (|S| + n U) - (U + 1)), U = 2^max(E - b, 0) - 1
+    (E = floor(log2 M) in units, |S| the terms' exact sum in units)."""
+    u = 2 ** max(e - b, 0) - 1
+    return n * u + max(Fraction(0), (s_abs + n * u) / 2 ** (_P32 - 1) - (u + 1))
+
+
+def _tc_lemma_b_sharp(n: int) -> Outcome:
+    """Lemma (B'): an aligned sum y of n terms (a multiple of 2^sh, 2^F <= y < 2^(F+1), below n 2^80 units)
+    truncated to binary32 loses r = 0 or r with 2^23 (r + 2^sh) <= y (Z3, bit-vectors)."""
+    import z3
+
+    from refarith.smt.registry import prove
+
+    w = 2 * TC_UNITS
+    one = z3.BitVecVal(1, w)
+    y, f, sh = z3.BitVec("y", w), z3.BitVec("F", w), z3.BitVec("sh", w)
+    r = y - _tc_rtz_term(y, f, _P32, w)
+    u = (one << sh) - 1
+    lemma = z3.Implies(z3.And(z3.ULE(sh, TC_UNITS), z3.ULT(f, TC_UNITS + n.bit_length()), z3.ULE(one << f, y),
+                              z3.ULT(y, one << (f + 1)), y & u == 0),
+                       z3.Or(r == 0, z3.ULE((r + u + 1) << (_P32 - 1), y)))
+    return prove(lemma, {"y": y, "F": f, "sh": sh}, 30)
+
+
+def _tc_sharp_bound(preset: str) -> Outcome:
+    """Lemma (A), then (B') the binary32 truncation of an aligned sum y (a multiple of 2^sh) loses r = 0 or
+    r <= 2^-23 |y| - 2^sh, then (C') the sum: |t' - S| <= :func:`tc_sharp_bound` (Z3, three queries)."""
+    import z3
+
+    from refarith.smt.registry import prove
+
+    g, b = TC_ALIGN[preset]
+    n = g + 1
+    out = _tc_lemma_a(b)
+    if out.verdict != PROVED:
+        return out
+    out = _tc_lemma_b_sharp(n)
+    if out.verdict != PROVED:
+        return out
+    xs, ds = z3.Ints(" ".join(f"x{i}" for i in range(n))), z3.Ints(" ".join(f"d{i}" for i in range(n)))
+    uu, dd, rr = z3.Ints("U D R")
+
+    def ab(t):
+        return z3.If(t < 0, -t, t)
+
+    s, yy = z3.Sum(xs), z3.Sum([xi - di for xi, di in zip(xs, ds)])
+    hyp = [uu >= 0, *[z3.And(-uu <= di, di <= uu) for di in ds], rr == ab(dd - yy),
+           z3.Or(rr == 0, (rr + uu + 1) * 2 ** (_P32 - 1) <= ab(yy))]
+    err = ab(dd - s)
+    claim = z3.Implies(z3.And(*hyp), z3.Or(err <= n * uu, err * 2 ** (_P32 - 1) <= ab(s) + n * uu - (
+        uu + 1) * 2 ** (_P32 - 1) + n * uu * 2 ** (_P32 - 1)))
+    out = prove(claim, {"D": dd, "U": uu}, 30)
+    if out.verdict == PROVED:
+        out.detail = (f"{preset} group step (g = {g}, b = {b}, rtz, binary32): (A) per term |x - a| <= U = 2^sh - 1, "
+                      "(B') r = |y - rtz(y)| is 0 or 2^23 (r + U + 1) <= |y| for y on the 2^sh grid, (C') the sum of "
+                      f"{n} terms: |t' - S| <= {n} U + max(0, 2^-23 (|S| + {n} U) - (U + 1)); each Z3")
+    return out
+
+
+def _tc_sharp_witness(preset: str, e: int = 40) -> tuple[list[int], int]:
+    """n terms (units 2^-18) at the sharpened bound: the first 2^E + 2^sh - 1, the others a_i + 2^sh - 1 with a_i
+    multiples of 2^sh at most 2^E, every term losing 2^sh - 1 in the alignment; when the binary32 truncation can
+    lose anything (2^(F - 23) > 2^sh, F = E + floor(log2 n)) the aligned sum is 2^F + 2^(F - 23) - 2^sh, which
+    loses 2^(F - 23) - 2^sh, else it is n 2^E; returns (terms, E)."""
+    g, b = TC_ALIGN[preset]
+    n = g + 1
+    sh = e - b
+    big = 2 ** sh
+    top = e + n.bit_length() - 1
+    y = 2 ** top + 2 ** (top - _P32 + 1) - big if top - _P32 + 1 > sh else n * 2 ** e
+    q = (y - 2 ** e) // big
+    aligned = [2 ** e] + [(q // g + (i < q % g)) * big for i in range(g)]
+    assert sum(aligned) == y and max(aligned) == 2 ** e
+    return [x + big - 1 for x in aligned], e
+
+
+def _tc_sharp_tight(preset: str) -> Outcome:
+    """The claim ``|t' - S| <= (1 - 2^-20) x the sharpened bound`` refuted by :func:`_tc_sharp_witness`, replayed
+    through the exact model's group step (also given: its share of the original bound)."""
+    from refarith.exact.value import Value
+
+    g, b = TC_ALIGN[preset]
+    n = g + 1
+    terms, e = _tc_sharp_witness(preset)
+    unit = Fraction(1, 2 ** 18)
+    vals = [Value("finite", 0, x * unit) for x in terms]
+    dval = X._tc_group(vals[0], vals[1:], get_format("binary32"), b, "rtz").mag / unit
+    s = sum(terms)
+    err = abs(dval - s)
+    sharp = tc_sharp_bound(n, b, e, Fraction(s))
+    big = max(terms)
+    orig = Fraction(s, 2 ** (_P32 - 1)) + (1 + Fraction(1, 2 ** (_P32 - 1))) * n * Fraction(big, 2 ** b)
+    smaller = (1 - Fraction(1, 2 ** 20)) * sharp
+    return Outcome(COUNTEREXAMPLE, {"terms_units_2^-18": " ".join(map(str, terms)), "E": e, "S": str(s),
+                                    "D": str(dval), "error": str(err), "sharp_bound": str(sharp),
+                                    "error_over_sharp_bound": f"{float(err / sharp):.9f}",
+                                    "error_over_proved_bound": f"{float(err / orig):.6f}"},
+                   confirmed=smaller < err <= sharp, method="enumeration")
+
+
+def tc_whole_k_rate(preset: str) -> Fraction:
+    """w = 2^-23 + (1 + 2^-23) (g + 1) 2^-b: the per-group growth rate of the whole-K bound."""
+    g, b = TC_ALIGN[preset]
+    u = Fraction(1, 2 ** (_P32 - 1))
+    return u + (1 + u) * (g + 1) / Fraction(2 ** b)
+
+
+def _tc_whole_k(preset: str, rate: Fraction | None = None) -> Outcome:
+    """The induction step of the whole-K bound, in two Z3 queries over the reals: (D1) from the group-step theorem
+    (|t' - (t + P)| <= 2^-23 |t + P| + c max(|t|, max|p|), c = (1 + 2^-23) n 2^-b), |t - S| <= R and |S| <= Sigma:
+    |t' - (S + P)| <= (1 + w) R + w (Sigma + Pabs), with P the group's exact sum and Pabs its sum of |p|; (D2) with
+    R <= (X - 1) Sigma and X >= 1 that is at most ((1 + w) X - 1)(Sigma + Pabs).  ``rate``: w to use in the claim
+    (the tests pass a smaller one to see the query fail)."""
+    import z3
+
+    from refarith.smt.registry import prove
+
+    g, b = TC_ALIGN[preset]
+    u = Fraction(1, 2 ** (_P32 - 1))
+    c = (1 + u) * (g + 1) / Fraction(2 ** b)
+    w = tc_whole_k_rate(preset) if rate is None else rate
+    t, s, sig, p, pabs, pm, x, t2, r = z3.Reals("t S Sigma P Pabs pm X t2 R")
+
+    def ab(v):
+        return z3.If(v < 0, -v, v)
+
+    big = z3.If(ab(t) >= pm, ab(t), pm)
+    hyp = [sig >= 0, ab(t - s) <= r, ab(s) <= sig, ab(p) <= pabs, 0 <= pm, pm <= pabs,
+           ab(t2 - (t + p)) <= u * ab(t + p) + c * big]
+    out = prove(z3.Implies(z3.And(*hyp), ab(t2 - (s + p)) <= (1 + w) * r + w * (sig + pabs)),
+                {"t": t, "S": s, "Sigma": sig, "P": p, "Pabs": pabs, "pm": pm, "t2": t2, "R": r}, 30)
+    if out.verdict != PROVED:
+        return out
+    out = prove(z3.Implies(z3.And(x >= 1, sig >= 0, pabs >= 0, r <= (x - 1) * sig),
+                           (1 + w) * r + w * (sig + pabs) <= ((1 + w) * x - 1) * (sig + pabs)), {"X": x}, 30)
+    if out.verdict == PROVED:
+        fk = {k: float((1 + w) ** -(-k // g) - 1) for k in (4096, 2 ** 14)}
+        out.detail = (f"{preset}: by induction over the groups, |D - S| <= ((1 + w)^ceil(K/{g}) - 1) sum |p_k|, "
+                      f"w = {float(w):.6g}; (D1) and (D2) each Z3.  Factor at K = 4096: {fk[4096]:.4g}, at "
+                      f"K = 2^14: {fk[2 ** 14]:.4g}")
+    return out
+
+
 def _register_tc(preset: str) -> None:
     g, b = TC_ALIGN[preset]
     n = g + 1
@@ -381,6 +553,32 @@ def _register_tc(preset: str) -> None:
              expect=COUNTEREXAMPLE, budget=30, tags=("gemm", "tensor_core"))
     def tight() -> Outcome:
         return _tc_tight(preset)
+
+    @theorem(f"gemm.tc_align_sharp_bound.{preset}",
+             f"{preset}: the group step of gemm.tc_align_bound.{preset} (same scope) satisfies the sharper "
+             f"|t' - S| <= {n} U + max(0, 2^-23 (|S| + {n} U) - (U + 1)), U = 2^max(E - {b}, 0) - 1 units, E = "
+             f"floor(log2 M); below the first bound by at least U + 1 >= 2^-{b + 1} M when U > 0; Z3, in three lemmas",
+             expect=PROVED, budget=30, tags=("gemm", "z3", "tensor_core"))
+    def sharp() -> Outcome:
+        return _tc_sharp_bound(preset)
+
+    @theorem(f"gemm.tc_align_sharp_tight.{preset}",
+             f"{preset}: one group step errs by at most (1 - 2^-20) times the sharpened bound.  False: a group of "
+             f"{n} terms (units 2^-18, E = 40) each losing 2^sh - 1 in the alignment, whose aligned sum loses the "
+             "most the binary32 truncation can, replayed through the exact model's step, reaches the sharpened "
+             "bound to within 2^-20 (within the theorem's scope: multiples of the unit, not E4M3 products)",
+             expect=COUNTEREXAMPLE, budget=30, tags=("gemm", "tensor_core"))
+    def sharp_tight() -> Outcome:
+        return _tc_sharp_tight(preset)
+
+    @theorem(f"gemm.tc_align_whole_k.{preset}",
+             f"{preset}: the whole accumulation (no promotion) of K products, each group step within the scope of "
+             f"gemm.tc_align_bound.{preset}, gives |D - S| <= ((1 + w)^ceil(K/{g}) - 1) sum |p_k|, w = 2^-23 + "
+             f"(1 + 2^-23) {n} 2^-{b}: induction over the groups (a partial last group is padded with zero "
+             "products, which align to zero), the step's two inequalities each Z3 over the reals",
+             expect=PROVED, budget=30, tags=("gemm", "z3", "tensor_core"))
+    def whole_k() -> Outcome:
+        return _tc_whole_k(preset)
 
 
 for _p in TC_ALIGN:
