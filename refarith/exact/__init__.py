@@ -25,3 +25,4 @@ from refarith.exact import rotation  # noqa: E402,F401,I001  (registers hadamard
 from refarith.exact import fp8scale  # noqa: E402,F401,I001  (registers fp8_current_scale, fp8_delayed_scale)
 from refarith.exact import fp8block  # noqa: E402,F401,I001  (registers fp8_block_quantize)
 from refarith.exact import nvfp4_recipe  # noqa: E402,F401,I001  (registers nvfp4_recipe)
+from refarith.exact import mxfake  # noqa: E402,F401,I001  (registers mx_fake_quantize)
