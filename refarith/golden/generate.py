@@ -207,6 +207,9 @@ def committed_specs() -> list[Spec]:
     from refarith.golden.opdrivers.fma import FMA_GOLDEN_SPECS
 
     ids += list(FMA_GOLDEN_SPECS)  # fused multiply-add a * b + c of the OCP fp8 formats (boundary + random triples)
+    from refarith.golden.opdrivers.mxfake import MX_FAKE_GOLDEN_SPECS
+
+    ids += list(MX_FAKE_GOLDEN_SPECS)  # MX fake quantization: binary32 X * P_i of MXFP4 blocks of 4
     from refarith.exact.hifloat import HIFLOAT8_GOLDEN_SPECS
 
     ids += list(HIFLOAT8_GOLDEN_SPECS)  # HiFloat8 casts under the paper's ties-away rounding

@@ -6,4 +6,4 @@ digest, so a golden file cannot be edited together with its MANIFEST entry witho
 changing too.
 """
 
-MANIFEST_SHA256 = "c52661a099fd4ddbd35915ff6baf8a7ec69761f387b9c87f67876a3a4c3228c2"
+MANIFEST_SHA256 = "45b1838f68fb16afc10eecba25dff2ccf329d6009f6607cc34ec3d4bcb6eedc9"
