@@ -268,25 +268,34 @@ def test_brevitas_mxfp8_e4m3_is_mx_floor_except_zero_blocks():
     assert [int(g) for g in got[0, 1:]] == [0] * 32
 
 
-def test_brevitas_mxint8_scale_is_floor_of_amax_over_127():
-    """brevitas MXInt8Act's scale is 2^floor(log2(amax / 127)) (its MaxStatsScaling over the int8 range, restricted
-    to a power of two by flooring the log), not OCP MX's 2^(floor(log2 amax) - 6): every block whose maximum
-    exceeds 127 times that scale clips it, to 127 or -128 (its int8 is not narrow: MXINT8 of the OCP encoding,
-    ``int8``, not ``int8_sym``).  The rule recomputed here with numpy, and the OCP model's codes differing (a
-    finding)."""
+def test_brevitas_mxint8_is_mx_floor_half():
+    """brevitas MXInt8Act's scale is 2^floor(log2(amax / 128)) on the int8 integers (the statistic over its
+    IntScaling 2^(bits-1) = 128, restricted to a power of two by flooring the log), i.e. the E8M0 exponent
+    floor(log2 amax) - 1: the variant ``scale=floor_half``, one binade below OCP MX's floor, so every block maximum
+    clips to 127 or -128 (its int8 is not narrow: ``int8``, not ``int8_sym``).  The rule recomputed here with
+    math.frexp, on blocks whose maxima are 127 and 1.9 (where floor(log2(amax / 127)) would give the next
+    binade), and the OCP floor model differing (a finding)."""
+    import math
+
     _needs("brevitas")
-    spec = parse_spec("mx_quantize(int8)")
+    spec = parse_spec("mx_quantize(int8,scale=floor_half)")
     x = _mx_blocks(6)
     x[1, 0] = 1.9  # the OCP rule: scale 2^0 (E8M0 127), 1.9 -> 122/64; brevitas: 2^-1 x 2^-6, 1.9 -> 127 (clipped)
     x[1, 1:] = 0.3
+    x[2, 0] = 127.0  # 2^floor(log2(127 / 128)) = 2^-1, not 2^floor(log2(127 / 127)) = 1
     codes = x.view(np.uint32).astype(np.uint64)
     got = load_kernel("brevitas:mxint8")(spec, (codes,))
-    e = np.floor(np.log2(np.abs(x).max(axis=1).astype(np.float64) / 127))
+    e = np.array([math.frexp(float(a))[1] - 1 - 7 for a in np.abs(x).max(axis=1)])
     q = np.clip(np.round(x / np.exp2(e)[:, None]), -128, 127).astype(np.int64)  # half to even, as torch.round
     assert [int(g) for g in got[:, 0]] == [int(v) for v in e + 6 + 127]
     assert (got[:, 1:].astype(np.int64) == (q & 0xFF)).all()
-    exact = get_driver(spec).exact(spec, tuple(int(c) for c in codes[1]))
+    d = get_driver(spec)
+    for i in range(len(x)):
+        assert [int(g) for g in got[i]] == list(d.exact(spec, tuple(int(c) for c in codes[i]))), i
+    ocp = parse_spec("mx_quantize(int8)")
+    exact = get_driver(ocp).exact(ocp, tuple(int(c) for c in codes[1]))
     assert (exact[0], exact[1]) == (127, 122) and (int(got[1, 0]), int(got[1, 1])) == (126, 127)
+    assert int(got[2, 0]) == 127 + 6 - 1 and int(got[2, 1]) == 127
 
 
 @pytest.mark.slow
