@@ -31,10 +31,14 @@ F32_NAN_MASK = 0x7FFFFFFF
 
 
 def _golden(op: str) -> list[str]:
-    """The committed golden files of ``op``, stochastic-rounding files aside (their vectors carry random integers
-    per element; the Triton block kernels round deterministically, see refarith.fast.triton_blocks)."""
+    """The committed golden files of ``op``, stochastic-rounding files included (their vectors carry one random
+    integer per element after the elements)."""
     manifest = json.loads((default_dir() / "MANIFEST.json").read_text())
-    return sorted(n for n in manifest["files"] if n.startswith(op + "__") and "__rounding-sr__" not in n)
+    return sorted(n for n in manifest["files"] if n.startswith(op + "__"))
+
+
+def _is_sr(name: str) -> bool:
+    return "__rounding-sr__" in name
 
 
 def _load(name: str) -> ff.GoldenFile:
@@ -44,9 +48,22 @@ def _load(name: str) -> ff.GoldenFile:
 
 
 def _by_default(names: list[str], keep: tuple[str, ...]) -> list:
-    """The interpreter is slow: the files named by a ``keep`` fragment run in the default test run (about one
-    CPU second each), the others under the ``slow`` marker."""
-    return [n if any(k in n for k in keep) else pytest.param(n, marks=pytest.mark.slow) for n in names]
+    """The interpreter is slow: the deterministic files named by a ``keep`` fragment run in the default test run
+    (about one CPU second each), the others and every stochastic-rounding file (whose 64-bit graphs the small
+    tests below cover by default) under the ``slow`` marker."""
+    return [n if any(k in n for k in keep) and not _is_sr(n) else pytest.param(n, marks=pytest.mark.slow)
+            for n in names]
+
+
+def _sr_kw(gf: ff.GoldenFile, n: int) -> tuple[list, dict]:
+    """(element columns, keywords of stochastic rounding) of a golden file whose vectors hold ``n`` elements,
+    followed by the ``n`` random integers for a stochastic spec."""
+    p = gf.spec.param
+    if p["rounding"] != "sr":
+        return gf.inputs, {}
+    r = np.stack(gf.inputs[n:], axis=1).astype(np.int64)
+    assert len(gf.inputs) == 2 * n and r.max() < 1 << int(p["k"])
+    return gf.inputs[:n], dict(rand_bits=int(p["k"]), sr_variant=p.get("sr", "a"), rand=r)
 
 
 def _mismatch(got: np.ndarray, want: np.ndarray, what: str) -> None:
@@ -62,21 +79,26 @@ MX_FILES = _golden("mx_quantize")
 
 
 def test_mx_golden_files_exist():
-    """The MX test below cannot pass vacuously: the committed set holds MX files of several scale rules."""
+    """The MX test below cannot pass vacuously: the committed set holds MX files of several scale rules, and
+    stochastic-rounding files of every variant."""
     rules = {n.split("__scale-")[1].split("__")[0] for n in MX_FILES}
     assert len(MX_FILES) >= 5 and {"floor", "ceil", "rceil"} <= rules
+    srs = [n for n in MX_FILES if _is_sr(n)]
+    assert len(srs) >= 5 and {"sr-b", "sr-c", "sr-c_odd", "sr-te_e2m1_8"} <= {f for n in srs for f in n.split("__")}
 
 
 @pytest.mark.parametrize("name", _by_default(MX_FILES, ("ocp_e2m1__block-32__scale-floor", "scale-rceil",
                                                           "int8_sym")))
 def test_mx_golden_file(name):
     """Every committed MX golden file: the Triton kernel, reached through ``refarith.fast.mx.mx_quantize(...,
-    backend="triton")``, gives the file's scale and element codes."""
+    backend="triton")``, gives the file's scale and element codes (stochastic files: with the file's random
+    integers)."""
     gf = _load(name)
     p = gf.spec.param
-    x = np.stack(gf.inputs, axis=1).astype(np.uint32).view(np.float32)
+    cols, sr = _sr_kw(gf, int(p["block"]))
+    x = np.stack(cols, axis=1).astype(np.uint32).view(np.float32)
     s, c = fmx.mx_quantize(torch.from_numpy(x), gf.spec.formats[0], block=int(p["block"]), scale=p["scale"],
-                           rounding=p["rounding"], backend="triton")
+                           rounding=p["rounding"], backend="triton", **sr)
     assert isinstance(s, torch.Tensor) and isinstance(c, torch.Tensor)
     assert not gf.raises.any()
     _mismatch(s.numpy()[:, 0].astype(np.int64), gf.outputs[:, 0].astype(np.int64), f"{gf.spec} scales")
@@ -231,18 +253,22 @@ def test_nvfp4_backend_triton_round_trip_against_exact_model(division, levels, t
 
 def test_nvfp4_golden_files_exist():
     assert len(NV_FILES) >= 4 and any("levels-1" in n for n in NV_FILES) and any("16x16" in n for n in NV_FILES)
+    assert sum(_is_sr(n) for n in NV_FILES) >= 2
 
 
 @pytest.mark.parametrize("name", _by_default(NV_FILES, ("reciprocal__levels-2__zero_scale-eps__tile-1x16",)))
 def test_nvfp4_golden_file(name):
     """Every committed NVFP4 golden file: per-tensor scale, block scales and element codes of every vector (each
-    vector its own tensor, all in one launch)."""
+    vector its own tensor, all in one launch; stochastic files with the file's random integers)."""
     gf = _load(name)
     p = gf.spec.param
     r, c = (4, 16) if p["tile"] == "1x16" else (16, 32)
-    x = np.stack(gf.inputs, axis=1).astype(np.uint32).view(np.float32).reshape(-1, r, c)
+    cols, sr = _sr_kw(gf, r * c)
+    x = np.stack(cols, axis=1).astype(np.uint32).view(np.float32).reshape(-1, r, c)
+    if sr:
+        sr["rand"] = torch.from_numpy(sr["rand"].reshape(x.shape))
     st, s, q = tbk.nvfp4_quantize_many(torch.from_numpy(x), p["division"], int(p["levels"]), p["zero_scale"],
-                                       p["tile"], p["rounding"], p.get("global_scale", "decode"))
+                                       p["tile"], p["rounding"], p.get("global_scale", "decode"), **sr)
     assert not gf.raises.any()
     nb = s.shape[1]
     want = gf.outputs.astype(np.int64)
@@ -335,6 +361,162 @@ def test_deferred_table_chain_is_gathered_then_computed():
     assert (np.asarray(got).astype(np.uint32).view(np.int32) == want).all()
 
 
+# ------------------------------------------------------------------ stochastic element rounding
+def _exact_mx_sr(x: np.ndarray, r: np.ndarray, element: str, scale: str, k: int, variant: str):
+    """(scales, codes) of the exact model's quantize_block with rounding="sr", blocks along the last axis."""
+    out = [emx.quantize_block([float(t) for t in row], element, scale, "sr", rand=[int(t) for t in rr],
+                              rand_bits=k, sr_variant=variant) for row, rr in zip(x, r)]
+    return [b.scale for b in out], [list(b.codes) for b in out]
+
+
+@pytest.mark.parametrize("element,scale,variant,k", [
+    pytest.param("ocp_e4m3", "floor", "a", 3, marks=pytest.mark.slow),
+    pytest.param("int8", "ceil", "b", 5, marks=pytest.mark.slow),
+    ("ocp_e2m1", "even", "c", 4), ("ocp_e5m2", "ceil", "c_odd", 40),
+    pytest.param("ocp_e5m2", "rceil", "c_odd", 6, marks=pytest.mark.slow), ("ocp_e2m1", "floor", "te_e2m1_8", 8)])
+def test_mx_sr_against_exact_model(element, scale, variant, k):
+    """``backend="triton"`` with ``rounding="sr"``: blocks of 8 at the hard places of stochastic rounding (grid
+    neighbours, fractions of exactly k and k + 1 bits, bits far below the quantum, binary32 subnormals), once
+    with uniform and once with all-ones random integers; expected: the exact model with the same integers."""
+    from refarith.golden.opdrivers.blocksr import hard_mx_blocks, rand_patterns
+
+    x = hard_mx_blocks(element, min(k, 8), seed=k)[::3]
+    r = np.concatenate(rand_patterns(x.shape, k, seed=k)[:2])
+    x = np.concatenate([x, x])
+    s, c = fmx.mx_quantize(torch.from_numpy(x), element, block=8, scale=scale, rounding="sr",
+                           rand=torch.from_numpy(r), rand_bits=k, sr_variant=variant, backend="triton")
+    want_s, want_c = _exact_mx_sr(x, r, element, scale, k, variant)
+    assert s[:, 0].tolist() == want_s and c.tolist() == want_c
+
+
+def test_mx_sr_axis_ragged():
+    """The random integers follow their elements through a non-last axis and a ragged last block (blocks of 10
+    along axis 0 of a (23, 3) tensor): the exact model column block by column block."""
+    rng = np.random.default_rng(21)
+    x = (rng.standard_normal((23, 3)) * np.exp2(rng.integers(-20, 20, (1, 3)))).astype(np.float32)
+    r = rng.integers(0, 16, x.shape)
+    s, c = tbk.mx_quantize(torch.from_numpy(x), "ocp_e2m1", axis=0, block=10, scale="even", rounding="sr", rand=r,
+                           rand_bits=4, sr_variant="c")
+    assert tuple(s.shape) == (3, 3) and tuple(c.shape) == x.shape
+    for b in range(3):
+        ws, wc = _exact_mx_sr(x[b * 10:(b + 1) * 10].T, r[b * 10:(b + 1) * 10].T, "ocp_e2m1", "even", 4, "c")
+        assert s[b].tolist() == ws and c[b * 10:(b + 1) * 10].T.tolist() == wc
+
+
+@pytest.mark.parametrize("division,levels,tile,variant,k", [
+    ("reciprocal", 2, "1x16", "te_e2m1_8", 8), pytest.param("divide", 1, "16x16", "c", 4, marks=pytest.mark.slow)])
+def test_nvfp4_sr_against_exact_model(division, levels, tile, variant, k):
+    """``backend="triton"`` NVFP4 with ``rounding="sr"``: a ragged tensor (a zero block, a binary32 subnormal, an
+    infinity, hard E2M1 rows whose block maximum 6 pins the scale to 1); per-tensor scale, block scales and
+    element codes are the exact model's quantize_blocks with the same random integers, tile by tile."""
+    from refarith.exact import nvfp4 as env
+    from refarith.fast import nvfp4 as fnv
+    from refarith.golden.opdrivers.blocksr import hard_mx_blocks
+
+    rng = np.random.default_rng(22)
+    x = (rng.standard_normal((18, 40)) * np.exp2(rng.integers(-12, 12, (18, 1)))).astype(np.float32)
+    x[0, 16:32], x[1, 5], x[2, 33] = 0.0, np.float32(-3e-41), np.inf
+    x[3:7, :32] = hard_mx_blocks("ocp_e2m1", k, seed=3)[:16].reshape(4, 32)
+    r = rng.integers(0, 1 << k, x.shape)
+    r[3] = (1 << k) - 1
+    st, s, c = fnv.nvfp4_quantize(torch.from_numpy(x), division, levels, "eps", tile, "sr", backend="triton",
+                                  rand=torch.from_numpy(r), rand_bits=k, sr_variant=variant)
+    rows, cols = (16, 16) if tile == "16x16" else (1, 16)
+    xp = np.zeros((-(-18 // rows) * rows, 48), np.float32)
+    rp = np.zeros(xp.shape, np.int64)
+    xp[:18, :40], rp[:18, :40] = x, r
+    tiles = [(i, j) for i in range(0, xp.shape[0], rows) for j in range(0, 48, cols)]
+    blocks = [[int(t) for t in xp[i:i + rows, j:j + cols].reshape(-1).view(np.uint32)] for i, j in tiles]
+    rands = [[int(t) for t in rp[i:i + rows, j:j + cols].reshape(-1)] for i, j in tiles]
+    q = env.quantize_blocks(blocks, division=division, levels=levels, zero_scale="eps", rounding="sr", rand=rands,
+                            rand_bits=k, sr_variant=variant)
+    assert (None if st is None else int(st.view(torch.int32))) == q.tensor_scale
+    assert s.reshape(-1).tolist() == list(q.scales)
+    cp = np.zeros(xp.shape, np.int64)
+    cp[:18, :40] = c.numpy()
+    assert [cp[i:i + rows, j:j + cols].reshape(-1).tolist() for i, j in tiles] == [list(b) for b in q.codes]
+
+
+def test_sr_graphs_are_the_numpy_kernels(monkeypatch):
+    """One source: the stochastic graphs are made by calling ``refarith.fast.mx.quantize_blocks`` and
+    ``refarith.fast.nvfp4._quantize_chunk`` on the tracer with the random integers as the ``r`` input; evaluated
+    on numpy words they give the numpy backend's bits; the emitted source carries the digest; another variant or
+    k is another graph."""
+    from refarith.fast import nvfp4 as fnv
+
+    calls = []
+    real = fmx.quantize_blocks
+
+    def spy(b, fmt, scale, rounding, xp, sr=None):
+        calls.append((xp.name, rounding, None if sr is None else sr[1:]))
+        return real(b, fmt, scale, rounding, xp, sr)
+
+    monkeypatch.setattr(fmx, "quantize_blocks", spy)
+    g = tbk.mx_quantize_graph.__wrapped__("ocp_e2m1", "floor", "sr", (5, "c"))
+    monkeypatch.undo()
+    assert calls == [("trace", "sr", (5, "c"))] and g.inputs == ("x", "r") and g.width == 64
+    assert g.digest == tbk.mx_quantize_graph("ocp_e2m1", "floor", "sr", (5, "c")).digest
+    assert len({g.digest, tbk.mx_quantize_graph("ocp_e2m1", "floor", "sr", (5, "c_odd")).digest,
+                tbk.mx_quantize_graph("ocp_e2m1", "floor", "sr", (6, "c")).digest}) == 3
+    assert g.digest in tb.emit_block_source(g, ["int32", "int64"], ["uint8", "uint8"])
+    rng = np.random.default_rng(23)
+    x = (rng.standard_normal((40, 32)) * np.exp2(rng.integers(-140, 120, (40, 1)))).astype(np.float32)
+    r = rng.integers(0, 32, x.shape)
+    ops = NumpyBitOps(64)
+    s, c = evaluate(g, ops, [ops.word(x.view(np.uint32)), ops.word(r.astype(np.uint64))])
+    s0, c0 = fmx.mx_quantize(x, "ocp_e2m1", rounding="sr", rand=r, rand_bits=5, sr_variant="c")
+    assert (np.asarray(s).astype(np.uint8) == s0[:, 0]).all() and (np.asarray(c).astype(np.uint8) == c0).all()
+
+    nv_calls = []
+    real_chunk = fnv._quantize_chunk
+
+    def chunk_spy(bits, st, division, zero_scale, rounding, xp, sr=None, global_scale="decode"):
+        nv_calls.append((xp.name, rounding, None if sr is None else sr[1:]))
+        return real_chunk(bits, st, division, zero_scale, rounding, xp, sr, global_scale)
+
+    monkeypatch.setattr(fnv, "_quantize_chunk", chunk_spy)
+    gn = tbk.nvfp4_quantize_graph.__wrapped__("reciprocal", "given", "eps", "sr", "decode", (8, "te_e2m1_8"))
+    monkeypatch.undo()
+    assert nv_calls == [("trace", "sr", (8, "te_e2m1_8"))] and gn.inputs == ("x", "st", "r")
+    xb = x.reshape(-1, 16)
+    rb = rng.integers(0, 256, xb.shape)
+    ts = np.float32(0.01171875)
+    s, c = evaluate(gn, ops, [ops.word(xb.view(np.uint32)), ops.word(np.full(len(xb), ts.view(np.uint32))),
+                              ops.word(rb.astype(np.uint64))])
+    _, s0, c0 = fnv.nvfp4_quantize(xb, "reciprocal", 2, "eps", "1x16", "sr", float(ts), rand=rb, rand_bits=8,
+                                   sr_variant="te_e2m1_8")
+    assert (np.asarray(s).astype(np.uint8) == s0.reshape(-1)).all() and (np.asarray(c).astype(np.uint8) == c0).all()
+
+
+def test_sr_bad_input_is_named():
+    """Bad random integers on the Triton path: the numpy backend's one-line errors; random integers given to a
+    deterministic rounding, and (k, variant) given to one, are errors too."""
+    from refarith.errors import UnknownModeError
+    from refarith.fast import nvfp4 as fnv
+
+    x = np.ones((2, 32), np.float32)
+    ok = np.zeros((2, 32), np.int64)
+    for rand, k, v, what in ((None, 3, "a", "needs rand"), (ok[:1], 3, "a", "shape"), (ok + 8, 3, "a", r"2\^3"),
+                             (ok.astype(np.float32), 3, "a", "integers"), (ok, 61, "a", "rand_bits"),
+                             (ok, 3, "te_e2m1_8", "k=8")):
+        msgs = []
+        for backend, arr, rr in (("numpy", x, rand), ("triton", torch.from_numpy(x), rand)):
+            with pytest.raises(UnknownModeError, match=what) as e:
+                fmx.mx_quantize(arr, "ocp_e2m1", rounding="sr", rand=rr, rand_bits=k, sr_variant=v, backend=backend)
+            msgs.append(str(e.value))
+            with pytest.raises(UnknownModeError, match=what):
+                fnv.nvfp4_quantize(arr, rounding="sr", rand=rr, rand_bits=k, sr_variant=v, backend=backend)
+        assert "\n" not in msgs[0] + msgs[1] and (msgs[0] == msgs[1] or what == "integers")
+    with pytest.raises(UnknownModeError, match="E2M1 grid only"):
+        tbk.mx_quantize(torch.from_numpy(x), "ocp_e4m3", rounding="sr", rand=ok, rand_bits=8, sr_variant="te_e2m1_8")
+    with pytest.raises(UnknownModeError, match="not stochastic"):
+        tbk.mx_quantize(torch.from_numpy(x), "ocp_e2m1", rand=ok, rand_bits=3)
+    with pytest.raises(UnknownModeError, match="not stochastic"):
+        tbk.nvfp4_quantize(torch.from_numpy(x), rand=ok, rand_bits=3)
+    with pytest.raises(UnknownModeError, match="rounding='sr' only"):
+        tbk.mx_quantize_graph("ocp_e2m1", "floor", "rne", (3, "a"))
+
+
 # ------------------------------------------------------------------ requantization
 RQ_FILES = _golden("requantize")
 
@@ -382,7 +564,9 @@ def test_certify_refarith_triton_block_families():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("spec", ["mx_quantize(ocp_e4m3,block=32,scale=floor,rounding=rne)",
-                                  "nvfp4_quantize(division=reciprocal,levels=1,zero_scale=eps,tile=1x16,rounding=rne)"])
+                                  "nvfp4_quantize(division=reciprocal,levels=1,zero_scale=eps,tile=1x16,rounding=rne)",
+                                  "mx_quantize(ocp_e2m1,block=8,rounding=sr,sr=te_e2m1_8,k=8)",
+                                  "nvfp4_quantize(rounding=sr,sr=te_e2m1_8,k=8)"])
 def test_certify_refarith_triton_mx_nvfp4(spec):
     from refarith.certify.runner import certify
 

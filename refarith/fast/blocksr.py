@@ -1,4 +1,5 @@
-"""Stochastic element rounding of the MX and NVFP4 block kernels (numpy and torch), driven by explicit random bits.
+"""Stochastic element rounding of the MX and NVFP4 block kernels (numpy, torch; ``backend="triton"`` runs
+:mod:`refarith.fast.triton_blocks`, traced from the same functions), driven by explicit random bits.
 
 Same bits as the exact model's ``rounding="sr"`` (:func:`refarith.exact.mx.quantize_block`,
 :func:`refarith.exact.nvfp4.quantize_blocks`): one random integer r of k bits per element, the variant's
@@ -62,8 +63,14 @@ def mx_quantize_sr(x, element: str, rand, rand_bits: int, sr_variant: str = "a",
     """(scales uint8 E8M0 codes, element codes uint8) of :func:`refarith.fast.mx.mx_quantize` with the elements
     rounded stochastically: element i with ``rand[i]`` (k = ``rand_bits``, rule ``sr_variant``)."""
     fmt = fmx.check_mx_args(element, block, scale, "rne")
+    if backend == "triton":
+        from refarith.fast import triton_blocks
+
+        return triton_blocks.mx_quantize(x, element, axis, block, scale, "sr", rand=rand, rand_bits=rand_bits,
+                                         sr_variant=sr_variant)
     if backend not in ("numpy", "torch"):
-        raise UnknownModeError(f"stochastic MX rounding runs on the numpy and torch backends, not {backend!r}")
+        raise UnknownModeError(f"stochastic MX rounding runs on the numpy, torch and triton backends, not "
+                               f"{backend!r}")
     xp = fmx.ops(backend)
     ndim = len(x.shape)
     if ndim == 0:
@@ -85,8 +92,14 @@ def nvfp4_quantize_sr(x, rand, rand_bits: int, sr_variant: str = "a", division: 
     elements rounded stochastically: element i with ``rand[i]`` (``rand`` of the shape of ``x``, k =
     ``rand_bits``, rule ``sr_variant``, e.g. ``te_e2m1_8`` with k = 8)."""
     fnv.check_nvfp4_args(division, levels, zero_scale, tile, global_scale)
+    if backend == "triton":
+        from refarith.fast import triton_blocks
+
+        return triton_blocks.nvfp4_quantize(x, division, levels, zero_scale, tile, "sr", tensor_scale, global_scale,
+                                            rand=rand, rand_bits=rand_bits, sr_variant=sr_variant)
     if backend not in ("numpy", "torch"):
-        raise UnknownModeError(f"stochastic NVFP4 rounding runs on the numpy and torch backends, not {backend!r}")
+        raise UnknownModeError(f"stochastic NVFP4 rounding runs on the numpy, torch and triton backends, not "
+                               f"{backend!r}")
     xp = fmx.ops(backend)
     if len(x.shape) == 0:
         raise BadValueError("nvfp4_quantize needs an array with at least one dimension")

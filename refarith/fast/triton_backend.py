@@ -21,8 +21,8 @@ Which kernels have a Triton backend:
 
 * casts (:func:`encode`, every cast :mod:`refarith.fast.castkernel` covers, stochastic rounding included) and
   decode of formats of at most 16 bits (:func:`decode`, a gather from the exact value table);
-* MX quantize/dequantize, NVFP4 quantize/dequantize and the requantization variants
-  (:mod:`refarith.fast.triton_blocks`): their numpy/torch array-shim code traced by
+* MX quantize/dequantize, NVFP4 quantize/dequantize (stochastic element rounding included) and the
+  requantization variants (:mod:`refarith.fast.triton_blocks`): their numpy/torch array-shim code traced by
   :mod:`refarith.fast.xptrace` into block graphs, emitted by :func:`emit_block_source`;
 * any user kernel written against BitOps (:func:`run_kernel`).
 

@@ -16,8 +16,12 @@ What is traced and what is hand-emitted:
   side moves blocks into rows with the torch backend's own layout functions, and for two-level NVFP4 takes the
   per-tensor maximum magnitude with one torch integer ``amax`` (the formula applied to it is traced).
 
-Stochastic element rounding (``rounding="sr"``, :mod:`refarith.fast.blocksr`) has no Triton kernel: its random
-integers per element are an input these kernels do not take; ``rounding="sr"`` is refused by name.
+Stochastic element rounding (``rounding="sr"``, :mod:`refarith.fast.blocksr`) of MX and NVFP4 is traced from the
+same functions with the rounding ``sr`` = (r, k, variant) of :func:`refarith.fast.mx.sr_round_up`: the random
+integers are one more element input of the graph (``r``, int64, below 2^k), the number of bits k and the variant
+are static, so each (spec, k, variant) is its own graph; its words are 64 bits wide (the decision's integers
+reach 2^(k+2)).  The random integers are checked as on the numpy and torch backends
+(:func:`refarith.fast.blocksr.random_bits`) and never drawn here.
 
 Every kernel takes and returns torch tensors on one device: CUDA tensors run compiled kernels, CPU tensors
 Triton's interpreter.  Results are bit-identical to :mod:`refarith.fast.mx`, :mod:`refarith.fast.nvfp4` and
@@ -81,6 +85,17 @@ def _tensor(x: Any) -> Any:
     return x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
 
 
+def _rand_blocks(rand: Any, t: Any, rand_bits: Any, sr_variant: str, target: str, layout: Any) -> Any:
+    """The random integers of stochastic rounding, checked as on the torch backend
+    (:func:`refarith.fast.blocksr.random_bits`: of the shape of ``t``, below 2^``rand_bits``), as int64 on the
+    device of ``t``, moved into block rows by ``layout`` (the elements' own layout function) and flattened."""
+    from refarith.fast.blocksr import random_bits
+    from refarith.fast.mx import ops
+
+    r = random_bits(rand, tuple(t.shape), rand_bits, sr_variant, target, ops("torch"), t)
+    return layout(r).contiguous().reshape(-1)
+
+
 def like_device(a: np.ndarray, like: Any) -> Any:
     """The numpy array ``a`` as a torch tensor on the device of ``like`` (a torch tensor; CPU otherwise)."""
     import torch
@@ -89,26 +104,51 @@ def like_device(a: np.ndarray, like: Any) -> Any:
 
 
 # ------------------------------------------------------------------ MX
+def _sr_name(sr: tuple[int, str] | None) -> str:
+    return "" if sr is None else f",sr={sr[1]},k={sr[0]}"
+
+
+def _sr_check(sr: tuple[int, str] | None, rounding: str, target: str) -> None:
+    """``sr`` = (k, variant) goes with ``rounding="sr"`` and only with it (k itself is checked with the random
+    integers, :func:`refarith.fast.blocksr.random_bits`); the variant must apply to k and ``target``."""
+    from refarith.exact.stochastic import check_variant
+
+    if (rounding == "sr") != (sr is not None):
+        raise UnknownModeError(f"rounding={rounding!r} with stochastic parameters {sr!r}: (k, variant) go with "
+                               f"rounding='sr' only")
+    if sr is not None:
+        check_variant(sr[1], sr[0], target)
+
+
 @lru_cache(maxsize=128)
-def mx_quantize_graph(element: str, scale: str = "floor", rounding: str = "rne") -> Graph:
-    """Block graph of :func:`refarith.fast.mx.quantize_blocks`: input the binary32 bits of a block's elements,
-    outputs (E8M0 scale code per block, element codes)."""
+def mx_quantize_graph(element: str, scale: str = "floor", rounding: str = "rne",
+                      sr: tuple[int, str] | None = None) -> Graph:
+    """Block graph of :func:`refarith.fast.mx.quantize_blocks`: input the binary32 bits of a block's elements
+    (and for ``rounding="sr"`` with ``sr`` = (k, variant) the random integers ``r``, one per element), outputs
+    (E8M0 scale code per block, element codes)."""
     from refarith.fast import mx as fmx
 
     fmt = fmx.element_format(element)
-    return trace_xp(lambda xp, b: fmx.quantize_blocks(b, fmt, scale, rounding, xp), [("x", 0, 32)],
-                    f"mx_quantize({fmt.name},scale={scale},rounding={rounding})")
+    _sr_check(sr, rounding, fmt.name)
+    name = f"mx_quantize({fmt.name},scale={scale},rounding={rounding}{_sr_name(sr)})"
+    if sr is None:
+        return trace_xp(lambda xp, b: fmx.quantize_blocks(b, fmt, scale, rounding, xp), [("x", 0, 32)], name)
+    return trace_xp(lambda xp, b, r: fmx.quantize_blocks(b, fmt, scale, "sr", xp, (r, *sr)),
+                    [("x", 0, 32), ("r", 0, 64)], name)
 
 
 def mx_quantize(x: Any, element: str, axis: int = -1, block: int = 32, scale: str = "floor",
-                rounding: str = "rne") -> tuple[Any, Any]:
+                rounding: str = "rne", *, rand: Any = None, rand_bits: int | None = None,
+                sr_variant: str = "a") -> tuple[Any, Any]:
     """(E8M0 scale codes uint8, element codes uint8) of a float32 tensor quantized along ``axis`` by the traced
-    :func:`refarith.fast.mx.quantize_blocks` run with Triton; shapes as :func:`refarith.fast.mx.mx_quantize`."""
+    :func:`refarith.fast.mx.quantize_blocks` run with Triton; shapes as :func:`refarith.fast.mx.mx_quantize`.
+    ``rounding="sr"``: element i rounded stochastically with ``rand[i]`` (``rand`` of the shape of ``x``, integers
+    below 2^``rand_bits``, rule ``sr_variant``), as :func:`refarith.fast.blocksr.mx_quantize_sr`."""
     import torch
 
     from refarith.fast import mx as fmx
 
-    fmx.check_mx_args(element, block, scale, rounding)
+    fmt = fmx.check_mx_args(element, block, scale, "rne" if rounding == "sr" else rounding)
     t = _tensor(x)
     if t.dim() == 0:
         raise BadValueError("mx_quantize needs an array with at least one dimension")
@@ -116,9 +156,16 @@ def mx_quantize(x: Any, element: str, axis: int = -1, block: int = 32, scale: st
     axis = fmx._normalize_axis(axis, t.dim())
     blocks, shape = fmx._to_blocks(t, axis, block, xp)
     rows, nb = blocks.shape[0], blocks.shape[1]
-    g = mx_quantize_graph(element, scale, rounding)
-    s, c = run_blocks(g, [blocks.view(torch.int32).reshape(-1)], ["int32"], [torch.uint8, torch.uint8],
-                      rows * nb, block)
+    ins, types, sr = [blocks.view(torch.int32).reshape(-1)], ["int32"], None
+    if rounding == "sr":
+        ins.append(_rand_blocks(rand, t, rand_bits, sr_variant, fmt.name,
+                                lambda r: fmx._to_blocks(r, axis, block, xp, dtype="int64")[0]))
+        types.append("int64")
+        sr = (rand_bits, sr_variant)
+    elif rand is not None:
+        raise UnknownModeError(f"rand is given but rounding={rounding!r} is not stochastic (rounding='sr')")
+    g = mx_quantize_graph(element, scale, rounding, sr)
+    s, c = run_blocks(g, ins, types, [torch.uint8, torch.uint8], rows * nb, block)
     return (fmx._scales_shape(s.reshape(rows, nb), shape, axis, xp),
             fmx._from_blocks(c.reshape(rows, nb, block), shape, axis, xp))
 
@@ -175,7 +222,8 @@ ST_MODES = ("none", "amax", "given")
 
 @lru_cache(maxsize=64)
 def nvfp4_quantize_graph(division: str = "reciprocal", st_mode: str = "amax", zero_scale: str = "eps",
-                         rounding: str = "rne", global_scale: str = "decode") -> Graph:
+                         rounding: str = "rne", global_scale: str = "decode",
+                         sr: tuple[int, str] | None = None) -> Graph:
     """Block graph of NVFP4 quantization of one block (16 elements or a 16x16 tile): inputs the binary32 bits of
     the elements and, unless ``st_mode='none'``, a per-block word (``at`` or ``st``); outputs (UE4M3 scale code,
     E2M1 codes) and for ``st_mode='amax'`` the per-tensor scale's binary32 bits (s_t, or the encode scale g for
@@ -187,42 +235,51 @@ def nvfp4_quantize_graph(division: str = "reciprocal", st_mode: str = "amax", ze
     as :func:`refarith.fast.mx.f32_div` / :func:`refarith.fast.mx.f32_mul`, the E2M1 rounding by
     :func:`refarith.fast.mx.encode_scaled` (the torch backend's device multiply and sticky-key table are its
     shortcuts to the same bits).  For ``st_mode='amax'`` the graph also computes the per-tensor scale from the
-    tensor's largest finite magnitude by :func:`refarith.fast.nvfp4.tensor_scale_from_amax`, traced as well."""
+    tensor's largest finite magnitude by :func:`refarith.fast.nvfp4.tensor_scale_from_amax`, traced as well.
+    ``rounding="sr"`` with ``sr`` = (k, variant): the E2M1 elements are rounded stochastically
+    (``refarith.fast.nvfp4._e2m1_sr_codes``) with the last input ``r``, one random integer per element."""
     from refarith.exact import nvfp4 as _nv
     from refarith.fast import nvfp4 as fnv
 
     if division not in _nv.DIVISIONS or st_mode not in ST_MODES or zero_scale not in _nv.ZERO_SCALES \
-            or rounding not in _nv.ROUNDINGS or global_scale not in _nv.GLOBAL_SCALES \
+            or rounding not in (*_nv.ROUNDINGS, "sr") or global_scale not in _nv.GLOBAL_SCALES \
             or (global_scale == "reciprocal" and st_mode == "none"):
         raise UnknownModeError(f"unknown NVFP4 setting division={division} st={st_mode} zero_scale={zero_scale} "
                                f"rounding={rounding} global_scale={global_scale}")
+    _sr_check(sr, rounding, "ocp_e2m1")
 
-    def kernel(xp, bits, *scale_in):
+    def kernel(xp, bits, *more):
         st = None
         if st_mode == "amax":
-            st = fnv.tensor_scale_from_amax(scale_in[0], xp, global_scale)
+            st = fnv.tensor_scale_from_amax(more[0], xp, global_scale)
         elif st_mode == "given":
-            st = scale_in[0]
-        s, codes = fnv._quantize_chunk(bits, st, division, zero_scale, rounding, xp, global_scale=global_scale)
+            st = more[0]
+        rsr = None if sr is None else (more[-1], *sr)
+        s, codes = fnv._quantize_chunk(bits, st, division, zero_scale, rounding, xp, rsr, global_scale)
         return (s, codes, st) if st_mode == "amax" else (s, codes)
 
     ins = [("x", 0, 32)] + ([] if st_mode == "none" else [("at" if st_mode == "amax" else "st", 1, 32)])
+    ins += [] if sr is None else [("r", 0, 64)]
     gs = "" if global_scale == "decode" else f",global_scale={global_scale}"
     return trace_xp(kernel, ins, f"nvfp4_quantize(division={division},st={st_mode},zero_scale={zero_scale},"
-                                 f"rounding={rounding}{gs})")
+                                 f"rounding={rounding}{gs}{_sr_name(sr)})")
 
 
 def nvfp4_rows(bits: Any, scale_words: Any, division: str, st_mode: str, zero_scale: str, rounding: str,
-               k: int, global_scale: str = "decode") -> tuple[Any, ...]:
+               k: int, global_scale: str = "decode", rand: Any = None,
+               sr: tuple[int, str] | None = None) -> tuple[Any, ...]:
     """The NVFP4 graph over ``bits`` (int32, rows of ``k`` elements, flat) with per-row ``scale_words`` (the
-    ``at`` or ``st`` input, int32; None for ``st_mode='none'``): (scale codes, element codes[, st bits])."""
+    ``at`` or ``st`` input, int32; None for ``st_mode='none'``) and, for ``rounding="sr"`` with ``sr`` = (k,
+    variant), the random integers ``rand`` (int64, in the layout of ``bits``): (scale codes, element codes[, st
+    bits])."""
     import torch
 
-    g = nvfp4_quantize_graph(division, st_mode, zero_scale, rounding, global_scale)
+    g = nvfp4_quantize_graph(division, st_mode, zero_scale, rounding, global_scale, sr)
     nrows = bits.numel() // k
-    ins = [bits] + ([] if st_mode == "none" else [scale_words])
+    ins = [bits] + ([] if st_mode == "none" else [scale_words]) + ([] if sr is None else [rand])
+    types = ["int32"] * (len(ins) - (sr is not None)) + ([] if sr is None else ["int64"])
     outs = [torch.uint8, torch.uint8] + ([torch.int32] if st_mode == "amax" else [])
-    return tuple(run_blocks(g, ins, ["int32"] * len(ins), outs, nrows, k))
+    return tuple(run_blocks(g, ins, types, outs, nrows, k))
 
 
 def finite_amax_bits(bits: Any, dim: int | None = None) -> Any:
@@ -235,12 +292,30 @@ def finite_amax_bits(bits: Any, dim: int | None = None) -> Any:
     return mag.amax() if dim is None else mag.amax(dim)
 
 
+def _nv_rand(rand: Any, t: Any, rounding: str, rand_bits: Any, sr_variant: str, tile: str, xp: Any
+             ) -> tuple[Any, tuple[int, str] | None]:
+    """(random integers in the block layout of ``t``, flat int64, and ``sr`` = (k, variant)) for
+    ``rounding="sr"``, (None, None) otherwise (random integers given to another rounding are an error)."""
+    from refarith.fast import nvfp4 as fnv
+
+    if rounding != "sr":
+        if rand is not None:
+            raise UnknownModeError(f"rand is given but rounding={rounding!r} is not stochastic (rounding='sr')")
+        return None, None
+    r = _rand_blocks(rand, t, rand_bits, sr_variant, "ocp_e2m1",
+                     lambda r: fnv._blocks(r, tile, xp, keep_dtype=True)[0])
+    return r, (rand_bits, sr_variant)
+
+
 def nvfp4_quantize(x: Any, division: str = "reciprocal", levels: int = 2, zero_scale: str = "eps",
                    tile: str = "1x16", rounding: str = "rne", tensor_scale: Any = None,
-                   global_scale: str = "decode") -> tuple[Any, Any, Any]:
+                   global_scale: str = "decode", *, rand: Any = None, rand_bits: int | None = None,
+                   sr_variant: str = "a") -> tuple[Any, Any, Any]:
     """(per-tensor scale as a 0-d float32 tensor or None, UE4M3 scale codes uint8, E2M1 codes uint8) of a
     float32 tensor, computed with Triton; the semantics and shapes of :func:`refarith.fast.nvfp4.nvfp4_quantize`
-    (the per-tensor maximum is one torch integer ``amax``; everything after it is the traced graph)."""
+    (the per-tensor maximum is one torch integer ``amax``; everything after it is the traced graph).
+    ``rounding="sr"``: the elements rounded stochastically with ``rand`` (of the shape of ``x``, ``rand_bits``
+    bits, rule ``sr_variant``), as :func:`refarith.fast.blocksr.nvfp4_quantize_sr`."""
     import torch
 
     from refarith.exact import nvfp4 as _nv
@@ -256,6 +331,7 @@ def nvfp4_quantize(x: Any, division: str = "reciprocal", levels: int = 2, zero_s
         raise BadValueError("nvfp4_quantize needs an array with at least one dimension")
     xp = ops("torch")
     blocks, shape = fnv._blocks(t, tile, xp)
+    r, sr = _nv_rand(rand, t, rounding, rand_bits, sr_variant, tile, xp)
     k = blocks.shape[-1]
     bits = blocks.contiguous().view(torch.int32).reshape(-1)
     nrows = bits.numel() // k
@@ -269,7 +345,7 @@ def nvfp4_quantize(x: Any, division: str = "reciprocal", levels: int = 2, zero_s
         else:
             st_mode = "amax"
             words = finite_amax_bits(bits).reshape(1).expand(nrows).contiguous()
-    out = nvfp4_rows(bits, words, division, st_mode, zero_scale, rounding, k, global_scale)
+    out = nvfp4_rows(bits, words, division, st_mode, zero_scale, rounding, k, global_scale, r, sr)
     s, c = out[0].reshape(blocks.shape[0], blocks.shape[1]), out[1].reshape(blocks.shape)
     st = None
     if st_mode == "amax":
@@ -280,11 +356,13 @@ def nvfp4_quantize(x: Any, division: str = "reciprocal", levels: int = 2, zero_s
 
 
 def nvfp4_quantize_many(x: Any, division: str = "reciprocal", levels: int = 2, zero_scale: str = "eps",
-                        tile: str = "1x16", rounding: str = "rne",
-                        global_scale: str = "decode") -> tuple[Any, Any, Any]:
+                        tile: str = "1x16", rounding: str = "rne", global_scale: str = "decode", *,
+                        rand: Any = None, rand_bits: int | None = None,
+                        sr_variant: str = "a") -> tuple[Any, Any, Any]:
     """NVFP4 quantization of each of the ``n`` tensors ``x[i]`` (a float32 tensor of shape (n, rows, cols)), each
     with its own per-tensor scale, in one launch: (per-tensor scale bits int32 (n,) (1.0 for one level), scale
-    codes (n, blocks per tensor), element codes (n, rows, cols))."""
+    codes (n, blocks per tensor), element codes (n, rows, cols)); ``rounding="sr"`` with ``rand`` of the shape
+    of ``x`` as :func:`nvfp4_quantize`."""
     import torch
 
     from refarith.fast import nvfp4 as fnv
@@ -297,6 +375,7 @@ def nvfp4_quantize_many(x: Any, division: str = "reciprocal", levels: int = 2, z
     n = t.shape[0]
     xp = ops("torch")
     blocks, shape = fnv._blocks(t, tile, xp)
+    r, sr = _nv_rand(rand, t, rounding, rand_bits, sr_variant, tile, xp)
     k = blocks.shape[-1]
     bits = blocks.contiguous().view(torch.int32).reshape(-1)
     nrows = bits.numel() // k
@@ -304,7 +383,7 @@ def nvfp4_quantize_many(x: Any, division: str = "reciprocal", levels: int = 2, z
     st_mode, words = ("amax", None) if int(levels) == 2 else ("none", None)
     if st_mode == "amax":
         words = finite_amax_bits(bits.reshape(n, -1), 1).repeat_interleave(per).contiguous()
-    out = nvfp4_rows(bits, words, division, st_mode, zero_scale, rounding, k, global_scale)
+    out = nvfp4_rows(bits, words, division, st_mode, zero_scale, rounding, k, global_scale, r, sr)
     st = out[2].reshape(n, per)[:, 0] if st_mode == "amax" else torch.full((n,), 0x3F800000, dtype=torch.int32)
     codes = fnv._unblocks(out[1].reshape(blocks.shape), shape, tile, xp)
     return st, out[0].reshape(n, per), codes

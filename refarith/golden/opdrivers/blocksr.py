@@ -7,7 +7,8 @@ results are those of the deterministic driver.  The exact model takes the same i
 (:func:`refarith.exact.mx.quantize_block`, :func:`refarith.exact.nvfp4.quantize_blocks`,
 :func:`refarith.exact.bfp.quantize_block`, :func:`refarith.exact.intquant.quantize_group` with ``rand``), the fast
 kernels are :mod:`refarith.fast.blocksr`, :func:`refarith.fast.bfp.quantize` and
-:func:`refarith.fast.intquant.quantize` (numpy and torch; there is no Triton kernel for them).
+:func:`refarith.fast.intquant.quantize` (numpy and torch; MX and NVFP4 also on Triton,
+:mod:`refarith.fast.triton_blocks`).
 
 Boundary vectors: every third deterministic boundary vector (NVFP4: every eighth), and for blocks of 8 (MX,
 BFP) and NVFP4 1x16 tiles the blocks of :func:`hard_mx_blocks` / :func:`hard_blocks` (elements at the grid's
@@ -206,9 +207,11 @@ def _wrap(base):
     def fast(spec: Spec, operands: tuple, backend: str):
         if not is_sr(spec):
             return base.fast(spec, operands, backend)
+        if backend == "triton" and op in ("mx_quantize", "nvfp4_quantize"):
+            return _triton_sr(spec, operands)
         if backend not in ("numpy", "torch"):
-            raise UnknownModeError(f"{spec}: stochastic block rounding has fast kernels on numpy and torch only, "
-                                   f"not {backend}")
+            raise UnknownModeError(f"{spec}: stochastic block rounding has fast kernels on numpy and torch only "
+                                   f"(and triton for mx_quantize, nvfp4_quantize), not {backend}")
         return _fast_sr(spec, operands, backend)
 
     def random_count(spec: Spec):
@@ -219,6 +222,27 @@ def _wrap(base):
 
     return dataclasses.replace(base, inputs=inputs, exact=exact, boundary=boundary, random=random_vectors,
                                variant_params=variants, fast=fast, random_count=random_count)
+
+
+def _triton_sr(spec: Spec, operands: tuple) -> tuple:
+    """The Triton kernels of :mod:`refarith.fast.triton_blocks` on the operands' device (torch tensors): MX over
+    the vectors' blocks, NVFP4 every vector its own tensor, all in one launch."""
+    from refarith.fast import triton_blocks as tbk
+
+    p, k, v = spec.param, _k(spec), spec.param.get("sr", "a")
+    x = float_view(to_numpy(operands[0]), F32)
+    r = to_numpy(operands[1]).astype(np.int64)
+    sr = dict(rand_bits=k, sr_variant=v)
+    if spec.op == "mx_quantize":
+        s, c = tbk.mx_quantize(tbk.like_device(x, operands[0]), spec.formats[0], block=int(p["block"]),
+                               scale=p["scale"], rounding="sr", rand=tbk.like_device(r, operands[0]), **sr)
+        return to_numpy(s)[:, 0], to_numpy(c)
+    rows, cols = _blocks._nv_shape(spec)
+    x, r = x.reshape(-1, rows, cols), r.reshape(-1, rows, cols)
+    ts, s, q = tbk.nvfp4_quantize_many(tbk.like_device(x, operands[0]), p["division"], int(p["levels"]),
+                                       p["zero_scale"], p["tile"], "sr", p.get("global_scale", "decode"),
+                                       rand=tbk.like_device(r, operands[0]), **sr)
+    return to_numpy(ts).astype(np.int64) & 0xFFFFFFFF, to_numpy(s), to_numpy(q).reshape(len(x), -1)
 
 
 def _fast_sr(spec: Spec, operands: tuple, backend: str) -> tuple:
