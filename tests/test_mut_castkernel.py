@@ -1,0 +1,77 @@
+"""The cast bit kernel's stochastic variants (refarith.fast.castkernel._sr_up) on numpy words, against the exact
+model (refarith.exact.rounding.round_value with the same ``sr_variant``): every variant of
+refarith.exact.stochastic, with sources whose dropped fraction is wider than k (binary64, binary32) and narrower
+than k (small integers, binary16 into wide targets), and random words at both ends of [0, 2^k)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from refarith.exact import ops as exact
+from refarith.exact.rounding import round_value
+from refarith.fast.bitops import NumpyBitOps
+from refarith.fast.castkernel import cast_bits
+from refarith.formats import get_format
+
+
+def _ties(src: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Source codes whose low significand bits are 10...0 (a tie at some bit below the kept ones), random
+    sign, exponent and upper bits, plus fully random codes."""
+    f = get_format(src)
+    codes = []
+    for _ in range(n):
+        low = int(rng.integers(1, f.mbits + 1))  # the tie bit sits at position low - 1
+        top = int(rng.integers(0, 1 << (f.mbits - low + 1))) if f.mbits > low else 0
+        m = (top << low) | (1 << (low - 1))
+        e = int(rng.integers(1, f.emask))  # finite, normal
+        s = int(rng.integers(0, 2))
+        codes.append((s << (f.nbits - 1)) | (e << f.mbits) | (m & f.mmask))
+    rand = rng.integers(0, 1 << min(f.nbits, 62), n, dtype=np.int64).astype(np.uint64)
+    finite = [int(c) for c in rand.tolist() if exact.decode(int(c), f).is_finite]
+    return np.array(codes + finite, dtype=np.uint64)
+
+
+def _check(width: int, src, dst: str, bits: np.ndarray, k: int, variant: str, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    r = rng.integers(0, 1 << k, bits.size, dtype=np.int64)
+    r[:6] = [0, (1 << k) - 1, 1, (1 << k) - 2, 0, (1 << k) - 1]
+    kw = dict(rounding="sr", rand_bits=k, sr_variant=variant)
+    sf = get_format(src)
+    want = [round_value(exact.decode(int(b), sf), dst, rand=int(rr), **kw).code for b, rr in zip(bits, r)]
+    ops = NumpyBitOps(width)
+    x = ops.word(bits)
+    codes, err = cast_bits(ops, x, sf, dst, r=ops.word(r.astype(np.uint64)), **kw)
+    assert not np.broadcast_to(err, x.shape).any()
+    got = np.broadcast_to(codes, x.shape).astype(np.int64).tolist()
+    assert got == want, (src, dst, k, variant)
+
+
+@pytest.mark.parametrize("variant", ["a", "b", "c", "c_odd"])
+@pytest.mark.parametrize("src,dst,width,k", [("binary64", "ocp_e4m3", 64, 5), ("binary32", "ocp_e2m1", 32, 3),
+                                             ("binary16", "ocp_e5m2", 32, 3), ("binary16", "bfloat16", 32, 12)])
+def test_sr_variants_match_exact_model(variant, src, dst, width, k):
+    bits = _ties(src, 60, np.random.default_rng(len(src) + k))
+    _check(width, src, dst, bits, k, variant, seed=k)
+
+
+@pytest.mark.parametrize("variant", ["a", "b", "c", "c_odd"])
+def test_sr_variants_integer_source_fewer_dropped_bits_than_k(variant):
+    """int16 -> ocp_e4m3 drops fewer bits than k = 10 for small magnitudes (the left-shift branch of the
+    fraction), more for large ones."""
+    rng = np.random.default_rng(7)
+    vals = np.concatenate([np.arange(0, 40), rng.integers(0, 1 << 16, 80)]).astype(np.uint64)
+    _check(64, "int16", "ocp_e4m3", vals, 10, variant, seed=11)
+
+
+def test_sr_te_e2m1_8_every_neighbour():
+    """te_e2m1_8 (k = 8) into E2M1: values near the neighbours 0.5, 1 and above (j = 17, 16, 15), from binary32
+    and binary16 sources."""
+    rng = np.random.default_rng(5)
+    grid = np.array([0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 7.0], np.float32)
+    near = np.concatenate([grid, np.nextafter(grid, np.float32(9)), np.nextafter(grid, np.float32(-1)),
+                           rng.uniform(0, 6.5, 120).astype(np.float32)])
+    near = np.concatenate([near, -near]).astype(np.float32)
+    _check(32, "binary32", "ocp_e2m1", near.view(np.uint32).astype(np.uint64), 8, "te_e2m1_8", seed=3)
+    h = near.astype(np.float16)
+    _check(32, "binary16", "ocp_e2m1", h.view(np.uint16).astype(np.uint64), 8, "te_e2m1_8", seed=4)
