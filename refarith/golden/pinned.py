@@ -6,4 +6,4 @@ digest, so a golden file cannot be edited together with its MANIFEST entry witho
 changing too.
 """
 
-MANIFEST_SHA256 = "45b1838f68fb16afc10eecba25dff2ccf329d6009f6607cc34ec3d4bcb6eedc9"
+MANIFEST_SHA256 = "113de00f3fc041c08270b935a65483f93cbdf23523ba8ab0390fbef99e0dd574"

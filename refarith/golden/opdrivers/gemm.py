@@ -51,9 +51,11 @@ GEMM_MODEL_GOLDEN_SPECS = (
     "scaled_mm(ocp_e4m3->binary32,accum=ampere_tc)",
     "scaled_mm(ocp_e4m3->binary32,accum=hopper_fp8)",
     "scaled_mm(ocp_e4m3->bfloat16,accum=tensor_core,g=4,b=3,tc_round=rne,n_c=8)",
+    "scaled_mm(binary16->binary32,accum=pairwise)",
 )
 """One committed golden file per accumulator model and preset not covered above (narrow accumulators where the
-model's roundings would be invisible in binary32); 64 random vectors each."""
+model's roundings would be invisible in binary32), and pairwise into binary32 on binary16 inputs (22-bit products,
+binary32 values, whose sums round); 64 random vectors each."""
 
 
 def dims(spec: Spec) -> tuple[int, int, int]:
@@ -211,8 +213,9 @@ def _boundary_ab(spec: Spec) -> list[tuple[int, ...]]:
         out.append(tuple([big_a] * (M * K) + [big_b] * (K * N)))  # accumulator overflow for narrow accumulators
         sub_a, sub_b = 1, 1
         out.append(tuple([sub_a] * (M * K) + [sub_b] * (K * N)))  # subnormal products
-        one_a = [c for c in _finite(f) if f.finite_value(c) == 1][0]
-        one_b = [c for c in _finite(g) if g.finite_value(c) == 1][0]
+        fin_a, fin_b = _finite(f), _finite(g)  # once: 65536 codes each for 16-bit formats
+        one_a = [c for c in fin_a if f.finite_value(c) == 1][0]
+        one_b = [c for c in fin_b if g.finite_value(c) == 1][0]
         canc_a = [big_a if k % 2 == 0 else big_a for k in range(K)] * M
         canc_b = [(big_b if r % 2 == 0 else big_b | g.sign_mask) for r in range(K) for _ in range(N)]
         out.append(tuple(canc_a + canc_b))  # exact cancellation of the largest products
@@ -222,9 +225,9 @@ def _boundary_ab(spec: Spec) -> list[tuple[int, ...]]:
         for special in (f.nan_code, *(c for c in f.inf_codes if c is not None)):
             if special is None:
                 continue
-            a = [rng.choice(_finite(f)) for _ in range(M * K)]
+            a = [rng.choice(fin_a) for _ in range(M * K)]
             a[3] = special
-            out.append(tuple(a + [rng.choice(_finite(g)) for _ in range(K * N)]))
+            out.append(tuple(a + [rng.choice(fin_b) for _ in range(K * N)]))
         out.append(tuple([f.sign_mask] * (M * K) + [0] * (K * N)))  # -0 * +0 products: the sum is +0
     return out
 
