@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from refarith.errors import BadValueError, UnknownModeError
+from refarith.errors import BadValueError, SpecialValueError, UnknownModeError
 from refarith.exact import ops
 from refarith.fast.cast import encode
 from refarith.formats import get_format
@@ -108,6 +108,46 @@ def test_torch_equals_numpy(variant, k):
     # and the exact model on a slice
     np.testing.assert_array_equal(want[:300], _exact(bits[:300], r[:300], "binary32", dst, variant, k,
                                                      overflow="saturate"))
+
+
+@pytest.mark.parametrize("dst,kw", [("ocp_e4m3", {"overflow": "nan"}),
+                                    ("ocp_e2m1", {"overflow": "saturate", "nan_policy": "max"}),
+                                    ("e8m0", {"overflow": "saturate", "negative": "clamp"}),
+                                    ("ocp_e5m2", {"overflow": "inf"})])
+@pytest.mark.parametrize("variant,k", [("a", 8), ("b", 5), ("c", 8), ("c_odd", 3), ("c", 11)])
+def test_torch_table_path_against_the_exact_model(dst, kw, variant, k):
+    """The torch int32 table path (``_encode_sr_torch``, both its gather and its clamped-exponent readings) on
+    float32 tensors: codes equal to the exact model's, bits below F included (c, c_odd with odd F)."""
+    torch = pytest.importorskip("torch")
+    from refarith.fast import cast
+
+    bits = _binary32_sample(160, 31 + k)
+    # and short significands: ties at every position, where the bits below F are zero
+    rng = np.random.default_rng(k)
+    bits = np.concatenate([bits, bits[:120] & ~((np.uint32(1) << rng.integers(4, 23, 120).astype(np.uint32)) - 1)])
+    r = rng.integers(0, 1 << k, bits.size).astype(np.uint8 if k <= 8 else np.int64)
+    fmt = get_format(dst)
+    neg = kw.get("negative", "error")
+    got = cast._encode_sr_torch(torch.from_numpy(bits.view(np.float32)).view(torch.int32), fmt, kw["overflow"],
+                                kw.get("nan_policy", "error"), neg, torch.from_numpy(r), k, variant)
+    assert got is not None  # the path under test applies to these settings
+    want = _exact(bits, r, "binary32", dst, variant, k, **kw)
+    np.testing.assert_array_equal(got.numpy().astype(np.int64), want)
+
+
+def test_torch_table_path_raises_as_the_exact_model():
+    torch = pytest.importorskip("torch")
+    x = np.array([1.0, 2.5, np.nan, 3.0], dtype=np.float32)
+    with pytest.raises(SpecialValueError, match=r"element 2 \(bit pattern 0x7fc00000 of binary32\)"):
+        encode(torch.from_numpy(x), "ocp_e2m1", "sr", rand=torch.tensor([1, 2, 3, 4]), rand_bits=8, backend="torch")
+    with pytest.raises(SpecialValueError):
+        ops.encode(float("nan"), "ocp_e2m1", "sr", rand=3, rand_bits=8)
+    # an 8-bit target whose every code is in use (E8M0: 0xFF is NaN) and a negative under negative='error'
+    x = np.array([1.0, 0.75, -2.0, 3.0], dtype=np.float32)
+    with pytest.raises(SpecialValueError, match=r"element 2 \(bit pattern 0xc0000000 of binary32\)"):
+        encode(torch.from_numpy(x), "e8m0", "sr", rand=torch.tensor([1, 2, 3, 4]), rand_bits=8, backend="torch")
+    with pytest.raises(SpecialValueError):
+        ops.encode(-2.0, "e8m0", "sr", rand=3, rand_bits=8)
 
 
 @pytest.mark.parametrize("variant,k", [("b", 3), ("c", 3), ("c_odd", 2), ("te_e2m1_8", 8)])

@@ -17,8 +17,9 @@ a single rounding.  Paths (numpy):
   ``cast_bits`` itself on chunks.
 
 Tables live in memory only (functools.lru_cache).  torch uses the same two
-tables (gathered on the input's device) and otherwise runs ``cast_bits``
-through :class:`refarith.fast.bitops.TorchBitOps`.  Where the exact model
+tables (gathered on the input's device), ``sr`` of float32 tensors the tables
+of ``srfast`` in int32 operations (``_encode_sr_torch``), and otherwise runs
+``cast_bits`` through :class:`refarith.fast.bitops.TorchBitOps`.  Where the exact model
 raises, table entries hold a sentinel above every code, so the error check is
 a running maximum instead of a second gather.
 Decoding gathers from a per-format value table built from
@@ -366,6 +367,11 @@ def _encode_torch(x: Any, dst: FloatFormat, rounding: str, overflow: str, nan_po
     det = rounding != "sr"
     tables = None
     t = x if isinstance(x, torch.Tensor) else None
+    if not det and src is None and t is not None and t.dtype == torch.float32:
+        out = _encode_sr_torch(t.contiguous().view(torch.int32), dst, overflow, nan_policy, negative, rand,
+                               rand_bits, sr_variant)
+        if out is not None:
+            return out
     if det and src is None and t is not None and t.dtype == torch.float32 and sticky_key_suffices(dst):
         # the sticky key in int32 arithmetic (see sticky_keys; the mask undoes the sign extension)
         w32 = t.contiguous().view(torch.int32)
@@ -392,20 +398,7 @@ def _encode_torch(x: Any, dst: FloatFormat, rounding: str, overflow: str, nan_po
     ops = TorchBitOps(width, device=w.device)
     if width == 32 and isinstance(sf, IntFormat):
         raise BadValueError("integer sources need 64-bit words")
-    r = None
-    if rounding == "sr":
-        if rand is None:
-            raise UnknownModeError("stochastic rounding needs rand (integers of rand_bits bits)")
-        try:
-            r = rand if isinstance(rand, torch.Tensor) else torch.as_tensor(as_numpy(rand))
-        except (BadValueError, TypeError) as e:
-            raise UnknownModeError(f"rand must hold integers: {e}") from None
-        if r.is_floating_point() or r.is_complex() or r.dtype == torch.bool:
-            raise UnknownModeError(f"rand must hold integers, got {r.dtype}")
-        r = r.to(device=w.device, dtype=torch.int64)
-        if r.numel() and (int(r.min()) < 0 or int(r.max()) >= (1 << rand_bits)):
-            raise UnknownModeError(f"rand values must lie in [0, 2^{rand_bits}) for rand_bits={rand_bits}")
-        r = torch.broadcast_to(r, w.shape).reshape(-1)
+    r = _torch_rand(rand, rand_bits, w, torch.int64) if rounding == "sr" else None
     # on CPU in cache-sized chunks (the kernel's intermediates are int64 words), on a device in one pass
     flat = w.reshape(-1)
     n = flat.numel()
@@ -420,6 +413,103 @@ def _encode_torch(x: Any, dst: FloatFormat, rounding: str, overflow: str, nan_po
             _raise_torch(a + int(torch.nonzero(err)[0, 0]), w, sf, dst, nan_policy, negative)
         out[a:b] = torch.broadcast_to(codes, (b - a,))
     return out.reshape(w.shape)
+
+
+def _torch_rand(rand: Any, k: int, w: Any, dtype: Any) -> Any:
+    """The random integers as a flat ``dtype`` tensor on ``w``'s device, broadcast to ``w``; each checked to lie
+    in [0, 2^k)."""
+    import torch
+
+    if rand is None:
+        raise UnknownModeError("stochastic rounding needs rand (integers of rand_bits bits)")
+    try:
+        r = rand if isinstance(rand, torch.Tensor) else torch.as_tensor(as_numpy(rand))
+    except (BadValueError, TypeError) as e:
+        raise UnknownModeError(f"rand must hold integers: {e}") from None
+    if r.is_floating_point() or r.is_complex() or r.dtype == torch.bool:
+        raise UnknownModeError(f"rand must hold integers, got {r.dtype}")
+    r = r.to(device=w.device)
+    if r.numel() and (int(r.min()) < 0 or int(r.max()) >= (1 << k)):
+        raise UnknownModeError(f"rand values must lie in [0, 2^{k}) for rand_bits={k}")
+    if r.dtype != dtype and not (dtype == torch.int32 and r.dtype in (torch.uint8, torch.int8, torch.int16)):
+        r = r.to(dtype)  # narrower integers (checked non-negative) add into int32 words as they are
+    return torch.broadcast_to(r, w.shape).reshape(-1)
+
+
+_TORCH_SR_CHUNK = 1 << 18
+
+
+def _encode_sr_torch(w32: Any, dst: FloatFormat, overflow: str, nan_policy: str, negative: str, rand: Any,
+                     k: int, variant: str) -> Any:
+    """Stochastic rounding of binary32 patterns (an int32 view) by the tables of :mod:`refarith.fast.srfast`, in
+    int32 operations only; None where srfast's table reading does not apply (then the caller runs ``cast_bits``).
+
+    Per element, as srfast's per-exponent loop: the 17-bit sticky key; from the sign and biased exponent
+    (bits >> 23 & 0x1FF, a 512-entry table) the fraction mask and the shift s = d - K; low = (bits | 2^23) & mask,
+    F = low >> s, the bits below F = low - (F << s).  Where ``srfast._clamp_plan`` holds (checked there on every
+    exponent), the same F and bits below come without a gather: sig = bits & 0x7FFFFF | 2^23, s = c - clip(E,
+    E_lo, E_hi), G = sig >> s, F = G & (2^K - 1), below = sig - (G << s).  Then up = (F + r) >> k (a),
+    (F + 2r + 1) >> (k + 1) (b), or the c / c_odd rule of ``srfast._decide``, each 0 or 1 (F < 2^K, r < 2^k); the
+    code is the pair table's entry at key << 1 | up (down, or the next code away from zero).  Every intermediate
+    lies in [0, 2^31): the arithmetic shift of a negative pattern is masked before use.  Error entries hold a
+    sentinel above every code; the first one raises as the exact model does."""
+    import torch
+
+    if variant not in ("a", "b", "c", "c_odd") or not srfast.applies(dst, overflow, negative):
+        return None
+    kk = k + (variant != "a")
+    _, _, d_t, mask_t = srfast.tables(dst, overflow, nan_policy, negative)
+    sh_t = srfast._shift_table(d_t, kk)
+    if sh_t is None:
+        return None
+    dev = w32.device
+    pair, perr, limit = srfast._pair_codes(dst, overflow, nan_policy, negative, "|u1" if dst.nbits <= 8 else "<i4")
+    if perr is not None:  # an 8-bit target whose error entries have no spare uint8 value: int32 with a sentinel
+        pair, perr, limit = srfast._pair_codes(dst, overflow, nan_policy, negative, "<i4")
+    pair_t = _torch_code_table(pair, str(dev))
+    ex_t = _torch_code_table(srfast._packed_ex_table(mask_t, sh_t).astype(np.int32), str(dev))
+    clamp = srfast._clamp_plan(dst, overflow, nan_policy, negative, kk)
+    kmask = (1 << kk) - 1
+    r = _torch_rand(rand, k, w32, torch.int32)
+    flat = w32.reshape(-1)
+    n = flat.numel()
+    out = torch.empty(n, dtype=pair_t.dtype, device=dev)
+    step = _TORCH_SR_CHUNK if dev.type == "cpu" else max(n, 1)
+    for a in range(0, n, step):
+        x = flat[a:a + step]
+        rb = r[a:a + step]
+        y = torch.bitwise_and(x, 0x7FFF)  # the sticky key (sticky_keys), then << 1
+        y.add_(0x7FFF).bitwise_or_(x).bitwise_right_shift_(15).bitwise_and_(0x1FFFF).bitwise_left_shift_(1)
+        if clamp is not None:  # s and the significand by arithmetic (srfast._clamp_plan: the table's bits)
+            sh = torch.bitwise_right_shift(x, 23).bitwise_and_(0xFF).clamp_(clamp[0], clamp[1]).neg_().add_(clamp[2])
+            low = torch.bitwise_and(x, 0x7FFFFF).bitwise_or_(0x800000)
+        else:
+            t = torch.index_select(ex_t, 0, torch.bitwise_right_shift(x, 23).bitwise_and_(0x1FF))
+            sh = torch.bitwise_right_shift(t, 24)
+            low = torch.bitwise_or(x, 0x800000).bitwise_and_(t.bitwise_and_(0xFFFFFF))
+        f = torch.bitwise_right_shift(low, sh)
+        if variant in ("c", "c_odd"):
+            nz = low.sub_(torch.bitwise_left_shift(f, sh)).ne_(0)  # bits below the half
+        if clamp is not None:
+            f.bitwise_and_(kmask)
+        if variant == "a":
+            f.add_(rb).bitwise_right_shift_(k)
+        elif variant == "b":
+            f.add_(rb).add_(rb).add_(1).bitwise_right_shift_(kk)
+        else:
+            half = torch.bitwise_and(f, 1)
+            f.bitwise_right_shift_(1)  # t = floor(frac * 2^k)
+            odd = torch.bitwise_and(f, 1)
+            if variant == "c_odd":
+                odd.bitwise_xor_(1)
+            f.add_(half.bitwise_and_(odd.bitwise_or_(nz))).add_(rb).bitwise_right_shift_(k)
+        y.bitwise_or_(f)
+        torch.index_select(pair_t, 0, y, out=out[a:a + step])
+    if limit is not None and n and int(out.max()) > limit:
+        i = int(torch.nonzero(out > limit)[0, 0])
+        _raise_torch(i, w32, get_format("binary32"), dst, nan_policy, negative)
+    code_dt = _torch_code_dtype(dst)
+    return out.reshape(w32.shape) if out.dtype == code_dt else out.to(code_dt).reshape(w32.shape)
 
 
 def _torch_keys(xb: Any, buf: Any) -> Any:
