@@ -155,3 +155,128 @@ def test_recipe_torch_backend_equals_numpy():
                                backend="torch")
         assert float(a[0]) == float(b[0])
         assert np.array_equal(np.asarray(a[1]), b[1].numpy()) and np.array_equal(np.asarray(a[2]), b[2].numpy())
+
+
+# ------------------------------------------------------------------ the spec op nvfp4_recipe(role=...)
+ROLES = ("weight", "activation", "gradient", "wgrad_activation", "wgrad_gradient")
+
+
+def test_recipe_spec_ids():
+    from refarith.spec import parse_spec
+
+    assert str(parse_spec("nvfp4_recipe(role=weight)")) == \
+        "nvfp4_recipe(role=weight,division=reciprocal,levels=2,zero_scale=eps)"
+    # the recipe's stochastic rounding (te_e2m1_8, k = 8) is the default of the gradient roles, omitted from ids
+    assert parse_spec("nvfp4_recipe(role=gradient,sr=te_e2m1_8,k=8)") == parse_spec("nvfp4_recipe(role=gradient)")
+    assert str(parse_spec("nvfp4_recipe(role=wgrad_gradient,sr=c,k=4,global_scale=reciprocal)")) == \
+        "nvfp4_recipe(role=wgrad_gradient,division=reciprocal,levels=2,global_scale=reciprocal,zero_scale=eps,sr=c,k=4)"
+
+
+@pytest.mark.parametrize("spec,msg", [
+    ("nvfp4_recipe()", "needs role="),
+    ("nvfp4_recipe(role=bias)", "role='bias' is not one of"),
+    ("nvfp4_recipe(role=weight,sr=c)", "sr applies to the gradient roles only"),
+    ("nvfp4_recipe(role=activation,k=4)", "k applies to the gradient roles only"),
+    ("nvfp4_recipe(role=gradient,k=4)", "te_e2m1_8 takes k=8"),
+    ("nvfp4_recipe(role=gradient,sr=c,k=0)", "k must be a positive integer"),
+    ("nvfp4_recipe(role=weight,levels=1,global_scale=reciprocal)", "global_scale=reciprocal needs levels=2"),
+])
+def test_recipe_spec_bad_input_is_one_line_exit_2(spec, msg, capsys):
+    from refarith.cli import main
+
+    assert main(["certify", "refarith:numpy", "--spec", spec]) == 2
+    err = capsys.readouterr().err.strip()
+    assert msg in err and "\n" not in err
+
+
+def _driver_out(spec: str, x: np.ndarray, rand=None):
+    from refarith.golden import get_driver
+    from refarith.spec import parse_spec
+
+    s = parse_spec(spec)
+    vec = tuple(int(t) for t in x.astype(np.float32).view(np.uint32).reshape(-1))
+    if rand is not None:
+        vec += tuple(int(t) for t in np.asarray(rand).reshape(-1))
+    return get_driver(s).exact(s, vec)
+
+
+def test_recipe_driver_layout_weight():
+    """A weight vector is 16 x 32, two 16x16 tiles; the elements come back in row-major order.  Hand derivation:
+    each tile's maximum |x| = 6 is the tensor's, so its scale is 448 (UE4M3 0x7E) and +-6 is E2M1 +-6 (7, 0xF)."""
+    x = np.zeros((16, 32), np.float32)
+    x[3, 20], x[10, 2] = 6.0, -6.0
+    out = _driver_out("nvfp4_recipe(role=weight)", x)
+    assert out[0] == _f(np.float32(6) / np.float32(2688)) and out[1:3] == (0x7E, 0x7E)
+    want = [0] * 512
+    want[3 * 32 + 20], want[10 * 32 + 2] = 7, 0xF
+    assert list(out[3:]) == want
+
+
+def test_recipe_driver_layout_rotated_and_1x16():
+    """wgrad_activation (2 x 16): the row 4 e_0 rotates to sixteen ones (TE signs, d_0 = 1), the block maximum,
+    so E2M1 6 (code 7) each; activation (4 x 16): block 2 is row 2."""
+    x = np.zeros((2, 16), np.float32)
+    x[0, 0] = 4.0
+    out = _driver_out("nvfp4_recipe(role=wgrad_activation)", x)
+    assert out[0] == _f(np.float32(1) / np.float32(2688)) and out[1] == 0x7E
+    assert list(out[3:]) == [7] * 16 + [0] * 16
+    a = np.zeros((4, 16), np.float32)
+    a[2, 5] = -6.0
+    out = _driver_out("nvfp4_recipe(role=activation)", a)
+    assert out[1 + 2] == 0x7E and list(out[5:]) == [0] * 37 + [0xF] + [0] * 26
+
+
+def test_recipe_driver_gradient_uses_the_random_integers():
+    """levels=1: the block maximum 6 makes the block scale fl(6 / 6) = 1 exactly, so 1.25 lies halfway between the
+    E2M1 neighbours 1 and 1.5 (spacing 0.5): te_e2m1_8 takes floor(fl(1.25 + r / 256 * 0.5) / 0.5) * 0.5, i.e. 1
+    for r = 0 and 1.5 for r = 255."""
+    x = np.zeros((4, 16), np.float32)
+    x[0, 0], x[0, 1] = 6.0, 1.25
+    lo = _driver_out("nvfp4_recipe(role=gradient,levels=1)", x, np.zeros(64, int))
+    hi = _driver_out("nvfp4_recipe(role=gradient,levels=1)", x, np.full(64, 255))
+    assert lo[0] == _f(1.0) and lo[1] == 0x38  # no tensor scale (1.0 in the vector); UE4M3 1.0 = 2^0: 0x38
+    assert lo[5:7] == (7, 2) and hi[5:7] == (7, 3)  # E2M1 codes: 6 -> 7, 1 -> 2, 1.5 -> 3
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_recipe_numpy_certifies_against_committed_file(role):
+    from refarith.certify.runner import certify
+
+    c = certify("refarith:numpy", f"nvfp4_recipe(role={role})")
+    assert c.passed and c.stages[0].sha256 is not None, c.totals()
+
+
+def test_recipe_torch_certifies_against_committed_file():
+    pytest.importorskip("torch")
+    from refarith.certify.runner import certify
+
+    c = certify("refarith:torch", "nvfp4_recipe(role=wgrad_gradient)")  # Hadamard transform and SR on torch
+    assert c.passed, c.totals()
+
+
+def _bound_kernel(variant: str):
+    from refarith.certify.adapters import Kernel
+    from refarith.golden import get_driver
+    from refarith.spec import parse_spec
+
+    v = parse_spec(variant)
+    d = get_driver(v)
+    return Kernel(f"refarith:numpy[{v}]", lambda spec, operands: d.fast(v, operands, "numpy"), "test")
+
+
+@pytest.mark.parametrize("base,want,vary,part", [
+    # the last boundary vectors: NVFP4 division blocks; the first of the gradient role: stochastic hard blocks
+    # (levels=1: block scale 1, so their ties of k bits are exact)
+    ("nvfp4_recipe(role=activation)", "nvfp4_recipe(role=activation,division=divide)", ("division",), slice(-24, None)),
+    pytest.param("nvfp4_recipe(role=gradient,levels=1)", "nvfp4_recipe(role=gradient,levels=1,sr=c)", ("sr",),
+                 slice(0, 16), marks=pytest.mark.slow),
+])
+def test_recipe_identify_names_the_variant(base, want, vary, part):
+    """identify runs every variant's exact model on the vectors and names the one a kernel implements."""
+    from refarith.certify.identify import identify
+    from refarith.golden import get_driver
+    from refarith.spec import parse_spec
+
+    s = parse_spec(base)
+    scores = identify(_bound_kernel(want), base, vary=vary, vectors=get_driver(s).boundary(s)[part])
+    assert [x.spec for x in scores if x.matches and x.outside_domain == 0] == [str(parse_spec(want))]

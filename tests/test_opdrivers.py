@@ -27,8 +27,10 @@ def test_every_op_has_a_driver_and_a_committed_golden_file():
 def _certify_params() -> list:
     """Every committed non-cast spec; the NVFP4 files (30-40 s each: the exact model recomputes every expected
     block) under slow — the default run certifies refarith's NVFP4 kernel in the identify test below, and
-    tests/test_nvfp4.py ties it to the exact model."""
-    return [pytest.param(str(s), marks=pytest.mark.slow) if s.op == "nvfp4_quantize" else str(s) for s in COMMITTED]
+    tests/test_nvfp4.py ties it to the exact model; the NVFP4 recipe files (one call per vector, torch the
+    dearer) under slow too: tests/test_nvfp4_recipe.py certifies numpy on every role and torch on one."""
+    return [pytest.param(str(s), marks=pytest.mark.slow) if s.op in ("nvfp4_quantize", "nvfp4_recipe") else str(s)
+            for s in COMMITTED]
 
 
 @pytest.mark.parametrize("spec", _certify_params(), ids=lambda s: s.split(",")[0][:40])

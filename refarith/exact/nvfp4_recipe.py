@@ -29,6 +29,8 @@ keyword arguments of :func:`quantize_role` (and of :func:`refarith.fast.nvfp4_re
 
 from __future__ import annotations
 
+import functools
+
 from refarith.errors import BadValueError, RefarithError, SpecError, UnknownModeError
 from refarith.exact import nvfp4 as nv
 from refarith.exact import rotation as rot
@@ -55,8 +57,14 @@ def rotate_rows(matrix: list[list[int]]) -> list[list[int]]:
     """The recipe's random Hadamard transform (:data:`RHT`) of every run of 16 along each row."""
     if any(len(r) % 16 for r in matrix):
         raise BadValueError("the NVFP4 recipe's Hadamard transform needs rows that tile into runs of 16")
-    return [rot.rotate_float(list(r), "binary32", RHT["n"], RHT["signs"], 0, RHT["order"], RHT["acc"],
-                             RHT["norm"]) for r in matrix]
+    return [list(_rotate_row(tuple(r))) for r in matrix]
+
+
+@functools.lru_cache(maxsize=8192)
+def _rotate_row(row: tuple[int, ...]) -> tuple[int, ...]:
+    """One row's transform, remembered: ``identify`` quantizes the same rotated rows under every NVFP4 variant."""
+    return tuple(rot.rotate_float(list(row), "binary32", RHT["n"], RHT["signs"], 0, RHT["order"], RHT["acc"],
+                                  RHT["norm"]))
 
 
 def quantize_role(matrix: list[list[int]], role: str, rand: list[list[int]] | None = None,

@@ -107,7 +107,9 @@ def _fast(spec: Spec, operands: tuple, backend: str) -> tuple:
     for i in range(n):  # the per-tensor scale is per vector: one call per vector
         ri = None if rand is None else as_backend(rand[i], backend)
         t, s, q = quantize_role(as_backend(x[i], backend), rand=ri, backend=backend, **kw)
-        ts[i] = _F32_ONE if t is None else np.array([float(to_numpy(t))], np.float32).view(np.uint32)[0]
+        if t is not None and backend != "numpy":
+            t = to_numpy(t)
+        ts[i] = _F32_ONE if t is None else np.array([float(t)], np.float32).view(np.uint32)[0]
         ss.append(to_numpy(s).reshape(-1))
         qs.append(to_numpy(q).reshape(-1))
     return ts, np.stack(ss), np.stack(qs)
