@@ -5,6 +5,7 @@ statistical certification (``--sr-samples 10000``) of the example SR kernels.
     python benchmarks/bench_sr.py casts      # the throughput table only
     python benchmarks/bench_sr.py casts --timer cpu   # by this process's CPU time (steadier on a shared machine)
     python benchmarks/bench_sr.py blocks --timer cpu  # MX and NVFP4 with SR elements against their RNE kernels
+    python benchmarks/bench_sr.py torch --timer cpu   # the torch backend's SR casts against numpy's
 
 The SR and RNE casts of one target are timed in alternation (best of 5 rounds each), so both see the same load.
 """
@@ -40,6 +41,28 @@ def casts() -> None:
         t = bench_casts.best_of(fns, 5)
         for v in variants:
             print(f"| {dst} | {N / t['rne'] / 1e6:.1f} | {v} | {N / t[v] / 1e6:.1f} | {t['rne'] / t[v]:.2f} |")
+
+
+def torch_casts() -> None:
+    """torch SR casts (float32 tensors, one thread) against the numpy SR cast of the same target and variant."""
+    import torch
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(N) * 4).astype(np.float32)
+    r = rng.integers(0, 256, N, dtype=np.uint8)
+    xt, rt = torch.from_numpy(x), torch.from_numpy(r)
+    print("| target | sr variant | numpy SR (k=8) M/s | torch SR M/s | torch / numpy |\n|---|---|---:|---:|---:|")
+    for dst in ("ocp_e4m3", "ocp_e5m2", "ocp_e2m1", "e8m0"):
+        for v in ("a", "b", "c", "c_odd"):
+            kw = {"rounding": "sr", "rand_bits": 8, "sr_variant": v}
+            if dst == "e8m0":
+                kw["negative"] = "clamp"
+            t = bench_casts.best_of({"numpy": lambda d=dst, kw=kw: fast.encode(x, d, rand=r, **kw),
+                                     "torch": lambda d=dst, kw=kw: fast.encode(xt, d, rand=rt, backend="torch",
+                                                                               **kw)}, 5)
+            print(f"| {dst} | {v} | {N / t['numpy'] / 1e6:.1f} | {N / t['torch'] / 1e6:.1f} | "
+                  f"{t['numpy'] / t['torch']:.2f} |")
 
 
 def blocks() -> None:
@@ -86,6 +109,8 @@ if __name__ == "__main__":
     what = args or ["casts", "statistical"]
     if "casts" in what:
         casts()
+    if "torch" in what:
+        torch_casts()
     if "blocks" in what:
         blocks()
     if "statistical" in what:
