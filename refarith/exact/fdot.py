@@ -110,10 +110,15 @@ def accumulate(ps: list[Value], acc: FloatFormat | str, order: str = "sequential
 
 def fdot(xs: list[int], ys: list[int], fmt: FloatFormat | str, acc: FloatFormat | str = "binary32",
          order: str = "sequential", product: str = "exact", mul: str = "exact", rounding: str = "rne",
-         overflow: str | None = None) -> Rounded:
-    """Dot product of two code vectors of ``fmt`` accumulated in ``acc`` (module docstring: every rule)."""
+         overflow: str | None = None, *, rand: list[int] | None = None, rand_bits: int | None = None,
+         sr_variant: str = "a") -> Rounded:
+    """Dot product of two code vectors of ``fmt`` accumulated in ``acc`` (module docstring: every rule).
+    ``rounding="sr"`` rounds the accumulator's additions stochastically (:func:`accumulate`); the products are
+    then exact (``product=exact``)."""
+    if rounding == "sr" and product != "exact":
+        raise BadValueError("stochastic rounding applies to the accumulator; use product=exact")
     ps = products(xs, ys, fmt, product, mul, rounding)
-    return accumulate(ps, acc, order, rounding, overflow)
+    return accumulate(ps, acc, order, rounding, overflow, rand=rand, rand_bits=rand_bits, sr_variant=sr_variant)
 
 
 def fdot_spec(spec: Spec | str, xs: list[int], ys: list[int]) -> Rounded:

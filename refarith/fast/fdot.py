@@ -14,6 +14,15 @@ of a supported spec is exact:
   most 51 bits equals the single rounding of the exact sum (Boldo & Melquiond, "Emulation of FMA and
   correctly rounded sums: proved algorithms using rounding to odd", IEEE TC 2008), so there is no
   double rounding.  A binary64 accumulator (numpy only, rne only) uses s = RN(acc + p) directly.
+* ``rounding="sr"`` (stochastic rounding of the accumulator, exact products only): addition i, in
+  the exact model's evaluation order, takes the k-bit random integer ``rand[..., i]`` (one per
+  addition, :func:`refarith.exact.fdot.additions` of them) and rounds the exact sum with the
+  variant's rule (:func:`refarith.fast.mx.sr_round_up` on the 53-bit round-to-odd significand).
+  Round-to-odd keeps the dropped bits above its last bit exact and that bit sticky, so the rule
+  reads exact bits while it needs at most 52 - p bits below the accumulator's p-bit precision:
+  k <= 52 - p for variant ``a``, k <= 51 - p for ``b``, ``c`` and ``c_odd`` (one more bit and a
+  sticky tie), k = 8 for ``te_e2m1_8`` (E2M1 accumulators).  binary32 accumulators: k <= 28 / 27;
+  larger k is refused (the exact model has no bound).
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from functools import lru_cache
 import numpy as np
 
 from refarith.errors import BadValueError, SpecialValueError
-from refarith.exact.fdot import MULS, ORDERS
+from refarith.exact.fdot import MULS, ORDERS, additions
 from refarith.exact.rounding import check_modes, default_overflow
 from refarith.fast.lmul import Backend, lmul_parts, round_scaled, special_codes
 from refarith.formats import FloatFormat, get_format
@@ -34,8 +43,16 @@ _B64 = get_format("binary64")
 
 @lru_cache(maxsize=64)
 def value_table(fmt: FloatFormat) -> np.ndarray:
-    """binary64 value of every code of a format of at most 16 bits (exact)."""
+    """binary64 value of every code of a format of at most 16 bits (exact; binary16 and bfloat16 by numpy's
+    exact widening of their bit patterns, the others by the exact model's decode)."""
     from refarith.exact.ops import decode
+
+    if fmt.name in ("binary16", "bfloat16"):
+        codes = np.arange(1 << 16, dtype=np.uint32)
+        with np.errstate(invalid="ignore"):
+            v = codes.astype(np.uint16).view(np.float16).astype(np.float64) if fmt.name == "binary16" else \
+                (codes << 16).view(np.float32).astype(np.float64)
+        return np.where(np.isnan(v), np.nan, v)  # the exact decode's NaN: sign 0
 
     return np.array([decode(c, fmt).to_float() for c in range(fmt.ncodes)], dtype=np.float64)
 
@@ -104,8 +121,9 @@ class _F64:
         t = self.b.t
         return n.to(t.float64) * t.pow(t.tensor(2.0, dtype=t.float64), k.to(t.float64))
 
-    def encode_exactish(self, z, fmt: FloatFormat, rounding: str, overflow: str, zero_sign):
-        """Codes of binary64 values z (already round-to-odd where needed) rounded once into fmt."""
+    def encode_exactish(self, z, fmt: FloatFormat, rounding: str, overflow: str, zero_sign, sr_up=None):
+        """Codes of binary64 values z (already round-to-odd where needed) rounded once into fmt (``sr_up``: the
+        stochastic round-up rule of :func:`refarith.fast.lmul.round_scaled`)."""
         b = self.b
         u = self.bits(z)
         sign = (u >> 63) & 1
@@ -113,7 +131,7 @@ class _F64:
         n = (u & ((1 << 52) - 1)) | (1 << 52)
         k = e - 1075
         safe_k = b.where(e == 0, 0, k)
-        out = round_scaled(b, sign, n, safe_k, 52, fmt, rounding, overflow, "gradual")
+        out = round_scaled(b, sign, n, safe_k, 52, fmt, rounding, overflow, "gradual", sr_up)
         sc = special_codes(fmt, overflow)
         zero = b.where(zero_sign == 1, sc["neg0"], 0)
         out = b.where(z == 0, zero, out)
@@ -135,8 +153,9 @@ class _F64:
         return out
 
 
-def _add_round(f: _F64, a, p, acc: FloatFormat, rounding: str, overflow: str):
-    """(code, value) of round_acc(a + p) for binary64 arrays holding exact values."""
+def _add_round(f: _F64, a, p, acc: FloatFormat, rounding: str, overflow: str, sr_up=None):
+    """(code, value) of round_acc(a + p) for binary64 arrays holding exact values (``sr_up``: the stochastic
+    round-up rule of this addition, :func:`_sr_rule`)."""
     b = f.b
     s = a + p
     if acc == _B64:
@@ -159,7 +178,7 @@ def _add_round(f: _F64, a, p, acc: FloatFormat, rounding: str, overflow: str):
     else:
         zs = both_zero & sa & sp
     zero_sign = b.where(exact_zero & zs, 1, 0)
-    code = f.encode_exactish(z, acc, rounding, overflow, zero_sign)
+    code = f.encode_exactish(z, acc, rounding, overflow, zero_sign, sr_up)
     return code, f.decode(code, acc)
 
 
@@ -191,12 +210,41 @@ def _products(f: _F64, x, y, fmt: FloatFormat, product: str, mul: str, rounding:
     return t.where(nan, t.full_like(val, float("nan")), val)
 
 
+def sr_max_bits(acc: FloatFormat, variant: str) -> int:
+    """Largest k the binary64 path rounds exactly into ``acc`` under ``variant`` (module docstring)."""
+    return 52 - acc.precision - (0 if variant == "a" else 1)
+
+
+def _sr_check(acc: FloatFormat, product: str, rand_bits, sr_variant: str) -> None:
+    from refarith.errors import UnknownModeError
+
+    if product != "exact":
+        raise UnknownModeError("fast fdot: stochastic rounding applies to the accumulator; use product=exact")
+    if acc == _B64:
+        raise UnknownModeError("fast fdot: stochastic rounding into binary64 is not supported; use the exact model")
+    if isinstance(rand_bits, int) and not isinstance(rand_bits, bool) and sr_variant != "te_e2m1_8" \
+            and rand_bits > sr_max_bits(acc, sr_variant):
+        raise UnknownModeError(f"fast fdot: rand_bits={rand_bits} exceeds {sr_max_bits(acc, sr_variant)}, the "
+                               f"most the binary64 path rounds exactly into {acc.name} under sr variant "
+                               f"{sr_variant!r}; use the exact model")
+
+
+def _sr_rule(xp, r, k: int, variant: str):
+    """The round-up rule of one addition with random integers ``r`` for :func:`refarith.fast.lmul.round_scaled`."""
+    from refarith.fast.mx import sr_round_up
+
+    return lambda n, d, lo: sr_round_up(n, d, (r, k, variant), lo, xp)
+
+
 def fdot(x, y, fmt: FloatFormat | str, acc: FloatFormat | str = "binary32", order: str = "sequential",
          product: str = "exact", mul: str = "exact", rounding: str = "rne", overflow: str | None = None,
-         backend: str = "numpy"):
+         backend: str = "numpy", *, rand=None, rand_bits: int | None = None, sr_variant: str = "a"):
     """Dot products over the last axis of two code arrays of ``fmt``, accumulated in ``acc``.
 
-    Returns the accumulator codes (numpy: unsigned integers; torch: int64 tensor).
+    ``rounding="sr"``: every addition of the accumulator is rounded stochastically, addition i (in evaluation
+    order) with ``rand[..., i]`` (k = ``rand_bits``, rule ``sr_variant``); ``rand`` has the shape of x with the
+    last axis :func:`refarith.exact.fdot.additions` long.  Returns the accumulator codes (numpy: unsigned
+    integers; torch: int64 tensor).
     """
     fmt, acc = get_format(fmt), get_format(acc)
     if order not in ORDERS:
@@ -205,13 +253,20 @@ def fdot(x, y, fmt: FloatFormat | str, acc: FloatFormat | str = "binary32", orde
         raise BadValueError(f"unknown product kind mul={mul!r}; expected one of {', '.join(MULS)}")
     overflow = overflow or default_overflow(acc)
     check_modes(acc, rounding, overflow)
-    _check(fmt, acc, product, rounding, backend)
+    _check(fmt, acc, product, "rne" if rounding == "sr" else rounding, backend)
+    if rounding == "sr":
+        _sr_check(acc, product, rand_bits, sr_variant)
+    elif rand is not None:
+        from refarith.errors import UnknownModeError
+
+        raise UnknownModeError(f"rand is given but rounding={rounding!r}; random bits apply to rounding='sr' only")
     with np.errstate(invalid="ignore", over="ignore"):
-        return _fdot(x, y, fmt, acc, order, product, mul, rounding, overflow, backend)
+        return _fdot(x, y, fmt, acc, order, product, mul, rounding, overflow, backend,
+                     (rand, rand_bits, sr_variant) if rounding == "sr" else None)
 
 
 def _fdot(x, y, fmt: FloatFormat, acc: FloatFormat, order: str, product: str, mul: str, rounding: str, overflow: str,
-          backend: str):
+          backend: str, sr: tuple | None = None):
     b = Backend(backend)
     f = _F64(b)
     x, y = b.int64(x), b.int64(y)
@@ -222,13 +277,26 @@ def _fdot(x, y, fmt: FloatFormat, acc: FloatFormat, order: str, product: str, mu
     p = _products(f, x, y, fmt, product, mul, rounding)
     kdim = p.shape[-1]
     zero = np.zeros(p.shape[:-1]) if backend == "numpy" else b.t.zeros(tuple(p.shape[:-1]), dtype=b.t.float64)
+    rules = iter(())
+    if sr is not None:
+        from refarith.fast import blocksr
+        from refarith.fast import mx as fmx
+
+        xp = fmx.ops(backend)
+        shape = (*tuple(x.shape[:-1]), additions(kdim, order))
+        r = blocksr.random_bits(sr[0], shape, sr[1], sr[2], acc.name, xp, x)
+        rules = iter([_sr_rule(xp, r[..., i], sr[1], sr[2]) for i in range(shape[-1])])
+
+    def add(a, q, mode=rounding):
+        return _add_round(f, a, q, acc, mode, overflow, next(rules, None))
+
     if kdim == 0:
-        code, _ = _add_round(f, zero, zero, acc, rounding, overflow)
+        code, _ = add(zero, zero, "rne" if sr is not None else rounding)  # an exact +0: no rounding happens
     elif order == "sequential":
         a = zero
         code = None
         for i in range(kdim):
-            code, a = _add_round(f, a, p[..., i], acc, rounding, overflow)
+            code, a = add(a, p[..., i])
     else:
         def tree(lo: int, hi: int):
             if hi - lo == 1:
@@ -236,9 +304,9 @@ def _fdot(x, y, fmt: FloatFormat, acc: FloatFormat, order: str, product: str, mu
             mid = lo + (hi - lo) // 2
             _, left = tree(lo, mid)
             _, right = tree(mid, hi)
-            return _add_round(f, left, right, acc, rounding, overflow)
+            return add(left, right)
 
-        code, _ = _add_round(f, zero, p[..., 0], acc, rounding, overflow) if kdim == 1 else tree(0, kdim)
+        code, _ = add(zero, p[..., 0]) if kdim == 1 else tree(0, kdim)
     if backend == "numpy":
         from refarith.fast.lmul import _code_dtype
 
@@ -259,4 +327,4 @@ def fdot_spec(spec, x, y, backend: str = "numpy"):
                 backend=backend)
 
 
-__all__ = ["fdot", "fdot_spec", "value_table"]
+__all__ = ["fdot", "fdot_spec", "sr_max_bits", "value_table"]

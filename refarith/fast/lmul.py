@@ -68,7 +68,7 @@ class Backend:
 
 def _away(rounding: str, sign, b: Backend):
     """Mask: the mode rounds away from zero for this sign (IEEE 754 7.4 overflow rule)."""
-    if rounding in ("rne", "rna"):
+    if rounding in ("rne", "rna", "sr"):
         return b.ones_like(sign) == 1
     if rounding == "rtz":
         return b.zeros_like(sign) == 1
@@ -86,12 +86,15 @@ def special_codes(fmt: FloatFormat, overflow: str) -> dict[str, int]:
     }
 
 
-def round_scaled(b: Backend, sign, n, k, p, fmt: FloatFormat, rounding: str, overflow: str, underflow: str):
+def round_scaled(b: Backend, sign, n, k, p, fmt: FloatFormat, rounding: str, overflow: str, underflow: str,
+                 sr_up=None):
     """Codes of (-1)^sign * n * 2^k in ``fmt`` (int64 arrays; n > 0 with 2^p <= n < 2^(p+1), p >= mbits).
 
     Rounds once like :func:`refarith.exact.rounding.round_value` (unbounded exponent first, then
     overflow by the mode's direction); values below the smallest normal are flushed to the signed
-    zero (``underflow=flush``) or rounded to the subnormal grid (``gradual``).
+    zero (``underflow=flush``) or rounded to the subnormal grid (``gradual``).  ``rounding="sr"``:
+    ``sr_up(n, d, lo)`` decides the round-up (d: the unclamped number of dropped bits of n, lo: the
+    magnitude code below); overflow then goes away from zero, as for rne.
     """
     m = fmt.mbits
     ev = k + p
@@ -112,6 +115,8 @@ def round_scaled(b: Backend, sign, n, k, p, fmt: FloatFormat, rounding: str, ove
         up = (rem > 0) & (sign == 0)
     elif rounding == "rdn":
         up = (rem > 0) & (sign == 1)
+    elif rounding == "sr" and sr_up is not None:
+        up = sr_up(n, q - k, b.where(sub, qn, ((ev + fmt.bias) << m) + qn - (1 << m)))
     else:
         raise UnknownModeError(f"rounding {rounding!r} not supported by the fast kernels; expected one of "
                                f"{', '.join(ROUNDINGS)}")
