@@ -15,8 +15,9 @@ same tile, rounding and variant (block maxima at and around every power of two a
 NaN/inf, all-zero and signed-zero blocks, the divide-vs-reciprocal blocks; the gradient role: the stochastic hard
 blocks with the four random-integer patterns).  The rotated roles take the boundary tiles of
 ``hadamard_rotate(binary32,n=16,signs=te_wgrad,order=sequential,norm=matrix)``, and pre-images of ``nvfp4_quantize``
-boundary blocks under the transform (x = y M^T in binary64, rounded to binary32: the rotated x lies within a few
-binary32 ulps of the block boundary y, not on it).  Random vectors: those of the ``nvfp4_quantize`` driver.
+boundary blocks under the transform (x = y M^T in binary64, rounded to binary32: the rotated x lies near the block
+boundary y, not on it: most elements within one or two binary32 ulps, small ones where the sums cancel within
+tens).  Random vectors: those of the ``nvfp4_quantize`` driver.
 """
 
 from __future__ import annotations
