@@ -1,7 +1,8 @@
 """The Z3 theorems that read the traced MX block graph, and the emitted Triton kernel: one graph.
 
-The expected values are the exact model's scale rule (the theorems' statement, an independent floor(log2) from
-binary32 pattern comparisons) and, for the mutated graph, the exact model's replay of the counterexample.
+The expected values are the exact model's scale rule (the theorems' statement: an independent floor(log2) from
+binary32 pattern comparisons, the even threshold and rceil's rounding boundaries in exact integers) and, for the
+mutated graph, the exact model's replay of the counterexample.
 """
 
 from __future__ import annotations
@@ -43,13 +44,33 @@ def test_a_wrong_graph_gets_a_confirmed_counterexample():
 
 
 def test_every_traced_scale_theorem_is_registered_within_budget():
-    """Both rules for every MX element format, 30 s budget each, tagged triton."""
+    """Every scale rule (floor, ceil, even, rceil) for every MX element format, 30 s budget each, tagged
+    triton."""
     from refarith.smt.theorems.tracedblocks import ELEMENTS, RULES
 
     reg = registry.load_all()
     names = {f"traced.mx_scale.{r}.{e}" for r in RULES for e in ELEMENTS}
-    assert names <= set(reg) and len(names) == 14
+    assert set(RULES) == {"floor", "ceil", "even", "rceil"} and names <= set(reg) and len(names) == 28
     assert all(reg[n].budget <= 30 and "triton" in reg[n].tags for n in names)
+
+
+def test_even_rule_is_proved_and_the_rceil_statement_can_fail():
+    """traced.mx_scale.even.ocp_e2m1 is proved on the graph the Triton kernel runs; the rceil statement checked
+    on the even graph gives an input whose scale the exact model's rceil rule computes differently."""
+    reg = registry.load_all()
+    res = registry.run_one(reg["traced.mx_scale.even.ocp_e2m1"])
+    assert res.ok and res.verdict == "proved", res.detail
+    assert res.detail.split("graph ")[1].split()[0] == tbk.mx_quantize_graph("ocp_e2m1", "even", "rne").digest
+    res = registry.run_one(reg["traced.mx_scale.even_graph_is_not_rceil"])
+    assert res.ok and res.verdict == "counterexample" and res.confirmed is True
+    assert res.counterexample["graph_scale"] != res.counterexample["exact_scale"]
+
+
+@pytest.mark.slow
+def test_rceil_rule_is_proved():
+    """traced.mx_scale.rceil.ocp_e4m3: the graph's binary32 division and ceil(log2) give the exact rceil rule."""
+    res = registry.run_one(registry.load_all()["traced.mx_scale.rceil.ocp_e4m3"])
+    assert res.ok and res.verdict == "proved", res.detail
 
 
 def test_lane_block_op_is_the_block_semantics_on_one_element():

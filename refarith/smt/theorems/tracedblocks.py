@@ -1,14 +1,19 @@
 """Theorems read from the traced block graphs the Triton backend emits (:mod:`refarith.fast.triton_blocks`).
 
-* ``traced.mx_scale.<rule>.<element>`` (Z3, proved), rule ``floor`` or ``ceil``, every MX element format: the
-  E8M0 scale output of the graph :func:`refarith.fast.triton_blocks.mx_quantize_graph` (the graph whose digest
-  the emitted Triton kernel carries; the outcome names it) is the exact scale rule of the block's largest
-  magnitude A, for every block:
+* ``traced.mx_scale.<rule>.<element>`` (Z3, proved), every scale rule (``floor``, ``ceil``, ``even``,
+  ``rceil``) and every MX element format: the E8M0 scale output of the graph
+  :func:`refarith.fast.triton_blocks.mx_quantize_graph` (the graph whose digest the emitted Triton kernel
+  carries; the outcome names it) is the exact scale rule of the block's largest magnitude A, for every block:
 
   - A a NaN or infinity: 0xFF; A = 0: 0 (e = -127);
-  - otherwise clamp(k - emax_elem, -127, 127) + 127 (``floor``), k + [A != 2^k] in place of k (``ceil``), where
-    k is defined independently of the kernel by 2^k <= A < 2^(k+1) (binary32 patterns of positive values are
-    ordered as the values; :func:`refarith.smt.theorems.blocks._pow2_bits`).
+  - otherwise clamp(e - emax_elem, -127, 127) + 127 with, k being defined independently of the kernel by
+    2^k <= A < 2^(k+1) (binary32 patterns of positive values are ordered as the values;
+    :func:`refarith.smt.theorems.blocks._pow2_bits`): e = k (``floor``), k + [A != 2^k] (``ceil``),
+    k + [A >= (2 - 2^-p) 2^k] (``even``, p the element's precision: the exact model's threshold, compared as
+    the exact integers 2^149 A 2^p and (2^(p+1) - 1) 2^(k+149));
+  - ``rceil`` (no emax_elem term): clamp(ceil(log2 d), -127, 127) + 127 for d = RNE_binary32(A / elem_max), and
+    0 where d = 0, stated by the rounding boundaries of d (:func:`_rceil_claim`: d <= 2^j iff A / elem_max <=
+    2^j + ulp(2^j) / 2), in exact integers; the graph computes d by :func:`refarith.fast.mx.f32_div`.
 
   The check has three parts.  (1) Structure: the scale output depends on the elements only through one ``rmax``
   node (the block maximum of a word w(x) of each element) and the graph has no block inputs, so the scale is
@@ -27,7 +32,7 @@ from fractions import Fraction
 
 from refarith.smt.registry import COUNTEREXAMPLE, PROVED, Outcome, prove, theorem
 
-RULES = ("floor", "ceil")
+RULES = ("floor", "ceil", "even", "rceil")
 ELEMENTS = ("ocp_e4m3", "ocp_e5m2", "ocp_e3m2", "ocp_e2m3", "ocp_e2m1", "int8", "int8_sym")
 
 
@@ -60,14 +65,72 @@ def _lane(graph, x):
     return evaluate(graph, ops, [word], lane_block_op), ops
 
 
-def _expected(z3, a, k, rule: str, emax: int):
-    """The rule's E8M0 code (8-bit vector) of a finite non-zero amax pattern ``a`` with 2^k <= a < 2^(k+1)."""
+WIDE = 300
+"""Width of the exact integers 2^149 * v (v a binary32 value, below 2^128) times the small constants of the
+``even`` and ``rceil`` statements."""
+
+
+def _value149(z3, a):
+    """2^149 times the value of the non-negative binary32 pattern ``a`` (32-bit vector), as a :data:`WIDE`-bit
+    integer: m for a subnormal (exponent field 0), (2^23 + m) 2^(E-1) otherwise (IEEE 754's decoding; the
+    pattern of +inf reads as 2^128, the value just above every finite one)."""
+    e = z3.ZeroExt(WIDE - 8, z3.Extract(30, 23, a))
+    m = z3.ZeroExt(WIDE - 23, z3.Extract(22, 0, a))
+    return z3.If(e == 0, m, (m | (1 << 23)) << (e - 1))
+
+
+def _wide(z3, v: int):
+    return z3.BitVecVal(v, WIDE)
+
+
+def _code(z3, e):
+    """The E8M0 code (8-bit vector) of the exponent e (32-bit), clamped to [-127, 127]."""
+    e = z3.If(e < -127, z3.BitVecVal(-127, 32), z3.If(e > 127, z3.BitVecVal(127, 32), e))
+    return z3.Extract(7, 0, e + 127)
+
+
+def _expected(z3, a, k, rule: str, fmt):
+    """The rule's E8M0 code (8-bit vector) of a finite non-zero amax pattern ``a`` with 2^k <= a < 2^(k+1), for
+    the rules stated by the binade alone: ``floor`` k, ``ceil`` k + [A != 2^k], ``even`` k + [A >= (2 - 2^-p)
+    2^k] (the exact model's threshold, p the element's precision), each minus emax_elem."""
+    from refarith.exact import mx as emx
     from refarith.smt.theorems.blocks import _pow2_bits
 
     zero, one = z3.BitVecVal(0, 32), z3.BitVecVal(1, 32)
-    e = k - emax if rule == "floor" else k + z3.If(a == _pow2_bits(z3, k), zero, one) - emax
-    e = z3.If(e < -127, z3.BitVecVal(-127, 32), z3.If(e > 127, z3.BitVecVal(127, 32), e))
-    return z3.Extract(7, 0, e + 127)
+    if rule == "floor":
+        bump = zero
+    elif rule == "ceil":
+        bump = z3.If(a == _pow2_bits(z3, k), zero, one)
+    else:  # A 2^p >= (2^(p+1) - 1) 2^k, both sides times 2^149 (k >= -149)
+        p = emx._elem_precision(fmt)
+        lhs = _value149(z3, a) << p
+        rhs = _wide(z3, (1 << (p + 1)) - 1) << z3.ZeroExt(WIDE - 32, k + 149)
+        bump = z3.If(z3.UGE(lhs, rhs), one, zero)
+    return _code(z3, k + bump - emx.emax_elem(fmt))
+
+
+def _rceil_claim(z3, a, got, fmt):
+    """The ``rceil`` rule for a finite non-zero amax pattern ``a`` and the graph's E8M0 code ``got``, stated by the
+    rounding boundaries of d = RNE_binary32(q), q = A / M (M = elem_max): d = 0 iff q <= 2^-150 (the tie rounds
+    to the even 0), and then the code is 0; otherwise e = ceil(log2 d) clamped to [-127, 127] and d <= 2^j iff
+    q <= B(j) = 2^j + ulp(2^j) / 2 (ulp(2^j) = 2^max(j - 23, -149); the tie rounds to 2^j, whose pattern is even
+    for j >= -148), so the code e + 127 satisfies q > B(e - 1) unless e = -127 and q <= B(e) unless e = 127.
+    Compared as integers: 2 den 2^149 A against num 2^150 B(j) = num (2^(j+150) + 2^max(j+126, 0))."""
+    from refarith.exact import mx as emx
+
+    m = Fraction(emx.elem_max(fmt))
+    q2 = _value149(z3, a) * _wide(z3, 2 * m.denominator)
+
+    def bound(j):  # num 2^150 B(j), j a 32-bit exponent in [-128, 126]
+        lo = z3.If(j + 126 > 0, j + 126, z3.BitVecVal(0, 32))
+        return _wide(z3, m.numerator) * ((_wide(z3, 1) << z3.ZeroExt(WIDE - 32, j + 150))
+                                         + (_wide(z3, 1) << z3.ZeroExt(WIDE - 32, lo)))
+
+    e = z3.ZeroExt(24, got) - 127
+    dzero = z3.ULE(q2, _wide(z3, m.numerator))
+    return z3.If(dzero, got == 0,
+                 z3.And(z3.ULE(got, 254), z3.Or(got == 0, z3.UGT(q2, bound(e - 1))),
+                        z3.Or(got == 254, z3.ULE(q2, bound(e)))))
 
 
 def check_mx_scale(rule: str, element: str, graph=None) -> Outcome:
@@ -97,11 +160,15 @@ def check_mx_scale(rule: str, element: str, graph=None) -> Outcome:
     k = z3.BitVec("k", 32)
     a = ax
     special = z3.UGE(a, 0x7F800000)
-    in_binade = z3.And(k >= -149, k <= 127, z3.ULE(_pow2_bits(z3, k), a), z3.ULT(a, _pow2_bits(z3, k + 1)))
     got = z3.Extract(7, 0, sx)
-    claim = z3.And(z3.Implies(special, got == 0xFF), z3.Implies(a == 0, got == 0),
-                   z3.Implies(z3.And(z3.Not(special), a != 0, in_binade),
-                              got == _expected(z3, a, k, rule, emx.emax_elem(fmt))))
+    variables = {"x": x, "k": k}
+    if rule == "rceil":
+        variables = {"x": x}
+        body = z3.Implies(z3.And(z3.Not(special), a != 0), _rceil_claim(z3, a, got, fmt))
+    else:
+        in_binade = z3.And(k >= -149, k <= 127, z3.ULE(_pow2_bits(z3, k), a), z3.ULT(a, _pow2_bits(z3, k + 1)))
+        body = z3.Implies(z3.And(z3.Not(special), a != 0, in_binade), got == _expected(z3, a, k, rule, fmt))
+    claim = z3.And(z3.Implies(special, got == 0xFF), z3.Implies(a == 0, got == 0), body)
 
     def confirm(m: dict) -> tuple[dict, bool]:
         import numpy as np
@@ -120,7 +187,7 @@ def check_mx_scale(rule: str, element: str, graph=None) -> Outcome:
             want = emx.scale_exponent(Fraction(get_format("binary32").finite_value(bits)), fmt, rule) + 127
         return {"x_bits": hex(m["x"]), "graph_scale": kernel, "exact_scale": want}, kernel != want
 
-    res = prove(claim, {"x": x, "k": k}, 20, confirm)
+    res = prove(claim, variables, 25 if rule == "rceil" else 20, confirm)
     res.detail = (res.detail + " " if res.detail else "") + f"graph {g.digest}"
     return res
 
@@ -140,6 +207,16 @@ def _ceil_graph_is_not_floor() -> Outcome:
     from refarith.fast.triton_blocks import mx_quantize_graph
 
     return check_mx_scale("floor", "ocp_e4m3", mx_quantize_graph("ocp_e4m3", "ceil", "rne"))
+
+
+@theorem("traced.mx_scale.even_graph_is_not_rceil",
+         "the traced mx_quantize(ocp_e2m1,scale=even) graph is NOT the rceil rule: a counterexample, replayed "
+         "through the exact model (the rceil statement can fail)", expect=COUNTEREXAMPLE, budget=30,
+         tags=("mx", "blocks", "triton"))
+def _even_graph_is_not_rceil() -> Outcome:
+    from refarith.fast.triton_blocks import mx_quantize_graph
+
+    return check_mx_scale("rceil", "ocp_e2m1", mx_quantize_graph("ocp_e2m1", "even", "rne"))
 
 
 __all__ = ["ELEMENTS", "RULES", "check_mx_scale"]
