@@ -139,7 +139,7 @@ _OTHER_OPS = (
     # block quantization: every element format and scale rule of MX, the NVFP4 variants, integer quantization
     "mx_quantize(ocp_e2m1)", "mx_quantize(ocp_e2m1,scale=rceil)", "mx_quantize(ocp_e4m3)",
     "mx_quantize(ocp_e4m3,scale=ceil)", "mx_quantize(ocp_e5m2,scale=even)", "mx_quantize(ocp_e3m2)",
-    "mx_quantize(ocp_e2m3)", "mx_quantize(int8_sym)",
+    "mx_quantize(ocp_e2m3)", "mx_quantize(int8_sym)", "mx_quantize(int8)",
     "nvfp4_quantize()", "nvfp4_quantize(division=divide)", "nvfp4_quantize(levels=1)",
     "nvfp4_quantize(zero_scale=zero)", "nvfp4_quantize(tile=16x16)", _nv.COMPRESSED_TENSORS_SPEC,
     "int_quantize(int8)", "int_quantize(int4,clip=full)", "int_quantize(int8,scheme=asymmetric,granularity=channel)",

@@ -6,4 +6,4 @@ digest, so a golden file cannot be edited together with its MANIFEST entry witho
 changing too.
 """
 
-MANIFEST_SHA256 = "113de00f3fc041c08270b935a65483f93cbdf23523ba8ab0390fbef99e0dd574"
+MANIFEST_SHA256 = "eab67088b64ea1108f5991ffac067771ac942f12a052672b238d6284b9281914"

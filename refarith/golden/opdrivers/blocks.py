@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import random
+from collections.abc import Iterable
 from fractions import Fraction
 
 import numpy as np
@@ -55,7 +56,8 @@ E2M1 = get_format("ocp_e2m1")
 INT32 = get_format("int32")
 
 
-def _f32_block_boundaries(spec: Spec, k: int, elem_max: Fraction | None, exps: range) -> list[tuple[int, ...]]:
+def _f32_block_boundaries(spec: Spec, k: int, elem_max: Fraction | None, exps: Iterable[int]
+                           ) -> list[tuple[int, ...]]:
     """Blocks of k binary32 codes around every boundary of a block maximum (see the module docstring)."""
     rng = fixed_rng(spec, "blocks")
     out: list[tuple[int, ...]] = []
@@ -140,10 +142,26 @@ def _mx_fast(spec: Spec, inputs: tuple, backend: str) -> tuple:
     return to_numpy(s)[:, 0], to_numpy(c)
 
 
+_MX_THIN = {"int8": (8, 128)}
+"""Element formats whose deterministic MX files are thinned to about 200 KB: (exponent step of the block maxima
+between 2^-119 and 2^119, random vectors).  The ends stay dense (binary32 subnormals, the smallest E8M0 scales,
+overflow of the largest), and every kind of maximum stays at every exponent kept (a power of two, its binary32
+neighbours, the element's largest value times it and its neighbours; negated blocks put MXINT8's -128 code
+0x80 at each maximum just below a power of two)."""
+
+
+def _mx_thin(spec: Spec) -> tuple[int, int] | None:
+    return _MX_THIN.get(spec.formats[0]) if spec.param["rounding"] != "sr" else None
+
+
 def _mx_boundary(spec: Spec) -> list[tuple[int, ...]]:
     fmt = spec.fmt(0)
     em = _mx.elem_max(fmt)
-    return _f32_block_boundaries(spec, _mx_block(spec), em, range(-150, 128))
+    thin = _mx_thin(spec)
+    if thin is None:
+        return _f32_block_boundaries(spec, _mx_block(spec), em, range(-150, 128))
+    exps = [*range(-150, -119), *range(-119, 120, thin[0]), *range(120, 128)]
+    return _f32_block_boundaries(spec, _mx_block(spec), em, exps)
 
 
 register_driver(Driver(
@@ -154,7 +172,7 @@ register_driver(Driver(
     boundary=_mx_boundary,
     variant_params=schema_variants,
     random=lambda s, n, seed: _f32_block_random(_mx_block(s))(s, n, seed),
-    random_count=1024,
+    random_count=lambda s: 1024 if _mx_thin(s) is None else _mx_thin(s)[1],
     fast=_mx_fast,
     backends=("numpy", "torch", "triton"),
     doc="a block of binary32 values -> E8M0 scale, element codes",
