@@ -41,7 +41,9 @@ groups; Z3 proves the step (from the group-step theorem, |t_j - S_j| <= R and |S
 |t_{j+1} - S_{j+1}| <= (1 + w) R + w Sigma_{j+1}, then R <= ((1 + w)^j - 1) Sigma_j gives the next bound); the base
 (t_0 = S_0 = 0) and the induction itself are the argument, not a query.  Every step must be in the group-step
 theorem's scope (E4M3 inputs: K <= 2^14).  Factors at K = 4096: 7.3e-4 (volta_tc), 6.1e-4 (ampere_tc), 0.673
-(hopper_fp8).
+(hopper_fp8).  ``gemm.tc_align_whole_k.deepseek_v3``: with promotion every 128 the factor is
+(1 + 2^-24)^ceil(K/128) (1 + rho) - 1, rho = (1 + w)^4 - 1 (0.0162 at K = 4096): the chunks by the same induction,
+the binary32 promotions by the standard model of RNE addition (assumed, Higham ASNA Thm 2.2), composed in Z3.
 
 :func:`tensor_core_claims` measures the DeepSeek-V3 claim (arXiv 2412.19437 §3.3.2: with K = 4096 the limited
 accumulation precision of H800 FP8 GEMMs gives "a maximum relative error of nearly 2%"; promotion every
@@ -494,20 +496,15 @@ def tc_whole_k_rate(preset: str) -> Fraction:
     return u + (1 + u) * (g + 1) / Fraction(2 ** b)
 
 
-def _tc_whole_k(preset: str, rate: Fraction | None = None) -> Outcome:
-    """The induction step of the whole-K bound, in two Z3 queries over the reals: (D1) from the group-step theorem
-    (|t' - (t + P)| <= 2^-23 |t + P| + c max(|t|, max|p|), c = (1 + 2^-23) n 2^-b), |t - S| <= R and |S| <= Sigma:
-    |t' - (S + P)| <= (1 + w) R + w (Sigma + Pabs), with P the group's exact sum and Pabs its sum of |p|; (D2) with
-    R <= (X - 1) Sigma and X >= 1 that is at most ((1 + w) X - 1)(Sigma + Pabs).  ``rate``: w to use in the claim
-    (the tests pass a smaller one to see the query fail)."""
+def _induction_step(u: Fraction, c: Fraction, w: Fraction) -> Outcome:
+    """The induction step of a whole-K bound, two Z3 queries over the reals: (D1) from a step bound
+    |t' - (t + P)| <= u |t + P| + c max(|t|, max|p|), |t - S| <= R and |S| <= Sigma:
+    |t' - (S + P)| <= (1 + w) R + w (Sigma + Pabs), with P the step's exact sum and Pabs its sum of |p|; (D2) with
+    R <= (X - 1) Sigma and X >= 1 that is at most ((1 + w) X - 1)(Sigma + Pabs)."""
     import z3
 
     from refarith.smt.registry import prove
 
-    g, b = TC_ALIGN[preset]
-    u = Fraction(1, 2 ** (_P32 - 1))
-    c = (1 + u) * (g + 1) / Fraction(2 ** b)
-    w = tc_whole_k_rate(preset) if rate is None else rate
     t, s, sig, p, pabs, pm, x, t2, r = z3.Reals("t S Sigma P Pabs pm X t2 R")
 
     def ab(v):
@@ -520,14 +517,70 @@ def _tc_whole_k(preset: str, rate: Fraction | None = None) -> Outcome:
                 {"t": t, "S": s, "Sigma": sig, "P": p, "Pabs": pabs, "pm": pm, "t2": t2, "R": r}, 30)
     if out.verdict != PROVED:
         return out
-    out = prove(z3.Implies(z3.And(x >= 1, sig >= 0, pabs >= 0, r <= (x - 1) * sig),
-                           (1 + w) * r + w * (sig + pabs) <= ((1 + w) * x - 1) * (sig + pabs)), {"X": x}, 30)
+    return prove(z3.Implies(z3.And(x >= 1, sig >= 0, pabs >= 0, r <= (x - 1) * sig),
+                            (1 + w) * r + w * (sig + pabs) <= ((1 + w) * x - 1) * (sig + pabs)), {"X": x}, 30)
+
+
+def _tc_whole_k(preset: str, rate: Fraction | None = None) -> Outcome:
+    """:func:`_induction_step` for the preset's group step (u = 2^-23, c = (1 + 2^-23) n 2^-b, w = u + c).
+    ``rate``: w to use in the claim (the tests pass a smaller one to see the query fail)."""
+    g, b = TC_ALIGN[preset]
+    u = Fraction(1, 2 ** (_P32 - 1))
+    w = tc_whole_k_rate(preset) if rate is None else rate
+    out = _induction_step(u, (1 + u) * (g + 1) / Fraction(2 ** b), w)
     if out.verdict == PROVED:
         fk = {k: float((1 + w) ** -(-k // g) - 1) for k in (4096, 2 ** 14)}
         out.detail = (f"{preset}: by induction over the groups, |D - S| <= ((1 + w)^ceil(K/{g}) - 1) sum |p_k|, "
                       f"w = {float(w):.6g}; (D1) and (D2) each Z3.  Factor at K = 4096: {fk[4096]:.4g}, at "
                       f"K = 2^14: {fk[2 ** 14]:.4g}")
     return out
+
+
+def tc_promoted_factor(k: int, g: int = 32, n_c: int = 128, preset: str = "hopper_fp8") -> float:
+    """((1 + 2^-24)^ceil(K/n_c) (1 + rho) - 1), rho = (1 + w)^(n_c/g) - 1: the whole-K factor with promotion."""
+    rho = (1 + tc_whole_k_rate(preset)) ** (n_c // g) - 1
+    return float((1 + Fraction(1, 2 ** _P32)) ** -(-k // n_c) * (1 + rho) - 1)
+
+
+def _tc_whole_k_promoted() -> Outcome:
+    """deepseek_v3 (hopper_fp8 groups, promotion every n_c = 128): each chunk obeys the hopper_fp8 whole-K bound
+    with ceil(128/32) = 4 groups, |t_c - S_c| <= rho Sigma_c; the chunks are added into f with binary32 RNE
+    additions, each within 2^-24 |x + y| (the standard model of a rounded addition without overflow, Higham ASNA
+    Thm 2.2; assumed, not proved here), the same induction with u = w = 2^-24, c = 0; (D3) composes them:
+    |D - T| <= (Y - 1) sum |t_c|, |T - S| <= rho Sigma, sum |t_c| <= (1 + rho) Sigma give
+    |D - S| <= (Y (1 + rho) - 1) Sigma."""
+    import z3
+
+    from refarith.smt.registry import prove
+
+    for u, c, w in ((Fraction(1, 2 ** (_P32 - 1)), (1 + Fraction(1, 2 ** (_P32 - 1))) * 33 / Fraction(2 ** 13),
+                     tc_whole_k_rate("hopper_fp8")), (Fraction(1, 2 ** _P32), Fraction(0), Fraction(1, 2 ** _P32))):
+        out = _induction_step(u, c, w)
+        if out.verdict != PROVED:
+            return out
+    d, t, s, sig, sigt, rho, y = z3.Reals("D T S Sigma Sigma_t rho Y")
+
+    def ab(v):
+        return z3.If(v < 0, -v, v)
+
+    hyp = [y >= 1, rho >= 0, sig >= 0, ab(d - t) <= (y - 1) * sigt, ab(t - s) <= rho * sig, sigt <= (1 + rho) * sig]
+    out = prove(z3.Implies(z3.And(*hyp), ab(d - s) <= (y * (1 + rho) - 1) * sig), {"D": d, "Y": y, "rho": rho}, 30)
+    if out.verdict == PROVED:
+        out.detail = ("deepseek_v3: |D - S| <= ((1 + 2^-24)^ceil(K/128) (1 + rho) - 1) sum |p_k|, rho = "
+                      f"(1 + w)^4 - 1 = {tc_promoted_factor(0):.6g}; factor at K = 4096: "
+                      f"{tc_promoted_factor(4096):.6g} "
+                      f"(hopper_fp8 without promotion: {float((1 + tc_whole_k_rate('hopper_fp8')) ** 128 - 1):.4g})")
+    return out
+
+
+@theorem("gemm.tc_align_whole_k.deepseek_v3",
+         "deepseek_v3 (hopper_fp8 groups, promotion into binary32 every 128): the whole accumulation of K products, "
+         "each group step in the scope of gemm.tc_align_bound.hopper_fp8, gives |D - S| <= ((1 + 2^-24)^ceil(K/128) "
+         "(1 + rho) - 1) sum |p_k|, rho = (1 + w)^4 - 1 with hopper_fp8's w: the chunk bound by induction, the "
+         "binary32 promotions by the standard model of RNE addition (assumed), the steps and the composition Z3 over "
+         "the reals", expect=PROVED, budget=30, tags=("gemm", "z3", "tensor_core"))
+def tc_whole_k_promoted() -> Outcome:
+    return _tc_whole_k_promoted()
 
 
 def _register_tc(preset: str) -> None:
