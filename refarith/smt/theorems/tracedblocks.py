@@ -199,24 +199,19 @@ for _rule in RULES:
                 f"Triton kernel's) is the exact {_rule} rule of the block's largest magnitude, for every block",
                 budget=30, tags=("mx", "blocks", "triton"))(lambda _r=_rule, _e=_el: check_mx_scale(_r, _e))
 
-@theorem("traced.mx_scale.ceil_graph_is_not_floor",
-         "the traced mx_quantize(ocp_e4m3,scale=ceil) graph is NOT the floor rule: a counterexample, replayed "
-         "through the exact model (the check can fail)", expect=COUNTEREXAMPLE, budget=30,
-         tags=("mx", "blocks", "triton"))
-def _ceil_graph_is_not_floor() -> Outcome:
+
+def _wrong_graph(rule: str, element: str, graph_rule: str) -> Outcome:
+    """The ``rule`` statement checked on the graph of ``graph_rule``: a counterexample is expected."""
     from refarith.fast.triton_blocks import mx_quantize_graph
 
-    return check_mx_scale("floor", "ocp_e4m3", mx_quantize_graph("ocp_e4m3", "ceil", "rne"))
+    return check_mx_scale(rule, element, mx_quantize_graph(element, graph_rule, "rne"))
 
 
-@theorem("traced.mx_scale.even_graph_is_not_rceil",
-         "the traced mx_quantize(ocp_e2m1,scale=even) graph is NOT the rceil rule: a counterexample, replayed "
-         "through the exact model (the rceil statement can fail)", expect=COUNTEREXAMPLE, budget=30,
-         tags=("mx", "blocks", "triton"))
-def _even_graph_is_not_rceil() -> Outcome:
-    from refarith.fast.triton_blocks import mx_quantize_graph
-
-    return check_mx_scale("rceil", "ocp_e2m1", mx_quantize_graph("ocp_e2m1", "even", "rne"))
+for _rule, _el, _graph in (("floor", "ocp_e4m3", "ceil"), ("rceil", "ocp_e2m1", "even")):
+    theorem(f"traced.mx_scale.{_graph}_graph_is_not_{_rule}",
+            f"the traced mx_quantize({_el},scale={_graph}) graph is NOT the {_rule} rule: a counterexample, replayed "
+            f"through the exact model (the {_rule} statement can fail)", expect=COUNTEREXAMPLE, budget=30,
+            tags=("mx", "blocks", "triton"))(lambda _r=_rule, _e=_el, _g=_graph: _wrong_graph(_r, _e, _g))
 
 
 __all__ = ["ELEMENTS", "RULES", "check_mx_scale"]
