@@ -1,5 +1,5 @@
-"""The Triton kernel of scaled_mm's binary32 chain models (interpreted on CPU): bit-exact with the numpy kernel and
-with the committed golden files."""
+"""The Triton kernels of scaled_mm into binary32 (chain models, pairwise, tensor_core; interpreted on CPU):
+bit-exact with the numpy kernel, the exact model and the committed golden files."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ GOLDEN = [s for s in committed_specs() if s.op == "scaled_mm" and s.param["acc"]
           and model_params(s)[0] in TRITON_MODELS]
 
 
-@pytest.mark.slow  # one interpreted launch per vector: about 10 s CPU per file
+@pytest.mark.slow  # one interpreted launch per vector: about 10 s CPU per file (tensor_core files more)
 @pytest.mark.parametrize("spec", GOLDEN, ids=[str(s) for s in GOLDEN])
 def test_triton_equals_golden_files(spec) -> None:
     """Every vector of the committed file whose products are binary32 values: the Triton kernel gives the file's
@@ -45,9 +45,60 @@ def test_triton_chain_models_equal_numpy_and_exact() -> None:
             assert got[i, j] == X.scaled_mm(spec, a[i:i + 1].tolist(), b[:, j:j + 1].tolist())[0][0], (spec, i, j)
 
 
+def _signed_e4m3(rng, shape):
+    return rng.integers(0, 0x7F, shape) | (rng.integers(0, 2, shape) << 7)
+
+
+def test_triton_pairwise_and_tensor_core_equal_numpy_and_exact() -> None:
+    """pairwise (K = 45: a tree with uneven halves) and tensor_core (truncating and rounding, a last partial group,
+    promotion every 8) on E4M3 operands with both signs and tiles past the edge: equal to numpy; sampled outputs
+    equal to the exact model."""
+    rng = np.random.default_rng(4)
+    for model, k in (("pairwise", 45), ("volta_tc", 22), ("tensor_core,g=4,b=10,tc_round=rne,n_c=8", 22)):
+        a, b = _signed_e4m3(rng, (70, k)), _signed_e4m3(rng, (k, 40))
+        spec = f"scaled_mm(ocp_e4m3->binary32,accum={model})"
+        got = F.scaled_mm(spec, a, b, backend="triton")
+        assert (got == F.scaled_mm(spec, a, b)).all(), spec
+        for i, j in ((0, 0), (69, 39), (33, 17)):
+            assert got[i, j] == X.scaled_mm(spec, a[i:i + 1].tolist(), b[:, j:j + 1].tolist())[0][0], (spec, i, j)
+
+
+@pytest.mark.slow  # about 10 s CPU: 32-product groups, interpreted
+def test_triton_deepseek_v3_promotion_equals_numpy() -> None:
+    """deepseek_v3 at K = 300: two promotions into binary32 and a partial last group, equal to numpy."""
+    rng = np.random.default_rng(5)
+    a, b = _signed_e4m3(rng, (8, 300)), _signed_e4m3(rng, (300, 8))
+    spec = "scaled_mm(ocp_e4m3->binary32,accum=deepseek_v3)"
+    assert (F.scaled_mm(spec, a, b, backend="triton") == F.scaled_mm(spec, a, b)).all()
+
+
+def test_pairwise_merge_schedule() -> None:
+    """The post-order merge counts rebuild the recursive tree's sums: replayed on symbolic leaves they give the
+    tree's bracketing (mid = lo + (hi - lo) // 2), for every K up to 40."""
+    from refarith.fast.gemm_triton import pairwise_merges
+
+    def tree(lo: int, hi: int) -> str:
+        if hi - lo == 1:
+            return str(lo)
+        mid = lo + (hi - lo) // 2
+        return f"({tree(lo, mid)}+{tree(mid, hi)})"
+
+    for k in range(1, 41):
+        merges, depth = pairwise_merges(k)
+        stack: list[str] = []
+        for i in range(k):
+            stack.append(str(i))
+            for _ in range(int(merges[i])):
+                right = stack.pop()
+                stack.append(f"({stack.pop()}+{right})")
+        assert stack == [tree(0, k)] and depth >= 1, k
+
+
 def test_triton_backend_refuses_what_it_does_not_run() -> None:
     a = np.zeros((1, 8), np.int64)
-    for spec in ("scaled_mm(ocp_e4m3->binary32,accum=pairwise)", "scaled_mm(ocp_e4m3->binary32,accum=volta_tc)",
-                 "scaled_mm(ocp_e4m3->binary32,accum=sequential,acc=bfloat16)"):
+    for spec in ("scaled_mm(ocp_e4m3->binary32,accum=sequential,acc=bfloat16)",
+                 "scaled_mm(ocp_e4m3->binary32,accum=pairwise,acc=binary16)"):
         with pytest.raises(KernelError, match="triton backend runs"):
             F.scaled_mm(spec, a, a.T, backend="triton")
+    with pytest.raises(KernelError, match="tensor_core on the triton backend: NaN/inf operands"):
+        F.scaled_mm("scaled_mm(ocp_e4m3->binary32,accum=volta_tc)", a | 0x7F, a.T, backend="triton")

@@ -401,7 +401,7 @@ def _accumulate(ap: np.ndarray, bp: np.ndarray, model: str, acc: FloatFormat, mp
     zero = np.zeros((ap.shape[0], bp.shape[1]))
     fits = model != "tensor_core" and acc.name == "binary32" and _products_fit_binary32(ap, bp)
     if triton:
-        if not fits:
+        if not fits and model != "tensor_core":
             raise KernelError("the triton backend needs products that are binary32 values (at most 24 significant "
                               "bits, lsb at least 2^-149); use the numpy or torch backend")
         from refarith.fast.gemm_triton import accumulate
@@ -612,9 +612,9 @@ def scaled_mm(spec: Spec | str, a: np.ndarray, b: np.ndarray, scale_a: object = 
     :func:`refarith.exact.gemm.scaled_mm` (module docstring: where binary64 is exact).  ``backend="torch"``
     (on ``device``, default cpu) runs the accumulation in torch: the exact sum's binary64 matmul, and the
     :data:`TORCH_MODELS` into any accumulator format, and tensor_core into binary32 (others: KernelError);
-    ``backend="triton"`` runs :data:`refarith.fast.gemm_triton.TRITON_MODELS` into binary32 with products that
-    are binary32 values (a cuda device compiled, cpu interpreted); decoding, scales and the output rounding stay
-    numpy."""
+    ``backend="triton"`` runs :data:`refarith.fast.gemm_triton.TRITON_MODELS` into binary32 (the chain models
+    and pairwise with products that are binary32 values, tensor_core with finite products in the binary64-normal
+    range; a cuda device compiled, cpu interpreted); decoding, scales and the output rounding stay numpy."""
     spec = parse_spec(spec)
     if spec.op != "scaled_mm":
         raise BadValueError(f"expected a scaled_mm spec, got {spec}")

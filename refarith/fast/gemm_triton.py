@@ -1,4 +1,5 @@
-"""Triton kernel of scaled_mm's binary32 chain models: sequential, fma_chain, blocked, split_k and kahan.
+"""Triton kernels of scaled_mm into a binary32 accumulator: the chain models (sequential, fma_chain, blocked,
+split_k, kahan), pairwise, and tensor_core with its presets.
 
 One program computes a ``BM x BN`` tile of D; it walks K in order and keeps the chain s, the running total and
 (kahan) the compensation c in float32 registers:
@@ -10,9 +11,23 @@ One program computes a ``BM x BN`` tile of D; it walks K in order and keeps the 
 
 This is the numpy kernel's loop (:mod:`refarith.fast.gemm`) when every product a' b' is a binary32 value
 (checked by the caller): then fl(a' b') = a' b', so sequential and fma_chain coincide, and a compiler contracting
-``s + a * b`` or ``a * b - c`` into a fused multiply-add (Triton's default on GPUs) computes the same values.  The
-kernel is hand-written, not traced from the numpy code like the block kernels of
-:mod:`refarith.fast.triton_blocks`.  CUDA tensors run it compiled, CPU tensors under Triton's interpreter.
+``s + a * b`` or ``a * b - c`` into a fused multiply-add (Triton's default on GPUs) computes the same values.
+
+``pairwise`` (products binary32 values, so every leaf fl(p_k) = p_k): the numpy kernel's tree, mid = lo + (hi -
+lo) // 2, walked in post-order.  The host lists, for every k, how many tree nodes end at leaf k; the kernel pushes
+each leaf and then merges that many times, left (the stack, in a scratch buffer per program) + right (the tile in
+registers), each a float32 RNE addition; the result is +0 + the root.
+
+``tensor_core`` (products finite and exact in binary64, checked by the caller; every non-zero product at least
+2^(b - 1000), so the alignment unit 2^(E - b) is binary64-normal): for each group of g products (a last partial group
+reads zeros), E is the exponent field of the largest magnitude among t and the products, each term times
+2^(b - E) is truncated (rtz) or rounded to even (rne) to an integer, the integers are summed in binary64 (exact:
+(g + 1) 2^(b + 1) <= 2^53), scaled back by 2^(E - b), and the sum is rounded into binary32 (the float64 to float32
+conversion, RNE; rtz steps one ulp back toward zero where that conversion rounded away); with n_c > 0 the
+promotion f = f + t is a float32 addition.  These are the steps of ``refarith.fast.gemm._tc_group_normal``.
+
+The kernels are hand-written, not traced from the numpy code like the block kernels of
+:mod:`refarith.fast.triton_blocks`.  CUDA tensors run them compiled, CPU tensors under Triton's interpreter.
 Importing this module imports triton; :func:`refarith.fast.gemm.scaled_mm` imports it only for
 ``backend="triton"``.
 """
@@ -25,7 +40,9 @@ import triton.language as tl
 
 from refarith.errors import KernelError
 
-TRITON_MODELS = ("sequential", "fma_chain", "blocked", "split_k", "kahan")
+CHAIN_MODELS = ("sequential", "fma_chain", "blocked", "split_k", "kahan")
+TRITON_MODELS = (*CHAIN_MODELS, "pairwise", "tensor_core")
+"""Models the Triton backend runs (into binary32; the presets are tensor_core parameter sets)."""
 _BLOCK = {"cpu": 64, "cuda": 32}
 """Tile side: larger under the interpreter (each program runs as numpy on whole tiles)."""
 
@@ -56,9 +73,117 @@ def _chain(a_ptr, b_ptr, out_ptr, M, N, K, NB, KAHAN: tl.constexpr, BM: tl.const
     tl.store(out_ptr + rm[:, None] * N + rn[None, :], total, mask=mm[:, None] & mn[None, :])
 
 
+@triton.jit
+def _pairwise(a_ptr, b_ptr, merges_ptr, stack_ptr, out_ptr, M, N, K, DEPTH, BM: tl.constexpr,
+              BN: tl.constexpr):
+    rm = tl.program_id(0) * BM + tl.arange(0, BM)
+    rn = tl.program_id(1) * BN + tl.arange(0, BN)
+    mm = rm < M
+    mn = rn < N
+    tile = tl.arange(0, BM)[:, None] * BN + tl.arange(0, BN)[None, :]
+    base = stack_ptr + (tl.program_id(0) * tl.num_programs(1) + tl.program_id(1)) * (DEPTH * BM * BN)
+    a = tl.load(a_ptr + rm * K, mask=mm, other=0.0)
+    b = tl.load(b_ptr + rn, mask=mn, other=0.0)
+    top = a[:, None] * b[None, :]  # leaf 0: no node ends there
+    sp = 0
+    for k in range(1, K):
+        tl.store(base + sp * (BM * BN) + tile, top)  # push the previous top
+        tl.debug_barrier()
+        sp = sp + 1
+        a = tl.load(a_ptr + rm * K + k, mask=mm, other=0.0)
+        b = tl.load(b_ptr + k * N + rn, mask=mn, other=0.0)
+        top = a[:, None] * b[None, :]
+        for _ in range(tl.load(merges_ptr + k)):
+            sp = sp - 1
+            top = tl.load(base + sp * (BM * BN) + tile) + top
+    top = 0.0 + top
+    tl.store(out_ptr + rm[:, None] * N + rn[None, :], top, mask=mm[:, None] & mn[None, :])
+
+
+@triton.jit
+def _tensor_core(a_ptr, b_ptr, out_ptr, M, N, K, NC, G: tl.constexpr, B: tl.constexpr, RTZ: tl.constexpr,
+                 BM: tl.constexpr, BN: tl.constexpr):
+    rm = tl.program_id(0) * BM + tl.arange(0, BM)
+    rn = tl.program_id(1) * BN + tl.arange(0, BN)
+    mm = rm < M
+    mn = rn < N
+    t = tl.full((BM, BN), 0.0, tl.float64)
+    f = tl.full((BM, BN), 0.0, tl.float64)
+    for lo in range(0, K, G):
+        big = tl.abs(t)
+        for j in tl.static_range(G):
+            a = tl.load(a_ptr + rm * K + lo + j, mask=mm & (rm * 0 + lo + j < K), other=0.0)
+            b = tl.load(b_ptr + (lo + j) * N + rn, mask=mn & (rn * 0 + lo + j < K), other=0.0)
+            big = tl.maximum(big, tl.abs(a[:, None] * b[None, :]))
+        e = (big.to(tl.int64, bitcast=True) >> 52) & 0x7FF
+        scale = (tl.minimum(2046 + B - e, 2046) << 52).to(tl.float64, bitcast=True)
+        inv = (tl.maximum(e - B, 1) << 52).to(tl.float64, bitcast=True)
+        s = tl.full((BM, BN), 0.0, tl.float64)
+        for j in tl.static_range(G + 1):  # the g products, then t: each times 2^(b - E), |x| < 2^(b + 1), to an integer
+            if j < G:
+                a = tl.load(a_ptr + rm * K + lo + j, mask=mm & (rm * 0 + lo + j < K), other=0.0)
+                b = tl.load(b_ptr + (lo + j) * N + rn, mask=mn & (rn * 0 + lo + j < K), other=0.0)
+                x = (a[:, None] * b[None, :]) * scale
+            else:
+                x = t * scale
+            if RTZ:
+                x = tl.where(x < 0, -tl.floor(-x), tl.floor(x))
+            else:  # to nearest even: adding and taking away 2^52 (|x| < 2^52)
+                x = (x + tl.where(x < 0, -4503599627370496.0, 4503599627370496.0)) - tl.where(
+                    x < 0, -4503599627370496.0, 4503599627370496.0)
+            s = s + x
+        y = s * inv + 0.0
+        y32 = y.to(tl.float32)  # RNE; rtz steps one ulp back toward zero where the conversion rounded away
+        if RTZ:
+            back = tl.abs(y32.to(tl.float64)) > tl.abs(y)
+            y32 = tl.where(back, (y32.to(tl.int32, bitcast=True) - 1).to(tl.float32, bitcast=True), y32)
+        t = y32.to(tl.float64)
+        if NC > 0:
+            if (lo + G) % NC == 0:
+                f = (f.to(tl.float32) + t.to(tl.float32)).to(tl.float64)
+                t = tl.full((BM, BN), 0.0, tl.float64)
+    if NC > 0:
+        t = (f.to(tl.float32) + t.to(tl.float32)).to(tl.float64)
+    tl.store(out_ptr + rm[:, None] * N + rn[None, :], t, mask=mm[:, None] & mn[None, :])
+
+
+def pairwise_merges(k: int) -> tuple[np.ndarray, int]:
+    """For the tree mid = lo + (hi - lo) // 2 over K leaves: the number of internal nodes whose last leaf is k (the
+    merges after pushing leaf k, in post-order), and the deepest stack below the top (at least 1)."""
+    merges = np.zeros(k, dtype=np.int32)
+    stack = [(0, k)]
+    while stack:
+        lo, hi = stack.pop()
+        if hi - lo > 1:
+            merges[hi - 1] += 1
+            mid = lo + (hi - lo) // 2
+            stack += [(lo, mid), (mid, hi)]
+    depth = sp = 0
+    for i in range(k):
+        sp += i > 0
+        depth = max(depth, sp)
+        sp -= int(merges[i])
+    return merges, max(depth, 1)
+
+
+def tensor_core_fits(ap: np.ndarray, bp: np.ndarray, g: int, b: int) -> str | None:
+    """Why the tensor_core kernel cannot take these binary64 operands (None: it can)."""
+    if not (np.isfinite(ap).all() and np.isfinite(bp).all()):
+        return "NaN/inf operands"
+    if (g + 1) << (b + 1) > 1 << 53:
+        return f"g={g}, b={b}: the aligned sums exceed 2^53"
+    xa, xb = np.abs(ap[ap != 0]), np.abs(bp[bp != 0])
+    if xa.size and xb.size and not (float(xa.min()) * float(xb.min()) >= 2.0 ** (b - 1000)
+                                    and float(xa.max()) * float(xb.max()) < 2.0 ** 1000):
+        return "products below 2^(b - 1000) or at least 2^1000"
+    return None
+
+
 def accumulate(ap: np.ndarray, bp: np.ndarray, model: str, mp: dict, device: str) -> np.ndarray:
-    """The model's binary32 sums of A' (M x K) times B' (K x N), binary64 arrays of binary32 values whose products
-    are binary32 values, computed by the Triton kernel on ``device`` (``cpu``: interpreted); binary64 results."""
+    """The model's binary32 sums of A' (M x K) times B' (K x N), computed by the Triton kernel on ``device``
+    (``cpu``: interpreted); binary64 results.  The chain models and pairwise take binary64 arrays of binary32
+    values whose products are binary32 values (checked by the caller); tensor_core takes products exact in binary64
+    and refuses, with KernelError, what :func:`tensor_core_fits` names."""
     import torch
 
     from refarith.fast.triton_backend import on_device
@@ -67,15 +192,32 @@ def accumulate(ap: np.ndarray, bp: np.ndarray, model: str, mp: dict, device: str
         raise KernelError(f"accum={model}: the triton backend runs {', '.join(TRITON_MODELS)} into binary32")
     m, k = ap.shape
     n = bp.shape[1]
-    nb = {"blocked": int(mp.get("nb", k)), "split_k": k // int(mp.get("splits", 1))}.get(model, k)
     dev = torch.device(device)
     if dev.type not in _BLOCK:
         raise KernelError(f"the triton backend runs on cuda devices (compiled) or cpu (interpreted), not {device}")
+    bs = _BLOCK[dev.type]
+    grid = (-(-m // bs), -(-n // bs))
+    cpu = dev.type == "cpu"
+    if model == "tensor_core":
+        g, b = int(mp["g"]), int(mp["b"])
+        why = tensor_core_fits(ap, bp, g, b)
+        if why:
+            raise KernelError(f"tensor_core on the triton backend: {why}; use the numpy backend")
+        ta, tb = (torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64)).to(dev) for x in (ap, bp))
+        out = torch.empty((m, n), dtype=torch.float64, device=dev)
+        on_device(_tensor_core, cpu)[grid](ta, tb, out, m, n, k, int(mp["n_c"]), G=g, B=b,
+                                           RTZ=mp["tc_round"] == "rtz", BM=bs, BN=bs)
+        return out.cpu().numpy()
     ta, tb = (torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(dev) for x in (ap, bp))
     out = torch.empty((m, n), dtype=torch.float32, device=dev)
-    bs = _BLOCK[dev.type]
-    fn = on_device(_chain, dev.type == "cpu")
-    fn[(-(-m // bs), -(-n // bs))](ta, tb, out, m, n, k, max(nb, 1), KAHAN=model == "kahan", BM=bs, BN=bs)
+    if model == "pairwise":
+        merges, depth = pairwise_merges(k)
+        stack = torch.empty(grid[0] * grid[1] * depth * bs * bs, dtype=torch.float32, device=dev)
+        on_device(_pairwise, cpu)[grid](ta, tb, torch.from_numpy(merges).to(dev), stack, out, m, n, k, DEPTH=depth,
+                                        BM=bs, BN=bs)
+        return out.cpu().numpy().astype(np.float64)
+    nb = {"blocked": int(mp.get("nb", k)), "split_k": k // int(mp.get("splits", 1))}.get(model, k)
+    on_device(_chain, cpu)[grid](ta, tb, out, m, n, k, max(nb, 1), KAHAN=model == "kahan", BM=bs, BN=bs)
     return out.cpu().numpy().astype(np.float64)
 
 
