@@ -50,13 +50,18 @@ def decode(code: int, fmt: FloatFormat | IntFormat | str) -> Value:
             return Value.inf(code >> 7)
         v = fmt.finite_value(code)
         return Value("finite", 1 if v < 0 else 0, abs(v))
-    if fmt.nbits <= 16 and type(code) is int:  # Values are immutable: small formats remember theirs
-        return _decode_small(code, fmt)
+    if type(code) is int:  # Values are immutable: small formats remember all theirs, wide ones the recent
+        return _decode_small(code, fmt) if fmt.nbits <= 16 else _decode_wide(code, fmt)
     return _decode_float(code, fmt)
 
 
 @lru_cache(maxsize=1 << 18)
 def _decode_small(code: int, fmt: FloatFormat) -> Value:
+    return _decode_float(code, fmt)
+
+
+@lru_cache(maxsize=1 << 16)
+def _decode_wide(code: int, fmt: FloatFormat) -> Value:
     return _decode_float(code, fmt)
 
 
@@ -98,12 +103,30 @@ def cast(code: int, src: FloatFormat | IntFormat | str, dst: FloatFormat | IntFo
     flagged ``invalid``.  ``subnormal``: a flush-to-zero variant (``daz``, ``ftz``, ``daz_ftz``; see
     :data:`refarith.exact.rounding.SUBNORMAL_MODES`), None for gradual underflow."""
     src_f, dst_f = get_format(src), get_format(dst)
+    if rand is None and type(code) is int:  # deterministic: a pure function of its arguments, remembered
+        return _cast_memo(code, src_f, dst_f, rounding, overflow, nan_policy, negative, rand_bits, tininess,
+                          subnormal, sr_variant)
+    return _cast(code, src_f, dst_f, rounding, overflow, nan_policy, negative, rand, rand_bits, tininess, subnormal,
+                 sr_variant)
+
+
+def _cast(code: int, src_f: FloatFormat | IntFormat, dst_f: FloatFormat | IntFormat, rounding: str,
+          overflow: str | None, nan_policy: str, negative: str | None, rand: int | None, rand_bits: int | None,
+          tininess: str, subnormal: str | None, sr_variant: str) -> Rounded:
     r = round_value(flush_input(decode(code, src_f), src_f, subnormal), dst_f, rounding, overflow, nan_policy,
                     negative, rand, rand_bits, tininess=tininess, sr_variant=sr_variant)
     flushed = flush_code(r.code, dst_f, subnormal)
     if flushed != r.code:
         r = Rounded(flushed, r.flags | {"underflow", "inexact"})
-    return _flag(r, "invalid") if is_signaling_nan(code, src) else r
+    return _flag(r, "invalid") if is_signaling_nan(code, src_f) else r
+
+
+@lru_cache(maxsize=1 << 17)
+def _cast_memo(code: int, src_f: FloatFormat | IntFormat, dst_f: FloatFormat | IntFormat, rounding: str,
+               overflow: str | None, nan_policy: str, negative: str | None, rand_bits: int | None, tininess: str,
+               subnormal: str | None, sr_variant: str) -> Rounded:
+    return _cast(code, src_f, dst_f, rounding, overflow, nan_policy, negative, None, rand_bits, tininess, subnormal,
+                 sr_variant)
 
 
 def value_table(fmt: FloatFormat | IntFormat | str) -> list[tuple[int, Value]]:

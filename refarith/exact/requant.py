@@ -282,12 +282,30 @@ def check_variant(variant: str) -> str:
     return variant
 
 
+_MULTIPLIER_MEMO: dict[tuple[type, object, str], tuple[int, int]] = {}
+
+
 def multiplier_for(scale: object, variant: str) -> tuple[int, int]:
-    """The integer multiplier pair a variant derives from a real scale: (M, shift) for TFLite/CMSIS, (b, c) HAWQ."""
+    """The integer multiplier pair a variant derives from a real scale: (M, shift) for TFLite/CMSIS, (b, c) HAWQ.
+
+    A pure function of (scale, variant); results for hashable scales are remembered (keyed on the scale's type as
+    well, so ``"0.1"`` and the binary64 ``0.1`` stay distinct).
+    """
     check_variant(variant)
+    try:
+        key = (type(scale), scale, variant)
+        return _MULTIPLIER_MEMO[key]
+    except TypeError:
+        key = None
+    except KeyError:
+        pass
     if variant.startswith("hawq"):
-        return dyadic_multiplier(scale)
-    return quantize_multiplier(scale, single_rounding=variant != "tflite_double_rounding")
+        pair = dyadic_multiplier(scale)
+    else:
+        pair = quantize_multiplier(scale, single_rounding=variant != "tflite_double_rounding")
+    if key is not None and len(_MULTIPLIER_MEMO) < 4096:
+        _MULTIPLIER_MEMO[key] = pair
+    return pair
 
 
 def multiply(acc: int, m: int, shift: int, variant: str = DEFAULT_VARIANT) -> int:

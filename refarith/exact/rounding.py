@@ -107,6 +107,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 from refarith.errors import SpecialValueError, UnknownModeError
 from refarith.exact.stochastic import check_variant, round_up
@@ -234,14 +235,20 @@ def check_modes(fmt: FloatFormat | IntFormat, rounding: str, overflow: str, nan_
 
 def floor_log2(x: Fraction) -> int:
     """floor(log2 x) for x > 0, exactly (from bit lengths, never a floating log)."""
-    e = x.numerator.bit_length() - x.denominator.bit_length()
-    if x < pow2(e):
+    num, den = x.numerator, x.denominator
+    e = num.bit_length() - den.bit_length()
+    if (num < den << e) if e >= 0 else (num << -e < den):  # x < 2^e, in integers
         e -= 1
     return e
 
 
+@lru_cache(maxsize=4096)
 def pow2(e: int) -> Fraction:
+    """2^e exactly (Fractions are immutable, so the recent ones are remembered)."""
     return Fraction(1 << e) if e >= 0 else Fraction(1, 1 << -e)
+
+
+_HALF = Fraction(1, 2)
 
 
 def _round_int(sign: int, n: int, frac: Fraction, rounding: str, parity_of, rand: int | None,
@@ -256,10 +263,10 @@ def _round_int(sign: int, n: int, frac: Fraction, rounding: str, parity_of, rand
     if rounding == "rdn":
         return n + 1 if sign == 1 else n
     if rounding == "rna":
-        return n + 1 if frac >= Fraction(1, 2) else n
+        return n + 1 if frac >= _HALF else n
     if rounding == "rne":
-        if frac != Fraction(1, 2):
-            return n + 1 if frac > Fraction(1, 2) else n
+        if frac != _HALF:
+            return n + 1 if frac > _HALF else n
         return n if parity_of(n) == 0 else n + 1
     if rounding == "rto":
         return n if parity_of(n) == 1 else n + 1
@@ -392,6 +399,17 @@ def encode_exact_magnitude(fmt: FloatFormat, sign: int, r: Fraction) -> int:
     return s | (big_e << fmt.mbits) | int(m)
 
 
+def _split_ulps(x: Fraction, sh: int) -> tuple[int, Fraction]:
+    """x * 2^sh = n + frac with integer n and 0 <= frac < 1, in integer arithmetic."""
+    num, den = x.numerator, x.denominator
+    if sh < 0:
+        den <<= -sh
+    else:
+        num <<= sh
+    n, rem = divmod(num, den)
+    return n, Fraction(rem, den)
+
+
 def _code_parity(fmt: FloatFormat, e: int):
     """Parity of the candidate n * 2^(e - mbits): its significand's last bit, or for formats without mantissa
     bits the last bit of the biased exponent it has (E8M0 ties to the even exponent)."""
@@ -461,9 +479,7 @@ def _round_to_float(v: Value, fmt: FloatFormat, rounding: str, overflow: str, na
         return Rounded((fmt.sign_mask if sign else 0), frozenset({"inexact", "underflow"}))
     e_eff = max(e, fmt.emin)
     ulp = pow2(e_eff - fmt.mbits)
-    q = x / ulp
-    n = q.numerator // q.denominator
-    frac = q - n
+    n, frac = _split_ulps(x, fmt.mbits - e_eff)  # x / ulp = n + frac, 0 <= frac < 1
 
     nr = _round_int(sign, n, frac, rounding, _code_parity(fmt, e_eff), rand, rand_bits, sr_variant, ulp)
     r = nr * ulp
