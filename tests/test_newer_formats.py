@@ -84,6 +84,24 @@ def test_mxint8_minus_128_in_fast_kernels(backend):
         assert int(codes[0]) == want and int(codes[1]) == want
 
 
+def test_mxint8_golden_files_hold_minus_128_where_the_range_has_it():
+    """The committed mx_quantize(int8) file (full range) holds element code 0x80 = -128, at block maxima just
+    below a power of two over the whole exponent range; the symmetric file never does."""
+    from refarith.golden.fileformat import load
+    from refarith.golden.generate import default_dir, file_name, read_manifest
+    from refarith.spec import parse_spec
+
+    files = read_manifest(default_dir())["files"]
+    for spec, has in (("mx_quantize(int8)", True), ("mx_quantize(int8_sym)", False)):
+        name = file_name(parse_spec(spec))
+        g = load(default_dir() / name, files[name]["sha256"])
+        rows = (g.outputs[:, 1:] == 0x80).any(axis=1)
+        assert bool(rows.any()) is has, spec
+        if has:  # -128 at scales from binary32 subnormal block maxima to the largest E8M0 scales
+            scales = g.outputs[rows, 0]
+            assert scales.min() < 127 - 120 and scales.max() > 127 + 120 and rows.sum() >= 40
+
+
 # ------------------------------------------------------------------ HiFloat8
 def _hif8_table() -> dict[int, object]:
     """Every HiF8 code built forward from the paper's fields (arXiv 2409.16626, section 2): sign, dot prefix
