@@ -1,5 +1,5 @@
-"""Triton block kernels (MX e4m3 and mxfp4 quantize, NVFP4 quantize, TFLite requantization) against refarith's
-torch backend on the same device and the numpy backend, in one run.
+"""Triton block kernels (MX e4m3 and mxfp4 quantize, NVFP4 quantize, both also with stochastic element rounding,
+TFLite requantization) against refarith's torch backend on the same device and the numpy backend, in one run.
 
     python benchmarks/bench_triton_blocks.py [--n 1048576] [--repeat 3] [--device cpu|cuda]
 
@@ -60,6 +60,10 @@ def main() -> int:
     acc = np.random.default_rng(1).integers(-2 ** 31, 2 ** 31, n)
     acct = torch.from_numpy(acc).to(dev)
     m, sh = erq.multiplier_for(0.0123, "tflite_double_rounding")
+    r = np.random.default_rng(2).integers(0, 256, x.shape)
+    rt = torch.from_numpy(r).to(dev)
+    c4 = dict(rounding="sr", rand_bits=4, sr_variant="c")
+    te = dict(rounding="sr", rand_bits=8, sr_variant="te_e2m1_8")
     print(f"python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}, triton "
           f"{triton.__version__}, device {dev}{' (Triton interpreter)' if dev.type == 'cpu' else ''}, n = {n}")
     rows = [
@@ -69,17 +73,22 @@ def main() -> int:
          lambda: fmx.mx_quantize(xt, "ocp_e2m1", backend="torch"), lambda: fmx.mx_quantize(x, "ocp_e2m1")),
         ("nvfp4_quantize", lambda: tbk.nvfp4_quantize(xt),
          lambda: fnv.nvfp4_quantize(xt, backend="torch"), lambda: fnv.nvfp4_quantize(x)),
+        ("mx_quantize e2m1 sr=c,k=4", lambda: tbk.mx_quantize(xt, "ocp_e2m1", rand=rt % 16, **c4),
+         lambda: fmx.mx_quantize(xt, "ocp_e2m1", backend="torch", rand=rt % 16, **c4),
+         lambda: fmx.mx_quantize(x, "ocp_e2m1", rand=r % 16, **c4)),
+        ("nvfp4_quantize sr=te_e2m1_8", lambda: tbk.nvfp4_quantize(xt, rand=rt, **te),
+         lambda: fnv.nvfp4_quantize(xt, backend="torch", rand=rt, **te), lambda: fnv.nvfp4_quantize(x, rand=r, **te)),
         ("requantize tflite_double", lambda: tbk.requantize(acct, m, sh, "tflite_double_rounding"),
          lambda: frq.requantize(acct, m, sh, "tflite_double_rounding"),
          lambda: frq.requantize(acc, m, sh, "tflite_double_rounding")),
     ]
-    print(f"{'kernel':26s} {'triton el/s':>12s} {'cpu s':>7s} {'torch el/s':>12s} {'cpu s':>7s} {'numpy el/s':>12s}"
+    print(f"{'kernel':28s} {'triton el/s':>12s} {'cpu s':>7s} {'torch el/s':>12s} {'cpu s':>7s} {'numpy el/s':>12s}"
           f" {'triton/torch':>12s}")
     for name, tr, to, nu in rows:
         wt, ct = best(tr, args.repeat, sync)
         wo, co = best(to, args.repeat, sync)
         wn, _ = best(nu, args.repeat, lambda: None)
-        print(f"{name:26s} {n / wt:12.3g} {ct:7.2f} {n / wo:12.3g} {co:7.2f} {n / wn:12.3g} {wo / wt:12.3f}")
+        print(f"{name:28s} {n / wt:12.3g} {ct:7.2f} {n / wo:12.3g} {co:7.2f} {n / wn:12.3g} {wo / wt:12.3f}")
     return 0
 
 
