@@ -8,10 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from refarith.errors import BadValueError
 from refarith.exact import ops as exact
 from refarith.exact.rounding import round_value
 from refarith.fast.bitops import NumpyBitOps
-from refarith.fast.castkernel import cast_bits
+from refarith.fast.castkernel import cast_bits, required_width, sr_fraction_bits
 from refarith.formats import get_format
 
 
@@ -75,3 +76,16 @@ def test_sr_te_e2m1_8_every_neighbour():
     _check(32, "binary32", "ocp_e2m1", near.view(np.uint32).astype(np.uint64), 8, "te_e2m1_8", seed=3)
     h = near.astype(np.float16)
     _check(32, "binary16", "ocp_e2m1", h.view(np.uint16).astype(np.uint64), 8, "te_e2m1_8", seed=4)
+
+
+def test_sr_fraction_bits_and_word_width():
+    """The fraction bits each variant reads (its docstring: k, k + 1 for b, 8 + 17 for te_e2m1_8) and the
+    word-width choice they drive: 32-bit words hold at most 30 fraction bits (k <= width - 2)."""
+    assert [sr_fraction_bits(8, v) for v in ("a", "b", "c", "c_odd", "te_e2m1_8")] == [8, 9, 8, 8, 25]
+    assert sr_fraction_bits(None) is None and sr_fraction_bits(None, "b") is None
+    assert required_width("binary32", "ocp_e4m3", 30) == 32
+    assert required_width("binary32", "ocp_e4m3", 30, "b") == 64  # 31 fraction bits
+    assert required_width("binary32", "ocp_e2m1", 8, "te_e2m1_8") == 32
+    with pytest.raises(BadValueError, match=r"^cast binary32->ocp_e4m3 \(rand_bits=70, sr=a\) does not fit "
+                                            r"64-bit words$"):
+        required_width("binary32", "ocp_e4m3", 70)
