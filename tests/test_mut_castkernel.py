@@ -13,7 +13,7 @@ from refarith.exact import ops as exact
 from refarith.exact.rounding import round_value
 from refarith.fast.bitops import NumpyBitOps
 from refarith.fast.castkernel import cast_bits, required_width, sr_fraction_bits
-from refarith.formats import get_format
+from refarith.formats import FloatFormat, get_format
 
 
 def _ties(src: str, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -89,3 +89,26 @@ def test_sr_fraction_bits_and_word_width():
     with pytest.raises(BadValueError, match=r"^cast binary32->ocp_e4m3 \(rand_bits=70, sr=a\) does not fit "
                                             r"64-bit words$"):
         required_width("binary32", "ocp_e4m3", 70)
+
+
+def test_word_width_of_wide_sources():
+    """Sources outside the named formats: a 24-bit exponent (the unbounded-exponent code of a binary16 result,
+    about 2^23 * 2^10, does not fit below bit 31) and a 31-bit significand (more than the 29 bits a 32-bit word
+    keeps below its guard bits) need 64-bit words; with a 3-bit target mantissa the wide exponent fits in 32.
+    At the chosen width the kernel gives the exact model's codes; a narrower word is refused."""
+    wide_e = FloatFormat("wide_e24m4", 24, 4, (1 << 23) - 1)
+    long_m = FloatFormat("long_m31", 8, 31, 127)
+    assert required_width(wide_e, "binary16") == 64 and required_width(long_m, "binary16") == 64
+    assert required_width(wide_e, "ocp_e4m3") == 32 and required_width(long_m, "ocp_e4m3") == 64
+    rng = np.random.default_rng(1)
+    for src, dst, width in ((wide_e, "binary16", 64), (long_m, "binary16", 64), (wide_e, "ocp_e4m3", 32)):
+        bits = rng.integers(0, 1 << src.nbits, 40, dtype=np.int64).astype(np.uint64)
+        ops = NumpyBitOps(width)
+        codes, err = cast_bits(ops, ops.word(bits), src, dst)
+        want = [round_value(exact.decode(int(b), src), dst).code for b in bits]
+        assert np.broadcast_to(codes, bits.shape).astype(np.int64).tolist() == want, (src.name, dst)
+    for src in (wide_e, long_m):
+        ops = NumpyBitOps(32)
+        with pytest.raises(BadValueError, match=rf"^cast {src.name}->binary16 \(rand_bits=None\) needs wider than "
+                                                r"32-bit words$"):
+            cast_bits(ops, ops.word(np.zeros(1, np.uint64)), src, "binary16")
