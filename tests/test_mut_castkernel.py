@@ -112,3 +112,19 @@ def test_word_width_of_wide_sources():
         with pytest.raises(BadValueError, match=rf"^cast {src.name}->binary16 \(rand_bits=None\) needs wider than "
                                                 r"32-bit words$"):
             cast_bits(ops, ops.word(np.zeros(1, np.uint64)), src, "binary16")
+
+
+def test_random_bits_limits_of_the_word():
+    """cast_bits refuses a k that its words cannot hold (as required_width does) and accepts the widest k they
+    hold: for integer sources in 64-bit words, k = 56 into E4M3, checked against the exact model there."""
+    ops = NumpyBitOps(32)
+    x = ops.word(np.zeros(1, np.uint64))
+    with pytest.raises(BadValueError, match=r"^cast binary32->ocp_e4m3 \(rand_bits=31\) needs wider than 32-bit "
+                                            r"words$"):
+        cast_bits(ops, x, "binary32", "ocp_e4m3", rounding="sr", r=x, rand_bits=31)
+    vals = np.concatenate([np.arange(0, 24), np.array([255, 1000, 32767, 40000, 65535])]).astype(np.uint64)
+    _check(64, "int16", "ocp_e4m3", vals, 56, "a", seed=2)
+    ops = NumpyBitOps(64)
+    x = ops.word(vals)
+    with pytest.raises(BadValueError, match=r"needs wider than 64-bit words$"):
+        cast_bits(ops, x, "int16", "ocp_e4m3", rounding="sr", r=x, rand_bits=57)
