@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 from fractions import Fraction
-from functools import cache
 
 import numpy as np
 import pytest
@@ -19,6 +18,8 @@ from refarith.errors import BadValueError, UnknownModeError
 from refarith.exact import fdot as efd
 from refarith.fast import fdot as ffd
 from refarith.formats import get_format
+from refarith.golden.opdrivers.floatdot import hard_sr_vectors as _hard_vectors
+from refarith.golden.opdrivers.floatdot import product_pair as _pair
 
 VARIANTS = ("a", "b", "c", "c_odd")
 # (input format, accumulator): E5M2 products span 2^-32..2^31, so sums into binary32 and bfloat16 have fractions
@@ -27,67 +28,6 @@ VARIANTS = ("a", "b", "c", "c_odd")
 # 16-bit inputs are in the slow test.
 PAIRS = (("ocp_e5m2", "binary32"), ("ocp_e5m2", "bfloat16"), ("ocp_e4m3", "ocp_e4m3"), ("ocp_e2m1", "ocp_e2m1"))
 WIDE = PAIRS + (("bfloat16", "binary32"), ("binary16", "bfloat16"))
-
-
-@cache
-def _code_of(fmt_name: str) -> dict[float, int]:
-    fmt = get_format(fmt_name)
-    table = ffd.value_table(fmt)
-    out: dict[float, int] = {}
-    for c in range(fmt.ncodes):
-        v = float(table[c])
-        if v == v and (v not in out or (v == 0 and c < out[v])):
-            out[v] = c
-    return out
-
-
-@cache
-def _pair(fmt_name: str, v: Fraction) -> tuple[int, int]:
-    """Codes (x, y) of the input format with x * y = v exactly: v = m * 2^e split as (m * 2^a) * 2^(e - a)."""
-    codes = _code_of(fmt_name)
-    sign = -1 if v < 0 else 1
-    for a in range(-40, 41):
-        x = float(abs(v) * Fraction(2) ** a) * sign
-        y = float(Fraction(2) ** -a)
-        if x in codes and y in codes and Fraction(x) * Fraction(y) == v:
-            return codes[x], codes[y]
-    raise AssertionError(f"{v} is not a product of two {fmt_name} values")
-
-
-@cache
-def _hard_vectors(fmt_name: str, acc_name: str, k: int) -> list[tuple[list[int], list[int]]]:
-    """Vectors whose additions land at the hard places of stochastic rounding into the accumulator: an
-    accumulator value g (a power of two a quarter of the reachable range, or the largest value for overflow)
-    plus products of g's ulp times a fraction of
-    exactly k and k + 1 bits (the c / c_odd ties), just above and below them, 2^-(k+1) ulp, 1 - 2^-k ulp, a
-    fraction with bits far below the binary64 significand (the round-to-odd sticky bit), negative products
-    (cancellation, borrow into the binade below), and sums that reach the largest finite value."""
-    acc, fmt = get_format(acc_name), get_format(fmt_name)
-    top_p = min(Fraction(acc.max), Fraction(fmt.max) ** 2)
-    one = Fraction(2) ** (top_p.numerator.bit_length() - top_p.denominator.bit_length() - 2)
-    ulp = one * Fraction(2) ** -acc.mbits
-    m_in = Fraction(1) + Fraction(2) ** -fmt.mbits  # the input format's 1 + ulp (two significant bits)
-    fr = [Fraction(1, 2), Fraction(1, 1 << k), 1 - Fraction(1, 1 << k), Fraction(1, 1 << (k + 1)),
-          Fraction(3, 1 << (k + 1)), Fraction(1, 1 << (k + 1)) * m_in, Fraction(1, 1 << k) * m_in,
-          Fraction(1, 1 << 40), Fraction(1, 1 << 60), Fraction(1, 4) * m_in]
-    out = []
-    for f in fr:
-        for s in (1, -1):
-            ps = [one, s * f * ulp]
-            try:
-                pairs = [_pair(fmt_name, p) for p in ps]
-            except AssertionError:
-                continue
-            pairs += [_pair(fmt_name, one / 2), _pair(fmt_name, s * f * ulp)]
-            out.append(([x for x, _ in pairs], [y for _, y in pairs]))
-    top = Fraction(acc.max)
-    big = [top / 2, top / 4, top / 4, top / 8]
-    try:
-        pairs = [_pair(fmt_name, p) for p in big]
-        out.append(([x for x, _ in pairs], [y for _, y in pairs]))
-    except AssertionError:
-        pass
-    return out
 
 
 def _patterns(shape: tuple, k: int, rng) -> list[np.ndarray]:
@@ -302,3 +242,29 @@ def test_numpy_path_without_torch():
                          env=dict(os.environ, REFARITH_NO_TORCH="1"), timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_spec_parameters_and_driver():
+    from refarith.errors import SpecError
+    from refarith.exact.fdot import fdot_spec
+    from refarith.golden.drivers import get_driver
+    from refarith.spec import parse_spec
+
+    assert str(parse_spec("fdot(ocp_e4m3->binary32)")).endswith("rounding=rne,overflow=inf)")
+    sid = "fdot(ocp_e4m3->binary32,rounding=sr,sr=gfloat,k=8)"
+    assert str(parse_spec(sid)).endswith("rounding=sr,overflow=inf,sr=c,k=8)")
+    for bad, msg in (("fdot(ocp_e4m3->binary32,rounding=sr)", "needs k"), ("fdot(ocp_e4m3->binary32,k=3)", "only"),
+                     ("fdot(ocp_e4m3->binary32,product=bfloat16,rounding=sr,k=3)", "product=exact"),
+                     ("fdot(ocp_e4m3->binary32,rounding=sr,sr=te_e2m1_8,k=8)", "E2M1")):
+        with pytest.raises(SpecError, match=msg):
+            parse_spec(bad)
+    spec = parse_spec("fdot(ocp_e5m2->bfloat16,order=pairwise,rounding=sr,k=12)")
+    d = get_driver(spec)
+    assert [o.width for o in d.inputs(spec)] == [8, 8, 7]
+    vecs = np.array(d.boundary(spec)[:48])
+    x, y, r = vecs[:, :8], vecs[:, 8:16], vecs[:, 16:]
+    want = [fdot_spec(spec, a.tolist(), b.tolist(), c.tolist()).code for a, b, c in zip(x, y, r)]
+    assert [e[0] for e in (d.exact(spec, tuple(v)) for v in vecs.tolist())] == want
+    assert [int(c) for c in d.fast(spec, (x, y, r), "numpy")[0]] == want
+    flipped = [fdot_spec(spec, a.tolist(), b.tolist(), ((1 << 12) - 1 - c).tolist()).code for a, b, c in zip(x, y, r)]
+    assert flipped != want  # the r column decides

@@ -29,7 +29,7 @@ from refarith.exact.rounding import Rounded, default_overflow, round_value
 from refarith.exact.stochastic import rand_list
 from refarith.exact.value import Value
 from refarith.formats import FloatFormat, get_format
-from refarith.spec import OpSchema, Param, Spec, parse_spec, register_op
+from refarith.spec import SR_PARAMS, OpSchema, Param, Spec, check_sr_params, parse_spec, register_op
 
 ORDERS = ("sequential", "pairwise")
 MULS = ("exact", "lmul_formula", "lmul_bitwise")
@@ -121,13 +121,16 @@ def fdot(xs: list[int], ys: list[int], fmt: FloatFormat | str, acc: FloatFormat 
     return accumulate(ps, acc, order, rounding, overflow, rand=rand, rand_bits=rand_bits, sr_variant=sr_variant)
 
 
-def fdot_spec(spec: Spec | str, xs: list[int], ys: list[int]) -> Rounded:
-    """Evaluate an ``fdot(F->A,...)`` spec on two code vectors."""
+def fdot_spec(spec: Spec | str, xs: list[int], ys: list[int], rand: list[int] | None = None) -> Rounded:
+    """Evaluate an ``fdot(F->A,...)`` spec on two code vectors (``rounding=sr``: ``rand``, one k-bit integer per
+    addition, :func:`additions` of them)."""
     spec = parse_spec(spec)
     if spec.op != "fdot":
         raise BadValueError(f"expected an fdot spec, got {spec}")
     p = spec.param
-    return fdot(xs, ys, spec.fmt(0), spec.fmt(1), p["order"], p["product"], p["mul"], p["rounding"], p["overflow"])
+    sr = dict(rand=rand, rand_bits=int(p["k"]), sr_variant=p.get("sr", "a")) if p["rounding"] == "sr" else {}
+    return fdot(xs, ys, spec.fmt(0), spec.fmt(1), p["order"], p["product"], p["mul"], p["rounding"], p["overflow"],
+                **sr)
 
 
 # ------------------------------------------------------------------ spec registration
@@ -141,6 +144,8 @@ def _validate(spec: Spec) -> None:
             if not isinstance(spec.fmt(i), FloatFormat):
                 raise BadValueError(f"fdot formats must be float formats, got {spec.formats[i]}")
         check_modes(spec.fmt(1), p["rounding"], p["overflow"])
+        if p["rounding"] == "sr" and p["product"] != "exact":
+            raise BadValueError("stochastic rounding applies to the accumulator; use product=exact")
         if p["product"] != "exact":
             pf = get_format(p["product"])
             if not isinstance(pf, FloatFormat) or pf.name != p["product"]:
@@ -156,6 +161,7 @@ def _validate(spec: Spec) -> None:
         raise SpecError(f"{spec}: {e}") from None
     except RefarithError as e:
         raise SpecError(f"{spec}: {e}") from None
+    check_sr_params(spec)
 
 
 def _acc_overflow(fmts: tuple) -> str:
@@ -168,12 +174,14 @@ register_op(OpSchema(
         Param("order", "sequential", ORDERS, "summation order"),
         Param("product", "exact", None, "exact, or the float format each product is rounded into"),
         Param("mul", "exact", MULS, "exact multiplication or an L-Mul variant"),
-        Param("rounding", "rne", ("rne", "rna", "rtz", "rup", "rdn"), "rounding of products and of each addition"),
+        Param("rounding", "rne", ("rne", "rna", "rtz", "rup", "rdn", "sr"),
+              "rounding of products and of each addition (sr: the additions only, one random integer each)"),
         Param("overflow", _acc_overflow, ("saturate", "inf", "nan"),
               "accumulator overflow; default: inf if it has inf, else nan if it has NaN, else saturate"),
+        *SR_PARAMS,
     ),
     "dot product of two code vectors of the first format, accumulated in the second",
     _validate,
 ))
 
-__all__ = ["MULS", "ORDERS", "accumulate", "fdot", "fdot_spec", "products"]
+__all__ = ["MULS", "ORDERS", "accumulate", "additions", "fdot", "fdot_spec", "products"]

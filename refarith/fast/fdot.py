@@ -315,16 +315,18 @@ def _fdot(x, y, fmt: FloatFormat, acc: FloatFormat, order: str, product: str, mu
     return code
 
 
-def fdot_spec(spec, x, y, backend: str = "numpy"):
-    """Evaluate an ``fdot(F->A,...)`` spec over the last axis of two code arrays."""
+def fdot_spec(spec, x, y, backend: str = "numpy", rand=None):
+    """Evaluate an ``fdot(F->A,...)`` spec over the last axis of two code arrays (``rounding=sr``: ``rand``, the
+    random integers of :func:`fdot`)."""
     from refarith.spec import parse_spec
 
     spec = parse_spec(spec)
     if spec.op != "fdot":
         raise BadValueError(f"expected an fdot spec, got {spec}")
     q = spec.param
+    sr = dict(rand=rand, rand_bits=int(q["k"]), sr_variant=q.get("sr", "a")) if q["rounding"] == "sr" else {}
     return fdot(x, y, spec.fmt(0), spec.fmt(1), q["order"], q["product"], q["mul"], q["rounding"], q["overflow"],
-                backend=backend)
+                backend=backend, **sr)
 
 
 __all__ = ["fdot", "fdot_spec", "sr_max_bits", "value_table"]

@@ -204,6 +204,9 @@ def committed_specs() -> list[Spec]:
     from refarith.golden.opdrivers.blocksr import BLOCK_SR_GOLDEN_SPECS
 
     ids += list(BLOCK_SR_GOLDEN_SPECS)  # stochastic MX/NVFP4 elements: one random integer per element after x
+    from refarith.golden.opdrivers.floatdot import FDOT_SR_GOLDEN_SPECS
+
+    ids += list(FDOT_SR_GOLDEN_SPECS)  # stochastic dot-product accumulators: one random integer per addition
     from refarith.golden.opdrivers.fma import FMA_GOLDEN_SPECS
 
     ids += list(FMA_GOLDEN_SPECS)  # fused multiply-add a * b + c of the OCP fp8 formats (boundary + random triples)

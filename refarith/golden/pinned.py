@@ -6,4 +6,4 @@ digest, so a golden file cannot be edited together with its MANIFEST entry witho
 changing too.
 """
 
-MANIFEST_SHA256 = "eab67088b64ea1108f5991ffac067771ac942f12a052672b238d6284b9281914"
+MANIFEST_SHA256 = "18696d93f97a901642cd1c6429f945308c9568339db3b5b17b0b215f566716d6"
