@@ -17,8 +17,8 @@ pytest.importorskip("triton")
 pytest.importorskip("torch")
 from refarith.fast.gemm_triton import TRITON_MODELS  # noqa: E402
 
-GOLDEN = [s for s in committed_specs() if s.op == "scaled_mm" and s.param["acc"] == "binary32"
-          and model_params(s)[0] in TRITON_MODELS]
+GOLDEN = [s for s in committed_specs() if s.op == "scaled_mm" and model_params(s)[0] in TRITON_MODELS
+          and (s.param["acc"] == "binary32" or model_params(s)[0] != "tensor_core")]
 
 
 @pytest.mark.slow  # one interpreted launch per vector: about 10 s CPU per file (tensor_core files more)
@@ -94,11 +94,32 @@ def test_pairwise_merge_schedule() -> None:
         assert stack == [tree(0, k)] and depth >= 1, k
 
 
+def test_triton_narrow_accumulator_equals_numpy_and_exact() -> None:
+    """kahan into E5M2 (u = 2^-3: every step rounds; sums past 57344 overflow to inf) on E4M3 operands: the binary64
+    TwoSum, round-to-odd and RNE steps equal numpy; sampled outputs equal the exact model."""
+    rng = np.random.default_rng(6)
+    a, b = _signed_e4m3(rng, (70, 16)), _signed_e4m3(rng, (16, 40))
+    spec = "scaled_mm(ocp_e4m3->bfloat16,accum=kahan,acc=ocp_e5m2)"
+    got = F.scaled_mm(spec, a, b, backend="triton")
+    assert (got == F.scaled_mm(spec, a, b)).all()
+    for i, j in ((0, 0), (69, 39), (33, 17)):
+        assert got[i, j] == X.scaled_mm(spec, a[i:i + 1].tolist(), b[:, j:j + 1].tolist())[0][0], (i, j)
+
+
+@pytest.mark.slow  # about 60 s CPU interpreted
+@pytest.mark.parametrize("acc", ["bfloat16", "binary16", "ocp_e5m2"])
+def test_triton_narrow_accumulators_every_model(acc) -> None:
+    """Every chain model and pairwise into the narrow accumulator (binary16 and E5M2 overflow here) equal numpy."""
+    rng = np.random.default_rng(7)
+    a, b = _signed_e4m3(rng, (70, 45)), _signed_e4m3(rng, (45, 40))
+    for model in ("sequential", "fma_chain", "blocked,nb=20", "split_k,splits=5", "kahan", "pairwise"):
+        spec = f"scaled_mm(ocp_e4m3->binary32,accum={model},acc={acc})"
+        assert (F.scaled_mm(spec, a, b, backend="triton") == F.scaled_mm(spec, a, b)).all(), spec
+
+
 def test_triton_backend_refuses_what_it_does_not_run() -> None:
     a = np.zeros((1, 8), np.int64)
-    for spec in ("scaled_mm(ocp_e4m3->binary32,accum=sequential,acc=bfloat16)",
-                 "scaled_mm(ocp_e4m3->binary32,accum=pairwise,acc=binary16)"):
-        with pytest.raises(KernelError, match="triton backend runs"):
-            F.scaled_mm(spec, a, a.T, backend="triton")
+    with pytest.raises(KernelError, match="tensor_core into binary32 only"):
+        F.scaled_mm("scaled_mm(ocp_e4m3->binary32,accum=volta_tc,acc=bfloat16)", a, a.T, backend="triton")
     with pytest.raises(KernelError, match="tensor_core on the triton backend: NaN/inf operands"):
         F.scaled_mm("scaled_mm(ocp_e4m3->binary32,accum=volta_tc)", a | 0x7F, a.T, backend="triton")

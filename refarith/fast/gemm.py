@@ -401,13 +401,13 @@ def _accumulate(ap: np.ndarray, bp: np.ndarray, model: str, acc: FloatFormat, mp
     zero = np.zeros((ap.shape[0], bp.shape[1]))
     fits = model != "tensor_core" and acc.name == "binary32" and _products_fit_binary32(ap, bp)
     if triton:
-        if not fits and model != "tensor_core":
+        if not fits and model != "tensor_core" and acc.name == "binary32":
             raise KernelError("the triton backend needs products that are binary32 values (at most 24 significant "
                               "bits, lsb at least 2^-149); use the numpy or torch backend")
         from refarith.fast.gemm_triton import accumulate
 
         assert device is not None
-        return accumulate(ap, bp, model, mp, device)
+        return accumulate(ap, bp, model, mp, device, acc.name)
     if device is not None and model == "tensor_core" and acc.name == "binary32" and _products_normal(ap, bp):
         import torch
 
@@ -612,9 +612,10 @@ def scaled_mm(spec: Spec | str, a: np.ndarray, b: np.ndarray, scale_a: object = 
     :func:`refarith.exact.gemm.scaled_mm` (module docstring: where binary64 is exact).  ``backend="torch"``
     (on ``device``, default cpu) runs the accumulation in torch: the exact sum's binary64 matmul, and the
     :data:`TORCH_MODELS` into any accumulator format, and tensor_core into binary32 (others: KernelError);
-    ``backend="triton"`` runs :data:`refarith.fast.gemm_triton.TRITON_MODELS` into binary32 (the chain models
-    and pairwise with products that are binary32 values, tensor_core with finite products in the binary64-normal
-    range; a cuda device compiled, cpu interpreted); decoding, scales and the output rounding stay numpy."""
+    ``backend="triton"`` runs :data:`refarith.fast.gemm_triton.TRITON_MODELS` (the chain models and pairwise
+    into binary32 with products that are binary32 values, or into formats of at most 16 bits; tensor_core into
+    binary32 with finite products in the binary64-normal range; a cuda device compiled, cpu interpreted);
+    decoding, scales and the output rounding stay numpy."""
     spec = parse_spec(spec)
     if spec.op != "scaled_mm":
         raise BadValueError(f"expected a scaled_mm spec, got {spec}")
@@ -638,9 +639,9 @@ def scaled_mm(spec: Spec | str, a: np.ndarray, b: np.ndarray, scale_a: object = 
         except ImportError as e:
             raise KernelError(f"the triton backend needs Triton and torch ({e})") from None
 
-        if model not in TRITON_MODELS or p["acc"] != "binary32":
+        if model not in TRITON_MODELS or model == "tensor_core" and p["acc"] != "binary32":
             raise KernelError(f"accum={model}, acc={p['acc']}: the triton backend runs {', '.join(TRITON_MODELS)} "
-                              "into binary32; use the numpy or torch backend")
+                              "(tensor_core into binary32 only); use the numpy or torch backend")
     ap, bp = _scaled_operands(spec, a, b, scale_a, scale_b)
     exact: dict = {}
     if model == "exact":

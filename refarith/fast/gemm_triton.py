@@ -1,5 +1,5 @@
-"""Triton kernels of scaled_mm into a binary32 accumulator: the chain models (sequential, fma_chain, blocked,
-split_k, kahan), pairwise, and tensor_core with its presets.
+"""Triton kernels of scaled_mm: the chain models (sequential, fma_chain, blocked, split_k, kahan) and pairwise into
+binary32 or an accumulator of at most 16 bits, and tensor_core with its presets into binary32.
 
 One program computes a ``BM x BN`` tile of D; it walks K in order and keeps the chain s, the running total and
 (kahan) the compensation c in float32 registers:
@@ -9,9 +9,14 @@ One program computes a ``BM x BN`` tile of D; it walks K in order and keeps the 
 * after every ``NB`` elements of K, and after the last one, ``total = total + s`` and ``s = +0`` (blocked: NB = nb;
   split_k: NB = K / splits; the others NB = K, where +0 + s = s because a chain from +0 never ends at -0).
 
-This is the numpy kernel's loop (:mod:`refarith.fast.gemm`) when every product a' b' is a binary32 value
-(checked by the caller): then fl(a' b') = a' b', so sequential and fma_chain coincide, and a compiler contracting
-``s + a * b`` or ``a * b - c`` into a fused multiply-add (Triton's default on GPUs) computes the same values.
+Into binary32 this is the numpy kernel's loop (:mod:`refarith.fast.gemm`) when every product a' b' is a binary32
+value (checked by the caller): then fl(a' b') = a' b', so sequential and fma_chain coincide, and a compiler
+contracting ``s + a * b`` or ``a * b - c`` into a fused multiply-add (Triton's default on GPUs) computes the same
+values.  Into a narrower accumulator (at most 16 bits, with subnormals) the same loops run in binary64 on products
+exact in binary64, each step the numpy kernel's: a leaf fl(p) (sequential, kahan, pairwise) and every addition
+TwoSum, rounding to odd at 53 bits, then RNE into the format (:func:`_rnd`, the rules of
+``refarith.fast.gemm.round_to``); every product there is exact, and every other multiply a power-of-two scaling,
+so contraction into fused multiply-adds changes nothing either.
 
 ``pairwise`` (products binary32 values, so every leaf fl(p_k) = p_k): the numpy kernel's tree, mid = lo + (hi -
 lo) // 2, walked in post-order.  The host lists, for every k, how many tree nodes end at leaf k; the kernel pushes
@@ -48,33 +53,75 @@ _BLOCK = {"cpu": 64, "cuda": 32}
 
 
 @triton.jit
-def _chain(a_ptr, b_ptr, out_ptr, M, N, K, NB, KAHAN: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr):
+def _rnd(x, NARROW: tl.constexpr, MBITS: tl.constexpr, EMIN: tl.constexpr, fmax, big, inf_to):
+    """x into the accumulator: binary32 (NARROW false; x is already a value) or, from binary64, RNE into a format
+    of MBITS fraction bits, minimum exponent EMIN, with subnormals: finite overflow to ``big``, infinities to
+    ``inf_to`` (the rules of ``refarith.fast.gemm.round_to``)."""
+    if NARROW:
+        ax = tl.abs(x)
+        fin = (ax < float("inf")) & (ax > 0)
+        e = ((tl.where(fin, ax, 1.0).to(tl.int64, bitcast=True) >> 52) & 0x7FF) - 1023
+        qe = tl.maximum(e - MBITS, EMIN - MBITS)
+        y = tl.where(fin, ax, 0.0) * ((1023 - qe) << 52).to(tl.float64, bitcast=True)
+        r = ((y + 4503599627370496.0) - 4503599627370496.0) * ((1023 + qe) << 52).to(tl.float64, bitcast=True)
+        r = tl.where(fin & (r > fmax), big, r)
+        r = tl.where(ax == float("inf"), inf_to, r)
+        r = tl.where(ax == 0, 0.0, r)
+        r = tl.where(x.to(tl.int64, bitcast=True) < 0, -r, r)
+        x = tl.where(x != x, x, r)
+    return x
+
+
+@triton.jit
+def _add(x, y, NARROW: tl.constexpr, MBITS: tl.constexpr, EMIN: tl.constexpr, fmax, big, inf_to):
+    """x + y into the accumulator: the float32 addition, or (NARROW) TwoSum in binary64, rounded to odd at 53 bits,
+    then :func:`_rnd` (``refarith.fast.gemm._Acc.add``)."""
+    s = x + y
+    if NARROW:
+        bb = s - x
+        err = (x - (s - bb)) + (y - bb)
+        err = tl.where(tl.abs(s) < float("inf"), err, 0.0)
+        bits = s.to(tl.int64, bitcast=True)
+        step = tl.where((err > 0) == (s > 0), 1, -1).to(tl.int64)
+        s = tl.where((err != 0) & ((bits & 1) == 0), (bits + step).to(tl.float64, bitcast=True), s)
+        s = _rnd(s, NARROW, MBITS, EMIN, fmax, big, inf_to)
+    return s
+
+
+@triton.jit
+def _chain(a_ptr, b_ptr, out_ptr, M, N, K, NB, fmax, big, inf_to, KAHAN: tl.constexpr, LEAVES: tl.constexpr,
+           NARROW: tl.constexpr, MBITS: tl.constexpr, EMIN: tl.constexpr, DT: tl.constexpr, BM: tl.constexpr,
+           BN: tl.constexpr):
     rm = tl.program_id(0) * BM + tl.arange(0, BM)
     rn = tl.program_id(1) * BN + tl.arange(0, BN)
     mm = rm < M
     mn = rn < N
-    total = tl.full((BM, BN), 0.0, tl.float32)
-    s = tl.full((BM, BN), 0.0, tl.float32)
-    c = tl.full((BM, BN), 0.0, tl.float32)
+    total = tl.full((BM, BN), 0.0, DT)
+    s = tl.full((BM, BN), 0.0, DT)
+    c = tl.full((BM, BN), 0.0, DT)
     for k in range(0, K):
         a = tl.load(a_ptr + rm * K + k, mask=mm, other=0.0)
         b = tl.load(b_ptr + k * N + rn, mask=mn, other=0.0)
         p = a[:, None] * b[None, :]
+        if LEAVES:
+            p = _rnd(p, NARROW, MBITS, EMIN, fmax, big, inf_to)
         if KAHAN:
-            y = p - c
-            t = s + y
-            c = (t - s) - y
+            y = _add(p, -c, NARROW, MBITS, EMIN, fmax, big, inf_to)
+            t = _add(s, y, NARROW, MBITS, EMIN, fmax, big, inf_to)
+            c = _add(_add(t, -s, NARROW, MBITS, EMIN, fmax, big, inf_to), -y, NARROW, MBITS, EMIN, fmax, big,
+                     inf_to)
             s = t
         else:
-            s = s + p
+            s = _add(s, p, NARROW, MBITS, EMIN, fmax, big, inf_to)
         end = ((k + 1) % NB == 0) | (k + 1 == K)
-        total = tl.where(end, total + s, total)
-        s = tl.where(end, tl.full((BM, BN), 0.0, tl.float32), s)
+        total = tl.where(end, _add(total, s, NARROW, MBITS, EMIN, fmax, big, inf_to), total)
+        s = tl.where(end, tl.full((BM, BN), 0.0, DT), s)
     tl.store(out_ptr + rm[:, None] * N + rn[None, :], total, mask=mm[:, None] & mn[None, :])
 
 
 @triton.jit
-def _pairwise(a_ptr, b_ptr, merges_ptr, stack_ptr, out_ptr, M, N, K, DEPTH, BM: tl.constexpr,
+def _pairwise(a_ptr, b_ptr, merges_ptr, stack_ptr, out_ptr, M, N, K, DEPTH, fmax, big, inf_to,
+              NARROW: tl.constexpr, MBITS: tl.constexpr, EMIN: tl.constexpr, DT: tl.constexpr, BM: tl.constexpr,
               BN: tl.constexpr):
     rm = tl.program_id(0) * BM + tl.arange(0, BM)
     rn = tl.program_id(1) * BN + tl.arange(0, BN)
@@ -84,7 +131,7 @@ def _pairwise(a_ptr, b_ptr, merges_ptr, stack_ptr, out_ptr, M, N, K, DEPTH, BM: 
     base = stack_ptr + (tl.program_id(0) * tl.num_programs(1) + tl.program_id(1)) * (DEPTH * BM * BN)
     a = tl.load(a_ptr + rm * K, mask=mm, other=0.0)
     b = tl.load(b_ptr + rn, mask=mn, other=0.0)
-    top = a[:, None] * b[None, :]  # leaf 0: no node ends there
+    top = _rnd(a[:, None] * b[None, :], NARROW, MBITS, EMIN, fmax, big, inf_to)  # leaf 0: no node ends there
     sp = 0
     for k in range(1, K):
         tl.store(base + sp * (BM * BN) + tile, top)  # push the previous top
@@ -92,11 +139,11 @@ def _pairwise(a_ptr, b_ptr, merges_ptr, stack_ptr, out_ptr, M, N, K, DEPTH, BM: 
         sp = sp + 1
         a = tl.load(a_ptr + rm * K + k, mask=mm, other=0.0)
         b = tl.load(b_ptr + k * N + rn, mask=mn, other=0.0)
-        top = a[:, None] * b[None, :]
+        top = _rnd(a[:, None] * b[None, :], NARROW, MBITS, EMIN, fmax, big, inf_to)
         for _ in range(tl.load(merges_ptr + k)):
             sp = sp - 1
-            top = tl.load(base + sp * (BM * BN) + tile) + top
-    top = 0.0 + top
+            top = _add(tl.load(base + sp * (BM * BN) + tile), top, NARROW, MBITS, EMIN, fmax, big, inf_to)
+    top = _add(tl.full((BM, BN), 0.0, DT), top, NARROW, MBITS, EMIN, fmax, big, inf_to)
     tl.store(out_ptr + rm[:, None] * N + rn[None, :], top, mask=mm[:, None] & mn[None, :])
 
 
@@ -179,17 +226,68 @@ def tensor_core_fits(ap: np.ndarray, bp: np.ndarray, g: int, b: int) -> str | No
     return None
 
 
-def accumulate(ap: np.ndarray, bp: np.ndarray, model: str, mp: dict, device: str) -> np.ndarray:
-    """The model's binary32 sums of A' (M x K) times B' (K x N), computed by the Triton kernel on ``device``
-    (``cpu``: interpreted); binary64 results.  The chain models and pairwise take binary64 arrays of binary32
-    values whose products are binary32 values (checked by the caller); tensor_core takes products exact in binary64
+_INTERPRETED: dict[str, object] = {}
+
+
+def _launcher(kernel, cpu: bool):
+    """The kernel as launched: itself on CUDA; on CPU an interpreted copy whose calls to :func:`_rnd` and
+    :func:`_add` reach interpreted copies too (the interpreter wraps only the function it is given)."""
+    if not cpu:
+        return kernel
+    name = kernel.fn.__name__
+    if name not in _INTERPRETED:
+        import types
+
+        from triton.runtime.interpreter import InterpretedFunction
+
+        env = dict(kernel.fn.__globals__)
+
+        def copy(f):
+            return types.FunctionType(f.__code__, env, f.__name__, f.__defaults__, f.__closure__)
+
+        for helper in (_rnd, _add):
+            env[helper.fn.__name__] = InterpretedFunction(copy(helper.fn))
+        _INTERPRETED[name] = InterpretedFunction(copy(kernel.fn))
+    return _INTERPRETED[name]
+
+
+def _acc_params(acc: str) -> tuple[bool, int, int, float, float, float]:
+    """(narrow, mbits, emin, max, finite-overflow value, value of an infinity) of the accumulator format."""
+    import math
+
+    from refarith.exact.rounding import default_overflow
+    from refarith.formats import get_format
+
+    f = get_format(acc)
+    if f.name == "binary32":
+        return False, 23, -126, 0.0, 0.0, 0.0
+    if f.nbits > 16 or not f.subnormals:
+        raise KernelError(f"acc={f.name}: the triton backend runs binary32 and formats of at most 16 bits with "
+                          "subnormals as accumulators")
+    ovf = default_overflow(f)
+    fmax = float(f.max)
+    big = math.inf if ovf == "inf" else (math.nan if ovf == "nan" else fmax)
+    if ovf == "saturate":
+        inf_to = fmax
+    elif ovf == "nan" or not f.has_inf:
+        inf_to = math.nan if f.has_nan else fmax
+    else:
+        inf_to = math.inf
+    return True, f.mbits, f.emin, fmax, big, inf_to
+
+
+def accumulate(ap: np.ndarray, bp: np.ndarray, model: str, mp: dict, device: str,
+               acc: str = "binary32") -> np.ndarray:
+    """The model's sums of A' (M x K) times B' (K x N) in the accumulator ``acc``, computed by the Triton kernel on
+    ``device`` (``cpu``: interpreted); binary64 results.  Into binary32 the chain models and pairwise take binary64
+    arrays of binary32 values whose products are binary32 values (checked by the caller) and run in float32;
+    into a narrower accumulator they take products exact in binary64 and run the numpy kernel's binary64 steps
+    (TwoSum, rounding to odd, RNE into the format); tensor_core (binary32 only) takes products exact in binary64
     and refuses, with KernelError, what :func:`tensor_core_fits` names."""
     import torch
 
-    from refarith.fast.triton_backend import on_device
-
     if model not in TRITON_MODELS:
-        raise KernelError(f"accum={model}: the triton backend runs {', '.join(TRITON_MODELS)} into binary32")
+        raise KernelError(f"accum={model}: the triton backend runs {', '.join(TRITON_MODELS)}")
     m, k = ap.shape
     n = bp.shape[1]
     dev = torch.device(device)
@@ -199,25 +297,32 @@ def accumulate(ap: np.ndarray, bp: np.ndarray, model: str, mp: dict, device: str
     grid = (-(-m // bs), -(-n // bs))
     cpu = dev.type == "cpu"
     if model == "tensor_core":
+        if acc != "binary32":
+            raise KernelError(f"tensor_core into acc={acc}: the triton backend runs it into binary32 only")
         g, b = int(mp["g"]), int(mp["b"])
         why = tensor_core_fits(ap, bp, g, b)
         if why:
             raise KernelError(f"tensor_core on the triton backend: {why}; use the numpy backend")
         ta, tb = (torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64)).to(dev) for x in (ap, bp))
         out = torch.empty((m, n), dtype=torch.float64, device=dev)
-        on_device(_tensor_core, cpu)[grid](ta, tb, out, m, n, k, int(mp["n_c"]), G=g, B=b,
+        _launcher(_tensor_core, cpu)[grid](ta, tb, out, m, n, k, int(mp["n_c"]), G=g, B=b,
                                            RTZ=mp["tc_round"] == "rtz", BM=bs, BN=bs)
         return out.cpu().numpy()
-    ta, tb = (torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(dev) for x in (ap, bp))
-    out = torch.empty((m, n), dtype=torch.float32, device=dev)
+    narrow, mbits, emin, fmax, big, inf_to = _acc_params(acc)
+    dt = np.float64 if narrow else np.float32
+    ta, tb = (torch.from_numpy(np.ascontiguousarray(x, dtype=dt)).to(dev) for x in (ap, bp))
+    out = torch.empty((m, n), dtype=torch.float64 if narrow else torch.float32, device=dev)
+    fmt = {"NARROW": narrow, "MBITS": mbits, "EMIN": emin, "DT": tl.float64 if narrow else tl.float32}
     if model == "pairwise":
         merges, depth = pairwise_merges(k)
-        stack = torch.empty(grid[0] * grid[1] * depth * bs * bs, dtype=torch.float32, device=dev)
-        on_device(_pairwise, cpu)[grid](ta, tb, torch.from_numpy(merges).to(dev), stack, out, m, n, k, DEPTH=depth,
-                                        BM=bs, BN=bs)
-        return out.cpu().numpy().astype(np.float64)
-    nb = {"blocked": int(mp.get("nb", k)), "split_k": k // int(mp.get("splits", 1))}.get(model, k)
-    on_device(_chain, cpu)[grid](ta, tb, out, m, n, k, max(nb, 1), KAHAN=model == "kahan", BM=bs, BN=bs)
+        stack = torch.empty(grid[0] * grid[1] * depth * bs * bs, dtype=out.dtype, device=dev)
+        _launcher(_pairwise, cpu)[grid](ta, tb, torch.from_numpy(merges).to(dev), stack, out, m, n, k, depth, fmax,
+                                        big, inf_to, **fmt, BM=bs, BN=bs)
+    else:
+        nb = {"blocked": int(mp.get("nb", k)), "split_k": k // int(mp.get("splits", 1))}.get(model, k)
+        _launcher(_chain, cpu)[grid](ta, tb, out, m, n, k, max(nb, 1), fmax, big, inf_to, KAHAN=model == "kahan",
+                                     LEAVES=model in ("sequential", "kahan"),
+                                     **fmt, BM=bs, BN=bs)
     return out.cpu().numpy().astype(np.float64)
 
 
