@@ -128,3 +128,20 @@ def test_random_bits_limits_of_the_word():
     x = ops.word(vals)
     with pytest.raises(BadValueError, match=r"needs wider than 64-bit words$"):
         cast_bits(ops, x, "int16", "ocp_e4m3", rounding="sr", r=x, rand_bits=57)
+
+
+@pytest.mark.parametrize("dst,overflow", [("binary8p3ue", None), ("binary8p3ue", "satfinite"),
+                                          ("binary8p4uf", None), ("binary8p3se", "satpropagate")])
+def test_p3109_targets_negative_projection_every_mode(dst, overflow):
+    """P3109 targets with their default negative='project' (and satnone unless named): negatives into unsigned
+    formats are rounded with their sign (rup/rdn decide by it) before projection, tiny ones included."""
+    rng = np.random.default_rng(9)
+    h = np.concatenate([np.array([0x8001, 0x8000, 0x83FF, 0xBC00, 0xFC00, 0x7C00, 0x7E00, 0x0001, 0x7BFF]),
+                        rng.integers(0, 1 << 16, 120)]).astype(np.uint64)
+    for mode in ("rne", "rna", "rtz", "rup", "rdn", "rto"):
+        kw = dict(rounding=mode) if overflow is None else dict(rounding=mode, overflow=overflow)
+        sf = get_format("binary16")
+        want = [round_value(exact.decode(int(b), sf), dst, **kw).code for b in h]
+        ops = NumpyBitOps(32)
+        codes, err = cast_bits(ops, ops.word(h), sf, dst, **kw)
+        assert np.broadcast_to(codes, h.shape).astype(np.int64).tolist() == want, mode
