@@ -135,6 +135,26 @@ def test_torch_table_path_against_the_exact_model(dst, kw, variant, k):
     np.testing.assert_array_equal(got.numpy().astype(np.int64), want)
 
 
+def test_torch_table_path_in_chunks(monkeypatch):
+    """Chunk boundaries of the torch table path (chunks of 64 here, 2^18 elements on CPU): the exact model's codes,
+    and the error position counted over the whole tensor."""
+    torch = pytest.importorskip("torch")
+    from refarith.fast import cast
+
+    monkeypatch.setattr(cast, "_TORCH_SR_CHUNK", 64)
+    bits = _binary32_sample(250, 77)
+    r = np.random.default_rng(77).integers(0, 16, bits.size)
+    got = encode(torch.from_numpy(bits.view(np.float32)), "ocp_e2m1", "sr", rand=torch.from_numpy(r), rand_bits=4,
+                 sr_variant="c", nan_policy="max", backend="torch")
+    np.testing.assert_array_equal(got.numpy().astype(np.int64),
+                                  _exact(bits, r, "binary32", "ocp_e2m1", "c", 4, nan_policy="max"))
+    x = np.full(200, 1.5, dtype=np.float32)
+    x[130] = np.nan
+    with pytest.raises(SpecialValueError, match=r"element 130 "):
+        encode(torch.from_numpy(x), "ocp_e2m1", "sr", rand=torch.zeros(200, dtype=torch.uint8), rand_bits=8,
+               backend="torch")
+
+
 def test_torch_table_path_raises_as_the_exact_model():
     torch = pytest.importorskip("torch")
     x = np.array([1.0, 2.5, np.nan, 3.0], dtype=np.float32)
