@@ -145,3 +145,20 @@ def test_p3109_targets_negative_projection_every_mode(dst, overflow):
         ops = NumpyBitOps(32)
         codes, err = cast_bits(ops, ops.word(h), sf, dst, **kw)
         assert np.broadcast_to(codes, h.shape).astype(np.int64).tolist() == want, mode
+
+
+def test_widest_significand_of_a_32_bit_word_far_below_the_target():
+    """A 29-bit significand (the widest 32-bit words hold) with a bias of 40: every value lies binades below
+    binary16's smallest subnormal, so the shift is clamped to width - 1 and rne/rna give (signed) zero, rup the
+    smallest subnormal for positive values; codes from the exact model."""
+    f = FloatFormat("m29_b40", 2, 29, 40)
+    assert required_width(f, "binary16") == 32
+    rng = np.random.default_rng(1)
+    bits = np.concatenate([rng.integers(0, 1 << 32, 40, dtype=np.int64),
+                           [1, (1 << 29) - 1, 1 << 29, (1 << 29) + 1, (1 << 30) + 5, (1 << 31) | (1 << 29) | 7]])
+    bits = bits.astype(np.uint64)
+    ops = NumpyBitOps(32)
+    for mode in ("rne", "rna", "rup"):
+        codes, _ = cast_bits(ops, ops.word(bits), f, "binary16", rounding=mode)
+        want = [round_value(exact.decode(int(b), f), "binary16", rounding=mode).code for b in bits]
+        assert np.broadcast_to(codes, bits.shape).astype(np.int64).tolist() == want, mode
