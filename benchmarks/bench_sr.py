@@ -6,6 +6,7 @@ statistical certification (``--sr-samples 10000``) of the example SR kernels.
     python benchmarks/bench_sr.py casts --timer cpu   # by this process's CPU time (steadier on a shared machine)
     python benchmarks/bench_sr.py blocks --timer cpu  # MX and NVFP4 with SR elements against their RNE kernels
     python benchmarks/bench_sr.py torch --timer cpu   # the torch backend's SR casts against numpy's
+    python benchmarks/bench_sr.py fdot --timer cpu    # dot products with an SR accumulator against RNE
 
 The SR and RNE casts of one target are timed in alternation (best of 5 rounds each), so both see the same load.
 """
@@ -82,6 +83,22 @@ def blocks() -> None:
         print(f"| {name} | {v} | {N / t['rne'] / 1e6:.1f} | {N / t['sr'] / 1e6:.1f} | {t['rne'] / t['sr']:.2f} |")
 
 
+def fdot() -> None:
+    from refarith.fast.fdot import fdot as fd
+
+    rng = np.random.default_rng(0)
+    rows, n = N // 128, 32
+    print("| fdot | sr variant | RNE M products/s | SR (k=16) M products/s | SR / RNE |\n|---|---|---:|---:|---:|")
+    for fmt, acc, v in (("ocp_e4m3", "binary32", "a"), ("ocp_e4m3", "binary32", "c"), ("ocp_e5m2", "bfloat16", "b")):
+        x, y = rng.integers(0, 0x7B, (rows, n)), rng.integers(0, 0x7B, (rows, n))
+        r = rng.integers(0, 1 << 16, (rows, n), dtype=np.int64)
+        t = bench_casts.best_of({"rne": lambda x=x, y=y, fmt=fmt, acc=acc: fd(x, y, fmt, acc),
+                                 "sr": lambda x=x, y=y, fmt=fmt, acc=acc, r=r, v=v: fd(
+                                     x, y, fmt, acc, rounding="sr", rand=r, rand_bits=16, sr_variant=v)}, 3)
+        m = rows * n / 1e6
+        print(f"| {fmt} -> {acc} | {v} | {m / t['rne']:.1f} | {m / t['sr']:.1f} | {t['rne'] / t['sr']:.2f} |")
+
+
 def statistical() -> None:
     from docs.examples import sr_kernels
     from refarith.certify.adapters import user_kernel
@@ -113,5 +130,7 @@ if __name__ == "__main__":
         torch_casts()
     if "blocks" in what:
         blocks()
+    if "fdot" in what:
+        fdot()
     if "statistical" in what:
         statistical()
