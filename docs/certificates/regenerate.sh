@@ -15,6 +15,8 @@ c torchao:mx --spec 'mx_quantize(ocp_e4m3,scale=floor)'
 c torchao:mx --spec 'mx_quantize(ocp_e2m1,scale=rceil)'
 c torchao:nvfp4 --spec 'nvfp4_quantize(levels=1)'
 c torchao:nvfp4 --spec 'nvfp4_quantize(levels=2)'
+# the NVFP4 training recipe: torchao's 1x16 quantizer is the activation role (no Hadamard transform, no 16x16 tiles)
+c torchao:nvfp4 --spec 'nvfp4_recipe(role=activation)'
 # torchao's CPU reference of 1x128 blockwise FP8 (prototype.blockwise_fp8_training), through refarith's adapter; NaN
 # payloads differ (0x7fc00001 for a NaN tile scale), accepted
 refarith certify refarith.certify.recipe_peers:torchao_blockwise_act \

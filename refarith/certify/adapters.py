@@ -440,6 +440,11 @@ def _torchao(name: str) -> Kernel:
             raise KernelError(f"adapter torchao:nvfp4: cannot import torchao.prototype.mx_formats ({e})") from None
 
         def check(spec: Spec) -> None:
+            if spec.op == "nvfp4_recipe":  # the recipe's activation role: 1x16 blocks, round to nearest even
+                if spec.param["role"] != "activation":
+                    raise SpecError(f"torchao:nvfp4 implements the activation role of nvfp4_recipe only (1x16 "
+                                    f"blocks, round to nearest even), not role={spec.param['role']}")
+                return
             if spec.op != "nvfp4_quantize":
                 raise SpecError(f"torchao:nvfp4 implements nvfp4_quantize, not {spec.op}")
             if spec.param["tile"] != "1x16":
