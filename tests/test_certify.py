@@ -146,6 +146,8 @@ def test_torchao_adapters_name_their_ops(capsys):
     assert "no element dtype for ocp_e3m2" in capsys.readouterr().err
     assert main(["certify", "torchao:nvfp4", "--spec", "nvfp4_quantize(tile=16x16)"]) == 2
     assert "1x16 blocks only" in capsys.readouterr().err
+    assert main(["certify", "torchao:nvfp4", "--spec", "nvfp4_recipe(role=weight)"]) == 2
+    assert "activation role of nvfp4_recipe only" in capsys.readouterr().err
 
 
 def test_certificate_torchao_mx_and_nvfp4():

@@ -280,3 +280,19 @@ def test_recipe_identify_names_the_variant(base, want, vary, part):
     s = parse_spec(base)
     scores = identify(_bound_kernel(want), base, vary=vary, vectors=get_driver(s).boundary(s)[part])
     assert [x.spec for x in scores if x.matches and x.outside_domain == 0] == [str(parse_spec(want))]
+
+
+def test_certificate_torchao_activation_role():
+    """The committed torchao certificate of the activation role (docs/certificates/regenerate.sh): it fails where
+    nvfp4_quantize(levels=2) does (non-finite and all-zero tensors), and in range only under a subnormal tensor
+    scale (amax below 2688 * 2^-126), where it turns zeros into -1.5."""
+    import json
+    from pathlib import Path
+
+    stem = "torchao-nvfp4__nvfp4_recipe__role-activation__division-reciprocal__levels-2__zero_scale-eps"
+    c = json.loads((Path(__file__).resolve().parent.parent / "docs" / "certificates" / f"{stem}.json").read_text())
+    t = c["mismatch_totals"]
+    assert c["verdict"] == "fail" and c["kernel_version"].startswith("torchao")
+    assert t["nan_inf"] > 0 and t["overflow"] == t["signed_zero"] == t["off_grid"] == 0
+    ex = c["stages"][0]["examples"]["in_range"]
+    assert ex["context"][0].startswith("tensor_scale 0x000") and ex["expected"][0] == "0x0" and ex["got"][0] == "0xb"
