@@ -88,3 +88,76 @@ returns_zero = make("returns_zero")
 def with_bits(x: np.ndarray, r: np.ndarray) -> np.ndarray:
     """binary32 -> OCP E4M3 with stochastic rounding (variant a) on the caller's 8 random bits per element."""
     return _sr(x, "ocp_e4m3", 8, r)
+
+
+def make_block(name: str, spec: str, seed: int = 2026) -> Callable[[np.ndarray], tuple]:
+    """A kernel ``fn(blocks) -> results`` of the stochastic block spec ``spec`` (``mx_quantize``,
+    ``nvfp4_quantize`` or ``bfp_quantize`` with ``rounding=sr``) with its own Generator(seed), for
+    ``refarith certify --sr-samples N``: ``blocks`` is a float32 array of one block (NVFP4: one small tensor) per
+    row, the results are the deterministic op's (scale, element codes).  The five kernels of :func:`make`:
+
+    * ``correct``: k fresh uniform random bits per element, refarith's numpy kernel with them;
+    * ``rounds_down``: the random word masked to its low 4 bits;
+    * ``drops_carry``: an element rounded up from a significand of all ones keeps its exponent (floating-point
+      elements only), the bottom of the lower binade;
+    * ``fast_biased``: only the top 4 of the k random bits drawn;
+    * ``returns_zero``: the right scales, every element code 0 (+0).
+    """
+    from refarith.golden.drivers import get_driver
+    from refarith.spec import parse_spec
+
+    sp = parse_spec(spec)
+    d = get_driver(sp)
+    k = int(sp.param["k"])
+    efmt = d.outputs(sp)[-1].fmt
+    rng = np.random.default_rng(seed)
+
+    def run(x: np.ndarray, r: np.ndarray) -> tuple:
+        return d.fast(sp, (np.ascontiguousarray(x, dtype=np.float32).view(np.uint32), r), "numpy")
+
+    def draw(x: np.ndarray) -> np.ndarray:
+        return rng.integers(0, 1 << k, size=x.shape, dtype=np.int64)
+
+    def correct(x: np.ndarray) -> tuple:
+        return run(x, draw(x))
+
+    def rounds_down(x: np.ndarray) -> tuple:
+        return run(x, draw(x) & 0xF)
+
+    def drops_carry(x: np.ndarray) -> tuple:
+        if getattr(efmt, "mbits", None) is None:
+            raise ValueError(f"drops_carry needs floating-point elements, not {efmt.name}")
+        *head, y = run(x, draw(x))
+        lo = run(x, np.zeros(x.shape, dtype=np.int64))[-1].astype(np.int64)
+        y = np.asarray(y).astype(np.int64)
+        mm = (1 << efmt.mbits) - 1
+        carried = (y == lo + 1) & ((lo & mm) == mm)
+        return (*head, np.where(carried, lo & ~mm, y))
+
+    def fast_biased(x: np.ndarray) -> tuple:
+        shift = max(0, k - 4)
+        return run(x, (draw(x) >> shift) << shift)
+
+    def returns_zero(x: np.ndarray) -> tuple:
+        *head, y = run(x, draw(x))
+        return (*head, np.zeros(np.shape(y), dtype=np.int64))
+
+    fns = {"correct": correct, "rounds_down": rounds_down, "drops_carry": drops_carry, "fast_biased": fast_biased,
+           "returns_zero": returns_zero}
+    if name not in fns:
+        raise ValueError(f"unknown kernel {name!r}; one of {', '.join(fns)}")
+    return fns[name]
+
+
+MXFP4_SPEC = "mx_quantize(ocp_e2m1,block=8,rounding=sr,k=8)"
+"""The spec of the ``mxfp4_*`` kernels: MXFP4 blocks of 8, variant a (add k random bits, truncate)."""
+NVFP4_SPEC = "nvfp4_quantize(levels=1,rounding=sr,sr=te_e2m1_8,k=8)"
+"""The spec of the ``nvfp4_*`` kernels: NVFP4 with one scale level and Transformer Engine's 8-bit E2M1 rule."""
+
+mxfp4_correct = make_block("correct", MXFP4_SPEC)
+mxfp4_rounds_down = make_block("rounds_down", MXFP4_SPEC)
+mxfp4_drops_carry = make_block("drops_carry", MXFP4_SPEC)
+mxfp4_fast_biased = make_block("fast_biased", MXFP4_SPEC)
+mxfp4_returns_zero = make_block("returns_zero", MXFP4_SPEC)
+nvfp4_correct = make_block("correct", NVFP4_SPEC)
+nvfp4_rounds_down = make_block("rounds_down", NVFP4_SPEC)

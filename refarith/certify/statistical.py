@@ -136,6 +136,9 @@ class InputResult:
     failed: bool
     reason: str = ""
     other_code: str | None = None
+    block: int | None = None
+    """Block specs: the index of the input's block in the input set, and its position there."""
+    element: int | None = None
 
 
 def _hex(fmt, code: int) -> str:
@@ -173,6 +176,44 @@ def check_samples(samples) -> int:
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples <= 0:
         raise BadValueError(f"--sr-samples must be a positive number of samples per input, got {samples!r}")
     return int(samples)
+
+
+def judge(results: list[InputResult], pvals: dict[int, float], samples: int, alpha: float, k: int) -> dict:
+    """Apply the test to the tested inputs (``pvals``: result index -> p-value): p-values near the Bonferroni
+    threshold recomputed at high precision, Holm's rejections marked failed; the summary of the run."""
+    m = len(pvals)
+    threshold = alpha / m if m else None
+    if m:
+        idx = list(pvals)
+        for i in idx:  # near the threshold: recompute at high precision
+            pv = pvals[i]
+            if abs(pv - threshold) <= 1e-6 * threshold:
+                r = results[i]
+                pvals[i] = r.p_value = binom_two_sided_mp(r.hits, samples, Fraction(r.expected_p))
+        rej = holm([pvals[i] for i in idx], alpha)
+        for i, rj in zip(idx, rej):
+            if rj:
+                results[i].failed = True
+                results[i].reason = (f"p-value {results[i].p_value:.3g} <= Holm threshold; observed "
+                                     f"{results[i].observed:.4f}, expected {results[i].expected:.4f}")
+    biases = [abs(r.bias_ulps) for r in results if r.bias_ulps is not None]
+    failed = [r for r in results if r.failed]
+    summary = {
+        "test": TEST_NAME,
+        "alpha": alpha,
+        "samples_per_input": samples,
+        "k": k,
+        "inputs": len(results),
+        "tested_inputs": m,
+        "bonferroni_threshold": threshold,
+        "min_p_value": min(pvals.values()) if pvals else None,
+        "max_abs_bias_ulps": max(biases) if biases else None,
+        "detectable_bias_ulps_at_half": detectable_bias(samples, threshold) if m else None,
+        "failed_inputs": len(failed),
+        "impossible_results": sum(1 for r in results if r.other),
+        "verdict": "fail" if failed else "pass",
+    }
+    return summary
 
 
 def run_statistical(spec: Spec, kernel: Kernel, samples: int, alpha: float = DEFAULT_ALPHA,
@@ -232,43 +273,14 @@ def run_statistical(spec: Spec, kernel: Kernel, samples: int, alpha: float = DEF
             results.append(InputResult(_hex(src, o.x), _val(src, o.x), _hex(dst, o.lo), _val(dst, o.lo),
                                        _hex(dst, o.hi), _val(dst, o.hi), str(exp_p), float(exp_p), samples, hits,
                                        other, observed, pv, bias, spec_bias, failed, reason, other_code))
-    m = len(pvals)
-    threshold = alpha / m if m else None
-    if m:
-        idx = list(pvals)
-        for i in idx:  # near the threshold: recompute at high precision
-            pv = pvals[i]
-            if abs(pv - threshold) <= 1e-6 * threshold:
-                r = results[i]
-                pvals[i] = r.p_value = binom_two_sided_mp(r.hits, samples, Fraction(r.expected_p))
-        rej = holm([pvals[i] for i in idx], alpha)
-        for i, rj in zip(idx, rej):
-            if rj:
-                results[i].failed = True
-                results[i].reason = (f"p-value {results[i].p_value:.3g} <= Holm threshold; observed "
-                                     f"{results[i].observed:.4f}, expected {results[i].expected:.4f}")
-    biases = [abs(r.bias_ulps) for r in results if r.bias_ulps is not None]
-    failed = [r for r in results if r.failed]
-    summary = {
-        "test": TEST_NAME,
-        "alpha": alpha,
-        "samples_per_input": samples,
-        "k": k,
-        "inputs": len(results),
+    summary = judge(results, pvals, samples, alpha, k)
+    summary.update({
         "deterministic_inputs": sum(1 for o in outs if o.deterministic),
-        "tested_inputs": m,
-        "bonferroni_threshold": threshold,
-        "min_p_value": min(pvals.values()) if pvals else None,
-        "max_abs_bias_ulps": max(biases) if biases else None,
-        "detectable_bias_ulps_at_half": detectable_bias(samples, threshold) if m else None,
-        "failed_inputs": len(failed),
-        "impossible_results": sum(1 for r in results if r.other),
         "calling_convention": "each input repeated N times consecutively (np.repeat), "
                               f"at most {MAX_ELEMENTS} elements per call",
         "kernel_seconds": round(t_kernel, 3),
         "seconds": round(time.monotonic() - t0, 3),
-        "verdict": "fail" if failed else "pass",
-    }
+    })
     return results, summary
 
 
@@ -278,6 +290,10 @@ def statistical_stage(spec: Spec, kernel: Kernel, samples: int, alpha: float = D
     from refarith.certify.runner import Example, Stage
 
     t0 = time.monotonic()
+    if spec.op != "cast":
+        from refarith.certify.statistical_blocks import block_stage
+
+        return block_stage(spec, kernel, samples, alpha, nan_payload_ok)
     results, summary = run_statistical(spec, kernel, samples, alpha, nan_payload_ok=nan_payload_ok)
     st = Stage("statistical", f"{summary['inputs']} inputs at the hard places x {samples} samples; {TEST_NAME}, "
                               f"alpha {alpha:g}")
@@ -351,7 +367,8 @@ def certify_sr(spec: Spec, kernel: Kernel, sr_samples: int | None = None, alpha:
                nan_payload_ok: bool = False, timeout: float | None = None, hard_exit: bool = False, seed: int = 0,
                golden_dir=None, exact_reference: bool = False):
     """The certificate of a stochastic-rounding spec: with ``sr_samples``, the statistical stage of a kernel with
-    internal randomness (casts); without, the bit-exact stage of a kernel that takes the random bits (x, r): the
+    internal randomness (casts; MX, NVFP4 and BFP blocks: :mod:`refarith.certify.statistical_blocks`);
+    without, the bit-exact stage of a kernel that takes the random bits (x, r): the
     golden stage where the op's driver declares the random bits as an operand (golden files with an r column),
     then for casts the hard-place (x, r) vectors."""
     from refarith.certify.runner import Certificate, environment, golden_stage, time_limit
@@ -411,5 +428,5 @@ def format_statistical(section: dict, top: int = 10) -> str:
 
 
 __all__ = ["DEFAULT_ALPHA", "InputResult", "binom_two_sided", "binom_two_sided_mp", "certify_sr", "check_samples",
-           "detectable_bias",
+           "detectable_bias", "judge",
            "format_statistical", "holm", "run_statistical", "sr_vectors_stage", "statistical_stage"]
