@@ -201,7 +201,9 @@ def _finish(v: Value, fmt: FloatFormat, kw: dict, codes: tuple[int, ...], operan
     not NaN, or ``invalid`` forced) or a signalling NaN operand, and ``divide_by_zero``."""
     r = round_value(v, fmt, **kw)
     extra = []
-    if invalid or (v.is_nan and not any(o.is_nan for o in operands)) or any(is_signaling_nan(c, fmt) for c in codes):
+    # operands[i] is the decoded codes[i]: only a NaN operand can be a signalling one
+    if invalid or (v.is_nan and not any(o.is_nan for o in operands)) or any(
+            o.is_nan and is_signaling_nan(c, fmt) for c, o in zip(codes, operands, strict=True)):
         extra.append("invalid")
     if divide_by_zero:
         extra.append("divide_by_zero")
