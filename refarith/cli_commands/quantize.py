@@ -15,7 +15,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--format", required=True, help="mxfp8_e4m3, mxfp8_e5m2, mxfp6_e3m2, mxfp6_e2m3, mxfp4, mxint8, "
                                                    "nvfp4, int2..int8, int16")
     p.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE",
-                   help="variant parameter, repeatable: scale=floor|ceil|even|rceil, rounding=..., "
+                   help="variant parameter, repeatable: scale=floor|ceil|even|rceil|floor_half, rounding=..., "
                         "division=..., levels=..., zero_scale=..., tile=..., scheme=..., granularity=..., clip=...")
     p.add_argument("--block", type=int, default=None, help="block (MX) or group (integer) size")
     p.add_argument("--axis", type=int, default=-1, help="axis to quantize along (default -1)")
