@@ -74,6 +74,14 @@ def test_sr_te_e2m1_8_every_neighbour():
                            rng.uniform(0, 6.5, 120).astype(np.float32)])
     near = np.concatenate([near, -near]).astype(np.float32)
     _check(32, "binary32", "ocp_e2m1", near.view(np.uint32).astype(np.uint64), 8, "te_e2m1_8", seed=3)
+    # r = 0 decides the neighbour rule: just below 0.5, 1 and 4, 256 * frac + 0 lies within 2^-j of 256
+    below = np.nextafter(np.array([0.5, 1.0, 1.5, 4.0, 6.0], np.float32), np.float32(0))
+    bits = below.view(np.uint32).astype(np.uint64)
+    ops = NumpyBitOps(32)
+    kw = dict(rounding="sr", rand_bits=8, sr_variant="te_e2m1_8")
+    codes, _ = cast_bits(ops, ops.word(bits), "binary32", "ocp_e2m1", r=ops.word(np.zeros(5, np.uint64)), **kw)
+    want = [round_value(exact.decode(int(b), "binary32"), "ocp_e2m1", rand=0, **kw).code for b in bits]
+    assert np.broadcast_to(codes, bits.shape).astype(np.int64).tolist() == want
     h = near.astype(np.float16)
     _check(32, "binary16", "ocp_e2m1", h.view(np.uint16).astype(np.uint64), 8, "te_e2m1_8", seed=4)
 
@@ -130,11 +138,12 @@ def test_random_bits_limits_of_the_word():
         cast_bits(ops, x, "int16", "ocp_e4m3", rounding="sr", r=x, rand_bits=57)
 
 
-@pytest.mark.parametrize("dst,overflow", [("binary8p3ue", None), ("binary8p3ue", "satfinite"),
+@pytest.mark.parametrize("dst,overflow", [("binary8p3ue", None), ("binary8p3ue", "satfinite"), ("binary8p5ue", None),
                                           ("binary8p4uf", None), ("binary8p3se", "satpropagate")])
 def test_p3109_targets_negative_projection_every_mode(dst, overflow):
     """P3109 targets with their default negative='project' (and satnone unless named): negatives into unsigned
-    formats are rounded with their sign (rup/rdn decide by it) before projection, tiny ones included."""
+    formats are rounded with their sign (rup/rdn decide by it) before projection, tiny ones included; binary16's
+    range overflows binary8p5ue (max 232, with +inf)."""
     rng = np.random.default_rng(9)
     h = np.concatenate([np.array([0x8001, 0x8000, 0x83FF, 0xBC00, 0xFC00, 0x7C00, 0x7E00, 0x0001, 0x7BFF]),
                         rng.integers(0, 1 << 16, 120)]).astype(np.uint64)
