@@ -718,3 +718,106 @@ def test_mx_block_max_and_scale_every_binary16_amax(scale, step):
     fmt = emx.mx_element("ocp_e4m3")
     want = np.array([emx.scale_exponent(Fraction(float(a)), fmt, scale) + 127 for a in amax], dtype=np.int64)
     _mismatch(s.numpy()[:, 0].astype(np.int64), want, f"mx scale={scale}")
+
+
+# ------------------------------------------------------------------ block floating point
+def _bfp_hard(k: int) -> np.ndarray:
+    """Blocks of 8 at the hard places of stochastic BFP rounding (scale 1: the integers below 2^7), the driver's
+    blocks, plus a block with a zero maximum."""
+    from refarith.golden.opdrivers.blocksr import hard_blocks
+
+    b = hard_blocks([float(i) for i in range(128)], 127.0, k, 11)
+    return np.concatenate([b, np.zeros((1, 8), np.float32)]).astype(np.float32)
+
+
+@pytest.mark.parametrize("variant,k", [("c", 4)] + [pytest.param(*vk, marks=pytest.mark.slow) for vk in
+                                                   (("a", 4), ("c_odd", 40), ("b", 3), ("a", 1))])
+def test_bfp_sr_against_exact_model(variant, k):
+    """Triton BFP (p = 8, blocks of 8) with the caller's random integers: every block's shared exponent and
+    mantissas equal :func:`refarith.exact.bfp.quantize_block` with the same integers (hard blocks, uniform r and
+    all 2^k - 1)."""
+    from refarith.exact import bfp as ebfp
+
+    x = _bfp_hard(k)[::3] if variant != "c" else _bfp_hard(k)
+    rng = np.random.default_rng(k)
+    for r in (rng.integers(0, 1 << k, x.shape, dtype=np.int64), np.full(x.shape, (1 << k) - 1, np.int64)):
+        e, m = tbk.bfp_quantize(torch.from_numpy(x), 8, 8, "sr", rand=torch.from_numpy(r), rand_bits=k,
+                                sr_variant=variant)
+        for i in range(len(x)):
+            blk = ebfp.quantize_block([float(v) for v in x[i]], 8, "sr", rand=[int(v) for v in r[i]], rand_bits=k,
+                                      sr_variant=variant)
+            assert (int(e[i, 0]), [int(v) for v in m[i]]) == (blk.exp, list(blk.m)), (i, variant, k)
+
+
+def test_bfp_rne_axis_ragged():
+    """Deterministic Triton BFP along axis 0 with a ragged last block of a block size that is not a power of two:
+    the exact model block by block."""
+    from refarith.exact import bfp as ebfp
+
+    rng = np.random.default_rng(9)
+    x = (rng.standard_normal((23, 3)) * np.exp2(rng.integers(-30, 30, (1, 3)))).astype(np.float32)
+    e, m = tbk.bfp_quantize(torch.from_numpy(x), 6, 10, "rne", axis=0)
+    assert tuple(e.shape) == (3, 3) and tuple(m.shape) == x.shape
+    for j in range(3):
+        for b in range(3):
+            blk = ebfp.quantize_block([float(v) for v in x[b * 10:(b + 1) * 10, j]], 6, "rne")
+            assert int(e[b, j]) == blk.exp and [int(v) for v in m[b * 10:(b + 1) * 10, j]] == list(blk.m)
+
+
+def test_bfp_graph_is_the_numpy_kernel(monkeypatch):
+    """The BFP graph is made by calling ``refarith.fast.bfp.quantize_blocks`` on the tracer; on numpy words it
+    gives the numpy backend's bits; variant and k make distinct graphs."""
+    from refarith.fast import bfp as fbfp
+
+    calls = []
+    real = fbfp.quantize_blocks
+
+    def spy(bits, p, rounding, xp, sr=None):
+        calls.append((xp.name, p, rounding, None if sr is None else sr[1:]))
+        return real(bits, p, rounding, xp, sr)
+
+    monkeypatch.setattr(fbfp, "quantize_blocks", spy)
+    g = tbk.bfp_quantize_graph.__wrapped__(8, "sr", (4, "c"))
+    monkeypatch.undo()
+    assert calls == [("trace", 8, "sr", (4, "c"))] and g.inputs == ("x", "r") and g.width == 64
+    assert len({tbk.bfp_quantize_graph(8, "sr", (4, "c")).digest, tbk.bfp_quantize_graph(8, "sr", (4, "a")).digest,
+                tbk.bfp_quantize_graph(8, "sr", (5, "c")).digest}) == 3
+    x = _bfp_hard(4)
+    r = np.random.default_rng(3).integers(0, 16, x.shape)
+    ops = NumpyBitOps(64)
+    e, m = evaluate(g, ops, [ops.word(x.view(np.uint32)), ops.word(r.astype(np.uint64))])
+    e0, m0 = fbfp.quantize(x, 8, 8, "sr", rand=r, rand_bits=4, sr_variant="c")
+    assert (np.asarray(e).astype(np.int64).astype(np.int32) == e0[:, 0]).all()
+    assert (np.asarray(m).astype(np.int64).astype(np.int32) == m0).all()
+
+
+def test_bfp_golden_file():
+    """The committed stochastic BFP golden file: Triton gives the file's exponents and mantissas with its random
+    integers."""
+    names = _golden("bfp_quantize")
+    srs = [n for n in names if _is_sr(n)]
+    assert srs
+    for name in srs:
+        gf = _load(name)
+        p = gf.spec.param
+        cols, sr = _sr_kw(gf, int(p["block"]))
+        x = np.stack(cols, axis=1).astype(np.uint32).view(np.float32)
+        sr["rand"] = torch.from_numpy(sr["rand"])
+        e, m = tbk.bfp_quantize(torch.from_numpy(x), gf.spec.fmt(0).bits, int(p["block"]), "sr", **sr)
+        _mismatch(e.numpy()[:, 0].astype(np.int64) & 0xFFFFFFFF, gf.outputs[:, 0].astype(np.int64), f"{name} exp")
+        _mismatch(m.numpy().astype(np.int64) & 0xFF, gf.outputs[:, 1:].astype(np.int64), f"{name} mantissas")
+
+
+def test_bfp_bad_input_is_named():
+    """Bad input to the Triton BFP kernel: one line naming the problem, as on numpy."""
+    from refarith.errors import SpecialValueError, UnknownModeError
+
+    x = torch.ones(8)
+    with pytest.raises(UnknownModeError, match="random bits|rand"):
+        tbk.bfp_quantize(x, 8, 8, "sr", rand_bits=4)
+    with pytest.raises(UnknownModeError, match="not stochastic"):
+        tbk.bfp_quantize(x, 8, 8, "rne", rand=torch.zeros(8, dtype=torch.int64))
+    with pytest.raises(UnknownModeError, match="unknown rounding"):
+        tbk.bfp_quantize(x, 8, 8, "nearest")
+    with pytest.raises(SpecialValueError, match="NaN and infinity"):
+        tbk.bfp_quantize(torch.tensor([1.0, float("inf")]), 8, 8)

@@ -33,20 +33,28 @@ def quantize(x, p: int, block: int = 32, rounding: str = "rne", axis: int = -1, 
     mag = bits & 0x7FFFFFFF
     if xp.anyof(mag >= 0x7F800000):
         raise SpecialValueError("BFP quantization: NaN and infinity have no fixed-point code")
-    amax = xp.amax(mag, -1)
-    _, ef, n = split_f32(amax, xp)
-    e = xp.where(n == 0, 0, ef - 127) - (p - 2)
-    sign, efe, ne = split_f32(bits, xp)
-    fmt = get_format(f"int{p}_sym")
     sr = None
     if rounding == "sr":
         from refarith.fast.blocksr import random_bits
 
-        r = random_bits(rand, tuple(x.shape), rand_bits, sr_variant, fmt.name, xp, bits)
+        r = random_bits(rand, tuple(x.shape), rand_bits, sr_variant, f"int{p}_sym", xp, bits)
         sr = (_to_blocks(r, axis, block, xp, dtype="int64")[0], rand_bits, sr_variant)
-    c = encode_scaled(sign, efe, ne, e[..., None], fmt, rounding, xp, sr=sr)
-    m = xp.where(c >= (1 << (p - 1)), c - (1 << p), c)
+    e, m = quantize_blocks(bits, p, rounding, xp, sr)
     return _scales_shape(e, shape, axis, xp), _from_blocks(m, shape, axis, xp)
+
+
+def quantize_blocks(bits, p: int, rounding: str, xp, sr=None):
+    """(shared exponents, mantissas) of finite binary32 bits (int32, blocks along the last axis): the block's
+    exponent floor(log2 amax) - (P - 2) (0 - (P - 2) for an all-zero block), every mantissa rounded by
+    :func:`refarith.fast.mx.encode_scaled` onto int<P>_sym; ``sr`` = (r, k, variant) for ``rounding="sr"``, r
+    int64 of the shape of the bits.  Branch-free (the Triton kernel is traced from it)."""
+    mag = bits & 0x7FFFFFFF
+    amax = xp.amax(mag, -1)
+    _, ef, n = split_f32(amax, xp)
+    e = xp.where(n == 0, 0, ef - 127) - (p - 2)
+    sign, efe, ne = split_f32(bits, xp)
+    c = encode_scaled(sign, efe, ne, e[..., None], get_format(f"int{p}_sym"), rounding, xp, sr=sr)
+    return e, xp.where(c >= (1 << (p - 1)), c - (1 << p), c)
 
 
 def mul(ma, ea, mb, eb):

@@ -437,6 +437,68 @@ def nvfp4_dequantize(tensor_scale: Any, scales: Any, codes: Any, tile: str = "1x
     return fnv._unblocks(out.reshape(cb.shape), shape, tile, xp).view(torch.float32)
 
 
+# ------------------------------------------------------------------ block floating point
+@lru_cache(maxsize=64)
+def bfp_quantize_graph(p: int, rounding: str = "rne", sr: tuple[int, str] | None = None) -> Graph:
+    """Block graph of :func:`refarith.fast.bfp.quantize_blocks`: input the binary32 bits of a block's elements
+    (finite; and for ``rounding="sr"`` with ``sr`` = (k, variant) the random integers ``r``, one per element),
+    outputs (shared exponent per block, int32; mantissas, int32)."""
+    from refarith.exact.bfp import ROUNDINGS, _check_p
+    from refarith.fast import bfp as fbfp
+
+    _check_p(p)
+    if rounding != "sr" and rounding not in ROUNDINGS:
+        raise UnknownModeError(f"unknown rounding {rounding!r}; expected one of {', '.join(ROUNDINGS + ('sr',))}")
+    _sr_check(sr, rounding, f"int{p}_sym")
+    name = f"bfp_quantize(p={p},rounding={rounding}{_sr_name(sr)})"
+    if sr is None:
+        return trace_xp(lambda xp, b: fbfp.quantize_blocks(b, p, rounding, xp), [("x", 0, 32)], name)
+    return trace_xp(lambda xp, b, r: fbfp.quantize_blocks(b, p, "sr", xp, (r, *sr)), [("x", 0, 32), ("r", 0, 64)],
+                    name)
+
+
+def bfp_quantize(x: Any, p: int, block: int = 32, rounding: str = "rne", axis: int = -1, *, rand: Any = None,
+                 rand_bits: int | None = None, sr_variant: str = "a") -> tuple[Any, Any]:
+    """(shared exponents int32 per block, mantissas int32 shaped like ``x``) of a float32 tensor by the traced
+    :func:`refarith.fast.bfp.quantize_blocks` run with Triton; the semantics, shapes and errors of
+    :func:`refarith.fast.bfp.quantize` (NaN and infinity are refused on the host).  ``rounding="sr"``: mantissa i
+    rounded stochastically with ``rand[i]`` (``rand`` of the shape of ``x``, ``rand_bits`` bits, rule
+    ``sr_variant``)."""
+    import torch
+
+    from refarith.errors import SpecialValueError
+    from refarith.exact.bfp import ROUNDINGS, _check_p
+    from refarith.fast import mx as fmx
+
+    _check_p(p)
+    if rounding != "sr" and rounding not in ROUNDINGS:
+        raise UnknownModeError(f"unknown rounding {rounding!r}; expected one of {', '.join(ROUNDINGS + ('sr',))}")
+    if rounding != "sr" and rand is not None:
+        raise UnknownModeError(f"rand is given but rounding={rounding!r} is not stochastic (rounding='sr')")
+    t = _tensor(x)
+    if not isinstance(block, int) or isinstance(block, bool) or block < 1:
+        raise BadValueError(f"block size must be a positive integer, got {block!r}")
+    if t.dim() == 0:
+        raise BadValueError("bfp_quantize needs an array with at least one dimension")
+    xp = fmx.ops("torch")
+    axis = fmx._normalize_axis(axis, t.dim())
+    blocks, shape = fmx._to_blocks(t, axis, block, xp)
+    bits = blocks.view(torch.int32)
+    if bool(((bits & 0x7FFFFFFF) >= 0x7F800000).any()):
+        raise SpecialValueError("BFP quantization: NaN and infinity have no fixed-point code")
+    rows, nb = blocks.shape[0], blocks.shape[1]
+    ins, types, sr = [bits.reshape(-1)], ["int32"], None
+    if rounding == "sr":
+        ins.append(_rand_blocks(rand, t, rand_bits, sr_variant, f"int{p}_sym",
+                                lambda r: fmx._to_blocks(r, axis, block, xp, dtype="int64")[0]))
+        types.append("int64")
+        sr = (rand_bits, sr_variant)
+    g = bfp_quantize_graph(p, rounding, sr)
+    e, m = run_blocks(g, ins, types, [torch.int32, torch.int32], rows * nb, block)
+    return (fmx._scales_shape(e.reshape(rows, nb), shape, axis, xp),
+            fmx._from_blocks(m.reshape(rows, nb, block), shape, axis, xp))
+
+
 # ------------------------------------------------------------------ requantization
 @lru_cache(maxsize=64)
 def requantize_graph(variant: str, out_min: int = -128, out_max: int = 127) -> Graph:
@@ -489,6 +551,7 @@ def requantize(acc: Any, m: Any, shift: Any, variant: str = "tflite_double_round
     return out.reshape(shape)
 
 
-__all__ = ["ST_MODES", "finite_amax_bits", "like_device", "mx_dequantize", "mx_dequantize_graph", "mx_quantize",
-           "mx_quantize_graph", "nvfp4_dequantize", "nvfp4_dequantize_graph", "nvfp4_quantize", "nvfp4_quantize_graph",
-           "nvfp4_quantize_many", "nvfp4_rows", "requantize", "requantize_graph", "run_blocks"]
+__all__ = ["ST_MODES", "bfp_quantize", "bfp_quantize_graph", "finite_amax_bits", "like_device", "mx_dequantize",
+           "mx_dequantize_graph", "mx_quantize", "mx_quantize_graph", "nvfp4_dequantize", "nvfp4_dequantize_graph",
+           "nvfp4_quantize", "nvfp4_quantize_graph", "nvfp4_quantize_many", "nvfp4_rows", "requantize",
+           "requantize_graph", "run_blocks"]
