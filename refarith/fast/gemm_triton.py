@@ -49,7 +49,8 @@ CHAIN_MODELS = ("sequential", "fma_chain", "blocked", "split_k", "kahan")
 TRITON_MODELS = (*CHAIN_MODELS, "pairwise", "tensor_core")
 """Models the Triton backend runs (into binary32; the presets are tensor_core parameter sets)."""
 _BLOCK = {"cpu": 64, "cuda": 32}
-"""Tile side: larger under the interpreter (each program runs as numpy on whole tiles)."""
+"""Tile side: larger under the interpreter (each program runs as numpy on whole tiles; small matrices there get
+the smallest power of two from 16 that holds them)."""
 
 
 @triton.jit
@@ -231,7 +232,8 @@ _INTERPRETED: dict[str, object] = {}
 
 def _launcher(kernel, cpu: bool):
     """The kernel as launched: itself on CUDA; on CPU an interpreted copy whose calls to :func:`_rnd` and
-    :func:`_add` reach interpreted copies too (the interpreter wraps only the function it is given)."""
+    :func:`_add` reach plain copies of them (the interpreter wraps only the function it is given, and calling a
+    jit function outside a compiled kernel raises)."""
     if not cpu:
         return kernel
     name = kernel.fn.__name__
@@ -245,8 +247,8 @@ def _launcher(kernel, cpu: bool):
         def copy(f):
             return types.FunctionType(f.__code__, env, f.__name__, f.__defaults__, f.__closure__)
 
-        for helper in (_rnd, _add):
-            env[helper.fn.__name__] = InterpretedFunction(copy(helper.fn))
+        for helper in (_rnd, _add):  # plain functions: the running kernel has the language patched already
+            env[helper.fn.__name__] = copy(helper.fn)
         _INTERPRETED[name] = InterpretedFunction(copy(kernel.fn))
     return _INTERPRETED[name]
 
@@ -293,9 +295,9 @@ def accumulate(ap: np.ndarray, bp: np.ndarray, model: str, mp: dict, device: str
     dev = torch.device(device)
     if dev.type not in _BLOCK:
         raise KernelError(f"the triton backend runs on cuda devices (compiled) or cpu (interpreted), not {device}")
-    bs = _BLOCK[dev.type]
-    grid = (-(-m // bs), -(-n // bs))
     cpu = dev.type == "cpu"
+    bs = _BLOCK[dev.type] if not cpu else min(_BLOCK["cpu"], max(16, 1 << (max(m, n) - 1).bit_length()))
+    grid = (-(-m // bs), -(-n // bs))
     if model == "tensor_core":
         if acc != "binary32":
             raise KernelError(f"tensor_core into acc={acc}: the triton backend runs it into binary32 only")
