@@ -54,6 +54,14 @@ the smallest power of two from 16 that holds them)."""
 
 
 @triton.jit
+def _tile(M, N, BM: tl.constexpr, BN: tl.constexpr):
+    """The program's rows and columns of D and their in-range masks."""
+    rm = tl.program_id(0) * BM + tl.arange(0, BM)
+    rn = tl.program_id(1) * BN + tl.arange(0, BN)
+    return rm, rn, rm < M, rn < N
+
+
+@triton.jit
 def _rnd(x, NARROW: tl.constexpr, MBITS: tl.constexpr, EMIN: tl.constexpr, fmax, big, inf_to):
     """x into the accumulator: binary32 (NARROW false; x is already a value) or, from binary64, RNE into a format
     of MBITS fraction bits, minimum exponent EMIN, with subnormals: finite overflow to ``big``, infinities to
@@ -93,10 +101,7 @@ def _add(x, y, NARROW: tl.constexpr, MBITS: tl.constexpr, EMIN: tl.constexpr, fm
 def _chain(a_ptr, b_ptr, out_ptr, M, N, K, NB, fmax, big, inf_to, KAHAN: tl.constexpr, LEAVES: tl.constexpr,
            NARROW: tl.constexpr, MBITS: tl.constexpr, EMIN: tl.constexpr, DT: tl.constexpr, BM: tl.constexpr,
            BN: tl.constexpr):
-    rm = tl.program_id(0) * BM + tl.arange(0, BM)
-    rn = tl.program_id(1) * BN + tl.arange(0, BN)
-    mm = rm < M
-    mn = rn < N
+    rm, rn, mm, mn = _tile(M, N, BM, BN)
     total = tl.full((BM, BN), 0.0, DT)
     s = tl.full((BM, BN), 0.0, DT)
     c = tl.full((BM, BN), 0.0, DT)
@@ -124,10 +129,7 @@ def _chain(a_ptr, b_ptr, out_ptr, M, N, K, NB, fmax, big, inf_to, KAHAN: tl.cons
 def _pairwise(a_ptr, b_ptr, merges_ptr, stack_ptr, out_ptr, M, N, K, DEPTH, fmax, big, inf_to,
               NARROW: tl.constexpr, MBITS: tl.constexpr, EMIN: tl.constexpr, DT: tl.constexpr, BM: tl.constexpr,
               BN: tl.constexpr):
-    rm = tl.program_id(0) * BM + tl.arange(0, BM)
-    rn = tl.program_id(1) * BN + tl.arange(0, BN)
-    mm = rm < M
-    mn = rn < N
+    rm, rn, mm, mn = _tile(M, N, BM, BN)
     tile = tl.arange(0, BM)[:, None] * BN + tl.arange(0, BN)[None, :]
     base = stack_ptr + (tl.program_id(0) * tl.num_programs(1) + tl.program_id(1)) * (DEPTH * BM * BN)
     a = tl.load(a_ptr + rm * K, mask=mm, other=0.0)
@@ -151,10 +153,7 @@ def _pairwise(a_ptr, b_ptr, merges_ptr, stack_ptr, out_ptr, M, N, K, DEPTH, fmax
 @triton.jit
 def _tensor_core(a_ptr, b_ptr, out_ptr, M, N, K, NC, G: tl.constexpr, B: tl.constexpr, RTZ: tl.constexpr,
                  BM: tl.constexpr, BN: tl.constexpr):
-    rm = tl.program_id(0) * BM + tl.arange(0, BM)
-    rn = tl.program_id(1) * BN + tl.arange(0, BN)
-    mm = rm < M
-    mn = rn < N
+    rm, rn, mm, mn = _tile(M, N, BM, BN)
     t = tl.full((BM, BN), 0.0, tl.float64)
     f = tl.full((BM, BN), 0.0, tl.float64)
     for lo in range(0, K, G):
@@ -231,9 +230,9 @@ _INTERPRETED: dict[str, object] = {}
 
 
 def _launcher(kernel, cpu: bool):
-    """The kernel as launched: itself on CUDA; on CPU an interpreted copy whose calls to :func:`_rnd` and
-    :func:`_add` reach plain copies of them (the interpreter wraps only the function it is given, and calling a
-    jit function outside a compiled kernel raises)."""
+    """The kernel as launched: itself on CUDA; on CPU an interpreted copy whose calls to :func:`_tile`,
+    :func:`_rnd` and :func:`_add` reach plain copies of them (the interpreter wraps only the function it is
+    given, and calling a jit function outside a compiled kernel raises)."""
     if not cpu:
         return kernel
     name = kernel.fn.__name__
@@ -247,7 +246,7 @@ def _launcher(kernel, cpu: bool):
         def copy(f):
             return types.FunctionType(f.__code__, env, f.__name__, f.__defaults__, f.__closure__)
 
-        for helper in (_rnd, _add):  # plain functions: the running kernel has the language patched already
+        for helper in (_tile, _rnd, _add):  # plain functions: the running kernel has the language patched already
             env[helper.fn.__name__] = copy(helper.fn)
         _INTERPRETED[name] = InterpretedFunction(copy(kernel.fn))
     return _INTERPRETED[name]
