@@ -566,7 +566,9 @@ def test_certify_refarith_triton_block_families():
 @pytest.mark.parametrize("spec", ["mx_quantize(ocp_e4m3,block=32,scale=floor,rounding=rne)",
                                   "nvfp4_quantize(division=reciprocal,levels=1,zero_scale=eps,tile=1x16,rounding=rne)",
                                   "mx_quantize(ocp_e2m1,block=8,rounding=sr,sr=te_e2m1_8,k=8)",
-                                  "nvfp4_quantize(rounding=sr,sr=te_e2m1_8,k=8)"])
+                                  "nvfp4_quantize(rounding=sr,sr=te_e2m1_8,k=8)",
+                                  "bfp_quantize(int8_sym,block=8,rounding=sr,sr=c,k=4)",
+                                  "bfp_quantize(int6_sym,block=16)"])
 def test_certify_refarith_triton_mx_nvfp4(spec):
     from refarith.certify.runner import certify
 

@@ -16,9 +16,14 @@ from refarith.formats import get_format
 
 def quantize(x, p: int, block: int = 32, rounding: str = "rne", axis: int = -1, backend: str = "numpy", *,
              rand=None, rand_bits: int | None = None, sr_variant: str = "a"):
-    """(shared exponents int32 per block, mantissas int32 shaped like x).  ``rounding="sr"``: mantissa i rounded
+    """(shared exponents int32 per block, mantissas int32 shaped like x; ``backend`` numpy, torch or triton).
+    ``rounding="sr"``: mantissa i rounded
     stochastically with ``rand[i]`` (``rand`` of the shape of ``x``, k = ``rand_bits``, rule ``sr_variant``), as
     :func:`refarith.exact.bfp.quantize_block` rounds it."""
+    if backend == "triton":  # the graph traced from quantize_blocks (torch tensors in and out)
+        from refarith.fast.triton_blocks import bfp_quantize
+
+        return bfp_quantize(x, p, block, rounding, axis, rand=rand, rand_bits=rand_bits, sr_variant=sr_variant)
     _check_p(p)
     if rounding != "sr" and rounding not in ROUNDINGS:
         raise UnknownModeError(f"unknown rounding {rounding!r}; expected one of {', '.join(ROUNDINGS + ('sr',))}")

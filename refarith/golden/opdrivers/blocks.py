@@ -404,7 +404,12 @@ def _bfp_fast(spec: Spec, inputs: tuple, backend: str, sr_kw: dict | None = None
     from refarith.fast import bfp
 
     fmt = spec.fmt(0)
-    x = as_backend(float_view(inputs[0], F32), backend)
+    if backend == "triton":  # on the operands' device
+        from refarith.fast.triton_blocks import like_device
+
+        x = like_device(float_view(to_numpy(inputs[0]), F32), inputs[0])
+    else:
+        x = as_backend(float_view(inputs[0], F32), backend)
     e, m = bfp.quantize(x, fmt.bits, block=_bfp_block(spec), rounding=spec.param["rounding"], axis=-1,
                         backend=backend, **(sr_kw or {}))
     e = to_numpy(e).astype(np.int64)[:, 0] & 0xFFFFFFFF
@@ -422,6 +427,7 @@ register_driver(Driver(
     random=lambda s, n, seed: _f32_block_random(_bfp_block(s), 0.0)(s, n, seed),
     random_count=1024,
     fast=_bfp_fast,
+    backends=("numpy", "torch", "triton"),
     doc="a block of binary32 values -> shared exponent (int32), P-bit mantissas",
 ))
 

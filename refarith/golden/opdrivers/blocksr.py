@@ -7,7 +7,7 @@ results are those of the deterministic driver.  The exact model takes the same i
 (:func:`refarith.exact.mx.quantize_block`, :func:`refarith.exact.nvfp4.quantize_blocks`,
 :func:`refarith.exact.bfp.quantize_block`, :func:`refarith.exact.intquant.quantize_group` with ``rand``), the fast
 kernels are :mod:`refarith.fast.blocksr`, :func:`refarith.fast.bfp.quantize` and
-:func:`refarith.fast.intquant.quantize` (numpy and torch; MX and NVFP4 also on Triton,
+:func:`refarith.fast.intquant.quantize` (numpy and torch; MX, NVFP4 and BFP also on Triton,
 :mod:`refarith.fast.triton_blocks`).
 
 Boundary vectors: every third deterministic boundary vector (NVFP4: every eighth), and for blocks of 8 (MX,
@@ -207,11 +207,11 @@ def _wrap(base):
     def fast(spec: Spec, operands: tuple, backend: str):
         if not is_sr(spec):
             return base.fast(spec, operands, backend)
-        if backend == "triton" and op in ("mx_quantize", "nvfp4_quantize"):
+        if backend == "triton" and op in ("mx_quantize", "nvfp4_quantize", "bfp_quantize"):
             return _triton_sr(spec, operands)
         if backend not in ("numpy", "torch"):
             raise UnknownModeError(f"{spec}: stochastic block rounding has fast kernels on numpy and torch only "
-                                   f"(and triton for mx_quantize, nvfp4_quantize), not {backend}")
+                                   f"(and triton for mx_quantize, nvfp4_quantize, bfp_quantize), not {backend}")
         return _fast_sr(spec, operands, backend)
 
     def random_count(spec: Spec):
@@ -225,14 +225,19 @@ def _wrap(base):
 
 
 def _triton_sr(spec: Spec, operands: tuple) -> tuple:
-    """The Triton kernels of :mod:`refarith.fast.triton_blocks` on the operands' device (torch tensors): MX over
-    the vectors' blocks, NVFP4 every vector its own tensor, all in one launch."""
+    """The Triton kernels of :mod:`refarith.fast.triton_blocks` on the operands' device (torch tensors): MX and BFP
+    over the vectors' blocks, NVFP4 every vector its own tensor, all in one launch."""
     from refarith.fast import triton_blocks as tbk
 
     p, k, v = spec.param, _k(spec), spec.param.get("sr", "a")
     x = float_view(to_numpy(operands[0]), F32)
     r = to_numpy(operands[1]).astype(np.int64)
     sr = dict(rand_bits=k, sr_variant=v)
+    if spec.op == "bfp_quantize":
+        bits = spec.fmt(0).bits
+        e, m = tbk.bfp_quantize(tbk.like_device(x, operands[0]), bits, _blocks._bfp_block(spec), "sr",
+                                rand=tbk.like_device(r, operands[0]), **sr)
+        return to_numpy(e).astype(np.int64)[:, 0] & 0xFFFFFFFF, to_numpy(m).astype(np.int64) & ((1 << bits) - 1)
     if spec.op == "mx_quantize":
         s, c = tbk.mx_quantize(tbk.like_device(x, operands[0]), spec.formats[0], block=int(p["block"]),
                                scale=p["scale"], rounding="sr", rand=tbk.like_device(r, operands[0]), **sr)
