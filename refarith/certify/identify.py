@@ -473,7 +473,7 @@ def differing_classes(kernel, spec: Spec | str, vecs: list[tuple[int, ...]] | No
     kept = np.nonzero(dom)[0]
     for j in rows.tolist():
         vec = vecs[int(kept[j])]
-        cls = d.mismatch_class(spec, vec, tuple(int(x) for x in got[j]))
+        cls = d.mismatch_class(spec, vec, tuple(int(x) for x in got[j]), tuple(int(x) for x in e[j]))
         out[cls] = out.get(cls, 0) + 1
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 

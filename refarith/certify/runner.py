@@ -29,6 +29,7 @@ raising anything (SystemExit, KeyboardInterrupt included) or calling
 
 from __future__ import annotations
 
+import functools
 import json
 import multiprocessing as mp
 import platform
@@ -213,6 +214,14 @@ def environment() -> dict:
 
 
 # ------------------------------------------------------------------ comparison
+@functools.lru_cache(maxsize=64)
+def _special_table(fmt: FloatFormat) -> np.ndarray:
+    """NaN/inf mask over every code of a format of at most 16 bits (read-only)."""
+    t = ~np.array([fmt.is_finite_code(x) for x in range(fmt.ncodes)], dtype=bool)
+    t.flags.writeable = False
+    return t
+
+
 def order_keys(fmt, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(ordered integer key, special mask) of codes: consecutive finite values have consecutive keys (±0 share
     one), so |key difference| counts representable values between two results; NaN/inf are special."""
@@ -221,8 +230,7 @@ def order_keys(fmt, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         nb = fmt.nbits
         special = np.zeros(c.shape, dtype=bool)
         if nb <= 16:
-            fin = np.array([fmt.is_finite_code(x) for x in range(fmt.ncodes)])
-            special = ~fin[c.astype(np.int64)]
+            special = _special_table(fmt)[c.astype(np.int64)]
         else:
             e = (c >> np.uint64(fmt.mbits)) & np.uint64(fmt.emask)
             special = e == np.uint64(fmt.emask) if fmt.specials == "ieee" else special
@@ -399,7 +407,7 @@ def compare(spec: Spec, kernel: Kernel, inputs: list[np.ndarray], expected: np.n
             if d.within_bound is not None and d.within_bound(spec, vec, x, g):
                 stage.within_bound += 1
                 continue
-            cls = "off_grid" if any(c >> 32 == 0xFFFF_FFFF for c in g) else d.mismatch_class(spec, vec, g)
+            cls = "off_grid" if any(c >> 32 == 0xFFFF_FFFF for c in g) else d.mismatch_class(spec, vec, g, x)
             stage.mismatches[cls] += 1
             for jc in np.nonzero(got[j] != e[j])[0].tolist():
                 stage.columns[names[jc]] = stage.columns.get(names[jc], 0) + 1

@@ -122,11 +122,12 @@ class Driver:
             return default
         return rc(spec) if callable(rc) else rc
 
-    def mismatch_class(self, spec: Spec, ins: Vector, got: Vector) -> str:
-        """The class of a mismatching vector (the driver's own rule, else :func:`generic_classify`)."""
+    def mismatch_class(self, spec: Spec, ins: Vector, got: Vector, expected: Vector | None = None) -> str:
+        """The class of a mismatching vector (the driver's own rule, else :func:`generic_classify`); ``expected``:
+        the exact outputs when the caller already has them (a verified golden line), else they are computed."""
         if self.classify is not None:
             return self.classify(spec, ins, got)
-        return generic_classify(self, spec, ins, got)
+        return generic_classify(self, spec, ins, got, expected)
 
     def variants(self, spec: Spec, vary: tuple[str, ...] | None = None) -> list[Spec]:
         """Every spec that differs from ``spec`` only in the driver's variant parameters (only those named in
@@ -335,14 +336,14 @@ def is_subnormal_code(fmt, code: int) -> bool:
     return 0 < v < fmt.min_normal
 
 
-def generic_classify(driver: Driver, spec: Spec, ins: Vector, got: Vector) -> str:
+def generic_classify(driver: Driver, spec: Spec, ins: Vector, got: Vector, expected: Vector | None = None) -> str:
     """Class of a mismatching vector of any op, from the columns that differ.
 
     Every differing column NaN on both sides: ``nan_payload``; every one a zero on both sides: ``signed_zero``;
     else a NaN/inf input: ``nan_inf``; a differing expected column at inf/NaN or at the format's extreme
     (saturation): ``overflow``; a subnormal input or differing expected column: ``subnormal``; else ``in_range``.
     """
-    exp = driver.exact(spec, ins)
+    exp = driver.exact(spec, ins) if expected is None else expected
     fin, fout = driver.input_formats(spec), driver.output_formats(spec)
     if exp is None:
         return "in_range"
