@@ -103,7 +103,7 @@ def test_random_2e4_blocks_mxfp4_floor():
 
 
 @pytest.mark.parametrize("element", MXS)
-@pytest.mark.parametrize("scale", emx.SCALE_RULES)
+@pytest.mark.parametrize("scale", [s for s in emx.SCALE_RULES if s != "floor_half"])  # floor - 1: test_mx_floor_half
 def test_random_blocks_every_format_and_scale(element, scale):
     rng = np.random.default_rng(hash((element, scale)) % 2**32)
     check_agree(special_blocks(rng, 300, 4), element, scale)

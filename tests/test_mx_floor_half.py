@@ -57,6 +57,23 @@ def test_floor_half_mxint8_clips_the_block_maximum_and_uses_minus_128():
     assert (blk.scale, blk.codes) == (126, (127, 0x80, 64))
 
 
+@pytest.mark.parametrize("element", ["mxint8", "mxfp4"])
+def test_floor_half_random_blocks_equal_the_exact_model(element):
+    rng = np.random.default_rng(7)
+    e = rng.integers(-150, 128, size=(300, 1)).astype(np.float64)
+    with np.errstate(over="ignore"):
+        x = (rng.standard_normal((300, 4)) * np.exp2(e)).astype(np.float32)
+    x[::17, 1] = np.nan
+    x[::23, 2] = -0.0
+    want = [emx.quantize_block([float(v) for v in row], element, "floor_half") for row in x]
+    s, c = fmx.mx_quantize(x, element, block=4, scale="floor_half")
+    assert [int(v) for v in s[:, 0]] == [b.scale for b in want]
+    assert [tuple(int(v) for v in row) for row in c] == [b.codes for b in want]
+    torch = pytest.importorskip("torch")
+    ts, tc = fmx.mx_quantize(torch.from_numpy(x), element, block=4, scale="floor_half", backend="torch")
+    assert np.array_equal(ts.numpy(), s) and np.array_equal(tc.numpy(), c)
+
+
 def test_floor_half_spec_id():
     sp = parse_spec("mx_quantize(int8,scale=floor_half)")
     assert str(sp) == "mx_quantize(int8,block=32,scale=floor_half,rounding=rne)"
