@@ -139,7 +139,8 @@ def test_random_bits_limits_of_the_word():
 
 
 @pytest.mark.parametrize("dst,overflow", [("binary8p3ue", None), ("binary8p3ue", "satfinite"), ("binary8p5ue", None),
-                                          ("binary8p4uf", None), ("binary8p3se", "satpropagate")])
+                                          ("binary8p4uf", None), ("binary8p3se", "satpropagate"),
+                                          ("binary8p3se", None)])
 def test_p3109_targets_negative_projection_every_mode(dst, overflow):
     """P3109 targets with their default negative='project' (and satnone unless named): negatives into unsigned
     formats are rounded with their sign (rup/rdn decide by it) before projection, tiny ones included; binary16's
