@@ -172,3 +172,22 @@ def test_widest_significand_of_a_32_bit_word_far_below_the_target():
         codes, _ = cast_bits(ops, ops.word(bits), f, "binary16", rounding=mode)
         want = [round_value(exact.decode(int(b), f), "binary16", rounding=mode).code for b in bits]
         assert np.broadcast_to(codes, bits.shape).astype(np.int64).tolist() == want, mode
+
+
+@pytest.mark.parametrize("src,dst,overflow", [("binary32", "binary16", "inf_always"),
+                                              ("binary16", "ocp_e4m3", "nan_rto"),
+                                              ("binary16", "ocp_e4m3", "saturate_inf_nan")])
+def test_library_overflow_modes_every_mode(src, dst, overflow):
+    """The deployed libraries' overflow variants through the kernel, every deterministic mode, values around
+    and beyond the target's range and infinities, against the exact model."""
+    f = get_format(src)
+    top = 70000.0 if dst == "binary16" else 500.0
+    v = np.array([top, -top, 1e30 if src == "binary32" else 60000.0, 3.0, np.inf, -np.inf], np.float64)
+    v = np.concatenate([v, np.linspace(-2 * top, 2 * top, 41)])
+    bits = (v.astype(np.float32).view(np.uint32) if src == "binary32" else
+            v.astype(np.float16).view(np.uint16)).astype(np.uint64)
+    ops = NumpyBitOps(32)
+    for mode in ("rne", "rna", "rtz", "rup", "rdn", "rto"):
+        codes, _ = cast_bits(ops, ops.word(bits), f, dst, rounding=mode, overflow=overflow)
+        want = [round_value(exact.decode(int(b), f), dst, rounding=mode, overflow=overflow).code for b in bits]
+        assert np.broadcast_to(codes, bits.shape).astype(np.int64).tolist() == want, mode
