@@ -225,6 +225,15 @@ def _per_code(st, division: str, global_scale: str, xp, like):
     return fdiv(one, s32) if st is None else (fdiv(st, s32) if recip else fdiv(fdiv(one, st), s32))
 
 
+def _ue4m3_key_table() -> np.ndarray:
+    """UE4M3 codes (int32) of round_value(key representative, ue4m3, "rne", "saturate") per binary32 sticky key
+    (:func:`refarith.fast.cast.key_table`, built by the proved cast kernel)."""
+    from refarith.exact.rounding import default_negative
+    from refarith.fast.cast import key_table
+
+    return key_table(_UE4M3, "rne", "saturate", "zero", default_negative(_UE4M3))[0]
+
+
 def _block_amax(mag, xp):
     """The largest magnitude bits of each block (the last axis).  numpy with blocks of 16: a running maximum
     over the 16 strided columns, about twice as fast as numpy's reduction over a short last axis (the same
@@ -252,8 +261,11 @@ def _quantize_chunk(bits, st, division: str, zero_scale: str, rounding: str, xp,
         b = fmul(b, st) if recip else fdiv(b, st)
     if zero_scale == "eps":
         b = xp.maximum(b, 0x3C800000)  # 2^-6; positive binary32 values are ordered as their bit patterns
-    bs, be, bn = split_f32(b, xp)
-    s = encode_scaled(bs, be, bn, 0, _UE4M3, "rne", xp)
+    if xp.name == "numpy":  # the UE4M3 code of b >= 0 (inf saturates) by one gather from the cast kernel's key table
+        s = np.take(_ue4m3_key_table(), sticky_key32(b), mode="clip")
+    else:
+        bs, be, bn = split_f32(b, xp)
+        s = encode_scaled(bs, be, bn, 0, _UE4M3, "rne", xp)
     if zero_scale == "eighth":
         s = xp.where(s == 0, _nv.UE4M3_EIGHTH, s)
     # the block's divisor S * s_t or multiplier fl(fl(1 / s_t) / S) (one level: S, 1 / S) depends only on the scale
