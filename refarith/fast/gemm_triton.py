@@ -246,8 +246,8 @@ def _launcher(kernel, cpu: bool):
         def copy(f):
             return types.FunctionType(f.__code__, env, f.__name__, f.__defaults__, f.__closure__)
 
-        for helper in (_tile, _rnd, _add):  # plain functions: the running kernel has the language patched already
-            env[helper.fn.__name__] = copy(helper.fn)
+        for part in (_tile, _rnd, _add):  # plain functions: the running kernel has the language patched already
+            env[part.fn.__name__] = copy(part.fn)
         _INTERPRETED[name] = InterpretedFunction(copy(kernel.fn))
     return _INTERPRETED[name]
 
