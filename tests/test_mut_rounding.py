@@ -253,7 +253,8 @@ def test_integer_infinities_and_negatives():
         round_value(Value.inf(1), "uint8")
     r = round_value(Value.inf(1), "uint8", negative="clamp")
     assert (r.code, r.flags) == (0, frozenset(INV))
-    with pytest.raises(SpecialValueError, match=r"^negative value -1 cannot be encoded in unsigned format uint8"):
+    with pytest.raises(SpecialValueError, match=r"^negative value -1 cannot be encoded in unsigned format uint8 "
+                                                r"\(negative='error'\)$"):
         round_value(Value.of(F(-1)), "uint8")
     r = round_value(Value.of(F(-1)), "uint8", negative="clamp")
     assert (r.code, r.flags) == (0, frozenset(INV))
