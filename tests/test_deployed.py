@@ -299,6 +299,40 @@ def test_brevitas_mxint8_is_mx_floor_half():
 
 
 @pytest.mark.slow
+def test_quark_mx_fp4_fake_quantize_findings():
+    """Quark's fake_quantize_mx into MXFP4 is ``mx_fake_quantize(ocp_e2m1,scale=ceil|even)`` on blocks of normal
+    values with maxima from about 2^-120 to 2^119, except that a negative value rounding to zero gives +0; with
+    ``scale=floor`` a maximum just below a large power of two takes the next binade (its float32 log2 rounds up to
+    the integer), and its scale is not clamped to E8M0's 2^-127: a block maximum of about 2^-126 gets the scale
+    2^-128, a value OCP MX cannot encode (findings)."""
+    _needs("quark")
+    x = _mx_blocks(8)
+    x[0, 0], x[0, 1:] = 1.0, -(2.0 ** -40)  # these round to -0 in the exact model, +0 in Quark
+    x[1, 0] = np.nextafter(np.float32(2.0 ** 64), np.float32(0))
+    x[1, 1:] = 2.0 ** 60
+    x[2, :] = 0
+    x[2, 0], x[2, 1] = 1.5 * 2.0 ** -126, 2.0 ** -129
+    codes = x.view(np.uint32).astype(np.uint64)
+    k = load_kernel("quark:mx_fp4")
+    for scale in ("ceil", "even", "floor"):
+        spec = parse_spec(f"mx_fake_quantize(ocp_e2m1,scale={scale})")
+        got = k(spec, (codes,))
+        d = get_driver(spec)
+        want = np.array([d.exact(spec, tuple(int(c) for c in row)) for row in codes], dtype=np.uint64)
+        assert (got[0, 1:] == 0).all() and (want[0, 1:] == 0x80000000).all()
+        plus = np.where(want == 0x80000000, np.uint64(0), want)  # the sign of zero aside
+        same = [i for i in range(1, len(x)) if np.array_equal(got[i], plus[i])]
+        assert same == [i for i in range(1, len(x)) if scale != "floor" or i not in (1, 2)], scale
+    # floor: 2^64 - ulp has floor(log2) = 63, scale 2^61, and saturates to 6 x 2^61; Quark's float32 log2 is 64.0
+    # (the spacing of float32 at 64 is 2^-18): scale 2^62, and 4 x 2^62 = 2^64
+    assert int(got[1, 0]) == 0x5F800000 and int(want[1, 0]) == 0x5F400000
+    # amax 1.5 x 2^-126: OCP floor gives e = -126 - 2, clamped to -127, where 2^-129 / 2^-127 = 0.25 ties to 0;
+    # Quark keeps the scale 2^-128, where it is 0.5: the value 2^-129 (binary32 0x00100000)
+    assert int(want[2, 1]) == 0 and int(got[2, 1]) == 0x00100000
+    assert int(want[2, 0]) == int(got[2, 0]) == 0x00C00000
+
+
+@pytest.mark.slow
 def test_qtorch_float_quantize_binary16_rounds_away_and_has_no_infinity():
     """qtorch float_quantize(exp=5, man=10): ties away from zero (binary32 bits plus half an ulp, truncated), in range
     as cast(binary32->binary16,rounding=rna); but no exponent is reserved for inf/NaN, so 65520 (the overflow
