@@ -399,6 +399,20 @@ def encode_exact_magnitude(fmt: FloatFormat, sign: int, r: Fraction) -> int:
     return s | (big_e << fmt.mbits) | int(m)
 
 
+def _encode_ulps(fmt: FloatFormat, sign: int, n: int, e: int) -> int:
+    """:func:`encode_exact_magnitude` of the representable n * 2^(e - mbits) (e >= emin, n <= 2^(mbits + 1)), in
+    integers: n = 2^(mbits + 1) is the carry into the next binade, n < 2^mbits a subnormal at e = emin."""
+    s = fmt.sign_mask if (sign and fmt.signed) else 0
+    if n == 0:
+        return s if fmt.has_negative_zero else 0
+    one = 1 << fmt.mbits
+    if n >= one << 1:
+        n, e = n >> 1, e + 1
+    if n < one:
+        return s | n
+    return s | ((e + fmt.bias) << fmt.mbits) | (n - one)
+
+
 def _split_ulps(x: Fraction, sh: int) -> tuple[int, Fraction]:
     """x * 2^sh = n + frac with integer n and 0 <= frac < 1, in integer arithmetic."""
     num, den = x.numerator, x.denominator
@@ -493,7 +507,7 @@ def _round_to_float(v: Value, fmt: FloatFormat, rounding: str, overflow: str, na
         return Rounded(_overflow_code(fmt, sign, rounding, overflow), frozenset(flags))
     if r == 0 and not fmt.has_zero:
         return Rounded(0, frozenset(flags | {"underflow"}))
-    return Rounded(encode_exact_magnitude(fmt, sign, r), frozenset(flags))
+    return Rounded(_encode_ulps(fmt, sign, nr, e_eff), frozenset(flags))
 
 
 def _rounds_to_zero(x: Fraction, sign: int, fmt: FloatFormat, rounding: str, rand: int | None,
