@@ -268,7 +268,7 @@ def test_stochastic_rounding_onto_integers():
     assert got == [0xFE, 0xFE, 0xFE, 0xFD]
 
 
-def test_flush_to_zero_helpers():
+def test_flush_to_zero_functions():
     b16 = get_format("binary16")
     sub, nsub, mn = Value.of(F(1, 2 ** 24)), Value.of(F(-3, 2 ** 24)), Value.of(F(1, 2 ** 14))
     for mode in ("daz", "daz_ftz"):
