@@ -294,6 +294,20 @@ def check_tininess(tininess: str) -> None:
         raise UnknownModeError(f"unknown tininess {tininess!r}; expected one of {', '.join(TININESS_MODES)}")
 
 
+@lru_cache(maxsize=1024)
+def _resolved_modes(fmt: FloatFormat | IntFormat, rounding: str, overflow: str | None, nan_policy: str,
+                    negative: str | None, tininess: str) -> tuple[str, str]:
+    """The (overflow, negative) modes after their defaults, once the mode combination is checked valid for
+    ``fmt`` (an invalid one raises every time: exceptions are not remembered)."""
+    if overflow is None:
+        overflow = cast_default_overflow(fmt)
+    if negative is None:
+        negative = default_negative(fmt)
+    check_modes(fmt, rounding, overflow, nan_policy, negative)
+    check_tininess(tininess)
+    return overflow, negative
+
+
 def round_value(v: Value, fmt: FloatFormat | IntFormat | str, rounding: str = "rne", overflow: str | None = None,
                 nan_policy: str = "error", negative: str | None = None, rand: int | None = None,
                 rand_bits: int | None = None, *, tininess: str = "before", sr_variant: str = "a") -> Rounded:
@@ -307,12 +321,7 @@ def round_value(v: Value, fmt: FloatFormat | IntFormat | str, rounding: str = "r
     never the code.  See the module docstring for every rule.
     """
     fmt = get_format(fmt)
-    if overflow is None:
-        overflow = cast_default_overflow(fmt)
-    if negative is None:
-        negative = default_negative(fmt)
-    check_modes(fmt, rounding, overflow, nan_policy, negative)
-    check_tininess(tininess)
+    overflow, negative = _resolved_modes(fmt, rounding, overflow, nan_policy, negative, tininess)
     _check_rand(rounding, rand, rand_bits, sr_variant, fmt.name)
     if getattr(fmt, "kind", None) == "tapered":
         from refarith.exact.hifloat import round_tapered
