@@ -173,7 +173,7 @@ def test_input_checks():
     with pytest.raises(BadValueError, match=r"^block size must be a positive integer, got 2.0$"):
         fmx.mx_quantize(x, "mxfp4", block=2.0)
     with pytest.raises(UnknownModeError, match=r"^unknown MX scale rule 'round'; expected one of floor, ceil, even, "
-                                               r"rceil$"):
+                                               r"rceil, floor_half$"):
         fmx.mx_quantize(x, "mxfp4", scale="round")
     with pytest.raises(UnknownModeError, match=r"^unknown element rounding 'zz'; expected one of rne, rna, rtz, rup, "
                                                r"rdn, rto$"):
@@ -193,7 +193,7 @@ def test_input_checks():
     with pytest.raises(UnknownModeError, match=r"^unknown element rounding 'x'$"):
         fmx._round_up(np.zeros(1), np.zeros(1), np.zeros(1), np.zeros(1), "x", NP)
     with pytest.raises(UnknownModeError, match=r"^unknown MX scale rule 'x'; expected one of floor, ceil, even, "
-                                               r"rceil$"):
+                                               r"rceil, floor_half$"):
         fmx.scale_exponent(np.zeros(1, np.int32), fmx.element_format("mxfp4"), "x", NP)
     assert fmx.mx_quantize(x, "mxfp4", block=1)[0].shape == (2, 4)
     assert fmx.ops("numpy") is NP
