@@ -390,27 +390,10 @@ def _overflow_code(fmt: FloatFormat, sign: int, rounding: str, overflow: str) ->
     return fmt.nan_code_with_sign(sign)
 
 
-def encode_exact_magnitude(fmt: FloatFormat, sign: int, r: Fraction) -> int:
-    """Code of a representable magnitude r (already on the format's grid, r <= max)."""
-    s = fmt.sign_mask if (sign and fmt.signed) else 0
-    if r == 0:
-        return s if fmt.has_negative_zero else 0
-    e = floor_log2(r)
-    if e < fmt.emin:
-        if not fmt.subnormals:
-            raise AssertionError("below range of a format without subnormals")
-        m = r / pow2(fmt.emin - fmt.mbits)
-        assert m.denominator == 1
-        return s | int(m)
-    big_e = e + fmt.bias
-    m = (r / pow2(e) - 1) * (1 << fmt.mbits)
-    assert m.denominator == 1 and 0 <= big_e <= fmt.emask, (fmt.name, r)
-    return s | (big_e << fmt.mbits) | int(m)
-
-
 def _encode_ulps(fmt: FloatFormat, sign: int, n: int, e: int) -> int:
-    """:func:`encode_exact_magnitude` of the representable n * 2^(e - mbits) (e >= emin, n <= 2^(mbits + 1)), in
-    integers: n = 2^(mbits + 1) is the carry into the next binade, n < 2^mbits a subnormal at e = emin."""
+    """Code of the representable magnitude n * 2^(e - mbits) (e >= emin, n <= 2^(mbits + 1)) with the sign:
+    n = 2^(mbits + 1) is the carry into the next binade, n < 2^mbits a subnormal at e = emin, n = 0 a zero (-0
+    only where the format has one)."""
     s = fmt.sign_mask if (sign and fmt.signed) else 0
     if n == 0:
         return s if fmt.has_negative_zero else 0
@@ -495,7 +478,7 @@ def _round_to_float(v: Value, fmt: FloatFormat, rounding: str, overflow: str, na
     x = v.mag
     if x == 0:
         if fmt.has_zero:
-            return Rounded(encode_exact_magnitude(fmt, sign, Fraction(0)))
+            return Rounded(_encode_ulps(fmt, sign, 0, fmt.emin))
         return Rounded(0, frozenset({"inexact", "underflow"}))
     e = floor_log2(x)
     if e < fmt.emin and not fmt.subnormals:
