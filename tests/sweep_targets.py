@@ -8,7 +8,8 @@ are in flight.
 widened to binary64, where the e4m3 product and sum are exact, then ml_dtypes' float8_e4m3fn cast: ties to even,
 NaN beyond the largest finite), with the last bit of every finite result flipped where c = 0x11.
 ``add_flip_odd``: binary16 a + b by numpy float16, the last bit of every finite result flipped where a and b are
-both odd codes (a fault that seeded fuzz vectors hit often).
+both odd codes (a fault that seeded fuzz vectors hit often); ``add_flip_odd_slow``: the same, sleeping ``SLEEP``
+seconds per call.
 """
 
 from __future__ import annotations
@@ -58,3 +59,12 @@ fma_flip_e4m3.refarith_inputs = "codes"  # type: ignore[attr-defined]
 add_flip_odd.refarith_inputs = "codes"  # type: ignore[attr-defined]
 add_flip.refarith_inputs = "codes"  # type: ignore[attr-defined]
 add_flip_slow.refarith_inputs = "codes"  # type: ignore[attr-defined]
+
+
+def add_flip_odd_slow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``add_flip_odd``, sleeping ``SLEEP`` seconds per call (a fuzz shard calls it once per 4096 vectors)."""
+    time.sleep(SLEEP)
+    return add_flip_odd(a, b)
+
+
+add_flip_odd_slow.refarith_inputs = "codes"  # type: ignore[attr-defined]

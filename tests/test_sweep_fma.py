@@ -189,3 +189,40 @@ def test_fuzz_campaign_on_a_local_cluster_equals_the_local_run(tmp_path, fuzz_wh
     c = engine.run_campaign(fuzz_campaign(), tmp_path / "l", engine="dask", workers=2, progress=False)
     a, b = c.stages[0], fuzz_whole.stages[0]
     assert (a.vectors, a.mismatches, a.examples, a.histogram) == (b.vectors, b.mismatches, b.examples, b.histogram)
+
+
+@pytest.mark.slow
+def test_fuzz_driver_killed_mid_campaign_resumes_to_the_same_result(tmp_path, fuzz_whole):
+    """SIGKILL the CLI mid-campaign (after its first shard file, before its last), then resume on the same ledger:
+    the shards on disk are kept, the rest are drawn from their own (shard seed, count), and the merged result is
+    the undisturbed run's, every vector counted once."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    led = tmp_path / "l"
+    slow = "sweep_targets:add_flip_odd_slow"
+    cmd = [sys.executable, "-m", "refarith", "sweep", "run", "--spec", "add(binary16)", "--target", slow,
+           "--fuzz", str(FUZZ_N), "--seed", "7", "--shard-bits", str(FUZZ_BITS), "--ledger", str(led),
+           "--engine", "local", "--quiet"]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy())
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 120 and p.poll() is None and not (
+            (led / "shards").is_dir() and any((led / "shards").glob("*.json"))):
+        time.sleep(0.02)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    before = {f.name for f in (led / "shards").glob("*.json")}
+    assert 1 <= len(before) < len(fuzz_campaign().shards()), before
+    camp = make_campaign("add(binary16)", slow, shard_bits=FUZZ_BITS, fuzz=FUZZ_N, seed=7)
+    c = engine.run_campaign(camp, led, engine="local", progress=False)
+    assert before <= {f.name for f in (led / "shards").glob("*.json")}  # what was on disk was kept, not redone
+    a, b = c.stages[0], fuzz_whole.stages[0]
+    assert a.vectors + a.outside_domain == FUZZ_N
+    assert (a.vectors, a.outside_domain, a.mismatches, a.examples, a.histogram) == \
+        (b.vectors, b.outside_domain, b.mismatches, b.examples, b.histogram)
+    docs = Ledger(led)
+    docs.read_header()
+    assert {r: (d["fuzz_seed"], d["fuzz_count"]) for r, d in docs.shards().items()} == \
+        {(lo, hi): (shard_seed(7, lo), hi - lo) for lo, hi in camp.shards()}
