@@ -26,3 +26,4 @@ from refarith.exact import fp8scale  # noqa: E402,F401,I001  (registers fp8_curr
 from refarith.exact import fp8block  # noqa: E402,F401,I001  (registers fp8_block_quantize)
 from refarith.exact import nvfp4_recipe  # noqa: E402,F401,I001  (registers nvfp4_recipe)
 from refarith.exact import mxfake  # noqa: E402,F401,I001  (registers mx_fake_quantize)
+from refarith.exact import hif4  # noqa: E402,F401,I001  (registers hif4_quantize, hif4_fake_quantize)
