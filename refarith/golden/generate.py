@@ -216,6 +216,9 @@ def committed_specs() -> list[Spec]:
     from refarith.exact.hifloat import HIFLOAT8_GOLDEN_SPECS
 
     ids += list(HIFLOAT8_GOLDEN_SPECS)  # HiFloat8 casts under the paper's ties-away rounding
+    from refarith.golden.opdrivers.hif4 import HIF4_GOLDEN_SPECS
+
+    ids += list(HIF4_GOLDEN_SPECS)  # HiFloat4 units of 64: codes and dequantized values, the reference ties
     from refarith.golden.opdrivers.nvfp4_recipe import NVFP4_RECIPE_GOLDEN_SPECS
 
     ids += list(NVFP4_RECIPE_GOLDEN_SPECS)  # the NVFP4 training recipe: one file per operand role

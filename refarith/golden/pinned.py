@@ -6,4 +6,4 @@ digest, so a golden file cannot be edited together with its MANIFEST entry witho
 changing too.
 """
 
-MANIFEST_SHA256 = "18696d93f97a901642cd1c6429f945308c9568339db3b5b17b0b215f566716d6"
+MANIFEST_SHA256 = "b58a2e67022477d7ea41ded7eb073a1b283f0f9137ff0bf4da73cb4b78df1cd1"
