@@ -113,6 +113,16 @@ for m in rne rna rtz rup rdn; do
     --target "refarith.certify.gfloat_fma:fma_ocp_e4m3_$m" --shard-bits 20 --engine local \
     --ledger "$ledgers/gfloat_fma_$m" --report "$out/sweeps" --quiet || true
 done
+# MPFR's fma (refarith.certify.mpfr_fma; the oracle extra's gmpy2) on all 2^24 triples of both OCP fp8 formats in
+# every mode, round to odd included (about 10-15 CPU s each).
+for m in rne rna rtz rup rdn rto; do
+  refarith sweep run --spec "fma(ocp_e4m3,rounding=$m,overflow=saturate)" \
+    --target "refarith.certify.mpfr_fma:fma_ocp_e4m3_$m" --shard-bits 20 --engine local --nan-payload-ok \
+    --ledger "$ledgers/mpfr_fma_e4m3_$m" --report "$out/sweeps" --quiet || true
+  refarith sweep run --spec "fma(ocp_e5m2,rounding=$m)" --target "refarith.certify.mpfr_fma:fma_ocp_e5m2_$m" \
+    --shard-bits 20 --engine local --nan-payload-ok --ledger "$ledgers/mpfr_fma_e5m2_$m" --report "$out/sweeps" \
+    --quiet || true
+done
 refarith sweep run --spec 'fma(binary16)' --target refarith.certify.torch_ops:fma_binary16 --shard-bits 24 \
   --range 0x3e003c000000:0x3e0040000000 --engine local --ledger "$ledgers/fma_binary16" --report "$out/sweeps" \
   --quiet || true
