@@ -361,16 +361,19 @@ def _fma_default_overflow(fmts: tuple) -> str:
 def _fma_validate(spec: Spec) -> None:
     if not spec.fmt(0).signed:
         raise SpecError(f"{spec}: fma is defined for signed float formats only")
+    check_sr_params(spec)
 
 
 register_op(OpSchema(
     "fma", 1,
     (
-        Param("rounding", "rne", ("rne", "rna", "rtz", "rup", "rdn", "rto"), "rounding mode"),
+        Param("rounding", "rne", ("rne", "rna", "rtz", "rup", "rdn", "rto", "sr"),
+              "rounding mode (sr: the exact a * b + c rounded once, one random integer per fma)"),
         Param("overflow", _fma_default_overflow, ("saturate", "inf", "nan", "satnone", "satfinite", "satpropagate"),
               "overflow mode, as for add; default: the format's natural non-saturating behaviour"),
         Param("nan", "error", ("error", "zero", "max"), "invalid result into a format without NaN",
               lambda fmts: not fmts[0].has_nan),
+        *SR_PARAMS,
     ),
     "IEEE 754 fusedMultiplyAdd a * b + c of three codes of one signed float format, one rounding "
     "(refarith.exact.ops.fma)",

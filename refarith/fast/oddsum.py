@@ -21,6 +21,17 @@ inf - inf, as :func:`refarith.exact.ops.fma`.
 
 Accepted formats: signed floats with p = mbits + 1 <= 24 whose values lie within binary64's normal range
 (bfloat16, binary16, the 8-bit formats); BadValueError otherwise.
+
+Stochastic fma (``rounding="sr"``, numpy or torch): the same binary64 value y, the round-to-odd sum, is cast by
+the stochastic cast kernel, one random integer per element.  y and the exact sum x agree in their first 52
+significant bits, and y's 53rd bit is 1 exactly when some bit of x from the 53rd on is.  A variant's decision
+reads n = floor(|x| / ulp), the first K fraction bits below the ulp (K = k, k + 1 for ``b``) and whether the rest
+is zero (``a``, ``b``), or the first k + 1 and a sticky bit (the tie of ``c``, ``c_odd``), so the decision on y is
+the decision on x when p + k <= 52 (``a``) or p + k + 1 <= 52 (``b``, ``c``, ``c_odd``); in the format's
+subnormal range fewer bits lie between x's leading bit and the ulp.  Where every a * b + c is exact in binary64
+(:func:`fma_exact_in_binary64`; E2M1, E4M3 and E5M2 among them) there is no bound on k; elsewhere (binary16:
+k <= 41 for ``a``, 40 for the others; bfloat16: 44, 43; P3109 formats of wide range) a larger k is refused with
+one line (:func:`fma_sr_max_bits`).  ``te_e2m1_8`` is for E2M1, where the sum is exact.
 """
 
 from __future__ import annotations
@@ -88,28 +99,84 @@ def arith_rto(op: str, a: Any, b: Any, fmt: FloatFormat | str, rounding: str = "
     return encode(r, f, rounding=rounding, overflow=overflow, nan_policy=nan_policy)
 
 
+def fma_exact_in_binary64(f: FloatFormat) -> bool:
+    """Whether binary64 holds every a * b + c of ``f`` exactly.  With q = emin - mbits (the last bit of every
+    value), a product P has its bits between 2^(2 q) and 2^(2 emax + 1) and c between 2^q and 2^emax.  A sum with a
+    product above 2^(emax + 1) has its bits from 2^(2 emax + 2) (the carry) down to 2^q at worst, one with a
+    smaller product from 2^(emax + 2) down to 2^(2 q); both spans must be at most 53 bits."""
+    q = f.emin - f.mbits
+    return max(2 * f.emax + 2 - q, f.emax + 2 - 2 * q) + 1 <= 53
+
+
+def fma_sr_max_bits(f: FloatFormat, variant: str) -> int | None:
+    """Largest k for which the stochastic fma of ``f`` is exact (module docstring); None: no bound."""
+    if fma_exact_in_binary64(f):
+        return None
+    return 52 - (f.mbits + 1) - (0 if variant == "a" else 1)
+
+
+def _odd_sum_torch(x, y, s):
+    """:func:`odd_sum` on torch float64 tensors."""
+    import torch
+
+    _, e = two_sum(x, y)
+    inexact = torch.isfinite(s) & (e != 0)
+    even = (s.view(torch.int64) & 1) == 0
+    toward = torch.where(e > 0, torch.full_like(s, float("inf")), torch.full_like(s, float("-inf")))
+    return torch.where(inexact & even, torch.nextafter(s, toward), s)
+
+
 def fma_rto(a: Any, b: Any, c: Any, fmt: FloatFormat | str, rounding: str = "rne", overflow: str | None = None,
-            nan_policy: str = "error") -> np.ndarray:
-    """Codes of ``a * b + c`` for code arrays of ``fmt`` (numpy), rounded once (deterministic modes): IEEE 754
-    fusedMultiplyAdd.  Raises where the exact model raises; BitPatternError for codes outside the format."""
+            nan_policy: str = "error", *, backend: str = "numpy", rand: Any = None, rand_bits: int | None = None,
+            sr_variant: str = "a") -> Any:
+    """Codes of ``a * b + c`` for code arrays of ``fmt`` (numpy, or torch with ``backend="torch"``), rounded once:
+    IEEE 754 fusedMultiplyAdd; ``rounding="sr"``: ``rand`` one ``rand_bits``-bit integer per element (broadcast
+    with the codes), ``sr_variant`` the rule.  Raises where the exact model raises; BitPatternError for codes
+    outside the format; UnknownModeError for a k beyond :func:`fma_sr_max_bits`."""
     from refarith import fast
     from refarith.fast.cast import encode
 
-    if rounding == "sr":
-        raise BadValueError("fma_rto: stochastic rounding is not covered by the round-to-odd argument")
     f = check_format(fmt)
-    ai, bi, ci = np.broadcast_arrays(*(np.asarray(v).astype(np.int64) for v in (a, b, c)))
-    x, y, z = (np.asarray(fast.decode(v, f), dtype=np.float64) for v in (ai, bi, ci))
-    with np.errstate(all="ignore"):
+    if rounding == "sr" and isinstance(rand_bits, int) and not isinstance(rand_bits, bool):
+        cap = fma_sr_max_bits(f, sr_variant)
+        if cap is not None and rand_bits > cap:
+            raise UnknownModeError(f"fast fma: rand_bits={rand_bits} exceeds {cap}, the most the round-to-odd "
+                                   f"binary64 sum rounds exactly into {f.name} under sr variant {sr_variant!r}; "
+                                   "use the exact model")
+    if backend == "numpy":
+        xp = np
+        ai, bi, ci = np.broadcast_arrays(*(np.asarray(v).astype(np.int64) for v in (a, b, c)))
+        x, y, z = (np.asarray(fast.decode(v, f), dtype=np.float64) for v in (ai, bi, ci))
+        with np.errstate(all="ignore"):
+            p = x * y
+            r = odd_sum(p, z, _combine("add", p, z, rounding, np))
+    elif backend == "torch":
+        import torch
+
+        xp = torch
+        ai, bi, ci = torch.broadcast_tensors(*(torch.as_tensor(v).to(torch.int64) for v in (a, b, c)))
+        x, y, z = (fast.decode(v, f, backend="torch").to(torch.float64) for v in (ai, bi, ci))
         p = x * y
-        r = odd_sum(p, z, _combine("add", p, z, rounding, np))
-    nan = np.isnan(r)
-    if nan.any():
+        r = _odd_sum_torch(p, z, _combine("add", p, z, rounding, torch))
+    else:
+        raise UnknownModeError(f"unknown backend {backend!r}; expected numpy or torch")
+    nan = xp.isnan(r)
+    if bool(nan.any()):
         top = f.nbits - 1
-        sign = np.where(np.isnan(x), ai >> top, np.where(np.isnan(y), bi >> top,
-                                                         np.where(np.isnan(z) & ~np.isnan(p), ci >> top, 0))) & 1
-        r = np.where(nan, np.where(sign == 1, -np.nan, np.nan), r)
-    return encode(r, f, rounding=rounding, overflow=overflow, nan_policy=nan_policy)
+        zero = 0 * ai
+        sign = xp.where(xp.isnan(x), ai >> top, xp.where(xp.isnan(y), bi >> top,
+                                                         xp.where(xp.isnan(z) & ~xp.isnan(p), ci >> top, zero))) & 1
+        qnan = xp.full_like(r, float("nan"))
+        r = xp.where(nan, xp.where(sign == 1, -qnan, qnan), r)
+    if rounding != "sr":
+        return encode(r, f, rounding=rounding, overflow=overflow, nan_policy=nan_policy, backend=backend)
+    if backend == "torch" and rand is not None:
+        rand = torch.broadcast_to(torch.as_tensor(rand).to(torch.int64), tuple(r.shape))
+    elif rand is not None:
+        rand = np.broadcast_to(np.asarray(rand), r.shape)
+    return encode(r, f, rounding="sr", overflow=overflow, nan_policy=nan_policy, backend=backend, rand=rand,
+                  rand_bits=rand_bits, sr_variant=sr_variant)
 
 
-__all__ = ["arith_rto", "check_format", "fma_rto", "odd_sum", "two_sum"]
+__all__ = ["arith_rto", "check_format", "fma_exact_in_binary64", "fma_rto", "fma_sr_max_bits", "odd_sum",
+           "two_sum"]
