@@ -207,9 +207,10 @@ def committed_specs() -> list[Spec]:
     from refarith.golden.opdrivers.floatdot import FDOT_SR_GOLDEN_SPECS
 
     ids += list(FDOT_SR_GOLDEN_SPECS)  # stochastic dot-product accumulators: one random integer per addition
-    from refarith.golden.opdrivers.fma import FMA_GOLDEN_SPECS
+    from refarith.golden.opdrivers.fma import FMA_GOLDEN_SPECS, FMA_SR_GOLDEN_SPECS
 
     ids += list(FMA_GOLDEN_SPECS)  # fused multiply-add a * b + c of the OCP fp8 formats (boundary + random triples)
+    ids += list(FMA_SR_GOLDEN_SPECS)  # stochastic fma: one random integer per a * b + c after c
     from refarith.golden.opdrivers.mxfake import MX_FAKE_GOLDEN_SPECS
 
     ids += list(MX_FAKE_GOLDEN_SPECS)  # MX fake quantization: binary32 X * P_i of MXFP4 blocks of 4

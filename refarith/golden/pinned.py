@@ -6,4 +6,4 @@ digest, so a golden file cannot be edited together with its MANIFEST entry witho
 changing too.
 """
 
-MANIFEST_SHA256 = "b58a2e67022477d7ea41ded7eb073a1b283f0f9137ff0bf4da73cb4b78df1cd1"
+MANIFEST_SHA256 = "44ea03c10a4ca7c3b69cb987b10d1052ee8e819ddccea8f9090054e80591b2be"
