@@ -201,3 +201,11 @@ def test_sr_numpy_path_without_torch():
                          env=dict(os.environ, REFARITH_NO_TORCH="1"), timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+@pytest.mark.slow
+def test_identify_names_the_variant():
+    from refarith.certify.identify import identify
+
+    scores = identify("refarith:numpy", "fma(ocp_e4m3,rounding=sr,sr=c,k=3)", vary=("sr",))
+    assert [s.spec for s in scores if s.matches] == ["fma(ocp_e4m3,rounding=sr,overflow=nan,sr=c,k=3)"]

@@ -141,7 +141,7 @@ def identify(target, spec: Spec | str, nan_payload_ok: bool = False,
     kernel.supports(spec)
     if spec.param.get("rounding") == "sr" and vectors is None and spec.op not in ("mx_quantize", "nvfp4_quantize",
                                                                                    "bfp_quantize", "int_quantize",
-                                                                                   "fdot"):
+                                                                                   "fdot", "fma"):
         return identify_sr(kernel, spec, nan_payload_ok, vary, timeout, hard_exit)  # block ops: r in the vectors
     vecs = identify_vectors(spec) if vectors is None else [tuple(int(c) for c in v) for v in vectors]
     variants = d.variants(spec, vary)
