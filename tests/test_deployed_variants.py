@@ -127,3 +127,33 @@ def test_spec_encoding_of_the_library_modes_equals_the_exact_model(dst):
 
     out = spec_vs_exact_16("binary16", dst, library_overflow_settings(dst), stride=31)
     assert out["compared"] > 0 and out["mismatches"] == 0, out["first"]
+
+
+def test_identify_accepts_signed_zero_and_nan_payload_in_binary32_outputs():
+    """identify on an op with binary32 outputs (mx_fake_quantize): a kernel written here with ml_dtypes (ceil scale,
+    E2M1 elements, a zero always +0, a NaN block 0xFFC00000) is named ``scale=ceil``; its differences are classed
+    signed_zero and nan_payload (not in_range), and accepted with --signed-zero-ok / --nan-payload-ok."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+
+    def ceil_plus_zero(x):
+        x = np.asarray(x, dtype=np.float32)
+        amax = np.abs(x).max(axis=1, keepdims=True)
+        m, e = np.frexp(amax)
+        e = np.where(m == 0.5, e - 1, e)  # ceil(log2 amax)
+        scale = np.ldexp(np.float32(1), e - 2)  # E2M1 emax 2
+        y = (x / scale).astype(ml_dtypes.float4_e2m1fn).astype(np.float32) * scale
+        y = np.where(y == 0, np.float32(0), y).astype(np.float32)
+        return np.where(np.isnan(amax), np.float32(-np.nan), y).astype(np.float32)
+
+    ceil_plus_zero.refarith_outputs = "values"
+    blocks = [[5.0, 1.0, -(2.0 ** -40), 0.7],  # ceil: X = 2 -> 4, 1, -0, 1; floor: X = 1 -> 0.7 gives 0.5
+              [3.5, -0.01, 0.25, 1.0], [float("nan"), 1.0, 2.0, 3.0]]
+    vecs = [tuple(int(c) for c in np.array(b, dtype=np.float32).view(np.uint32)) for b in blocks]
+    spec = "mx_fake_quantize(ocp_e2m1,block=4)"
+    strict = {s.spec: s for s in identify(ceil_plus_zero, spec, vary=("scale",), vectors=vecs)}
+    ceil = strict["mx_fake_quantize(ocp_e2m1,block=4,scale=ceil,rounding=rne)"]
+    assert ceil.mismatches == 3 and ceil.classes == {"signed_zero": 2, "nan_payload": 4}, ceil
+    floor = strict["mx_fake_quantize(ocp_e2m1,block=4,scale=floor,rounding=rne)"]
+    assert floor.classes.get("in_range", 0) >= 1
+    ok = identify(ceil_plus_zero, spec, vary=("scale",), vectors=vecs, signed_zero_ok=True, nan_payload_ok=True)
+    assert ok[0].spec == ceil.spec and ok[0].matches

@@ -21,6 +21,7 @@ variant instead of deciding the order.  Per-column counts are kept in each score
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass, field
 
@@ -64,6 +65,7 @@ class VariantScore:
         return tuple(self.classes.get(k, 0) for k in RANK_ORDER if k not in accepted)
 
 
+@functools.lru_cache(maxsize=16)
 def _code_tables(fmt) -> dict[str, np.ndarray] | None:
     """Per-code masks of a format of at most 16 bits (None for wider ones): NaN, zero, special, max, subnormal."""
     if fmt.ncodes > 1 << 16:
@@ -73,6 +75,22 @@ def _code_tables(fmt) -> dict[str, np.ndarray] | None:
     return {"nan": np.array([is_nan_code(fmt, c) for c in cs]), "zero": np.array([is_zero_code(fmt, c) for c in cs]),
             "special": special, "max": np.array([is_max_code(fmt, c) for c in cs]),
             "sub": np.array([is_subnormal_code(fmt, c) for c in cs])}
+
+
+def _code_masks(fmt, t: dict[str, np.ndarray] | None, codes: np.ndarray) -> dict[str, np.ndarray]:
+    """The masks of :func:`_code_tables` for an array of codes of ``fmt`` (on its grid): looked up in ``t``, or,
+    for a format wider than 16 bits (``t`` None: binary32 outputs), computed once per distinct code."""
+    c = np.minimum(np.asarray(codes, dtype=np.uint64), np.uint64(fmt.ncodes - 1))
+    if t is not None:
+        i = c.astype(np.int64)
+        return {k: v[i] for k, v in t.items()}
+    u, inv = np.unique(c, return_inverse=True)
+    m = {"nan": np.array([is_nan_code(fmt, int(x)) for x in u], dtype=bool),
+         "zero": np.array([is_zero_code(fmt, int(x)) for x in u], dtype=bool),
+         "special": np.asarray(order_keys(fmt, u)[1], dtype=bool),
+         "max": np.array([is_max_code(fmt, int(x)) for x in u], dtype=bool),
+         "sub": np.array([is_subnormal_code(fmt, int(x)) for x in u], dtype=bool)}
+    return {k: v[inv.reshape(-1)] for k, v in m.items()}
 
 
 def cell_classes(spec: Spec, ins: list[np.ndarray], exp: np.ndarray, got: np.ndarray,
@@ -94,20 +112,18 @@ def cell_classes(spec: Spec, ins: list[np.ndarray], exp: np.ndarray, got: np.nda
         if not dj.any():
             continue
         off = off_grid_mask(got[:, j])
+        rows = np.nonzero(dj)[0]
         t = _code_tables(f)
-        col = np.full(exp.shape[0], idx["in_range"], dtype=np.int64)
-        if t is not None:
-            e = np.minimum(exp[:, j], f.ncodes - 1).astype(np.int64)
-            g = np.minimum(np.where(off, exp[:, j], got[:, j]), f.ncodes - 1).astype(np.int64)
-            col[t["sub"][e] | t["sub"][g]] = idx["subnormal"]
-            col[t["special"][e] | t["special"][g] | t["max"][e]] = idx["overflow"]
-            col[special_in] = idx["nan_inf"]
-            col[t["zero"][e] & t["zero"][g]] = idx["signed_zero"]
-            col[t["nan"][e] & t["nan"][g]] = idx["nan_payload"]
-        else:
-            col[special_in] = idx["nan_inf"]
-        col[off] = idx["off_grid"]
-        out[:, j] = np.where(dj, col, -1)
+        e = _code_masks(f, t, exp[rows, j])
+        g = _code_masks(f, t, np.where(off[rows], exp[rows, j], got[rows, j]))
+        col = np.full(rows.size, idx["in_range"], dtype=np.int64)
+        col[e["sub"] | g["sub"]] = idx["subnormal"]
+        col[e["special"] | g["special"] | e["max"]] = idx["overflow"]
+        col[special_in[rows]] = idx["nan_inf"]
+        col[e["zero"] & g["zero"]] = idx["signed_zero"]
+        col[e["nan"] & g["nan"]] = idx["nan_payload"]
+        col[off[rows]] = idx["off_grid"]
+        out[rows, j] = col
     return out
 
 def identify_vectors(spec: Spec) -> list[tuple[int, ...]]:
@@ -171,8 +187,7 @@ def identify(target, spec: Spec | str, nan_payload_ok: bool = False,
     if got is None:
         raise err if err is not None else KernelError(f"identify: no vector to run {kernel.target} on")
     fout = d.output_formats(spec)
-    nan_cols = [np.array([is_nan_code(f, c) for c in range(f.ncodes)]) if f.ncodes <= 1 << 16 else None
-                for f in fout]
+    tables = [_code_tables(f) for f in fout]
     scores = []
     names = column_names(d.outputs(spec))
     run_ins = [a[run] for a in ins]
@@ -185,13 +200,11 @@ def identify(target, spec: Spec | str, nan_payload_ok: bool = False,
         columns = {names[j]: int(diff[:, j].sum()) for j in range(diff.shape[1]) if diff[:, j].any()}
         zero_only = diff.any(axis=1) & ((cells == RANK_ORDER.index("signed_zero")) | ~diff).all(axis=1)
         payload = np.ones(len(dom), dtype=bool)
-        for j, t in enumerate(nan_cols):
-            dj = diff[:, j]
-            if t is None:
-                payload &= ~dj
-            else:
-                payload &= ~dj | (t[np.minimum(exp[:, j], len(t) - 1).astype(np.int64)]
-                                  & t[np.minimum(got[:, j], len(t) - 1).astype(np.int64)])
+        for j, (f, t) in enumerate(zip(fout, tables)):
+            rows = np.nonzero(diff[:, j])[0]
+            both = (_code_masks(f, t, exp[rows, j])["nan"] & _code_masks(f, t, got[rows, j])["nan"]
+                    & ~off_grid_mask(got[rows, j]))
+            payload[rows[~both]] = False
         bad = diff.any(axis=1)
         nanp = int((bad & payload).sum())
         zeros = int(zero_only.sum())
