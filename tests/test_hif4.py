@@ -160,3 +160,16 @@ def test_axis_and_shape():
             assert tuple(int(t) for t in c[64 * u:64 * u + 64, col]) == ref.codes
     y = fh.hif4_fake_quantize(x, axis=0)
     assert y.shape == x.shape and y.dtype == np.float32
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["scale_ties=away", "elem_ties=even"])
+def test_identify_names_the_hif4_tie_rule(variant):
+    from refarith.certify.adapters import Kernel
+    from refarith.certify.identify import identify
+
+    want = parse_spec(f"hif4_quantize({variant})")
+    d = get_driver(want)
+    k = Kernel(f"refarith:numpy[{want}]", lambda spec, operands: d.fast(want, operands, "numpy"), "test")
+    scores = identify(k, "hif4_quantize()")
+    assert [s.spec for s in scores if s.matches and s.outside_domain == 0] == [str(want)]
