@@ -1,5 +1,6 @@
-"""The Triton kernels of scaled_mm into binary32 (chain models, pairwise, tensor_core; interpreted on CPU):
-bit-exact with the numpy kernel, the exact model and the committed golden files."""
+"""The Triton kernels of scaled_mm (chain models, pairwise, tensor_core; interpreted on CPU): bit-exact with the
+numpy kernel, the exact model and the committed golden files; their steps are the graphs traced from the numpy
+kernel's step functions."""
 
 from __future__ import annotations
 
@@ -17,8 +18,7 @@ pytest.importorskip("triton")
 pytest.importorskip("torch")
 from refarith.fast.gemm_triton import TRITON_MODELS  # noqa: E402
 
-GOLDEN = [s for s in committed_specs() if s.op == "scaled_mm" and model_params(s)[0] in TRITON_MODELS
-          and (s.param["acc"] == "binary32" or model_params(s)[0] != "tensor_core")]
+GOLDEN = [s for s in committed_specs() if s.op == "scaled_mm" and model_params(s)[0] in TRITON_MODELS]
 
 
 @pytest.mark.slow  # one interpreted launch per vector: about 10 s CPU per file (tensor_core files more)
@@ -117,9 +117,111 @@ def test_triton_narrow_accumulators_every_model(acc) -> None:
         assert (F.scaled_mm(spec, a, b, backend="triton") == F.scaled_mm(spec, a, b)).all(), spec
 
 
+def test_triton_tensor_core_into_narrow_accumulators() -> None:
+    """tensor_core into bfloat16 (volta_tc: truncating), binary16 (rounding, promotion every 8) and E5M2 (b = 5,
+    rounding: sums of E4M3 products past 61440 overflow to inf in t, and later groups keep it): equal to numpy;
+    sampled outputs, an infinite one among them, equal to the exact model."""
+    rng = np.random.default_rng(8)
+    for model, acc in (("volta_tc", "bfloat16"), ("tensor_core,g=4,b=10,tc_round=rne,n_c=8", "binary16"),
+                       ("tensor_core,g=4,b=5,tc_round=rne,n_c=0", "ocp_e5m2")):
+        a, b = _signed_e4m3(rng, (20, 22)), _signed_e4m3(rng, (22, 17))  # tiles of 32: past the edge
+        spec = f"scaled_mm(ocp_e4m3->binary32,accum={model},acc={acc})"
+        got = F.scaled_mm(spec, a, b, backend="triton")
+        assert (got == F.scaled_mm(spec, a, b)).all(), spec
+        picks = [(0, 0), (19, 16), (11, 7)]
+        if acc == "ocp_e5m2":
+            inf = np.argwhere((got & 0x7FFFFFFF) == 0x7F800000)
+            assert len(inf), "no infinite sum: the case is not exercised"
+            picks.append(tuple(int(v) for v in inf[0]))
+        for i, j in picks:
+            assert got[i, j] == X.scaled_mm(spec, a[i:i + 1].tolist(), b[:, j:j + 1].tolist())[0][0], (spec, i, j)
+
+
+STEP_CASES = [("sequential", "binary32", 0, False, True), ("kahan", "bfloat16", 0, False, False),
+              ("pairwise", "ocp_e5m2", 0, False, False), ("tensor_core", "binary32", 23, True, False),
+              ("tensor_core", "binary16", 10, False, False)]
+
+
+@pytest.mark.parametrize("case", STEP_CASES, ids=[f"{c[0]}-{c[1]}" for c in STEP_CASES])
+def test_emitted_steps_are_the_numpy_steps_graphs(case) -> None:
+    """The Triton kernel's step functions are emitted from the graphs traced from the functions the numpy kernel
+    runs (refarith.fast.gemm_steps): each emitted function carries its graph's digest, and each graph replayed on
+    random binary64 inputs (both signs, zeros, infinities, NaN, values past the format's range) gives the numpy
+    step's own results bit for bit."""
+    from refarith.fast import gemm_steps as S
+    from refarith.fast.gemm_triton import step_module
+
+    model, acc, b, rtz, f32 = case
+    mod = step_module(model, acc, b, rtz, f32)
+    src = mod.path.read_text()
+    graphs = S.step_graphs(model, acc, b, rtz, f32)
+    assert set(graphs) == set(mod.functions)
+    rng = np.random.default_rng(9)
+    x = np.ldexp(rng.standard_normal(4000), rng.integers(-30, 40, 4000))
+    x[:8] = [0.0, -0.0, np.inf, -np.inf, np.nan, 1e300, -1e-310, 65504.0]
+    q = None if f32 else S.acc_format(acc)
+    for name, g in graphs.items():
+        assert mod.digests[name] == g.digest and f"sha256 {g.digest}" in src, name
+        n_in = len(g.inputs)
+        ins = [np.roll(x, 7 * j) for j in range(n_in)]
+        if name == "_tc_term":  # x times 2^(b - E), |x| <= 2^E: the scale of the group's largest magnitude
+            ins[1] = S.tc_unit(S.NP, np.abs(ins[0]) * 2.0, b)[0]
+            ins[0] = np.where(np.isfinite(ins[0]), ins[0], 1.0)
+        if f32:
+            ins = [v.astype(np.float32) for v in ins]
+        with np.errstate(all="ignore"):
+            want = {"_rnd": lambda v: v if f32 else S.acc_round(S.NP, v, q),
+                    "_add": lambda v, w: S.add32(S.NP, v, w) if f32 else S.acc_add(S.NP, v, w, q),
+                    "_tc_max": lambda v, w: S.tc_max(S.NP, v, w),
+                    "_tc_unit": lambda v: S.tc_unit(S.NP, np.abs(v), b),
+                    "_tc_term": lambda v, w: S.tc_term(S.NP, v, w, rtz),
+                    "_tc_finish": lambda v, w: S.tc_finish(S.NP, v, w, S.acc_format(acc), rtz),
+                    "_add32": lambda v, w: S.acc_add(S.NP, v, w, S.acc_format("binary32"))}[name](*ins)
+        if name == "_tc_unit":
+            ins = [np.abs(ins[0])]
+        got = S.evaluate(g, ins)
+        want = want if isinstance(want, tuple) else (want,)
+        for gv, wv in zip(got, want, strict=True):
+            assert np.array_equal(np.asarray(gv).view(np.int64 if not f32 else np.int32),
+                                  np.asarray(wv).view(np.int64 if not f32 else np.int32)), name
+
+
+def test_numpy_kernel_runs_the_traced_steps(monkeypatch) -> None:
+    """The numpy kernel's narrow-accumulator additions and tensor-core groups call the step functions the Triton
+    graphs are traced from (a counting wrapper sees them called)."""
+    from refarith.fast import gemm_steps as S
+
+    calls: dict[str, int] = {"acc_add": 0, "tc_group": 0}
+    for name in calls:
+        real = getattr(S, name)
+
+        def wrap(*args, _real=real, _name=name):
+            calls[_name] += 1
+            return _real(*args)
+
+        monkeypatch.setattr(S, name, wrap)
+    rng = np.random.default_rng(10)
+    a, b = _signed_e4m3(rng, (3, 8)), _signed_e4m3(rng, (8, 2))
+    F.scaled_mm("scaled_mm(ocp_e4m3->binary32,accum=fma_chain,acc=bfloat16)", a, b)
+    F.scaled_mm("scaled_mm(ocp_e4m3->binary32,accum=volta_tc,acc=binary16)", a, b)
+    assert calls["acc_add"] >= 8 and calls["tc_group"] >= 2, calls
+
+
+def test_step_tracer_refuses_value_branches() -> None:
+    from refarith.errors import BadValueError
+    from refarith.fast.gemm_steps import trace_step
+
+    def branchy(xp, x):
+        return x if x > 0.0 else -x
+
+    with pytest.raises(BadValueError, match="branched on a value"):
+        trace_step(branchy, ("x",), "branchy")
+
+
 def test_triton_backend_refuses_what_it_does_not_run() -> None:
     a = np.zeros((1, 8), np.int64)
-    with pytest.raises(KernelError, match="tensor_core into binary32 only"):
-        F.scaled_mm("scaled_mm(ocp_e4m3->binary32,accum=volta_tc,acc=bfloat16)", a, a.T, backend="triton")
     with pytest.raises(KernelError, match="tensor_core on the triton backend: NaN/inf operands"):
         F.scaled_mm("scaled_mm(ocp_e4m3->binary32,accum=volta_tc)", a | 0x7F, a.T, backend="triton")
+    with pytest.raises(KernelError, match="needs b >= 2"):
+        F.scaled_mm("scaled_mm(ocp_e4m3->binary32,accum=tensor_core,g=4,b=1,tc_round=rtz,n_c=0)", a, a.T,
+                    backend="triton")

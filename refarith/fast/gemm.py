@@ -351,15 +351,37 @@ def _epilogue(spec: Spec, m: int, n: int, scale_a: object, scale_b: object, tsa:
 
 
 class _Acc:
-    """Roundings into the accumulator format, each one exact-then-round."""
+    """Roundings into the accumulator format, each one exact-then-round.  On numpy arrays, for the formats
+    :func:`refarith.fast.gemm_steps.acc_format` takes (at most 32 bits, subnormals) and RNE/RTZ, these are the
+    steps :func:`~refarith.fast.gemm_steps.acc_round` and :func:`~refarith.fast.gemm_steps.acc_add`, the code the
+    Triton kernels are traced from; otherwise :func:`round_to` after TwoSum and rounding to odd."""
 
     def __init__(self, fmt: FloatFormat) -> None:
+        from refarith.fast import gemm_steps
+
         self.fmt = fmt
+        try:
+            self.q: gemm_steps.AccFormat | None = gemm_steps.acc_format(fmt.name)
+        except KernelError:
+            self.q = None
+
+    def _steps(self, x: object, mode: str) -> bool:
+        return self.q is not None and isinstance(x, np.ndarray) and mode in ("rne", "rtz")
 
     def rnd(self, x: np.ndarray, mode: str = "rne") -> np.ndarray:
+        if self._steps(x, mode):
+            from refarith.fast.gemm_steps import NP, acc_round
+
+            with np.errstate(all="ignore"):
+                return acc_round(NP, x, self.q, mode == "rtz")
         return round_to(x, self.fmt, mode)
 
     def add(self, x: np.ndarray, y: np.ndarray, mode: str = "rne") -> np.ndarray:
+        if mode == "rne" and self._steps(x, mode) and isinstance(y, np.ndarray):
+            from refarith.fast.gemm_steps import NP, acc_add
+
+            with np.errstate(all="ignore"):
+                return acc_add(NP, x, y, self.q)
         s, e = two_sum(x, y)
         return self.rnd(round_odd(s, e), mode)
 
@@ -545,7 +567,8 @@ def _products_normal(ap: np.ndarray, bp: np.ndarray) -> bool:
 def _tc_group_normal(t: np.ndarray, prods: np.ndarray, A: _Acc, b: int, mode: str) -> np.ndarray | None:
     """:func:`_tc_group` for finite binary64-normal products and a finite accumulator t (None otherwise): E is the
     exponent field of the largest magnitude; each term times 2^(b - E) is rounded to an integer (exact: a power
-    of two scaling), the integers summed exactly (below 2^53), scaled back by 2^(E - b).  ``prods`` is
+    of two scaling), the integers summed exactly (below 2^53), scaled back by 2^(E - b).  Accumulators that
+    :func:`refarith.fast.gemm_steps.acc_format` takes run :func:`refarith.fast.gemm_steps.tc_group`.  ``prods`` is
     overwritten (a temporary of the caller) once the group takes this path."""
     if not np.isfinite(t).all():
         return None
@@ -560,6 +583,11 @@ def _tc_group_normal(t: np.ndarray, prods: np.ndarray, A: _Acc, b: int, mode: st
     low = int(e[~zero].min(initial=2047)) if zero.any() else int(e.min())
     if low - b < 1:
         return None
+    if A.q is not None:  # the steps the Triton kernel is traced from
+        from refarith.fast.gemm_steps import NP, tc_group
+
+        with np.errstate(all="ignore"):
+            return tc_group(NP, t, list(prods), b, mode == "rtz", A.q)
     scale = 2046 + b - e
     np.minimum(scale, 2046, out=scale)
     scale <<= 52
@@ -613,9 +641,10 @@ def scaled_mm(spec: Spec | str, a: np.ndarray, b: np.ndarray, scale_a: object = 
     (on ``device``, default cpu) runs the accumulation in torch: the exact sum's binary64 matmul, and the
     :data:`TORCH_MODELS` into any accumulator format, and tensor_core into binary32 (others: KernelError);
     ``backend="triton"`` runs :data:`refarith.fast.gemm_triton.TRITON_MODELS` (the chain models and pairwise
-    into binary32 with products that are binary32 values, or into formats of at most 16 bits; tensor_core into
-    binary32 with finite products in the binary64-normal range; a cuda device compiled, cpu interpreted);
-    decoding, scales and the output rounding stay numpy."""
+    into binary32 with products that are binary32 values, or into other formats of at most 32 bits with
+    subnormals; tensor_core into any of these with finite products in the binary64-normal range; a cuda device
+    compiled, cpu interpreted), its steps traced from :mod:`refarith.fast.gemm_steps`; decoding, scales and the
+    output rounding stay numpy."""
     spec = parse_spec(spec)
     if spec.op != "scaled_mm":
         raise BadValueError(f"expected a scaled_mm spec, got {spec}")
@@ -639,9 +668,9 @@ def scaled_mm(spec: Spec | str, a: np.ndarray, b: np.ndarray, scale_a: object = 
         except ImportError as e:
             raise KernelError(f"the triton backend needs Triton and torch ({e})") from None
 
-        if model not in TRITON_MODELS or model == "tensor_core" and p["acc"] != "binary32":
-            raise KernelError(f"accum={model}, acc={p['acc']}: the triton backend runs {', '.join(TRITON_MODELS)} "
-                              "(tensor_core into binary32 only); use the numpy or torch backend")
+        if model not in TRITON_MODELS:
+            raise KernelError(f"accum={model}: the triton backend runs {', '.join(TRITON_MODELS)}; use the numpy "
+                              "or torch backend")
     ap, bp = _scaled_operands(spec, a, b, scale_a, scale_b)
     exact: dict = {}
     if model == "exact":
