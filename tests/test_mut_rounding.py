@@ -12,6 +12,7 @@ import pytest
 
 from refarith.errors import SpecialValueError, UnknownModeError
 from refarith.exact.rounding import (
+    Rounded,
     cast_default_overflow,
     check_modes,
     check_subnormal_mode,
@@ -24,7 +25,7 @@ from refarith.exact.rounding import (
     round_value,
 )
 from refarith.exact.value import Value
-from refarith.formats import get_format
+from refarith.formats import FloatFormat, get_format
 
 OI = {"overflow", "inexact"}
 INV = {"invalid"}
@@ -145,6 +146,9 @@ NEG_CASES = [
     (F(-1, 2 ** 40), "rtz", "satnone", 0, TU),
     (F(-1, 2 ** 40), "rdn", "satnone", 255, INV),  # rounds away to -2^-33, below M_lo = 0
     (F(-1, 2 ** 40), "rdn", "satfinite", 0, INV),
+    (F(-1, 2 ** 34), "rne", "satnone", 0, TU),  # the tie between 0 and -2^-33 goes to 0 (even code): +0
+    (F(-1, 2 ** 34), "rto", "satnone", 255, INV),  # the same tie to the odd code: -2^-33, below M_lo
+    (F(-3, 2 ** 35), "rne", "satnone", 255, INV),  # 3/4 of 2^-33 rounds to -2^-33
 ]
 
 
@@ -379,3 +383,64 @@ def test_stochastic_argument_checks():
     with pytest.raises(UnknownModeError, match="te_e2m1_8 rounds onto the E2M1 grid only, not binary16"):
         round_value(one, "binary16", "sr", rand=0, rand_bits=8, sr_variant="te_e2m1_8")
     assert round_value(one, "binary16", "sr", rand=15, rand_bits=4).code == 0x3C00
+
+
+def test_stochastic_variants_into_floats():
+    """The worked example of refarith.exact.stochastic: ocp_e5m2, k = 5, 259 = 256 + 3/64 ulp (ulp 64 at 256).
+    Variant a: floor(3/64 * 32) = 1, up iff 1 + r >= 32 (r = 31); c: RNITE(1.5) = 2, up iff r >= 30.  256 = 2^8 has
+    the exponent field 8 + 15 = 23: code 0b0_10111_00 = 0x5C; 320 = 1.25 * 2^8 is 0x5D; the sign bit is 0x80."""
+    for variant, ups in (("a", 1), ("c", 2)):
+        for x, sign in ((259, 0), (-259, 0x80)):
+            got = [round_value(Value.of(F(x)), "ocp_e5m2", "sr", rand=r, rand_bits=5, sr_variant=variant)
+                   for r in range(32)]
+            assert [g.code for g in got] == [sign | 0x5C] * (32 - ups) + [sign | 0x5D] * ups, (variant, x)
+            assert {g.flags for g in got} == {frozenset({"inexact"})}
+
+
+# An unsigned format with neither NaN nor inf (specials "none"): E4M3's magnitudes, max 480.
+U4M3 = FloatFormat("u4m3_none", 4, 3, 7, signed=False, specials="none")
+
+
+def test_negative_policies_into_an_unsigned_format_without_nan():
+    with pytest.raises(UnknownModeError, match=r"^negative='nan' impossible: u4m3_none has no NaN$"):
+        check_modes(U4M3, "rne", "saturate", negative="nan")
+    with pytest.raises(UnknownModeError, match=r"^negative='project' under overflow='satnone' needs a NaN, and "
+                                               r"u4m3_none has none; use satfinite, satpropagate or saturate$"):
+        check_modes(U4M3, "rne", "satnone", negative="project")
+    for overflow in ("satfinite", "satpropagate", "saturate"):  # a projected negative gives 0 there, never NaN
+        check_modes(U4M3, "rne", overflow, negative="project")
+        r = round_value(Value.of(F(-1)), U4M3, "rne", overflow, negative="project")
+        assert (r.code, r.flags) == (0, frozenset(INV))
+    for negative in ("error", "clamp"):  # satnone itself is fine when no negative can give NaN
+        check_modes(U4M3, "rne", "satnone", negative=negative)
+
+
+def test_ties_in_a_format_without_mantissa_bits_but_with_zero():
+    """binary8p1se: no mantissa bits, so a tie goes to the even exponent field; zero is code 0 (even), the smallest
+    positive value 2^emin is code 1 (biased exponent 1), 2^(emin+1) code 2."""
+    fmt = get_format("binary8p1se")
+    m = fmt.min_normal
+    r = round_value(Value.of(m / 2), fmt, "rne")  # halfway between 0 and code 1
+    assert (r.code, r.flags) == (0, frozenset(TU))
+    r = round_value(Value.of(3 * m / 2), fmt, "rne")  # halfway between codes 1 and 2
+    assert (r.code, r.flags) == (2, frozenset({"inexact"}))
+    r = round_value(Value.of(3 * m / 4), fmt, "rne")  # above the halfway point
+    assert (r.code, r.flags) == (1, frozenset(TU))
+
+
+def test_hifloat8_takes_its_tapered_rounding():
+    """refarith.exact.hifloat's rules: +-inf are 0x6F / 0xEF, NaN 0x80; a magnitude beyond the maximum overflows to
+    +-inf when the mode rounds away from zero (overflow 'inf')."""
+    assert round_value(Value.of(F(10 ** 6)), "hif8", "rne", "inf") == Rounded(0x6F, frozenset(OI))
+    assert round_value(Value.of(F(-10 ** 6)), "hifloat8", "rdn", "inf") == Rounded(0xEF, frozenset(OI))
+    assert round_value(Value.nan(0), "hif8").code == 0x80
+
+
+def test_signed_zeros_and_a_signed_format_without_subnormals():
+    """-0 keeps its sign where the format has one (binary16 0x8000, +0 0x0000).  A format without subnormals has no
+    zero: code 0 is its smallest magnitude 2^emin, and every |x| below it gives +-2^emin, inexact and tiny."""
+    assert round_value(Value.zero(1), "binary16") == Rounded(0x8000)
+    assert round_value(Value.zero(0), "binary16") == Rounded(0x0000)
+    nosub = FloatFormat("e4m3_nosub", 4, 3, 7, subnormals=False, specials="fn")  # 2^emin = 2^-7 is code 0
+    assert round_value(Value.of(F(1, 2 ** 9)), nosub) == Rounded(0x00, frozenset(TU))
+    assert round_value(Value.of(F(-1, 2 ** 9)), nosub) == Rounded(0x80, frozenset(TU))
