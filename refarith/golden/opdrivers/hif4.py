@@ -23,7 +23,16 @@ from refarith.exact.rounding import pow2, round_value
 from refarith.exact.value import Value
 from refarith.formats import get_format
 from refarith.golden.drivers import Driver, Operand, register_driver, schema_variants
-from refarith.golden.opdrivers import F32, exact_or_none, f32_float, fixed_rng, float_view, random_f32
+from refarith.golden.opdrivers import (
+    F32,
+    as_backend,
+    exact_or_none,
+    f32_float,
+    fixed_rng,
+    float_view,
+    random_f32,
+    to_numpy,
+)
 from refarith.spec import Spec
 
 U8 = get_format("uint8")
@@ -49,11 +58,12 @@ def _fast(spec: Spec, inputs: tuple, backend: str) -> tuple:
     from refarith.fast import hif4 as fh
 
     st, et = _ties(spec)
-    x = float_view(np.asarray(inputs[0]), F32)
+    x = as_backend(float_view(to_numpy(inputs[0]), F32), backend)
     if spec.op == "hif4_fake_quantize":
         y = fh.hif4_fake_quantize(x, scale_ties=st, elem_ties=et, backend=backend)
-        return (np.ascontiguousarray(y, dtype=np.float32).view(np.uint32),)
-    s, w8, w16, c = fh.hif4_quantize(x, scale_ties=st, elem_ties=et, backend=backend)
+        return (np.ascontiguousarray(to_numpy(y), dtype=np.float32).view(np.uint32),)
+    s, w8, w16, c = (to_numpy(t).astype(np.int64) for t in fh.hif4_quantize(x, scale_ties=st, elem_ties=et,
+                                                                           backend=backend))
     return s[:, 0], w8[:, 0], w16[:, 0], c
 
 
@@ -158,6 +168,6 @@ for _op, _doc in (("hif4_quantize", "64 binary32 values -> E6M2 scale, level-2 b
         random=_random,
         random_count=96,
         fast=_fast,
-        backends=("numpy",),
+        backends=("numpy", "torch"),
         doc=_doc,
     ))
