@@ -181,3 +181,14 @@ def test_identify_names_the_hif4_tie_rule(variant):
     k = Kernel(f"refarith:numpy[{want}]", lambda spec, operands: d.fast(want, operands, "numpy"), "test")
     scores = identify(k, "hif4_quantize()")
     assert [s.spec for s in scores if s.matches and s.outside_domain == 0] == [str(want)]
+
+
+def test_kernel_reciprocal_rounds_once_on_every_scale():
+    # the kernels round 1/S to binary64 and then to bfloat16: equal to one rounding of the exact 1/S for all 255
+    # finite scale codes (the claim in refarith.exact.hif4's docstring)
+    codes = np.arange(255)
+    s = np.ldexp((4 + (codes & 3)).astype(np.float64), (codes >> 2) - 50)
+    got = fh._round_sig(1.0 / s, 8, "even")
+    for c in range(255):
+        sv = ops.decode(c, h.SCALE_FMT).mag
+        assert Fraction(float(got[c])) == h.reciprocal(sv), c
