@@ -1,14 +1,11 @@
-"""Integer quantization, vectorized with numpy; same codes as :mod:`refarith.exact.intquant`.
+"""Integer quantization, vectorized; same scales, zero points and codes as :mod:`refarith.exact.intquant`.
 
-Scales: single binary32 operations (numpy rounds them to nearest even, as the
-exact model's ``fl``).  Codes: the quotient x / s is formed in binary64 and
-rounded to an integer there.  That decides the rounding of the EXACT quotient:
-with x = X 2^a and s = S 2^b (X, S < 2^24), a non-zero distance from x / s to a
-half-integer k + 1/2 is at least 2^(min(a, b-1) - b - 24) >= 2^-25 when
-|x / s| >= 1/2 (then a >= b - 25), far above the binary64 error |q| 2^-53 for
-|q| < 2^20, and an exact half-integer quotient (|q| < 2^20) is a binary64
-number, so the division returns it exactly; quotients beyond 2^20 saturate for
-every width here.  For |x / s| < 1/2 no rounding boundary is near.
+One integer kernel, :func:`quantize_words`, on the binary32 bit patterns, written against the array shim of
+:mod:`refarith.fast.mx`: numpy runs it (in cache-sized tiles), torch runs it on the tensor's device, and
+:mod:`refarith.fast.triton_blocks` traces it into the graph its Triton kernel computes. Scales: single binary32
+operations on integers, rounded to nearest even as the exact model's ``fl``. Codes: the exact quotient x / s split
+by integer division into its integer part, half bit and sticky bit (and for stochastic rounding the first fraction
+bits), rounded once, then clamped. No float arithmetic is involved, so no double rounding can occur.
 """
 
 from __future__ import annotations
@@ -17,14 +14,7 @@ import numpy as np
 
 from refarith.errors import BadValueError, SpecialValueError, UnknownModeError
 from refarith.exact.intquant import GRANULARITIES, check_params
-from refarith.fast.mx import _i64, ops, split_f32
-
-
-def _round(q: np.ndarray, rounding: str) -> np.ndarray:
-    q = np.clip(q, -(2.0 ** 20), 2.0 ** 20)
-    if rounding == "rne":
-        return np.rint(q)
-    return np.sign(q) * np.floor(np.abs(q) + 0.5)
+from refarith.fast.mx import CHUNK, _i64, ops, split_f32
 
 
 def check_layout(ndim: int, granularity: str, axis: int, group: int) -> int:
@@ -71,43 +61,114 @@ def ungroup(q: np.ndarray, info, granularity: str, group: int) -> np.ndarray:
 
 def quantize(x, bits: int, scheme: str = "symmetric", granularity: str = "tensor", group: int = 128,
              clip: str = "symmetric", rounding: str = "rne", axis: int = -1, *, rand=None,
-             rand_bits: int | None = None, sr_variant: str = "a"):
-    """(scales float32 per group, zero points int32 per group, codes int8/int16 shaped like x).
+             rand_bits: int | None = None, sr_variant: str = "a", backend: str = "numpy"):
+    """(scales float32 per group, zero points int32 per group, codes int8/int16 shaped like x), computed by
+    :func:`quantize_words` on the binary32 bit patterns (``backend`` numpy; ``torch`` is :func:`quantize_torch`,
+    ``triton`` :func:`refarith.fast.triton_blocks.int_quantize`, both on torch tensors).
     ``rounding="sr"``: the quotient x[i] / s rounded stochastically with ``rand[i]`` (``rand`` of the shape of
     ``x``, k = ``rand_bits`` in 1..60, rule ``sr_variant``), as :func:`refarith.exact.intquant.quantize_group`
-    rounds it (:func:`sr_magnitude`); the asymmetric zero point is rounded to nearest even."""
+    rounds it (:func:`round_magnitude`); the asymmetric zero point is rounded to nearest even."""
+    kw = dict(rand=rand, rand_bits=rand_bits, sr_variant=sr_variant)
+    if backend == "torch":
+        return quantize_torch(x, bits, scheme, granularity, group, clip, rounding, axis, **kw)
+    if backend == "triton":
+        from refarith.fast.triton_blocks import int_quantize
+
+        return int_quantize(x, bits, scheme, granularity, group, clip, rounding, axis, **kw)
+    if backend != "numpy":
+        raise UnknownModeError(f"unknown backend {backend!r}; expected numpy, torch or triton")
     _check_rounding(bits, scheme, clip, rounding, rand)
     g, info = groups(x, granularity, axis, group)
     if not np.isfinite(g).all():
         raise SpecialValueError("integer quantization: NaN and infinity have no integer code")
     sr = _sr_groups(x, rand, rand_bits, sr_variant, granularity, axis, group, "numpy") if rounding == "sr" else None
-    if sr is not None:
-        rounding = "rne"  # the zero point
-    qmin, qmax = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    xp = ops("numpy")
+    b = np.ascontiguousarray(g).view(np.int32)
+    sb, z = group_params(*group_words(b, xp), bits, scheme, clip, rounding, xp)
+    check_scales(sb, xp)
+    q = np.empty(b.shape, np.int16 if bits == 16 else np.int8)
+    # the codes in tiles of about CHUNK elements (whole groups, or pieces of a long group): intermediates in cache
+    rows = max(1, CHUNK // b.shape[1])
+    cols = min(b.shape[1], CHUNK)
+    for i in range(0, b.shape[0], rows):
+        for j in range(0, b.shape[1], cols):
+            t = (slice(i, i + rows), slice(j, j + cols))
+            srt = None if sr is None else (sr[0][t], *sr[1:])
+            q[t] = group_codes(b[t], sb[t[0]], z[t[0]], bits, scheme, clip, rounding, xp, srt)
+    return sb.view(np.float32), np.asarray(z, np.int32), ungroup(q, info, granularity, group)
+
+
+F32_ONE = 0x3F800000
+
+
+def group_words(bits, xp):
+    """(hi, lo) per group (the last axis) of binary32 bit patterns (int32): the bits of max(max x, 0) and of
+    |min(min x, 0)|, from integer maxima of the values' order keys (+-|x| as an integer; -0 and +0 are both 0)."""
+    mag = bits & 0x7FFFFFFF
+    key = xp.where(bits < 0, -mag, mag)
+    return xp.maximum(xp.amax(key, -1), 0), xp.maximum(xp.amax(-key, -1), 0)
+
+
+def f32_bits(v: float) -> int:
+    """The binary32 bit pattern of a Python float that binary32 holds exactly."""
+    b = int(np.array(v, np.float32).view(np.int32))
+    assert float(np.array(b, np.int32).view(np.float32)) == v
+    return b
+
+
+def quantize_words(bits, hi, lo, nbits: int, scheme: str, clip: str, rounding: str, xp, sr=None):
+    """(scale bits int32 per group, zero points per group, codes per element) of finite binary32 bit patterns
+    ``bits`` (int32, groups along the last axis) with the group words ``hi``, ``lo`` of :func:`group_words`:
+    :func:`group_params`, then :func:`group_codes`.  Integer and bit operations only, branch-free (the Triton
+    kernel is traced from it; the Z3 theorems read that graph)."""
+    s, z = group_params(hi, lo, nbits, scheme, clip, rounding, xp)
+    return s, z, group_codes(bits, s, z, nbits, scheme, clip, rounding, xp, sr)
+
+
+def group_params(hi, lo, nbits: int, scheme: str, clip: str, rounding: str, xp):
+    """(scale bits int32, zero point) per group from its words ``hi``, ``lo``.
+
+    The scale is single binary32 operations on integers (:func:`refarith.fast.mx.f32_div`,
+    :func:`refarith.fast.mx.f32_add_magnitudes`: IEEE division and addition rounded to nearest even), 1 where it
+    is 0; the asymmetric zero point qmin + round(|lo| / s) (:func:`round_magnitude`, nearest even under
+    ``rounding="sr"``) clamped to [qmin, qmax], the symmetric one 0.  An asymmetric range that overflows binary32
+    gives an infinite scale: the callers refuse it (:func:`check_scales`)."""
+    from refarith.fast.mx import f32_add_magnitudes, f32_div
+
+    qmin, qmax = -(1 << (nbits - 1)), (1 << (nbits - 1)) - 1
+    zero = hi * 0
     if scheme == "symmetric":
-        amax = np.abs(g).max(axis=1)
-        den = np.float32(qmax) if clip == "symmetric" else np.float32(qmax + 0.5)
-        s = amax / den
-        s = np.where(s == 0, np.float32(1), s).astype(np.float32)
-        q = _quotient(g, s, rounding, sr)
-        lo = -qmax if clip == "symmetric" else qmin
-        q = np.clip(q, lo, qmax)
-        z = np.zeros(s.shape, np.int32)
+        den = float(qmax) if clip == "symmetric" else qmax + 0.5
+        s = f32_div(xp.maximum(hi, lo), zero + f32_bits(den), xp)
     else:
-        lo_v = np.minimum(g.min(axis=1), np.float32(0))
-        hi_v = np.maximum(g.max(axis=1), np.float32(0))
-        with np.errstate(over="ignore"):
-            rng = hi_v - lo_v
-        if not np.isfinite(rng).all():
-            raise BadValueError("asymmetric quantization: the range max - min of a group overflows binary32 "
-                                "(the scale would be infinite)")
-        s = rng / np.float32(qmax - qmin)
-        s = np.where(s == 0, np.float32(1), s).astype(np.float32)
-        s64 = s.astype(np.float64)
-        z = np.clip(qmin - _round(lo_v.astype(np.float64) / s64, rounding), qmin, qmax).astype(np.int32)
-        q = np.clip(_quotient(g, s, rounding, sr) + z[:, None], qmin, qmax)
-    dt = np.int16 if bits == 16 else np.int8
-    return s, z, ungroup(q.astype(dt), info, granularity, group)
+        s = f32_div(f32_add_magnitudes(hi, lo, xp), zero + f32_bits(float(qmax - qmin)), xp)
+    s = xp.where(s == 0, F32_ONE, s)
+    if scheme == "symmetric":
+        return s, zero
+    return s, _clamp(round_magnitude(lo, s, "rne" if rounding == "sr" else rounding, xp) + qmin, qmin, qmax, xp)
+
+
+def group_codes(bits, s, z, nbits: int, scheme: str, clip: str, rounding: str, xp, sr=None):
+    """Codes of the binary32 bit patterns ``bits`` (groups along the last axis) with their group's scale bits
+    ``s`` and zero point ``z``: the exact quotient x / s rounded once by :func:`round_magnitude` (the magnitude,
+    then the sign), plus z, clamped to [-qmax, qmax] (symmetric clip) or [qmin, qmax]."""
+    qmin, qmax = -(1 << (nbits - 1)), (1 << (nbits - 1)) - 1
+    m = round_magnitude(bits & 0x7FFFFFFF, s[..., None], rounding, xp, sr)
+    q = xp.where(bits < 0, -m, m)
+    if scheme == "symmetric":
+        return _clamp(q, -qmax if clip == "symmetric" else qmin, qmax, xp)
+    return _clamp(q + z[..., None], qmin, qmax, xp)
+
+
+def _clamp(v, lo: int, hi: int, xp):
+    return xp.minimum(xp.maximum(v, lo), hi)
+
+
+def check_scales(sb, xp) -> None:
+    """BadValueError where a scale is infinite: an asymmetric range max - min that overflows binary32."""
+    if xp.anyof((sb & 0x7FFFFFFF) >= 0x7F800000):
+        raise BadValueError("asymmetric quantization: the range max - min of a group overflows binary32 "
+                            "(the scale would be infinite)")
 
 
 def _check_rounding(bits: int, scheme: str, clip: str, rounding: str, rand) -> None:
@@ -125,15 +186,6 @@ def _sr_groups(x, rand, rand_bits, sr_variant: str, granularity: str, axis: int,
     if backend == "numpy":
         return groups(r, granularity, axis, group, np.int64)[0], rand_bits, sr_variant
     return _torch_groups(r, granularity, axis, group, xp.t.int64)[0], rand_bits, sr_variant
-
-
-def _quotient(g, s, rounding: str, sr):
-    """round(g / s) as float64 (numpy) with the per-group scales s; ``sr``: stochastically (:func:`sr_magnitude`)."""
-    if sr is None:
-        return _round(g.astype(np.float64) / s.astype(np.float64)[:, None], rounding)
-    sb = np.ascontiguousarray(s, np.float32).view(np.int32)[:, None]
-    m = sr_magnitude(np.ascontiguousarray(g).view(np.int32), sb, sr, ops("numpy"))
-    return np.where(np.signbit(g), -m, m).astype(np.float64)
 
 
 def dequantize(scales, zero_points, codes, granularity: str = "tensor", group: int = 128, axis: int = -1):
@@ -179,28 +231,13 @@ def _torch_ungroup(q, info, granularity: str):
     return torch.movedim(q.reshape(-1, rows)[:, :n].reshape(shape), -1, axis)
 
 
-def _torch_round(q, rounding: str):
-    import torch
-
-    q = torch.clamp(q, -(2.0 ** 20), 2.0 ** 20)
-    if rounding == "rne":
-        return torch.round(q)  # half to even
-    return torch.sign(q) * torch.floor(torch.abs(q) + 0.5)
-
-
 def quantize_torch(x, bits: int, scheme: str = "symmetric", granularity: str = "tensor", group: int = 128,
                    clip: str = "symmetric", rounding: str = "rne", axis: int = -1, *, rand=None,
                    rand_bits: int | None = None, sr_variant: str = "a"):
     """:func:`quantize` on a torch tensor, on its device: the same scales, zero points and codes (also under
-    ``rounding="sr"``, with ``rand`` a tensor or array of the input's shape).
-
-    The binary32 scale operations run on integers (:func:`refarith.fast.mx.f32_div` and friends), so they do
-    not depend on a device's float unit; the quotient x / s is formed in binary64 (IEEE division on every
-    torch device) and rounded there, as in the numpy kernel.
-    """
+    ``rounding="sr"``, with ``rand`` a tensor or array of the input's shape), by the same integer kernel
+    :func:`quantize_words` on the torch array shim, so nothing depends on a device's float unit."""
     import torch
-
-    from refarith.fast.mx import f32_div, ops
 
     _check_rounding(bits, scheme, clip, rounding, rand)
     xp = ops("torch")
@@ -208,83 +245,57 @@ def quantize_torch(x, bits: int, scheme: str = "symmetric", granularity: str = "
     if not torch.isfinite(g).all():
         raise SpecialValueError("integer quantization: NaN and infinity have no integer code")
     sr = _sr_groups(x, rand, rand_bits, sr_variant, granularity, axis, group, "torch") if rounding == "sr" else None
-    if sr is not None:
-        rounding = "rne"  # the zero point
-
-    def quotient(s):
-        if sr is None:
-            return _torch_round(g.to(torch.float64) / s.to(torch.float64)[:, None], rounding)
-        m = sr_magnitude(g.contiguous().view(torch.int32), s.contiguous().view(torch.int32)[:, None], sr, xp)
-        return torch.where(torch.signbit(g), -m, m).to(torch.float64)
-    qmin, qmax = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-
-    def bits_of(v: float):
-        return torch.tensor(int(np.array(v, np.float32).view(np.int32)), dtype=torch.int32, device=g.device)
-
-    def as_f32(b):
-        return b.view(torch.float32)
-
-    if scheme == "symmetric":
-        amax = torch.amax(torch.abs(g), dim=1)
-        den = float(qmax) if clip == "symmetric" else qmax + 0.5
-        sb = f32_div(amax.contiguous().view(torch.int32), bits_of(den), xp)
-        sb = torch.where(sb == 0, bits_of(1.0), sb)
-        s = as_f32(sb)
-        q = quotient(s)
-        lo = -qmax if clip == "symmetric" else qmin
-        q = torch.clamp(q, lo, qmax)
-        z = torch.zeros(s.shape, dtype=torch.int32, device=g.device)
-    else:
-        lo_v = torch.clamp(torch.amin(g, dim=1), max=0.0)
-        hi_v = torch.clamp(torch.amax(g, dim=1), min=0.0)
-        # hi - lo = |hi| + |lo| (signs differ or one is zero): one correctly rounded binary32 addition
-        from refarith.fast.mx import f32_add_magnitudes
-
-        rb = f32_add_magnitudes(hi_v.contiguous().view(torch.int32), lo_v.contiguous().view(torch.int32), xp)
-        if ((rb & 0x7FFFFFFF) >= 0x7F800000).any():
-            raise BadValueError("asymmetric quantization: the range max - min of a group overflows binary32 "
-                                "(the scale would be infinite)")
-        sb = f32_div(rb, bits_of(float(qmax - qmin)), xp)
-        sb = torch.where(sb == 0, bits_of(1.0), sb)
-        s = as_f32(sb)
-        s64 = s.to(torch.float64)
-        z = torch.clamp(qmin - _torch_round(lo_v.to(torch.float64) / s64, rounding), qmin, qmax).to(torch.int32)
-        q = torch.clamp(quotient(s) + z[:, None], qmin, qmax)
+    b = g.contiguous().view(torch.int32)
+    hi, lo = group_words(b, xp)
+    sb, z, q = quantize_words(b, hi, lo, bits, scheme, clip, rounding, xp, sr)
+    check_scales(sb, xp)
     dt = torch.int16 if bits == 16 else torch.int8
-    return s, z, _torch_ungroup(q.to(dt), info, granularity)
+    return (sb.to(torch.int32).view(torch.float32), torch.broadcast_to(z, sb.shape).to(torch.int32),
+            _torch_ungroup(q.to(dt), info, granularity))
 
 
-# ------------------------------------------------------------------ stochastic rounding
-def _frac_bits(rem, den, u, xp):
-    """(floor(rem * 2^u / den), whether a remainder is left) for 0 <= rem < den < 2^24 and 0 <= u <= 64
+# ------------------------------------------------------------------ the rounded quotient
+def _frac_bits(rem, den, u, xp, steps: int = 2):
+    """(floor(rem * 2^u / den), whether a remainder is left) for 0 <= rem < den < 2^24 and 0 <= u <= 32 * steps
     (per element), by long division in 32-bit steps (int64 words)."""
     out = rem * 0
-    for i in range(2):
+    for i in range(steps):
         c = xp.minimum(xp.maximum(u - 32 * i, 0), 32)
         rem = rem << c
-        out = (out << c) + rem // den
-        rem = rem % den
+        d = rem // den
+        out = (out << c) + d
+        rem = rem - d * den
     return out, rem != 0
 
 
-def sr_magnitude(xbits, sbits, sr, xp):
-    """Stochastically rounded magnitudes round_sr(|x / s|) (int64; :func:`refarith.exact.intquant.round_int`
-    with ``rounding="sr"``) from binary32 bit patterns (int32) of x and of the positive scale s broadcasting
-    against them, ``sr`` = (r, k, variant), r int64 below 2^k of x's shape.
+def round_magnitude(xbits, sbits, rounding: str, xp, sr=None):
+    """Rounded magnitudes round(|x / s|) (int64; :func:`refarith.exact.intquant.round_int` of the magnitude) from
+    the binary32 bit patterns (int32) of x >= 0 (magnitudes) and of the positive scale s broadcasting against
+    them: ``rne`` ties to even, ``rna`` ties away, ``sr`` stochastically with ``sr`` = (r, k, variant), r int64
+    below 2^k of x's shape.
 
     With x = X 2^a and s = S 2^b (X, S in [2^23, 2^24)) the quotient X 2^(a-b) / S is split exactly into
     n + (I + R/S) / 2^t with integers (n, I < 2^t, R < S); floor(frac * 2^L) and whether bits remain below it
     come from long division, L = k + 1 (k + j for ``te_e2m1_8``, j = 17 - bit length of n: half the binary32
-    spacing below n + 1 is 2^-j / 256).  Quotients of 2^17 or more come back as 2^17: every width here
-    saturates there, with any zero point.
+    spacing below n + 1 is 2^-j / 256).  ``rne``/``rna`` need only n, the half bit and a sticky bit: one integer
+    division of X 2^(e+1) by S, e = a - b (quotients below 1/2, e < -1, give 0).
+    Quotients of 2^17 or more come back as 2^17: every width here saturates there, with any zero point.
     """
-    r, k, variant = sr
     _, ex, xn = split_f32(xbits, xp)
     _, es, sn = split_f32(sbits, xp)
     xn, sn = _i64(xn, xp), _i64(sn, xp)
     e = _i64(ex, xp) - _i64(es, xp)
     big = (e > 17) & (xn != 0)  # X / S > 1/2, so the quotient is at least 2^17
     e = xp.minimum(e, 17)
+    one = xn * 0 + 1
+    if rounding != "sr":
+        # 2 |x / s| = X 2^(e+1) / S: its integer part holds n and the half bit, its remainder the sticky bit;
+        # for e < -1 the quotient is below 1/2 (X / S < 2) and rounds to 0
+        q2 = (xn << xp.maximum(e + 1, 0)) // sn
+        r2 = (xn << xp.maximum(e + 1, 0)) - q2 * sn
+        n, half = q2 >> 1, (q2 & 1) == 1
+        up = half & ((r2 != 0) | ((n & 1) == 1)) if rounding == "rne" else half
+        return xp.where(big, one << 17, xp.where(e < -1, 0, n + up))
     ep = xp.maximum(e, 0)
     t = xp.minimum(xp.maximum(-e, 0), 63)  # t > L + 1 leaves floor(frac 2^L) = 0
     num = xn << ep
@@ -292,20 +303,18 @@ def sr_magnitude(xbits, sbits, sr, xp):
     rem = num - q0 * sn
     n = q0 >> t
     imod = q0 - (n << t)  # e < 0: q0 = X // S is 0 or 1, its bits below 2^t belong to the fraction
+    r, k, variant = sr
     if variant == "te_e2m1_8":
         nbits = n * 0
         for b in range(17):
-            nbits = nbits + xp.where(n >= (1 << b), n * 0 + 1, n * 0)
+            nbits = nbits + xp.where(n >= (1 << b), one, n * 0)
         L = k + xp.maximum(17 - nbits, 1)
+        widest = k + 17
     else:
         L = n * 0 + (k + 1)
-    u = L - t
-    f_hi, rest = _frac_bits(rem, sn, xp.maximum(u, 0), xp)
-    drop = xp.minimum(xp.maximum(-u, 0), 40)
-    f = xp.where(u >= 0, (imod << xp.maximum(u, 0)) + f_hi, imod >> drop)
-    sticky = rest | ((imod & ((f * 0 + 1 << drop) - 1)) != 0)
+        widest = k + 1
+    f, sticky = _fraction(imod, rem, sn, t, L, xp, 1 if widest <= 32 else 2)
     nonzero = (f != 0) | sticky
-    one = f * 0 + 1
     if variant == "a":  # floor(frac 2^k) + r >= 2^k
         up = (f >> 1) + r >= 1 << k
     elif variant == "b":  # floor(frac 2^(k+1)) + 2r + 1 >= 2^(k+1)
@@ -320,3 +329,18 @@ def sr_magnitude(xbits, sbits, sr, xp):
         raise UnknownModeError(f"unknown stochastic rounding variant {variant!r}")
     m = n + (up & nonzero)
     return xp.where(big, one << 17, m)
+
+
+def _fraction(imod, rem, sn, t, L, xp, steps: int):
+    """(floor(frac * 2^L), whether bits of frac remain below it) of frac = (imod + rem / sn) / 2^t."""
+    u = L - t
+    f_hi, rest = _frac_bits(rem, sn, xp.maximum(u, 0), xp, steps)
+    drop = xp.minimum(xp.maximum(-u, 0), 40)
+    f = xp.where(u >= 0, (imod << xp.maximum(u, 0)) + f_hi, imod >> drop)
+    sticky = rest | ((imod & ((f * 0 + 1 << drop) - 1)) != 0)
+    return f, sticky
+
+
+def sr_magnitude(xbits, sbits, sr, xp):
+    """Stochastically rounded magnitudes (:func:`round_magnitude` with ``rounding="sr"``)."""
+    return round_magnitude(xbits, sbits, "sr", xp, sr)

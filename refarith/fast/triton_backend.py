@@ -21,9 +21,9 @@ Which kernels have a Triton backend:
 
 * casts (:func:`encode`, every cast :mod:`refarith.fast.castkernel` covers, stochastic rounding included) and
   decode of formats of at most 16 bits (:func:`decode`, a gather from the exact value table);
-* MX quantize/dequantize, NVFP4 quantize/dequantize (stochastic element rounding included) and the
-  requantization variants (:mod:`refarith.fast.triton_blocks`): their numpy/torch array-shim code traced by
-  :mod:`refarith.fast.xptrace` into block graphs, emitted by :func:`emit_block_source`;
+* MX quantize/dequantize, NVFP4 quantize/dequantize, block floating point and INTn quantization (stochastic
+  rounding included) and the requantization variants (:mod:`refarith.fast.triton_blocks`): their numpy/torch
+  array-shim code traced by :mod:`refarith.fast.xptrace` into block graphs, emitted by :func:`emit_block_source`;
 * any user kernel written against BitOps (:func:`run_kernel`).
 
 Not (yet) a Triton backend, because the kernel is numpy/torch code outside both tracers (float arithmetic, or
@@ -31,9 +31,8 @@ array operations the tracers do not record: sorting, matrix products, Python loo
 arithmetic of :mod:`refarith.fast.arith`, the dot products and GEMMs (:mod:`refarith.fast.fdot`,
 :mod:`refarith.fast.gemm`, :mod:`refarith.fast.intdot`, :mod:`refarith.fast.llmint8`), the integer-only
 operators (:mod:`refarith.fast.fixedpoint`, :mod:`refarith.fast.ibert`, :mod:`refarith.fast.ivit`,
-:mod:`refarith.fast.lmul`; integer code that the array-shim tracer could record once they take its ``xp``),
-INTn and block-floating-point quantization (:mod:`refarith.fast.intquant`, :mod:`refarith.fast.bfp`) and FP4
-packing (:mod:`refarith.fast.packing`).
+:mod:`refarith.fast.lmul`; integer code that the array-shim tracer could record once they take its ``xp``)
+and FP4 packing (:mod:`refarith.fast.packing`).
 """
 
 from __future__ import annotations

@@ -7,14 +7,17 @@ What is traced and what is hand-emitted:
   rounding) for MX quantize, :func:`refarith.fast.mx.scale_values_f32` and :func:`refarith.fast.mx.f32_mul` for
   MX dequantize, ``refarith.fast.nvfp4._quantize_chunk`` (block scale, UE4M3 rounding, division or reciprocal,
   E2M1 rounding; the function the torch backend runs on each chunk) and
-  :func:`refarith.fast.nvfp4.tensor_scale_from_amax` (per-tensor scale s_t or g) for NVFP4, the variant kernels of
+  :func:`refarith.fast.nvfp4.tensor_scale_from_amax` (per-tensor scale s_t or g) for NVFP4,
+  :func:`refarith.fast.bfp.quantize_blocks` for block floating point, :func:`refarith.fast.intquant.quantize_words`
+  (scale, zero point, codes from the group words) for INTn quantization, the variant kernels of
   :mod:`refarith.fast.requant` with the zero point and clamp of :func:`refarith.fast.requant.requantize`.
   Each spec is traced once into a block graph whose digest the emitted source carries.
 * **Hand-emitted** (:func:`refarith.fast.triton_backend.emit_block_source`): the tile layout (one row of the
   ``[BR, BK]`` tile per block, masks for lanes past the block and rows past the end), the block reduction
   (``tl.max`` over the row, masked lanes read as 0), the broadcast of block values, table gathers.  The host
-  side moves blocks into rows with the torch backend's own layout functions, and for two-level NVFP4 takes the
-  per-tensor maximum magnitude with one torch integer ``amax`` (the formula applied to it is traced).
+  side moves blocks into rows with the torch backend's own layout functions, for two-level NVFP4 takes the
+  per-tensor maximum magnitude with one torch integer ``amax`` and for INTn the group words
+  (:func:`refarith.fast.intquant.group_words`) with torch integer maxima (the formulas applied to them are traced).
 
 Stochastic element rounding (``rounding="sr"``, :mod:`refarith.fast.blocksr`) of MX and NVFP4 is traced from the
 same functions with the rounding ``sr`` = (r, k, variant) of :func:`refarith.fast.mx.sr_round_up`: the random
@@ -499,6 +502,77 @@ def bfp_quantize(x: Any, p: int, block: int = 32, rounding: str = "rne", axis: i
             fmx._from_blocks(m.reshape(rows, nb, block), shape, axis, xp))
 
 
+# ------------------------------------------------------------------ integer quantization
+INT_ROW = 1024
+"""Elements per row of the integer-quantization kernel: a group longer than this spans several rows, each with
+the group's words."""
+
+
+@lru_cache(maxsize=128)
+def int_quantize_graph(bits: int, scheme: str = "symmetric", clip: str = "symmetric", rounding: str = "rne",
+                       sr: tuple[int, str] | None = None) -> Graph:
+    """Block graph of :func:`refarith.fast.intquant.quantize_words`: inputs the binary32 bits of the elements, the
+    group words ``hi`` and ``lo`` (:func:`refarith.fast.intquant.group_words`, per row) and for ``rounding="sr"``
+    with ``sr`` = (k, variant) the random integers ``r``, one per element; outputs (scale bits, zero point) per
+    row and the codes."""
+    from refarith.exact.intquant import check_params
+    from refarith.fast import intquant as fiq
+
+    check_params(bits, scheme, clip, "rne" if rounding == "sr" else rounding)
+    _sr_check(sr, rounding, None)
+    name = f"int_quantize(int{bits},scheme={scheme},clip={clip},rounding={rounding}{_sr_name(sr)})"
+    ins = [("x", 0, 32), ("hi", 1, 32), ("lo", 1, 32)]
+    if sr is None:
+        return trace_xp(lambda xp, b, hi, lo: fiq.quantize_words(b, hi, lo, bits, scheme, clip, rounding, xp), ins,
+                        name)
+    return trace_xp(lambda xp, b, hi, lo, r: fiq.quantize_words(b, hi, lo, bits, scheme, clip, "sr", xp, (r, *sr)),
+                    [*ins, ("r", 0, 64)], name)
+
+
+def int_quantize(x: Any, bits: int, scheme: str = "symmetric", granularity: str = "tensor", group: int = 128,
+                 clip: str = "symmetric", rounding: str = "rne", axis: int = -1, *, rand: Any = None,
+                 rand_bits: int | None = None, sr_variant: str = "a") -> tuple[Any, Any, Any]:
+    """(scales float32 per group, zero points int32 per group, codes int8/int16 shaped like ``x``) of a float32
+    tensor by the traced :func:`refarith.fast.intquant.quantize_words` run with Triton; the semantics, shapes and
+    errors of :func:`refarith.fast.intquant.quantize`.  The group words (the maxima of the values' order keys)
+    are torch integer reductions on the host; everything after them is the traced graph, over rows of at most
+    :data:`INT_ROW` elements.  ``rounding="sr"``: element i rounded stochastically with ``rand[i]``."""
+    import torch
+
+    from refarith.errors import SpecialValueError
+    from refarith.fast import intquant as fiq
+    from refarith.fast.mx import ops
+
+    fiq._check_rounding(bits, scheme, clip, rounding, rand)
+    xp = ops("torch")
+    t = _tensor(x)
+    g, info = fiq._torch_groups(t, granularity, axis, group)
+    if not bool(torch.isfinite(g).all()):
+        raise SpecialValueError("integer quantization: NaN and infinity have no integer code")
+    ng, n = g.shape
+    b = g.contiguous().view(torch.int32)
+    hi, lo = fiq.group_words(b, xp)
+    per = max(1, -(-n // INT_ROW))  # rows per group
+    k = -(-n // per) if n else 1
+    pad = per * k - n
+
+    def rows(a: Any) -> Any:
+        return (torch.nn.functional.pad(a, (0, pad)) if pad else a).reshape(-1)
+
+    ins = [rows(b), hi.repeat_interleave(per), lo.repeat_interleave(per)]
+    types, sr = ["int32"] * 3, None
+    if rounding == "sr":
+        ins.append(rows(fiq._sr_groups(t, rand, rand_bits, sr_variant, granularity, axis, group, "torch")[0]))
+        types.append("int64")
+        sr = (rand_bits, sr_variant)
+    gr = int_quantize_graph(bits, scheme, clip, rounding, sr)
+    dt = torch.int16 if bits == 16 else torch.int8
+    s, z, q = run_blocks(gr, ins, types, [torch.int32, torch.int32, dt], ng * per, k)
+    s, z = s[::per], z[::per]
+    fiq.check_scales(s, xp)
+    return s.view(torch.float32), z, fiq._torch_ungroup(q.reshape(ng, per * k)[:, :n], info, granularity)
+
+
 # ------------------------------------------------------------------ requantization
 @lru_cache(maxsize=64)
 def requantize_graph(variant: str, out_min: int = -128, out_max: int = 127) -> Graph:
@@ -551,7 +625,8 @@ def requantize(acc: Any, m: Any, shift: Any, variant: str = "tflite_double_round
     return out.reshape(shape)
 
 
-__all__ = ["ST_MODES", "bfp_quantize", "bfp_quantize_graph", "finite_amax_bits", "like_device", "mx_dequantize",
+__all__ = ["INT_ROW", "ST_MODES", "bfp_quantize", "bfp_quantize_graph", "finite_amax_bits", "int_quantize",
+           "int_quantize_graph", "like_device", "mx_dequantize",
            "mx_dequantize_graph", "mx_quantize", "mx_quantize_graph", "nvfp4_dequantize", "nvfp4_dequantize_graph",
            "nvfp4_quantize", "nvfp4_quantize_graph", "nvfp4_quantize_many", "nvfp4_rows", "requantize",
            "requantize_graph", "run_blocks"]

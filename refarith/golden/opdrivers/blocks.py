@@ -354,10 +354,16 @@ def _iq_fast(spec: Spec, inputs: tuple, backend: str, sr_kw: dict | None = None)
     # Per-vector scales: group granularity over each vector's own groups gives exactly the vector's semantics.
     args = (fmt.bits, p["scheme"], "group", size, p["clip"], p["rounding"], -1)
     arr = x.reshape(rows * ng, -1) if ng * size == n else x
-    kw = {} if sr_kw is None else {**sr_kw, "rand": as_backend(sr_kw["rand"].reshape(arr.shape), backend)}
-    if backend == "torch":
+    if backend == "triton":  # the traced kernel, on the operands' device
+        from refarith.fast.triton_blocks import int_quantize, like_device
+
+        kw = {} if sr_kw is None else {**sr_kw, "rand": like_device(sr_kw["rand"].reshape(arr.shape), inputs[0])}
+        s, z, q = (to_numpy(v) for v in int_quantize(like_device(arr, inputs[0]), *args, **kw))
+    elif backend == "torch":
+        kw = {} if sr_kw is None else {**sr_kw, "rand": as_backend(sr_kw["rand"].reshape(arr.shape), backend)}
         s, z, q = (to_numpy(v) for v in intquant.quantize_torch(as_backend(arr, "torch"), *args, **kw))
     else:
+        kw = {} if sr_kw is None else {**sr_kw, "rand": as_backend(sr_kw["rand"].reshape(arr.shape), backend)}
         s, z, q = intquant.quantize(arr, *args, **kw)
     s = np.asarray(s, dtype=np.float32).view(np.uint32).reshape(rows, ng)
     z = np.asarray(z).astype(np.int64).reshape(rows, ng) & 0xFFFFFFFF
@@ -381,6 +387,7 @@ register_driver(Driver(
     random=lambda s, n, seed: _f32_block_random(_iq_layout(s)[0], 0.0)(s, n, seed),
     random_count=lambda s: 1024 if _iq_layout(s)[0] <= 32 else 128,
     fast=_iq_fast,
+    backends=("numpy", "torch", "triton"),
     doc="16 values (tensor), a 4x8 matrix per row (channel) or a row of groups -> scales, zero points, codes",
 ))
 

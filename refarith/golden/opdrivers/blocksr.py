@@ -7,7 +7,7 @@ results are those of the deterministic driver.  The exact model takes the same i
 (:func:`refarith.exact.mx.quantize_block`, :func:`refarith.exact.nvfp4.quantize_blocks`,
 :func:`refarith.exact.bfp.quantize_block`, :func:`refarith.exact.intquant.quantize_group` with ``rand``), the fast
 kernels are :mod:`refarith.fast.blocksr`, :func:`refarith.fast.bfp.quantize` and
-:func:`refarith.fast.intquant.quantize` (numpy and torch; MX, NVFP4 and BFP also on Triton,
+:func:`refarith.fast.intquant.quantize` (numpy and torch; all four also on Triton,
 :mod:`refarith.fast.triton_blocks`).
 
 Boundary vectors: every third deterministic boundary vector (NVFP4: every eighth), and for blocks of 8 (MX,
@@ -209,9 +209,9 @@ def _wrap(base):
             return base.fast(spec, operands, backend)
         if backend == "triton" and op in ("mx_quantize", "nvfp4_quantize", "bfp_quantize"):
             return _triton_sr(spec, operands)
-        if backend not in ("numpy", "torch"):
-            raise UnknownModeError(f"{spec}: stochastic block rounding has fast kernels on numpy and torch only "
-                                   f"(and triton for mx_quantize, nvfp4_quantize, bfp_quantize), not {backend}")
+        if backend not in ("numpy", "torch", "triton"):
+            raise UnknownModeError(f"{spec}: stochastic block rounding has fast kernels on numpy, torch and triton "
+                                   f"only, not {backend}")
         return _fast_sr(spec, operands, backend)
 
     def random_count(spec: Spec):
