@@ -417,6 +417,54 @@ def test_tc_whole_k_theorem_and_kernel() -> None:
         assert (np.abs(d - av @ bv) <= factor * (np.abs(av) @ np.abs(bv))).all(), preset
 
 
+def test_tc_round_whole_k_theorem_and_kernel() -> None:
+    """Rounding tensor cores: the induction step proves for both parameter sets and fails with the alignment term
+    left out of the rate; the numpy kernel's whole-K errors (positive E4M3, K = 1024) lie within the bounds."""
+    from refarith.smt.registry import COUNTEREXAMPLE, PROVED
+    from refarith.smt.theorems import gemm as T
+
+    for name in T.TC_ROUND:
+        assert T._tc_round_whole_k(name).verdict == PROVED, name
+    assert T._tc_round_whole_k("rne_g32_b13", rate=Fraction(1, 2 ** 24)).verdict == COUNTEREXAMPLE
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0x30, 0x7F, (2, 1024)), rng.integers(0x30, 0x7F, (1024, 2))
+    av, bv = F.decode_array(a, "ocp_e4m3"), F.decode_array(b, "ocp_e4m3")
+    for name, (g, bits) in T.TC_ROUND.items():
+        factor = float((1 + T.tc_round_rate(name)) ** (1024 // g) - 1)
+        spec = f"scaled_mm(ocp_e4m3->binary32,accum=tensor_core,g={g},b={bits},tc_round=rne,n_c=0)"
+        d = F.decode_array(F.scaled_mm(spec, a, b), "binary32")
+        err = np.abs(d - av @ bv)
+        assert (err <= factor * (np.abs(av) @ np.abs(bv))).all() and err.max() > 0, name
+
+
+def test_tc_round_encoding_check_catches_a_wrong_rounding(monkeypatch) -> None:
+    """The rounding group-step theorem first compares its Z3 terms with the exact model: ties rounded up instead of
+    to even are reported before any query."""
+    import z3
+
+    from refarith.smt.theorems import gemm as T
+
+    assert T._tc_encoding_matches_model(23, mode="rne") is None
+
+    def half_up(m, e, b, w):
+        sh = z3.If(z3.UGE(e, b), e - b, z3.BitVecVal(0, w))
+        one = z3.BitVecVal(1, w)
+        u = (one << sh) - 1
+        up = z3.And(sh != 0, z3.UGE(m & u, (one << sh) >> 1))
+        return (m & ~u) + z3.If(up, one << sh, z3.BitVecVal(0, w)), u
+
+    monkeypatch.setattr(T, "_tc_rne_term", half_up)
+    assert "Z3 term" in (T._tc_encoding_matches_model(3, samples=400, mode="rne") or "")
+
+
+@pytest.mark.slow  # about 3 s of Z3 CPU; `refarith prove --only 'gemm.tc_align_bound.rne*'` runs it too
+def test_tc_round_bound_theorem() -> None:
+    from refarith.smt.registry import PROVED
+    from refarith.smt.theorems import gemm as T
+
+    assert T._tc_round_bound("rne_g4_b23").verdict == PROVED
+
+
 def test_identify_runs_presets_with_one_parameter_set_once(monkeypatch) -> None:
     """volta_tc and turing_tc are one computation: identify runs it once and reports both rows alike."""
     from refarith.certify import gemm as C

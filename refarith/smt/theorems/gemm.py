@@ -45,6 +45,11 @@ theorem's scope (E4M3 inputs: K <= 2^14).  Factors at K = 4096: 7.3e-4 (volta_tc
 (1 + 2^-24)^ceil(K/128) (1 + rho) - 1, rho = (1 + w)^4 - 1 (0.0162 at K = 4096): the chunks by the same induction,
 the binary32 promotions by the standard model of RNE addition (assumed, Higham ASNA Thm 2.2), composed in Z3.
 
+``gemm.tc_align_bound.rne_*`` and ``gemm.tc_align_whole_k.rne_*`` (:data:`TC_ROUND`): the same two results for
+rounding tensor cores (terms and sum rounded to nearest even): the step |t' - S| <= 2^-24 |S| + (1 + 2^-24) n
+2^-(b+1) M (three Z3 queries, the terms checked against the exact model first), and the whole-K factor
+(1 + w)^ceil(K/g) - 1 with w = 2^-24 + (1 + 2^-24) n 2^-(b+1).
+
 :func:`tensor_core_claims` measures the DeepSeek-V3 claim (arXiv 2412.19437 §3.3.2: with K = 4096 the limited
 accumulation precision of H800 FP8 GEMMs gives "a maximum relative error of nearly 2%"; promotion every
 N_C = 128 elements restores precision) exactly under stated input distributions.
@@ -269,10 +274,24 @@ def _tc_rtz_term(m, f, p: int, w: int):
     return m & ~((z3.BitVecVal(1, w) << sh) - 1)
 
 
-def _tc_encoding_matches_model(b: int, samples: int = 200, seed: int = 0) -> str | None:
+def _tc_rne_term(m, e, b: int, w: int):
+    """Z3 terms of one magnitude m (in units) rounded to nearest even to a multiple of 2^sh, sh = max(E - b, 0)
+    (E = floor(log2 M) of the group for an alignment; for a rounding to b + 1 significant bits pass m's own
+    floor(log2 m)): (the rounded magnitude, U = 2^sh - 1).  Masks again, no variable shift of m."""
+    import z3
+
+    sh = z3.If(z3.UGE(e, b), e - b, z3.BitVecVal(0, w))
+    one = z3.BitVecVal(1, w)
+    u = (one << sh) - 1
+    low, half = m & u, (one << sh) >> 1
+    up = z3.And(sh != 0, z3.Or(z3.UGT(low, half), z3.And(low == half, m & (one << sh) != 0)))
+    return (m & ~u) + z3.If(up, one << sh, z3.BitVecVal(0, w)), u
+
+
+def _tc_encoding_matches_model(b: int, samples: int = 200, seed: int = 0, mode: str = "rtz") -> str | None:
     """Evaluate the Z3 alignment and rounding terms on sampled values (unit 2^-18, the E4M3 product unit) and
     compare them with the exact model's steps (:func:`refarith.exact.gemm._align`, rounding into binary32 with
-    rtz); a description of the first disagreement, or None."""
+    ``mode``, rtz or rne); a description of the first disagreement, or None."""
     import random
 
     import z3
@@ -283,8 +302,12 @@ def _tc_encoding_matches_model(b: int, samples: int = 200, seed: int = 0) -> str
     rng = random.Random(seed)
     unit = Fraction(1, 2 ** 18)
     xv, ev = z3.BitVec("x", w), z3.BitVec("E", w)
-    al, _ = _tc_align_term(xv, ev, b, w)
-    rz = _tc_rtz_term(xv, ev, _P32, w)
+    if mode == "rtz":
+        al, _ = _tc_align_term(xv, ev, b, w)
+        rz = _tc_rtz_term(xv, ev, _P32, w)
+    else:
+        al, _ = _tc_rne_term(xv, ev, b, w)
+        rz = _tc_rne_term(xv, ev, _P32 - 1, w)[0]
     for i in range(samples):
         e = rng.randrange(TC_UNITS) if i % 4 else rng.randrange(b + 2)
         x = rng.randrange(1, 2 ** (e + 1))
@@ -292,14 +315,14 @@ def _tc_encoding_matches_model(b: int, samples: int = 200, seed: int = 0) -> str
         v = Value("finite", sign, x * unit)
         sub = [(xv, z3.BitVecVal(x, w)), (ev, z3.BitVecVal(e, w))]
         got = z3.simplify(z3.substitute(al, *sub)).as_long()
-        want = X._align(v, e - 18, b, "rtz")
+        want = X._align(v, e - 18, b, mode)
         if got * unit != want.mag or (got and want.sign != sign):
             return f"alignment of {x} units at E = {e}: Z3 term {got}, exact model {want}"
         sub = [(xv, z3.BitVecVal(x, w)), (ev, z3.BitVecVal(x.bit_length() - 1, w))]
         got = z3.simplify(z3.substitute(rz, *sub)).as_long()
-        want = X._rnd(v, get_format("binary32"), "rtz")
+        want = X._rnd(v, get_format("binary32"), mode)
         if got * unit != want.mag or want.sign != sign:
-            return f"binary32 rtz of {x} units: Z3 term {got}, exact model {want}"
+            return f"binary32 {mode} of {x} units: Z3 term {got}, exact model {want}"
     return None
 
 
@@ -534,6 +557,110 @@ def _tc_whole_k(preset: str, rate: Fraction | None = None) -> Outcome:
                       f"w = {float(w):.6g}; (D1) and (D2) each Z3.  Factor at K = 4096: {fk[4096]:.4g}, at "
                       f"K = 2^14: {fk[2 ** 14]:.4g}")
     return out
+
+
+TC_ROUND = {"rne_g4_b23": (4, 23), "rne_g32_b13": (32, 13)}
+"""Rounding tensor cores (tc_round = rne into binary32) of the group-step and whole-K theorems: volta_tc's and
+hopper_fp8's g and b with rounding instead of truncation (no hardware preset rounds; the parameter sets
+``tensor_core,g=4,b=23,tc_round=rne,n_c=0`` and ``tensor_core,g=32,b=13,tc_round=rne,n_c=0``)."""
+
+
+def tc_round_rate(name: str) -> Fraction:
+    """w = 2^-24 + (1 + 2^-24) (g + 1) 2^-(b + 1): the per-group growth rate of a rounding tensor core's bound."""
+    g, b = TC_ROUND[name]
+    u = Fraction(1, 2 ** _P32)
+    return u + (1 + u) * (g + 1) / Fraction(2 ** (b + 1))
+
+
+def _tc_round_bound(name: str) -> Outcome:
+    """The rounding group step in three Z3 queries: (A) per term, RNE to a multiple of 2^sh loses at most 2^(sh-1)
+    (nothing for sh = 0) and 2^(b + sh) = 2^E when sh > 0; (B) the binary32 RNE of the aligned sum loses at most
+    2^-24 |y|; (C) the sum: |t' - S| <= 2^-24 |S| + (1 + 2^-24) n 2^-(b+1) M.  The Z3 terms are first evaluated
+    against the exact model's _align and binary32 rne on 200 sampled values."""
+    import z3
+
+    from refarith.smt.registry import prove
+
+    g, b = TC_ROUND[name]
+    n = g + 1
+    bad = _tc_encoding_matches_model(b, mode="rne")
+    if bad:
+        return Outcome("error", detail=f"the Z3 encoding is not the exact model's step: {bad}")
+    w = 2 * TC_UNITS
+    one = z3.BitVecVal(1, w)
+    m, e = z3.BitVec("m", w), z3.BitVec("E", w)
+    a, u = _tc_rne_term(m, e, b, w)
+    d = z3.If(z3.UGE(a, m), a - m, m - a)
+    lemma_a = z3.Implies(z3.And(z3.ULT(e, TC_UNITS), z3.ULT(m, one << (e + 1))),
+                         z3.And(z3.ULE(d << 1, u + 1), z3.Or(u == 0, (u + 1) << b == one << e),
+                                z3.Implies(u == 0, d == 0)))
+    out = prove(lemma_a, {"m": m, "E": e}, 30)
+    if out.verdict != PROVED:
+        return out
+    y, f = z3.BitVec("y", w), z3.BitVec("F", w)
+    r = _tc_rne_term(y, f, _P32 - 1, w)[0]
+    lemma_b = z3.Implies(z3.And(z3.ULT(f, TC_UNITS + n.bit_length()), z3.ULE(one << f, y), z3.ULT(y, one << (f + 1))),
+                         z3.ULE(z3.If(z3.UGE(r, y), r - y, y - r) << _P32, y))
+    out = prove(lemma_b, {"y": y, "F": f}, 30)
+    if out.verdict != PROVED:
+        return out
+    xs, ds = z3.Ints(" ".join(f"x{i}" for i in range(n))), z3.Ints(" ".join(f"d{i}" for i in range(n)))
+    uu, mm, dd = z3.Ints("U M D")
+    s_, yy = z3.Sum(xs), z3.Sum([xi - di for xi, di in zip(xs, ds)])
+
+    def ab(t):
+        return z3.If(t < 0, -t, t)
+
+    hyp = [uu >= 0, z3.Or(uu == 0, (uu + 1) * 2 ** b <= mm), *[2 * ab(di) <= uu + 1 for di in ds],
+           *[z3.Implies(uu == 0, di == 0) for di in ds], *[ab(xi) <= mm for xi in xs],
+           ab(dd - yy) * 2 ** _P32 <= ab(yy)]
+    claim = z3.Implies(z3.And(*hyp),
+                       ab(dd - s_) * 2 ** (b + _P32 + 1) <= 2 ** (b + 1) * ab(s_) + (2 ** _P32 + 1) * n * mm)
+    out = prove(claim, {"D": dd, "M": mm}, 30)
+    if out.verdict == PROVED:
+        out.detail = (f"{name} group step (g = {g}, b = {b}, rne, binary32): (A) per term 2 |x - a| <= 2^sh and "
+                      f"2^(b + sh) = 2^E when sh > 0, (B) 2^24 |y - rne(y)| <= |y|, (C) the sum of {n} terms, each "
+                      "Z3; the Z3 terms agree with the exact model's _align and binary32 rne on 200 sampled values")
+    return out
+
+
+def _tc_round_whole_k(name: str, rate: Fraction | None = None) -> Outcome:
+    """:func:`_induction_step` for the rounding group step (u = 2^-24, c = (1 + 2^-24) n 2^-(b+1), w = u + c)."""
+    g, b = TC_ROUND[name]
+    u = Fraction(1, 2 ** _P32)
+    w = tc_round_rate(name) if rate is None else rate
+    out = _induction_step(u, (1 + u) * (g + 1) / Fraction(2 ** (b + 1)), w)
+    if out.verdict == PROVED:
+        fk = float((1 + w) ** -(-4096 // g) - 1)
+        out.detail = (f"{name}: by induction over the groups, |D - S| <= ((1 + w)^ceil(K/{g}) - 1) sum |p_k|, "
+                      f"w = {float(w):.6g}; (D1) and (D2) each Z3.  Factor at K = 4096: {fk:.4g}")
+    return out
+
+
+def _register_tc_round(name: str) -> None:
+    g, b = TC_ROUND[name]
+    n = g + 1
+
+    @theorem(f"gemm.tc_align_bound.{name}",
+             f"tensor_core,g={g},b={b},tc_round=rne: one group step (t and {g} products aligned to the largest "
+             f"exponent E, rounded to nearest even to multiples of 2^(E - {b}), summed exactly, the sum rounded to "
+             f"nearest even into binary32) gives |t' - S| <= 2^-24 |S| + (1 + 2^-24) {n} 2^-{b + 1} M, in the scope "
+             "of gemm.tc_align_bound.volta_tc; Z3, in three lemmas",
+             expect=PROVED, budget=30, tags=("gemm", "z3", "tensor_core"))
+    def check() -> Outcome:
+        return _tc_round_bound(name)
+
+    @theorem(f"gemm.tc_align_whole_k.{name}",
+             f"tensor_core,g={g},b={b},tc_round=rne,n_c=0: the whole accumulation of K products, each group step in "
+             f"the scope of gemm.tc_align_bound.{name}, gives |D - S| <= ((1 + w)^ceil(K/{g}) - 1) sum |p_k|, "
+             f"w = 2^-24 + (1 + 2^-24) {n} 2^-{b + 1}: induction over the groups, the step's two inequalities each "
+             "Z3 over the reals", expect=PROVED, budget=30, tags=("gemm", "z3", "tensor_core"))
+    def whole_k() -> Outcome:
+        return _tc_round_whole_k(name)
+
+
+for _r in TC_ROUND:
+    _register_tc_round(_r)
 
 
 def tc_promoted_factor(k: int, g: int = 32, n_c: int = 128, preset: str = "hopper_fp8") -> float:
