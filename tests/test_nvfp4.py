@@ -55,6 +55,25 @@ def test_random_all_variants(division, levels, zero_scale, tile):
     check(rand_matrix(rng, 32, 48), division, levels, zero_scale, tile)
 
 
+@pytest.mark.parametrize("division,levels,zero_scale,tile,special", [
+    ("reciprocal", 2, "eps", "1x16", False), ("divide", 2, "zero", "1x16", True),
+    ("reciprocal", 1, "eighth", "16x16", True), ("divide", 2, "eps", "16x16", False)])
+def test_numpy_chunk_boundaries(monkeypatch, division, levels, zero_scale, tile, special):
+    """The numpy backend's staged kernel with chunks of 64 elements (4 blocks of 16, a quarter of a 16x16 tile
+    per block row), so the block maxima, the tensor maximum (from the block maxima, or from the elements when a
+    block holds an infinity or NaN) and the element stage cross many chunk boundaries: the exact model's codes."""
+    monkeypatch.setattr(fnv, "NUMPY_CHUNK", 64)
+    rng = np.random.default_rng(170 + special)
+    x = (rng.standard_normal((32, 48)) * np.exp2(rng.integers(-30, 30, (32, 1)))).astype(np.float32)
+    x[4, 16:32] = 0
+    x[5, 0:16] = -0.0
+    x[6, 3] = np.float32(3e-41)
+    x[31, 47] = -2 * np.abs(x).max()  # the tensor maximum in the last block (of either tile)
+    if special:
+        x[9, 20], x[20, 40] = np.inf, np.nan
+    check(x, division, levels, zero_scale, tile)
+
+
 @pytest.mark.parametrize("rounding", env.ROUNDINGS)
 def test_element_roundings(rounding):
     rng = np.random.default_rng(3)

@@ -170,6 +170,10 @@ def nvfp4_quantize(x, division: str = "reciprocal", levels: int = 2, zero_scale:
         raise BadValueError("nvfp4_quantize needs an array with at least one dimension")
     blocks, shape = _blocks(x, tile, xp)
     bits = xp.i32(blocks)
+    if xp.name == "numpy" and bits.size:
+        st, s, codes = _quantize_numpy(bits, division, levels, zero_scale, rounding, tensor_scale, global_scale)
+        st_out = None if st is None else np.float32(xp.f32_from_bits(st))
+        return st_out, _scale_shape(s, shape, tile), _unblocks(codes, shape, tile, xp)
     st = tensor_scale_bits(bits, levels, tensor_scale, xp, global_scale)
     per_code = _per_code(st, division, global_scale, xp, bits)  # once per call, not per chunk
     s, codes = blockwise(lambda b: _quantize_chunk(b, st, division, zero_scale, rounding, xp,
@@ -246,17 +250,16 @@ def _block_amax(mag, xp):
     return a
 
 
-def _quantize_chunk(bits, st, division: str, zero_scale: str, rounding: str, xp, sr=None,
-                    global_scale: str = "decode", per_code=None):
-    """(UE4M3 scale codes, E2M1 codes) of a chunk of whole blocks; ``per_code``: :func:`_per_code` of the same
-    arguments when the caller computed it once (else computed here)."""
+def _block_scales(amax, st, zero_scale: str, xp, global_scale: str, like):
+    """(UE4M3 scale codes, special) of blocks with largest magnitude bits ``amax`` (int32): the code of
+    fl(fl(amax / 6) / s_t) (``global_scale="reciprocal"``: fl(fl(amax / 6) * g); one level: fl(amax / 6)), at least
+    2^-6 with ``zero_scale="eps"``, rounded to nearest even and saturating; ``special`` marks blocks holding an
+    infinity or NaN (their amax counts as 0 here; the caller overwrites their codes)."""
     fdiv, fmul = _f32_ops(xp)
-    recip = global_scale == "reciprocal" and st is not None  # st holds g: b * g, S / g, g / S
-    mag = bits & 0x7FFFFFFF
-    amax = _block_amax(mag, xp)
+    recip = global_scale == "reciprocal" and st is not None  # st holds g: b * g
     special = amax >= 0x7F800000
     amax = xp.where(special, 0, amax)
-    b = fdiv(amax, _const_bits(6.0, xp, bits))
+    b = fdiv(amax, _const_bits(6.0, xp, like))
     if st is not None:
         b = fmul(b, st) if recip else fdiv(b, st)
     if zero_scale == "eps":
@@ -268,6 +271,92 @@ def _quantize_chunk(bits, st, division: str, zero_scale: str, rounding: str, xp,
         s = encode_scaled(bs, be, bn, 0, _UE4M3, "rne", xp)
     if zero_scale == "eighth":
         s = xp.where(s == 0, _nv.UE4M3_EIGHTH, s)
+    return s, special
+
+
+NUMPY_CHUNK = 1 << 15  # elements per pass of the numpy element stage: its two int32 buffers stay in L2 cache
+
+
+def _amax_pairs(mag, out, tmp) -> None:
+    """``out`` = the largest value of each block (the last axis, a power of two long) of ``mag`` (int32, 2-d):
+    maxima of neighbouring pairs, halving the width each time (strided pairs vectorize where a running maximum
+    over 16 strided columns does not: about half the time).  ``tmp``: a buffer of ``mag.size`` int32, whose
+    successive halves, quarters, ... hold the levels (no level overlaps the one it reads)."""
+    v, width, at = mag.reshape(-1, 2), mag.shape[-1], 0
+    while width > 2:
+        level = tmp[at:at + v.shape[0]]
+        np.maximum(v[:, 0], v[:, 1], out=level)
+        at += v.shape[0]
+        v, width = level.reshape(-1, 2), width // 2
+    np.maximum(v[:, 0], v[:, 1], out=out)
+
+
+def _quantize_numpy(bits, division: str, levels, zero_scale: str, rounding: str, tensor_scale, global_scale: str):
+    """(s_t bits or None, UE4M3 scale codes (rows, nb) uint8, E2M1 codes (rows, nb, bs) uint8) of the numpy
+    backend: the operations of :func:`_quantize_chunk` in three stages with the same bits.  (1) Block maxima,
+    NUMPY_CHUNK elements at a time (:func:`_amax_pairs`); the tensor's largest finite magnitude is the largest
+    block maximum when no block holds an infinity or NaN (else :func:`tensor_scale_bits` scans the elements).
+    (2) :func:`_block_scales` and the per-code divisor or multiplier, on all blocks at once.  (3) fl(x * r) or
+    fl(x / d) into a reused buffer, its sticky key in place and the E2M1 gather straight into the result, chunk by
+    chunk; then the zero-scale and special blocks are overwritten as in :func:`_quantize_chunk`."""
+    xp = ops("numpy")
+    rows, nb, bs = bits.shape
+    flat = bits.reshape(-1, bs)
+    total = flat.shape[0]
+    step = max(1, NUMPY_CHUNK // bs)
+    pairs = bs >= 2 and bs & (bs - 1) == 0
+    amax = np.empty(total, np.int32)
+    mag = np.empty((min(step, total), bs), np.int32)
+    tmp = np.empty(mag.size, np.int32)
+    for i in range(0, total, step):
+        m = mag[:min(step, total - i)]
+        np.bitwise_and(flat[i:i + step], 0x7FFFFFFF, out=m)
+        if pairs:
+            _amax_pairs(m, amax[i:i + step], tmp)
+        else:
+            np.max(m, axis=-1, out=amax[i:i + step])
+    top = amax.max()
+    if int(levels) == 2 and tensor_scale is None and int(top) < 0x7F800000:
+        st = tensor_scale_from_amax(top, xp, global_scale)
+    else:
+        st = tensor_scale_bits(bits, levels, tensor_scale, xp, global_scale)
+    s, special = _block_scales(amax, st, zero_scale, xp, global_scale, bits)
+    pc = np.take(_per_code(st, division, global_scale, xp, bits), s).view(np.float32)
+    table = _elem_table(_E2M1, rounding, xp, bits)
+    codes = np.empty((total, bs), np.uint8)
+    y = mag.view(np.float32)  # mag's buffer is free again
+    key = tmp.reshape(mag.shape)
+    xf = flat.view(np.float32)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        for i in range(0, total, step):
+            n = min(step, total - i)
+            yc, kc = y[:n], key[:n]
+            if division == "divide":
+                np.divide(xf[i:i + n], pc[i:i + n, None], out=yc)
+            else:
+                np.multiply(xf[i:i + n], pc[i:i + n, None], out=yc)
+            yi = yc.view(np.int32)
+            np.bitwise_and(yi, 0x7FFF, out=kc)  # the sticky key of sticky_key32, in place, shifted logically
+            kc += 0x7FFF
+            kc |= yi
+            np.right_shift(kc.view(np.uint32), 15, out=kc.view(np.uint32))
+            np.take(table, kc, out=codes[i:i + n], mode="clip")
+    zero = np.flatnonzero(s == 0)
+    if zero.size:
+        codes[zero] = (((flat[zero] >> 31) & 1) << 3).astype(np.uint8)  # zero scale: signed zero codes
+    if special.any():
+        codes[special] = 0
+        s = np.where(special, _nv.UE4M3_NAN, s)
+    return st, s.astype(np.uint8).reshape(rows, nb), codes.reshape(rows, nb, bs)
+
+
+def _quantize_chunk(bits, st, division: str, zero_scale: str, rounding: str, xp, sr=None,
+                    global_scale: str = "decode", per_code=None):
+    """(UE4M3 scale codes, E2M1 codes) of a chunk of whole blocks; ``per_code``: :func:`_per_code` of the same
+    arguments when the caller computed it once (else computed here)."""
+    fdiv, fmul = _f32_ops(xp)
+    mag = bits & 0x7FFFFFFF
+    s, special = _block_scales(_block_amax(mag, xp), st, zero_scale, xp, global_scale, bits)
     # the block's divisor S * s_t or multiplier fl(fl(1 / s_t) / S) (one level: S, 1 / S) depends only on the scale
     # code: computed for the 128 codes, then gathered per block
     pc = _per_code(st, division, global_scale, xp, bits) if per_code is None else per_code
