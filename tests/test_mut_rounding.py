@@ -444,3 +444,39 @@ def test_signed_zeros_and_a_signed_format_without_subnormals():
     nosub = FloatFormat("e4m3_nosub", 4, 3, 7, subnormals=False, specials="fn")  # 2^emin = 2^-7 is code 0
     assert round_value(Value.of(F(1, 2 ** 9)), nosub) == Rounded(0x00, frozenset(TU))
     assert round_value(Value.of(F(-1, 2 ** 9)), nosub) == Rounded(0x80, frozenset(TU))
+
+
+def test_stochastic_rounding_with_tininess_after():
+    """binary16, k = 1, variant a (up iff floor(frac * 2) + r >= 2).  x = 2^-14 - 2^-26: at the subnormal spacing
+    2^-24 it is 1023.75 ulps (t = 1), so r = 1 gives 1024 ulps = 2^-14 (0x0400) and r = 0 gives 0x03FF.  With an
+    unbounded exponent it is 2047.5 ulps of 2^-25 (t = 1): the same r decides, so the result is tiny after rounding
+    only for r = 0."""
+    x = Value.of(F(1, 2 ** 14) - F(1, 2 ** 26))
+    r0 = round_value(x, "binary16", "sr", rand=0, rand_bits=1, tininess="after")
+    r1 = round_value(x, "binary16", "sr", rand=1, rand_bits=1, tininess="after")
+    assert (r0, r1) == (Rounded(0x03FF, frozenset(TU)), Rounded(0x0400, frozenset({"inexact"})))
+
+
+def test_stochastic_rounding_of_a_projected_negative():
+    """-2^-34 into binary8p3ue (satnone, negative='project'): half its smallest subnormal 2^-33, so with k = 1
+    (t = 1) r = 1 rounds to -2^-33, below M_lo: NaN (255); r = 0 rounds to zero: +0."""
+    got = [round_value(Value.of(F(-1, 2 ** 34)), "binary8p3ue", "sr", rand=r, rand_bits=1) for r in (0, 1)]
+    assert got == [Rounded(0, frozenset(TU)), Rounded(255, frozenset(INV))]
+
+
+def test_unsigned_overflow_by_rounding_direction():
+    """binary8p3ue (unsigned, +inf 254) under the IEEE reading 'inf': rup rounds a positive value away from zero,
+    so 2^40 (beyond max 1.25 * 2^31) gives +inf; rdn and rtz give max (253)."""
+    x = Value.of(F(2 ** 40))
+    assert round_value(x, "binary8p3ue", "rup", "inf") == Rounded(254, frozenset(OI))
+    assert round_value(x, "binary8p3ue", "rdn", "inf") == Rounded(253, frozenset(OI))
+    assert round_value(x, "binary8p3ue", "rtz", "inf") == Rounded(253, frozenset(OI))
+
+
+def test_flushing_checks_its_mode_and_leaves_integers_alone():
+    with pytest.raises(UnknownModeError, match=r"^unknown subnormal mode 'fz'; expected one of daz, ftz, daz_ftz$"):
+        flush_input(Value.of(F(1)), get_format("binary16"), "fz")
+    for mode in ("ftz", "daz_ftz"):
+        assert flush_code(5, get_format("int8"), mode) == 5
+    for mode in ("daz", "daz_ftz"):
+        assert flush_input(Value.of(F(1, 2)), get_format("int8"), mode) == Value.of(F(1, 2))
