@@ -2,7 +2,8 @@
 
 Formats: the OCP MX formats (``mxfp8_e4m3``/``mxfp8``, ``mxfp8_e5m2``,
 ``mxfp6_e3m2``/``mxfp6``, ``mxfp6_e2m3``, ``mxfp4``, ``mxint8``, ``mxint8_sym``;
-:mod:`refarith.exact.mx`), ``nvfp4`` (:mod:`refarith.exact.nvfp4`) and the
+:mod:`refarith.exact.mx`), ``nvfp4`` (:mod:`refarith.exact.nvfp4`), ``hif4`` (HiFloat4 units of 64:
+:mod:`refarith.exact.hif4`) and the
 integer formats ``int2`` .. ``int8``, ``int16`` (:mod:`refarith.exact.intquant`).
 Backends: ``numpy`` and ``torch`` (bit-exact kernels of :mod:`refarith.fast`)
 and ``exact`` (the exact model, block by block; slow).  The result carries its
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from refarith.errors import BadValueError, UnknownModeError
+from refarith.exact import hif4 as _eh4
 from refarith.exact import intquant as _eint
 from refarith.exact import mx as _emx
 from refarith.exact import nvfp4 as _env
@@ -23,12 +25,15 @@ from refarith.exact import nvfp4 as _env
 BACKENDS = ("numpy", "torch", "exact")
 NVFP4_VARIANTS = ("division", "levels", "zero_scale", "tile")
 INT_VARIANTS = ("scheme", "granularity", "group", "clip")
+HIF4_VARIANTS = ("scale_ties", "elem_ties")
 
 
 @dataclass
 class Quantized:
     """A quantized array: element ``codes`` (shaped like the input), per-block ``scales`` (E8M0 / UE4M3 codes
-    as uint8, or binary32 scales for integers), integer ``zero_points``, the NVFP4 per-tensor ``tensor_scale``."""
+    as uint8, or binary32 scales for integers), integer ``zero_points``, the NVFP4 per-tensor ``tensor_scale``,
+    and HiF4's per-unit level-2 bytes and level-3 words ``levels`` (uint8, uint16; ``scales`` holds its E6M2
+    codes)."""
 
     spec: str
     format: str
@@ -39,6 +44,7 @@ class Quantized:
     zero_points: np.ndarray | None = None
     tensor_scale: float | None = None
     params: dict = field(default_factory=dict)
+    levels: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def _format_name(fmt) -> str:
@@ -55,7 +61,7 @@ def _format_name(fmt) -> str:
         raise BadValueError(f"quantization format: {e}") from None
     if not isinstance(f, IntFormat) or not f.signed or f.symmetric:
         raise BadValueError(f"{fmt!r} ({f.name}) is not a quantization format; expected an MX format "
-                            f"({', '.join(_emx.MX_FORMATS)}), nvfp4, or int2..int8/int16")
+                            f"({', '.join(_emx.MX_FORMATS)}), nvfp4, hif4, or int2..int8/int16")
     return f.name
 
 
@@ -65,10 +71,12 @@ def _kind(fmt: str) -> str:
         return "mx"
     if f == "nvfp4":
         return "nvfp4"
+    if f == "hif4":
+        return "hif4"
     if f.startswith("int") and f[3:].isdigit():
         return "int"
     raise BadValueError(f"unknown quantization format {fmt!r}; expected an MX format "
-                        f"({', '.join(_emx.MX_FORMATS)}), nvfp4, or int2..int8/int16")
+                        f"({', '.join(_emx.MX_FORMATS)}), nvfp4, hif4, or int2..int8/int16")
 
 
 def _as_numpy_f32(x) -> np.ndarray:
@@ -131,7 +139,7 @@ def quantize(x, format: str | object, axis: int = -1, block: int | None = None, 
     variants ``division``, ``levels``, ``zero_scale``, ``tile`` (``block`` must
     be 16 or None; ``axis`` must be the last).  Integers: variants ``scheme``,
     ``granularity``, ``group``, ``clip``; ``rounding`` rne/rna; ``block`` is
-    taken as the group size.
+    taken as the group size.  HiF4: units of 64 (``block`` 64 or None), variants ``scale_ties``, ``elem_ties``.
     """
     if backend not in BACKENDS:
         raise UnknownModeError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
@@ -178,6 +186,10 @@ def quantize(x, format: str | object, axis: int = -1, block: int | None = None, 
             s = np.moveaxis(s, -1, axis)
         return Quantized(spec, "nvfp4", c, s, axis, 16, tensor_scale=None if st is None else float(st),
                          params=dict(kw, rounding=rounding))
+    if kind == "hif4":
+        if scale != "floor":
+            raise BadValueError("HiF4 has no scale= rule; its scale rounding is scale_ties=even|away")
+        return _hif4(a, axis, block, rounding, backend, variant)
     bits = int(format[3:])
     bad = set(variant) - set(INT_VARIANTS)
     if bad:
@@ -228,6 +240,10 @@ def dequantize(q: Quantized, backend: str = "numpy") -> np.ndarray:
         ts = None if q.tensor_scale is None else np.float32(q.tensor_scale)
         out = nvfp4_dequantize(ts, s, c, q.params.get("tile", "1x16"))
         return np.moveaxis(out, -1, q.axis) if moved else out
+    if kind == "hif4":
+        from refarith.fast.hif4 import hif4_dequantize
+
+        return hif4_dequantize(q.scales, q.levels[0], q.levels[1], q.codes, q.axis)
     from refarith.fast import intquant as _fint
 
     return _fint.dequantize(q.scales, q.zero_points, q.codes, q.params["granularity"], q.params["group"], q.axis)
@@ -237,13 +253,13 @@ def dequantize(q: Quantized, backend: str = "numpy") -> np.ndarray:
 NPZ_SCHEMA_VERSION = 1
 """Version of the arrays of a quantized .npz (:func:`quantized_arrays`, :func:`load_quantized`)."""
 
-_SPEC_OPS = {"mx": "mx_quantize", "nvfp4": "nvfp4_quantize", "int": "int_quantize"}
+_SPEC_OPS = {"mx": "mx_quantize", "nvfp4": "nvfp4_quantize", "int": "int_quantize", "hif4": "hif4_quantize"}
 
 
 def quantized_arrays(q: Quantized) -> dict[str, np.ndarray]:
     """The arrays of ``q`` as ``refarith quantize`` saves them in a .npz (no object arrays, so the file loads
     without pickle): codes, scales, spec, format, axis, block (-1: none), schema_version, and zero_points /
-    tensor_scale when present."""
+    tensor_scale / d8 and d16 (HiF4) when present."""
     arrays = {"schema_version": np.array(NPZ_SCHEMA_VERSION, np.int64), "codes": q.codes, "scales": q.scales,
               "spec": np.array(q.spec), "format": np.array(q.format), "axis": np.array(q.axis, np.int64),
               "block": np.array(-1 if q.block is None else q.block, np.int64)}
@@ -251,6 +267,8 @@ def quantized_arrays(q: Quantized) -> dict[str, np.ndarray]:
         arrays["zero_points"] = q.zero_points
     if q.tensor_scale is not None:
         arrays["tensor_scale"] = np.array(q.tensor_scale, np.float32)
+    if q.levels is not None:
+        arrays["d8"], arrays["d16"] = q.levels
     return arrays
 
 
@@ -304,6 +322,15 @@ def load_quantized(path) -> Quantized:
         params["group"] = int(params["group"])
         if "zero_points" not in arrays:
             raise BadValueError(f"{path}: an integer quantization needs zero_points")
+    levels = None
+    if kind == "hif4":
+        if "d8" not in arrays or "d16" not in arrays:
+            raise BadValueError(f"{path}: a HiF4 quantization needs d8 and d16")
+        for k, dt in (("d8", "uint8"), ("d16", "uint16")):
+            if arrays[k].dtype.name != dt or arrays[k].shape != scales.shape:
+                raise BadValueError(f"{path}: {k} must be {dt} of the scales' shape {scales.shape}, not "
+                                    f"{arrays[k].dtype} {arrays[k].shape}")
+        levels = (arrays["d8"], arrays["d16"])
     axis, block = int(arrays["axis"]), int(arrays["block"])
     if codes.ndim == 0 or not -codes.ndim <= axis < codes.ndim:
         raise BadValueError(f"{path}: axis {axis} is not an axis of codes of shape {codes.shape}")
@@ -311,7 +338,7 @@ def load_quantized(path) -> Quantized:
     if ts is not None and (ts.dtype != np.float32 or ts.ndim != 0):
         raise BadValueError(f"{path}: tensor_scale must be a float32 scalar")
     q = Quantized(spec_text, fmt, codes, scales, axis, None if block < 0 else block, zero_points=arrays.get(
-        "zero_points"), tensor_scale=None if ts is None else float(ts), params=params)
+        "zero_points"), tensor_scale=None if ts is None else float(ts), params=params, levels=levels)
     try:
         dequantize(q)
     except (ValueError, IndexError, KeyError, TypeError) as e:
@@ -367,6 +394,39 @@ def _int_exact(a, bits, scheme, granularity, group, clip, rounding, axis):
         s[i], z[i] = float(eg.scale), eg.zero_point
         qs[i, :m] = eg.q
     return s, z, ungroup(qs.astype(np.int16 if bits == 16 else np.int8), info, granularity, group)
+
+
+def _hif4(a, axis, block, rounding, backend, variant) -> Quantized:
+    """HiF4 units of 64 along ``axis``: numpy, torch or the exact model unit by unit."""
+    bad = set(variant) - set(HIF4_VARIANTS)
+    if bad:
+        raise BadValueError(f"unknown HiF4 parameter(s) {', '.join(sorted(bad))}")
+    if block not in (None, _eh4.UNIT):
+        raise BadValueError(f"HiF4 units are {_eh4.UNIT} elements, not {block}")
+    if rounding != "rne":
+        raise BadValueError("HiF4 rounding is set by scale_ties and elem_ties, not rounding=")
+    kw = {"scale_ties": "even", "elem_ties": "away"}
+    kw.update(variant)
+    spec = str(_eh4.hif4_spec(kw["scale_ties"], kw["elem_ties"]))
+    if backend == "exact":
+        m = np.moveaxis(a, axis, -1)
+        if m.ndim == 0 or m.shape[-1] % _eh4.UNIT:
+            raise BadValueError(f"HiF4 quantizes units of {_eh4.UNIT} elements along the axis; its length "
+                                f"{m.shape[-1] if m.ndim else 0} is not a multiple of {_eh4.UNIT}")
+        units = [_eh4.quantize_unit([float(v) for v in row], kw["scale_ties"], kw["elem_ties"])
+                 for row in m.reshape(-1, _eh4.UNIT)]
+        lead = m.shape[:-1] + (m.shape[-1] // _eh4.UNIT,)
+        s, w8, w16 = (np.moveaxis(np.array(v, dt).reshape(lead), -1, axis) for v, dt in (
+            ([u.scale for u in units], np.uint8), ([u.d8_word for u in units], np.uint8),
+            ([u.d16_word for u in units], np.uint16)))
+        c = np.moveaxis(np.array([u.codes for u in units], np.uint8).reshape(m.shape), -1, axis)
+    else:
+        from refarith.fast.hif4 import hif4_quantize
+
+        s, w8, w16, c = _run(hif4_quantize, a, backend, axis, kw["scale_ties"], kw["elem_ties"])
+        s, w8, c = (np.asarray(v, np.uint8) for v in (s, w8, c))
+        w16 = np.asarray(w16).astype(np.uint16)
+    return Quantized(spec, "hif4", c, s, axis, _eh4.UNIT, params=kw, levels=(w8, w16))
 
 
 def error_stats(x, y) -> dict:

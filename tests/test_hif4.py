@@ -192,3 +192,37 @@ def test_kernel_reciprocal_rounds_once_on_every_scale():
     for c in range(255):
         sv = ops.decode(c, h.SCALE_FMT).mag
         assert Fraction(float(got[c])) == h.reciprocal(sv), c
+
+
+def test_quantize_api_backends_and_npz_round_trip(tmp_path, capsys):
+    import refarith
+    from refarith.cli import main
+
+    x = np.random.default_rng(5).standard_normal((3, 128)).astype(np.float32)
+    x[1, 70] = np.inf
+    q = refarith.quantize(x, "hif4", elem_ties="even")
+    assert q.spec == "hif4_quantize(scale_ties=even,elem_ties=even)"
+    ex = refarith.quantize(x, "hif4", elem_ties="even", backend="exact")
+    for a, b in ((q.codes, ex.codes), (q.scales, ex.scales), (q.levels[0], ex.levels[0]), (q.levels[1], ex.levels[1])):
+        assert a.dtype == b.dtype and (a == b).all()
+    y = refarith.dequantize(q)
+    want = fh.hif4_fake_quantize(x, elem_ties="even")
+    assert (y.view(np.uint32) == want.view(np.uint32)).all() and np.isnan(y[1, 64:]).all()
+    np.save(tmp_path / "x.npy", x[:, ::-1].T.copy())
+    assert main(["quantize", "--format", "hif4", "--axis", "0", str(tmp_path / "x.npy"), "-o",
+                 str(tmp_path / "q.npz")]) == 0
+    back = refarith.load_quantized(tmp_path / "q.npz")
+    direct = refarith.quantize(x[:, ::-1].T.copy(), "hif4", axis=0)
+    assert back.spec == direct.spec and (back.codes == direct.codes).all()
+    assert (back.levels[1] == direct.levels[1]).all() and (back.scales == direct.scales).all()
+    with pytest.raises(BadValueError, match="unknown HiF4 parameter"):
+        refarith.quantize(x, "hif4", tile="16x16")
+    with pytest.raises(BadValueError, match="no scale= rule"):
+        refarith.quantize(x, "hif4", scale="ceil")
+    with pytest.raises(BadValueError, match="units are 64"):
+        refarith.quantize(x, "hif4", block=32)
+    arrays = dict(np.load(tmp_path / "q.npz", allow_pickle=False))
+    arrays["d16"] = arrays["d16"].astype(np.uint8)
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(BadValueError, match="d16 must be uint16"):
+        refarith.load_quantized(tmp_path / "bad.npz")

@@ -9,14 +9,15 @@ from refarith.errors import BadValueError
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("quantize", help="quantize a .npy array into an MX / NVFP4 / INTn .npz; print the "
+    p = subparsers.add_parser("quantize", help="quantize a .npy array into an MX / NVFP4 / HiF4 / INTn .npz; print the "
                                                "max abs / max rel error and SQNR of the dequantized result")
     p.add_argument("file", help="input .npy (binary32 values; loaded without pickle)")
     p.add_argument("--format", required=True, help="mxfp8_e4m3, mxfp8_e5m2, mxfp6_e3m2, mxfp6_e2m3, mxfp4, mxint8, "
-                                                   "nvfp4, int2..int8, int16")
+                                                   "nvfp4, hif4, int2..int8, int16")
     p.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE",
                    help="variant parameter, repeatable: scale=floor|ceil|even|rceil|floor_half, rounding=..., "
-                        "division=..., levels=..., zero_scale=..., tile=..., scheme=..., granularity=..., clip=...")
+                        "division=..., levels=..., zero_scale=..., tile=..., scheme=..., granularity=..., clip=..., "
+                        "scale_ties=even|away, elem_ties=away|even (hif4)")
     p.add_argument("--block", type=int, default=None, help="block (MX) or group (integer) size")
     p.add_argument("--axis", type=int, default=-1, help="axis to quantize along (default -1)")
     p.add_argument("--backend", default="numpy", choices=("numpy", "torch", "exact"))
