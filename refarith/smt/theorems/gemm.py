@@ -544,13 +544,16 @@ def _induction_step(u: Fraction, c: Fraction, w: Fraction) -> Outcome:
                             (1 + w) * r + w * (sig + pabs) <= ((1 + w) * x - 1) * (sig + pabs)), {"X": x}, 30)
 
 
-def _tc_whole_k(preset: str, rate: Fraction | None = None) -> Outcome:
-    """:func:`_induction_step` for the preset's group step (u = 2^-23, c = (1 + 2^-23) n 2^-b, w = u + c).
-    ``rate``: w to use in the claim (the tests pass a smaller one to see the query fail)."""
-    g, b = TC_ALIGN[preset]
-    u = Fraction(1, 2 ** (_P32 - 1))
-    w = tc_whole_k_rate(preset) if rate is None else rate
-    out = _induction_step(u, (1 + u) * (g + 1) / Fraction(2 ** b), w)
+def _tc_whole_k(preset: str, rate: Fraction | None = None, rounding: bool = False) -> Outcome:
+    """:func:`_induction_step` for the group step of a truncating preset (:data:`TC_ALIGN`: u = 2^-23,
+    c = (1 + 2^-23) n 2^-b) or, with ``rounding``, of a rounding one (:data:`TC_ROUND`: u = 2^-24,
+    c = (1 + 2^-24) n 2^-(b+1)); w = u + c.  ``rate``: w to use in the claim (the tests pass a smaller one to see
+    the query fail)."""
+    g, b = (TC_ROUND if rounding else TC_ALIGN)[preset]
+    u = Fraction(1, 2 ** (_P32 if rounding else _P32 - 1))
+    c = (1 + u) * (g + 1) / Fraction(2 ** (b + rounding))
+    w = u + c if rate is None else rate
+    out = _induction_step(u, c, w)
     if out.verdict == PROVED:
         fk = {k: float((1 + w) ** -(-k // g) - 1) for k in (4096, 2 ** 14)}
         out.detail = (f"{preset}: by induction over the groups, |D - S| <= ((1 + w)^ceil(K/{g}) - 1) sum |p_k|, "
@@ -624,19 +627,6 @@ def _tc_round_bound(name: str) -> Outcome:
     return out
 
 
-def _tc_round_whole_k(name: str, rate: Fraction | None = None) -> Outcome:
-    """:func:`_induction_step` for the rounding group step (u = 2^-24, c = (1 + 2^-24) n 2^-(b+1), w = u + c)."""
-    g, b = TC_ROUND[name]
-    u = Fraction(1, 2 ** _P32)
-    w = tc_round_rate(name) if rate is None else rate
-    out = _induction_step(u, (1 + u) * (g + 1) / Fraction(2 ** (b + 1)), w)
-    if out.verdict == PROVED:
-        fk = float((1 + w) ** -(-4096 // g) - 1)
-        out.detail = (f"{name}: by induction over the groups, |D - S| <= ((1 + w)^ceil(K/{g}) - 1) sum |p_k|, "
-                      f"w = {float(w):.6g}; (D1) and (D2) each Z3.  Factor at K = 4096: {fk:.4g}")
-    return out
-
-
 def _register_tc_round(name: str) -> None:
     g, b = TC_ROUND[name]
     n = g + 1
@@ -656,7 +646,7 @@ def _register_tc_round(name: str) -> None:
              f"w = 2^-24 + (1 + 2^-24) {n} 2^-{b + 1}: induction over the groups, the step's two inequalities each "
              "Z3 over the reals", expect=PROVED, budget=30, tags=("gemm", "z3", "tensor_core"))
     def whole_k() -> Outcome:
-        return _tc_round_whole_k(name)
+        return _tc_whole_k(name, rounding=True)
 
 
 for _r in TC_ROUND:
