@@ -103,8 +103,8 @@ def test_bad_block_specs():
     k = user_kernel(sr_kernels.mxfp4_correct)
     with pytest.raises(BadValueError, match="--sr-samples applies to stochastic-rounding specs"):
         certify_sr(parse_spec("mx_quantize(ocp_e2m1,block=8)"), k, 10)
-    with pytest.raises(SpecError, match="statistical block certification covers"):
-        block_inputs(parse_spec("int_quantize(int4,rounding=sr,sr=c,k=4)"))
+    with pytest.raises(SpecError, match="statistical certification covers casts"):
+        block_inputs(parse_spec("cast(binary32->ocp_e4m3,rounding=sr,k=8)"))
     with pytest.raises(BadValueError, match="positive number of samples"):
         certify_sr(parse_spec(MX), k, 0)
 

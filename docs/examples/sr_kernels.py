@@ -90,56 +90,64 @@ def with_bits(x: np.ndarray, r: np.ndarray) -> np.ndarray:
     return _sr(x, "ocp_e4m3", 8, r)
 
 
-def make_block(name: str, spec: str, seed: int = 2026) -> Callable[[np.ndarray], tuple]:
-    """A kernel ``fn(blocks) -> results`` of the stochastic block spec ``spec`` (``mx_quantize``,
-    ``nvfp4_quantize`` or ``bfp_quantize`` with ``rounding=sr``) with its own Generator(seed), for
-    ``refarith certify --sr-samples N``: ``blocks`` is a float32 array of one block (NVFP4: one small tensor) per
-    row, the results are the deterministic op's (scale, element codes).  The five kernels of :func:`make`:
+def make_block(name: str, spec: str, seed: int = 2026) -> Callable[..., tuple]:
+    """A kernel ``fn(*operands) -> results`` of the stochastic spec ``spec`` with its own Generator(seed), for
+    ``refarith certify --sr-samples N``.  Block specs (``mx_quantize``, ``nvfp4_quantize``, ``bfp_quantize``,
+    ``int_quantize`` with ``rounding=sr``): one float32 array of one block (NVFP4: one small tensor, int_quantize:
+    one group) per row -> the deterministic op's (scales, element codes).  Arithmetic (``add``, ``sub``, ``mul``,
+    ``div``, ``fma``): the operand code arrays -> the result codes.  ``fdot``: x and y, (n, 8) code arrays -> the
+    accumulator codes.  The five kernels of :func:`make`:
 
-    * ``correct``: k fresh uniform random bits per element, refarith's numpy kernel with them;
+    * ``correct``: k fresh uniform random bits per rounding, refarith's numpy kernel with them;
     * ``rounds_down``: the random word masked to its low 4 bits;
-    * ``drops_carry``: an element rounded up from a significand of all ones keeps its exponent (floating-point
-      elements only), the bottom of the lower binade;
+    * ``drops_carry``: a result rounded up from a significand of all ones keeps its exponent (floating-point
+      results only), the bottom of the lower binade;
     * ``fast_biased``: only the top 4 of the k random bits drawn;
     * ``returns_zero``: the right scales, every element code 0 (+0).
     """
+    from refarith.certify.statistical_blocks import BLOCK_OPS
     from refarith.golden.drivers import get_driver
     from refarith.spec import parse_spec
 
     sp = parse_spec(spec)
     d = get_driver(sp)
     k = int(sp.param["k"])
+    width = d.inputs(sp)[-1].width
     efmt = d.outputs(sp)[-1].fmt
     rng = np.random.default_rng(seed)
 
-    def run(x: np.ndarray, r: np.ndarray) -> tuple:
-        return d.fast(sp, (np.ascontiguousarray(x, dtype=np.float32).view(np.uint32), r), "numpy")
+    def run(ins: tuple, r: np.ndarray) -> tuple:
+        if sp.op in BLOCK_OPS:
+            ins = (np.ascontiguousarray(ins[0], dtype=np.float32).view(np.uint32),)
+        return d.fast(sp, (*ins, r), "numpy")
 
-    def draw(x: np.ndarray) -> np.ndarray:
-        return rng.integers(0, 1 << k, size=x.shape, dtype=np.int64)
+    def draw(ins: tuple) -> np.ndarray:
+        x = np.asarray(ins[0])
+        shape = x.shape if sp.op in BLOCK_OPS or (width == 1 and x.ndim == 1) else (x.shape[0], width)
+        return rng.integers(0, 1 << k, size=shape, dtype=np.int64)
 
-    def correct(x: np.ndarray) -> tuple:
-        return run(x, draw(x))
+    def correct(*ins) -> tuple:
+        return run(ins, draw(ins))
 
-    def rounds_down(x: np.ndarray) -> tuple:
-        return run(x, draw(x) & 0xF)
+    def rounds_down(*ins) -> tuple:
+        return run(ins, draw(ins) & 0xF)
 
-    def drops_carry(x: np.ndarray) -> tuple:
+    def drops_carry(*ins) -> tuple:
         if getattr(efmt, "mbits", None) is None:
             raise ValueError(f"drops_carry needs floating-point elements, not {efmt.name}")
-        *head, y = run(x, draw(x))
-        lo = run(x, np.zeros(x.shape, dtype=np.int64))[-1].astype(np.int64)
+        *head, y = run(ins, draw(ins))
+        lo = np.asarray(run(ins, np.zeros(draw(ins).shape, dtype=np.int64))[-1]).astype(np.int64)
         y = np.asarray(y).astype(np.int64)
         mm = (1 << efmt.mbits) - 1
         carried = (y == lo + 1) & ((lo & mm) == mm)
         return (*head, np.where(carried, lo & ~mm, y))
 
-    def fast_biased(x: np.ndarray) -> tuple:
+    def fast_biased(*ins) -> tuple:
         shift = max(0, k - 4)
-        return run(x, (draw(x) >> shift) << shift)
+        return run(ins, (draw(ins) >> shift) << shift)
 
-    def returns_zero(x: np.ndarray) -> tuple:
-        *head, y = run(x, draw(x))
+    def returns_zero(*ins) -> tuple:
+        *head, y = run(ins, draw(ins))
         return (*head, np.zeros(np.shape(y), dtype=np.int64))
 
     fns = {"correct": correct, "rounds_down": rounds_down, "drops_carry": drops_carry, "fast_biased": fast_biased,
@@ -161,3 +169,36 @@ mxfp4_fast_biased = make_block("fast_biased", MXFP4_SPEC)
 mxfp4_returns_zero = make_block("returns_zero", MXFP4_SPEC)
 nvfp4_correct = make_block("correct", NVFP4_SPEC)
 nvfp4_rounds_down = make_block("rounds_down", NVFP4_SPEC)
+nvfp4_drops_carry = make_block("drops_carry", NVFP4_SPEC)
+nvfp4_fast_biased = make_block("fast_biased", NVFP4_SPEC)
+nvfp4_returns_zero = make_block("returns_zero", NVFP4_SPEC)
+
+BFP_SPEC = "bfp_quantize(int8_sym,block=8,rounding=sr,k=8)"
+"""The spec of the ``bfp_*`` kernels (integer elements: no carry into an exponent, so no ``drops_carry``)."""
+bfp_correct = make_block("correct", BFP_SPEC)
+bfp_rounds_down = make_block("rounds_down", BFP_SPEC)
+bfp_fast_biased = make_block("fast_biased", BFP_SPEC)
+bfp_returns_zero = make_block("returns_zero", BFP_SPEC)
+
+INTQ_SPEC = "int_quantize(int4,scheme=asymmetric,rounding=sr,sr=c,k=8)"
+"""The spec of the ``intq_*`` kernels: per-tensor asymmetric int4, variant c (integer codes: no ``drops_carry``)."""
+intq_correct = make_block("correct", INTQ_SPEC)
+intq_rounds_down = make_block("rounds_down", INTQ_SPEC)
+intq_fast_biased = make_block("fast_biased", INTQ_SPEC)
+intq_returns_zero = make_block("returns_zero", INTQ_SPEC)
+
+ADD_SPEC = "add(ocp_e4m3,rounding=sr,k=8)"
+"""The spec of the ``add_*`` kernels: ``fn(a, b)`` on E4M3 code arrays."""
+add_correct = make_block("correct", ADD_SPEC)
+add_rounds_down = make_block("rounds_down", ADD_SPEC)
+add_drops_carry = make_block("drops_carry", ADD_SPEC)
+add_fast_biased = make_block("fast_biased", ADD_SPEC)
+add_returns_zero = make_block("returns_zero", ADD_SPEC)
+
+FDOT_SPEC = "fdot(ocp_e4m3->binary32,rounding=sr,sr=c,k=8)"
+"""The spec of the ``fdot_*`` kernels: ``fn(x, y)`` on (n, 8) E4M3 code arrays, one random integer per addition."""
+fdot_correct = make_block("correct", FDOT_SPEC)
+fdot_rounds_down = make_block("rounds_down", FDOT_SPEC)
+fdot_drops_carry = make_block("drops_carry", FDOT_SPEC)
+fdot_fast_biased = make_block("fast_biased", FDOT_SPEC)
+fdot_returns_zero = make_block("returns_zero", FDOT_SPEC)

@@ -367,7 +367,8 @@ def certify_sr(spec: Spec, kernel: Kernel, sr_samples: int | None = None, alpha:
                nan_payload_ok: bool = False, timeout: float | None = None, hard_exit: bool = False, seed: int = 0,
                golden_dir=None, exact_reference: bool = False):
     """The certificate of a stochastic-rounding spec: with ``sr_samples``, the statistical stage of a kernel with
-    internal randomness (casts; MX, NVFP4 and BFP blocks: :mod:`refarith.certify.statistical_blocks`);
+    internal randomness (casts; MX, NVFP4, BFP and integer-quantization blocks, add/sub/mul/div/fma and fdot:
+    :mod:`refarith.certify.statistical_blocks`);
     without, the bit-exact stage of a kernel that takes the random bits (x, r): the
     golden stage where the op's driver declares the random bits as an operand (golden files with an r column),
     then for casts the hard-place (x, r) vectors."""
