@@ -80,6 +80,10 @@ def test_unknown_names_are_one_line():
         load_kernel("pychop:ocp_e5m2+rxx")
     with pytest.raises(KernelError, match="pychop's Chop simulates IEEE-like formats"):
         load_kernel("pychop:ocp_e4m3")
+    with pytest.raises(KernelError, match=r"unknown scale mode 'rceil'; Quark's modes: floor, ceil, even"):
+        load_kernel("quark:mx_fp4+rceil")  # Quark would silently run its even mode
+    with pytest.raises(KernelError, match=r"unknown format 'fp8_e4m3\+floor'"):
+        load_kernel("quark:fp8_e4m3+floor")
 
 
 # ------------------------------------------------------------------ pychop
@@ -313,10 +317,9 @@ def test_quark_mx_fp4_fake_quantize_findings():
     x[2, :] = 0
     x[2, 0], x[2, 1] = 1.5 * 2.0 ** -126, 2.0 ** -129
     codes = x.view(np.uint32).astype(np.uint64)
-    k = load_kernel("quark:mx_fp4")
     for scale in ("ceil", "even", "floor"):
         spec = parse_spec(f"mx_fake_quantize(ocp_e2m1,scale={scale})")
-        got = k(spec, (codes,))
+        got = load_kernel(f"quark:mx_fp4+{scale}")(spec, (codes,))
         d = get_driver(spec)
         want = np.array([d.exact(spec, tuple(int(c) for c in row)) for row in codes], dtype=np.uint64)
         assert (got[0, 1:] == 0).all() and (want[0, 1:] == 0x80000000).all()

@@ -13,7 +13,8 @@ doing the value -> code step, so a value off the format's grid is the mismatch c
                                ``nvfp4``: its NVFP4 recipe on nvfp4_quantize (the variant
                                ``global_scale=reciprocal,zero_scale=eighth``)
 ``quark:<fmt>``                AMD Quark's CPU fake quantizers ``quant_dequant_fp8_e4m3/e5m2``; values;
-                               ``mx_<element>``: its ``fake_quantize_mx`` on mx_fake_quantize; values
+                               ``mx_<element>[+floor|ceil|even]``: its ``fake_quantize_mx`` in that mode (default
+                               even) on mx_fake_quantize; values
 ``brevitas:<fmt>[+nonsat]``    brevitas' minifloat ``FloatQuant`` with scale 1 (fp8_e4m3, fp8_e5m2; OCP encodings,
                                saturating unless ``+nonsat``); values; ``mxfp8_e4m3`` / ``mxint8``: its OCP MX
                                activation quantizers MXFloat8e4m3Act / MXInt8Act on mx_quantize; values
