@@ -7,10 +7,15 @@ zeros, the smallest normals) plus a stride through all codes, so each flushing r
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
+from refarith.errors import UnknownModeError
 from refarith.exact import ops
+from refarith.exact.rounding import round_value
+from refarith.exact.value import Value
 from refarith.fast import cast as fc
 
 
@@ -148,3 +153,37 @@ def test_te_e2m1_8_variant_checked_against_k_and_target():
         fc.encode(x, "ocp_e2m1", "sr", rand=[0] * 5, rand_bits=3, sr_variant="te_e2m1_8")
     with pytest.raises(UnknownModeError, match=r"^sr variant te_e2m1_8 rounds onto the E2M1 grid only, not ocp_e4m3$"):
         fc.encode(x, "ocp_e4m3", "sr", rand=r, rand_bits=8, sr_variant="te_e2m1_8")
+
+
+def _rounded(x: float, dst: str, *args, **kw) -> int:
+    if np.isnan(x):
+        v = Value.nan(0)
+    elif np.isinf(x) or x == 0:
+        v = (Value.inf if np.isinf(x) else Value.zero)(int(np.signbit(x)))
+    else:
+        v = Value.of(Fraction(float(x)))
+    return round_value(v, dst, *args, **kw).code
+
+
+def test_bit_level_path_overflow_modes_and_stochastic_rounding():
+    """binary64 inputs and stochastic rounding of binary16 inputs take the bit-level kernel (no table): an
+    overflow mode other than the default, and the random bits, must reach it (expected codes: the exact model)."""
+    xs = np.array([1.0, 500.0, -500.0, 1e300, -1e300, 0.3, 447.9, 464.0, -0.0])
+    for ov in ("saturate", "nan"):
+        assert fc.encode(xs, "ocp_e4m3", "rne", ov).tolist() == [_rounded(x, "ocp_e4m3", "rne", ov) for x in xs]
+    h = np.array([259.0, -259.0, 1.1, 3.3, 0.01, 60000.0], dtype=np.float16)
+    vals = np.repeat(h, 16)
+    rand = np.tile(np.arange(16), h.size)
+    got = fc.encode(vals, "ocp_e5m2", "sr", rand=rand, rand_bits=4)
+    assert got.tolist() == [_rounded(x, "ocp_e5m2", "sr", rand=int(r), rand_bits=4) for x, r in zip(vals, rand)]
+    assert len(set(got.tolist())) > h.size  # the random bits decide some of them both ways
+
+
+def test_hifloat8_through_encode():
+    """HiFloat8 targets (refarith.fast.hifloat) through fast.cast.encode, against the exact model."""
+    xs = np.array([1.0, 0.3, -2.5, 1e6, -1e6, 0.0, np.nan, np.inf])
+    for ov in (None, "inf", "saturate"):
+        want = [_rounded(x, "hif8", "rne", ov) for x in xs]
+        assert fc.encode(xs, "hif8", "rne", ov).tolist() == want
+    with pytest.raises(UnknownModeError, match=r"^unknown negative policy 'drop'"):
+        fc.encode(xs, "hif8", negative="drop")
