@@ -157,6 +157,50 @@ def test_recipe_torch_backend_equals_numpy():
         assert np.array_equal(np.asarray(a[1]), b[1].numpy()) and np.array_equal(np.asarray(a[2]), b[2].numpy())
 
 
+def test_recipe_bfloat16_rht_equals_torch_bf16_matmul():
+    """rht=bfloat16 is Transformer Engine's reference transform: x_mat @ (diag(d) H / 4) with x and the matrix in
+    bfloat16.  torch's bfloat16 matmul on the CPU (binary32 accumulation, one rounding to bfloat16) computes it
+    independently; on normal inputs of a narrow range every sum of 16 terms is exact in binary32, so the order of
+    the additions cannot matter and the two must agree bit for bit."""
+    torch = pytest.importorskip("torch", reason="torch is not installed: the bfloat16 RHT is not cross-checked")
+    from refarith.exact import nvfp4_recipe as erec
+    from refarith.exact import rotation as rot
+
+    rng = np.random.default_rng(11)
+    xb = torch.from_numpy(rng.standard_normal((8, 32)).astype(np.float32)).to(torch.bfloat16)
+    d = torch.tensor(rot.sign_vector(16, "te_wgrad"), dtype=torch.float32)
+    h = torch.tensor(rot.sylvester(16), dtype=torch.float32)
+    m = ((torch.diag(d) @ h) * 0.25).to(torch.bfloat16)
+    want = (xb.reshape(-1, 16) @ m).reshape(8, 32).to(torch.float32).numpy().view(np.uint32)
+    rows = xb.to(torch.float32).numpy().view(np.uint32).astype(np.int64).tolist()
+    got = np.array(erec.rotate_rows(rows, "bfloat16"), dtype=np.uint32)
+    assert (got == want).all()
+    assert (np.array(erec.rotate_rows(rows), dtype=np.uint32) != got).any()  # binary32 rows round differently
+
+
+def test_recipe_bfloat16_rht_fast_equals_exact_and_refuses_other_inputs():
+    from refarith.errors import BadValueError, UnknownModeError
+    from refarith.exact import nvfp4_recipe as erec
+    from refarith.fast import nvfp4_recipe as frec
+
+    rng = np.random.default_rng(12)
+    x = (rng.standard_normal((2, 32)) * 5).astype(np.float32)
+    x = (x.view(np.uint32) & 0xFFFF0000).view(np.float32)  # bfloat16 numbers
+    q = erec.quantize_role(x.view(np.uint32).astype(np.int64).tolist(), "wgrad_activation", rht="bfloat16")
+    t, s, c = frec.quantize_role(x, "wgrad_activation", rht="bfloat16")
+    assert int(np.float32(t).view(np.uint32)) == q.tensor_scale and np.asarray(s).reshape(-1).tolist() == \
+        list(q.scales)
+    assert [tuple(b) for b in nv.tiles(np.asarray(c).astype(np.uint32).tolist(), "1x16")] == list(q.codes)
+    y = x.copy()
+    y[0, 3] = np.float32(1.0000001)
+    with pytest.raises(BadValueError, match="not a bfloat16 number"):
+        erec.quantize_role(y.view(np.uint32).astype(np.int64).tolist(), "wgrad_activation", rht="bfloat16")
+    with pytest.raises(BadValueError, match="not bfloat16 numbers"):
+        frec.quantize_role(y, "wgrad_activation", rht="bfloat16")
+    with pytest.raises(UnknownModeError, match="rotated roles only"):
+        erec.quantize_role([[0] * 16], "activation", rht="bfloat16")
+
+
 # ------------------------------------------------------------------ the spec op nvfp4_recipe(role=...)
 ROLES = ("weight", "activation", "gradient", "wgrad_activation", "wgrad_gradient")
 
@@ -180,6 +224,7 @@ def test_recipe_spec_ids():
     ("nvfp4_recipe(role=gradient,k=4)", "te_e2m1_8 takes k=8"),
     ("nvfp4_recipe(role=gradient,sr=c,k=0)", "k must be a positive integer"),
     ("nvfp4_recipe(role=weight,levels=1,global_scale=reciprocal)", "global_scale=reciprocal needs levels=2"),
+    ("nvfp4_recipe(role=gradient,rht=bfloat16)", "rht applies to the rotated roles"),
 ])
 def test_recipe_spec_bad_input_is_one_line_exit_2(spec, msg, capsys):
     from refarith.cli import main

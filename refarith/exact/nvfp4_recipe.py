@@ -13,9 +13,12 @@ Roles (``ROLES``), each a composition of existing exact models:
 * ``wgrad_activation``, ``wgrad_gradient``: the two inputs of the weight-gradient GEMM, laid out with the
   reduction (token) axis last: first the random Hadamard transform of 16 along that axis
   (:func:`refarith.exact.rotation.rotate_float`, default :data:`RHT`: Transformer Engine's 16 signs and its stored
-  matrix form ``x @ (diag(d) H / 4)``, evaluated here in binary32, row sums in order; Transformer Engine keeps the
-  matrix and the product in bfloat16, the ``fmt=bfloat16`` variant of the rotation, which takes bfloat16 inputs
-  and is not a role here), then 1x16 blocks; the gradient one rounds stochastically as ``gradient``.
+  matrix form ``x @ (diag(d) H / 4)``, row sums in order in binary32), then 1x16 blocks; the gradient one rounds
+  stochastically as ``gradient``.  ``rht`` is the format the transform takes and returns: ``binary32`` (default:
+  binary32 inputs, each row sum rounded once to binary32) or ``bfloat16`` (Transformer Engine's reference
+  ``NVFP4QuantizerRef._apply_rht``: bfloat16 inputs and matrix, the product ``x_mat @ transform`` in bfloat16,
+  here with binary32 accumulation in order and one rounding of each sum to bfloat16; an input that is not a
+  bfloat16 number is an error).
 
 Every role uses the same NVFP4 variant (``division``, ``levels``, ``global_scale``, ``zero_scale``; default
 torchao's); the inputs are binary32 bit patterns, R x C, C a multiple of 16 for the rotated roles.
@@ -38,6 +41,7 @@ from refarith.spec import OpSchema, Param, Spec, register_op
 
 ROLES = ("weight", "activation", "gradient", "wgrad_activation", "wgrad_gradient")
 RHT = {"n": 16, "signs": "te_wgrad", "order": "sequential", "acc": "binary32", "norm": "matrix"}
+RHT_FORMATS = ("binary32", "bfloat16")
 SR_DEFAULT = ("te_e2m1_8", 8)
 
 
@@ -53,27 +57,43 @@ def role_params(role: str, has_rand: bool) -> tuple[str, bool, bool]:
     return ("16x16" if role == "weight" else "1x16", sr, role.startswith("wgrad"))
 
 
-def rotate_rows(matrix: list[list[int]]) -> list[list[int]]:
-    """The recipe's random Hadamard transform (:data:`RHT`) of every run of 16 along each row."""
+def rotate_rows(matrix: list[list[int]], rht: str = "binary32") -> list[list[int]]:
+    """The recipe's random Hadamard transform (:data:`RHT`) of every run of 16 along each row, in format ``rht``
+    (binary32 bit patterns in and out; ``bfloat16``: every input must be a bfloat16 number)."""
+    if rht not in RHT_FORMATS:
+        raise UnknownModeError(f"unknown rht format {rht!r}; expected one of {', '.join(RHT_FORMATS)}")
     if any(len(r) % 16 for r in matrix):
         raise BadValueError("the NVFP4 recipe's Hadamard transform needs rows that tile into runs of 16")
-    return [list(_rotate_row(tuple(r))) for r in matrix]
+    if rht == "bfloat16":
+        for r in matrix:
+            for c in r:
+                if c & 0xFFFF:
+                    raise BadValueError(f"rht=bfloat16 takes bfloat16 inputs; 0x{c:08x} is not a bfloat16 number")
+    return [list(_rotate_row(tuple(r), rht)) for r in matrix]
 
 
 @functools.lru_cache(maxsize=8192)
-def _rotate_row(row: tuple[int, ...]) -> tuple[int, ...]:
+def _rotate_row(row: tuple[int, ...], rht: str = "binary32") -> tuple[int, ...]:
     """One row's transform, remembered: ``identify`` quantizes the same rotated rows under every NVFP4 variant."""
+    if rht == "bfloat16":
+        out = rot.rotate_float([c >> 16 for c in row], "bfloat16", RHT["n"], RHT["signs"], 0, RHT["order"],
+                               RHT["acc"], RHT["norm"])
+        return tuple(c << 16 for c in out)
     return tuple(rot.rotate_float(list(row), "binary32", RHT["n"], RHT["signs"], 0, RHT["order"], RHT["acc"],
                                   RHT["norm"]))
 
 
 def quantize_role(matrix: list[list[int]], role: str, rand: list[list[int]] | None = None,
-                  rand_bits: int = SR_DEFAULT[1], sr_variant: str = SR_DEFAULT[0], **nvfp4_kw) -> nv.NVFP4Blocks:
+                  rand_bits: int = SR_DEFAULT[1], sr_variant: str = SR_DEFAULT[0], rht: str = "binary32",
+                  **nvfp4_kw) -> nv.NVFP4Blocks:
     """Quantize an R x C matrix of binary32 bit patterns as the recipe does for ``role``; ``rand`` (gradient roles
-    only): R x C random integers.  Blocks in row-major block order, as :func:`refarith.exact.nvfp4.tiles`."""
+    only): R x C random integers; ``rht``: the rotated roles' transform format.  Blocks in row-major block order,
+    as :func:`refarith.exact.nvfp4.tiles`."""
     tile, sr, rotated = role_params(role, rand is not None)
+    if rht != "binary32" and not rotated:
+        raise UnknownModeError(f"rht={rht} applies to the rotated roles only, not {role}")
     if rotated:
-        matrix = rotate_rows(matrix)
+        matrix = rotate_rows(matrix, rht)
     blocks = nv.tiles(matrix, tile)
     if not sr:
         return nv.quantize_blocks(blocks, **nvfp4_kw)
@@ -90,6 +110,8 @@ def spec_kwargs(spec: Spec) -> dict:
                     global_scale=p.get("global_scale", "decode"))
     if p["role"].endswith("gradient"):
         kw.update(sr_variant=p.get("sr", SR_DEFAULT[0]), rand_bits=int(p.get("k", SR_DEFAULT[1])))
+    if "rht" in p:
+        kw["rht"] = p["rht"]
     return kw
 
 
@@ -114,6 +136,8 @@ def _validate(spec: Spec) -> None:
     p = spec.param
     if "role" not in p:
         raise SpecError(f"{spec}: nvfp4_recipe needs role=<{'|'.join(ROLES)}>")
+    if "rht" in p and not p["role"].startswith("wgrad"):
+        raise SpecError(f"{spec}: rht applies to the rotated roles wgrad_activation and wgrad_gradient only")
     if p.get("global_scale") == "reciprocal" and p["levels"] != "2":
         raise SpecError(f"{spec}: global_scale=reciprocal needs levels=2 (one level has no global scale)")
     if not is_stochastic(spec):
@@ -144,6 +168,8 @@ register_op(OpSchema(
               "Transformer Engine's)", normalize=_normalize_sr),
         Param("k", lambda f: None, None, "gradient roles: random bits per element (absent: 8)",
               normalize=lambda v: None if v == str(SR_DEFAULT[1]) else v),
+        Param("rht", lambda f: None, RHT_FORMATS, "rotated roles: the transform's format, binary32 (absent) or "
+              "bfloat16 (Transformer Engine's; bfloat16 inputs)", normalize=lambda v: None if v == "binary32" else v),
     ),
     "the NVFP4 training recipe (arXiv 2509.25149 §4): the NVFP4 quantization of one GEMM operand role",
     _validate,

@@ -6,4 +6,4 @@ digest, so a golden file cannot be edited together with its MANIFEST entry witho
 changing too.
 """
 
-MANIFEST_SHA256 = "44ea03c10a4ca7c3b69cb987b10d1052ee8e819ddccea8f9090054e80591b2be"
+MANIFEST_SHA256 = "5daacb45c38dfe667b79686353c5f3f833335235fae91a79dac2f78658999542"

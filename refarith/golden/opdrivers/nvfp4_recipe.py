@@ -33,11 +33,13 @@ from refarith.golden.opdrivers import F32, as_backend, exact_or_none, fixed_rng,
 from refarith.golden.opdrivers.blocks import E2M1, UE4M3
 from refarith.spec import Spec, parse_spec
 
-NVFP4_RECIPE_GOLDEN_SPECS = tuple(f"nvfp4_recipe(role={r})" for r in _rec.ROLES)
-"""One golden file per role at the recipe's defaults (referenced by
-:func:`refarith.golden.generate.committed_specs`)."""
+NVFP4_RECIPE_GOLDEN_SPECS = tuple(f"nvfp4_recipe(role={r})" for r in _rec.ROLES) + (
+    "nvfp4_recipe(role=wgrad_activation,rht=bfloat16)",)
+"""One golden file per role at the recipe's defaults, and the activation role of the weight-gradient GEMM with
+Transformer Engine's bfloat16 transform (referenced by :func:`refarith.golden.generate.committed_specs`)."""
 
 _RHT_SPEC = "hadamard_rotate(binary32,n=16,signs=te_wgrad,order=sequential,norm=matrix)"
+_RHT_BF16_SPEC = "hadamard_rotate(bfloat16,n=16,signs=te_wgrad,order=sequential,norm=matrix)"
 _F32_ONE = 0x3F800000
 
 
@@ -166,17 +168,37 @@ def _boundary(spec: Spec) -> list[tuple[int, ...]]:
     role = spec.param["role"]
     if not role.startswith("wgrad"):
         return _reshape(base.boundary(eq)[::_STRIDE[role]], n_from, spec)
-    tiles = get_driver(_RHT_SPEC).boundary(parse_spec(_RHT_SPEC))
+    bf16 = spec.param.get("rht") == "bfloat16"
+    tiles = get_driver(_RHT_BF16_SPEC if bf16 else _RHT_SPEC).boundary(parse_spec(_RHT_BF16_SPEC if bf16 else
+                                                                                 _RHT_SPEC))
+    if bf16:  # bfloat16 codes -> the binary32 bit patterns of the same values
+        tiles = [tuple(c << 16 for c in t) for t in tiles]
     tiles += tiles[:len(tiles) % 2]
     rot = [tuple(tiles[i]) + tuple(tiles[i + 1]) for i in range(0, len(tiles), 2)]
     pre = _preimage(_reshape(base.boundary(eq)[::(31 if role.endswith("gradient") else 211)], n_from, spec), spec)
-    return _with_rand(spec, rot, "rht") + pre
+    return _with_rand(spec, rot, "rht") + _to_bf16(spec, pre)
+
+
+def _to_bf16(spec: Spec, vecs: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
+    """``rht=bfloat16``: the x part of each vector rounded to nearest even into bfloat16 (NaN: the quiet NaN), as
+    binary32 bit patterns; other specs: the vectors as they are."""
+    if spec.param.get("rht") != "bfloat16":
+        return vecs
+    n = _size(spec)
+    out = []
+    for v in vecs:
+        b = np.array(v[:n], dtype=np.uint64)
+        nan = (b & 0x7FFFFFFF) > 0x7F800000
+        r = ((b + 0x7FFF + ((b >> 16) & 1)) >> 16) << 16
+        r = np.where(nan, (b & 0x80000000) | 0x7FC00000, r)
+        out.append(tuple(int(t) for t in r) + tuple(v[n:]))
+    return out
 
 
 def _random(spec: Spec, count: int, seed: int) -> list[tuple[int, ...]]:
     eq = _equivalent(spec)
     base = get_driver(eq)
-    return _reshape(base.random_inputs(eq, count, seed), base.inputs(eq)[0].width, spec)
+    return _to_bf16(spec, _reshape(base.random_inputs(eq, count, seed), base.inputs(eq)[0].width, spec))
 
 
 def _variants(spec: Spec) -> dict[str, tuple[str, ...]]:
