@@ -480,3 +480,13 @@ def test_flushing_checks_its_mode_and_leaves_integers_alone():
         assert flush_code(5, get_format("int8"), mode) == 5
     for mode in ("daz", "daz_ftz"):
         assert flush_input(Value.of(F(1, 2)), get_format("int8"), mode) == Value.of(F(1, 2))
+
+
+def test_directed_rounding_with_tininess_after():
+    """x = 2^-14 - 2^-26 under rup: 2^-14 with an unbounded exponent (2047.5 ulps of 2^-25 rounded up), so it is not
+    tiny after rounding; the result is 0x0400, inexact only.  -x under rdn likewise (0x8400); -x under rup rounds
+    towards zero (0x83FF) and stays tiny."""
+    x = F(1, 2 ** 14) - F(1, 2 ** 26)
+    assert round_value(Value.of(x), "binary16", "rup", tininess="after") == Rounded(0x0400, frozenset({"inexact"}))
+    assert round_value(Value.of(-x), "binary16", "rdn", tininess="after") == Rounded(0x8400, frozenset({"inexact"}))
+    assert round_value(Value.of(-x), "binary16", "rup", tininess="after") == Rounded(0x83FF, frozenset(TU))
