@@ -174,9 +174,15 @@ def test_bit_level_path_overflow_modes_and_stochastic_rounding():
     h = np.array([259.0, -259.0, 1.1, 3.3, 0.01, 60000.0], dtype=np.float16)
     vals = np.repeat(h, 16)
     rand = np.tile(np.arange(16), h.size)
-    got = fc.encode(vals, "ocp_e5m2", "sr", rand=rand, rand_bits=4)
-    assert got.tolist() == [_rounded(x, "ocp_e5m2", "sr", rand=int(r), rand_bits=4) for x, r in zip(vals, rand)]
-    assert len(set(got.tolist())) > h.size  # the random bits decide some of them both ways
+    for variant in ("a", "c"):
+        got = fc.encode(vals, "ocp_e5m2", "sr", rand=rand, rand_bits=4, sr_variant=variant)
+        want = [_rounded(x, "ocp_e5m2", "sr", rand=int(r), rand_bits=4, sr_variant=variant) for x, r in zip(vals, rand)]
+        assert got.tolist() == want, variant
+        assert len(set(got.tolist())) > h.size  # the random bits decide some of them both ways
+    # 259 lies 3/64 ulp above 256 (the stochastic module's worked example): a rounds up for 0 of the 16 values of
+    # r (floor(3/64 * 16) = 0), c for 1 (RNITE(0.75) = 1), so the variant reaches the kernel
+    assert [fc.encode(np.float16(259.0), "ocp_e5m2", "sr", rand=15, rand_bits=4, sr_variant=v) for v in "ac"] == \
+        [0x5C, 0x5D]
 
 
 def test_hifloat8_through_encode():
