@@ -68,3 +68,11 @@ def add_flip_odd_slow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 add_flip_odd_slow.refarith_inputs = "codes"  # type: ignore[attr-defined]
+
+
+def add_raises(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """A kernel that fails on every call (a shard that fails on every try)."""
+    raise ValueError("add_raises: no result")
+
+
+add_raises.refarith_inputs = "codes"  # type: ignore[attr-defined]

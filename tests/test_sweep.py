@@ -246,3 +246,17 @@ def test_driver_killed_mid_run_resumes_with_nothing_lost_or_twice(tmp_path, undi
     c = engine.run_campaign(campaign(SLOW), led, engine="dask", workers=2, progress=False)
     assert comparable(c) == comparable(undisturbed) | {"target": SLOW, "kernel_version": c.kernel_version}
     check_counts(c)
+
+
+@pytest.mark.slow
+def test_shard_failing_on_every_try_is_named_and_nothing_written(tmp_path):
+    """Results arrive in batches with their errors: a kernel that raises on each try of a shard is refarith's
+    KernelError naming the kernel and its exception (raised in the driver, not a Dask traceback), and no shard
+    file is written."""
+    from refarith.errors import KernelError
+
+    led = tmp_path / "l"
+    with pytest.raises(KernelError, match=r"kernel sweep_targets:add_raises raised ValueError: add_raises: no result"):
+        engine.run_campaign(campaign("sweep_targets:add_raises"), led, engine="dask", workers=2, retries=1,
+                            progress=False)
+    assert list((led / "shards").glob("*.json")) == []

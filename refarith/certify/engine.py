@@ -174,32 +174,38 @@ def _run_dask(camp: Campaign, ledger: Ledger, todo: list[tuple[int, int]], sched
         for lo, hi in todo:
             key = f"{prefix}-{lo:012x}-{hi:012x}"
             futs[client.submit(run_shard, camp.to_dict(), lo, hi, key=key, retries=retries, pure=False)] = (lo, hi)
-        for fut in as_completed(futs):
-            lo, hi = futs[fut]
-            try:
-                res = fut.result()
-            except RefarithError:
-                raise
-            except Exception as e:  # noqa: BLE001 - a shard that failed on every try, named
-                raise EngineError(f"shard {lo:#x}..{hi:#x} failed on every try: {type(e).__name__}: "
-                                  f"{str(e).splitlines()[0][:200] if str(e) else ''}") from None
-            tries = client.run_on_scheduler(_extra_runs, fut.key, retries)
-            ledger.write_shard(lo, hi, {**res, "retries": int(tries)})
-            fut.release()
-            bar.update()
+        # results come with their completion (no gather round trip per shard), in batches of what finished together
+        for batch in as_completed(futs, with_results=True, raise_errors=False).batches():
+            results = []
+            for fut, res in batch:
+                lo, hi = futs[fut]
+                if fut.status != "finished":
+                    e = res[1] if isinstance(res, tuple) and len(res) == 3 else res
+                    if isinstance(e, RefarithError):
+                        raise e
+                    raise EngineError(f"shard {lo:#x}..{hi:#x} failed on every try: {type(e).__name__}: "
+                                      f"{str(e).splitlines()[0][:200] if str(e) else ''}") from None
+                results.append((fut, lo, hi, res))
+            tries = client.run_on_scheduler(_extra_runs, [f.key for f, _ in batch], retries)
+            for fut, lo, hi, res in results:
+                ledger.write_shard(lo, hi, {**res, "retries": int(tries[fut.key])})
+                fut.release()
+                bar.update()
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
 
 
-def _extra_runs(key: str, retries: int, dask_scheduler=None) -> int:
-    """On the scheduler: how many more times than once the task ran (workers lost while running it, retries
-    after an exception)."""
-    ts = dask_scheduler.tasks.get(key)
-    if ts is None:
-        return 0
-    return int(ts.suspicious) + max(0, retries - int(ts.retries or 0))
+def _extra_runs(keys: list[str], retries: int, dask_scheduler=None) -> dict[str, int]:
+    """On the scheduler, for each finished task of a batch: how many more times than once it ran (workers lost
+    while running it, retries after an exception).  One call per batch of results that arrived together, not one
+    round trip per shard."""
+    out = {}
+    for key in keys:
+        ts = dask_scheduler.tasks.get(key)
+        out[key] = 0 if ts is None else int(ts.suspicious) + max(0, retries - int(ts.retries or 0))
+    return out
 
 
 def plan(camp: Campaign, workers: int = 1) -> dict:
