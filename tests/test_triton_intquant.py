@@ -176,3 +176,20 @@ def test_bad_input_is_named():
         tbk.int_quantize(x, 8, rounding="sr", rand=torch.full((2, 4), 8), rand_bits=3)
     with pytest.raises(UnknownModeError, match="unknown backend"):
         fiq.quantize(x.numpy(), 8, backend="jax")
+
+
+@pytest.mark.slow
+def test_theorems_read_the_emitted_graph():
+    """The proved zero-point statement and the refuted rne statement on the rna graph (its counterexample
+    replayed through the exact model) name the digest of the graph the Triton kernel is emitted from."""
+    pytest.importorskip("z3")
+    from refarith.smt.registry import COUNTEREXAMPLE, PROVED
+    from refarith.smt.theorems import intquant as tiq
+
+    g = tbk.int_quantize_graph(8, "asymmetric", "symmetric", "rne")
+    ok = tiq.check_codes(8, "asymmetric", "symmetric", "rne", "zero_point", frac=0)
+    assert ok.verdict == PROVED and g.digest in ok.detail
+    assert g.digest in tb.emit_block_source(g, ["int32"] * 3, ["int32", "int32", "int8"])
+    bad = tiq.check_codes(8, "symmetric", "symmetric", "rne", frac=0,
+                          graph=tbk.int_quantize_graph(8, "symmetric", "symmetric", "rna"))
+    assert bad.verdict == COUNTEREXAMPLE and bad.confirmed

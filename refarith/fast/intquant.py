@@ -2,7 +2,8 @@
 
 One integer kernel, :func:`quantize_words`, on the binary32 bit patterns, written against the array shim of
 :mod:`refarith.fast.mx`: numpy runs it (in cache-sized tiles), torch runs it on the tensor's device, and
-:mod:`refarith.fast.triton_blocks` traces it into the graph its Triton kernel computes. Scales: single binary32
+:mod:`refarith.fast.triton_blocks` traces it into the graph its Triton kernel computes (the Z3 theorems
+:mod:`refarith.smt.theorems.intquant` read that graph). Scales: single binary32
 operations on integers, rounded to nearest even as the exact model's ``fl``. Codes: the exact quotient x / s split
 by integer division into its integer part, half bit and sticky bit (and for stochastic rounding the first fraction
 bits), rounded once, then clamped. No float arithmetic is involved, so no double rounding can occur.

@@ -1,9 +1,9 @@
 """Theorems of the fast stochastic integer quantization (:func:`refarith.fast.intquant.quantize`, ``rounding="sr"``,
 numpy).
 
-The kernel's rounding (:func:`refarith.fast.intquant.sr_magnitude`) is written against the numpy/torch array shim
-of :mod:`refarith.fast.mx`, not the tracing ``BitOps`` interface, so there is no recorded word graph for Z3 to
-read: these theorems enumerate the kernel exhaustively over a stated domain instead.
+The kernel's rounding (:func:`refarith.fast.intquant.round_magnitude`) is traced into the Triton graph, whose
+deterministic roundings the Z3 theorems of :mod:`refarith.smt.theorems.intquant` read; the stochastic statements
+here (counts of r, monotonicity) enumerate the numpy kernel exhaustively over a stated domain instead.
 
 Per variant V (a, b, c, c_odd with k = 4; te_e2m1_8 with k = 8), on ``int_quantize(int8)`` (symmetric scheme and
 clip, one scale per group of two values [amax, x]):
