@@ -75,10 +75,23 @@ d brevitas:fp8_e5m2+nonsat 'cast(binary16->ocp_e5m2,overflow=inf)' 'cast(binary3
 # scale g = fl(fl(1/amax) * 2688) in the per-tensor column, 0.125 for a zero block scale)
 d compressed_tensors:nvfp4 'nvfp4_quantize(division=divide,levels=2,global_scale=reciprocal,zero_scale=eighth)' \
   'nvfp4_quantize(division=divide,levels=2)' division,global_scale,zero_scale --signed-zero-ok
-# Quark's CPU fake_quantize_mx into MXFP4 (values X * P_i): the op mx_fake_quantize; NaN signs depend on the batch.
-# No identify: the adapter runs Quark in the spec's own scale mode, so --vary scale would vary the kernel too
-refarith certify quark:mx_fp4 --spec 'mx_fake_quantize(ocp_e2m1,scale=floor)' --fuzz 500 --nan-payload-ok \
-  --report "$out" || true
+# Quark's CPU fake_quantize_mx (values X * P_i: the op mx_fake_quantize) on its six elements in its default scale
+# mode (quark:mx_<element> is +even), MXFP4 also +floor and +ceil; NaN signs depend on the batch. The target fixes
+# Quark's mode, so identify --vary scale varies the reference only; identify accepts the sign of zero (Quark's
+# FP4/FP6 kernel gives +0 for every zero), certify counts it.
+q() {
+  local t=$1 e=$2 scale=$3
+  refarith certify "$t" --spec "mx_fake_quantize($e,scale=$scale)" --fuzz 500 --nan-payload-ok --report "$out" || true
+  refarith identify "$t" --spec "mx_fake_quantize($e)" --vary scale --nan-payload-ok --signed-zero-ok --json --quiet \
+    > "$out/.identify.tmp" || true
+  mv "$out/.identify.tmp" "$out/${t//[:+]/-}__mx_fake_quantize_${e}_.identify.json"
+}
+for p in mx_fp4:ocp_e2m1 mx_fp8_e4m3:ocp_e4m3 mx_fp8_e5m2:ocp_e5m2 mx_fp6_e3m2:ocp_e3m2 mx_fp6_e2m3:ocp_e2m3 \
+         mx_int8:int8_sym; do
+  q "quark:${p%%:*}" "${p##*:}" even
+done
+q quark:mx_fp4+floor ocp_e2m1 floor
+q quark:mx_fp4+ceil ocp_e2m1 ceil
 # brevitas' OCP MX activation quantizers (MXFloat8e4m3Act, MXInt8Act: its scale rule is floor_half); MXINT8 with
 # -128 has no golden file: fuzzed
 d brevitas:mxfp8_e4m3 'mx_quantize(ocp_e4m3,scale=floor)' 'mx_quantize(ocp_e4m3)' scale
