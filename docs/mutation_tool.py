@@ -6,25 +6,35 @@
     python docs/mutation_tool.py score refarith/fast/mx.py [--sample 200 --seed 1] [--only-numpy] [--show]
         prints killed / survived / timeout / no tests / not checked and the score killed / (killed + survived)
         over the same names; --show lists the survivors; --previous DIR fills in outcomes of an earlier run
+    python docs/mutation_tool.py run refarith/exact/rounding.py --sample 200 --seed 1 \
+            --tests tests/test_mut_rounding.py tests/test_exact_cast.py [--cpu-limit 120] [--redo]
+        decides the same names without mutmut's stats pass: one warm process (pytest, the test modules and
+        refarith imported once, inside ``mutants/``) forks a child per mutant that runs the given tests with
+        ``-x`` under ``MUTANT_UNDER_TEST``; each outcome is written to the .meta file at once, so ``score``
+        reads it and an interrupted run resumes (decided mutants are skipped unless --redo)
 
 --only-numpy drops the mutants of functions whose name says they are torch-only (``torch`` in the mangled
 function name), which a run with torch absent cannot reach; they are scored in a run with torch present.
 mutmut's exit codes are read from ``mutants/<module>.meta`` (1 and 3 killed, 0 survived, 33 and 5 no tests,
-24/-24/152/255/36 timeout).
+24/-24/152/255/36 timeout; ``run`` adds -9 and -14: the child passed its CPU limit + 1 s or its wall limit).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import resource
+import signal
 import sys
+import time
 from pathlib import Path
 
 KILLED = {1, 3}
 SURVIVED = {0}
 NO_TESTS = {5, 33}
-TIMEOUT = {24, -24, 152, 255, 36}
+TIMEOUT = {24, -24, 152, 255, 36, -9, -14}
 
 
 def mutant_names(module: str, sample: int | None, seed: int, only_numpy: bool) -> list[str]:
@@ -63,17 +73,89 @@ def score(module: str, names: list[str], previous: str | None = None) -> dict[st
             "survivors": out["survived"], "no_tests": out["no tests"]}
 
 
+def _write_code(meta: Path, name: str, code: int) -> None:
+    """Record one outcome in the .meta file (rewritten atomically)."""
+    data = json.loads(meta.read_text())
+    data["exit_code_by_key"][name] = code
+    tmp = meta.with_suffix(".meta.tmp")
+    tmp.write_text(json.dumps(data, indent=4))
+    os.replace(tmp, meta)
+
+
+def run(module: str, names: list[str], tests: list[str], cpu_limit: int, redo: bool, order_seed: int) -> int:
+    """Decide ``names`` by forking one child per mutant from a warm process; returns how many were run.
+
+    Exit status of a child: pytest's (1 a test failed: killed; 0 all passed: survived), or minus the signal
+    that ended it (SIGXCPU at ``cpu_limit`` CPU seconds, SIGKILL one second later, SIGALRM at 4 * cpu_limit
+    wall seconds): a timeout, counted as neither killed nor survived.
+    """
+    meta = (Path("mutants") / (module + ".meta")).resolve()
+    codes = json.loads(meta.read_text())["exit_code_by_key"]
+    unknown = [n for n in names if n not in codes]
+    if unknown:
+        raise SystemExit(f"error: {len(unknown)} names are not mutants of {module}, e.g. {unknown[0]!r}")
+    todo = [n for n in names if redo or codes.get(n) is None]
+    random.Random(order_seed).shuffle(todo)  # an interrupted run leaves a random part of the sample decided
+    os.chdir("mutants")
+    sys.path[:0] = [os.getcwd()]
+    os.environ["MUTANT_UNDER_TEST"] = ""  # the conftest's cache-clearing fixture is registered; no mutant active
+    import pytest
+
+    args = ["-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:xdist", "--assert=plain",
+            "--tb=no", "-k", "not million and not grid_of_scales", *tests]
+    with open(os.devnull, "w") as devnull:
+        saved = os.dup(1), os.dup(2)
+        os.dup2(devnull.fileno(), 1), os.dup2(devnull.fileno(), 2)
+        try:
+            warm = pytest.main(["--collect-only", "-qqq", *args])
+        finally:
+            os.dup2(saved[0], 1), os.dup2(saved[1], 2)
+    if warm != 0:
+        raise SystemExit(f"error: collecting {' '.join(tests)} failed (pytest exit {warm})")
+    for i, name in enumerate(todo, 1):
+        t0, c0 = time.monotonic(), os.times()
+        pid = os.fork()
+        if pid == 0:
+            os.environ["MUTANT_UNDER_TEST"] = name
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu_limit, cpu_limit + 1))
+            signal.alarm(4 * cpu_limit)
+            fd = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(fd, 1), os.dup2(fd, 2)
+            os._exit(int(pytest.main(args)))
+        _, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        _write_code(meta, name, code)
+        c1 = os.times()
+        cpu = c1.children_user + c1.children_system - c0.children_user - c0.children_system
+        print(f"{i}/{len(todo)} {name} exit {code} ({time.monotonic() - t0:.1f} s wall, {cpu:.1f} s CPU)",
+              flush=True)
+    return len(todo)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("command", choices=["names", "score"])
+    p.add_argument("command", choices=["names", "score", "run"])
     p.add_argument("module")
     p.add_argument("--sample", type=int)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--only-numpy", action="store_true")
     p.add_argument("--show", action="store_true")
     p.add_argument("--previous", help="folder with earlier .meta copies (see score())")
+    p.add_argument("--names", help="run: a file of mutant names (one a line) instead of the sample")
+    p.add_argument("--tests", nargs="+", help="run: the test files (or node ids) each mutant is judged by")
+    p.add_argument("--cpu-limit", type=int, default=120, help="run: CPU seconds per mutant (then a timeout)")
+    p.add_argument("--redo", action="store_true", help="run: also rerun mutants already decided")
+    p.add_argument("--order-seed", type=int, default=2, help="run: seed of the order the mutants are run in")
     a = p.parse_args(argv)
     names = mutant_names(a.module, a.sample, a.seed, a.only_numpy)
+    if a.command == "run":
+        if not a.tests:
+            p.error("run needs --tests")
+        if a.names:
+            names = [n for n in Path(a.names).read_text().split() if n]
+        run(a.module, names, a.tests, a.cpu_limit, a.redo, a.order_seed)
+        a.previous = None
+        os.chdir("..")
     if a.command == "names":
         print("\n".join(names))
         return 0
