@@ -6,6 +6,9 @@
     python docs/mutation_tool.py score refarith/fast/mx.py [--sample 200 --seed 1] [--only-numpy] [--show]
         prints killed / survived / timeout / no tests / not checked and the score killed / (killed + survived)
         over the same names; --show lists the survivors; --previous DIR fills in outcomes of an earlier run
+    python docs/mutation_tool.py generate
+        writes ``mutants/`` (the mutated copy and the .meta files of the [tool.mutmut] only_mutate modules) and
+        nothing else: mutmut's own generation step (mutmut 3.8 internals), without its stats pass over the tests
     python docs/mutation_tool.py run refarith/exact/rounding.py --sample 200 --seed 1 \
             --tests tests/test_mut_rounding.py tests/test_exact_cast.py [--cpu-limit 120] [--redo]
         decides the same names without mutmut's stats pass: one warm process (pytest, the test modules and
@@ -41,7 +44,8 @@ def mutant_names(module: str, sample: int | None, seed: int, only_numpy: bool) -
     """The mutant names of ``module`` (a path like refarith/fast/mx.py), sorted, optionally a seeded sample."""
     meta = Path("mutants") / (module + ".meta")
     if not meta.exists():
-        raise SystemExit(f"error: {meta} not found; run `mutmut run` once to generate the mutants")
+        raise SystemExit(f"error: {meta} not found; generate the mutants first "
+                         "(`python docs/mutation_tool.py generate` or `mutmut run`)")
     names = sorted(json.loads(meta.read_text())["exit_code_by_key"])
     if only_numpy:
         names = [n for n in names if "torch" not in n.rsplit("__mutmut_", 1)[0].lower()]
@@ -132,10 +136,24 @@ def run(module: str, names: list[str], tests: list[str], cpu_limit: int, redo: b
     return len(todo)
 
 
+def generate() -> None:
+    """mutmut's mutant generation alone (the first step of ``mutmut run``; its module names are mutmut 3.8's)."""
+    from mutmut.__main__ import create_mutants
+    from mutmut.mutation.trampoline import set_mutant_under_test
+    from mutmut.utils.file_utils import copy_also_copy_files, copy_src_dir, setup_source_paths
+
+    set_mutant_under_test("mutant_generation")
+    os.makedirs("mutants", exist_ok=True)
+    copy_src_dir()
+    copy_also_copy_files()
+    setup_source_paths()
+    print(create_mutants(1))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("command", choices=["names", "score", "run"])
-    p.add_argument("module")
+    p.add_argument("command", choices=["generate", "names", "score", "run"])
+    p.add_argument("module", nargs="?")
     p.add_argument("--sample", type=int)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--only-numpy", action="store_true")
@@ -147,6 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--redo", action="store_true", help="run: also rerun mutants already decided")
     p.add_argument("--order-seed", type=int, default=2, help="run: seed of the order the mutants are run in")
     a = p.parse_args(argv)
+    if a.command == "generate":
+        generate()
+        return 0
+    if a.module is None:
+        p.error(f"{a.command} needs a module")
     names = mutant_names(a.module, a.sample, a.seed, a.only_numpy)
     if a.command == "run":
         if not a.tests:
