@@ -1,4 +1,4 @@
-"""Statistical certification with internal randomness of arithmetic (add, fma), the dot-product accumulator
+"""Statistical certification with internal randomness of arithmetic (add, mul, fma), the dot-product accumulator
 (fdot), integer quantization and block floating point (refarith.certify.statistical_blocks), and the NVFP4 and
 BFP faulty kernels.
 
@@ -28,6 +28,7 @@ from docs.examples import sr_kernels  # noqa: E402
 ADD, FDOT, INTQ, BFP, NV = (sr_kernels.ADD_SPEC, sr_kernels.FDOT_SPEC, sr_kernels.INTQ_SPEC, sr_kernels.BFP_SPEC,
                             sr_kernels.NVFP4_SPEC)
 FMA = "fma(ocp_e4m3,rounding=sr,k=8)"
+MUL = "mul(ocp_e4m3,rounding=sr,sr=c,k=8)"
 FAULTY = ("rounds_down", "drops_carry", "fast_biased", "returns_zero")
 INT_FAULTY = ("rounds_down", "fast_biased", "returns_zero")  # integer elements: no carry into an exponent
 
@@ -109,14 +110,14 @@ def test_not_covered_is_named():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("spec", [ADD, FMA, FDOT, INTQ, BFP, NV])
+@pytest.mark.parametrize("spec", [ADD, MUL, FMA, FDOT, INTQ, BFP, NV])
 def test_full_sets_correct_passes(spec):
     _, summary, _ = _run("correct", spec, samples=2000)
     assert summary["verdict"] == "pass", spec
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("spec,name", [(s, n) for s in (ADD, FMA, FDOT, NV) for n in FAULTY]
+@pytest.mark.parametrize("spec,name", [(s, n) for s in (ADD, MUL, FMA, FDOT, NV) for n in FAULTY]
                          + [(s, n) for s in (INTQ, BFP) for n in INT_FAULTY])
 def test_full_sets_faulty_fail(spec, name):
     _, summary, _ = _run(name, spec, samples=2000, step=2 if spec == NV else 1)
