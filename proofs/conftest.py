@@ -6,8 +6,23 @@ The full registry takes minutes; a plain `pytest` run leaves it out and says so.
 from __future__ import annotations
 
 
+def _asked(config) -> bool:
+    return "proof" in (config.getoption("markexpr") or "").replace("not proof", "")
+
+
+def pytest_generate_tests(metafunc):
+    """test_theorem's items, one per registry theorem, sorted by name: built only when proofs are asked for
+    (otherwise its one empty-parameter item is deselected below)."""
+    if metafunc.definition.name != "test_theorem":
+        return
+    from refarith.smt import registry
+
+    theorems = sorted(registry.load_all().values(), key=lambda t: t.name) if _asked(metafunc.config) else []
+    metafunc.parametrize("th", theorems, ids=[t.name for t in theorems])
+
+
 def pytest_collection_modifyitems(config, items):
-    if "proof" in (config.getoption("markexpr") or "").replace("not proof", ""):
+    if _asked(config):
         return
     keep, drop = [], []
     for item in items:
@@ -18,6 +33,6 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_report_header(config):
-    if "proof" not in (config.getoption("markexpr") or "").replace("not proof", ""):
+    if not _asked(config):
         return "proofs/: theorem items deselected; run them with `pytest -m proof` or `refarith prove`"
     return None

@@ -120,7 +120,8 @@ def test_spec_vs_exact_detects_a_wrong_mode():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("src,dst,name,st", _all_theorems_16(), ids=lambda v: v if isinstance(v, str) else None)
+@pytest.mark.parametrize_if_selected("src,dst,name,st", _all_theorems_16,
+                                     ids=lambda v: v if isinstance(v, str) else None)
 def test_spec_equals_exact_16_all(src, dst, name, st):
     _assert_clean(spec_vs_exact_16(src, dst, st))
 
@@ -233,8 +234,9 @@ def _sweep_units() -> list[tuple[str, tuple, int]]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dst,st,shard", _sweep_units(),
-                         ids=lambda v: v if isinstance(v, str) else (",".join(v) if isinstance(v, tuple) else str(v)))
+@pytest.mark.parametrize_if_selected(
+    "dst,st,shard", _sweep_units,
+    ids=lambda v: v if isinstance(v, str) else (",".join(v) if isinstance(v, tuple) else str(v)))
 def test_sweep_binary32_all(dst, st, shard):
     """Every binary32 pattern (shard i of 8 of the range): kernel == exact-model table, and the table path too."""
     lo, hi = (shard << 32) // SHARDS, ((shard + 1) << 32) // SHARDS
