@@ -340,8 +340,3 @@ def _fraction(imod, rem, sn, t, L, xp, steps: int):
     f = xp.where(u >= 0, (imod << xp.maximum(u, 0)) + f_hi, imod >> drop)
     sticky = rest | ((imod & ((f * 0 + 1 << drop) - 1)) != 0)
     return f, sticky
-
-
-def sr_magnitude(xbits, sbits, sr, xp):
-    """Stochastically rounded magnitudes (:func:`round_magnitude` with ``rounding="sr"``)."""
-    return round_magnitude(xbits, sbits, "sr", xp, sr)
