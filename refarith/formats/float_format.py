@@ -195,12 +195,19 @@ class FloatFormat:
         return {}
 
     def _finite_value(self, code: int) -> Fraction:
+        """(-1)^s * significand * 2^(exponent - mbits), built as one Fraction of coprime integers: the power of
+        two's share of the significand's trailing zeros is shifted out first."""
         s, e, m = self.fields(code)
         if e == 0 and self.subnormals:
-            mag = Fraction(m, 1 << self.mbits) * _pow2(1 - self.bias)
+            sig, exp = m, 1 - self.bias - self.mbits
         else:
-            mag = Fraction((1 << self.mbits) + m, 1 << self.mbits) * _pow2(e - self.bias)
-        return -mag if s else mag
+            sig, exp = (1 << self.mbits) + m, e - self.bias - self.mbits
+        if s:
+            sig = -sig
+        if exp >= 0:
+            return Fraction(sig << exp)
+        t = min((sig & -sig).bit_length() - 1, -exp) if sig else 0
+        return Fraction(sig >> t, 1 << (-exp - t))
 
     def is_finite_code(self, code: int) -> bool:
         if self.is_nan_code(code):
