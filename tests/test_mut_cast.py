@@ -193,3 +193,13 @@ def test_hifloat8_through_encode():
         assert fc.encode(xs, "hif8", "rne", ov).tolist() == want
     with pytest.raises(UnknownModeError, match=r"^unknown negative policy 'drop'"):
         fc.encode(xs, "hif8", negative="drop")
+
+
+def test_sixteen_bit_decode_and_scalar_hifloat8():
+    """16-bit formats decode on the fast path (IEEE 754 binary16: 0x3C00 = 1, 0xC000 = -2, 0x7C00 = +inf, 0x0001 =
+    2^-24; bfloat16 0x3F80 = 1); a scalar encoded into HiFloat8 comes back as a Python int (the docstring)."""
+    b16 = fc.decode(np.array([0x3C00, 0xC000, 0x7C00, 0x0001], dtype=np.uint16), "binary16")
+    assert b16.tolist() == [1.0, -2.0, float("inf"), 2.0 ** -24]
+    assert fc.decode(np.array([0x3F80, 0xBF80], dtype=np.uint16), "bfloat16").tolist() == [1.0, -1.0]
+    code = fc.encode(1.0, "hif8")
+    assert type(code) is int and code == _rounded(1.0, "hif8")
