@@ -203,3 +203,12 @@ def test_sixteen_bit_decode_and_scalar_hifloat8():
     assert fc.decode(np.array([0x3F80, 0xBF80], dtype=np.uint16), "bfloat16").tolist() == [1.0, -1.0]
     code = fc.encode(1.0, "hif8")
     assert type(code) is int and code == _rounded(1.0, "hif8")
+
+
+def test_hifloat8_from_source_bit_patterns():
+    """src= codes into HiFloat8: binary16 patterns (1, -2.5, 65504, 2^-24) and binary32 patterns (1, -0.3 rounded
+    to binary32, 1e6), each against the exact model of the value the pattern holds."""
+    h = np.array([1.0, -2.5, 65504.0, 2.0 ** -24], dtype=np.float16)
+    assert fc.encode(h.view(np.uint16), "hif8", src="binary16").tolist() == [_rounded(x, "hif8") for x in h]
+    s = np.array([1.0, -0.3, 1e6], dtype=np.float32)
+    assert fc.encode(s.view(np.uint32), "hif8", src="binary32").tolist() == [_rounded(x, "hif8") for x in s]
