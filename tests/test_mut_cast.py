@@ -212,3 +212,5 @@ def test_hifloat8_from_source_bit_patterns():
     assert fc.encode(h.view(np.uint16), "hif8", src="binary16").tolist() == [_rounded(x, "hif8") for x in h]
     s = np.array([1.0, -0.3, 1e6], dtype=np.float32)
     assert fc.encode(s.view(np.uint32), "hif8", src="binary32").tolist() == [_rounded(x, "hif8") for x in s]
+    with pytest.raises(UnknownModeError, match=r"^stochastic rounding into hifloat8 is not modelled$"):
+        fc.encode(s, "hif8", "sr", rand=np.zeros(3, dtype=np.uint8), rand_bits=4)
