@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from refarith.errors import BadValueError, SpecError
+from refarith.exact.ops import decode
 from refarith.exact.rounding import floor_log2, pow2, round_value
 from refarith.exact.value import Value, parse_value
 from refarith.formats import get_format
@@ -66,11 +67,7 @@ def bf16(x: Fraction) -> Fraction:
     """x >= 0 rounded to nearest even into bfloat16 (no overflow occurs for the values this module rounds)."""
     if x == 0:
         return Fraction(0)
-    r = round_value(Value.of(x), BF16, "rne", "inf")
-    sign, e, m = BF16.fields(r.code)
-    if e == 0:
-        return Fraction(m) * pow2(1 - 127 - 7)
-    return (128 + m) * pow2(e - 127 - 7)
+    return decode(round_value(Value.of(x), BF16, "rne", "inf").code, BF16).mag
 
 
 C7 = bf16(Fraction(1, 7))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from refarith.errors import BadValueError
-from refarith.exact.hif4 import SCALE_NAN, TIES, UNIT
+from refarith.exact.hif4 import SCALE_NAN, UNIT, _check_ties
 
 _C7 = 73 / 512  # bf16(1/7), exactly
 
@@ -42,9 +42,7 @@ def _bf16(v: np.ndarray) -> np.ndarray:
 
 
 def _check(x, scale_ties: str, elem_ties: str, axis: int):
-    for name, t in (("scale_ties", scale_ties), ("elem_ties", elem_ties)):
-        if t not in TIES:
-            raise BadValueError(f"{name} must be one of {', '.join(TIES)}, got {t!r}")
+    _check_ties(scale_ties, elem_ties)
     a = np.asarray(x)
     if a.dtype != np.float32:
         raise BadValueError(f"HiF4 quantization takes a float32 array, got dtype {a.dtype}")
@@ -111,9 +109,7 @@ def _torch_quantize(x, axis: int, scale_ties: str, elem_ties: str):
     bits, uint8 codes)."""
     import torch
 
-    for name, t in (("scale_ties", scale_ties), ("elem_ties", elem_ties)):
-        if t not in TIES:
-            raise BadValueError(f"{name} must be one of {', '.join(TIES)}, got {t!r}")
+    _check_ties(scale_ties, elem_ties)
     if not isinstance(x, torch.Tensor) or x.dtype != torch.float32:
         raise BadValueError("the torch HiF4 kernel takes a float32 tensor")
     if x.dim() == 0:
