@@ -26,17 +26,85 @@ def _run_theorem(name):
 @pytest.mark.proof
 def test_theorem_transpose_1x16_counterexample():
     res = _run_theorem("nvfp4_recipe.transpose_1x16")
-    # hand derivation (levels=2, reciprocal, eps): s_t = fl(64/2688) = 1/42; in W, row 0 has amax 64, so
-    # b' = fl(fl(64/6) * 42) = 448, S = 448 and W[0][0] = 1 gives y = 42/448 = 0.09375 -> E2M1 0 (code 0);
-    # in W^T, row 0 is column 0 of W (all ones): b' = fl(fl(1/6) * 42) = 7, S = 7, y = 42/7 = 6 -> code 7
+    # hand derivation (levels=2, reciprocal, eps), W = [[1, 64]]: s_t = fl(64/2688) = 1/42; in W the one block has
+    # amax 64, so b' = fl(fl(64/6) * 42) = 448, S = 448 and W[0][0] = 1 gives y = 42/448 = 0.09375 -> E2M1 0
+    # (code 0); in W^T = [[1], [64]] the element 1 has a block of its own: b' = fl(fl(1/6) * 42) = 7, S = 7,
+    # y = 42/7 = 6 -> code 7
     cx = res.counterexample
     assert (cx["part"], cx["i"], cx["j"], cx["quantize(W^T)"], cx["quantize(W)^T"]) == ("codes", 0, 0, 7, 0)
+    assert (cx["p"], cx["q"]) == ((0, 0), (0, 1)) and cx["graph_differs"]
+    assert cx["graph_codes(W^T)"] == [[7], [7]] and cx["graph_codes(W)^T"] == [[0], [7]]
 
 
 @pytest.mark.proof
 @pytest.mark.slow
 def test_theorem_transpose_16x16():
-    _run_theorem("nvfp4_recipe.transpose_16x16")
+    res = _run_theorem("nvfp4_recipe.transpose_16x16")
+    assert res.detail.startswith("180 graphs")
+
+
+def test_layout_16x16_transposes_and_1x16_does_not():
+    """Part 3 on a few shapes (the theorem runs every shape up to 34 x 34): 16x16 tiles map each element's tile
+    to a tile with the same multiset; 1x16 blocks already fail at 1 x 2."""
+    shapes = ((16, 16), (17, 33), (5, 40))
+    assert rec.layout_mismatch("16x16", shapes, ("numpy",)) is None
+    bad = rec.layout_mismatch("1x16", ((1, 1), (1, 2)), ("numpy",))
+    assert (bad["shape"], bad["part"], bad["p"], bad["q"]) == ((1, 2), "block multiset", (0, 0), (0, 1))
+
+
+def test_layout_check_can_fail(monkeypatch):
+    """A layout whose unblocking misplaces one element is reported as a broken round trip."""
+    from refarith.fast import nvfp4 as fnv
+
+    real = fnv._unblocks
+
+    def swapped(c, shape, tile, xp):
+        out = np.array(real(c, shape, tile, xp))
+        out[0, [0, 1]] = out[0, [1, 0]]
+        return out
+
+    monkeypatch.setattr(fnv, "_unblocks", swapped)
+    bad = rec.layout_mismatch("16x16", ((2, 3),), ("numpy",))
+    assert bad is not None and bad["part"] == "round trip"
+
+
+def test_block_structure_of_the_nvfp4_graph():
+    from refarith.fast.triton_blocks import nvfp4_quantize_graph
+
+    g = nvfp4_quantize_graph("divide", "amax", "zero", "rtz", "decode")
+    w = rec.block_structure(g)
+    assert len(w.outputs) == 1 and all(n.kind not in ("rmax", "bcast") for n in w.nodes)
+    assert rec.w_monotone(w).verdict == "proved"
+    assert rec.max_laws(g.width).verdict == "proved"
+
+
+def test_block_structure_rejects_other_reductions():
+    """Part 1 can fail: two block maxima, or a maximum of a word that reads a block value."""
+    from refarith.errors import BadValueError
+    from refarith.fast.xptrace import trace_xp
+
+    two = trace_xp(lambda xp, b: (xp.amax(b & 0x7FFFFFFF, -1) + xp.amax(b, -1), b), [("x", 0, 32)], "two")
+    with pytest.raises(BadValueError, match="2 block maxima"):
+        rec.block_structure(two)
+    mixed = trace_xp(lambda xp, b, t: (xp.amax(b + t[..., None], -1), b), [("x", 0, 32), ("t", 1, 32)], "mixed")
+    with pytest.raises(BadValueError, match="not the element alone"):
+        rec.block_structure(mixed)
+
+
+def test_w_monotone_can_fail():
+    """The signed maximum of the raw bits is not monotone in |x| (negative values): a counterexample."""
+    from refarith.fast.xptrace import trace_xp
+
+    g = trace_xp(lambda xp, b: (xp.amax(b, -1), b), [("x", 0, 32)], "raw")
+    assert rec.w_monotone(rec.block_structure(g)).verdict == "counterexample"
+
+
+@pytest.mark.parametrize("tile", ["16x16", "1x16"])
+def test_graph_quantize_matches_the_exact_model(tile):
+    """The graph replay the theorems use gives the exact model's tensor scale, scale grid and codes."""
+    for m in rec.hand_built()[:2]:
+        st, grid, codes = rec.quantize_matrix(m, tile)
+        assert rec.graph_quantize(m, tile, ("reciprocal", "amax", "eps", "rne", "decode")) == (st, grid, codes)
 
 
 def test_16x16_transpose_hand_built_one_variant():
