@@ -19,6 +19,9 @@ every value between 2^(emin - mbits) and 2^(emax + 1)):
   positive for an invalid operation (0/0, inf - inf, 0 * inf), as in the exact model; hardware NaN signs and
   payloads are not used.
 
+``backend="triton"`` (torch tensors): the same results from the traced integer kernel of
+:mod:`refarith.fast.arithbits` (:func:`refarith.fast.triton_backend.arith`).
+
 Unsigned formats (the P3109 ``u`` formats, ``ue4m3``): the same argument; a negative result is cast by the
 format's ``negative`` rule and a NaN result is the format's one NaN.  Formats outside that class (bfloat16,
 binary32, e8m0) raise BadValueError: they have the exact model only.
@@ -52,6 +55,22 @@ def check_format(fmt: FloatFormat | str) -> FloatFormat:
     if span > 52 or 2 * p + 2 > 53:
         raise BadValueError(f"{f}: sums are not exact in binary64 (span {span} bits) or 2p + 2 > 53; "
                             "exact model only")
+    return f
+
+
+def check_args(op: str, fmt: FloatFormat | str, rounding: str, rand_bits: Any, sr_variant: str) -> FloatFormat:
+    """The format of ``a <op> b`` if the fast kernels take the op, the format and (stochastic div) k; else
+    UnknownModeError or BadValueError (every backend checks the same way)."""
+    if op not in OPS:
+        raise UnknownModeError(f"unknown arithmetic op {op!r}; expected one of {', '.join(OPS)}")
+    f = check_format(fmt)
+    if rounding == "sr" and op == "div" and isinstance(rand_bits, int):
+        from refarith.fast.castkernel import sr_fraction_bits
+
+        kb = sr_fraction_bits(rand_bits, sr_variant)
+        if 2 * (f.mbits + 1) + kb + 2 > 53:
+            raise BadValueError(f"{f}: stochastic div with {kb} fraction bits is not one rounding through binary64 "
+                                "(2p + K + 2 > 53); exact model only")
     return f
 
 
@@ -94,16 +113,12 @@ def arith(op: str, a: Any, b: Any, fmt: FloatFormat | str, rounding: str = "rne"
     """
     from refarith import fast
 
-    if op not in OPS:
-        raise UnknownModeError(f"unknown arithmetic op {op!r}; expected one of {', '.join(OPS)}")
-    f = check_format(fmt)
-    if rounding == "sr" and op == "div" and isinstance(rand_bits, int):
-        from refarith.fast.castkernel import sr_fraction_bits
+    f = check_args(op, fmt, rounding, rand_bits, sr_variant)
+    if backend == "triton":
+        from refarith.fast import triton_backend
 
-        kb = sr_fraction_bits(rand_bits, sr_variant)
-        if 2 * (f.mbits + 1) + kb + 2 > 53:
-            raise BadValueError(f"{f}: stochastic div with {kb} fraction bits is not one rounding through binary64 "
-                                "(2p + K + 2 > 53); exact model only")
+        return triton_backend.arith(op, a, b, f, rounding, overflow, nan_policy, rand, rand_bits, sr_variant,
+                                    negative)
     if backend == "numpy":
         ai, bi = np.broadcast_arrays(np.asarray(a).astype(np.int64), np.asarray(b).astype(np.int64))
         x = np.asarray(fast.decode(ai, f), dtype=np.float64)
@@ -127,11 +142,11 @@ def arith(op: str, a: Any, b: Any, fmt: FloatFormat | str, rounding: str = "rne"
             qnan = torch.full_like(r, float("nan"))
             r = torch.where(nan, torch.where(neg, -qnan, qnan), r)
     else:
-        raise UnknownModeError(f"unknown backend {backend!r}; expected numpy or torch")
+        raise UnknownModeError(f"unknown backend {backend!r}; expected numpy, torch or triton")
     from refarith.fast.cast import encode
 
     return encode(r, f, rounding=rounding, overflow=overflow, nan_policy=nan_policy, negative=negative,
                   backend=backend, rand=rand, rand_bits=rand_bits, sr_variant=sr_variant)
 
 
-__all__ = ["OPS", "arith", "check_format"]
+__all__ = ["OPS", "arith", "check_args", "check_format"]

@@ -32,6 +32,9 @@ subnormal range fewer bits lie between x's leading bit and the ulp.  Where every
 (:func:`fma_exact_in_binary64`; E2M1, E4M3 and E5M2 among them) there is no bound on k; elsewhere (binary16:
 k <= 41 for ``a``, 40 for the others; bfloat16: 44, 43; P3109 formats of wide range) a larger k is refused with
 one line (:func:`fma_sr_max_bits`).  ``te_e2m1_8`` is for E2M1, where the sum is exact.
+
+``backend="triton"`` (torch tensors): the same results from the traced integer kernel of
+:mod:`refarith.fast.arithbits` (:func:`refarith.fast.triton_backend.fma`), with the same k bound.
 """
 
 from __future__ import annotations
@@ -115,6 +118,19 @@ def fma_sr_max_bits(f: FloatFormat, variant: str) -> int | None:
     return 52 - (f.mbits + 1) - (0 if variant == "a" else 1)
 
 
+def check_fma_args(fmt: FloatFormat | str, rounding: str, rand_bits: Any, sr_variant: str) -> FloatFormat:
+    """The format of a fast fma if the kernels take it and (stochastic rounding) k; else BadValueError or
+    UnknownModeError (every backend checks the same way)."""
+    f = check_format(fmt)
+    if rounding == "sr" and isinstance(rand_bits, int) and not isinstance(rand_bits, bool):
+        cap = fma_sr_max_bits(f, sr_variant)
+        if cap is not None and rand_bits > cap:
+            raise UnknownModeError(f"fast fma: rand_bits={rand_bits} exceeds {cap}, the most the round-to-odd "
+                                   f"binary64 sum rounds exactly into {f.name} under sr variant {sr_variant!r}; "
+                                   "use the exact model")
+    return f
+
+
 def _odd_sum_torch(x, y, s):
     """:func:`odd_sum` on torch float64 tensors."""
     import torch
@@ -136,13 +152,11 @@ def fma_rto(a: Any, b: Any, c: Any, fmt: FloatFormat | str, rounding: str = "rne
     from refarith import fast
     from refarith.fast.cast import encode
 
-    f = check_format(fmt)
-    if rounding == "sr" and isinstance(rand_bits, int) and not isinstance(rand_bits, bool):
-        cap = fma_sr_max_bits(f, sr_variant)
-        if cap is not None and rand_bits > cap:
-            raise UnknownModeError(f"fast fma: rand_bits={rand_bits} exceeds {cap}, the most the round-to-odd "
-                                   f"binary64 sum rounds exactly into {f.name} under sr variant {sr_variant!r}; "
-                                   "use the exact model")
+    f = check_fma_args(fmt, rounding, rand_bits, sr_variant)
+    if backend == "triton":
+        from refarith.fast import triton_backend
+
+        return triton_backend.fma(a, b, c, f, rounding, overflow, nan_policy, rand, rand_bits, sr_variant)
     if backend == "numpy":
         xp = np
         ai, bi, ci = np.broadcast_arrays(*(np.asarray(v).astype(np.int64) for v in (a, b, c)))
@@ -159,7 +173,7 @@ def fma_rto(a: Any, b: Any, c: Any, fmt: FloatFormat | str, rounding: str = "rne
         p = x * y
         r = _odd_sum_torch(p, z, _combine("add", p, z, rounding, torch))
     else:
-        raise UnknownModeError(f"unknown backend {backend!r}; expected numpy or torch")
+        raise UnknownModeError(f"unknown backend {backend!r}; expected numpy, torch or triton")
     nan = xp.isnan(r)
     if bool(nan.any()):
         top = f.nbits - 1
@@ -178,5 +192,5 @@ def fma_rto(a: Any, b: Any, c: Any, fmt: FloatFormat | str, rounding: str = "rne
                   rand_bits=rand_bits, sr_variant=sr_variant)
 
 
-__all__ = ["arith_rto", "check_format", "fma_exact_in_binary64", "fma_rto", "fma_sr_max_bits", "odd_sum",
-           "two_sum"]
+__all__ = ["arith_rto", "check_fma_args", "check_format", "fma_exact_in_binary64", "fma_rto", "fma_sr_max_bits",
+           "odd_sum", "two_sum"]

@@ -424,7 +424,6 @@ def encode(x: Any, dst: Any, rounding: str = "rne", overflow: str | None = None,
     prove — never by a lookup table or a float operation."""
     import torch
 
-    from refarith.errors import UnknownModeError
     from refarith.fast.cast import _dst, _modes, _raise_torch, as_numpy
     from refarith.formats import FloatFormat, IntFormat, get_format
 
@@ -454,20 +453,29 @@ def encode(x: Any, dst: Any, rounding: str = "rne", overflow: str | None = None,
                             "integer")
     if not isinstance(sf, (FloatFormat, IntFormat)):
         raise BadValueError(f"cannot cast from {sf}")
-    r = None
-    if rounding == "sr":
-        if rand is None:
-            raise UnknownModeError("stochastic rounding needs rand (integers of rand_bits bits)")
-        r = rand if isinstance(rand, torch.Tensor) else torch.as_tensor(as_numpy(rand))
-        if r.is_floating_point() or r.is_complex() or r.dtype == torch.bool:
-            raise UnknownModeError(f"rand must hold integers, got {r.dtype}")
-        if r.numel() and (int(r.min()) < 0 or int(r.max()) >= (1 << rand_bits)):
-            raise UnknownModeError(f"rand values must lie in [0, 2^{rand_bits}) for rand_bits={rand_bits}")
-        r = torch.broadcast_to(r.to(w.device), w.shape)
+    r = _rand_tensor(rand, rand_bits, w) if rounding == "sr" else None
     codes, err = cast_codes(w, sf, df, rounding, overflow, nan_policy, negative, r, rand_bits, sr_variant)
     if bool(err.any()):
         _raise_torch(int(torch.nonzero(err.reshape(-1))[0, 0]), w.to(torch.int64), sf, df, nan_policy, negative)
     return codes
+
+
+def _rand_tensor(rand: Any, rand_bits: int, like: Any) -> Any:
+    """The random integers of stochastic rounding as a tensor of ``like``'s shape on its device, checked as the
+    numpy and torch backends check them (given, integers, below 2^``rand_bits``); never drawn here."""
+    import torch
+
+    from refarith.errors import UnknownModeError
+    from refarith.fast.cast import as_numpy
+
+    if rand is None:
+        raise UnknownModeError("stochastic rounding needs rand (integers of rand_bits bits)")
+    r = rand if isinstance(rand, torch.Tensor) else torch.as_tensor(as_numpy(rand))
+    if r.is_floating_point() or r.is_complex() or r.dtype == torch.bool:
+        raise UnknownModeError(f"rand must hold integers, got {r.dtype}")
+    if r.numel() and (int(r.min()) < 0 or int(r.max()) >= (1 << rand_bits)):
+        raise UnknownModeError(f"rand values must lie in [0, 2^{rand_bits}) for rand_bits={rand_bits}")
+    return torch.broadcast_to(r.to(like.device), like.shape)
 
 
 def cast_codes(w: Any, src: Any, dst: Any, rounding: str, overflow: str, nan_policy: str, negative: str,
@@ -500,6 +508,84 @@ def cast_codes(w: Any, src: Any, dst: Any, rounding: str, overflow: str, nan_pol
 
 def _bits(io: str) -> int:
     return 8 if io == "bool" else int("".join(ch for ch in io if ch.isdigit()))
+
+
+# ------------------------------------------------------------------ add, sub, mul, div, fma
+def _codes(xs: Sequence[Any], f: Any) -> list[Any]:
+    """Operand code arrays as broadcast int64 tensors on the first tensor's device (CPU if none is a tensor),
+    checked against the format's code range as the numpy and torch decode check them."""
+    import torch
+
+    from refarith.errors import BitPatternError
+    from refarith.fast.cast import as_numpy
+
+    dev = next((x.device for x in xs if isinstance(x, torch.Tensor)), torch.device("cpu"))
+    ts = []
+    for x in xs:
+        t = x if isinstance(x, torch.Tensor) else torch.as_tensor(as_numpy(x))
+        if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+            raise BadValueError(f"codes must be integers, got {t.dtype}")
+        ts.append(t.to(device=dev, dtype=torch.int64))
+    ts = list(torch.broadcast_tensors(*ts))
+    for t in ts:
+        if t.numel() and (int(t.min()) < 0 or int(t.max()) >= f.ncodes):
+            raise BitPatternError(f"{f.name}: codes must lie in [0, {f.ncodes - 1:#x}]")
+    return ts
+
+
+def _run_op(graph_of: Any, xs: Sequence[Any], f: Any, rounding: str, overflow: str | None, nan_policy: str,
+            negative: str | None, rand: Any, rand_bits: int | None, sr_variant: str) -> Any:
+    """Codes of the traced op graph ``graph_of(overflow, negative, rand_bits)`` on the operand codes ``xs``, with
+    the cast's checks of the modes, k and the random integers in the numpy backend's order."""
+    import torch
+
+    from refarith.exact.rounding import default_negative
+    from refarith.exact.stochastic import check_variant
+    from refarith.fast.cast import _modes, _raise_torch, _torch_code_dtype
+    from refarith.formats import get_format
+
+    ts = _codes(xs, f)
+    if negative is None:
+        negative = default_negative(f)
+    overflow, rand_bits = _modes(f, rounding, overflow, nan_policy, negative, rand_bits)
+    if rounding == "sr":
+        check_variant(sr_variant, rand_bits, f.name)
+        ts.append(_rand_tensor(rand, rand_bits, ts[0]).to(torch.int64))
+    g = graph_of(overflow, negative, rand_bits)
+    codes, err, y = run_graph(g, ts, ["int64"] * len(ts), [_torch_code_dtype(f), torch.bool, torch.int64])
+    if bool(err.any()):
+        _raise_torch(int(torch.nonzero(err.reshape(-1))[0, 0]), y, get_format("binary64"), f, nan_policy, negative)
+    return codes
+
+
+def arith(op: str, a: Any, b: Any, fmt: Any, rounding: str = "rne", overflow: str | None = None,
+          nan_policy: str = "error", rand: Any = None, rand_bits: int | None = None, sr_variant: str = "a",
+          negative: str | None = None) -> Any:
+    """Codes of ``a <op> b`` (add, sub, mul, div) for code arrays of ``fmt`` (torch tensors, broadcast), rounded
+    once, computed with Triton by the traced graph of :func:`refarith.fast.arithbits.arith_graph`.
+
+    The semantics, formats, k bound, outputs and errors of :func:`refarith.fast.arith.arith` (codes uint8 for
+    formats of at most 8 bits, else int32, on the operands' device; ``rounding="sr"``: ``rand`` one
+    ``rand_bits``-bit integer per element, rule ``sr_variant``)."""
+    from refarith.fast.arith import check_args
+    from refarith.fast.arithbits import arith_graph
+
+    f = check_args(op, fmt, rounding, rand_bits, sr_variant)
+    return _run_op(lambda ov, neg, k: arith_graph(op, f.name, rounding, ov, nan_policy, neg, k, sr_variant),
+                   (a, b), f, rounding, overflow, nan_policy, negative, rand, rand_bits, sr_variant)
+
+
+def fma(a: Any, b: Any, c: Any, fmt: Any, rounding: str = "rne", overflow: str | None = None,
+        nan_policy: str = "error", rand: Any = None, rand_bits: int | None = None, sr_variant: str = "a") -> Any:
+    """Codes of ``a * b + c`` for code arrays of ``fmt`` (torch tensors, broadcast), rounded once, computed with
+    Triton by the traced graph of :func:`refarith.fast.arithbits.fma_graph`; the semantics, formats, k bound and
+    errors of :func:`refarith.fast.oddsum.fma_rto`."""
+    from refarith.fast.arithbits import fma_graph
+    from refarith.fast.oddsum import check_fma_args
+
+    f = check_fma_args(fmt, rounding, rand_bits, sr_variant)
+    return _run_op(lambda ov, neg, k: fma_graph(f.name, rounding, ov, nan_policy, k, sr_variant),
+                   (a, b, c), f, rounding, overflow, nan_policy, None, rand, rand_bits, sr_variant)
 
 
 _INTERPRETED: dict[int, Any] = {}
@@ -558,6 +644,6 @@ def decode(codes: Any, fmt: Any, dtype: Any = None) -> Any:
     return out.view(torch.float32 if name == "float32" else torch.float64).reshape(c.shape)
 
 
-__all__ = ["BLOCK_DEVICE", "BLOCK_INTERPRETED", "CompiledKernel", "TritonError", "cache_dir", "cast_codes",
-           "compile_graph", "decode", "emit_source", "encode", "on_device", "run_graph",
+__all__ = ["BLOCK_DEVICE", "BLOCK_INTERPRETED", "CompiledKernel", "TritonError", "arith", "cache_dir", "cast_codes",
+           "compile_graph", "decode", "emit_source", "encode", "fma", "on_device", "run_graph",
            "run_kernel"]
