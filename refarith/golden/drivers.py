@@ -695,8 +695,9 @@ for _name in _ARITH:
         classify=_arith_classify,
         variant_params=_arith_variants,
         fast=_arith_fast,
+        backends=("numpy", "torch", "triton"),
         doc="two codes of the format -> one code, correctly rounded (fast kernel: signed formats whose sums are "
-            "exact in binary64, see refarith.fast.arith)",
+            "exact in binary64, see refarith.fast.arith; triton: refarith.fast.arithbits)",
     ))
 
 

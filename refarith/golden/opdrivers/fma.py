@@ -142,9 +142,9 @@ register_driver(Driver(
     classify=_classify,
     variant_params=lambda s: {k: v for k, v in _arith_variants(s).items() if k != "negative"},
     fast=_fast,
-    backends=("numpy", "torch"),
+    backends=("numpy", "torch", "triton"),
     doc="three codes of the format (rounding=sr: and the random integer r) -> one code, a * b + c rounded once "
-        "(fast kernel: refarith.fast.oddsum.fma_rto)",
+        "(fast kernel: refarith.fast.oddsum.fma_rto; triton: refarith.fast.arithbits)",
 ))
 
 __all__ = ["FMA_GOLDEN_SPECS", "FMA_SR_GOLDEN_SPECS", "boundary_codes", "hard_sr_triples"]
