@@ -243,4 +243,148 @@ def fma_graph(fmt: str, rounding: str, overflow: str, nan_policy: str = "error",
     return trace(kernel, 64, ("a", "b", "c", "r") if rounding == "sr" else ("a", "b", "c"), name)
 
 
-__all__ = ["arith_graph", "binary_bits", "fma_bits", "fma_graph"]
+# ------------------------------------------------------------------ the floating dot product's accumulator
+class _TraceBackend:
+    """The array primitives of :class:`refarith.fast.lmul.Backend` on the tracing shim (``xp``,
+    :class:`refarith.fast.xptrace.XpTrace`), so that the numpy kernel's accumulator rounding
+    (:func:`refarith.fast.lmul.round_scaled`) is traced as it runs on numpy."""
+
+    name = "trace"
+
+    def __init__(self, xp) -> None:
+        self.xp = xp
+
+    def where(self, c, a, b):
+        # Python ints are int64 constants here, as numpy's int64 arrays hold them (a sign mask of 2^31 included)
+        a, b = (self.xp.const(v, 64) if isinstance(v, int) else v for v in (a, b))
+        return self.xp.where(c, a, b)
+
+    def ones_like(self, a):
+        return a * 0 + 1
+
+    def zeros_like(self, a):
+        return a * 0
+
+    def clip(self, a, lo: int, hi: int):
+        return self.xp.clip(a, lo, hi)
+
+
+def _rescale(ops: BitOps, n: _Num, scale: int, to: int) -> _Num:
+    """``n`` with its exponent words in scale ``to`` >= ``scale``."""
+    return _Num(n.sign, n.m, ops.add(n.e, ops.const(to - scale, n.m)), n.nan, n.inf, n.zero)
+
+
+def _dot_step(xp, a: _Num, p: _Num, scale: int, acc: FloatFormat, rounding: str, overflow: str, sr_up):
+    """(code, NaN-without-NaN mask) of round_acc(a + p), as ``refarith.fast.fdot._add_round`` computes it from
+    the binary64 value of the sum rounded to odd: the decomposition of ``FdotF64.encode_exactish`` and the traced
+    :func:`refarith.fast.lmul.round_scaled` (with the stochastic rule ``sr_up``)."""
+    from refarith.fast.lmul import round_scaled, special_codes
+    from refarith.fast.xptrace import SInt
+
+    ops = xp.tr
+    c = lambda v: ops.const(v, a.m)  # noqa: E731
+    ma, ea = _at61(ops, a.m, a.e)
+    mp, ep = _at61(ops, p.m, p.e)
+    fin, zero, zsign = _sum_bits(ops, _Num(a.sign, ma, ea, a.nan, a.inf, a.zero),
+                                 _Num(p.sign, mp, ep, p.nan, p.inf, p.zero), scale, rounding)
+    nan = ops.bor(ops.bor(a.nan, p.nan), ops.band(ops.band(a.inf, p.inf), ops.ne(a.sign, p.sign)))
+    inf = ops.band(ops.bor(a.inf, p.inf), ops.bnot(nan))
+    isign = ops.where(a.inf, a.sign, p.sign)
+    word = lambda w: SInt(xp, w, 64, 0)  # noqa: E731
+    sign = word(ops.shr(fin, 63))
+    field = ops.and_(ops.shr(fin, 52), c(0x7FF))
+    n = word(ops.or_(ops.and_(fin, c((1 << 52) - 1)), c(1 << 52)))
+    out = round_scaled(_TraceBackend(xp), sign, n, word(ops.sub(field, c(1075))), 52, acc, rounding, overflow,
+                       "gradual", sr_up)
+    sc = special_codes(acc, overflow)
+    out = xp.word(xp.lift(out, 64)).w
+    out = ops.where(zero, ops.where(ops.eq(zsign, c(1)), c(sc["neg0"]), c(0)), out)
+    maxc = ops.where(ops.eq(isign, c(1)), c(acc.max_code | acc.sign_mask), c(acc.max_code))
+    if overflow == "saturate":
+        ic = maxc
+    else:
+        key = "inf" if overflow == "inf" else "nan"
+        ic = ops.where(ops.eq(isign, c(1)), c(sc[key + "1"] & ops.mask), c(sc[key + "0"] & ops.mask))
+    out = ops.where(inf, ic, out)
+    if acc.has_nan:
+        return ops.where(nan, c(sc["nan0"]), out), ops.mfalse(out)
+    return out, nan
+
+
+def dot_accumulate(xp, xs, ys, rs, fmt: FloatFormat, acc: FloatFormat, order: str, rounding: str, overflow: str,
+                   k: int | None, sr_variant: str):
+    """(accumulator code, error mask) of the dot product of the code words ``xs``, ``ys`` (exact products) in
+    ``order``, addition i rounded with ``rs[i]`` for ``rounding='sr'``: :func:`refarith.fast.fdot.fdot`'s
+    evaluation order and zero/inf/NaN rules; the error mask marks a NaN into an accumulator without NaN."""
+    from refarith.fast.mx import sr_round_up
+
+    ops = xp.tr
+    c = lambda v: ops.const(v, xs[0])  # noqa: E731
+    c_in = _decode(ops, xs[0], fmt)[1] if xs else 0
+    c_acc = _decode(ops, c(0), acc)[1]
+    scale = max(2 * c_in, c_acc) + _EOFF
+    prods = []
+    for x, y in zip(xs, ys, strict=True):
+        a, _ = _decode(ops, x, fmt)
+        b, _ = _decode(ops, y, fmt)
+        nan = ops.bor(ops.bor(a.nan, b.nan), ops.bor(ops.band(a.inf, b.zero), ops.band(a.zero, b.inf)))
+        prods.append(_rescale(ops, _Num(ops.xor(a.sign, b.sign), ops.mul(a.m, b.m), ops.add(a.e, b.e), nan,
+                                        ops.band(ops.bor(a.inf, b.inf), ops.bnot(nan)), ops.bor(a.zero, b.zero)),
+                              2 * c_in, scale))
+    rules = iter(rs)
+    err = ops.mfalse(c(0))
+    zero_num = _rescale(ops, _decode(ops, c(0), acc)[0], c_acc, scale)
+
+    def add(a: _Num, p: _Num, mode: str = rounding):
+        nonlocal err
+        r = next(rules, None)
+        sr_up = None if r is None else (lambda n, d, lo, r=r: sr_round_up(n, d, (r, k, sr_variant), lo, xp))
+        code, e = _dot_step(xp, a, p, scale, acc, mode, overflow, sr_up)
+        err = ops.bor(err, e)
+        return code, _rescale(ops, _decode(ops, code, acc)[0], c_acc, scale)
+
+    if not prods:
+        code, _ = add(zero_num, zero_num, "rne" if rounding == "sr" else rounding)
+    elif order == "sequential":
+        a = zero_num
+        for p in prods:
+            code, a = add(a, p)
+    else:
+        def tree(lo: int, hi: int):
+            if hi - lo == 1:
+                return None, prods[lo]
+            mid = lo + (hi - lo) // 2
+            return add(tree(lo, mid)[1], tree(mid, hi)[1])
+
+        code, _ = add(zero_num, prods[0]) if len(prods) == 1 else tree(0, len(prods))
+    return code, err
+
+
+@lru_cache(maxsize=64)
+def fdot_graph(fmt: str, acc: str, n: int, order: str, rounding: str, overflow: str, rand_bits: int | None = None,
+               sr_variant: str = "a") -> Graph:
+    """Graph of the dot product of two vectors of ``n`` codes of ``fmt`` accumulated in ``acc`` (exact products,
+    64-bit words): inputs ``x0..x{n-1}``, ``y0..``, and for ``rounding='sr'`` one random integer per addition
+    (``r0..``); outputs ``(code, error_mask)``."""
+    from refarith.exact.fdot import additions
+    from refarith.fast.xptrace import trace_xp
+
+    f, a = get_format(fmt), get_format(acc)
+    m = additions(n, order) if rounding == "sr" else 0
+    names = [f"x{i}" for i in range(n)] + [f"y{i}" for i in range(n)] + [f"r{i}" for i in range(m)]
+    sr = f",sr={sr_variant},k={rand_bits}" if rounding == "sr" else ""
+
+    def kernel(xp, *ins):
+        xs = [v.w for v in ins[:n]]
+        code, err = dot_accumulate(xp, xs, [v.w for v in ins[n:2 * n]], list(ins[2 * n:]), f, a, order, rounding,
+                                   overflow, rand_bits, sr_variant)
+        return SInt(xp, code, 64, 0), SInt(xp, err, 1, 0, True)
+
+    from refarith.fast.xptrace import SInt
+
+    return trace_xp(kernel, [(nm, 0, 64) for nm in names],
+                    f"fdot({f.name}->{a.name},n={n},order={order},rounding={rounding},overflow={overflow}{sr})",
+                    width=64)
+
+
+__all__ = ["arith_graph", "binary_bits", "dot_accumulate", "fdot_graph", "fma_bits", "fma_graph"]

@@ -23,6 +23,11 @@ of a supported spec is exact:
   k <= 52 - p for variant ``a``, k <= 51 - p for ``b``, ``c`` and ``c_odd`` (one more bit and a
   sticky tie), k = 8 for ``te_e2m1_8`` (E2M1 accumulators).  binary32 accumulators: k <= 28 / 27;
   larger k is refused (the exact model has no bound).
+
+``backend="triton"`` (torch tensors; exact products, vectors of at least one element): the same codes from the
+traced graph of :func:`refarith.fast.arithbits.fdot_graph` -- the sum rounded to odd in integer words, then this
+module's accumulator rounding (:func:`refarith.fast.lmul.round_scaled` and the stochastic rule) traced as numpy
+runs it; the same checks and k bounds.
 """
 
 from __future__ import annotations
@@ -260,6 +265,13 @@ def fdot(x, y, fmt: FloatFormat | str, acc: FloatFormat | str = "binary32", orde
         from refarith.errors import UnknownModeError
 
         raise UnknownModeError(f"rand is given but rounding={rounding!r}; random bits apply to rounding='sr' only")
+    if backend == "triton":
+        if product != "exact" or mul != "exact":
+            raise BadValueError("fast fdot on triton: exact products only (product=exact, mul=exact); use numpy "
+                                "or torch")
+        from refarith.fast import triton_backend
+
+        return triton_backend.fdot(x, y, fmt, acc, order, rounding, overflow, rand, rand_bits, sr_variant)
     with np.errstate(invalid="ignore", over="ignore"):
         return _fdot(x, y, fmt, acc, order, product, mul, rounding, overflow, backend,
                      (rand, rand_bits, sr_variant) if rounding == "sr" else None)

@@ -588,6 +588,50 @@ def fma(a: Any, b: Any, c: Any, fmt: Any, rounding: str = "rne", overflow: str |
                    (a, b, c), f, rounding, overflow, nan_policy, None, rand, rand_bits, sr_variant)
 
 
+def fdot(x: Any, y: Any, fmt: Any, acc: Any, order: str, rounding: str, overflow: str, rand: Any = None,
+         rand_bits: int | None = None, sr_variant: str = "a") -> Any:
+    """Accumulator codes (int64, on the operands' device) of the dot products over the last axis of the code
+    tensors ``x``, ``y`` of ``fmt`` (exact products), computed with Triton by the graph of
+    :func:`refarith.fast.arithbits.fdot_graph`; ``rounding="sr"``: ``rand`` one random integer per addition, as
+    :func:`refarith.fast.fdot.fdot`, which checks the spec before it calls this."""
+    import torch
+
+    from refarith.fast import blocksr
+    from refarith.fast.arithbits import fdot_graph
+    from refarith.fast.mx import ops
+    from refarith.fast.triton_blocks import run_blocks
+    from refarith.formats import get_format
+
+    fmt, acc = get_format(fmt), get_format(acc)
+    xt, yt = (v if isinstance(v, torch.Tensor) else torch.as_tensor(np.asarray(v)) for v in (x, y))
+    xt, yt = xt.to(torch.int64), yt.to(device=xt.device, dtype=torch.int64)
+    if tuple(xt.shape) != tuple(yt.shape):
+        raise BadValueError(f"dot product operands differ in shape: {tuple(xt.shape)} vs {tuple(yt.shape)}")
+    if bool(((xt < 0) | (xt >= fmt.ncodes) | (yt < 0) | (yt >= fmt.ncodes)).any()):
+        raise BadValueError(f"{fmt.name}: bit patterns must lie in 0..{fmt.ncodes - 1}")
+    n = xt.shape[-1]
+    lead = tuple(xt.shape[:-1])
+    ins = [v.reshape(-1, n)[:, i].contiguous() for v in (xt, yt) for i in range(n)]
+    if rounding == "sr":
+        from refarith.exact.fdot import additions
+
+        shape = (*lead, additions(n, order))
+        r = blocksr.random_bits(rand, shape, rand_bits, sr_variant, acc.name, ops("torch"), xt)
+        ins += [r.reshape(-1, shape[-1])[:, i].contiguous() for i in range(shape[-1])]
+    if n == 0:  # the graph of no products has no input to launch over
+        raise BadValueError("the triton fdot takes vectors of at least one element (numpy and torch take empty ones)")
+    rows = int(np.prod(lead, dtype=np.int64))
+    if rows == 0:
+        return torch.zeros(lead, dtype=torch.int64, device=xt.device)
+    g = fdot_graph(fmt.name, acc.name, n, order, rounding, overflow, rand_bits, sr_variant)
+    code, err = run_blocks(g, ins, ["int64"] * len(ins), [torch.int64, torch.bool], rows, 1)
+    if bool(err.any()):
+        from refarith.errors import SpecialValueError
+
+        raise SpecialValueError(f"NaN cannot be encoded in {acc.name}, which has no NaN")
+    return code.reshape(lead)
+
+
 _INTERPRETED: dict[int, Any] = {}
 
 
@@ -645,5 +689,5 @@ def decode(codes: Any, fmt: Any, dtype: Any = None) -> Any:
 
 
 __all__ = ["BLOCK_DEVICE", "BLOCK_INTERPRETED", "CompiledKernel", "TritonError", "arith", "cache_dir", "cast_codes",
-           "compile_graph", "decode", "emit_source", "encode", "fma", "on_device", "run_graph",
+           "compile_graph", "decode", "emit_source", "encode", "fdot", "fma", "on_device", "run_graph",
            "run_kernel"]

@@ -95,9 +95,9 @@ def _fdot_exact(spec: Spec, codes: tuple[int, ...]) -> int | None:
 def _fdot_fast(spec: Spec, inputs: tuple, backend: str) -> tuple:
     from refarith.fast import fdot
 
-    rand = as_backend(inputs[2], backend) if is_sr(spec) else None
-    return (fdot.fdot_spec(spec, as_backend(inputs[0], backend), as_backend(inputs[1], backend), backend=backend,
-                           rand=rand),)
+    conv = (lambda a: a) if backend == "triton" else (lambda a: as_backend(a, backend))  # triton: tensors or arrays
+    rand = conv(inputs[2]) if is_sr(spec) else None
+    return (fdot.fdot_spec(spec, conv(inputs[0]), conv(inputs[1]), backend=backend, rand=rand),)
 
 
 @cache
@@ -227,6 +227,7 @@ register_driver(Driver(
     variant_params=_fdot_variants,
     random=_fdot_random,
     fast=_fdot_fast,
+    backends=("numpy", "torch", "triton"),
     doc="two vectors of 8 codes (rounding=sr: and one random integer per addition) -> the accumulator's code",
 ))
 
