@@ -122,8 +122,8 @@ def test_bad_input_is_refused():
         fh.hif4_quantize(np.ones(96, dtype=np.float32))
     with pytest.raises(BadValueError, match="float32"):
         fh.hif4_quantize(np.ones(64))
-    with pytest.raises(BadValueError, match="numpy and torch kernels"):
-        fh.hif4_quantize(np.ones(64, dtype=np.float32), backend="triton")
+    with pytest.raises(BadValueError, match="numpy, torch, triton kernels"):
+        fh.hif4_quantize(np.ones(64, dtype=np.float32), backend="cuda")
 
 
 def _fast_matches_exact(sid: str, n_random: int, backend: str = "numpy") -> int:
@@ -183,15 +183,14 @@ def test_identify_names_the_hif4_tie_rule(variant):
     assert [s.spec for s in scores if s.matches and s.outside_domain == 0] == [str(want)]
 
 
-def test_kernel_reciprocal_rounds_once_on_every_scale():
-    # the kernels round 1/S to binary64 and then to bfloat16: equal to one rounding of the exact 1/S for all 255
-    # finite scale codes (the claim in refarith.exact.hif4's docstring)
-    codes = np.arange(255)
-    s = np.ldexp((4 + (codes & 3)).astype(np.float64), (codes >> 2) - 50)
-    got = fh._round_sig(1.0 / s, 8, "even")
+def test_kernel_reciprocal_on_every_scale():
+    # the kernel reads R = bf16(1/S) as R_sig * 2^(-E - 7 - [M > 0]) from four significands: equal to the exact
+    # model's reciprocal for all 255 finite scale codes, and to the reference's hardware table E6M2_REC
+    assert fh._REC_SIG == (128, 128 + 77, 128 + 43, 128 + 18)
     for c in range(255):
+        e, m = (c >> 2) - 48, c & 3
         sv = ops.decode(c, h.SCALE_FMT).mag
-        assert Fraction(float(got[c])) == h.reciprocal(sv), c
+        assert fh._REC_SIG[m] * Fraction(2) ** (-e - 7 - (m > 0)) == h.reciprocal(sv), c
 
 
 def test_quantize_api_backends_and_npz_round_trip(tmp_path, capsys):

@@ -58,7 +58,9 @@ def _fast(spec: Spec, inputs: tuple, backend: str) -> tuple:
     from refarith.fast import hif4 as fh
 
     st, et = _ties(spec)
-    x = as_backend(float_view(to_numpy(inputs[0]), F32), backend)
+    x = as_backend(float_view(to_numpy(inputs[0]), F32), "numpy" if backend == "numpy" else "torch")
+    if backend == "triton":  # the traced kernel, on the operands' device (interpreted on CPU)
+        x = x.to(getattr(inputs[0], "device", "cpu"))
     if spec.op == "hif4_fake_quantize":
         y = fh.hif4_fake_quantize(x, scale_ties=st, elem_ties=et, backend=backend)
         return (np.ascontiguousarray(to_numpy(y), dtype=np.float32).view(np.uint32),)
@@ -168,6 +170,6 @@ for _op, _doc in (("hif4_quantize", "64 binary32 values -> E6M2 scale, level-2 b
         random=_random,
         random_count=96,
         fast=_fast,
-        backends=("numpy", "torch"),
+        backends=("numpy", "torch", "triton"),
         doc=_doc,
     ))
