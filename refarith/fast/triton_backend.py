@@ -24,6 +24,7 @@ Which kernels have a Triton backend:
 * MX quantize/dequantize, NVFP4 quantize/dequantize, block floating point and INTn quantization (stochastic
   rounding included) and the requantization variants (:mod:`refarith.fast.triton_blocks`): their numpy/torch
   array-shim code traced by :mod:`refarith.fast.xptrace` into block graphs, emitted by :func:`emit_block_source`;
+  HiFloat4 quantization (:func:`refarith.fast.hif4.hif4_quantize_graph`) the same way;
 * the scaled GEMMs (:mod:`refarith.fast.gemm_triton`): every accumulator step traced from the numpy kernel's step
   functions (:mod:`refarith.fast.gemm_steps`), the tile layout and the loops over K written by hand;
 * any user kernel written against BitOps (:func:`run_kernel`).
@@ -31,7 +32,7 @@ Which kernels have a Triton backend:
 Not (yet) a Triton backend, because the kernel is numpy/torch code outside both tracers (float arithmetic, or
 array operations the tracers do not record: sorting, matrix products, Python loops over values): the binary
 arithmetic of :mod:`refarith.fast.arith`, the dot products (:mod:`refarith.fast.fdot`,
-:mod:`refarith.fast.intdot`, :mod:`refarith.fast.llmint8`), HiFloat4 (:mod:`refarith.fast.hif4`), the integer-only
+:mod:`refarith.fast.intdot`, :mod:`refarith.fast.llmint8`), the integer-only
 operators (:mod:`refarith.fast.fixedpoint`, :mod:`refarith.fast.ibert`, :mod:`refarith.fast.ivit`,
 :mod:`refarith.fast.lmul`; integer code that the array-shim tracer could record once they take its ``xp``)
 and FP4 packing (:mod:`refarith.fast.packing`).
