@@ -79,16 +79,20 @@ def test_block_structure_of_the_nvfp4_graph():
 
 
 def test_block_structure_rejects_other_reductions():
-    """Part 1 can fail: two block maxima, or a maximum of a word that reads a block value."""
+    """Part 1 can fail: two block maxima, a maximum of a word that reads a block value, a block input other than
+    the per-tensor word."""
     from refarith.errors import BadValueError
     from refarith.fast.xptrace import trace_xp
 
     two = trace_xp(lambda xp, b: (xp.amax(b & 0x7FFFFFFF, -1) + xp.amax(b, -1), b), [("x", 0, 32)], "two")
     with pytest.raises(BadValueError, match="2 block maxima"):
         rec.block_structure(two)
-    mixed = trace_xp(lambda xp, b, t: (xp.amax(b + t[..., None], -1), b), [("x", 0, 32), ("t", 1, 32)], "mixed")
+    mixed = trace_xp(lambda xp, b, t: (xp.amax(b + t[..., None], -1), b), [("x", 0, 32), ("at", 1, 32)], "mixed")
     with pytest.raises(BadValueError, match="not the element alone"):
         rec.block_structure(mixed)
+    other = trace_xp(lambda xp, b, t: (xp.amax(b, -1) + t, b), [("x", 0, 32), ("group", 1, 32)], "other")
+    with pytest.raises(BadValueError, match="block inputs"):
+        rec.block_structure(other)
 
 
 def test_w_monotone_can_fail():

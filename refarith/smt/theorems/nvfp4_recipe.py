@@ -167,8 +167,9 @@ def graph_variants() -> list[tuple[str, str, str, str, str]]:
 
 def block_structure(graph):
     """The graph of the operand w of the one ``rmax`` node of a block graph, after checking part 1 of the module
-    docstring (BadValueError naming what fails): one element input, one live ``rmax`` whose operand reads that
-    input only, outputs (block scale, element codes[, block word])."""
+    docstring (BadValueError naming what fails): one element input, at most the per-tensor word as a block input
+    (the host passes the same word to every block), one live ``rmax`` whose operand reads the element input only,
+    outputs (block scale, element codes[, block word])."""
     from refarith.errors import BadValueError
     from refarith.fast.xptrace import node_levels
 
@@ -179,6 +180,10 @@ def block_structure(graph):
     if ins.count(0) != 1 or len(rmax) != 1:
         raise BadValueError(f"graph {graph.name!r}: {ins.count(0)} element inputs and {len(rmax)} block maxima; "
                             f"the transpose argument needs one of each")
+    blocks = [name for name, lv in zip(graph.inputs, ins) if lv == 1]
+    if blocks not in ([], ["at"], ["st"]):
+        raise BadValueError(f"graph {graph.name!r}: block inputs {blocks}; the transpose argument takes at most the "
+                            f"per-tensor word (at or st)")
     want = (1, 0) + (1,) * (len(graph.outputs) - 2)
     if tuple(levels[o] for o in graph.outputs) != want:
         raise BadValueError(f"graph {graph.name!r}: output levels {[levels[o] for o in graph.outputs]}, expected "
