@@ -27,12 +27,18 @@ Which kernels have a Triton backend:
   HiFloat4 quantization (:func:`refarith.fast.hif4.hif4_quantize_graph`) the same way;
 * the scaled GEMMs (:mod:`refarith.fast.gemm_triton`): every accumulator step traced from the numpy kernel's step
   functions (:mod:`refarith.fast.gemm_steps`), the tile layout and the loops over K written by hand;
+* add, sub, mul, div (:func:`arith`), fma (:func:`fma`) and the floating dot product with exact products
+  (:func:`fdot`), every rounding, stochastic included: the numpy kernels' binary64 float step is restated in
+  integer words by :mod:`refarith.fast.arithbits` (exact for add/sub/mul, rounded to odd for div, fma and each
+  accumulator addition) and rounded by the cast kernel (arith, fma) or by the fdot kernel's own accumulator
+  rounding, traced from its numpy code;
 * any user kernel written against BitOps (:func:`run_kernel`).
 
 Not (yet) a Triton backend, because the kernel is numpy/torch code outside both tracers (float arithmetic, or
-array operations the tracers do not record: sorting, matrix products, Python loops over values): the binary
-arithmetic of :mod:`refarith.fast.arith`, the dot products (:mod:`refarith.fast.fdot`,
-:mod:`refarith.fast.intdot`, :mod:`refarith.fast.llmint8`), the integer-only
+array operations the tracers do not record: sorting, matrix products, Python loops over values): the
+round-to-odd binary arithmetic of bfloat16 (:func:`refarith.fast.oddsum.arith_rto`), fdot with rounded or L-Mul
+products and with empty vectors, the integer dot products (:mod:`refarith.fast.intdot`,
+:mod:`refarith.fast.llmint8`), the integer-only
 operators (:mod:`refarith.fast.fixedpoint`, :mod:`refarith.fast.ibert`, :mod:`refarith.fast.ivit`,
 :mod:`refarith.fast.lmul`; integer code that the array-shim tracer could record once they take its ``xp``)
 and FP4 packing (:mod:`refarith.fast.packing`).
