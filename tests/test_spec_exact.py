@@ -1,9 +1,11 @@
 """The cast theorems' spec tied to refarith.exact by a second route (input by input, no solver).
 
-* 16-bit sources: the spec term of every kernel theorem with a binary16 or
-  bfloat16 source, evaluated on all 2^16 patterns (and every r < 2^k for sr),
-  equals the exact model (code and error flag).  Default run: a representative
-  subset; ``slow``: every theorem.
+* sources of at most 16 bits: the spec term of every kernel theorem with a
+  binary16, bfloat16, int8, uint8 or int16 source, evaluated on all patterns
+  (and every r < 2^k for sr), equals the exact model (code and error flag);
+  the word-width theorems' kernels on 32- and 64-bit words too.  Default run:
+  a representative subset and the check that the units cover every such
+  theorem of the registry; ``slow``: every unit (castsweep.units_16).
 * binary32 sources: the kernel over all 2^32 patterns against exact-model
   tables (``slow``, split into shards by target, setting and input range).
 """
@@ -22,10 +24,12 @@ from refarith.smt.castsweep import (
     class_index,
     class_reference,
     key_reference,
+    run_unit,
     spec_vs_exact,
     spec_vs_exact_16,
     spec_vs_exact_16_sr,
     sweep_binary32,
+    units_16,
 )
 from refarith.smt.encode import cast_spec
 from refarith.smt.npeval import evaluate
@@ -119,17 +123,61 @@ def test_spec_vs_exact_detects_a_wrong_mode():
     assert bad["mismatches"] > 0 and bad["first"]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize_if_selected("src,dst,name,st", _all_theorems_16,
-                                     ids=lambda v: v if isinstance(v, str) else None)
-def test_spec_equals_exact_16_all(src, dst, name, st):
-    _assert_clean(spec_vs_exact_16(src, dst, st))
+def test_units_16_cover_every_small_source_cast_theorem():
+    """Every registered cast theorem with a source of at most 16 bits (kernel, sr, width, FloatingPoint
+    cross-check) is covered by a second-route unit, and every unit's theorems exist."""
+    from refarith.smt import registry
+
+    names = set(registry.load_all())
+    small = ("binary16", "bfloat16", "int8", "uint8", "int16")
+    want = {n for n in names if n.startswith("cast.") and n.split("->")[0].rsplit(".", 1)[-1] in small}
+    covered = {c for u in units_16() for c in u["covers"]}
+    assert len(want) > 700
+    assert covered == want, (sorted(want - covered)[:5], sorted(covered - want)[:5])
+
+
+def test_width_unit_compares_the_kernel_words():
+    """A width pair's unit runs cast_bits on 32- and 64-bit words against the exact results, and the comparison can
+    fail (the exact model of another mode)."""
+    from refarith.smt import castsweep
+
+    (u,) = [u for u in units_16() if u["theorem"] == "cast.bfloat16->ocp_e2m1.rup"]
+    assert u["widths"] == [32, 64] and "cast.width.bfloat16->ocp_e2m1" in u["covers"]
+    out = spec_vs_exact_16("bfloat16", "ocp_e2m1", [tuple(st) for st in u["settings"]], stride=32,
+                           kernel_widths=(32, 64))
+    _assert_clean(out)
+    assert out["kernel_compared"] == 2 * out["compared"] and out["kernel_mismatches"] == 0
+    real = castsweep._exact
+    try:
+        castsweep._exact = lambda v, d, st, *a: real(v, d, ("rdn",) + tuple(st[1:]), *a)
+        bad = spec_vs_exact_16("bfloat16", "ocp_e2m1", [tuple(u["settings"][0])], stride=32, kernel_widths=(32,))
+    finally:
+        castsweep._exact = real
+    assert bad["mismatches"] > 0 and bad["kernel_mismatches"] > 0
+
+
+def test_spec_sr_equals_exact_int8_all():
+    """int8 sr spec (k = 8): every pattern x every r < 2^8, into ocp_e2m1 (every overflow mode)."""
+    (u,) = [u for u in units_16() if u["theorem"] == "cast.int8->ocp_e2m1.sr"]
+    _assert_clean(run_unit(u))
+
+
+def _unit_id(u: dict) -> str:
+    return u["theorem"]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("src,dst", [(s, d) for s in SOURCES16 for d in targets(s)])
-def test_spec_sr_equals_exact_16_all(src, dst):
-    _assert_clean(spec_vs_exact_16_sr(src, dst, sr_bits(src), cp.valid_overflows(get_format(dst))))
+@pytest.mark.parametrize_if_selected("unit", lambda: [u for u in units_16() if u["kind"] == "det"], ids=_unit_id)
+def test_spec_equals_exact_16_all(unit):
+    out = run_unit(unit)
+    _assert_clean(out)
+    assert out["kernel_mismatches"] == 0, out["first"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize_if_selected("unit", lambda: [u for u in units_16() if u["kind"] == "sr"], ids=_unit_id)
+def test_spec_sr_equals_exact_16_all(unit):
+    _assert_clean(run_unit(unit))
 
 
 # ------------------------------------------------------------------ binary64 and integer sources

@@ -70,59 +70,153 @@ def _first(bad: np.ndarray, got: np.ndarray, want: np.ndarray, limit: int = 5) -
     return out
 
 
-def spec_vs_exact(src: str, dst: str, settings: list[Setting], patterns: np.ndarray) -> dict:
+def _exact_codes(vals, d: FloatFormat, st: Setting) -> np.ndarray:
+    return np.array([_exact(v, d, st) for v in vals], dtype=np.uint64)
+
+
+def _decoded(s, xs: np.ndarray) -> list:
+    """The exact values of patterns ``xs`` of source ``s`` (the cached value table for sources of <= 16 bits)."""
+    if s.nbits <= 16:
+        table = _values(s.name)
+        return [table[int(i)] for i in xs]
+    return [decode(int(i), s) for i in xs]
+
+
+def spec_vs_exact(src: str, dst: str, settings: list[Setting], patterns: np.ndarray,
+                  kernel_widths: tuple[int, ...] = ()) -> dict:
     """Spec encoding vs exact model on the given source patterns (any source the spec encodes: IEEE-layout floats
-    up to binary64, integers), for each setting."""
+    up to binary64, integers), for each setting.  ``kernel_widths``: ``cast_bits`` on numpy words of each of these
+    widths is compared with the same exact results too (the second route of ``cast.width.SRC->DST``)."""
+    from refarith.fast.bitops import NumpyBitOps
+    from refarith.fast.castkernel import cast_bits
+
     s, d = get_format(src), get_format(dst)
     x = z3.BitVec("x", s.nbits)
     xs = np.asarray(patterns, dtype=np.uint64)
-    vals = _values(s.name) if s.nbits <= 16 else tuple(decode(int(i), s) for i in xs)
-    at = (lambda j: vals[int(xs[j])]) if s.nbits <= 16 else (lambda j: vals[j])
-    compared = mismatches = 0
+    vals = _decoded(s, xs)
+    compared = mismatches = kernel_compared = kernel_mismatches = 0
     first: list[dict] = []
     for st in settings:
         sp = cast_spec(x, s, d, *st)
         got = _merge(evaluate(sp.code, {"x": xs}), evaluate(sp.error, {"x": xs}), xs.shape)
-        want = np.array([_exact(at(j), d, st) for j in range(xs.size)], dtype=np.uint64)
+        want = _exact_codes(vals, d, st)
         bad = got != want
         compared += xs.size
         mismatches += int(bad.sum())
         if bad.any() and len(first) < 5:
             first += [{"setting": list(st), "x": hex(int(xs[e["index"][0]])), **e} for e in _first(bad, got, want)]
-    return {"compared": compared, "mismatches": mismatches, "first": first}
+        for w in kernel_widths:
+            ops = NumpyBitOps(w)
+            kc, ke = cast_bits(ops, ops.word(xs), s, d, *st)
+            kgot = _merge(kc, ke, xs.shape)
+            kbad = kgot != want
+            kernel_compared += xs.size
+            kernel_mismatches += int(kbad.sum())
+            if kbad.any() and len(first) < 5:
+                first += [{"setting": list(st), "width": w, "x": hex(int(xs[e["index"][0]])), "kernel": e["spec"],
+                           "exact": e["exact"]} for e in _first(kbad, kgot, want)]
+    return {"compared": compared, "mismatches": mismatches, "kernel_compared": kernel_compared,
+            "kernel_mismatches": kernel_mismatches, "first": first}
 
 
-def spec_vs_exact_16(src: str, dst: str, settings: list[Setting], stride: int = 1) -> dict:
-    """Spec encoding vs exact model on every ``stride``-th pattern of a 16-bit source, for each setting."""
+def spec_vs_exact_16(src: str, dst: str, settings: list[Setting], stride: int = 1,
+                     kernel_widths: tuple[int, ...] = ()) -> dict:
+    """Spec encoding vs exact model on every ``stride``-th pattern of a source of at most 16 bits, for each
+    setting (and the kernel on ``kernel_widths`` words, see :func:`spec_vs_exact`)."""
     s = get_format(src)
     if s.nbits > 16:
         raise RefarithError(f"{src} has {s.nbits} bits: use spec_vs_exact with chosen patterns")
-    return spec_vs_exact(src, dst, settings, np.arange(0, s.ncodes, stride, dtype=np.uint64))
+    return spec_vs_exact(src, dst, settings, np.arange(0, s.ncodes, stride, dtype=np.uint64), kernel_widths)
 
 
-def spec_vs_exact_16_sr(src: str, dst: str, k: int, overflows: list[str], stride: int = 1) -> dict:
-    """``sr`` spec (nan=error, negative=error) vs exact model on every ``stride``-th pattern and every r < 2^k."""
+def spec_vs_exact_sr(src: str, dst: str, k: int, overflows: list[str], patterns: np.ndarray,
+                     block: int = 4096) -> dict:
+    """``sr`` spec (nan=error, negative=error) vs exact model on the given source patterns and every r < 2^k, for
+    each overflow mode; ``block`` patterns at a time (the exact results of a block are held in memory)."""
     s, d = get_format(src), get_format(dst)
     x, r = z3.BitVec("x", s.nbits), z3.BitVec("r", k)
-    xs = np.arange(0, s.ncodes, stride, dtype=np.uint64)[:, None]
+    pats = np.asarray(patterns, dtype=np.uint64)
     rs = np.arange(1 << k, dtype=np.uint64)[None, :]
-    shape = (xs.shape[0], rs.shape[1])
-    vals = _values(s.name)
     compared = mismatches = 0
     first: list[dict] = []
     for ov in overflows:
         st = ("sr", ov, "error", "error")
         sp = cast_spec(x, s, d, "sr", ov, rand=z3.ZeroExt(32 - k, r), rand_bits=k)
-        got = _merge(evaluate(sp.code, {"x": xs, "r": rs}), evaluate(sp.error, {"x": xs, "r": rs}), shape)
-        want = np.array([[_exact(vals[int(i)], d, st, rv, k) for rv in range(1 << k)] for i in xs[:, 0]],
-                        dtype=np.uint64)
-        bad = got != want
-        compared += bad.size
-        mismatches += int(bad.sum())
-        if bad.any() and len(first) < 5:
-            first += [{"overflow": ov, "x": hex(int(xs[e["index"][0], 0])), "r": e["index"][1], **e}
-                      for e in _first(bad, got, want)]
+        for a in range(0, pats.size, block):
+            xs = pats[a:a + block, None]
+            vals = _decoded(s, xs[:, 0])
+            shape = (xs.shape[0], rs.shape[1])
+            got = _merge(evaluate(sp.code, {"x": xs, "r": rs}), evaluate(sp.error, {"x": xs, "r": rs}), shape)
+            want = np.array([[_exact(v, d, st, rv, k) for rv in range(1 << k)] for v in vals], dtype=np.uint64)
+            bad = got != want
+            compared += bad.size
+            mismatches += int(bad.sum())
+            if bad.any() and len(first) < 5:
+                first += [{"overflow": ov, "x": hex(int(xs[e["index"][0], 0])), "r": e["index"][1], **e}
+                          for e in _first(bad, got, want)]
     return {"compared": compared, "mismatches": mismatches, "first": first}
+
+
+def spec_vs_exact_16_sr(src: str, dst: str, k: int, overflows: list[str], stride: int = 1) -> dict:
+    """``sr`` spec vs exact model on every ``stride``-th pattern of a source of at most 16 bits and every r < 2^k
+    (see :func:`spec_vs_exact_sr`)."""
+    s = get_format(src)
+    if s.nbits > 16:
+        raise RefarithError(f"{src} has {s.nbits} bits: use spec_vs_exact_sr with chosen patterns")
+    return spec_vs_exact_sr(src, dst, k, overflows, np.arange(0, s.ncodes, stride, dtype=np.uint64))
+
+
+SOURCES16 = ("binary16", "bfloat16")
+INT_SOURCES16 = ("int8", "uint8", "int16")
+
+
+def units_16() -> list[dict]:
+    """Every cast theorem with a source of at most 16 bits whose claim involves the spec, as second-route units:
+    ``kind`` "det" (one deterministic kernel theorem: all its settings, every pattern), "sr" (every pattern x every
+    r < 2^k, every overflow mode).  Units of the pairs of ``cast.width.SRC->DST`` also run the kernel on 32- and
+    64-bit numpy words against the same exact results (``widths``; the union of the pair's mode theorems is the
+    width theorem's settings); ``covers`` names every theorem a unit ties to the exact model."""
+    from refarith.smt.theorems import casts
+
+    width = {p for p in casts.width_pairs() if p[0] in SOURCES16}
+    out: list[dict] = []
+    for src in SOURCES16 + INT_SOURCES16:
+        dsts = casts.INT_TARGETS if src in INT_SOURCES16 else casts.targets(src)
+        for dst in dsts:
+            if src in INT_SOURCES16:
+                thms = [(f"cast.{src}->{dst}.deterministic", casts.int_settings(src, dst))]
+            else:
+                thms = casts.kernel_theorems(src, dst)
+            for name, settings in thms:
+                w = (32, 64) if (src, dst) in width and name.rsplit(".", 1)[1] in casts.DETERMINISTIC_MODES else ()
+                covers = [name] + ([f"cast.width.{src}->{dst}"] if w else [])
+                rnd = settings[0][0]
+                if dst in casts.IEEE_LIKE and rnd in casts.FP_MODES and (rnd, "inf", "error", "error") in settings:
+                    covers.append(f"cast.fp.{src}->{dst}.{rnd}")  # its spec term is this setting's
+                out.append({"kind": "det", "theorem": name, "src": src, "dst": dst,
+                            "settings": [list(st) for st in settings], "widths": list(w), "covers": covers})
+            k = 8 if src in INT_SOURCES16 else casts.sr_bits(src)
+            out.append({"kind": "sr", "theorem": f"cast.{src}->{dst}.sr", "src": src, "dst": dst, "k": k,
+                        "overflows": _overflows(dst), "covers": [f"cast.{src}->{dst}.sr"]})
+    return out
+
+
+def _overflows(dst: str) -> list[str]:
+    from refarith.smt.castproofs import valid_overflows
+
+    return list(valid_overflows(get_format(dst)))
+
+
+def run_unit(u: dict) -> dict:
+    """Run one unit of :func:`units_16`; the result of spec_vs_exact_16 / spec_vs_exact_16_sr with the unit's
+    theorem and the process CPU seconds it took."""
+    t0 = time.process_time()
+    if u["kind"] == "det":
+        r = spec_vs_exact_16(u["src"], u["dst"], [tuple(st) for st in u["settings"]],
+                             kernel_widths=tuple(u["widths"]))
+    else:
+        r = spec_vs_exact_16_sr(u["src"], u["dst"], u["k"], u["overflows"])
+    return {"theorem": u["theorem"], "covers": u["covers"], **r, "cpu_seconds": round(time.process_time() - t0, 3)}
 
 
 # ------------------------------------------------------------------ binary32 sources
@@ -281,4 +375,4 @@ def sweep_binary32(dst: str, st: Setting, lo: int = 0, hi: int = 1 << 32, progre
 
 
 __all__ = ["MISSING", "NO_CODE", "class_index", "class_reference", "key_reference", "spec_vs_exact", "spec_vs_exact_16",
-           "spec_vs_exact_16_sr", "sweep_binary32"]
+           "spec_vs_exact_16_sr", "spec_vs_exact_sr", "sweep_binary32", "run_unit", "units_16"]

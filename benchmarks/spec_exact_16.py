@@ -1,0 +1,95 @@
+"""The cast theorems' second route, sources of at most 16 bits: the spec term of every theorem on every input.
+
+    python benchmarks/spec_exact_16.py [--kinds det,sr] [--sources GLOB] [--select I/N] [--json FILE] [--resume]
+                                       [--list]
+
+The units are :func:`refarith.smt.castsweep.units_16`: every kernel theorem
+from binary16, bfloat16, int8, uint8 and int16 (each deterministic theorem
+with all its settings, each ``sr`` theorem with every overflow mode and every
+r < 2^k), whose spec encoding is evaluated on all source patterns by the numpy
+evaluator and compared with ``round_value`` of the exact model (code and error
+flag); the pairs of ``cast.width.*`` also run ``cast_bits`` on 32- and 64-bit
+numpy words against the same exact results.  ``--select I/N`` keeps every N-th
+unit starting at I.  The JSON summary (per unit: inputs compared, mismatches,
+first mismatches, CPU seconds; and the theorems covered) is rewritten
+atomically after every unit; ``--resume`` skips units already in it with no
+mismatch.  Exit status 1 when any unit has a mismatch, 2 for bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import sys
+import time
+from pathlib import Path
+
+from sweep_cast_theorems import _frac
+
+from refarith.golden.fileformat import write_atomic
+from refarith.smt.castsweep import run_unit, units_16
+
+
+def _bad(r: dict) -> bool:
+    return bool(r["mismatches"] or r.get("kernel_mismatches"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--kinds", default="det,sr", help="comma-separated unit kinds: det, sr (default both)")
+    ap.add_argument("--sources", default="*", help="glob over source format names (default: every source)")
+    ap.add_argument("--select", type=_frac, default=(0, 1), help="units: every N-th starting at I")
+    ap.add_argument("--json", default=None, help="JSON summary file (rewritten after every unit)")
+    ap.add_argument("--resume", action="store_true", help="skip units already in --json with no mismatch")
+    ap.add_argument("--list", action="store_true", help="print the selected units and exit")
+    try:
+        args = ap.parse_args(argv)
+    except SystemExit as e:
+        return 2 if e.code else 0
+    kinds = set(args.kinds.split(","))
+    if not kinds <= {"det", "sr"}:
+        print(f"error: --kinds takes det and sr, got {args.kinds!r}", file=sys.stderr)
+        return 2
+    si, sn = args.select
+    sel = [u for u in units_16() if u["kind"] in kinds and fnmatch.fnmatchcase(u["src"], args.sources)][si::sn]
+    if not sel:
+        print(f"error: no unit matches --kinds {args.kinds!r} --sources {args.sources!r}", file=sys.stderr)
+        return 2
+    if args.list:
+        for u in sel:
+            print(u["theorem"], " ".join(u["covers"][1:]))
+        print(f"{len(sel)} units covering {len({c for u in sel for c in u['covers']})} theorems")
+        return 0
+    results: list[dict] = []
+    if args.json and args.resume and Path(args.json).exists():
+        results = [r for r in json.loads(Path(args.json).read_text())["units"] if not _bad(r)]
+    done = {r["theorem"] for r in results}
+    t_all = time.process_time()
+
+    def save() -> None:
+        if not args.json:
+            return
+        summary = {"units": results, "theorems_covered": sorted({c for r in results for c in r["covers"]}),
+                   "inputs_compared": sum(r["compared"] + r.get("kernel_compared", 0) for r in results),
+                   "mismatches": sum(r["mismatches"] + r.get("kernel_mismatches", 0) for r in results),
+                   "cpu_seconds": round(sum(r["cpu_seconds"] for r in results), 1)}
+        write_atomic(args.json, (json.dumps(summary, indent=1) + "\n").encode())
+
+    for j, u in enumerate(sel):
+        if u["theorem"] in done:
+            continue
+        r = run_unit(u)
+        results.append(r)
+        kern = f", kernel {r['kernel_compared']} / {r['kernel_mismatches']}" if r.get("kernel_compared") else ""
+        print(f"[{j + 1}/{len(sel)}] {u['theorem']}: {r['compared']} inputs, {r['mismatches']} mismatches{kern} "
+              f"({r['cpu_seconds']} s CPU)", file=sys.stderr, flush=True)
+        save()
+    bad = [r for r in results if _bad(r)]
+    print(f"{len(results)} units, {len({c for r in results for c in r['covers']})} theorems covered, "
+          f"{len(bad)} units with mismatches, {time.process_time() - t_all:.1f} s CPU", file=sys.stderr)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
