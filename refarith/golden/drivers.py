@@ -419,9 +419,12 @@ SR_GOLDEN_SPECS = tuple(
     + ["cast(binary32->ocp_e2m1,rounding=sr,sr=te_e2m1_8,k=8)"]
     + [f"{op}(ocp_e2m1,rounding=sr,nan=max,sr={v},k=2)" for op in ("add", "mul") for v in ("a", "c")]
     + [f"add(ocp_e4m3,rounding=sr,sr={v},k=3)" for v in ("a", "c")]
+    + [f"{op}(ocp_e2m1,rounding=sr,nan=max,sr={v},k=2)" for op in ("sub", "div") for v in ("a", "c")]
+    + [f"sub(ocp_e4m3,rounding=sr,sr={v},k=3)" for v in ("a", "c")]
+    + [f"div(ocp_e4m3,rounding=sr,sr={v},k=3)" for v in ("b", "c_odd")]
 )
 """Stochastic specs of the committed golden set: every variant on an exhaustive 8-bit cast, binary16 and binary32
-sources, Transformer Engine's E2M1 rule, and add/mul with a random operand."""
+sources, Transformer Engine's E2M1 rule, and add/sub/mul/div with a random operand."""
 
 
 # ------------------------------------------------------------------ cast

@@ -6,4 +6,4 @@ digest, so a golden file cannot be edited together with its MANIFEST entry witho
 changing too.
 """
 
-MANIFEST_SHA256 = "5daacb45c38dfe667b79686353c5f3f833335235fae91a79dac2f78658999542"
+MANIFEST_SHA256 = "bb352395387536150cda9f6131c5e2ccc249c41fabb8119be239d78a7bbc2c4b"
