@@ -51,6 +51,7 @@ from refarith.fast.castkernel import (
     cast_bits,
     key_representative,
     required_width,
+    sr_fraction_bits,
     sticky_key_suffices,
 )
 from refarith.formats import FloatFormat, IntFormat, get_format
@@ -223,7 +224,10 @@ def _encode_numpy(x: Any, dst: FloatFormat, rounding: str, overflow: str, nan_po
             err[out] = True
             _raise_first(err, flat, sf, dst, nan_policy, negative)
         return out.reshape(shape)
-    if not det and sf.name == "binary32" and srfast.applies(dst, overflow, negative):
+    # the table path reads at most 31 fraction bits (srfast.tables clamps the shift for K <= 32); a larger k runs
+    # the bit kernel on words wide enough for it
+    if (not det and sf.name == "binary32" and srfast.applies(dst, overflow, negative)
+            and sr_fraction_bits(rand_bits, sr_variant) <= 31):
         rflat = _rand_array(rand, shape, rand_bits).reshape(-1)
         codes, err = srfast.encode_sr(flat.view(np.uint32), dst, overflow, nan_policy, negative, rflat, rand_bits,
                                       sr_variant, out_dt)
@@ -429,6 +433,10 @@ def _torch_rand(rand: Any, k: int, w: Any, dtype: Any) -> Any:
     if r.is_floating_point() or r.is_complex() or r.dtype == torch.bool:
         raise UnknownModeError(f"rand must hold integers, got {r.dtype}")
     r = r.to(device=w.device)
+    if r.dtype == torch.uint32:  # torch has no min/max for its unsigned 32/64-bit dtypes
+        r = r.to(torch.int64)
+    elif r.dtype == torch.uint64:  # values >= 2^63 read negative and are refused below
+        r = r.view(torch.int64)
     if r.numel() and (int(r.min()) < 0 or int(r.max()) >= (1 << k)):
         raise UnknownModeError(f"rand values must lie in [0, 2^{k}) for rand_bits={k}")
     if r.dtype != dtype and not (dtype == torch.int32 and r.dtype in (torch.uint8, torch.int8, torch.int16)):

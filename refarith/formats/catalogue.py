@@ -111,7 +111,10 @@ for _n in range(2, 33):
 for _n in range(1, 33):
     _add(IntFormat(f"uint{_n}", _n, signed=False, doc=f"{_n}-bit unsigned"))
 _add(IntFormat("int64", 64, doc="64-bit two's complement"))
-_add(IntFormat("uint64", 64, signed=False, doc="64-bit unsigned"))
+# every width up to 64: the random-integer operand r:uint<k> of a stochastic-rounding spec takes any k the kernels
+# can (a k past a fast kernel's bit budget then meets that kernel's own one-line refusal, not an unknown format)
+for _n in range(33, 65):
+    _add(IntFormat(f"uint{_n}", _n, signed=False, doc=f"{_n}-bit unsigned"))
 
 ALIASES: dict[str, str] = {
     "float64": "binary64", "double": "binary64", "fp64": "binary64", "f64": "binary64",
