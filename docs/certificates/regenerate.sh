@@ -24,6 +24,9 @@ refarith certify refarith.certify.recipe_peers:torchao_blockwise_act \
 # en_dtypes 0.0.4's numpy hifloat8 through refarith's adapter (ties away, the HiFloat8 paper's TA rounding)
 c refarith.certify.hifloat_peers:en_dtypes_hifloat8 --spec 'cast(binary16->hifloat8,rounding=rna)'
 c refarith.certify.hifloat_peers:en_dtypes_hifloat8 --spec 'cast(binary32->hifloat8,rounding=rna)'
+# refarith's own Triton backend over all 2^32 binary32 inputs under the interpreter (about 15 CPU minutes; no fuzz
+# stage, the exhaustive sweep covers every input)
+refarith certify refarith:triton --spec 'cast(binary32->ocp_e4m3)' --exhaustive --jobs 2 --report "$out" || true
 # Triton's own float8 conversions as its interpreter computes them on CPU (TRITON_INTERPRET path); on a GPU the
 # compiled conversion is a different code path: certify it there with --device cuda.
 c triton:float8e4nv --spec 'cast(binary32->ocp_e4m3,overflow=nan)'
