@@ -133,6 +133,25 @@ def _rceil_claim(z3, a, got, fmt):
                         z3.Or(got == 254, z3.ULE(q2, bound(e)))))
 
 
+def monotone_block_max(graph) -> Outcome | None:
+    """Parts 1 and 2 of the module docstring for the scale output (output 0) of a block graph: None when the
+    structure holds and its block maximum's operand w is proved strictly increasing in |x|; otherwise the failed
+    outcome, naming the graph's digest."""
+    import z3
+
+    _, wg = _scale_node_parts(graph)
+    x, y = z3.BitVec("x", 32), z3.BitVec("y", 32)
+    (wx,), _ = _lane(wg, x)
+    (wy,), _ = _lane(wg, y)
+    ax, ay = x & 0x7FFFFFFF, y & 0x7FFFFFFF
+    mono = z3.And(z3.Implies(z3.ULT(ax, ay), z3.ULT(wx, wy)), z3.Implies(ax == ay, wx == wy))
+    out = prove(mono, {"x": x, "y": y}, 20)
+    if out.verdict == PROVED:
+        return None
+    out.detail = (out.detail + " " if out.detail else "") + f"(block maximum operand not monotone) graph {graph.digest}"
+    return out
+
+
 def check_mx_scale(rule: str, element: str, graph=None) -> Outcome:
     """Parts 1-3 of the module docstring for one scale rule and element format; the outcome's detail names the
     graph's digest.  ``graph``: check that block graph against the rule instead of the rule's own (a
@@ -146,16 +165,11 @@ def check_mx_scale(rule: str, element: str, graph=None) -> Outcome:
 
     g = mx_quantize_graph(element, rule, "rne") if graph is None else graph
     fmt = emx.mx_element(element)
-    _, wg = _scale_node_parts(g)
-    x, y = z3.BitVec("x", 32), z3.BitVec("y", 32)
-    (wx,), _ = _lane(wg, x)
-    (wy,), _ = _lane(wg, y)
-    ax, ay = x & 0x7FFFFFFF, y & 0x7FFFFFFF
-    mono = z3.And(z3.Implies(z3.ULT(ax, ay), z3.ULT(wx, wy)), z3.Implies(ax == ay, wx == wy))
-    out = prove(mono, {"x": x, "y": y}, 20)
-    if out.verdict != PROVED:
-        out.detail = (out.detail + " " if out.detail else "") + f"(block maximum operand not monotone) graph {g.digest}"
+    out = monotone_block_max(g)
+    if out is not None:
         return out
+    x = z3.BitVec("x", 32)
+    ax = x & 0x7FFFFFFF
     (sx,), _ = _lane(cone(g, 0), x)
     k = z3.BitVec("k", 32)
     a = ax
@@ -214,4 +228,4 @@ for _rule, _el, _graph in (("floor", "ocp_e4m3", "ceil"), ("rceil", "ocp_e2m1", 
             tags=("mx", "blocks", "triton"))(lambda _r=_rule, _e=_el, _g=_graph: _wrong_graph(_r, _e, _g))
 
 
-__all__ = ["ELEMENTS", "RULES", "check_mx_scale"]
+__all__ = ["ELEMENTS", "RULES", "check_mx_scale", "monotone_block_max"]
