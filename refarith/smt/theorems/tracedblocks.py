@@ -23,6 +23,10 @@
   is that lane) gives the rule of A = |x|; that is F(w(x_j)), the scale of any block whose largest magnitude
   is |x_j|.  The hand-emitted reduction of :mod:`refarith.fast.triton_backend` (the maximum of w over the tile
   row, lanes past the block masked to the smallest word) is the one part outside the proof; the tests check it.
+
+The element codes of the same graph (``traced.mx_elem.*``) and the one-level NVFP4 graph's outputs
+(``traced.nvfp4_scale.*``, ``traced.nvfp4_elem.*``) are proved in :mod:`refarith.smt.theorems.tracedelems`, which
+says what stays tested only.
 """
 
 from __future__ import annotations
