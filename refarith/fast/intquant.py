@@ -15,7 +15,7 @@ import numpy as np
 
 from refarith.errors import BadValueError, SpecialValueError, UnknownModeError
 from refarith.exact.intquant import GRANULARITIES, check_params
-from refarith.fast.mx import CHUNK, _i64, ops, split_f32
+from refarith.fast.mx import CHUNK, _i64, _to_i32, ops, split_f32
 
 
 def check_layout(ndim: int, granularity: str, axis: int, group: int) -> int:
@@ -80,12 +80,13 @@ def quantize(x, bits: int, scheme: str = "symmetric", granularity: str = "tensor
         raise UnknownModeError(f"unknown backend {backend!r}; expected numpy, torch or triton")
     _check_rounding(bits, scheme, clip, rounding, rand)
     g, info = groups(x, granularity, axis, group)
-    if not np.isfinite(g).all():
-        raise SpecialValueError("integer quantization: NaN and infinity have no integer code")
-    sr = _sr_groups(x, rand, rand_bits, sr_variant, granularity, axis, group, "numpy") if rounding == "sr" else None
     xp = ops("numpy")
     b = np.ascontiguousarray(g).view(np.int32)
-    sb, z = group_params(*group_words(b, xp), bits, scheme, clip, rounding, xp)
+    hi, lo = group_words(b, xp)
+    if not finite_words(hi, lo, xp):
+        raise SpecialValueError(NONFINITE)
+    sr = _sr_groups(x, rand, rand_bits, sr_variant, granularity, axis, group, "numpy") if rounding == "sr" else None
+    sb, z = group_params(hi, lo, bits, scheme, clip, rounding, xp)
     check_scales(sb, xp)
     q = np.empty(b.shape, np.int16 if bits == 16 else np.int8)
     # the codes in tiles of about CHUNK elements (whole groups, or pieces of a long group): intermediates in cache
@@ -100,14 +101,25 @@ def quantize(x, bits: int, scheme: str = "symmetric", granularity: str = "tensor
 
 
 F32_ONE = 0x3F800000
+SIGN32 = -(1 << 31)  # the int32 pattern 0x80000000
+NONFINITE = "integer quantization: NaN and infinity have no integer code"
 
 
 def group_words(bits, xp):
     """(hi, lo) per group (the last axis) of binary32 bit patterns (int32): the bits of max(max x, 0) and of
-    |min(min x, 0)|, from integer maxima of the values' order keys (+-|x| as an integer; -0 and +0 are both 0)."""
-    mag = bits & 0x7FFFFFFF
-    key = xp.where(bits < 0, -mag, mag)
-    return xp.maximum(xp.amax(key, -1), 0), xp.maximum(xp.amax(-key, -1), 0)
+    |min(min x, 0)| (-0 and +0 are both 0).
+
+    Two integer maxima of the patterns, no elementwise temporary but one: as int32, a non-negative x's pattern is
+    its magnitude's and a negative x's is negative, so max(max b, 0) is hi; b ^ 0x80000000 swaps the roles (a
+    negative x gives its magnitude, a non-negative one a negative int32), so max(max(b ^ 0x80000000), 0) is lo.
+    A non-finite element makes max(hi, lo) >= 0x7F800000 (:func:`finite_words`)."""
+    return xp.maximum(xp.amax(bits, -1), 0), xp.maximum(xp.amax(bits ^ SIGN32, -1), 0)
+
+
+def finite_words(hi, lo, xp) -> bool:
+    """Whether every element of every group is finite, from its group words (:func:`group_words`): NaN and
+    infinity have the largest magnitudes' patterns."""
+    return not xp.anyof(xp.maximum(hi, lo) >= 0x7F800000)
 
 
 def f32_bits(v: float) -> int:
@@ -152,13 +164,18 @@ def group_params(hi, lo, nbits: int, scheme: str, clip: str, rounding: str, xp):
 def group_codes(bits, s, z, nbits: int, scheme: str, clip: str, rounding: str, xp, sr=None):
     """Codes of the binary32 bit patterns ``bits`` (groups along the last axis) with their group's scale bits
     ``s`` and zero point ``z``: the exact quotient x / s rounded once by :func:`round_magnitude` (the magnitude,
-    then the sign), plus z, clamped to [-qmax, qmax] (symmetric clip) or [qmin, qmax]."""
+    then the sign), plus z, clamped to [-qmax, qmax] (symmetric clip) or [qmin, qmax].
+
+    The sign is applied as (m ^ n) - n with n = bits >> 31 (0, or -1 for a negative x: two's complement
+    negation); symmetric schemes clamp the magnitude first, to qmax, or to qmax - n = qmax + 1 = -qmin for a
+    negative x under the full clip, which is the clamp of the signed code."""
     qmin, qmax = -(1 << (nbits - 1)), (1 << (nbits - 1)) - 1
     m = round_magnitude(bits & 0x7FFFFFFF, s[..., None], rounding, xp, sr)
-    q = xp.where(bits < 0, -m, m)
+    neg = bits >> 31
     if scheme == "symmetric":
-        return _clamp(q, -qmax if clip == "symmetric" else qmin, qmax, xp)
-    return _clamp(q + z[..., None], qmin, qmax, xp)
+        m = xp.minimum(m, qmax if clip == "symmetric" else qmax - neg)
+        return (m ^ neg) - neg
+    return _clamp(((m ^ neg) - neg) + z[..., None], qmin, qmax, xp)
 
 
 def _clamp(v, lo: int, hi: int, xp):
@@ -243,11 +260,11 @@ def quantize_torch(x, bits: int, scheme: str = "symmetric", granularity: str = "
     _check_rounding(bits, scheme, clip, rounding, rand)
     xp = ops("torch")
     g, info = _torch_groups(x, granularity, axis, group)
-    if not torch.isfinite(g).all():
-        raise SpecialValueError("integer quantization: NaN and infinity have no integer code")
-    sr = _sr_groups(x, rand, rand_bits, sr_variant, granularity, axis, group, "torch") if rounding == "sr" else None
     b = g.contiguous().view(torch.int32)
     hi, lo = group_words(b, xp)
+    if not finite_words(hi, lo, xp):
+        raise SpecialValueError(NONFINITE)
+    sr = _sr_groups(x, rand, rand_bits, sr_variant, granularity, axis, group, "torch") if rounding == "sr" else None
     sb, z, q = quantize_words(b, hi, lo, bits, scheme, clip, rounding, xp, sr)
     check_scales(sb, xp)
     dt = torch.int16 if bits == 16 else torch.int8
@@ -270,18 +287,21 @@ def _frac_bits(rem, den, u, xp, steps: int = 2):
 
 
 def round_magnitude(xbits, sbits, rounding: str, xp, sr=None):
-    """Rounded magnitudes round(|x / s|) (int64; :func:`refarith.exact.intquant.round_int` of the magnitude) from
-    the binary32 bit patterns (int32) of x >= 0 (magnitudes) and of the positive scale s broadcasting against
-    them: ``rne`` ties to even, ``rna`` ties away, ``sr`` stochastically with ``sr`` = (r, k, variant), r int64
-    below 2^k of x's shape.
+    """Rounded magnitudes round(|x / s|) (int64, int32 for ``rne``/``rna``;
+    :func:`refarith.exact.intquant.round_int` of the magnitude) from the binary32 bit patterns (int32) of x >= 0
+    (magnitudes) and of the positive scale s broadcasting against them: ``rne`` ties to even, ``rna`` ties away,
+    ``sr`` stochastically with ``sr`` = (r, k, variant), r int64 below 2^k of x's shape.
 
     With x = X 2^a and s = S 2^b (X, S in [2^23, 2^24)) the quotient X 2^(a-b) / S is split exactly into
     n + (I + R/S) / 2^t with integers (n, I < 2^t, R < S); floor(frac * 2^L) and whether bits remain below it
     come from long division, L = k + 1 (k + j for ``te_e2m1_8``, j = 17 - bit length of n: half the binary32
     spacing below n + 1 is 2^-j / 256).  ``rne``/``rna`` need only n, the half bit and a sticky bit: one integer
-    division of X 2^(e+1) by S, e = a - b (quotients below 1/2, e < -1, give 0).
-    Quotients of 2^17 or more come back as 2^17: every width here saturates there, with any zero point.
+    division of X 2^(e+1) by S, e = a - b (quotients below 1/2, e < -1, give 0; :func:`_round_nearest`).
+    A quotient of 2^17 or more comes back as a value of at least 2^17 (int32 for ``rne``/``rna``): every width
+    here saturates there, with any zero point.
     """
+    if rounding != "sr":
+        return _round_nearest(xbits, sbits, rounding == "rne", xp)
     _, ex, xn = split_f32(xbits, xp)
     _, es, sn = split_f32(sbits, xp)
     xn, sn = _i64(xn, xp), _i64(sn, xp)
@@ -289,14 +309,6 @@ def round_magnitude(xbits, sbits, rounding: str, xp, sr=None):
     big = (e > 17) & (xn != 0)  # X / S > 1/2, so the quotient is at least 2^17
     e = xp.minimum(e, 17)
     one = xn * 0 + 1
-    if rounding != "sr":
-        # 2 |x / s| = X 2^(e+1) / S: its integer part holds n and the half bit, its remainder the sticky bit;
-        # for e < -1 the quotient is below 1/2 (X / S < 2) and rounds to 0
-        q2 = (xn << xp.maximum(e + 1, 0)) // sn
-        r2 = (xn << xp.maximum(e + 1, 0)) - q2 * sn
-        n, half = q2 >> 1, (q2 & 1) == 1
-        up = half & ((r2 != 0) | ((n & 1) == 1)) if rounding == "rne" else half
-        return xp.where(big, one << 17, xp.where(e < -1, 0, n + up))
     ep = xp.maximum(e, 0)
     t = xp.minimum(xp.maximum(-e, 0), 63)  # t > L + 1 leaves floor(frac 2^L) = 0
     num = xn << ep
@@ -330,6 +342,30 @@ def round_magnitude(xbits, sbits, rounding: str, xp, sr=None):
         raise UnknownModeError(f"unknown stochastic rounding variant {variant!r}")
     m = n + (up & nonzero)
     return xp.where(big, one << 17, m)
+
+
+def _round_nearest(xbits, sbits, even: bool, xp):
+    """round(|x / s|) (int32; ties to even, or away from zero) of binary32 patterns x >= 0 and s > 0, for
+    quotients below 2^17; a quotient of 2^17 or more gives a value in [2^17, 2^24].
+
+    x = X 2^(E - 150) with E = max(field, 1) and X = x - ((E - 1) << 23) (2^23 + fraction, or the fraction of a
+    subnormal, not normalized); s = S 2^(es - 150) with S in [2^23, 2^24) (:func:`refarith.fast.mx.split_f32`,
+    es >= -22).  So 2 |x / s| = X 2^u / S, u = E - es + 1, and one integer division gives n and the half bit
+    (q2 = 2n + h) and its remainder the sticky bit: round = (q2 + ((n | sticky) & 1)) >> 1 ties to even,
+    (q2 + 1) >> 1 ties away.  u < 0 leaves |x / s| < 1/2 (X / S < 2): X is taken as 0.  The shift is capped at
+    24 (numerator below 2^48, q2 below 2^25): a subnormal x has u <= 24, and a normal x with u > 24 has
+    X 2^24 / S > 2^23 either way."""
+    big_e = xp.maximum(xbits >> 23, 1)
+    _, es, sn = split_f32(sbits, xp)
+    u = big_e - (es - 1)
+    sn = _i64(sn, xp)
+    num = _i64(xp.where(u < 0, 0, xbits - ((big_e - 1) << 23)), xp) << xp.minimum(xp.maximum(u, 0), 24)
+    q2 = num // sn
+    if even:
+        sticky = num != q2 * sn
+        q2 = _to_i32(q2, xp)
+        return (q2 + (((q2 >> 1) | sticky) & 1)) >> 1
+    return (_to_i32(q2, xp) + 1) >> 1
 
 
 def _fraction(imod, rem, sn, t, L, xp, steps: int):
