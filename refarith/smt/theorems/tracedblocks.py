@@ -156,6 +156,21 @@ def monotone_block_max(graph) -> Outcome | None:
     return out
 
 
+def scale_lane(graph):
+    """(x, |x| bits, the scale output's word on the one-element block [x]) for a 32-bit Z3 word x, once
+    :func:`monotone_block_max` holds; else its failed outcome."""
+    import z3
+
+    from refarith.fast.xptrace import cone
+
+    out = monotone_block_max(graph)
+    if out is not None:
+        return out
+    x = z3.BitVec("x", 32)
+    (sx,), _ = _lane(cone(graph, 0), x)
+    return x, x & 0x7FFFFFFF, sx
+
+
 def check_mx_scale(rule: str, element: str, graph=None) -> Outcome:
     """Parts 1-3 of the module docstring for one scale rule and element format; the outcome's detail names the
     graph's digest.  ``graph``: check that block graph against the rule instead of the rule's own (a
@@ -164,19 +179,15 @@ def check_mx_scale(rule: str, element: str, graph=None) -> Outcome:
 
     from refarith.exact import mx as emx
     from refarith.fast.triton_blocks import mx_quantize_graph
-    from refarith.fast.xptrace import cone
     from refarith.smt.theorems.blocks import _pow2_bits
 
     g = mx_quantize_graph(element, rule, "rne") if graph is None else graph
     fmt = emx.mx_element(element)
-    out = monotone_block_max(g)
-    if out is not None:
-        return out
-    x = z3.BitVec("x", 32)
-    ax = x & 0x7FFFFFFF
-    (sx,), _ = _lane(cone(g, 0), x)
+    lane = scale_lane(g)
+    if isinstance(lane, Outcome):
+        return lane
+    x, a, sx = lane
     k = z3.BitVec("k", 32)
-    a = ax
     special = z3.UGE(a, 0x7F800000)
     got = z3.Extract(7, 0, sx)
     variables = {"x": x, "k": k}
@@ -232,4 +243,4 @@ for _rule, _el, _graph in (("floor", "ocp_e4m3", "ceil"), ("rceil", "ocp_e2m1", 
             tags=("mx", "blocks", "triton"))(lambda _r=_rule, _e=_el, _g=_graph: _wrong_graph(_r, _e, _g))
 
 
-__all__ = ["ELEMENTS", "RULES", "check_mx_scale", "monotone_block_max"]
+__all__ = ["ELEMENTS", "RULES", "check_mx_scale", "monotone_block_max", "scale_lane"]

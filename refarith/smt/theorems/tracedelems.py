@@ -317,15 +317,13 @@ def check_nvfp4_scale(division: str = "reciprocal", zero_scale: str = "eps", gra
 
     from refarith.fast.triton_blocks import nvfp4_quantize_graph
     from refarith.fast.xptrace import cone
-    from refarith.smt.theorems.tracedblocks import monotone_block_max
+    from refarith.smt.theorems.tracedblocks import scale_lane
 
     g = nvfp4_quantize_graph(division, "none", zero_scale) if graph is None else graph
-    out = monotone_block_max(g)
-    if out is not None:
-        return out
-    x = z3.BitVec("x", 32)
-    a = x & 0x7FFFFFFF
-    (sx,), _ = _lane(cone(g, 0), x)
+    lane = scale_lane(g)
+    if isinstance(lane, Outcome):
+        return lane
+    x, a, sx = lane
     got = z3.Extract(7, 0, sx)
     want = z3.If(z3.UGE(a, FINITE), z3.BitVecVal(UE4M3_NAN, 8),
                  _ue4m3_spec(z3, _f32_div_spec(z3, a, 6.0), zero_scale))
@@ -393,7 +391,7 @@ def check_nvfp4_elements(division: str = "reciprocal", zero_scale: str = "eps", 
     import z3
 
     from refarith.exact import nvfp4 as env
-    from refarith.exact.ops import decode, div
+    from refarith.exact.ops import decode, div, mul
     from refarith.exact.rounding import round_value
     from refarith.fast.bitops import NumpyBitOps
     from refarith.fast.trace import evaluate
@@ -454,12 +452,21 @@ def check_nvfp4_elements(division: str = "reciprocal", zero_scale: str = "eps", 
         ins = [ops.word(np.array([v], dtype=np.uint64)) for v in (m["x"], *(kt[sc] for kt in ktab))]
         (got,) = evaluate(eg, ops, ins, lane_block_op)
         got = int(np.asarray(got).reshape(-1)[0]) & 0xFF
-        # the exact model on the block [x, 6 v(S)]: its scale is S when 6 v(S) is the block maximum
+        # the exact model on the block [x, 6 v(S)] (its scale is S when 6 v(S) is the block maximum), else the
+        # recipe's binary32 operations of refarith.exact.ops on x and S
         blk = [m["x"], ys[sc]] + [0] * 14
         q = env.quantize_blocks([blk], division, 1, zero_scale)
-        exact = q.codes[0][0] if q.scales[0] == sc else None
-        return {"x_bits": hex(m["x"]), "scale_code": hex(sc), "graph_code": hex(got),
-                "exact_code": None if exact is None else hex(exact)}, exact is not None and got != exact
+        exact = q.codes[0][0]
+        if q.scales[0] != sc:
+            if sc == 0:
+                exact = 8 if m["x"] >> 31 else 0
+            else:
+                b = s32[sc] if sc in s32 else round_value(decode(sc, "ue4m3"), "binary32").code
+                yb = (mul(m["x"], div(env.F32_ONE, b, "binary32").code, "binary32") if division == "reciprocal"
+                      else div(m["x"], b, "binary32")).code
+                exact = round_value(decode(yb, "binary32"), "ocp_e2m1", "rne", "saturate", nan_policy="zero").code
+        return {"x_bits": hex(m["x"]), "scale_code": hex(sc), "graph_code": hex(got), "exact_code": hex(exact)}, \
+            got != exact
 
     res = prove(claim, {"x": x, "s": s}, 25, confirm)
     res.detail = (res.detail + " " if res.detail else "") + f"graph {g.digest}"
