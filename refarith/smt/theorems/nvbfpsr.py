@@ -6,7 +6,7 @@ Per variant V (a, b, c, c_odd with k = 4; te_e2m1_8 with k = 8, NVFP4 ``recip2``
 grid, in Transformer Engine's two-level recipe):
 
 * ``sr.nvfp4.V.neighbours.SETTING`` (enumeration): every binary16 value x with |x| <= P, both signs, in a block
-  [P, x] (so the block scale is the same for every x), every k-bit r, for two settings:
+  [P, x_1, ..., x_15] of 16 (so the block scale is the same for every x), every k-bit r, for two settings:
   ``divide1`` (levels=1, division=divide, P = 7.5: the scale S = 1.25, a UE4M3 value that is not a power of two,
   so y = fl32(x / 1.25) is rounded) and ``recip2`` (the default: levels=2, division=reciprocal, P = 6, the tensor
   scale from the whole array: y = fl32(x * fl32(fl32(1 / s_t) / S)), with a per-tensor scale that is not a
@@ -23,8 +23,8 @@ grid, in Transformer Engine's two-level recipe):
     sample): the kernel's codes equal the exact model's (:func:`refarith.exact.nvfp4.quantize_blocks`,
     ``rounding="sr"``).
 * ``sr.bfp.V.neighbours.int4_sym`` (enumeration): every binary16 value x with |x| <= 7.5, both signs, times
-  2^s for s = 0 and s = -100, in a block [7.5 2^s, x 2^s] (shared exponent s), every k-bit r: the shared
-  exponent is the deterministic kernel's; the mantissa is one of the two integer neighbours of the exact
+  2^s for s = 0 and s = -100, in blocks [7.5 2^s, x_1 2^s, ..., x_15 2^s] (shared exponent s), every k-bit r:
+  the shared exponent is the deterministic kernel's; the mantissa is one of the two integer neighbours of the exact
   quotient x (trunc(x), trunc(x) + sign, clamped to +-7), monotone in r, with the up_count and expectation
   statements above (fraction of x, ulp 1); and every 64th x, packed 15 to a block, against the exact model
   (:func:`refarith.exact.bfp.quantize_block`) for every r.
@@ -66,9 +66,26 @@ def _values(y: np.ndarray) -> list[Value]:
 
 def _packed(x: np.ndarray, pin: np.float32) -> np.ndarray:
     """Every STRIDE-th x, PACK to a block after ``pin`` (the last block padded with zeros)."""
-    xs = x[::STRIDE]
-    xs = np.concatenate([xs, np.zeros((-len(xs)) % PACK, dtype=np.float32)]).reshape(-1, PACK)
+    return _blocks_of(x[::STRIDE], pin)
+
+
+def _blocks_of(x: np.ndarray, pin: np.float32) -> np.ndarray:
+    """Blocks of 16: ``pin``, then PACK elements of x (the last block padded with zeros)."""
+    xs = np.concatenate([x, np.zeros((-len(x)) % PACK, dtype=np.float32)]).reshape(-1, PACK)
     return np.concatenate([np.full((len(xs), 1), pin, dtype=np.float32), xs], axis=1)
+
+
+def _elements(c, n: int, copies: int = 1) -> np.ndarray:
+    """(n, copies) int64 element results of the x of :func:`_blocks_of` (``copies`` stacked repetitions of the
+    blocks), or (n,) for one copy."""
+    c = np.asarray(c)[:, 1:].astype(np.int64).reshape(copies, -1)[:, :n].T
+    return c[:, 0] if copies == 1 else c
+
+
+def _r_chunks(k: int, size: int = 16) -> list[np.ndarray]:
+    """Every k-bit r, ascending, in chunks of ``size`` (one kernel call each)."""
+    rs = np.arange(1 << k, dtype=np.int64)
+    return [rs[i:i + size] for i in range(0, len(rs), size)]
 
 
 def _exact_rs(k: int) -> list[int]:
@@ -104,20 +121,21 @@ def check_nvfp4_sr(variant: str, k: int, setting: str) -> Outcome:
 
     pin, kw = NV_SETTINGS[setting]
     x = _domain(pin)
-    b = np.stack([np.full_like(x, pin), x], axis=1)
+    b = _blocks_of(x, pin)
     st, s_rne, _ = nvfp4_quantize(b, **kw)
     _, _, c_rtz = nvfp4_quantize(b, rounding="rtz", **kw)
     _, _, c_up = nvfp4_quantize(b, rounding="rup", **kw)
     _, _, c_dn = nvfp4_quantize(b, rounding="rdn", **kw)
-    lo = c_rtz[:, 1].astype(np.int64)
-    hi = np.where(x < 0, c_dn[:, 1], c_up[:, 1]).astype(np.int64)
-    rs = range(1 << k)
+    lo = _elements(c_rtz, len(x))
+    hi = np.where(x < 0, _elements(c_dn, len(x)), _elements(c_up, len(x)))
     got = np.empty((len(x), 1 << k), dtype=np.int64)
-    for r in rs:
-        st_r, s, c = nvfp4_quantize_sr(b, np.full(b.shape, r, dtype=np.int64), k, variant, **kw)
-        if not (np.array_equal(s, s_rne) and (st is None or st_r == st)):
-            return _counterexample("scale differs from the deterministic kernel's", setting=setting, r=r)
-        got[:, r] = c[:, 1]
+    for rr in _r_chunks(k):  # several r per kernel call: the blocks repeated, one r per copy
+        bb = np.tile(b, (len(rr), 1))
+        st_r, s, c = nvfp4_quantize_sr(bb, np.broadcast_to(np.repeat(rr, len(b))[:, None], bb.shape), k, variant,
+                                       **kw)
+        if not (np.array_equal(s, np.tile(s_rne, (len(rr), 1))) and (st is None or st_r == st)):
+            return _counterexample("scale differs from the deterministic kernel's", setting=setting, r=rr.tolist())
+        got[:, rr] = _elements(c, len(x), len(rr))
     y = _scaled_nvfp4(x, pin, setting, st)
     out = judge(got, lo, hi, _values(y), "ocp_e2m1", variant, k,
                 lambda i: {"setting": setting, "x": float(x[i]), "y": float(y[i]), "k": k})
@@ -156,18 +174,21 @@ def check_bfp_sr(variant: str, k: int, claim_unbiased: bool = False) -> Outcome:
     for s in BFP_SHIFTS:
         x = (base.astype(np.float64) * 2.0 ** s).astype(np.float32)
         pin = np.float32(float(BFP_PIN) * 2.0 ** s)
-        b = np.stack([np.full_like(x, pin), x], axis=1)
-        e_rne, _ = quantize(b, BFP_P, block=2)
+        b = _blocks_of(x, pin)
+        e_rne, _ = quantize(b, BFP_P, block=b.shape[1])
         q = base.astype(np.float64)  # the exact quotient x 2^s / 2^s
         t = np.clip(np.trunc(q), -qmax, qmax)
         u = np.clip(np.trunc(q) + np.sign(q) * (q != np.trunc(q)), -qmax, qmax)
         got = np.empty((len(x), 1 << k), dtype=np.int64)
-        for r in range(1 << k):
-            e, m = quantize(b, BFP_P, block=2, rounding="sr", rand=np.full(b.shape, r, dtype=np.int64),
-                            rand_bits=k, sr_variant=variant)
-            if not np.array_equal(e, e_rne) or int(e_rne[0, 0]) != s:
-                return _counterexample("shared exponent differs from the deterministic kernel's", shift=s, r=r)
-            got[:, r] = _bfp_codes(m[:, 1])
+        for rr in _r_chunks(k):
+            bb = np.tile(b, (len(rr), 1))
+            e, m = quantize(bb, BFP_P, block=b.shape[1], rounding="sr",
+                            rand=np.broadcast_to(np.repeat(rr, len(b))[:, None], bb.shape), rand_bits=k,
+                            sr_variant=variant)
+            if not np.array_equal(e, np.tile(e_rne, (len(rr), 1))) or int(e_rne[0, 0]) != s:
+                return _counterexample("shared exponent differs from the deterministic kernel's", shift=s,
+                                       r=rr.tolist())
+            got[:, rr] = _bfp_codes(_elements(m, len(x), len(rr)))
         out = judge(got, _bfp_codes(t), _bfp_codes(u), _values(q), fmt, variant, k,
                     lambda i, s=s, x=x: {"x": float(x[i]), "shift": s, "k": k}, claim_unbiased)
         if out is not None:
@@ -193,12 +214,13 @@ def _register(variant: str, k: int) -> None:
     for setting, (pin, kw) in NV_SETTINGS.items():
         if variant == "te_e2m1_8" and setting != "recip2":  # TE's rule belongs to the two-level recipe
             continue
+
         @theorem(f"sr.nvfp4.{variant}.neighbours.{setting}",
                  f"(enumeration of the numpy kernel) every binary16 x with |x| <= {float(pin)}, both signs, in an "
-                 f"NVFP4 block [{float(pin)}, x] (levels={kw['levels']}, division={kw['division']}), every {k}-bit "
-                 f"r: nvfp4_quantize(rounding=sr,sr={variant},k={k}) keeps the rne scales, gives the rtz or the "
-                 "away-from-zero E2M1 code of y (monotone in r), rounds away for exactly up_count(frac(y)) values "
-                 "of r, and equals the exact model on every 64th x", budget=60,
+                 f"NVFP4 block [{float(pin)}, x_1..x_15] (levels={kw['levels']}, division={kw['division']}), "
+                 f"every {k}-bit r: nvfp4_quantize(rounding=sr,sr={variant},k={k}) keeps the rne scales, gives the "
+                 "rtz or the away-from-zero E2M1 code of y (monotone in r), rounds away for exactly "
+                 "up_count(frac(y)) values of r, and equals the exact model on every 64th x", budget=60,
                  tags=("sr", "kernel", "block", "nvfp4", variant))
         def nvfp4(setting=setting):
             return check_nvfp4_sr(variant, k, setting)
@@ -208,7 +230,7 @@ def _register(variant: str, k: int) -> None:
 
     @theorem(f"sr.bfp.{variant}.neighbours.int4_sym",
              f"(enumeration of the numpy kernel) every binary16 x with |x| <= 7.5, both signs, times 2^0 and "
-             f"2^-100, in a BFP block [7.5 2^s, x 2^s] of 4-bit mantissas, every {k}-bit r: "
+             f"2^-100, in BFP blocks [7.5 2^s, x_1 2^s..x_15 2^s] of 4-bit mantissas, every {k}-bit r: "
              f"bfp_quantize(int4_sym,rounding=sr,sr={variant},k={k}) keeps the rne shared exponent, gives one of "
              "the two integer neighbours of x (monotone in r), rounds away for exactly up_count(frac) values of r "
              "(unbiased when frac has at most k bits), and equals the exact model on every 64th x", budget=30,
