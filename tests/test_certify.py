@@ -272,13 +272,15 @@ def test_certificate_torch_e5m2_nan_payload_only():
 
 def test_certificate_ml_dtypes_e8m0_zero_and_subnormal_inputs():
     """ml_dtypes float32 -> float8_e8m0fnu: zero becomes NaN (0xff), where the spec rounds it to the smallest value
-    2^-127, and binary32 subnormals just above 2^-127 go to 2^-126: a real disagreement, not a payload detail."""
+    2^-127: a real disagreement, not a payload detail.  Up to ml_dtypes 0.6.0 binary32 subnormals just above
+    2^-127 also went to 2^-126 (0x00400001 gave 0x01); the committed certificate is of 0.7.0, which rounds them to
+    nearest, so zero is its only difference."""
     c = _cert("ml_dtypes-float8_e8m0fnu__cast__binary32_to_e8m0__rounding-rna__overflow-nan__negative-error")
     ex = c["stages"][0]["examples"]
-    assert c["verdict"] == "fail"
+    assert c["verdict"] == "fail" and c["kernel_version"] == "ml_dtypes 0.7.0"
     assert ex["subnormal"]["inputs"] == ["0x00000000"] and ex["subnormal"]["got"] == ["0xff"]
-    assert ex["in_range"]["inputs"] == ["0x00400001"] and ex["in_range"]["expected"] == ["0x00"]
-    assert ex["in_range"]["got"] == ["0x01"]
+    assert set(ex) == {"subnormal"}
+    assert {k for k, v in c["mismatch_totals"].items() if v} == {"subnormal"}
 
 
 def test_refarith_torch_passes():
