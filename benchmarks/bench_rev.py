@@ -2,6 +2,9 @@
 
     python benchmarks/bench_rev.py intquant [--rev REV]   # int_quantize numpy, 1024x1024 float32, group 128
     python benchmarks/bench_rev.py gemm [--rev REV]       # scaled_mm tensor_core presets, bfloat16, 256x4096x256
+    python benchmarks/bench_rev.py identify [--rev REV]   # identify torch:matmul_bf16 256x4096x256 (every
+                                                          # candidate in full), the tensor-core group of REV
+                                                          # swapped in for the second run
 
 The revision's source of ``refarith/fast/intquant.py`` (or ``refarith/fast/gemm.py``) is read with ``git show``
 and compiled as a separate module next to the imported one, so both run on the same inputs, alternately, in one
@@ -100,17 +103,40 @@ def bench_gemm(rev: str, rounds: int) -> None:
     print(f"  all four: {rev} {tot[rev]:.2f} s  new {tot['new']:.2f} s  {tot[rev] / tot['new']:.2f}x")
 
 
+def bench_identify(rev: str) -> None:
+    from refarith.certify.gemm import identify_gemm
+    from refarith.fast import gemm as new
+
+    old = module_at(rev, "refarith/fast/gemm.py", "gemm_rev")
+    mine = new._tc_group_normal
+    res = {}
+    for label, fn in (("new", mine), (rev, old._tc_group_normal)):
+        new._tc_group_normal = fn
+        try:
+            c = time.process_time()
+            r = identify_gemm("torch:matmul_bf16", shape=(256, 4096, 256))
+            res[label] = (time.process_time() - c, repr(sorted(r["matches"])) + repr(r["closest"]))
+        finally:
+            new._tc_group_normal = mine
+    same = res["new"][1] == res[rev][1]
+    print(f"identify torch:matmul_bf16 256x4096x256 (tensor-core group of {rev} / new): {res[rev][0]:.1f} / "
+          f"{res['new'][0]:.1f} s CPU, {res[rev][0] / res['new'][0]:.2f}x; verdicts "
+          f"{'identical' if same else 'DIFFER'}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=("intquant", "gemm"))
+    ap.add_argument("what", choices=("intquant", "gemm", "identify"))
     ap.add_argument("--rev", default="22aa20f", help="git revision of the old module (default 22aa20f)")
     ap.add_argument("--b64-rev", default="ce62405^", help="intquant: the binary64 kernel's revision ('' skips)")
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     if args.what == "intquant":
         bench_intquant(args.rev, args.b64_rev, args.rounds)
-    else:
+    elif args.what == "gemm":
         bench_gemm(args.rev, args.rounds)
+    else:
+        bench_identify(args.rev)
     return 0
 
 

@@ -564,6 +564,10 @@ def _products_normal(ap: np.ndarray, bp: np.ndarray) -> bool:
     return float(xa.min()) * float(xb.min()) >= 2.0 ** -1000 and float(xa.max()) * float(xb.max()) < 2.0 ** 1000
 
 
+TC_SLICE = 4
+"""Products of a tensor-core group aligned and summed per pass of the numpy kernel."""
+
+
 def _tc_group_normal(t: np.ndarray, prods: np.ndarray, A: _Acc, b: int, mode: str) -> np.ndarray | None:
     """:func:`_tc_group` for finite binary64-normal products and a finite accumulator t (None otherwise): E is the
     exponent field of the largest magnitude; each term times 2^(b - E) is rounded to an integer (exact: a power
@@ -576,6 +580,10 @@ def _tc_group_normal(t: np.ndarray, prods: np.ndarray, A: _Acc, b: int, mode: st
     np.negative(mn, out=mn)
     np.maximum(mx, mn, out=mx)
     np.maximum(mx, np.abs(t), out=mx)
+    if A.q is not None:  # the steps the Triton kernel is traced from, on the whole group at once
+        from refarith.fast.gemm_steps import NP, tc_unit
+
+        scale, inv = tc_unit(NP, mx, b)  # mx: tc_group's running tc_max, folded over the group by max
     e = mx.view(np.int64)  # in place: the exponent field of the largest magnitude
     e >>= 52
     e &= 0x7FF
@@ -583,11 +591,16 @@ def _tc_group_normal(t: np.ndarray, prods: np.ndarray, A: _Acc, b: int, mode: st
     low = int(e[~zero].min(initial=2047)) if zero.any() else int(e.min())
     if low - b < 1:
         return None
-    if A.q is not None:  # the steps the Triton kernel is traced from
-        from refarith.fast.gemm_steps import NP, tc_group
+    if A.q is not None:
+        from refarith.fast.gemm_steps import tc_finish, tc_term
 
+        # tc_group's terms, each the step tc_term, as one (g, M, N) array; their sum is exact in any order
+        # (integers below 2^53), so numpy's reduction gives the chain's value
         with np.errstate(all="ignore"):
-            return tc_group(NP, t, list(prods), b, mode == "rtz", A.q)
+            s = tc_term(NP, t, scale, mode == "rtz")
+            for i in range(0, len(prods), TC_SLICE):  # slices of the group: their temporaries stay in cache
+                s += tc_term(NP, prods[i:i + TC_SLICE], scale[None], mode == "rtz").sum(axis=0)
+            return tc_finish(NP, s, inv, A.q, mode == "rtz")
     scale = 2046 + b - e
     np.minimum(scale, 2046, out=scale)
     scale <<= 52
