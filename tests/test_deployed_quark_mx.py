@@ -27,8 +27,7 @@ import math
 import numpy as np
 import pytest
 
-from refarith.certify.deployed import _common
-from refarith.certify.deployed import quark as quark_adapter
+from refarith.certify.deployed import needs_deployed
 
 ELEMENTS = {"mx_fp4": ("ocp_e2m1", 1), "mx_fp8_e4m3": ("ocp_e4m3", 3), "mx_fp8_e5m2": ("ocp_e5m2", 2),
             "mx_fp6_e3m2": ("ocp_e3m2", 2), "mx_fp6_e2m3": ("ocp_e2m3", 3), "mx_int8": ("int8_sym", 8)}
@@ -99,9 +98,7 @@ def _cause(blk: np.ndarray, got: np.ndarray, want: np.ndarray, mode: str, elemen
 @pytest.mark.slow
 @pytest.mark.parametrize("name, mode", sorted(EXPECTED))
 def test_every_quark_mx_difference_has_its_cause(name, mode):
-    v = _common.installed_version(quark_adapter.LIBRARY)
-    if v not in quark_adapter.LIBRARY.known:
-        pytest.skip(f"amd-quark {v} installed, 0.13 needed; install it with: {quark_adapter.LIBRARY.install}")
+    needs_deployed("quark")
     from refarith.certify.adapters import load_kernel
     from refarith.fast.mxfake import mx_fake_quantize
     from refarith.golden.drivers import get_driver

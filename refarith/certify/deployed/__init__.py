@@ -28,6 +28,7 @@ doing the value -> code step, so a value off the format's grid is the mismatch c
 from __future__ import annotations
 
 import importlib
+import os
 
 from refarith.certify.adapters import Kernel
 from refarith.errors import KernelError
@@ -38,6 +39,75 @@ ADAPTERS = {"pychop": "pychop", "compressed_tensors": "compressed_tensors", "qua
 
 NOT_ADAPTED: dict[str, str] = {}
 """Libraries named in the deployed set that have no adapter, and why."""
+
+
+REQUIRE_ENV = "REFARITH_REQUIRE_DEPLOYED"
+"""Environment variable naming the adapters whose library must be installed (``1`` or ``all``: every adapter;
+else a comma-separated list of target prefixes): their tests fail, where they would skip, when it is absent."""
+
+
+def library(lib: str):
+    """The :class:`~refarith.certify.deployed._common.Library` record of adapter ``lib``."""
+    if lib not in ADAPTERS:
+        raise KernelError(f"no deployed-library adapter {lib!r}; adapters: {', '.join(sorted(ADAPTERS))}")
+    return importlib.import_module(f"refarith.certify.deployed.{ADAPTERS[lib]}").LIBRARY
+
+
+def _names(value: str, what: str) -> list[str]:
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    bad = [n for n in names if n not in ADAPTERS]
+    if bad:
+        raise KernelError(f"{what}: unknown adapter {', '.join(bad)}; adapters: {', '.join(sorted(ADAPTERS))}")
+    return names
+
+
+def required(environ: dict | None = None) -> set[str]:
+    """The adapters :data:`REQUIRE_ENV` names (empty when unset or ``0``); KernelError for an unknown name."""
+    value = (os.environ if environ is None else environ).get(REQUIRE_ENV, "").strip()
+    if value in ("", "0"):
+        return set()
+    if value in ("1", "all"):
+        return set(ADAPTERS)
+    return set(_names(value, REQUIRE_ENV))
+
+
+def absent_reason(lib: str) -> str | None:
+    """Why adapter ``lib`` cannot run here (its library absent, with the install line, or of a version the adapter
+    was not written for), or None when its library is installed at a known version."""
+    from refarith.certify.deployed._common import installed_version
+
+    L = library(lib)
+    v = installed_version(L)
+    if v is None:
+        return f"{L.dist} is not installed; install it with: {L.install}"
+    if v not in L.known:
+        return f"{L.dist} {v} installed; the adapter was written for {', '.join(L.known)}"
+    return None
+
+
+def needs_deployed(lib: str) -> None:
+    """For tests: ``pytest.skip`` with :func:`absent_reason` when adapter ``lib`` cannot run here, or
+    ``pytest.fail`` when :data:`REQUIRE_ENV` names it (an install that failed must not pass as skips)."""
+    import pytest
+
+    reason = absent_reason(lib)
+    if reason is None:
+        return
+    if lib in required():
+        pytest.fail(f"{reason} ({REQUIRE_ENV} requires it)", pytrace=False)
+    pytest.skip(reason)
+
+
+def install_list(without: tuple[str, ...] = ()) -> list[str]:
+    """The requirements that install every adapter's library but those of ``without`` with ``pip install
+    --no-deps``: each library's packages in :data:`ADAPTERS` order, each requirement once.  The one list README,
+    the ``deployed`` extra's comment and CI read."""
+    _names(",".join(without), "--without")
+    out: list[str] = []
+    for lib in ADAPTERS:
+        if lib not in without:
+            out += [p for p in library(lib).packages if p not in out]
+    return out
 
 
 def load_deployed(lib: str, name: str) -> Kernel:
@@ -51,4 +121,5 @@ def load_deployed(lib: str, name: str) -> Kernel:
     return mod.load(name)
 
 
-__all__ = ["ADAPTERS", "NOT_ADAPTED", "load_deployed"]
+__all__ = ["ADAPTERS", "NOT_ADAPTED", "REQUIRE_ENV", "absent_reason", "install_list", "library", "load_deployed",
+           "needs_deployed", "required"]

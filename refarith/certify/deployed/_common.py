@@ -13,16 +13,28 @@ from refarith.certify.adapters import Kernel, float_view
 from refarith.errors import KernelError, SpecError
 from refarith.spec import Spec
 
+UNTOUCHED = ("torch", "numpy", "mpmath")
+"""Distributions no deployed library's install may name: ``--no-deps`` keeps pip off them."""
+
 
 @dataclass(frozen=True)
 class Library:
     """A deployed library: its distribution name, import name, the versions its adapter was written for (and
-    tested with), and the install line for when it is absent."""
+    tested with), and ``packages``: the requirements ``pip install --no-deps`` takes for it (the library, pinned,
+    then the light imports it needs; those other environments commonly hold are unpinned, so an installed version
+    is kept).  ``note``: said after the install line."""
 
     dist: str
     module: str
     known: tuple[str, ...]
-    install: str
+    packages: tuple[str, ...]
+    note: str = ""
+
+    @property
+    def install(self) -> str:
+        """The install line for when the library is absent."""
+        line = "pip install --no-deps " + " ".join(self.packages)
+        return f"{line} ({self.note})" if self.note else line
 
 
 def installed_version(lib: Library) -> str | None:

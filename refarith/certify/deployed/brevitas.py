@@ -21,8 +21,7 @@ from __future__ import annotations
 from refarith.certify.deployed._common import Library, as_float32, cast_check, require, values_kernel
 from refarith.errors import KernelError
 
-LIBRARY = Library("brevitas", "brevitas", ("0.13.4",),
-                  "pip install --no-deps brevitas==0.13.4 dependencies==2.0.1")
+LIBRARY = Library("brevitas", "brevitas", ("0.13.4",), ("brevitas==0.13.4", "dependencies==2.0.1"))
 FORMATS = {"fp8_e4m3": ("ocp_e4m3", 4, 3, ("111",), None), "fp8_e5m2": ("ocp_e5m2", 5, 2, ("01", "11", "10"), ("00",))}
 CLAMPS = ("sat", "nonsat")
 MX = {"mxfp8_e4m3": ("MXFloat8e4m3Act", ("ocp_e4m3",)), "mxint8": ("MXInt8Act", ("int8_sym", "int8"))}

@@ -19,8 +19,11 @@ from refarith.certify.deployed._common import Library, as_float32, cast_check, r
 from refarith.errors import KernelError
 
 LIBRARY = Library("compressed-tensors", "compressed_tensors", ("0.20.1",),
-                  "pip install --no-deps compressed-tensors==0.20.1 loguru transformers huggingface_hub safetensors "
-                  "tokenizers psutil tqdm httpx2 httpcore2 truststore h11")
+                  ("compressed-tensors==0.20.1", "loguru==0.7.3", "transformers==5.25.0", "huggingface_hub==2.4.0",
+                   "safetensors==0.8.0", "tokenizers==0.23.3", "httpx2==2.16.2", "httpcore2==2.16.2",
+                   "truststore==0.10.5", "h11==0.16.0", "psutil", "tqdm", "pydantic", "pydantic-core",
+                   "annotated-types", "typing-inspection", "regex", "pyyaml", "filelock", "packaging", "requests",
+                   "idna", "certifi", "charset-normalizer", "urllib3", "anyio", "sniffio"))
 FORMATS = {"fp8": ("ocp_e4m3", 8), "fp4": ("ocp_e2m1", 4)}
 BLOCKS = ("nvfp4",)
 

@@ -13,8 +13,7 @@ import numpy as np
 from refarith.certify.deployed._common import Library, as_float32, cast_check, codes_kernel, require
 from refarith.errors import KernelError
 
-LIBRARY = Library("fpy2", "fpy2", ("0.3.0",),
-                  "pip install --no-deps fpy2==0.3.0 titanfp==0.1.2 antlr4-python3-runtime==4.9.3")
+LIBRARY = Library("fpy2", "fpy2", ("0.3.0",), ("fpy2==0.3.0", "titanfp==0.1.2", "antlr4-python3-runtime==4.9.3"))
 CONTEXTS = {"MX_E4M3": "ocp_e4m3", "MX_E5M2": "ocp_e5m2", "MX_E3M2": "ocp_e3m2", "MX_E2M3": "ocp_e2m3",
             "MX_E2M1": "ocp_e2m1"}
 MODES = {"rne": "RNE", "rna": "RNA", "rtz": "RTZ", "rup": "RTP", "rdn": "RTN", "rto": "RTO"}

@@ -12,7 +12,7 @@ from refarith.certify.deployed._common import Library, as_float32, cast_check, r
 from refarith.errors import KernelError
 from refarith.formats import FloatFormat, get_format
 
-LIBRARY = Library("pychop", "pychop", ("0.6.2",), "pip install --no-deps pychop==0.6.2")
+LIBRARY = Library("pychop", "pychop", ("0.6.2",), ("pychop==0.6.2",))
 RMODES = {"rne": 1, "rup": 2, "rdn": 3, "rtz": 4, "rna": 8, "rto": 9}
 
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 from refarith.certify.deployed._common import Library, as_float32, cast_check, require, values_kernel
 from refarith.errors import KernelError
 
-LIBRARY = Library("qtorch", "qtorch.quant", ("0.3.0",),
-                  "pip install --no-deps qtorch==0.3.0 ninja (its extension builds on first import)")
+LIBRARY = Library("qtorch", "qtorch.quant", ("0.3.0",), ("qtorch==0.3.0", "ninja"),
+                  "its extension builds on first import")
 FORMATS = {"binary16": (5, 10), "bfloat16": (8, 7)}
 """Target -> (exp, man) of float_quantize."""
 

@@ -24,7 +24,9 @@ from __future__ import annotations
 from refarith.certify.deployed._common import Library, as_float32, cast_check, require, values_kernel
 from refarith.errors import KernelError
 
-LIBRARY = Library("amd-quark", "quark", ("0.13",), "pip install --no-deps amd-quark==0.13 onnx protobuf onnxslim")
+LIBRARY = Library("amd-quark", "quark", ("0.13",),
+                  ("amd-quark==0.13", "onnx==1.23.2", "protobuf", "onnxslim==0.1.98", "scipy", "requests",
+                   "idna", "certifi", "charset-normalizer", "urllib3"))
 FORMATS = {"fp8_e4m3": "ocp_e4m3", "fp8_e5m2": "ocp_e5m2"}
 MX = {"mx_fp8_e4m3": ("fp8_e4m3", "ocp_e4m3"), "mx_fp8_e5m2": ("fp8_e5m2", "ocp_e5m2"),
       "mx_fp6_e3m2": ("fp6_e3m2", "ocp_e3m2"), "mx_fp6_e2m3": ("fp6_e2m3", "ocp_e2m3"), "mx_fp4": ("fp4", "ocp_e2m1"),
