@@ -162,6 +162,28 @@ def test_fpy2_mx_e4m3_rto_overflow_is_the_nan_code():
     assert ieee == [0x7E]
 
 
+def test_fpy2_mx_int8_rounds_on_its_k_over_64_grid_and_wraps():
+    """fpy2 MX_INT8 (FixedContext: k/64, k in [-128, 127], RNE) on x * 2^-6: int8's code of round(x), overflow
+    wrapping (300 -> 44, 127.5 -> -128) as refarith's overflow=wrap; fpy2 raises on inf/NaN (off the grid here)."""
+    _needs("fpy2")
+    vals = [1.4, 2.5, 3.5, 127.5, -128.5, 300.0, -1.0, -0.0, 2.0 ** -14, np.inf, np.nan]
+    got, exp = _run("fpy2:MX_INT8", "cast(binary16->int8,overflow=wrap)", vals, dtype=np.float16)
+    assert [int(g) for g in got[:9]] == exp[:9] == [1, 2, 4, 0x80, 0x80, 44, 0xFF, 0, 0]
+    assert exp[9:] == [None, None] and off_grid_mask(got[9:]).all()
+
+
+def test_fpy2_mx_e8m0_rounds_ties_up_and_sends_zero_to_nan():
+    """fpy2 MX_E8M0 (ExpContext(8, 0), RNE at precision 1, where a tie's upper power of two is the even
+    significand): 1.5 -> 2, 3 -> 4, as refarith's rounding=rna; negatives and overflow give the NaN code 0xff
+    (negative=nan, overflow=nan); but zero gives NaN where refarith gives the smallest scale 2^-127 (a finding)."""
+    _needs("fpy2")
+    vals = [1.0, 1.4, 1.5, 3.0, 6.0, 2.0 ** -24, 60000.0, -1.0, np.inf, np.nan, 0.0, -0.0]
+    got, exp = _run("fpy2:MX_E8M0", "cast(binary16->e8m0,rounding=rna,overflow=nan,negative=nan)", vals,
+                    dtype=np.float16)
+    assert [int(g) for g in got[:10]] == exp[:10] == [127, 127, 128, 129, 130, 103, 143, 255, 255, 255]
+    assert exp[10:] == [0, 0] and [int(g) for g in got[10:]] == [0xFF, 0xFF]
+
+
 # ------------------------------------------------------------------ brevitas
 def test_brevitas_saturating_fp8_sends_inf_to_nan():
     """brevitas FloatQuant (scale 1, OCP encodings, saturating): RNE, finite overflow to +-max, but +-inf to NaN

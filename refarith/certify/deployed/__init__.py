@@ -21,7 +21,7 @@ doing the value -> code step, so a value off the format's grid is the mismatch c
 ``qtorch:binary16|bfloat16``   qtorch's CPU ``float_quantize(x, exp, man, "nearest")`` on casts from binary32
                                (its extension builds on first import: set TORCH_EXTENSIONS_DIR); values
 ``fpy2:<context>[+<mode>]``    fpy2's MX contexts (``MX_E4M3``, ``MX_E5M2``, ``MX_E3M2``, ``MX_E2M3``,
-                               ``MX_E2M1``, ``MX_E8M0``): ``ctx.encode(ctx.round(x))``; codes
+                               ``MX_E2M1``, ``MX_E8M0``, ``MX_INT8``): ``ctx.encode(ctx.round(x))``; codes
 ============================  ===========================================================================
 """
 
