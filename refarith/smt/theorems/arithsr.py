@@ -307,8 +307,9 @@ def check_fdot_sr(variant: str, acc: str, k: int) -> Outcome:
 
 
 def _register_fdot(variant: str, acc: str, k: int) -> None:
-    sample = " (r sampled: every r0 with r1 in {0, 127, 255}, every r1 with r0 in {0, 255})" \
-        if variant == "te_e2m1_8" else ""
+    sample = (" (r sampled: 8 (r0, r1) pairs against the exact model; the neighbour and count statements over every "
+              "r0, and over every r1 with r0 in {0, 255})") if variant == "te_e2m1_8" else ""
+
     @theorem(f"sr.fdot.{variant}.exact.e2m1x2->{_short(acc)}",
              f"(enumeration of the numpy kernel) every pair of E2M1 two-element vectors and every {k}-bit (r0, r1)"
              f"{sample}: fdot(ocp_e2m1->{acc},rounding=sr,sr={variant},k={k}) of refarith.fast.fdot equals the "
