@@ -564,8 +564,9 @@ def _products_normal(ap: np.ndarray, bp: np.ndarray) -> bool:
     return float(xa.min()) * float(xb.min()) >= 2.0 ** -1000 and float(xa.max()) * float(xb.max()) < 2.0 ** 1000
 
 
-TC_SLICE = 4
-"""Products of a tensor-core group aligned and summed per pass of the numpy kernel."""
+TC_SLICE = 1 << 17
+"""Elements (products of a tensor-core group, M x N each) aligned and summed per pass of the numpy kernel: two
+temporaries of 1 MiB."""
 
 
 def _tc_group_normal(t: np.ndarray, prods: np.ndarray, A: _Acc, b: int, mode: str) -> np.ndarray | None:
@@ -598,8 +599,9 @@ def _tc_group_normal(t: np.ndarray, prods: np.ndarray, A: _Acc, b: int, mode: st
         # (integers below 2^53), so numpy's reduction gives the chain's value
         with np.errstate(all="ignore"):
             s = tc_term(NP, t, scale, mode == "rtz")
-            for i in range(0, len(prods), TC_SLICE):  # slices of the group: their temporaries stay in cache
-                s += tc_term(NP, prods[i:i + TC_SLICE], scale[None], mode == "rtz").sum(axis=0)
+            step = max(1, TC_SLICE // max(t.size, 1))  # slices of the group: their temporaries stay in cache
+            for i in range(0, len(prods), step):
+                s += tc_term(NP, prods[i:i + step], scale[None], mode == "rtz").sum(axis=0)
             return tc_finish(NP, s, inv, A.q, mode == "rtz")
     scale = 2046 + b - e
     np.minimum(scale, 2046, out=scale)
