@@ -247,6 +247,42 @@ def test_second_solver_matches_z3_on_the_rewritten_forms(name):
             assert av * bv > 127
 
 
+def _internal_divisions():
+    """Z3's internal divisions (bvudiv_i ...), as its simplifier emits them: by a numeral and by a non-zero term."""
+    a, b = z3.BitVec("a", 8), z3.BitVec("b", 8)
+    ops = (z3.UDiv, z3.URem, lambda x, y: x / y, z3.SRem, lambda x, y: x % y)
+    return a, [(op(a, d), z3.simplify(op(a, d))) for op in ops for d in (z3.BitVecVal(12, 8), b | 1)]
+
+
+def test_internal_divisions_rewritten_to_standard_smtlib():
+    a, pairs = _internal_divisions()
+    c = z3.BitVec("c", 8)
+    for std, internal in pairs:
+        assert internal.decl().name().endswith("_i"), internal  # what the simplifier builds
+        q = solvers.standardize([internal == c])
+        text = solvers.to_smtlib(q)
+        assert "_i " not in text, text
+        _equivalent(std == c, q)
+
+
+@needs_bitwuzla
+def test_bitwuzla_decides_internal_divisions():
+    a, pairs = _internal_divisions()
+    for std, internal in pairs:
+        ans = solvers.check_second("bitwuzla", solvers.standardize([internal != std]), 20)
+        assert ans.status == "unsat", (internal, ans)
+    ans = solvers.check_second("bitwuzla", solvers.standardize([z3.simplify(z3.UDiv(a, 12)) == 5]), 20)
+    assert ans.status == "sat" and 60 <= ans.model["a"] <= 71, ans
+
+
+def test_evaluate_gives_a_value_to_constants_outside_the_query():
+    """An observed term may use a constant the query lost to simplification: it gets a value, not an error."""
+    a, z = z3.BitVec("a", 8), z3.BitVec("z", 8)
+    q = solvers.standardize([a == 3])
+    assert "z" not in q.constants
+    assert solvers.evaluate({"t": a + z}, q.constants, {"a": 3}) == {"t": 3}
+
+
 # --- bad input and Ctrl-C -------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("argv, words", [

@@ -13,7 +13,12 @@ equivalent SMT-LIB 2.6 before printing:
   Z3's own semantics of the unspecified NaN bits;
 * ``bvsmul_noovfl``/``bvsmul_noudfl``/``bvumul_noovfl`` (Z3 extensions): a defined Boolean constant built from
   SMT-LIB 2.7's ``bvsmulo``/``bvumulo`` and the operands' signs (a product in double width is equivalent too, but
-  several times harder for bit-blasting solvers).
+  several times harder for bit-blasting solvers);
+* ``bvudiv_i``, ``bvurem_i``, ``bvsdiv_i``, ``bvsrem_i``, ``bvsmod_i`` (Z3's internal division, which its simplifier
+  emits where it takes the divisor to be non-zero): the standard operation for a non-zero numeral divisor, else
+  ``(ite (= d 0) q (op n d))`` with ``q`` a fresh bit-vector, so a division by zero is left free, as Z3 leaves it.
+  An unsigned division or remainder by a numeral becomes a shift (a power of two) or a fresh quotient ``q`` with
+  ``q*d <= n < q*d + d`` (computed without overflow), which fixes ``q`` and bit-blasts far smaller than a divider.
 
 The second solver's model is read back as integers and re-checked by evaluating the standardized query with Z3 on
 the concrete values (:func:`evaluate`), so a model that does not satisfy the query is reported, never trusted.
@@ -97,6 +102,9 @@ def _mul_no_text(kind: int, a: z3.BitVecRef, b: z3.BitVecRef) -> str:
 
 
 _MUL_NO = (z3.Z3_OP_BSMUL_NO_OVFL, z3.Z3_OP_BSMUL_NO_UDFL, z3.Z3_OP_BUMUL_NO_OVFL)
+# Z3's internal divisions (divisor taken non-zero) and the standard operation each stands for
+_DIV_I = {z3.Z3_OP_BUDIV_I: z3.UDiv, z3.Z3_OP_BUREM_I: z3.URem, z3.Z3_OP_BSDIV_I: lambda a, b: a / b,
+          z3.Z3_OP_BSREM_I: z3.SRem, z3.Z3_OP_BSMOD_I: lambda a, b: a % b}
 
 
 def standardize(assertions: list) -> Query:
@@ -148,6 +156,17 @@ def standardize(assertions: list) -> Query:
             constants[str(b)] = b
             side.append(z3.Or(z3.fpIsNaN(x), z3.fpBVToFP(b, srt) == x))
             return b
+        if k in _DIV_I:
+            n, dv = kids
+            std = _DIV_I[k](n, dv)
+            if z3.is_bv_value(dv) and dv.as_long() != 0:
+                if k in (z3.Z3_OP_BUDIV_I, z3.Z3_OP_BUREM_I):
+                    return _udiv_const(n, dv.as_long(), k == z3.Z3_OP_BUREM_I)
+                return std
+            q = z3.BitVec(f"refarith_div_by_zero_{fresh[0]}", n.size())
+            fresh[0] += 1
+            constants[str(q)] = q
+            return z3.If(dv == 0, q, std)
         if k in _MUL_NO:
             name = f"refarith_mul_no_overflow_{fresh[0]}"
             fresh[0] += 1
@@ -157,6 +176,21 @@ def standardize(assertions: list) -> Query:
         if all(a.eq(b) for a, b in zip(kids, t.children())):
             return t
         return d(*kids)
+
+    def _udiv_const(n: z3.BitVecRef, d: int, rem: bool) -> z3.BitVecRef:
+        """n udiv d (or urem) for a numeral d > 0: a shift for a power of two, else a fresh quotient q with
+        q*d <= n < q*d + d in n's width plus d's bits (q is unique), far cheaper to bit-blast than a divider."""
+        w = n.size()
+        if d & (d - 1) == 0:
+            s = d.bit_length() - 1
+            return (n & (d - 1)) if rem else z3.LShR(n, s)
+        q = z3.BitVec(f"refarith_quotient_{fresh[0]}", w)
+        fresh[0] += 1
+        constants[str(q)] = q
+        e = d.bit_length()
+        wide_q, wide_n, wide_d = z3.ZeroExt(e, q), z3.ZeroExt(e, n), z3.BitVecVal(d, w + e)
+        side.append(z3.And(z3.ULE(wide_q * wide_d, wide_n), z3.ULT(wide_n, wide_q * wide_d + wide_d)))
+        return n - q * d if rem else q
 
     out = [walk(a) for a in assertions]
     out += [walk(s) for s in side]  # side conditions are standard already; walked to collect their constants
@@ -199,14 +233,31 @@ def _const(c: z3.ExprRef, v: int | Fraction) -> z3.ExprRef:
 def evaluate(terms: dict[str, z3.ExprRef], constants: dict[str, z3.ExprRef],
              model: dict[str, int | Fraction], defined: dict[str, tuple] | None = None) -> dict[str, int | Fraction]:
     """Values of ``terms`` with every defined constant replaced by its Z3 term and every free constant by its model
-    value (constants absent from the model are 0), computed by Z3's evaluator on ground terms."""
+    value (constants absent from the model, or from the query, are 0), computed by Z3's evaluator on ground
+    terms."""
     defs = [(c, term) for c, term, _ in (defined or {}).values()]
     pairs = [(c, _const(c, model.get(n, 0))) for n, c in constants.items()]
     out = {}
     for name, t in terms.items():
         if defs:
             t = z3.substitute(t, *defs)
-        out[name] = _value(z3.simplify(z3.substitute(t, *pairs) if pairs else t))
+        t = z3.substitute(t, *pairs) if pairs else t
+        rest = [(c, _const(c, 0)) for c in _free_constants(t)]  # not in the query (simplified away): any value
+        out[name] = _value(z3.simplify(z3.substitute(t, *rest) if rest else t))
+    return out
+
+
+def _free_constants(t: z3.ExprRef) -> list[z3.ExprRef]:
+    """The uninterpreted constants of ``t``."""
+    seen, out, stack = set(), [], [t]
+    while stack:
+        e = stack.pop()
+        if e.get_id() in seen:
+            continue
+        seen.add(e.get_id())
+        if z3.is_const(e) and e.decl().kind() == z3.Z3_OP_UNINTERPRETED:
+            out.append(e)
+        stack.extend(e.children())
     return out
 
 
