@@ -156,3 +156,24 @@ def test_torchao_rule_and_adapter():
             recipe_peers.torchao_blockwise_act(x)
     finally:
         torchao.__version__ = old
+
+
+@pytest.mark.parametrize("division", ["divide", "reciprocal"])
+@pytest.mark.parametrize("shape,tile,pos", [((8, 8), "8x8", (6, 3)), ((1, 64), "1x64", (0, 51)),
+                                            ((1, 128), "1x128", (0, 77))])
+def test_nan_tile_scale_is_the_quiet_nan_whatever_payloads_the_tile_holds(division, shape, tile, pos):
+    """A NaN element makes the tile's binary32 scale NaN; the exact model's NaN is 0x7fc00000, and the numpy
+    kernel must give that one, not the payload of the input NaN its max reduction may return: which one it
+    returns depends on the NaN's lane in numpy's SIMD loop (a tile whose one NaN, 0xffc00001, sat in the tail
+    gave the scale 0x7fc00001)."""
+    bits = np.full(shape, 0x3F800000, dtype=np.uint32)
+    bits[pos] = 0xFFC00001  # a negative quiet NaN with a payload: |x| is 0x7fc00001
+    x = bits.view(np.float32)
+    s, q = ffb.fp8_block_quantize(x, "ocp_e4m3", tile, "fp32", division, "none")
+    assert np.asarray(s, dtype=np.float32).view(np.uint32).ravel().tolist() == [0x7FC00000]
+    assert int(np.asarray(q)[0, 0]) == 0x7F
+    torch = pytest.importorskip("torch")
+    s, q = ffb.fp8_block_quantize(torch.from_numpy(x.copy()), "ocp_e4m3", tile, "fp32", division, "none",
+                                  backend="torch")
+    assert s.numpy().view(np.uint32).ravel().tolist() == [0x7FC00000]
+    assert int(q[0, 0]) == 0x7F

@@ -86,6 +86,9 @@ def fp8_block_quantize(x, fmt: str = "ocp_e4m3", tile: str = "1x128", scale: str
     t, shape = _tiles(a, tr, tc, "numpy")
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         amax = np.abs(t).max(axis=-1)
+        # which NaN a max reduction returns depends on numpy's SIMD loop (the CPU): the scale's NaN is the
+        # quiet NaN 0x7fc00000, as the exact model's and the torch path's
+        amax = np.where(np.isnan(amax), np.float32(np.nan), amax)
         if division == "scale":  # torchao: binary64 quotient rounded to binary32, x * s, report fl(1/s)
             s = (fmax / np.maximum(amax.astype(np.float64), 1e-12)).astype(np.float32)
             s = np.where(np.isnan(amax), np.float32(np.nan), s)
