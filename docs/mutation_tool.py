@@ -14,7 +14,8 @@
         decides the same names without mutmut's stats pass: one warm process (pytest, the test modules and
         refarith imported once, inside ``mutants/``) forks a child per mutant that runs the given tests with
         ``-x`` under ``MUTANT_UNDER_TEST``; each outcome is written to the .meta file at once, so ``score``
-        reads it and an interrupted run resumes (decided mutants are skipped unless --redo)
+        reads it and an interrupted run resumes (decided mutants are skipped unless --redo); the tests are
+        first run once on the unmutated code and must pass there
 
 --only-numpy drops the mutants of functions whose name says they are torch-only (``torch`` in the mangled
 function name), which a run with torch absent cannot reach; they are scored in a run with torch present.
@@ -86,6 +87,22 @@ def _write_code(meta: Path, name: str, code: int) -> None:
     os.replace(tmp, meta)
 
 
+def _child(args: list[str], name: str, cpu_limit: int) -> int:
+    """Exit status of pytest ``args`` run in a forked child with mutant ``name`` active ("" = none)."""
+    pid = os.fork()
+    if pid == 0:
+        import pytest
+
+        os.environ["MUTANT_UNDER_TEST"] = name
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_limit, cpu_limit + 1))
+        signal.alarm(4 * cpu_limit)
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, 1), os.dup2(fd, 2)
+        os._exit(int(pytest.main(args)))
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
 def run(module: str, names: list[str], tests: list[str], cpu_limit: int, redo: bool, order_seed: int) -> int:
     """Decide ``names`` by forking one child per mutant from a warm process; returns how many were run.
 
@@ -116,18 +133,13 @@ def run(module: str, names: list[str], tests: list[str], cpu_limit: int, redo: b
             os.dup2(saved[0], 1), os.dup2(saved[1], 2)
     if warm != 0:
         raise SystemExit(f"error: collecting {' '.join(tests)} failed (pytest exit {warm})")
+    base = _child(args, "", cpu_limit)  # the unmutated code must pass, else every mutant would read as killed
+    if base != 0:
+        raise SystemExit(f"error: the tests fail on the unmutated code inside mutants/ (exit {base}); "
+                         "a missing data file (also_copy) or a test that depends on the checkout's path?")
     for i, name in enumerate(todo, 1):
         t0, c0 = time.monotonic(), os.times()
-        pid = os.fork()
-        if pid == 0:
-            os.environ["MUTANT_UNDER_TEST"] = name
-            resource.setrlimit(resource.RLIMIT_CPU, (cpu_limit, cpu_limit + 1))
-            signal.alarm(4 * cpu_limit)
-            fd = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(fd, 1), os.dup2(fd, 2)
-            os._exit(int(pytest.main(args)))
-        _, status = os.waitpid(pid, 0)
-        code = os.waitstatus_to_exitcode(status)
+        code = _child(args, name, cpu_limit)
         _write_code(meta, name, code)
         c1 = os.times()
         cpu = c1.children_user + c1.children_system - c0.children_user - c0.children_system
