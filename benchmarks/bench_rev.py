@@ -78,6 +78,24 @@ def bench_intquant(rev: str, b64_rev: str, rounds: int) -> None:
               f"outputs {'identical' if same else 'DIFFER'}")
 
 
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(1)
+    t = torch.from_numpy(x)
+    row = {}
+    for label in ("new", rev):
+        def tcall(mod=mods[label]):
+            return mod.quantize_torch(t, 8, "symmetric", "group", 128)
+
+        row[label] = (cpu_best(tcall, rounds, 3), digest([v.numpy() for v in tcall()]))
+    same = row["new"][1] == row[rev][1]
+    print(f"  torch backend (1 thread), int8 symmetric/symmetric/rne: new {row['new'][0] * 1e3:6.2f} ms  {rev} "
+          f"{row[rev][0] * 1e3:6.2f} ms  {rev}/new {row[rev][0] / row['new'][0]:.2f}x  "
+          f"outputs {'identical' if same else 'DIFFER'}")
+
+
 def bench_gemm(rev: str, rounds: int) -> None:
     from refarith.fast import gemm as new
     from refarith.formats import get_format
