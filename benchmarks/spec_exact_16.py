@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from sweep_cast_theorems import _frac
+from sweep_cast_theorems import add_unit_options
 
 from refarith.golden.fileformat import write_atomic
 from refarith.smt.castsweep import run_unit, units_16
@@ -39,10 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--kinds", default="det,sr", help="comma-separated unit kinds: det, sr (default both)")
     ap.add_argument("--sources", default="*", help="glob over source format names (default: every source)")
-    ap.add_argument("--select", type=_frac, default=(0, 1), help="units: every N-th starting at I")
-    ap.add_argument("--json", default=None, help="JSON summary file (rewritten after every unit)")
-    ap.add_argument("--resume", action="store_true", help="skip units already in --json with no mismatch")
-    ap.add_argument("--list", action="store_true", help="print the selected units and exit")
+    add_unit_options(ap)
     try:
         args = ap.parse_args(argv)
     except SystemExit as e:

@@ -56,15 +56,20 @@ def _frac(text: str) -> tuple[int, int]:
     return i, n
 
 
+def add_unit_options(ap: argparse.ArgumentParser) -> None:
+    """The unit-selection and summary options shared by the second-route scripts."""
+    ap.add_argument("--select", type=_frac, default=(0, 1), help="units: every N-th starting at I")
+    ap.add_argument("--json", default=None, help="JSON summary file (rewritten after every unit)")
+    ap.add_argument("--resume", action="store_true", help="skip units already in --json with no mismatch")
+    ap.add_argument("--list", action="store_true", help="print the selected units and exit")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--targets", default="*", help="glob over target names (default: every target)")
     ap.add_argument("--modes", default=None, help="comma-separated rounding modes (default: all)")
     ap.add_argument("--part", type=_frac, default=(0, 1), help="input range: part I of N of the 2^32 patterns")
-    ap.add_argument("--select", type=_frac, default=(0, 1), help="units: every N-th starting at I")
-    ap.add_argument("--json", default=None, help="JSON summary file (rewritten after every unit)")
-    ap.add_argument("--resume", action="store_true", help="skip units already in --json with no mismatch")
-    ap.add_argument("--list", action="store_true", help="print the selected units and exit")
+    add_unit_options(ap)
     try:
         args = ap.parse_args(argv)
     except SystemExit as e:
