@@ -582,9 +582,10 @@ def _tc_group_normal(t: np.ndarray, prods: np.ndarray, A: _Acc, b: int, mode: st
     np.maximum(mx, mn, out=mx)
     np.maximum(mx, np.abs(t), out=mx)
     if A.q is not None:  # the steps the Triton kernel is traced from, on the whole group at once
-        from refarith.fast.gemm_steps import NP, tc_unit
+        from refarith.fast.gemm_steps import NP, tc_max, tc_unit
 
-        scale, inv = tc_unit(NP, mx, b)  # mx: tc_group's running tc_max, folded over the group by max
+        # tc_group's running tc_max over the terms, with the products' largest magnitude mx reduced at once
+        scale, inv = tc_unit(NP, tc_max(NP, np.abs(t), mx), b)
     e = mx.view(np.int64)  # in place: the exponent field of the largest magnitude
     e >>= 52
     e &= 0x7FF
