@@ -68,6 +68,15 @@ d fpy2:MX_E4M3 'cast(binary16->ocp_e4m3,overflow=nan)' 'cast(binary32->ocp_e4m3)
 d pychop:ieee_e4m3+rtz 'cast(binary16->ieee_e4m3,rounding=rtz,overflow=inf_always)' 'cast(binary32->ieee_e4m3)' \
   rounding,overflow
 d fpy2:MX_E4M3+rto 'cast(binary16->ocp_e4m3,rounding=rto,overflow=nan_rto)' 'cast(binary32->ocp_e4m3)' rounding,overflow
+# fpy2's other MX contexts (all of fpy2 0.3.0's: per element, no block-scale API); MX_INT8 rounds x * 2^-6 on its k/64
+# grid (the adapter's scaling), so its code is int8's code of round(x), wrapping
+d fpy2:MX_E5M2 'cast(binary16->ocp_e5m2,overflow=inf)' 'cast(binary32->ocp_e5m2)' rounding,overflow
+d fpy2:MX_E3M2 'cast(binary16->ocp_e3m2,overflow=saturate,nan=error)' 'cast(binary32->ocp_e3m2)' rounding,overflow,nan
+d fpy2:MX_E2M3 'cast(binary16->ocp_e2m3,overflow=saturate,nan=error)' 'cast(binary32->ocp_e2m3)' rounding,overflow,nan
+d fpy2:MX_E2M1 'cast(binary16->ocp_e2m1,overflow=saturate,nan=error)' 'cast(binary32->ocp_e2m1)' rounding,overflow,nan
+d fpy2:MX_E8M0 'cast(binary16->e8m0,rounding=rna,overflow=nan,negative=nan)' 'cast(binary32->e8m0,negative=nan)' \
+  rounding,overflow,negative
+d fpy2:MX_INT8 'cast(binary16->int8,overflow=wrap)' 'cast(binary32->int8)' rounding,overflow
 d brevitas:fp8_e4m3 'cast(binary16->ocp_e4m3,overflow=saturate_inf_nan)' 'cast(binary32->ocp_e4m3)' rounding,overflow \
   --nan-payload-ok
 d brevitas:fp8_e5m2 'cast(binary16->ocp_e5m2,overflow=saturate_inf_nan)' 'cast(binary32->ocp_e5m2)' rounding,overflow \
