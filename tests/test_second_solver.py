@@ -349,7 +349,12 @@ def test_ctrl_c_exit_130_and_workers_gone():
 
 
 # theorems the second solver cannot decide, with the reason (counted as not agreed; see docs/benchmarks.md)
-NOT_AGREED: dict[str, str] = {}
+NOT_AGREED: dict[str, str] = {
+    "gemm.tc_align_bound.rne_g32_b13": "cvc5 (Int/Real query) unknown at 30 s and at 240 s (79 s CPU)",
+    "gemm.tc_align_whole_k.deepseek_v3": "cvc5 unknown on its last query at 30 s and 240 s (96 s CPU)",
+    "traced.mx_scale.rceil.int8": "Bitwuzla needs 12.6 s CPU (58.9 s wall loaded): over the 25 s wall budget",
+    "traced.mx_scale.rceil.int8_sym": "Bitwuzla needs 10.3 s CPU (23.1 s wall loaded): at the 25 s wall budget's edge",
+}
 
 
 @pytest.mark.slow
