@@ -111,8 +111,8 @@ refarith certify brevitas:mxint8 --spec 'mx_quantize(int8,scale=floor_half)' --f
 refarith identify brevitas:mxint8 --spec 'mx_quantize(int8)' --vary scale --json --quiet > "$out/.identify.tmp" || true
 mv "$out/.identify.tmp" "$out/brevitas-mxint8__mx_quantize_int8_.identify.json"
 # qtorch's CPU float_quantize into binary16 (its extension builds on first import: a fresh TORCH_EXTENSIONS_DIR)
-refarith certify qtorch:binary16 --spec 'cast(binary32->binary16,rounding=rna,overflow=inf)' --report "$out" || true
-refarith certify qtorch:bfloat16 --spec 'cast(binary32->bfloat16,rounding=rna,overflow=inf)' --report "$out" || true
+d qtorch:binary16 'cast(binary32->binary16,rounding=rna,overflow=inf)' 'cast(binary32->binary16)' rounding,overflow
+d qtorch:bfloat16 'cast(binary32->bfloat16,rounding=rna,overflow=inf)' 'cast(binary32->bfloat16)' rounding,overflow
 # Sharded campaigns (pip install '.[dist]'): torch's CPU bfloat16/binary16 add/mul/div on the 2^24 pairs with a in
 # [0x3c00, 0x3d00) (drop --range for all 2^32, about 10 CPU minutes per op), and a slice of the registry-wide
 # binary32 cast campaign on a 2-worker LocalCluster; merged certificates in sweeps/, ledgers in $LEDGERS.
