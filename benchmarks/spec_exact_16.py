@@ -1,7 +1,7 @@
-"""The cast theorems' second route, sources of at most 16 bits: the spec term of every theorem on every input.
+"""The cast theorems' second route: the spec term of every theorem on every input (or every representative).
 
-    python benchmarks/spec_exact_16.py [--kinds det,sr] [--sources GLOB] [--select I/N] [--json FILE] [--resume]
-                                       [--list]
+    python benchmarks/spec_exact_16.py [--kinds det,sr,keys,classes] [--sources GLOB] [--select I/N]
+                                       [--json FILE] [--resume] [--list]
 
 The units are :func:`refarith.smt.castsweep.units_16`: every kernel theorem
 from binary16, bfloat16, int8, uint8 and int16 (each deterministic theorem
@@ -9,7 +9,12 @@ with all its settings, each ``sr`` theorem with every overflow mode and every
 r < 2^k), whose spec encoding is evaluated on all source patterns by the numpy
 evaluator and compared with ``round_value`` of the exact model (code and error
 flag); the pairs of ``cast.width.*`` also run ``cast_bits`` on 32- and 64-bit
-numpy words against the same exact results.  ``--select I/N`` keeps every N-th
+numpy words against the same exact results.  Kinds ``keys`` and ``classes``
+are :func:`refarith.smt.castsweep.units_32`, the binary32 sources: Z3 proves
+each theorem's spec invariant under the sticky-key map (targets of at most 6
+mantissa bits) or the per-binade class map (bfloat16, binary16), and the spec
+term and ``cast_bits`` on 32-bit words equal the exact model on every
+representative.  ``--select I/N`` keeps every N-th
 unit starting at I.  The JSON summary (per unit: inputs compared, mismatches,
 first mismatches, CPU seconds; and the theorems covered) is rewritten
 atomically after every unit; ``--resume`` skips units already in it with no
@@ -28,16 +33,19 @@ from pathlib import Path
 from sweep_cast_theorems import add_unit_options
 
 from refarith.golden.fileformat import write_atomic
-from refarith.smt.castsweep import run_unit, units_16
+from refarith.smt.castsweep import run_unit, units_16, units_32
+
+KINDS = {"det", "sr", "keys", "classes"}
 
 
 def _bad(r: dict) -> bool:
-    return bool(r["mismatches"] or r.get("kernel_mismatches"))
+    return bool(r["mismatches"] or r.get("kernel_mismatches") or r.get("invariance", "proved") != "proved")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--kinds", default="det,sr", help="comma-separated unit kinds: det, sr (default both)")
+    ap.add_argument("--kinds", default="det,sr", help="comma-separated unit kinds: det, sr (sources of at most 16 "
+                    "bits), keys, classes (binary32); default det,sr")
     ap.add_argument("--sources", default="*", help="glob over source format names (default: every source)")
     add_unit_options(ap)
     try:
@@ -45,11 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:
         return 2 if e.code else 0
     kinds = set(args.kinds.split(","))
-    if not kinds <= {"det", "sr"}:
-        print(f"error: --kinds takes det and sr, got {args.kinds!r}", file=sys.stderr)
+    if not kinds <= KINDS:
+        print(f"error: --kinds takes {', '.join(sorted(KINDS))}, got {args.kinds!r}", file=sys.stderr)
         return 2
     si, sn = args.select
-    sel = [u for u in units_16() if u["kind"] in kinds and fnmatch.fnmatchcase(u["src"], args.sources)][si::sn]
+    pool = (units_16() if kinds & {"det", "sr"} else []) + (units_32() if kinds & {"keys", "classes"} else [])
+    sel = [u for u in pool if u["kind"] in kinds and fnmatch.fnmatchcase(u["src"], args.sources)][si::sn]
     if not sel:
         print(f"error: no unit matches --kinds {args.kinds!r} --sources {args.sources!r}", file=sys.stderr)
         return 2
@@ -79,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         r = run_unit(u)
         results.append(r)
         kern = f", kernel {r['kernel_compared']} / {r['kernel_mismatches']}" if r.get("kernel_compared") else ""
+        if "invariance" in r:
+            kern += f", invariance {r['invariance']} ({r['invariance_cpu_seconds']} s)"
         print(f"[{j + 1}/{len(sel)}] {u['theorem']}: {r['compared']} inputs, {r['mismatches']} mismatches{kern} "
               f"({r['cpu_seconds']} s CPU)", file=sys.stderr, flush=True)
         save()

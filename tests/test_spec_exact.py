@@ -6,6 +6,12 @@
   the word-width theorems' kernels on 32- and 64-bit words too.  Default run:
   a representative subset and the check that the units cover every such
   theorem of the registry; ``slow``: every unit (castsweep.units_16).
+* binary32 sources, representative route (castsweep.units_32): Z3 proves the
+  spec invariant under the sticky-key or per-binade class map, and the spec and
+  the kernel equal the exact model on every representative.  Default run: the
+  coverage check, a strided subset, and checks that the route can fail;
+  ``slow``: every unit, and the class map against the enumeration on all 2^32
+  patterns.
 * binary32 sources: the kernel over all 2^32 patterns against exact-model
   tables (``slow``, split into shards by target, setting and input range).
 """
@@ -22,14 +28,18 @@ from refarith.formats import get_format
 from refarith.smt import castproofs as cp
 from refarith.smt.castsweep import (
     class_index,
+    class_patterns,
     class_reference,
+    key_patterns,
     key_reference,
     run_unit,
     spec_vs_exact,
     spec_vs_exact_16,
     spec_vs_exact_16_sr,
+    spec_vs_exact_reps,
     sweep_binary32,
     units_16,
+    units_32,
 )
 from refarith.smt.encode import cast_spec
 from refarith.smt.npeval import evaluate
@@ -291,3 +301,121 @@ def test_sweep_binary32_all(dst, st, shard):
     r = sweep_binary32(dst, st, lo, hi)
     assert r["compared"] == hi - lo
     assert r["mismatches"] == 0 and not r["table_path_mismatches"], r["first"]
+
+
+# ------------------------------------------------------------------ binary32 sources, representative route
+def test_units_32_cover_every_binary32_deterministic_cast_theorem():
+    """Every registered deterministic kernel theorem from binary32 (each mode, policies, library overflow modes)
+    and every FloatingPoint cross-check from binary32 is covered by a representative-route unit."""
+    from refarith.smt import registry
+    from refarith.smt.theorems.casts import DETERMINISTIC_MODES
+
+    names = set(registry.load_all())
+    tails = set(DETERMINISTIC_MODES) | {"policies"}
+    want = {n for n in names if (n.startswith("cast.binary32->") and n.rsplit(".", 1)[1] in tails)
+            or n.startswith("cast.library_overflow.binary32->") or n.startswith("cast.fp.binary32->")}
+    covered = {c for u in units_32() for c in u["covers"]}
+    assert len(want) > 300
+    assert covered == want, (sorted(want - covered)[:5], sorted(covered - want)[:5])
+    assert {u["kind"] for u in units_32() if u["dst"] in ("bfloat16", "binary16")} == {"classes"}
+
+
+@pytest.mark.parametrize("dst,st,route,stride", [
+    ("ocp_e2m1", [("rtz", "saturate", "error", "error")], "keys", 16),
+    ("e8m0", [("rup", "saturate", "error", "error"), ("rne", "nan", "error", "error")], "keys", 16),
+    ("bfloat16", [BF16_SETTING], "classes", 128),
+])
+def test_rep_route_subset(dst, st, route, stride):
+    out = spec_vs_exact_reps(dst, st, route, stride=stride)
+    assert out["invariance"] == "proved", out["invariance_detail"]
+    _assert_clean(out)
+    assert out["kernel_compared"] == out["compared"] and out["kernel_mismatches"] == 0
+
+
+def test_rep_invariance_fails_for_a_wrong_representative(monkeypatch):
+    """The invariance lemma can fail: dropping the sticky bit (keys) or sending remainders below half to the ulp
+    boundary (classes) changes the spec's result, and the exact model confirms the counterexample."""
+    out = cp.prove_rep_invariance("ocp_e4m3", [("rup", "saturate", "error", "error")], "keys")
+    assert out.verdict == "proved"
+    monkeypatch.setattr(cp, "lut_key_pattern", lambda b: b & 0xFFFF0000)
+    bad = cp.prove_rep_invariance("ocp_e4m3", [("rup", "saturate", "error", "error")], "keys")
+    assert bad.verdict == "counterexample" and bad.confirmed is True
+    monkeypatch.undo()
+    real = cp.class_pattern
+    monkeypatch.setattr(cp, "class_pattern", lambda b, d: real(b, d) & 0xFFFFFF00)
+    bad = cp.prove_rep_invariance("bfloat16", [("rne", "inf", "error", "error")], "classes")
+    assert bad.verdict == "counterexample" and bad.confirmed is True
+
+
+def _class_map_agrees(dst: str, xs: np.ndarray) -> None:
+    """The Z3 class map (evaluated on numpy words) sends every pattern to the enumerated representative of its
+    class, so the enumeration holds the image of the map the invariance lemma uses."""
+    from refarith.smt.castsweep import _class_d
+
+    dvec = _class_d(get_format(dst))
+    idx, pats = class_patterns(dst)
+    table = np.full(int(idx.max()) + 1, -1, dtype=np.int64)
+    table[idx] = pats.astype(np.int64)
+    x = z3.BitVec("x", 32)
+    got = np.asarray(evaluate(cp.class_pattern(x, dst), {"x": xs.astype(np.uint64)}), dtype=np.int64)
+    want = table[class_index(xs.astype(np.uint32), dvec)]
+    assert (want >= 0).all()
+    assert np.array_equal(got, want), hex(int(xs[np.argmax(got != want)]))
+
+
+@pytest.mark.parametrize("dst", ["bfloat16", "binary16"])
+def test_class_map_equals_enumeration_sampled(dst):
+    rng = np.random.default_rng(5)
+    edges = [0, 1, 0x7FFFFF, 0x800000, 0x00FFFFFF, 0x387FFFFF, 0x38800000, 0x477FEFFF, 0x477FF000, 0x7F7FFFFF,
+             0x7F800000, 0x7F800001, 0xFFFFFFFF, 0x80000001]
+    xs = np.concatenate([rng.integers(0, 1 << 32, 1 << 15, dtype=np.uint64), np.array(edges, dtype=np.uint64)])
+    _class_map_agrees(dst, xs)
+
+
+def test_key_patterns_are_the_key_map_image():
+    """key_patterns() lists every (bits >> 16, low bit 0/1) once, each a fixed point of lut_key_pattern: the image
+    of the key map, which only keeps the top 16 bits and one sticky bit."""
+    pats = key_patterns()
+    assert pats.size == 1 << 17 and np.unique(pats).size == 1 << 17
+    x = z3.BitVec("x", 32)
+    assert np.array_equal(np.asarray(evaluate(cp.lut_key_pattern(x), {"x": pats}), dtype=np.uint64), pats)
+
+
+def test_exact_model_reads_only_the_representative():
+    """Spot check of the argument behind the route: on random patterns the exact model gives the same result for
+    a pattern and its representative (keys: ocp_e4m3, e8m0; classes: binary16)."""
+    from refarith.exact.ops import decode
+    from refarith.smt.castsweep import NO_CODE, _exact
+
+    rng = random.Random(11)
+    x = z3.BitVec("x", 32)
+    seen_error = 0
+    for dst, st, route in (("ocp_e4m3", ("rna", "saturate", "error", "error"), "keys"),
+                           ("e8m0", ("rup", "saturate", "error", "error"), "keys"),
+                           ("binary16", ("rne", "inf", "error", "error"), "classes")):
+        term = cp.lut_key_pattern(x) if route == "keys" else cp.class_pattern(x, dst)
+        xs = [rng.getrandbits(32) for _ in range(300)]
+        reps = evaluate(term, {"x": np.array(xs, dtype=np.uint64)})
+        for p, r in zip(xs, np.asarray(reps)):
+            a = _exact(decode(p, "binary32"), get_format(dst), st)
+            b = _exact(decode(int(r), "binary32"), get_format(dst), st)
+            assert a == b, (dst, hex(p), hex(int(r)))
+            seen_error += a == NO_CODE
+    assert 0 < seen_error < 600  # both error results (NaN, negatives into e8m0) and codes were compared
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize_if_selected("unit", units_32, ids=_unit_id)
+def test_rep_route_all(unit):
+    out = run_unit(unit)
+    assert out["invariance"] == "proved", out["invariance_detail"]
+    _assert_clean(out)
+    assert out["kernel_mismatches"] == 0, out["first"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dst", ["bfloat16", "binary16"])
+def test_class_map_equals_enumeration_all(dst):
+    """All 2^32 binary32 patterns: the Z3 class map gives the enumerated representative of the pattern's class."""
+    for a in range(0, 1 << 32, 1 << 22):
+        _class_map_agrees(dst, np.arange(a, a + (1 << 22), dtype=np.uint64))

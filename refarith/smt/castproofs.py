@@ -449,6 +449,73 @@ def prove_lut_key(dst: FloatFormat | str, timeout_s: float = 60.0,
     return prove(z3.And(*parts), {"x": x}, timeout_s, confirm)
 
 
+def class_pattern(bits: z3.BitVecRef, dst: FloatFormat | str) -> z3.BitVecRef:
+    """The representative binary32 pattern of the per-binade class of ``bits`` for a wide target (bfloat16,
+    binary16; see :func:`refarith.smt.castsweep.class_index`): sign and exponent field kept; with d the source
+    significand bits below the target ulp in that binade, q = sig >> d kept and the remainder replaced by 0, 1,
+    half or half + 1 (the class's smallest member in the binade) for remainder 0, below, equal to or above half;
+    for exponent field 255 the mantissa becomes (mantissa != 0)."""
+    dst = get_format(dst)
+    w = 64
+    e_f = z3.ZeroExt(w - 8, z3.Extract(30, 23, bits))
+    man = z3.ZeroExt(w - 23, z3.Extract(22, 0, bits))
+    top = z3.ZeroExt(w - 9, z3.Extract(31, 23, bits)) << 23
+    c = lambda v: z3.BitVecVal(v, w)  # noqa: E731
+    normal = e_f != 0
+    sig = z3.If(normal, man | c(1 << 23), man)
+    es = z3.If(normal, e_f, c(1)) - c(150)  # the source ulp exponent (two's complement in 64 bits)
+    lg = z3.If(normal, e_f - c(127), c(-127 & ((1 << w) - 1)))
+    emin = c(dst.emin & ((1 << w) - 1))
+    d = z3.If(lg > emin, lg, emin) - c(dst.mbits) - es  # signed comparisons on BitVecRef
+    d = z3.If(d > c(63), c(63), d)
+    low = (c(1) << d) - c(1)
+    rem = sig & low
+    base = sig - rem
+    half = c(1) << (d - c(1))
+    s_lo = z3.If(normal, c(1 << 23), c(0))
+    a = z3.If(z3.UGT(base, s_lo), base, s_lo)
+    up1 = base + c(1)
+    up3 = base + half + c(1)
+    rep = z3.If(rem == 0, base,
+                z3.If(z3.ULT(rem, half), z3.If(z3.UGT(up1, a), up1, a),
+                      z3.If(rem == half, base + half, z3.If(z3.UGT(up3, a), up3, a))))
+    finite = top | (rep & c(0x7FFFFF))
+    special = top | z3.If(man != 0, c(1), c(0))
+    return z3.Extract(31, 0, z3.If(e_f == c(255), special, finite))
+
+
+def prove_rep_invariance(dst: FloatFormat | str, settings: list[Setting], route: str,
+                         timeout_s: float = 60.0) -> Outcome:
+    """Claim: for every binary32 pattern x and every setting, spec(x) == spec(rep(x)) (code and error flag), with
+    rep the sticky-key pattern (:func:`lut_key_pattern`, ``route="keys"``) or the per-binade class pattern
+    (:func:`class_pattern`, ``route="classes"``).  With it, comparing the spec with the exact model on the
+    representatives alone covers all 2^32 patterns (the exact model reads no more of a value than the key or the
+    class: the rounding bit lies above the collapsed bits)."""
+    src, dst = get_format("binary32"), get_format(dst)
+    if route not in ("keys", "classes"):
+        raise RefarithError(f"route must be 'keys' or 'classes', got {route!r}")
+    x = z3.BitVec("x", 32)
+    rep = lut_key_pattern(x) if route == "keys" else class_pattern(x, dst)
+    parts = []
+    for st in settings:
+        a, b = cast_spec(x, src, dst, *st), cast_spec(rep, src, dst, *st)
+        parts.append(z3.And(a.code == b.code, a.error == b.error))
+
+    def confirm(asg: dict[str, int]) -> tuple[dict, bool]:
+        xv, rv = asg["x"], asg["rep"]
+        shown = {"x_bits": _fmt_bits(xv, src), "x_value": str(decode(xv, src)),
+                 "representative_bits": _fmt_bits(rv, src), "representative_value": str(decode(rv, src))}
+        fails = False
+        for st in settings:
+            cx, cr = exact_result(xv, src, dst, *st), exact_result(rv, src, dst, *st)
+            if cx != cr:
+                fails = True
+                shown[",".join(st)] = f"{_show(cx, dst)} vs {_show(cr, dst)}"
+        return shown, fails
+
+    return prove(z3.And(*parts), {"x": x}, timeout_s, confirm, observe={"rep": rep})
+
+
 def sr_unbiased(dst: FloatFormat | str, ks: tuple[int, ...] = (1, 2, 3)) -> Outcome:
     """Exhaustive enumeration with the exact model: for every k in ``ks``, every x = ±(n + j/2^k) * ulp on the
     target's grid (every binade e, every n with n*ulp and (n+1)*ulp finite, every j), the sum over r in [0, 2^k)

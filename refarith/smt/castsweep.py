@@ -208,12 +208,14 @@ def _overflows(dst: str) -> list[str]:
 
 
 def run_unit(u: dict) -> dict:
-    """Run one unit of :func:`units_16`; the result of spec_vs_exact_16 / spec_vs_exact_16_sr with the unit's
-    theorem and the process CPU seconds it took."""
+    """Run one unit of :func:`units_16` or :func:`units_32`; the result of spec_vs_exact_16, spec_vs_exact_16_sr
+    or spec_vs_exact_reps with the unit's theorem and the process CPU seconds it took."""
     t0 = time.process_time()
     if u["kind"] == "det":
         r = spec_vs_exact_16(u["src"], u["dst"], [tuple(st) for st in u["settings"]],
                              kernel_widths=tuple(u["widths"]))
+    elif u["kind"] in ("keys", "classes"):
+        r = spec_vs_exact_reps(u["dst"], [tuple(st) for st in u["settings"]], u["kind"])
     else:
         r = spec_vs_exact_16_sr(u["src"], u["dst"], u["k"], u["overflows"])
     return {"theorem": u["theorem"], "covers": u["covers"], **r, "cpu_seconds": round(time.process_time() - t0, 3)}
@@ -276,23 +278,24 @@ def class_index(bits: np.ndarray, dvec: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=4)
-def class_reference(dst: str, st: Setting, lo: int = 0, hi: int = 1 << 32) -> np.ndarray:
-    """Exact results (NO_CODE for an error) of every reachable per-binade class (see :func:`class_index`) of the
-    binades (sign, exponent field) met in [lo, hi), as a dense table indexed by class index; other entries hold
-    MISSING."""
+def class_patterns(dst: str, lo: int = 0, hi: int = 1 << 32) -> tuple[np.ndarray, np.ndarray]:
+    """(class index, representative pattern) of every reachable per-binade class (see :func:`class_index`) of the
+    binades (sign, exponent field) met in [lo, hi): for each q the class's smallest member of the binade (the
+    pattern :func:`refarith.smt.castproofs.class_pattern` maps every member to)."""
     d = get_format(dst)
-    src = get_format("binary32")
     dvec = _class_d(d)
     if int(dvec.min()) < 1:
         raise RefarithError(f"binary32 -> {dst}: a binade keeps every source bit (d < 1); no class reduction")
     qb = _qbits(dvec)
-    tab = np.full(512 << (qb + 2), MISSING, dtype=np.uint64)
+    idx: list[int] = []
+    pats: list[int] = []
     for top in range(lo >> 23, ((hi - 1) >> 23) + 1):
         s, e_f = top >> 8, top & 0xFF
         base_key = top << (qb + 2)
         if e_f == 255:
             for q, man in ((0, 0), (1, 1)):
-                tab[base_key | (q << 2)] = _exact(decode((s << 31) | (255 << 23) | man, src), d, st)
+                idx.append(base_key | (q << 2))
+                pats.append((s << 31) | (255 << 23) | man)
             continue
         dd = int(dvec[e_f])
         s_lo, s_hi = (0, 1 << 23) if e_f == 0 else (1 << 23, 1 << 24)  # the significands of this binade
@@ -306,9 +309,71 @@ def class_reference(dst: str, st: Setting, lo: int = 0, hi: int = 1 << 32) -> np
             for cls, sig in reps.items():
                 r_lo, r_hi = ranges[cls]
                 if r_lo <= sig < r_hi and a <= sig < b:
-                    pat = (s << 31) | (e_f << 23) | (sig & 0x7FFFFF)
-                    tab[base_key | (q << 2) | cls] = _exact(decode(pat, src), d, st)
+                    idx.append(base_key | (q << 2) | cls)
+                    pats.append((s << 31) | (e_f << 23) | (sig & 0x7FFFFF))
+    return _frozen(np.array(idx, dtype=np.int64)), _frozen(np.array(pats, dtype=np.uint64))
+
+
+@lru_cache(maxsize=4)
+def class_reference(dst: str, st: Setting, lo: int = 0, hi: int = 1 << 32) -> np.ndarray:
+    """Exact results (NO_CODE for an error) of every reachable per-binade class (see :func:`class_index`) of the
+    binades (sign, exponent field) met in [lo, hi), as a dense table indexed by class index; other entries hold
+    MISSING."""
+    d, src = get_format(dst), get_format("binary32")
+    idx, pats = class_patterns(dst, lo, hi)
+    tab = np.full(512 << (_qbits(_class_d(d)) + 2), MISSING, dtype=np.uint64)
+    tab[idx] = [_exact(decode(int(p), src), d, st) for p in pats]
     return _frozen(tab)
+
+
+def key_patterns() -> np.ndarray:
+    """The 2^17 sticky-key representatives (bits >> 16 kept, low 16 bits 0 or 1), in key order."""
+    k = np.arange(1 << 17, dtype=np.uint64)
+    return ((k >> np.uint64(1)) << np.uint64(16)) | (k & np.uint64(1))
+
+
+def units_32() -> list[dict]:
+    """Every deterministic cast theorem from binary32 whose claim involves the spec, as representative-route
+    units: ``kind`` "keys" (targets of at most 6 mantissa bits: the 2^17 sticky-key patterns) or "classes"
+    (bfloat16, binary16: the per-binade class patterns).  A unit proves the spec invariant under the
+    representative map for its settings (Z3) and compares the spec and ``cast_bits`` (32-bit numpy words) with the
+    exact model on every representative; ``covers`` names the theorems it ties to the exact model."""
+    from refarith.smt.theorems import casts
+
+    out: list[dict] = []
+    for dst in casts.targets("binary32"):
+        thms = list(casts.kernel_theorems("binary32", dst))
+        if dst in casts.LIBRARY_OVERFLOW_TARGETS:
+            thms.append((f"cast.library_overflow.binary32->{dst}", casts.library_overflow_settings(dst)))
+        kind = "keys" if get_format(dst).mbits <= 6 else "classes"
+        for name, settings in thms:
+            covers = [name]
+            rnd = settings[0][0]
+            fp_dsts = casts.IEEE_LIKE + ("bfloat16", "binary16")
+            if (dst in fp_dsts and rnd in casts.FP_MODES and (rnd, "inf", "error", "error") in settings
+                    and not name.startswith("cast.library_overflow")):
+                covers.append(f"cast.fp.binary32->{dst}.{rnd}")  # its spec term is this setting's
+            out.append({"kind": kind, "theorem": name, "src": "binary32", "dst": dst,
+                        "settings": [list(st) for st in settings], "covers": covers})
+    return out
+
+
+def spec_vs_exact_reps(dst: str, settings: list[Setting], route: str, stride: int = 1,
+                       timeout_s: float = 120.0) -> dict:
+    """The representative route for binary32 -> ``dst``: Z3 proves spec(x) == spec(rep(x)) for every pattern and
+    setting (:func:`refarith.smt.castproofs.prove_rep_invariance`), then the spec term and ``cast_bits`` on 32-bit
+    numpy words are compared with the exact model on every ``stride``-th representative (all of them by
+    default: then the comparison stands for all 2^32 patterns)."""
+    from refarith.smt.castproofs import prove_rep_invariance
+
+    t0 = time.process_time()
+    inv = prove_rep_invariance(dst, settings, route, timeout_s=timeout_s)
+    t_inv = time.process_time() - t0
+    pats = key_patterns() if route == "keys" else class_patterns(dst)[1]
+    r = spec_vs_exact("binary32", dst, settings, pats[::stride], kernel_widths=(32,))
+    return {**r, "route": route, "representatives": int(pats[::stride].size),
+            "invariance": inv.verdict, "invariance_detail": inv.counterexample if inv.verdict != "proved" else None,
+            "invariance_cpu_seconds": round(t_inv, 3)}
 
 
 def chunks(lo: int, hi: int, size: int = 1 << 16) -> Iterator[tuple[int, int]]:
@@ -374,5 +439,6 @@ def sweep_binary32(dst: str, st: Setting, lo: int = 0, hi: int = 1 << 32, progre
             "reference_seconds": round(t_ref, 2), "seconds": round(time.perf_counter() - t0, 2)}
 
 
-__all__ = ["MISSING", "NO_CODE", "class_index", "class_reference", "key_reference", "spec_vs_exact", "spec_vs_exact_16",
-           "spec_vs_exact_16_sr", "spec_vs_exact_sr", "sweep_binary32", "run_unit", "units_16"]
+__all__ = ["MISSING", "NO_CODE", "class_index", "class_patterns", "class_reference", "key_patterns", "key_reference",
+           "spec_vs_exact", "spec_vs_exact_16", "spec_vs_exact_16_sr", "spec_vs_exact_reps", "spec_vs_exact_sr",
+           "sweep_binary32", "run_unit", "units_16", "units_32"]
