@@ -5,8 +5,9 @@ Formats: the OCP MX formats (``mxfp8_e4m3``/``mxfp8``, ``mxfp8_e5m2``,
 :mod:`refarith.exact.mx`), ``nvfp4`` (:mod:`refarith.exact.nvfp4`), ``hif4`` (HiFloat4 units of 64:
 :mod:`refarith.exact.hif4`) and the
 integer formats ``int2`` .. ``int8``, ``int16`` (:mod:`refarith.exact.intquant`).
-Backends: ``numpy`` and ``torch`` (bit-exact kernels of :mod:`refarith.fast`)
-and ``exact`` (the exact model, block by block; slow).  The result carries its
+Backends: ``numpy`` and ``torch`` (bit-exact kernels of :mod:`refarith.fast`), ``triton`` (the same kernels
+traced into the Triton block graphs of :mod:`refarith.fast.triton_blocks` and :mod:`refarith.fast.hif4`, run on
+a CPU torch tensor: Triton's interpreter) and ``exact`` (the exact model, block by block; slow).  The result carries its
 canonical spec id.
 """
 
@@ -22,7 +23,7 @@ from refarith.exact import intquant as _eint
 from refarith.exact import mx as _emx
 from refarith.exact import nvfp4 as _env
 
-BACKENDS = ("numpy", "torch", "exact")
+BACKENDS = ("numpy", "torch", "triton", "exact")
 NVFP4_VARIANTS = ("division", "levels", "zero_scale", "tile")
 INT_VARIANTS = ("scheme", "granularity", "group", "clip")
 HIF4_VARIANTS = ("scale_ties", "elem_ties")
@@ -122,10 +123,12 @@ def _widen_codes(codes: np.ndarray, fmt) -> np.ndarray:
 
 
 def _run(fn, x: np.ndarray, backend: str, *args, **kw):
-    if backend == "torch":
+    """``fn`` (a kernel of :mod:`refarith.fast` taking ``backend=``) on ``x``: numpy as is; torch and triton on a
+    CPU tensor of ``x``, results back as numpy arrays."""
+    if backend in ("torch", "triton"):
         import torch
 
-        out = fn(torch.from_numpy(np.ascontiguousarray(x)), *args, backend="torch", **kw)
+        out = fn(torch.from_numpy(np.ascontiguousarray(x)), *args, backend=backend, **kw)
         return tuple(o.numpy() if isinstance(o, torch.Tensor) else o for o in out)
     return fn(x, *args, backend="numpy", **kw)
 
@@ -204,12 +207,12 @@ def quantize(x, format: str | object, axis: int = -1, block: int | None = None, 
 
     if backend == "exact":
         s, z, c = _int_exact(a, bits, rounding=rounding, axis=axis, **kw)
-    elif backend == "torch":
+    elif backend in ("torch", "triton"):
         import torch
 
         t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(a))
-        s, z, c = (v.cpu().numpy() for v in _fint.quantize_torch(t, bits, kw["scheme"], kw["granularity"],
-                                                                 kw["group"], kw["clip"], rounding, axis))
+        s, z, c = (v.cpu().numpy() for v in _fint.quantize(t, bits, kw["scheme"], kw["granularity"], kw["group"],
+                                                           kw["clip"], rounding, axis, backend=backend))
     else:
         s, z, c = _fint.quantize(a, bits, kw["scheme"], kw["granularity"], kw["group"], kw["clip"], rounding, axis)
     return Quantized(spec, f"int{bits}", c, s, axis, kw["group"], zero_points=z, params=dict(kw, rounding=rounding))
@@ -397,7 +400,8 @@ def _int_exact(a, bits, scheme, granularity, group, clip, rounding, axis):
 
 
 def _hif4(a, axis, block, rounding, backend, variant) -> Quantized:
-    """HiF4 units of 64 along ``axis``: numpy, torch or the exact model unit by unit."""
+    """HiF4 units of 64 along ``axis``: numpy, torch, triton (:func:`refarith.fast.hif4.hif4_quantize`) or the
+    exact model unit by unit."""
     bad = set(variant) - set(HIF4_VARIANTS)
     if bad:
         raise BadValueError(f"unknown HiF4 parameter(s) {', '.join(sorted(bad))}")

@@ -20,7 +20,9 @@ def add_parser(subparsers) -> None:
                         "scale_ties=even|away, elem_ties=away|even (hif4)")
     p.add_argument("--block", type=int, default=None, help="block (MX) or group (integer) size")
     p.add_argument("--axis", type=int, default=-1, help="axis to quantize along (default -1)")
-    p.add_argument("--backend", default="numpy", choices=("numpy", "torch", "exact"))
+    p.add_argument("--backend", default="numpy", choices=("numpy", "torch", "triton", "exact"),
+                   help="kernels: numpy (default), torch, triton (the traced block graphs; interpreted on a CPU), "
+                        "or the exact model")
     p.add_argument("-o", "--output", required=True, help="output .npz (written atomically; refarith.load_quantized "
                                                          "reads it back)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON document "
