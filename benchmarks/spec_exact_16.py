@@ -1,6 +1,6 @@
 """The cast theorems' second route: the spec term of every theorem on every input (or every representative).
 
-    python benchmarks/spec_exact_16.py [--kinds det,sr,keys,classes] [--sources GLOB] [--select I/N]
+    python benchmarks/spec_exact_16.py [--kinds det,sr,keys,classes,keys64] [--sources GLOB] [--select I/N]
                                        [--json FILE] [--resume] [--list]
 
 The units are :func:`refarith.smt.castsweep.units_16`: every kernel theorem
@@ -14,7 +14,10 @@ are :func:`refarith.smt.castsweep.units_32`, the binary32 sources: Z3 proves
 each theorem's spec invariant under the sticky-key map (targets of at most 6
 mantissa bits) or the per-binade class map (bfloat16, binary16), and the spec
 term and ``cast_bits`` on 32-bit words equal the exact model on every
-representative.  ``--select I/N`` keeps every N-th
+representative.  Kind ``keys64`` (:func:`refarith.smt.castsweep.units_64`):
+the same for binary64 sources into targets of at most 7 mantissa bits, with the
+low 44 mantissa bits collapsed to a sticky bit and the exponents far outside
+the target clamped.  ``--select I/N`` keeps every N-th
 unit starting at I.  The JSON summary (per unit: inputs compared, mismatches,
 first mismatches, CPU seconds; and the theorems covered) is rewritten
 atomically after every unit; ``--resume`` skips units already in it with no
@@ -33,9 +36,9 @@ from pathlib import Path
 from sweep_cast_theorems import add_unit_options
 
 from refarith.golden.fileformat import write_atomic
-from refarith.smt.castsweep import run_unit, units_16, units_32
+from refarith.smt.castsweep import run_unit, units_16, units_32, units_64
 
-KINDS = {"det", "sr", "keys", "classes"}
+KINDS = {"det", "sr", "keys", "classes", "keys64"}
 
 
 def _bad(r: dict) -> bool:
@@ -45,7 +48,7 @@ def _bad(r: dict) -> bool:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--kinds", default="det,sr", help="comma-separated unit kinds: det, sr (sources of at most 16 "
-                    "bits), keys, classes (binary32); default det,sr")
+                    "bits), keys, classes (binary32), keys64 (binary64); default det,sr")
     ap.add_argument("--sources", default="*", help="glob over source format names (default: every source)")
     add_unit_options(ap)
     try:
@@ -57,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --kinds takes {', '.join(sorted(KINDS))}, got {args.kinds!r}", file=sys.stderr)
         return 2
     si, sn = args.select
-    pool = (units_16() if kinds & {"det", "sr"} else []) + (units_32() if kinds & {"keys", "classes"} else [])
+    pool = ((units_16() if kinds & {"det", "sr"} else []) + (units_32() if kinds & {"keys", "classes"} else [])
+            + (units_64() if "keys64" in kinds else []))
     sel = [u for u in pool if u["kind"] in kinds and fnmatch.fnmatchcase(u["src"], args.sources)][si::sn]
     if not sel:
         print(f"error: no unit matches --kinds {args.kinds!r} --sources {args.sources!r}", file=sys.stderr)

@@ -40,6 +40,7 @@ from refarith.smt.castsweep import (
     sweep_binary32,
     units_16,
     units_32,
+    units_64,
 )
 from refarith.smt.encode import cast_spec
 from refarith.smt.npeval import evaluate
@@ -320,8 +321,22 @@ def test_units_32_cover_every_binary32_deterministic_cast_theorem():
     assert {u["kind"] for u in units_32() if u["dst"] in ("bfloat16", "binary16")} == {"classes"}
 
 
+def test_units_64_cover_every_narrow_binary64_cast_theorem():
+    """Every registered deterministic binary64 kernel theorem into a target of at most 7 mantissa bits has a
+    keys64 unit (binary64 into bfloat16/binary16 has none)."""
+    from refarith.smt import registry
+
+    names = set(registry.load_all())
+    want = {n for n in names if n.startswith("cast.binary64->") and not n.endswith(".sr")
+            and get_format(n.split("->")[1].rsplit(".", 1)[0]).mbits <= 7}
+    covered = {c for u in units_64() for c in u["covers"]}
+    assert len(want) > 80
+    assert covered == want, (sorted(want - covered)[:5], sorted(covered - want)[:5])
+
+
 @pytest.mark.parametrize("dst,st,route,stride", [
     ("ocp_e2m1", [("rtz", "saturate", "error", "error")], "keys", 16),
+    ("ocp_e4m3", [("rna", "nan", "error", "error")], "keys64", 4),
     ("e8m0", [("rup", "saturate", "error", "error"), ("rne", "nan", "error", "error")], "keys", 16),
     ("bfloat16", [BF16_SETTING], "classes", 128),
 ])
@@ -339,6 +354,11 @@ def test_rep_invariance_fails_for_a_wrong_representative(monkeypatch):
     assert out.verdict == "proved"
     monkeypatch.setattr(cp, "lut_key_pattern", lambda b: b & 0xFFFF0000)
     bad = cp.prove_rep_invariance("ocp_e4m3", [("rup", "saturate", "error", "error")], "keys")
+    assert bad.verdict == "counterexample" and bad.confirmed is True
+    monkeypatch.undo()
+    real64 = cp.key64_window
+    monkeypatch.setattr(cp, "key64_window", lambda d: (real64(d)[0], real64(d)[1] - 3))  # clamps into range
+    bad = cp.prove_rep_invariance("ocp_e4m3", [("rne", "saturate", "error", "error")], "keys64")
     assert bad.verdict == "counterexample" and bad.confirmed is True
     monkeypatch.undo()
     real = cp.class_pattern
@@ -402,10 +422,23 @@ def test_exact_model_reads_only_the_representative():
             assert a == b, (dst, hex(p), hex(int(r)))
             seen_error += a == NO_CODE
     assert 0 < seen_error < 600  # both error results (NaN, negatives into e8m0) and codes were compared
+    y = z3.BitVec("y", 64)
+    for dst, st in (("ocp_e4m3", ("rup", "saturate", "error", "error")), ("e8m0", ("rdn", "nan", "error", "error")),
+                    ("ocp_e2m1", ("rto", "saturate", "error", "error"))):
+        lo, hi = cp.key64_window(dst)
+        xs = []
+        for _ in range(300):  # exponent fields spread over the window, its edges and far outside it
+            e_f = rng.choice([rng.randrange(1, 2047), rng.randrange(lo - 2, hi + 3), 0])
+            xs.append((rng.getrandbits(1) << 63) | (e_f << 52) | rng.getrandbits(52))
+        reps = np.asarray(evaluate(cp.key64_pattern(y, dst), {"y": np.array(xs, dtype=np.uint64)}))
+        for p, r in zip(xs, reps):
+            a = _exact(decode(p, "binary64"), get_format(dst), st)
+            b = _exact(decode(int(r), "binary64"), get_format(dst), st)
+            assert a == b, (dst, hex(p), hex(int(r)))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize_if_selected("unit", units_32, ids=_unit_id)
+@pytest.mark.parametrize_if_selected("unit", lambda: units_32() + units_64(), ids=_unit_id)
 def test_rep_route_all(unit):
     out = run_unit(unit)
     assert out["invariance"] == "proved", out["invariance_detail"]

@@ -484,18 +484,50 @@ def class_pattern(bits: z3.BitVecRef, dst: FloatFormat | str) -> z3.BitVecRef:
     return z3.Extract(31, 0, z3.If(e_f == c(255), special, finite))
 
 
+KEY64_LOW = 44  # binary64 -> targets of at most 7 mantissa bits: the rounding bit lies at bit 44 or above
+
+
+def key64_window(dst: FloatFormat | str) -> tuple[int, int]:
+    """(E_lo, E_hi): the binary64 exponent fields that :func:`key64_pattern` clamps nonzero finite values into.
+    Every magnitude with a field <= E_lo lies below a quarter of the target's smallest positive value, every one
+    with a field >= E_hi at or above 2^(emax + 2) > 2 max: each group rounds alike, by sign, in every mode."""
+    dst = get_format(dst)
+    least = dst.min_subnormal if dst.subnormals else dst.min_normal  # a power of two
+    lg_min = least.numerator.bit_length() - least.denominator.bit_length()
+    return 1023 + lg_min - 3, 1023 + dst.emax + 2
+
+
+def key64_pattern(bits: z3.BitVecRef, dst: FloatFormat | str) -> z3.BitVecRef:
+    """The representative binary64 pattern of ``bits`` for a target of at most 7 mantissa bits: the low 44
+    mantissa bits collapsed to one sticky bit, and the exponent field of a nonzero finite value clamped into
+    :func:`key64_window` (fields 0 and 2047 kept)."""
+    e_lo, e_hi = key64_window(dst)
+    e_f = z3.Extract(62, 52, bits)
+    c11 = lambda v: z3.BitVecVal(v, 11)  # noqa: E731
+    special = z3.Or(e_f == 0, e_f == c11(2047))
+    e_c = z3.If(special, e_f, z3.If(z3.ULT(e_f, c11(e_lo)), c11(e_lo), z3.If(z3.UGT(e_f, c11(e_hi)), c11(e_hi), e_f)))
+    low_nz = z3.Extract(KEY64_LOW - 1, 0, bits) != 0
+    top = z3.Concat(z3.Extract(63, 63, bits), e_c, z3.Extract(51, KEY64_LOW, bits))
+    return z3.Concat(top, z3.If(low_nz, z3.BitVecVal(1, KEY64_LOW), z3.BitVecVal(0, KEY64_LOW)))
+
+
+REP_ROUTES = {"keys": "binary32", "classes": "binary32", "keys64": "binary64"}
+
+
 def prove_rep_invariance(dst: FloatFormat | str, settings: list[Setting], route: str,
                          timeout_s: float = 60.0) -> Outcome:
-    """Claim: for every binary32 pattern x and every setting, spec(x) == spec(rep(x)) (code and error flag), with
+    """Claim: for every source pattern x and every setting, spec(x) == spec(rep(x)) (code and error flag), with
     rep the sticky-key pattern (:func:`lut_key_pattern`, ``route="keys"``) or the per-binade class pattern
-    (:func:`class_pattern`, ``route="classes"``).  With it, comparing the spec with the exact model on the
-    representatives alone covers all 2^32 patterns (the exact model reads no more of a value than the key or the
-    class: the rounding bit lies above the collapsed bits)."""
-    src, dst = get_format("binary32"), get_format(dst)
-    if route not in ("keys", "classes"):
-        raise RefarithError(f"route must be 'keys' or 'classes', got {route!r}")
-    x = z3.BitVec("x", 32)
-    rep = lut_key_pattern(x) if route == "keys" else class_pattern(x, dst)
+    (:func:`class_pattern`, ``route="classes"``) of binary32, or the clamped sticky-key pattern of binary64
+    (:func:`key64_pattern`, ``route="keys64"``).  With it, comparing the spec with the exact model on the
+    representatives alone covers every source pattern (the exact model reads no more of a value than the key or
+    the class: the rounding bit lies above the collapsed bits, and the clamped exponents round alike)."""
+    if route not in REP_ROUTES:
+        raise RefarithError(f"route must be one of {', '.join(REP_ROUTES)}, got {route!r}")
+    src, dst = get_format(REP_ROUTES[route]), get_format(dst)
+    x = z3.BitVec("x", src.nbits)
+    rep = {"keys": lut_key_pattern, "classes": lambda b: class_pattern(b, dst),
+           "keys64": lambda b: key64_pattern(b, dst)}[route](x)
     parts = []
     for st in settings:
         a, b = cast_spec(x, src, dst, *st), cast_spec(rep, src, dst, *st)

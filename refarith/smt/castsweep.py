@@ -214,7 +214,7 @@ def run_unit(u: dict) -> dict:
     if u["kind"] == "det":
         r = spec_vs_exact_16(u["src"], u["dst"], [tuple(st) for st in u["settings"]],
                              kernel_widths=tuple(u["widths"]))
-    elif u["kind"] in ("keys", "classes"):
+    elif u["kind"] in ("keys", "classes", "keys64"):
         r = spec_vs_exact_reps(u["dst"], [tuple(st) for st in u["settings"]], u["kind"])
     else:
         r = spec_vs_exact_16_sr(u["src"], u["dst"], u["k"], u["overflows"])
@@ -332,6 +332,29 @@ def key_patterns() -> np.ndarray:
     return ((k >> np.uint64(1)) << np.uint64(16)) | (k & np.uint64(1))
 
 
+def key64_patterns(dst: str) -> np.ndarray:
+    """Every representative of :func:`refarith.smt.castproofs.key64_pattern` (binary64 -> ``dst``): both signs;
+    exponent fields 0, 2047 and the clamp window; the top 8 mantissa bits; the sticky bit."""
+    from refarith.smt.castproofs import KEY64_LOW, key64_window
+
+    e_lo, e_hi = key64_window(dst)
+    fields = np.array([0, *range(e_lo, e_hi + 1), 2047], dtype=np.uint64)
+    top = np.arange(1 << (52 - KEY64_LOW), dtype=np.uint64)
+    sign, e_f, t, st = np.meshgrid(np.arange(2, dtype=np.uint64), fields, top, np.arange(2, dtype=np.uint64),
+                                   indexing="ij")
+    return ((sign << np.uint64(63)) | (e_f << np.uint64(52)) | (t << np.uint64(KEY64_LOW)) | st).ravel()
+
+
+def units_64() -> list[dict]:
+    """Every deterministic binary64 kernel theorem into a target of at most 7 mantissa bits, as ``keys64``
+    units (see :func:`units_32`); binary64 into bfloat16 and binary16 has no unit."""
+    from refarith.smt.theorems import casts
+
+    return [{"kind": "keys64", "theorem": name, "src": "binary64", "dst": dst,
+             "settings": [list(st) for st in settings], "covers": [name]}
+            for dst, name, settings in casts.binary64_theorems() if get_format(dst).mbits <= 7]
+
+
 def units_32() -> list[dict]:
     """Every deterministic cast theorem from binary32 whose claim involves the spec, as representative-route
     units: ``kind`` "keys" (targets of at most 6 mantissa bits: the 2^17 sticky-key patterns) or "classes"
@@ -360,17 +383,19 @@ def units_32() -> list[dict]:
 
 def spec_vs_exact_reps(dst: str, settings: list[Setting], route: str, stride: int = 1,
                        timeout_s: float = 120.0) -> dict:
-    """The representative route for binary32 -> ``dst``: Z3 proves spec(x) == spec(rep(x)) for every pattern and
-    setting (:func:`refarith.smt.castproofs.prove_rep_invariance`), then the spec term and ``cast_bits`` on 32-bit
-    numpy words are compared with the exact model on every ``stride``-th representative (all of them by
-    default: then the comparison stands for all 2^32 patterns)."""
-    from refarith.smt.castproofs import prove_rep_invariance
+    """The representative route for binary32 (``keys``, ``classes``) or binary64 (``keys64``) -> ``dst``: Z3 proves
+    spec(x) == spec(rep(x)) for every pattern and setting (:func:`refarith.smt.castproofs.prove_rep_invariance`),
+    then the spec term and ``cast_bits`` on numpy words of the source's width are compared with the exact model on
+    every ``stride``-th representative (all of them by default: then the comparison stands for every pattern)."""
+    from refarith.smt.castproofs import REP_ROUTES, prove_rep_invariance
 
     t0 = time.process_time()
     inv = prove_rep_invariance(dst, settings, route, timeout_s=timeout_s)
     t_inv = time.process_time() - t0
-    pats = key_patterns() if route == "keys" else class_patterns(dst)[1]
-    r = spec_vs_exact("binary32", dst, settings, pats[::stride], kernel_widths=(32,))
+    pats = {"keys": key_patterns, "classes": lambda: class_patterns(dst)[1],
+            "keys64": lambda: key64_patterns(dst)}[route]()
+    src = REP_ROUTES[route]
+    r = spec_vs_exact(src, dst, settings, pats[::stride], kernel_widths=(get_format(src).nbits,))
     return {**r, "route": route, "representatives": int(pats[::stride].size),
             "invariance": inv.verdict, "invariance_detail": inv.counterexample if inv.verdict != "proved" else None,
             "invariance_cpu_seconds": round(t_inv, 3)}
@@ -439,6 +464,6 @@ def sweep_binary32(dst: str, st: Setting, lo: int = 0, hi: int = 1 << 32, progre
             "reference_seconds": round(t_ref, 2), "seconds": round(time.perf_counter() - t0, 2)}
 
 
-__all__ = ["MISSING", "NO_CODE", "class_index", "class_patterns", "class_reference", "key_patterns", "key_reference",
-           "spec_vs_exact", "spec_vs_exact_16", "spec_vs_exact_16_sr", "spec_vs_exact_reps", "spec_vs_exact_sr",
-           "sweep_binary32", "run_unit", "units_16", "units_32"]
+__all__ = ["MISSING", "NO_CODE", "class_index", "class_patterns", "class_reference", "key64_patterns", "key_patterns",
+           "key_reference", "spec_vs_exact", "spec_vs_exact_16", "spec_vs_exact_16_sr", "spec_vs_exact_reps",
+           "spec_vs_exact_sr", "sweep_binary32", "run_unit", "units_16", "units_32", "units_64"]
