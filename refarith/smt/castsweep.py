@@ -83,17 +83,18 @@ def _decoded(s, xs: np.ndarray) -> list:
 
 
 def spec_vs_exact(src: str, dst: str, settings: list[Setting], patterns: np.ndarray,
-                  kernel_widths: tuple[int, ...] = ()) -> dict:
+                  kernel_widths: tuple[int, ...] = (), values: list | None = None) -> dict:
     """Spec encoding vs exact model on the given source patterns (any source the spec encodes: IEEE-layout floats
     up to binary64, integers), for each setting.  ``kernel_widths``: ``cast_bits`` on numpy words of each of these
-    widths is compared with the same exact results too (the second route of ``cast.width.SRC->DST``)."""
+    widths is compared with the same exact results too (the second route of ``cast.width.SRC->DST``).  ``values``:
+    the decoded patterns, when the caller already has them."""
     from refarith.fast.bitops import NumpyBitOps
     from refarith.fast.castkernel import cast_bits
 
     s, d = get_format(src), get_format(dst)
     x = z3.BitVec("x", s.nbits)
     xs = np.asarray(patterns, dtype=np.uint64)
-    vals = _decoded(s, xs)
+    vals = _decoded(s, xs) if values is None else values
     compared = mismatches = kernel_compared = kernel_mismatches = 0
     first: list[dict] = []
     for st in settings:
@@ -381,6 +382,21 @@ def units_32() -> list[dict]:
     return out
 
 
+@lru_cache(maxsize=2)
+def _rep_values(route: str, dst: str) -> tuple[np.ndarray, list]:
+    """The representatives of a route (``dst`` "" for ``keys``, the same for every target) and their decoded
+    values, shared by the units of one target."""
+    from refarith.smt.castproofs import REP_ROUTES
+
+    pats = _rep_patterns(route, dst)
+    return _frozen(pats), _decoded(get_format(REP_ROUTES[route]), pats)
+
+
+def _rep_patterns(route: str, dst: str) -> np.ndarray:
+    return {"keys": key_patterns, "classes": lambda: class_patterns(dst)[1],
+            "keys64": lambda: key64_patterns(dst)}[route]()
+
+
 def spec_vs_exact_reps(dst: str, settings: list[Setting], route: str, stride: int = 1,
                        timeout_s: float = 120.0) -> dict:
     """The representative route for binary32 (``keys``, ``classes``) or binary64 (``keys64``) -> ``dst``: Z3 proves
@@ -392,10 +408,12 @@ def spec_vs_exact_reps(dst: str, settings: list[Setting], route: str, stride: in
     t0 = time.process_time()
     inv = prove_rep_invariance(dst, settings, route, timeout_s=timeout_s)
     t_inv = time.process_time() - t0
-    pats = {"keys": key_patterns, "classes": lambda: class_patterns(dst)[1],
-            "keys64": lambda: key64_patterns(dst)}[route]()
     src = REP_ROUTES[route]
-    r = spec_vs_exact(src, dst, settings, pats[::stride], kernel_widths=(get_format(src).nbits,))
+    if stride == 1:
+        pats, vals = _rep_values(route, "" if route == "keys" else dst)
+    else:
+        pats, vals = _rep_patterns(route, dst)[::stride], None
+    r = spec_vs_exact(src, dst, settings, pats, kernel_widths=(get_format(src).nbits,), values=vals)
     return {**r, "route": route, "representatives": int(pats[::stride].size),
             "invariance": inv.verdict, "invariance_detail": inv.counterexample if inv.verdict != "proved" else None,
             "invariance_cpu_seconds": round(t_inv, 3)}
