@@ -16,12 +16,13 @@ torch = pytest.importorskip("torch")
 
 def _covered(spec) -> bool:
     name, _ = model_params(spec)
-    return name in F.TORCH_MODELS or spec.param["acc"] == "binary32" and name in ("exact", "tensor_core")
+    return name in (*F.TORCH_MODELS, "exact", "tensor_core")
 
 
 GOLDEN = [s for s in committed_specs() if s.op == "scaled_mm" and _covered(s)]
 DEFAULT = ("scaled_mm(binary16->binary16,scale=none,accum=sequential", "scaled_mm(ocp_e2m1->bfloat16,scale=mx,",
-           "scaled_mm(ocp_e4m3->bfloat16,scale=none,accum=tensor_core")
+           "scaled_mm(ocp_e4m3->bfloat16,scale=none,accum=tensor_core",
+           "scaled_mm(ocp_e4m3->binary16,scale=none,accum=tensor_core")
 """The golden files checked in the default run (the others under slow: block files take seconds each)."""
 
 
@@ -57,9 +58,44 @@ def test_torch_equals_numpy_larger(model: str) -> None:
 
 
 def test_torch_backend_refuses_what_it_does_not_run() -> None:
+    """tensor_core with a NaN operand (the numpy kernel's general path) and b < 2 are refused in one line."""
     a = np.zeros((1, 8), np.int64)
-    with pytest.raises(KernelError, match="torch backend runs"):
+    a[0, 3] = 0x7F  # E4M3 NaN
+    with pytest.raises(KernelError, match="tensor_core on the torch backend: NaN/inf operands"):
         F.scaled_mm("scaled_mm(ocp_e4m3->binary32,accum=volta_tc,acc=bfloat16)", a, a.T, backend="torch")
+    with pytest.raises(KernelError, match="b >= 2"):
+        F.scaled_mm("scaled_mm(ocp_e4m3->binary32,accum=tensor_core,g=4,b=1,tc_round=rtz,n_c=0)", a * 0, a.T * 0,
+                    backend="torch")
+
+
+NARROW_TC = [("bfloat16", "volta_tc"), ("bfloat16", "tensor_core,g=8,b=10,tc_round=rne,n_c=16"),
+             ("binary16", "hopper_fp8"), ("binary16", "tensor_core,g=4,b=5,tc_round=rne,n_c=0"),
+             ("ocp_e5m2", "tensor_core,g=4,b=5,tc_round=rne,n_c=0"),
+             ("ocp_e5m2", "tensor_core,g=2,b=3,tc_round=rtz,n_c=8"),
+             ("ocp_e4m3", "tensor_core,g=4,b=4,tc_round=rne,n_c=0")]
+
+
+@pytest.mark.parametrize("acc,model", NARROW_TC, ids=[f"{a}-{m}" for a, m in NARROW_TC])
+def test_torch_tensor_core_narrow_accumulators(acc: str, model: str) -> None:
+    """tensor_core into accumulators narrower than binary32, from the shared steps on torch tensors: every output
+    equals the exact model's (Fractions) and the numpy kernel's.  Row 0 takes the largest E4M3 magnitudes, so
+    its sums with column 0 overflow the accumulator (inf in binary16/E5M2 with rne, NaN in E4M3, the largest finite
+    value with rtz) and stay so; the others hold cancelling and small sums."""
+    from refarith.exact.gemm import scaled_mm as exact_mm
+
+    rng = np.random.default_rng(9)
+    a = rng.integers(0x08, 0x48, (4, 40)) | (rng.integers(0, 2, (4, 40)) << 7)
+    a[0] = 0x7E  # 448
+    b = rng.integers(0x08, 0x48, (40, 3)) | (rng.integers(0, 2, (40, 3)) << 7)
+    b[:, 0] = 0x7E
+    spec = f"scaled_mm(ocp_e4m3->binary32,accum={model},acc={acc})"
+    got = F.scaled_mm(spec, a, b, backend="torch")
+    want = np.array(exact_mm(spec, a.tolist(), b.tolist()), dtype=np.int64)
+    assert (got == want).all(), (got, want)
+    assert (got == F.scaled_mm(spec, a, b)).all()
+    v = F.decode_array(got, "binary32")
+    assert abs(v[0, 0]) >= 2.0 ** 15 or not np.isfinite(v[0, 0]), v  # the overflowing row is in the test
+    assert len({x for x in v.ravel().tolist() if np.isfinite(x)}) >= 4, v
 
 
 @pytest.mark.parametrize("acc", ["bfloat16", "binary16", "ocp_e5m2"])

@@ -411,7 +411,8 @@ TORCH_MODELS = ("sequential", "fma_chain", "pairwise", "blocked", "split_k", "ka
 """Models the torch backend runs into any accumulator format the numpy kernel takes: in float32 arithmetic when the
 accumulator is binary32 and the products are binary32 values, otherwise in float64 torch tensors with the numpy
 kernel's steps (TwoSum, rounding to odd, :func:`round_to`: the same IEEE binary64 operations).  Besides them it
-runs exact, and tensor_core (and its presets) into a binary32 accumulator with finite binary64-normal products."""
+runs exact, and tensor_core (and its presets) into every accumulator the steps of :mod:`refarith.fast.gemm_steps`
+take (binary32, bfloat16, binary16, E5M2, ...), with finite binary64-normal products (:func:`_tensor_core_torch`)."""
 
 
 def _accumulate(ap: np.ndarray, bp: np.ndarray, model: str, acc: FloatFormat, mp: dict,
@@ -430,15 +431,12 @@ def _accumulate(ap: np.ndarray, bp: np.ndarray, model: str, acc: FloatFormat, mp
 
         assert device is not None
         return accumulate(ap, bp, model, mp, device, acc.name)
-    if device is not None and model == "tensor_core" and acc.name == "binary32" and _products_normal(ap, bp):
-        import torch
-
-        ta, tb = (torch.from_numpy(np.ascontiguousarray(x)).to(device) for x in (ap, bp))
-        return _tensor_core_torch(ta, tb, int(mp["g"]), int(mp["b"]), str(mp["tc_round"]), int(mp["n_c"]))
+    if device is not None and model == "tensor_core":
+        return _tensor_core_torch(ap, bp, acc, mp, device)
     if device is not None:
         if model not in TORCH_MODELS:
             raise KernelError(f"accum={model}, acc={acc.name}: the torch backend runs {', '.join(TORCH_MODELS)}, "
-                              "exact, and tensor_core into binary32 with finite products; use the numpy backend")
+                              "exact and tensor_core; use the numpy backend")
         import torch
 
         if fits:
@@ -515,42 +513,36 @@ def _accumulate_loops(ap, bp, model: str, mp: dict, zero, A, f32):
     raise BadValueError(f"unknown accumulator model {model!r}")
 
 
-def _tensor_core_torch(ta, tb, g: int, b: int, mode: str, n_c: int) -> np.ndarray:
-    """The tensor_core model in torch (binary32 accumulator, finite binary64-normal products): the steps of
-    :func:`_tc_group_normal`; binary32 roundings are torch's float32 conversion (RNE; rtz steps back toward zero)
-    and float32 addition (RNE) of binary32 values.  KernelError where the numpy kernel takes its general path."""
+def _tensor_core_torch(ap: np.ndarray, bp: np.ndarray, acc: FloatFormat, mp: dict, device: str) -> np.ndarray:
+    """The tensor_core model in torch on ``device``: per group the steps of :mod:`refarith.fast.gemm_steps` that the
+    numpy group and the Triton kernel run (tc_max on the products' largest magnitude, tc_unit, tc_term, the exact
+    integer sum, tc_finish; acc_add into binary32 for the promotion), on the torch shim, into every accumulator
+    :func:`~refarith.fast.gemm_steps.acc_format` takes.  An accumulator that overflows to inf or NaN stays so, as
+    in the numpy kernel's general path.  KernelError for other accumulators and for what
+    :func:`~refarith.fast.gemm_steps.tensor_core_fits` names (NaN/inf operands, products outside the
+    binary64-normal range)."""
     import torch
 
-    if (g + 1) << (b + 1) > 1 << 53:
-        raise KernelError(f"tensor_core g={g}, b={b}: aligned sums exceed 2^53")
+    from refarith.fast import gemm_steps as S
 
-    def rnd32(x):
-        x32 = x.to(torch.float32)
-        if mode == "rtz":
-            back = (x32.abs() > x.abs()) & (torch.isfinite(x) | torch.isnan(x))
-            x32 = torch.where(back, torch.nextafter(x32, torch.zeros_like(x32)), x32)
-        return x32.to(torch.float64)
-
-    def add32(x, y):
-        return (x.to(torch.float32) + y.to(torch.float32)).to(torch.float64)
-
-    k = ta.shape[1]
+    g, b, rtz, n_c = int(mp["g"]), int(mp["b"]), mp["tc_round"] == "rtz", int(mp["n_c"])
+    q, q32 = S.acc_format(acc.name), S.acc_format("binary32")
+    why = S.tensor_core_fits(ap, bp, g, b)
+    if why:
+        raise KernelError(f"tensor_core on the torch backend: {why}; use the numpy backend")
+    X = S.torch_shim()
+    ta, tb = (torch.from_numpy(np.ascontiguousarray(x)).to(device) for x in (ap, bp))
     zero = torch.zeros((ta.shape[0], tb.shape[1]), dtype=torch.float64, device=ta.device)
     t = f = zero
-    for lo in range(0, k, g):
+    for lo in range(0, ta.shape[1], g):
         prods = ta[:, lo:lo + g].T[:, :, None] * tb[lo:lo + g, None, :]
-        mx = torch.maximum(torch.maximum(prods.amax(0), -prods.amin(0)), t.abs())
-        e = (mx.view(torch.int64) >> 52) & 0x7FF
-        if not bool(torch.isfinite(t).all()) or (e > 0).any() and int(e[e > 0].min()) - b < 1:
-            raise KernelError("tensor_core on torch: a non-finite accumulator or a binary64-subnormal alignment unit "
-                              "(the numpy kernel's general path)")
-        scale = (torch.clamp(2046 + b - e, max=2046) << 52).view(torch.float64)
-        inv = (torch.clamp(e - b, min=1) << 52).view(torch.float64)
-        rint = torch.trunc if mode == "rtz" else torch.round  # torch.round: half to even
-        t = rnd32((rint(prods * scale).sum(0) + rint(t * scale)) * inv + 0.0)
+        scale, inv = S.tc_unit(X, S.tc_max(X, t.abs(), torch.maximum(prods.amax(0), -prods.amin(0))), b)
+        # integers below 2^53 ((g + 1) 2^(b + 1) <= 2^53, tensor_core_fits): the sum is exact in any order
+        s = S.tc_term(X, t, scale, rtz) + S.tc_term(X, prods, scale[None], rtz).sum(0)
+        t = S.tc_finish(X, s, inv, q, rtz)
         if n_c and (lo + g) % n_c == 0:
-            f, t = add32(f, t), zero
-    return (add32(f, t) if n_c else t).cpu().numpy()
+            f, t = S.acc_add(X, f, t, q32), zero
+    return (S.acc_add(X, f, t, q32) if n_c else t).cpu().numpy()
 
 
 def _products_normal(ap: np.ndarray, bp: np.ndarray) -> bool:
@@ -655,7 +647,8 @@ def scaled_mm(spec: Spec | str, a: np.ndarray, b: np.ndarray, scale_a: object = 
     """D = A @ B under a ``scaled_mm`` spec: int64 codes of the output format, bit-exact with
     :func:`refarith.exact.gemm.scaled_mm` (module docstring: where binary64 is exact).  ``backend="torch"``
     (on ``device``, default cpu) runs the accumulation in torch: the exact sum's binary64 matmul, and the
-    :data:`TORCH_MODELS` into any accumulator format, and tensor_core into binary32 (others: KernelError);
+    :data:`TORCH_MODELS` into any accumulator format, and tensor_core into any accumulator of at most 32 bits with
+    subnormals, from the numpy kernel's steps (others: KernelError);
     ``backend="triton"`` runs :data:`refarith.fast.gemm_triton.TRITON_MODELS` (the chain models and pairwise
     into binary32 with products that are binary32 values, or into other formats of at most 32 bits with
     subnormals; tensor_core into any of these with finite products in the binary64-normal range; a cuda device

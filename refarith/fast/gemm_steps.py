@@ -205,6 +205,84 @@ class _Numpy:
 NP = _Numpy()
 
 
+class _Torch:
+    """The shim on torch float64 / int64 / bool tensors (any device): the same IEEE 754 binary64 and binary32
+    operations as numpy, so the same bits.  A Python scalar meeting a tensor takes the tensor's dtype, as in numpy;
+    a ``where`` between two scalars gives binary64 (floats) or int64 (ints), as numpy's does."""
+
+    name = "torch"
+
+    def __init__(self) -> None:
+        import torch
+
+        self.t = torch
+
+    def where(self, c: Any, x: Any, y: Any) -> Any:
+        t = self.t
+        if not isinstance(x, t.Tensor) and not isinstance(y, t.Tensor):  # torch would give its default float32
+            x = t.full_like(c, x, dtype=t.int64 if isinstance(x, int) and isinstance(y, int) else t.float64)
+        return t.where(c, x, y)
+
+    def abs(self, x: Any) -> Any:
+        return x.abs()
+
+    def floor(self, x: Any) -> Any:
+        return x.floor()
+
+    def trunc(self, x: Any) -> Any:
+        return x.trunc()
+
+    def maximum(self, x: Any, y: Any) -> Any:
+        return self.t.maximum(x, y) if isinstance(y, self.t.Tensor) else x.clamp(min=y)
+
+    def minimum(self, x: Any, y: Any) -> Any:
+        return self.t.minimum(x, y) if isinstance(y, self.t.Tensor) else x.clamp(max=y)
+
+    def bits(self, x: Any) -> Any:
+        return x.view(self.t.int64)
+
+    def from_bits(self, i: Any) -> Any:
+        return i.view(self.t.float64)
+
+    def to_f32(self, x: Any) -> Any:
+        return x.to(self.t.float32)
+
+    def from_f32(self, x: Any) -> Any:
+        return x.to(self.t.float64)
+
+    def bits32(self, x: Any) -> Any:
+        return x.view(self.t.int32).to(self.t.int64)
+
+    def from_bits32(self, i: Any) -> Any:
+        return i.to(self.t.int32).view(self.t.float32)
+
+
+_TORCH: list[_Torch] = []
+
+
+def torch_shim() -> _Torch:
+    """The step shim on torch tensors (imports torch on first use)."""
+    if not _TORCH:
+        _TORCH.append(_Torch())
+    return _TORCH[0]
+
+
+def tensor_core_fits(ap: np.ndarray, bp: np.ndarray, g: int, b: int) -> str | None:
+    """Why the tensor-core steps cannot run a group kernel on these binary64 operands without the numpy kernel's
+    general path (None: they can): NaN/inf operands, b < 2 or aligned sums reaching 2^53, products below
+    2^(b - 1000) or at least 2^1000 (so every group's alignment unit 2^(E - b) is binary64-normal; an infinite
+    accumulator t gets the finite unit of E = 2047 and stays infinite)."""
+    if not (np.isfinite(ap).all() and np.isfinite(bp).all()):
+        return "NaN/inf operands"
+    if (g + 1) << (b + 1) > 1 << 53 or b < 2:
+        return f"g={g}, b={b}: the kernel needs b >= 2 and aligned sums below 2^53"
+    xa, xb = np.abs(ap[ap != 0]), np.abs(bp[bp != 0])
+    if xa.size and xb.size and not (float(xa.min()) * float(xb.min()) >= 2.0 ** (b - 1000)
+                                    and float(xa.max()) * float(xb.max()) < 2.0 ** 1000):
+        return "products below 2^(b - 1000) or at least 2^1000"
+    return None
+
+
 # ------------------------------------------------------------------ tracing
 FLOAT_OPS = {"fadd": "+", "fsub": "-", "fmul": "*"}
 INT_OPS = {"iadd": "+", "isub": "-", "iand": "&", "ishl": "<<", "ishr": ">>"}
@@ -581,4 +659,5 @@ def emit_step(graph: Graph, fn_name: str) -> str:
 
 
 __all__ = ["NP", "STEP_KINDS", "AccFormat", "FloatTrace", "acc_add", "acc_format", "acc_round", "add32", "emit_step",
-           "evaluate", "step_graphs", "tc_finish", "tc_group", "tc_max", "tc_term", "tc_unit", "trace_step"]
+           "evaluate", "step_graphs", "tc_finish", "tc_group", "tc_max", "tc_term", "tc_unit", "tensor_core_fits",
+           "torch_shim", "trace_step"]

@@ -48,6 +48,7 @@ import triton
 import triton.language as tl
 
 from refarith.errors import KernelError
+from refarith.fast.gemm_steps import tensor_core_fits
 
 CHAIN_MODELS = ("sequential", "fma_chain", "blocked", "split_k", "kahan")
 TRITON_MODELS = (*CHAIN_MODELS, "pairwise", "tensor_core")
@@ -161,19 +162,6 @@ def pairwise_merges(k: int) -> tuple[np.ndarray, int]:
         depth = max(depth, sp)
         sp -= int(merges[i])
     return merges, max(depth, 1)
-
-
-def tensor_core_fits(ap: np.ndarray, bp: np.ndarray, g: int, b: int) -> str | None:
-    """Why the tensor_core kernel cannot take these binary64 operands (None: it can)."""
-    if not (np.isfinite(ap).all() and np.isfinite(bp).all()):
-        return "NaN/inf operands"
-    if (g + 1) << (b + 1) > 1 << 53 or b < 2:
-        return f"g={g}, b={b}: the kernel needs b >= 2 and aligned sums below 2^53"
-    xa, xb = np.abs(ap[ap != 0]), np.abs(bp[bp != 0])
-    if xa.size and xb.size and not (float(xa.min()) * float(xb.min()) >= 2.0 ** (b - 1000)
-                                    and float(xa.max()) * float(xb.max()) < 2.0 ** 1000):
-        return "products below 2^(b - 1000) or at least 2^1000"
-    return None
 
 
 @dataclass(frozen=True)
@@ -307,4 +295,4 @@ def accumulate(ap: np.ndarray, bp: np.ndarray, model: str, mp: dict, device: str
     return out.cpu().numpy().astype(np.float64)
 
 
-__all__ = ["TRITON_MODELS", "StepModule", "accumulate", "step_module"]
+__all__ = ["TRITON_MODELS", "StepModule", "accumulate", "step_module", "tensor_core_fits"]

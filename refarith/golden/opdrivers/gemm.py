@@ -52,10 +52,14 @@ GEMM_MODEL_GOLDEN_SPECS = (
     "scaled_mm(ocp_e4m3->binary32,accum=hopper_fp8)",
     "scaled_mm(ocp_e4m3->bfloat16,accum=tensor_core,g=4,b=3,tc_round=rne,n_c=8)",
     "scaled_mm(binary16->binary32,accum=pairwise)",
+    "scaled_mm(ocp_e4m3->binary16,accum=tensor_core,acc=binary16,g=4,b=11,tc_round=rne,n_c=0)",
+    "scaled_mm(ocp_e4m3->bfloat16,accum=tensor_core,acc=bfloat16,g=8,b=9,tc_round=rtz,n_c=8)",
 )
 """One committed golden file per accumulator model and preset not covered above (narrow accumulators where the
-model's roundings would be invisible in binary32), and pairwise into binary32 on binary16 inputs (22-bit products,
-binary32 values, whose sums round); 64 random vectors each."""
+model's roundings would be invisible in binary32), pairwise into binary32 on binary16 inputs (22-bit products,
+binary32 values, whose sums round), and tensor_core into two narrow accumulators (binary16 with rne, whose
+groups overflow to inf and stay there; bfloat16 with rtz and promotion after every group); 64 random vectors
+each."""
 
 
 def dims(spec: Spec) -> tuple[int, int, int]:
