@@ -707,8 +707,9 @@ def _table_part(args: tuple[str, int, int]) -> tuple[int, np.ndarray, np.ndarray
 # ------------------------------------------------------------------ worker pools
 def start_method() -> str:
     """"fork" while torch is not loaded in this process (cheap: workers share the parent's memory), else "spawn":
-    a child forked after torch's intra-op thread pool has run deadlocks in its first parallel torch op."""
-    return "spawn" if "torch" in sys.modules else "fork"
+    a child forked after torch's intra-op thread pool has run deadlocks in its first parallel torch op.  A ``None``
+    entry in ``sys.modules`` (torch made unimportable, as ``REFARITH_NO_TORCH=1`` does in the tests) is not torch."""
+    return "spawn" if sys.modules.get("torch") is not None else "fork"
 
 
 def _describe_chunks(items: list, label) -> str:
