@@ -4,7 +4,8 @@
 The binary32 steps (amax / F_max, 1 / sf, x * r, x / sf) are single IEEE binary32 operations in numpy and torch
 (round to nearest even, no flush to zero); ceil(log2 sf) for UE8M0 scales is taken from the bits (exponent field,
 plus one unless the significand is zero), never from a floating log2; the FP8 cast is :func:`refarith.fast.encode`
-(RNE, saturating).
+(RNE, saturating).  The numpy kernel fuses the product and the cast on cache-sized blocks
+(:func:`refarith.fast.fp8scale.scaled_codes`, encode's own table), every NaN product mapped to the code 0x7F.
 """
 
 from __future__ import annotations
@@ -13,29 +14,31 @@ import numpy as np
 
 from refarith.errors import BadValueError
 from refarith.exact import fp8block as _e
+from refarith.fast import fp8scale as _fs
 
 
 def _f32(bits: int) -> float:
     return float(np.array([bits], np.uint32).view(np.float32)[0])
 
 
-def _tiles(x, tr: int, tc: int, backend: str):
-    shape = tuple(x.shape)
+def _check_tiles(shape: tuple[int, ...], tr: int, tc: int) -> None:
     if len(shape) != 2 or shape[0] % tr or shape[1] % tc or shape[0] == 0:
         dims = "x".join(map(str, shape)) or "0-d"
         raise BadValueError(f"a {dims} tensor does not tile into {tr}x{tc} blocks (a 2-D shape, multiples of the "
                             "tile, is needed; no padding)")
-    r, c = shape
-    t = x.reshape(r // tr, tr, c // tc, tc)
-    t = t.transpose(0, 2, 1, 3) if backend == "numpy" else t.permute(0, 2, 1, 3)
-    return t.reshape(r // tr, c // tc, tr * tc), shape
 
 
-def _untile(q, shape, tr: int, tc: int, backend: str):
+def _tiles(x, tr: int, tc: int):
+    """A torch tensor's tiles as rows: (rows / tr, cols / tc, tr * tc)."""
+    shape = tuple(x.shape)
+    _check_tiles(shape, tr, tc)
     r, c = shape
-    t = q.reshape(r // tr, c // tc, tr, tc)
-    t = t.transpose(0, 2, 1, 3) if backend == "numpy" else t.permute(0, 2, 1, 3)
-    return t.reshape(r, c)
+    return x.reshape(r // tr, tr, c // tc, tc).permute(0, 2, 1, 3).reshape(r // tr, c // tc, tr * tc), shape
+
+
+def _untile(q, shape, tr: int, tc: int):
+    r, c = shape
+    return q.reshape(r // tr, c // tc, tr, tc).permute(0, 2, 1, 3).reshape(r, c)
 
 
 def _ceil_e8m0_np(sf: np.ndarray) -> np.ndarray:
@@ -62,7 +65,6 @@ def fp8_block_quantize(x, fmt: str = "ocp_e4m3", tile: str = "1x128", scale: str
     """(scales, codes) of a 2-D binary32 array: scales of shape (rows/tr, cols/tc), binary32 (``scale=fp32``) or
     E8M0 codes (``ue8m0``); codes (uint8 / int64 for torch) shaped like x.  BadValueError for a shape that does
     not tile."""
-    from refarith import fast
     from refarith.formats import get_format
 
     if scale not in _e.SCALES or division not in _e.DIVISIONS or eps not in _e.EPS:
@@ -82,38 +84,36 @@ def fp8_block_quantize(x, fmt: str = "ocp_e4m3", tile: str = "1x128", scale: str
         raise BadValueError(f"unknown backend {backend!r}; expected numpy or torch")
     if (division == "scale") != (eps == "torchao") or (division == "scale" and scale != "fp32"):
         raise BadValueError("division=scale goes with eps=torchao and scale=fp32 (torchao's blockwise rule)")
-    a = np.asarray(x, dtype=np.float32)
-    t, shape = _tiles(a, tr, tc, "numpy")
+    a = np.ascontiguousarray(x, dtype=np.float32)
+    _check_tiles(tuple(a.shape), tr, tc)
+    r, c = a.shape
+    t4 = a.reshape(r // tr, tr, c // tc, tc)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        amax = np.abs(t).max(axis=-1)
-        # which NaN a max reduction returns depends on numpy's SIMD loop (the CPU): the scale's NaN is the
-        # quiet NaN 0x7fc00000, as the exact model's and the torch path's
+        # max |x| = max(max x, -min x) per tile, NaN when the tile holds one (max and min propagate it): two
+        # reductions over x and no |x| temporary; abs makes a zero amax +0.  The scale's NaN is the quiet NaN
+        # 0x7fc00000, as the exact model's and the torch path's (which NaN a reduction returns depends on numpy's
+        # SIMD loop)
+        amax = np.abs(np.maximum(t4.max(axis=(1, 3)), -t4.min(axis=(1, 3))))
         amax = np.where(np.isnan(amax), np.float32(np.nan), amax)
         if division == "scale":  # torchao: binary64 quotient rounded to binary32, x * s, report fl(1/s)
             s = (fmax / np.maximum(amax.astype(np.float64), 1e-12)).astype(np.float32)
             s = np.where(np.isnan(amax), np.float32(np.nan), s)
-            y = (t * s[..., None]).astype(np.float32)
-            q = fast.encode(y, fmt, "rne", "saturate").astype(np.uint8)
-            q = np.where(np.isnan(y), np.uint8(0x7F), q)
-            return (np.float32(1) / s).astype(np.float32), _untile(q, shape, tr, tc, "numpy")
+            q = _fs.scaled_codes(a, s, fmt, (tr, tc), nan_code=0x7F)
+            return (np.float32(1) / s).astype(np.float32), q
         if eps == "deepgemm":
             amax = np.where(amax < np.float32(_f32(_e.EPS_DEEPGEMM)), np.float32(_f32(_e.EPS_DEEPGEMM)), amax)
         sf = (amax / np.float32(fmax)).astype(np.float32)
         if scale == "ue8m0":
             code = _ceil_e8m0_np(sf)
-            s_used = _e8m0_to_f32_np(code)
-            nan_block = code == 255
+            s_used = _e8m0_to_f32_np(code)  # the NaN scale 0xFF: s_used NaN, so every element's product is NaN
         else:
-            s_used, nan_block = sf, np.zeros(sf.shape, bool)
+            s_used = sf
         if division == "reciprocal":
-            y = t * (np.float32(1) / s_used)[..., None]
+            q = _fs.scaled_codes(a, (np.float32(1) / s_used).astype(np.float32), fmt, (tr, tc), nan_code=0x7F)
         else:
-            y = t / s_used[..., None]
-        y = y.astype(np.float32)
-    q = fast.encode(y, fmt, "rne", "saturate").astype(np.uint8)
-    q = np.where(np.isnan(y) | nan_block[..., None], np.uint8(0x7F), q)
+            q = _fs.scaled_codes(a, s_used, fmt, (tr, tc), divide=True, nan_code=0x7F)
     scales = code.astype(np.uint8) if scale == "ue8m0" else sf
-    return scales, _untile(q, shape, tr, tc, "numpy")
+    return scales, q
 
 
 def round_value_bits(v) -> int:
@@ -130,7 +130,7 @@ def _torch(x, fmt, tr, tc, scale, division, eps, fmax):
     from refarith import fast
 
     a = x.to(torch.float32)
-    t, shape = _tiles(a, tr, tc, "torch")
+    t, shape = _tiles(a, tr, tc)
     amax = t.abs().amax(dim=-1)
     amax = torch.where(torch.isnan(t).any(dim=-1), torch.full_like(amax, float("nan")), amax)
     if division == "scale":
@@ -138,7 +138,7 @@ def _torch(x, fmt, tr, tc, scale, division, eps, fmax):
         y = t * s[..., None]
         q = fast.encode(y, fmt, "rne", "saturate", backend="torch").to(torch.int64)
         q = torch.where(torch.isnan(y), torch.full_like(q, 0x7F), q)
-        return 1 / s, _untile(q, shape, tr, tc, "torch")
+        return 1 / s, _untile(q, shape, tr, tc)
     if eps == "deepgemm":
         e = torch.tensor(_f32(_e.EPS_DEEPGEMM), dtype=torch.float32, device=a.device)
         amax = torch.where(amax < e, e, amax)
@@ -153,4 +153,4 @@ def _torch(x, fmt, tr, tc, scale, division, eps, fmax):
     q = fast.encode(y, fmt, "rne", "saturate", backend="torch").to(torch.int64)
     q = torch.where(torch.isnan(y) | nan_block[..., None], torch.full_like(q, 0x7F), q)
     scales = code if scale == "ue8m0" else sf
-    return scales, _untile(q, shape, tr, tc, "torch")
+    return scales, _untile(q, shape, tr, tc)

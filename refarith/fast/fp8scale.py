@@ -7,10 +7,14 @@ the FP8 cast is :func:`refarith.fast.encode` (RNE, saturating).  Each row of a 2
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from refarith.errors import BadValueError
 from refarith.exact import fp8scale as _e
+
+_BLOCK = 1 << 15  # elements per block of scaled_codes: the product, its keys and their index copy stay in L2
 
 
 def _xp(backend: str):
@@ -37,7 +41,12 @@ def fmax_amax(x, backend: str = "numpy"):
     """Per row: max |x| with NaN ignored, from +0 (fmaxf)."""
     t = _xp(backend)
     if t is None:
-        return np.fmax.reduce(np.abs(x), axis=-1, initial=np.float32(0)).astype(np.float32)
+        # max |x| = max(max x, -min x) over the row and +0 (NaN ignored by fmax/fmin): two reductions and no
+        # |x| temporary; abs makes a zero amax +0 whichever zero fmax picked
+        z = np.zeros((), x.dtype)
+        hi = np.fmax.reduce(x, axis=-1, initial=z)
+        lo = np.fmin.reduce(x, axis=-1, initial=z)
+        return np.abs(np.fmax(hi, -lo)).astype(np.float32)
     a = x.abs()
     return t.where(t.isnan(a), t.zeros_like(a), a).amax(dim=-1)
 
@@ -102,6 +111,10 @@ def quantize_with_scale(x, scale, fmt: str, backend: str = "numpy"):
 
     # an invalid product (0 * inf, when the scale overflowed) is the positive default NaN of IEEE 754 / CUDA
     # (x86 would give a negative one); a NaN x keeps its sign
+    if backend == "numpy" and _rows_with_scales(x, scale):
+        # every scale finite and nonzero: fl(x * s) is NaN only where x is, so the product and the cast fuse
+        # blockwise
+        return scaled_codes(x, scale.reshape(-1, 1), fmt)
     if backend == "numpy":
         with np.errstate(over="ignore", invalid="ignore"):
             y = (x * scale[..., None]).astype(np.float32)
@@ -120,3 +133,85 @@ def reciprocal(s, backend: str = "numpy"):
         with np.errstate(divide="ignore"):
             return (np.float32(1) / s).astype(np.float32)
     return 1 / s
+
+
+def _rows_with_scales(x, scale) -> bool:
+    """x a 2-D binary32 array and scale one finite nonzero binary32 per row (no 0 * inf in the product)."""
+    return (isinstance(x, np.ndarray) and isinstance(scale, np.ndarray) and x.dtype == np.float32
+            and scale.dtype == np.float32 and x.ndim == 2 and scale.shape == (x.shape[0],)
+            and bool((np.isfinite(scale) & (scale != 0)).all()))
+
+
+@functools.lru_cache(maxsize=8)
+def _key_codes(fmt: str, nan_code: int | None) -> np.ndarray:
+    """The sticky-key table :func:`refarith.fast.encode` casts binary32 into ``fmt`` with (RNE, saturating): the
+    same table, so the same codes; with ``nan_code``, every NaN key maps to that code instead."""
+    from refarith.exact.rounding import default_negative
+    from refarith.fast.bitops import NumpyBitOps
+    from refarith.fast.cast import key_table
+    from refarith.fast.castkernel import key_representative
+    from refarith.formats import get_format
+
+    dst = get_format(fmt)
+    tab, _, has_err = key_table(dst, "rne", "saturate", "error", default_negative(dst))
+    if has_err:  # a saturating cast into an FP8 format with NaN has no error entry
+        raise BadValueError(f"{fmt}: the saturating RNE cast has error entries; scaled_codes needs a total cast")
+    if nan_code is None:
+        return tab
+    reps = key_representative(NumpyBitOps(32), np.arange(1 << 17, dtype=np.uint32))
+    out = tab.copy()
+    out[np.isnan(reps.astype(np.uint32).view(np.float32))] = nan_code
+    out.setflags(write=False)
+    return out
+
+
+def scaled_codes(x: np.ndarray, mult: np.ndarray, fmt: str, tile: tuple[int, int] = (1, 1), divide: bool = False,
+                 nan_code: int | None = None) -> np.ndarray:
+    """uint8 codes of cast_fmt(fl(x * m)) (``divide``: fl(x / m)) for a 2-D binary32 array ``x``, every operation
+    one binary32 operation (RNE), the cast RNE and saturating, i.e. :func:`refarith.fast.encode` of the product.
+
+    ``mult`` holds one binary32 multiplier per ``tile`` = (tr, tc) block of x, shape (rows / tr, cols / tc), or
+    (rows / tr, 1) for one per row block.  ``nan_code``: the code of every NaN product (else NaN keeps its sign,
+    as the cast gives it).  The product, its sticky keys and the table lookup run on cache-sized blocks of x, so
+    no temporary grows with x; the table and the key are encode's (see :func:`refarith.fast.cast.sticky_keys`).
+    """
+    rows, cols = x.shape
+    tr, tc = tile
+    per_row = mult.shape[1] == 1
+    out = np.empty((rows, cols), np.uint8)
+    if out.size == 0:
+        return out
+    if cols * tr <= _BLOCK:
+        rs, cs = tr * max(1, _BLOCK // (cols * tr)), cols
+    else:
+        rs, cs = tr, max(1, _BLOCK // tr) if per_row else tc * max(1, _BLOCK // (tr * tc))
+    tab = _key_codes(fmt, nan_code)
+    size = rs * cs
+    y = np.empty(size, np.float32)
+    key = np.empty(size, np.uint32)
+    idx = np.empty(size, np.intp)
+    code = np.empty(size, np.uint8) if cs < cols else None
+    c15 = np.uint32(0x7FFF)
+    op = np.divide if divide else np.multiply
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        for r0 in range(0, rows, rs):
+            r1 = min(r0 + rs, rows)
+            for c0 in range(0, cols, cs):
+                c1 = min(c0 + cs, cols)
+                n = (r1 - r0) * (c1 - c0)
+                kr, kc = (r1 - r0) // tr, (1 if per_row else (c1 - c0) // tc)
+                m = mult[r0 // tr:r1 // tr, :] if per_row else mult[r0 // tr:r1 // tr, c0 // tc:c1 // tc]
+                yb = y[:n]
+                op(x[r0:r1, c0:c1].reshape(kr, tr, kc, -1), m[:, None, :, None], out=yb.reshape(kr, tr, kc, -1))
+                u, k, i = yb.view(np.uint32), key[:n], idx[:n]
+                np.bitwise_and(u, c15, out=k)  # the sticky key (u | ((u & 0x7FFF) + 0x7FFF)) >> 15
+                np.add(k, c15, out=k)
+                np.bitwise_or(k, u, out=k)
+                np.right_shift(k, 15, out=k)
+                np.copyto(i, k, casting="unsafe")  # take() with intp indices skips its own index conversion
+                if code is None:
+                    np.take(tab, i, out=out[r0:r1].reshape(-1), mode="clip")
+                else:
+                    np.take(tab, i, out=code[:n], mode="clip")
+                    out[r0:r1, c0:c1] = code[:n].reshape(r1 - r0, c1 - c0)
+    return out
