@@ -87,6 +87,17 @@ def encode_sr(bits: np.ndarray, dst: FloatFormat, overflow: str, nan_policy: str
     inexact test is needed.  Every gather index is in range (a 17-bit key, an 8-bit exponent), so ``take`` runs
     with mode='clip' (no per-element bounds check); the per-exponent mask and shift come from one packed
     table."""
+    if variant in ("a", "b", "c", "c_odd", "te_e2m1_8"):
+        carry = _carry_plan(dst, overflow, nan_policy, negative, variant, k, np.dtype(out_dtype).str)
+        if carry is not None:
+            return _encode_sr_carry(bits, dst, overflow, nan_policy, negative, r, k, variant, out_dtype, carry)
+    return _encode_sr_keyed(bits, dst, overflow, nan_policy, negative, r, k, variant, out_dtype)
+
+
+def _encode_sr_keyed(bits: np.ndarray, dst: FloatFormat, overflow: str, nan_policy: str, negative: str,
+                     r: np.ndarray, k: int, variant: str, out_dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`encode_sr` from the sticky key and the fraction read through the per-exponent tables (every
+    element, every variant)."""
     packed_t, err_t, d_t, mask_t = tables(dst, overflow, nan_policy, negative)
     if variant in ("a", "b", "c", "c_odd"):
         plan = _regular_plan(dst, overflow, nan_policy, negative, k + (variant != "a"))
@@ -341,6 +352,202 @@ def _encode_sr_regular(bits: np.ndarray, dst: FloatFormat, overflow: str, nan_po
             errs[a:a + m] = bad
             cb[bad] = 0
     return codes, errs
+
+
+@lru_cache(maxsize=64)
+def _carry_plan(dst: FloatFormat, overflow: str, nan_policy: str, negative: str, variant: str, k: int,
+                dtype: str) -> tuple[np.ndarray, int, int, np.ndarray | None, int] | None:
+    """(table, d0, p, small table or None, E_reg) for the carry reading of :func:`_encode_sr_carry`, or None where
+    it does not hold.
+
+    In the target's normal range (biased binary32 exponent E_reg <= E <= 254, :func:`_regular_plan`) the target's
+    ulp is bit d0 = 23 - mbits of the pattern and the variant's fraction F the bits just below it, so adding the
+    random integer at bit p = d0 - k (with the variant's constants) carries into bit d0 exactly when the variant
+    rounds up: (bits + add) >> d0 = (bits >> d0) + up, and add < 2^d0.  The table maps that index h to the
+    ``down`` code of the pattern h << d0 (:func:`_pair_codes`), or to S, the largest value of the code dtype,
+    which sends the element to the keyed path: every h outside the range (E < E_reg, E = 255: infinities, NaNs,
+    and the carry out of E = 254), the lowest h of E_reg (which a carry out of E_reg - 1 also reaches), and the
+    error keys.  So S marks every element outside the range, a NaN whose sum wraps included (it lands at E = 0,
+    below E_reg >= 1).  Checked here on every sticky key of the range: table[h] is S or the key's ``down`` code,
+    and, for an inexact key (the only ones that can round up), table[h + 1] is S or its ``away`` code.
+    te_e2m1_8 reads the fraction as variant a with k = 8 there: with d = d0 = 22 and j = 15, floor(frac * 2^23) +
+    r * 2^15 + 1 >= 2^23 is rem + r * 2^14 >= 2^22 - 1/2, that is floor(rem / 2^14) + r >= 2^8
+    (:func:`refarith.fast.castkernel._sr_up`)."""
+    if variant == "te_e2m1_8" and (dst.name != "ocp_e2m1" or k != 8):
+        return None
+    kk = k if variant in ("a", "te_e2m1_8") else k + 1
+    plan = _regular_plan(dst, overflow, nan_policy, negative, kk)
+    d0 = 23 - dst.mbits
+    if plan is None or d0 < 16:
+        return None
+    e_reg, c0 = plan
+    if not 1 <= e_reg <= 254 or c0 + kk != d0:
+        return None
+    pair, perr, _ = _pair_codes(dst, overflow, nan_policy, negative, dtype)
+    s_code = np.iinfo(pair.dtype).max
+    if perr is not None:
+        pair = np.where(perr, s_code, pair).astype(pair.dtype)
+    sh = d0 - 15  # key bits below the ulp (the sticky bit included)
+    h = np.arange(1 << (32 - d0), dtype=np.int64)
+    e = (h >> (23 - d0)) & 0xFF
+    lowest = (h & ((1 << (31 - d0)) - 1)) == e_reg << (23 - d0)  # E_reg and a zero significand, either sign
+    inside = (e >= e_reg) & (e <= 254) & ~lowest
+    table = np.full(h.size, s_code, dtype=pair.dtype)
+    table[inside] = pair[2 * (h[inside] << sh)]
+    if not _range_ok(table, pair, s_code, e_reg, d0):
+        return None
+    table.setflags(write=False)
+    return table, d0, d0 - k, _small_table(table, pair, s_code, dst, e_reg, d0, d0 - k, variant), e_reg
+
+
+def _range_ok(table: np.ndarray, pair: np.ndarray, s_code: int, e_reg: int, d0: int) -> bool:
+    """Whether, on every sticky key of the range E_reg <= E <= 254, table[h] is S or the key's ``down`` code and,
+    for an inexact key, table[h + 1] is S or its ``away`` code (h = key >> (d0 - 15))."""
+    sh = d0 - 15  # key bits below the ulp (the sticky bit included)
+    keys = np.arange(1 << 17, dtype=np.int64)
+    ek = (keys >> 8) & 0xFF
+    keys = keys[(ek >= e_reg) & (ek <= 254)]
+    hk = keys >> sh
+    inexact = keys & ((1 << sh) - 1) != 0
+    down, away = table[hk], table[hk[inexact] + 1]
+    return bool(np.all((down == s_code) | (down == pair[2 * keys]))
+                and np.all((away == s_code) | (away == pair[2 * keys[inexact] + 1])))
+
+
+def _small_table(table: np.ndarray, pair: np.ndarray, s_code: int, dst: FloatFormat, e_reg: int, d0: int, p: int,
+                 variant: str) -> np.ndarray | None:
+    """The table of :func:`_carry_plan` for blocks whose elements below the range are read in fixed point: an
+    element of biased exponent E < E_reg becomes sign | (C + sig'), C = (E_reg - 1) << 23, sig' = floor(|x| /
+    2^(E_reg - 150)) (the significand shifted right by t = E_reg - E, clamped at 24: E_reg >= 25 makes every value
+    of E <= 1 read 0), with a sticky bit at bit 0 for c and c_odd (the bits shifted out, nonzero: p >= 2 keeps it
+    below the half).  Then bits [p, d0) of sig' are floor(frac * 2^k) at the target's ulp 2^(E_reg - 150 + d0),
+    so the same add carries as in the range, and the index lands at sign | ((E_reg - 1) << (23 - d0)) + m, m the
+    magnitude in ulps (m = 2^mbits: the lowest h of E_reg, the smallest normal).  Those entries get the codes of
+    the pair table, checked on every sticky key below the range: ``down`` at m = floor(|x| / ulp), and for an
+    inexact key ``away`` at m + 1.  None where E_reg < 25, p < 2, or the check fails."""
+    if e_reg < 25 or p < 2 or variant == "te_e2m1_8":
+        return None
+    small = table.copy()
+    sb = 31 - d0  # the sign's bit in h
+    hc = (e_reg - 1) << (23 - d0)
+    keys = np.arange(1 << 17, dtype=np.int64)
+    ek = (keys >> 8) & 0xFF
+    keys = keys[ek < e_reg]
+    ek = ek[ek < e_reg]
+    rep = (keys >> 1) << 16 | (keys & 1)  # castkernel.key_representative
+    sig = np.where(ek > 0, (rep & 0x7FFFFF) | 0x800000, rep & 0x7FFFFF)
+    drop = e_reg - np.maximum(ek, 1) + d0  # |x| / ulp = sig / 2^drop
+    mag = np.where(drop >= 40, 0, sig >> np.minimum(drop, 40))
+    inexact = sig != mag << np.minimum(drop, 40)
+    if int(mag.max()) >= 1 << dst.mbits:
+        return None
+    hk = (keys >> 16) << sb | (hc + mag)
+    small[hk] = pair[2 * keys]
+    hi = hk[inexact] + 1
+    small[hi] = pair[2 * keys[inexact] + 1]
+    if not (np.array_equal(small[hk], pair[2 * keys]) and np.array_equal(small[hi], pair[2 * keys[inexact] + 1])
+            and _range_ok(small, pair, s_code, e_reg, d0)):
+        return None
+    small.setflags(write=False)
+    return small
+
+
+def _encode_sr_carry(bits: np.ndarray, dst: FloatFormat, overflow: str, nan_policy: str, negative: str,
+                     r: np.ndarray, k: int, variant: str, out_dtype: type,
+                     carry: tuple[np.ndarray, int, int, np.ndarray | None, int]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`encode_sr` by the carry reading of :func:`_carry_plan`: per element, idx = (bits + add) >> d0 and
+    one gather from a table of 2^(32 - d0) codes, with add, for r at bit p = d0 - k:
+
+    * a (and te_e2m1_8 in the target's normal range): r << p, so the carry is (F + r) >> k;
+    * b: (r << p) + 2^(p-1) = (2r + 1) << (p - 1), so the carry is (F + 2r + 1) >> (k + 1);
+    * c, c_odd: (r << p) + 2^(p-1) - 1 + o (c) or 2^(p-1) - o (c_odd), o = bit p of the pattern: the fraction is
+      first rounded to k bits, ties to even t (c) or odd t (c_odd), at bit p -- the carry out of the bits below p
+      is half & (below != 0 | t odd) (c), half & (below != 0 | t even) (c_odd), the bits left below p stay under
+      2^p -- and then r is added to t, so the carry is (t + inc + r) >> k.
+
+    The sum stays below 2^32 in the range (the carry into bit d0 is 0 or 1, E <= 254).  The elements whose gather
+    gives S (the table's marker: every element outside the range, and a few inside it) are computed by
+    :func:`_encode_sr_keyed` afterwards, in one call, which also gives the error flags."""
+    table, d0, p, small_t, e_reg = carry
+    n = bits.size
+    codes = np.empty(n, dtype=out_dtype)
+    errs = np.zeros(n, dtype=bool)
+    m0 = min(_BLOCK, n)
+    y = np.empty(m0, dtype=np.uint32)
+    rounds_half = variant in ("c", "c_odd")
+    w = np.empty(m0, dtype=np.uint32) if rounds_half else None
+    marked = np.empty(m0, dtype=bool)
+    const = 0 if variant in ("a", "te_e2m1_8") else (1 << (p - 1)) - (1 if variant == "c" else 0)
+    sp, sd, one = np.uint32(p), np.uint32(d0), np.uint32(1)
+    s_code = int(np.iinfo(table.dtype).max)
+    patch = []
+    fixed = None  # the fixed-point reading below the range, switched on by a block with many marked elements
+    a = 0
+    while a < n:
+        x = bits[a:a + _BLOCK]
+        m = x.size
+        yb = y[:m]
+        src, tab = x, table
+        if fixed is not None:
+            src, tab = _fixed_point_words(x, fixed, e_reg, rounds_half), small_t
+        np.left_shift(r[a:a + m], sp, out=yb, dtype=np.uint32, casting="unsafe")
+        yb += src
+        if const:
+            yb += np.uint32(const)
+        if w is not None:
+            wb = w[:m]
+            np.right_shift(src, sp, out=wb)
+            wb &= one
+            if variant == "c":
+                yb += wb
+            else:
+                yb -= wb
+        yb >>= sd
+        cb = codes[a:a + m]
+        np.take(tab, yb, out=cb, mode="clip")  # every index is below 2^(32 - d0), the table's length
+        if int(cb.max()) == s_code:
+            mb = marked[:m]
+            np.equal(cb, s_code, out=mb)
+            if fixed is None and small_t is not None and 16 * int(np.count_nonzero(mb)) > m:
+                fixed = tuple(np.empty(m0, dtype=np.uint32) for _ in range(4))
+                continue  # this block again, in fixed point
+            patch.append(np.flatnonzero(mb) + a)
+        a += m
+    if patch:
+        j = np.concatenate(patch)
+        codes[j], errs[j] = _encode_sr_keyed(bits[j], dst, overflow, nan_policy, negative, r[j], k, variant,
+                                             out_dtype)
+    return codes, errs
+
+
+def _fixed_point_words(x: np.ndarray, bufs: tuple, e_reg: int, sticky: bool) -> np.ndarray:
+    """The words of :func:`_small_table`'s reading, with no select: W = (x & 0xFF800000) + ((t - 1) << 23) +
+    (sig >> t) modulo 2^32, t = E_reg - clip(E, E_reg - 24, E_reg), sig = (x & 0x7FFFFF) | 2^23.  For E >= E_reg
+    (t = 0) that is x; for E_reg - 24 <= E < E_reg it is sign | (C + sig'); below, sign | (E + 23) << 23: an
+    index of the marker S, as are binary32 subnormals (E = 0).  With ``sticky``, bit 0 of sig >> t is set where
+    the shift dropped nonzero bits."""
+    m = x.size
+    t, sg, hi, ne = (b[:m] for b in bufs)
+    np.right_shift(x, np.uint32(23), out=t)
+    t &= np.uint32(0xFF)
+    np.clip(t, np.uint32(e_reg - 24), np.uint32(e_reg), out=t)
+    np.subtract(np.uint32(e_reg), t, out=t)
+    np.bitwise_and(x, np.uint32(0xFF800000), out=hi)
+    hi -= np.uint32(1 << 23)
+    np.bitwise_and(x, np.uint32(0x7FFFFF), out=sg)
+    sg |= np.uint32(0x800000)
+    if sticky:
+        np.right_shift(sg, t, out=ne)
+        np.left_shift(ne, t, out=ne)
+        np.not_equal(ne, sg, out=ne)  # 0 or 1
+        sg >>= t
+        sg |= ne
+    else:
+        sg >>= t
+    hi += sg
+    t <<= np.uint32(23)
+    hi += t
+    return hi
 
 
 def _packed_ex_table(mask_t: np.ndarray, sh_t: np.ndarray) -> np.ndarray:
