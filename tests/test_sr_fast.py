@@ -303,3 +303,73 @@ def test_binary32_two_operation_fraction_path_errors_and_dtypes(dst, overflow):
             assert got.dtype == out_dtype
             np.testing.assert_array_equal(gerr, werr)
             np.testing.assert_array_equal(np.where(werr, 0, got), np.where(werr, 0, want))
+
+
+@pytest.mark.parametrize("dst,overflow,kw", [("ocp_e4m3", "nan", {}), ("ocp_e5m2", "inf", {}),
+                                             ("ocp_e2m1", "saturate", {}), ("e8m0", "saturate", {"negative": "clamp"})])
+def test_binary32_carry_path_against_the_exact_model(dst, overflow, kw):
+    """The carry reading of srfast (one add and one gather at (bits + add) >> d0; the fixed-point words for
+    blocks mostly below the range) on its hard places, against the exact model: carries into the exponent and
+    out of E = 254, ties at the bit below k, the lowest binade of the range and the one below it, NaN payloads
+    whose sum would wrap, infinities, and the extremes of r; the filler that makes a block switch to
+    fixed-point words against cast_bits."""
+    from refarith.fast import srfast
+    from refarith.fast.bitops import NumpyBitOps
+    from refarith.fast.castkernel import cast_bits
+
+    f = get_format(dst)
+    neg = kw.get("negative", "error")
+    e_reg = srfast._regular_plan(f, overflow, "error", neg, 8)[0]
+    words = [0x7F7FFFFF, 0xFF7FFFFF, 0x7FFFFFFF, 0xFFFFFFFF, 0x7F800001, 0x80000000, 0x00000001, 0x007FFFFF]
+    if f.name != "ocp_e2m1":  # E2M1 has no NaN: NaN and infinity are errors under nan_policy='error'
+        words += [0x7F800000, 0xFF800000, 0x7FC00000]
+    for e in sorted({max(e_reg - 2, 0), max(e_reg - 1, 0), e_reg, e_reg + 1, 254}):
+        for sig in (0, 0x7FFFFF, 0x7FF000, 0x000800, 0x000801, 0x7FE800):
+            words += [e << 23 | sig, 0x80000000 | e << 23 | sig]
+    words = np.array([w for w in words if f.name != "ocp_e2m1" or (w & 0x7F800000) != 0x7F800000], dtype=np.uint32)
+    rng = np.random.default_rng(len(dst))
+    for variant, k in [("a", 8), ("b", 8), ("c", 8), ("c_odd", 3)] + ([("te_e2m1_8", 8)] if dst == "ocp_e2m1" else []):
+        assert srfast._carry_plan(f, overflow, "error", neg, variant, k, "|u1") is not None
+        bits = np.repeat(words, 3)
+        r = np.tile(np.array([0, (1 << k) - 1, 0]), words.size)
+        r[2::3] = rng.integers(0, 1 << k, words.size)
+        want = _exact(bits, r, "binary32", dst, variant, k, overflow=overflow, **kw)
+        filler = (np.arange(400, dtype=np.uint32) % 20 + max(e_reg - 20, 0)) << 23 | np.uint32(0x2AAAAA)
+        fr = np.arange(400) % (1 << k)
+        fwant, _ = cast_bits(NumpyBitOps(32), filler, "binary32", f, "sr", overflow, "error", neg,
+                             fr.astype(np.uint32), k, variant)
+        for many_below in (False, True):  # the plain reading, and a block that switches to fixed-point words
+            b, rr = (np.concatenate([bits, filler]), np.concatenate([r, fr])) if many_below else (bits, r)
+            got, err = srfast.encode_sr(b, f, overflow, "error", neg, rr, k, variant)
+            assert not err.any()
+            np.testing.assert_array_equal(got[:bits.size], want, err_msg=f"{variant} k={k} {many_below}")
+            if many_below:
+                np.testing.assert_array_equal(got[bits.size:], fwant)
+
+
+def test_binary32_carry_path_fixed_point_switch_is_used():
+    """A block mostly below the target's range switches the carry path to fixed-point words (the second table of
+    srfast._small_table) rather than sending those elements to the keyed path; both give the same codes."""
+    from refarith.fast import srfast
+
+    f = get_format("ocp_e2m1")
+    plan = srfast._carry_plan(f, "saturate", "error", "error", "c", 8, "|u1")
+    assert plan is not None and plan[3] is not None
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal(1 << 17) * 0.5).astype(np.float32).view(np.uint32)  # mostly |x| < 1
+    r = rng.integers(0, 256, x.size).astype(np.uint8)
+    calls = []
+    keyed = srfast._encode_sr_keyed
+
+    def counting(bits, *a):
+        calls.append(bits.size)
+        return keyed(bits, *a)
+
+    srfast._encode_sr_keyed = counting
+    try:
+        got, _ = srfast.encode_sr(x, f, "saturate", "error", "error", r, 8, "c")
+    finally:
+        srfast._encode_sr_keyed = keyed
+    assert sum(calls) < x.size // 100  # only the few marked elements go to the keyed path
+    want, _ = keyed(x, f, "saturate", "error", "error", r, 8, "c", np.uint8)
+    np.testing.assert_array_equal(got, want)
