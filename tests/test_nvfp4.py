@@ -59,10 +59,12 @@ def test_random_all_variants(division, levels, zero_scale, tile):
     ("reciprocal", 2, "eps", "1x16", False), ("divide", 2, "zero", "1x16", True),
     ("reciprocal", 1, "eighth", "16x16", True), ("divide", 2, "eps", "16x16", False)])
 def test_numpy_chunk_boundaries(monkeypatch, division, levels, zero_scale, tile, special):
-    """The numpy backend's staged kernel with chunks of 64 elements (4 blocks of 16, a quarter of a 16x16 tile
-    per block row), so the block maxima, the tensor maximum (from the block maxima, or from the elements when a
-    block holds an infinity or NaN) and the element stage cross many chunk boundaries: the exact model's codes."""
+    """The numpy and torch backends' staged kernels with chunks of 64 elements (4 blocks of 16, a quarter of a
+    16x16 tile per block row), so the block maxima, the tensor maximum (from the block maxima, or from the
+    elements when a block holds an infinity or NaN) and the element stage cross many chunk boundaries: the exact
+    model's codes."""
     monkeypatch.setattr(fnv, "NUMPY_CHUNK", 64)
+    monkeypatch.setattr(fnv, "TORCH_CPU_CHUNK", 64)
     rng = np.random.default_rng(170 + special)
     x = (rng.standard_normal((32, 48)) * np.exp2(rng.integers(-30, 30, (32, 1)))).astype(np.float32)
     x[4, 16:32] = 0

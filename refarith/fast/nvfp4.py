@@ -1,11 +1,14 @@
 """NVFP4 block quantization, vectorized (numpy and torch); same bits as :mod:`refarith.exact.nvfp4`.
 
 The binary32 operations of the recipe (A/6, b/s_t, 1/S, x*r, x/S, S*s_t) are
-single IEEE binary32 operations, which numpy and torch round to nearest even
-exactly as the exact model's round_value(..., "binary32") does (numpy never
-flushes subnormals; torch does not unless ``torch.set_flush_denormal(True)``
-has been called, which these kernels require not to be).  Every rounding into UE4M3 and E2M1 is done on the
-bits by :func:`refarith.fast.mx.encode_scaled`.
+single IEEE binary32 operations, which numpy rounds to nearest even exactly as
+the exact model's round_value(..., "binary32") does (numpy never flushes
+subnormals).  The torch backend computes them with integer operations
+(:func:`refarith.fast.mx.f32_div`, :func:`refarith.fast.mx.f32_mul`), except
+the element products x*r in blocks where every IEEE 754 multiply gives the same
+bits, flush-to-zero and denormals-are-zero included.  Roundings into UE4M3 and
+E2M1 are done on the bits (the cast kernel's key tables, or
+:func:`refarith.fast.mx.encode_scaled`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from refarith.exact import nvfp4 as _nv
 from refarith.fast.mx import (
     _elem_table,
     blockwise,
+    chunk_elements,
     encode_scaled,
     f32_div,
     f32_mul,
@@ -104,10 +108,11 @@ def _const_bits(v: float, xp, like):
     return xp.t.tensor(int(b), dtype=xp.t.int32, device=like.device)
 
 
-def _f32_ops(xp):
-    """(fdiv, fmul) on binary32 bit patterns (int32): numpy's IEEE float32 operations, or for torch the
-    integer-only :func:`refarith.fast.mx.f32_div` / :func:`refarith.fast.mx.f32_mul` (same bits)."""
-    if xp.name == "numpy":
+def _f32_ops(xp, integer: bool = False):
+    """(fdiv, fmul) on binary32 bit patterns (int32): numpy's IEEE float32 operations, or for torch (and numpy
+    with ``integer``) the integer-only :func:`refarith.fast.mx.f32_div` / :func:`refarith.fast.mx.f32_mul` (same
+    bits)."""
+    if xp.name == "numpy" and not integer:
         def fdiv(a, b):
             with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
                 return (a.view(np.float32) / b.view(np.float32)).view(np.int32)
@@ -174,6 +179,10 @@ def nvfp4_quantize(x, division: str = "reciprocal", levels: int = 2, zero_scale:
         st, s, codes = _quantize_numpy(bits, division, levels, zero_scale, rounding, tensor_scale, global_scale)
         st_out = None if st is None else np.float32(xp.f32_from_bits(st))
         return st_out, _scale_shape(s, shape, tile), _unblocks(codes, shape, tile, xp)
+    if xp.name == "torch" and bits.numel():
+        st, s, codes = _quantize_torch(bits, division, levels, zero_scale, rounding, tensor_scale, global_scale)
+        return (None if st is None else xp.f32_from_bits(st)), _scale_shape(s, shape, tile), \
+            _unblocks(codes, shape, tile, xp)
     st = tensor_scale_bits(bits, levels, tensor_scale, xp, global_scale)
     per_code = _per_code(st, division, global_scale, xp, bits)  # once per call, not per chunk
     s, codes = blockwise(lambda b: _quantize_chunk(b, st, division, zero_scale, rounding, xp,
@@ -202,12 +211,13 @@ def tensor_scale_bits(bits, levels, tensor_scale, xp, global_scale: str = "decod
     return tensor_scale_from_amax(at, xp, global_scale)
 
 
-def tensor_scale_from_amax(at, xp, global_scale: str = "decode"):
+def tensor_scale_from_amax(at, xp, global_scale: str = "decode", integer: bool = False):
     """s_t = fl(A / 2688), 1.0 where that is 0, from the bits ``at`` of the largest finite magnitude A (int32);
     ``global_scale="reciprocal"``: g = fl(fl(1 / max(A, 2^-126)) * 2688) (torch's ``2688 / t``), 1.0 where that
     overflows.  Branch-free: the
-    Triton backend traces it (:func:`refarith.fast.triton_blocks.nvfp4_quantize_graph`)."""
-    fdiv, fmul = _f32_ops(xp)
+    Triton backend traces it (:func:`refarith.fast.triton_blocks.nvfp4_quantize_graph`).  ``integer``: numpy
+    with integer operations only (:func:`_f32_ops`)."""
+    fdiv, fmul = _f32_ops(xp, integer)
     one, c2688 = _const_bits(1.0, xp, at), _const_bits(2688.0, xp, at)
     if global_scale == "reciprocal":
         g = fmul(fdiv(one, xp.maximum(at, _nv.F32_TINY)), c2688)
@@ -216,11 +226,11 @@ def tensor_scale_from_amax(at, xp, global_scale: str = "decode"):
     return xp.where(st == 0, one, st)
 
 
-def _per_code(st, division: str, global_scale: str, xp, like):
+def _per_code(st, division: str, global_scale: str, xp, like, integer: bool = False):
     """Per UE4M3 scale code S (128 entries, binary32 bits): the block divisor fl(S * s_t) (``divide``; S / g with
     ``global_scale="reciprocal"``, S with one level) or the multiplier fl(fl(1 / s_t) / S) (``reciprocal``; g / S,
-    1 / S): it depends on the scale code only, so blocks gather it."""
-    fdiv, fmul = _f32_ops(xp)
+    1 / S): it depends on the scale code only, so blocks gather it.  ``integer``: as in :func:`_f32_ops`."""
+    fdiv, fmul = _f32_ops(xp, integer)
     recip = global_scale == "reciprocal" and st is not None  # st holds g: S / g, g / S
     s32 = _UE4M3_BITS if xp.name == "numpy" else xp.t.as_tensor(_UE4M3_BITS, device=like.device)
     if division == "divide":
@@ -250,12 +260,13 @@ def _block_amax(mag, xp):
     return a
 
 
-def _block_scales(amax, st, zero_scale: str, xp, global_scale: str, like):
+def _block_scales(amax, st, zero_scale: str, xp, global_scale: str, like, integer: bool = False):
     """(UE4M3 scale codes, special) of blocks with largest magnitude bits ``amax`` (int32): the code of
     fl(fl(amax / 6) / s_t) (``global_scale="reciprocal"``: fl(fl(amax / 6) * g); one level: fl(amax / 6)), at least
     2^-6 with ``zero_scale="eps"``, rounded to nearest even and saturating; ``special`` marks blocks holding an
-    infinity or NaN (their amax counts as 0 here; the caller overwrites their codes)."""
-    fdiv, fmul = _f32_ops(xp)
+    infinity or NaN (their amax counts as 0 here; the caller overwrites their codes).  ``integer``: as in
+    :func:`_f32_ops`."""
+    fdiv, fmul = _f32_ops(xp, integer)
     recip = global_scale == "reciprocal" and st is not None  # st holds g: b * g
     special = amax >= 0x7F800000
     amax = xp.where(special, 0, amax)
@@ -348,6 +359,199 @@ def _quantize_numpy(bits, division: str, levels, zero_scale: str, rounding: str,
         codes[special] = 0
         s = np.where(special, _nv.UE4M3_NAN, s)
     return st, s.astype(np.uint8).reshape(rows, nb), codes.reshape(rows, nb, bs)
+
+
+F32_MAX_FINITE = 0x7F7FFFFF
+_NO_CODE = 0x7F800000  # threshold of a scale code no finite magnitude reaches: above every finite pattern
+# the value halfway between UE4M3 codes c - 1 and c (c = 1 .. 126): the start of code c's rounding interval
+_UE4M3_MIDS = (_UE4M3_LUT[:-2].astype(np.float64) + _UE4M3_LUT[1:-1].astype(np.float64)) / 2
+
+
+def _code_thresholds(code_of, guess, width: int = 4) -> np.ndarray:
+    """T (int32, one entry per scale code c = 1 .. 126): the smallest finite non-negative binary32 pattern A with
+    ``code_of(A) >= c`` (0x7F800000 where no finite A reaches c), for a nondecreasing ``code_of`` (int32
+    patterns, numpy, to codes in 0 .. 126).  Then code_of(A) = #{c : T[c] <= A} for every finite A >= 0.
+
+    ``guess`` (int32, per c) only steers the search: code_of is evaluated once on the ``width`` patterns either
+    side of each guess, and where that window does not hold the step (code_of below c at its start, at least c
+    at its end), a binary search over all finite patterns decides it.  The result never depends on the guess."""
+    c = np.arange(1, 127, dtype=np.int64)
+    win = np.clip(guess.astype(np.int64)[:, None] + np.arange(-width, width + 1), 0, F32_MAX_FINITE)
+    f = code_of(np.concatenate([win.reshape(-1), [0, F32_MAX_FINITE]]).astype(np.int32)).astype(np.int64)
+    f_lo, f_hi, f = f[-2], f[-1], f[:-2].reshape(win.shape)
+    t = np.where(c <= f_lo, 0, _NO_CODE).astype(np.int64)
+    inner = (c > f_lo) & (c <= f_hi)
+    held = inner & (f[:, 0] < c) & (f[:, -1] >= c)
+    t[held] = win[held, np.argmax(f[held] >= c[held, None], axis=1)]
+    miss = np.flatnonzero(inner & ~held)
+    if miss.size:  # code_of(lo) < c <= code_of(hi) throughout
+        lo, hi = np.zeros(miss.size, np.int64), np.full(miss.size, F32_MAX_FINITE, np.int64)
+        while (hi - lo > 1).any():
+            mid = (lo + hi) // 2
+            up = code_of(mid.astype(np.int32)).astype(np.int64) >= c[miss]
+            hi, lo = np.where(up, mid, hi), np.where(up, lo, mid)
+        t[miss] = hi
+    return t.astype(np.int32)
+
+
+def _scale_thresholds(st, zero_scale: str, global_scale: str) -> np.ndarray:
+    """The :func:`_code_thresholds` (numpy int32) of the block scale code of :func:`_block_scales` (before the
+    ``eighth`` replacement) as a function of the block's largest magnitude, for s_t (or g) bits ``st`` (a numpy
+    int32 scalar, or None for one level).
+
+    That function is nondecreasing: fl(A / 6), fl(b / s_t), fl(b * g) (s_t, g > 0), the 2^-6 floor and the
+    rounding into UE4M3 (rne, saturating) each are.  It is evaluated by :func:`_block_scales` itself in numpy with
+    integer operations only; the guesses are fl(6 * m * s_t) (fl(6 * m / g), fl(6 * m)) for the start m of each
+    code's rounding interval, in float64, which only steers the search."""
+    zs = "eps" if zero_scale == "eps" else "zero"
+    xp = ops("numpy")
+
+    def code_of(a: np.ndarray) -> np.ndarray:
+        return _block_scales(a, st, zs, xp, global_scale, a, integer=True)[0]
+
+    factor = 6.0
+    if st is not None:
+        sv = float(np.asarray(st, np.int32).view(np.float32))
+        factor = 6.0 / sv if global_scale == "reciprocal" else 6.0 * sv
+    with np.errstate(over="ignore"):
+        guess = np.minimum(np.float32(_UE4M3_MIDS * factor).view(np.int32), F32_MAX_FINITE)
+    return _code_thresholds(code_of, guess)
+
+
+BUCKET_SHIFT = 17  # step_codes' buckets: a binary32 magnitude's exponent field and top 6 fraction bits
+STEP_COMPARES = 4  # at most this many thresholds in one bucket for the bucket lookup, else searchsorted
+
+
+def step_codes(thresholds: np.ndarray, a, xp):
+    """#{c : thresholds[c] <= a} (int32) for non-negative int32 ``a`` (torch) and nondecreasing non-negative
+    int32 ``thresholds``: for the :func:`_code_thresholds` of a nondecreasing step function, its code at every
+    finite non-negative binary32 pattern a.  Integer operations only: the thresholds up to the start of a's
+    bucket (a >> BUCKET_SHIFT) are counted in advance, so a is compared only with the ones inside its bucket, at
+    most STEP_COMPARES of them (else ``searchsorted``), each comparison as the sign of threshold - 1 - a."""
+    t = xp.t
+    dev = a.device
+    starts = np.arange((0x7FFFFFFF >> BUCKET_SHIFT) + 1, dtype=np.int64) << BUCKET_SHIFT
+    base = np.searchsorted(thresholds, starts, side="right")  # thresholds <= the bucket's first pattern
+    k = int((np.searchsorted(thresholds, starts + (1 << BUCKET_SHIFT) - 1, side="right") - base).max())
+    if k > STEP_COMPARES:
+        return t.searchsorted(t.as_tensor(thresholds, device=dev), a, right=True).to(t.int32)
+    # beyond a bucket's own thresholds, padded[base + j] lies above every pattern of the bucket
+    padded = np.concatenate([thresholds.astype(np.int64), np.full(k, 1 << 31, np.int64)])
+    key = t.bitwise_right_shift(a, BUCKET_SHIFT)
+    s = t.index_select(t.as_tensor(base.astype(np.int32), device=dev), 0, key)
+    for j in range(k):
+        d = t.index_select(t.as_tensor((padded[base + j] - 1).astype(np.int32), device=dev), 0, key)
+        s.sub_(d.sub_(a).bitwise_right_shift_(31))  # threshold - 1 - a < 0: a reaches the threshold
+    return s
+
+
+TORCH_CPU_CHUNK = 1 << 18  # elements per pass of the torch stages on CPU (their buffers about the L2 cache)
+
+
+def _product_floor(per_code: np.ndarray, zero_scale: str) -> np.ndarray:
+    """Per scale code (int32, 128 entries): the least value of (smallest nonzero magnitude of a block) - 1 (all
+    bits of a block of zeros: 0x7FFFFFFF) for which every product fl(x * r) of the block, r = ``per_code[code]``,
+    is the same on every IEEE 754 binary32 multiply, flush-to-zero and denormals-are-zero included.
+
+    Sufficient: r normal, every nonzero |x| normal and |x| * r >= 2^-125, i.e. exponent fields E(x) + E(r) >= 129
+    (|x| >= 2^(E(x) - 127)), so that no operand or product is subnormal: |x| >= 2^(max(1, 129 - E(r)) - 127).
+    Zeros alone give ±0 or, with r infinite, NaN (E2M1 code 0) on every such multiply; code 0 with
+    ``zero_scale="zero"`` is overwritten, so any block passes there."""
+    e = per_code.astype(np.int64) >> 23
+    normal = (per_code >= 0x00800000) & (per_code < 0x7F800000)
+    floor = np.where(normal, (np.maximum(1, 129 - e) << 23) - 1, 0x7FFFFFFF)
+    if zero_scale == "zero":
+        floor[0] = -(1 << 31)
+    return floor.astype(np.int32)
+
+
+def _quantize_torch(bits, division: str, levels, zero_scale: str, rounding: str, tensor_scale, global_scale: str):
+    """(s_t bits or None, UE4M3 scale codes (rows, nb) uint8, E2M1 codes (rows, nb, bs) uint8) of the torch
+    backend, the bits of :func:`_quantize_chunk` in three stages (as :func:`_quantize_numpy`), with integer
+    operations except the element products below.  (1) Chunk by chunk (TORCH_CPU_CHUNK elements on CPU, else
+    :func:`refarith.fast.mx.chunk_elements`), each block's largest magnitude and, for ``reciprocal``, its
+    smallest nonzero one; the tensor's largest finite
+    magnitude is the largest block maximum when no block holds an infinity or NaN.  (2) The scale codes of all
+    blocks at once: :func:`step_codes` on the 126 thresholds of :func:`_scale_thresholds` (the code is a
+    nondecreasing function of the block maximum), then the per-code multiplier or divisor.  (3) Chunk by chunk,
+    fl(x * r) by torch's float32 multiply, its sticky key in place and one gather of the uint8 E2M1 table; the
+    product is the same on every IEEE 754 multiply (flush-to-zero and denormals-are-zero included) in blocks
+    whose elements are zero or normal, r normal and the smallest nonzero |x| * r at least 2^-125 (exponent fields
+    summing to at least 129; the products are then normal), and blocks outside that are recomputed with the
+    integer :func:`refarith.fast.mx.f32_mul`.  ``divide``: fl(x / d) by the integer
+    :func:`refarith.fast.mx.f32_div`.  Zero-scale and special blocks are overwritten as in
+    :func:`_quantize_chunk`."""
+    xp = ops("torch")
+    t = xp.t
+    dev = bits.device
+    rows, nb, bs = bits.shape
+    flat = bits.reshape(-1, bs)
+    total = flat.shape[0]
+    step = max(1, (TORCH_CPU_CHUNK if dev.type == "cpu" else chunk_elements(xp, bits)) // bs)
+    recip = division != "divide"
+    amax = t.empty(total, dtype=t.int32, device=dev)
+    nzm = t.empty(total, dtype=t.int32, device=dev) if recip else None  # smallest nonzero magnitude - 1
+    mag = t.empty((min(step, total), bs), dtype=t.int32, device=dev)
+    for i in range(0, total, step):
+        n = min(step, total - i)
+        m = mag[:n]
+        t.bitwise_and(flat[i:i + n], 0x7FFFFFFF, out=m)
+        t.amax(m, -1, out=amax[i:i + n])
+        if recip:  # magnitude - 1, with 0 -> 0x7FFFFFFF (none): the block minimum is the smallest nonzero - 1
+            m.sub_(1).bitwise_and_(0x7FFFFFFF)
+            t.amin(m, -1, out=nzm[i:i + n])
+    # s_t (or g), the per-code multipliers and the scale thresholds: a few hundred values, in numpy on the host
+    # with integer operations only (the same bits as the torch integer operations, without their per-call cost)
+    host = ops("numpy")
+    top = int(t.amax(amax, 0))
+    if int(levels) == 2 and tensor_scale is None and top < 0x7F800000:
+        st = tensor_scale_from_amax(np.array(top, np.int32), host, global_scale, integer=True)
+    else:
+        st = tensor_scale_bits(bits, levels, tensor_scale, xp, global_scale)
+        st = None if st is None else np.array(int(st), np.int32)
+    special = amax >= 0x7F800000
+    s = step_codes(_scale_thresholds(st, zero_scale, global_scale), amax, xp)  # special blocks: overwritten
+    if zero_scale == "eighth":
+        s = xp.where(s == 0, _nv.UE4M3_EIGHTH, s)
+    zero = s == 0 if zero_scale == "zero" else None  # the other rules give no zero scale code
+    per_code = _per_code(st, division, global_scale, host, None, integer=True)
+    pc = t.index_select(t.as_tensor(per_code, device=dev), 0, s)
+    table = _elem_table(_E2M1, rounding, xp, bits)
+    codes = t.empty((total, bs), dtype=t.uint8, device=dev)
+    key = mag  # mag's buffer is free again
+
+    def gather(y, out) -> None:  # E2M1 codes of binary32 patterns y: the sticky key of sticky_key32, one gather
+        k = key[:y.shape[0]]
+        t.bitwise_and(y, 0x7FFF, out=k)
+        k.add_(0x7FFF).bitwise_or_(y).bitwise_right_shift_(15).bitwise_and_(0x1FFFF)
+        t.index_select(table, 0, k.reshape(-1), out=out.reshape(-1))
+
+    if recip:
+        need = t.as_tensor(_product_floor(per_code, zero_scale), device=dev)
+        xf, rf = flat.view(t.float32), pc.view(t.float32)
+        y = t.empty((min(step, total), bs), dtype=t.float32, device=dev)
+        for i in range(0, total, step):
+            n = min(step, total - i)
+            t.mul(xf[i:i + n], rf[i:i + n, None], out=y[:n])
+            gather(y[:n].view(t.int32), codes[i:i + n])
+        redo = t.nonzero(nzm < t.index_select(need, 0, s)).reshape(-1)
+        redo = redo[~special[redo]]
+        for i in range(0, redo.numel(), step):  # the integer product where a float unit could differ
+            b = redo[i:i + step]
+            out = codes[b]
+            gather(f32_mul(flat[b], pc[b][:, None], xp, True), out)
+            codes[b] = out
+    else:
+        for i in range(0, total, step):
+            n = min(step, total - i)
+            gather(f32_div(flat[i:i + n], pc[i:i + n, None], xp, True), codes[i:i + n])
+    if zero is not None and xp.anyof(zero):
+        codes[zero] = (((flat[zero] >> 31) & 1) << 3).to(t.uint8)  # zero scale: signed zero codes
+    if xp.anyof(special):
+        codes[special] = 0
+        s = xp.where(special, _nv.UE4M3_NAN, s)
+    st = None if st is None else t.tensor(int(st), dtype=t.int32, device=dev)
+    return st, xp.u8(s).reshape(rows, nb), codes.reshape(rows, nb, bs)
 
 
 def _quantize_chunk(bits, st, division: str, zero_scale: str, rounding: str, xp, sr=None,
