@@ -29,6 +29,7 @@ from refarith.formats import FloatFormat
 _BLOCK = 1 << 16
 
 
+@lru_cache(maxsize=256)
 def applies(dst: FloatFormat, overflow: str, negative: str) -> bool:
     """Whether :func:`encode_sr` handles this binary32 target (else the caller runs the bit kernel)."""
     return (sticky_key_suffices(dst) and overflow in ("saturate", "inf", "nan") and negative in ("error", "clamp")
