@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import struct
 from fractions import Fraction
 
@@ -482,3 +483,24 @@ def test_identify_runs_presets_with_one_parameter_set_once(monkeypatch) -> None:
     assert rows["volta_tc"]["mismatches"] == rows["turing_tc"]["mismatches"]
     assert rows["volta_tc"]["max_ulps"] == rows["turing_tc"]["max_ulps"]
     assert not any("turing_tc" in c for c in calls) and any("volta_tc" in c for c in calls)
+
+
+@functools.cache
+def _tile_case(model: str, acc: str) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(11)
+    a, b = _fp8(rng, (3, 140)), _fp8(rng, (140, 7))
+    spec = f"scaled_mm(ocp_e4m3->binary32,accum={model},acc={acc})"
+    return spec, a, b, np.array(X.scaled_mm(spec, a.tolist(), b.tolist()))
+
+
+@pytest.mark.parametrize("tile,slice_", [(6, 1), (6, 12), (64, 1 << 13)])
+@pytest.mark.parametrize("model,acc", [("volta_tc", "binary32"), ("deepseek_v3", "binary32"),
+                                       ("tensor_core,g=4,b=5,tc_round=rne,n_c=0", "binary16")])
+def test_tensor_core_tiles_equal_exact(monkeypatch, tile: int, slice_: int, model: str, acc: str) -> None:
+    """The numpy tensor-core loop cut into tiles of outputs (3 x 7 outputs in tiles of 6: rows of 6 columns and
+    of 1) and its groups aligned one product at a time or two at a time: every output equals the exact model's
+    (K = 140: a partial last group, a promotion after 128)."""
+    monkeypatch.setattr(F, "TC_TILE", tile)
+    monkeypatch.setattr(F, "TC_SLICE", slice_)
+    spec, a, b, want = _tile_case(model, acc)
+    assert (F.scaled_mm(spec, a, b) == want).all()

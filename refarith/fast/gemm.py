@@ -498,19 +498,61 @@ def _accumulate_loops(ap, bp, model: str, mp: dict, zero, A, f32):
         if (g + 1) << (b + 1) > 1 << 53:
             raise KernelError(f"tensor_core g={g}, b={b}: the fast kernel sums the g + 1 aligned terms exactly in "
                               "binary64 only for (g + 1) 2^(b + 1) <= 2^53")
-        t = f = zero
         normal = _products_normal(ap, bp)
-        for lo in range(0, k, g):
-            hi = min(lo + g, k)
-            with np.errstate(invalid="ignore"):
-                prods = ap[:, lo:hi].T[:, :, None] * bp[lo:hi, None, :]
-            got = _tc_group_normal(t, prods, A, b, mode) if normal else None
-            t = got if got is not None else _tc_group(np.concatenate([t[None], prods]), A, b, mode)
-            if n_c and (lo + g) % n_c == 0:
-                f = f32.add(f, t)
-                t = zero
-        return f32.add(f, t) if n_c else t
+        unit_normal = normal and _units_normal(ap, bp, A, b)
+        m, n = zero.shape
+        if m * n <= TC_TILE:
+            return _tensor_core_tile(ap, bp, zero, A, f32, g, b, mode, n_c, normal, unit_normal)
+        # the outputs are independent: the K loop runs per tile of outputs, so that every temporary stays small
+        out = np.empty_like(zero)
+        tn = min(n, TC_TILE)
+        tm = max(1, TC_TILE // tn)
+        for r in range(0, m, tm):
+            for c in range(0, n, tn):
+                out[r:r + tm, c:c + tn] = _tensor_core_tile(ap[r:r + tm], bp[:, c:c + tn], zero[r:r + tm, c:c + tn],
+                                                            A, f32, g, b, mode, n_c, normal, unit_normal)
+        return out
     raise BadValueError(f"unknown accumulator model {model!r}")
+
+
+def _units_normal(ap: np.ndarray, bp: np.ndarray, A: _Acc, b: int) -> bool:
+    """Every tensor-core group's unit 2^(E - b) is binary64-normal, whatever the group: each non-zero largest
+    magnitude is at least the smallest non-zero product |a| |b| or the accumulator's smallest positive value
+    (t is an accumulator value), so it suffices that both are at least 2^(b + 1 - 1023).  (Operands finite.)"""
+    if A.q is None:
+        return False
+    xa, xb = np.abs(ap[ap != 0]), np.abs(bp[bp != 0])
+    least = 2.0 ** (b + 1 - 1023)
+    tiny = math.ldexp(1.0, A.q.emin - A.q.mbits)
+    return tiny >= least and (not xa.size or not xb.size or float(xa.min()) * float(xb.min()) >= least)
+
+
+TC_TILE = 1 << 14
+"""Outputs per tile of the numpy tensor-core loop (M x N is cut into tiles of at most this many outputs): every
+temporary of a group step is then a few tens of KiB, which the allocator serves from its heap and the cache holds;
+temporaries of M x N words for large M x N were mapped and unmapped from the system at every group."""
+
+
+def _tensor_core_tile(ap: np.ndarray, bp: np.ndarray, zero: np.ndarray, A: _Acc, f32: _Acc, g: int, b: int,
+                      mode: str, n_c: int, normal: bool, unit_normal: bool) -> np.ndarray:
+    """The tensor_core K loop for the outputs of A' (M x K) times B' (K x N): groups of g products, each by
+    :func:`_tc_group_normal` (``normal``: every product binary64-normal or zero; ``unit_normal``: every group's
+    alignment unit too) or :func:`_tc_group`; with n_c, the promotion into binary32.  The group's products are
+    computed into one buffer, reused."""
+    k = ap.shape[1]
+    t = f = zero
+    buf = np.empty((min(g, k),) + zero.shape)
+    for lo in range(0, k, g):
+        hi = min(lo + g, k)
+        prods = buf[:hi - lo]
+        with np.errstate(invalid="ignore"):
+            np.multiply(ap[:, lo:hi].T[:, :, None], bp[lo:hi, None, :], out=prods)
+        got = _tc_group_normal(t, prods, A, b, mode, unit_normal) if normal else None
+        t = got if got is not None else _tc_group(np.concatenate([t[None], prods]), A, b, mode)
+        if n_c and (lo + g) % n_c == 0:
+            f = f32.add(f, t)
+            t = zero
+    return f32.add(f, t) if n_c else t
 
 
 def _tensor_core_torch(ap: np.ndarray, bp: np.ndarray, acc: FloatFormat, mp: dict, device: str) -> np.ndarray:
@@ -556,46 +598,32 @@ def _products_normal(ap: np.ndarray, bp: np.ndarray) -> bool:
     return float(xa.min()) * float(xb.min()) >= 2.0 ** -1000 and float(xa.max()) * float(xb.max()) < 2.0 ** 1000
 
 
-TC_SLICE = 1 << 17
+TC_SLICE = 1 << 13
 """Elements (products of a tensor-core group, M x N each) aligned and summed per pass of the numpy kernel: two
-temporaries of 1 MiB."""
+temporaries of 64 KiB (with tiles of TC_TILE outputs, one product at a time)."""
 
 
-def _tc_group_normal(t: np.ndarray, prods: np.ndarray, A: _Acc, b: int, mode: str) -> np.ndarray | None:
+def _tc_group_normal(t: np.ndarray, prods: np.ndarray, A: _Acc, b: int, mode: str,
+                     unit_normal: bool = False) -> np.ndarray | None:
     """:func:`_tc_group` for finite binary64-normal products and a finite accumulator t (None otherwise): E is the
     exponent field of the largest magnitude; each term times 2^(b - E) is rounded to an integer (exact: a power
     of two scaling), the integers summed exactly (below 2^53), scaled back by 2^(E - b).  Accumulators that
-    :func:`refarith.fast.gemm_steps.acc_format` takes run :func:`refarith.fast.gemm_steps.tc_group`.  ``prods`` is
-    overwritten (a temporary of the caller) once the group takes this path."""
+    :func:`refarith.fast.gemm_steps.acc_format` takes run the steps of :func:`refarith.fast.gemm_steps.tc_group`
+    (:func:`_tc_group_steps`).  ``unit_normal``: the caller has shown that every group's unit 2^(E - b) is
+    binary64-normal.  ``prods`` is overwritten (a temporary of the caller) once the group takes this path."""
     if not np.isfinite(t).all():
         return None
     mx, mn = prods.max(axis=0), prods.min(axis=0)
     np.negative(mn, out=mn)
     np.maximum(mx, mn, out=mx)
+    if A.q is not None:
+        return _tc_group_steps(t, prods, mx, A.q, b, mode == "rtz", unit_normal)
     np.maximum(mx, np.abs(t), out=mx)
-    if A.q is not None:  # the steps the Triton kernel is traced from, on the whole group at once
-        from refarith.fast.gemm_steps import NP, tc_max, tc_unit
-
-        # tc_group's running tc_max over the terms, with the products' largest magnitude mx reduced at once
-        scale, inv = tc_unit(NP, tc_max(NP, np.abs(t), mx), b)
     e = mx.view(np.int64)  # in place: the exponent field of the largest magnitude
     e >>= 52
     e &= 0x7FF
-    zero = e == 0
-    low = int(e[~zero].min(initial=2047)) if zero.any() else int(e.min())
-    if low - b < 1:
+    if not unit_normal and _low_unit(e, b):
         return None
-    if A.q is not None:
-        from refarith.fast.gemm_steps import tc_finish, tc_term
-
-        # tc_group's terms, each the step tc_term, as one (g, M, N) array; their sum is exact in any order
-        # (integers below 2^53), so numpy's reduction gives the chain's value
-        with np.errstate(all="ignore"):
-            s = tc_term(NP, t, scale, mode == "rtz")
-            step = max(1, TC_SLICE // max(t.size, 1))  # slices of the group: their temporaries stay in cache
-            for i in range(0, len(prods), step):
-                s += tc_term(NP, prods[i:i + step], scale[None], mode == "rtz").sum(axis=0)
-            return tc_finish(NP, s, inv, A.q, mode == "rtz")
     scale = 2046 + b - e
     np.minimum(scale, 2046, out=scale)
     scale <<= 52
@@ -613,6 +641,38 @@ def _tc_group_normal(t: np.ndarray, prods: np.ndarray, A: _Acc, b: int, mode: st
     s *= inv.view(np.float64)
     s += 0.0
     return A.rnd(s, mode)
+
+
+def _low_unit(e: np.ndarray, b: int) -> bool:
+    """Some non-zero group maximum (exponent fields ``e``; 0 for an all-zero group) has a binary64-subnormal unit
+    2^(E - b)."""
+    nz = e != 0
+    return bool(nz.any()) and int(e[nz].min()) - b < 1
+
+
+def _tc_group_steps(t: np.ndarray, prods: np.ndarray, mx: np.ndarray, q: object, b: int, rtz: bool,
+                    unit_normal: bool) -> np.ndarray | None:
+    """One group by the steps the Triton kernel is traced from (:mod:`refarith.fast.gemm_steps`), on the whole group
+    at once: tc_max of |t| and the products' largest magnitude ``mx`` (reduced by the caller; the running maximum
+    of tc_group gives the same value), tc_unit, tc_term of t and of each product, their sum (integers below
+    2^53: exact in any order, so numpy's reduction gives the chain's value), tc_finish.  None where a unit is
+    binary64-subnormal."""
+    from refarith.fast.gemm_steps import NP, tc_finish, tc_max, tc_term, tc_unit
+
+    big = tc_max(NP, np.abs(t), mx)
+    if not unit_normal and _low_unit(big.view(np.int64) >> 52, b):  # big >= +0: no sign bit
+        return None
+    scale, inv = tc_unit(NP, big, b)
+    with np.errstate(all="ignore"):
+        s = tc_term(NP, t, scale, rtz)
+        step = TC_SLICE // max(t.size, 1)  # slices of the group: their temporaries stay small
+        if step <= 1:
+            for p in prods:
+                s += tc_term(NP, p, scale, rtz)
+        else:
+            for i in range(0, len(prods), step):
+                s += tc_term(NP, prods[i:i + step], scale[None], rtz).sum(axis=0)
+        return tc_finish(NP, s, inv, q, rtz)
 
 
 def _tc_group(terms: np.ndarray, A: _Acc, b: int, mode: str) -> np.ndarray:
