@@ -13,6 +13,9 @@ is ``away`` where the value is inexact and the decision is up, else ``down``.  B
 the target binade they fall in (for E8M0, [2^-127, 2^-126) has ulp 2^-127).  Variants a, b, c and c_odd, where
 every exponent of the target's normal range reads the fraction the same way, take F from two integer operations (the
 table only for the elements below that range) and gather the code at key << 1 | up from one interleaved table.
+Faster still, where the target's ulp sits at one bit d0 of the pattern (its normal range), the decision is the
+carry of (bits + add) into bit d0 and the code one gather at (bits + add) >> d0 (:func:`_carry_plan`,
+:func:`_encode_sr_carry`); the few elements outside that range take the keyed reading.
 Tested equal to ``cast_bits`` and to the exact model (tests/test_sr_fast.py).
 """
 
