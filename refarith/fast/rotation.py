@@ -115,19 +115,14 @@ def _float_order(t, n: int, d, order: str, acc: str, norm: str, fmt: str, xp):
     m = _matrix(n, d)
     if xp.name == "torch":
         m = xp.t.tensor(m, device=t.device)  # a copy: the cached matrix is read-only
+    if order == "butterfly" and xp.name == "numpy" and acc == "binary32" and n >= 4:
+        v = _butterfly_f32_np(t, n, d, c if norm == "after" else None)
+        return _canonical_nan(xp.bf16(v), fmt, xp) if fmt == "bfloat16" else v
     if order == "butterfly":
         signs = m[0]  # row 0 of H diag(d) is d
         v = t * signs
         rows = v.shape[0]
         h = 1
-        if xp.name == "numpy" and acc == "binary32":  # in place into a second buffer: no temporaries
-            w = np.empty_like(v)
-            while h < n:
-                v4, w4 = v.reshape(rows, n // (2 * h), 2, h), w.reshape(rows, n // (2 * h), 2, h)
-                np.add(v4[:, :, 0, :], v4[:, :, 1, :], out=w4[:, :, 0, :])
-                np.subtract(v4[:, :, 0, :], v4[:, :, 1, :], out=w4[:, :, 1, :])
-                v, w = w, v
-                h *= 2
         while h < n:
             v4 = v.reshape(rows, n // (2 * h), 2, h)
             a, b = v4[:, :, 0, :], v4[:, :, 1, :]
@@ -146,6 +141,76 @@ def _float_order(t, n: int, d, order: str, acc: str, norm: str, fmt: str, xp):
     if fmt == "bfloat16":
         v = xp.bf16(v)
     return _canonical_nan(v, fmt, xp)
+
+
+_BUTTERFLY_BLOCK = 1 << 17  # elements of x per chunk of the numpy binary32 butterfly
+_PANEL = 1 << 15  # elements per transposing copy
+
+
+def _butterfly_f32_np(t: np.ndarray, n: int, d, c: float | None) -> np.ndarray:
+    """The binary32 butterfly of every row of ``t`` (rows, n), n >= 4: y = H (d (.) x), times fl(c) at the end
+    unless ``c`` is None; every NaN result the canonical quiet NaN.  The same binary32 operations, operand for
+    operand, as the stage loop (pairs (i, i + h) for h = 1, 2, .., n/2: a + b into i, a - b into i + h).
+
+    Rows are rotated C = _BUTTERFLY_BLOCK / n at a time in a buffer W[q, r, l] = x[r, 4q + l], filled by
+    transposing 16-byte units (four values; complex128 copies, half the cost of moving single values).  Stage
+    h = 1 pairs the even and odd values of W (two strided binary32 ufunc calls), h = 2 the even and odd complex64
+    pairs (complex + and - are the binary32 + and - of the parts), and every h >= 4 the rows q and q + h/4 of W:
+    contiguous runs of C * 4 values, where row-major order has runs of h.  The rows of W hold C + 4 units, so a
+    transposing copy does not stride by a power of two (which maps every access to one set of the L1 cache)."""
+    rows = t.shape[0]
+    out = np.empty((rows, n), np.float32)
+    if rows == 0:
+        return out
+    t = np.ascontiguousarray(t)
+    q = n // 4
+    cap = min(rows, max(1, _BUTTERFLY_BLOCK // n))
+    pad = cap + 4
+    bufs = (np.zeros(q * pad * 4, np.float32), np.zeros(q * pad * 4, np.float32))
+    signs = None
+    if any(v != 1 for v in d):  # d laid out as W: the value of row q, lane l on every unit of the row
+        signs = np.ascontiguousarray(np.broadcast_to(np.array(d, np.float32).reshape(q, 1, 4), (q, pad, 4)))
+        signs = signs.reshape(-1)
+    nan = np.uint32(0x7FC00000).view(np.float32)
+    tr = max(8, _PANEL // n)
+    tu, ou = t.view(np.complex128), out.view(np.complex128)
+
+    def plan(m: int):
+        a, b = bufs
+        ac, bc = b.view(np.complex64), a.view(np.complex64)
+        views = [(a[0::2], a[1::2], b[0::2], b[1::2]), (ac[0::2], ac[1::2], bc[0::2], bc[1::2])]
+        src, h = 0, 4
+        while h < n:
+            v4, w4 = (w.reshape(q, pad * 4)[:, :m * 4].reshape(n // (2 * h), 2, h // 4, m * 4)
+                      for w in (bufs[src], bufs[1 - src]))
+            views.append((v4[:, 0], v4[:, 1], w4[:, 0], w4[:, 1]))
+            src, h = 1 - src, h * 2
+        return views, bufs[src]
+
+    full = plan(cap)
+    units = bufs[0].view(np.complex128).reshape(q, pad)
+    for r0 in range(0, rows, cap):
+        m = min(cap, rows - r0)
+        stages, res = full if m == cap else plan(m)
+        for j in range(0, m, tr):
+            k = min(j + tr, m)
+            np.copyto(units[:, j:k], tu[r0 + j:r0 + k].T)
+        if signs is not None:
+            np.multiply(bufs[0], signs, out=bufs[0])
+        for a, b, s, e in stages:
+            np.add(a, b, out=s)
+            np.subtract(a, b, out=e)
+        if c is not None:
+            np.multiply(res, np.float32(c), out=res)
+        res_units = res.view(np.complex128).reshape(q, pad)
+        o = ou[r0:r0 + m]
+        for j in range(0, m, tr):
+            k = min(j + tr, m)
+            np.copyto(o[j:k], res_units[:, j:k].T)
+        of = out[r0:r0 + m]
+        if not np.isfinite(np.add.reduce(of, axis=None)):  # a NaN (or an infinity) somewhere in the chunk
+            np.copyto(of, nan, where=np.isnan(of))
+    return out
 
 
 def _exact_order_np(t: np.ndarray, n: int, d, norm: str, fmt: str, signs: str, seed: int) -> np.ndarray:
