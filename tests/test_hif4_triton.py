@@ -48,14 +48,14 @@ def test_hif4_graph_is_the_exact_model_and_carries_its_digest(st, et):
 
 
 def test_hif4_graph_reads_each_unit_through_block_maxima_only():
-    """The structure the Triton layout relies on: 16 block maxima (the level-3 maxima, from which the NaN/inf test
-    and the level-2 and unit maxima follow), no block inputs, outputs (scale, d8, d16 per unit; codes per
-    element)."""
+    """The structure the Triton layout relies on: 17 block maxima (the 16 level-3 maxima, from which the level-2
+    maxima follow, and the unit maximum, from which the NaN/inf test and the scale follow), no block inputs,
+    outputs (scale, d8, d16 per unit; codes per element)."""
     from refarith.fast.xptrace import output_levels
 
     g = fh.hif4_quantize_graph()
     live = g.live()
-    assert sum(1 for n, k in zip(g.nodes, live) if k and n.kind == "rmax") == 16
+    assert sum(1 for n, k in zip(g.nodes, live) if k and n.kind == "rmax") == 17
     assert g.input_levels == (0, 0) and output_levels(g) == [1, 1, 1, 0]
 
 

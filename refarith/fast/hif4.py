@@ -90,6 +90,18 @@ def _subgroup_maxima(mag, sub, xp) -> list:
     return [m4[..., j] for j in range(16)]
 
 
+def _unit_max(mag, v16: list, xp):
+    """The unit maximum of the magnitudes: the maximum of the 16 level-3 maxima (numpy, torch), or its own block
+    maximum (traced kernel), so that the scale output reads the unit through one block maximum only (the
+    structure the theorems ``traced.hif4.scale.*`` rely on)."""
+    if xp.name == "trace":
+        return xp.amax(mag, -1)
+    out = v16[0]
+    for v in v16[1:]:
+        out = xp.maximum(out, v)
+    return out
+
+
 def _spread(vals: list, sub, xp):
     """Per lane, the value of its subgroup (``vals``: 16 unit values)."""
     if xp.name == "trace":
@@ -110,16 +122,13 @@ def quantize_units(bits, sub, scale_ties: str, elem_ties: str, xp) -> tuple[Any,
     b = bits
     mag = b & 0x7FFFFFFF
     v16 = _subgroup_maxima(mag, sub, xp)
-    bad = v16[0] >= 0x7F800000  # a NaN or an infinity in the unit: its magnitude is above every finite one
-    for v in v16[1:]:
-        bad = bad | (v >= 0x7F800000)
+    vmax = _unit_max(mag, v16, xp)
+    bad = vmax >= 0x7F800000  # a NaN or an infinity in the unit: its magnitude is above every finite one
     if xp.anyof(bad):  # always taken by the traced kernel; skipped on arrays without NaN or infinity
         mag = xp.where(bad[..., None], 0, mag)
         v16 = [xp.where(bad, 0, v) for v in v16]
+        vmax = xp.where(bad, 0, vmax)
     v8 = [xp.maximum(v16[2 * g], v16[2 * g + 1]) for g in range(8)]
-    vmax = v8[0]
-    for v in v8[1:]:
-        vmax = xp.maximum(vmax, v)
     # SF = bf16(Vmax * 73 / 512) = q8 * 2^(k - 7), q8 in [128, 256), k its binade
     nm, em = _split(vmax, xp)
     p = nm * 73
