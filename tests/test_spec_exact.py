@@ -27,10 +27,10 @@ import z3
 from refarith.formats import get_format
 from refarith.smt import castproofs as cp
 from refarith.smt.castsweep import (
+    clamped_key_patterns,
     class_index,
     class_patterns,
     class_reference,
-    key_patterns,
     key_reference,
     run_unit,
     spec_vs_exact,
@@ -41,6 +41,7 @@ from refarith.smt.castsweep import (
     units_16,
     units_32,
     units_64,
+    units_int,
 )
 from refarith.smt.encode import cast_spec
 from refarith.smt.npeval import evaluate
@@ -334,6 +335,40 @@ def test_units_64_cover_every_narrow_binary64_cast_theorem():
     assert covered == want, (sorted(want - covered)[:5], sorted(covered - want)[:5])
 
 
+def test_units_int_cover_every_wide_integer_cast_theorem():
+    """Every registered deterministic kernel theorem from int32, uint32 or int64 has an int_classes unit."""
+    from refarith.smt import registry
+
+    names = set(registry.load_all())
+    want = {n for n in names if n.startswith(("cast.int32->", "cast.uint32->", "cast.int64->"))
+            and n.endswith(".deterministic")}
+    covered = {c for u in units_int() for c in u["covers"]}
+    assert len(want) == 18 and covered == want
+
+
+def test_int_route_subset_and_image():
+    """uint32 -> e8m0 and int32 -> ocp_e2m1 on every representative; the class map sends random and edge patterns
+    into the enumerated representatives, and a pattern and its representative get the same exact result."""
+    from refarith.exact.ops import decode
+    from refarith.smt.castsweep import _exact, int_class_patterns
+
+    for src, dst, st in (("uint32", "e8m0", [("rdn", "saturate", "error", "error")]),
+                         ("int32", "ocp_e2m1", [("rna", "saturate", "error", "error")])):
+        out = spec_vs_exact_reps(dst, st, "int_classes", src=src)
+        assert out["invariance"] == "proved", out["invariance_detail"]
+        _assert_clean(out)
+        assert out["kernel_compared"] == out["compared"] and out["kernel_mismatches"] == 0
+        rng = np.random.default_rng(7)
+        xs = np.concatenate([rng.integers(0, 1 << 32, 4000, dtype=np.uint64),
+                             np.array([0, 1, 2, 3, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 24, 25, 1 << 20], np.uint64)])
+        x = z3.BitVec("x", 32)
+        reps = np.asarray(evaluate(cp.int_class_pattern(x, src, dst), {"x": xs}), dtype=np.uint64)
+        assert np.isin(reps, int_class_patterns(src, dst)).all()
+        for p, r in zip(xs[::20], reps[::20]):
+            f = get_format(dst)
+            assert _exact(decode(int(p), src), f, st[0]) == _exact(decode(int(r), src), f, st[0]), hex(int(p))
+
+
 @pytest.mark.parametrize("dst,st,route,stride", [
     ("ocp_e2m1", [("rtz", "saturate", "error", "error")], "keys", 16),
     ("ocp_e4m3", [("rna", "nan", "error", "error")], "keys64", 4),
@@ -352,13 +387,17 @@ def test_rep_invariance_fails_for_a_wrong_representative(monkeypatch):
     boundary (classes) changes the spec's result, and the exact model confirms the counterexample."""
     out = cp.prove_rep_invariance("ocp_e4m3", [("rup", "saturate", "error", "error")], "keys")
     assert out.verdict == "proved"
-    monkeypatch.setattr(cp, "lut_key_pattern", lambda b: b & 0xFFFF0000)
+    monkeypatch.setattr(cp, "clamped_key_pattern", lambda b, s, d: b & 0xFFFF0000)
     bad = cp.prove_rep_invariance("ocp_e4m3", [("rup", "saturate", "error", "error")], "keys")
     assert bad.verdict == "counterexample" and bad.confirmed is True
     monkeypatch.undo()
-    real64 = cp.key64_window
-    monkeypatch.setattr(cp, "key64_window", lambda d: (real64(d)[0], real64(d)[1] - 3))  # clamps into range
+    real_w = cp.key_window
+    monkeypatch.setattr(cp, "key_window", lambda a, d: (real_w(a, d)[0], real_w(a, d)[1] - 3))  # clamps into range
     bad = cp.prove_rep_invariance("ocp_e4m3", [("rne", "saturate", "error", "error")], "keys64")
+    assert bad.verdict == "counterexample" and bad.confirmed is True
+    monkeypatch.undo()
+    monkeypatch.setattr(cp, "int_rep_params", lambda a, b: (3, None))  # one significand bit too few for e4m3
+    bad = cp.prove_rep_invariance("ocp_e4m3", [("rne", "saturate", "error", "error")], "int_classes", src="int32")
     assert bad.verdict == "counterexample" and bad.confirmed is True
     monkeypatch.undo()
     real = cp.class_pattern
@@ -373,12 +412,18 @@ def _class_map_agrees(dst: str, xs: np.ndarray) -> None:
     from refarith.smt.castsweep import _class_d
 
     dvec = _class_d(get_format(dst))
-    idx, pats = class_patterns(dst)
+    idx, pats = class_patterns(dst, clamp=True)
     table = np.full(int(idx.max()) + 1, -1, dtype=np.int64)
     table[idx] = pats.astype(np.int64)
     x = z3.BitVec("x", 32)
     got = np.asarray(evaluate(cp.class_pattern(x, dst), {"x": xs.astype(np.uint64)}), dtype=np.int64)
-    want = table[class_index(xs.astype(np.uint32), dvec)]
+    lo, hi = cp.key_window("binary32", dst)  # the exponent clamp, restated on numpy words
+    b = xs.astype(np.uint32)
+    e_f = (b >> np.uint32(23)) & np.uint32(0xFF)
+    e_c = np.where((e_f == 0) | (e_f == 255), e_f, np.clip(e_f, lo, hi)).astype(np.uint32)
+    b = (b & np.uint32(0x807FFFFF)) | (e_c << np.uint32(23))
+    want = table[class_index(b, dvec)]
+    assert (want >= 0).all()
     assert (want >= 0).all()
     assert np.array_equal(got, want), hex(int(xs[np.argmax(got != want)]))
 
@@ -392,13 +437,22 @@ def test_class_map_equals_enumeration_sampled(dst):
     _class_map_agrees(dst, xs)
 
 
-def test_key_patterns_are_the_key_map_image():
-    """key_patterns() lists every (bits >> 16, low bit 0/1) once, each a fixed point of lut_key_pattern: the image
-    of the key map, which only keeps the top 16 bits and one sticky bit."""
-    pats = key_patterns()
-    assert pats.size == 1 << 17 and np.unique(pats).size == 1 << 17
-    x = z3.BitVec("x", 32)
-    assert np.array_equal(np.asarray(evaluate(cp.lut_key_pattern(x), {"x": pats}), dtype=np.uint64), pats)
+@pytest.mark.parametrize("src,dst", [("binary32", "ocp_e4m3"), ("binary32", "e8m0"), ("binary64", "ocp_e2m1")])
+def test_clamped_key_patterns_are_the_key_map_image(src, dst):
+    """clamped_key_patterns lists each representative once, each a fixed point of clamped_key_pattern, and the map
+    sends random and edge patterns into that list (it keeps sign, a clamped exponent field, the top mantissa bits
+    and one sticky bit, the very fields the list spans)."""
+    pats = clamped_key_patterns(src, dst)
+    assert np.unique(pats).size == pats.size
+    f = get_format(src)
+    x = z3.BitVec("x", f.nbits)
+    term = cp.clamped_key_pattern(x, src, dst)
+    assert np.array_equal(np.asarray(evaluate(term, {"x": pats}), dtype=np.uint64), pats)
+    rng = np.random.default_rng(9)
+    xs = np.concatenate([rng.integers(0, 1 << 63, 3000, dtype=np.uint64) >> np.uint64(63 - f.nbits + 1)
+                         if f.nbits < 64 else rng.integers(0, 1 << 63, 3000, dtype=np.uint64) * np.uint64(2),
+                         np.array([0, 1, (1 << f.nbits) - 1, 1 << (f.nbits - 1)], dtype=np.uint64)])
+    assert np.isin(np.asarray(evaluate(term, {"x": xs}), dtype=np.uint64), pats).all()
 
 
 def test_exact_model_reads_only_the_representative():
@@ -413,7 +467,7 @@ def test_exact_model_reads_only_the_representative():
     for dst, st, route in (("ocp_e4m3", ("rna", "saturate", "error", "error"), "keys"),
                            ("e8m0", ("rup", "saturate", "error", "error"), "keys"),
                            ("binary16", ("rne", "inf", "error", "error"), "classes")):
-        term = cp.lut_key_pattern(x) if route == "keys" else cp.class_pattern(x, dst)
+        term = cp.clamped_key_pattern(x, "binary32", dst) if route == "keys" else cp.class_pattern(x, dst)
         xs = [rng.getrandbits(32) for _ in range(300)]
         reps = evaluate(term, {"x": np.array(xs, dtype=np.uint64)})
         for p, r in zip(xs, np.asarray(reps)):
@@ -425,12 +479,12 @@ def test_exact_model_reads_only_the_representative():
     y = z3.BitVec("y", 64)
     for dst, st in (("ocp_e4m3", ("rup", "saturate", "error", "error")), ("e8m0", ("rdn", "nan", "error", "error")),
                     ("ocp_e2m1", ("rto", "saturate", "error", "error"))):
-        lo, hi = cp.key64_window(dst)
+        lo, hi = cp.key_window("binary64", dst)
         xs = []
         for _ in range(300):  # exponent fields spread over the window, its edges and far outside it
             e_f = rng.choice([rng.randrange(1, 2047), rng.randrange(lo - 2, hi + 3), 0])
             xs.append((rng.getrandbits(1) << 63) | (e_f << 52) | rng.getrandbits(52))
-        reps = np.asarray(evaluate(cp.key64_pattern(y, dst), {"y": np.array(xs, dtype=np.uint64)}))
+        reps = np.asarray(evaluate(cp.clamped_key_pattern(y, "binary64", dst), {"y": np.array(xs, dtype=np.uint64)}))
         for p, r in zip(xs, reps):
             a = _exact(decode(p, "binary64"), get_format(dst), st)
             b = _exact(decode(int(r), "binary64"), get_format(dst), st)
@@ -438,7 +492,7 @@ def test_exact_model_reads_only_the_representative():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize_if_selected("unit", lambda: units_32() + units_64(), ids=_unit_id)
+@pytest.mark.parametrize_if_selected("unit", lambda: units_32() + units_64() + units_int(), ids=_unit_id)
 def test_rep_route_all(unit):
     out = run_unit(unit)
     assert out["invariance"] == "proved", out["invariance_detail"]

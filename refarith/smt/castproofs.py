@@ -451,11 +451,13 @@ def prove_lut_key(dst: FloatFormat | str, timeout_s: float = 60.0,
 
 def class_pattern(bits: z3.BitVecRef, dst: FloatFormat | str) -> z3.BitVecRef:
     """The representative binary32 pattern of the per-binade class of ``bits`` for a wide target (bfloat16,
-    binary16; see :func:`refarith.smt.castsweep.class_index`): sign and exponent field kept; with d the source
+    binary16; see :func:`refarith.smt.castsweep.class_index`): the exponent clamped (:func:`clamp_exponent`), then
+    sign and exponent field kept; with d the source
     significand bits below the target ulp in that binade, q = sig >> d kept and the remainder replaced by 0, 1,
     half or half + 1 (the class's smallest member in the binade) for remainder 0, below, equal to or above half;
     for exponent field 255 the mantissa becomes (mantissa != 0)."""
     dst = get_format(dst)
+    bits = clamp_exponent(bits, "binary32", dst)
     w = 64
     e_f = z3.ZeroExt(w - 8, z3.Extract(30, 23, bits))
     man = z3.ZeroExt(w - 23, z3.Extract(22, 0, bits))
@@ -484,50 +486,101 @@ def class_pattern(bits: z3.BitVecRef, dst: FloatFormat | str) -> z3.BitVecRef:
     return z3.Extract(31, 0, z3.If(e_f == c(255), special, finite))
 
 
-KEY64_LOW = 44  # binary64 -> targets of at most 7 mantissa bits: the rounding bit lies at bit 44 or above
+KEY_LOW = {"binary32": 16, "binary64": 44}  # low mantissa bits collapsed to a sticky bit (rounding bit above them)
 
 
-def key64_window(dst: FloatFormat | str) -> tuple[int, int]:
-    """(E_lo, E_hi): the binary64 exponent fields that :func:`key64_pattern` clamps nonzero finite values into.
+def key_window(src: FloatFormat | str, dst: FloatFormat | str) -> tuple[int, int]:
+    """(E_lo, E_hi): the source exponent fields that the representative maps clamp nonzero finite values into.
     Every magnitude with a field <= E_lo lies below a quarter of the target's smallest positive value, every one
-    with a field >= E_hi at or above 2^(emax + 2) > 2 max: each group rounds alike, by sign, in every mode."""
-    dst = get_format(dst)
+    with a field >= E_hi at or above 2^(emax + 2) > 2 max: each group rounds alike, by sign, in every mode.  The
+    window is cut to the source's normal fields (no clamping where the target's range reaches further)."""
+    src, dst = get_format(src), get_format(dst)
     least = dst.min_subnormal if dst.subnormals else dst.min_normal  # a power of two
     lg_min = least.numerator.bit_length() - least.denominator.bit_length()
-    return 1023 + lg_min - 3, 1023 + dst.emax + 2
+    top = (1 << src.ebits) - 2
+    return max(1, src.bias + lg_min - 3), min(top, src.bias + dst.emax + 2)
 
 
-def key64_pattern(bits: z3.BitVecRef, dst: FloatFormat | str) -> z3.BitVecRef:
-    """The representative binary64 pattern of ``bits`` for a target of at most 7 mantissa bits: the low 44
-    mantissa bits collapsed to one sticky bit, and the exponent field of a nonzero finite value clamped into
-    :func:`key64_window` (fields 0 and 2047 kept)."""
-    e_lo, e_hi = key64_window(dst)
-    e_f = z3.Extract(62, 52, bits)
-    c11 = lambda v: z3.BitVecVal(v, 11)  # noqa: E731
-    special = z3.Or(e_f == 0, e_f == c11(2047))
-    e_c = z3.If(special, e_f, z3.If(z3.ULT(e_f, c11(e_lo)), c11(e_lo), z3.If(z3.UGT(e_f, c11(e_hi)), c11(e_hi), e_f)))
-    low_nz = z3.Extract(KEY64_LOW - 1, 0, bits) != 0
-    top = z3.Concat(z3.Extract(63, 63, bits), e_c, z3.Extract(51, KEY64_LOW, bits))
-    return z3.Concat(top, z3.If(low_nz, z3.BitVecVal(1, KEY64_LOW), z3.BitVecVal(0, KEY64_LOW)))
+def clamp_exponent(bits: z3.BitVecRef, src: FloatFormat | str, dst: FloatFormat | str) -> z3.BitVecRef:
+    """``bits`` with the exponent field of a nonzero finite value clamped into :func:`key_window` (field 0 and
+    the all-ones field kept)."""
+    src = get_format(src)
+    e_lo, e_hi = key_window(src, dst)
+    n, m, eb = src.nbits, src.mbits, src.ebits
+    e_f = z3.Extract(n - 2, m, bits)
+    ce = lambda v: z3.BitVecVal(v, eb)  # noqa: E731
+    special = z3.Or(e_f == 0, e_f == ce((1 << eb) - 1))
+    e_c = z3.If(special, e_f, z3.If(z3.ULT(e_f, ce(e_lo)), ce(e_lo), z3.If(z3.UGT(e_f, ce(e_hi)), ce(e_hi), e_f)))
+    return z3.Concat(z3.Extract(n - 1, n - 1, bits), e_c, z3.Extract(m - 1, 0, bits))
 
 
-REP_ROUTES = {"keys": "binary32", "classes": "binary32", "keys64": "binary64"}
+def clamped_key_pattern(bits: z3.BitVecRef, src: FloatFormat | str, dst: FloatFormat | str) -> z3.BitVecRef:
+    """The representative pattern of ``bits`` (binary32 into a target of at most 6 mantissa bits, binary64 at
+    most 7): the low KEY_LOW[src] bits collapsed to one sticky bit and the exponent clamped (:func:`clamp_exponent`)."""
+    src = get_format(src)
+    low = KEY_LOW[src.name]
+    b = clamp_exponent(bits, src, dst)
+    low_nz = z3.Extract(low - 1, 0, b) != 0
+    return z3.Concat(z3.Extract(src.nbits - 1, low, b), z3.If(low_nz, z3.BitVecVal(1, low), z3.BitVecVal(0, low)))
+
+
+def int_rep_params(src: FloatFormat | str, dst: FloatFormat | str) -> tuple[int, int | None]:
+    """(p, clamp) of the integer class map: p = the target's significand bits; clamp = the magnitude 2^(emax + 2)
+    every larger magnitude is sent to (each such magnitude exceeds 2 max and rounds alike, by sign, in every
+    mode), or None when the source cannot reach it."""
+    src, dst = get_format(src), get_format(dst)
+    top = 1 << (src.nbits - 1) if src.signed else (1 << src.nbits) - 1
+    clamp = 1 << (dst.emax + 2)
+    return dst.mbits + 1, clamp if clamp < top else None
+
+
+def int_class_pattern(bits: z3.BitVecRef, src: FloatFormat | str, dst: FloatFormat | str) -> z3.BitVecRef:
+    """The representative pattern of integer source ``bits`` for a float target (every integer magnitude >= 1
+    lies in the target's normal range, emin <= 0): sign kept; magnitudes of at most p bits kept; longer ones keep
+    their top p bits q and the remainder below becomes 0, 1, half or half + 1 for remainder 0, below, equal to or
+    above half; magnitudes above the clamp of :func:`int_rep_params` become the clamp."""
+    src, dst = get_format(src), get_format(dst)
+    n = src.nbits
+    w = n + 2
+    c = lambda v: z3.BitVecVal(v, w)  # noqa: E731
+    neg = z3.Extract(n - 1, n - 1, bits) == 1 if src.signed else z3.BoolVal(False)
+    wide = z3.SignExt(2, bits) if src.signed else z3.ZeroExt(2, bits)
+    mag = z3.If(neg, -wide, wide)
+    length = c(0)
+    for i in range(n + 1):  # the bit length of mag (mag <= 2^n)
+        length = z3.If(z3.Extract(i, i, mag) == 1, c(i + 1), length)
+    p, clamp = int_rep_params(src, dst)
+    d = z3.If(z3.UGT(length, c(p)), length - c(p), c(0))
+    low = (c(1) << d) - c(1)
+    rem = mag & low
+    base = mag - rem
+    half = c(1) << (d - c(1))  # only read where d >= 1 (rem != 0)
+    rep = z3.If(rem == 0, base, z3.If(z3.ULT(rem, half), base + c(1),
+                                      z3.If(rem == half, base + half, base + half + c(1))))
+    if clamp is not None:
+        rep = z3.If(z3.UGT(mag, c(clamp)), c(clamp), rep)
+    return z3.Extract(n - 1, 0, z3.If(neg, -rep, rep))
+
+
+REP_ROUTES = {"keys": "binary32", "classes": "binary32", "keys64": "binary64", "int_classes": None}
 
 
 def prove_rep_invariance(dst: FloatFormat | str, settings: list[Setting], route: str,
-                         timeout_s: float = 60.0) -> Outcome:
+                         timeout_s: float = 60.0, src: FloatFormat | str | None = None) -> Outcome:
     """Claim: for every source pattern x and every setting, spec(x) == spec(rep(x)) (code and error flag), with
-    rep the sticky-key pattern (:func:`lut_key_pattern`, ``route="keys"``) or the per-binade class pattern
-    (:func:`class_pattern`, ``route="classes"``) of binary32, or the clamped sticky-key pattern of binary64
-    (:func:`key64_pattern`, ``route="keys64"``).  With it, comparing the spec with the exact model on the
+    rep the clamped sticky-key pattern (:func:`clamped_key_pattern`) of binary32 (``route="keys"``) or binary64
+    (``route="keys64"``), the per-binade class pattern of binary32 (:func:`class_pattern`, ``route="classes"``),
+    or the class pattern of an integer source ``src``
+    (:func:`int_class_pattern`, ``route="int_classes"``).  With it, comparing the spec with the exact model on the
     representatives alone covers every source pattern (the exact model reads no more of a value than the key or
     the class: the rounding bit lies above the collapsed bits, and the clamped exponents round alike)."""
     if route not in REP_ROUTES:
         raise RefarithError(f"route must be one of {', '.join(REP_ROUTES)}, got {route!r}")
-    src, dst = get_format(REP_ROUTES[route]), get_format(dst)
+    src, dst = get_format(REP_ROUTES[route] or src), get_format(dst)
     x = z3.BitVec("x", src.nbits)
-    rep = {"keys": lut_key_pattern, "classes": lambda b: class_pattern(b, dst),
-           "keys64": lambda b: key64_pattern(b, dst)}[route](x)
+    rep = {"keys": lambda b: clamped_key_pattern(b, src, dst), "classes": lambda b: class_pattern(b, dst),
+           "keys64": lambda b: clamped_key_pattern(b, src, dst),
+           "int_classes": lambda b: int_class_pattern(b, src, dst)}[route](x)
     parts = []
     for st in settings:
         a, b = cast_spec(x, src, dst, *st), cast_spec(rep, src, dst, *st)

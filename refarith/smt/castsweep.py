@@ -215,8 +215,8 @@ def run_unit(u: dict) -> dict:
     if u["kind"] == "det":
         r = spec_vs_exact_16(u["src"], u["dst"], [tuple(st) for st in u["settings"]],
                              kernel_widths=tuple(u["widths"]))
-    elif u["kind"] in ("keys", "classes", "keys64"):
-        r = spec_vs_exact_reps(u["dst"], [tuple(st) for st in u["settings"]], u["kind"])
+    elif u["kind"] in ("keys", "classes", "keys64", "int_classes"):
+        r = spec_vs_exact_reps(u["dst"], [tuple(st) for st in u["settings"]], u["kind"], src=u["src"])
     else:
         r = spec_vs_exact_16_sr(u["src"], u["dst"], u["k"], u["overflows"])
     return {"theorem": u["theorem"], "covers": u["covers"], **r, "cpu_seconds": round(time.process_time() - t0, 3)}
@@ -279,10 +279,14 @@ def class_index(bits: np.ndarray, dvec: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=4)
-def class_patterns(dst: str, lo: int = 0, hi: int = 1 << 32) -> tuple[np.ndarray, np.ndarray]:
+def class_patterns(dst: str, lo: int = 0, hi: int = 1 << 32, clamp: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(class index, representative pattern) of every reachable per-binade class (see :func:`class_index`) of the
     binades (sign, exponent field) met in [lo, hi): for each q the class's smallest member of the binade (the
-    pattern :func:`refarith.smt.castproofs.class_pattern` maps every member to)."""
+    pattern :func:`refarith.smt.castproofs.class_pattern` maps every member to).  ``clamp``: only the exponent
+    fields that map leaves (0, 255 and :func:`refarith.smt.castproofs.key_window`)."""
+    from refarith.smt.castproofs import key_window
+
+    e_lo, e_hi = key_window("binary32", dst)
     d = get_format(dst)
     dvec = _class_d(d)
     if int(dvec.min()) < 1:
@@ -292,6 +296,8 @@ def class_patterns(dst: str, lo: int = 0, hi: int = 1 << 32) -> tuple[np.ndarray
     pats: list[int] = []
     for top in range(lo >> 23, ((hi - 1) >> 23) + 1):
         s, e_f = top >> 8, top & 0xFF
+        if clamp and 0 < e_f < 255 and not e_lo <= e_f <= e_hi:
+            continue
         base_key = top << (qb + 2)
         if e_f == 255:
             for q, man in ((0, 0), (1, 1)):
@@ -327,23 +333,60 @@ def class_reference(dst: str, st: Setting, lo: int = 0, hi: int = 1 << 32) -> np
     return _frozen(tab)
 
 
-def key_patterns() -> np.ndarray:
-    """The 2^17 sticky-key representatives (bits >> 16 kept, low 16 bits 0 or 1), in key order."""
-    k = np.arange(1 << 17, dtype=np.uint64)
-    return ((k >> np.uint64(1)) << np.uint64(16)) | (k & np.uint64(1))
+def clamped_key_patterns(src: str, dst: str) -> np.ndarray:
+    """Every representative of :func:`refarith.smt.castproofs.clamped_key_pattern` (binary32 or binary64 ->
+    ``dst``): both signs; exponent field 0, the all-ones field and the clamp window; every value of the mantissa
+    bits above the collapsed ones; the sticky bit."""
+    from refarith.smt.castproofs import KEY_LOW, key_window
 
-
-def key64_patterns(dst: str) -> np.ndarray:
-    """Every representative of :func:`refarith.smt.castproofs.key64_pattern` (binary64 -> ``dst``): both signs;
-    exponent fields 0, 2047 and the clamp window; the top 8 mantissa bits; the sticky bit."""
-    from refarith.smt.castproofs import KEY64_LOW, key64_window
-
-    e_lo, e_hi = key64_window(dst)
-    fields = np.array([0, *range(e_lo, e_hi + 1), 2047], dtype=np.uint64)
-    top = np.arange(1 << (52 - KEY64_LOW), dtype=np.uint64)
+    f = get_format(src)
+    low = KEY_LOW[src]
+    e_lo, e_hi = key_window(src, dst)
+    fields = np.array([0, *range(e_lo, e_hi + 1), (1 << f.ebits) - 1], dtype=np.uint64)
+    top = np.arange(1 << (f.mbits - low), dtype=np.uint64)
     sign, e_f, t, st = np.meshgrid(np.arange(2, dtype=np.uint64), fields, top, np.arange(2, dtype=np.uint64),
                                    indexing="ij")
-    return ((sign << np.uint64(63)) | (e_f << np.uint64(52)) | (t << np.uint64(KEY64_LOW)) | st).ravel()
+    return ((sign << np.uint64(f.nbits - 1)) | (e_f << np.uint64(f.mbits)) | (t << np.uint64(low)) | st).ravel()
+
+
+def int_class_patterns(src: str, dst: str) -> np.ndarray:
+    """Every representative of :func:`refarith.smt.castproofs.int_class_pattern` (integer ``src`` -> float
+    ``dst``), as source patterns: zero; per sign, every magnitude of at most p bits; for longer magnitudes up to
+    the clamp, each top-p-bits q with the smallest member of each remainder class; the clamp itself."""
+    from refarith.smt.castproofs import int_rep_params
+
+    s = get_format(src)
+    n = s.nbits
+    p, clamp = int_rep_params(src, dst)
+    mags: dict[int, list[int]] = {}
+    for sign in ((0, 1) if s.signed else (0,)):
+        top = (1 << (n - 1)) - 1 + sign if s.signed else (1 << n) - 1
+        limit = top if clamp is None else min(top, clamp - 1)
+        out = [clamp] if clamp is not None else []
+        for length in range(1, limit.bit_length() + 1):
+            if length <= p:
+                out += range(1 << (length - 1), min(1 << length, limit + 1))
+                continue
+            d = length - p
+            half = 1 << (d - 1)
+            for q in range(1 << (p - 1), 1 << p):
+                base = q << d
+                out += [m for m in (base, base + 1, base + half, base + half + 1)[::1 if d >= 2 else 2]
+                        if m <= limit]
+        mags[sign] = out
+    pats = [0] + mags[0] + [((1 << n) - m) for m in mags.get(1, [])]
+    return np.array(sorted(set(pats)), dtype=np.uint64)
+
+
+def units_int() -> list[dict]:
+    """Every deterministic kernel theorem from an integer source wider than 16 bits (int32, uint32, int64), as
+    ``int_classes`` units (see :func:`units_32`)."""
+    from refarith.smt.theorems import casts
+
+    return [{"kind": "int_classes", "theorem": f"cast.{src}->{dst}.deterministic", "src": src, "dst": dst,
+             "settings": [list(st) for st in casts.int_settings(src, dst)],
+             "covers": [f"cast.{src}->{dst}.deterministic"]}
+            for src in casts.INT_SOURCES if get_format(src).nbits > 16 for dst in casts.INT_TARGETS]
 
 
 def units_64() -> list[dict]:
@@ -358,7 +401,7 @@ def units_64() -> list[dict]:
 
 def units_32() -> list[dict]:
     """Every deterministic cast theorem from binary32 whose claim involves the spec, as representative-route
-    units: ``kind`` "keys" (targets of at most 6 mantissa bits: the 2^17 sticky-key patterns) or "classes"
+    units: ``kind`` "keys" (targets of at most 6 mantissa bits: the clamped sticky-key patterns) or "classes"
     (bfloat16, binary16: the per-binade class patterns).  A unit proves the spec invariant under the
     representative map for its settings (Z3) and compares the spec and ``cast_bits`` (32-bit numpy words) with the
     exact model on every representative; ``covers`` names the theorems it ties to the exact model."""
@@ -383,22 +426,22 @@ def units_32() -> list[dict]:
 
 
 @lru_cache(maxsize=2)
-def _rep_values(route: str, dst: str) -> tuple[np.ndarray, list]:
-    """The representatives of a route (``dst`` "" for ``keys``, the same for every target) and their decoded
-    values, shared by the units of one target."""
-    from refarith.smt.castproofs import REP_ROUTES
-
-    pats = _rep_patterns(route, dst)
-    return _frozen(pats), _decoded(get_format(REP_ROUTES[route]), pats)
+def _rep_values(route: str, dst: str, src: str) -> tuple[np.ndarray, list]:
+    """The representatives of a route and their decoded values, shared by the units of one target."""
+    pats = _rep_patterns(route, dst, src)
+    return _frozen(pats), _decoded(get_format(src), pats)
 
 
-def _rep_patterns(route: str, dst: str) -> np.ndarray:
-    return {"keys": key_patterns, "classes": lambda: class_patterns(dst)[1],
-            "keys64": lambda: key64_patterns(dst)}[route]()
+def _rep_patterns(route: str, dst: str, src: str) -> np.ndarray:
+    if route == "classes":
+        return class_patterns(dst, clamp=True)[1]
+    if route == "int_classes":
+        return int_class_patterns(src, dst)
+    return clamped_key_patterns(src, dst)
 
 
 def spec_vs_exact_reps(dst: str, settings: list[Setting], route: str, stride: int = 1,
-                       timeout_s: float = 120.0) -> dict:
+                       timeout_s: float = 600.0, src: str | None = None) -> dict:
     """The representative route for binary32 (``keys``, ``classes``) or binary64 (``keys64``) -> ``dst``: Z3 proves
     spec(x) == spec(rep(x)) for every pattern and setting (:func:`refarith.smt.castproofs.prove_rep_invariance`),
     then the spec term and ``cast_bits`` on numpy words of the source's width are compared with the exact model on
@@ -406,14 +449,15 @@ def spec_vs_exact_reps(dst: str, settings: list[Setting], route: str, stride: in
     from refarith.smt.castproofs import REP_ROUTES, prove_rep_invariance
 
     t0 = time.process_time()
-    inv = prove_rep_invariance(dst, settings, route, timeout_s=timeout_s)
+    src = REP_ROUTES[route] or src
+    inv = prove_rep_invariance(dst, settings, route, timeout_s=timeout_s, src=src)
     t_inv = time.process_time() - t0
-    src = REP_ROUTES[route]
     if stride == 1:
-        pats, vals = _rep_values(route, "" if route == "keys" else dst)
+        pats, vals = _rep_values(route, dst, src)
     else:
-        pats, vals = _rep_patterns(route, dst)[::stride], None
-    r = spec_vs_exact(src, dst, settings, pats, kernel_widths=(get_format(src).nbits,), values=vals)
+        pats, vals = _rep_patterns(route, dst, src)[::stride], None
+    width = 64 if route == "int_classes" else get_format(src).nbits  # integer sources run on 64-bit words
+    r = spec_vs_exact(src, dst, settings, pats, kernel_widths=(width,), values=vals)
     return {**r, "route": route, "representatives": int(pats[::stride].size),
             "invariance": inv.verdict, "invariance_detail": inv.counterexample if inv.verdict != "proved" else None,
             "invariance_cpu_seconds": round(t_inv, 3)}
@@ -482,6 +526,7 @@ def sweep_binary32(dst: str, st: Setting, lo: int = 0, hi: int = 1 << 32, progre
             "reference_seconds": round(t_ref, 2), "seconds": round(time.perf_counter() - t0, 2)}
 
 
-__all__ = ["MISSING", "NO_CODE", "class_index", "class_patterns", "class_reference", "key64_patterns", "key_patterns",
-           "key_reference", "spec_vs_exact", "spec_vs_exact_16", "spec_vs_exact_16_sr", "spec_vs_exact_reps",
-           "spec_vs_exact_sr", "sweep_binary32", "run_unit", "units_16", "units_32", "units_64"]
+__all__ = ["MISSING", "NO_CODE", "class_index", "class_patterns", "class_reference", "clamped_key_patterns",
+           "int_class_patterns", "key_reference", "run_unit", "spec_vs_exact", "spec_vs_exact_16",
+           "spec_vs_exact_16_sr", "spec_vs_exact_reps", "spec_vs_exact_sr", "sweep_binary32", "units_16", "units_32",
+           "units_64", "units_int"]
