@@ -61,6 +61,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from refarith.errors import BadValueError
 from refarith.exact import gemm as X
 from refarith.fast import gemm as F
 from refarith.formats import get_format
@@ -753,6 +754,77 @@ def _register_tc(preset: str) -> None:
 
 for _p in TC_ALIGN:
     _register_tc(_p)
+
+
+def tc_e4m3_group_max(preset: str = "hopper_fp8", es: range = range(14, 62)) -> list[tuple[int, int, int, Fraction]]:
+    """The largest error of one group step on E4M3 products, by enumeration: for each E = floor(log2 M) (units
+    2^-18, sh = E - b >= 1), (E, the largest error in units, the sharpened bound n U, their ratio).
+
+    The step (rtz) loses x mod 2^sh on each positive term x (negative terms lose the opposite), and for b = 13 the
+    aligned sum (a multiple of 2^sh below n 2^(E + 1), so at most b + 1 + bitlen(n) <= 24 significant bits) is a
+    binary32 value: the truncation into binary32 loses nothing, and the error is |sum of the losses|.  Each
+    product loses at most L = max (p mod 2^sh) over the positive E4M3 products p < 2^(E + 1) (all 126^2 pairs of
+    positive finite codes); t, a binary32 value on the grid, at most 2^sh - 2^max(sh - 24, 0), or, when it is the
+    largest term (in [2^E, 2^(E + 1))), 2^sh - 2^max(E - 23, 0); some term lies in [2^E, 2^(E + 1)): either t or
+    a product, whose loss is then at most the largest over the products in that range.  The maximum is attained
+    by the positive group with those terms, so the figure is exact (over every t of the step theorem's scope, not
+    only the accumulator values earlier groups can produce)."""
+    g, b = TC_ALIGN[preset]
+    n = g + 1
+    if n << (b + 1) > 1 << _P32:
+        raise BadValueError(f"{preset}: the aligned sum can exceed binary32 precision, which the enumeration excludes")
+    v = F.decode_array(np.arange(1, 0x7F), "ocp_e4m3") * 512  # positive finite E4M3 values in units 2^-9
+    prods = np.unique(np.outer(v.astype(np.int64), v.astype(np.int64)).ravel())
+    out = []
+    for e in es:
+        sh = e - b
+        m = 1 << sh
+        below = prods[prods < (1 << (e + 1))]
+        loss = below % m
+        top = loss[below >= (1 << e)]
+        best = (m - (1 << max(e - 23, 0))) + g * int(loss.max())  # t is the largest term
+        if top.size:  # a product is the largest term
+            best = max(best, (m - (1 << max(sh - 24, 0))) + (g - 1) * int(loss.max()) + int(top.max()))
+        out.append((e, best, n * (m - 1), Fraction(best, n * (m - 1))))
+    return out
+
+
+TC_E4M3_WITNESS = ([0x28, 0x28, 0x01] + [0] * 29 + [0x01] * 32, [0x20, 0x20, 0x01] + [0] * 29 + [0x01] * 32)
+"""A (1 x 64) and B (64 x 1) E4M3 codes: the first group sums 2^-5 + 2^-5 + 2^-18 exactly (E = 13 in units 2^-18,
+no alignment loss) into t = 2^14 + 1 units; the second aligns t and 32 products of 2^-18 (one unit each) to
+2^(14 - 13) = 2 units, so each of the 33 terms loses one unit: 33 units, the sharpened bound n U with U = 1."""
+
+
+def _tc_e4m3_tight(preset: str = "hopper_fp8") -> Outcome:
+    """The claim ``|t' - S| <= (1 - 2^-20) x the sharpened bound`` for E4M3 groups, refuted by the GEMM
+    :data:`TC_E4M3_WITNESS` through the exact model (and the numpy kernel): its error is the sharpened bound of its
+    second group, and the first group loses nothing."""
+    g, b = TC_ALIGN[preset]
+    a, bb = TC_E4M3_WITNESS
+    spec = f"scaled_mm(ocp_e4m3->binary32,accum={preset})"
+    d = X.scaled_mm(spec, [a], [[x] for x in bb])[0][0]
+    dval = Fraction(float(F.decode_array(np.array([d]), "binary32")[0]))
+    fast = int(F.scaled_mm(spec, np.array([a]), np.array([bb]).T)[0, 0])
+    tab = F.decode_array(np.arange(256), "ocp_e4m3")
+    s = sum(Fraction(float(tab[x])) * Fraction(float(tab[y])) for x, y in zip(a, bb))
+    unit = Fraction(1, 2 ** 18)
+    err = abs(dval - s) / unit
+    sharp = tc_sharp_bound(g + 1, b, 14, s / unit)  # second group: E = 14; its terms sum to S (the first is exact)
+    return Outcome(COUNTEREXAMPLE, {"a": " ".join(f"{x:#04x}" for x in a), "b": " ".join(f"{x:#04x}" for x in bb),
+                                    "S": str(s), "D": str(dval), "error_units": str(err),
+                                    "sharp_bound_units": str(sharp), "fast_kernel_code": f"{fast:#010x}"},
+                   confirmed=err == sharp and fast == d and (1 - Fraction(1, 2 ** 20)) * sharp < err,
+                   method="enumeration")
+
+
+@theorem("gemm.tc_e4m3_sharp_tight.hopper_fp8",
+         "hopper_fp8 on E4M3 products (a real FP8 GEMM, binary32 accumulator): one group step errs by at most "
+         "(1 - 2^-20) times the sharpened bound of gemm.tc_align_sharp_bound.hopper_fp8.  False: the 1 x 64 by "
+         "64 x 1 E4M3 GEMM of TC_E4M3_WITNESS (t = 2^-4 + 2^-18 from an exact first group, then 32 products of "
+         "2^-18 aligned to 2^-17) loses 33 units of 2^-18, the bound n U exactly (exact model and numpy kernel)",
+         expect=COUNTEREXAMPLE, budget=30, tags=("gemm", "tensor_core"))
+def _tc_e4m3_sharp_tight() -> Outcome:
+    return _tc_e4m3_tight()
 
 
 def _fp8_codes(x: np.ndarray) -> np.ndarray:
