@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from refarith.errors import BadValueError
 from refarith.exact import nvfp4 as env
 from refarith.fast import nvfp4 as fnv
 
@@ -159,3 +160,39 @@ def test_step_codes_on_every_finite_magnitude_slow(st, zero_scale, global_scale)
         want = fnv._block_scales(a, sb, zero_scale, NP, global_scale, a)[0]
         got = fnv.step_codes(t, torch.from_numpy(a), xp).numpy()
         assert np.array_equal(got, want), hex(lo + int(np.flatnonzero(got != want)[0]))
+
+
+@pytest.mark.parametrize("tensor_scale", [None, 5.2 / 2688, 1.0e-40, 3.0e36])
+def test_dequantize_every_pair_of_codes(tensor_scale):
+    """Every (UE4M3 scale code, E2M1 code) pair, NaN scale included, in a 16x16-tiled array with padded edges and
+    in 1x16 blocks: the torch dequantize gives the exact model's fl(fl(P * S) * s_t)."""
+    ts = None if tensor_scale is None else float(np.float32(tensor_scale))
+    st = None if ts is None else _bits(ts)
+    codes = np.tile(np.arange(16, dtype=np.uint8), 128).reshape(128, 16)  # block i: scale i, codes 0 .. 15
+    q = env.NVFP4Blocks(st, tuple(range(128)), tuple(map(tuple, codes.tolist())))
+    want = np.array([[np.float32(v.to_float()) for v in row] for row in env.dequantize_blocks(q)], np.float32)
+    got = fnv.nvfp4_dequantize(ts, torch.arange(128, dtype=torch.uint8).reshape(128, 1),
+                               torch.from_numpy(codes), backend="torch").numpy()
+    nan = np.isnan(want)
+    assert np.array_equal(np.isnan(got), nan) and nan[127].all() and not nan[:127].any()
+    assert np.array_equal(got.view(np.uint32)[~nan], want.view(np.uint32)[~nan])
+    # 16x16 tiles of a 40x24 array (padded to 48x32: 3x2 tiles), scale codes and codes at random
+    rng = np.random.default_rng(23)
+    c2 = rng.integers(0, 16, (40, 24)).astype(np.uint8)
+    s2 = rng.integers(0, 128, (3, 2)).astype(np.uint8)
+    tiles = env.tiles(np.pad(c2, ((0, 8), (0, 8))).astype(np.int64).tolist(), "16x16")
+    q2 = env.NVFP4Blocks(st, tuple(s2.reshape(-1).tolist()), tuple(map(tuple, tiles)))
+    vals = [[np.float32(v.to_float()) for v in row] for row in env.dequantize_blocks(q2)]
+    want2 = np.array(vals, np.float32).reshape(3, 2, 16, 16).transpose(0, 2, 1, 3).reshape(48, 32)[:40, :24]
+    got2 = fnv.nvfp4_dequantize(ts, torch.from_numpy(s2), torch.from_numpy(c2), tile="16x16", backend="torch")
+    nan2 = np.isnan(want2)
+    assert np.array_equal(np.isnan(got2.numpy()), nan2)
+    assert np.array_equal(got2.numpy().view(np.uint32)[~nan2], want2.view(np.uint32)[~nan2])
+
+
+def test_dequantize_rejects_codes_out_of_range():
+    s, c = torch.zeros((1, 1), dtype=torch.uint8), torch.zeros((1, 16), dtype=torch.uint8)
+    with pytest.raises(BadValueError, match="E2M1 codes must be below 16"):
+        fnv.nvfp4_dequantize(None, s, c + 16, backend="torch")
+    with pytest.raises(BadValueError, match="UE4M3 scale codes must be below 128"):
+        fnv.nvfp4_dequantize(None, s + 128, c, backend="torch")

@@ -628,7 +628,8 @@ def nvfp4_dequantize(tensor_scale, scales, codes, tile: str = "1x16", backend: s
     """float32 values fl(P * S * s_t) (NaN for NaN-scaled blocks); ``tensor_scale`` None for one level.
 
     P * S is exact in binary32 (2 and 4 significant bits, no subnormal products); the product with s_t is one
-    binary32 multiplication (torch: :func:`refarith.fast.mx.f32_mul`, integer operations only).
+    binary32 multiplication (torch: :func:`refarith.fast.mx.f32_mul`, integer operations only, tabulated per
+    pair of codes by :func:`dequantize_table`).
     ``backend="triton"`` runs :func:`refarith.fast.triton_blocks.nvfp4_dequantize` (torch tensors; the same bits).
     """
     if tile not in _nv.TILES:
@@ -638,6 +639,8 @@ def nvfp4_dequantize(tensor_scale, scales, codes, tile: str = "1x16", backend: s
 
         return triton_blocks.nvfp4_dequantize(tensor_scale, scales, codes, tile)
     xp = ops(backend)
+    if xp.name == "torch":
+        return _dequantize_torch(tensor_scale, scales, codes, tile)
     _, fmul = _f32_ops(xp)
     shape = tuple(codes.shape)
     if xp.name == "numpy":
@@ -653,3 +656,44 @@ def nvfp4_dequantize(tensor_scale, scales, codes, tile: str = "1x16", backend: s
         tb = np.array(float(tensor_scale), dtype=np.float32).view(np.int32)
         out = fmul(out, tb if xp.name == "numpy" else xp.t.tensor(int(tb), dtype=xp.t.int32, device=out.device))
     return xp.f32_from_bits(_unblocks(out, shape, tile, xp))
+
+
+def dequantize_table(tensor_scale) -> np.ndarray:
+    """binary32 bits (int32, 2048 entries) of fl(fl(P * S) * s_t) at index (S code << 4) | P code, for every UE4M3
+    scale code S (NaN for 0x7F) and E2M1 code P, by the integer :func:`refarith.fast.mx.f32_mul` (numpy);
+    ``tensor_scale`` None for one level (fl(P * S))."""
+    host = ops("numpy")
+    out = f32_mul(np.tile(_E2M1_LUT.view(np.int32), 128), np.repeat(_UE4M3_BITS, 16), host, True)
+    if tensor_scale is not None:
+        out = f32_mul(out, np.array(float(tensor_scale), dtype=np.float32).view(np.int32), host, True)
+    return out
+
+
+def _dequantize_torch(tensor_scale, scales, codes, tile: str):
+    """The torch backend of :func:`nvfp4_dequantize`: every value depends on its scale code and its E2M1 code only,
+    so it is one gather from :func:`dequantize_table` at (S << 4) | P, TORCH_CPU_CHUNK elements at a time on CPU
+    (the same integer products the recipe states, computed once per pair of codes)."""
+    xp = ops("torch")
+    t = xp.t
+    dev = codes.device
+    if codes.numel() and int(codes.max()) > 15:
+        raise BadValueError(f"E2M1 codes must be below 16, got {int(codes.max())}")
+    if scales.numel() and int(scales.max()) > 127:
+        raise BadValueError(f"UE4M3 scale codes must be below 128, got {int(scales.max())}")
+    table = t.as_tensor(dequantize_table(tensor_scale), device=dev)
+    shape = tuple(codes.shape)
+    cb, _ = _blocks(codes, tile, xp, keep_dtype=True)
+    rows, nb, bs = cb.shape
+    flat = cb.reshape(-1, bs)
+    s4 = t.bitwise_left_shift(scales.reshape(-1).to(t.int32), 4)
+    total = flat.shape[0]
+    step = max(1, (TORCH_CPU_CHUNK if dev.type == "cpu" else chunk_elements(xp, cb)) // bs)
+    out = t.empty((total, bs), dtype=t.int32, device=dev)
+    idx = t.empty((min(step, total), bs), dtype=t.int32, device=dev)
+    for i in range(0, total, step):
+        n = min(step, total - i)
+        k = idx[:n]
+        k.copy_(flat[i:i + n])
+        k.bitwise_or_(s4[i:i + n, None])
+        t.index_select(table, 0, k.reshape(-1), out=out[i:i + n].reshape(-1))
+    return _unblocks(out.reshape(rows, nb, bs), shape, tile, xp).view(t.float32)
