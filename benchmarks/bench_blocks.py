@@ -95,14 +95,15 @@ def main() -> int:
         print(f"{label} (block 32, FLOOR scale, RNE):")
         s, c = fmx.mx_quantize(x, el)
         r_np = rec(f"{label} quantize", "refarith numpy", best(lambda el=el: fmx.mx_quantize(x, el), args.repeat))
-        rec(f"{label} dequantize", "refarith numpy",
-            best(lambda s=s, c=c, el=el: fmx.mx_dequantize(s, c, el), args.repeat))
+        d_np = rec(f"{label} dequantize", "refarith numpy",
+                   best(lambda s=s, c=c, el=el: fmx.mx_dequantize(s, c, el), args.repeat))
         if torch_ok:
-            rec(f"{label} quantize", "refarith torch",
-                best(lambda el=el: fmx.mx_quantize(xt, el, backend="torch"), args.repeat))
+            q_t = rec(f"{label} quantize", "refarith torch",
+                      best(lambda el=el: fmx.mx_quantize(xt, el, backend="torch"), args.repeat))
             ts, tc = torch.from_numpy(s), torch.from_numpy(c)
-            rec(f"{label} dequantize", "refarith torch",
-                best(lambda ts=ts, tc=tc, el=el: fmx.mx_dequantize(ts, tc, el, backend="torch"), args.repeat))
+            d_t = rec(f"{label} dequantize", "refarith torch",
+                      best(lambda ts=ts, tc=tc, el=el: fmx.mx_dequantize(ts, tc, el, backend="torch"), args.repeat))
+            print(f"    ratio refarith torch / numpy: quantize {q_t / r_np:.2f}x, dequantize {d_t / d_np:.2f}x")
         if tao is not None:
             dt = getattr(torch, tao_dt)
             r_tao = rec(f"{label} quantize", "torchao to_mx",
@@ -129,9 +130,14 @@ def main() -> int:
     print("nvfp4 (two-level, reciprocal, eps, 1x16, RNE):")
     st, s, c = fnv.nvfp4_quantize(x)
     r_np = rec("nvfp4 quantize", "refarith numpy", best(lambda: fnv.nvfp4_quantize(x), args.repeat))
-    rec("nvfp4 dequantize", "refarith numpy", best(lambda: fnv.nvfp4_dequantize(st, s, c), args.repeat))
+    d_np = rec("nvfp4 dequantize", "refarith numpy", best(lambda: fnv.nvfp4_dequantize(st, s, c), args.repeat))
     if torch_ok:
-        rec("nvfp4 quantize", "refarith torch", best(lambda: fnv.nvfp4_quantize(xt, backend="torch"), args.repeat))
+        q_t = rec("nvfp4 quantize", "refarith torch",
+                  best(lambda: fnv.nvfp4_quantize(xt, backend="torch"), args.repeat))
+        ts, tc = torch.from_numpy(s), torch.from_numpy(c)
+        d_t = rec("nvfp4 dequantize", "refarith torch",
+                  best(lambda: fnv.nvfp4_dequantize(st, ts, tc, backend="torch"), args.repeat))
+        print(f"    ratio refarith torch / numpy: quantize {q_t / r_np:.2f}x, dequantize {d_t / d_np:.2f}x")
     if tao is not None:
         pts = tao[1].per_tensor_amax_to_scale(torch.amax(torch.abs(xt)))
 
