@@ -1,6 +1,6 @@
 """The cast theorems' second route: the spec term of every theorem on every input (or every representative).
 
-    python benchmarks/spec_exact_16.py [--kinds det,sr,keys,classes,keys64,int_classes] [--sources GLOB]
+    python benchmarks/spec_exact_16.py [--kinds det,sr,keys,classes,keys64,classes64,int_classes] [--sources GLOB]
                                        [--select I/N]
                                        [--json FILE] [--resume] [--list]
 
@@ -13,15 +13,15 @@ flag); the pairs of ``cast.width.*`` also run ``cast_bits`` on 32- and 64-bit
 numpy words against the same exact results.  Kinds ``keys`` and ``classes``
 are :func:`refarith.smt.castsweep.units_32`, the binary32 sources: Z3 proves
 each theorem's spec invariant under the sticky-key map (targets of at most 6
-mantissa bits) or the per-binade class map (bfloat16, binary16), and the spec
-term and ``cast_bits`` on 32-bit words equal the exact model on every
-representative.  Kind ``keys64`` (:func:`refarith.smt.castsweep.units_64`):
-the same for binary64 sources into targets of at most 7 mantissa bits, with the
-low 44 mantissa bits collapsed to a sticky bit and the exponents far outside
-the target clamped.  Kind ``int_classes`` (:func:`refarith.smt.castsweep.units_int`):
-int32, uint32 and int64 sources, with magnitudes reduced to their top p bits
-and a remainder class, and magnitudes beyond 2^(emax + 2) clamped.
-``--select I/N`` keeps every N-th
+mantissa bits) or the per-binade class map (wider targets), both with the
+exponents far outside the target clamped, and the spec term and ``cast_bits``
+on 32-bit words equal the exact model on every representative.  ``keys64``
+and ``classes64`` (:func:`refarith.smt.castsweep.units_64`): the same for
+binary64 sources (low 44 mantissa bits collapsed to a sticky bit for targets
+of at most 7 mantissa bits; classes for binary16).  ``int_classes``
+(:func:`refarith.smt.castsweep.units_int`): int32, uint32 and int64 sources,
+magnitudes reduced to their top p bits and a remainder class, and magnitudes
+beyond 2^(emax + 2) clamped.  ``--select I/N`` keeps every N-th
 unit starting at I.  The JSON summary (per unit: inputs compared, mismatches,
 first mismatches, CPU seconds; and the theorems covered) is rewritten
 atomically after every unit; ``--resume`` skips units already in it with no
@@ -42,7 +42,7 @@ from sweep_cast_theorems import add_unit_options
 from refarith.golden.fileformat import write_atomic
 from refarith.smt.castsweep import run_unit, units_16, units_32, units_64, units_int
 
-KINDS = {"det", "sr", "keys", "classes", "keys64", "int_classes"}
+KINDS = {"det", "sr", "keys", "classes", "keys64", "classes64", "int_classes"}
 
 
 def _bad(r: dict) -> bool:
@@ -52,7 +52,8 @@ def _bad(r: dict) -> bool:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--kinds", default="det,sr", help="comma-separated unit kinds: det, sr (sources of at most 16 "
-                    "bits), keys, classes (binary32), keys64 (binary64), int_classes (int32, uint32, int64); "
+                    "bits), keys, classes (binary32), keys64, classes64 (binary64), int_classes (int32, uint32, "
+                    "int64); "
                     "default det,sr")
     ap.add_argument("--sources", default="*", help="glob over source format names (default: every source)")
     add_unit_options(ap)
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     si, sn = args.select
     pool = ((units_16() if kinds & {"det", "sr"} else []) + (units_32() if kinds & {"keys", "classes"} else [])
-            + (units_64() if "keys64" in kinds else []) + (units_int() if "int_classes" in kinds else []))
+            + (units_64() if kinds & {"keys64", "classes64"} else []) + (units_int() if "int_classes" in kinds else []))
     sel = [u for u in pool if u["kind"] in kinds and fnmatch.fnmatchcase(u["src"], args.sources)][si::sn]
     if not sel:
         print(f"error: no unit matches --kinds {args.kinds!r} --sources {args.sources!r}", file=sys.stderr)

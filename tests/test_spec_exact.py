@@ -322,17 +322,48 @@ def test_units_32_cover_every_binary32_deterministic_cast_theorem():
     assert {u["kind"] for u in units_32() if u["dst"] in ("bfloat16", "binary16")} == {"classes"}
 
 
-def test_units_64_cover_every_narrow_binary64_cast_theorem():
-    """Every registered deterministic binary64 kernel theorem into a target of at most 7 mantissa bits has a
-    keys64 unit (binary64 into bfloat16/binary16 has none)."""
+def test_units_64_cover_every_deterministic_binary64_cast_theorem():
+    """Every registered deterministic binary64 kernel theorem has a keys64 unit (targets of at most 7 mantissa
+    bits, bfloat16 included) or a classes64 unit (binary16)."""
     from refarith.smt import registry
 
     names = set(registry.load_all())
-    want = {n for n in names if n.startswith("cast.binary64->") and not n.endswith(".sr")
-            and get_format(n.split("->")[1].rsplit(".", 1)[0]).mbits <= 7}
+    want = {n for n in names if n.startswith("cast.binary64->") and not n.endswith(".sr")}
     covered = {c for u in units_64() for c in u["covers"]}
-    assert len(want) > 80
+    assert len(want) > 90
     assert covered == want, (sorted(want - covered)[:5], sorted(covered - want)[:5])
+    assert {u["dst"] for u in units_64() if u["kind"] == "classes64"} == {"binary16"}  # bfloat16: 7 bits, keys64
+
+
+@pytest.mark.parametrize("dst", ["bfloat16", "binary16", "binary8p8ue"])
+def test_float_class_patterns_equal_the_binary32_class_enumeration(dst):
+    """The generic enumeration of the class route gives, for binary32, the per-binade class table's own
+    representatives (restricted to the clamp window)."""
+    from refarith.smt.castsweep import float_class_patterns
+
+    assert np.array_equal(float_class_patterns("binary32", dst), np.sort(class_patterns(dst, clamp=True)[1]))
+
+
+def test_classes64_image_and_exact():
+    """binary64 -> binary16: random and edge patterns map into the enumerated representatives, with the same
+    exact result as their representative."""
+    from refarith.exact.ops import decode
+    from refarith.smt.castsweep import _exact, float_class_patterns
+
+    pats = float_class_patterns("binary64", "binary16")
+    rng = np.random.default_rng(13)
+    lo, hi = cp.key_window("binary64", "binary16")
+    fields = np.concatenate([rng.integers(lo - 3, hi + 4, 3000), rng.integers(0, 2048, 1000)]).astype(np.uint64)
+    xs = ((rng.integers(0, 2, fields.size).astype(np.uint64) << np.uint64(63)) | (fields << np.uint64(52))
+          | (rng.integers(0, 1 << 52, fields.size).astype(np.uint64)))
+    xs = np.concatenate([xs, np.array([0, 1, 0x7FF0000000000000, 0x7FF8000000000001, 1 << 63], dtype=np.uint64)])
+    y = z3.BitVec("y", 64)
+    reps = np.asarray(evaluate(cp.class_pattern(y, "binary16", "binary64"), {"y": xs}), dtype=np.uint64)
+    assert np.isin(reps, pats).all()
+    st = ("rne", "inf", "error", "error")
+    f = get_format("binary16")
+    for p, r in zip(xs[::25], reps[::25]):
+        assert _exact(decode(int(p), "binary64"), f, st) == _exact(decode(int(r), "binary64"), f, st), hex(int(p))
 
 
 def test_units_int_cover_every_wide_integer_cast_theorem():
@@ -372,6 +403,7 @@ def test_int_route_subset_and_image():
 @pytest.mark.parametrize("dst,st,route,stride", [
     ("ocp_e2m1", [("rtz", "saturate", "error", "error")], "keys", 16),
     ("ocp_e4m3", [("rna", "nan", "error", "error")], "keys64", 4),
+    ("binary16", [("rup", "saturate", "error", "error")], "classes64", 512),
     ("e8m0", [("rup", "saturate", "error", "error"), ("rne", "nan", "error", "error")], "keys", 16),
     ("bfloat16", [BF16_SETTING], "classes", 128),
 ])

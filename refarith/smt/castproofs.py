@@ -449,41 +449,42 @@ def prove_lut_key(dst: FloatFormat | str, timeout_s: float = 60.0,
     return prove(z3.And(*parts), {"x": x}, timeout_s, confirm)
 
 
-def class_pattern(bits: z3.BitVecRef, dst: FloatFormat | str) -> z3.BitVecRef:
-    """The representative binary32 pattern of the per-binade class of ``bits`` for a wide target (bfloat16,
-    binary16; see :func:`refarith.smt.castsweep.class_index`): the exponent clamped (:func:`clamp_exponent`), then
-    sign and exponent field kept; with d the source
+def class_pattern(bits: z3.BitVecRef, dst: FloatFormat | str, src: FloatFormat | str = "binary32") -> z3.BitVecRef:
+    """The representative pattern of the per-binade class of binary32 or binary64 ``bits`` for a wide target
+    (bfloat16, binary16, or an 8-bit target with 7 mantissa bits; see :func:`refarith.smt.castsweep.class_index`):
+    the exponent clamped (:func:`clamp_exponent`), then sign and exponent field kept; with d the source
     significand bits below the target ulp in that binade, q = sig >> d kept and the remainder replaced by 0, 1,
     half or half + 1 (the class's smallest member in the binade) for remainder 0, below, equal to or above half;
-    for exponent field 255 the mantissa becomes (mantissa != 0)."""
-    dst = get_format(dst)
-    bits = clamp_exponent(bits, "binary32", dst)
+    for the all-ones exponent field the mantissa becomes (mantissa != 0)."""
+    dst, src = get_format(dst), get_format(src)
+    n, m, eb, bias = src.nbits, src.mbits, src.ebits, src.bias
+    bits = clamp_exponent(bits, src, dst)
     w = 64
-    e_f = z3.ZeroExt(w - 8, z3.Extract(30, 23, bits))
-    man = z3.ZeroExt(w - 23, z3.Extract(22, 0, bits))
-    top = z3.ZeroExt(w - 9, z3.Extract(31, 23, bits)) << 23
-    c = lambda v: z3.BitVecVal(v, w)  # noqa: E731
+    e_f = z3.ZeroExt(w - eb, z3.Extract(n - 2, m, bits))
+    man = z3.ZeroExt(w - m, z3.Extract(m - 1, 0, bits))
+    top = z3.ZeroExt(w - eb - 1, z3.Extract(n - 1, m, bits)) << m
+    c = lambda v: z3.BitVecVal(v & ((1 << w) - 1), w)  # noqa: E731
     normal = e_f != 0
-    sig = z3.If(normal, man | c(1 << 23), man)
-    es = z3.If(normal, e_f, c(1)) - c(150)  # the source ulp exponent (two's complement in 64 bits)
-    lg = z3.If(normal, e_f - c(127), c(-127 & ((1 << w) - 1)))
-    emin = c(dst.emin & ((1 << w) - 1))
+    sig = z3.If(normal, man | c(1 << m), man)
+    es = z3.If(normal, e_f, c(1)) - c(bias + m)  # the source ulp exponent (two's complement in 64 bits)
+    lg = z3.If(normal, e_f - c(bias), c(-bias))  # every subnormal lies below 2^(1 - bias) <= 2^emin of the target
+    emin = c(dst.emin)
     d = z3.If(lg > emin, lg, emin) - c(dst.mbits) - es  # signed comparisons on BitVecRef
-    d = z3.If(d > c(63), c(63), d)
+    d = z3.If(d > c(63), c(63), d)  # d >= 63 keeps q = 0 and rem = sig < 2^53 < half either way
     low = (c(1) << d) - c(1)
     rem = sig & low
     base = sig - rem
     half = c(1) << (d - c(1))
-    s_lo = z3.If(normal, c(1 << 23), c(0))
+    s_lo = z3.If(normal, c(1 << m), c(0))
     a = z3.If(z3.UGT(base, s_lo), base, s_lo)
     up1 = base + c(1)
     up3 = base + half + c(1)
     rep = z3.If(rem == 0, base,
                 z3.If(z3.ULT(rem, half), z3.If(z3.UGT(up1, a), up1, a),
                       z3.If(rem == half, base + half, z3.If(z3.UGT(up3, a), up3, a))))
-    finite = top | (rep & c(0x7FFFFF))
+    finite = top | (rep & c((1 << m) - 1))
     special = top | z3.If(man != 0, c(1), c(0))
-    return z3.Extract(31, 0, z3.If(e_f == c(255), special, finite))
+    return z3.Extract(n - 1, 0, z3.If(e_f == c((1 << eb) - 1), special, finite))
 
 
 KEY_LOW = {"binary32": 16, "binary64": 44}  # low mantissa bits collapsed to a sticky bit (rounding bit above them)
@@ -562,14 +563,16 @@ def int_class_pattern(bits: z3.BitVecRef, src: FloatFormat | str, dst: FloatForm
     return z3.Extract(n - 1, 0, z3.If(neg, -rep, rep))
 
 
-REP_ROUTES = {"keys": "binary32", "classes": "binary32", "keys64": "binary64", "int_classes": None}
+REP_ROUTES = {"keys": "binary32", "classes": "binary32", "keys64": "binary64", "classes64": "binary64",
+              "int_classes": None}
 
 
 def prove_rep_invariance(dst: FloatFormat | str, settings: list[Setting], route: str,
                          timeout_s: float = 60.0, src: FloatFormat | str | None = None) -> Outcome:
     """Claim: for every source pattern x and every setting, spec(x) == spec(rep(x)) (code and error flag), with
     rep the clamped sticky-key pattern (:func:`clamped_key_pattern`) of binary32 (``route="keys"``) or binary64
-    (``route="keys64"``), the per-binade class pattern of binary32 (:func:`class_pattern`, ``route="classes"``),
+    (``route="keys64"``), the per-binade class pattern of binary32 or binary64 (:func:`class_pattern`,
+    ``route="classes"``, ``"classes64"``),
     or the class pattern of an integer source ``src``
     (:func:`int_class_pattern`, ``route="int_classes"``).  With it, comparing the spec with the exact model on the
     representatives alone covers every source pattern (the exact model reads no more of a value than the key or
@@ -578,8 +581,8 @@ def prove_rep_invariance(dst: FloatFormat | str, settings: list[Setting], route:
         raise RefarithError(f"route must be one of {', '.join(REP_ROUTES)}, got {route!r}")
     src, dst = get_format(REP_ROUTES[route] or src), get_format(dst)
     x = z3.BitVec("x", src.nbits)
-    rep = {"keys": lambda b: clamped_key_pattern(b, src, dst), "classes": lambda b: class_pattern(b, dst),
-           "keys64": lambda b: clamped_key_pattern(b, src, dst),
+    rep = {"keys": lambda b: clamped_key_pattern(b, src, dst), "classes": lambda b: class_pattern(b, dst, src),
+           "keys64": lambda b: clamped_key_pattern(b, src, dst), "classes64": lambda b: class_pattern(b, dst, src),
            "int_classes": lambda b: int_class_pattern(b, src, dst)}[route](x)
     parts = []
     for st in settings:

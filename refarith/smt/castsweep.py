@@ -215,7 +215,7 @@ def run_unit(u: dict) -> dict:
     if u["kind"] == "det":
         r = spec_vs_exact_16(u["src"], u["dst"], [tuple(st) for st in u["settings"]],
                              kernel_widths=tuple(u["widths"]))
-    elif u["kind"] in ("keys", "classes", "keys64", "int_classes"):
+    elif u["kind"] in ("keys", "classes", "keys64", "classes64", "int_classes"):
         r = spec_vs_exact_reps(u["dst"], [tuple(st) for st in u["settings"]], u["kind"], src=u["src"])
     else:
         r = spec_vs_exact_16_sr(u["src"], u["dst"], u["k"], u["overflows"])
@@ -333,6 +333,39 @@ def class_reference(dst: str, st: Setting, lo: int = 0, hi: int = 1 << 32) -> np
     return _frozen(tab)
 
 
+@lru_cache(maxsize=2)
+def float_class_patterns(src: str, dst: str) -> np.ndarray:
+    """Every representative of :func:`refarith.smt.castproofs.class_pattern` (binary32 or binary64 -> ``dst``),
+    sorted: per sign, exponent field 0 and the clamp window (:func:`refarith.smt.castproofs.key_window`), each q
+    with the smallest member of each remainder class in the binade; the all-ones field with mantissa 0 and 1."""
+    from refarith.smt.castproofs import key_window
+
+    f, d = get_format(src), get_format(dst)
+    m, bias = f.mbits, f.bias
+    e_lo, e_hi = key_window(src, dst)
+    ones = (1 << f.ebits) - 1
+    pats: list[int] = []
+    for s in (0, 1):
+        head = s << (f.nbits - 1)
+        pats += [head | (ones << m), head | (ones << m) | 1]
+        for e_f in (0, *range(e_lo, e_hi + 1)):
+            lg = e_f - bias if e_f else -bias
+            dd = max(lg, d.emin) - d.mbits - (max(e_f, 1) - bias - m)
+            if dd < 1:
+                raise RefarithError(f"{src} -> {dst}: a binade keeps every source bit (d < 1); no class reduction")
+            s_lo, s_hi = (0, 1 << m) if e_f == 0 else (1 << m, 1 << (m + 1))
+            half = 1 << (dd - 1)
+            for q in range(s_lo >> dd, ((s_hi - 1) >> dd) + 1):
+                base = q << dd
+                a, b = max(s_lo, base), min(s_hi, base + 2 * half)
+                for sig, (r_lo, r_hi) in ((base, (base, base + 1)), (max(a, base + 1), (base + 1, base + half)),
+                                          (base + half, (base + half, base + half + 1)),
+                                          (max(a, base + half + 1), (base + half + 1, base + 2 * half))):
+                    if r_lo <= sig < r_hi and a <= sig < b:
+                        pats.append(head | (e_f << m) | (sig & ((1 << m) - 1)))
+    return _frozen(np.array(sorted(pats), dtype=np.uint64))
+
+
 def clamped_key_patterns(src: str, dst: str) -> np.ndarray:
     """Every representative of :func:`refarith.smt.castproofs.clamped_key_pattern` (binary32 or binary64 ->
     ``dst``): both signs; exponent field 0, the all-ones field and the clamp window; every value of the mantissa
@@ -390,13 +423,13 @@ def units_int() -> list[dict]:
 
 
 def units_64() -> list[dict]:
-    """Every deterministic binary64 kernel theorem into a target of at most 7 mantissa bits, as ``keys64``
-    units (see :func:`units_32`); binary64 into bfloat16 and binary16 has no unit."""
+    """Every deterministic binary64 kernel theorem, as ``keys64`` units (targets of at most 7 mantissa bits,
+    bfloat16 included) or ``classes64`` units (binary16); see :func:`units_32`."""
     from refarith.smt.theorems import casts
 
-    return [{"kind": "keys64", "theorem": name, "src": "binary64", "dst": dst,
-             "settings": [list(st) for st in settings], "covers": [name]}
-            for dst, name, settings in casts.binary64_theorems() if get_format(dst).mbits <= 7]
+    return [{"kind": "keys64" if get_format(dst).mbits <= 7 else "classes64", "theorem": name, "src": "binary64",
+             "dst": dst, "settings": [list(st) for st in settings], "covers": [name]}
+            for dst, name, settings in casts.binary64_theorems()]
 
 
 def units_32() -> list[dict]:
@@ -433,8 +466,8 @@ def _rep_values(route: str, dst: str, src: str) -> tuple[np.ndarray, list]:
 
 
 def _rep_patterns(route: str, dst: str, src: str) -> np.ndarray:
-    if route == "classes":
-        return class_patterns(dst, clamp=True)[1]
+    if route in ("classes", "classes64"):
+        return float_class_patterns(src, dst)
     if route == "int_classes":
         return int_class_patterns(src, dst)
     return clamped_key_patterns(src, dst)
@@ -527,6 +560,6 @@ def sweep_binary32(dst: str, st: Setting, lo: int = 0, hi: int = 1 << 32, progre
 
 
 __all__ = ["MISSING", "NO_CODE", "class_index", "class_patterns", "class_reference", "clamped_key_patterns",
-           "int_class_patterns", "key_reference", "run_unit", "spec_vs_exact", "spec_vs_exact_16",
-           "spec_vs_exact_16_sr", "spec_vs_exact_reps", "spec_vs_exact_sr", "sweep_binary32", "units_16", "units_32",
-           "units_64", "units_int"]
+           "float_class_patterns", "int_class_patterns", "key_reference", "run_unit", "spec_vs_exact",
+           "spec_vs_exact_16", "spec_vs_exact_16_sr", "spec_vs_exact_reps", "spec_vs_exact_sr", "sweep_binary32",
+           "units_16", "units_32", "units_64", "units_int"]
