@@ -177,3 +177,29 @@ def test_nan_tile_scale_is_the_quiet_nan_whatever_payloads_the_tile_holds(divisi
                                   backend="torch")
     assert s.numpy().view(np.uint32).ravel().tolist() == [0x7FC00000]
     assert int(q[0, 0]) == 0x7F
+
+
+@pytest.mark.parametrize("block", [16, 40])
+@pytest.mark.parametrize("tile,shape", [("1x8", (3, 48)), ("4x4", (8, 12))])
+def test_fused_tiles_match_exact_model_across_block_splits(monkeypatch, block, tile, shape):
+    """The numpy kernel reads tiles in place and casts blockwise (refarith.fast.fp8scale.scaled_codes): blocks
+    of rows, or of tile columns when a row of tiles exceeds the block, or one tile when a tile does; every split
+    gives the exact model's scales and codes, NaN and infinite elements included."""
+    from refarith.fast import fp8scale as ffs
+
+    monkeypatch.setattr(ffs, "_BLOCK", block)
+    rng = np.random.default_rng(29)
+    x = (rng.standard_normal(shape) * 2.0 ** rng.integers(-30, 30, shape)).astype(np.float32)
+    x[0, 1], x[-1, -2], x[1, 5] = np.nan, np.inf, 0.0
+    x[-1, :4] = 1e-42  # a tile (or part of one) of subnormals
+    bits = x.view(np.uint32).tolist()
+    tr, tc = fb.parse_tile(tile)
+    for scale, division, eps in [("fp32", "reciprocal", "deepgemm"), ("ue8m0", "divide", "none"),
+                                 ("fp32", "scale", "torchao")]:
+        s, q = ffb.fp8_block_quantize(x, "ocp_e5m2", tile, scale, division, eps)
+        sv = np.asarray(s).view(np.uint32) if scale == "fp32" else np.asarray(s)
+        for k, t in enumerate(fb.tiles_of(bits, tile)):
+            i, j = divmod(k, shape[1] // tc)
+            code, codes = fb.quantize_tile(t, "ocp_e5m2", scale, division, eps)
+            assert int(sv[i, j]) == code, (scale, division, k)
+            assert q[i * tr:(i + 1) * tr, j * tc:(j + 1) * tc].ravel().tolist() == list(codes), (scale, division, k)

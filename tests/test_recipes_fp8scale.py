@@ -184,3 +184,32 @@ def test_cli_empty_history_exits_2(capsys):
     assert main(["certify", "refarith:numpy", "--spec", "fp8_delayed_scale(ocp_e4m3,h=0)"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "history" in err
+
+
+def _special_f32(rng, shape, p=0.05):
+    """binary32 values over the whole exponent range, with zeros, infinities, NaNs and subnormals mixed in."""
+    x = (rng.standard_normal(shape) * 2.0 ** rng.integers(-140, 100, shape)).astype(np.float32)
+    sp = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -3e-42, 448.0, 464.0, 3e38], np.float32)
+    pick = rng.random(shape) < p
+    x[pick] = rng.choice(sp, int(pick.sum()))
+    return x
+
+
+@pytest.mark.parametrize("block", [16, 48])
+def test_fused_scaled_cast_matches_exact_model_across_block_splits(monkeypatch, block):
+    """quantize_with_scale fuses fl(x * s) and the cast on blocks of ``_BLOCK`` elements: rows longer than a
+    block are split into column blocks (with a short tail), short rows are grouped; every split gives the exact
+    model's codes, products that overflow included.  An infinite scale (0 * inf is the positive NaN) takes the
+    unfused path, with the same codes."""
+    monkeypatch.setattr(ffs, "_BLOCK", block)
+    rng = np.random.default_rng(23)
+    for fmt in F8:
+        for shape, big in [((2, 100), 3e38), ((9, 5), 3e38), ((3, 7), np.inf)]:
+            x = _special_f32(rng, shape)
+            x[-1, 0] = 0.0
+            s = ffs.current_scale(ffs.fmax_amax(x), fmt)
+            s[-1] = np.float32(big)
+            got = ffs.quantize_with_scale(x, s, fmt)
+            for r in range(shape[0]):
+                want = fs.quantize_with_scale(codes_of(x[r]), b(s[r]), fmt)
+                assert got[r].tolist() == list(want), (fmt, shape, r)

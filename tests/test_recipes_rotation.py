@@ -192,3 +192,23 @@ def test_cli_bad_size_exits_2(capsys):
     assert main(["certify", "refarith:numpy", "--spec", "hadamard_rotate(binary32,n=48)"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "power of two" in err
+
+
+@pytest.mark.parametrize("n", [4, 16])
+def test_numpy_butterfly_chunks_match_exact_model(monkeypatch, n):
+    """The numpy binary32 butterfly rotates chunks of ``_BUTTERFLY_BLOCK / n`` rows in a transposed buffer,
+    copied in panels: with small chunks (a short tail chunk, two panels per chunk) every tile, finite or
+    overflowing to inf and NaN next to finite ones, is the exact model's butterfly."""
+    monkeypatch.setattr(frot, "_BUTTERFLY_BLOCK", 16 * n)
+    monkeypatch.setattr(frot, "_PANEL", 8 * n)
+    rng = np.random.default_rng(31)
+    x = np.stack([_tile(rng, n, 40) for _ in range(37)])
+    x[3] = np.float32(3e38)  # overflows to inf, then inf - inf
+    x[20, 1] = np.nan
+    x[21, 0] = -np.inf
+    x[30] *= np.float32(2.0 ** -120)  # subnormal sums
+    for signs, norm in [("none", "after"), ("seed", "fold")]:
+        y = frot.hadamard_rotate(x, n, signs, 3, "butterfly", "binary32", norm)
+        want = rot.rotate_float(x.view(np.uint32).ravel().tolist(), "binary32", n, signs, 3, "butterfly",
+                                "binary32", norm)
+        assert y.view(np.uint32).ravel().tolist() == want, (signs, norm)

@@ -175,34 +175,30 @@ def _butterfly_f32_np(t: np.ndarray, n: int, d, c: float | None) -> np.ndarray:
     tr = max(8, _PANEL // n)
     tu, ou = t.view(np.complex128), out.view(np.complex128)
 
-    def plan(m: int):
-        a, b = bufs
-        ac, bc = b.view(np.complex64), a.view(np.complex64)
-        views = [(a[0::2], a[1::2], b[0::2], b[1::2]), (ac[0::2], ac[1::2], bc[0::2], bc[1::2])]
-        src, h = 0, 4
-        while h < n:
-            v4, w4 = (w.reshape(q, pad * 4)[:, :m * 4].reshape(n // (2 * h), 2, h // 4, m * 4)
-                      for w in (bufs[src], bufs[1 - src]))
-            views.append((v4[:, 0], v4[:, 1], w4[:, 0], w4[:, 1]))
-            src, h = 1 - src, h * 2
-        return views, bufs[src]
-
-    full = plan(cap)
+    a, b = bufs  # the stages of a chunk of cap rows (a shorter last chunk leaves its tail columns unused)
+    ac, bc = b.view(np.complex64), a.view(np.complex64)
+    stages = [(a[0::2], a[1::2], b[0::2], b[1::2]), (ac[0::2], ac[1::2], bc[0::2], bc[1::2])]
+    src, h = 0, 4
+    while h < n:
+        v4, w4 = (w.reshape(q, pad * 4)[:, :cap * 4].reshape(n // (2 * h), 2, h // 4, cap * 4)
+                  for w in (bufs[src], bufs[1 - src]))
+        stages.append((v4[:, 0], v4[:, 1], w4[:, 0], w4[:, 1]))
+        src, h = 1 - src, h * 2
+    res = bufs[src]
+    res_units = res.view(np.complex128).reshape(q, pad)
     units = bufs[0].view(np.complex128).reshape(q, pad)
     for r0 in range(0, rows, cap):
         m = min(cap, rows - r0)
-        stages, res = full if m == cap else plan(m)
         for j in range(0, m, tr):
             k = min(j + tr, m)
             np.copyto(units[:, j:k], tu[r0 + j:r0 + k].T)
         if signs is not None:
             np.multiply(bufs[0], signs, out=bufs[0])
-        for a, b, s, e in stages:
-            np.add(a, b, out=s)
-            np.subtract(a, b, out=e)
+        for lo, hi, s, e in stages:
+            np.add(lo, hi, out=s)
+            np.subtract(lo, hi, out=e)
         if c is not None:
             np.multiply(res, np.float32(c), out=res)
-        res_units = res.view(np.complex128).reshape(q, pad)
         o = ou[r0:r0 + m]
         for j in range(0, m, tr):
             k = min(j + tr, m)
