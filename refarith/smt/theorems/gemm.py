@@ -32,8 +32,10 @@ nothing or at most 2^-23 |y| - 2^sh (lemma B').  With U > 0, 2^-b M >= U + 1, so
 at least U + 1 >= 2^-(b+1) M: the first bound is not tight.  ``gemm.tc_align_sharp_tight.<preset>`` replays a group
 that reaches the sharpened bound (exactly at b = 13; within 2^-20 at b = 23, where the same group reaches 8/9
 (volta_tc) and 16/17 (ampere_tc) of the first bound).  The witnesses are multiples of the unit, inside the
-theorems' scope, not E4M3 products (8 significant bits) or binary32 accumulators: whether E4M3 groups reach the
-sharpened bound is not settled here.
+theorems' scope, not E4M3 products (8 significant bits) or binary32 accumulators.  Real E4M3 groups:
+:func:`tc_e4m3_group_max` enumerates hopper_fp8's largest group-step error per E over every pair of E4M3 codes (equal
+to the sharpened bound for E = 14..19, 0.985 of it for E = 24..40), and ``gemm.tc_e4m3_sharp_tight.hopper_fp8``
+is a 1 x 64 E4M3 GEMM whose error is the bound exactly; for b = 23 (volta_tc, ampere_tc) this is not settled.
 
 ``gemm.tc_align_whole_k.<preset>`` (Z3 over the reals): for the presets without promotion, the whole accumulation
 satisfies |D - S| <= ((1 + w)^ceil(K/g) - 1) sum |p_k|, w = 2^-23 + (1 + 2^-23) n 2^-b.  Route: induction over the
