@@ -373,3 +373,41 @@ def test_binary32_carry_path_fixed_point_switch_is_used():
     assert sum(calls) < x.size // 100  # only the few marked elements go to the keyed path
     want, _ = keyed(x, f, "saturate", "error", "error", r, 8, "c", np.uint8)
     np.testing.assert_array_equal(got, want)
+
+
+_STRATA = [("ocp_e4m3", "nan", v, 8) for v in ("a", "b", "c", "c_odd")] + \
+    [("ocp_e5m2", "inf", v, 8) for v in ("a", "b", "c", "c_odd")] + \
+    [("ocp_e2m1", "saturate", v, 8) for v in ("a", "b", "c", "c_odd", "te_e2m1_8")] + \
+    [("e8m0", "saturate", "a", 8), ("ocp_e4m3", "saturate", "c", 3), ("ocp_e5m2", "saturate", "b", 13)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dst,overflow,variant,k", _STRATA)
+def test_binary32_carry_path_every_high_half(dst, overflow, variant, k):
+    """srfast (carry reading, both its plain and fixed-point blocks) against cast_bits, the kernel the
+    cast.binary32->*.sr theorems prove, on every high half of a binary32 pattern (sign, exponent, 7 mantissa
+    bits: 2^16 values, in order, so whole blocks lie below the target's range) x 128 low halves (every value of
+    bits 12..15 x 8 patterns of bits 0..11: 0, 1, 0x7FF, 0x800, 0x801, 0xFFF and two seeded ones), with seeded r
+    and r = 0, 2^k - 1 on every 11th / 7th element: 8388608 patterns."""
+    from refarith.fast import srfast
+    from refarith.fast.bitops import NumpyBitOps
+    from refarith.fast.castkernel import cast_bits
+
+    rng = np.random.default_rng(2026)
+    lows = np.array([h << 12 | lo for h in range(16)
+                     for lo in (0, 1, 0x7FF, 0x800, 0x801, 0xFFF, *rng.integers(0, 4096, 2).tolist())], np.uint32)
+    f = get_format(dst)
+    neg = "clamp" if dst == "e8m0" else "error"
+    assert srfast._carry_plan(f, overflow, "error", neg, variant, k, "|u1") is not None
+    for hi0 in range(0, 1 << 16, 1 << 14):
+        hi = np.arange(hi0, hi0 + (1 << 14), dtype=np.uint32)
+        b = ((hi[:, None] << np.uint32(16)) | lows[None, :]).ravel()
+        r = rng.integers(0, 1 << k, b.size).astype(np.uint32)
+        r[::7] = (1 << k) - 1
+        r[::11] = 0
+        got, gerr = srfast.encode_sr(b, f, overflow, "error", neg, r.astype(np.uint8) if k <= 8 else r, k, variant,
+                                     np.uint8)
+        want, werr = cast_bits(NumpyBitOps(32), b, "binary32", f, "sr", overflow, "error", neg, r, k, variant)
+        werr = np.broadcast_to(werr, b.shape)
+        np.testing.assert_array_equal(gerr, werr)
+        np.testing.assert_array_equal(np.where(werr, 0, got), np.where(werr, 0, want))
