@@ -1,7 +1,7 @@
 """MX (mxfp8 e4m3, mxfp4) and NVFP4 quantize / dequantize throughput: refarith numpy and torch vs torchao and
 gfloat, in one run.
 
-    python benchmarks/bench_blocks.py [--n 16777216] [--repeat 3] [--gfloat-blocks 512]
+    python benchmarks/bench_blocks.py [--n 16777216] [--repeat 3] [--gfloat-blocks 512] [--nvfp4-variants]
 
 Every rate is elements per second, best of ``--repeat`` timed runs after one
 warm-up run; torch (refarith's torch backend, torchao) runs with one thread,
@@ -14,6 +14,7 @@ dequantized values, so its time covers quantize + dequantize.
 from __future__ import annotations
 
 import argparse
+import itertools
 import platform
 import time
 
@@ -38,6 +39,8 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=1 << 24, help="elements (default 16M)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--gfloat-blocks", type=int, default=512)
+    ap.add_argument("--nvfp4-variants", action="store_true",
+                    help="also time refarith numpy and torch NVFP4 quantize in every division / levels / zero_scale")
     ap.add_argument("--timer", choices=("wall", "cpu"), default="wall",
                     help="wall clock, or this process's CPU time (steadier on a shared machine; one thread)")
     args = ap.parse_args()
@@ -149,6 +152,17 @@ def main() -> int:
         print(f"    ratio refarith numpy / torchao quantize: {r_np / r_tao:.2f}x")
         print(f"    refarith numpy == torchao codes: "
               f"{_same_as_torchao(x[:256], tao[1], torch, fnv)}")
+    if args.nvfp4_variants and torch_ok:
+        from refarith.exact import nvfp4 as env
+
+        print("nvfp4 quantize variants (1x16, RNE; numpy and torch timed in turn):")
+        for division, levels, zs in itertools.product(env.DIVISIONS, (2, 1), env.ZERO_SCALES):
+            kw = dict(division=division, levels=levels, zero_scale=zs)
+            case = f"{division},levels={levels},{zs}"
+            r_np = rec(case, "refarith numpy", best(lambda kw=kw: fnv.nvfp4_quantize(x, **kw), args.repeat))
+            r_t = rec(case, "refarith torch",
+                      best(lambda kw=kw: fnv.nvfp4_quantize(xt, backend="torch", **kw), args.repeat))
+            print(f"    ratio refarith torch / numpy: {r_t / r_np:.2f}x")
     return 0
 
 
