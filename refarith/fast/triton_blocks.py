@@ -232,8 +232,9 @@ def nvfp4_quantize_graph(division: str = "reciprocal", st_mode: str = "amax", ze
     E2M1 codes) and for ``st_mode='amax'`` the per-tensor scale's binary32 bits (s_t, or the encode scale g for
     ``global_scale='reciprocal'``).
 
-    The block arithmetic is ``refarith.fast.nvfp4._quantize_chunk`` itself, the function the torch backend runs
-    on each chunk (numpy runs its block-scale part ``_block_scales`` on all blocks at once), traced on
+    The block arithmetic is ``refarith.fast.nvfp4._quantize_chunk`` itself, the function the torch backend's
+    stochastic rounding runs on each chunk (numpy runs its block-scale part ``_block_scales`` on all blocks at
+    once; torch's other roundings count the same rule's thresholds, ``_quantize_torch``), traced on
     :class:`~refarith.fast.xptrace.XpTrace`: its divisor or multiplier of
     the 128 UE4M3 codes is traced per block (:class:`~refarith.fast.xptrace.Deferred`), every binary32 operation
     as :func:`refarith.fast.mx.f32_div` / :func:`refarith.fast.mx.f32_mul`, the E2M1 rounding by
