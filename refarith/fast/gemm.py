@@ -560,8 +560,10 @@ def _tensor_core_torch(ap: np.ndarray, bp: np.ndarray, acc: FloatFormat, mp: dic
     numpy group and the Triton kernel run (tc_max on the products' largest magnitude, tc_unit, tc_term, the exact
     integer sum, tc_finish; acc_add into binary32 for the promotion), on the torch shim, into every accumulator
     :func:`~refarith.fast.gemm_steps.acc_format` takes.  An accumulator that overflows to inf or NaN stays so, as
-    in the numpy kernel's general path.  KernelError for other accumulators and for what
-    :func:`~refarith.fast.gemm_steps.tensor_core_fits` names (NaN/inf operands, products outside the
+    in the numpy kernel's general path.  A group with a NaN or infinite product sums its terms in IEEE arithmetic
+    instead (the exact model's rule; the finite products, below 2^1000, cannot overflow that sum), and the steps
+    run on its finite products.  KernelError for other accumulators and for what
+    :func:`~refarith.fast.gemm_steps.tensor_core_fits` names of the finite operands (b < 2, products outside the
     binary64-normal range)."""
     import torch
 
@@ -569,7 +571,9 @@ def _tensor_core_torch(ap: np.ndarray, bp: np.ndarray, acc: FloatFormat, mp: dic
 
     g, b, rtz, n_c = int(mp["g"]), int(mp["b"]), mp["tc_round"] == "rtz", int(mp["n_c"])
     q, q32 = S.acc_format(acc.name), S.acc_format("binary32")
-    why = S.tensor_core_fits(ap, bp, g, b)
+    fa, fb = np.isfinite(ap), np.isfinite(bp)
+    specials = not (fa.all() and fb.all())
+    why = S.tensor_core_fits(np.where(fa, ap, 0.0), np.where(fb, bp, 0.0), g, b)
     if why:
         raise KernelError(f"tensor_core on the torch backend: {why}; use the numpy backend")
     X = S.torch_shim()
@@ -578,9 +582,15 @@ def _tensor_core_torch(ap: np.ndarray, bp: np.ndarray, acc: FloatFormat, mp: dic
     t = f = zero
     for lo in range(0, ta.shape[1], g):
         prods = ta[:, lo:lo + g].T[:, :, None] * tb[lo:lo + g, None, :]
+        if specials:
+            fin = torch.isfinite(prods)
+            ieee, nonfinite = t + prods.sum(0), ~fin.all(0)
+            prods = torch.where(fin, prods, 0.0)
         scale, inv = S.tc_unit(X, S.tc_max(X, t.abs(), torch.maximum(prods.amax(0), -prods.amin(0))), b)
         # integers below 2^53 ((g + 1) 2^(b + 1) <= 2^53, tensor_core_fits): the sum is exact in any order
         s = S.tc_term(X, t, scale, rtz) + S.tc_term(X, prods, scale[None], rtz).sum(0)
+        if specials:
+            s = torch.where(nonfinite, ieee, s)  # tc_finish keeps NaN and rounds an infinity as the format does
         t = S.tc_finish(X, s, inv, q, rtz)
         if n_c and (lo + g) % n_c == 0:
             f, t = S.acc_add(X, f, t, q32), zero
