@@ -215,7 +215,10 @@ def _encode_numpy(x: Any, dst: FloatFormat, rounding: str, overflow: str, nan_po
         out = _gather(flat, tab, limit, out_dt, keyed=False)
     elif det and sf.name == "binary32" and isinstance(sf, FloatFormat) and sticky_key_suffices(dst):
         tab, limit = _sentinel(key_table(dst, rounding, overflow, nan_policy, negative), dst)
-        out = _gather(flat.view(np.uint32), tab, limit, out_dt, keyed=True)
+        if rounding == "rne" and overflow == "nan" and _is_e8m0(dst):
+            out = _e8m0_rne(flat.view(np.uint32), tab, limit)
+        else:
+            out = _gather(flat.view(np.uint32), tab, limit, out_dt, keyed=True)
     else:
         out = None
     if out is not None:
@@ -289,33 +292,63 @@ def _sentinel(tables: tuple[np.ndarray, np.ndarray, bool], dst: FloatFormat) -> 
 
 
 _BLOCK = 1 << 16
+_KEY16: dict[int, tuple[np.ndarray | None, np.ndarray]] = {}
+
+
+def _key16_table(tab: np.ndarray) -> np.ndarray | None:
+    """The 2^16-entry table indexed by hi16 | [lo16 != 0] of a binary32 pattern, from the sticky-key table ``tab``;
+    None when the cast is not a function of that key.
+
+    A pattern with high half h and low half l has sticky key 2h + [l != 0]; hi16 | [l != 0] is h for an even h with
+    l == 0 (sticky key 2h), and j = h | 1 otherwise, whose patterns have sticky key 2j - 1 (h = j - 1, l != 0),
+    2j (h = j, l == 0) or 2j + 1 (h = j, l != 0).  So the new table at even j is tab[2j] and at odd j the one value
+    of tab[2j - 1], tab[2j] and tab[2j + 1], which this function checks equal (they are whenever the target's
+    rounding bit lies at bit 17 of the pattern or above, as for every float format of at most 5 mantissa bits, so
+    bit 16 acts only as a sticky bit).  Half the table, which stays in L1/L2 beside the block being keyed."""
+    hit = _KEY16.get(id(tab))
+    if hit is not None and hit[1] is tab:
+        return hit[0]
+    odd = tab[2:: 4]  # tab[2j] for odd j = 1, 3, ...
+    res = None
+    if tab.size == 1 << 17 and np.array_equal(tab[1:: 4], odd) and np.array_equal(tab[3:: 4], odd):
+        res = _freeze(tab[0:: 2])
+    _KEY16[id(tab)] = (res, tab)
+    return res
 
 
 def _gather(x: np.ndarray, tab: np.ndarray, limit: int | None, out_dt: type, keyed: bool) -> np.ndarray | int:
     """tab[index] in cache-sized blocks, index = the sticky key of binary32 patterns (keyed) or x itself.
 
+    Keyed, the 2^16-entry table of :func:`_key16_table` with the key (x | ((x & 0xFFFF) + 0xFFFF)) >> 16 is used
+    where it exists (the sum is below 2^17 and has bit 16 set exactly when the low half is nonzero, so the key is
+    hi16 | [lo16 != 0]), else ``tab`` with the 17-bit sticky key of :func:`sticky_keys`.  Indices go to ``take``
+    as intp (it converts any other index dtype itself, in a slower loop).
     Returns the codes, or the flat position of the first element whose entry exceeds ``limit`` (an error).
-    Every index is below the table's length (a key below 2^17, or a code of the source format), so ``take``
-    runs with mode='clip', which skips numpy's per-element bounds check and changes nothing."""
+    Every index is below the table's length (a key below 2^16 or 2^17, or a code of the source format), so
+    ``take`` runs with mode='clip', which skips numpy's per-element bounds check and changes nothing."""
     n = x.size
     out = np.empty(n, dtype=out_dt)
     blk = _BLOCK
     if keyed:
+        t16 = _key16_table(tab)
+        cst, sh = (np.uint32(0xFFFF), 16) if t16 is not None else (np.uint32(0x7FFF), 15)
+        tab = t16 if t16 is not None else tab
         k = np.empty(blk, dtype=np.uint32)
-        c15 = np.uint32(0x7FFF)
+    kp = np.empty(min(blk, n), dtype=np.intp)
     tmp = np.empty(blk, dtype=tab.dtype) if limit is not None and tab.dtype != out.dtype else None
     for a in range(0, n, blk):
         b = min(a + blk, n)
         m = b - a
-        if keyed:  # the sticky key, as in sticky_keys()
+        idx = kp[:m]
+        if keyed:
             xb = x[a:b]
-            idx = k[:m]
-            np.bitwise_and(xb, c15, out=idx)
-            np.add(idx, c15, out=idx)
-            np.bitwise_or(idx, xb, out=idx)
-            np.right_shift(idx, 15, out=idx)
+            kb = k[:m]
+            np.bitwise_and(xb, cst, out=kb)
+            np.add(kb, cst, out=kb)
+            np.bitwise_or(kb, xb, out=kb)
+            np.right_shift(kb, sh, out=idx)
         else:
-            idx = x[a:b]
+            idx[...] = x[a:b]
         t = out[a:b] if tmp is None else tmp[:m]
         np.take(tab, idx, out=t, mode="clip")
         if limit is not None:
@@ -323,6 +356,48 @@ def _gather(x: np.ndarray, tab: np.ndarray, limit: int | None, out_dt: type, key
                 return a + int(np.flatnonzero(t > limit)[0])
             if tmp is not None:
                 out[a:b] = t
+    return out
+
+
+_E8M0_BLOCK = 1 << 17
+# 1.5 * 2^75 + 0xFF00 * 2^23: a sum with a binary32 pattern x (|x| < 2^31, as int32) lies in [2^75, 2^76), where the
+# binary64 spacing is 2^23, and its 16 lowest fraction bits are 0xFF00 + q (mod 2^16), q = x / 2^23 rounded to the
+# nearest integer, ties to even (IEEE 754 binary64 addition; 2^51 and 0xFF00 are even, so the parity of the
+# fraction is the parity of q)
+_E8M0_MAGIC = np.float64(1.5 * 2.0 ** 75 + 0xFF00 * 2.0 ** 23)
+
+
+def _e8m0_rne(x: np.ndarray, tab: np.ndarray, limit: int | None) -> np.ndarray | int:
+    """binary32 patterns -> E8M0 codes under rne, overflow='nan', in three passes per block instead of the key and
+    the gather: the E8M0 code of a positive binary32 pattern x (a normal number, +inf, or a NaN below 0x7FC00000) is
+    q = round-half-even(x / 2^23) (x = 2^23 E + F: E rounds up past the binade midpoint F = 2^22, and a tie
+    goes to the even E; q = 255 is the NaN code that overflow='nan', +inf and those NaNs give), read from the
+    binary64 sum with :data:`_E8M0_MAGIC`.  Every other pattern (zeros, subnormals, negatives, the NaNs from
+    0x7FC00000 up) gives q <= 1 or q >= 256 (as int32, x / 2^23 lies in [-256, 256)), i.e. low bits outside
+    [0xFF02, 0xFFFF], as do the normal patterns below 0x00C00000 (q = 1); a block holding any of them takes
+    :func:`_gather` instead.  Checked equal to the sticky-key table on all 2^32 patterns.  Same contract as
+    :func:`_gather`, with uint8 codes."""
+    n = x.size
+    out = np.empty(n, dtype=np.uint8)
+    blk = min(_E8M0_BLOCK, max(n, 1))
+    f = np.empty(blk, dtype=np.float64)
+    fu = f.view(np.uint64)
+    h = np.empty(blk, dtype=np.uint16)
+    xi = x.view(np.int32)
+    for a in range(0, n, blk):
+        b = min(a + blk, n)
+        m = b - a
+        fm, hm = f[:m], h[:m]
+        fm[...] = xi[a:b]  # exact
+        np.add(fm, _E8M0_MAGIC, out=fm)
+        hm[...] = fu[:m]  # the 16 low fraction bits (unsigned narrowing keeps the low bits)
+        if int(hm.min()) >= 0xFF02:
+            out[a:b] = hm  # the low byte: q
+            continue
+        r = _gather(x[a:b], tab, limit, np.uint8, keyed=True)
+        if isinstance(r, int):
+            return a + r
+        out[a:b] = r
     return out
 
 
