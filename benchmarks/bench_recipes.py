@@ -1,7 +1,7 @@
 """Quantization-recipe throughput: refarith numpy (and torch) against the peers that implement the same recipe on
 CPU, side by side in one run.
 
-    python benchmarks/bench_recipes.py [--n 4194304] [--repeat 3]
+    python benchmarks/bench_recipes.py [--n 4194304] [--repeat 3] [--timer wall|cpu]
 
 * blockwise FP8, 1x128 tiles, torchao's rule (``fp8_block_quantize(ocp_e4m3,division=scale,eps=torchao)``):
   refarith numpy / torch vs torchao's CPU reference ``torch_blockwise_scale_act_quant_lhs``; DeepGEMM's rule
@@ -12,24 +12,32 @@ CPU, side by side in one run.
   numpy vs ``x @ H / sqrt(n)`` in numpy float32 and in torch (a matrix product, the peer form when no fast-WHT
   kernel runs on CPU: torchao's Hadamard kernels are Triton, GPU only).
 
-Every rate is elements per second, best of ``--repeat`` timed runs after one warm-up run; torch runs with one
-thread, like numpy.  Ratios compare rates of the same run.  Nothing here asserts a timing.
+Every rate is elements per second, best of ``--repeat`` timed runs after one warm-up run, the candidates
+interleaved (round k times every candidate once), so a change of load hits all of them alike; torch runs with
+one thread, and so does numpy's BLAS (OPENBLAS_NUM_THREADS=1 unless set).  ``--timer cpu`` times this process's
+CPU seconds (steadier on a shared machine).  Ratios compare rates of the same run.  Nothing here asserts a timing.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import time
 
-import numpy as np
-from bench_blocks import best  # benchmarks/ is the script's directory: best of repeat after one warm-up
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads its BLAS: the matrix-product peer, 1 thread
+
+import numpy as np  # noqa: E402
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1 << 22, help="elements (default 4M)")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--timer", choices=("wall", "cpu"), default="wall",
+                    help="wall clock, or this process's CPU time (steadier on a shared machine; one thread)")
     args = ap.parse_args()
+    timer = time.process_time if args.timer == "cpu" else time.perf_counter
 
     import torch
 
@@ -41,10 +49,10 @@ def main() -> int:
     xt = torch.from_numpy(x)
     n = x.size
     versions = {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__}
-    rates: dict[str, float] = {}
+    cands: dict[str, object] = {}
 
     def rate(name: str, fn) -> None:
-        rates[name] = n / best(fn, args.repeat)
+        cands[name] = fn
 
     # blockwise FP8
     rate("block torchao-rule refarith numpy",
@@ -101,8 +109,17 @@ def main() -> int:
     rate("hadamard numpy x @ H/sqrt(n)", lambda: x128 @ h)
     rate("hadamard torch x @ H/sqrt(n)", lambda: x128t @ ht)
 
+    best = {k: float("inf") for k in cands}
+    for fn in cands.values():  # warm-up
+        fn()
+    for _ in range(args.repeat):
+        for k, fn in cands.items():
+            t0 = timer()
+            fn()
+            best[k] = min(best[k], timer() - t0)
+    rates = {k: n / t for k, t in best.items()}
     print("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
-    print(f"elements: {n}, best of {args.repeat}")
+    print(f"elements: {n}, best of {args.repeat} interleaved, {args.timer} time")
     for k, v in rates.items():
         print(f"  {k:55s} {v / 1e6:9.1f} M/s")
 
