@@ -525,33 +525,28 @@ def _encode_sr_carry(bits: np.ndarray, dst: FloatFormat, overflow: str, nan_poli
 
 
 def _fixed_point_words(x: np.ndarray, bufs: tuple, e_reg: int, sticky: bool) -> np.ndarray:
-    """The words of :func:`_small_table`'s reading, with no select: W = (x & 0xFF800000) + ((t - 1) << 23) +
-    (sig >> t) modulo 2^32, t = E_reg - clip(E, E_reg - 24, E_reg), sig = (x & 0x7FFFFF) | 2^23.  For E >= E_reg
-    (t = 0) that is x; for E_reg - 24 <= E < E_reg it is sign | (C + sig'); below, sign | (E + 23) << 23: an
-    index of the marker S, as are binary32 subnormals (E = 0).  With ``sticky``, bit 0 of sig >> t is set where
-    the shift dropped nonzero bits."""
+    """The words of :func:`_small_table`'s reading, with no select: W = x - sig + (t << 23) + (sig >> t) modulo
+    2^32, t = E_reg - clip(E, E_reg - 24, E_reg), sig = (x & 0x7FFFFF) | 2^23.  For E >= E_reg (t = 0) that is x;
+    for 1 <= E < E_reg, since x - sig = sign | (E - 1) << 23, it is sign | (C + sig'); below E_reg - 24 it is
+    sign | (E + 23) << 23, and for binary32 subnormals (E = 0) sign | 23 << 23: indices of the marker S.  With
+    ``sticky``, bit 0 is set where the shift dropped nonzero bits ((sig >> t) << t != sig; never for t = 0)."""
     m = x.size
-    t, sg, hi, ne = (b[:m] for b in bufs)
-    np.right_shift(x, np.uint32(23), out=t)
-    t &= np.uint32(0xFF)
-    np.clip(t, np.uint32(e_reg - 24), np.uint32(e_reg), out=t)
-    np.subtract(np.uint32(e_reg), t, out=t)
-    np.bitwise_and(x, np.uint32(0xFF800000), out=hi)
-    hi -= np.uint32(1 << 23)
-    np.bitwise_and(x, np.uint32(0x7FFFFF), out=sg)
-    sg |= np.uint32(0x800000)
+    t, sig, w, q = (b[:m] for b in bufs)
+    np.bitwise_and(x, np.uint32(0x7F800000), out=t)
+    np.clip(t, np.uint32((e_reg - 24) << 23), np.uint32(e_reg << 23), out=t)
+    np.subtract(np.uint32(e_reg << 23), t, out=t)  # t << 23
+    np.bitwise_and(x, np.uint32(0x7FFFFF), out=sig)
+    sig |= np.uint32(0x800000)
+    np.subtract(x, sig, out=w)
+    w += t
+    t >>= np.uint32(23)
+    np.right_shift(sig, t, out=q)
+    w += q
     if sticky:
-        np.right_shift(sg, t, out=ne)
-        np.left_shift(ne, t, out=ne)
-        np.not_equal(ne, sg, out=ne)  # 0 or 1
-        sg >>= t
-        sg |= ne
-    else:
-        sg >>= t
-    hi += sg
-    t <<= np.uint32(23)
-    hi += t
-    return hi
+        q <<= t
+        np.not_equal(q, sig, out=q)  # 0 or 1
+        w |= q
+    return w
 
 
 def _packed_ex_table(mask_t: np.ndarray, sh_t: np.ndarray) -> np.ndarray:
