@@ -15,7 +15,8 @@
         refarith imported once, inside ``mutants/``) forks a child per mutant that runs the given tests with
         ``-x`` under ``MUTANT_UNDER_TEST``; each outcome is written to the .meta file at once, so ``score``
         reads it and an interrupted run resumes (decided mutants are skipped unless --redo); the tests are
-        first run once on the unmutated code and must pass there
+        first run once on the unmutated code and must pass there; --by-function: each mutant runs only the tests
+        that may reach its function (those calling it, and every test that starts a process)
 
 --only-numpy drops the mutants of functions whose name says they are torch-only (``torch`` in the mangled
 function name), which a run with torch absent cannot reach; they are scored in a run with torch present.
@@ -103,8 +104,67 @@ def _child(args: list[str], name: str, cpu_limit: int) -> int:
     return os.waitstatus_to_exitcode(status)
 
 
-def run(module: str, names: list[str], tests: list[str], cpu_limit: int, redo: bool, order_seed: int) -> int:
+def _reaching_tests(args: list[str], cpu_limit: int) -> dict[str, list[str]]:
+    """Mangled function name -> node ids of the tests (of pytest ``args``) that may run it: those that call it in
+    the test process, plus every test that starts a process (``subprocess`` or ``os.fork``, e.g. a worker
+    pool), whose calls are not seen here.  From one run of the unmutated code in mutmut's "stats" mode, in a
+    forked child.  Node ids keep the order of the selection."""
+    out = Path(os.getcwd()) / ".reaching_tests.json"
+    pid = os.fork()
+    if pid == 0:
+        import subprocess
+
+        import mutmut.mutation.trampoline as trampoline
+        import pytest
+
+        hits: set[str] = set()
+        order: list[str] = []
+        spawns: set[str] = set()
+        per_test: dict[str, set[str]] = {}
+        trampoline.record_trampoline_hit = lambda name, caller=None: hits.add(name)
+        real_init, real_fork = subprocess.Popen.__init__, os.fork
+
+        def popen_init(self, *a, **k):
+            spawns.add(order[-1])
+            real_init(self, *a, **k)
+
+        def fork():
+            spawns.add(order[-1])
+            return real_fork()
+
+        subprocess.Popen.__init__, os.fork = popen_init, fork
+
+        class Record:
+            @pytest.hookimpl(hookwrapper=True)
+            def pytest_runtest_protocol(self, item, nextitem):
+                hits.clear()
+                order.append(item.nodeid)
+                yield
+                for h in hits:
+                    per_test.setdefault(h, set()).add(item.nodeid)
+
+        os.environ["MUTANT_UNDER_TEST"] = "stats"
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_limit, cpu_limit + 1))
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, 1), os.dup2(fd, 2)
+        pytest.main([a for a in args if a != "-x"], plugins=[Record()])
+        reach = {f: [n for n in order if n in ids or n in spawns] for f, ids in per_test.items()}
+        reach[""] = [n for n in order if n in spawns]  # a function no test calls in the test process
+        out.write_text(json.dumps(reach))
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0 or not out.exists():
+        raise SystemExit("error: the run that maps functions to the tests reaching them failed")
+    return json.loads(out.read_text())
+
+
+def run(module: str, names: list[str], tests: list[str], cpu_limit: int, redo: bool, order_seed: int,
+        by_function: bool = False) -> int:
     """Decide ``names`` by forking one child per mutant from a warm process; returns how many were run.
+
+    ``by_function``: a mutant runs only the tests that may reach its function (:func:`_reaching_tests`: the
+    tests calling it, and every test that starts a process); all of them where that list is empty.  The other
+    tests run the unmutated function, so they pass under the mutant as they do without it.
 
     Exit status of a child: pytest's (1 a test failed: killed; 0 all passed: survived), or minus the signal
     that ended it (SIGXCPU at ``cpu_limit`` CPU seconds, SIGKILL one second later, SIGALRM at 4 * cpu_limit
@@ -137,9 +197,11 @@ def run(module: str, names: list[str], tests: list[str], cpu_limit: int, redo: b
     if base != 0:
         raise SystemExit(f"error: the tests fail on the unmutated code inside mutants/ (exit {base}); "
                          "a missing data file (also_copy) or a test that depends on the checkout's path?")
+    reach = _reaching_tests(args, cpu_limit * 10) if by_function else {}
     for i, name in enumerate(todo, 1):
         t0, c0 = time.monotonic(), os.times()
-        code = _child(args, name, cpu_limit)
+        own = reach.get(name.rsplit("__mutmut_", 1)[0], reach.get("")) if by_function else None
+        code = _child(args[:-len(tests)] + own if own else args, name, cpu_limit)
         _write_code(meta, name, code)
         c1 = os.times()
         cpu = c1.children_user + c1.children_system - c0.children_user - c0.children_system
@@ -176,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cpu-limit", type=int, default=120, help="run: CPU seconds per mutant (then a timeout)")
     p.add_argument("--redo", action="store_true", help="run: also rerun mutants already decided")
     p.add_argument("--order-seed", type=int, default=2, help="run: seed of the order the mutants are run in")
+    p.add_argument("--by-function", action="store_true",
+                   help="run: each mutant runs only the tests that may reach its function")
     a = p.parse_args(argv)
     if a.command == "generate":
         generate()
@@ -188,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             p.error("run needs --tests")
         if a.names:
             names = [n for n in Path(a.names).read_text().split() if n]
-        run(a.module, names, a.tests, a.cpu_limit, a.redo, a.order_seed)
+        run(a.module, names, a.tests, a.cpu_limit, a.redo, a.order_seed, a.by_function)
         a.previous = None
         os.chdir("..")
     if a.command == "names":
