@@ -6,4 +6,4 @@ digest, so a golden file cannot be edited together with its MANIFEST entry witho
 changing too.
 """
 
-MANIFEST_SHA256 = "bb352395387536150cda9f6131c5e2ccc249c41fabb8119be239d78a7bbc2c4b"
+MANIFEST_SHA256 = "c5361736e54205c42e8020a8f43f49ec1291190adec233e70754c9afe32695e9"
