@@ -395,6 +395,17 @@ def _free_scale(z3, cut: _Cut, tables, s):
     return out
 
 
+
+def _setup_tables(scale_ties: str, elem_ties: str):
+    """The cut graph, its scale codes and tables with the element-side block words named, or the failing Outcome
+    as the last item."""
+    g, cut, bad = _setup(scale_ties, elem_ties)
+    if bad is not None:
+        return g, cut, None, None, bad
+    codes, tables = _scale_tables(cut, scale_ties)
+    return g, cut, codes, tables, cut.name_dwords(tables)
+
+
 def check_levels(scale_ties: str = "even", elem_ties: str = "away", groups: tuple[int, ...] = tuple(range(8)),
                  timeout_s: float = 20) -> Outcome:
     """The levels part of the module docstring, one Z3 query per level-2 group of ``groups`` (its bit of the
@@ -406,11 +417,7 @@ def check_levels(scale_ties: str = "even", elem_ties: str = "away", groups: tupl
     from refarith.fast.xptrace import lane_block_op
     from refarith.smt.bitops_z3 import Z3BitOps
 
-    g, cut, bad = _setup(scale_ties, elem_ties)
-    if bad is not None:
-        return bad
-    codes, tables = _scale_tables(cut, scale_ties)
-    bad = cut.name_dwords(tables)
+    g, cut, codes, tables, bad = _setup_tables(scale_ties, elem_ties)
     if bad is not None:
         return bad
     s = z3.BitVec("s", 8)
@@ -504,11 +511,7 @@ def check_elements(scale_ties: str = "even", elem_ties: str = "away", rule: str 
     from refarith.smt.bitops_z3 import Z3BitOps
 
     rule = elem_ties if rule is None else rule
-    g, cut, bad = _setup(scale_ties, elem_ties)
-    if bad is not None:
-        return bad
-    codes, tables = _scale_tables(cut, scale_ties)
-    bad = cut.name_dwords(tables)
+    g, cut, codes, tables, bad = _setup_tables(scale_ties, elem_ties)
     if bad is not None:
         return bad
     bw = sorted({n.args[0] for i, n in enumerate(g.nodes) if n.kind == "bcast" and g.live()[i]})
