@@ -433,7 +433,7 @@ def test_rep_invariance_fails_for_a_wrong_representative(monkeypatch):
     assert bad.verdict == "counterexample" and bad.confirmed is True
     monkeypatch.undo()
     real = cp.class_pattern
-    monkeypatch.setattr(cp, "class_pattern", lambda b, d: real(b, d) & 0xFFFFFF00)
+    monkeypatch.setattr(cp, "class_pattern", lambda b, d, src="binary32": real(b, d, src) & 0xFFFFFF00)
     bad = cp.prove_rep_invariance("bfloat16", [("rne", "inf", "error", "error")], "classes")
     assert bad.verdict == "counterexample" and bad.confirmed is True
 

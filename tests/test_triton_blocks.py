@@ -303,11 +303,12 @@ def test_nvfp4_dequantize_every_code_and_scale():
                 assert got[sc, cc] == want, (sc, cc, ts)
 
 
-def test_nvfp4_graph_is_the_chunk_function_the_torch_backend_runs(monkeypatch):
-    """One source: the NVFP4 graph is made by calling ``refarith.fast.nvfp4._quantize_chunk`` on the tracer, the
-    function the torch backend calls on every chunk; evaluated on numpy words the graph gives the torch backend's
-    bits, both where the torch chunk takes its device-multiply shortcut (normal values only) and where it takes
-    the integer-only multiply (a binary32 subnormal in the chunk)."""
+def test_nvfp4_graph_gives_the_torch_backend_bits(monkeypatch):
+    """The NVFP4 graph is made by calling ``refarith.fast.nvfp4._quantize_chunk`` on the tracer; evaluated on numpy
+    words it gives the torch backend's bits, both where the torch kernel takes its device-multiply shortcut (normal
+    values only) and where it takes the integer-only multiply (a binary32 subnormal in the block).  The torch
+    backend runs its own staged kernel (block maxima, threshold lookup of the scale codes, element codes), as the
+    numpy backend does, so the tie to the traced graph is this bit comparison, not a shared call."""
     from refarith.fast import nvfp4 as fnv
 
     calls = []
@@ -328,7 +329,7 @@ def test_nvfp4_graph_is_the_chunk_function_the_torch_backend_runs(monkeypatch):
             x[2, 3] = np.float32(2e-39)
         st, s0, c0 = fnv.nvfp4_quantize(torch.from_numpy(x), "reciprocal", 2, "eps", "1x16", "rne", ts,
                                         backend="torch")
-        assert calls[-1] == "torch"
+        assert set(calls) == {"trace"}  # the torch backend neither traces nor calls the chunk function
         ops = NumpyBitOps(g.width)
         words = x.view(np.uint32).reshape(-1, 16).astype(np.uint64)
         st_words = np.full(words.shape[0], np.float32(ts).view(np.uint32), dtype=np.uint64)
