@@ -21,12 +21,19 @@ The loops:
 * ``pairwise``: the numpy kernel's tree, mid = lo + (hi - lo) // 2, walked in post-order.  The host lists, for
   every k, how many tree nodes end at leaf k; the kernel pushes each leaf and then merges that many times, left
   (the stack, in a scratch buffer per program) + right (the tile in registers); the result is +0 + the root;
-* ``tensor_core`` (products finite and exact in binary64, every non-zero product at least 2^(b - 1000), b >= 2,
-  checked by :func:`tensor_core_fits`): per group of g products (a last partial group reads zeros), the running
-  maximum magnitude over t and the products, the alignment unit, the aligned integer terms summed in binary64
-  (exact: (g + 1) 2^(b + 1) <= 2^53), the sum rounded into the accumulator; with n_c > 0 the promotion into the
-  binary32 accumulator every n_c elements.  An infinite t (an overflow into the accumulator) stays infinite, as
-  in the numpy kernel's general path.
+* ``tensor_core`` (finite products exact in binary64, every non-zero finite product at least 2^(b - 1000) and
+  below 2^1000, b >= 2, checked by :func:`tensor_core_fits` on the finite operands): per group of g products (a
+  last partial group reads zeros), the running maximum magnitude over t and the products, the alignment unit,
+  the aligned integer terms summed in binary64 (exact: (g + 1) 2^(b + 1) <= 2^53), the sum rounded into the
+  accumulator; with n_c > 0 the promotion into the binary32 accumulator every n_c elements.  An infinite t (an
+  overflow into the accumulator) stays infinite, as in the numpy kernel's general path.  NaN and infinite terms
+  (NaN/inf operands, inf x 0, a NaN or infinite t) need no path of their own: an infinite term makes the maximum
+  infinite and the unit that of the exponent field 2047 (finite), a NaN one leaves it NaN (numpy, the
+  interpreter) or finite (a GPU's maxnum), and in every case each aligned NaN/inf term stays NaN/inf (x times a
+  finite positive power of two, truncated or rounded) while each finite term stays finite (below 2^1000, times
+  at most 2^(b - 1024) < 2^-970 when the maximum is not finite), so the binary64 sum of the aligned terms is
+  NaN or the infinity of the terms' IEEE sum, which is the exact model's rule for such groups, and TC_FINISH
+  keeps NaN and rounds the infinity as the format does.
 
 Into binary32 with products that are binary32 values (checked by the caller) the chains and pairwise run in
 float32: fl(a' b') = a' b', so sequential and fma_chain coincide, and a compiler contracting ``s + a * b`` into a
@@ -117,6 +124,14 @@ def _pairwise(a_ptr, b_ptr, merges_ptr, stack_ptr, out_ptr, M, N, K, DEPTH, RND:
 
 
 @triton.jit
+def _tc_product(a_ptr, b_ptr, rm, rn, mm, mn, K, N, k):
+    """The tile's products a_ik b_kj of element k of K (zero past K: a last partial group)."""
+    a = tl.load(a_ptr + rm * K + k, mask=mm & (rm * 0 + k < K), other=0.0)
+    b = tl.load(b_ptr + k * N + rn, mask=mn & (rn * 0 + k < K), other=0.0)
+    return a[:, None] * b[None, :]
+
+
+@triton.jit
 def _tensor_core(a_ptr, b_ptr, out_ptr, M, N, K, NC, TC_MAX: tl.constexpr, TC_UNIT: tl.constexpr,
                  TC_TERM: tl.constexpr, TC_FINISH: tl.constexpr, ADD32: tl.constexpr, G: tl.constexpr,
                  BM: tl.constexpr, BN: tl.constexpr):
@@ -126,15 +141,11 @@ def _tensor_core(a_ptr, b_ptr, out_ptr, M, N, K, NC, TC_MAX: tl.constexpr, TC_UN
     for lo in range(0, K, G):  # a last partial group reads zero products, which change neither E nor the sum
         big = tl.abs(t)
         for j in tl.static_range(G):
-            a = tl.load(a_ptr + rm * K + lo + j, mask=mm & (rm * 0 + lo + j < K), other=0.0)
-            b = tl.load(b_ptr + (lo + j) * N + rn, mask=mn & (rn * 0 + lo + j < K), other=0.0)
-            big = TC_MAX(big, a[:, None] * b[None, :])
+            big = TC_MAX(big, _tc_product(a_ptr, b_ptr, rm, rn, mm, mn, K, N, lo + j))
         scale, inv = TC_UNIT(big)
         s = TC_TERM(t, scale)
-        for j in tl.static_range(G):
-            a = tl.load(a_ptr + rm * K + lo + j, mask=mm & (rm * 0 + lo + j < K), other=0.0)
-            b = tl.load(b_ptr + (lo + j) * N + rn, mask=mn & (rn * 0 + lo + j < K), other=0.0)
-            s = s + TC_TERM(a[:, None] * b[None, :], scale)  # integers below 2^53: exact in any order
+        for j in tl.static_range(G):  # integers below 2^53: exact in any order; NaN/inf terms give the IEEE sum
+            s = s + TC_TERM(_tc_product(a_ptr, b_ptr, rm, rn, mm, mn, K, N, lo + j), scale)
         t = TC_FINISH(s, inv)
         if NC > 0:
             if (lo + G) % NC == 0:
@@ -221,9 +232,9 @@ _INTERPRETED: dict[str, object] = {}
 
 
 def _launcher(kernel, cpu: bool):
-    """The kernel as launched: itself on CUDA; on CPU an interpreted copy whose calls to :func:`_tile` reach a
-    plain copy of it (the interpreter wraps only the function it is given, and calling a jit function outside a
-    compiled kernel raises)."""
+    """The kernel as launched: itself on CUDA; on CPU an interpreted copy whose calls to :func:`_tile` and
+    :func:`_tc_product` reach plain copies of them (the interpreter wraps only the function it is given, and
+    calling a jit function outside a compiled kernel raises)."""
     if not cpu:
         return kernel
     name = kernel.fn.__name__
@@ -237,7 +248,8 @@ def _launcher(kernel, cpu: bool):
         def copy(f):
             return types.FunctionType(f.__code__, env, f.__name__, f.__defaults__, f.__closure__)
 
-        env[_tile.fn.__name__] = copy(_tile.fn)
+        for helper in (_tile, _tc_product):
+            env[helper.fn.__name__] = copy(helper.fn)
         _INTERPRETED[name] = InterpretedFunction(copy(kernel.fn))
     return _INTERPRETED[name]
 
@@ -249,8 +261,8 @@ def accumulate(ap: np.ndarray, bp: np.ndarray, model: str, mp: dict, device: str
     arrays of binary32 values whose products are binary32 values (checked by the caller) and run in float32;
     into another accumulator (at most 32 bits, with subnormals) they take products exact in binary64 and run the
     numpy kernel's binary64 steps (TwoSum, rounding to odd, RNE into the format); tensor_core into any of these
-    accumulators takes products exact in binary64 and refuses, with KernelError, what :func:`tensor_core_fits`
-    names."""
+    accumulators takes finite products exact in binary64 (NaN/inf operands too) and refuses, with KernelError, what
+    :func:`tensor_core_fits` names of the finite operands."""
     import torch
 
     from refarith.fast.gemm_steps import acc_format
@@ -268,14 +280,16 @@ def accumulate(ap: np.ndarray, bp: np.ndarray, model: str, mp: dict, device: str
     grid = (-(-m // bs), -(-n // bs))
     if model == "tensor_core":
         g, b = int(mp["g"]), int(mp["b"])
-        why = tensor_core_fits(ap, bp, g, b)
+        fa, fb = np.isfinite(ap), np.isfinite(bp)
+        why = tensor_core_fits(np.where(fa, ap, 0.0), np.where(fb, bp, 0.0), g, b)
         if why:
             raise KernelError(f"tensor_core on the triton backend: {why}; use the numpy backend")
         steps = step_module(model, acc, b, mp["tc_round"] == "rtz")
         ta, tb = (torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64)).to(dev) for x in (ap, bp))
         out = torch.empty((m, n), dtype=torch.float64, device=dev)
-        _launcher(_tensor_core, cpu)[grid](ta, tb, out, m, n, k, int(mp["n_c"]), **steps.args(cpu), G=g, BM=bs,
-                                           BN=bs)
+        with np.errstate(invalid="ignore"):  # the interpreter's numpy: inf x 0, inf - inf in groups with specials
+            _launcher(_tensor_core, cpu)[grid](ta, tb, out, m, n, k, int(mp["n_c"]), **steps.args(cpu), G=g,
+                                               BM=bs, BN=bs)
         return out.cpu().numpy()
     f32 = acc == "binary32"
     dt = np.float32 if f32 else np.float64
