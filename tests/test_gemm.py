@@ -399,6 +399,48 @@ def test_tc_sharp_bound_is_reached() -> None:
         assert abs(float(T._tc_sharp_tight(preset).counterexample["error_over_proved_bound"]) - share) < 1e-4
 
 
+def test_tc_e4m3_ratio_theorem_b23(monkeypatch) -> None:
+    """volta_tc and ampere_tc on E4M3 groups: Z3 proves |t' - S| <= sharp / (1 + 2^-23); the sum query fails
+    without the largest term's exact alignment, lemma (B'') with a 23-bit truncation, lemma (T) with a 25-bit
+    binary32 grid, and lemma (E) with a value of 10 significant bits among the codes."""
+    from refarith.smt.registry import COUNTEREXAMPLE, PROVED
+    from refarith.smt.theorems import gemm as T
+
+    for preset in T.TC_E4M3_RATIO:
+        assert T._tc_e4m3_ratio(preset).verdict == PROVED, preset
+    assert T._tc_e4m3_ratio("volta_tc", largest_exact=False).verdict == COUNTEREXAMPLE
+    right, decode = T._tc_rtz_term, T.F.decode_array
+    monkeypatch.setattr(T, "_tc_rtz_term", lambda m, f, p, w: right(m, f, p - 1, w))
+    assert T._tc_lemma_b_sharp(5, plus_r=True).verdict == COUNTEREXAMPLE
+    monkeypatch.setattr(T, "_tc_rtz_term", lambda m, f, p, w: right(m, f, p + 1, w))
+    assert T._tc_lemma_t32(23).verdict == COUNTEREXAMPLE
+    monkeypatch.setattr(T, "_tc_rtz_term", right)
+
+    def wider(codes, fmt):
+        v = decode(codes, fmt)
+        return np.where(v == 1.0, 1.0 + 2.0 ** -9, v)
+
+    monkeypatch.setattr(T.F, "decode_array", wider)
+    out = T._tc_e4m3_ratio("volta_tc")
+    assert out.verdict == "error" and "not a multiple of 2^17" in out.detail
+
+
+def test_tc_e4m3_ratio_is_attained() -> None:
+    """The witness GEMM (1 x 2g by 2g x 1 E4M3 codes) errs by sharp / (1 + 2^-23) exactly, in the exact model
+    (Fractions) and the numpy kernel: the expected result is recomputed here from the codes' values."""
+    from refarith.smt.theorems import gemm as T
+
+    for preset in T.TC_E4M3_RATIO:
+        out = T._tc_e4m3_ratio_tight(preset)
+        assert out.verdict == "counterexample" and out.confirmed, (preset, out)
+        g = T.TC_ALIGN[preset][0]
+        cx = out.counterexample
+        s = g * 2 ** 23 + g - 1  # g products 4 x 8 and t = 2^-9 (g - 1) 2^-9, in units 2^-18
+        assert Fraction(cx["S_units"]) == s and Fraction(cx["error_units"]) == g - 1
+        assert Fraction(cx["error_over_sharp_bound"]) == Fraction(2 ** 23, 2 ** 23 + 1)
+        assert Fraction(cx["D"]) == Fraction(g * 2 ** 23, 2 ** 18)  # the binary32 truncation of S
+
+
 def test_tc_whole_k_theorem_and_kernel() -> None:
     """The induction step proves for every preset (and deepseek_v3's promoted form) and fails with the alignment term
     left out of the rate; the numpy kernel's whole-K errors (positive E4M3, K = 1024) lie within the bounds."""
