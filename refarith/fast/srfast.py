@@ -15,12 +15,16 @@ every exponent of the target's normal range reads the fraction the same way, tak
 table only for the elements below that range) and gather the code at key << 1 | up from one interleaved table.
 Faster still, where the target's ulp sits at one bit d0 of the pattern (its normal range), the decision is the
 carry of (bits + add) into bit d0 and the code one gather at (bits + add) >> d0 (:func:`_carry_plan`,
-:func:`_encode_sr_carry`); the few elements outside that range take the keyed reading.
-Tested equal to ``cast_bits`` and to the exact model (tests/test_sr_fast.py).
+:func:`_encode_sr_carry`); the few elements outside that range take the keyed reading.  For targets of 6 bits or
+fewer (E2M1, FP6) whose overflow saturates, the code is computed with no gather at all: the magnitude read in one
+fixed-point scale (the pattern in the normal range, a float32 product below it) plus the carry of r, and the sign
+(:func:`_scaled_plan`, :func:`_encode_sr_scaled`).
+Tested equal to ``cast_bits`` and to the exact model (tests/test_sr_fast.py, tests/test_sr_scaled.py).
 """
 
 from __future__ import annotations
 
+from fractions import Fraction
 from functools import lru_cache
 
 import numpy as np
@@ -92,6 +96,12 @@ def encode_sr(bits: np.ndarray, dst: FloatFormat, overflow: str, nan_policy: str
     with mode='clip' (no per-element bounds check); the per-exponent mask and shift come from one packed
     table."""
     if variant in ("a", "b", "c", "c_odd", "te_e2m1_8"):
+        # the fixed-point reading for targets of 6 bits or fewer, whose normal range starts near 1, so that the carry
+        # reading sends much of ordinary data to its fixed-point words; 8-bit targets keep the carry reading, as fast
+        # or faster there (docs/benchmarks.md)
+        scaled = _scaled_plan(dst, overflow, nan_policy, negative, variant, k) if dst.nbits <= 6 else None
+        if scaled is not None:
+            return _encode_sr_scaled(bits, dst, overflow, nan_policy, negative, r, k, variant, out_dtype, scaled)
         carry = _carry_plan(dst, overflow, nan_policy, negative, variant, k, np.dtype(out_dtype).str)
         if carry is not None:
             return _encode_sr_carry(bits, dst, overflow, nan_policy, negative, r, k, variant, out_dtype, carry)
@@ -517,6 +527,151 @@ def _encode_sr_carry(bits: np.ndarray, dst: FloatFormat, overflow: str, nan_poli
                 continue  # this block again, in fixed point
             patch.append(np.flatnonzero(mb) + a)
         a += m
+    if patch:
+        j = np.concatenate(patch)
+        codes[j], errs[j] = _encode_sr_keyed(bits[j], dst, overflow, nan_policy, negative, r[j], k, variant,
+                                             out_dtype)
+    return codes, errs
+
+
+@lru_cache(maxsize=64)
+def _scaled_plan(dst: FloatFormat, overflow: str, nan_policy: str, negative: str, variant: str,
+                 k: int) -> tuple[int, int, int, int, int, str] | None:
+    """(C, s, d0, p, S, tail dtype) for the arithmetic reading of :func:`_encode_sr_scaled`, or None where it does
+    not hold.
+
+    With the sign cleared and the magnitude clamped at the target's largest finite value (A = min(bits &
+    0x7FFFFFFF, S), S its binary32 pattern), let V = A - A' + q, A' = min(A, E_reg << 23) and q = floor(A' * 2^s)
+    (A' read as binary32, s = 150 - E_reg; E_reg: the lowest biased binary32 exponent of the target's normal
+    range, :func:`_regular_plan`).  In that range q = 2^23 and V = A - C, C = (E_reg - 1) << 23, which is
+    ((E - E_reg + 1) << 23) | mantissa with the target's ulp at bit d0 = 23 - mbits; below it V = q, |x| in units
+    of 2^-s, where the target's ulp (its subnormal spacing) is again bit d0.  So V reads |x| in fixed point with
+    the ulp at bit d0 everywhere, V >> d0 is the magnitude code, and the variant rounds up where the random
+    integer added at bit p = d0 - k carries into bit d0: up = ((V >> p) + r) >> k, r << p having no bits below p.
+    The code is ((V >> d0) + up) | sign; the clamped S is exact, so a value above it gives the largest code.
+
+    Checked here on every sticky key below E = 255, both signs (the patterns of one key share V >> d0 and their
+    exactness, the ulp being at bit 16 or above, and S has no bits below 16): (V >> d0) | sign is the key's
+    ``down`` code and, for an inexact key (:func:`tables`' fraction mask), the code one up, or the largest code
+    from S up, is its ``away`` code, and no such key is an error.  That is where the overflow rule enters (it holds
+    where it saturates); infinities and NaNs, where the NaN policy acts, go to the keyed path.  The tail, (V >> p)
+    + r and what follows, runs in int16 where it fits.  None for unsigned targets, for p < 2, where the check
+    fails, and for te_e2m1_8 on targets other than E2M1 with k = 8."""
+    if not dst.signed or dst.sign_mask != 1 << (dst.nbits - 1):
+        return None
+    if variant == "te_e2m1_8" and (dst.name != "ocp_e2m1" or k != 8):
+        return None
+    plan = _regular_plan(dst, overflow, nan_policy, negative, k if variant in ("a", "te_e2m1_8") else k + 1)
+    d0 = 23 - dst.mbits
+    if plan is None or d0 - k < 2 or d0 < 16 or not 2 <= plan[0] <= 200:
+        return None
+    e_reg = plan[0]
+    c_off, s = (e_reg - 1) << 23, 150 - e_reg
+    sat = int(np.float32(float(dst.max)).view(np.uint32))
+    if Fraction(float(np.uint32(sat).view(np.float32))) != dst.max or sat & 0xFFFF or sat < e_reg << 23:
+        return None
+    pair, perr, limit = _pair_codes(dst, overflow, nan_policy, negative, "<u4")
+    _, _, _, mask_t = tables(dst, overflow, nan_policy, negative)
+    keys = np.arange(1 << 17, dtype=np.int64)
+    keys = keys[(keys >> 8) & 0xFF < 255]
+    rep = ((keys >> 1) << 16 | (keys & 1)).astype(np.uint32)  # castkernel.key_representative
+    a = np.minimum(rep & np.uint32(0x7FFFFFFF), np.uint32(sat))
+    ac = np.minimum(a, np.uint32(e_reg << 23))
+    q = (ac.view(np.float32) * np.float32(2.0 ** s)).astype(np.int64)
+    mag = (a.astype(np.int64) - ac + q) >> d0
+    sign = (rep.astype(np.int64) >> 31) << (dst.nbits - 1)
+    inexact = ((rep | np.uint32(0x800000)) & mask_t[(rep >> 23) & 0xFF]) != 0
+    up = mag + (a < sat)
+    down, away = pair[2 * keys].astype(np.int64), pair[2 * keys + 1].astype(np.int64)
+    if perr is not None and perr[2 * keys].any() or limit is not None and int(np.maximum(down, away).max()) > limit:
+        return None
+    if not (np.array_equal(mag | sign, down) and np.array_equal((up | sign)[inexact], away[inexact])):
+        return None
+    tail = "<i2" if ((sat - c_off) >> (d0 - k)) + (1 << k) < 1 << 15 else "<i4"
+    return c_off, s, d0, d0 - k, sat, tail
+
+
+def _encode_sr_scaled(bits: np.ndarray, dst: FloatFormat, overflow: str, nan_policy: str, negative: str,
+                      r: np.ndarray, k: int, variant: str, out_dtype: type,
+                      plan: tuple[int, int, int, int, int, str]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`encode_sr` by the fixed-point reading of :func:`_scaled_plan`, in int32, float32 and int16 element
+    operations (no gather).  Per element, with V = A - A' + q and p = d0 - k:
+
+    * a: up = ((V >> p) + r) >> k;
+    * b: V + 2^(p-1) first, so up = (F + 2r + 1) >> (k + 1), F the k + 1 bits below the ulp (ties round up);
+    * c, c_odd: as b, except at an exact tie (the bits of V below p are 2^(p-1) and q lost no bits: the product
+      A' * 2^s is an integer) with t = bit p of V even (c) or odd (c_odd), where V - 1 + 2^(p-1) does not carry:
+      such ties stay at t, every other value rounds to its nearest, so up = (t + inc + r) >> k with t rounded to
+      k bits, ties to even (odd) t.  A value of V with those low bits that is not an exact tie (q dropped
+      nonzero bits) lies above the half and keeps b's carry;
+    * te_e2m1_8 (E2M1, k = 8, s = 23): q = (floor(A' * 2^26) + 1) >> 3.  TE's rule rounds up where floor(frac *
+      2^(8+j)) + r * 2^j + 1 >= 2^(8+j) (:func:`refarith.fast.castkernel._sr_up`), j = 17 for the magnitude 0,
+      16 for 0.5 and 15 above.  Below 2^-2 (n = 0, frac = 2|x|) that is floor(|x| * 2^26) + 1 + r * 2^17 >= 2^25,
+      i.e. ((floor(|x| * 2^26) + 1) >> 3) + r * 2^14 >= 2^22 (2^25 and r * 2^17 are multiples of 8): the carry of
+      a.  In [2^-2, 1) |x| * 2^26 is a multiple of 2 or 4, so the + 1 changes nothing and q is a's; there, and
+      from 1 up (:func:`_carry_plan`), binary32 has no bits that far below the ulp and TE's decision is a's.
+
+    The products are exact (a power of two times a binary32 value of at most 2^(E_reg - 127); a binary32
+    subnormal gives q = 0 and is no tie, so flushing subnormals in the floating-point unit would change nothing),
+    and the conversion truncates, so q is exact.  The sign comes back as 2^(nbits - 1) where the pattern is
+    negative as int32.  The NaN and infinity patterns (A >= 0x7F800000 before the clamp) are taken by
+    :func:`_encode_sr_keyed` afterwards, in one call, which gives their codes and error flags."""
+    c_off, s, d0, p, sat, tail = plan
+    e_one = c_off + (1 << 23)
+    n = bits.size
+    codes = np.empty(n, dtype=out_dtype)
+    errs = np.zeros(n, dtype=bool)
+    m0 = min(_BLOCK, n)
+    v, q = np.empty(m0, dtype=np.int32), np.empty(m0, dtype=np.int32)
+    fl = np.empty(m0, dtype=np.float32)
+    u = np.empty(m0, dtype=np.dtype(tail))
+    neg = np.empty(m0, dtype=bool)
+    s8 = np.empty(m0, dtype=np.uint8)
+    sat_a, one_a = np.full(m0, sat, dtype=np.int32), np.full(m0, e_one, dtype=np.int32)  # array operands: numpy's
+    # minimum of an int32 array and a scalar runs about twice as long as of two arrays
+    te = variant == "te_e2m1_8"
+    tie = {"c": 1 << (p - 1), "c_odd": 3 << (p - 1)}.get(variant)
+    if tie is not None:
+        tb = np.empty(m0, dtype=np.int32)
+        hit = np.empty(m0, dtype=bool)
+    const = np.int32(1 << (p - 1)) if variant in ("b", "c", "c_odd") else None
+    scale = np.float32(2.0 ** (s + 3 if te else s))
+    sp, sk, sign_code = np.int32(p), u.dtype.type(k), np.uint8(dst.sign_mask)
+    special = np.int32(0x7F800000)
+    patch = []
+    for a in range(0, n, _BLOCK):
+        x = bits[a:a + _BLOCK]
+        m = x.size
+        vb, qb, fb, ub, nb, sb = v[:m], q[:m], fl[:m], u[:m], neg[:m], s8[:m]
+        np.bitwise_and(x, np.uint32(0x7FFFFFFF), out=vb.view(np.uint32))
+        if int(vb.max()) >= special:
+            patch.append(np.flatnonzero(vb >= special) + a)
+        np.less(x.view(np.int32), np.int32(0), out=nb)
+        np.minimum(vb, sat_a[:m], out=vb)  # A
+        np.minimum(vb, one_a[:m], out=qb)  # A'
+        np.multiply(qb.view(np.float32), scale, out=fb)
+        vb -= qb
+        np.copyto(qb, fb, casting="unsafe")  # truncation: the floor of a nonnegative product
+        if te:
+            qb += np.int32(1)
+            qb >>= np.int32(3)
+        vb += qb  # V
+        if tie is not None:
+            tt, hb = tb[:m], hit[:m]
+            np.bitwise_and(vb, np.int32((2 << p) - 1), out=tt)
+            np.equal(tt, np.int32(tie), out=hb)
+            if hb.any():
+                j = np.flatnonzero(hb)
+                vb[j] -= fb[j] == qb[j]  # exact ties only
+        if const is not None:
+            vb += const
+        np.right_shift(vb, sp, out=ub, casting="unsafe")  # < 2^15 where the tail is int16 (A <= S)
+        np.add(ub, r[a:a + m], out=ub, casting="unsafe")
+        ub >>= sk
+        cb = codes[a:a + m]
+        np.copyto(cb, ub, casting="unsafe")
+        np.multiply(nb.view(np.uint8), sign_code, out=sb)
+        np.bitwise_or(cb, sb, out=cb, casting="unsafe")
     if patch:
         j = np.concatenate(patch)
         codes[j], errs[j] = _encode_sr_keyed(bits[j], dst, overflow, nan_policy, negative, r[j], k, variant,
