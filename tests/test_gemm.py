@@ -436,7 +436,7 @@ def test_tc_e4m3_ratio_is_attained() -> None:
         g = T.TC_ALIGN[preset][0]
         cx = out.counterexample
         s = g * 2 ** 23 + g - 1  # g products 4 x 8 and t = 2^-9 (g - 1) 2^-9, in units 2^-18
-        assert Fraction(cx["S_units"]) == s and Fraction(cx["error_units"]) == g - 1
+        assert Fraction(cx["S"]) == Fraction(s, 2 ** 18) and Fraction(cx["error_units"]) == g - 1
         assert Fraction(cx["error_over_sharp_bound"]) == Fraction(2 ** 23, 2 ** 23 + 1)
         assert Fraction(cx["D"]) == Fraction(g * 2 ** 23, 2 ** 18)  # the binary32 truncation of S
 

@@ -443,6 +443,20 @@ def _tc_lemma_b_sharp(n: int, plus_r: bool = False) -> Outcome:
     return prove(lemma, {"y": y, "F": f, "sh": sh}, 30)
 
 
+def _tc_sum_terms(n: int):
+    """Z3 integer terms of a group step's sum: (the per-term alignment losses d_i, S = sum x_i, the aligned sum
+    y = sum (x_i - d_i), U, D the result, R its truncation loss, abs)."""
+    import z3
+
+    xs, ds = z3.Ints(" ".join(f"x{i}" for i in range(n))), z3.Ints(" ".join(f"d{i}" for i in range(n)))
+    uu, dd, rr = z3.Ints("U D R")
+
+    def ab(t):
+        return z3.If(t < 0, -t, t)
+
+    return ds, z3.Sum(xs), z3.Sum([xi - di for xi, di in zip(xs, ds)]), uu, dd, rr, ab
+
+
 def _tc_sharp_bound(preset: str) -> Outcome:
     """Lemma (A), then (B') the binary32 truncation of an aligned sum y (a multiple of 2^sh) loses r = 0 or
     r <= 2^-23 |y| - 2^sh, then (C') the sum: |t' - S| <= :func:`tc_sharp_bound` (Z3, three queries)."""
@@ -458,13 +472,7 @@ def _tc_sharp_bound(preset: str) -> Outcome:
     out = _tc_lemma_b_sharp(n)
     if out.verdict != PROVED:
         return out
-    xs, ds = z3.Ints(" ".join(f"x{i}" for i in range(n))), z3.Ints(" ".join(f"d{i}" for i in range(n)))
-    uu, dd, rr = z3.Ints("U D R")
-
-    def ab(t):
-        return z3.If(t < 0, -t, t)
-
-    s, yy = z3.Sum(xs), z3.Sum([xi - di for xi, di in zip(xs, ds)])
+    ds, s, yy, uu, dd, rr, ab = _tc_sum_terms(n)
     hyp = [uu >= 0, *[z3.And(-uu <= di, di <= uu) for di in ds], rr == ab(dd - yy),
            z3.Or(rr == 0, (rr + uu + 1) * 2 ** (_P32 - 1) <= ab(yy))]
     err = ab(dd - s)
@@ -805,8 +813,16 @@ def _tc_e4m3_tight(preset: str = "hopper_fp8") -> Outcome:
     """The claim ``|t' - S| <= (1 - 2^-20) x the sharpened bound`` for E4M3 groups, refuted by the GEMM
     :data:`TC_E4M3_WITNESS` through the exact model (and the numpy kernel): its error is the sharpened bound of its
     second group, and the first group loses nothing."""
+    cx, err, sharp, same = _e4m3_witness(preset, *TC_E4M3_WITNESS, 14)
+    return Outcome(COUNTEREXAMPLE, cx, confirmed=err == sharp and same and (1 - Fraction(1, 2 ** 20)) * sharp < err,
+                   method="enumeration")
+
+
+def _e4m3_witness(preset: str, a: list[int], bb: list[int], e: int) -> tuple[dict, Fraction, Fraction, bool]:
+    """The 1 x K by K x 1 E4M3 GEMM (codes ``a``, ``bb``) through the exact model and the numpy kernel: (its
+    counterexample record, the error in units 2^-18, the sharpened bound of a group at E = ``e`` whose terms sum
+    to S (every earlier group exact), whether the kernel's code equals the exact model's)."""
     g, b = TC_ALIGN[preset]
-    a, bb = TC_E4M3_WITNESS
     spec = f"scaled_mm(ocp_e4m3->binary32,accum={preset})"
     d = X.scaled_mm(spec, [a], [[x] for x in bb])[0][0]
     dval = Fraction(float(F.decode_array(np.array([d]), "binary32")[0]))
@@ -815,12 +831,10 @@ def _tc_e4m3_tight(preset: str = "hopper_fp8") -> Outcome:
     s = sum(Fraction(float(tab[x])) * Fraction(float(tab[y])) for x, y in zip(a, bb))
     unit = Fraction(1, 2 ** 18)
     err = abs(dval - s) / unit
-    sharp = tc_sharp_bound(g + 1, b, 14, s / unit)  # second group: E = 14; its terms sum to S (the first is exact)
-    return Outcome(COUNTEREXAMPLE, {"a": " ".join(f"{x:#04x}" for x in a), "b": " ".join(f"{x:#04x}" for x in bb),
-                                    "S": str(s), "D": str(dval), "error_units": str(err),
-                                    "sharp_bound_units": str(sharp), "fast_kernel_code": f"{fast:#010x}"},
-                   confirmed=err == sharp and fast == d and (1 - Fraction(1, 2 ** 20)) * sharp < err,
-                   method="enumeration")
+    sharp = tc_sharp_bound(g + 1, b, e, s / unit)
+    cx = {"a": " ".join(f"{x:#04x}" for x in a), "b": " ".join(f"{x:#04x}" for x in bb), "S": str(s),
+          "D": str(dval), "error_units": str(err), "sharp_bound_units": str(sharp), "fast_kernel_code": f"{fast:#010x}"}
+    return cx, err, sharp, fast == d
 
 
 @theorem("gemm.tc_e4m3_sharp_tight.hopper_fp8",
@@ -890,13 +904,7 @@ def _tc_e4m3_ratio(preset: str, largest_exact: bool = True) -> Outcome:
     for out in (_tc_lemma_t32(b), _tc_lemma_a(b), _tc_lemma_b_sharp(n, plus_r=True)):
         if out.verdict != PROVED:
             return out
-    xs, ds = z3.Ints(" ".join(f"x{i}" for i in range(n))), z3.Ints(" ".join(f"d{i}" for i in range(n)))
-    uu, dd, rr = z3.Ints("U D R")
-
-    def ab(t):
-        return z3.If(t < 0, -t, t)
-
-    s, yy = z3.Sum(xs), z3.Sum([xi - di for xi, di in zip(xs, ds)])
+    ds, s, yy, uu, dd, rr, ab = _tc_sum_terms(n)
     hyp = [uu >= 0, ds[0] == 0 if largest_exact else True, *[z3.And(-uu <= di, di <= uu) for di in ds],
            rr == ab(dd - yy),
            z3.Or(rr == 0, (rr + uu + 1) * 2 ** (_P32 - 1) + rr <= ab(yy))]
@@ -927,23 +935,10 @@ def _tc_e4m3_ratio_tight(preset: str) -> Outcome:
     """The claim ``|t' - S| < sharp / (1 + 2^-23)`` for E4M3 groups, refuted by :func:`tc_e4m3_ratio_witness`
     through the exact model and the numpy kernel: the error equals sharp / (1 + 2^-23), more than (1 - 2^-20) sharp
     (the claim hopper_fp8's witness refutes)."""
-    g, b = TC_ALIGN[preset]
-    a, bb = tc_e4m3_ratio_witness(g)
-    spec = f"scaled_mm(ocp_e4m3->binary32,accum={preset})"
-    d = X.scaled_mm(spec, [a], [[x] for x in bb])[0][0]
-    dval = Fraction(float(F.decode_array(np.array([d]), "binary32")[0]))
-    fast = int(F.scaled_mm(spec, np.array([a]), np.array([bb]).T)[0, 0])
-    tab = F.decode_array(np.arange(256), "ocp_e4m3")
-    unit = Fraction(1, 2 ** 18)
-    s = sum(Fraction(float(tab[x])) * Fraction(float(tab[y])) for x, y in zip(a, bb)) / unit
-    err = abs(dval / unit - s)
-    sharp = tc_sharp_bound(g + 1, b, 23, s)  # second group: E = 23; its terms sum to S (the first is exact)
+    cx, err, sharp, same = _e4m3_witness(preset, *tc_e4m3_ratio_witness(TC_ALIGN[preset][0]), 23)
+    cx["error_over_sharp_bound"] = str(err / sharp)
     ratio = Fraction(2 ** (_P32 - 1), 2 ** (_P32 - 1) + 1)
-    return Outcome(COUNTEREXAMPLE, {"a": " ".join(f"{x:#04x}" for x in a), "b": " ".join(f"{x:#04x}" for x in bb),
-                                    "S_units": str(s), "D": str(dval), "error_units": str(err),
-                                    "sharp_bound_units": str(sharp), "error_over_sharp_bound": str(err / sharp),
-                                    "fast_kernel_code": f"{fast:#010x}"},
-                   confirmed=err == ratio * sharp and err > 0 and fast == d
+    return Outcome(COUNTEREXAMPLE, cx, confirmed=err == ratio * sharp and err > 0 and same
                    and err > (1 - Fraction(1, 2 ** 20)) * sharp, method="enumeration")
 
 
