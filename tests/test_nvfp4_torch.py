@@ -196,3 +196,149 @@ def test_dequantize_rejects_codes_out_of_range():
         fnv.nvfp4_dequantize(None, s, c + 16, backend="torch")
     with pytest.raises(BadValueError, match="UE4M3 scale codes must be below 128"):
         fnv.nvfp4_dequantize(None, s + 128, c, backend="torch")
+
+
+# ------------------------------------------------------------------ division="divide": fl(x * fl(1 / d)) and its edges
+def _exact_e2m1(bits: int, rounding: str) -> int:
+    from refarith.exact import ops as exact_ops
+    from refarith.exact.rounding import round_value
+
+    v = exact_ops.decode(bits & 0xFFFFFFFF, "binary32")
+    if v.is_nan:
+        return 0
+    return round_value(v, "ocp_e2m1", rounding, "saturate").code
+
+
+@pytest.mark.parametrize("rounding", env.ROUNDINGS)
+def test_bucket_codes_are_the_exact_models_codes(rounding):
+    """Every bucket's code is the exact model's E2M1 code of the patterns strictly inside it (both ends and one at
+    random, both signs); buckets 0 and 1024 give the codes of +0 and -0."""
+    tab = fnv.bucket_codes(rounding)
+    rng = np.random.default_rng(3)
+    assert tab.shape == (2048,)
+    assert (int(tab[0]), int(tab[1024])) == (_exact_e2m1(0, rounding), _exact_e2m1(0x80000000, rounding))
+    for h in range(2048):
+        if h in (0, 1024):
+            continue
+        for p in (h << 21 | 1, ((h + 1) << 21) - 1, h << 21 | int(rng.integers(1, 1 << 21))):
+            assert int(tab[h]) == _exact_e2m1(p, rounding), (hex(p), rounding)
+
+
+def _edge_blocks(d: np.ndarray, points: list[float], reach: int) -> np.ndarray:
+    """Blocks of 16 (float32, one row of blocks per divisor): a first element A that keeps the block's scale code
+    (A = 6 d (1 + 2^-10), above every other element), then the patterns within ``reach`` of m * d for every point
+    m, both signs."""
+    rows = []
+    off = np.arange(-reach, reach + 1)
+    for dv in d.astype(np.float64):
+        a = np.float32(6 * dv * (1 + 2.0 ** -10))
+        cand = (np.array([np.float32(m * dv) for m in points]).view(np.int32)[:, None] + off).reshape(-1)
+        cand = cand.astype(np.int32).view(np.float32)
+        cand = cand[np.abs(cand) <= a]
+        cand = np.where(np.arange(cand.size) % 2 == 1, -cand, cand).astype(np.float32)
+        pad = -cand.size % 15
+        cand = np.concatenate([cand, np.zeros(pad, np.float32)]).reshape(-1, 15)
+        rows.append(np.concatenate([np.full((cand.shape[0], 1), a, np.float32), cand], axis=1))
+    return np.concatenate(rows).reshape(1, -1)
+
+
+_MIDPOINTS = [0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0]
+_VALUES = [0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0]
+
+
+@pytest.mark.parametrize("levels,tensor_scale,rounding", [(1, None, "rne"), (1, None, "rup"),
+                                                          (2, 5.2 / 2688, "rne"), (2, 3.3e-3, "rto")])
+def test_divide_at_the_rounding_edges(monkeypatch, levels, tensor_scale, rounding):
+    """Quotients within WINDOW + 6 patterns of every E2M1 decision point (ties x = m * d included) of every scale
+    code's divisor d: the torch kernel gives the exact model's codes, and the elements near an edge took the
+    integer f32_div (seen by a spy)."""
+    calls = []
+    real = fnv.f32_div
+    monkeypatch.setattr(fnv, "f32_div", lambda *a, **k: calls.append(tuple(a[0].shape)) or real(*a, **k))
+    ts = None if tensor_scale is None else float(np.float32(tensor_scale))
+    s = fnv._UE4M3_LUT[1:127].astype(np.float32)[::3]
+    d = s if ts is None else s * np.float32(ts)  # fl(S * s_t): numpy's IEEE binary32 multiply
+    x = _edge_blocks(d, _MIDPOINTS if rounding in ("rne", "rna") else _VALUES, fnv.WINDOW + 6)
+    st = None if ts is None else _bits(ts)
+    q = env.quantize_blocks(x.view(np.uint32).reshape(-1, 16).astype(np.int64).tolist(), "divide", levels, "eps",
+                            rounding, tensor_scale=st)
+    calls.clear()
+    _, sc, c = fnv.nvfp4_quantize(torch.from_numpy(x), "divide", levels, "eps", rounding=rounding,
+                                  tensor_scale=ts, backend="torch")
+    assert sc.reshape(-1).tolist() == list(q.scales)
+    assert [tuple(r) for r in c.reshape(-1, 16).tolist()] == list(q.codes)
+    assert any(len(sh) == 1 and sh[0] > 0 for sh in calls), "no element near an edge took the integer quotient"
+
+
+@pytest.mark.parametrize("group", [fnv.NEAR_GROUP, 48])
+def test_divide_with_many_zeros(monkeypatch, group):
+    """ReLU-like data (half zeros, -0 among them), where most groups hold an element at a bucket edge (the zeros)
+    and the kernel lifts the zeros out of reach first; groups that do not divide the chunk; several chunks."""
+    monkeypatch.setattr(fnv, "NEAR_GROUP", group)
+    monkeypatch.setattr(fnv, "TORCH_CPU_CHUNK", 1024)
+    rng = np.random.default_rng(13)
+    x = np.maximum(rng.standard_normal((6, 400)), 0).astype(np.float32)
+    x[1, ::7] = -0.0
+    x[2, :16] = 0.0
+    blocks = env.tiles(x.view(np.uint32).astype(np.int64).tolist(), "1x16")
+    for levels, rounding in ((2, "rne"), (1, "rdn")):
+        q = env.quantize_blocks(blocks, "divide", levels, "eps", rounding)
+        _, s, c = fnv.nvfp4_quantize(torch.from_numpy(x), "divide", levels, "eps", rounding=rounding,
+                                     backend="torch")
+        assert s.reshape(-1).tolist() == list(q.scales)
+        assert [tuple(r) for r in c.reshape(-1, 16).tolist()] == list(q.codes)
+
+
+def test_divide_where_the_reciprocal_overflows():
+    """s_t = 2^-140 makes the divisor of a block of zeros 2^-6 * 2^-140 = 2^-146, whose reciprocal overflows: the
+    block is recomputed with the integer quotient, so -0 / d keeps its code -0 (8), where -0 * inf would be NaN
+    (code 0)."""
+    x = np.zeros((2, 32), np.float32)
+    x[0, 1::2] = -0.0
+    x[1] = np.float32(2.0 ** -130) * np.arange(32, dtype=np.float32)
+    blocks = env.tiles(x.view(np.uint32).astype(np.int64).tolist(), "1x16")
+    q = env.quantize_blocks(blocks, "divide", 2, "eps", tensor_scale=_bits(2.0 ** -140))
+    _, s, c = fnv.nvfp4_quantize(torch.from_numpy(x), "divide", 2, "eps", tensor_scale=2.0 ** -140,
+                                 backend="torch")
+    assert 8 in q.codes[0]
+    assert s.reshape(-1).tolist() == list(q.scales)
+    assert [tuple(r) for r in c.reshape(-1, 16).tolist()] == list(q.codes)
+
+
+def test_quotient_limit_recomputes_every_block_where_the_reciprocal_is_not_normal():
+    """Codes whose r = fl(1 / d) is infinite, zero or subnormal recompute every block, blocks of zeros included
+    (limit 0x7FFFFFFF, the largest (smallest nonzero magnitude - 1)): a device's NaN for ±0 * inf need not be the
+    pattern that the bucket search happens to recompute on this CPU.  Normal r: the product floor - 1; code 0 with
+    zero_scale="zero" never (overwritten)."""
+    r = np.array([_bits(3.0), 0x7F800000, 0, 0x00400000, _bits(2.0 ** 100)] + [_bits(1.0)] * 123, np.int32)
+    for zs in ("eps", "zero"):
+        lim = fnv._quotient_limit(r, zs)
+        assert lim.dtype == np.int32
+        assert lim[1:4].tolist() == [0x7FFFFFFF] * 3
+        assert lim[4] == (1 << 23) - 1 - 1  # E(r) = 227: |x| >= 2^-126 suffices
+        assert lim[5] == (2 << 23) - 1 - 1  # E(r) = 127: |x| >= 2^-125
+        assert lim[0] == (-1 if zs == "zero" else (1 << 23) - 2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("levels,tensor_scale", [(1, None), (2, 5.2 / 2688)])
+def test_divide_on_every_magnitude_of_one_block_scale_slow(levels, tensor_scale):
+    """Every binary32 magnitude up to a block maximum A whose scale code is that of 1.0 (levels 1) or 40 (levels 2),
+    with alternating signs, 15 to a block after A: the torch kernel's codes equal numpy's (IEEE binary32 division
+    fl(x / d) and the sticky-key table)."""
+    if tensor_scale is None:
+        a = np.float32(6.0 * (1 + 2.0 ** -10))
+    else:
+        a = np.float32(6 * float(fnv._UE4M3_LUT[40]) * float(np.float32(tensor_scale)) * (1 + 2.0 ** -10))
+    top = int(np.array(a).view(np.int32))
+    step = 15 << 20
+    for lo in range(0, top + 1, step):
+        m = np.arange(lo, min(lo + step, top + 1), dtype=np.int64)
+        m = np.concatenate([m, np.zeros(-m.size % 15, np.int64)]).astype(np.int32).view(np.float32)
+        m = np.where(np.arange(m.size) % 2 == 1, -m, m).astype(np.float32).reshape(-1, 15)
+        x = np.concatenate([np.full((m.shape[0], 1), a, np.float32), m], axis=1).reshape(1, -1)
+        want = fnv.nvfp4_quantize(x, "divide", levels, "eps", tensor_scale=tensor_scale)
+        got = fnv.nvfp4_quantize(torch.from_numpy(x), "divide", levels, "eps", tensor_scale=tensor_scale,
+                                 backend="torch")
+        assert np.array_equal(got[1].numpy(), want[1])
+        assert np.array_equal(got[2].numpy(), want[2]), hex(lo)

@@ -6,12 +6,16 @@ the exact model's round_value(..., "binary32") does (numpy never flushes
 subnormals).  The torch backend computes them with integer operations
 (:func:`refarith.fast.mx.f32_div`, :func:`refarith.fast.mx.f32_mul`), except
 the element products x*r in blocks where every IEEE 754 multiply gives the same
-bits, flush-to-zero and denormals-are-zero included.  Roundings into UE4M3 and
+bits, flush-to-zero and denormals-are-zero included (``divide``: x * fl(1/d),
+whose E2M1 code is that of fl(x/d) away from the rounding edges; the elements
+near one take the integer f32_div).  Roundings into UE4M3 and
 E2M1 are done on the bits (the cast kernel's key tables, or
 :func:`refarith.fast.mx.encode_scaled`).
 """
 
 from __future__ import annotations
+
+from functools import cache
 
 import numpy as np
 
@@ -465,22 +469,87 @@ def _product_floor(per_code: np.ndarray, zero_scale: str) -> np.ndarray:
     return floor.astype(np.int32)
 
 
+WINDOW = 4  # quotient patterns within this many of a multiple of 2^21 are recomputed exactly (the bound is 2)
+NEAR_GROUP = 1024  # elements per minimum when the divide kernel looks for them
+
+
+def _quotient_limit(r: np.ndarray, zero_scale: str) -> np.ndarray:
+    """Per scale code (int32, 128 entries), for ``division="divide"`` with the multipliers r = fl(1 / d): blocks
+    whose (smallest nonzero magnitude - 1) is at most this value are recomputed.  :func:`_product_floor` - 1 where r
+    is normal; every block, blocks of zeros included (±0 * inf is NaN where ±0 / d is ±0), where r is not (d = 0,
+    or 1 / d outside the normal range); none for code 0 with ``zero_scale="zero"`` (overwritten)."""
+    lim = _product_floor(r, zero_scale).astype(np.int64) - 1
+    lim[(r < 0x00800000) | (r >= 0x7F800000)] = 0x7FFFFFFF
+    if zero_scale == "zero":
+        lim[0] = -1
+    return lim.astype(np.int32)
+
+
+@cache
+def bucket_codes(rounding: str) -> np.ndarray:
+    """E2M1 codes (uint8, 2048 entries) per bucket h = the top 11 bits of a binary32 pattern (sign included): the
+    code every pattern strictly between h * 2^21 and (h + 1) * 2^21 rounds to (round_value(..., ocp_e2m1,
+    rounding, "saturate", nan_policy="zero")), read from the proved sticky-key table, which is checked constant
+    over those patterns' keys (keys (h << 6) | 1 .. ((h + 1) << 6) - 1).  Every decision point of E2M1 rounding
+    (the midpoints 0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5 and the E2M1 values for the directed roundings) and the
+    zero, infinity and NaN boundaries are multiples of 2^21 as patterns.  Buckets 0 and 1024 (±0 and magnitudes
+    below 2^-128) give the codes of +0 and -0: the quantize kernel meets no other pattern there (its products are
+    zero or at least 2^-125 outside the blocks it recomputes)."""
+    tab = _elem_table(_E2M1, rounding, ops("numpy"), None)
+    inner = tab.reshape(2048, 64)[:, 1:]
+    if not (inner == inner[:, :1]).all():
+        raise AssertionError(f"E2M1 {rounding} codes are not constant between multiples of 2^21")
+    out = np.ascontiguousarray(inner[:, 0])
+    out[0], out[1024] = tab[0], tab[0x10000]  # buckets 0 hold ±0 and products below 2^-125, never outside redo
+    out.setflags(write=False)
+    return out
+
+
+def _near_edges(a, low, size: int, start: int) -> list:
+    """Flat positions (``start`` + offset) of the nonzero elements whose pattern y lies within WINDOW of a multiple
+    of 2^21, from ``a`` = y + WINDOW (int32, destroyed); ``low`` is a buffer of the same shape.  The nonzero
+    elements sit in buckets 1 .. 1023 and 1025 .. 2047 (:func:`bucket_codes`), ±0 in buckets 0 and 1024.  A
+    minimum over each group of NEAR_GROUP elements finds the few groups holding any; where most groups hold one
+    (zeros, whose offset WINDOW counts as near), the zeros are first lifted out of reach."""
+    import torch as t
+
+    t.bitwise_and(a, 0x1FFFFF, out=low)  # the offset in y + WINDOW's bucket: at most 2 * WINDOW near an edge
+    g = NEAR_GROUP if size % NEAR_GROUP == 0 else size
+    groups = low.view(-1, g)
+    hot = t.nonzero(t.amin(groups, 1) <= 2 * WINDOW).reshape(-1)
+    lifted = 4 * hot.numel() > groups.shape[0]
+    if lifted:  # low += 2^30 where |y + WINDOW| < 2^21 (±0)
+        low.bitwise_or_(a.bitwise_and_(0x7FFFFFFF).sub_(1 << 21).bitwise_right_shift_(31).bitwise_and_(1 << 30))
+        hot = t.nonzero(t.amin(groups, 1) <= 2 * WINDOW).reshape(-1)
+    if not hot.numel():
+        return []
+    close = groups[hot] <= 2 * WINDOW
+    if not lifted:
+        close.logical_and_(a.view(-1, g)[hot].bitwise_and_(0x7FFFFFFF) >= 1 << 21)
+    at = t.nonzero(close)
+    return [at[:, 1].add_(hot[at[:, 0]] * g).add_(start)]
+
+
 def _quantize_torch(bits, division: str, levels, zero_scale: str, rounding: str, tensor_scale, global_scale: str):
     """(s_t bits or None, UE4M3 scale codes (rows, nb) uint8, E2M1 codes (rows, nb, bs) uint8) of the torch
     backend, the bits of :func:`_quantize_chunk` in three stages (as :func:`_quantize_numpy`), with integer
     operations except the element products below.  (1) Chunk by chunk (TORCH_CPU_CHUNK elements on CPU, else
-    :func:`refarith.fast.mx.chunk_elements`), each block's largest magnitude and, for ``reciprocal``, its
-    smallest nonzero one; the tensor's largest finite
-    magnitude is the largest block maximum when no block holds an infinity or NaN.  (2) The scale codes of all
-    blocks at once: :func:`step_codes` on the 126 thresholds of :func:`_scale_thresholds` (the code is a
-    nondecreasing function of the block maximum), then the per-code multiplier or divisor.  (3) Chunk by chunk,
-    fl(x * r) by torch's float32 multiply, its sticky key in place and one gather of the uint8 E2M1 table; the
-    product is the same on every IEEE 754 multiply (flush-to-zero and denormals-are-zero included) in blocks
-    whose elements are zero or normal, r normal and the smallest nonzero |x| * r at least 2^-125 (exponent fields
-    summing to at least 129; the products are then normal), and blocks outside that are recomputed with the
-    integer :func:`refarith.fast.mx.f32_mul`.  ``divide``: fl(x / d) by the integer
-    :func:`refarith.fast.mx.f32_div`.  Zero-scale and special blocks are overwritten as in
-    :func:`_quantize_chunk`."""
+    :func:`refarith.fast.mx.chunk_elements`), each block's largest magnitude and smallest nonzero one; the
+    tensor's largest finite magnitude is the largest block maximum when no block holds an infinity or NaN.  (2)
+    The scale codes of all blocks at once: :func:`step_codes` on the 126 thresholds of :func:`_scale_thresholds`
+    (the code is a nondecreasing function of the block maximum), then the per-code multiplier or divisor.  (3)
+    Chunk by chunk, y = fl(x * r) by torch's float32 multiply; the product is the same on every IEEE 754 multiply
+    (flush-to-zero and denormals-are-zero included) in blocks whose elements are zero or normal, r normal and the
+    smallest nonzero |x| * r at least 2^-125 (exponent fields summing to at least 129; the products are then
+    normal), and blocks outside that are recomputed with the integer :func:`refarith.fast.mx.f32_mul`
+    (``divide``: :func:`refarith.fast.mx.f32_div`).  ``reciprocal``: the E2M1 code of y by its sticky key and one
+    gather of the uint8 E2M1 table.  ``divide``: r = fl(1 / d) (integer f32_div on the host), and y is within 2
+    patterns of q = fl(x / d) (x * r = (x / d)(1 + e), |e| <= 2^-24, is within one unit in the last place of x /
+    d, and each rounding moves half of one), so where y's pattern lies more than WINDOW from every multiple of
+    2^21, y and q lie strictly between the same two multiples and the E2M1 code of q is that of y's bucket
+    (:func:`bucket_codes`: one gather indexed by the top 11 bits of y + WINDOW); the other nonzero elements
+    (about 9 in 2^21) are recomputed from q by the integer f32_div.  Zero-scale and special blocks are overwritten
+    as in :func:`_quantize_chunk`."""
     xp = ops("torch")
     t = xp.t
     dev = bits.device
@@ -490,16 +559,16 @@ def _quantize_torch(bits, division: str, levels, zero_scale: str, rounding: str,
     step = max(1, (TORCH_CPU_CHUNK if dev.type == "cpu" else chunk_elements(xp, bits)) // bs)
     recip = division != "divide"
     amax = t.empty(total, dtype=t.int32, device=dev)
-    nzm = t.empty(total, dtype=t.int32, device=dev) if recip else None  # smallest nonzero magnitude - 1
+    nzm = t.empty(total, dtype=t.int32, device=dev)  # smallest nonzero magnitude - 1
     mag = t.empty((min(step, total), bs), dtype=t.int32, device=dev)
     for i in range(0, total, step):
         n = min(step, total - i)
         m = mag[:n]
         t.bitwise_and(flat[i:i + n], 0x7FFFFFFF, out=m)
         t.amax(m, -1, out=amax[i:i + n])
-        if recip:  # magnitude - 1, with 0 -> 0x7FFFFFFF (none): the block minimum is the smallest nonzero - 1
-            m.sub_(1).bitwise_and_(0x7FFFFFFF)
-            t.amin(m, -1, out=nzm[i:i + n])
+        # magnitude - 1, with 0 -> 0x7FFFFFFF (none): the block minimum is the smallest nonzero - 1
+        m.sub_(1).bitwise_and_(0x7FFFFFFF)
+        t.amin(m, -1, out=nzm[i:i + n])
     # s_t (or g), the per-code multipliers and the scale thresholds: a few hundred values, in numpy on the host
     # with integer operations only (the same bits as the torch integer operations, without their per-call cost)
     host = ops("numpy")
@@ -515,7 +584,13 @@ def _quantize_torch(bits, division: str, levels, zero_scale: str, rounding: str,
         s = xp.where(s == 0, _nv.UE4M3_EIGHTH, s)
     zero = s == 0 if zero_scale == "zero" else None  # the other rules give no zero scale code
     per_code = _per_code(st, division, global_scale, host, None, integer=True)
-    pc = t.index_select(t.as_tensor(per_code, device=dev), 0, s)
+    if recip:
+        mult = per_code
+        redo = nzm < t.index_select(t.as_tensor(_product_floor(per_code, zero_scale), device=dev), 0, s)
+    else:
+        mult = f32_div(np.full(128, 0x3F800000, np.int32), per_code, host, True)
+        redo = nzm <= t.index_select(t.as_tensor(_quotient_limit(mult, zero_scale), device=dev), 0, s)
+    pc = t.index_select(t.as_tensor(mult, device=dev), 0, s)
     table = _elem_table(_E2M1, rounding, xp, bits)
     codes = t.empty((total, bs), dtype=t.uint8, device=dev)
     key = mag  # mag's buffer is free again
@@ -526,25 +601,39 @@ def _quantize_torch(bits, division: str, levels, zero_scale: str, rounding: str,
         k.add_(0x7FFF).bitwise_or_(y).bitwise_right_shift_(15).bitwise_and_(0x1FFFF)
         t.index_select(table, 0, k.reshape(-1), out=out.reshape(-1))
 
-    if recip:
-        need = t.as_tensor(_product_floor(per_code, zero_scale), device=dev)
-        xf, rf = flat.view(t.float32), pc.view(t.float32)
-        y = t.empty((min(step, total), bs), dtype=t.float32, device=dev)
-        for i in range(0, total, step):
-            n = min(step, total - i)
-            t.mul(xf[i:i + n], rf[i:i + n, None], out=y[:n])
+    xf, rf = flat.view(t.float32), pc.view(t.float32)
+    y = t.empty((min(step, total), bs), dtype=t.float32, device=dev)
+    if not recip:
+        from refarith.fast.cast import _torch_code_table
+
+        buckets = _torch_code_table(bucket_codes(rounding), str(dev))
+    near = []  # divide: flat positions of the elements whose quotient is recomputed
+    for i in range(0, total, step):
+        n = min(step, total - i)
+        t.mul(xf[i:i + n], rf[i:i + n, None], out=y[:n])
+        if recip:
             gather(y[:n].view(t.int32), codes[i:i + n])
-        redo = t.nonzero(nzm < t.index_select(need, 0, s)).reshape(-1)
-        redo = redo[~special[redo]]
+            continue
+        a, k = y[:n].view(t.int32), key[:n]
+        a.add_(WINDOW)
+        t.bitwise_right_shift(a, 21, out=k).bitwise_and_(0x7FF)
+        t.index_select(buckets, 0, k.reshape(-1), out=codes[i:i + n].reshape(-1))
+        near += _near_edges(a, k, n * bs, i * bs)
+    redo = t.nonzero(redo).reshape(-1)
+    redo = redo[~special[redo]]
+    if recip:
         for i in range(0, redo.numel(), step):  # the integer product where a float unit could differ
             b = redo[i:i + step]
             out = codes[b]
             gather(f32_mul(flat[b], pc[b][:, None], xp, True), out)
             codes[b] = out
-    else:
-        for i in range(0, total, step):
-            n = min(step, total - i)
-            gather(f32_div(flat[i:i + n], pc[i:i + n, None], xp, True), codes[i:i + n])
+    else:  # the integer quotient near bucket edges and where a float unit could differ, in one pass
+        blocks = (redo[:, None] * bs + t.arange(bs, device=dev)).reshape(-1)
+        pos = t.cat(near + [blocks])
+        if pos.numel():
+            d = t.index_select(t.as_tensor(per_code, device=dev), 0, s[pos // bs])
+            q = f32_div(flat.reshape(-1)[pos], d, xp, True)
+            codes.reshape(-1)[pos] = t.index_select(table, 0, sticky_key32(q))
     if zero is not None and xp.anyof(zero):
         codes[zero] = (((flat[zero] >> 31) & 1) << 3).to(t.uint8)  # zero scale: signed zero codes
     if xp.anyof(special):
