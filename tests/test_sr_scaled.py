@@ -171,3 +171,22 @@ def test_scaled_reading_is_taken_for_small_targets_only(monkeypatch):
     assert srfast._scaled_plan(get_format("e8m0"), "saturate", "error", "clamp", "a", 8) is None
     assert srfast._scaled_plan(get_format("ocp_e4m3"), "nan", "error", "error", "a", 8) is None
     assert srfast._scaled_plan(get_format("ocp_e2m1"), "saturate", "error", "error", "a", 21) is None  # p < 2
+
+
+def test_carry_reading_fixed_point_switch_on_an_8_bit_target(monkeypatch):
+    """E4M3 keeps the carry reading; a block mostly below its normal range (|x| < 2^-6) switches to fixed-point
+    words (srfast._small_table) rather than sending those elements to the keyed path, with the keyed path's
+    codes (E2M1, where this switch used to run, now takes the fixed-point reading above)."""
+    f = get_format("ocp_e4m3")
+    plan = srfast._carry_plan(f, "saturate", "error", "error", "c", 8, "|u1")
+    assert plan is not None and plan[3] is not None
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal(1 << 17) * 2.0 ** -8).astype(np.float32).view(np.uint32)
+    r = rng.integers(0, 256, x.size).astype(np.uint8)
+    calls = []
+    keyed = srfast._encode_sr_keyed
+    monkeypatch.setattr(srfast, "_encode_sr_keyed", lambda bits, *a: calls.append(bits.size) or keyed(bits, *a))
+    got, _ = srfast.encode_sr(x, f, "saturate", "error", "error", r, 8, "c")
+    assert sum(calls) < x.size // 100
+    want, _ = keyed(x, f, "saturate", "error", "error", r, 8, "c", np.uint8)
+    np.testing.assert_array_equal(got, want)
