@@ -52,6 +52,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 from refarith.errors import BadValueError, SpecError, UnknownModeError
 from refarith.exact.ops import decode, div, mul
@@ -87,6 +88,19 @@ def f32_bits(x: float) -> int:
 
 def _val(code: int) -> Value:
     return decode(code, F32)
+
+
+@lru_cache(maxsize=1 << 17)
+def _fl(a: int, op: str, b: int) -> int:
+    """fl(a / b) or fl(a * b) of two binary32 codes (rne; the code).  Remembered: the variants of a recipe that
+    differ only in their zero-block rule or tensor scale repeat the same operations on the same block."""
+    return (div if op == "/" else mul)(a, b, F32).code
+
+
+@lru_cache(maxsize=1 << 16)
+def _e2m1(y: int, rounding: str) -> int:
+    """E2M1 code of the binary32 code y under a deterministic rounding, saturating, NaN -> 0 (remembered)."""
+    return round_value(_val(y), "ocp_e2m1", rounding, "saturate", nan_policy="zero").code
 
 
 def _is_special(code: int) -> bool:
@@ -157,9 +171,9 @@ def quantize_blocks(blocks: list[list[int]], division: str = "reciprocal", level
             codes.append(tuple(0 for _ in blk))
             continue
         amax = max(c & 0x7FFFFFFF for c in blk)
-        b = div(amax, F32_SIX, F32).code
+        b = _fl(amax, "/", F32_SIX)
         if st is not None:
-            b = mul(b, st, F32).code if recip else div(b, st, F32).code
+            b = _fl(b, "*" if recip else "/", st)
         bv = _val(b).mag if not _is_special(b) else Fraction(448)  # fl(b / s_t), fl(b * g) overflowed: 448
         if zero_scale == "eps" and bv < EPS:
             bv = EPS
@@ -173,18 +187,19 @@ def quantize_blocks(blocks: list[list[int]], division: str = "reciprocal", level
             continue
         s32 = round_value(Value.of(sv), F32).code  # exact: every UE4M3 value is a binary32 value
         if division == "divide":
-            d = s32 if st is None else (div(s32, st, F32) if recip else mul(s32, st, F32)).code
-            ys = [div(c, d, F32).code for c in blk]
+            d = s32 if st is None else _fl(s32, "/" if recip else "*", st)
+            ys = [_fl(c, "/", d) for c in blk]
         else:
             if st is None:
-                r = div(F32_ONE, s32, F32).code
+                r = _fl(F32_ONE, "/", s32)
             elif recip:
-                r = div(st, s32, F32).code
+                r = _fl(st, "/", s32)
             else:
-                r = div(div(F32_ONE, st, F32).code, s32, F32).code
-            ys = [mul(c, r, F32).code for c in blk]
-        codes.append(tuple(round_value(_val(y), "ocp_e2m1", rounding, "saturate", nan_policy="zero", rand=r,
-                                       rand_bits=rand_bits if r is not None else None, sr_variant=sr_variant).code
+                r = _fl(_fl(F32_ONE, "/", st), "/", s32)
+            ys = [_fl(c, "*", r) for c in blk]
+        codes.append(tuple(_e2m1(y, rounding) if r is None else
+                           round_value(_val(y), "ocp_e2m1", rounding, "saturate", nan_policy="zero", rand=r,
+                                       rand_bits=rand_bits, sr_variant=sr_variant).code
                            for y, r in zip(ys, rblk)))
     return NVFP4Blocks(st, tuple(scales), tuple(codes), global_scale)
 

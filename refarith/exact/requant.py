@@ -303,7 +303,7 @@ def multiplier_for(scale: object, variant: str) -> tuple[int, int]:
         pair = dyadic_multiplier(scale)
     else:
         pair = quantize_multiplier(scale, single_rounding=variant != "tflite_double_rounding")
-    if key is not None and len(_MULTIPLIER_MEMO) < 4096:
+    if key is not None and len(_MULTIPLIER_MEMO) < 1 << 16:
         _MULTIPLIER_MEMO[key] = pair
     return pair
 

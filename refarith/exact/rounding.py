@@ -248,13 +248,19 @@ def pow2(e: int) -> Fraction:
     return Fraction(1 << e) if e >= 0 else Fraction(1, 1 << -e)
 
 
-_HALF = Fraction(1, 2)
-
-
 def _round_int(sign: int, n: int, frac: Fraction, rounding: str, parity_of, rand: int | None,
                rand_bits: int | None, sr_variant: str = "a", ulp: Fraction | None = None) -> int:
     """Round the magnitude n + frac (0 <= frac < 1) to n or n + 1."""
-    if frac == 0:
+    return _round_split(sign, n, frac.numerator, frac.denominator, rounding, parity_of, rand, rand_bits, sr_variant,
+                        ulp, frac)
+
+
+def _round_split(sign: int, n: int, rem: int, den: int, rounding: str, parity_of, rand: int | None,
+                 rand_bits: int | None, sr_variant: str = "a", ulp: Fraction | None = None,
+                 frac: Fraction | None = None) -> int:
+    """Round the magnitude n + rem/den (0 <= rem < den) to n or n + 1; the fraction is compared with 1/2 in
+    integers (2 rem against den) and built as a Fraction only for stochastic rounding."""
+    if rem == 0:
         return n
     if rounding == "rtz":
         return n
@@ -263,15 +269,17 @@ def _round_int(sign: int, n: int, frac: Fraction, rounding: str, parity_of, rand
     if rounding == "rdn":
         return n + 1 if sign == 1 else n
     if rounding == "rna":
-        return n + 1 if frac >= _HALF else n
+        return n + 1 if 2 * rem >= den else n
     if rounding == "rne":
-        if frac != _HALF:
-            return n + 1 if frac > _HALF else n
+        t = 2 * rem - den
+        if t:
+            return n + 1 if t > 0 else n
         return n if parity_of(n) == 0 else n + 1
     if rounding == "rto":
         return n if parity_of(n) == 1 else n + 1
     if rounding == "sr":
-        return n + 1 if round_up(sr_variant, frac, rand, rand_bits, n, ulp) else n
+        f = Fraction(rem, den) if frac is None else frac
+        return n + 1 if round_up(sr_variant, f, rand, rand_bits, n, ulp) else n
     raise UnknownModeError(f"unknown rounding mode {rounding!r}")
 
 
@@ -405,15 +413,22 @@ def _encode_ulps(fmt: FloatFormat, sign: int, n: int, e: int) -> int:
     return s | ((e + fmt.bias) << fmt.mbits) | (n - one)
 
 
-def _split_ulps(x: Fraction, sh: int) -> tuple[int, Fraction]:
-    """x * 2^sh = n + frac with integer n and 0 <= frac < 1, in integer arithmetic."""
+def _split_ulps(x: Fraction, sh: int) -> tuple[int, int, int]:
+    """x * 2^sh = n + rem/den with integers n and 0 <= rem < den, in integer arithmetic (rem/den not reduced)."""
     num, den = x.numerator, x.denominator
     if sh < 0:
         den <<= -sh
     else:
         num <<= sh
     n, rem = divmod(num, den)
-    return n, Fraction(rem, den)
+    return n, rem, den
+
+
+@lru_cache(maxsize=1024)
+def _max_binade(fmt: FloatFormat) -> int:
+    """floor(log2 max) of the format: a rounded n * 2^(e - mbits) with n <= 2^(mbits + 1) is at most 2^(e + 1), so
+    it can exceed max only for e >= this."""
+    return floor_log2(fmt.max)
 
 
 def _code_parity(fmt: FloatFormat, e: int):
@@ -483,21 +498,21 @@ def _round_to_float(v: Value, fmt: FloatFormat, rounding: str, overflow: str, na
     e = floor_log2(x)
     if e < fmt.emin and not fmt.subnormals:
         return Rounded((fmt.sign_mask if sign else 0), frozenset({"inexact", "underflow"}))
-    e_eff = max(e, fmt.emin)
+    emin = fmt.emin
+    e_eff = e if e > emin else emin
     ulp = pow2(e_eff - fmt.mbits)
-    n, frac = _split_ulps(x, fmt.mbits - e_eff)  # x / ulp = n + frac, 0 <= frac < 1
+    n, rem, den = _split_ulps(x, fmt.mbits - e_eff)  # x / ulp = n + rem/den, 0 <= rem < den
 
-    nr = _round_int(sign, n, frac, rounding, _code_parity(fmt, e_eff), rand, rand_bits, sr_variant, ulp)
-    r = nr * ulp
-    if frac != 0:
+    nr = _round_split(sign, n, rem, den, rounding, _code_parity(fmt, e_eff), rand, rand_bits, sr_variant, ulp)
+    if rem != 0:
         flags.add("inexact")
         if x < fmt.min_normal and (tininess == "before"
                                    or _tiny_after_rounding(x, sign, fmt, rounding, rand, rand_bits, sr_variant)):
             flags.add("underflow")
-    if r > fmt.max:
+    if e_eff >= _max_binade(fmt) and nr * ulp > fmt.max:  # the rounded value nr * ulp beyond max
         flags.update(("overflow", "inexact"))
         return Rounded(_overflow_code(fmt, sign, rounding, overflow), frozenset(flags))
-    if r == 0 and not fmt.has_zero:
+    if nr == 0 and not fmt.has_zero:
         return Rounded(0, frozenset(flags | {"underflow"}))
     return Rounded(_encode_ulps(fmt, sign, nr, e_eff), frozenset(flags))
 
