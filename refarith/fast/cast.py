@@ -468,6 +468,8 @@ def _encode_torch(x: Any, dst: FloatFormat, rounding: str, overflow: str, nan_po
     if tables is not None:
         tab, limit = _sentinel(tables, dst)
         tt = _torch_code_table(tab, str(w.device))
+        if idx is _torch_keys and rounding == "rne" and overflow == "nan" and _is_e8m0(dst):
+            return _e8m0_rne_torch(w, tt, limit, sf, dst, nan_policy, negative)
         out = _torch_gather(tt, w, idx)
         if limit is not None and out.numel() and int(out.max()) > limit:
             i = int(torch.nonzero((out > limit).reshape(-1))[0, 0])
@@ -593,6 +595,40 @@ def _encode_sr_torch(w32: Any, dst: FloatFormat, overflow: str, nan_policy: str,
         _raise_torch(i, w32, get_format("binary32"), dst, nan_policy, negative)
     code_dt = _torch_code_dtype(dst)
     return out.reshape(w32.shape) if out.dtype == code_dt else out.to(code_dt).reshape(w32.shape)
+
+
+_TORCH_E8M0_BLOCK = 1 << 18  # elements per pass on CPU
+
+
+def _e8m0_rne_torch(w32: Any, tt: Any, limit: int | None, sf: Any, dst: FloatFormat, nan_policy: str,
+                    negative: str) -> Any:
+    """binary32 patterns (int32) -> E8M0 codes (uint8) under rne, overflow='nan', with integer operations only: a
+    positive pattern x in [0x00C00000, 0x7FC00000) (normal numbers from 1.5 * 2^-126, +inf, the NaNs below
+    0x7FC00000) has the code q = round-half-even(x / 2^23) of :func:`_e8m0_rne`, here (x + 0x3FFFFF + ((x >> 23) &
+    1)) >> 23 (x = 2^23 E + F: E + 1 exactly when F + 2^22 - 1 + (E & 1) >= 2^23, i.e. F above 2^22 or at 2^22
+    with E odd; at most 0x7FFFFFFF, no overflow).  A block holding any other pattern takes the sticky-key gather;
+    SpecialValueError names the first element that cannot be encoded."""
+    import torch
+
+    flat = w32.reshape(-1)
+    n = flat.numel()
+    out = torch.empty(n, dtype=torch.uint8, device=flat.device)
+    blk = _TORCH_E8M0_BLOCK if flat.device.type == "cpu" else max(n, 1)
+    buf = torch.empty(min(blk, max(n, 1)), dtype=torch.int32, device=flat.device)
+    for a in range(0, n, blk):
+        xb = flat[a:a + blk]
+        lo, hi = torch.aminmax(xb)
+        if int(lo) >= 0x00C00000 and int(hi) < 0x7FC00000:
+            b = buf[: xb.numel()]
+            torch.bitwise_right_shift(xb, 23, out=b)
+            b.bitwise_and_(1).add_(xb).add_(0x3FFFFF)
+            torch.bitwise_right_shift(b, 23, out=out[a:a + blk])
+            continue
+        r = _torch_gather(tt, xb, _torch_keys)
+        if limit is not None and int(r.max()) > limit:
+            _raise_torch(a + int(torch.nonzero(r > limit)[0, 0]), flat, sf, dst, nan_policy, negative)
+        out[a:a + blk] = r
+    return out.reshape(w32.shape)
 
 
 def _torch_keys(xb: Any, buf: Any) -> Any:
@@ -841,6 +877,11 @@ def decode(codes: Any, fmt: FloatFormat | IntFormat | str, backend: str = "numpy
         if c.numel() and not (c.dtype == torch.uint8 and fmt.ncodes >= 256):  # uint8 codes of 8 bits: in range
             if int(c.min()) < 0 or int(c.max()) >= fmt.ncodes:
                 raise BitPatternError(f"{fmt.name}: codes must lie in [0, {fmt.ncodes - 1:#x}]")
+        if c.dtype == torch.uint8 and name == "float32" and _is_e8m0(fmt):
+            return _decode_e8m0_torch(c)
+        if (c.dtype == torch.uint8 and name == "float32" and fmt.nbits <= 8 and c.numel() >= 2
+                and c.is_contiguous() and c.storage_offset() % 2 == 0 and sys.byteorder == "little"):
+            return _decode_pairs_torch(c, fmt)
         tt = _torch_table(fmt, name, str(c.device))
         return _torch_gather(tt, c, c)
     scalar = not isinstance(codes, (np.ndarray, list, tuple)) and np.ndim(codes) == 0
@@ -910,6 +951,56 @@ def _decode_pairs(arr: np.ndarray, fmt: FloatFormat | IntFormat, table: np.ndarr
     if flat.size & 1:
         out[-1] = table[flat[-1]]
     return out.reshape(arr.shape)
+
+
+def _decode_e8m0_torch(c: Any) -> Any:
+    """The torch twin of :func:`_decode_e8m0`: code E as the binary32 pattern E << 23 (int32 shift), patched where
+    the codes hold 0 (2^-127, pattern 0x00400000) or 0xFF (NaN, 0x7FC00000)."""
+    import torch
+
+    out = torch.empty(c.shape, dtype=torch.int32, device=c.device)
+    out.copy_(c)
+    out.bitwise_left_shift_(23)
+    if c.numel():
+        lo, hi = torch.aminmax(c)
+        if int(lo) == 0:
+            out[c == 0] = 0x00400000
+        if int(hi) == 0xFF:
+            out[c == 0xFF] = 0x7FC00000
+    return out.view(torch.float32)
+
+
+_TORCH_PAIR_BLOCK = 1 << 18  # code pairs per gather on CPU
+
+
+def _decode_pairs_torch(c: Any, fmt: FloatFormat | IntFormat) -> Any:
+    """The torch twin of :func:`_decode_pairs`: contiguous uint8 codes two at a time as uint16 pair indices, one
+    8-byte gather per pair from the 2^16-entry pair table (int32 indices, copied block by block on CPU)."""
+    import torch
+
+    pair = _torch_pair_table(fmt, str(c.device))
+    flat = c.reshape(-1)
+    n2 = flat.numel() // 2
+    out = torch.empty(flat.numel(), dtype=torch.float32, device=c.device)
+    op = out[: 2 * n2].view(torch.int64)
+    c16 = flat[: 2 * n2].view(torch.uint16)
+    blk = _TORCH_PAIR_BLOCK if c.device.type == "cpu" else n2
+    idx = torch.empty(min(blk, n2), dtype=torch.int32, device=c.device)
+    for a in range(0, n2, blk):
+        b = min(a + blk, n2)
+        ib = idx[: b - a]
+        ib.copy_(c16[a:b])
+        torch.index_select(pair, 0, ib, out=op[a:b])
+    if flat.numel() & 1:
+        out[-1:] = torch.index_select(_torch_table(fmt, "float32", str(c.device)), 0, flat[-1:].to(torch.int32))
+    return out.reshape(c.shape)
+
+
+@lru_cache(maxsize=64)
+def _torch_pair_table(fmt: FloatFormat | IntFormat, device: str):
+    import torch
+
+    return torch.from_numpy(_pair_table(fmt).view(np.int64).copy()).to(device)
 
 
 @lru_cache(maxsize=64)
