@@ -88,6 +88,33 @@ def test_certify_cli_gemm_target_fails_another_model(capsys) -> None:
     assert code == 1 and out.startswith("FAIL:")
 
 
+def test_certify_cli_refarith_torch_backend_scaled_mm(capsys) -> None:
+    """refarith's torch GEMM backend certifies against the committed golden file of its model (every vector, the
+    boundary blocks included)."""
+    pytest.importorskip("torch")
+    code, out, _ = run(capsys, "certify", "refarith:torch", "--spec", "scaled_mm(ocp_e4m3->bfloat16,accum=pairwise,"
+                       "acc=bfloat16)", "--quiet")
+    assert code == 0 and out.startswith("PASS: refarith:torch") and "71 vectors" in out and " 0 mismatches" in out, out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec, count", [("scaled_mm(ocp_e4m3->bfloat16,accum=pairwise,acc=bfloat16)", 71),
+                                         ("scaled_mm(ocp_e4m3->bfloat16,scale=block,scale_fmt=ue8m0,"
+                                          "accum=deepseek_v3)", 67)])
+def test_certify_cli_refarith_triton_backend_scaled_mm(capsys, spec: str, count: int) -> None:
+    """The Triton GEMM backend (interpreted on CPU) certifies against the committed golden files."""
+    pytest.importorskip("triton")
+    code, out, _ = run(capsys, "certify", "refarith:triton", "--spec", spec, "--quiet")
+    assert code == 0 and out.startswith("PASS: refarith:triton") and f"{count} vectors" in out, out
+
+
+def test_certify_cli_triton_backend_refuses_a_model_it_lacks(capsys) -> None:
+    """accum=exact has no Triton kernel: one line naming the backend's models, exit 2."""
+    pytest.importorskip("triton")
+    code, _, err = run(capsys, "certify", "refarith:triton", "--spec", MX, "--quiet")
+    assert code == 2 and "the triton backend runs" in err and len(err.strip().splitlines()) == 1, err
+
+
 @pytest.mark.parametrize("target, spec, words", [
     ("numpy:matmul_fp16", "scaled_mm(ocp_e4m3->binary32)", "multiplies binary16 operands"),
     ("numpy:matmul_fp16", "cast(binary32->binary16)", "is a GEMM"),

@@ -272,6 +272,6 @@ register_driver(Driver(
     random=_random,
     random_count=lambda s: 48 if _gemm.block_of(s) is not None else 64 if str(s) in _MODEL_IDS else 256,
     fast=_fast,
-    backends=("numpy",),
+    backends=("numpy", "torch", "triton"),
     doc="A (2xK) and B (Kx2) codes, scale codes -> D (2x2) codes",
 ))
