@@ -213,3 +213,42 @@ def test_fused_scaled_cast_matches_exact_model_across_block_splits(monkeypatch, 
             for r in range(shape[0]):
                 want = fs.quantize_with_scale(codes_of(x[r]), b(s[r]), fmt)
                 assert got[r].tolist() == list(want), (fmt, shape, r)
+
+
+@pytest.mark.parametrize("block", [16, 1 << 16])
+def test_amax_ignores_signaling_nans_in_any_layout(monkeypatch, block):
+    """fmaxf ignores every NaN, a signaling one too: the numpy amax (|x| bits, rows with a NaN redone with the NaN
+    bits as +0) against the exact model on rows with signaling and negative NaNs, infinities and -0, contiguous,
+    strided and 3-D, with blocks smaller than a row.  numpy's own fmax/fmin reductions drop what they had
+    accumulated before a signaling NaN ([-300, sNaN, 2, 3] gave 3), so the kernel does not use them."""
+    monkeypatch.setattr(ffs, "_BLOCK", block)
+    x = np.array([[-300.0, 0.0, 2.0, 3.0]], np.float32)
+    x.view(np.uint32)[0, 1] = 0x7F98EA67
+    assert ffs.fmax_amax(x).view(np.uint32).tolist() == [fs.fmax_amax(codes_of(x[0]))] == [b(300.0)]
+    rng = np.random.default_rng(31)
+    specials = np.array([0x7F98EA67, 0xFF800001, 0x7FC00000, 0xFFC00000, 0x7F800000, 0xFF800000, 0x80000000, 1],
+                        np.uint32)
+    for shape in [(3, 701), (40, 37), (2, 3, 50), (4, 1)]:
+        x = (rng.standard_normal(shape) * 2.0 ** rng.integers(-140, 100, shape)).astype(np.float32)
+        flat = x.view(np.uint32).reshape(-1)
+        pos = rng.integers(0, flat.size, max(1, flat.size // 15))
+        flat[pos] = rng.choice(specials, pos.size)
+        for xs in (x, x[..., ::2]):
+            rows = np.ascontiguousarray(xs).reshape(-1, xs.shape[-1])
+            got = ffs.fmax_amax(xs)
+            assert got.shape == xs.shape[:-1]
+            assert got.reshape(-1).view(np.uint32).tolist() == [fs.fmax_amax(codes_of(r)) for r in rows], shape
+
+
+def test_delayed_max_ignores_signaling_nans():
+    """The history maximum of delayed scaling (bad_history=te) ignores a signaling NaN after the largest entry,
+    as the exact model's fmaxf does (numpy's fmax reduction of [100, sNaN, x, y] returned max(x, y))."""
+    rng = np.random.default_rng(37)
+    h = (rng.standard_normal((6, 4)) * 10).astype(np.float32)
+    h[:, 0] = 100.0
+    h.view(np.uint32)[:, 1] = 0x7F98EA67
+    h.view(np.uint32)[3, 3] = 0xFFC00000
+    prev = np.ones(6, np.float32)
+    got = ffs.delayed_scale(h, prev, "ocp_e4m3", "max", 0, "te").view(np.uint32).tolist()
+    assert got == [fs.delayed_scale_bits(codes_of(r), b(1.0), "ocp_e4m3", "max", 0, "te") for r in h]
+    assert got[0] == b(np.float32(448.0) / np.float32(100.0))

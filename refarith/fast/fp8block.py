@@ -4,8 +4,9 @@
 The binary32 steps (amax / F_max, 1 / sf, x * r, x / sf) are single IEEE binary32 operations in numpy and torch
 (round to nearest even, no flush to zero); ceil(log2 sf) for UE8M0 scales is taken from the bits (exponent field,
 plus one unless the significand is zero), never from a floating log2; the FP8 cast is :func:`refarith.fast.encode`
-(RNE, saturating).  The numpy kernel fuses the product and the cast on cache-sized blocks
-(:func:`refarith.fast.fp8scale.scaled_codes`, encode's own table), every NaN product mapped to the code 0x7F.
+(RNE, saturating).  The numpy kernel takes the tile amax from the bits (:func:`refarith.fast.fp8scale.tile_amax`)
+and fuses the product and the cast on cache-sized blocks (:func:`refarith.fast.fp8scale.scaled_codes`, encode's
+own table), every NaN product mapped to the code 0x7F.
 """
 
 from __future__ import annotations
@@ -87,14 +88,8 @@ def fp8_block_quantize(x, fmt: str = "ocp_e4m3", tile: str = "1x128", scale: str
     a = np.ascontiguousarray(x, dtype=np.float32)
     _check_tiles(tuple(a.shape), tr, tc)
     r, c = a.shape
-    t4 = a.reshape(r // tr, tr, c // tc, tc)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        # max |x| = max(max x, -min x) per tile, NaN when the tile holds one (max and min propagate it): two
-        # reductions over x and no |x| temporary; abs makes a zero amax +0.  The scale's NaN is the quiet NaN
-        # 0x7fc00000, as the exact model's and the torch path's (which NaN a reduction returns depends on numpy's
-        # SIMD loop)
-        amax = np.abs(np.maximum(t4.max(axis=(1, 3)), -t4.min(axis=(1, 3))))
-        amax = np.where(np.isnan(amax), np.float32(np.nan), amax)
+        amax = _fs.tile_amax(a, tr, tc)
         if division == "scale":  # torchao: binary64 quotient rounded to binary32, x * s, report fl(1/s)
             s = (fmax / np.maximum(amax.astype(np.float64), 1e-12)).astype(np.float32)
             s = np.where(np.isnan(amax), np.float32(np.nan), s)

@@ -8,13 +8,14 @@ the FP8 cast is :func:`refarith.fast.encode` (RNE, saturating).  Each row of a 2
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
 from refarith.errors import BadValueError
 from refarith.exact import fp8scale as _e
 
-_BLOCK = 1 << 15  # elements per block of scaled_codes: the product, its keys and their index copy stay in L2
+_BLOCK = 1 << 16  # elements per block of scaled_codes: the product (keyed in place) and its low halves stay in L2
 
 
 def _xp(backend: str):
@@ -37,16 +38,62 @@ def _pow2(s, t):
     return (s.view(t.int32) & t.tensor(-8388608, dtype=t.int32)).view(t.float32)  # 0xFF800000 as int32
 
 
+def tile_amax(a: np.ndarray, tr: int, tc: int) -> np.ndarray:
+    """max |x| per tr x tc tile of a 2-D binary32 array (shape (rows / tr, cols / tc)), the quiet NaN 0x7fc00000
+    when the tile holds a NaN, +0 for a tile of zeros.
+
+    |x| as its bits u & 0x7fffffff, maximized as unsigned integers: on non-negative patterns the integer order is
+    the order of the values, and every NaN pattern lies above +inf (0x7f800000), so a tile with a NaN has a NaN
+    maximum, which becomes the quiet NaN (as the exact model's and the torch path's; the maximum's payload
+    depends on the tile).  The bits are formed on cache-sized blocks (one pass over x, integer reductions); a
+    tile larger than a block is reduced in column chunks."""
+    rows, cols = a.shape
+    u = a.view(np.uint32)
+    mx = np.zeros((rows // tr, cols // tc), np.uint32)
+    if tr * tc > _BLOCK:  # chunks of one tile's columns, tr rows at a time
+        rs, cs = tr, max(1, _BLOCK // tr)
+    else:
+        cs = cols if cols * tr <= _BLOCK else tc * (_BLOCK // (tr * tc))
+        rs = tr * max(1, _BLOCK // (cs * tr))
+    buf = np.empty(rs * min(cs, cols), np.uint32)
+    for r0 in range(0, rows, rs):
+        r1 = min(r0 + rs, rows)
+        kr = (r1 - r0) // tr
+        c1 = 0
+        while c1 < cols:
+            c0, c1 = c1, min(c1 + cs, cols if cs >= tc else (c1 // tc + 1) * tc)
+            w = c1 - c0
+            b = buf[:(r1 - r0) * w].reshape(r1 - r0, w)
+            np.bitwise_and(u[r0:r1, c0:c1], np.uint32(0x7FFFFFFF), out=b)
+            if cs < tc:  # part of one tile column
+                j = c0 // tc
+                m = np.maximum.reduce(b.reshape(kr, tr * w), axis=1)
+                np.maximum(mx[r0 // tr:r1 // tr, j], m, out=mx[r0 // tr:r1 // tr, j])
+                continue
+            m = np.maximum.reduce(b.reshape(kr, tr, w // tc, tc), axis=3)  # (kr, tr, kc)
+            mx[r0 // tr:r1 // tr, c0 // tc:c1 // tc] = np.maximum.reduce(m, axis=1) if tr > 1 else m[:, 0, :]
+    return np.where(mx > np.uint32(0x7F800000), np.uint32(0x7FC00000), mx).view(np.float32)
+
+
 def fmax_amax(x, backend: str = "numpy"):
     """Per row: max |x| with NaN ignored, from +0 (fmaxf)."""
     t = _xp(backend)
     if t is None:
-        # max |x| = max(max x, -min x) over the row and +0 (NaN ignored by fmax/fmin): two reductions and no
-        # |x| temporary; abs makes a zero amax +0 whichever zero fmax picked
-        z = np.zeros((), x.dtype)
-        hi = np.fmax.reduce(x, axis=-1, initial=z)
-        lo = np.fmin.reduce(x, axis=-1, initial=z)
-        return np.abs(np.fmax(hi, -lo)).astype(np.float32)
+        a = np.asarray(x, dtype=np.float32)
+        if a.ndim != 2:  # the rows of any other shape as one 2-D array
+            return fmax_amax(a.reshape(math.prod(a.shape[:-1]), a.shape[-1])).reshape(a.shape[:-1])
+        if a.shape[1] == 0:
+            return np.zeros(a.shape[0], np.float32)
+        # one pass (tile_amax: |x| bits, integer maxima); a row holding a NaN (a NaN maximum) is redone with its NaN
+        # bits replaced by +0.  (numpy's fmax/fmin reductions do not ignore a signaling NaN: the reduction drops
+        # what it had accumulated before it, so they are not used.)
+        amax = tile_amax(a, 1, a.shape[1])[:, 0]
+        nan = np.isnan(amax)
+        if nan.any():
+            b = a[nan].view(np.uint32) & np.uint32(0x7FFFFFFF)
+            b[b > np.uint32(0x7F800000)] = 0
+            amax[nan] = np.maximum.reduce(b, axis=1).view(np.float32)
+        return amax
     a = x.abs()
     return t.where(t.isnan(a), t.zeros_like(a), a).amax(dim=-1)
 
@@ -92,7 +139,10 @@ def delayed_scale(history, prev_scale, fmt: str, algo: str = "max", margin: int 
     scaled_max = _f32(_e.fp8_max_bits(fmt)) * 2.0 ** -margin  # exact in binary64; rounded once below
     if t is None:
         sm = np.float32(scaled_max)
-        amax = history[:, 0] if algo == "most_recent" else np.fmax.reduce(history, axis=-1, initial=np.float32(0))
+        # fmaxf from +0, NaN ignored: NaN entries as +0 and a propagating maximum (numpy's fmax reduction does not
+        # ignore a signaling NaN)
+        amax = history[:, 0] if algo == "most_recent" else np.maximum.reduce(
+            np.where(np.isnan(history), np.float32(0), history), axis=-1, initial=np.float32(0))
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
             s = (sm / amax).astype(np.float32)
         return np.where(np.isfinite(amax) & (amax > 0), s, prev_scale).astype(np.float32)
@@ -165,6 +215,21 @@ def _key_codes(fmt: str, nan_code: int | None) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=8)
+def _cast_table(fmt: str, nan_code: int | None) -> tuple[np.ndarray, np.uint32, int]:
+    """(table, c, shift): the codes are table[(u | ((u & c) + c)) >> shift] for binary32 patterns u.  The 2^16-entry
+    table of :func:`refarith.fast.cast._key16_table` (key hi16 | [lo16 != 0], c = 0xFFFF, shift 16) where the cast is
+    a function of that key (every FP8 format: the rounding bit lies at bit 17 or above), else the sticky-key table
+    of :func:`_key_codes` (c = 0x7FFF, shift 15)."""
+    from refarith.fast.cast import _key16_table
+
+    tab = _key_codes(fmt, nan_code)
+    t16 = _key16_table(tab)
+    if t16 is not None:
+        return t16, np.uint32(0xFFFF), 16
+    return tab, np.uint32(0x7FFF), 15
+
+
 def scaled_codes(x: np.ndarray, mult: np.ndarray, fmt: str, tile: tuple[int, int] = (1, 1), divide: bool = False,
                  nan_code: int | None = None) -> np.ndarray:
     """uint8 codes of cast_fmt(fl(x * m)) (``divide``: fl(x / m)) for a 2-D binary32 array ``x``, every operation
@@ -172,8 +237,9 @@ def scaled_codes(x: np.ndarray, mult: np.ndarray, fmt: str, tile: tuple[int, int
 
     ``mult`` holds one binary32 multiplier per ``tile`` = (tr, tc) block of x, shape (rows / tr, cols / tc), or
     (rows / tr, 1) for one per row block.  ``nan_code``: the code of every NaN product (else NaN keeps its sign,
-    as the cast gives it).  The product, its sticky keys and the table lookup run on cache-sized blocks of x, so
-    no temporary grows with x; the table and the key are encode's (see :func:`refarith.fast.cast.sticky_keys`).
+    as the cast gives it).  The product, its key and the table lookup run on cache-sized blocks of x, so no
+    temporary grows with x; the key is computed in place in the product's buffer and indexes encode's own table
+    (:func:`_cast_table`; ``take`` reads the uint32 keys directly, as fast as intp ones in numpy 2).
     """
     rows, cols = x.shape
     tr, tc = tile
@@ -185,13 +251,11 @@ def scaled_codes(x: np.ndarray, mult: np.ndarray, fmt: str, tile: tuple[int, int
         rs, cs = tr * max(1, _BLOCK // (cols * tr)), cols
     else:
         rs, cs = tr, max(1, _BLOCK // tr) if per_row else tc * max(1, _BLOCK // (tr * tc))
-    tab = _key_codes(fmt, nan_code)
+    tab, c, sh = _cast_table(fmt, nan_code)
     size = rs * cs
     y = np.empty(size, np.float32)
     key = np.empty(size, np.uint32)
-    idx = np.empty(size, np.intp)
     code = np.empty(size, np.uint8) if cs < cols else None
-    c15 = np.uint32(0x7FFF)
     op = np.divide if divide else np.multiply
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         for r0 in range(0, rows, rs):
@@ -203,15 +267,14 @@ def scaled_codes(x: np.ndarray, mult: np.ndarray, fmt: str, tile: tuple[int, int
                 m = mult[r0 // tr:r1 // tr, :] if per_row else mult[r0 // tr:r1 // tr, c0 // tc:c1 // tc]
                 yb = y[:n]
                 op(x[r0:r1, c0:c1].reshape(kr, tr, kc, -1), m[:, None, :, None], out=yb.reshape(kr, tr, kc, -1))
-                u, k, i = yb.view(np.uint32), key[:n], idx[:n]
-                np.bitwise_and(u, c15, out=k)  # the sticky key (u | ((u & 0x7FFF) + 0x7FFF)) >> 15
-                np.add(k, c15, out=k)
-                np.bitwise_or(k, u, out=k)
-                np.right_shift(k, 15, out=k)
-                np.copyto(i, k, casting="unsafe")  # take() with intp indices skips its own index conversion
+                u, k = yb.view(np.uint32), key[:n]
+                np.bitwise_and(u, c, out=k)  # the key (u | ((u & c) + c)) >> shift, in u's buffer
+                np.add(k, c, out=k)
+                np.bitwise_or(u, k, out=u)
+                np.right_shift(u, sh, out=u)
                 if code is None:
-                    np.take(tab, i, out=out[r0:r1].reshape(-1), mode="clip")
+                    np.take(tab, u, out=out[r0:r1].reshape(-1), mode="clip")
                 else:
-                    np.take(tab, i, out=code[:n], mode="clip")
+                    np.take(tab, u, out=code[:n], mode="clip")
                     out[r0:r1, c0:c1] = code[:n].reshape(r1 - r0, c1 - c0)
     return out
