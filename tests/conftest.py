@@ -10,16 +10,33 @@ unmutated code, and a table inherited that way would hide the mutant.
 
 from __future__ import annotations
 
+import importlib.abc
 import os
 import sys
 
 import pytest
 
+_BLOCKED = ("torch", "torchao", "triton")
+
+
+class _NoTorchFinder(importlib.abc.MetaPathFinder):
+    """Makes ``import torch`` (torchao, triton, and their submodules) raise ModuleNotFoundError, as on a machine
+    without them.  A finder rather than ``None`` entries in ``sys.modules``: libraries that look up
+    ``sys.modules["torch"]`` (scipy's array-API helpers) treat a present ``None`` entry as torch and fail, where a
+    machine without torch has no entry at all."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in _BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r} (REFARITH_NO_TORCH=1)", name=name)
+        return None
+
+
 if os.environ.get("REFARITH_NO_TORCH") == "1":
-    if "torch" in sys.modules and sys.modules["torch"] is not None:
+    if any(sys.modules.get(n) is not None for n in _BLOCKED):
         raise RuntimeError("REFARITH_NO_TORCH=1 but torch was imported before the test configuration")
-    for _name in ("torch", "torchao", "triton"):
-        sys.modules[_name] = None  # type: ignore[assignment]
+    for _name in _BLOCKED:
+        sys.modules.pop(_name, None)
+    sys.meta_path.insert(0, _NoTorchFinder())
 
 _CACHE_PREFIXES = ("refarith.fast", "refarith.exact")
 _CACHE_DICTS = frozenset({"_SENT", "_TORCH_TABLES", "_LUT_CACHE"})  # fast/cast.py, fast/mx.py

@@ -26,11 +26,12 @@ def test_backends_agree(fmt):
     qn = quantize(x, fmt, backend="numpy", **kw)
     assert qe.spec == qn.spec
     assert np.array_equal(qe.codes, qn.codes) and np.array_equal(qe.scales, qn.scales)
-    if fmt != "int4":
-        qt = quantize(x, fmt, backend="torch")
-        assert np.array_equal(qt.codes, qn.codes) and np.array_equal(qt.scales, qn.scales)
     y = dequantize(qn)
     assert y.shape == x.shape and np.isfinite(y).all()
+    if fmt != "int4":
+        pytest.importorskip("torch", reason="torch not installed: the torch backend comparison is untested")
+        qt = quantize(x, fmt, backend="torch")
+        assert np.array_equal(qt.codes, qn.codes) and np.array_equal(qt.scales, qn.scales)
 
 
 def test_mx_dequantize_is_exact_model_value():

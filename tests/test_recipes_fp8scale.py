@@ -171,6 +171,8 @@ def test_kernels_match_exact_model(spec):
         k += w
     want = [d.exact(sp, v) for v in ins]
     for backend in ("numpy", "torch"):
+        if backend == "torch":  # numpy is asserted first, so a machine without torch still checks it
+            pytest.importorskip("torch", reason="torch not installed: the torch kernels are untested")
         res = d.fast(sp, tuple(cols), backend)
         got = np.concatenate([np.asarray(r).reshape(len(ins), -1).astype(np.int64) for r in res], axis=1)
         for i, w in enumerate(want):

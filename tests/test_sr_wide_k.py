@@ -28,7 +28,11 @@ HAND = [
 
 
 def _backends():
-    return ["numpy"] + (["torch"] if importlib.util.find_spec("torch") else [])
+    try:
+        found = importlib.util.find_spec("torch")
+    except ImportError:  # REFARITH_NO_TORCH=1 (tests/conftest.py)
+        found = None
+    return ["numpy"] + (["torch"] if found else [])
 
 
 @pytest.mark.parametrize("backend", _backends())

@@ -18,6 +18,7 @@ Nothing here imports z3 (the CUDA image has none).
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -148,6 +149,8 @@ def _keys(bits, torch):
 def run(device: str = "cuda", inputs: int = FULL, chunk: int = 1 << 28, jobs: int | None = None,
         progress: Callable[[str], None] | None = None, bench: bool = True) -> Report:
     """Run the self-check on ``device`` over binary32 patterns [0, inputs); see the module docstring."""
+    if not re.fullmatch(r"(cpu|cuda)(:\d+)?", device):  # before the torch import: a bad name is named without torch
+        raise SelftestError(f"device must be cpu or cuda[:N], got {device!r}")
     try:
         import torch
     except ImportError:

@@ -88,11 +88,24 @@ def absent_reason(lib: str) -> str | None:
 def needs_deployed(lib: str) -> None:
     """For tests: ``pytest.skip`` with :func:`absent_reason` when adapter ``lib`` cannot run here, or
     ``pytest.fail`` when :data:`REQUIRE_ENV` names it (an install that failed must not pass as skips)."""
+    import importlib
+    import importlib.util
+
     import pytest
 
     reason = absent_reason(lib)
     if reason is None:
-        return
+        try:
+            have_torch = importlib.util.find_spec("torch") is not None
+        except (ImportError, ValueError):
+            have_torch = False
+        if have_torch:
+            return
+        try:  # without torch, a library that imports it unconditionally (pychop) is installed but unusable
+            importlib.import_module(library(lib).module)
+            return
+        except ImportError as e:
+            reason = f"{library(lib).dist} is installed but cannot be imported here ({e})"
     if lib in required():
         pytest.fail(f"{reason} ({REQUIRE_ENV} requires it)", pytrace=False)
     pytest.skip(reason)
