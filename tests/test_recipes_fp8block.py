@@ -203,3 +203,30 @@ def test_fused_tiles_match_exact_model_across_block_splits(monkeypatch, block, t
             code, codes = fb.quantize_tile(t, "ocp_e5m2", scale, division, eps)
             assert int(sv[i, j]) == code, (scale, division, k)
             assert q[i * tr:(i + 1) * tr, j * tc:(j + 1) * tc].ravel().tolist() == list(codes), (scale, division, k)
+
+
+@pytest.mark.parametrize("block", [5, 16, 40, 1 << 17])
+@pytest.mark.parametrize("fmt", ["ocp_e4m3", "ocp_e5m2"])
+def test_fused_rows_match_exact_model_across_block_splits(monkeypatch, block, fmt):
+    """1xB tiles with binary32 scales run amax, scales and cast on one block of x at a time
+    (refarith.fast.fp8block._fused_rows): blocks of rows, of tile columns when a row exceeds the block, or one
+    tile when a tile does; every split gives the exact model's scales and codes, for every rule."""
+    monkeypatch.setattr(ffb, "_FUSED_BLOCK", block)
+    rng = np.random.default_rng(31)
+    shape, tile = (5, 48), "1x8"
+    x = (rng.standard_normal(shape) * 2.0 ** rng.integers(-30, 30, shape)).astype(np.float32)
+    x[0, 1], x[-1, -2], x[1, 5], x[2, 9] = np.nan, np.inf, 0.0, -np.inf
+    x[3, 16:24] = 0.0  # a zero tile: the eps floor, or a NaN scale without one
+    x[-1, :8] = 1e-42  # a tile of subnormals
+    x[2, 40:48] = np.float32(448.0) * np.float32(1.0000001)  # a tile whose elements round back to F_max
+    x.view(np.uint32)[4, 24] = 0xFFC00001  # a NaN with a payload
+    bits = x.view(np.uint32).tolist()
+    for division, eps in [("reciprocal", "deepgemm"), ("reciprocal", "none"), ("divide", "deepgemm"),
+                          ("divide", "none"), ("scale", "torchao")]:
+        s, q = ffb.fp8_block_quantize(x, fmt, tile, "fp32", division, eps)
+        assert s.dtype == np.float32 and s.shape == (5, 6) and q.dtype == np.uint8 and q.shape == shape
+        for k, t in enumerate(fb.tiles_of(bits, tile)):
+            i, j = divmod(k, 6)
+            code, codes = fb.quantize_tile(t, fmt, "fp32", division, eps)
+            assert int(s.view(np.uint32)[i, j]) == code, (division, eps, k)
+            assert q[i, j * 8:(j + 1) * 8].tolist() == list(codes), (division, eps, k)

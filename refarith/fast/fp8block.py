@@ -87,17 +87,15 @@ def fp8_block_quantize(x, fmt: str = "ocp_e4m3", tile: str = "1x128", scale: str
         raise BadValueError("division=scale goes with eps=torchao and scale=fp32 (torchao's blockwise rule)")
     a = np.ascontiguousarray(x, dtype=np.float32)
     _check_tiles(tuple(a.shape), tr, tc)
-    r, c = a.shape
+    if tr == 1 and scale == "fp32":
+        return _fused_rows(a, fmt, tc, division, eps, fmax)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         amax = _fs.tile_amax(a, tr, tc)
         if division == "scale":  # torchao: binary64 quotient rounded to binary32, x * s, report fl(1/s)
-            s = (fmax / np.maximum(amax.astype(np.float64), 1e-12)).astype(np.float32)
-            s = np.where(np.isnan(amax), np.float32(np.nan), s)
+            s = _torchao_scale(amax, fmax)
             q = _fs.scaled_codes(a, s, fmt, (tr, tc), nan_code=0x7F)
             return (np.float32(1) / s).astype(np.float32), q
-        if eps == "deepgemm":
-            amax = np.where(amax < np.float32(_f32(_e.EPS_DEEPGEMM)), np.float32(_f32(_e.EPS_DEEPGEMM)), amax)
-        sf = (amax / np.float32(fmax)).astype(np.float32)
+        sf = _fp32_scale(amax, eps, fmax)
         if scale == "ue8m0":
             code = _ceil_e8m0_np(sf)
             s_used = _e8m0_to_f32_np(code)  # the NaN scale 0xFF: s_used NaN, so every element's product is NaN
@@ -109,6 +107,74 @@ def fp8_block_quantize(x, fmt: str = "ocp_e4m3", tile: str = "1x128", scale: str
             q = _fs.scaled_codes(a, s_used, fmt, (tr, tc), divide=True, nan_code=0x7F)
     scales = code.astype(np.uint8) if scale == "ue8m0" else sf
     return scales, q
+
+
+def _torchao_scale(amax: np.ndarray, fmax: float) -> np.ndarray:
+    """torchao's multiplier per tile: fl32(F_max / max(amax, 1e-12)) from a binary64 quotient, NaN for a NaN tile."""
+    s = (fmax / np.maximum(amax.astype(np.float64), 1e-12)).astype(np.float32)
+    return np.where(np.isnan(amax), np.float32(np.nan), s)
+
+
+def _fp32_scale(amax: np.ndarray, eps: str, fmax: float) -> np.ndarray:
+    """The binary32 scale fl(max(amax, fl(1e-4)) / F_max) (``eps=deepgemm``; else fl(amax / F_max)) per tile."""
+    if eps == "deepgemm":
+        amax = np.where(amax < np.float32(_f32(_e.EPS_DEEPGEMM)), np.float32(_f32(_e.EPS_DEEPGEMM)), amax)
+    return (amax / np.float32(fmax)).astype(np.float32)
+
+
+_FUSED_BLOCK = 1 << 17  # elements of x per block of _fused_rows (its amax, scales and cast run on one block)
+
+
+def _fused_rows(a: np.ndarray, fmt: str, tc: int, division: str, eps: str, fmax: float):
+    """fp8_block_quantize of a C-contiguous 2-D binary32 array in 1 x tc tiles with binary32 scales: the same
+    binary32 operations, element for element, as tile_amax, the scale formulas and scaled_codes, run on one
+    block of x at a time (rows, or tile columns of a row longer than the block) while it is in cache: the tile
+    amax from the |x| bits (integer maxima, a NaN maximum as the quiet NaN), the block's scales, then the
+    product, its key and the table lookup (:func:`refarith.fast.fp8scale.scaled_codes`'s key and table, every
+    NaN product the code 0x7F)."""
+    rows, cols = a.shape
+    kt = cols // tc
+    cs = cols if cols <= _FUSED_BLOCK else tc * max(1, _FUSED_BLOCK // tc)
+    rs = max(1, _FUSED_BLOCK // cs)
+    tab, c, sh = _fs._cast_table(fmt, 0x7F)
+    u = a.view(np.uint32)
+    out = np.empty((rows, cols), np.uint8)
+    scales = np.empty((rows, kt), np.float32)
+    size = rs * cs
+    y = np.empty(size, np.float32)
+    key = np.empty(size, np.uint32)
+    code = np.empty(size, np.uint8) if cs < cols else None
+    op = np.divide if division == "divide" else np.multiply
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        for r0 in range(0, rows, rs):
+            r1 = min(r0 + rs, rows)
+            for c0 in range(0, cols, cs):
+                c1 = min(c0 + cs, cols)
+                n, nt = (r1 - r0) * (c1 - c0), (r1 - r0) * ((c1 - c0) // tc)
+                k = key[:n].reshape(r1 - r0, c1 - c0)
+                np.bitwise_and(u[r0:r1, c0:c1], np.uint32(0x7FFFFFFF), out=k)
+                mx = np.maximum.reduce(k.reshape(nt, tc), axis=1)
+                amax = np.where(mx > np.uint32(0x7F800000), np.uint32(0x7FC00000), mx).view(np.float32)
+                if division == "scale":
+                    m = _torchao_scale(amax, fmax)
+                    scales[r0:r1, c0 // tc:c1 // tc] = (np.float32(1) / m).reshape(r1 - r0, -1)
+                else:
+                    sf = _fp32_scale(amax, eps, fmax)
+                    scales[r0:r1, c0 // tc:c1 // tc] = sf.reshape(r1 - r0, -1)
+                    m = (np.float32(1) / sf).astype(np.float32) if division == "reciprocal" else sf
+                yb = y[:n]
+                op(a[r0:r1, c0:c1].reshape(nt, tc), m[:, None], out=yb.reshape(nt, tc))
+                ub, kb = yb.view(np.uint32), key[:n]
+                np.bitwise_and(ub, c, out=kb)  # the key (u | ((u & c) + c)) >> shift, in the product's buffer
+                np.add(kb, c, out=kb)
+                np.bitwise_or(ub, kb, out=ub)
+                np.right_shift(ub, sh, out=ub)
+                if code is None:
+                    np.take(tab, ub, out=out[r0:r1].reshape(-1), mode="clip")
+                else:
+                    np.take(tab, ub, out=code[:n], mode="clip")
+                    out[r0:r1, c0:c1] = code[:n].reshape(r1 - r0, c1 - c0)
+    return scales, out
 
 
 def round_value_bits(v) -> int:
