@@ -143,7 +143,6 @@ def _fused_rows(a: np.ndarray, fmt: str, tc: int, division: str, eps: str, fmax:
     size = rs * cs
     y = np.empty(size, np.float32)
     key = np.empty(size, np.uint32)
-    code = np.empty(size, np.uint8) if cs < cols else None
     op = np.divide if division == "divide" else np.multiply
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         for r0 in range(0, rows, rs):
@@ -169,11 +168,7 @@ def _fused_rows(a: np.ndarray, fmt: str, tc: int, division: str, eps: str, fmax:
                 np.add(kb, c, out=kb)
                 np.bitwise_or(ub, kb, out=ub)
                 np.right_shift(ub, sh, out=ub)
-                if code is None:
-                    np.take(tab, ub, out=out[r0:r1].reshape(-1), mode="clip")
-                else:
-                    np.take(tab, ub, out=code[:n], mode="clip")
-                    out[r0:r1, c0:c1] = code[:n].reshape(r1 - r0, c1 - c0)
+                np.take(tab, ub.reshape(r1 - r0, c1 - c0), out=out[r0:r1, c0:c1], mode="clip")  # rows, or one row
     return scales, out
 
 

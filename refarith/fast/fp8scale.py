@@ -255,7 +255,6 @@ def scaled_codes(x: np.ndarray, mult: np.ndarray, fmt: str, tile: tuple[int, int
     size = rs * cs
     y = np.empty(size, np.float32)
     key = np.empty(size, np.uint32)
-    code = np.empty(size, np.uint8) if cs < cols else None
     op = np.divide if divide else np.multiply
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         for r0 in range(0, rows, rs):
@@ -272,9 +271,6 @@ def scaled_codes(x: np.ndarray, mult: np.ndarray, fmt: str, tile: tuple[int, int
                 np.add(k, c, out=k)
                 np.bitwise_or(u, k, out=u)
                 np.right_shift(u, sh, out=u)
-                if code is None:
-                    np.take(tab, u, out=out[r0:r1].reshape(-1), mode="clip")
-                else:
-                    np.take(tab, u, out=code[:n], mode="clip")
-                    out[r0:r1, c0:c1] = code[:n].reshape(r1 - r0, c1 - c0)
+                # into out's block: in place where it is contiguous (whole rows, or one row), else numpy's copy back
+                np.take(tab, u.reshape(r1 - r0, c1 - c0), out=out[r0:r1, c0:c1], mode="clip")
     return out
