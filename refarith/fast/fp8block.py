@@ -115,11 +115,15 @@ def _torchao_scale(amax: np.ndarray, fmax: float) -> np.ndarray:
     return np.where(np.isnan(amax), np.float32(np.nan), s)
 
 
+_EPS_DEEPGEMM = np.array([_e.EPS_DEEPGEMM], np.uint32).view(np.float32)[0]  # fl(1e-4) as a binary32 scalar
+
+
 def _fp32_scale(amax: np.ndarray, eps: str, fmax: float) -> np.ndarray:
-    """The binary32 scale fl(max(amax, fl(1e-4)) / F_max) (``eps=deepgemm``; else fl(amax / F_max)) per tile."""
+    """The binary32 scale fl(max(amax, fl(1e-4)) / F_max) (``eps=deepgemm``; else fl(amax / F_max)) per tile (a
+    NaN amax gives a NaN scale)."""
     if eps == "deepgemm":
-        amax = np.where(amax < np.float32(_f32(_e.EPS_DEEPGEMM)), np.float32(_f32(_e.EPS_DEEPGEMM)), amax)
-    return (amax / np.float32(fmax)).astype(np.float32)
+        amax = np.where(amax < _EPS_DEEPGEMM, _EPS_DEEPGEMM, amax)
+    return np.divide(amax, np.float32(fmax), dtype=np.float32)
 
 
 _FUSED_BLOCK = 1 << 17  # elements of x per block of _fused_rows (its amax, scales and cast run on one block)
@@ -160,7 +164,7 @@ def _fused_rows(a: np.ndarray, fmt: str, tc: int, division: str, eps: str, fmax:
                 else:
                     sf = _fp32_scale(amax, eps, fmax)
                     scales[r0:r1, c0 // tc:c1 // tc] = sf.reshape(r1 - r0, -1)
-                    m = (np.float32(1) / sf).astype(np.float32) if division == "reciprocal" else sf
+                    m = np.divide(np.float32(1), sf, dtype=np.float32) if division == "reciprocal" else sf
                 yb = y[:n]
                 op(a[r0:r1, c0:c1].reshape(nt, tc), m[:, None], out=yb.reshape(nt, tc))
                 ub, kb = yb.view(np.uint32), key[:n]
