@@ -908,25 +908,16 @@ def _is_e8m0(fmt: FloatFormat | IntFormat) -> bool:
                                                fmt.specials) == (8, 0, 127, False, False, "fn"))
 
 
-_E8M0_DECODE_BLOCK = 1 << 18  # codes per block: 1 MiB of output words, shifted while still in cache
-
-
 def _decode_e8m0(arr: np.ndarray) -> np.ndarray:
     """E8M0 code E is 2^(E-127): the binary32 pattern E << 23 for 1 <= E <= 254; code 0 is 2^-127 (a binary32
-    subnormal, pattern 0x00400000) and 0xFF is NaN (0x7FC00000), patched only when the input holds them (one min
-    and one max over the codes).  Block by block, the codes are widened into the output and shifted there in
-    place while the block is in cache: one pass over memory, where a casting left_shift over the whole array
-    runs numpy's buffered cast loop."""
+    subnormal, pattern 0x00400000) and 0xFF is NaN, patched only when the input holds them.  One shift over the
+    whole array (the output is written once, so blocks would only add per-call overhead) and one min and max over
+    the codes."""
     flat = arr.reshape(-1)
-    n = flat.size
-    out = np.empty(n, dtype=np.uint32)
-    for a in range(0, n, _E8M0_DECODE_BLOCK):
-        ob = out[a:a + _E8M0_DECODE_BLOCK]
-        ob[...] = flat[a:a + _E8M0_DECODE_BLOCK]
-        ob <<= np.uint32(23)
-    if n and flat.min() == 0:
+    out = np.left_shift(flat, 23, dtype=np.uint32)
+    if flat.size and flat.min() == 0:
         out[flat == 0] = 0x00400000
-    if n and flat.max() == 0xFF:
+    if flat.size and flat.max() == 0xFF:
         out[flat == 0xFF] = 0x7FC00000
     return out.view(np.float32).reshape(arr.shape)
 
