@@ -91,9 +91,10 @@ def test_softmax_entries_at_diff_min():
 
 
 def test_softmax_equal_rows_of_power_of_two_lengths():
-    # n equal entries: the int32 sum is n * 2^19, an exact power of two for n = 2^j (the bit length's edges)
+    # n equal entries: the int32 sum is n * 2^19, an exact power of two for n = 2^j (the bit length's edges);
+    # 12 <= n < 16 and 48 <= n < 64 put ones in the bits each step of the bit-length search reads last
     p = PARAMS[0]
-    for n in (1, 2, 3, 4, 7, 8, 16, 31, 32, 64, 100, 128, 255, 256, 511):
+    for n in (1, 2, 3, 4, 5, 6, 7, 8, 12, 13, 14, 15, 16, 24, 31, 32, 48, 52, 56, 60, 63, 64, 100, 128, 255, 256, 511):
         x = np.zeros((2, n), dtype=np.int64)
         x[1, 0] = -1
         assert np.array_equal(fx.softmax_int8(x, *p), _softmax_want(x, p)), n
@@ -115,16 +116,17 @@ def test_softmax_every_shift_and_multiplier_sign():
             assert np.array_equal(fx.softmax_int8(x, *p), want), (mult, shift)
 
 
-@pytest.mark.parametrize("n,want", [(511, None), (512, "output shift"), (4096, "sum of exponentials")])
+@pytest.mark.parametrize("n,want", [(511, None), (512, "output shift"), (4096, "int32 sum of exponentials"),
+                                    (8192, "int32 sum of exponentials")])  # 8192 * 2^19 = 2^32 wraps to 0
 def test_softmax_row_length_limits(n, want):
     p = PARAMS[0]
     row = np.zeros((1, n), dtype=np.int64)
     if want is None:
         assert fx.softmax_int8(row, *p).tolist() == [ex.softmax_int8([0] * n, *p)]
         return
-    with pytest.raises(BadValueError, match=want):
+    with pytest.raises(BadValueError, match="^softmax: " + want):  # the exact model's words
         ex.softmax_int8([0] * n, *p)
-    with pytest.raises(BadValueError, match=want):
+    with pytest.raises(BadValueError, match="^softmax: " + want):
         fx.softmax_int8(row, *p)
 
 
@@ -146,7 +148,7 @@ def test_integer_bits_refused_like_the_exact_model(name, hi):
     assert np.array_equal(getattr(fx, name)(a, 0), _want(getattr(ex, name), a, 0))
     with pytest.raises(BadValueError):
         getattr(fx, name)(a, 3.0)
-    with pytest.raises(BadValueError):
+    with pytest.raises(BadValueError, match="^a "):  # the argument's name, as the exact model's "a=..."
         getattr(fx, name)(np.array([MAX + 1]), 3)
     with pytest.raises(BadValueError):
         getattr(fx, name)(np.array([MIN - 1]), 3)
@@ -165,12 +167,23 @@ def test_softmax_refusals():
     m, sh, dmin = PARAMS[0]
     ok = np.array([[1, 2]], dtype=np.int64)
     for bad in (np.array([[128, 0]]), np.array([[-129, 0]]), np.array([[0.0, 1.0]])):
-        with pytest.raises(BadValueError, match="input"):
+        with pytest.raises(BadValueError, match="^input "):  # argument names as in the exact model's messages
             fx.softmax_int8(bad, m, sh, dmin)
     for mult in (MAX + 1, MIN - 1):
-        with pytest.raises(BadValueError, match="input_multiplier"):
+        with pytest.raises(BadValueError, match="^input_multiplier "):
             fx.softmax_int8(ok, mult, sh, dmin)
     for s in (-1, 32):
-        with pytest.raises(BadValueError, match="input_left_shift"):
+        with pytest.raises(BadValueError, match="^input_left_shift "):
             fx.softmax_int8(ok, m, s, dmin)
     assert np.array_equal(fx.softmax_int8(np.array([[127, -128]]), m, sh, dmin), [[127, -128]])
+
+
+def test_softmax_numpy_integer_parameters_and_other_ranks():
+    m, sh, dmin = PARAMS[1]
+    rng = np.random.default_rng(11)
+    x3 = rng.integers(-128, 127, (3, 4, 6), endpoint=True)
+    want = _softmax_want(x3.reshape(-1, 6), (m, sh, dmin)).reshape(3, 4, 6)
+    assert np.array_equal(fx.softmax_int8(x3, m, sh, dmin), want)  # rows on the last axis
+    assert np.array_equal(fx.softmax_int8(x3, np.int64(m), np.int32(sh), dmin), want)
+    row = x3[1, 2]
+    assert fx.softmax_int8(row, m, sh, dmin).tolist() == ex.softmax_int8(row.tolist(), m, sh, dmin)
