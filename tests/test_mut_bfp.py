@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from refarith.errors import SpecialValueError, UnknownModeError
+from refarith.errors import BadValueError, SpecialValueError, UnknownModeError
 from refarith.exact import bfp as E
 from refarith.fast import bfp as F
 
@@ -61,3 +61,43 @@ def test_error_texts():
         F.quantize(np.ones(4, np.float32), 8, rounding="rzz")
     with pytest.raises(SpecialValueError, match=r"^BFP quantization.*: NaN and infinity have no fixed-point code$"):
         F.quantize(np.array([1.0, np.nan], np.float32), 8)
+
+
+def test_stochastic_rounding_default_variant_with_30_random_bits():
+    """sr_variant defaults to "a" as in the exact model; 30-bit random integers are used bit for bit."""
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal(32) * 3).astype(np.float32)
+    r = rng.integers(0, 1 << 30, 32)
+    r[:4] = (1 << 30) - 1, (1 << 30) - 2, 1, (1 << 29) + 1
+    e, m = F.quantize(x, 8, 16, "sr", rand=r, rand_bits=30)
+    for i in (0, 16):
+        b = E.quantize_block([float(v) for v in x[i:i + 16]], 8, "sr", rand=[int(v) for v in r[i:i + 16]],
+                             rand_bits=30)
+        assert int(e[i // 16]) == b.exp and m[i:i + 16].tolist() == list(b.m)
+
+
+def test_add_of_unsigned_mantissas_and_exponents():
+    a, b = E.BFPBlock(4, (2**40 + 3, 7)), E.BFPBlock(1, (2**50 + 5, 9))
+    for align in E.ALIGN:
+        want = E.add(a, b, align)
+        m, e = F.add(np.array(a.m, np.uint64), np.uint64(a.exp), np.array(b.m), b.exp, align)
+        assert m.dtype == np.int64 and m.tolist() == list(want.m) and (np.asarray(e) == want.exp).all()
+
+
+@pytest.mark.parametrize("block", [0, -1, 2.5])
+def test_block_size_must_be_a_positive_integer(block):
+    with pytest.raises(BadValueError, match="block size must be a positive integer"):
+        F.quantize(np.ones(4, np.float32), 8, block)
+
+
+def test_stochastic_rounding_random_integers_next_to_the_thresholds():
+    """v / 2^-6 = 64.625 in a block of maximum 1.5: the 30-bit random integers at either threshold
+    (0.625 * 2^30 and 0.375 * 2^30) and one away decide the rounding; binary32 could not hold them."""
+    v = 1.0 + 2.0**-7 + 2.0**-9
+    t1, t2 = 5 << 27, 3 << 27
+    x = np.array([1.5] + [v] * 6 + [0.0], np.float32)
+    r = np.array([0, t1 - 1, t1, t1 + 1, t2 - 1, t2, t2 + 1, 0])
+    b = E.quantize_block([float(u) for u in x], 8, "sr", rand=[int(u) for u in r], rand_bits=30)
+    assert len(set(b.m[1:7])) == 2  # both neighbours 64 and 65 occur
+    e, m = F.quantize(x, 8, 8, "sr", rand=r, rand_bits=30)
+    assert int(e[0]) == b.exp and m.tolist() == list(b.m)
