@@ -82,6 +82,8 @@ def test_add_of_unsigned_mantissas_and_exponents():
         want = E.add(a, b, align)
         m, e = F.add(np.array(a.m, np.uint64), np.uint64(a.exp), np.array(b.m), b.exp, align)
         assert m.dtype == np.int64 and m.tolist() == list(want.m) and (np.asarray(e) == want.exp).all()
+        m, e = F.add(np.array(b.m), b.exp, np.array(a.m, np.uint64), np.uint64(a.exp), align)
+        assert m.dtype == np.int64 and m.tolist() == list(want.m) and (np.asarray(e) == want.exp).all()
 
 
 @pytest.mark.parametrize("block", [0, -1, 2.5])
