@@ -150,6 +150,8 @@ def test_stochastic_div_bound():
     a, b = np.array([0x3C00, 0x3555]), np.array([0x4200, 0x3C01])
     with pytest.raises(BadValueError, match="stochastic div"):
         arith("div", a, b, "binary16", "sr", rand=np.array([0, 1]), rand_bits=30)
+    with pytest.raises(BadValueError, match="stochastic div with 30 fraction bits"):  # variant b reads k + 1
+        arith("div", a, b, "binary16", "sr", rand=np.array([0, 1]), rand_bits=29, sr_variant="b")
     # E5M2 (p = 3) at K = 9 through the kernel: the exact model's codes
     rand = np.array([(1 << 9) - 1, 300])
     a, b = np.array([0x3C, 0x3D]), np.array([0x42, 0x3F])

@@ -187,3 +187,13 @@ def test_softmax_numpy_integer_parameters_and_other_ranks():
     assert np.array_equal(fx.softmax_int8(x3, np.int64(m), np.int32(sh), dmin), want)
     row = x3[1, 2]
     assert fx.softmax_int8(row, m, sh, dmin).tolist() == ex.softmax_int8(row.tolist(), m, sh, dmin)
+
+
+def test_softmax_rows_with_many_entries_below_diff_min():
+    # 300 of 400 entries 255 below the maximum (diff_min -248): they add nothing to the sum of exponentials
+    p = PARAMS[0]
+    rng = np.random.default_rng(13)
+    x = np.full((12, 400), -128, dtype=np.int64)
+    x[:, :100] = rng.integers(100, 127, (12, 100), endpoint=True)
+    x[:, 0] = 127
+    assert np.array_equal(fx.softmax_int8(x, *p), _softmax_want(x, p))

@@ -59,7 +59,7 @@ def test_i_exp_domain_limits():
         if 30 - q == kmax:
             assert fa.i_exp(np.array([x]), s).tolist() == [ex.i_exp_int(x, x0, b, c)]
         if 30 - q == kmax + 1:
-            with pytest.raises(BadValueError, match="int64"):
+            with pytest.raises(BadValueError, match="^i-exp result exceeds int64"):
                 fa.i_exp(np.array([x]), s)
             break
     else:
@@ -125,7 +125,7 @@ def test_softmax_int64_limits():
     X = np.zeros((2, 63), dtype=np.int64)  # bit length 6: 56 + 6 = 62
     X[1, 5:] = -1000
     assert fa.ibert_softmax(X, s, n, 8, 0).tolist() == _softmax_want(X, s, n, 8, 0)
-    with pytest.raises(BadValueError, match="row sum exceeds"):
+    with pytest.raises(BadValueError, match="^softmax row sum exceeds int64"):
         fa.ibert_softmax(np.zeros((1, 64), dtype=np.int64), s, n, 8, 0)
 
 
@@ -136,8 +136,9 @@ def test_softmax_refusals():
             ex.ibert_softmax([0, -1], "0.05", out_bits=ob)
         with pytest.raises(BadValueError, match="out_bits"):
             fa.ibert_softmax(row, "0.05", out_bits=ob)
-    with pytest.raises(BadValueError, match="^softmax of an empty row$"):
-        fa.ibert_softmax(np.zeros((2, 0), dtype=np.int64), "0.05")
+    for shape in ((2, 0), (2, 3, 0)):
+        with pytest.raises(BadValueError, match="^softmax of an empty row$"):  # the exact model's message
+            fa.ibert_softmax(np.zeros(shape, dtype=np.int64), "0.05")
     for big in ((1 << 40) + 1, -(1 << 40) - 1):
         with pytest.raises(BadValueError, match="^input magnitude above 2\\^40 "):
             fa.ibert_softmax(np.array([[0, big]]), "0.05")
@@ -210,3 +211,16 @@ def test_layernorm_refusals():
         fa.ibert_layernorm(np.array([[7, 7]]), 3)
     with pytest.raises(BadValueError, match="^layernorm of an empty row$"):
         fa.ibert_layernorm(np.zeros((3, 0), dtype=np.int64))
+
+
+def test_i_exp_at_the_int64_edge_and_at_a_zero_constant():
+    # s = 1.4e-9: zmax has 62 bits, so only inputs clamped to n * x0 (k = 0, z itself) are inside the domain
+    x0, b, c, _ = ex.exp_constants("1.4e-9")
+    zmax = max((abs(x0) + abs(b)) * abs(x0) + abs(c), 1)
+    assert zmax.bit_length() == 62
+    xs = np.array([30 * x0 - 5, 30 * x0])
+    assert fa.i_exp(xs, "1.4e-9").tolist() == [ex.i_exp_int(int(x), x0, b, c) for x in xs]
+    # s = 2: c = 0, so z = 0 at r = 0 and i-exp(0) = 0
+    x0, b, c, _ = ex.exp_constants("2")
+    xs = np.array([0, -1, -2, -7])
+    assert fa.i_exp(xs, "2").tolist() == [ex.i_exp_int(int(x), x0, b, c) for x in xs]
