@@ -103,3 +103,11 @@ def test_stochastic_rounding_random_integers_next_to_the_thresholds():
     assert len(set(b.m[1:7])) == 2  # both neighbours 64 and 65 occur
     e, m = F.quantize(x, 8, 8, "sr", rand=r, rand_bits=30)
     assert int(e[0]) == b.exp and m.tolist() == list(b.m)
+
+
+def test_add_aligns_by_floor_by_default_and_rand_needs_sr():
+    a, b = E.BFPBlock(2, (5, -5)), E.BFPBlock(0, (7, -7))
+    m, e = F.add(a.m, a.exp, b.m, b.exp)
+    assert m.tolist() == list(E.add(a, b).m) == [6, -7]
+    with pytest.raises(UnknownModeError, match=r"^rand is given but rounding='rne' is not stochastic"):
+        F.quantize(np.ones(4, np.float32), 8, rand=np.zeros(4, np.int64))
