@@ -95,3 +95,19 @@ def test_1e5_random_blocks_exact_numpy_torch(rounding):
             assert b.exp == e[i, 0] and list(b.m) == [int(v) for v in m[i]], i
         te, tm = F.quantize(torch.from_numpy(x), p, 8, rounding, backend="torch")
         assert np.array_equal(te.numpy(), e) and np.array_equal(tm.numpy(), m)
+
+
+@pytest.mark.parametrize("align", ["floor", "rne"])
+def test_add_int64_mantissas_at_every_gap(align):
+    """The shift of the smaller-exponent operand at gaps 0..200 on int64 mantissas up to +-2^63, against the exact
+    model's shift_right (the fast kernel once capped the gap at 62: -(2^61 + 5) at gap 70 gave -1, 2^62 + 1 at
+    gap 63 gave 1)."""
+    ms = [0, 1, -1, 3, -3, 2**61 + 5, -(2**61 + 5), 2**62 - 1, 2**62, -(2**62), 2**62 + 1, -(2**62 + 1),
+          2**63 - 1, -(2**63)]
+    gaps = [0, 1, 2, 31, 61, 62, 63, 64, 65, 70, 127, 200]
+    m = np.array([v for v in ms for _ in gaps], np.int64)
+    g = np.array([d for _ in ms for d in gaps], np.int64)
+    s, e = F.add(np.zeros_like(m), g, m, np.zeros_like(g), align)
+    want = [E.shift_right(int(v), int(d), align) for v, d in zip(m, g)]
+    assert s.tolist() == want
+    assert e.tolist() == g.tolist()

@@ -76,10 +76,12 @@ def add(ma, ea, mb, eb, align: str = "floor"):
     swap = ea < eb
     hi_m, lo_m = np.where(swap, mb, ma), np.where(swap, ma, mb)
     e = np.maximum(ea, eb)
-    d = np.minimum(np.abs(ea - eb), 62)
+    gap = np.abs(ea - eb)
+    d = np.minimum(gap, 63)  # an int64 shifted right by 63 or more is 0 or -1: the floor of m / 2^gap
     q = lo_m >> d
     if align == "rne":
-        r = lo_m - (q << d)
+        r = lo_m - (q << d)  # in [0, 2^63): q << 63 is -2^63 when q = -1
         half = np.where(d > 0, np.int64(1) << np.maximum(d - 1, 0), 0)
         q = q + ((d > 0) & ((r > half) | ((r == half) & ((q & 1) == 1))))
+        q = np.where(gap > 63, 0, q)  # |m| <= 2^63 <= 2^(gap - 1): nearest is 0 (-2^63 at gap 64 a tie to even 0)
     return hi_m + q, e
