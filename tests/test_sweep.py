@@ -190,7 +190,10 @@ def _dask_workers() -> list[int]:
     out = []
     for p in psutil.Process().children(recursive=True):
         try:
-            if "dask worker [tcp" in " ".join(p.cmdline() or [p.name()]):
+            cmd = " ".join(p.cmdline() or [p.name()])
+            # "dask worker [tcp://...]" where setproctitle is installed; else the multiprocessing spawn child that
+            # the nanny started (the resource tracker, the only other child, runs resource_tracker's main)
+            if "dask worker [tcp" in cmd or "from multiprocessing.spawn import spawn_main" in cmd:
                 out.append(p.pid)
         except psutil.Error:  # a process that ended meanwhile
             pass
