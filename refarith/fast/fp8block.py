@@ -167,12 +167,7 @@ def _fused_rows(a: np.ndarray, fmt: str, tc: int, division: str, eps: str, fmax:
                     m = np.divide(np.float32(1), sf, dtype=np.float32) if division == "reciprocal" else sf
                 yb = y[:n]
                 op(a[r0:r1, c0:c1].reshape(nt, tc), m[:, None], out=yb.reshape(nt, tc))
-                ub, kb = yb.view(np.uint32), key[:n]
-                np.bitwise_and(ub, c, out=kb)  # the key (u | ((u & c) + c)) >> shift, in the product's buffer
-                np.add(kb, c, out=kb)
-                np.bitwise_or(ub, kb, out=ub)
-                np.right_shift(ub, sh, out=ub)
-                np.take(tab, ub.reshape(r1 - r0, c1 - c0), out=out[r0:r1, c0:c1], mode="clip")  # rows, or one row
+                _fs.lookup_codes(yb, key[:n], tab, c, sh, out[r0:r1, c0:c1])  # rows, or one row
     return scales, out
 
 

@@ -266,11 +266,17 @@ def scaled_codes(x: np.ndarray, mult: np.ndarray, fmt: str, tile: tuple[int, int
                 m = mult[r0 // tr:r1 // tr, :] if per_row else mult[r0 // tr:r1 // tr, c0 // tc:c1 // tc]
                 yb = y[:n]
                 op(x[r0:r1, c0:c1].reshape(kr, tr, kc, -1), m[:, None, :, None], out=yb.reshape(kr, tr, kc, -1))
-                u, k = yb.view(np.uint32), key[:n]
-                np.bitwise_and(u, c, out=k)  # the key (u | ((u & c) + c)) >> shift, in u's buffer
-                np.add(k, c, out=k)
-                np.bitwise_or(u, k, out=u)
-                np.right_shift(u, sh, out=u)
-                # into out's block: in place where it is contiguous (whole rows, or one row), else numpy's copy back
-                np.take(tab, u.reshape(r1 - r0, c1 - c0), out=out[r0:r1, c0:c1], mode="clip")
+                lookup_codes(yb, key[:n], tab, c, sh, out[r0:r1, c0:c1])
     return out
+
+
+def lookup_codes(y: np.ndarray, key: np.ndarray, tab: np.ndarray, c: np.uint32, sh: int, out: np.ndarray) -> None:
+    """out = the codes of the binary32 products ``y`` (1-D, overwritten) by :func:`_cast_table`'s (tab, c, sh):
+    the key (u | ((u & c) + c)) >> sh computed in y's own buffer (``key``: scratch of y's size), then one
+    lookup into ``out`` (a 2-D block of y's size: in place where it is contiguous, else numpy copies back)."""
+    u = y.view(np.uint32)
+    np.bitwise_and(u, c, out=key)
+    np.add(key, c, out=key)
+    np.bitwise_or(u, key, out=u)
+    np.right_shift(u, sh, out=u)
+    np.take(tab, u.reshape(out.shape), out=out, mode="clip")
