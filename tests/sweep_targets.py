@@ -76,3 +76,19 @@ def add_raises(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 add_raises.refarith_inputs = "codes"  # type: ignore[attr-defined]
+
+
+def bf16_flip(x: np.ndarray) -> np.ndarray:
+    """binary32 -> bfloat16, round to nearest even, by the carry trick on the bit patterns (independent of
+    refarith: add 0x7FFF plus the kept last bit, keep the top half; a NaN keeps its sign and becomes 0x7FC0 or
+    0xFFC0), with the last bit of the result flipped wherever the low 16 bits of the input are 0x1234 and the
+    result is finite."""
+    b = np.asarray(x).astype(np.uint32)
+    r = ((b.astype(np.uint64) + 0x7FFF + ((b >> 16) & 1)) >> 16).astype(np.uint16)
+    nan = (b & 0x7FFFFFFF) > 0x7F800000
+    r = np.where(nan, ((b >> 16) & 0x8000).astype(np.uint16) | np.uint16(0x7FC0), r)
+    hit = ((b & 0xFFFF) == 0x1234) & ((r & 0x7F80) != 0x7F80)
+    return np.where(hit, r ^ np.uint16(1), r)
+
+
+bf16_flip.refarith_inputs = "codes"  # type: ignore[attr-defined]

@@ -114,8 +114,20 @@ def run_campaign(camp: Campaign, ledger_dir: str | Path, engine: str = "auto", w
 
     LedgerError for a ledger of another campaign, a shard file that does not verify, a ledger in use by another
     run; EngineError for an unreachable scheduler or a shard that fails on every try."""
+    return run_campaigns([(camp, ledger_dir)], engine, workers, scheduler, retries, progress, stream,
+                         stop_after)[0]
+
+
+def run_campaigns(items: list[tuple[Campaign, str | Path]], engine: str = "auto", workers: int | None = None,
+                  scheduler: str | None = None, retries: int = 2, progress: bool | None = None,
+                  stream: TextIO | None = None, stop_after: int | None = None, label: str | None = None) -> list:
+    """:func:`run_campaign` of several (campaign, ledger directory) pairs at once: every ledger locked and opened
+    first, then all their missing shards as one pool of tasks on one engine (one LocalCluster for all), so that
+    the workers stay busy across campaigns.  ``stop_after``: at most that many shards in all (in campaign order).
+    Returns each campaign's merged certificate, None for one with shards left."""
     from refarith.certify.adapters import load_kernel
     from refarith.certify.runner import environment
+    from refarith.spec import parse_spec
 
     stream = stream or sys.stderr
     if engine not in ENGINES:
@@ -126,39 +138,65 @@ def run_campaign(camp: Campaign, ledger_dir: str | Path, engine: str = "auto", w
         engine = "dask" if (have_dask() or scheduler is not None) else "local"
     if engine == "local" and (scheduler is not None or workers is not None):
         raise BadValueError("--scheduler and --workers apply to --engine dask")
-    kernel = load_kernel(camp.target)
-    if kernel.source is None:
-        raise BadValueError(f"target {camp.target}: workers cannot load it again by name")
-    from refarith.spec import parse_spec
-
-    kernel.supports(parse_spec(camp.spec))
-    ledger = Ledger(ledger_dir)
-    ledger.lock()
+    if not items:
+        raise BadValueError("no campaign to run")
+    kernels: dict[str, object] = {}
+    for camp, _ in items:
+        if camp.target not in kernels:
+            kernels[camp.target] = load_kernel(camp.target)
+        kernel = kernels[camp.target]
+        if kernel.source is None:
+            raise BadValueError(f"target {camp.target}: workers cannot load it again by name")
+        kernel.supports(parse_spec(camp.spec))
+    ledgers = [Ledger(d) for _, d in items]
+    locked = []
     try:
-        ledger.open(camp, kernel_digest(camp.target, kernel.version), reference_digest(camp.kind), kernel.version,
-                    environment())
-        done = ledger.shards()
-        todo = [r for r in camp.shards() if r not in done]
-        limit = len(todo) if stop_after is None else min(stop_after, len(todo))
-        label = f"sweep {camp.spec} [{camp.target}]"
-        if done:
-            stream.write(f"refarith sweep: {len(done)} of {len(camp.shards())} shards already in the ledger "
-                         "(verified), skipped\n")
-        with Progress(limit, label, enabled=progress, stream=stream, unit="shard") as bar:
+        jobs = []
+        env = environment()
+        for (camp, _), ledger in zip(items, ledgers):
+            ledger.lock()
+            locked.append(ledger)
+            kernel = kernels[camp.target]
+            ledger.open(camp, kernel_digest(camp.target, kernel.version), reference_digest(camp.kind),
+                        kernel.version, env)
+            done = ledger.shards()
+            todo = [r for r in camp.shards() if r not in done]
+            if done and len(items) == 1:
+                stream.write(f"refarith sweep: {len(done)} of {len(camp.shards())} shards already in the ledger "
+                             "(verified), skipped\n")
+            jobs.append((camp, ledger, todo))
+        total_done = sum(len(c.shards()) - len(t) for c, _, t in jobs)
+        if len(items) > 1 and total_done:
+            stream.write(f"refarith sweep: {total_done} of {sum(len(c.shards()) for c, _, _ in jobs)} shards "
+                         "already in the ledgers (verified), skipped\n")
+        left = sum(len(t) for _, _, t in jobs) if stop_after is None else stop_after
+        cut = []
+        for camp, ledger, todo in jobs:
+            take = todo[:max(0, left)]
+            left -= len(take)
+            cut.append((camp, ledger, take))
+        n = sum(len(t) for _, _, t in cut)
+        if label is None:
+            label = f"sweep {items[0][0].spec} [{items[0][0].target}]" if len(items) == 1 else \
+                f"sweep of {len(items)} campaigns"
+        with Progress(n, label, enabled=progress, stream=stream, unit="shard") as bar:
             if engine == "local":
-                for lo, hi in todo[:limit]:
-                    ledger.write_shard(lo, hi, {**run_shard(camp.to_dict(), lo, hi), "retries": 0})
-                    bar.update()
-            else:
-                _run_dask(camp, ledger, todo[:limit], scheduler, workers, retries, bar, stream)
-        if len(todo) > limit:
-            return None
-        return certificate(ledger)
+                for camp, ledger, todo in cut:
+                    for lo, hi in todo:
+                        ledger.write_shard(lo, hi, {**run_shard(camp.to_dict(), lo, hi), "retries": 0})
+                        bar.update()
+            elif n:
+                _run_dask(cut, scheduler, workers, retries, bar, stream)
+        out = []
+        for (_, ledger, todo), (_, _, take) in zip(jobs, cut):
+            out.append(None if len(take) < len(todo) else certificate(ledger))
+        return out
     finally:
-        ledger.unlock()
+        for ledger in locked:
+            ledger.unlock()
 
 
-def _run_dask(camp: Campaign, ledger: Ledger, todo: list[tuple[int, int]], scheduler, workers, retries: int, bar,
+def _run_dask(jobs: list[tuple[Campaign, Ledger, list[tuple[int, int]]]], scheduler, workers, retries: int, bar,
               stream: TextIO) -> None:
     from distributed import as_completed
 
@@ -169,25 +207,27 @@ def _run_dask(camp: Campaign, ledger: Ledger, todo: list[tuple[int, int]], sched
         stream.write(f"refarith sweep: Dask scheduler {client.scheduler.address}, {nw} workers"
                      + (f", dashboard {link}" if link else "") + "\n")
         stream.flush()
-        prefix = f"refarith-shard-{ledger.digest()[:12]}"
         futs = {}
-        for lo, hi in todo:
-            key = f"{prefix}-{lo:012x}-{hi:012x}"
-            futs[client.submit(run_shard, camp.to_dict(), lo, hi, key=key, retries=retries, pure=False)] = (lo, hi)
+        for camp, ledger, todo in jobs:
+            prefix = f"refarith-shard-{ledger.digest()[:12]}"
+            cd = camp.to_dict()
+            for lo, hi in todo:
+                key = f"{prefix}-{lo:012x}-{hi:012x}"
+                futs[client.submit(run_shard, cd, lo, hi, key=key, retries=retries, pure=False)] = (ledger, lo, hi)
         # results come with their completion (no gather round trip per shard), in batches of what finished together
         for batch in as_completed(futs, with_results=True, raise_errors=False).batches():
             results = []
             for fut, res in batch:
-                lo, hi = futs[fut]
+                ledger, lo, hi = futs[fut]
                 if fut.status != "finished":
                     e = res[1] if isinstance(res, tuple) and len(res) == 3 else res
                     if isinstance(e, RefarithError):
                         raise e
                     raise EngineError(f"shard {lo:#x}..{hi:#x} failed on every try: {type(e).__name__}: "
                                       f"{str(e).splitlines()[0][:200] if str(e) else ''}") from None
-                results.append((fut, lo, hi, res))
+                results.append((fut, ledger, lo, hi, res))
             tries = client.run_on_scheduler(_extra_runs, [f.key for f, _ in batch], retries)
-            for fut, lo, hi, res in results:
+            for fut, ledger, lo, hi, res in results:
                 ledger.write_shard(lo, hi, {**res, "retries": int(tries[fut.key])})
                 fut.release()
                 bar.update()
@@ -231,4 +271,4 @@ def plan(camp: Campaign, workers: int = 1) -> dict:
 
 
 __all__ = ["CONNECT_TIMEOUT", "ENGINES", "WORKER_CONFIG", "EngineError", "LedgerError", "have_dask", "plan",
-           "run_campaign"]
+           "run_campaign", "run_campaigns"]

@@ -17,6 +17,10 @@ A **campaign** compares one kernel with one spec on an index range of the op's i
   round-to-odd sum, one rounding), with the same acceptance, exact recomputation and self-check as ``pairs16``.
 * ``unary32``: a cast from binary32 into a float of at most 8 bits, index i the binary32 pattern, 2^32 inputs.
   Reference: the exact model's sticky-key table and chunk comparison of :mod:`refarith.certify.runner`.
+* ``unary32c``: a cast from binary32 into a wider float target (bfloat16, binary16, P3109 formats of 7 precision
+  bits and more), index i the binary32 pattern, 2^32 inputs.  Reference: the exact model's per-binade class table
+  (:func:`refarith.smt.castsweep.class_reference`: one exact call per reachable (binade, target significand,
+  remainder class) of the shard's binades), with the self-check and exact recomputation of ``pairs16``.
 * ``fuzz``: a seeded fuzz campaign of any op with a driver; index i is the i-th vector of the campaign, and the
   shard (lo, hi) is the pair (shard seed, count) = (:func:`shard_seed` (seed, lo), hi - lo): its vectors are the
   ``count`` vectors hypothesis draws with that seed (:func:`refarith.certify.fuzz.run_fuzz`, boundary-weighted
@@ -67,7 +71,7 @@ SELF_CHECK = 64
 """Vectors per 2^20 indices on which the fast reference is recomputed by the exact model (spread evenly over each
 chunk, at least one per chunk)."""
 
-KINDS = ("pairs16", "triples", "unary32", "fuzz")
+KINDS = ("pairs16", "triples", "unary32", "unary32c", "fuzz")
 
 
 class LedgerError(RefarithError):
@@ -123,9 +127,20 @@ def kind_of(spec_id: str) -> str:
     why = sweep_supported(spec)
     if why is None:
         return "unary32"
+    if _class_cast(spec):
+        return "unary32c"
     raise SpecError(f"refarith sweep: no sharded exhaustive campaign for {spec}: pairs of a 16-bit format "
                     f"(add, sub, mul, div), triples of fma of an 8- or 16-bit format, or binary32 casts into "
                     f"<= 8-bit floats ({why}); a fuzz campaign (--fuzz N) covers any op")
+
+
+def _class_cast(spec) -> bool:
+    """A deterministic cast from binary32 into a float target of at most 16 bits: the ``unary32c`` kind."""
+    from refarith.exact.rounding import DETERMINISTIC_MODES
+    from refarith.formats import FloatFormat
+
+    return (spec.op == "cast" and spec.fmt(0).name == "binary32" and isinstance(spec.fmt(1), FloatFormat)
+            and spec.fmt(1).nbits <= 16 and spec.param.get("rounding") in DETERMINISTIC_MODES)
 
 
 def domain_size(kind: str, spec_id: str | None = None) -> int:
@@ -174,6 +189,7 @@ _REFERENCE_MODULES = {
     "pairs16": _EXACT_MODULES + ("refarith/fast/__init__.py", "refarith/fast/arith.py", "refarith/fast/oddsum.py",
                                  "refarith/fast/cast.py", "refarith/fast/castkernel.py", "refarith/fast/bitops.py"),
     "unary32": _EXACT_MODULES,
+    "unary32c": _EXACT_MODULES + ("refarith/smt/castsweep.py",),
     "fuzz": _EXACT_MODULES + ("refarith/certify/fuzz.py", "refarith/golden/opdrivers"),
 }
 _REFERENCE_MODULES["triples"] = _REFERENCE_MODULES["pairs16"] + ("refarith/golden/opdrivers/fma.py",)
@@ -506,6 +522,8 @@ def _unary_shard(camp: Campaign, lo: int, hi: int):
 
     spec = parse_spec(camp.spec)
     kernel = _kernel(camp.target)
+    if str(spec) not in runner._TABLES:  # one spec's tables at a time: a worker may sweep hundreds of casts
+        runner._TABLES.clear()
     ref, cls = runner.sticky_tables(spec)
     st = runner.Stage("exhaustive", "")
     counts = np.zeros(len(CLASSES), dtype=np.int64)
@@ -541,6 +559,94 @@ def _unary_shard(camp: Campaign, lo: int, hi: int):
     return st
 
 
+def _unary_class_shard(camp: Campaign, lo: int, hi: int):
+    """A ``unary32c`` shard: the class-table reference, the kernel, the exact model where they differ."""
+    from refarith.certify.runner import Stage, compare, vectors_arrays
+    from refarith.smt.castsweep import MISSING, NO_CODE, _class_d, _qbits, class_reference
+
+    spec = parse_spec(camp.spec)
+    kernel = _kernel(camp.target)
+    d = get_driver(spec)
+    dst = spec.fmt(1)
+    p = spec.param
+    setting = (p["rounding"], p["overflow"], p.get("nan", "error"), p.get("negative", "error"))
+    ref_tab = class_reference(dst.name, setting, lo, hi)
+    dvec = _class_d(dst)
+    qb = _qbits(dvec)
+    st = Stage("exhaustive", "")
+    nan_code = _nan_codes(dst.name)
+    step = 1 << min(CHUNK_BITS, 23)
+    for c0 in range(lo, hi, step):
+        c1 = min(hi, (c0 // step + 1) * step)  # inside one binade (2^23 patterns): d is one number
+        bits = np.arange(c0, c1, dtype=np.uint64).astype(np.uint32)
+        ref = ref_tab[binade_class_index(c0, c1, dvec, qb)]
+        if int(ref.max()) == MISSING:
+            raise RefarithError(f"{camp.spec}: an input of [{c0:#x}, {c1:#x}) without a class-table entry; "
+                                "shard refused")
+        nprobe = min(c1 - c0, max(1, ((c1 - c0) * SELF_CHECK + (1 << 20) - 1) >> 20))
+        for j in np.linspace(0, c1 - c0 - 1, nprobe).astype(np.int64).tolist():
+            want = d.exact(spec, (int(bits[j]),))
+            if (NO_CODE if want is None else want[0]) != int(ref[j]):
+                raise RefarithError(f"{camp.spec}: the class table gives {int(ref[j]):#x} for {int(bits[j]):#010x}, "
+                                    f"the exact model {want}; shard refused")
+        dom = ref != np.uint64(NO_CODE)
+        nd = int(np.count_nonzero(dom))
+        st.outside_domain += int(c1 - c0 - nd)
+        got = kernel(spec, (bits,))[:, 0].astype(np.uint64)
+        cand = np.nonzero(dom & (got != ref))[0]
+        st.vectors += nd - int(cand.size)
+        if cand.size == 0:
+            continue
+        both_nan = nan_code[got[cand].astype(np.int64)] & nan_code[ref[cand].astype(np.int64)]
+        nn = cand[both_nan]
+        if nn.size:
+            st.vectors += int(nn.size)
+            st.mismatches["nan_payload"] += int(nn.size)
+            st.histogram["special"] += int(nn.size)
+            st.columns["y"] = st.columns.get("y", 0) + int(nn.size)
+            st.examples.setdefault("nan_payload", runner_example(spec, int(bits[nn[0]]), int(ref[nn[0]]),
+                                                                 int(got[nn[0]])))
+        rest = cand[~both_nan]
+        if rest.size:
+            ins, exp, okd = vectors_arrays(spec, [(b,) for b in bits[rest].tolist()])
+            compare(spec, kernel, ins, exp, okd, st)
+    st.seen = {}
+    return st
+
+
+def binade_class_index(a: int, b: int, dvec: np.ndarray, qb: int) -> np.ndarray:
+    """:func:`refarith.smt.castsweep.class_index` of the binary32 patterns [a, b), which lie in one binade (one
+    sign and exponent field): d, the sign and the exponent are then numbers, and q, the remainder class and the
+    index are computed on the 23-bit mantissas alone (int64, a few passes instead of the general function's
+    25)."""
+    if not 0 <= a < b <= 1 << 32 or a >> 23 != (b - 1) >> 23:
+        raise RefarithError(f"binade_class_index: [{a:#x}, {b:#x}) is not inside one binade")
+    se = a >> 23
+    e_f = se & 0xFF
+    man = np.arange(a & 0x7FFFFF, (a & 0x7FFFFF) + (b - a), dtype=np.int64)
+    base = se << (qb + 2)
+    if e_f == 255:
+        return base + ((man != 0).astype(np.int64) << 2)
+    sig = man | (1 << 23) if e_f else man
+    d = int(dvec[e_f])
+    if d < 1:
+        raise RefarithError(f"binade_class_index: d = {d} below 1 in binade {e_f} (a key target, not a class one)")
+    if d > 24:  # q = 0 and the remainder sig < 2^24 < half
+        return base + (sig != 0).astype(np.int64)
+    half = 1 << (d - 1)
+    rem = sig & ((1 << d) - 1)
+    cls = (rem != 0).astype(np.int64)
+    cls += rem >= half
+    cls += rem > half
+    return base + ((sig >> d) << 2) + cls
+
+
+def runner_example(spec, x: int, want: int, got: int) -> dict:
+    from refarith.certify.runner import make_example
+
+    return make_example(spec, "nan_payload", (x,), (want,), (got,))
+
+
 def run_shard(campaign: dict, lo: int, hi: int) -> dict:
     """Compare one shard (in this process or a Dask worker); the result document for the ledger."""
     import platform
@@ -548,7 +654,8 @@ def run_shard(campaign: dict, lo: int, hi: int) -> dict:
     camp = Campaign(**campaign)
     t0 = time.process_time()
     w0 = time.monotonic()
-    fn = {"pairs16": _codes_shard, "triples": _codes_shard, "unary32": _unary_shard, "fuzz": _fuzz_shard}[camp.kind]
+    fn = {"pairs16": _codes_shard, "triples": _codes_shard, "unary32": _unary_shard, "unary32c": _unary_class_shard,
+          "fuzz": _fuzz_shard}[camp.kind]
     st = fn(camp, lo, hi)
     out = {"stage": _stage_doc(st), "cpu_seconds": round(time.process_time() - t0, 3),
            "seconds": round(time.monotonic() - w0, 3), "host": platform.node(), "pid": os.getpid()}
@@ -608,6 +715,7 @@ def certificate(ledger: Ledger, require_complete: bool = True):
     st = merge(camp.spec, stages, "fuzz" if camp.kind == "fuzz" else "exhaustive")
     retries = sum(int(doc.get("retries", 0)) for doc in ordered)
     what = {"pairs16": "pairs (a, b) of codes", "triples": "triples (a, b, c) of codes", "unary32": "binary32 inputs",
+            "unary32c": "binary32 inputs",
             "fuzz": f"fuzz vectors (hypothesis; campaign seed {camp.seed}, shard seeds sha256(seed, first index))"}
     whole = camp.kind != "fuzz" and camp.start == 0 and camp.stop == domain_size(camp.kind, camp.spec)
     rng = f"all {camp.size}" if whole else f"indices {camp.start:#x}..{camp.stop - 1:#x} ({camp.size})"
@@ -617,7 +725,8 @@ def certificate(ledger: Ledger, require_complete: bool = True):
         fast = "refarith.fast.oddsum (binary64, round-to-odd sums)"
     else:
         fast = "refarith.fast.arith (binary64, one rounding)"
-    ref = {"unary32": "sticky-key table from the exact model", "fuzz": "the exact model on every vector"}.get(
+    ref = {"unary32": "sticky-key table from the exact model", "fuzz": "the exact model on every vector",
+           "unary32c": "per-binade class table from the exact model, every disagreement recomputed by it"}.get(
         camp.kind, f"{fast}, every disagreement recomputed by the exact model")
     st.source = (f"{rng} {what[camp.kind]} in {len(ordered)} shards of 2^{camp.shard_bits} (ledger "
                  f"{ledger.digest()[:16]}, {retries} retries); reference: {ref}")

@@ -36,8 +36,9 @@ def _range(text: str) -> tuple[int, int]:
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("sweep", help="exhaustive campaigns as resumable shards on Dask distributed "
-                                            "(run, report, plan); exit 0 pass, 1 fail, 2 bad input")
-    sub = p.add_subparsers(dest="sweep_command", metavar="{run,report,plan}")
+                                            "(run, report, cast-theorems, plan); exit 0 pass, 1 fail, 2 bad "
+                                            "input")
+    sub = p.add_subparsers(dest="sweep_command", metavar="{run,report,cast-theorems,plan}")
     sub.required = True
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--spec", required=True, help="add|sub|mul|div of a 16-bit float (2^32 pairs), fma of an 8- "
@@ -65,6 +66,24 @@ def add_parser(subparsers) -> None:
     m.add_argument("--ledger", required=True, metavar="DIR")
     m.add_argument("--report", required=True, metavar="DIR", help="write JSON, Markdown and HTML here")
     m.set_defaults(func=handle_report)
+    ct = sub.add_parser("cast-theorems", help="every setting of the binary32 cast kernel theorems, a kernel against "
+                                              "the exact model on all 2^32 inputs: one ledger per setting, one "
+                                              "merged certificate")
+    ct.add_argument("--ledger", required=True, metavar="DIR", help="campaign root (created, or resumed)")
+    ct.add_argument("--target", default="refarith:numpy", help="the kernel (default refarith:numpy)")
+    ct.add_argument("--targets", default="*", metavar="GLOB",
+                    help="run the settings of these cast targets now (comma-separated globs; default: all); the "
+                         "rest stay 'not run'")
+    ct.add_argument("--shard-bits", type=int, default=32, help="shard size 2^N inputs (default 32: one per setting)")
+    ct.add_argument("--engine", default="auto", choices=("auto", "dask", "local"))
+    ct.add_argument("--workers", type=int, default=None, help="LocalCluster worker processes (default: cores)")
+    ct.add_argument("--scheduler", default=None, metavar="ADDRESS", help="an existing Dask scheduler")
+    ct.add_argument("--retries", type=int, default=2, help="retries of a shard that raises (default 2)")
+    ct.add_argument("--report", default=None, metavar="DIR", help="write the merged certificate (JSON, MD, HTML)")
+    ct.add_argument("--range", type=_range, default=None, metavar="LO:HI",
+                    help="only the binary32 patterns [LO, HI) of every setting (a slice: a campaign of its own)")
+    ct.add_argument("--list", action="store_true", help="print the settings (theorem, spec) and exit")
+    ct.set_defaults(func=handle_cast_theorems)
     pl = sub.add_parser("plan", parents=[common], help="time one shard here and extrapolate the campaign")
     pl.add_argument("--workers", type=int, default=1, help="workers to extrapolate to (default 1)")
     pl.set_defaults(func=handle_plan)
@@ -103,9 +122,44 @@ def handle_run(args) -> int:
 
 
 def handle_report(args) -> int:
+    from refarith.certify import castcampaign
     from refarith.certify.shards import Ledger, certificate
 
+    if castcampaign.is_root(args.ledger):
+        return _finish_family(castcampaign.merged(args.ledger), args.report)
     return _finish(certificate(Ledger(args.ledger)), args.report)
+
+
+def _finish_family(m: dict, report: str | None) -> int:
+    from refarith.certify import castcampaign
+
+    written = castcampaign.write_report(m, report) if report else []
+    print(f"{m['verdict'].upper()}: {m['target']} against {m['campaign']}: {m['complete']} of {m['settings']} "
+          f"settings complete, {m['failed']} failed")
+    print(f"  {m['vectors']} inputs compared, {m['outside_domain']} outside the specs' domains, mismatches "
+          f"{m['mismatches'] or 'none'}, {m['cpu_seconds']} CPU s in shards, {m['retries']} retries")
+    for r in m["entries"]:
+        if r["verdict"] == "fail":
+            print(f"  fail: {r['spec']}: {r['mismatches']}")
+    for p in written:
+        print(f"  wrote {p}")
+    return 1 if m["verdict"] == "fail" else 0
+
+
+def handle_cast_theorems(args) -> int:
+    from refarith.certify import castcampaign
+
+    if args.list:
+        sel = [(t, s) for t, s in castcampaign.theorem_settings(args.targets)]
+        for t, s in sel:
+            print(f"{t}  {s}")
+        print(f"{len(sel)} settings")
+        return 0 if sel else 2
+    if args.retries < 0:
+        raise BadValueError(f"--retries must be >= 0, got {args.retries}")
+    m = castcampaign.run(args.ledger, args.target, args.targets, args.shard_bits, args.engine, args.workers,
+                         args.scheduler, args.retries, rng=args.range or (0, 1 << 32))
+    return _finish_family(m, args.report)
 
 
 def handle_plan(args) -> int:
