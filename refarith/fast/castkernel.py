@@ -30,6 +30,7 @@ significand is below 2^(width-2) (every removed value then stays below half).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from refarith.errors import BadValueError, UnknownModeError
 from refarith.exact.rounding import NAN_PROJECTING_MODES, cast_default_overflow, check_modes, default_negative
@@ -416,6 +417,12 @@ def sticky_key_suffices(dst: FloatFormat | str) -> bool:
     dst = get_format(dst)
     if not isinstance(dst, FloatFormat) or dst.nbits > MAX_DST_BITS:
         return False
+    return _sticky_key_suffices(dst)
+
+
+@lru_cache(maxsize=64)
+def _sticky_key_suffices(dst: FloatFormat) -> bool:
+    """The binade loop of :func:`sticky_key_suffices` (277 binades; cached: every cast call asks it)."""
     for e in range(-149, 128):
         lsb = max(e - 23, -149)  # weight of the source's last bit
         round_bit = max(e, dst.emin) - dst.mbits - 1
