@@ -200,3 +200,14 @@ def test_softmax_rows_with_many_entries_below_diff_min():
     # five entries inside the radius, 495 outside: an output near a rounding edge, where a sum off by 495 tells
     row = np.array([[127, 127, 120, 117, 115] + [-128] * 495])
     assert np.array_equal(fx.softmax_int8(row, *p), _softmax_want(row, p))
+
+
+def test_softmax_sum_that_wraps_to_one():
+    # 8192 entries at the row maximum give 8192 * 2^19 = 2^32, which wraps to 0, and one entry whose term is 1
+    # (multiplier 2^30, left shift 23, diff -221) makes the int32 sum exactly 1: still positive, so the exact model
+    # computes the row (GetReciprocal of 1) instead of refusing it
+    row = [127] * 8192 + [-94]
+    want = ex.softmax_int8(row, 1 << 30, 23, -256)
+    assert want[-1] != -128 and want[0] == 127
+    got = fx.softmax_int8(np.array([row], dtype=np.int8), 1 << 30, 23, -256)
+    assert np.array_equal(got[0], np.array(want, dtype=np.int8))
