@@ -162,7 +162,7 @@ def test_stochastic_div_bound():
 
 def test_refused_ops_and_backends():
     one = np.array([0x38])
-    with pytest.raises(UnknownModeError, match="unknown arithmetic op 'pow'"):
+    with pytest.raises(UnknownModeError, match="unknown arithmetic op 'pow'; expected one of add, sub, mul, div$"):
         arith("pow", one, one, "ocp_e4m3")
     with pytest.raises(UnknownModeError, match="unknown backend 'jax'"):
         arith("add", one, one, "ocp_e4m3", backend="jax")
@@ -180,3 +180,15 @@ def test_triton_backend_is_recognised():
         raise AssertionError("backend='triton' refused as unknown") from None
     except Exception:  # noqa: BLE001 - torch/triton absent, or no GPU for the kernel
         pass
+
+
+def test_bfloat16_nan_signs_of_the_round_to_odd_kernel():
+    # refarith.fast.oddsum takes the NaN result's sign from arith's _nan_sign with its default (a signed format)
+    from refarith.fast.oddsum import arith_rto
+
+    nans = np.array([0x7FC0, 0xFFC0, 0x7F81, 0xFF81, 0x3F80, 0xBF80, 0x7F80, 0xFF80])
+    a, b = _pairs(nans)
+    for op in OPS:
+        want = _exact(op, a, b, "bfloat16")
+        got = np.asarray(arith_rto(op, a, b, "bfloat16")).astype(np.int64).tolist()
+        assert got == want, op
