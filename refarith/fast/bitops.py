@@ -76,8 +76,8 @@ class BitOps:
             n = self.where(top_zero, self.add(n, self.const(sh, a)), n)
             x = self.where(top_zero, self.shl(x, sh), x)
             sh //= 2
-        last_zero = self.eq(self.shr(x, w - 1), self.const(0, a))
-        return self.where(last_zero, self.add(n, self.const(1, a)), n)
+        # x is now normalized (top bit set) unless a == 0, which has w leading zeros
+        return self.where(self.eq(x, self.const(0, a)), self.add(n, self.const(1, a)), n)
 
 
 def _check_width(width: int) -> None:
@@ -97,14 +97,11 @@ class NumpyBitOps(BitOps):
         self.dtype = np.uint32 if width == 32 else np.uint64
 
     def word(self, a: Any) -> Word:
-        """Convert an integer array (values already in range) to words."""
-        return self.np.asarray(a).astype(self.dtype, copy=False)
+        """Convert an integer array (values already in range) to words (no copy when it already is one)."""
+        return self.np.asarray(a, dtype=self.dtype)
 
     def const(self, v: int, like: Word = None) -> Word:
         return self.dtype(v & self.mask)
-
-    def _s(self, s: Word | int) -> Word:
-        return self.dtype(s) if isinstance(s, int) else s
 
     def add(self, a: Word, b: Word) -> Word:
         return self.np.add(a, b, dtype=self.dtype)
@@ -125,13 +122,13 @@ class NumpyBitOps(BitOps):
         return self.np.bitwise_xor(a, b, dtype=self.dtype)
 
     def not_(self, a: Word) -> Word:
-        return self.np.invert(a, dtype=self.dtype)
+        return self.np.invert(self.word(a))
 
     def shl(self, a: Word, s: Word | int) -> Word:
-        return self.np.left_shift(a, self._s(s), dtype=self.dtype)
+        return self.np.left_shift(a, s, dtype=self.dtype)  # a Python int count is cast to the word type
 
     def shr(self, a: Word, s: Word | int) -> Word:
-        return self.np.right_shift(a, self._s(s), dtype=self.dtype)
+        return self.np.right_shift(a, s, dtype=self.dtype)
 
     def eq(self, a: Word, b: Word) -> Mask:
         return self.np.equal(a, b)
@@ -161,13 +158,13 @@ class NumpyBitOps(BitOps):
         return self.np.logical_not(a)
 
     def mtrue(self, like: Word = None) -> Mask:
-        return self.np.bool_(True)
+        return self.np.True_
 
     def mfalse(self, like: Word = None) -> Mask:
-        return self.np.bool_(False)
+        return self.np.False_
 
     def where(self, m: Mask, a: Word, b: Word) -> Word:
-        return self.np.where(m, a, b).astype(self.dtype, copy=False)
+        return self.np.asarray(self.np.where(m, a, b), dtype=self.dtype)
 
     def umin(self, a: Word, b: Word) -> Word:
         return self.np.minimum(a, b, dtype=self.dtype)
