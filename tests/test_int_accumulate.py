@@ -125,3 +125,20 @@ def test_accumulation_length_theorems():
     for th in ths:
         res = run_one(th)
         assert res.ok, (th.name, res.verdict, res.counterexample, res.confirmed)
+
+
+def test_torch_wrap_length_is_bounded_numpy_is_not():
+    """torch's int64 sum is C++ signed arithmetic (overflow undefined): two products of 32-bit extremes, whose sum
+    2^63 leaves int64, are refused there; numpy wraps modulo 2^64 and gives the exact model's result."""
+    torch = _torch()
+    from refarith.formats.int_format import IntFormat
+
+    a62 = IntFormat("int62", 62)
+    a = np.full((1, 2), -(1 << 31), dtype=np.int64)
+    with pytest.raises(BadValueError, match=r"length 2 too long for an exact int64 sum \(torch\)"):
+        fx.int_dot(torch.from_numpy(a), torch.from_numpy(a), "int32", a62, "wrap")
+    assert fx.int_dot(a, a, "int32", a62, "wrap").tolist() == [ex.int_dot([-(1 << 31)] * 2, [-(1 << 31)] * 2,
+                                                                           "int32", a62, "wrap")]
+    one = np.full((1, 1), -(1 << 31), dtype=np.int64)  # one product: accepted by both
+    want = ex.int_dot([-(1 << 31)], [-(1 << 31)], "int32", a62, "wrap")
+    assert fx.int_dot(torch.from_numpy(one), torch.from_numpy(one), "int32", a62).tolist() == [want]

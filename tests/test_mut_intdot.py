@@ -80,13 +80,32 @@ def test_one_dimensional_three_dimensional_and_length_one(ov):
         assert got.reshape(-1).tolist() == want.tolist()
 
 
-def test_wrap_refuses_a_sum_the_docstring_does_not_call_exact():
-    """The module docstring: wrap is exact while K * max|product| < 2^63, checked.  Two products of 32-bit
-    inputs, K * 2^62 = 2^63, must be refused."""
+def test_wrap_is_exact_beyond_the_int64_range_with_numpy():
+    """The module docstring: numpy's int64 sum wraps modulo 2^64 and the accumulator keeps it modulo 2^w, so every
+    length is exact.  Products of 32-bit extremes (2^62, -2^62 + 2^31) summed past 2^63 and 2^64, against the exact
+    model's sequential wrap."""
     i32, a62 = get_format("int32"), IntFormat("int62", 62)
-    a = np.full((1, 2), i32.min)
-    with pytest.raises(BadValueError, match="length 2 too long for an exact int64 sum"):
-        fx.int_dot(a, a, i32, a62, "wrap")
+    lo, hi = i32.min, i32.max
+    rows = [[lo] * 2, [lo] * 3, [lo] * 8, [lo] * 9, [lo, hi] * 5, [lo] * 4 + [hi] * 4, [hi] * 17]
+    for row in rows:
+        a = np.array([row])
+        b = np.array([[lo if v == lo else hi for v in row]])
+        for acc, init in ((a62, 0), (a62, (1 << 61) - 1), (a62, -(1 << 61)), (get_format("int32"), -5),
+                          (IntFormat("int48", 48), 12345)):
+            want = ex.int_dot(a[0].tolist(), b[0].tolist(), i32, acc, "wrap", init)
+            assert fx.int_dot(a, b, i32, acc, "wrap", init).tolist() == [want], (row, acc, init)
+
+
+def test_init_outside_the_accumulator_is_refused_like_the_exact_model():
+    a = np.array([[1, 2]])
+    for acc, init in (("int16", 1 << 15), ("int16", -(1 << 15) - 1), ("int8_sym", -129), ("uint8", -1)):
+        with pytest.raises(BadValueError, match=f"init {init} does not fit"):
+            ex.int_dot([1, 2], [1, 2], "int8", acc, "wrap", init)
+        with pytest.raises(BadValueError, match=f"^int_dot: init {init} does not fit"):
+            fx.int_dot(a, a, "int8", acc, "wrap", init)
+    for acc, init in (("int16", (1 << 15) - 1), ("int16", -(1 << 15)), ("int8_sym", -128), ("uint8", 0)):
+        want = ex.int_dot([1, 2], [1, 2], "int8", acc, "wrap", init)
+        assert fx.int_dot(a, a, "int8", acc, "wrap", init).tolist() == [want]
 
 
 def test_error_texts():
