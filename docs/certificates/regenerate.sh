@@ -113,18 +113,23 @@ mv "$out/.identify.tmp" "$out/brevitas-mxint8__mx_quantize_int8_.identify.json"
 # qtorch's CPU float_quantize into binary16 (its extension builds on first import: a fresh TORCH_EXTENSIONS_DIR)
 d qtorch:binary16 'cast(binary32->binary16,rounding=rna,overflow=inf)' 'cast(binary32->binary16)' rounding,overflow
 d qtorch:bfloat16 'cast(binary32->bfloat16,rounding=rna,overflow=inf)' 'cast(binary32->bfloat16)' rounding,overflow
-# Sharded campaigns (pip install '.[dist]'): torch's CPU bfloat16/binary16 add/mul/div on the 2^24 pairs with a in
-# [0x3c00, 0x3d00) (drop --range for all 2^32, about 10 CPU minutes per op), and a slice of the registry-wide
-# binary32 cast campaign on a 2-worker LocalCluster; merged certificates in sweeps/, ledgers in $LEDGERS.
+# Sharded campaigns (pip install '.[dist]'): torch's CPU bfloat16/binary16 add/mul/div on all 2^32 pairs (4-7 min
+# each on a 2-worker LocalCluster here), a slice of one binary32 cast on a 2-worker LocalCluster; merged
+# certificates in sweeps/, ledgers in $LEDGERS.
 ledgers=${LEDGERS:-$(mktemp -d)}
 for f in binary16 bfloat16; do
   for op in add mul div; do
-    refarith sweep run --spec "$op($f)" --target "refarith.certify.torch_ops:${op}_$f" --range 0x3c000000:0x3d000000 \
-      --shard-bits 22 --engine local --ledger "$ledgers/${op}_$f" --report "$out/sweeps" --quiet || true
+    refarith sweep run --spec "$op($f)" --target "refarith.certify.torch_ops:${op}_$f" --shard-bits 24 --workers 2 \
+      --ledger "$ledgers/${op}_$f" --report "$out/sweeps" --quiet || true
   done
 done
 refarith sweep run --spec 'cast(binary32->ocp_e4m3,overflow=nan)' --target refarith:numpy \
   --range 0x3c000000:0x3d000000 --shard-bits 22 --workers 2 --ledger "$ledgers/cast_e4m3" --report "$out/sweeps" \
+  --quiet || true
+# The registry-wide binary32 cast campaign (every setting of every binary32 cast kernel theorem, all 2^32 inputs;
+# about 4 CPU hours here): its ledgers are committed under sweeps/ledgers/, so a rerun resumes and only rebuilds the
+# merged certificate unless settings are missing.
+refarith sweep cast-theorems --ledger "$out/sweeps/ledgers/cast-theorems-binary32" --workers 2 --report "$out/sweeps" \
   --quiet || true
 # FMA triples: torch CPU (fp8 through binary32 addcmul; binary16 addcmul) on all 2^24 triples of each OCP fp8
 # format, gfloat's rounding of the exact binary64 a * b + c of ocp_e4m3 in five modes, and a 2^26-triple slice
