@@ -92,3 +92,18 @@ def bf16_flip(x: np.ndarray) -> np.ndarray:
 
 
 bf16_flip.refarith_inputs = "codes"  # type: ignore[attr-defined]
+
+
+def e4m3_flip(x: np.ndarray) -> np.ndarray:
+    """binary32 -> ocp_e4m3 (overflow to NaN) by refarith's numpy encode, with the last bit of the result flipped
+    wherever the low 16 bits of the input are 0x1234 and the result is not NaN (a planted fault for the sweep's
+    comparison, whose count follows from this definition)."""
+    from refarith.fast.cast import encode
+
+    b = np.asarray(x).astype(np.uint32)
+    r = np.asarray(encode(b.view(np.float32), "ocp_e4m3", overflow="nan"), dtype=np.uint8)
+    hit = ((b & 0xFFFF) == 0x1234) & ((r & 0x7F) != 0x7F)
+    return np.where(hit, r ^ np.uint8(1), r)
+
+
+e4m3_flip.refarith_inputs = "codes"  # type: ignore[attr-defined]

@@ -151,3 +151,14 @@ def test_key_targets_through_the_root_on_a_two_worker_cluster(tmp_path):
     m = castcampaign.run(root, "refarith:numpy", "ocp_e2m1", 16, workers=2, progress=False,
                          rng=(0x3F800000, 0x3F820000))
     assert m["complete"] == 8 and m["failed"] == 0 and m["vectors"] == 8 * 0x20000
+
+
+def test_key_sweep_counts_a_planted_fault_in_aligned_and_unaligned_chunks():
+    # shards of 2^16 starting at a multiple of 2^16 compare whole rows against one reference entry each; a range
+    # starting one pattern later takes the per-element path: the same planted inputs are found either way
+    lo = 0x3F800000
+    for start, stop in ((lo, lo + (4 << 16)), (lo + 1, lo + (4 << 16) + 1)):
+        camp = make_campaign("cast(binary32->ocp_e4m3,overflow=nan)", "sweep_targets:e4m3_flip", 16, start, stop)
+        st = shards.merge(camp.spec, [shards.stage_from(shards.run_shard(camp.to_dict(), a, b)["stage"])
+                                      for a, b in camp.shards()])
+        assert sum(st.mismatches.values()) == 4 and st.vectors == stop - start, (start, st.mismatches)
