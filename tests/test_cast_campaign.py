@@ -32,21 +32,6 @@ def _importable(monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
 
 
-@pytest.mark.parametrize("dst", ["bfloat16", "binary16", "binary8p8uf", "binary8p8ue"])
-def test_binade_class_index_equals_the_general_class_index(dst):
-    dv = _class_d(get_format(dst))
-    qb = _qbits(dv)
-    rng = np.random.default_rng(7)
-    for se in [0, 1, 2, 50, 100, 112, 113, 126, 127, 128, 142, 143, 200, 254, 255, 256, 257, 383, 384, 510, 511]:
-        a = se << 23
-        for off, n in [(0, 2048), ((1 << 23) - 2048, 2048), (int(rng.integers(0, (1 << 23) - 4096)), 4096)]:
-            bits = np.arange(a + off, a + off + n, dtype=np.uint64).astype(np.uint32)
-            want = class_index(bits, dv).astype(np.int64)
-            assert np.array_equal(shards.binade_class_index(a + off, a + off + n, dv, qb), want), (dst, se, off)
-    with pytest.raises(shards.RefarithError, match="not inside one binade"):
-        shards.binade_class_index((1 << 23) - 1, (1 << 23) + 1, dv, qb)
-
-
 def test_wide_targets_are_the_unary32c_kind():
     assert make_campaign("cast(binary32->bfloat16)", "refarith:numpy").kind == "unary32c"
     assert make_campaign("cast(binary32->binary8p8uf,negative=error)", "refarith:numpy").kind == "unary32c"
@@ -162,3 +147,21 @@ def test_key_sweep_counts_a_planted_fault_in_aligned_and_unaligned_chunks():
         st = shards.merge(camp.spec, [shards.stage_from(shards.run_shard(camp.to_dict(), a, b)["stage"])
                                       for a, b in camp.shards()])
         assert sum(st.mismatches.values()) == 4 and st.vectors == stop - start, (start, st.mismatches)
+
+
+@pytest.mark.parametrize("dst", ["bfloat16", "binary16", "binary8p8uf", "binary8p8ue"])
+def test_binade_reference_is_the_table_at_the_class_index(dst):
+    dv = _class_d(get_format(dst))
+    qb = _qbits(dv)
+    tab = np.random.default_rng(3).integers(0, 1 << 40, 512 << (qb + 2), dtype=np.int64).astype(np.uint64)
+    rng = np.random.default_rng(9)
+    for se in [0, 1, 3, 100, 103, 112, 113, 127, 142, 143, 160, 254, 255, 256, 300, 383, 400, 510, 511]:
+        a = se << 23
+        for off, n in [(0, 1), (0, 5000), ((1 << 23) - 3000, 3000), (int(rng.integers(0, (1 << 23) - 70000)), 70000),
+                       (0, 1 << 18)]:
+            bits = np.arange(a + off, a + off + n, dtype=np.uint64).astype(np.uint32)
+            want = tab[class_index(bits, dv).astype(np.int64)]
+            got = shards.binade_reference(a + off, a + off + n, dv, qb, tab)
+            assert got.dtype == tab.dtype and np.array_equal(got, want), (dst, se, off, n)
+    with pytest.raises(shards.RefarithError, match="not inside one binade"):
+        shards.binade_reference((1 << 23) - 1, (1 << 23) + 1, dv, qb, tab)

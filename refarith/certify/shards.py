@@ -578,8 +578,8 @@ def _unary_class_shard(camp: Campaign, lo: int, hi: int):
     step = 1 << min(CHUNK_BITS, 23)
     for c0 in range(lo, hi, step):
         c1 = min(hi, (c0 // step + 1) * step)  # inside one binade (2^23 patterns): d is one number
-        bits = np.arange(c0, c1, dtype=np.uint64).astype(np.uint32)
-        ref = ref_tab[binade_class_index(c0, c1, dvec, qb)]
+        bits = np.arange(c0, c1, dtype=np.uint32)
+        ref = binade_reference(c0, c1, dvec, qb, ref_tab)
         if int(ref.max()) == MISSING:
             raise RefarithError(f"{camp.spec}: an input of [{c0:#x}, {c1:#x}) without a class-table entry; "
                                 "shard refused")
@@ -614,31 +614,36 @@ def _unary_class_shard(camp: Campaign, lo: int, hi: int):
     return st
 
 
-def binade_class_index(a: int, b: int, dvec: np.ndarray, qb: int) -> np.ndarray:
-    """:func:`refarith.smt.castsweep.class_index` of the binary32 patterns [a, b), which lie in one binade (one
-    sign and exponent field): d, the sign and the exponent are then numbers, and q, the remainder class and the
-    index are computed on the 23-bit mantissas alone (int64, a few passes instead of the general function's
-    25)."""
+def binade_reference(a: int, b: int, dvec: np.ndarray, qb: int, tab: np.ndarray) -> np.ndarray:
+    """``tab[class_index(x)]`` (:func:`refarith.smt.castsweep.class_index`) for the binary32 patterns x in [a, b),
+    which lie in one binade, without an index per pattern: inside one binade the class index
+    runs through q = sig >> d in order, each q's 2^d patterns in four runs (remainder 0, below half, half, above
+    half: 1, half - 1, 1, half - 1 patterns), so the entries are the binade's slice of ``tab`` repeated by run
+    lengths clipped to [a, b)."""
     if not 0 <= a < b <= 1 << 32 or a >> 23 != (b - 1) >> 23:
-        raise RefarithError(f"binade_class_index: [{a:#x}, {b:#x}) is not inside one binade")
+        raise RefarithError(f"binade_reference: [{a:#x}, {b:#x}) is not inside one binade")
     se = a >> 23
     e_f = se & 0xFF
-    man = np.arange(a & 0x7FFFFF, (a & 0x7FFFFF) + (b - a), dtype=np.int64)
     base = se << (qb + 2)
-    if e_f == 255:
-        return base + ((man != 0).astype(np.int64) << 2)
-    sig = man | (1 << 23) if e_f else man
-    d = int(dvec[e_f])
-    if d < 1:
-        raise RefarithError(f"binade_class_index: d = {d} below 1 in binade {e_f} (a key target, not a class one)")
-    if d > 24:  # q = 0 and the remainder sig < 2^24 < half
-        return base + (sig != 0).astype(np.int64)
-    half = 1 << (d - 1)
-    rem = sig & ((1 << d) - 1)
-    cls = (rem != 0).astype(np.int64)
-    cls += rem >= half
-    cls += rem > half
-    return base + ((sig >> d) << 2) + cls
+    m0, n = a & 0x7FFFFF, b - a
+    if e_f == 255:  # q = (mantissa != 0), class 0
+        vals, lens, s0 = tab[[base, base + 4]], np.array([1, (1 << 23) - 1], dtype=np.int64), m0
+    else:
+        sig0 = m0 | (1 << 23) if e_f else m0
+        d = int(dvec[e_f])
+        if d < 1:
+            raise RefarithError(f"binade_reference: d = {d} below 1 in binade {e_f} (a key target, not a class one)")
+        if d > 24:  # q = 0; class 0 at sig = 0, class 1 above (sig < 2^24 < half)
+            vals, lens, s0 = tab[base:base + 2], np.array([1, (1 << 24) - 1], dtype=np.int64), sig0
+        else:
+            q0, q1 = sig0 >> d, (sig0 + n - 1) >> d
+            half = 1 << (d - 1)
+            vals = tab[base + (q0 << 2):base + ((q1 + 1) << 2)]
+            lens = np.tile(np.array([1, half - 1, 1, half - 1], dtype=np.int64), q1 - q0 + 1)
+            s0 = sig0 - (q0 << d)
+    ends = np.cumsum(lens)
+    lens = np.clip(np.minimum(ends, s0 + n) - np.maximum(ends - lens, s0), 0, None)
+    return np.repeat(vals, lens)
 
 
 def runner_example(spec, x: int, want: int, got: int) -> dict:
