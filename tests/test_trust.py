@@ -465,3 +465,26 @@ def test_generator_rewrites_the_pin_of_the_committed_set(tmp_path, monkeypatch):
     (tmp_path / "gv" / MANIFEST).write_bytes(_manifest_bytes(man["files"]) + b"\n")
     msgs = [p.message for p in gen.verify(jobs=1, progress=False)]
     assert any("pinned in refarith.golden.pinned" in m for m in msgs), msgs
+
+
+def test_exit_guard_intercepts_only_the_kernels_thread():
+    """guard_exit turns os._exit of the thread running the kernel into a KernelError; another thread's os._exit (a
+    Dask worker's parent monitor ends an orphaned worker so) still ends the process with its code."""
+    code = textwrap.dedent("""
+        import os, threading, time
+        from refarith.certify.adapters import guard_exit
+        from refarith.errors import KernelError
+        try:
+            with guard_exit("t"):
+                os._exit(3)
+        except KernelError as e:
+            print("caught", e, flush=True)
+        with guard_exit("t"):
+            threading.Thread(target=os._exit, args=(7,)).start()
+            time.sleep(30)
+        print("not reached", flush=True)
+    """)
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 7 and time.monotonic() - t0 < 25, (r.returncode, r.stdout, r.stderr)
+    assert r.stdout.strip() == "caught kernel t called os._exit(3)", r.stdout

@@ -99,16 +99,18 @@ class StageTimeout(BaseException):
 
 @contextmanager
 def guard_exit(target: str):
-    """While the body runs, ``os._exit``/``posix._exit`` called in this process raise KernelError instead of ending
-    it (a kernel that exits must not end a certification with its own exit status); processes forked meanwhile
-    keep the real function."""
+    """While the body runs, ``os._exit``/``posix._exit`` called by the thread running it raise KernelError instead of
+    ending the process (a kernel that exits must not end a certification with its own exit status); other threads
+    (a Dask worker's parent monitor, which ends an orphaned worker with ``os._exit``) and processes forked
+    meanwhile keep the real function."""
     import posix
+    import threading
 
     before = os._exit, posix._exit
-    pid = os.getpid()
+    pid, tid = os.getpid(), threading.get_ident()
 
     def _exit(code: int = 0) -> None:
-        if os.getpid() != pid:
+        if os.getpid() != pid or threading.get_ident() != tid:
             REAL_EXIT(code)
         raise KernelExit(code)
 
