@@ -165,3 +165,27 @@ def test_binade_reference_is_the_table_at_the_class_index(dst):
             assert got.dtype == tab.dtype and np.array_equal(got, want), (dst, se, off, n)
     with pytest.raises(shards.RefarithError, match="not inside one binade"):
         shards.binade_reference((1 << 23) - 1, (1 << 23) + 1, dv, qb, tab)
+
+
+def _nans(lo: int, hi: int) -> int:
+    """binary32 NaN patterns in [lo, hi): exponent field 255, mantissa nonzero (by the format's definition)."""
+    x = np.arange(lo, hi, dtype=np.uint64)
+    return int(np.count_nonzero(((x >> 23) & 0xFF == 0xFF) & (x & 0x7FFFFF != 0)))
+
+
+def test_inputs_the_spec_refuses_are_outside_the_domain_not_kernel_errors(tmp_path):
+    # refarith's kernel refuses a whole array that holds a NaN under nan=error into a format without NaN (as the
+    # exact model refuses the NaN): the sweep counts those inputs outside the domain and compares the rest
+    lo, hi = 0x7F7F0000, 0x7F820000  # the largest binade, +inf, and the first NaNs
+    c = engine.run_campaign(make_campaign("cast(binary32->ocp_e3m2,nan=error)", "refarith:numpy", 18, lo, hi),
+                            tmp_path / "l", engine="local", progress=False)
+    st = c.stages[0]
+    assert c.verdict == "pass" and st.outside_domain == _nans(lo, hi) > 0 and st.vectors == hi - lo - _nans(lo, hi)
+    # unsigned P3109 target, negative=error: every negative input is refused (class-table sweep)
+    lo, hi = 0x80000000 - (1 << 16), 0x80000000 + (1 << 16)
+    for spec in ("cast(binary32->binary8p8uf,negative=error)", "cast(binary32->ue4m3,negative=error)"):
+        camp = make_campaign(spec, "refarith:numpy", 16, lo, hi)
+        st = shards.merge(camp.spec, [shards.stage_from(shards.run_shard(camp.to_dict(), a, b)["stage"])
+                                      for a, b in camp.shards()])
+        assert not sum(st.mismatches.values()) and st.outside_domain == (1 << 16) - 1, (spec, st.outside_domain)
+        assert st.vectors == (1 << 16) + 1  # the positive patterns and -0, which is not negative
