@@ -131,7 +131,7 @@ def kind_of(spec_id: str) -> str:
         return "unary32c"
     raise SpecError(f"refarith sweep: no sharded exhaustive campaign for {spec}: pairs of a 16-bit format "
                     f"(add, sub, mul, div), triples of fma of an 8- or 16-bit format, or binary32 casts into "
-                    f"<= 8-bit floats ({why}); a fuzz campaign (--fuzz N) covers any op")
+                    f"<= 16-bit floats in a deterministic mode ({why}); a fuzz campaign (--fuzz N) covers any op")
 
 
 def _class_cast(spec) -> bool:

@@ -43,7 +43,7 @@ def add_parser(subparsers) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--spec", required=True, help="add|sub|mul|div of a 16-bit float (2^32 pairs), fma of an 8- "
                                                       "or 16-bit float (2^24 or 2^48 triples), a cast binary32 -> "
-                                                      "a float of <= 8 bits (2^32 inputs); with --fuzz: any op")
+                                                      "a float of <= 16 bits (2^32 inputs); with --fuzz: any op")
     common.add_argument("--target", required=True, help="a certify target, e.g. "
                                                         "refarith.certify.torch_ops:add_bfloat16 or refarith:numpy")
     common.add_argument("--shard-bits", type=int, default=24, help="shard size 2^N indices (default 24)")
