@@ -444,6 +444,20 @@ def _operands(idx: np.ndarray, arity: int, nbits: int) -> tuple:
     return tuple((idx >> np.uint64(nbits * (arity - 1 - k))) & m for k in range(arity))
 
 
+def _nan_payloads(st, cand: np.ndarray, got: np.ndarray, ref: np.ndarray, nan_code: np.ndarray):
+    """Among the candidate positions, those where both results are NaN codes: counted as compared, class
+    nan_payload (column y, histogram special) without a recomputation.  Returns (mask over cand, positions)."""
+    both_nan = nan_code[got[cand].astype(np.int64)] & nan_code[ref[cand].astype(np.int64)]
+    nn = cand[both_nan]
+    n = int(nn.size)
+    st.vectors += n
+    st.mismatches["nan_payload"] += n
+    st.histogram["special"] += n
+    if n:
+        st.columns["y"] = st.columns.get("y", 0) + n
+    return both_nan, nn
+
+
 def _codes_shard(camp: Campaign, lo: int, hi: int):
     """A ``pairs16`` or ``triples`` shard: the fast reference, the kernel, the exact model where they differ."""
     from refarith.certify.runner import Stage, compare, key_of, make_example, vectors_arrays
@@ -474,13 +488,8 @@ def _codes_shard(camp: Campaign, lo: int, hi: int):
         st.vectors += int(c1 - c0 - cand.size)
         if cand.size == 0:
             continue
-        both_nan = nan_code[got[cand].astype(np.int64)] & nan_code[ref[cand].astype(np.int64)]
-        nn = cand[both_nan]
+        both_nan, nn = _nan_payloads(st, cand, got, ref, nan_code)
         if nn.size:
-            st.vectors += int(nn.size)
-            st.mismatches["nan_payload"] += int(nn.size)
-            st.histogram["special"] += int(nn.size)
-            st.columns["y"] = st.columns.get("y", 0) + int(nn.size)
             k = np.zeros(nn.size, dtype=np.uint64)
             for o in ops:
                 k = (k << np.uint64(fmt.nbits + 1)) | _sort_key(o[nn], nan_code, fmt.nbits)
@@ -600,13 +609,8 @@ def _unary_class_shard(camp: Campaign, lo: int, hi: int):
         st.vectors += nd - int(cand.size)
         if cand.size == 0:
             continue
-        both_nan = nan_code[got[cand].astype(np.int64)] & nan_code[ref[cand].astype(np.int64)]
-        nn = cand[both_nan]
+        both_nan, nn = _nan_payloads(st, cand, got, ref, nan_code)
         if nn.size:
-            st.vectors += int(nn.size)
-            st.mismatches["nan_payload"] += int(nn.size)
-            st.histogram["special"] += int(nn.size)
-            st.columns["y"] = st.columns.get("y", 0) + int(nn.size)
             st.examples.setdefault("nan_payload", runner_example(spec, int(bits[nn[0]]), int(ref[nn[0]]),
                                                                  int(got[nn[0]])))
         rest = cand[~both_nan]
