@@ -107,3 +107,11 @@ def e4m3_flip(x: np.ndarray) -> np.ndarray:
 
 
 e4m3_flip.refarith_inputs = "codes"  # type: ignore[attr-defined]
+
+
+def bf16_refuse(x: np.ndarray) -> np.ndarray:
+    """A kernel that fails on every call (for the error of one failing campaign among several)."""
+    raise ValueError("bf16_refuse always fails")
+
+
+bf16_refuse.refarith_inputs = "codes"  # type: ignore[attr-defined]

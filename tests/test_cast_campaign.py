@@ -189,3 +189,16 @@ def test_inputs_the_spec_refuses_are_outside_the_domain_not_kernel_errors(tmp_pa
                                       for a, b in camp.shards()])
         assert not sum(st.mismatches.values()) and st.outside_domain == (1 << 16) - 1, (spec, st.outside_domain)
         assert st.vectors == (1 << 16) + 1  # the positive patterns and -0, which is not negative
+
+
+@pytest.mark.slow
+def test_one_failing_campaign_among_several_is_named(tmp_path):
+    from refarith.errors import KernelError
+
+    lo, hi = 0x3F800000, 0x3F810000
+    items = [(make_campaign("cast(binary32->bfloat16)", "refarith:numpy", 16, lo, hi), tmp_path / "a"),
+             (make_campaign("cast(binary32->bfloat16,rounding=rtz)", "sweep_targets:bf16_refuse", 16, lo, hi),
+              tmp_path / "b")]
+    with pytest.raises(KernelError, match=r"^cast\(binary32->bfloat16,rounding=rtz,overflow=inf\): kernel "
+                                          r"sweep_targets:bf16_refuse raised ValueError"):
+        engine.run_campaigns(items, workers=2, retries=0, progress=False)

@@ -213,17 +213,21 @@ def _run_dask(jobs: list[tuple[Campaign, Ledger, list[tuple[int, int]]]], schedu
             cd = camp.to_dict()
             for lo, hi in todo:
                 key = f"{prefix}-{lo:012x}-{hi:012x}"
-                futs[client.submit(run_shard, cd, lo, hi, key=key, retries=retries, pure=False)] = (ledger, lo, hi)
+                futs[client.submit(run_shard, cd, lo, hi, key=key, retries=retries, pure=False)] = (camp, ledger, lo,
+                                                                                                 hi)
         # results come with their completion (no gather round trip per shard), in batches of what finished together
         for batch in as_completed(futs, with_results=True, raise_errors=False).batches():
             results = []
             for fut, res in batch:
-                ledger, lo, hi = futs[fut]
+                camp, ledger, lo, hi = futs[fut]
                 if fut.status != "finished":
                     e = res[1] if isinstance(res, tuple) and len(res) == 3 else res
+                    which = f"{camp.spec}: " if len(jobs) > 1 else ""  # one of many campaigns: name it
                     if isinstance(e, RefarithError):
+                        if which:
+                            raise type(e)(f"{which}{e}") from None
                         raise e
-                    raise EngineError(f"shard {lo:#x}..{hi:#x} failed on every try: {type(e).__name__}: "
+                    raise EngineError(f"{which}shard {lo:#x}..{hi:#x} failed on every try: {type(e).__name__}: "
                                       f"{str(e).splitlines()[0][:200] if str(e) else ''}") from None
                 results.append((fut, ledger, lo, hi, res))
             tries = client.run_on_scheduler(_extra_runs, [f.key for f, _ in batch], retries)
