@@ -112,3 +112,28 @@ def test_default_threshold_is_six():
     outl, *_, out = F.matmul(x, w)
     r = E.matmul(x.tolist(), w.tolist())
     assert outl.tolist() == list(r.outliers) == [0] and out.view(np.uint16).tolist() == [list(v) for v in r.out]
+
+
+def test_units_of_every_finite_binary16():
+    # the integer multiple of 2^-24 of every finite binary16 pattern, against the exact model's decoding
+    from refarith.exact.ops import value_table
+
+    pats, want = [], []
+    for code, v in value_table("binary16"):
+        if v.is_finite:
+            pats.append(code)
+            want.append(v.fraction * (1 << 24))
+    got = F._units(np.array(pats, dtype=np.uint16).view(np.float16))
+    assert got.dtype == np.int64 and got.tolist() == want
+
+
+def test_rows_at_the_least_subnormal_and_at_one():
+    # absmax 2^-24 (the least positive binary16: the zero-row divisor) and exactly 1, each beside a zero row
+    x = np.array([[2.0 ** -24, 0, -(2.0 ** -24)], [0, 0, 0], [1.0, -0.5, 0.25], [2.0 ** -14, -(2.0 ** -14), 0]],
+                 dtype=np.float16)
+    am, q = F.quantize_rows(x)
+    assert am.tolist() == [2.0 ** -24, 0.0, 1.0, 2.0 ** -14]
+    assert q.tolist() == [[127, 0, -127], [0, 0, 0], [127, -64, 32], [127, -127, 0]]
+    w = np.array([[1.0, -2.0], [0.5, 3.0], [-1.0, 0.125]], dtype=np.float16)
+    for accumulate in E.ACCUMULATE:
+        _check(x, w, 6.0, accumulate)

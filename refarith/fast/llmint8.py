@@ -6,8 +6,9 @@ the absmax decides the RNE rounding of the exact quotient (|q| <= 127; the
 argument of :mod:`refarith.fast.intquant`).  The int8 GEMM runs in int64 and is
 then wrapped to int32 (``accumulate=int32``).  The final combination
 C * a * b / 127^2 + outlier part is rounded to binary16 exactly: it is formed
-with Python integers (object arrays; the outlier part touches only the few
-outlier dimensions) and rounded by the exact model, one output at a time.
+with Python integers (binary16 values read from their bits as multiples of
+2^-24; the outlier part an object-array product over the few outlier
+dimensions) and rounded by the exact model, one output at a time.
 """
 
 from __future__ import annotations
@@ -20,15 +21,30 @@ from refarith.errors import BadValueError, UnknownModeError
 from refarith.exact.llmint8 import ACCUMULATE
 from refarith.exact.rounding import round_value
 from refarith.exact.value import Value
+from refarith.formats import get_format
+
+_BINARY16 = get_format("binary16")
 
 
 def quantize_rows(a: np.ndarray):
-    """(absmax per row as float16, int8 codes RNE(127 x / absmax)) of a binary16 matrix."""
-    a64 = a.astype(np.float64)
+    """(absmax per row as float16, int8 codes RNE(127 x / absmax)) of a binary16 matrix.  A zero row (or a row
+    with no columns) has absmax 0 and codes 0: its divisor is the least positive binary16, which every nonzero
+    absmax reaches."""
+    a64 = np.asarray(a, dtype=np.float64)
     am = np.abs(a64).max(axis=1, initial=0.0)  # a row with no columns (every dimension an outlier) has absmax 0
-    safe = np.where(am == 0, 1.0, am)
+    safe = np.fmax(am, np.finfo(np.float16).smallest_subnormal)
     q = np.rint(127.0 * a64 / safe[:, None])
     return am.astype(np.float16), q.astype(np.int8)
+
+
+def _units(a: np.ndarray) -> np.ndarray:
+    """The binary16 values ``a`` (finite) as int64 multiples of 2^-24, read from their bits: subnormal field 0
+    gives the mantissa m, field e >= 1 gives (1024 + m) << (e - 1)."""
+    b = np.asarray(a, dtype=np.float16).view(np.uint16).astype(np.int64)
+    e = (b >> 10) & 31
+    normal = e != 0
+    mag = ((b & 1023) + normal * 1024) << (e - normal)
+    return np.where(b >> 15, -mag, mag)
 
 
 def matmul(x, w, threshold: float = 6.0, accumulate: str = "int32"):
@@ -43,7 +59,7 @@ def matmul(x, w, threshold: float = 6.0, accumulate: str = "int32"):
         raise BadValueError(f"shapes {x.shape} and {w.shape} do not multiply")
     if not (np.isfinite(x).all() and np.isfinite(w).all()):
         raise BadValueError("LLM.int8() operands must be finite")
-    outl = np.nonzero((np.abs(x.astype(np.float32)) >= np.float32(threshold)).any(axis=0))[0]
+    outl = np.nonzero((np.abs(x) >= np.float32(threshold)).any(axis=0))[0]  # compared in float32
     keep = np.setdiff1d(np.arange(x.shape[1]), outl)
     ax, qx = quantize_rows(x[:, keep])
     aw, qw = quantize_rows(w[keep, :].T)
@@ -53,21 +69,17 @@ def matmul(x, w, threshold: float = 6.0, accumulate: str = "int32"):
 
 def _combine(x, w, outl, ax, aw, acc, accumulate: str):
     """The exact binary16 outputs from the int8 part (row/column absmax, int64 accumulators) and the outlier
-    columns of X / rows of W (numpy arrays on the host)."""
+    columns of X / rows of W (numpy arrays on the host): C * a * b / 127^2 + X_o W_o formed with Python integers
+    in units of 2^-48 (binary16 values are integers times 2^-24), rounded RNE by the exact model."""
     if accumulate == "int32":
-        acc = acc.astype(np.uint64).astype(np.uint32).view(np.int32).astype(np.int64)
-    # exact combination: binary16 values are integers times 2^-24
-    xi = (x[:, outl].astype(np.float64) * 2.0 ** 24).astype(np.int64).astype(object)
-    wi = (w[outl, :].astype(np.float64) * 2.0 ** 24).astype(np.int64).astype(object)
-    outp = xi @ wi if outl.size else np.zeros((x.shape[0], w.shape[1]), dtype=object)
-    axi = (ax.astype(np.float64) * 2.0 ** 24).astype(np.int64).astype(object)
-    awi = (aw.astype(np.float64) * 2.0 ** 24).astype(np.int64).astype(object)
-    num = acc.astype(object) * axi[:, None] * awi[None, :] + 16129 * outp
-    den = 16129 << 48
-    out = np.empty(num.shape, np.uint16)
-    for idx, v in np.ndenumerate(num):
-        out[idx] = round_value(Value.of(Fraction(int(v), den)), "binary16", "rne").code
-    return outl, ax, aw, acc.astype(np.int32) if accumulate == "int32" else acc, out.view(np.float16)
+        acc = acc.astype(np.int32)  # numpy's integer cast keeps the low 32 bits: the int32 wrap
+    outp = _units(x[:, outl]).astype(object) @ _units(w[outl, :]).astype(object)  # zeros when no outliers
+    axi, awi = _units(ax).tolist(), _units(aw).tolist()
+    out = np.empty(acc.shape, np.uint16)
+    for (i, j), c in np.ndenumerate(acc):
+        num = int(c) * axi[i] * awi[j] + 16129 * outp[i, j]
+        out[i, j] = round_value(Value.of(Fraction(num, 16129 << 48)), _BINARY16).code
+    return outl, ax, aw, acc, out.view(np.float16)
 
 
 def matmul_torch(x, w, threshold: float = 6.0, accumulate: str = "int32"):
