@@ -1,6 +1,7 @@
 """The cast theorems' second route: the spec term of every theorem on every input (or every representative).
 
-    python benchmarks/spec_exact_16.py [--kinds det,sr,keys,classes,keys64,classes64,int_classes] [--sources GLOB]
+    python benchmarks/spec_exact_16.py [--kinds det,sr,keys,classes,keys64,classes64,int_classes,sr_reduce]
+                                       [--sources GLOB]
                                        [--select I/N]
                                        [--json FILE] [--resume] [--list]
 
@@ -21,7 +22,14 @@ binary64 sources (low 44 mantissa bits collapsed to a sticky bit for targets
 of at most 7 mantissa bits; classes for binary16).  ``int_classes``
 (:func:`refarith.smt.castsweep.units_int`): int32, uint32 and int64 sources,
 magnitudes reduced to their top p bits and a remainder class, and magnitudes
-beyond 2^(emax + 2) clamped.  ``--select I/N`` keeps every N-th
+beyond 2^(emax + 2) clamped.  ``sr_reduce``
+(:func:`refarith.smt.castsweep.units_sr_wide`): every ``sr`` theorem from
+binary32, binary64, int32, uint32 and int64; Z3 proves the sr spec equal to its
+rtz form for every (x, r) (rtz of x + r 2^-k ulp, the overflow of a mode that
+rounds away at and above max + ulp), whose spec terms are the rtz and rne
+theorems' (tied to the exact model by the units above), and the exact model's
+side of the same identity is checked on 1024 seeded boundary-weighted patterns
+x every r.  ``--select I/N`` keeps every N-th
 unit starting at I.  The JSON summary (per unit: inputs compared, mismatches,
 first mismatches, CPU seconds; and the theorems covered) is rewritten
 atomically after every unit; ``--resume`` skips units already in it with no
@@ -40,9 +48,9 @@ from pathlib import Path
 from sweep_cast_theorems import add_unit_options
 
 from refarith.golden.fileformat import write_atomic
-from refarith.smt.castsweep import run_unit, units_16, units_32, units_64, units_int
+from refarith.smt.castsweep import run_unit, units_16, units_32, units_64, units_int, units_sr_wide
 
-KINDS = {"det", "sr", "keys", "classes", "keys64", "classes64", "int_classes"}
+KINDS = {"det", "sr", "keys", "classes", "keys64", "classes64", "int_classes", "sr_reduce"}
 
 
 def _bad(r: dict) -> bool:
@@ -53,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--kinds", default="det,sr", help="comma-separated unit kinds: det, sr (sources of at most 16 "
                     "bits), keys, classes (binary32), keys64, classes64 (binary64), int_classes (int32, uint32, "
-                    "int64); "
+                    "int64), sr_reduce (sr from binary32, binary64, int32, uint32, int64: the rtz-form reduction); "
                     "default det,sr")
     ap.add_argument("--sources", default="*", help="glob over source format names (default: every source)")
     add_unit_options(ap)
@@ -67,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     si, sn = args.select
     pool = ((units_16() if kinds & {"det", "sr"} else []) + (units_32() if kinds & {"keys", "classes"} else [])
-            + (units_64() if kinds & {"keys64", "classes64"} else []) + (units_int() if "int_classes" in kinds else []))
+            + (units_64() if kinds & {"keys64", "classes64"} else []) + (units_int() if "int_classes" in kinds else [])
+            + (units_sr_wide() if "sr_reduce" in kinds else []))
     sel = [u for u in pool if u["kind"] in kinds and fnmatch.fnmatchcase(u["src"], args.sources)][si::sn]
     if not sel:
         print(f"error: no unit matches --kinds {args.kinds!r} --sources {args.sources!r}", file=sys.stderr)

@@ -14,6 +14,12 @@
   patterns.
 * binary32 sources: the kernel over all 2^32 patterns against exact-model
   tables (``slow``, split into shards by target, setting and input range).
+* sr from binary32, binary64, int32, uint32, int64 (castsweep.units_sr_wide):
+  Z3 proves the sr spec equal to its rtz form (rtz of x + r 2^-k ulp; the
+  overflow of a mode that rounds away at and above max + ulp), the exact model
+  satisfies the same identity on sampled patterns x every r, the shift matches
+  its definition in Fractions, and a wrong form is refuted.  Default run: five
+  units and the coverage check; ``slow``: every unit.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import numpy as np
 import pytest
 import z3
 
-from refarith.formats import get_format
+from refarith.formats import FloatFormat, get_format
 from refarith.smt import castproofs as cp
 from refarith.smt.castsweep import (
     clamped_key_patterns,
@@ -42,6 +48,7 @@ from refarith.smt.castsweep import (
     units_32,
     units_64,
     units_int,
+    units_sr_wide,
 )
 from refarith.smt.encode import cast_spec
 from refarith.smt.npeval import evaluate
@@ -538,3 +545,137 @@ def test_class_map_equals_enumeration_all(dst):
     """All 2^32 binary32 patterns: the Z3 class map gives the enumerated representative of the pattern's class."""
     for a in range(0, 1 << 32, 1 << 22):
         _class_map_agrees(dst, np.arange(a, a + (1 << 22), dtype=np.uint64))
+
+
+# ------------------------------------------------------------------ sr from wide sources: the rtz form
+def test_units_sr_wide_cover_every_wide_source_sr_theorem():
+    """Every registered sr kernel theorem from binary32, binary64, int32, uint32 and int64 has an sr_reduce unit,
+    and the rtz and rne theorems its rtz form uses are registered and tied to the exact model by units_32/64."""
+    from refarith.smt import registry
+    from refarith.smt.castsweep import SR_WIDE_SOURCES, units_sr_wide
+
+    names = set(registry.load_all())
+    want = {n for n in names if n.endswith(".sr") and n.split(".")[1].split("->")[0] in SR_WIDE_SOURCES}
+    units = units_sr_wide()
+    assert len(want) == 73 and {c for u in units for c in u["covers"]} == want
+    det = {c for u in units_32() + units_64() for c in u["covers"]}
+    needs = {n for u in units for n in u["needs"]}
+    assert needs <= names and needs <= det, sorted(needs - det)[:5]
+
+
+@pytest.mark.parametrize("src,dst", [("binary32", "ocp_e4m3"), ("binary32", "binary16"), ("binary64", "e8m0"),
+                                     ("int32", "ocp_e2m1"), ("int64", "bfloat16")])
+def test_sr_reduction_proves_and_the_exact_model_agrees(src, dst):
+    from refarith.smt.castsweep import sr_identity, sr_sample_patterns, units_sr_wide
+
+    u = next(u for u in units_sr_wide() if (u["src"], u["dst"]) == (src, dst))
+    out = cp.prove_sr_reduction(src, dst, u["k"], u["overflows"])
+    assert out.verdict == "proved", out.counterexample
+    r = sr_identity(src, dst, u["k"], u["overflows"], sr_sample_patterns(src, dst, 48, seed=3))
+    assert r["compared"] >= 48 * 256 * len(u["overflows"]) and r["mismatches"] == 0, r["first"]
+
+
+def _rtz_exact_y(x: int, rv: int, src: str, dst: str, k: int) -> tuple[int, bool] | None:
+    """(pattern of sign(v) RTZ_via(|v| + delta), |v| + delta >= T) from the definition of sr_shift, in Fractions;
+    None for zero, inf and NaN."""
+    from fractions import Fraction
+
+    from refarith.exact.ops import decode
+    from refarith.exact.rounding import round_value
+    from refarith.exact.value import Value
+
+    s, d = get_format(src), get_format(dst)
+    v = decode(x, s)
+    if not v.is_finite or v.is_zero:
+        return None
+    mag = abs(v.fraction)
+    lg = mag.numerator.bit_length() - mag.denominator.bit_length()
+    if Fraction(2) ** lg > mag:
+        lg -= 1
+    u = Fraction(2) ** (max(lg, d.emin) - d.mbits)
+    delta = rv * u / (1 << k)
+    if isinstance(s, FloatFormat):  # a float source: no delta where u exceeds 2^(m + k + 2) source ulps
+        es = max(lg, 1 - s.bias) - s.mbits
+        if u > Fraction(2) ** (es + s.mbits + k + 2):
+            delta = Fraction(0)
+    else:
+        delta = Fraction(int(delta))  # an integer source: the floor
+    w = mag + delta
+    via = cp.sr_via(s)
+    big = w >= cp.sr_threshold(d)
+    y = round_value(Value.of(-w if v.sign else w), via, "rtz", "saturate").code
+    return y, big
+
+
+@pytest.mark.parametrize("src,dst", [("binary32", "ocp_e4m3"), ("binary32", "binary16"), ("binary64", "bfloat16"),
+                                     ("int64", "bfloat16"), ("uint32", "e8m0")])
+def test_sr_shift_is_truncation_of_the_shifted_value(src, dst):
+    """sr_shift's (y, big), evaluated on numpy words, equal their definition computed with Fractions."""
+    from refarith.smt.castsweep import sr_sample_patterns
+
+    k = 8
+    xs = sr_sample_patterns(src, dst, 96, seed=1)
+    rs = np.array([0, 1, 127, 128, 200, 255], dtype=np.uint64)
+    x, r = z3.BitVec("x", get_format(src).nbits), z3.BitVec("r", k)
+    y, big = cp.sr_shift(x, r, src, dst, k)
+    ys = np.broadcast_to(evaluate(y, {"x": xs[:, None], "r": rs[None, :]}), (xs.size, rs.size))
+    bigs = np.broadcast_to(evaluate(big, {"x": xs[:, None], "r": rs[None, :]}), ys.shape)
+    checked = 0
+    for i, xv in enumerate(xs.tolist()):
+        for j, rv in enumerate(rs.tolist()):
+            want = _rtz_exact_y(int(xv), int(rv), src, dst, k)
+            if want is None:
+                continue
+            assert bool(bigs[i, j]) == want[1], (hex(xv), rv)
+            if not want[1]:
+                assert int(ys[i, j]) == want[0], (hex(xv), rv, hex(int(ys[i, j])), hex(want[0]))
+            checked += 1
+    assert checked > 400
+
+
+def test_sr_reduction_can_fail(monkeypatch):
+    """A wrong rtz form is refuted with a counterexample the exact model confirms: y as the plain pattern sum
+    (wrong across a binade boundary of the source), a threshold one pattern too high; and the exact-side check
+    sees an sr rule other than the spec's (variant b)."""
+    from refarith.smt import castsweep as cs
+
+    real = cp.sr_shift
+
+    def pattern_sum(bits, r, src, dst, k):
+        y, big = real(bits, r, src, dst, k)
+        x32 = bits + (z3.ZeroExt(32 - k, r) << 12)  # the ulp of ocp_e4m3's normal binades is 2^20 source ulps
+        return x32, big
+
+    monkeypatch.setattr(cp, "sr_shift", pattern_sum)
+    bad = cp.prove_sr_reduction("binary32", "ocp_e4m3", 8, ["saturate"])
+    assert bad.verdict == "counterexample" and bad.confirmed is True
+    monkeypatch.undo()
+    real_t = cp.sr_threshold_pattern
+    monkeypatch.setattr(cp, "sr_threshold_pattern", lambda via, dst: real_t(via, dst) + 1)
+    bad = cp.prove_sr_reduction("binary32", "ocp_e5m2", 8, ["inf"])
+    assert bad.verdict == "counterexample" and bad.confirmed is True
+    monkeypatch.undo()
+    real_exact = cs._exact
+    monkeypatch.setattr(cs, "_exact", lambda v, d, st, rand=None, k=None: real_exact(v, d, st, rand, k) if rand is None
+                        else _exact_b(v, d, st, rand, k))
+    r = cs.sr_identity("binary32", "ocp_e4m3", 8, ["saturate"], cs.sr_sample_patterns("binary32", "ocp_e4m3", 32))
+    assert r["mismatches"] > 0
+
+
+def _exact_b(v, d, st, rand, k):
+    from refarith.errors import RefarithError
+    from refarith.exact.rounding import round_value
+    from refarith.smt.castsweep import NO_CODE
+
+    try:
+        return round_value(v, d, st[0], st[1], st[2], st[3], rand, k, sr_variant="b").code
+    except RefarithError:
+        return NO_CODE
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize_if_selected("unit", lambda: units_sr_wide(), ids=_unit_id)
+def test_sr_reduce_all(unit):
+    out = run_unit(unit)
+    assert out["invariance"] == "proved", out["invariance_detail"]
+    _assert_clean(out)

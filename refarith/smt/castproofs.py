@@ -19,7 +19,7 @@ from refarith.exact.rounding import DETERMINISTIC_MODES, check_modes
 from refarith.fast.trace import Graph, evaluate, trace
 from refarith.formats import FloatFormat, get_format
 from refarith.smt.bitops_z3 import Z3BitOps
-from refarith.smt.encode import cast_spec, fp_cast, is_nan_code, negate_code, value_key
+from refarith.smt.encode import bitlen, cast_spec, fp_cast, is_nan_code, negate_code, value_key
 from refarith.smt.registry import PROVED, Outcome, prove
 
 Kernel = Callable[..., tuple]
@@ -604,6 +604,167 @@ def prove_rep_invariance(dst: FloatFormat | str, settings: list[Setting], route:
     return prove(z3.And(*parts), {"x": x}, timeout_s, confirm, observe={"rep": rep})
 
 
+# ------------------------------------------------------------------ sr from wide sources: reduction to rtz
+def sr_via(src: FloatFormat | str) -> FloatFormat:
+    """The format whose patterns carry |v| + delta in :func:`sr_shift`: the source itself for binary32 and
+    binary64, binary64 for an integer source (every int32, uint32 and int64 magnitude plus delta truncates into
+    binary64 without passing a grid point of any 16-bit-or-narrower target)."""
+    src = get_format(src)
+    return src if isinstance(src, FloatFormat) else get_format("binary64")
+
+
+def sr_threshold(dst: FloatFormat | str) -> Fraction:
+    """T = max + 2^(emax - m): the successor of the largest finite value on the target's grid with an unbounded
+    exponent above.  A rounded magnitude exceeds max exactly when it is at least T."""
+    dst = get_format(dst)
+    return dst.max + Fraction(2) ** (dst.emax - dst.mbits)
+
+
+def sr_threshold_pattern(via: FloatFormat | str, dst: FloatFormat | str) -> int:
+    """The magnitude pattern of the least ``via`` value >= :func:`sr_threshold` (the infinity pattern when T lies
+    beyond ``via``'s finite range)."""
+    from refarith.exact.rounding import round_value
+    from refarith.exact.value import Value
+
+    return round_value(Value.of(sr_threshold(dst)), get_format(via), "rup", "inf").code
+
+
+def sr_shift(bits: z3.BitVecRef, r: z3.BitVecRef, src: FloatFormat | str, dst: FloatFormat | str,
+             k: int) -> tuple[z3.BitVecRef, z3.BoolRef]:
+    """(y, big) for a source pattern ``bits`` and a k-bit random integer ``r``.
+
+    With v the source value, u = 2^(max(floor(log2 |v|), emin) - m) the target ulp at |v| and delta = r 2^-k u
+    (delta = 0 for zero, inf, NaN, and where u > 2^(m_src + k + 2) ulps of the source: there |v| < u 2^-(k+2) and
+    no r rounds it up; for an integer source delta = floor(r 2^-k u), which truncates alike where u >= 1 and is 0
+    where u < 1, every such integer being exact): y is the pattern, in :func:`sr_via`, of sign(v) RTZ(|v| + delta)
+    -- truncation onto the via format's grid, which holds every grid point of the target -- and big says
+    |v| + delta >= :func:`sr_threshold`.  Computed on 64-bit words."""
+    src, dst = get_format(src), get_format(dst)
+    via = sr_via(src)
+    w = 64
+    c = lambda v: z3.BitVecVal(v % (1 << w), w)  # noqa: E731
+    rr = z3.ZeroExt(w - k, r)
+    if isinstance(src, FloatFormat):
+        n, m, eb, bias = src.nbits, src.mbits, src.ebits, src.bias
+        e_f = z3.ZeroExt(w - eb, z3.Extract(n - 2, m, bits))
+        man = z3.ZeroExt(w - m, z3.Extract(m - 1, 0, bits))
+        normal = e_f != 0
+        sig = z3.If(normal, man | c(1 << m), man)
+        ef1 = z3.If(normal, e_f, c(1))
+        es = ef1 - c(bias + m)  # the source ulp exponent
+        lg = es + bitlen(sig) - c(1)
+        sh = z3.If(lg > c(dst.emin), lg, c(dst.emin)) - c(dst.mbits) - es  # source bits below the target ulp
+        moving = z3.And(e_f != c((1 << eb) - 1), sig != 0, sh <= c(m + k + 2))
+        delta = z3.If(moving, z3.If(sh >= c(k), rr << (sh - c(k)), z3.LShR(rr, c(k) - sh)), c(0))
+        sig2 = sig + delta
+        ln = bitlen(sig2)
+        s2 = ln - c(m + 1)
+        moved = (((ef1 + s2) << m) | (z3.LShR(sig2, s2) & c((1 << m) - 1)))
+        moved = z3.If(z3.Or(normal, ln > c(m)), moved, sig2)  # a subnormal that stays subnormal
+        mag = z3.If(moving, moved, z3.ZeroExt(w - n + 1, z3.Extract(n - 2, 0, bits)))
+        sign = z3.Extract(n - 1, n - 1, bits)
+    else:
+        n = src.nbits
+        wide = z3.SignExt(w - n, bits) if src.signed else z3.ZeroExt(w - n, bits)
+        neg = z3.Extract(n - 1, n - 1, bits) == 1 if src.signed else z3.BoolVal(False)
+        imag = z3.If(neg, -wide, wide)  # |int64 min| = 2^63 is a 64-bit unsigned word
+        sh = bitlen(imag) - c(1) - c(dst.mbits)  # every integer >= 1 lies at or above 2^emin (emin <= 0)
+        delta = z3.If(sh >= c(k), rr << (sh - c(k)), z3.LShR(rr, c(k) - sh))  # 0 for sh <= 0 (r < 2^k)
+        sig2 = imag + delta
+        ln = bitlen(sig2)
+        mant = z3.If(ln > c(53), z3.LShR(sig2, ln - c(53)), sig2 << (c(53) - ln)) & c((1 << 52) - 1)
+        mag = z3.If(imag == 0, c(0), ((c(1022) + ln) << 52) | mant)
+        sign = z3.If(neg, z3.BitVecVal(1, 1), z3.BitVecVal(0, 1))
+    big = z3.UGE(mag, c(sr_threshold_pattern(via, dst)))
+    return z3.Concat(sign, z3.Extract(via.nbits - 2, 0, mag)), big
+
+
+def sr_reduced(bits: z3.BitVecRef, r: z3.BitVecRef, src: FloatFormat | str, dst: FloatFormat | str, k: int,
+               overflow: str):
+    """(code, error) of the rtz form of ``sr``: for NaN (and a negative nonzero input into an unsigned target)
+    the rtz spec of the input; else, with (y, big) of :func:`sr_shift`, the rne spec of the via format's
+    infinity of v's sign when big (the overflow result of a mode that rounds away), the rtz spec of y when not."""
+    src, dst = get_format(src), get_format(dst)
+    via = sr_via(src)
+    n = src.nbits
+    y, big = sr_shift(bits, r, src, dst, k)
+    sign = z3.Extract(n - 1, n - 1, bits)
+    if isinstance(src, FloatFormat):
+        field = z3.Extract(n - 2, src.mbits, bits) == (1 << src.ebits) - 1
+        is_nan = z3.And(field, z3.Extract(src.mbits - 1, 0, bits) != 0)
+        negative = z3.And(sign == 1, z3.Extract(n - 2, 0, bits) != 0)
+    else:
+        is_nan = z3.BoolVal(False)
+        negative = z3.And(sign == 1, bits != 0) if src.signed else z3.BoolVal(False)
+    keep = z3.Or(is_nan, negative) if not dst.signed else is_nan
+    inf = ((1 << (via.nbits - 1)) - 1) ^ ((1 << via.mbits) - 1)
+    a = cast_spec(bits, src, dst, "rtz", overflow)
+    b = cast_spec(y, via, dst, "rtz", overflow)
+    o = cast_spec(z3.Concat(z3.Extract(via.nbits - 1, via.nbits - 1, y), z3.BitVecVal(inf, via.nbits - 1)), via,
+                  dst, "rne", overflow)
+    return (z3.If(keep, a.code, z3.If(big, o.code, b.code)), z3.If(keep, a.error, z3.If(big, o.error, b.error)),
+            y, big)
+
+
+def sr_reduced_exact(x: int, rv: int, y: int, big: bool, src: FloatFormat | str, dst: FloatFormat | str,
+                     overflow: str) -> int | None:
+    """The exact model's side of :func:`sr_reduced` for one input: round_value of the source value with rtz
+    (NaN, or negative into an unsigned target), of the via format's infinity of y's sign with rne (big), or of
+    the via value y with rtz; None for an error."""
+    src, dst = get_format(src), get_format(dst)
+    via = sr_via(src)
+    v = decode(x, src)
+    if v.is_nan or (not dst.signed and v.sign and not v.is_zero):
+        return exact_result(x, src, dst, "rtz", overflow, "error", "error")
+    if big:
+        inf = ((1 << (via.nbits - 1)) - 1) ^ ((1 << via.mbits) - 1)
+        return exact_result(inf | (y & (1 << (via.nbits - 1))), via, dst, "rne", overflow, "error", "error")
+    return exact_result(y, via, dst, "rtz", overflow, "error", "error")
+
+
+def prove_sr_reduction(src: FloatFormat | str, dst: FloatFormat | str, k: int, overflows: list[str] | None = None,
+                       timeout_s: float = 60.0) -> Outcome:
+    """Claim: for every source pattern x and every k-bit r, the ``sr`` spec (nan=error, negative=error) equals
+    its rtz form :func:`sr_reduced` (code and error flag), for each overflow mode.  The exact model satisfies
+    the same identity (variant a: the magnitude rounds up iff floor(frac 2^k) + r >= 2^k, i.e. iff truncating
+    |v| + r 2^-k u passes the next grid point; see docs/benchmarks.md), so with the rtz and rne kernel theorems'
+    second routes this ties the sr spec to the exact model for every (x, r)."""
+    src, dst = get_format(src), get_format(dst)
+    overflows = overflows or valid_overflows(dst)
+    x = z3.BitVec("x", src.nbits)
+    r = z3.BitVec("r", k)
+    parts, observe = [], {}
+    for i, ov in enumerate(overflows):
+        s = cast_spec(x, src, dst, "sr", ov, rand=r, rand_bits=k)
+        code, err, y, big = sr_reduced(x, r, src, dst, k, ov)
+        parts.append(z3.And(s.code == code, s.error == err))
+        observe.update({f"s{i}": s.code, f"se{i}": s.error, f"g{i}": code, f"ge{i}": err})
+    observe.update({"y": y, "big": z3.If(big, z3.BitVecVal(1, 1), z3.BitVecVal(0, 1))})
+
+    def confirm(a: dict[str, int]) -> tuple[dict, bool]:
+        xv, rv = a["x"], a["r"]
+        via = sr_via(src)
+        shown = {"source_bits": _fmt_bits(xv, src), "source_value": str(decode(xv, src)), "r": rv, "k": k,
+                 "y_bits": _fmt_bits(a["y"], via), "y_value": str(decode(a["y"], via)), "big": bool(a["big"])}
+        fails = False
+        for i, ov in enumerate(overflows):
+            sp = None if a[f"se{i}"] else a[f"s{i}"]
+            g = None if a[f"ge{i}"] else a[f"g{i}"]
+            if sp == g:
+                continue
+            try:
+                ex = exact_cast(xv, src, dst, "sr", ov, rand=rv, rand_bits=k).code
+            except RefarithError:
+                ex = None
+            ge = sr_reduced_exact(xv, rv, a["y"], bool(a["big"]), src, dst, ov)
+            fails = fails or ex != ge
+            shown[f"overflow={ov}"] = {"sr_spec": _show(sp, dst), "rtz_form_spec": _show(g, dst),
+                                       "sr_exact": _show(ex, dst), "rtz_form_exact": _show(ge, dst)}
+        return shown, fails
+
+    return prove(z3.And(*parts), {"x": x, "r": r}, timeout_s, confirm, observe=observe)
+
+
 def sr_unbiased(dst: FloatFormat | str, ks: tuple[int, ...] = (1, 2, 3)) -> Outcome:
     """Exhaustive enumeration with the exact model: for every k in ``ks``, every x = ±(n + j/2^k) * ulp on the
     target's grid (every binade e, every n with n*ulp and (n+1)*ulp finite, every j), the sum over r in [0, 2^k)
@@ -641,4 +802,5 @@ def sr_unbiased(dst: FloatFormat | str, ks: tuple[int, ...] = (1, 2, 3)) -> Outc
 
 __all__ = ["MIRROR", "exact_result", "kernel_formula", "kernel_graph", "lut_key_pattern", "prove_fp_agrees",
            "prove_kernel", "prove_kernel_sr", "prove_lut_index", "prove_lut_key", "prove_monotone",
-           "prove_symmetric", "prove_width", "sr_unbiased", "valid_overflows"]
+           "prove_sr_reduction", "prove_symmetric", "prove_width", "sr_reduced", "sr_reduced_exact", "sr_shift",
+           "sr_threshold", "sr_threshold_pattern", "sr_unbiased", "sr_via", "valid_overflows"]

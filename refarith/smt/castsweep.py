@@ -215,6 +215,8 @@ def run_unit(u: dict) -> dict:
     if u["kind"] == "det":
         r = spec_vs_exact_16(u["src"], u["dst"], [tuple(st) for st in u["settings"]],
                              kernel_widths=tuple(u["widths"]))
+    elif u["kind"] == "sr_reduce":
+        r = spec_sr_reduce(u)
     elif u["kind"] in ("keys", "classes", "keys64", "classes64", "int_classes"):
         r = spec_vs_exact_reps(u["dst"], [tuple(st) for st in u["settings"]], u["kind"], src=u["src"])
     else:
@@ -496,6 +498,149 @@ def spec_vs_exact_reps(dst: str, settings: list[Setting], route: str, stride: in
             "invariance_cpu_seconds": round(t_inv, 3)}
 
 
+# ------------------------------------------------------------------ sr from wide sources (rtz form)
+SR_WIDE_SOURCES = ("binary32", "binary64", "int32", "uint32", "int64")
+
+
+def units_sr_wide() -> list[dict]:
+    """Every ``sr`` kernel theorem from binary32, binary64, int32, uint32 and int64, as ``sr_reduce`` units: Z3
+    proves the sr spec equal to its rtz form (:func:`refarith.smt.castproofs.prove_sr_reduction`) for every
+    (x, r) and overflow mode; the exact model's side of the same identity is checked on sampled patterns x every
+    r (:func:`sr_identity`).  ``needs``: the kernel theorems whose spec terms the rtz form uses (their second
+    routes are the ``keys``/``classes``/``keys64``/``classes64`` units)."""
+    from refarith.smt.castproofs import sr_via
+    from refarith.smt.theorems import casts
+
+    out = []
+    for src in SR_WIDE_SOURCES:
+        dsts = casts.targets(src) if src in casts.SOURCES or src == "binary64" else casts.INT_TARGETS
+        if src == "binary64":
+            dsts = list(casts.REP_TARGETS64)
+        via = sr_via(src).name
+        for dst in dsts:
+            name = f"cast.{src}->{dst}.sr"
+            out.append({"kind": "sr_reduce", "theorem": name, "src": src, "dst": dst, "k": casts.sr_bits(src)
+                        if src in ("binary32", "binary64") else 8, "overflows": _overflows(dst), "covers": [name],
+                        "needs": [f"cast.{via}->{dst}.rtz", f"cast.{via}->{dst}.rne"]})
+    return out
+
+
+def sr_sample_patterns(src: str, dst: str, count: int, seed: int = 0) -> np.ndarray:
+    """``count`` source patterns for the sr identity, seeded: both signs, exponent fields (or integer bit
+    lengths) from k + 4 binades below the target's least value up to 2^(emax + 2), mantissas uniform, with the
+    bits below the k rounding bits cleared, all ones, or a lone low bit; then the patterns next to the target's
+    max, T, least value and least normal, zero, the infinities and a NaN (floats), the extremes (integers)."""
+    from refarith.exact.rounding import round_value
+    from refarith.exact.value import Value
+    from refarith.smt.castproofs import key_window, sr_threshold
+
+    f, d = get_format(src), get_format(dst)
+    rng = np.random.default_rng(seed)
+    n = f.nbits
+    pats: set[int] = set()
+    if isinstance(f, FloatFormat):
+        m = f.mbits
+        e_lo, e_hi = key_window(src, dst)
+        fields = list(range(max(1, e_lo - 12), min((1 << f.ebits) - 2, e_hi + 1) + 1))
+        for b in (d.max, sr_threshold(d), d.min_subnormal if d.subnormals else d.min_normal, d.min_normal):
+            try:
+                c = round_value(Value.of(b), f, "rne", "saturate").code
+            except RefarithError:
+                continue
+            pats.update(c + j for j in range(-2, 3) if 0 < c + j < ((1 << f.ebits) - 1) << m)
+        ones = ((1 << f.ebits) - 1) << m
+        pats.update({0, ones, ones | 1, 1, (1 << m) - 1, 1 << m})
+        while len(pats) < count // 2:
+            e_f = int(rng.choice(fields)) if rng.random() < 0.95 else 0
+            man = int(rng.integers(0, 1 << m, dtype=np.uint64))
+            style = rng.integers(0, 4)
+            low = int(rng.integers(1, m + 1))
+            man = (man >> low << low) if style == 1 else man | ((1 << low) - 1) if style == 2 else \
+                (man >> low << low) | 1 if style == 3 else man
+            pats.add((e_f << m) | man)
+    else:
+        top = (1 << (n - 1)) if f.signed else (1 << n) - 1
+        for ln in range(1, n + 1):
+            for v in (1 << (ln - 1), (1 << ln) - 1, (1 << (ln - 1)) + 1):
+                if v <= top:
+                    pats.add(v)
+        while len(pats) < count // 2:
+            ln = int(rng.integers(1, n + 1))
+            v = (1 << (ln - 1)) | int(rng.integers(0, 1 << max(ln - 1, 0), dtype=np.uint64)) if ln > 1 else 1
+            low = int(rng.integers(0, ln))
+            style = rng.integers(0, 3)
+            v = (v >> low << low) if style == 1 else v | ((1 << low) - 1) if style == 2 else v
+            if v <= top:
+                pats.add(v)
+        pats.add(0)
+    mags = sorted(pats)
+    out: set[int] = set()
+    sign = 1 << (n - 1)
+    for v in mags:
+        if isinstance(f, FloatFormat):
+            out.update({v, v | sign})
+        elif f.signed:
+            if v < sign:
+                out.add(v)
+            out.add(((1 << n) - v) % (1 << n))  # -v in two's complement (-2^(n-1) included)
+        else:
+            out.add(v)
+    return _frozen(np.array(sorted(out), dtype=np.uint64))
+
+
+def sr_identity(src: str, dst: str, k: int, overflows: list[str], patterns: np.ndarray) -> dict:
+    """The exact model's side of the sr reduction: for each pattern x, every r < 2^k and each overflow mode,
+    round_value(v, sr, r) equals :func:`refarith.smt.castproofs.sr_reduced_exact` with (y, big) of
+    :func:`refarith.smt.castproofs.sr_shift` (evaluated on numpy words).  The rtz results of y are cached."""
+    from refarith.smt.castproofs import sr_reduced_exact, sr_shift
+
+    s, d = get_format(src), get_format(dst)
+    x, r = z3.BitVec("x", s.nbits), z3.BitVec("r", k)
+    y, big = sr_shift(x, r, s, d, k)
+    xs = np.asarray(patterns, dtype=np.uint64)[:, None]
+    rs = np.arange(1 << k, dtype=np.uint64)[None, :]
+    ys = np.broadcast_to(evaluate(y, {"x": xs, "r": rs}), (xs.shape[0], rs.shape[1]))
+    bigs = np.broadcast_to(evaluate(big, {"x": xs, "r": rs}), ys.shape)
+    compared = mismatches = 0
+    first: list[dict] = []
+    for ov in overflows:
+        st = ("sr", ov, "error", "error")
+        cache: dict[tuple[int, bool], int] = {}
+        for i, xv in enumerate(xs[:, 0].tolist()):
+            v = decode(int(xv), s)
+            for rv in range(1 << k):
+                key = (int(ys[i, rv]), bool(bigs[i, rv]))
+                if key not in cache:
+                    g = sr_reduced_exact(int(xv), rv, key[0], key[1], s, d, ov)
+                    cache[key] = NO_CODE if g is None else g
+                g = cache[key] if not (v.is_nan or (not d.signed and v.sign and not v.is_zero)) else \
+                    sr_reduced_exact(int(xv), rv, key[0], key[1], s, d, ov)
+                g = NO_CODE if g is None else g
+                e = _exact(v, d, st, rv, k)
+                compared += 1
+                if e != g:
+                    mismatches += 1
+                    if len(first) < 5:
+                        first.append({"overflow": ov, "x": hex(int(xv)), "r": rv, "y": hex(key[0]), "big": key[1],
+                                      "exact_sr": "error" if e == NO_CODE else hex(e),
+                                      "exact_rtz_form": "error" if g == NO_CODE else hex(g)})
+    return {"compared": compared, "mismatches": mismatches, "first": first}
+
+
+def spec_sr_reduce(u: dict, samples: int = 1024, seed: int = 0, timeout_s: float = 600.0) -> dict:
+    """One ``sr_reduce`` unit: the Z3 reduction and the exact identity on ``samples`` patterns x every r."""
+    from refarith.smt.castproofs import prove_sr_reduction
+
+    t0 = time.process_time()
+    out = prove_sr_reduction(u["src"], u["dst"], u["k"], u["overflows"], timeout_s=timeout_s)
+    t_red = time.process_time() - t0
+    pats = sr_sample_patterns(u["src"], u["dst"], samples, seed)
+    r = sr_identity(u["src"], u["dst"], u["k"], u["overflows"], pats)
+    return {**r, "route": "sr_reduce", "representatives": int(pats.size), "invariance": out.verdict,
+            "invariance_detail": out.counterexample if out.verdict != "proved" else None,
+            "invariance_cpu_seconds": round(t_red, 3), "needs": u["needs"]}
+
+
 def chunks(lo: int, hi: int, size: int = 1 << 16) -> Iterator[tuple[int, int]]:
     """[a, b) blocks covering [lo, hi)."""
     for a in range(lo, hi, size):
@@ -561,5 +706,6 @@ def sweep_binary32(dst: str, st: Setting, lo: int = 0, hi: int = 1 << 32, progre
 
 __all__ = ["MISSING", "NO_CODE", "class_index", "class_patterns", "class_reference", "clamped_key_patterns",
            "float_class_patterns", "int_class_patterns", "key_reference", "run_unit", "spec_vs_exact",
-           "spec_vs_exact_16", "spec_vs_exact_16_sr", "spec_vs_exact_reps", "spec_vs_exact_sr", "sweep_binary32",
-           "units_16", "units_32", "units_64", "units_int"]
+           "spec_sr_reduce", "spec_vs_exact_16", "spec_vs_exact_16_sr", "spec_vs_exact_reps", "spec_vs_exact_sr",
+           "sr_identity", "sr_sample_patterns", "sweep_binary32", "units_16", "units_32", "units_64", "units_int",
+           "units_sr_wide"]
