@@ -46,6 +46,15 @@ def exact_result(code: int, src: FloatFormat, dst: FloatFormat, rounding: str, o
         return None
 
 
+def exact_sr(code: int, src: FloatFormat, dst: FloatFormat, overflow: str, rand: int, k: int) -> int | None:
+    """The exact model's ``sr`` code (nan=error, negative=error) with random integer ``rand`` of ``k`` bits, or
+    None when a policy rejects the input."""
+    try:
+        return exact_cast(code, src, dst, "sr", overflow, rand=rand, rand_bits=k).code
+    except RefarithError:
+        return None
+
+
 def _show(code: int | None, fmt: FloatFormat) -> str:
     if code is None:
         return "error"
@@ -205,10 +214,7 @@ def prove_kernel_sr(kernel: Kernel, src: FloatFormat | str, dst: FloatFormat | s
             sp = None if a[f"se{i}"] else a[f"s{i}"]
             if kc == sp:
                 continue
-            try:
-                ex = exact_cast(x, src, dst, "sr", ov, rand=rv, rand_bits=k).code
-            except RefarithError:
-                ex = None
+            ex = exact_sr(x, src, dst, ov, rv, k)
             confirmed = confirmed or ex != kc
             shown[f"cast({src.name}->{dst.name},rounding=sr,overflow={ov},k={k})"] = {
                 "kernel": _show(kc, dst) if kc is None or kc < dst.ncodes else f"{kc:#x}",
@@ -752,10 +758,7 @@ def prove_sr_reduction(src: FloatFormat | str, dst: FloatFormat | str, k: int, o
             g = None if a[f"ge{i}"] else a[f"g{i}"]
             if sp == g:
                 continue
-            try:
-                ex = exact_cast(xv, src, dst, "sr", ov, rand=rv, rand_bits=k).code
-            except RefarithError:
-                ex = None
+            ex = exact_sr(xv, src, dst, ov, rv, k)
             ge = sr_reduced_exact(xv, rv, a["y"], bool(a["big"]), src, dst, ov)
             fails = fails or ex != ge
             shown[f"overflow={ov}"] = {"sr_spec": _show(sp, dst), "rtz_form_spec": _show(g, dst),
@@ -800,7 +803,7 @@ def sr_unbiased(dst: FloatFormat | str, ks: tuple[int, ...] = (1, 2, 3)) -> Outc
     return Outcome(PROVED, detail=f"{checked} grid points enumerated", method="enumeration")
 
 
-__all__ = ["MIRROR", "exact_result", "kernel_formula", "kernel_graph", "lut_key_pattern", "prove_fp_agrees",
+__all__ = ["MIRROR", "exact_result", "exact_sr", "kernel_formula", "kernel_graph", "lut_key_pattern", "prove_fp_agrees",
            "prove_kernel", "prove_kernel_sr", "prove_lut_index", "prove_lut_key", "prove_monotone",
            "prove_sr_reduction", "prove_symmetric", "prove_width", "sr_reduced", "sr_reduced_exact", "sr_shift",
            "sr_threshold", "sr_threshold_pattern", "sr_unbiased", "sr_via", "valid_overflows"]
