@@ -206,20 +206,29 @@ def newton_sqrt(v: int, variant: str, iters: int = NEWTON_ITERS, start: int = NE
 
     ivit_tvm computes in uint32 (v is taken modulo 2^32 and each sum wraps); ivit_torch in exact integers.
     Not isqrt in general: too few iterations for large v, and for small v the halving from 2^16 never
-    reaches sqrt(v) (see the theorem ``ivit.newton_sqrt_exact_domain``).
+    reaches sqrt(v) (see the theorem ``ivit.newton_sqrt_exact_domain``).  An iterate of 0 (v = 0, or v = 0 mod
+    2^32 for ivit_tvm, after 17 or more iterations; or a start <= 0) raises BadValueError: the next step would
+    divide by zero.
     """
     check_variant(variant)
     if v < 0 and variant == "ivit_torch":
         raise BadValueError(f"square root of a negative value {v}")
+    if start <= 0:
+        raise BadValueError(f"Newton square root: the start must be positive, got {start}")
     k = start
-    if variant == "ivit_torch":
-        for _ in range(iters):
-            k = (k + v // k) >> 1
-        return k
-    v &= 0xFFFFFFFF
-    for _ in range(iters):
-        k = ((k + v // k) & 0xFFFFFFFF) >> 1
+    if variant != "ivit_torch":
+        v &= 0xFFFFFFFF
+    for i in range(iters):
+        if k == 0:
+            raise BadValueError(zero_iterate(f"of {v}", i, iters))
+        k = (k + v // k) >> 1 if variant == "ivit_torch" else ((k + v // k) & 0xFFFFFFFF) >> 1
     return k
+
+
+def zero_iterate(what: str, i: int, iters: int) -> str:
+    """The refusal of a Newton square root whose iterate reached 0 before step i + 1 of ``iters``."""
+    return (f"Newton square root {what}: the iterate is 0 before step {i + 1} of {iters}, and the step would "
+            f"divide by zero (at most {i} steps are defined here)")
 
 
 def ilayernorm(row: Sequence[int], variant: str) -> list[int]:

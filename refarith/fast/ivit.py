@@ -232,20 +232,23 @@ def shiftgelu(x, scale, variant: str, n: int = ex.GELU_N, out_bits: int = 8):
 
 
 def newton_sqrt(v, variant: str, iters: int = ex.NEWTON_ITERS, start: int = ex.NEWTON_START):
-    """Elementwise I-LayerNorm Newton square root (fixed iterations from 2^16)."""
+    """Elementwise I-LayerNorm Newton square root (fixed iterations from 2^16), bit for bit
+    :func:`refarith.exact.ivit.newton_sqrt`; an iterate of 0 in any element raises BadValueError as there."""
     B = backend_of(v)
     ex.check_variant(variant)
     vi = B.asint(v)
+    if start <= 0:
+        raise BadValueError(f"Newton square root: the start must be positive, got {start}")
     k = vi * 0 + start
     if variant == "ivit_torch":
         if B.anytrue(vi < 0):
             raise BadValueError("square root of a negative value")
-        for _ in range(iters):
-            k = (k + vi // k) >> 1
-        return k
-    vi = vi & _M32
-    for _ in range(iters):
-        k = ((k + vi // k) & _M32) >> 1
+    else:
+        vi = vi & _M32
+    for i in range(iters):
+        if B.anytrue(k == 0):
+            raise BadValueError(ex.zero_iterate("of an element", i, iters))
+        k = (k + vi // k) >> 1 if variant == "ivit_torch" else ((k + vi // k) & _M32) >> 1
     return k
 
 
