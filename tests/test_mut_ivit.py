@@ -284,8 +284,13 @@ def test_helpers():
     assert fa.tdiv(fa.NP, a, b).tolist() == want
     with pytest.raises(BadValueError, match=_whole("integer division by zero")):
         fa.tdiv(fa.NP, a, np.array([1, 1, 1, 1, 0, 1, 1]))
+    with pytest.raises(BadValueError, match=_whole("integer division by zero")):
+        fa.tdiv(fa.NP, a, 0)
+    # a Python int on either side, as the operators pass their constants
+    assert fa.tdiv(fa.NP, a, -3).tolist() == [ex.tdiv(int(p), -3) for p in a]
+    assert fa.tdiv(fa.NP, 2 ** 31 - 1, b).tolist() == [ex.tdiv(2 ** 31 - 1, int(q)) for q in b]
     v = np.array([(1 << 31) - 1, 1 << 31, -(1 << 31), -(1 << 31) - 1, (1 << 40) + 5])
-    assert fa.wrap32(fa.NP, v).tolist() == [ex.wrap32(int(t)) for t in v]
+    assert fa.wrap32(v).tolist() == [ex.wrap32(int(t)) for t in v]
     assert fa.NP.amax(np.zeros(0, np.int64)) == 0 and fa.NP.amax(np.array([3, -1])) == 3
     assert fa.NP.asint([1, 2]).dtype == np.int64
 

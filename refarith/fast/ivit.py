@@ -46,6 +46,10 @@ class _Numpy:
     def amax(a) -> int:
         return int(a.max()) if a.size else 0
 
+    @staticmethod
+    def operands(a, b):
+        return a, b  # numpy broadcasts Python ints itself
+
 
 class _Torch:
     name = "torch"
@@ -91,6 +95,11 @@ class _Torch:
     def amax(self, a) -> int:
         return int(a.max().item()) if a.numel() else 0
 
+    def operands(self, a, b):
+        t = self.t
+        dev = (a if isinstance(a, t.Tensor) else b).device
+        return tuple(v if isinstance(v, t.Tensor) else t.tensor(v, dtype=t.int64, device=dev) for v in (a, b))
+
 
 NP = _Numpy()
 _TORCH: _Torch | None = None
@@ -112,12 +121,15 @@ def backend_of(x):
 
 
 # ------------------------------------------------------------------ helpers
-def wrap32(B, v):
+def wrap32(v):
+    """v read as int32 (two's complement wrap of int64 lanes)."""
     return ((v + (1 << 31)) & _M32) - (1 << 31)
 
 
 def tdiv(B, a, b):
-    """Truncating division (C semantics), elementwise; a zero divisor raises BadValueError."""
+    """Truncating division (C semantics), elementwise; a zero divisor raises BadValueError.  Either operand may
+    be a Python int (broadcast; on the other operand's device for torch)."""
+    a, b = B.operands(a, b)
     if B.anytrue(b == 0):
         raise BadValueError("integer division by zero")
     q = abs(a) // abs(b)
@@ -147,15 +159,15 @@ def shift_exp(B, x, x0: int, n: int, variant: str):
         up = t << B.maximum(k - 1, 0)
         down = t >> B.maximum(1 - k, 0)
         return B.maximum(B.where(k >= 1, up, down), 0)
-    y = wrap32(B, log2e_shift(wrap32(B, x)))
-    y = B.maximum(y, wrap32(B, n * x0))
-    q = tdiv(B, y, B.asint(x0, like=y) + 0 * y)
-    r = wrap32(B, y - wrap32(B, q * x0))
-    e = wrap32(B, (r >> 1) - x0)
+    y = wrap32(log2e_shift(wrap32(x)))
+    y = B.maximum(y, wrap32(n * x0))
+    q = tdiv(B, y, x0)
+    r = wrap32(y - wrap32(q * x0))
+    e = wrap32((r >> 1) - x0)
     k = n - q
     if B.anytrue((k < 0) | (k > 31)):
         raise BadValueError("shift count outside [0, 31] in the int32 kernel")
-    return wrap32(B, e << k)
+    return wrap32(e << k)
 
 
 def _variant_n(variant: str, n: int | None) -> int:
@@ -192,11 +204,11 @@ def shiftmax(x, scale, variant: str, n: int | None = None, out_bits: int = 8):
             raise BadValueError("shiftmax row sum is zero")
         f = ex.INT32_MAX // total
         return (e * f) >> (32 - out_bits)
-    xw = wrap32(B, xi)
-    e = shift_exp(B, wrap32(B, xw - B.rowmax(xw)), x0, n, variant)
-    total = wrap32(B, B.rowsum(e))
-    f = tdiv(B, ex.INT32_MAX + 0 * total, total)
-    v = wrap32(B, f * e) >> (32 - out_bits)
+    xw = wrap32(xi)
+    e = shift_exp(B, wrap32(xw - B.rowmax(xw)), x0, n, variant)
+    total = wrap32(B.rowsum(e))
+    f = tdiv(B, ex.INT32_MAX, total)
+    v = wrap32(f * e) >> (32 - out_bits)
     h = 1 << (out_bits - 1)
     return ((v + h) & ((1 << out_bits) - 1)) - h
 
@@ -221,14 +233,14 @@ def shiftgelu(x, scale, variant: str, n: int = ex.GELU_N, out_bits: int = 8):
             raise BadValueError("shiftgelu sigmoid denominator is zero")
         sig = (e * (ex.INT32_MAX // total)) >> (32 - out_bits)
         return xi * sig
-    xw = wrap32(B, xi)
+    xw = wrap32(xi)
     m = B.rowmax(xw)
-    e = shift_exp(B, wrap32(B, xw - m), x0, n, variant)
-    em = shift_exp(B, wrap32(B, -m), x0, n, variant)
-    den = wrap32(B, e + em)
-    f = tdiv(B, ex.INT32_MAX + 0 * den, den)
-    sig = wrap32(B, f * e) >> (32 - out_bits)
-    return wrap32(B, xw * sig)
+    e = shift_exp(B, wrap32(xw - m), x0, n, variant)
+    em = shift_exp(B, wrap32(-m), x0, n, variant)
+    den = wrap32(e + em)
+    f = tdiv(B, ex.INT32_MAX, den)
+    sig = wrap32(f * e) >> (32 - out_bits)
+    return wrap32(xw * sig)
 
 
 def newton_sqrt(v, variant: str, iters: int = ex.NEWTON_ITERS, start: int = ex.NEWTON_START):
@@ -277,10 +289,10 @@ def ilayernorm(x, variant: str):
         std = newton_sqrt(var, variant)
         f = ex.INT32_MAX // std
         return (y * f) >> 1
-    xw = wrap32(B, xi)
-    mean = tdiv(B, wrap32(B, B.rowsum(xw)), d + 0 * B.rowsum(xw))
-    y = wrap32(B, xw - mean)
-    var = B.rowsum(wrap32(B, y * y) & _M32) & _M32
-    std = wrap32(B, newton_sqrt(var, variant))
-    f = tdiv(B, ex.INT32_MAX + 0 * std, std)
-    return tdiv(B, wrap32(B, f * y), 2 + 0 * y)
+    xw = wrap32(xi)
+    mean = tdiv(B, wrap32(B.rowsum(xw)), d)
+    y = wrap32(xw - mean)
+    var = B.rowsum(wrap32(y * y) & _M32) & _M32
+    std = wrap32(newton_sqrt(var, variant))
+    f = tdiv(B, ex.INT32_MAX, std)
+    return tdiv(B, wrap32(f * y), 2)
