@@ -97,8 +97,8 @@ class _F64:
             t = b.t
             c = codes - (codes >= (1 << 31)).to(t.int64) * (1 << 32)
             return c.to(t.int32).view(t.float32).to(t.float64)
-        if b.name == "numpy":
-            return codes.astype(np.uint64).view(np.float64)
+        # _check admits operand and product formats of at most 16 bits or binary32; a binary64 accumulator
+        # returns from _add_round before any decode
         raise BadValueError(f"cannot decode {fmt.name} in the {b.name} backend")
 
     def bits(self, v):
