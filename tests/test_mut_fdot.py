@@ -71,6 +71,15 @@ def test_negative_infinity_saturates_to_minus_max():
     assert got == want == [0xFE, 0x7E]
 
 
+def test_infinite_sums_into_a_nan_accumulator_keep_their_sign():
+    # an infinite sum (from e5m2 infinities) rounded into ocp_e4m3 under overflow=nan is the NaN of its sign; a
+    # later addition to that NaN gives the canonical NaN (sign 0): -inf first then +1 ends at 0x7F, +1 then -inf
+    # at 0xFF
+    got, want = _rows([[0xFC, 0x3C], [0x7C, 0x3C], [0x3C, 0xFC], [0x3C, 0x7C]], [[0x3C, 0x3C]] * 4, "ocp_e5m2",
+                      "ocp_e4m3", overflow="nan")
+    assert got == want == [0x7F, 0x7F, 0xFF, 0x7F]
+
+
 def test_binary64_product_range_edges():
     """Products are exact in binary64 while 2 (emin - mbits) >= -1000 and 2 (emax + 1) <= 1000."""
     at_edge = FloatFormat("e9m2_b499", 9, 2, 499)  # emin - mbits = -498 - 2 = -500
