@@ -177,6 +177,10 @@ def nvfp4_quantize(x, division: str = "reciprocal", levels: int = 2, zero_scale:
     xp = ops(backend)
     if len(x.shape) == 0:
         raise BadValueError("nvfp4_quantize needs an array with at least one dimension")
+    if tile == "16x16" and len(x.shape) < 2:
+        raise BadValueError("tile=16x16 needs an array with at least two dimensions")
+    if 0 in tuple(x.shape):
+        return _quantize_empty(x, levels, tile, tensor_scale, xp, global_scale)
     blocks, shape = _blocks(x, tile, xp)
     bits = xp.i32(blocks)
     if xp.name == "numpy" and bits.size:
@@ -197,6 +201,26 @@ def nvfp4_quantize(x, division: str = "reciprocal", levels: int = 2, zero_scale:
     return st_out, _scale_shape(s, shape, tile), _unblocks(codes, shape, tile, xp)
 
 
+def _quantize_empty(x, levels, tile: str, tensor_scale, xp, global_scale: str):
+    """An input with no elements: no blocks, scale and code arrays of the blocked shapes with no entries, and the
+    tensor scale of :func:`tensor_scale_bits` with amax 0 (s_t = 1.0; g = 1.0, its fl(2^126 * 2688) overflowing),
+    or the given one, checked; as :func:`refarith.exact.nvfp4.quantize_blocks` of no blocks."""
+    shape = tuple(x.shape)
+    if tile == "1x16":
+        sshape = shape[:-1] + (-(-shape[-1] // 16),)
+    else:
+        sshape = shape[:-2] + (-(-shape[-2] // 16), -(-shape[-1] // 16))
+    like = xp.i32(xp.float_bits(x).reshape(-1)[:1]) if xp.name == "torch" else None
+    st = tensor_scale_bits(like, levels, tensor_scale, xp, global_scale) if tensor_scale is not None else \
+        (None if int(levels) != 2 else _const_bits(1.0, xp, like))
+    if xp.name == "numpy":
+        return (None if st is None else np.float32(xp.f32_from_bits(st))), np.zeros(sshape, np.uint8), \
+            np.zeros(shape, np.uint8)
+    t = xp.t
+    return (None if st is None else xp.f32_from_bits(st)), t.zeros(sshape, dtype=t.uint8, device=x.device), \
+        t.zeros(shape, dtype=t.uint8, device=x.device)
+
+
 def tensor_scale_bits(bits, levels, tensor_scale, xp, global_scale: str = "decode"):
     """binary32 bits of s_t (0-d, int32) for two levels: the given ``tensor_scale`` (checked positive finite
     binary32) or fl(amax / 2688) over the finite elements of ``bits`` (1.0 when that is 0); None for one level.
@@ -205,7 +229,7 @@ def tensor_scale_bits(bits, levels, tensor_scale, xp, global_scale: str = "decod
         return None
     if tensor_scale is not None:
         sb = int(np.array(float(tensor_scale), dtype=np.float32).view(np.int32))
-        if not (0 < sb < 0x7F800000) or np.float32(float(tensor_scale)) != float(tensor_scale):
+        if not (0 < sb < 0x7F800000) or float(np.float32(tensor_scale)) != float(tensor_scale):  # in binary64
             raise BadValueError(f"per-tensor scale {tensor_scale!r} must be a positive finite binary32 value")
         return _const_bits(float(tensor_scale), xp, bits)
     mag = (bits & 0x7FFFFFFF).reshape(-1)

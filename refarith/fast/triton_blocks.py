@@ -344,7 +344,7 @@ def nvfp4_quantize(x: Any, division: str = "reciprocal", levels: int = 2, zero_s
     if int(levels) == 2:
         if tensor_scale is not None:
             sb = int(np.array(float(tensor_scale), dtype=np.float32).view(np.int32))
-            if not (0 < sb < 0x7F800000) or np.float32(float(tensor_scale)) != float(tensor_scale):
+            if not (0 < sb < 0x7F800000) or float(np.float32(tensor_scale)) != float(tensor_scale):  # in binary64
                 raise BadValueError(f"per-tensor scale {tensor_scale!r} must be a positive finite binary32 value")
             st_mode, words = "given", torch.full((nrows,), sb, dtype=torch.int32, device=bits.device)
         else:
