@@ -23,7 +23,6 @@ from refarith.errors import BadValueError, UnknownModeError
 from refarith.exact import nvfp4 as _nv
 from refarith.fast.mx import (
     _elem_table,
-    blockwise,
     chunk_elements,
     encode_scaled,
     f32_div,
@@ -183,22 +182,13 @@ def nvfp4_quantize(x, division: str = "reciprocal", levels: int = 2, zero_scale:
         return _quantize_empty(x, levels, tile, tensor_scale, xp, global_scale)
     blocks, shape = _blocks(x, tile, xp)
     bits = xp.i32(blocks)
-    if xp.name == "numpy" and bits.size:
+    if xp.name == "numpy":
         st, s, codes = _quantize_numpy(bits, division, levels, zero_scale, rounding, tensor_scale, global_scale)
         st_out = None if st is None else np.float32(xp.f32_from_bits(st))
         return st_out, _scale_shape(s, shape, tile), _unblocks(codes, shape, tile, xp)
-    if xp.name == "torch" and bits.numel():
-        st, s, codes = _quantize_torch(bits, division, levels, zero_scale, rounding, tensor_scale, global_scale)
-        return (None if st is None else xp.f32_from_bits(st)), _scale_shape(s, shape, tile), \
-            _unblocks(codes, shape, tile, xp)
-    st = tensor_scale_bits(bits, levels, tensor_scale, xp, global_scale)
-    per_code = _per_code(st, division, global_scale, xp, bits)  # once per call, not per chunk
-    s, codes = blockwise(lambda b: _quantize_chunk(b, st, division, zero_scale, rounding, xp,
-                                                   global_scale=global_scale, per_code=per_code), bits, xp)
-    st_out = None if st is None else xp.f32_from_bits(st)
-    if st_out is not None and xp.name == "numpy":
-        st_out = np.float32(st_out)
-    return st_out, _scale_shape(s, shape, tile), _unblocks(codes, shape, tile, xp)
+    st, s, codes = _quantize_torch(bits, division, levels, zero_scale, rounding, tensor_scale, global_scale)
+    return (None if st is None else xp.f32_from_bits(st)), _scale_shape(s, shape, tile), \
+        _unblocks(codes, shape, tile, xp)
 
 
 def _quantize_empty(x, levels, tile: str, tensor_scale, xp, global_scale: str):
