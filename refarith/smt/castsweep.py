@@ -608,14 +608,15 @@ def sr_identity(src: str, dst: str, k: int, overflows: list[str], patterns: np.n
         cache: dict[tuple[int, bool], int] = {}
         for i, xv in enumerate(xs[:, 0].tolist()):
             v = decode(int(xv), s)
+            by_x = v.is_nan or (not d.signed and v.sign and not v.is_zero)  # the rtz form reads x, not (y, big)
             for rv in range(1 << k):
                 key = (int(ys[i, rv]), bool(bigs[i, rv]))
-                if key not in cache:
+                g = None if by_x else cache.get(key)
+                if g is None:
                     g = sr_reduced_exact(int(xv), rv, key[0], key[1], s, d, ov)
-                    cache[key] = NO_CODE if g is None else g
-                g = cache[key] if not (v.is_nan or (not d.signed and v.sign and not v.is_zero)) else \
-                    sr_reduced_exact(int(xv), rv, key[0], key[1], s, d, ov)
-                g = NO_CODE if g is None else g
+                    g = NO_CODE if g is None else g
+                    if not by_x:
+                        cache[key] = g
                 e = _exact(v, d, st, rv, k)
                 compared += 1
                 if e != g:
