@@ -134,8 +134,25 @@ def test_nonfinite_refused(bad, where):
 
 def test_largest_finite_is_accepted():
     x = np.array([np.float32(3.4028235e38), -np.float32(3.4028235e38), 0], np.float32)
-    _check(x, 8, "symmetric", "tensor", deq=False)
-    _check(x[[0, 2]], 8, "asymmetric", "tensor", deq=False)
+    _check(x, 8, "symmetric", "tensor")
+    _check(x[[0, 2]], 8, "asymmetric", "tensor")
+
+
+def test_dequantize_beyond_flt_max_is_infinite():
+    # s = fl(FLT_MAX / 127); 127 s exceeds FLT_MAX by more than half an ulp, so the IEEE binary32 product is inf
+    x = np.array([np.float32(3.4028235e38), -np.float32(3.4028235e38), 0], np.float32)
+    s, z, q = F.quantize(x, 8, "symmetric", "tensor")
+    assert [int(v) for v in q] == [127, -127, 0]
+    with np.errstate(over="ignore"):
+        ieee = [np.float32(v) * s[0] for v in (127, -127, 0)]  # numpy's binary32 multiply, round to nearest even
+    assert [float(v) for v in ieee] == [np.inf, -np.inf, 0.0]
+    eg = E.IntGroup(E.Fraction(float(s[0])), 0, (127, -127, 0))
+    assert E.dequantize_group(eg) == [np.inf, -np.inf, 0]
+    d = F.dequantize(s, z, q)
+    assert [float(v) for v in d] == [np.inf, -np.inf, 0.0]
+    # one code lower the product is finite and exact model and kernel agree on its value
+    eg = E.IntGroup(E.Fraction(float(s[0])), 0, (126,))
+    assert E.dequantize_group(eg) == [E.Fraction(float(np.float32(126) * s[0]))]
 
 
 @pytest.mark.parametrize("kw,exc,msg", [

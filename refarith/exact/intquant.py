@@ -127,9 +127,17 @@ def quantize_group(values: list[float], bits: int, scheme: str = "symmetric", cl
     return IntGroup(s, z, tuple(max(qmin, min(qmax, rq(x / s, r) + z)) for x, r in zip(xs, rs)))
 
 
-def dequantize_group(g: IntGroup) -> list[Fraction]:
-    """fl((q - z) * s) for every code."""
-    return [fl32((q - g.zero_point) * g.scale) for q in g.q]
+def dequantize_group(g: IntGroup) -> list[Fraction | float]:
+    """fl((q - z) * s) for every code: the exact product rounded once to nearest even binary32, as an IEEE 754
+    binary32 multiply does, so a product beyond FLT_MAX by half an ulp or more is ``math.inf`` / ``-math.inf``
+    (e.g. the codes +-127 of an int8 tensor whose amax is FLT_MAX: 127 fl(FLT_MAX / 127) > FLT_MAX); every
+    other result is its exact Fraction."""
+    f = get_format("binary32")
+    out: list[Fraction | float] = []
+    for q in g.q:
+        r = round_value(Value.of((q - g.zero_point) * g.scale), f, "rne", "inf")
+        out.append(f.finite_value(r.code) if f.is_finite_code(r.code) else Value.inf(r.code >> 31).to_float())
+    return out
 
 
 def intquant_spec(bits: int, scheme: str = "symmetric", granularity: str = "tensor", group: int = 128,

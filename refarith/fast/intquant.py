@@ -207,12 +207,15 @@ def _sr_groups(x, rand, rand_bits, sr_variant: str, granularity: str, axis: int,
 
 
 def dequantize(scales, zero_points, codes, granularity: str = "tensor", group: int = 128, axis: int = -1):
-    """float32 fl((q - z) * s): the product is exact in binary64, then rounded once."""
+    """float32 fl((q - z) * s): the product is exact in binary64, then rounded once to nearest even binary32; a
+    product at or beyond FLT_MAX + half an ulp is +-inf, as an IEEE 754 binary32 multiply gives (no warning)."""
     c = np.asarray(codes)
     g, info = groups(c.astype(np.float32), granularity, axis, group)
     v = (g.astype(np.float64) - np.asarray(zero_points, np.float64)[:, None]) * \
         np.asarray(scales, np.float64)[:, None]
-    return ungroup(v.astype(np.float32), info, granularity, group)
+    with np.errstate(over="ignore"):
+        v32 = v.astype(np.float32)
+    return ungroup(v32, info, granularity, group)
 
 
 # ------------------------------------------------------------------ torch
