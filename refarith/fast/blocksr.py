@@ -40,7 +40,7 @@ def random_bits(rand, shape: tuple, rand_bits, sr_variant: str, target: str, xp,
     check_variant(sr_variant, rand_bits, target)
     if xp.name == "numpy":
         r = np.asarray(rand)
-        integer = r.dtype.kind in "iu"
+        integer = np.issubdtype(r.dtype, np.integer)  # bool is not
     else:
         t = xp.t
         r = rand if isinstance(rand, t.Tensor) else t.as_tensor(np.asarray(rand))
@@ -105,7 +105,7 @@ def nvfp4_quantize_sr(x, rand, rand_bits: int, sr_variant: str = "a", division: 
         raise BadValueError("nvfp4_quantize needs an array with at least one dimension")
     blocks, shape = fnv._blocks(x, tile, xp)
     bits = xp.i32(blocks)
-    r = random_bits(rand, tuple(x.shape), rand_bits, sr_variant, "ocp_e2m1", xp, bits)
+    r = random_bits(rand, tuple(x.shape), rand_bits, sr_variant, None, xp, bits)  # E2M1: every variant applies
     rblocks, _ = fnv._blocks(r, tile, xp, keep_dtype=True)
     st = fnv.tensor_scale_bits(bits, levels, tensor_scale, xp, global_scale)
     s, codes = fmx.blockwise(lambda b, rb: fnv._quantize_chunk(b, st, division, zero_scale, "sr", xp,
