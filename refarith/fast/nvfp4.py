@@ -266,18 +266,6 @@ def _ue4m3_key_table() -> np.ndarray:
     return key_table(_UE4M3, "rne", "saturate", "zero", default_negative(_UE4M3))[0]
 
 
-def _block_amax(mag, xp):
-    """The largest magnitude bits of each block (the last axis).  numpy with blocks of 16: a running maximum
-    over the 16 strided columns, about twice as fast as numpy's reduction over a short last axis (the same
-    values: max is exact)."""
-    if xp.name != "numpy" or mag.shape[-1] != 16:
-        return xp.amax(mag, -1)
-    a = mag[..., 0].copy()
-    for j in range(1, 16):
-        np.maximum(a, mag[..., j], out=a)
-    return a
-
-
 def _block_scales(amax, st, zero_scale: str, xp, global_scale: str, like, integer: bool = False):
     """(UE4M3 scale codes, special) of blocks with largest magnitude bits ``amax`` (int32): the code of
     fl(fl(amax / 6) / s_t) (``global_scale="reciprocal"``: fl(fl(amax / 6) * g); one level: fl(amax / 6)), at least
@@ -323,8 +311,9 @@ def _amax_pairs(mag, out, tmp) -> None:
 def _quantize_numpy(bits, division: str, levels, zero_scale: str, rounding: str, tensor_scale, global_scale: str):
     """(s_t bits or None, UE4M3 scale codes (rows, nb) uint8, E2M1 codes (rows, nb, bs) uint8) of the numpy
     backend: the operations of :func:`_quantize_chunk` in three stages with the same bits.  (1) Block maxima,
-    NUMPY_CHUNK elements at a time (:func:`_amax_pairs`); the tensor's largest finite magnitude is the largest
-    block maximum when no block holds an infinity or NaN (else :func:`tensor_scale_bits` scans the elements).
+    NUMPY_CHUNK elements at a time (:func:`_amax_pairs`); :func:`tensor_scale_bits` of the block maxima (the
+    tensor's largest finite magnitude is the largest of them) when no block holds an infinity or NaN, else of the
+    elements.
     (2) :func:`_block_scales` and the per-code divisor or multiplier, on all blocks at once.  (3) fl(x * r) or
     fl(x / d) into a reused buffer, its sticky key in place and the E2M1 gather straight into the result, chunk by
     chunk; then the zero-scale and special blocks are overwritten as in :func:`_quantize_chunk`."""
@@ -333,22 +322,16 @@ def _quantize_numpy(bits, division: str, levels, zero_scale: str, rounding: str,
     flat = bits.reshape(-1, bs)
     total = flat.shape[0]
     step = max(1, NUMPY_CHUNK // bs)
-    pairs = bs >= 2 and bs & (bs - 1) == 0
     amax = np.empty(total, np.int32)
     mag = np.empty((min(step, total), bs), np.int32)
     tmp = np.empty(mag.size, np.int32)
     for i in range(0, total, step):
         m = mag[:min(step, total - i)]
         np.bitwise_and(flat[i:i + step], 0x7FFFFFFF, out=m)
-        if pairs:
-            _amax_pairs(m, amax[i:i + step], tmp)
-        else:
-            np.max(m, axis=-1, out=amax[i:i + step])
-    top = amax.max()
-    if int(levels) == 2 and tensor_scale is None and int(top) < 0x7F800000:
-        st = tensor_scale_from_amax(top, xp, global_scale)
-    else:
-        st = tensor_scale_bits(bits, levels, tensor_scale, xp, global_scale)
+        _amax_pairs(m, amax[i:i + step], tmp)
+    # s_t from the block maxima, or from the elements where a block holds an infinity or NaN (its maximum then
+    # hides the block's finite elements)
+    st = tensor_scale_bits(bits if int(amax.max()) >= 0x7F800000 else amax, levels, tensor_scale, xp, global_scale)
     s, special = _block_scales(amax, st, zero_scale, xp, global_scale, bits)
     pc = np.take(_per_code(st, division, global_scale, xp, bits), s).view(np.float32)
     table = _elem_table(_E2M1, rounding, xp, bits)
@@ -393,7 +376,7 @@ def _code_thresholds(code_of, guess, width: int = 4) -> np.ndarray:
     ``guess`` (int32, per c) only steers the search: code_of is evaluated once on the ``width`` patterns either
     side of each guess, and where that window does not hold the step (code_of below c at its start, at least c
     at its end), a binary search over all finite patterns decides it.  The result never depends on the guess."""
-    c = np.arange(1, 127, dtype=np.int64)
+    c = np.arange(1, 127)
     win = np.clip(guess.astype(np.int64)[:, None] + np.arange(-width, width + 1), 0, F32_MAX_FINITE)
     f = code_of(np.concatenate([win.reshape(-1), [0, F32_MAX_FINITE]]).astype(np.int32)).astype(np.int64)
     f_lo, f_hi, f = f[-2], f[-1], f[:-2].reshape(win.shape)
@@ -403,7 +386,7 @@ def _code_thresholds(code_of, guess, width: int = 4) -> np.ndarray:
     t[held] = win[held, np.argmax(f[held] >= c[held, None], axis=1)]
     miss = np.flatnonzero(inner & ~held)
     if miss.size:  # code_of(lo) < c <= code_of(hi) throughout
-        lo, hi = np.zeros(miss.size, np.int64), np.full(miss.size, F32_MAX_FINITE, np.int64)
+        lo, hi = np.zeros_like(miss), np.full_like(miss, F32_MAX_FINITE)
         while (hi - lo > 1).any():
             mid = (lo + hi) // 2
             up = code_of(mid.astype(np.int32)).astype(np.int64) >= c[miss]
@@ -658,21 +641,20 @@ def _quantize_torch(bits, division: str, levels, zero_scale: str, rounding: str,
 
 
 def _quantize_chunk(bits, st, division: str, zero_scale: str, rounding: str, xp, sr=None,
-                    global_scale: str = "decode", per_code=None):
-    """(UE4M3 scale codes, E2M1 codes) of a chunk of whole blocks; ``per_code``: :func:`_per_code` of the same
-    arguments when the caller computed it once (else computed here)."""
+                    global_scale: str = "decode"):
+    """(UE4M3 scale codes, E2M1 codes) of a chunk of whole blocks."""
     fdiv, fmul = _f32_ops(xp)
-    mag = bits & 0x7FFFFFFF
-    s, special = _block_scales(_block_amax(mag, xp), st, zero_scale, xp, global_scale, bits)
+    s, special = _block_scales(xp.amax(bits & 0x7FFFFFFF, -1), st, zero_scale, xp, global_scale, bits)
     # the block's divisor S * s_t or multiplier fl(fl(1 / s_t) / S) (one level: S, 1 / S) depends only on the scale
     # code: computed for the 128 codes, then gathered per block
-    pc = _per_code(st, division, global_scale, xp, bits) if per_code is None else per_code
+    r = xp.take(_per_code(st, division, global_scale, xp, bits), s)
     if division == "divide":
-        y = fdiv(bits, xp.take(pc, s)[..., None])
-    else:
-        y = _scale_elements(bits, mag, xp.take(pc, s), special | (s == 0), fmul, xp)
+        y = fdiv(bits, r[..., None])
+    elif xp.name == "torch":
+        y = _scale_elements(bits, r, special | (s == 0), xp)
+    else:  # numpy's multiply, or the traced kernel's f32_mul
+        y = fmul(bits, r[..., None])
     codes = _e2m1_codes(y, rounding, xp) if rounding != "sr" else _e2m1_sr_codes(y, sr, xp)
-    numpy = xp.name == "numpy"
     # The full-size fix-ups below change nothing when their block-level condition holds nowhere: skipped then.
     zero = s == 0
     if xp.anyof(zero):
@@ -680,28 +662,27 @@ def _quantize_chunk(bits, st, division: str, zero_scale: str, rounding: str, xp,
     if xp.anyof(special):
         codes = xp.where(special[..., None], 0, codes)
         s = xp.where(special, _nv.UE4M3_NAN, s)
-    return xp.u8(s), (codes.astype(np.uint8, copy=False) if numpy else xp.u8(codes))
+    return xp.u8(s), xp.u8(codes)
 
 
-def _scale_elements(bits, mag, r, overwritten, fmul, xp):
-    """Bits of fl(x * r) for the elements x of each block and the block's r (binary32 bits, int32).
+def _scale_elements(bits, r, overwritten, xp):
+    """Bits of fl(x * r) for the elements x of each block and the block's r (binary32 bits, int32), torch.
 
-    numpy: numpy's float32 multiply.  torch: the device's float32 multiply when every element of the chunk is
-    zero or normal, every r normal and every nonzero product at least 2^-125 in magnitude (blocks whose codes are
-    overwritten, ``overwritten``, aside): there every IEEE 754 binary32 multiply gives the same bits, with or
-    without flush-to-zero or denormals-are-zero (they act on subnormals only), and the integer-only
-    :func:`refarith.fast.mx.f32_mul` otherwise.  The smallest product of a block is fl(min |x| * r) (rounding
-    is monotone), computed per block with f32_mul.
+    The device's float32 multiply when every element of the chunk is zero or normal, every r normal and every
+    nonzero product at least 2^-125 in magnitude (blocks whose codes are overwritten, ``overwritten``, aside):
+    there every IEEE 754 binary32 multiply gives the same bits, with or without flush-to-zero or
+    denormals-are-zero (they act on subnormals only), and the integer-only :func:`refarith.fast.mx.f32_mul`
+    otherwise.  The smallest product of a block is fl(min |x| * r) (rounding is monotone), computed per block
+    with f32_mul.
     """
-    if xp.name != "torch":  # numpy's multiply, or the traced kernel's f32_mul
-        return fmul(bits, r[..., None])
     t = xp.t
+    mag = bits & 0x7FFFFFFF
     nz = t.amin(t.where(mag == 0, 0x7F7FFFFF, mag), -1)  # smallest nonzero magnitude (max finite: none)
     ymin = f32_mul(nz, r, xp, True)
     fine = (r >= 0x00800000) & (r < 0x7F800000) & (nz >= 0x00800000) & ((ymin >= 0x01000000) | (nz == 0x7F7FFFFF))
     if bool((fine | overwritten).all()):
         return (bits.view(t.float32) * r.view(t.float32)[..., None]).view(t.int32)
-    return fmul(bits, r[..., None])
+    return f32_mul(bits, r[..., None], xp, True)
 
 
 def _e2m1_codes(y, rounding: str, xp):
@@ -744,20 +725,15 @@ def nvfp4_dequantize(tensor_scale, scales, codes, tile: str = "1x16", backend: s
     xp = ops(backend)
     if xp.name == "torch":
         return _dequantize_torch(tensor_scale, scales, codes, tile)
-    _, fmul = _f32_ops(xp)
+    _, fmul = _f32_ops(xp)  # numpy from here on (ops() has no other backend)
     shape = tuple(codes.shape)
-    if xp.name == "numpy":
-        vals = _E2M1_LUT.view(np.int32)[np.asarray(codes)]
-        sv = _UE4M3_BITS[np.asarray(scales)]
-    else:
-        vals = xp.take(xp.t.as_tensor(_E2M1_LUT.view(np.int32), device=codes.device), codes.to(xp.t.int32))
-        sv = xp.take(xp.t.as_tensor(_UE4M3_BITS, device=codes.device), scales.to(xp.t.int32))
+    vals = _E2M1_LUT.view(np.int32)[np.asarray(codes)]
+    sv = _UE4M3_BITS[np.asarray(scales)]
     vb, _ = _blocks(vals, tile, xp, keep_dtype=True)
     svb = sv.reshape(vb.shape[0], vb.shape[1])[..., None]
     out = fmul(vb, svb)
     if tensor_scale is not None:
-        tb = np.array(float(tensor_scale), dtype=np.float32).view(np.int32)
-        out = fmul(out, tb if xp.name == "numpy" else xp.t.tensor(int(tb), dtype=xp.t.int32, device=out.device))
+        out = fmul(out, np.array(float(tensor_scale), dtype=np.float32).view(np.int32))
     return xp.f32_from_bits(_unblocks(out, shape, tile, xp))
 
 
@@ -766,9 +742,9 @@ def dequantize_table(tensor_scale) -> np.ndarray:
     scale code S (NaN for 0x7F) and E2M1 code P, by the integer :func:`refarith.fast.mx.f32_mul` (numpy);
     ``tensor_scale`` None for one level (fl(P * S))."""
     host = ops("numpy")
-    out = f32_mul(np.tile(_E2M1_LUT.view(np.int32), 128), np.repeat(_UE4M3_BITS, 16), host, True)
+    out = f32_mul(np.tile(_E2M1_LUT.view(np.int32), 128), np.repeat(_UE4M3_BITS, 16), host)
     if tensor_scale is not None:
-        out = f32_mul(out, np.array(float(tensor_scale), dtype=np.float32).view(np.int32), host, True)
+        out = f32_mul(out, np.array(float(tensor_scale), dtype=np.float32).view(np.int32), host)
     return out
 
 
