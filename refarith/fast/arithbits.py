@@ -262,11 +262,8 @@ class _TraceBackend:
     def ones_like(self, a):
         return a * 0 + 1
 
-    def zeros_like(self, a):
-        return a * 0
-
-    def clip(self, a, lo: int, hi: int):
-        return self.xp.clip(a, lo, hi)
+    def at_most(self, a, hi: int):
+        return self.xp.minimum(a, hi)
 
 
 def _rescale(ops: BitOps, n: _Num, scale: int, to: int) -> _Num:
@@ -296,7 +293,7 @@ def _dot_step(xp, a: _Num, p: _Num, scale: int, acc: FloatFormat, rounding: str,
     n = word(ops.or_(ops.and_(fin, c((1 << 52) - 1)), c(1 << 52)))
     out = round_scaled(_TraceBackend(xp), sign, n, word(ops.sub(field, c(1075))), 52, acc, rounding, overflow,
                        "gradual", sr_up)
-    sc = special_codes(acc, overflow)
+    sc = special_codes(acc)
     out = xp.word(xp.lift(out, 64)).w
     out = ops.where(zero, ops.where(ops.eq(zsign, c(1)), c(sc["neg0"]), c(0)), out)
     maxc = ops.where(ops.eq(isign, c(1)), c(acc.max_code | acc.sign_mask), c(acc.max_code))

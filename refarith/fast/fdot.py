@@ -137,7 +137,7 @@ class _F64:
         k = e - 1075
         safe_k = b.where(e == 0, 0, k)
         out = round_scaled(b, sign, n, safe_k, 52, fmt, rounding, overflow, "gradual", sr_up)
-        sc = special_codes(fmt, overflow)
+        sc = special_codes(fmt)
         zero = b.where(zero_sign == 1, sc["neg0"], 0)
         out = b.where(z == 0, zero, out)
         inf = self.isinf(z)

@@ -59,31 +59,22 @@ class Backend:
     def ones_like(self, a):
         return np.ones_like(a) if self.name == "numpy" else self.t.ones_like(a)
 
-    def zeros_like(self, a):
-        return np.zeros_like(a) if self.name == "numpy" else self.t.zeros_like(a)
-
-    def clip(self, a, lo: int, hi: int):
-        return np.clip(a, lo, hi) if self.name == "numpy" else self.t.clamp(a, lo, hi)
+    def at_most(self, a, hi: int):
+        return np.minimum(a, hi) if self.name == "numpy" else self.t.clamp(a, max=hi)
 
 
-def _away(rounding: str, sign, b: Backend):
-    """Mask: the mode rounds away from zero for this sign (IEEE 754 7.4 overflow rule)."""
-    if rounding in ("rne", "rna", "sr"):
-        return b.ones_like(sign) == 1
-    if rounding == "rtz":
-        return b.zeros_like(sign) == 1
-    return sign == (0 if rounding == "rup" else 1)
-
-
-def special_codes(fmt: FloatFormat, overflow: str) -> dict[str, int]:
-    nan0 = fmt.nan_code_with_sign(0)
-    nan1 = fmt.nan_code_with_sign(1)
+def special_codes(fmt: FloatFormat) -> dict[str, int]:
+    """Codes of the special results by sign: ``neg0`` (-0: the sign bit where the format has a negative zero,
+    else +0's code 0); where the format has NaN, ``nan0`` / ``nan1`` (its canonical NaN carrying sign 0 / 1, one
+    code where NaNs carry no sign); where it has infinities, ``inf0`` / ``inf1`` (+inf, -inf; +inf again for an
+    unsigned format).  A key the format lacks is absent, so reading it is an error, not a placeholder code."""
+    out = {"neg0": fmt.sign_mask if fmt.has_negative_zero else 0}
+    if fmt.has_nan:
+        out["nan0"], out["nan1"] = fmt.nan_code_with_sign(False), fmt.nan_code_with_sign(True)
     pos, neg = fmt.inf_codes
-    return {
-        "nan0": -1 if nan0 is None else nan0, "nan1": -1 if nan1 is None else nan1,
-        "inf0": -1 if pos is None else pos, "inf1": -1 if neg is None else (neg if fmt.signed else pos),
-        "neg0": fmt.sign_mask if fmt.has_negative_zero else 0,
-    }
+    if pos is not None:
+        out["inf0"], out["inf1"] = pos, (pos if neg is None else neg)
+    return out
 
 
 def round_scaled(b: Backend, sign, n, k, p, fmt: FloatFormat, rounding: str, overflow: str, underflow: str,
@@ -100,44 +91,43 @@ def round_scaled(b: Backend, sign, n, k, p, fmt: FloatFormat, rounding: str, ove
     ev = k + p
     sub = ev < fmt.emin
     q = b.where(sub, fmt.emin - m, ev - m)
-    sh = b.clip(q - k, 0, 62)
+    sh = b.at_most(q - k, 62)  # q - k >= p - m >= 0: shifts by more than 62 drop every bit of n alike
     one = b.ones_like(n)
     qn = n >> sh
+    lead = (ev + fmt.bias - 1) << m  # a normal result's code is lead + its significand (hidden bit included)
     rem = n - (qn << sh)
     half = (one << sh) >> 1
     if rounding == "rne":
         up = (rem > half) | ((rem == half) & (sh > 0) & ((qn & 1) == 1))
     elif rounding == "rna":
         up = (sh > 0) & (rem >= half)
-    elif rounding == "rtz":
-        up = rem < 0
     elif rounding == "rup":
         up = (rem > 0) & (sign == 0)
     elif rounding == "rdn":
         up = (rem > 0) & (sign == 1)
     elif rounding == "sr" and sr_up is not None:
-        up = sr_up(n, q - k, b.where(sub, qn, ((ev + fmt.bias) << m) + qn - (1 << m)))
-    else:
+        up = sr_up(n, q - k, b.where(sub, qn, lead + qn))
+    elif rounding != "rtz":
         raise UnknownModeError(f"rounding {rounding!r} not supported by the fast kernels; expected one of "
                                f"{', '.join(ROUNDINGS)}")
-    r = qn + b.where(up, 1, 0)
-    e_field = b.where(sub, 0, ev + fmt.bias)
-    mag = b.where(sub, r, (e_field << m) + r - (1 << m))
-    sc = special_codes(fmt, overflow)
+    r = qn if rounding == "rtz" else qn + b.where(up, 1, 0)  # truncation never rounds up
+    mag = b.where(sub, r, lead + r)
     smask = fmt.sign_mask
     signbit = b.where(sign == 1, smask, 0)
-    zero = b.where(sign == 1, sc["neg0"], 0)
+    zero = b.where(sign == 1, special_codes(fmt)["neg0"], 0)
     out = b.where(mag == 0, zero, mag | signbit)
     if underflow == "flush":
         out = b.where(sub, zero, out)
     maxc = b.where(sign == 1, fmt.max_code | smask, fmt.max_code)
-    if overflow == "saturate":
-        ovf = maxc
-    elif overflow == "inf":
-        ovf = b.where(_away(rounding, sign, b), b.where(sign == 1, sc["inf1"], sc["inf0"]), maxc)
+    if overflow == "saturate" or rounding == "rtz":  # IEEE 754 7.4: truncation overflows to the largest finite
+        big = maxc
     else:
-        ovf = b.where(_away(rounding, sign, b), b.where(sign == 1, sc["nan1"], sc["nan0"]), maxc)
-    return b.where(mag > fmt.max_code, ovf, out)
+        kind = "inf" if overflow == "inf" else "nan"
+        sc = special_codes(fmt)
+        big = b.where(sign == 1, sc[kind + "1"], sc[kind + "0"])
+        if rounding in ("rup", "rdn"):  # directed: away from zero for one sign only
+            big = b.where(sign == (0 if rounding == "rup" else 1), big, maxc)
+    return b.where(mag > fmt.max_code, big, out)
 
 
 @lru_cache(maxsize=64)
@@ -180,8 +170,7 @@ def lmul_parts(b: Backend, x, y, fmt: FloatFormat, variant: str):
     """(sign, n, k, p, class_x, class_y, sign_x, sign_y) of the variant's exact value n * 2^k for normal operands."""
     m = fmt.mbits
     top = fmt.ebits + fmt.mbits
-    sx = (x >> top) & 1 if fmt.signed else b.zeros_like(x)
-    sy = (y >> top) & 1 if fmt.signed else b.zeros_like(y)
+    sx, sy = (x >> top) & 1, (y >> top) & 1  # an unsigned format's codes lie below 2^top: sign 0
     magmask = (1 << top) - 1
     ax, ay = x & magmask, y & magmask
     ex, ey = ax >> m, ay >> m
@@ -221,13 +210,15 @@ def lmul(x, y, fmt: FloatFormat | str, variant: str = "bitwise", rounding: str =
     _check_codes(b, y, fmt)
     sign, n, k, p, cx, cy, sx, sy = lmul_parts(b, x, y, fmt, variant)
     out = round_scaled(b, sign, n, k, p, fmt, rounding, overflow, underflow)
-    sc = special_codes(fmt, overflow)
+    sc = special_codes(fmt)
     zx, zy = cx == 0, cy == 0
     out = b.where(zx | zy, b.where(sign == 1, sc["neg0"], 0), out)
-    inf_any = (cx == 2) | (cy == 2)
-    out = b.where(inf_any, b.where(zx | zy, sc["nan0"], b.where(sign == 1, sc["inf1"], sc["inf0"])), out)
-    nan_sign = b.where(cx == 3, sx, sy)
-    out = b.where((cx == 3) | (cy == 3), b.where(nan_sign == 1, sc["nan1"], sc["nan0"]), out)
+    if "inf0" in sc:  # inf * 0 is NaN (every format with infinities has a NaN), else a signed infinity
+        inf_any = (cx == 2) | (cy == 2)
+        out = b.where(inf_any, b.where(zx | zy, sc["nan0"], b.where(sign == 1, sc["inf1"], sc["inf0"])), out)
+    if "nan0" in sc:  # a NaN operand gives the canonical NaN of its sign (x's where both are NaN)
+        nan_sign = b.where(cx == 3, sx, sy)
+        out = b.where((cx == 3) | (cy == 3), b.where(nan_sign == 1, sc["nan1"], sc["nan0"]), out)
     if backend == "numpy":
         return out.astype(_code_dtype(fmt.nbits))
     return out
