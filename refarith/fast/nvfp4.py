@@ -15,6 +15,7 @@ E2M1 are done on the bits (the cast kernel's key tables, or
 
 from __future__ import annotations
 
+import math
 from functools import cache
 
 import numpy as np
@@ -61,39 +62,41 @@ def _blocks(x, tile: str, xp, keep_dtype: bool = False):
             return np.zeros(shape, a.dtype)
         return xp.t.zeros(shape, dtype=a.dtype, device=a.device)
 
-    shape = tuple(a.shape)
+    shape = tuple(a.shape)  # no zero-size axis (the caller returns before)
     if tile == "1x16":
         n = shape[-1]
         nb = -(-n // 16)
-        a2 = a.reshape(-1, n)
+        rows = math.prod(shape[:-1])
+        a2 = a.reshape(rows, n)
         if nb * 16 != n:
-            z = zeros((a2.shape[0], nb * 16))
+            z = zeros((rows, nb * 16))
             z[:, :n] = a2
             a2 = z
-        return a2.reshape(-1, nb, 16), shape
+        return a2.reshape(rows, nb, 16), shape
     if len(shape) < 2:
         raise BadValueError("tile=16x16 needs an array with at least two dimensions")
     r, c = shape[-2], shape[-1]
     rp, cp = -(-r // 16) * 16, -(-c // 16) * 16
-    a3 = a.reshape(-1, r, c)
+    lead = math.prod(shape[:-2])
+    a3 = a.reshape(lead, r, c)
     if (rp, cp) != (r, c):
-        z = zeros((a3.shape[0], rp, cp))
+        z = zeros((lead, rp, cp))
         z[:, :r, :c] = a3
         a3 = z
-    t = a3.reshape(-1, rp // 16, 16, cp // 16, 16)
+    t = a3.reshape(lead, rp // 16, 16, cp // 16, 16)
     t = t.transpose(0, 1, 3, 2, 4) if xp.name == "numpy" else t.permute(0, 1, 3, 2, 4)
-    return t.reshape(-1, (rp // 16) * (cp // 16), 256), shape
+    return t.reshape(lead, (rp // 16) * (cp // 16), 256), shape
 
 
 def _unblocks(c, shape, tile: str, xp):
     if tile == "1x16":
         n = shape[-1]
-        return c.reshape(c.shape[0], -1)[:, :n].reshape(shape)
+        return c.reshape(c.shape[0], c.shape[1] * c.shape[2])[:, :n].reshape(shape)
     r, cc = shape[-2], shape[-1]
     rp, cp = -(-r // 16) * 16, -(-cc // 16) * 16
-    t = c.reshape(-1, rp // 16, cp // 16, 16, 16)
+    t = c.reshape(c.shape[0], rp // 16, cp // 16, 16, 16)
     t = t.transpose(0, 1, 3, 2, 4) if xp.name == "numpy" else t.permute(0, 1, 3, 2, 4)
-    return t.reshape(-1, rp, cp)[:, :r, :cc].reshape(shape)
+    return t.reshape(c.shape[0], rp, cp)[:, :r, :cc].reshape(shape)
 
 
 def _scale_shape(s, shape, tile: str):
@@ -201,8 +204,8 @@ def _quantize_empty(x, levels, tile: str, tensor_scale, xp, global_scale: str):
     else:
         sshape = shape[:-2] + (-(-shape[-2] // 16), -(-shape[-1] // 16))
     like = xp.i32(xp.float_bits(x).reshape(-1)[:1]) if xp.name == "torch" else None
-    st = tensor_scale_bits(like, levels, tensor_scale, xp, global_scale) if tensor_scale is not None else \
-        (None if int(levels) != 2 else _const_bits(1.0, xp, like))
+    st = None if int(levels) != 2 else \
+        _const_bits(1.0, xp, like) if tensor_scale is None else given_scale_bits(tensor_scale, xp, like)
     if xp.name == "numpy":
         return (None if st is None else np.float32(xp.f32_from_bits(st))), np.zeros(sshape, np.uint8), \
             np.zeros(shape, np.uint8)
@@ -211,25 +214,31 @@ def _quantize_empty(x, levels, tile: str, tensor_scale, xp, global_scale: str):
         t.zeros(shape, dtype=t.uint8, device=x.device)
 
 
-def tensor_scale_bits(bits, levels, tensor_scale, xp, global_scale: str = "decode"):
+def given_scale_bits(tensor_scale, xp, like):
+    """binary32 bits (0-d int32) of a given per-tensor scale, refused unless it is a positive finite binary32
+    value (compared in binary64: 0.1 is refused, float(np.float32(0.1)) accepted)."""
+    sb = int(np.array(float(tensor_scale), dtype=np.float32).view(np.int32))
+    if not (0 < sb < 0x7F800000) or float(np.float32(tensor_scale)) != float(tensor_scale):
+        raise BadValueError(f"per-tensor scale {tensor_scale!r} must be a positive finite binary32 value")
+    return _const_bits(float(tensor_scale), xp, like)
+
+
+def tensor_scale_bits(bits, levels, tensor_scale, xp, global_scale: str):
     """binary32 bits of s_t (0-d, int32) for two levels: the given ``tensor_scale`` (checked positive finite
     binary32) or fl(amax / 2688) over the finite elements of ``bits`` (1.0 when that is 0); None for one level.
     ``global_scale="reciprocal"``: g = fl(fl(1 / max(amax, 2^-126)) * 2688) instead (1.0 where that overflows)."""
     if int(levels) != 2:
         return None
     if tensor_scale is not None:
-        sb = int(np.array(float(tensor_scale), dtype=np.float32).view(np.int32))
-        if not (0 < sb < 0x7F800000) or float(np.float32(tensor_scale)) != float(tensor_scale):  # in binary64
-            raise BadValueError(f"per-tensor scale {tensor_scale!r} must be a positive finite binary32 value")
-        return _const_bits(float(tensor_scale), xp, bits)
-    mag = (bits & 0x7FFFFFFF).reshape(-1)
-    at = xp.amax(mag, 0)
+        return given_scale_bits(tensor_scale, xp, bits)
+    mag = bits & 0x7FFFFFFF
+    at = mag.max()
     if int(at) >= 0x7F800000:  # infinities and NaNs do not count
-        at = xp.amax(xp.where(mag >= 0x7F800000, 0, mag), 0)
+        at = xp.where(mag >= 0x7F800000, 0, mag).max()
     return tensor_scale_from_amax(at, xp, global_scale)
 
 
-def tensor_scale_from_amax(at, xp, global_scale: str = "decode", integer: bool = False):
+def tensor_scale_from_amax(at, xp, global_scale: str, integer: bool = False):
     """s_t = fl(A / 2688), 1.0 where that is 0, from the bits ``at`` of the largest finite magnitude A (int32);
     ``global_scale="reciprocal"``: g = fl(fl(1 / max(A, 2^-126)) * 2688) (torch's ``2688 / t``), 1.0 where that
     overflows.  Branch-free: the
@@ -266,7 +275,7 @@ def _ue4m3_key_table() -> np.ndarray:
     return key_table(_UE4M3, "rne", "saturate", "zero", default_negative(_UE4M3))[0]
 
 
-def _block_scales(amax, st, zero_scale: str, xp, global_scale: str, like, integer: bool = False):
+def _block_scales(amax, st, zero_scale: str, xp, global_scale: str, like=None, integer: bool = False):
     """(UE4M3 scale codes, special) of blocks with largest magnitude bits ``amax`` (int32): the code of
     fl(fl(amax / 6) / s_t) (``global_scale="reciprocal"``: fl(fl(amax / 6) * g); one level: fl(amax / 6)), at least
     2^-6 with ``zero_scale="eps"``, rounded to nearest even and saturating; ``special`` marks blocks holding an
@@ -299,12 +308,12 @@ def _amax_pairs(mag, out, tmp) -> None:
     maxima of neighbouring pairs, halving the width each time (strided pairs vectorize where a running maximum
     over 16 strided columns does not: about half the time).  ``tmp``: a buffer of ``mag.size`` int32, whose
     successive halves, quarters, ... hold the levels (no level overlaps the one it reads)."""
-    v, width, at = mag.reshape(-1, 2), mag.shape[-1], 0
+    v, width, at = mag.reshape(mag.size // 2, 2), mag.shape[-1], 0
     while width > 2:
         level = tmp[at:at + v.shape[0]]
         np.maximum(v[:, 0], v[:, 1], out=level)
         at += v.shape[0]
-        v, width = level.reshape(-1, 2), width // 2
+        v, width = level.reshape(level.size // 2, 2), width // 2
     np.maximum(v[:, 0], v[:, 1], out=out)
 
 
@@ -319,8 +328,8 @@ def _quantize_numpy(bits, division: str, levels, zero_scale: str, rounding: str,
     chunk; then the zero-scale and special blocks are overwritten as in :func:`_quantize_chunk`."""
     xp = ops("numpy")
     rows, nb, bs = bits.shape
-    flat = bits.reshape(-1, bs)
-    total = flat.shape[0]
+    total = rows * nb
+    flat = bits.reshape(total, bs)
     step = max(1, NUMPY_CHUNK // bs)
     amax = np.empty(total, np.int32)
     mag = np.empty((min(step, total), bs), np.int32)
@@ -378,7 +387,7 @@ def _code_thresholds(code_of, guess, width: int = 4) -> np.ndarray:
     at its end), a binary search over all finite patterns decides it.  The result never depends on the guess."""
     c = np.arange(1, 127)
     win = np.clip(guess.astype(np.int64)[:, None] + np.arange(-width, width + 1), 0, F32_MAX_FINITE)
-    f = code_of(np.concatenate([win.reshape(-1), [0, F32_MAX_FINITE]]).astype(np.int32)).astype(np.int64)
+    f = code_of(np.concatenate([win.ravel(), [0, F32_MAX_FINITE]]).astype(np.int32)).astype(np.int64)
     f_lo, f_hi, f = f[-2], f[-1], f[:-2].reshape(win.shape)
     t = np.where(c <= f_lo, 0, _NO_CODE).astype(np.int64)
     inner = (c > f_lo) & (c <= f_hi)
@@ -408,7 +417,7 @@ def _scale_thresholds(st, zero_scale: str, global_scale: str) -> np.ndarray:
     xp = ops("numpy")
 
     def code_of(a: np.ndarray) -> np.ndarray:
-        return _block_scales(a, st, zs, xp, global_scale, a, integer=True)[0]
+        return _block_scales(a, st, zs, xp, global_scale, integer=True)[0]
 
     factor = 6.0
     if st is not None:
@@ -551,8 +560,8 @@ def _quantize_torch(bits, division: str, levels, zero_scale: str, rounding: str,
     t = xp.t
     dev = bits.device
     rows, nb, bs = bits.shape
-    flat = bits.reshape(-1, bs)
-    total = flat.shape[0]
+    total = rows * nb
+    flat = bits.reshape(total, bs)
     step = max(1, (TORCH_CPU_CHUNK if dev.type == "cpu" else chunk_elements(xp, bits)) // bs)
     recip = division != "divide"
     amax = t.empty(total, dtype=t.int32, device=dev)
