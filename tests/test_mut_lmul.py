@@ -233,3 +233,27 @@ def test_63_bit_format_refused():
     x = np.array([f63.bias << f63.mbits], np.int64)
     with pytest.raises(BadValueError, match="^e11m51: fast L-Mul supports formats up to 62 bits$"):
         F.lmul(x, x, f63)
+
+
+def test_sixteen_bit_format_without_ieee_specials_by_table():
+    """A 16-bit format with OCP-style specials (no infinity, one NaN per sign) is classified by its code table, as
+    every format of at most 16 bits; the bit test beside it takes IEEE specials only."""
+    from refarith.formats.float_format import FloatFormat
+
+    f16 = FloatFormat("e5m10fn", 5, 10, 15, specials="fn")
+    assert f16.nbits == 16 and not f16.has_inf and f16.has_nan
+    x, y = _pairs(f16, 11)
+    x[:2], y[:2] = f16.nan_code_with_sign(False), f16.nan_code_with_sign(True)
+    for variant in E.VARIANTS:
+        got = F.lmul(x, y, f16, variant)
+        assert got.tolist() == [E.lmul(int(a), int(b), f16, variant).code for a, b in zip(x, y)]
+
+
+def test_wide_format_without_ieee_specials_refused():
+    from refarith.formats.float_format import FloatFormat
+
+    f19 = FloatFormat("e8m10fn", 8, 10, 127, specials="fn")
+    x = np.array([f19.bias << f19.mbits], np.int64)
+    with pytest.raises(BadValueError, match="^fast kernels support formats wider than 16 bits with IEEE specials "
+                                            "only, not e8m10fn$"):
+        F.lmul(x, x, f19)
