@@ -214,3 +214,17 @@ def test_hifloat8_from_source_bit_patterns():
     assert fc.encode(s.view(np.uint32), "hif8", src="binary32").tolist() == [_rounded(x, "hif8") for x in s]
     with pytest.raises(UnknownModeError, match=r"^stochastic rounding into hifloat8 is not modelled$"):
         fc.encode(s, "hif8", "sr", rand=np.zeros(3, dtype=np.uint8), rand_bits=4)
+
+
+def test_triton_backend_never_falls_back_to_numpy():
+    """backend="triton" runs the Triton kernels (torch tensors out) or fails to import them; it never hands the
+    work to the numpy kernels silently.  Torch absent: the import error; present: a tensor, not an ndarray."""
+    calls = [lambda: fc.encode(np.array([1.0, 3.0], np.float32), "ocp_e4m3", backend="triton"),
+             lambda: fc.decode(np.array([0x38], np.uint8), "ocp_e4m3", backend="triton")]
+    for call in calls:
+        try:
+            out = call()
+        except ImportError as e:
+            assert e.name in ("torch", "triton"), e
+            continue
+        assert not isinstance(out, np.ndarray) and type(out).__module__.startswith("torch")
