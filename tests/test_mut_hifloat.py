@@ -82,3 +82,23 @@ def test_refusals():
     with pytest.raises(UnknownModeError, match="^" + re.escape(
             "hifloat8 encode takes a float or integer array, got dtype complex128") + "$"):
         fh.encode(np.array([1j]), HIF8, "rne", "inf", "numpy")
+
+
+@pytest.mark.parametrize("overflow", ["satnone", "satfinite", "satpropagate", "nan_rto", "saturate_inf_nan"])
+def test_overflow_modes_not_modelled_are_refused_not_read_as_saturate(overflow):
+    # each of these gives something other than +-max somewhere (satnone and satpropagate keep inf, nan_rto and
+    # saturate_inf_nan give NaN), so reading them as saturate would be silently wrong; the exact model, the fast
+    # kernel and the cast entry point all refuse them with the same text
+    from refarith.exact.rounding import round_value
+    from refarith.fast import cast as fcast
+
+    text = "^" + re.escape(f"overflow mode {overflow!r} into hifloat8 is not modelled; use one of inf, "
+                           "inf_always, nan, saturate") + "$"
+    with pytest.raises(UnknownModeError, match=text):
+        fh.encode(np.array([1e9, np.inf]), HIF8, "rne", overflow, "numpy")
+    with pytest.raises(UnknownModeError, match=text):
+        round_tapered(Value.of(Fraction(10 ** 9)), HIF8, "rne", overflow)
+    with pytest.raises(UnknownModeError, match=text):
+        round_value(Value.inf(0), HIF8, "rne", overflow)
+    with pytest.raises(UnknownModeError, match=text):
+        fcast.encode(np.array([1.0]), "hifloat8", "rne", overflow)

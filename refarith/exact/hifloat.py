@@ -12,7 +12,9 @@ the value the inf code would have), exactly as an IEEE format rounds with an unb
 * HiF8 has one zero: -0, and negative values that round to zero, give 0x00.  NaN gives 0x80; +-inf gives +-inf
   (``saturate``: +-32768; ``nan``: 0x80).
 * Flags: ``inexact``; ``overflow``; ``underflow`` when an inexact result is tiny, below 2^-15 (the smallest
-  normal, before rounding).  Stochastic rounding into HiF8 is not modelled (one line, UnknownModeError).
+  normal, before rounding).  Stochastic rounding into HiF8 is not modelled (one line, UnknownModeError), nor
+  are the overflow modes other than these four (the P3109 saturation modes and the library modes ``nan_rto``
+  and ``saturate_inf_nan``): they are refused with UnknownModeError rather than read as ``saturate``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from fractions import Fraction
 from refarith.errors import UnknownModeError
 from refarith.exact.value import Value
 from refarith.formats.hifloat import TaperedFormat
+
+TAPERED_OVERFLOW = ("inf", "inf_always", "nan", "saturate")
+"""The overflow modes modelled for HiFloat8 (module docstring)."""
 
 
 def _result(code: int, flags: set[str]):
@@ -49,6 +54,9 @@ def round_tapered(v: Value, fmt: TaperedFormat, rounding: str, overflow: str):
     if rounding == "sr":
         raise UnknownModeError(f"stochastic rounding into {fmt.name} is not modelled; use rne, rna, rtz, rup, rdn "
                                "or rto")
+    if overflow not in TAPERED_OVERFLOW:
+        raise UnknownModeError(f"overflow mode {overflow!r} into {fmt.name} is not modelled; use one of "
+                               f"{', '.join(TAPERED_OVERFLOW)}")
     if v.is_nan:
         return _result(fmt.nan_code, set())
     if v.is_inf:

@@ -38,8 +38,8 @@ def quantize_rows(a: np.ndarray):
 
 
 def _units(a: np.ndarray) -> np.ndarray:
-    """The binary16 values ``a`` (a finite float16 array) as int64 multiples of 2^-24, read from their bits: subnormal field 0
-    gives the mantissa m, field e >= 1 gives (1024 + m) << (e - 1)."""
+    """The binary16 values ``a`` (a finite float16 array) as int64 multiples of 2^-24, read from their bits:
+    subnormal field 0 gives the mantissa m, field e >= 1 gives (1024 + m) << (e - 1)."""
     b = a.view(np.uint16).astype(np.int64)
     e = (b >> 10) & 31
     normal = e != 0
