@@ -228,3 +228,54 @@ def test_triton_backend_never_falls_back_to_numpy():
             assert e.name in ("torch", "triton"), e
             continue
         assert not isinstance(out, np.ndarray) and type(out).__module__.startswith("torch")
+
+
+def test_decode_fast_paths_are_taken_where_they_apply(monkeypatch):
+    # The E8M0 shift and the two-codes-at-a-time gather give the values of the plain table lookup (checked below
+    # against the exact model), so only a count of their calls tells whether decode takes them: E8M0 uint8 codes
+    # into float32 through the shift, any other uint8 array of two or more codes of a format of at most 8 bits
+    # through the pairs, a single code or a 16-bit format through the table.
+    from refarith.formats import get_format
+
+    calls = {"e8m0": 0, "pairs": 0}
+    e8m0, pairs = fc._decode_e8m0, fc._decode_pairs
+
+    def count_e8m0(*a):
+        calls["e8m0"] += 1
+        return e8m0(*a)
+
+    def count_pairs(*a):
+        calls["pairs"] += 1
+        return pairs(*a)
+
+    monkeypatch.setattr(fc, "_decode_e8m0", count_e8m0)
+    monkeypatch.setattr(fc, "_decode_pairs", count_pairs)
+
+    def exact(codes, fmt):
+        f = get_format(fmt)
+        return [float(f.finite_value(int(c))) if f.is_finite_code(int(c)) else None for c in codes]
+
+    def decided(codes, fmt):
+        got = fc.decode(codes, fmt)
+        return [None if not np.isfinite(v) else float(v) for v in np.ravel(got)]
+
+    e = np.array([0, 1, 127, 254], dtype=np.uint8)
+    assert decided(e, "e8m0") == exact(e, "e8m0") and calls == {"e8m0": 1, "pairs": 0}
+    for n in (2, 3):
+        c = np.arange(40, 40 + n, dtype=np.uint8)
+        before = calls["pairs"]
+        assert decided(c, "ocp_e4m3") == exact(c, "ocp_e4m3")
+        assert calls["pairs"] == before + 1, n
+    assert decided(np.array([40], dtype=np.uint8), "ocp_e4m3") == exact([40], "ocp_e4m3")
+    assert decided(np.array([1, 2], dtype=np.uint16), "binary16") == exact([1, 2], "binary16")
+    assert calls == {"e8m0": 1, "pairs": 2}
+
+
+def test_sources_wider_than_64_bits_are_refused():
+    from refarith.errors import BadValueError
+    from refarith.formats.float_format import FloatFormat
+
+    wide = FloatFormat("e11m53", 11, 53, 1023)  # 65 bits
+    assert wide.nbits == 65
+    with pytest.raises(BadValueError, match="^source e11m53 is wider than 64 bits$"):
+        fc.encode(np.array([1], dtype=np.uint64), "ocp_e4m3", src=wide)

@@ -104,7 +104,7 @@ def as_numpy(x: Any) -> np.ndarray:
         arr = np.asarray(x)
     except ValueError as e:
         raise BadValueError(f"malformed nested sequence: {e}") from None
-    if arr.dtype.kind not in "iuf" or not arr.size:
+    if arr.dtype.kind not in ("i", "u", "f") or not arr.size:
         return arr
     elems = np.array(x, dtype=object).ravel()
     flat = arr.ravel()
@@ -154,7 +154,7 @@ def _numpy_source(x: Any, src: Any) -> tuple[np.ndarray, FloatFormat | IntFormat
     arr = as_numpy(x)
     if src is not None:
         sf = get_format(src)
-        if arr.dtype.kind not in "iu":
+        if arr.dtype.kind not in ("i", "u"):
             raise BadValueError(f"with src={sf.name}, x must hold integer bit patterns, got dtype {arr.dtype}")
         if sf.nbits > 64:
             raise BadValueError(f"source {sf.name} is wider than 64 bits")
@@ -166,12 +166,11 @@ def _numpy_source(x: Any, src: Any) -> tuple[np.ndarray, FloatFormat | IntFormat
     if name in _NP_FLOAT_SRC:
         sf = get_format(_NP_FLOAT_SRC[name])
         return arr.view(np.dtype(f"u{arr.dtype.itemsize}")), sf
-    if kind in "iu" and arr.dtype != np.bool_:
+    if kind in ("i", "u"):  # bool is kind "b"
         nb = arr.dtype.itemsize * 8
         sf = IntFormat(f"{'int' if kind == 'i' else 'uint'}{nb}", nb, signed=kind == "i")
         return arr.view(np.dtype(f"u{arr.dtype.itemsize}")), sf
-    if kind == "V" or name in ("bfloat16",) or name.startswith("float8") or name.startswith("float6") \
-            or name.startswith("float4"):
+    if name == "bfloat16" or name.startswith(("float8", "float6", "float4")):  # ml_dtypes' float dtypes
         try:
             sf = get_format(name)
         except Exception:
@@ -189,7 +188,7 @@ def _rand_array(rand: Any, shape: tuple, k: int) -> np.ndarray:
         r = as_numpy(rand)
     except BadValueError as e:
         raise UnknownModeError(f"rand must hold integers: {e}") from None
-    if r.dtype.kind not in "iu":
+    if r.dtype.kind not in ("i", "u"):
         raise UnknownModeError(f"rand must hold integers, got dtype {r.dtype}")
     if r.size and (int(r.min()) < 0 or int(r.max()) >= (1 << k)):
         raise UnknownModeError(f"rand values must lie in [0, 2^{k}) for rand_bits={k}")
@@ -207,7 +206,7 @@ def _encode_numpy(x: Any, dst: FloatFormat, rounding: str, overflow: str, nan_po
                   rand: Any, rand_bits: int | None, src: Any, sr_variant: str = "a") -> np.ndarray:
     bits, sf = _numpy_source(x, src)
     shape = bits.shape
-    flat = bits.reshape(-1)
+    flat = bits.ravel()
     out_dt = code_dtype(dst)
     det = rounding != "sr"
     if det and isinstance(sf, FloatFormat) and sf.nbits <= 16:
@@ -231,14 +230,14 @@ def _encode_numpy(x: Any, dst: FloatFormat, rounding: str, overflow: str, nan_po
     # the bit kernel on words wide enough for it
     if (not det and sf.name == "binary32" and srfast.applies(dst, overflow, negative)
             and sr_fraction_bits(rand_bits, sr_variant) <= 31):
-        rflat = _rand_array(rand, shape, rand_bits).reshape(-1)
+        rflat = _rand_array(rand, shape, rand_bits).ravel()
         codes, err = srfast.encode_sr(flat.view(np.uint32), dst, overflow, nan_policy, negative, rflat, rand_bits,
                                       sr_variant, out_dt)
         if err.any():
             _raise_first(err, flat, sf, dst, nan_policy, negative)
         return codes.reshape(shape)
     ops = NumpyBitOps(required_width(sf, dst, rand_bits, sr_variant))
-    rflat = _rand_array(rand, shape, rand_bits).reshape(-1) if rounding == "sr" else None
+    rflat = _rand_array(rand, shape, rand_bits).ravel() if rounding == "sr" else None
     out = np.empty(flat.shape, dtype=out_dt)
     for lo in range(0, flat.size, _CHUNK):
         hi = min(lo + _CHUNK, flat.size)
@@ -763,7 +762,7 @@ def _tapered_source(x: Any, sf: Any, backend: str) -> Any:
     """Values of the bit patterns ``x`` of ``sf``: by table for 16 bits or fewer, by reinterpreting the bits for
     binary32 and binary64 (every value exact in binary64)."""
     if sf.nbits <= 16:
-        return decode(x, sf, backend, "float64")
+        return decode(x, sf, backend)  # float32 only where every value is exact in it
     if sf.name not in ("binary32", "binary64"):
         raise BadValueError(f"encoding into HiFloat8 takes 16-bit, binary32 or binary64 sources, not {sf.name}")
     if backend == "torch":
@@ -886,7 +885,7 @@ def decode(codes: Any, fmt: FloatFormat | IntFormat | str, backend: str = "numpy
         return _torch_gather(tt, c, c)
     scalar = not isinstance(codes, (np.ndarray, list, tuple)) and np.ndim(codes) == 0
     arr = as_numpy(codes)
-    if arr.dtype.kind not in "iu":
+    if arr.dtype.kind not in ("i", "u"):
         raise BadValueError(f"codes must be integers, got dtype {arr.dtype}")
     if arr.dtype.itemsize * 8 > fmt.nbits or arr.dtype.kind == "i":
         if arr.size and (int(arr.min()) < 0 or int(arr.max()) >= fmt.ncodes):
@@ -913,7 +912,7 @@ def _decode_e8m0(arr: np.ndarray) -> np.ndarray:
     subnormal, pattern 0x00400000) and 0xFF is NaN, patched only when the input holds them.  One shift over the
     whole array (the output is written once, so blocks would only add per-call overhead) and one min and max over
     the codes."""
-    flat = arr.reshape(-1)
+    flat = arr.ravel()
     out = np.left_shift(flat, 23, dtype=np.uint32)
     if flat.size and flat.min() == 0:
         out[flat == 0] = 0x00400000
@@ -937,7 +936,7 @@ def _decode_pairs(arr: np.ndarray, fmt: FloatFormat | IntFormat, table: np.ndarr
     """Decode uint8 codes two at a time: one 8-byte gather from a 2^16-entry table per pair of codes, with intp
     indices and mode='clip' (the default mode checks every index; a uint16 pair is always in range)."""
     pair = _pair_table(fmt)
-    flat = arr.reshape(-1)
+    flat = arr.ravel()
     n2 = flat.size // 2
     out = np.empty(flat.size, dtype=np.float32)
     op = out[: 2 * n2].view(np.uint64)
@@ -948,8 +947,7 @@ def _decode_pairs(arr: np.ndarray, fmt: FloatFormat | IntFormat, table: np.ndarr
         ib = idx[: b - a]
         ib[...] = c16[a:b]  # take converts any other index dtype to intp itself, in a slower loop
         np.take(pair, ib, out=op[a:b], mode="clip")  # every index is below 2^16, the table's length
-    if flat.size & 1:
-        out[-1] = table[flat[-1]]
+    out[2 * n2:] = table[flat[2 * n2:]]  # the last code of an odd size; nothing for an even one
     return out.reshape(arr.shape)
 
 
